@@ -1,0 +1,374 @@
+//! `/etc/jit/jitd.toml`: parsing and validation.
+//!
+//! Every error carries the file, line and column it is about, because the
+//! first reader of this message is an admin's config-management run.
+
+use serde::{de, Deserialize, Deserializer};
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+use toml::Spanned;
+
+use crate::core::model::Sensitivity;
+use crate::core::risk::RiskWeights;
+use crate::core::routing::Thresholds;
+
+pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
+
+/// Who a rule names: one user or every member of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    User(String),
+    Group(String),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::User(n) => write!(f, "user:{n}"),
+            Principal::Group(n) => write!(f, "group:{n}"),
+        }
+    }
+}
+
+/// Account names as useradd/groupadd accept them (Debian's relaxed rules minus
+/// the dangerous parts): no '/', ':', whitespace or control characters.
+fn valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+}
+
+impl<'de> Deserialize<'de> for Principal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let (kind, name) = text.split_once(':').ok_or_else(|| {
+            de::Error::custom(format!(
+                "'{text}' must be 'user:NAME' or 'group:NAME'"
+            ))
+        })?;
+        if !valid_account_name(name) {
+            return Err(de::Error::custom(format!("'{name}' is not a valid account name")));
+        }
+        match kind {
+            "user" => Ok(Principal::User(name.to_owned())),
+            "group" => Ok(Principal::Group(name.to_owned())),
+            _ => Err(de::Error::custom(format!(
+                "unknown principal kind '{kind}'; use 'user:NAME' or 'group:NAME'"
+            ))),
+        }
+    }
+}
+
+/// A humantime duration such as `30m`, `4h` or `1s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let value = humantime::parse_duration(&text)
+            .map_err(|e| de::Error::custom(format!("'{text}' is not a duration ({e}); use e.g. \"30m\" or \"4h\"")))?;
+        if value < Duration::from_secs(1) {
+            return Err(de::Error::custom("durations must be at least 1s"));
+        }
+        Ok(HumanDuration(value))
+    }
+}
+
+/// Business hours, local time, Monday to Friday: `"08:00-18:00"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusinessHours {
+    pub start_minute: u16,
+    pub end_minute: u16,
+}
+
+impl BusinessHours {
+    /// `weekday` 0 = Sunday, as in `struct tm`.
+    pub fn contains(&self, weekday: u8, minute_of_day: u16) -> bool {
+        (1..=5).contains(&weekday)
+            && minute_of_day >= self.start_minute
+            && minute_of_day < self.end_minute
+    }
+}
+
+impl Default for BusinessHours {
+    fn default() -> Self {
+        BusinessHours {
+            start_minute: 8 * 60,
+            end_minute: 18 * 60,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BusinessHours {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || de::Error::custom(format!("'{text}' is not a range like \"08:00-18:00\""));
+        let minute = |hm: &str| -> Option<u16> {
+            let (h, m) = hm.trim().split_once(':')?;
+            let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+            (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        };
+        let (start, end) = text.split_once('-').ok_or_else(bad)?;
+        let (start_minute, end_minute) = (minute(start).ok_or_else(bad)?, minute(end).ok_or_else(bad)?);
+        if start_minute >= end_minute {
+            return Err(de::Error::custom(format!("'{text}': the start must be before the end")));
+        }
+        Ok(BusinessHours { start_minute, end_minute })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    /// Managers approve high-risk requests together with security.
+    pub manager: Vec<Principal>,
+    /// Security approves high-risk requests, may revoke any grant and read the audit trail.
+    pub security: Vec<Principal>,
+    /// May read the whole audit trail and every request.
+    #[serde(default = "default_auditors")]
+    pub auditor: Vec<Principal>,
+}
+
+fn default_auditors() -> Vec<Principal> {
+    vec![Principal::Group("jit-audit".into())]
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRisk {
+    auto_below: Spanned<u8>,
+    dual_from: Spanned<u8>,
+    business_hours: BusinessHours,
+    weights: RiskWeights,
+}
+
+impl Default for RawRisk {
+    fn default() -> Self {
+        let t = Thresholds::default();
+        RawRisk {
+            auto_below: Spanned::new(0..0, t.auto_below),
+            dual_from: Spanned::new(0..0, t.dual_from),
+            business_hours: BusinessHours::default(),
+            weights: RiskWeights::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskConfig {
+    pub thresholds: Thresholds,
+    pub business_hours: BusinessHours,
+    pub weights: RiskWeights,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestsConfig {
+    /// A pending request nobody decided on lapses after this long.
+    pub pending_ttl: HumanDuration,
+    /// Grant holders are warned (GrantExpiring signal) this long before expiry.
+    pub expiry_warning: HumanDuration,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        RequestsConfig {
+            pending_ttl: HumanDuration(Duration::from_secs(24 * 3600)),
+            expiry_warning: HumanDuration(Duration::from_secs(15 * 60)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResource {
+    name: Spanned<String>,
+    #[serde(default)]
+    privileged: bool,
+    #[serde(default = "default_sensitivity")]
+    sensitivity: Sensitivity,
+    #[serde(default = "default_environment")]
+    environment: String,
+    #[serde(default)]
+    owners: Vec<Principal>,
+    eligible: Vec<Principal>,
+    #[serde(default = "default_max_duration")]
+    max_duration: HumanDuration,
+}
+
+fn default_sensitivity() -> Sensitivity {
+    Sensitivity::Medium
+}
+fn default_environment() -> String {
+    "production".into()
+}
+fn default_max_duration() -> HumanDuration {
+    HumanDuration(Duration::from_secs(3600))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub name: String,
+    pub privileged: bool,
+    pub sensitivity: Sensitivity,
+    pub environment: String,
+    pub owners: Vec<Principal>,
+    pub eligible: Vec<Principal>,
+    pub max_duration: Duration,
+}
+
+impl Resource {
+    pub fn is_production(&self) -> bool {
+        self.environment == "production"
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    roles: Roles,
+    #[serde(default)]
+    risk: RawRisk,
+    #[serde(default)]
+    requests: RequestsConfig,
+    #[serde(rename = "resource", default)]
+    resources: Vec<RawResource>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub roles: Roles,
+    pub risk: RiskConfig,
+    pub requests: RequestsConfig,
+    pub resources: Vec<Resource>,
+}
+
+impl Config {
+    pub fn resource(&self, name: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{col}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |span: Option<Range<usize>>, message: String| {
+        let (line, col) = line_col(text, span.map_or(0, |s| s.start));
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            col,
+            message,
+        }
+    };
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+
+    if raw.risk.auto_below.get_ref() >= raw.risk.dual_from.get_ref() {
+        return Err(invalid(
+            Some(raw.risk.dual_from.span()),
+            format!(
+                "dual_from ({}) must be greater than auto_below ({})",
+                raw.risk.dual_from.get_ref(),
+                raw.risk.auto_below.get_ref()
+            ),
+        ));
+    }
+    for threshold in [&raw.risk.auto_below, &raw.risk.dual_from] {
+        if *threshold.get_ref() > 100 {
+            return Err(invalid(Some(threshold.span()), "risk thresholds are between 0 and 100".into()));
+        }
+    }
+
+    let mut seen = HashSet::new();
+    let mut resources = Vec::with_capacity(raw.resources.len());
+    for r in raw.resources {
+        let name = r.name.get_ref();
+        if !valid_resource_name(name) {
+            return Err(invalid(
+                Some(r.name.span()),
+                format!("resource name '{name}' must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"),
+            ));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(invalid(Some(r.name.span()), format!("resource '{name}' is defined twice")));
+        }
+        if r.eligible.is_empty() {
+            return Err(invalid(
+                Some(r.name.span()),
+                format!("resource '{name}' has an empty 'eligible' list: nobody could request it"),
+            ));
+        }
+        resources.push(Resource {
+            name: r.name.into_inner(),
+            privileged: r.privileged,
+            sensitivity: r.sensitivity,
+            environment: r.environment,
+            owners: r.owners,
+            eligible: r.eligible,
+            max_duration: r.max_duration.0,
+        });
+    }
+
+    Ok(Config {
+        roles: raw.roles,
+        risk: RiskConfig {
+            thresholds: Thresholds {
+                auto_below: raw.risk.auto_below.into_inner(),
+                dual_from: raw.risk.dual_from.into_inner(),
+            },
+            business_hours: raw.risk.business_hours,
+            weights: raw.risk.weights,
+        },
+        requests: raw.requests,
+        resources,
+    })
+}
+
+fn valid_resource_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! The nouns of the workflow: requests, their states, routes and approvals.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+use super::risk::RiskAssessment;
+
+pub type Uid = u32;
+pub type RequestId = u64;
+/// Seconds since the Unix epoch (wall clock).
+pub type UnixTime = i64;
+
+/// Longest accepted justification, in bytes.
+pub const MAX_REASON_BYTES: usize = 2048;
+/// Longest accepted ticket reference or comment, in bytes.
+pub const MAX_TICKET_BYTES: usize = 128;
+pub const MAX_COMMENT_BYTES: usize = 2048;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Waiting for approvals.
+    Pending,
+    /// Approved; the grant is usable until `expires_at`.
+    Active,
+    Denied,
+    Expired,
+    Revoked,
+    /// Nobody decided before the pending TTL ran out.
+    Lapsed,
+    /// An approved extension, merged into the grant it extends.
+    Applied,
+}
+
+impl State {
+    pub const ALL: [State; 7] = [
+        State::Pending,
+        State::Active,
+        State::Denied,
+        State::Expired,
+        State::Revoked,
+        State::Lapsed,
+        State::Applied,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Active => "active",
+            State::Denied => "denied",
+            State::Expired => "expired",
+            State::Revoked => "revoked",
+            State::Lapsed => "lapsed",
+            State::Applied => "applied",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, State::Pending | State::Active)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a request gets decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    Auto,
+    Owner,
+    Dual,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Auto => "auto",
+            Route::Owner => "owner",
+            Route::Dual => "dual",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Route> {
+        [Route::Auto, Route::Owner, Route::Dual]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+
+    /// The roles whose approval (one each, by distinct people) completes the request.
+    pub fn required_roles(self) -> &'static [Role] {
+        match self {
+            Route::Auto => &[],
+            Route::Owner => &[Role::Owner],
+            Route::Dual => &[Role::Manager, Role::Security],
+        }
+    }
+}
+
+/// The capacity in which someone decided on a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Manager,
+    Security,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Manager => "manager",
+            Role::Security => "security",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Owner, Role::Manager, Role::Security]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensitivity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Sensitivity {
+    pub const ALL: [Sensitivity; 4] = [
+        Sensitivity::Low,
+        Sensitivity::Medium,
+        Sensitivity::High,
+        Sensitivity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitivity::Low => "low",
+            Sensitivity::Medium => "medium",
+            Sensitivity::High => "high",
+            Sensitivity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+/// One person's decision on a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub uid: Uid,
+    pub name: String,
+    pub role: Role,
+    pub verdict: Verdict,
+    pub comment: String,
+    pub at: UnixTime,
+}
+
+/// A new grant, or an extension of an existing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Grant,
+    Extension { of: RequestId },
+}
+
+/// A request and, once approved, the grant it became.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub id: RequestId,
+    pub kind: Kind,
+    pub uid: Uid,
+    pub user: String,
+    pub resource: String,
+    pub duration: Duration,
+    pub reason: String,
+    pub ticket: Option<String>,
+    pub requested_at: UnixTime,
+    pub route: Route,
+    pub risk: RiskAssessment,
+    pub state: State,
+    pub decisions: Vec<Decision>,
+    pub expires_at: Option<UnixTime>,
+    /// When the request reached a final state, and who or what put it there.
+    pub ended_at: Option<UnixTime>,
+    pub ended_by: Option<String>,
+}
+
+impl Request {
+    pub fn approvals(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions
+            .iter()
+            .filter(|d| d.verdict == Verdict::Approve)
+    }
+
+    /// Roles still needed before the request is approved.
+    pub fn awaiting(&self) -> Vec<Role> {
+        if self.state != State::Pending {
+            return Vec::new();
+        }
+        self.route
+            .required_roles()
+            .iter()
+            .copied()
+            .filter(|role| !self.approvals().any(|a| a.role == *role))
+            .collect()
+    }
+}

@@ -2,3 +2,13 @@
 
 pub mod config;
 pub mod core;
+pub mod api;
+pub mod clock;
+pub mod deadlines;
+pub mod directory;
+pub mod engine;
+pub mod grants;
+pub mod store;
+pub mod bus;
+pub mod daemon;
+pub mod cli;

@@ -248,3 +248,81 @@ pub fn read_since(
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn store_with_events(n: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        for i in 0..n {
+            store
+                .write(|w| {
+                    w.audit(&AuditEvent {
+                        at: i as i64,
+                        actor_uid: Some(1000),
+                        actor: "alice",
+                        event: "requested",
+                        request: Some(i as u64),
+                        detail: serde_json::json!({"reason": format!("r{i}'); DROP TABLE audit;--")}),
+                    })
+                })
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn verify_after(sql: &str) -> Verification {
+        let (_dir, store) = store_with_events(5);
+        assert!(store.verify_audit().unwrap().ok);
+        store.conn().execute_batch(sql).unwrap();
+        store.verify_audit().unwrap()
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let (_dir, store) = store_with_events(5);
+        assert_eq!(
+            store.verify_audit().unwrap(),
+            Verification { ok: true, rows: 5, problem: None }
+        );
+    }
+
+    #[test]
+    fn edits_and_deletions_anywhere_are_detected() {
+        let cases = [
+            ("UPDATE audit SET detail = '{}' WHERE id = 3", "row 3 was altered"),
+            ("UPDATE audit SET actor = 'mallory' WHERE id = 1", "row 1 was altered"),
+            ("UPDATE audit SET at = at + 1 WHERE id = 5", "row 5 was altered"),
+            ("DELETE FROM audit WHERE id = 2", "row 2 is missing"),
+            ("DELETE FROM audit WHERE id = 5", "rows 5..=5 are missing from the end"),
+            ("DELETE FROM audit WHERE id >= 4", "rows 4..=5 are missing from the end"),
+            ("UPDATE audit_head SET last_id = 4", "the audit head was altered"),
+            ("DELETE FROM audit_head", "the audit head is missing"),
+        ];
+        for (sql, want) in cases {
+            let v = verify_after(sql);
+            assert!(!v.ok, "{sql}");
+            assert!(v.problem.as_deref().unwrap().contains(want), "{sql}: {:?}", v.problem);
+        }
+    }
+
+    #[test]
+    fn a_different_key_fails_verification() {
+        let (dir, store) = store_with_events(2);
+        drop(store);
+        std::fs::remove_file(dir.path().join("audit.key")).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.verify_audit().unwrap().ok);
+    }
+
+    #[test]
+    fn key_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, _store) = store_with_events(0);
+        let mode = std::fs::metadata(dir.path().join("audit.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

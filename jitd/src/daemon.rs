@@ -1,12 +1,12 @@
 //! jitd's process: open the state, take the bus name, run the expiry timer
 //! and serve until SIGTERM.
 
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{signal, SignalKind};
@@ -24,7 +24,10 @@ pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("state directory {path}: {source}")]
-    StateDir { path: PathBuf, source: std::io::Error },
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("D-Bus: {0}")]
@@ -47,7 +50,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // nobody may be told "granted" about a grant that is already over.
     let (engine, recovered) = Engine::open(config, &opts.state_dir, Arc::new(SystemClock))?;
     if !recovered.is_empty() {
-        tracing::info!(count = recovered.len(), "ended requests that expired while jitd was down");
+        tracing::info!(
+            count = recovered.len(),
+            "ended requests that expired while jitd was down"
+        );
     }
     let engine = Arc::new(Mutex::new(engine));
     let rearm = Arc::new(Notify::new());
@@ -55,7 +61,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let conn = zbus::connection::Builder::system().build().await?;
     let callers = Callers::watch(&conn).await?;
     conn.object_server()
-        .at(OBJECT_PATH, Daemon::new(Arc::clone(&engine), callers, Arc::clone(&rearm)))
+        .at(
+            OBJECT_PATH,
+            Daemon::new(Arc::clone(&engine), callers, Arc::clone(&rearm)),
+        )
         .await?;
     conn.request_name(BUS_NAME).await?;
     tracing::info!(name = BUS_NAME, "jitd ready");
@@ -78,13 +87,24 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
 
 fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
     use std::os::unix::fs::DirBuilderExt;
-    let err = |source| DaemonError::StateDir { path: path.to_owned(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(err)
+    let err = |source| DaemonError::StateDir {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(err)
 }
 
 /// The one timer for every grant: sleep on CLOCK_BOOTTIME until the earliest
 /// deadline (counting suspend), and wake early if the wall clock is set.
-async fn run_deadlines(engine: Arc<Mutex<Engine>>, conn: Connection, rearm: Arc<Notify>) -> Result<(), DaemonError> {
+async fn run_deadlines(
+    engine: Arc<Mutex<Engine>>,
+    conn: Connection,
+    rearm: Arc<Notify>,
+) -> Result<(), DaemonError> {
     let timer = Timer::register(ClockId::CLOCK_BOOTTIME)?;
     let clock_set = Timer::register(ClockId::CLOCK_REALTIME)?;
     arm_clock_watch(&clock_set.get_ref().0)?;
@@ -106,7 +126,11 @@ async fn run_deadlines(engine: Arc<Mutex<Engine>>, conn: Connection, rearm: Arc<
         let engine_ref = Arc::clone(&engine);
         let events = tokio::task::spawn_blocking(move || {
             let mut engine = lock(&engine_ref);
-            if clock_changed { engine.clock_changed() } else { engine.tick() }
+            if clock_changed {
+                engine.clock_changed()
+            } else {
+                engine.tick()
+            }
         })
         .await
         .map_err(|e| DaemonError::Io(std::io::Error::other(e)))?;

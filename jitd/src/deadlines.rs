@@ -81,7 +81,8 @@ impl Deadlines {
             .entries
             .iter()
             .filter_map(|(&(id, due), &(boot, wall))| {
-                let by_wall = now_boot + Duration::from_secs(wall.saturating_sub(now_wall).max(0) as u64);
+                let by_wall =
+                    now_boot + Duration::from_secs(wall.saturating_sub(now_wall).max(0) as u64);
                 (by_wall < boot).then_some((id, due, boot, by_wall, wall))
             })
             .collect();

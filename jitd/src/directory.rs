@@ -43,7 +43,7 @@ impl Person {
             Principal::User(name) => *name == self.name,
             Principal::Group(name) => match Group::from_name(name) {
                 Ok(Some(group)) => {
-                    group.gid == Gid::from_raw(self.gid) || group.mem.iter().any(|m| *m == self.name)
+                    group.gid == Gid::from_raw(self.gid) || group.mem.contains(&self.name)
                 }
                 _ => false,
             },

@@ -37,7 +37,9 @@ pub enum EngineError {
     Directory(#[from] DirectoryError),
     #[error("unknown list filter '{0}'; use open, pending, active or all")]
     BadFilter(String),
-    #[error("you already hold grant {id} for '{resource}'; use 'jitctl extend {id}' for more time")]
+    #[error(
+        "you already hold grant {id} for '{resource}'; use 'jitctl extend {id}' for more time"
+    )]
     AlreadyActive { id: RequestId, resource: String },
     #[error("only root may ask about another user's grants")]
     CheckOthers,
@@ -48,12 +50,36 @@ pub enum EngineError {
 /// Something other processes should hear about (D-Bus signals).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    Submitted { id: RequestId, uid: Uid, resource: String, route: &'static str },
-    Decided { id: RequestId, state: State },
-    Activated { id: RequestId, uid: Uid, resource: String, expires_at: UnixTime },
-    Extended { id: RequestId, expires_at: UnixTime },
-    Expiring { id: RequestId, expires_at: UnixTime },
-    Ended { id: RequestId, uid: Uid, resource: String, reason: State },
+    Submitted {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        route: &'static str,
+    },
+    Decided {
+        id: RequestId,
+        state: State,
+    },
+    Activated {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        expires_at: UnixTime,
+    },
+    Extended {
+        id: RequestId,
+        expires_at: UnixTime,
+    },
+    Expiring {
+        id: RequestId,
+        expires_at: UnixTime,
+    },
+    Ended {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        reason: State,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -66,7 +92,12 @@ pub struct GrantChecker {
 
 impl GrantChecker {
     /// The caller's (or, for root, anyone's) active grant for `resource`.
-    pub fn check(&self, caller: Uid, uid: Uid, resource: &str) -> Result<Option<(RequestId, UnixTime)>> {
+    pub fn check(
+        &self,
+        caller: Uid,
+        uid: Uid,
+        resource: &str,
+    ) -> Result<Option<(RequestId, UnixTime)>> {
         if caller != 0 && caller != uid {
             return Err(EngineError::CheckOthers);
         }
@@ -87,7 +118,11 @@ pub struct Engine {
 impl Engine {
     /// Opens the store and brings it up to date: whatever expired or lapsed
     /// while jitd was down is ended (with audit events) before anyone can ask.
-    pub fn open(config: Arc<Config>, state_dir: &Path, clock: Arc<dyn Clock>) -> Result<(Engine, Vec<Event>)> {
+    pub fn open(
+        config: Arc<Config>,
+        state_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, Vec<Event>)> {
         let store = Store::open(state_dir)?;
         let started_at = clock.wall();
         let mut engine = Engine {
@@ -147,7 +182,8 @@ impl Engine {
             }
             (State::Pending, _, _) => {
                 let lapse = req.requested_at + workflow::secs(self.config.requests.pending_ttl.0);
-                self.deadlines.schedule(req.id, Due::Lapse, lapse, now, boot);
+                self.deadlines
+                    .schedule(req.id, Due::Lapse, lapse, now, boot);
             }
             _ => {}
         }
@@ -219,8 +255,16 @@ impl Engine {
                 .any(|r| req.route.required_roles().contains(r))
     }
 
-    fn assess(&self, who: &Person, resource: &Resource, duration: Duration, now: UnixTime) -> Result<(crate::core::risk::RiskAssessment, crate::core::model::Route)> {
-        let history = self.store.history(who.uid, &resource.name, now - HISTORY_WINDOW_SECS)?;
+    fn assess(
+        &self,
+        who: &Person,
+        resource: &Resource,
+        duration: Duration,
+        now: UnixTime,
+    ) -> Result<(crate::core::risk::RiskAssessment, crate::core::model::Route)> {
+        let history = self
+            .store
+            .history(who.uid, &resource.name, now - HISTORY_WINDOW_SECS)?;
         let (weekday, minute) = local_weekday_minute(now);
         let ctx = RiskContext {
             sensitivity: resource.sensitivity,
@@ -246,15 +290,38 @@ impl Engine {
         Ok((risk, chosen))
     }
 
-    pub fn submit(&mut self, who: &Person, resource: &str, duration: Duration, reason: &str, ticket: Option<&str>) -> Result<(Request, Vec<Event>)> {
+    pub fn submit(
+        &mut self,
+        who: &Person,
+        resource: &str,
+        duration: Duration,
+        reason: &str,
+        ticket: Option<&str>,
+    ) -> Result<(Request, Vec<Event>)> {
         let res = self.resource(resource)?.clone();
         if !who.matches_any(&res.eligible) {
             return Err(WorkflowError::NotEligible(res.name).into());
         }
-        workflow::validate_submission(&res.name, &Submission { duration, reason, ticket }, res.max_duration)?;
+        workflow::validate_submission(
+            &res.name,
+            &Submission {
+                duration,
+                reason,
+                ticket,
+            },
+            res.max_duration,
+        )?;
         let now = self.clock.wall();
-        if let Some((id, _)) = self.grants.read().unwrap_or_else(|e| e.into_inner()).check(who.uid, &res.name, now) {
-            return Err(EngineError::AlreadyActive { id, resource: res.name });
+        if let Some((id, _)) = self
+            .grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(who.uid, &res.name, now)
+        {
+            return Err(EngineError::AlreadyActive {
+                id,
+                resource: res.name,
+            });
         }
         let (risk, chosen) = self.assess(who, &res, duration, now)?;
         let mut req = Request {
@@ -284,7 +351,12 @@ impl Engine {
             }
             Ok(id)
         })?;
-        let mut events = vec![Event::Submitted { id: req.id, uid: req.uid, resource: req.resource.clone(), route: chosen.as_str() }];
+        let mut events = vec![Event::Submitted {
+            id: req.id,
+            uid: req.uid,
+            resource: req.resource.clone(),
+            route: chosen.as_str(),
+        }];
         if auto {
             req = self.load(req.id)?;
             events.extend(self.after_activation(&req));
@@ -294,7 +366,13 @@ impl Engine {
         Ok((req, events))
     }
 
-    pub fn extend(&mut self, who: &Person, grant_id: RequestId, duration: Duration, reason: &str) -> Result<(Request, Vec<Event>)> {
+    pub fn extend(
+        &mut self,
+        who: &Person,
+        grant_id: RequestId,
+        duration: Duration,
+        reason: &str,
+    ) -> Result<(Request, Vec<Event>)> {
         let grant = self.load(grant_id)?;
         workflow::check_extendable(&grant, &self.actor(who, &grant))?;
         let res = self.resource(&grant.resource)?.clone();
@@ -305,9 +383,26 @@ impl Engine {
         let now = self.clock.wall();
         let current = grant.expires_at.unwrap_or(now);
         let reach = workflow::extension_reach(current, duration, now);
-        workflow::validate_submission(&res.name, &Submission { duration: reach, reason, ticket: None }, res.max_duration)?;
-        if let Some(pending) = self.store.requests(ListFilter::Pending)?.into_iter().find(|r| r.kind == (Kind::Extension { of: grant_id })) {
-            return Err(WorkflowError::ExtensionPending { id: grant_id, pending: pending.id }.into());
+        workflow::validate_submission(
+            &res.name,
+            &Submission {
+                duration: reach,
+                reason,
+                ticket: None,
+            },
+            res.max_duration,
+        )?;
+        if let Some(pending) = self
+            .store
+            .requests(ListFilter::Pending)?
+            .into_iter()
+            .find(|r| r.kind == (Kind::Extension { of: grant_id }))
+        {
+            return Err(WorkflowError::ExtensionPending {
+                id: grant_id,
+                pending: pending.id,
+            }
+            .into());
         }
         let (risk, chosen) = self.assess(who, &res, duration, now)?;
         let mut req = Request {
@@ -338,7 +433,12 @@ impl Engine {
             }
             Ok(id)
         })?;
-        let mut events = vec![Event::Submitted { id: req.id, uid: req.uid, resource: req.resource.clone(), route: chosen.as_str() }];
+        let mut events = vec![Event::Submitted {
+            id: req.id,
+            uid: req.uid,
+            resource: req.resource.clone(),
+            route: chosen.as_str(),
+        }];
         if auto {
             events.extend(self.after_extension(req.id, grant_id)?);
         } else {
@@ -348,7 +448,12 @@ impl Engine {
         Ok((req, events))
     }
 
-    pub fn approve(&mut self, who: &Person, id: RequestId, comment: &str) -> Result<(Request, Vec<Event>)> {
+    pub fn approve(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
         let req = self.load(id)?;
         let outcome = workflow::approve(&req, &self.actor(who, &req), comment, self.clock.wall())?;
         let now = self.clock.wall();
@@ -356,7 +461,10 @@ impl Engine {
             Kind::Extension { of } => Some(self.load(of)?),
             Kind::Grant => None,
         };
-        let cap = self.resource(&req.resource).map(|r| r.max_duration).unwrap_or_default();
+        let cap = self
+            .resource(&req.resource)
+            .map(|r| r.max_duration)
+            .unwrap_or_default();
         let complete = matches!(outcome, Approved::Complete(_));
         self.store.write(|w| -> Result<()> {
             let decision = match &outcome {
@@ -392,7 +500,12 @@ impl Engine {
         Ok((self.load(id)?, events))
     }
 
-    pub fn deny(&mut self, who: &Person, id: RequestId, comment: &str) -> Result<(Request, Vec<Event>)> {
+    pub fn deny(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
         let req = self.load(id)?;
         let now = self.clock.wall();
         let decision = workflow::deny(&req, &self.actor(who, &req), comment, now)?;
@@ -410,14 +523,29 @@ impl Engine {
             Ok(())
         })?;
         self.deadlines.cancel_all(id);
-        Ok((self.load(id)?, vec![Event::Decided { id, state: State::Denied }]))
+        Ok((
+            self.load(id)?,
+            vec![Event::Decided {
+                id,
+                state: State::Denied,
+            }],
+        ))
     }
 
-    pub fn revoke(&mut self, who: &Person, id: RequestId, comment: &str) -> Result<(Request, Vec<Event>)> {
+    pub fn revoke(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
         let req = self.load(id)?;
         workflow::revoke(&req, &self.actor(who, &req))?;
         let now = self.clock.wall();
-        let event = if req.state == State::Pending { "withdrawn" } else { "revoked" };
+        let event = if req.state == State::Pending {
+            "withdrawn"
+        } else {
+            "revoked"
+        };
         let extensions = self.pending_extensions(id)?;
         self.store.write(|w| -> Result<()> {
             w.set_state(id, State::Revoked, req.expires_at, Some((now, &who.name)))?;
@@ -431,7 +559,10 @@ impl Engine {
             })?;
             lapse_all(w, &extensions, now, "grant revoked")
         })?;
-        Ok((self.load(id)?, self.after_end(&req, State::Revoked, &extensions)))
+        Ok((
+            self.load(id)?,
+            self.after_end(&req, State::Revoked, &extensions),
+        ))
     }
 
     fn pending_extensions(&self, grant: RequestId) -> Result<Vec<RequestId>> {
@@ -447,7 +578,10 @@ impl Engine {
     fn after_activation(&mut self, req: &Request) -> Vec<Event> {
         self.track(req);
         vec![
-            Event::Decided { id: req.id, state: State::Active },
+            Event::Decided {
+                id: req.id,
+                state: State::Active,
+            },
             Event::Activated {
                 id: req.id,
                 uid: req.uid,
@@ -462,8 +596,14 @@ impl Engine {
         self.track(&grant);
         let expires_at = grant.expires_at.unwrap_or_default();
         Ok(vec![
-            Event::Decided { id: ext, state: State::Applied },
-            Event::Extended { id: grant.id, expires_at },
+            Event::Decided {
+                id: ext,
+                state: State::Applied,
+            },
+            Event::Extended {
+                id: grant.id,
+                expires_at,
+            },
         ])
     }
 
@@ -471,11 +611,19 @@ impl Engine {
         self.untrack(req);
         let mut events = vec![Event::Decided { id: req.id, state }];
         if req.state == State::Active {
-            events.push(Event::Ended { id: req.id, uid: req.uid, resource: req.resource.clone(), reason: state });
+            events.push(Event::Ended {
+                id: req.id,
+                uid: req.uid,
+                resource: req.resource.clone(),
+                reason: state,
+            });
         }
         for ext in lapsed {
             self.deadlines.cancel_all(*ext);
-            events.push(Event::Decided { id: *ext, state: State::Lapsed });
+            events.push(Event::Decided {
+                id: *ext,
+                state: State::Lapsed,
+            });
         }
         events
     }
@@ -491,7 +639,9 @@ impl Engine {
         let mut events = Vec::new();
         let mut reschedule = Vec::new();
         for (id, kind) in due {
-            let Some(req) = self.store.request(id)? else { continue };
+            let Some(req) = self.store.request(id)? else {
+                continue;
+            };
             match (kind, req.state) {
                 (Due::Expire, State::Active) => {
                     let extensions = self.pending_extensions(id)?;
@@ -499,7 +649,10 @@ impl Engine {
                 }
                 (Due::Lapse, State::Pending) => ended.push((req, State::Lapsed, Vec::new())),
                 (Due::Warn, State::Active) => {
-                    events.push(Event::Expiring { id, expires_at: req.expires_at.unwrap_or(now) });
+                    events.push(Event::Expiring {
+                        id,
+                        expires_at: req.expires_at.unwrap_or(now),
+                    });
                 }
                 _ => reschedule.push(req),
             }
@@ -555,7 +708,8 @@ impl Engine {
     }
 
     pub fn list(&self, who: &Person, filter: &str) -> Result<Vec<RequestView>> {
-        let filter = ListFilter::parse(filter).ok_or_else(|| EngineError::BadFilter(filter.to_owned()))?;
+        let filter =
+            ListFilter::parse(filter).ok_or_else(|| EngineError::BadFilter(filter.to_owned()))?;
         Ok(self
             .store
             .requests(filter)?
@@ -575,13 +729,26 @@ impl Engine {
             return Err(EngineError::NotAuditor);
         }
         let v = self.store.verify_audit()?;
-        Ok(VerifyView { ok: v.ok, rows: v.rows, problem: v.problem })
+        Ok(VerifyView {
+            ok: v.ok,
+            rows: v.rows,
+            problem: v.problem,
+        })
     }
 
     pub fn status(&self, who: &Person) -> Result<StatusView> {
         let boot = self.clock.boot();
-        let mut roles: Vec<String> = self.roles_of(who, None).iter().map(|r| r.as_str().to_owned()).collect();
-        if self.config.resources.iter().any(|r| who.matches_any(&r.owners)) {
+        let mut roles: Vec<String> = self
+            .roles_of(who, None)
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        if self
+            .config
+            .resources
+            .iter()
+            .any(|r| who.matches_any(&r.owners))
+        {
             roles.insert(0, Role::Owner.as_str().into());
         }
         if who.matches_any(&self.config.roles.auditor) {
@@ -594,7 +761,10 @@ impl Engine {
             roles,
             pending: self.store.count(State::Pending)?,
             active: self.store.count(State::Active)?,
-            next_deadline_secs: self.deadlines.next().map(|d| d.saturating_sub(boot).as_secs()),
+            next_deadline_secs: self
+                .deadlines
+                .next()
+                .map(|d| d.saturating_sub(boot).as_secs()),
             resources: self
                 .config
                 .resources
@@ -612,7 +782,13 @@ impl Engine {
     }
 }
 
-fn audit_submission(w: &mut Writer<'_>, who: &Person, id: RequestId, req: &Request, event: &str) -> Result<()> {
+fn audit_submission(
+    w: &mut Writer<'_>,
+    who: &Person,
+    id: RequestId,
+    req: &Request,
+    event: &str,
+) -> Result<()> {
     let extends = match req.kind {
         Kind::Extension { of } => Some(of),
         Kind::Grant => None,
@@ -642,7 +818,13 @@ fn audit_submission(w: &mut Writer<'_>, who: &Person, id: RequestId, req: &Reque
     Ok(())
 }
 
-fn activate(w: &mut Writer<'_>, id: RequestId, req: &Request, now: UnixTime, by: &str) -> Result<()> {
+fn activate(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    now: UnixTime,
+    by: &str,
+) -> Result<()> {
     let expires_at = now + workflow::secs(req.duration);
     w.set_state(id, State::Active, Some(expires_at), None)?;
     w.audit(&AuditEvent {
@@ -656,7 +838,15 @@ fn activate(w: &mut Writer<'_>, id: RequestId, req: &Request, now: UnixTime, by:
     Ok(())
 }
 
-fn apply_extension(w: &mut Writer<'_>, id: RequestId, req: &Request, grant: &Request, now: UnixTime, cap: Duration, by: &str) -> Result<()> {
+fn apply_extension(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    grant: &Request,
+    now: UnixTime,
+    cap: Duration,
+    by: &str,
+) -> Result<()> {
     let current = grant.expires_at.unwrap_or(now);
     let expires_at = workflow::extended_expiry(current, req.duration, now, cap);
     w.set_state(grant.id, State::Active, Some(expires_at), None)?;

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut Cli::command(), "jitctl", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&CliError::new(Exit::Failed, format!("cannot start: {e}"))),
     };
@@ -30,12 +33,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// clap's multi-line error, cut to its first line plus where to look.
+/// clap's multi-line error folded into one line, plus which help to read.
 fn usage_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (see 'jitctl --help')")
+    let problem: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let problem = problem.join(" ");
+    let problem = problem.strip_prefix("error: ").unwrap_or(&problem);
+    // "Usage: jitctl request [OPTIONS] ..." names the subcommand whose help to read.
+    let command: Vec<&str> = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["jitctl"]);
+    format!("{problem} (see '{} --help')", command.join(" "))
 }
 
 fn fail(e: &CliError) -> ExitCode {

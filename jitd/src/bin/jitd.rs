@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use jitd::config;
-use jitd::daemon::{self, Options};
+use jitd::daemon::{self, DaemonError, Options};
 
 #[derive(Parser)]
-#[command(name = "jitd", version, about = "Just-in-time privileged access daemon")]
+#[command(
+    name = "jitd",
+    version,
+    about = "Just-in-time privileged access daemon"
+)]
 struct Args {
     /// Configuration file.
     #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
@@ -39,19 +43,32 @@ fn main() -> ExitCode {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("JITD_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("JITD_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("jitd: cannot start runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(daemon::run(Options { config: args.config, state_dir: args.state_dir })) {
+    match runtime.block_on(daemon::run(Options {
+        config: args.config,
+        state_dir: args.state_dir,
+    })) {
         Ok(()) => ExitCode::SUCCESS,
+        // Configuration errors are printed bare, as --check-config prints them.
+        Err(DaemonError::Config(e)) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("jitd: {e}");
             ExitCode::FAILURE

@@ -46,9 +46,19 @@ impl Callers {
         Ok(callers)
     }
 
-    pub async fn uid(&self, conn: &Connection, sender: Option<&UniqueName<'_>>) -> Result<Uid, BusError> {
-        let sender = sender.ok_or_else(|| BusError::NotAuthorized("message has no sender".into()))?;
-        if let Some(uid) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(sender.as_str()) {
+    pub async fn uid(
+        &self,
+        conn: &Connection,
+        sender: Option<&UniqueName<'_>>,
+    ) -> Result<Uid, BusError> {
+        let sender =
+            sender.ok_or_else(|| BusError::NotAuthorized("message has no sender".into()))?;
+        if let Some(uid) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sender.as_str())
+        {
             return Ok(*uid);
         }
         let creds = DBusProxy::new(conn)
@@ -56,9 +66,9 @@ impl Callers {
             .get_connection_credentials(BusName::Unique(sender.to_owned()))
             .await
             .map_err(|e| BusError::NotAuthorized(format!("cannot identify caller: {e}")))?;
-        let uid = creds
-            .unix_user_id()
-            .ok_or_else(|| BusError::NotAuthorized("the bus did not report the caller's uid".into()))?;
+        let uid = creds.unix_user_id().ok_or_else(|| {
+            BusError::NotAuthorized("the bus did not report the caller's uid".into())
+        })?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_CACHED {
             cache.clear();

@@ -12,7 +12,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::{BusError, Callers};
-use crate::api::{AuditView, RequestView, rfc3339};
+use crate::api::{rfc3339, AuditView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event, GrantChecker};
@@ -34,7 +34,12 @@ fn to_json<T: Serialize>(value: &T) -> Reply<String> {
 impl Daemon {
     pub fn new(engine: Arc<Mutex<Engine>>, callers: Callers, rearm: Arc<Notify>) -> Daemon {
         let checker = engine.lock().unwrap_or_else(|e| e.into_inner()).checker();
-        Daemon { engine, checker, callers, rearm }
+        Daemon {
+            engine,
+            checker,
+            callers,
+            rearm,
+        }
     }
 
     async fn caller(&self, conn: &Connection, header: &Header<'_>) -> Reply<Person> {
@@ -51,17 +56,21 @@ impl Daemon {
         op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Reply<T> {
         let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || op(&mut engine.lock().unwrap_or_else(|e| e.into_inner())))
-            .await
-            .map_err(|e| BusError::Failed(e.to_string()))?
-            .map_err(BusError::from)
+        tokio::task::spawn_blocking(move || {
+            op(&mut engine.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+        .await
+        .map_err(|e| BusError::Failed(e.to_string()))?
+        .map_err(BusError::from)
     }
 
     /// Runs a state-changing `op`, broadcasts its events and returns the request.
     async fn change(
         &self,
         conn: &Connection,
-        op: impl FnOnce(&mut Engine) -> Result<(crate::core::model::Request, Vec<Event>), EngineError> + Send + 'static,
+        op: impl FnOnce(&mut Engine) -> Result<(crate::core::model::Request, Vec<Event>), EngineError>
+            + Send
+            + 'static,
     ) -> Reply<String> {
         let (req, events) = self.run(op).await?;
         self.rearm.notify_one();
@@ -87,8 +96,16 @@ impl Daemon {
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
         let ticket = (!ticket.is_empty()).then_some(ticket);
-        self.change(conn, move |e| e.submit(&who, &resource, duration(duration_secs), &reason, ticket.as_deref()))
-            .await
+        self.change(conn, move |e| {
+            e.submit(
+                &who,
+                &resource,
+                duration(duration_secs),
+                &reason,
+                ticket.as_deref(),
+            )
+        })
+        .await
     }
 
     async fn extend(
@@ -100,7 +117,10 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        self.change(conn, move |e| e.extend(&who, grant, duration(duration_secs), &reason)).await
+        self.change(conn, move |e| {
+            e.extend(&who, grant, duration(duration_secs), &reason)
+        })
+        .await
     }
 
     async fn approve(
@@ -111,7 +131,8 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        self.change(conn, move |e| e.approve(&who, id, &comment)).await
+        self.change(conn, move |e| e.approve(&who, id, &comment))
+            .await
     }
 
     async fn deny(
@@ -133,7 +154,8 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        self.change(conn, move |e| e.revoke(&who, id, &comment)).await
+        self.change(conn, move |e| e.revoke(&who, id, &comment))
+            .await
     }
 
     async fn show(
@@ -220,17 +242,35 @@ impl Daemon {
     }
 
     #[zbus(signal)]
-    async fn request_submitted(e: &SignalEmitter<'_>, id: u64, uid: u32, resource: &str, route: &str) -> zbus::Result<()>;
+    async fn request_submitted(
+        e: &SignalEmitter<'_>,
+        id: u64,
+        uid: u32,
+        resource: &str,
+        route: &str,
+    ) -> zbus::Result<()>;
     #[zbus(signal)]
     async fn request_decided(e: &SignalEmitter<'_>, id: u64, state: &str) -> zbus::Result<()>;
     #[zbus(signal)]
-    async fn grant_activated(e: &SignalEmitter<'_>, id: u64, uid: u32, resource: &str, expires_at: i64) -> zbus::Result<()>;
+    async fn grant_activated(
+        e: &SignalEmitter<'_>,
+        id: u64,
+        uid: u32,
+        resource: &str,
+        expires_at: i64,
+    ) -> zbus::Result<()>;
     #[zbus(signal)]
     async fn grant_expiring(e: &SignalEmitter<'_>, id: u64, expires_at: i64) -> zbus::Result<()>;
     #[zbus(signal)]
     async fn grant_extended(e: &SignalEmitter<'_>, id: u64, expires_at: i64) -> zbus::Result<()>;
     #[zbus(signal)]
-    async fn grant_ended(e: &SignalEmitter<'_>, id: u64, uid: u32, resource: &str, reason: &str) -> zbus::Result<()>;
+    async fn grant_ended(
+        e: &SignalEmitter<'_>,
+        id: u64,
+        uid: u32,
+        resource: &str,
+        reason: &str,
+    ) -> zbus::Result<()>;
 }
 
 /// Broadcasts engine events as signals. A failed send is logged, not fatal:
@@ -241,16 +281,31 @@ pub async fn emit(conn: &Connection, events: &[Event]) {
     };
     for event in events {
         let sent = match event {
-            Event::Submitted { id, uid, resource, route } => Daemon::request_submitted(&e, *id, *uid, resource, route).await,
+            Event::Submitted {
+                id,
+                uid,
+                resource,
+                route,
+            } => Daemon::request_submitted(&e, *id, *uid, resource, route).await,
             Event::Decided { id, state } => Daemon::request_decided(&e, *id, state.as_str()).await,
-            Event::Activated { id, uid, resource, expires_at } => {
-                Daemon::grant_activated(&e, *id, *uid, resource, *expires_at).await
+            Event::Activated {
+                id,
+                uid,
+                resource,
+                expires_at,
+            } => Daemon::grant_activated(&e, *id, *uid, resource, *expires_at).await,
+            Event::Expiring { id, expires_at } => {
+                Daemon::grant_expiring(&e, *id, *expires_at).await
             }
-            Event::Expiring { id, expires_at } => Daemon::grant_expiring(&e, *id, *expires_at).await,
-            Event::Extended { id, expires_at } => Daemon::grant_extended(&e, *id, *expires_at).await,
-            Event::Ended { id, uid, resource, reason } => {
-                Daemon::grant_ended(&e, *id, *uid, resource, reason.as_str()).await
+            Event::Extended { id, expires_at } => {
+                Daemon::grant_extended(&e, *id, *expires_at).await
             }
+            Event::Ended {
+                id,
+                uid,
+                resource,
+                reason,
+            } => Daemon::grant_ended(&e, *id, *uid, resource, reason.as_str()).await,
         };
         if let Err(err) = sent {
             tracing::warn!(%err, ?event, "could not send signal");

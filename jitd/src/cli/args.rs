@@ -4,8 +4,8 @@ use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
 fn duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("{e}; use e.g. 30m, 2h or 1h30m"))?;
+    let d =
+        humantime::parse_duration(text).map_err(|e| format!("{e}; use e.g. 30m, 2h or 1h30m"))?;
     if d < Duration::from_secs(1) {
         return Err("durations must be at least 1s".into());
     }
@@ -13,7 +13,11 @@ fn duration(text: &str) -> Result<Duration, String> {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "jitctl", version, about = "Request, approve and audit just-in-time privileged access")]
+#[command(
+    name = "jitctl",
+    version,
+    about = "Request, approve and audit just-in-time privileged access"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -113,9 +117,7 @@ pub enum Command {
         out: Output,
     },
     /// Print a shell completion script.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand, Debug)]

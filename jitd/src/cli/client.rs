@@ -13,7 +13,13 @@ use crate::api::{BUS_NAME, ERROR_PREFIX};
     default_path = "/org/jit/Daemon1"
 )]
 pub trait Daemon1 {
-    fn request(&self, resource: &str, duration: u64, reason: &str, ticket: &str) -> zbus::Result<String>;
+    fn request(
+        &self,
+        resource: &str,
+        duration: u64,
+        reason: &str,
+        ticket: &str,
+    ) -> zbus::Result<String>;
     fn extend(&self, grant: u64, duration: u64, reason: &str) -> zbus::Result<String>;
     fn approve(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn deny(&self, id: u64, comment: &str) -> zbus::Result<String>;
@@ -31,12 +37,15 @@ pub trait Daemon1 {
 /// sure jitd's name belongs to root, so nobody can impersonate it (threat T2).
 pub async fn connect() -> Result<Daemon1Proxy<'static>, CliError> {
     let conn = Connection::system().await.map_err(|e| {
-        CliError::new(Exit::Unreachable, format!("cannot reach the system bus: {e}"))
+        CliError::new(
+            Exit::Unreachable,
+            format!("cannot reach the system bus: {e}"),
+        )
     })?;
     let owner_uid = DBusProxy::new(&conn)
         .await
         .map_err(failure)?
-        .get_connection_unix_user(BusName::try_from(BUS_NAME).map_err(|e| failure(e.into()))?)
+        .get_connection_unix_user(BusName::try_from(BUS_NAME).map_err(failure)?)
         .await
         .map_err(|_| {
             CliError::new(
@@ -58,21 +67,29 @@ pub fn failure(e: zbus::Error) -> CliError {
     match &e {
         zbus::Error::MethodError(name, message, _) => {
             let text = message.clone().unwrap_or_else(|| name.to_string());
-            let exit = match name.strip_prefix(ERROR_PREFIX).and_then(|s| s.strip_prefix('.')) {
+            let exit = match name
+                .strip_prefix(ERROR_PREFIX)
+                .and_then(|s| s.strip_prefix('.'))
+            {
                 Some("InvalidArgument") => Exit::Usage,
                 Some("NotAuthorized") => Exit::Denied,
                 Some("NotFound") => Exit::NotFound,
                 Some("Conflict") => Exit::Conflict,
                 Some(_) => Exit::Failed,
                 None if name.as_str().ends_with("AccessDenied") => Exit::Denied,
-                None if name.as_str().ends_with("ServiceUnknown") || name.as_str().ends_with("NameHasNoOwner") => {
+                None if name.as_str().ends_with("ServiceUnknown")
+                    || name.as_str().ends_with("NameHasNoOwner") =>
+                {
                     Exit::Unreachable
                 }
                 None => Exit::Failed,
             };
             CliError::new(exit, text)
         }
-        zbus::Error::InputOutput(_) => CliError::new(Exit::Unreachable, format!("lost the connection to jitd: {e}")),
+        zbus::Error::InputOutput(_) => CliError::new(
+            Exit::Unreachable,
+            format!("lost the connection to jitd: {e}"),
+        ),
         _ => CliError::new(Exit::Failed, e.to_string()),
     }
 }

@@ -12,13 +12,17 @@ use super::{CliError, Exit};
 use crate::api::{AuditView, RequestView, StatusView, VerifyView};
 
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
-    serde_json::from_str(json).map_err(|e| CliError::new(Exit::Failed, format!("unexpected reply from jitd: {e}")))
+    serde_json::from_str(json)
+        .map_err(|e| CliError::new(Exit::Failed, format!("unexpected reply from jitd: {e}")))
 }
 
 /// Prints `value` as JSON or through `human`.
 fn show<T: Serialize>(out: Output, value: &T, human: impl FnOnce(&T) -> String) {
     if out.json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         print!("{}", human(value));
     }
@@ -38,9 +42,21 @@ fn print_request(out: Output, json: &str) -> Result<RequestView, CliError> {
 pub async fn run(command: Command) -> Result<Exit, CliError> {
     let jitd = connect().await?;
     match command {
-        Command::Request { resource, duration, reason, ticket, wait, out } => {
+        Command::Request {
+            resource,
+            duration,
+            reason,
+            ticket,
+            wait,
+            out,
+        } => {
             let json = jitd
-                .request(&resource, duration.as_secs(), &reason, ticket.as_deref().unwrap_or(""))
+                .request(
+                    &resource,
+                    duration.as_secs(),
+                    &reason,
+                    ticket.as_deref().unwrap_or(""),
+                )
                 .await
                 .map_err(failure)?;
             let view: RequestView = parse(&json)?;
@@ -59,7 +75,12 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                 }
             }
         }
-        Command::List { pending, active, all, out } => {
+        Command::List {
+            pending,
+            active,
+            all,
+            out,
+        } => {
             let filter = match (pending, active, all) {
                 (true, _, _) => "pending",
                 (_, true, _) => "active",
@@ -87,16 +108,34 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             print_request(out, &jitd.revoke(id, &comment).await.map_err(failure)?)?;
             Ok(Exit::Ok)
         }
-        Command::Extend { id, duration, reason, out } => {
-            print_request(out, &jitd.extend(id, duration.as_secs(), &reason).await.map_err(failure)?)?;
+        Command::Extend {
+            id,
+            duration,
+            reason,
+            out,
+        } => {
+            print_request(
+                out,
+                &jitd
+                    .extend(id, duration.as_secs(), &reason)
+                    .await
+                    .map_err(failure)?,
+            )?;
             Ok(Exit::Ok)
         }
-        Command::Audit { action: Some(AuditAction::Verify { out }), .. } => {
+        Command::Audit {
+            action: Some(AuditAction::Verify { out }),
+            ..
+        } => {
             let result: VerifyView = parse(&jitd.verify_audit().await.map_err(failure)?)?;
             show(out, &result, render::verification);
             Ok(if result.ok { Exit::Ok } else { Exit::Failed })
         }
-        Command::Audit { action: None, since, out } => {
+        Command::Audit {
+            action: None,
+            since,
+            out,
+        } => {
             let since = since.map_or(0, |d| {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -126,7 +165,11 @@ fn exit_for_state(state: &str) -> Exit {
 
 /// Waits for the request's RequestDecided signal (or its current state, if it
 /// was decided before we subscribed).
-async fn wait_for_decision(jitd: &Daemon1Proxy<'_>, id: u64, limit: Duration) -> Result<RequestView, CliError> {
+async fn wait_for_decision(
+    jitd: &Daemon1Proxy<'_>,
+    id: u64,
+    limit: Duration,
+) -> Result<RequestView, CliError> {
     let mut decided = jitd.receive_request_decided().await.map_err(failure)?;
     let current: RequestView = parse(&jitd.show(id).await.map_err(failure)?)?;
     if current.state != "pending" {
@@ -138,7 +181,10 @@ async fn wait_for_decision(jitd: &Daemon1Proxy<'_>, id: u64, limit: Duration) ->
                 return Ok(());
             }
         }
-        Err(CliError::new(Exit::Unreachable, "lost the connection to jitd while waiting"))
+        Err(CliError::new(
+            Exit::Unreachable,
+            "lost the connection to jitd while waiting",
+        ))
     };
     match tokio::time::timeout(limit, waiting).await {
         Ok(result) => result?,

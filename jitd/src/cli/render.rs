@@ -29,12 +29,19 @@ fn risk_line(v: &RequestView) -> String {
 /// One line after a request changed: what state it is in and what happens next.
 pub fn summary(v: &RequestView) -> String {
     let what = match v.kind.as_str() {
-        "extension" => format!("Extension {} of grant {}", v.id, v.extends.unwrap_or_default()),
+        "extension" => format!(
+            "Extension {} of grant {}",
+            v.id,
+            v.extends.unwrap_or_default()
+        ),
         _ => format!("Request {}", v.id),
     };
     let expires = v.expires_at.as_deref().unwrap_or("-");
     match v.state.as_str() {
-        "active" => format!("{what}: active until {expires} ({} route, risk {}).", v.route, v.risk.score),
+        "active" => format!(
+            "{what}: active until {expires} ({} route, risk {}).",
+            v.route, v.risk.score
+        ),
         "applied" => format!("{what}: applied; the grant now ends at {expires}."),
         "pending" => format!(
             "{what}: pending, awaiting {} approval (risk {}). Approvers run: jitctl approve {}",
@@ -49,18 +56,29 @@ pub fn summary(v: &RequestView) -> String {
 pub fn detail(v: &RequestView) -> String {
     let mut rows: Vec<(&str, String)> = vec![
         ("id", v.id.to_string()),
-        ("kind", match v.extends {
-            Some(of) => format!("extension of {of}"),
-            None => v.kind.clone(),
-        }),
+        (
+            "kind",
+            match v.extends {
+                Some(of) => format!("extension of {of}"),
+                None => v.kind.clone(),
+            },
+        ),
         ("user", format!("{} (uid {})", clean(&v.user), v.uid)),
         ("resource", clean(&v.resource).into_owned()),
         ("state", v.state.clone()),
         ("duration", humanize_secs(v.duration_secs)),
         ("reason", clean(&v.reason).into_owned()),
-        ("ticket", v.ticket.as_deref().map_or("-".into(), |t| clean(t).into_owned())),
+        (
+            "ticket",
+            v.ticket
+                .as_deref()
+                .map_or("-".into(), |t| clean(t).into_owned()),
+        ),
         ("requested", v.requested_at.clone()),
-        ("expires", v.expires_at.clone().unwrap_or_else(|| "-".into())),
+        (
+            "expires",
+            v.expires_at.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("route", v.route.clone()),
         ("risk", risk_line(v)),
     ];
@@ -71,8 +89,21 @@ pub fn detail(v: &RequestView) -> String {
         rows.push(("ended", format!("{at} by {}", clean(by))));
     }
     for a in &v.approvals {
-        let comment = if a.comment.is_empty() { String::new() } else { format!(": {}", clean(&a.comment)) };
-        rows.push(("decision", format!("{} {} as {} at {}{comment}", clean(&a.who), a.verdict, a.role, a.when)));
+        let comment = if a.comment.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", clean(&a.comment))
+        };
+        rows.push((
+            "decision",
+            format!(
+                "{} {} as {} at {}{comment}",
+                clean(&a.who),
+                a.verdict,
+                a.role,
+                a.when
+            ),
+        ));
     }
     let mut out = String::new();
     for (key, value) in rows {
@@ -137,7 +168,12 @@ pub fn list(views: &[RequestView]) -> String {
             ]
         })
         .collect();
-    table(&["ID", "STATE", "RESOURCE", "USER", "EXPIRES", "ROUTE", "RISK", "REASON"], rows)
+    table(
+        &[
+            "ID", "STATE", "RESOURCE", "USER", "EXPIRES", "ROUTE", "RISK", "REASON",
+        ],
+        rows,
+    )
 }
 
 pub fn audit(events: &[AuditView]) -> String {
@@ -163,13 +199,20 @@ pub fn audit(events: &[AuditView]) -> String {
 pub fn verification(v: &VerifyView) -> String {
     match &v.problem {
         None => format!("Audit trail intact: {} rows verified.\n", v.rows),
-        Some(problem) => format!("AUDIT TRAIL TAMPERED: {problem} ({} rows verified before it).\n", v.rows),
+        Some(problem) => format!(
+            "AUDIT TRAIL TAMPERED: {problem} ({} rows verified before it).\n",
+            v.rows
+        ),
     }
 }
 
 pub fn status(s: &StatusView) -> String {
     let mut out = String::new();
-    let roles = if s.roles.is_empty() { "requester".into() } else { s.roles.join(", ") };
+    let roles = if s.roles.is_empty() {
+        "requester".into()
+    } else {
+        s.roles.join(", ")
+    };
     let _ = writeln!(out, "jitd {} running since {}", s.version, s.started_at);
     let _ = writeln!(out, "you: {} ({roles})", clean(&s.you));
     let _ = writeln!(out, "requests: {} pending, {} active", s.pending, s.active);
@@ -184,12 +227,25 @@ pub fn status(s: &StatusView) -> String {
             vec![
                 r.name.clone(),
                 r.sensitivity.clone(),
-                if r.privileged { "yes".into() } else { "no".into() },
+                if r.privileged {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
                 r.environment.clone(),
                 humanize_secs(r.max_duration_secs),
             ]
         })
         .collect();
-    out.push_str(&table(&["RESOURCE", "SENSITIVITY", "PRIVILEGED", "ENVIRONMENT", "MAX"], rows));
+    out.push_str(&table(
+        &[
+            "RESOURCE",
+            "SENSITIVITY",
+            "PRIVILEGED",
+            "ENVIRONMENT",
+            "MAX",
+        ],
+        rows,
+    ));
     out
 }

@@ -78,7 +78,13 @@ mod tests {
         (Critical, true,  true,  "DDDDD"),
     ];
 
-    fn decide(sensitivity: Sensitivity, privileged: bool, production: bool, secs: u64, has_owners: bool) -> Route {
+    fn decide(
+        sensitivity: Sensitivity,
+        privileged: bool,
+        production: bool,
+        secs: u64,
+        has_owners: bool,
+    ) -> Route {
         let duration = Duration::from_secs(secs);
         let risk = assess(
             &RiskContext {
@@ -94,7 +100,13 @@ mod tests {
             &RiskWeights::default(),
         );
         route(
-            RouteFacts { score: risk.score, duration, privileged, production, has_owners },
+            RouteFacts {
+                score: risk.score,
+                duration,
+                privileged,
+                production,
+                has_owners,
+            },
             Thresholds::default(),
         )
     }
@@ -121,8 +133,15 @@ mod tests {
     fn without_owners_medium_risk_escalates_to_dual_and_low_risk_stays_auto() {
         for (sensitivity, privileged, production, routes) in TABLE {
             for (secs, want) in DURATIONS.iter().zip(routes.chars()) {
-                let want = if want == 'A' { Route::Auto } else { Route::Dual };
-                assert_eq!(decide(sensitivity, privileged, production, *secs, false), want);
+                let want = if want == 'A' {
+                    Route::Auto
+                } else {
+                    Route::Dual
+                };
+                assert_eq!(
+                    decide(sensitivity, privileged, production, *secs, false),
+                    want
+                );
             }
         }
     }
@@ -136,7 +155,10 @@ mod tests {
             production: false,
             has_owners: true,
         };
-        let t = Thresholds { auto_below: 30, dual_from: 70 };
+        let t = Thresholds {
+            auto_below: 30,
+            dual_from: 70,
+        };
         assert_eq!(route(facts(29), t), Route::Auto);
         assert_eq!(route(facts(30), t), Route::Owner);
         assert_eq!(route(facts(69), t), Route::Owner);
@@ -146,7 +168,10 @@ mod tests {
 
     #[test]
     fn auto_never_for_privileged_or_an_hour_or_more_whatever_the_score() {
-        let t = Thresholds { auto_below: 101, dual_from: 101 };
+        let t = Thresholds {
+            auto_below: 101,
+            dual_from: 101,
+        };
         let base = RouteFacts {
             score: 0,
             duration: Duration::from_secs(60),
@@ -155,7 +180,25 @@ mod tests {
             has_owners: true,
         };
         assert_eq!(route(base, t), Route::Auto);
-        assert_eq!(route(RouteFacts { privileged: true, ..base }, t), Route::Owner);
-        assert_eq!(route(RouteFacts { duration: AUTO_MAX_DURATION, ..base }, t), Route::Owner);
+        assert_eq!(
+            route(
+                RouteFacts {
+                    privileged: true,
+                    ..base
+                },
+                t
+            ),
+            Route::Owner
+        );
+        assert_eq!(
+            route(
+                RouteFacts {
+                    duration: AUTO_MAX_DURATION,
+                    ..base
+                },
+                t
+            ),
+            Route::Owner
+        );
     }
 }

@@ -121,9 +121,11 @@ fn seal(key: &AuditKey, last_id: i64, mac: &[u8]) -> hmac::Tag {
 
 pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<()> {
     let head: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT last_id, mac FROM audit_head WHERE one = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT last_id, mac FROM audit_head WHERE one = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (prev_id, prev_mac) = head.unwrap_or((0, Vec::new()));
     let id = prev_id + 1;
@@ -134,7 +136,16 @@ pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<(
     conn.execute(
         "INSERT INTO audit (id, at, actor_uid, actor, event, request, detail, mac)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![id, e.at, e.actor_uid, e.actor, e.event, e.request, detail, mac.as_ref()],
+        params![
+            id,
+            e.at,
+            e.actor_uid,
+            e.actor,
+            e.event,
+            e.request,
+            detail,
+            mac.as_ref()
+        ],
     )?;
     conn.execute(
         "INSERT INTO audit_head (one, last_id, mac, seal) VALUES (1, ?1, ?2, ?3)
@@ -160,7 +171,10 @@ pub fn verify(conn: &Connection, key: &AuditKey) -> Result<Verification> {
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         if id != expected_id {
-            return Ok(failed(count, format!("row {expected_id} is missing (next row is {id})")));
+            return Ok(failed(
+                count,
+                format!("row {expected_id} is missing (next row is {id})"),
+            ));
         }
         let detail: String = row.get(6)?;
         let fields = encode_row(
@@ -182,9 +196,11 @@ pub fn verify(conn: &Connection, key: &AuditKey) -> Result<Verification> {
         count += 1;
     }
     let head: Option<(i64, Vec<u8>, Vec<u8>)> = conn
-        .query_row("SELECT last_id, mac, seal FROM audit_head WHERE one = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT last_id, mac, seal FROM audit_head WHERE one = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
     let last_id = expected_id - 1;
     match head {
@@ -286,26 +302,52 @@ mod tests {
         let (_dir, store) = store_with_events(5);
         assert_eq!(
             store.verify_audit().unwrap(),
-            Verification { ok: true, rows: 5, problem: None }
+            Verification {
+                ok: true,
+                rows: 5,
+                problem: None
+            }
         );
     }
 
     #[test]
     fn edits_and_deletions_anywhere_are_detected() {
         let cases = [
-            ("UPDATE audit SET detail = '{}' WHERE id = 3", "row 3 was altered"),
-            ("UPDATE audit SET actor = 'mallory' WHERE id = 1", "row 1 was altered"),
-            ("UPDATE audit SET at = at + 1 WHERE id = 5", "row 5 was altered"),
+            (
+                "UPDATE audit SET detail = '{}' WHERE id = 3",
+                "row 3 was altered",
+            ),
+            (
+                "UPDATE audit SET actor = 'mallory' WHERE id = 1",
+                "row 1 was altered",
+            ),
+            (
+                "UPDATE audit SET at = at + 1 WHERE id = 5",
+                "row 5 was altered",
+            ),
             ("DELETE FROM audit WHERE id = 2", "row 2 is missing"),
-            ("DELETE FROM audit WHERE id = 5", "rows 5..=5 are missing from the end"),
-            ("DELETE FROM audit WHERE id >= 4", "rows 4..=5 are missing from the end"),
-            ("UPDATE audit_head SET last_id = 4", "the audit head was altered"),
+            (
+                "DELETE FROM audit WHERE id = 5",
+                "rows 5..=5 are missing from the end",
+            ),
+            (
+                "DELETE FROM audit WHERE id >= 4",
+                "rows 4..=5 are missing from the end",
+            ),
+            (
+                "UPDATE audit_head SET last_id = 4",
+                "the audit head was altered",
+            ),
             ("DELETE FROM audit_head", "the audit head is missing"),
         ];
         for (sql, want) in cases {
             let v = verify_after(sql);
             assert!(!v.ok, "{sql}");
-            assert!(v.problem.as_deref().unwrap().contains(want), "{sql}: {:?}", v.problem);
+            assert!(
+                v.problem.as_deref().unwrap().contains(want),
+                "{sql}: {:?}",
+                v.problem
+            );
         }
     }
 
@@ -322,7 +364,10 @@ mod tests {
     fn key_file_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let (dir, _store) = store_with_events(0);
-        let mode = std::fs::metadata(dir.path().join("audit.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("audit.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }

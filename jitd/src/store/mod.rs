@@ -53,7 +53,10 @@ impl Store {
 
     /// Runs `change` in one transaction; it writes its own audit events
     /// through the [`Writer`] it is handed.
-    pub fn write<T, E>(&mut self, change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    pub fn write<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -61,12 +64,12 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| E::from(StoreError::from(e)))?;
-        let mut writer = Writer {
-            tx,
-            key: &self.key,
-        };
+        let mut writer = Writer { tx, key: &self.key };
         let value = change(&mut writer)?;
-        writer.tx.commit().map_err(|e| E::from(StoreError::from(e)))?;
+        writer
+            .tx
+            .commit()
+            .map_err(|e| E::from(StoreError::from(e)))?;
         Ok(value)
     }
 

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::time::Duration;
 
-use super::{Result, StoreError, Store, Writer};
+use super::{Result, Store, StoreError, Writer};
 use crate::core::model::{
     Decision, Kind, Request, RequestId, Role, Route, State, Uid, UnixTime, Verdict,
 };
@@ -166,7 +166,11 @@ impl Store {
         history(&self.conn, uid, resource, since)
     }
 
-    pub fn audit_since(&self, since: UnixTime, only_uid: Option<Uid>) -> Result<Vec<super::AuditRecord>> {
+    pub fn audit_since(
+        &self,
+        since: UnixTime,
+        only_uid: Option<Uid>,
+    ) -> Result<Vec<super::AuditRecord>> {
         super::audit::read_since(&self.conn, since, only_uid)
     }
 }
@@ -178,8 +182,8 @@ impl Writer<'_> {
             Kind::Grant => None,
             Kind::Extension { of } => Some(of),
         };
-        let risk = serde_json::to_string(&req.risk)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let risk =
+            serde_json::to_string(&req.risk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.tx.execute(
             "INSERT INTO requests (extends, uid, user, resource, duration_secs, reason, ticket,
                                    requested_at, route, risk, state, expires_at)
@@ -206,7 +210,15 @@ impl Writer<'_> {
         self.tx.execute(
             "INSERT INTO decisions (request, uid, name, role, verdict, comment, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, d.uid, d.name, d.role.as_str(), d.verdict.as_str(), d.comment, d.at],
+            params![
+                id,
+                d.uid,
+                d.name,
+                d.role.as_str(),
+                d.verdict.as_str(),
+                d.comment,
+                d.at
+            ],
         )?;
         Ok(())
     }

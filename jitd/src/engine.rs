@@ -26,6 +26,9 @@ use crate::store::{AuditEvent, AuditRecord, ListFilter, Store, StoreError, Write
 /// Recent history that raises risk looks back this far.
 const HISTORY_WINDOW_SECS: i64 = 30 * 24 * 3600;
 const JITD: &str = "jitd";
+/// `List` answers with at most this many of the newest matching requests,
+/// keeping replies well under the system bus's message size limit.
+const LIST_LIMIT: u32 = 1000;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -230,6 +233,20 @@ impl Engine {
         held
     }
 
+    /// Every approver role `who` holds, owner counting if of any resource.
+    fn all_roles(&self, who: &Person) -> Vec<Role> {
+        let mut roles = self.roles_of(who, None);
+        if self
+            .config
+            .resources
+            .iter()
+            .any(|r| who.matches_any(&r.owners))
+        {
+            roles.insert(0, Role::Owner);
+        }
+        roles
+    }
+
     fn actor(&self, who: &Person, req: &Request) -> Actor {
         let roles = self.roles_of(who, self.config.resource(&req.resource));
         Actor {
@@ -395,15 +412,10 @@ impl Engine {
             },
             res.max_duration,
         )?;
-        if let Some(pending) = self
-            .store
-            .requests(ListFilter::Pending)?
-            .into_iter()
-            .find(|r| r.kind == (Kind::Extension { of: grant_id }))
-        {
+        if let Some(pending) = self.store.pending_extensions(grant_id)?.first() {
             return Err(WorkflowError::ExtensionPending {
                 id: grant_id,
-                pending: pending.id,
+                pending: *pending,
             }
             .into());
         }
@@ -549,7 +561,7 @@ impl Engine {
         } else {
             "revoked"
         };
-        let extensions = self.pending_extensions(id)?;
+        let extensions = self.store.pending_extensions(id)?;
         self.store.write(|w| -> Result<()> {
             w.set_state(id, State::Revoked, req.expires_at, Some((now, &who.name)))?;
             w.audit(&AuditEvent {
@@ -566,16 +578,6 @@ impl Engine {
             self.load(id)?,
             self.after_end(&req, State::Revoked, &extensions),
         ))
-    }
-
-    fn pending_extensions(&self, grant: RequestId) -> Result<Vec<RequestId>> {
-        Ok(self
-            .store
-            .requests(ListFilter::Pending)?
-            .into_iter()
-            .filter(|r| r.kind == Kind::Extension { of: grant })
-            .map(|r| r.id)
-            .collect())
     }
 
     fn after_activation(&mut self, req: &Request) -> Vec<Event> {
@@ -647,7 +649,7 @@ impl Engine {
             };
             match (kind, req.state) {
                 (Due::Expire, State::Active) => {
-                    let extensions = self.pending_extensions(id)?;
+                    let extensions = self.store.pending_extensions(id)?;
                     ended.push((req, State::Expired, extensions));
                 }
                 (Due::Lapse, State::Pending) => ended.push((req, State::Lapsed, Vec::new())),
@@ -714,9 +716,12 @@ impl Engine {
     pub fn list(&self, who: &Person, filter: &str) -> Result<Vec<RequestView>> {
         let filter =
             ListFilter::parse(filter).ok_or_else(|| EngineError::BadFilter(filter.to_owned()))?;
+        // Plain requesters only ever see their own: let SQLite pick them.
+        let approver = self.sees_all(who) || !self.all_roles(who).is_empty();
+        let only_uid = (!approver).then_some(who.uid);
         Ok(self
             .store
-            .requests(filter)?
+            .newest_requests(filter, only_uid, LIST_LIMIT)?
             .iter()
             .filter(|r| self.may_see(who, r))
             .map(RequestView::from)
@@ -743,18 +748,10 @@ impl Engine {
     pub fn status(&self, who: &Person) -> Result<StatusView> {
         let boot = self.clock.boot();
         let mut roles: Vec<String> = self
-            .roles_of(who, None)
+            .all_roles(who)
             .iter()
             .map(|r| r.as_str().to_owned())
             .collect();
-        if self
-            .config
-            .resources
-            .iter()
-            .any(|r| who.matches_any(&r.owners))
-        {
-            roles.insert(0, Role::Owner.as_str().into());
-        }
         if who.matches_any(&self.config.roles.auditor) {
             roles.push("auditor".into());
         }

@@ -79,16 +79,13 @@ impl Daemon {
     }
 }
 
-fn duration(secs: u64) -> Duration {
-    Duration::from_secs(secs)
-}
-
 #[interface(name = "org.jit.Daemon1", introspection_docs = false)]
 impl Daemon {
+    #[zbus(out_args("request"))]
     async fn request(
         &self,
         resource: String,
-        duration_secs: u64,
+        duration: u64,
         reason: String,
         ticket: String,
         #[zbus(header)] header: Header<'_>,
@@ -100,7 +97,7 @@ impl Daemon {
             e.submit(
                 &who,
                 &resource,
-                duration(duration_secs),
+                Duration::from_secs(duration),
                 &reason,
                 ticket.as_deref(),
             )
@@ -108,21 +105,23 @@ impl Daemon {
         .await
     }
 
+    #[zbus(out_args("request"))]
     async fn extend(
         &self,
         grant: RequestId,
-        duration_secs: u64,
+        duration: u64,
         reason: String,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
         self.change(conn, move |e| {
-            e.extend(&who, grant, duration(duration_secs), &reason)
+            e.extend(&who, grant, Duration::from_secs(duration), &reason)
         })
         .await
     }
 
+    #[zbus(out_args("request"))]
     async fn approve(
         &self,
         id: RequestId,
@@ -135,6 +134,7 @@ impl Daemon {
             .await
     }
 
+    #[zbus(out_args("request"))]
     async fn deny(
         &self,
         id: RequestId,
@@ -146,6 +146,7 @@ impl Daemon {
         self.change(conn, move |e| e.deny(&who, id, &comment)).await
     }
 
+    #[zbus(out_args("request"))]
     async fn revoke(
         &self,
         id: RequestId,
@@ -158,6 +159,7 @@ impl Daemon {
             .await
     }
 
+    #[zbus(out_args("request"))]
     async fn show(
         &self,
         id: RequestId,
@@ -169,6 +171,7 @@ impl Daemon {
         to_json(&RequestView::from(&req))
     }
 
+    #[zbus(out_args("requests"))]
     async fn list(
         &self,
         filter: String,
@@ -195,6 +198,7 @@ impl Daemon {
         })
     }
 
+    #[zbus(out_args("events"))]
     async fn audit(
         &self,
         since: i64,
@@ -218,6 +222,7 @@ impl Daemon {
         to_json(&views)
     }
 
+    #[zbus(out_args("result"))]
     async fn verify_audit(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -227,6 +232,7 @@ impl Daemon {
         to_json(&self.run(move |e| e.verify_audit(&who)).await?)
     }
 
+    #[zbus(out_args("status"))]
     async fn status(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -280,6 +286,7 @@ pub async fn emit(conn: &Connection, events: &[Event]) {
         return;
     };
     for event in events {
+        tracing::info!(?event, "state change");
         let sent = match event {
             Event::Submitted {
                 id,

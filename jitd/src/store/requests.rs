@@ -107,14 +107,24 @@ pub fn get(conn: &Connection, id: RequestId) -> Result<Option<Request>> {
     Ok(Some(req))
 }
 
-pub fn list(conn: &Connection, filter: ListFilter) -> Result<Vec<Request>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM requests WHERE {} ORDER BY id",
+/// The newest `limit` requests matching `filter` (and `only_uid`), oldest first.
+pub fn list(
+    conn: &Connection,
+    filter: ListFilter,
+    only_uid: Option<Uid>,
+    limit: Option<u32>,
+) -> Result<Vec<Request>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM requests WHERE {} AND (?1 IS NULL OR uid = ?1)
+         ORDER BY id DESC LIMIT ?2",
         filter.sql()
     ))?;
+    // SQLite reads a negative LIMIT as "no limit".
+    let limit = limit.map_or(-1, i64::from);
     let mut out: Vec<Request> = stmt
-        .query_map([], request_from_row)?
+        .query_map(params![only_uid, limit], request_from_row)?
         .collect::<rusqlite::Result<_>>()?;
+    out.reverse();
     for req in &mut out {
         load_decisions(conn, req)?;
     }
@@ -150,8 +160,27 @@ impl Store {
         get(&self.conn, id)
     }
 
+    /// Every request matching `filter`.
     pub fn requests(&self, filter: ListFilter) -> Result<Vec<Request>> {
-        list(&self.conn, filter)
+        list(&self.conn, filter, None, None)
+    }
+
+    pub fn newest_requests(
+        &self,
+        filter: ListFilter,
+        only_uid: Option<Uid>,
+        limit: u32,
+    ) -> Result<Vec<Request>> {
+        list(&self.conn, filter, only_uid, Some(limit))
+    }
+
+    /// Pending extension requests of `grant`.
+    pub fn pending_extensions(&self, grant: RequestId) -> Result<Vec<RequestId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM requests WHERE extends = ?1 AND state = 'pending' ORDER BY id",
+        )?;
+        let ids = stmt.query_map([grant], |r| r.get(0))?;
+        Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn count(&self, state: State) -> Result<u64> {

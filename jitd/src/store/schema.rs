@@ -24,6 +24,7 @@ CREATE TABLE requests (
 );
 CREATE INDEX requests_open ON requests(state) WHERE state IN ('pending', 'active');
 CREATE INDEX requests_user ON requests(uid, resource);
+CREATE INDEX requests_extends ON requests(extends) WHERE extends IS NOT NULL;
 CREATE TABLE decisions (
     request INTEGER NOT NULL REFERENCES requests(id),
     uid     INTEGER NOT NULL,

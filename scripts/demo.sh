@@ -13,7 +13,8 @@ sandbox_enter "$@"
 trap sandbox_cleanup EXIT
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
-bold=$(tput bold 2>/dev/null || true) dim=$(tput dim 2>/dev/null || true) reset=$(tput sgr0 2>/dev/null || true)
+bold="" dim="" reset=""
+if [[ -t 1 ]]; then bold=$(tput bold 2>/dev/null || true) dim=$(tput dim 2>/dev/null || true) reset=$(tput sgr0 2>/dev/null || true); fi
 say()  { printf '\n%s== %s%s\n' "$bold" "$*" "$reset"; }
 as()   { local who=$1; shift; printf '%s$ %s: jitctl %s%s\n' "$dim" "$who" "$*" "$reset"
          runuser -u "$who" -- env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" "$BIN/jitctl" "$@"; }

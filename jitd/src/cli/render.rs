@@ -249,3 +249,84 @@ pub fn status(s: &StatusView) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ApprovalView;
+    use crate::core::risk::RiskAssessment;
+
+    fn hostile() -> RequestView {
+        let evil = "\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07ok\rFAKE\u{202e}txt";
+        RequestView {
+            id: 7,
+            kind: "grant".into(),
+            extends: None,
+            user: format!("al{evil}ice"),
+            uid: 1000,
+            resource: "sudo".into(),
+            state: "pending".into(),
+            reason: evil.into(),
+            ticket: Some(evil.into()),
+            duration_secs: 1800,
+            requested_at: "2026-11-24T10:00:00Z".into(),
+            expires_at: None,
+            ended_at: None,
+            ended_by: None,
+            route: "dual".into(),
+            risk: RiskAssessment {
+                score: 85,
+                factors: vec![],
+            },
+            approvals: vec![ApprovalView {
+                who: evil.into(),
+                uid: 1001,
+                role: "manager".into(),
+                verdict: "approve".into(),
+                comment: evil.into(),
+                when: "2026-11-24T10:01:00Z".into(),
+            }],
+            awaiting: vec!["security".into()],
+        }
+    }
+
+    fn assert_inert(text: &str) {
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "control characters reached the terminal: {text:?}"
+        );
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_in_every_view() {
+        let v = hostile();
+        assert_inert(&detail(&v));
+        assert_inert(&list(std::slice::from_ref(&v)));
+        assert_inert(&summary(&v));
+        let shown = detail(&v);
+        assert!(
+            shown.contains(
+                "reason     \\u{1b}[2J\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}ok\\rFAKE\\u{202e}txt"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn list_columns_are_aligned() {
+        let mut a = hostile();
+        a.user = "alice".into();
+        a.reason = "short".into();
+        let mut b = a.clone();
+        b.id = 1234;
+        b.user = "bartholomew".into();
+        let out = list(&[a, b]);
+        let starts: Vec<usize> = out
+            .lines()
+            .map(|l| l.find("pending").or(l.find("STATE")).unwrap())
+            .collect();
+        assert!(starts.windows(2).all(|w| w[0] == w[1]), "{out}");
+    }
+}

@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
 use crate::clock::{local_weekday_minute, Clock};
 use crate::config::{Config, Resource};
-use crate::core::model::{Kind, Request, RequestId, Role, State, Uid, UnixTime};
+use crate::core::model::{Kind, Request, RequestId, Role, Route, State, Uid, UnixTime};
 use crate::core::risk::{assess, RiskContext};
 use crate::core::routing::{route, RouteFacts};
 use crate::core::workflow::{self, Actor, Approved, Submission, WorkflowError};
@@ -281,7 +281,7 @@ impl Engine {
         resource: &Resource,
         duration: Duration,
         now: UnixTime,
-    ) -> Result<(crate::core::risk::RiskAssessment, crate::core::model::Route)> {
+    ) -> Result<(crate::core::risk::RiskAssessment, Route)> {
         let history = self
             .store
             .history(who.uid, &resource.name, now - HISTORY_WINDOW_SECS)?;
@@ -308,6 +308,36 @@ impl Engine {
             self.config.risk.thresholds,
         );
         Ok((risk, chosen))
+    }
+
+    /// A new pending request, scored and routed.
+    fn draft(
+        &self,
+        who: &Person,
+        res: &Resource,
+        kind: Kind,
+        sub: &Submission<'_>,
+        now: UnixTime,
+    ) -> Result<Request> {
+        let (risk, route) = self.assess(who, res, sub.duration, now)?;
+        Ok(Request {
+            id: 0,
+            kind,
+            uid: who.uid,
+            user: who.name.clone(),
+            resource: res.name.clone(),
+            duration: sub.duration,
+            reason: sub.reason.to_owned(),
+            ticket: sub.ticket.map(str::to_owned),
+            requested_at: now,
+            route,
+            risk,
+            state: State::Pending,
+            decisions: Vec::new(),
+            expires_at: None,
+            ended_at: None,
+            ended_by: None,
+        })
     }
 
     pub fn submit(
@@ -343,26 +373,13 @@ impl Engine {
                 resource: res.name,
             });
         }
-        let (risk, chosen) = self.assess(who, &res, duration, now)?;
-        let mut req = Request {
-            id: 0,
-            kind: Kind::Grant,
-            uid: who.uid,
-            user: who.name.clone(),
-            resource: res.name.clone(),
+        let sub = Submission {
             duration,
-            reason: reason.to_owned(),
-            ticket: ticket.map(str::to_owned),
-            requested_at: now,
-            route: chosen,
-            risk,
-            state: State::Pending,
-            decisions: Vec::new(),
-            expires_at: None,
-            ended_at: None,
-            ended_by: None,
+            reason,
+            ticket,
         };
-        let auto = chosen == crate::core::model::Route::Auto;
+        let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
+        let auto = req.route == Route::Auto;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
@@ -371,12 +388,7 @@ impl Engine {
             }
             Ok(id)
         })?;
-        let mut events = vec![Event::Submitted {
-            id: req.id,
-            uid: req.uid,
-            resource: req.resource.clone(),
-            route: chosen.as_str(),
-        }];
+        let mut events = vec![submitted(&req)];
         if auto {
             req = self.load(req.id)?;
             events.extend(self.after_activation(&req));
@@ -419,26 +431,13 @@ impl Engine {
             }
             .into());
         }
-        let (risk, chosen) = self.assess(who, &res, duration, now)?;
-        let mut req = Request {
-            id: 0,
-            kind: Kind::Extension { of: grant_id },
-            uid: who.uid,
-            user: who.name.clone(),
-            resource: res.name.clone(),
+        let sub = Submission {
             duration,
-            reason: reason.to_owned(),
-            ticket: grant.ticket.clone(),
-            requested_at: now,
-            route: chosen,
-            risk,
-            state: State::Pending,
-            decisions: Vec::new(),
-            expires_at: None,
-            ended_at: None,
-            ended_by: None,
+            reason,
+            ticket: grant.ticket.as_deref(),
         };
-        let auto = chosen == crate::core::model::Route::Auto;
+        let mut req = self.draft(who, &res, Kind::Extension { of: grant_id }, &sub, now)?;
+        let auto = req.route == Route::Auto;
         let cap = res.max_duration;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
@@ -448,12 +447,7 @@ impl Engine {
             }
             Ok(id)
         })?;
-        let mut events = vec![Event::Submitted {
-            id: req.id,
-            uid: req.uid,
-            resource: req.resource.clone(),
-            route: chosen.as_str(),
-        }];
+        let mut events = vec![submitted(&req)];
         if auto {
             events.extend(self.after_extension(req.id, grant_id)?);
         } else {
@@ -780,6 +774,15 @@ impl Engine {
                 })
                 .collect(),
         })
+    }
+}
+
+fn submitted(req: &Request) -> Event {
+    Event::Submitted {
+        id: req.id,
+        uid: req.uid,
+        resource: req.resource.clone(),
+        route: req.route.as_str(),
     }
 }
 

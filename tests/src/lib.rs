@@ -215,8 +215,16 @@ impl fmt::Display for Run {
             "\n  command: {}\n  exit code: {}\n  stdout: {}\n  stderr: {}\n",
             self.cmd,
             self.code,
-            if self.stdout.is_empty() { "(empty)" } else { self.stdout.trim_end() },
-            if self.stderr.is_empty() { "(empty)" } else { self.stderr.trim_end() },
+            if self.stdout.is_empty() {
+                "(empty)"
+            } else {
+                self.stdout.trim_end()
+            },
+            if self.stderr.is_empty() {
+                "(empty)"
+            } else {
+                self.stderr.trim_end()
+            },
         )
     }
 }
@@ -249,7 +257,11 @@ impl Run {
     /// An error is one line on stderr, without panic or backtrace.
     #[track_caller]
     pub fn assert_clean_error(&self) {
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         assert_eq!(lines.len(), 1, "expected exactly one line on stderr:{self}");
         for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
             assert!(!self.stderr.contains(bad), "panic output on stderr:{self}");
@@ -329,16 +341,32 @@ impl Background {
                 let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
                 panic!(
                     "timed out after {timeout:?}:{}",
-                    Run { cmd: self.cmd.clone(), code: exit_code(st), stdout: out, stderr: err }
+                    Run {
+                        cmd: self.cmd.clone(),
+                        code: exit_code(st),
+                        stdout: out,
+                        stderr: err
+                    }
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
         };
         let mut stdout = String::new();
         let mut stderr = String::new();
-        let _ = child.stdout.take().map(|mut s| s.read_to_string(&mut stdout));
-        let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut stderr));
-        Run { cmd: self.cmd.clone(), code: exit_code(status), stdout, stderr }
+        let _ = child
+            .stdout
+            .take()
+            .map(|mut s| s.read_to_string(&mut stdout));
+        let _ = child
+            .stderr
+            .take()
+            .map(|mut s| s.read_to_string(&mut stderr));
+        Run {
+            cmd: self.cmd.clone(),
+            code: exit_code(status),
+            stdout,
+            stderr,
+        }
     }
 
     /// Whether it is still running.
@@ -532,7 +560,11 @@ impl Env {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-        Background { child: Some(child), cmd: desc }.finish(Duration::from_secs(30))
+        Background {
+            child: Some(child),
+            cmd: desc,
+        }
+        .finish(Duration::from_secs(30))
     }
 
     /// Runs `program args` as `user` inside the namespace.
@@ -555,7 +587,12 @@ impl Env {
     #[track_caller]
     pub fn jitctl_json(&self, user: &str, args: &[&str]) -> Value {
         let run = self.jitctl(user, args);
-        assert_eq!(run.code, 0, "expected success:{run}{}", self.jitd_log_tail());
+        assert_eq!(
+            run.code,
+            0,
+            "expected success:{run}{}",
+            self.jitd_log_tail()
+        );
         run.json()
     }
 
@@ -575,7 +612,9 @@ impl Env {
     pub fn request(&self, user: &str, resource: &str, dur: &str, reason: &str) -> Value {
         self.jitctl_json(
             user,
-            &["request", resource, "--for", dur, "--reason", reason, "--json"],
+            &[
+                "request", resource, "--for", dur, "--reason", reason, "--json",
+            ],
         )
     }
 
@@ -587,7 +626,10 @@ impl Env {
 
     /// `jitctl approve ID --json` as `user`.
     pub fn approve(&self, user: &str, id: u64) -> Run {
-        self.jitctl(user, &["approve", &id.to_string(), "--comment", "ok", "--json"])
+        self.jitctl(
+            user,
+            &["approve", &id.to_string(), "--comment", "ok", "--json"],
+        )
     }
 
     /// Polls `show ID` (as root) until the state is `state`.
@@ -657,7 +699,10 @@ impl Env {
             }
             if Instant::now() >= deadline {
                 kill_and_reap(&mut child);
-                panic!("jitd did not take its bus name within 20s:{}", self.jitd_log_tail());
+                panic!(
+                    "jitd did not take its bus name within 20s:{}",
+                    self.jitd_log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -714,7 +759,11 @@ impl Env {
 
     /// Reaps a jitd that was killed by someone else (e.g. another thread).
     pub fn reap_jitd(&mut self) -> ExitStatus {
-        self.jitd.take().expect("jitd not running").wait().expect("wait")
+        self.jitd
+            .take()
+            .expect("jitd not running")
+            .wait()
+            .expect("wait")
     }
 
     /// The last lines of jitd's stdout/stderr, for failure messages.
@@ -722,7 +771,10 @@ impl Env {
         let text = fs::read_to_string(&self.log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(30);
-        format!("\n  jitd log (last lines):\n    {}\n", lines[start..].join("\n    "))
+        format!(
+            "\n  jitd log (last lines):\n    {}\n",
+            lines[start..].join("\n    ")
+        )
     }
 
     /// The SQLite database.
@@ -763,7 +815,9 @@ impl Drop for Env {
 fn shell_words(args: &[&str]) -> String {
     args.iter()
         .map(|a| {
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c.is_control() || c == '\'') {
+            if a.is_empty()
+                || a.contains(|c: char| c.is_whitespace() || c.is_control() || c == '\'')
+            {
                 format!("{a:?}")
             } else {
                 (*a).to_owned()

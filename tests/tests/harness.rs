@@ -8,7 +8,10 @@ fn namespace_users_and_bus() {
     let env = Env::without_jitd(TEST_CONFIG);
     let id = env.run_as("root", "id", &["maria"]).ok();
     assert!(id.stdout.contains("uid=61006(maria)"), "{id}");
-    assert!(id.stdout.contains("jit-managers") && id.stdout.contains("jit-security"), "{id}");
+    assert!(
+        id.stdout.contains("jit-managers") && id.stdout.contains("jit-security"),
+        "{id}"
+    );
     let who = env.run_as("alice", "id", &["-un"]).ok();
     assert_eq!(who.stdout.trim(), "alice", "{who}");
     let groups = env.run_as("alice", "id", &["-Gn"]).ok();
@@ -16,15 +19,24 @@ fn namespace_users_and_bus() {
 
     // The host is untouched.
     let host = std::fs::read_to_string("/etc/passwd").unwrap();
-    assert!(!host.contains("jit fixture"), "fixture users leaked into the host /etc/passwd");
+    assert!(
+        !host.contains("jit fixture"),
+        "fixture users leaked into the host /etc/passwd"
+    );
 
     // The bus answers, also to a fixture user.
     let ping = env
         .run_as(
             "oscar",
             "busctl",
-            &[&format!("--address={}", env.address()), "call", "org.freedesktop.DBus",
-              "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId"],
+            &[
+                &format!("--address={}", env.address()),
+                "call",
+                "org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus",
+                "GetId",
+            ],
         )
         .ok();
     assert!(ping.stdout.starts_with("s "), "{ping}");

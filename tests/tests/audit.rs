@@ -114,36 +114,59 @@ fn editing_any_column_of_a_row_is_detected() {
     verify_ok(&env);
     let ids = rowids(&env);
     let target = ids[ids.len() / 2];
-    let columns: Vec<String> = env
-        .sqlite("SELECT name FROM pragma_table_info('audit');")
+    let columns: Vec<(String, bool)> = env
+        .sqlite("SELECT name || '|' || pk FROM pragma_table_info('audit');")
         .ok()
         .stdout
         .lines()
-        .map(str::to_owned)
+        .map(|l| {
+            let (name, pk) = l.rsplit_once('|').expect("name|pk");
+            (name.to_owned(), pk != "0")
+        })
         .collect();
     assert!(
-        columns.iter().any(|c| c == "detail"),
+        columns.iter().any(|(c, _)| c == "detail"),
         "audit columns: {columns:?}"
     );
-    for col in &columns {
+    for (col, pk) in &columns {
+        let c = format!("\"{col}\"");
+        if *pk {
+            // Renumbering a row (its id is the rowid).
+            let moved = target + 1_000_003;
+            env.sqlite(&format!(
+                "UPDATE audit SET {c} = {moved} WHERE rowid = {target};"
+            ))
+            .ok();
+            verify_fails(&env, &format!("renumbering row {target} ({col})"));
+            env.sqlite(&format!(
+                "UPDATE audit SET {c} = {target} WHERE rowid = {moved};"
+            ))
+            .ok();
+            verify_ok(&env);
+            continue;
+        }
         let original = env
             .sqlite(&format!(
-                "SELECT quote(\"{col}\") FROM audit WHERE rowid = {target};"
+                "SELECT quote({c}) FROM audit WHERE rowid = {target};"
             ))
             .ok()
             .stdout
             .trim()
             .to_owned();
+        // A plausible edit: JSON stays valid JSON, numbers stay numbers.
         env.sqlite(&format!(
-            "UPDATE audit SET \"{col}\" = CASE typeof(\"{col}\") \
-               WHEN 'integer' THEN \"{col}\" + 1 WHEN 'real' THEN \"{col}\" + 1 \
-               WHEN 'text' THEN \"{col}\" || 'x' WHEN 'blob' THEN randomblob(max(length(\"{col}\"), 1)) \
-               ELSE 'x' END WHERE rowid = {target};"
+            "UPDATE audit SET {c} = CASE \
+               WHEN typeof({c}) IN ('integer', 'real') THEN {c} + 1 \
+               WHEN typeof({c}) = 'blob' THEN randomblob(max(length({c}), 1)) \
+               WHEN typeof({c}) = 'text' AND json_valid({c}) AND json_type({c}) = 'object' \
+                 THEN json_set({c}, '$.tampered', 1) \
+               WHEN typeof({c}) = 'text' THEN {c} || 'x' \
+               ELSE 7 END WHERE rowid = {target};"
         ))
         .ok();
         verify_fails(&env, &format!("editing column {col} of row {target}"));
         env.sqlite(&format!(
-            "UPDATE audit SET \"{col}\" = {original} WHERE rowid = {target};"
+            "UPDATE audit SET {c} = {original} WHERE rowid = {target};"
         ))
         .ok();
         verify_ok(&env);

@@ -321,52 +321,73 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 pub struct Background {
     child: Option<Child>,
     cmd: String,
+    readers: Vec<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Background {
-    /// Waits for the command to end (kills it after `timeout`).
+    /// Spawns `cmd` in its own process group with stdout and stderr captured
+    /// (read concurrently, so large outputs never block it).
+    pub fn spawn(mut cmd: Command) -> Background {
+        let desc = describe(&cmd);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+        let mut readers = Vec::new();
+        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        for mut pipe in [out, err] {
+            readers.push(std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                buf
+            }));
+        }
+        Background {
+            child: Some(child),
+            cmd: desc,
+            readers,
+        }
+    }
+
+    fn kill_group(child: &mut Child) {
+        // SAFETY: kill(2) on the process group this harness created.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.kill();
+    }
+
+    /// Waits for the command to end (kills it after `timeout` and panics).
     pub fn finish(mut self, timeout: Duration) -> Run {
         let mut child = self.child.take().expect("child");
         let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
         let status = loop {
             if let Some(st) = child.try_wait().expect("try_wait") {
                 break st;
             }
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let st = child.wait().expect("wait");
-                let mut out = String::new();
-                let mut err = String::new();
-                let _ = child.stdout.take().map(|mut s| s.read_to_string(&mut out));
-                let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
-                panic!(
-                    "timed out after {timeout:?}:{}",
-                    Run {
-                        cmd: self.cmd.clone(),
-                        code: exit_code(st),
-                        stdout: out,
-                        stderr: err
-                    }
-                );
+                timed_out = true;
+                Background::kill_group(&mut child);
+                break child.wait().expect("wait");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         };
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        let _ = child
-            .stdout
-            .take()
-            .map(|mut s| s.read_to_string(&mut stdout));
-        let _ = child
-            .stderr
-            .take()
-            .map(|mut s| s.read_to_string(&mut stderr));
-        Run {
+        let mut texts = std::mem::take(&mut self.readers)
+            .into_iter()
+            .map(|r| String::from_utf8_lossy(&r.join().unwrap_or_default()).into_owned());
+        let run = Run {
             cmd: self.cmd.clone(),
             code: exit_code(status),
-            stdout,
-            stderr,
+            stdout: texts.next().unwrap_or_default(),
+            stderr: texts.next().unwrap_or_default(),
+        };
+        if timed_out {
+            panic!("timed out after {timeout:?}:{run}");
         }
+        run
     }
 
     /// Whether it is still running.
@@ -378,7 +399,7 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            Background::kill_group(&mut c);
             let _ = c.wait();
         }
     }
@@ -552,19 +573,8 @@ impl Env {
     }
 
     /// Runs a command to completion (30s at most).
-    pub fn run(&self, mut cmd: Command) -> Run {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let desc = describe(&cmd);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-        Background {
-            child: Some(child),
-            cmd: desc,
-        }
-        .finish(Duration::from_secs(30))
+    pub fn run(&self, cmd: Command) -> Run {
+        Background::spawn(cmd).finish(Duration::from_secs(30))
     }
 
     /// Runs `program args` as `user` inside the namespace.
@@ -599,12 +609,10 @@ impl Env {
     /// `jitctl ARGS` in the background.
     pub fn spawn_jitctl(&self, user: &str, args: &[&str]) -> Background {
         let mut cmd = self.user_command(user, jitctl_bin());
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = cmd.spawn().expect("spawn jitctl");
-        Background {
-            child: Some(child),
-            cmd: format!("[{user}] jitctl {}", shell_words(args)),
-        }
+        cmd.args(args);
+        let mut bg = Background::spawn(cmd);
+        bg.cmd = format!("[{user}] jitctl {}", shell_words(args));
+        bg
     }
 
     /// `jitctl request RESOURCE --for DUR --reason REASON --json` as `user`, asserting success.

@@ -54,6 +54,32 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
+/// What the stream believes is open, to choose valid next operations.
+#[derive(Default)]
+struct Open {
+    alice_logs: Option<u64>,
+    bob_db: Option<u64>,
+    pending: Vec<u64>,
+}
+
+impl Open {
+    /// The truth according to jitd (after a restart, outcomes of the
+    /// operation in flight are unknown).
+    fn resync(env: &Env) -> Open {
+        let all = env.jitctl_json("root", &["list", "--all", "--json"]);
+        let mut open = Open::default();
+        for d in all.as_array().expect("array") {
+            match (d["user"].as_str(), d["resource"].as_str(), state_of(d)) {
+                (Some("alice"), Some("logs"), "active") => open.alice_logs = Some(id_of(d)),
+                (Some("bob"), Some("db"), "active") => open.bob_db = Some(id_of(d)),
+                (_, _, "pending") => open.pending.push(id_of(d)),
+                _ => {}
+            }
+        }
+        open
+    }
+}
+
 #[test]
 fn kill_9_loses_no_acknowledged_operation() {
     const OPS: usize = 200;
@@ -78,99 +104,81 @@ fn kill_9_loses_no_acknowledged_operation() {
     };
 
     // id -> states it may be in: the last acknowledged one, plus the target
-    // of any later operation that was not acknowledged (it may have committed).
+    // of a later operation that was not acknowledged (it may have committed).
     let mut allowed: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
-    let mut pending: Vec<u64> = Vec::new();
-    let mut active: Vec<u64> = Vec::new();
+    let mut open = Open::default();
     let mut acked = 0usize;
     let mut restarted = false;
     for i in 0..OPS {
-        let choice = next(&mut rng) % 4;
-        let (run, target, on): (Run, &str, Option<u64>) = match choice {
-            0 => (
-                env.jitctl(
-                    "alice",
-                    &[
-                        "request",
-                        "logs",
-                        "--for",
-                        "30m",
-                        "--reason",
-                        &format!("op {i}"),
-                        "--json",
-                    ],
+        let reason = format!("op {i}");
+        // (result, expected state, id acted on; None for a new request)
+        let (run, target, on): (Run, &str, Option<u64>) = match next(&mut rng) % 4 {
+            0 => match open.alice_logs.take() {
+                None => (
+                    env.jitctl(
+                        "alice",
+                        &[
+                            "request", "logs", "--for", "30m", "--reason", &reason, "--json",
+                        ],
+                    ),
+                    "active",
+                    None,
                 ),
-                "active",
-                None,
-            ),
-            1 => (
-                env.jitctl(
-                    "bob",
-                    &[
-                        "request",
-                        "db",
-                        "--for",
-                        "2h",
-                        "--reason",
-                        &format!("op {i}"),
-                        "--json",
-                    ],
-                ),
-                "pending",
-                None,
-            ),
-            2 if !pending.is_empty() => {
-                let id = pending.remove((next(&mut rng) as usize) % pending.len());
-                (env.approve("olivia", id), "active", Some(id))
-            }
-            3 if !active.is_empty() => {
-                let id = active.remove((next(&mut rng) as usize) % active.len());
-                (
-                    env.jitctl("root", &["revoke", &id.to_string(), "--comment", "stream"]),
+                Some(id) => (
+                    env.jitctl("root", &["revoke", &id.to_string(), "--comment", &reason]),
                     "revoked",
                     Some(id),
-                )
-            }
-            _ => (
-                env.jitctl(
-                    "alice",
-                    &[
-                        "request",
-                        "logs",
-                        "--for",
-                        "20m",
-                        "--reason",
-                        &format!("op {i}"),
-                        "--json",
-                    ],
                 ),
-                "active",
-                None,
-            ),
+            },
+            2 if !open.pending.is_empty() => {
+                let id = open
+                    .pending
+                    .remove((next(&mut rng) as usize) % open.pending.len());
+                if open.bob_db.is_none() {
+                    (env.approve("olivia", id), "active", Some(id))
+                } else {
+                    (
+                        env.jitctl("olivia", &["deny", &id.to_string(), "--comment", &reason]),
+                        "denied",
+                        Some(id),
+                    )
+                }
+            }
+            // bob holds at most one db grant: revoke it before asking again.
+            _ => match open.bob_db.take() {
+                Some(id) => (
+                    env.jitctl("bob", &["revoke", &id.to_string(), "--comment", &reason]),
+                    "revoked",
+                    Some(id),
+                ),
+                None => (
+                    env.jitctl(
+                        "bob",
+                        &[
+                            "request", "db", "--for", "2h", "--reason", &reason, "--json",
+                        ],
+                    ),
+                    "pending",
+                    None,
+                ),
+            },
         };
         done.fetch_add(1, Ordering::SeqCst);
         if run.code == 0 {
             acked += 1;
             let id = match on {
                 Some(id) => id,
-                None => id_of(&run.json()),
+                None => {
+                    let doc = run.json();
+                    assert_eq!(state_of(&doc), target, "op {i}:{run}");
+                    id_of(&doc)
+                }
             };
-            let doc_state = if on.is_none() {
-                run.json()["state"].as_str().map(str::to_owned)
-            } else {
-                None
-            };
-            let state: &str = match doc_state.as_deref() {
-                Some("pending") => "pending",
-                Some("active") => "active",
-                Some(other) => panic!("unexpected state {other}:{run}"),
-                None => target,
-            };
-            assert_eq!(state, target, "op {i}:{run}");
-            allowed.insert(id, BTreeSet::from([state]));
-            match state {
-                "pending" => pending.push(id),
-                "active" => active.push(id),
+            allowed.insert(id, BTreeSet::from([target]));
+            match (target, on) {
+                ("pending", _) => open.pending.push(id),
+                ("active", None) => open.alice_logs = Some(id),
+                ("active", Some(_)) => open.bob_db = Some(id),
                 _ => {}
             }
         } else {
@@ -179,23 +187,22 @@ fn kill_9_loses_no_acknowledged_operation() {
                 "op {i} failed while jitd should have been up:{run}{}",
                 env.jitd_log_tail()
             );
+            // 5 (unreachable) or, for the call in flight, 1 (no reply); one clean line.
+            assert!(matches!(run.code, 1 | 5), "jitctl with jitd gone:{run}");
+            run.assert_clean_error();
             if let Some(id) = on {
                 allowed.entry(id).or_default().insert(target);
-                // Unknown outcome: do not touch this id again.
             }
             let status = env.reap_jitd();
             assert!(!status.success(), "jitd was not killed? {status}");
             env.start_jitd();
             restarted = true;
+            open = Open::resync(&env);
         }
     }
     killer.join().unwrap();
     assert!(killed.load(Ordering::SeqCst), "the kill never happened");
-    if !restarted {
-        // The kill landed between two operations' checks: restart now.
-        let _ = env.reap_jitd();
-        env.start_jitd();
-    }
+    assert!(restarted, "no operation noticed the kill");
 
     let all = env.jitctl_json("root", &["list", "--all", "--json"]);
     let states: BTreeMap<u64, String> = all

@@ -316,5 +316,11 @@ fn wait_for_approval_and_denial() {
     let id = pending_of("bob");
     env.jitctl("olivia", &["deny", &id.to_string(), "--comment", "no"])
         .ok();
-    waiter.finish(Duration::from_secs(10)).code(3);
+    let run = waiter.finish(Duration::from_secs(10));
+    assert_eq!(run.code, 3, "a denied --wait request exits 3:{run}");
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("denied"),
+        "the waiter should say it was denied:{run}"
+    );
+    assert!(!run.stderr.contains("panicked"), "{run}");
 }

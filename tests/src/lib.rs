@@ -390,6 +390,14 @@ impl Background {
         run
     }
 
+    /// Kills the command (its whole process group) and returns what it printed.
+    pub fn stop(mut self) -> Run {
+        if let Some(c) = self.child.as_mut() {
+            Background::kill_group(c);
+        }
+        self.finish(Duration::from_secs(5))
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))

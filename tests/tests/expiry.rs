@@ -324,3 +324,81 @@ fn wait_for_approval_and_denial() {
     );
     assert!(!run.stderr.contains("panicked"), "{run}");
 }
+
+#[test]
+fn lifecycle_signals_are_sent() {
+    let env = Env::new();
+    let mut monitor = env.user_command("root", "dbus-monitor");
+    monitor
+        .arg("--address")
+        .arg(env.address())
+        .arg("type='signal',interface='org.jit.Daemon1'");
+    let mut monitor = Background::spawn(monitor);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        monitor.running(),
+        "dbus-monitor did not start:{}",
+        monitor.stop()
+    );
+
+    // expiry_warning is 1s in the test config: a 3s grant is warned, then ends.
+    let id = id_of(&env.request("alice", "logs", "3s", "watch the signals"));
+    let pending = id_of(&env.request("bob", "db", "2h", "to be approved"));
+    env.approve("olivia", pending).ok();
+    env.wait_state(id, "expired", Duration::from_secs(6));
+    std::thread::sleep(Duration::from_millis(300));
+    let run = monitor.stop();
+
+    // Blocks of "signal ... member=NAME" followed by indented argument lines.
+    let mut signals: Vec<(String, Vec<String>)> = Vec::new();
+    for line in run.stdout.lines() {
+        if line.starts_with("signal ") {
+            let member = line
+                .rsplit("member=")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            signals.push((member, Vec::new()));
+        } else if let Some((_, args)) = signals.last_mut() {
+            args.push(line.trim().to_owned());
+        }
+    }
+    let has = |member: &str, want: &[String]| {
+        signals
+            .iter()
+            .any(|(m, args)| m == member && want.iter().all(|w| args.contains(w)))
+    };
+    let u64_ = |v: u64| format!("uint64 {v}");
+    let s_ = |v: &str| format!("string \"{v}\"");
+    let checks: Vec<(&str, Vec<String>)> = vec![
+        (
+            "RequestSubmitted",
+            vec![u64_(id), "uint32 61001".into(), s_("logs"), s_("auto")],
+        ),
+        (
+            "GrantActivated",
+            vec![u64_(id), "uint32 61001".into(), s_("logs")],
+        ),
+        ("GrantExpiring", vec![u64_(id)]),
+        (
+            "GrantEnded",
+            vec![u64_(id), "uint32 61001".into(), s_("logs"), s_("expired")],
+        ),
+        (
+            "RequestSubmitted",
+            vec![u64_(pending), "uint32 61002".into(), s_("db"), s_("owner")],
+        ),
+        ("RequestDecided", vec![u64_(pending), s_("active")]),
+        (
+            "GrantActivated",
+            vec![u64_(pending), "uint32 61002".into(), s_("db")],
+        ),
+    ];
+    for (member, want) in checks {
+        assert!(
+            has(member, &want),
+            "no {member} signal with {want:?}; signals seen:{run}"
+        );
+    }
+}

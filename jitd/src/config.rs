@@ -49,12 +49,12 @@ impl<'de> Deserialize<'de> for Principal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         let (kind, name) = text.split_once(':').ok_or_else(|| {
-            de::Error::custom(format!(
-                "'{text}' must be 'user:NAME' or 'group:NAME'"
-            ))
+            de::Error::custom(format!("'{text}' must be 'user:NAME' or 'group:NAME'"))
         })?;
         if !valid_account_name(name) {
-            return Err(de::Error::custom(format!("'{name}' is not a valid account name")));
+            return Err(de::Error::custom(format!(
+                "'{name}' is not a valid account name"
+            )));
         }
         match kind {
             "user" => Ok(Principal::User(name.to_owned())),
@@ -73,8 +73,11 @@ pub struct HumanDuration(pub Duration);
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        let value = humantime::parse_duration(&text)
-            .map_err(|e| de::Error::custom(format!("'{text}' is not a duration ({e}); use e.g. \"30m\" or \"4h\"")))?;
+        let value = humantime::parse_duration(&text).map_err(|e| {
+            de::Error::custom(format!(
+                "'{text}' is not a duration ({e}); use e.g. \"30m\" or \"4h\""
+            ))
+        })?;
         if value < Duration::from_secs(1) {
             return Err(de::Error::custom("durations must be at least 1s"));
         }
@@ -117,11 +120,17 @@ impl<'de> Deserialize<'de> for BusinessHours {
             (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
         };
         let (start, end) = text.split_once('-').ok_or_else(bad)?;
-        let (start_minute, end_minute) = (minute(start).ok_or_else(bad)?, minute(end).ok_or_else(bad)?);
+        let (start_minute, end_minute) =
+            (minute(start).ok_or_else(bad)?, minute(end).ok_or_else(bad)?);
         if start_minute >= end_minute {
-            return Err(de::Error::custom(format!("'{text}': the start must be before the end")));
+            return Err(de::Error::custom(format!(
+                "'{text}': the start must be before the end"
+            )));
         }
-        Ok(BusinessHours { start_minute, end_minute })
+        Ok(BusinessHours {
+            start_minute,
+            end_minute,
+        })
     }
 }
 
@@ -306,7 +315,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
     for threshold in [&raw.risk.auto_below, &raw.risk.dual_from] {
         if *threshold.get_ref() > 100 {
-            return Err(invalid(Some(threshold.span()), "risk thresholds are between 0 and 100".into()));
+            return Err(invalid(
+                Some(threshold.span()),
+                "risk thresholds are between 0 and 100".into(),
+            ));
         }
     }
 
@@ -317,11 +329,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         if !valid_resource_name(name) {
             return Err(invalid(
                 Some(r.name.span()),
-                format!("resource name '{name}' must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"),
+                format!(
+                    "resource name '{name}' must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"
+                ),
             ));
         }
         if !seen.insert(name.clone()) {
-            return Err(invalid(Some(r.name.span()), format!("resource '{name}' is defined twice")));
+            return Err(invalid(
+                Some(r.name.span()),
+                format!("resource '{name}' is defined twice"),
+            ));
         }
         if r.eligible.is_empty() {
             return Err(invalid(
@@ -357,9 +374,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 fn valid_resource_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 /// 1-based line and column (in characters) of a byte offset.

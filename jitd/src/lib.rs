@@ -1,4 +1,14 @@
 //! jitd: the just-in-time privileged access daemon, and the library jitctl shares with it.
 
+pub mod api;
+pub mod bus;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod core;
+pub mod daemon;
+pub mod deadlines;
+pub mod directory;
+pub mod engine;
+pub mod grants;
+pub mod store;

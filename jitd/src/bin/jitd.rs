@@ -1,1 +1,77 @@
-fn main(){}
+//! jitd: the just-in-time privileged access daemon.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use jitd::config;
+use jitd::daemon::{self, DaemonError, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "jitd",
+    version,
+    about = "Just-in-time privileged access daemon"
+)]
+struct Args {
+    /// Configuration file.
+    #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Where the database and the audit key live.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/jit")]
+    state_dir: PathBuf,
+    /// Check FILE and exit: 0 if valid, 1 with `file:line:col: message` if not.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "state_dir"])]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = args.check_config {
+        return match config::load(&path) {
+            Ok(cfg) => {
+                println!("{}: OK ({} resources)", path.display(), cfg.resources.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // Everything jitd creates (database, WAL, audit key) is root's alone.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JITD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jitd: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon::run(Options {
+        config: args.config,
+        state_dir: args.state_dir,
+    })) {
+        Ok(()) => ExitCode::SUCCESS,
+        // Configuration errors are printed bare, as --check-config prints them.
+        Err(DaemonError::Config(e)) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("jitd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

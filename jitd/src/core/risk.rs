@@ -141,7 +141,10 @@ pub fn assess(ctx: &RiskContext, w: &RiskWeights) -> RiskAssessment {
         );
     }
 
-    let total: u32 = factors.iter().map(|f| f.points).fold(0, u32::saturating_add);
+    let total: u32 = factors
+        .iter()
+        .map(|f| f.points)
+        .fold(0, u32::saturating_add);
     RiskAssessment {
         score: total.min(100) as u8,
         factors,

@@ -42,7 +42,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_untouched() {
-        assert_eq!(for_terminal("fix prod db, INC-42 (ü)"), "fix prod db, INC-42 (ü)");
+        assert_eq!(
+            for_terminal("fix prod db, INC-42 (ü)"),
+            "fix prod db, INC-42 (ü)"
+        );
     }
 
     #[test]

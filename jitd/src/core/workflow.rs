@@ -244,7 +244,9 @@ pub fn extended_expiry(
 
 /// How far ahead of `now` the grant would reach if extended, to check the cap at request time.
 pub fn extension_reach(current_expiry: UnixTime, added: Duration, now: UnixTime) -> Duration {
-    let reach = current_expiry.saturating_add(secs(added)).saturating_sub(now);
+    let reach = current_expiry
+        .saturating_add(secs(added))
+        .saturating_sub(now);
     Duration::from_secs(reach.max(0) as u64)
 }
 

@@ -1,0 +1,132 @@
+//! The public names and JSON documents of the D-Bus API, shared by jitd and jitctl.
+//! `packaging/dbus/org.jit.Daemon1.xml` documents them; a test checks it against the daemon.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::{Kind, Request, RequestId, Uid, UnixTime};
+use crate::core::risk::RiskAssessment;
+
+pub const BUS_NAME: &str = "org.jit.Daemon1";
+pub const OBJECT_PATH: &str = "/org/jit/Daemon1";
+pub const INTERFACE: &str = "org.jit.Daemon1";
+pub const ERROR_PREFIX: &str = "org.jit.Daemon1.Error";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn rfc3339(t: UnixTime) -> String {
+    let secs = u64::try_from(t).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ApprovalView {
+    pub who: String,
+    pub uid: Uid,
+    pub role: String,
+    pub verdict: String,
+    pub comment: String,
+    pub when: String,
+}
+
+/// A request as the API shows it (`request --json`, `show --json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RequestView {
+    pub id: RequestId,
+    pub kind: String,
+    pub extends: Option<RequestId>,
+    pub user: String,
+    pub uid: Uid,
+    pub resource: String,
+    pub state: String,
+    pub reason: String,
+    pub ticket: Option<String>,
+    pub duration_secs: u64,
+    pub requested_at: String,
+    pub expires_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub ended_by: Option<String>,
+    pub route: String,
+    pub risk: RiskAssessment,
+    pub approvals: Vec<ApprovalView>,
+    pub awaiting: Vec<String>,
+}
+
+impl From<&Request> for RequestView {
+    fn from(r: &Request) -> Self {
+        let (kind, extends) = match r.kind {
+            Kind::Grant => ("grant", None),
+            Kind::Extension { of } => ("extension", Some(of)),
+        };
+        RequestView {
+            id: r.id,
+            kind: kind.into(),
+            extends,
+            user: r.user.clone(),
+            uid: r.uid,
+            resource: r.resource.clone(),
+            state: r.state.as_str().into(),
+            reason: r.reason.clone(),
+            ticket: r.ticket.clone(),
+            duration_secs: r.duration.as_secs(),
+            requested_at: rfc3339(r.requested_at),
+            expires_at: r.expires_at.map(rfc3339),
+            ended_at: r.ended_at.map(rfc3339),
+            ended_by: r.ended_by.clone(),
+            route: r.route.as_str().into(),
+            risk: r.risk.clone(),
+            approvals: r
+                .decisions
+                .iter()
+                .map(|d| ApprovalView {
+                    who: d.name.clone(),
+                    uid: d.uid,
+                    role: d.role.as_str().into(),
+                    verdict: d.verdict.as_str().into(),
+                    comment: d.comment.clone(),
+                    when: rfc3339(d.at),
+                })
+                .collect(),
+            awaiting: r.awaiting().iter().map(|r| r.as_str().into()).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_uid: Option<Uid>,
+    pub event: String,
+    pub request: Option<RequestId>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResourceView {
+    pub name: String,
+    pub privileged: bool,
+    pub sensitivity: String,
+    pub environment: String,
+    pub max_duration_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StatusView {
+    pub version: String,
+    pub started_at: String,
+    pub you: String,
+    pub roles: Vec<String>,
+    pub pending: u64,
+    pub active: u64,
+    pub next_deadline_secs: Option<u64>,
+    /// Resources the caller may request.
+    pub resources: Vec<ResourceView>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VerifyView {
+    pub ok: bool,
+    pub rows: u64,
+    pub problem: Option<String>,
+}

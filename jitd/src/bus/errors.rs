@@ -1,0 +1,51 @@
+//! Named D-Bus errors (`org.jit.Daemon1.Error.*`).
+
+use crate::core::workflow::WorkflowError;
+use crate::engine::EngineError;
+
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.jit.Daemon1.Error")]
+pub enum BusError {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    InvalidArgument(String),
+    NotAuthorized(String),
+    NotFound(String),
+    Conflict(String),
+    Failed(String),
+}
+
+impl From<EngineError> for BusError {
+    fn from(e: EngineError) -> Self {
+        use WorkflowError as W;
+        let text = e.to_string();
+        match &e {
+            EngineError::Workflow(w) => match w {
+                W::UnknownResource(_) | W::NotFound(_) => BusError::NotFound(text),
+                W::NotEligible(_) | W::SelfApproval | W::NotApprover(_) | W::NotYours(_) => {
+                    BusError::NotAuthorized(text)
+                }
+                W::OverCap { .. }
+                | W::ZeroDuration
+                | W::EmptyReason
+                | W::ReasonTooLong
+                | W::TicketTooLong
+                | W::CommentTooLong
+                | W::EmptyComment => BusError::InvalidArgument(text),
+                W::AlreadyDecided(_)
+                | W::RoleFilled { .. }
+                | W::NotPending { .. }
+                | W::NotActive { .. }
+                | W::ExtensionPending { .. } => BusError::Conflict(text),
+            },
+            EngineError::AlreadyActive { .. } => BusError::Conflict(text),
+            EngineError::BadFilter(_) => BusError::InvalidArgument(text),
+            EngineError::CheckOthers | EngineError::NotAuditor => BusError::NotAuthorized(text),
+            EngineError::Directory(_) => BusError::NotAuthorized(text),
+            EngineError::Store(_) => {
+                tracing::error!(error = %e, "request failed");
+                BusError::Failed("internal error; see jitd's log".into())
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Running one jitctl command against jitd.
+
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+use super::args::{AuditAction, Command, Output};
+use super::client::{connect, failure, Daemon1Proxy};
+use super::render;
+use super::{CliError, Exit};
+use crate::api::{AuditView, RequestView, StatusView, VerifyView};
+
+fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
+    serde_json::from_str(json)
+        .map_err(|e| CliError::new(Exit::Failed, format!("unexpected reply from jitd: {e}")))
+}
+
+/// Prints `value` as JSON or through `human`.
+fn show<T: Serialize>(out: Output, value: &T, human: impl FnOnce(&T) -> String) {
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    } else {
+        print!("{}", human(value));
+    }
+}
+
+fn with_newline(text: String) -> String {
+    text + "\n"
+}
+
+/// Prints one request (the reply of every state change).
+fn print_request(out: Output, json: &str) -> Result<RequestView, CliError> {
+    let view: RequestView = parse(json)?;
+    show(out, &view, |v| with_newline(render::summary(v)));
+    Ok(view)
+}
+
+pub async fn run(command: Command) -> Result<Exit, CliError> {
+    let jitd = connect().await?;
+    match command {
+        Command::Request {
+            resource,
+            duration,
+            reason,
+            ticket,
+            wait,
+            out,
+        } => {
+            let json = jitd
+                .request(
+                    &resource,
+                    duration.as_secs(),
+                    &reason,
+                    ticket.as_deref().unwrap_or(""),
+                )
+                .await
+                .map_err(failure)?;
+            let view: RequestView = parse(&json)?;
+            match wait {
+                Some(limit) if view.state == "pending" => {
+                    if !out.json {
+                        println!("{}", render::summary(&view));
+                    }
+                    let decided = wait_for_decision(&jitd, view.id, limit).await?;
+                    show(out, &decided, |v| with_newline(render::summary(v)));
+                    Ok(exit_for_state(&decided.state))
+                }
+                _ => {
+                    show(out, &view, |v| with_newline(render::summary(v)));
+                    Ok(Exit::Ok)
+                }
+            }
+        }
+        Command::List {
+            pending,
+            active,
+            all,
+            out,
+        } => {
+            let filter = match (pending, active, all) {
+                (true, _, _) => "pending",
+                (_, true, _) => "active",
+                (_, _, true) => "all",
+                _ => "open",
+            };
+            let views: Vec<RequestView> = parse(&jitd.list(filter).await.map_err(failure)?)?;
+            show(out, &views, |v| render::list(v));
+            Ok(Exit::Ok)
+        }
+        Command::Show { id, out } => {
+            let view: RequestView = parse(&jitd.show(id).await.map_err(failure)?)?;
+            show(out, &view, render::detail);
+            Ok(Exit::Ok)
+        }
+        Command::Approve { id, comment, out } => {
+            print_request(out, &jitd.approve(id, &comment).await.map_err(failure)?)?;
+            Ok(Exit::Ok)
+        }
+        Command::Deny { id, comment, out } => {
+            print_request(out, &jitd.deny(id, &comment).await.map_err(failure)?)?;
+            Ok(Exit::Ok)
+        }
+        Command::Revoke { id, comment, out } => {
+            print_request(out, &jitd.revoke(id, &comment).await.map_err(failure)?)?;
+            Ok(Exit::Ok)
+        }
+        Command::Extend {
+            id,
+            duration,
+            reason,
+            out,
+        } => {
+            print_request(
+                out,
+                &jitd
+                    .extend(id, duration.as_secs(), &reason)
+                    .await
+                    .map_err(failure)?,
+            )?;
+            Ok(Exit::Ok)
+        }
+        Command::Audit {
+            action: Some(AuditAction::Verify { out }),
+            ..
+        } => {
+            let result: VerifyView = parse(&jitd.verify_audit().await.map_err(failure)?)?;
+            show(out, &result, render::verification);
+            Ok(if result.ok { Exit::Ok } else { Exit::Failed })
+        }
+        Command::Audit {
+            action: None,
+            since,
+            out,
+        } => {
+            let since = since.map_or(0, |d| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                now.saturating_sub(d).as_secs() as i64
+            });
+            let events: Vec<AuditView> = parse(&jitd.audit(since).await.map_err(failure)?)?;
+            show(out, &events, |e| render::audit(e));
+            Ok(Exit::Ok)
+        }
+        Command::Status { out } => {
+            let status: StatusView = parse(&jitd.status().await.map_err(failure)?)?;
+            show(out, &status, render::status);
+            Ok(Exit::Ok)
+        }
+        Command::Completions { .. } => unreachable!("handled before connecting"),
+    }
+}
+
+fn exit_for_state(state: &str) -> Exit {
+    match state {
+        "active" => Exit::Ok,
+        "denied" => Exit::Denied,
+        _ => Exit::Failed,
+    }
+}
+
+/// Waits for the request's RequestDecided signal (or its current state, if it
+/// was decided before we subscribed).
+async fn wait_for_decision(
+    jitd: &Daemon1Proxy<'_>,
+    id: u64,
+    limit: Duration,
+) -> Result<RequestView, CliError> {
+    let mut decided = jitd.receive_request_decided().await.map_err(failure)?;
+    let current: RequestView = parse(&jitd.show(id).await.map_err(failure)?)?;
+    if current.state != "pending" {
+        return Ok(current);
+    }
+    let waiting = async {
+        while let Some(signal) = decided.next().await {
+            if signal.args().is_ok_and(|a| *a.id() == id) {
+                return Ok(());
+            }
+        }
+        Err(CliError::new(
+            Exit::Unreachable,
+            "lost the connection to jitd while waiting",
+        ))
+    };
+    match tokio::time::timeout(limit, waiting).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(CliError::new(
+                Exit::Failed,
+                format!(
+                    "request {id} is still pending after {}; check later with 'jitctl show {id}'",
+                    humantime::format_duration(limit)
+                ),
+            ))
+        }
+    }
+    parse(&jitd.show(id).await.map_err(failure)?)
+}

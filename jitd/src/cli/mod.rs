@@ -1,0 +1,34 @@
+//! jitctl: the command-line client of jitd.
+
+pub mod args;
+pub mod client;
+pub mod commands;
+pub mod render;
+
+/// jitctl's exit statuses (design.md, "jitctl (contract)").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Failed = 1,
+    Usage = 2,
+    Denied = 3,
+    NotFound = 4,
+    Unreachable = 5,
+    Conflict = 6,
+}
+
+/// One line for the user and the status to exit with.
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> CliError {
+        CliError {
+            exit,
+            message: message.into(),
+        }
+    }
+}

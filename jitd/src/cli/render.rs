@@ -1,0 +1,251 @@
+//! Human output: short, aligned, and sanitized. Every string that another
+//! person could have typed goes through `clean` (threat T20).
+
+use std::fmt::Write;
+
+use crate::api::{AuditView, RequestView, StatusView, VerifyView};
+use crate::core::sanitize::for_terminal as clean;
+
+const REASON_COLUMN: usize = 40;
+
+fn humanize_secs(secs: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+fn risk_line(v: &RequestView) -> String {
+    let factors: Vec<String> = v
+        .risk
+        .factors
+        .iter()
+        .map(|f| format!("{} +{}", f.name, f.points))
+        .collect();
+    if factors.is_empty() {
+        v.risk.score.to_string()
+    } else {
+        format!("{}: {}", v.risk.score, factors.join(", "))
+    }
+}
+
+/// One line after a request changed: what state it is in and what happens next.
+pub fn summary(v: &RequestView) -> String {
+    let what = match v.kind.as_str() {
+        "extension" => format!(
+            "Extension {} of grant {}",
+            v.id,
+            v.extends.unwrap_or_default()
+        ),
+        _ => format!("Request {}", v.id),
+    };
+    let expires = v.expires_at.as_deref().unwrap_or("-");
+    match v.state.as_str() {
+        "active" => format!(
+            "{what}: active until {expires} ({} route, risk {}).",
+            v.route, v.risk.score
+        ),
+        "applied" => format!("{what}: applied; the grant now ends at {expires}."),
+        "pending" => format!(
+            "{what}: pending, awaiting {} approval (risk {}). Approvers run: jitctl approve {}",
+            v.awaiting.join(" + "),
+            risk_line(v),
+            v.id
+        ),
+        state => format!("{what}: {state}."),
+    }
+}
+
+pub fn detail(v: &RequestView) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("id", v.id.to_string()),
+        (
+            "kind",
+            match v.extends {
+                Some(of) => format!("extension of {of}"),
+                None => v.kind.clone(),
+            },
+        ),
+        ("user", format!("{} (uid {})", clean(&v.user), v.uid)),
+        ("resource", clean(&v.resource).into_owned()),
+        ("state", v.state.clone()),
+        ("duration", humanize_secs(v.duration_secs)),
+        ("reason", clean(&v.reason).into_owned()),
+        (
+            "ticket",
+            v.ticket
+                .as_deref()
+                .map_or("-".into(), |t| clean(t).into_owned()),
+        ),
+        ("requested", v.requested_at.clone()),
+        (
+            "expires",
+            v.expires_at.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("route", v.route.clone()),
+        ("risk", risk_line(v)),
+    ];
+    if !v.awaiting.is_empty() {
+        rows.push(("awaiting", v.awaiting.join(" + ")));
+    }
+    if let (Some(at), Some(by)) = (&v.ended_at, &v.ended_by) {
+        rows.push(("ended", format!("{at} by {}", clean(by))));
+    }
+    for a in &v.approvals {
+        let comment = if a.comment.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", clean(&a.comment))
+        };
+        rows.push((
+            "decision",
+            format!(
+                "{} {} as {} at {}{comment}",
+                clean(&a.who),
+                a.verdict,
+                a.role,
+                a.when
+            ),
+        ));
+    }
+    let mut out = String::new();
+    for (key, value) in rows {
+        let _ = writeln!(out, "{key:<10} {value}");
+    }
+    out
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Aligns columns; the last column is left ragged.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let last = cells.len() - 1;
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                let _ = write!(out, "{cell}");
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                let _ = write!(out, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.iter().map(|h| h.to_string()).collect(), &mut out);
+    for row in rows {
+        line(row, &mut out);
+    }
+    out
+}
+
+pub fn list(views: &[RequestView]) -> String {
+    if views.is_empty() {
+        return "No requests.\n".into();
+    }
+    let rows = views
+        .iter()
+        .map(|v| {
+            vec![
+                v.id.to_string(),
+                v.state.clone(),
+                clean(&v.resource).into_owned(),
+                clean(&v.user).into_owned(),
+                v.expires_at.clone().unwrap_or_else(|| "-".into()),
+                v.route.clone(),
+                v.risk.score.to_string(),
+                truncate(&clean(&v.reason), REASON_COLUMN),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "STATE", "RESOURCE", "USER", "EXPIRES", "ROUTE", "RISK", "REASON",
+        ],
+        rows,
+    )
+}
+
+pub fn audit(events: &[AuditView]) -> String {
+    if events.is_empty() {
+        return "No audit events.\n".into();
+    }
+    let rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.at.clone(),
+                clean(&e.actor).into_owned(),
+                e.event.clone(),
+                e.request.map_or("-".into(), |r| r.to_string()),
+                clean(&e.detail.to_string()).into_owned(),
+            ]
+        })
+        .collect();
+    table(&["ID", "AT", "ACTOR", "EVENT", "REQUEST", "DETAIL"], rows)
+}
+
+pub fn verification(v: &VerifyView) -> String {
+    match &v.problem {
+        None => format!("Audit trail intact: {} rows verified.\n", v.rows),
+        Some(problem) => format!(
+            "AUDIT TRAIL TAMPERED: {problem} ({} rows verified before it).\n",
+            v.rows
+        ),
+    }
+}
+
+pub fn status(s: &StatusView) -> String {
+    let mut out = String::new();
+    let roles = if s.roles.is_empty() {
+        "requester".into()
+    } else {
+        s.roles.join(", ")
+    };
+    let _ = writeln!(out, "jitd {} running since {}", s.version, s.started_at);
+    let _ = writeln!(out, "you: {} ({roles})", clean(&s.you));
+    let _ = writeln!(out, "requests: {} pending, {} active", s.pending, s.active);
+    if s.resources.is_empty() {
+        let _ = writeln!(out, "You may not request any resource.");
+        return out;
+    }
+    let rows = s
+        .resources
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.sensitivity.clone(),
+                if r.privileged {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                r.environment.clone(),
+                humanize_secs(r.max_duration_secs),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "RESOURCE",
+            "SENSITIVITY",
+            "PRIVILEGED",
+            "ENVIRONMENT",
+            "MAX",
+        ],
+        rows,
+    ));
+    out
+}

@@ -1,0 +1,193 @@
+//! jitd's process: open the state, take the bus name, run the expiry timer
+//! and serve until SIGTERM.
+
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+use zbus::Connection;
+
+use crate::api::{BUS_NAME, OBJECT_PATH};
+use crate::bus::{emit, Callers, Daemon};
+use crate::clock::SystemClock;
+use crate::config::{self, ConfigError};
+use crate::engine::{Engine, EngineError};
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("D-Bus: {0}")]
+    Bus(#[from] zbus::Error),
+    #[error("timer: {0}")]
+    Timer(#[from] nix::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Options {
+    pub config: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+pub async fn run(opts: Options) -> Result<(), DaemonError> {
+    let config = Arc::new(config::load(&opts.config)?);
+    create_state_dir(&opts.state_dir)?;
+    // Expire and lapse what ended while we were down before taking the name:
+    // nobody may be told "granted" about a grant that is already over.
+    let (engine, recovered) = Engine::open(config, &opts.state_dir, Arc::new(SystemClock))?;
+    if !recovered.is_empty() {
+        tracing::info!(
+            count = recovered.len(),
+            "ended requests that expired while jitd was down"
+        );
+    }
+    let engine = Arc::new(Mutex::new(engine));
+    let rearm = Arc::new(Notify::new());
+
+    let conn = zbus::connection::Builder::system().build().await?;
+    let callers = Callers::watch(&conn).await?;
+    conn.object_server()
+        .at(
+            OBJECT_PATH,
+            Daemon::new(Arc::clone(&engine), callers, Arc::clone(&rearm)),
+        )
+        .await?;
+    conn.request_name(BUS_NAME).await?;
+    tracing::info!(name = BUS_NAME, "jitd ready");
+
+    let timer = tokio::spawn(run_deadlines(Arc::clone(&engine), conn.clone(), rearm));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        result = timer => {
+            if let Ok(Err(e)) = result {
+                return Err(e);
+            }
+        }
+    }
+    conn.release_name(BUS_NAME).await.ok();
+    Ok(())
+}
+
+fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let err = |source| DaemonError::StateDir {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(err)
+}
+
+/// The one timer for every grant: sleep on CLOCK_BOOTTIME until the earliest
+/// deadline (counting suspend), and wake early if the wall clock is set.
+async fn run_deadlines(
+    engine: Arc<Mutex<Engine>>,
+    conn: Connection,
+    rearm: Arc<Notify>,
+) -> Result<(), DaemonError> {
+    let timer = Timer::register(ClockId::CLOCK_BOOTTIME)?;
+    let clock_set = Timer::register(ClockId::CLOCK_REALTIME)?;
+    arm_clock_watch(&clock_set.get_ref().0)?;
+    loop {
+        let next = lock(&engine).next_deadline();
+        match next {
+            // A zero absolute time would disarm the timer; deadlines are never at boot.
+            Some(at) => timer.get_ref().0.set(
+                Expiration::OneShot(TimeSpec::from(at.max(Duration::from_nanos(1)))),
+                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+            )?,
+            None => timer.get_ref().0.unset()?,
+        }
+        let clock_changed = tokio::select! {
+            guard = timer.readable() => { drain(guard?); false }
+            guard = clock_set.readable() => { drain(guard?); true }
+            _ = rearm.notified() => false,
+        };
+        let engine_ref = Arc::clone(&engine);
+        let events = tokio::task::spawn_blocking(move || {
+            let mut engine = lock(&engine_ref);
+            if clock_changed {
+                engine.clock_changed()
+            } else {
+                engine.tick()
+            }
+        })
+        .await
+        .map_err(|e| DaemonError::Io(std::io::Error::other(e)))?;
+        match events {
+            Ok(events) => emit(&conn, &events).await,
+            // A failed batch rolled back; its deadlines were consumed, so
+            // reload them rather than lose a grant's expiry.
+            Err(e) => {
+                tracing::error!(error = %e, "expiry pass failed; retrying in 1s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let engine_ref = Arc::clone(&engine);
+                tokio::task::spawn_blocking(move || lock(&engine_ref).reload())
+                    .await
+                    .map_err(|e| DaemonError::Io(std::io::Error::other(e)))??;
+            }
+        }
+        if clock_changed {
+            arm_clock_watch(&clock_set.get_ref().0)?;
+        }
+    }
+}
+
+/// A far-future absolute CLOCK_REALTIME timer with CANCEL_ON_SET: reading it
+/// fails with ECANCELED as soon as anyone sets the wall clock.
+fn arm_clock_watch(fd: &TimerFd) -> nix::Result<()> {
+    fd.set(
+        Expiration::OneShot(TimeSpec::new(i64::from(i32::MAX) * 4, 0)),
+        TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
+    )
+}
+
+/// A timerfd that tokio can poll.
+struct Timer(TimerFd);
+
+impl AsRawFd for Timer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl Timer {
+    fn register(clock: ClockId) -> Result<AsyncFd<Timer>, DaemonError> {
+        let fd = TimerFd::new(clock, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)?;
+        // SAFETY: the TimerFd owns its descriptor for as long as the AsyncFd
+        // owns the Timer, and as_raw_fd always returns that descriptor.
+        unsafe { AsyncFd::register(Timer(fd)) }
+            .map_err(|e| DaemonError::Io(std::io::Error::other(e.to_string())))
+    }
+}
+
+fn drain(mut guard: tokio::io::unix::AsyncFdReadyGuard<'_, Timer>) {
+    let mut buf = [0u8; 8];
+    // EAGAIN (spurious wake-up) and ECANCELED (clock set) both just clear readiness.
+    let _ = nix::unistd::read(guard.get_inner().0.as_fd(), &mut buf);
+    guard.clear_ready();
+}
+
+fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,160 @@
+//! One timer structure for every grant and pending request.
+//!
+//! Deadlines are kept on the boot clock, ordered; the daemon sleeps until the
+//! first one. Each entry also remembers its wall-clock deadline so that a
+//! clock change can bring it forward (a grant ends at whichever comes first).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use crate::core::model::{RequestId, UnixTime};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Due {
+    /// Warn the holder that the grant ends soon.
+    Warn,
+    /// The grant ends.
+    Expire,
+    /// The pending request lapses.
+    Lapse,
+}
+
+#[derive(Default)]
+pub struct Deadlines {
+    queue: BTreeSet<(Duration, Due, RequestId)>,
+    entries: HashMap<(RequestId, Due), (Duration, UnixTime)>,
+}
+
+impl Deadlines {
+    /// Schedules (or reschedules) `due` for `id` at wall time `wall`, which is
+    /// `wall - now_wall` from `now_boot` on the boot clock.
+    pub fn schedule(
+        &mut self,
+        id: RequestId,
+        due: Due,
+        wall: UnixTime,
+        now_wall: UnixTime,
+        now_boot: Duration,
+    ) {
+        self.cancel(id, due);
+        let boot = now_boot + Duration::from_secs(wall.saturating_sub(now_wall).max(0) as u64);
+        self.queue.insert((boot, due, id));
+        self.entries.insert((id, due), (boot, wall));
+    }
+
+    pub fn cancel(&mut self, id: RequestId, due: Due) {
+        if let Some((boot, _)) = self.entries.remove(&(id, due)) {
+            self.queue.remove(&(boot, due, id));
+        }
+    }
+
+    pub fn cancel_all(&mut self, id: RequestId) {
+        for due in [Due::Warn, Due::Expire, Due::Lapse] {
+            self.cancel(id, due);
+        }
+    }
+
+    /// The boot-clock time of the earliest deadline.
+    pub fn next(&self) -> Option<Duration> {
+        self.queue.first().map(|(boot, _, _)| *boot)
+    }
+
+    /// Removes and returns everything due on the boot clock. Wall-clock
+    /// deadlines are folded in by [`Deadlines::rebase`] whenever the clock is set.
+    pub fn take_due(&mut self, now_boot: Duration) -> Vec<(RequestId, Due)> {
+        let mut out = Vec::new();
+        while let Some(&(boot, due, id)) = self.queue.first() {
+            if boot > now_boot {
+                break;
+            }
+            self.queue.pop_first();
+            self.entries.remove(&(id, due));
+            out.push((id, due));
+        }
+        out
+    }
+
+    /// After the wall clock was set: bring forward any deadline that the new
+    /// wall time makes earlier. Never moves one later.
+    pub fn rebase(&mut self, now_wall: UnixTime, now_boot: Duration) {
+        let moved: Vec<_> = self
+            .entries
+            .iter()
+            .filter_map(|(&(id, due), &(boot, wall))| {
+                let by_wall =
+                    now_boot + Duration::from_secs(wall.saturating_sub(now_wall).max(0) as u64);
+                (by_wall < boot).then_some((id, due, boot, by_wall, wall))
+            })
+            .collect();
+        for (id, due, old, new, wall) in moved {
+            self.queue.remove(&(old, due, id));
+            self.queue.insert((new, due, id));
+            self.entries.insert((id, due), (new, wall));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn earliest_first_and_due_by_boot_clock() {
+        let mut d = Deadlines::default();
+        d.schedule(1, Due::Expire, 1010, 1000, S(50));
+        d.schedule(2, Due::Lapse, 1005, 1000, S(50));
+        assert_eq!(d.next(), Some(S(55)));
+        assert_eq!(d.take_due(S(56)), vec![(2, Due::Lapse)]);
+        assert_eq!(d.next(), Some(S(60)));
+        assert!(d.take_due(S(59)).is_empty());
+        assert_eq!(d.take_due(S(60)), vec![(1, Due::Expire)]);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn wall_clock_jump_forward_expires_early() {
+        let mut d = Deadlines::default();
+        d.schedule(1, Due::Expire, 2000, 1000, S(0));
+        // Someone sets the clock forward past the deadline; boot clock barely moved.
+        d.rebase(2500, S(1));
+        assert_eq!(d.take_due(S(1)), vec![(1, Due::Expire)]);
+    }
+
+    #[test]
+    fn setting_the_clock_back_does_not_extend_a_grant() {
+        let mut d = Deadlines::default();
+        d.schedule(1, Due::Expire, 2000, 1000, S(0));
+        d.rebase(0, S(10));
+        assert_eq!(d.next(), Some(S(1000)));
+        assert_eq!(d.take_due(S(1000)), vec![(1, Due::Expire)]);
+    }
+
+    #[test]
+    fn rebase_brings_deadlines_forward() {
+        let mut d = Deadlines::default();
+        d.schedule(1, Due::Expire, 2000, 1000, S(0));
+        d.rebase(1900, S(10));
+        assert_eq!(d.next(), Some(S(110)));
+    }
+
+    #[test]
+    fn reschedule_replaces_and_cancel_removes() {
+        let mut d = Deadlines::default();
+        d.schedule(1, Due::Expire, 1010, 1000, S(0));
+        d.schedule(1, Due::Expire, 1020, 1000, S(0));
+        d.schedule(1, Due::Warn, 1015, 1000, S(0));
+        assert_eq!(d.len(), 2);
+        d.cancel_all(1);
+        assert_eq!(d.next(), None);
+    }
+}

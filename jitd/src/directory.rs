@@ -1,0 +1,52 @@
+//! Who a uid is, and which configured principals they match (NSS lookups).
+
+use nix::unistd::{Gid, Group, Uid as NixUid, User};
+use thiserror::Error;
+
+use crate::config::Principal;
+use crate::core::model::Uid;
+
+#[derive(Debug, Error)]
+pub enum DirectoryError {
+    #[error("uid {0} has no account")]
+    UnknownUid(Uid),
+    #[error("account lookup failed: {0}")]
+    Lookup(#[from] nix::Error),
+}
+
+/// A caller, as established from bus credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub uid: Uid,
+    pub name: String,
+    pub gid: u32,
+}
+
+impl Person {
+    pub fn lookup(uid: Uid) -> Result<Person, DirectoryError> {
+        let user = User::from_uid(NixUid::from_raw(uid))?.ok_or(DirectoryError::UnknownUid(uid))?;
+        Ok(Person {
+            uid,
+            name: user.name,
+            gid: user.gid.as_raw(),
+        })
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
+    }
+
+    /// True if any principal names this person directly or through a group
+    /// (primary or supplementary). A failed group lookup matches nothing.
+    pub fn matches_any(&self, principals: &[Principal]) -> bool {
+        principals.iter().any(|p| match p {
+            Principal::User(name) => *name == self.name,
+            Principal::Group(name) => match Group::from_name(name) {
+                Ok(Some(group)) => {
+                    group.gid == Gid::from_raw(self.gid) || group.mem.contains(&self.name)
+                }
+                _ => false,
+            },
+        })
+    }
+}

@@ -1,0 +1,878 @@
+//! The daemon's state: applies core decisions to the store, keeps the grant
+//! index and the deadlines in step, and reports what happened as [`Event`]s
+//! for the bus edge to broadcast.
+//!
+//! Data flows one way: caller facts -> core decision -> one transaction with
+//! its audit events -> in-memory index and timers -> events.
+
+use serde_json::json;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use thiserror::Error;
+
+use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
+use crate::clock::{local_weekday_minute, Clock};
+use crate::config::{Config, Resource};
+use crate::core::model::{Kind, Request, RequestId, Role, State, Uid, UnixTime};
+use crate::core::risk::{assess, RiskContext};
+use crate::core::routing::{route, RouteFacts};
+use crate::core::workflow::{self, Actor, Approved, Submission, WorkflowError};
+use crate::deadlines::{Deadlines, Due};
+use crate::directory::{DirectoryError, Person};
+use crate::grants::GrantIndex;
+use crate::store::{AuditEvent, AuditRecord, ListFilter, Store, StoreError, Writer};
+
+/// Recent history that raises risk looks back this far.
+const HISTORY_WINDOW_SECS: i64 = 30 * 24 * 3600;
+const JITD: &str = "jitd";
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error("unknown list filter '{0}'; use open, pending, active or all")]
+    BadFilter(String),
+    #[error(
+        "you already hold grant {id} for '{resource}'; use 'jitctl extend {id}' for more time"
+    )]
+    AlreadyActive { id: RequestId, resource: String },
+    #[error("only root may ask about another user's grants")]
+    CheckOthers,
+    #[error("reading the audit trail needs the security or auditor role")]
+    NotAuditor,
+}
+
+/// Something other processes should hear about (D-Bus signals).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Submitted {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        route: &'static str,
+    },
+    Decided {
+        id: RequestId,
+        state: State,
+    },
+    Activated {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        expires_at: UnixTime,
+    },
+    Extended {
+        id: RequestId,
+        expires_at: UnixTime,
+    },
+    Expiring {
+        id: RequestId,
+        expires_at: UnixTime,
+    },
+    Ended {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        reason: State,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+#[derive(Clone)]
+pub struct GrantChecker {
+    grants: Arc<RwLock<GrantIndex>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl GrantChecker {
+    /// The caller's (or, for root, anyone's) active grant for `resource`.
+    pub fn check(
+        &self,
+        caller: Uid,
+        uid: Uid,
+        resource: &str,
+    ) -> Result<Option<(RequestId, UnixTime)>> {
+        if caller != 0 && caller != uid {
+            return Err(EngineError::CheckOthers);
+        }
+        let index = self.grants.read().unwrap_or_else(|e| e.into_inner());
+        Ok(index.check(uid, resource, self.clock.wall()))
+    }
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    deadlines: Deadlines,
+    grants: Arc<RwLock<GrantIndex>>,
+    started_at: UnixTime,
+}
+
+impl Engine {
+    /// Opens the store and brings it up to date: whatever expired or lapsed
+    /// while jitd was down is ended (with audit events) before anyone can ask.
+    pub fn open(
+        config: Arc<Config>,
+        state_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, Vec<Event>)> {
+        let store = Store::open(state_dir)?;
+        let started_at = clock.wall();
+        let mut engine = Engine {
+            config,
+            store,
+            clock,
+            deadlines: Deadlines::default(),
+            grants: Arc::new(RwLock::new(GrantIndex::default())),
+            started_at,
+        };
+        engine.reload()?;
+        let events = engine.tick()?;
+        Ok((engine, events))
+    }
+
+    /// Rebuilds the deadlines and the grant index from the store.
+    pub fn reload(&mut self) -> Result<()> {
+        self.deadlines = Deadlines::default();
+        *self.grants.write().unwrap_or_else(|e| e.into_inner()) = GrantIndex::default();
+        for req in self.store.requests(ListFilter::Open)? {
+            self.track(&req);
+        }
+        Ok(())
+    }
+
+    /// Answers CheckGrant from the shared index, without the engine's lock.
+    pub fn checker(&self) -> GrantChecker {
+        GrantChecker {
+            grants: Arc::clone(&self.grants),
+            clock: Arc::clone(&self.clock),
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.wall()
+    }
+
+    /// Boot-clock time of the next deadline.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.deadlines.next()
+    }
+
+    /// Puts an open request into the index and the deadlines.
+    fn track(&mut self, req: &Request) {
+        let (now, boot) = (self.clock.wall(), self.clock.boot());
+        match (req.state, req.kind, req.expires_at) {
+            (State::Active, Kind::Grant, Some(exp)) => {
+                self.grants
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(req.uid, &req.resource, req.id, exp);
+                self.deadlines.schedule(req.id, Due::Expire, exp, now, boot);
+                let warn = exp - workflow::secs(self.config.requests.expiry_warning.0);
+                if warn > now {
+                    self.deadlines.schedule(req.id, Due::Warn, warn, now, boot);
+                }
+            }
+            (State::Pending, _, _) => {
+                let lapse = req.requested_at + workflow::secs(self.config.requests.pending_ttl.0);
+                self.deadlines
+                    .schedule(req.id, Due::Lapse, lapse, now, boot);
+            }
+            _ => {}
+        }
+    }
+
+    fn untrack(&mut self, req: &Request) {
+        self.deadlines.cancel_all(req.id);
+        if req.kind == Kind::Grant {
+            self.grants
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(req.uid, &req.resource, req.id);
+        }
+    }
+
+    fn resource(&self, name: &str) -> std::result::Result<&Resource, WorkflowError> {
+        self.config
+            .resource(name)
+            .ok_or_else(|| WorkflowError::UnknownResource(name.to_owned()))
+    }
+
+    fn load(&self, id: RequestId) -> Result<Request> {
+        self.store
+            .request(id)?
+            .ok_or(EngineError::Workflow(WorkflowError::NotFound(id)))
+    }
+
+    /// The roles `who` holds for requests on `resource`.
+    fn roles_of(&self, who: &Person, resource: Option<&Resource>) -> Vec<Role> {
+        let roles = &self.config.roles;
+        let mut held = Vec::new();
+        if resource.is_some_and(|r| who.matches_any(&r.owners)) {
+            held.push(Role::Owner);
+        }
+        if who.matches_any(&roles.manager) {
+            held.push(Role::Manager);
+        }
+        if who.matches_any(&roles.security) {
+            held.push(Role::Security);
+        }
+        held
+    }
+
+    fn actor(&self, who: &Person, req: &Request) -> Actor {
+        let roles = self.roles_of(who, self.config.resource(&req.resource));
+        Actor {
+            uid: who.uid,
+            name: who.name.clone(),
+            may_revoke_any: who.is_root() || roles.contains(&Role::Security),
+            roles,
+        }
+    }
+
+    /// Root, security and auditors see every request and the whole audit trail.
+    fn sees_all(&self, who: &Person) -> bool {
+        who.is_root()
+            || who.matches_any(&self.config.roles.security)
+            || who.matches_any(&self.config.roles.auditor)
+    }
+
+    fn may_see(&self, who: &Person, req: &Request) -> bool {
+        req.uid == who.uid
+            || self.sees_all(who)
+            || req.decisions.iter().any(|d| d.uid == who.uid)
+            || self
+                .actor(who, req)
+                .roles
+                .iter()
+                .any(|r| req.route.required_roles().contains(r))
+    }
+
+    fn assess(
+        &self,
+        who: &Person,
+        resource: &Resource,
+        duration: Duration,
+        now: UnixTime,
+    ) -> Result<(crate::core::risk::RiskAssessment, crate::core::model::Route)> {
+        let history = self
+            .store
+            .history(who.uid, &resource.name, now - HISTORY_WINDOW_SECS)?;
+        let (weekday, minute) = local_weekday_minute(now);
+        let ctx = RiskContext {
+            sensitivity: resource.sensitivity,
+            privileged: resource.privileged,
+            production: resource.is_production(),
+            duration,
+            off_hours: !self.config.risk.business_hours.contains(weekday, minute),
+            first_request: !history.held_before,
+            recent_denials: history.recent_denials,
+            recent_break_glass: 0,
+        };
+        let risk = assess(&ctx, &self.config.risk.weights);
+        let chosen = route(
+            RouteFacts {
+                score: risk.score,
+                duration,
+                privileged: resource.privileged,
+                production: resource.is_production(),
+                has_owners: !resource.owners.is_empty(),
+            },
+            self.config.risk.thresholds,
+        );
+        Ok((risk, chosen))
+    }
+
+    pub fn submit(
+        &mut self,
+        who: &Person,
+        resource: &str,
+        duration: Duration,
+        reason: &str,
+        ticket: Option<&str>,
+    ) -> Result<(Request, Vec<Event>)> {
+        let res = self.resource(resource)?.clone();
+        if !who.matches_any(&res.eligible) {
+            return Err(WorkflowError::NotEligible(res.name).into());
+        }
+        workflow::validate_submission(
+            &res.name,
+            &Submission {
+                duration,
+                reason,
+                ticket,
+            },
+            res.max_duration,
+        )?;
+        let now = self.clock.wall();
+        if let Some((id, _)) = self
+            .grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(who.uid, &res.name, now)
+        {
+            return Err(EngineError::AlreadyActive {
+                id,
+                resource: res.name,
+            });
+        }
+        let (risk, chosen) = self.assess(who, &res, duration, now)?;
+        let mut req = Request {
+            id: 0,
+            kind: Kind::Grant,
+            uid: who.uid,
+            user: who.name.clone(),
+            resource: res.name.clone(),
+            duration,
+            reason: reason.to_owned(),
+            ticket: ticket.map(str::to_owned),
+            requested_at: now,
+            route: chosen,
+            risk,
+            state: State::Pending,
+            decisions: Vec::new(),
+            expires_at: None,
+            ended_at: None,
+            ended_by: None,
+        };
+        let auto = chosen == crate::core::model::Route::Auto;
+        req.id = self.store.write(|w| -> Result<RequestId> {
+            let id = w.insert_request(&req)?;
+            audit_submission(w, who, id, &req, "requested")?;
+            if auto {
+                activate(w, id, &req, now, "policy")?;
+            }
+            Ok(id)
+        })?;
+        let mut events = vec![Event::Submitted {
+            id: req.id,
+            uid: req.uid,
+            resource: req.resource.clone(),
+            route: chosen.as_str(),
+        }];
+        if auto {
+            req = self.load(req.id)?;
+            events.extend(self.after_activation(&req));
+        } else {
+            self.track(&req);
+        }
+        Ok((req, events))
+    }
+
+    pub fn extend(
+        &mut self,
+        who: &Person,
+        grant_id: RequestId,
+        duration: Duration,
+        reason: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let grant = self.load(grant_id)?;
+        workflow::check_extendable(&grant, &self.actor(who, &grant))?;
+        let res = self.resource(&grant.resource)?.clone();
+        workflow::validate_reason(reason)?;
+        if duration < Duration::from_secs(1) {
+            return Err(WorkflowError::ZeroDuration.into());
+        }
+        let now = self.clock.wall();
+        let current = grant.expires_at.unwrap_or(now);
+        let reach = workflow::extension_reach(current, duration, now);
+        workflow::validate_submission(
+            &res.name,
+            &Submission {
+                duration: reach,
+                reason,
+                ticket: None,
+            },
+            res.max_duration,
+        )?;
+        if let Some(pending) = self
+            .store
+            .requests(ListFilter::Pending)?
+            .into_iter()
+            .find(|r| r.kind == (Kind::Extension { of: grant_id }))
+        {
+            return Err(WorkflowError::ExtensionPending {
+                id: grant_id,
+                pending: pending.id,
+            }
+            .into());
+        }
+        let (risk, chosen) = self.assess(who, &res, duration, now)?;
+        let mut req = Request {
+            id: 0,
+            kind: Kind::Extension { of: grant_id },
+            uid: who.uid,
+            user: who.name.clone(),
+            resource: res.name.clone(),
+            duration,
+            reason: reason.to_owned(),
+            ticket: grant.ticket.clone(),
+            requested_at: now,
+            route: chosen,
+            risk,
+            state: State::Pending,
+            decisions: Vec::new(),
+            expires_at: None,
+            ended_at: None,
+            ended_by: None,
+        };
+        let auto = chosen == crate::core::model::Route::Auto;
+        let cap = res.max_duration;
+        req.id = self.store.write(|w| -> Result<RequestId> {
+            let id = w.insert_request(&req)?;
+            audit_submission(w, who, id, &req, "extension_requested")?;
+            if auto {
+                apply_extension(w, id, &req, &grant, now, cap, "policy")?;
+            }
+            Ok(id)
+        })?;
+        let mut events = vec![Event::Submitted {
+            id: req.id,
+            uid: req.uid,
+            resource: req.resource.clone(),
+            route: chosen.as_str(),
+        }];
+        if auto {
+            events.extend(self.after_extension(req.id, grant_id)?);
+        } else {
+            self.track(&req);
+        }
+        let req = self.load(req.id)?;
+        Ok((req, events))
+    }
+
+    pub fn approve(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let req = self.load(id)?;
+        let outcome = workflow::approve(&req, &self.actor(who, &req), comment, self.clock.wall())?;
+        let now = self.clock.wall();
+        let parent = match req.kind {
+            Kind::Extension { of } => Some(self.load(of)?),
+            Kind::Grant => None,
+        };
+        let cap = self
+            .resource(&req.resource)
+            .map(|r| r.max_duration)
+            .unwrap_or_default();
+        let complete = matches!(outcome, Approved::Complete(_));
+        self.store.write(|w| -> Result<()> {
+            let decision = match &outcome {
+                Approved::Partial(d) | Approved::Complete(d) => d,
+            };
+            w.add_decision(id, decision)?;
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event: "approved",
+                request: Some(id),
+                detail: json!({"role": decision.role.as_str(), "comment": decision.comment}),
+            })?;
+            if complete {
+                match &parent {
+                    None => activate(w, id, &req, now, &who.name)?,
+                    Some(grant) => apply_extension(w, id, &req, grant, now, cap, &who.name)?,
+                }
+            }
+            Ok(())
+        })?;
+        let events = if !complete {
+            Vec::new()
+        } else if let Some(grant) = parent {
+            self.deadlines.cancel_all(id);
+            self.after_extension(id, grant.id)?
+        } else {
+            self.deadlines.cancel_all(id);
+            let req = self.load(id)?;
+            self.after_activation(&req)
+        };
+        Ok((self.load(id)?, events))
+    }
+
+    pub fn deny(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let req = self.load(id)?;
+        let now = self.clock.wall();
+        let decision = workflow::deny(&req, &self.actor(who, &req), comment, now)?;
+        self.store.write(|w| -> Result<()> {
+            w.add_decision(id, &decision)?;
+            w.set_state(id, State::Denied, None, Some((now, &who.name)))?;
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event: "denied",
+                request: Some(id),
+                detail: json!({"role": decision.role.as_str(), "comment": decision.comment}),
+            })?;
+            Ok(())
+        })?;
+        self.deadlines.cancel_all(id);
+        Ok((
+            self.load(id)?,
+            vec![Event::Decided {
+                id,
+                state: State::Denied,
+            }],
+        ))
+    }
+
+    pub fn revoke(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let req = self.load(id)?;
+        workflow::revoke(&req, &self.actor(who, &req))?;
+        let now = self.clock.wall();
+        let event = if req.state == State::Pending {
+            "withdrawn"
+        } else {
+            "revoked"
+        };
+        let extensions = self.pending_extensions(id)?;
+        self.store.write(|w| -> Result<()> {
+            w.set_state(id, State::Revoked, req.expires_at, Some((now, &who.name)))?;
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event,
+                request: Some(id),
+                detail: json!({"comment": comment}),
+            })?;
+            lapse_all(w, &extensions, now, "grant revoked")
+        })?;
+        Ok((
+            self.load(id)?,
+            self.after_end(&req, State::Revoked, &extensions),
+        ))
+    }
+
+    fn pending_extensions(&self, grant: RequestId) -> Result<Vec<RequestId>> {
+        Ok(self
+            .store
+            .requests(ListFilter::Pending)?
+            .into_iter()
+            .filter(|r| r.kind == Kind::Extension { of: grant })
+            .map(|r| r.id)
+            .collect())
+    }
+
+    fn after_activation(&mut self, req: &Request) -> Vec<Event> {
+        self.track(req);
+        vec![
+            Event::Decided {
+                id: req.id,
+                state: State::Active,
+            },
+            Event::Activated {
+                id: req.id,
+                uid: req.uid,
+                resource: req.resource.clone(),
+                expires_at: req.expires_at.unwrap_or_default(),
+            },
+        ]
+    }
+
+    fn after_extension(&mut self, ext: RequestId, grant: RequestId) -> Result<Vec<Event>> {
+        let grant = self.load(grant)?;
+        self.track(&grant);
+        let expires_at = grant.expires_at.unwrap_or_default();
+        Ok(vec![
+            Event::Decided {
+                id: ext,
+                state: State::Applied,
+            },
+            Event::Extended {
+                id: grant.id,
+                expires_at,
+            },
+        ])
+    }
+
+    fn after_end(&mut self, req: &Request, state: State, lapsed: &[RequestId]) -> Vec<Event> {
+        self.untrack(req);
+        let mut events = vec![Event::Decided { id: req.id, state }];
+        if req.state == State::Active {
+            events.push(Event::Ended {
+                id: req.id,
+                uid: req.uid,
+                resource: req.resource.clone(),
+                reason: state,
+            });
+        }
+        for ext in lapsed {
+            self.deadlines.cancel_all(*ext);
+            events.push(Event::Decided {
+                id: *ext,
+                state: State::Lapsed,
+            });
+        }
+        events
+    }
+
+    /// Ends everything whose deadline has passed, in one transaction.
+    pub fn tick(&mut self) -> Result<Vec<Event>> {
+        let due = self.deadlines.take_due(self.clock.boot());
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.wall();
+        let mut ended = Vec::new();
+        let mut events = Vec::new();
+        let mut reschedule = Vec::new();
+        for (id, kind) in due {
+            let Some(req) = self.store.request(id)? else {
+                continue;
+            };
+            match (kind, req.state) {
+                (Due::Expire, State::Active) => {
+                    let extensions = self.pending_extensions(id)?;
+                    ended.push((req, State::Expired, extensions));
+                }
+                (Due::Lapse, State::Pending) => ended.push((req, State::Lapsed, Vec::new())),
+                (Due::Warn, State::Active) => {
+                    events.push(Event::Expiring {
+                        id,
+                        expires_at: req.expires_at.unwrap_or(now),
+                    });
+                }
+                _ => reschedule.push(req),
+            }
+        }
+        for req in reschedule {
+            self.track(&req);
+        }
+        self.store.write(|w| -> Result<()> {
+            for (req, state, extensions) in &ended {
+                w.set_state(req.id, *state, req.expires_at, Some((now, JITD)))?;
+                w.audit(&AuditEvent {
+                    at: now,
+                    actor_uid: None,
+                    actor: JITD,
+                    event: state.as_str(),
+                    request: Some(req.id),
+                    detail: json!({"expires_at": req.expires_at, "requested_at": req.requested_at}),
+                })?;
+                lapse_all(w, extensions, now, "grant expired")?;
+            }
+            Ok(())
+        })?;
+        for (req, state, extensions) in &ended {
+            events.extend(self.after_end(req, *state, extensions));
+        }
+        Ok(events)
+    }
+
+    /// The wall clock was set: audit it and bring deadlines forward if needed.
+    pub fn clock_changed(&mut self) -> Result<Vec<Event>> {
+        let (now, boot) = (self.clock.wall(), self.clock.boot());
+        self.store.write(|w| -> Result<()> {
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: None,
+                actor: JITD,
+                event: "clock_changed",
+                request: None,
+                detail: json!({"wall": now, "boot_secs": boot.as_secs()}),
+            })?;
+            Ok(())
+        })?;
+        self.deadlines.rebase(now, boot);
+        self.tick()
+    }
+
+    pub fn show(&self, who: &Person, id: RequestId) -> Result<Request> {
+        let req = self.load(id)?;
+        if !self.may_see(who, &req) {
+            return Err(WorkflowError::NotYours(id).into());
+        }
+        Ok(req)
+    }
+
+    pub fn list(&self, who: &Person, filter: &str) -> Result<Vec<RequestView>> {
+        let filter =
+            ListFilter::parse(filter).ok_or_else(|| EngineError::BadFilter(filter.to_owned()))?;
+        Ok(self
+            .store
+            .requests(filter)?
+            .iter()
+            .filter(|r| self.may_see(who, r))
+            .map(RequestView::from)
+            .collect())
+    }
+
+    pub fn audit(&self, who: &Person, since: UnixTime) -> Result<Vec<AuditRecord>> {
+        let only = (!self.sees_all(who)).then_some(who.uid);
+        Ok(self.store.audit_since(since, only)?)
+    }
+
+    pub fn verify_audit(&self, who: &Person) -> Result<VerifyView> {
+        if !self.sees_all(who) {
+            return Err(EngineError::NotAuditor);
+        }
+        let v = self.store.verify_audit()?;
+        Ok(VerifyView {
+            ok: v.ok,
+            rows: v.rows,
+            problem: v.problem,
+        })
+    }
+
+    pub fn status(&self, who: &Person) -> Result<StatusView> {
+        let boot = self.clock.boot();
+        let mut roles: Vec<String> = self
+            .roles_of(who, None)
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        if self
+            .config
+            .resources
+            .iter()
+            .any(|r| who.matches_any(&r.owners))
+        {
+            roles.insert(0, Role::Owner.as_str().into());
+        }
+        if who.matches_any(&self.config.roles.auditor) {
+            roles.push("auditor".into());
+        }
+        Ok(StatusView {
+            version: crate::api::VERSION.into(),
+            started_at: crate::api::rfc3339(self.started_at),
+            you: who.name.clone(),
+            roles,
+            pending: self.store.count(State::Pending)?,
+            active: self.store.count(State::Active)?,
+            next_deadline_secs: self
+                .deadlines
+                .next()
+                .map(|d| d.saturating_sub(boot).as_secs()),
+            resources: self
+                .config
+                .resources
+                .iter()
+                .filter(|r| who.matches_any(&r.eligible))
+                .map(|r| ResourceView {
+                    name: r.name.clone(),
+                    privileged: r.privileged,
+                    sensitivity: r.sensitivity.as_str().into(),
+                    environment: r.environment.clone(),
+                    max_duration_secs: r.max_duration.as_secs(),
+                })
+                .collect(),
+        })
+    }
+}
+
+fn audit_submission(
+    w: &mut Writer<'_>,
+    who: &Person,
+    id: RequestId,
+    req: &Request,
+    event: &str,
+) -> Result<()> {
+    let extends = match req.kind {
+        Kind::Extension { of } => Some(of),
+        Kind::Grant => None,
+    };
+    w.audit(&AuditEvent {
+        at: req.requested_at,
+        actor_uid: Some(who.uid),
+        actor: &who.name,
+        event,
+        request: Some(id),
+        detail: json!({
+            "resource": req.resource,
+            "duration_secs": req.duration.as_secs(),
+            "reason": req.reason,
+            "ticket": req.ticket,
+            "extends": extends,
+        }),
+    })?;
+    w.audit(&AuditEvent {
+        at: req.requested_at,
+        actor_uid: None,
+        actor: JITD,
+        event: "scored",
+        request: Some(id),
+        detail: json!({"score": req.risk.score, "factors": req.risk.factors, "route": req.route.as_str()}),
+    })?;
+    Ok(())
+}
+
+fn activate(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    now: UnixTime,
+    by: &str,
+) -> Result<()> {
+    let expires_at = now + workflow::secs(req.duration);
+    w.set_state(id, State::Active, Some(expires_at), None)?;
+    w.audit(&AuditEvent {
+        at: now,
+        actor_uid: None,
+        actor: JITD,
+        event: "granted",
+        request: Some(id),
+        detail: json!({"expires_at": expires_at, "approved_by": by, "route": req.route.as_str()}),
+    })?;
+    Ok(())
+}
+
+fn apply_extension(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    grant: &Request,
+    now: UnixTime,
+    cap: Duration,
+    by: &str,
+) -> Result<()> {
+    let current = grant.expires_at.unwrap_or(now);
+    let expires_at = workflow::extended_expiry(current, req.duration, now, cap);
+    w.set_state(grant.id, State::Active, Some(expires_at), None)?;
+    w.set_state(id, State::Applied, Some(expires_at), Some((now, by)))?;
+    w.audit(&AuditEvent {
+        at: now,
+        actor_uid: None,
+        actor: JITD,
+        event: "extended",
+        request: Some(grant.id),
+        detail: json!({"extension": id, "from": current, "expires_at": expires_at, "approved_by": by}),
+    })?;
+    Ok(())
+}
+
+fn lapse_all(w: &mut Writer<'_>, ids: &[RequestId], now: UnixTime, why: &str) -> Result<()> {
+    for id in ids {
+        w.set_state(*id, State::Lapsed, None, Some((now, JITD)))?;
+        w.audit(&AuditEvent {
+            at: now,
+            actor_uid: None,
+            actor: JITD,
+            event: "lapsed",
+            request: Some(*id),
+            detail: json!({"why": why}),
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! SQLite persistence: requests, decisions and the audit trail.
+//!
+//! Every state change goes through [`Store::write`], which runs it and its
+//! audit events in one transaction with `synchronous=FULL`: an operation that
+//! was acknowledged survives `kill -9` and power loss (threat T23).
+
+mod audit;
+mod requests;
+mod schema;
+
+use rusqlite::{Connection, Transaction};
+use std::path::Path;
+use thiserror::Error;
+
+pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
+pub use requests::ListFilter;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("audit key {path}: {source}")]
+    Key {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database schema version {found} is newer than this jitd ({supported})")]
+    TooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    key: AuditKey,
+}
+
+impl Store {
+    /// Opens (creating if needed) `jit.db` and the audit key in `state_dir`.
+    /// The caller has set a restrictive umask; files are created 0600.
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        let key = AuditKey::load_or_create(&state_dir.join("audit.key"))?;
+        let mut conn = Connection::open(state_dir.join("jit.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn, key })
+    }
+
+    /// Runs `change` in one transaction; it writes its own audit events
+    /// through the [`Writer`] it is handed.
+    pub fn write<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        let mut writer = Writer { tx, key: &self.key };
+        let value = change(&mut writer)?;
+        writer
+            .tx
+            .commit()
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        Ok(value)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn verify_audit(&self) -> Result<Verification> {
+        audit::verify(&self.conn, &self.key)
+    }
+}
+
+/// A transaction in progress; dropping it without commit rolls back.
+pub struct Writer<'a> {
+    tx: Transaction<'a>,
+    key: &'a AuditKey,
+}
+
+impl Writer<'_> {
+    pub fn audit(&mut self, event: &AuditEvent<'_>) -> Result<()> {
+        audit::append(&self.tx, self.key, event)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.tx
+    }
+}

@@ -1,0 +1,247 @@
+//! Rows of `requests` and `decisions`, mapped to the domain model.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::time::Duration;
+
+use super::{Result, Store, StoreError, Writer};
+use crate::core::model::{
+    Decision, Kind, Request, RequestId, Role, Route, State, Uid, UnixTime, Verdict,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFilter {
+    /// Pending and active.
+    Open,
+    Pending,
+    Active,
+    All,
+}
+
+impl ListFilter {
+    pub fn parse(text: &str) -> Option<ListFilter> {
+        match text {
+            "" | "open" => Some(ListFilter::Open),
+            "pending" => Some(ListFilter::Pending),
+            "active" => Some(ListFilter::Active),
+            "all" => Some(ListFilter::All),
+            _ => None,
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            ListFilter::Open => "state IN ('pending', 'active')",
+            ListFilter::Pending => "state = 'pending'",
+            ListFilter::Active => "state = 'active'",
+            ListFilter::All => "1",
+        }
+    }
+}
+
+const COLUMNS: &str = "id, extends, uid, user, resource, duration_secs, reason, ticket, \
+                       requested_at, route, risk, state, expires_at, ended_at, ended_by";
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} '{value}'").into(),
+    )
+}
+
+fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
+    let route: String = row.get(9)?;
+    let state: String = row.get(11)?;
+    let risk: String = row.get(10)?;
+    let extends: Option<RequestId> = row.get(1)?;
+    Ok(Request {
+        id: row.get(0)?,
+        kind: extends.map_or(Kind::Grant, |of| Kind::Extension { of }),
+        uid: row.get(2)?,
+        user: row.get(3)?,
+        resource: row.get(4)?,
+        duration: Duration::from_secs(row.get(5)?),
+        reason: row.get(6)?,
+        ticket: row.get(7)?,
+        requested_at: row.get(8)?,
+        route: Route::parse(&route).ok_or_else(|| corrupt("route", &route))?,
+        risk: serde_json::from_str(&risk).map_err(|_| corrupt("risk", &risk))?,
+        state: State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        decisions: Vec::new(),
+        expires_at: row.get(12)?,
+        ended_at: row.get(13)?,
+        ended_by: row.get(14)?,
+    })
+}
+
+fn load_decisions(conn: &Connection, req: &mut Request) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT uid, name, role, verdict, comment, at FROM decisions WHERE request = ?1 ORDER BY at, rowid",
+    )?;
+    let rows = stmt.query_map([req.id], |r| {
+        let role: String = r.get(2)?;
+        let verdict: String = r.get(3)?;
+        Ok(Decision {
+            uid: r.get(0)?,
+            name: r.get(1)?,
+            role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            verdict: match verdict.as_str() {
+                "approve" => Verdict::Approve,
+                "deny" => Verdict::Deny,
+                other => return Err(corrupt("verdict", other)),
+            },
+            comment: r.get(4)?,
+            at: r.get(5)?,
+        })
+    })?;
+    req.decisions = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: RequestId) -> Result<Option<Request>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))?;
+    let Some(mut req) = stmt.query_row([id], request_from_row).optional()? else {
+        return Ok(None);
+    };
+    load_decisions(conn, &mut req)?;
+    Ok(Some(req))
+}
+
+pub fn list(conn: &Connection, filter: ListFilter) -> Result<Vec<Request>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM requests WHERE {} ORDER BY id",
+        filter.sql()
+    ))?;
+    let mut out: Vec<Request> = stmt
+        .query_map([], request_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    for req in &mut out {
+        load_decisions(conn, req)?;
+    }
+    Ok(out)
+}
+
+/// Facts about a user's history that feed the risk score.
+pub struct History {
+    pub held_before: bool,
+    pub recent_denials: u32,
+}
+
+pub fn history(conn: &Connection, uid: Uid, resource: &str, since: UnixTime) -> Result<History> {
+    let held_before: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM requests WHERE uid = ?1 AND resource = ?2
+                        AND expires_at IS NOT NULL)",
+        params![uid, resource],
+        |r| r.get(0),
+    )?;
+    let recent_denials: u32 = conn.query_row(
+        "SELECT COUNT(*) FROM requests WHERE uid = ?1 AND state = 'denied' AND requested_at >= ?2",
+        params![uid, since],
+        |r| r.get(0),
+    )?;
+    Ok(History {
+        held_before,
+        recent_denials,
+    })
+}
+
+impl Store {
+    pub fn request(&self, id: RequestId) -> Result<Option<Request>> {
+        get(&self.conn, id)
+    }
+
+    pub fn requests(&self, filter: ListFilter) -> Result<Vec<Request>> {
+        list(&self.conn, filter)
+    }
+
+    pub fn count(&self, state: State) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM requests WHERE state = ?1",
+            [state.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn history(&self, uid: Uid, resource: &str, since: UnixTime) -> Result<History> {
+        history(&self.conn, uid, resource, since)
+    }
+
+    pub fn audit_since(
+        &self,
+        since: UnixTime,
+        only_uid: Option<Uid>,
+    ) -> Result<Vec<super::AuditRecord>> {
+        super::audit::read_since(&self.conn, since, only_uid)
+    }
+}
+
+impl Writer<'_> {
+    /// Inserts a new request and returns its id.
+    pub fn insert_request(&mut self, req: &Request) -> Result<RequestId> {
+        let extends = match req.kind {
+            Kind::Grant => None,
+            Kind::Extension { of } => Some(of),
+        };
+        let risk =
+            serde_json::to_string(&req.risk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO requests (extends, uid, user, resource, duration_secs, reason, ticket,
+                                   requested_at, route, risk, state, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                extends,
+                req.uid,
+                req.user,
+                req.resource,
+                req.duration.as_secs(),
+                req.reason,
+                req.ticket,
+                req.requested_at,
+                req.route.as_str(),
+                risk,
+                req.state.as_str(),
+                req.expires_at,
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid() as RequestId)
+    }
+
+    pub fn add_decision(&mut self, id: RequestId, d: &Decision) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO decisions (request, uid, name, role, verdict, comment, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                d.uid,
+                d.name,
+                d.role.as_str(),
+                d.verdict.as_str(),
+                d.comment,
+                d.at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Moves a request to `state`; final states record when and by whom.
+    pub fn set_state(
+        &mut self,
+        id: RequestId,
+        state: State,
+        expires_at: Option<UnixTime>,
+        ended: Option<(UnixTime, &str)>,
+    ) -> Result<()> {
+        let changed = self.tx.execute(
+            "UPDATE requests SET state = ?2, expires_at = ?3, ended_at = ?4, ended_by = ?5 WHERE id = ?1",
+            params![id, state.as_str(), expires_at, ended.map(|e| e.0), ended.map(|e| e.1)],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("request {id} vanished")));
+        }
+        Ok(())
+    }
+
+    pub fn request(&self, id: RequestId) -> Result<Option<Request>> {
+        get(&self.tx, id)
+    }
+}

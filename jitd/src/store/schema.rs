@@ -1,0 +1,73 @@
+//! Schema and migrations, versioned by `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE requests (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    extends       INTEGER REFERENCES requests(id),
+    uid           INTEGER NOT NULL,
+    user          TEXT NOT NULL,
+    resource      TEXT NOT NULL,
+    duration_secs INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    ticket        TEXT,
+    requested_at  INTEGER NOT NULL,
+    route         TEXT NOT NULL,
+    risk          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    expires_at    INTEGER,
+    ended_at      INTEGER,
+    ended_by      TEXT
+);
+CREATE INDEX requests_open ON requests(state) WHERE state IN ('pending', 'active');
+CREATE INDEX requests_user ON requests(uid, resource);
+CREATE TABLE decisions (
+    request INTEGER NOT NULL REFERENCES requests(id),
+    uid     INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (request, uid)
+);
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    actor_uid INTEGER,
+    actor     TEXT NOT NULL,
+    event     TEXT NOT NULL,
+    request   INTEGER,
+    detail    TEXT NOT NULL,
+    mac       BLOB NOT NULL
+);
+CREATE INDEX audit_request ON audit(request);
+CREATE INDEX audit_at ON audit(at);
+CREATE TABLE audit_head (
+    one     INTEGER PRIMARY KEY CHECK (one = 1),
+    last_id INTEGER NOT NULL,
+    mac     BLOB NOT NULL,
+    seal    BLOB NOT NULL
+);
+"#];
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported,
+        });
+    }
+    let tx = conn.transaction()?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

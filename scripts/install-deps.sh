@@ -1,0 +1,14 @@
+#!/bin/bash
+# Installs the Debian packages the demo and the tests need (idempotent).
+set -euo pipefail
+needed=(dbus util-linux sqlite3 hyperfine)
+missing=()
+for pkg in "${needed[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "Installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Runs every test: unit tests of the domain core and the store, and the
+# end-to-end tests (private dbus-daemon, real jitd and jitctl, real users in a
+# private mount namespace). Needs root; installs what it needs.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+[[ $EUID -eq 0 ]] || { echo "scripts/test.sh: run as root (the end-to-end tests create namespaces and users)" >&2; exit 2; }
+scripts/install-deps.sh
+cargo build --workspace --bins
+cargo test --workspace

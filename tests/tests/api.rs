@@ -59,6 +59,26 @@ fn interface(xml: &str, name: &str) -> Interface {
     out
 }
 
+fn diff<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    documented: &BTreeMap<String, T>,
+    running: &BTreeMap<String, T>,
+    out: &mut Vec<String>,
+) {
+    for (name, doc) in documented {
+        match running.get(name) {
+            None => out.push(format!("  {what} {name}: missing")),
+            Some(run) if run != doc => out.push(format!(
+                "  {what} {name}:\n    documented {doc:?}\n    running    {run:?}"
+            )),
+            _ => {}
+        }
+    }
+    for name in running.keys().filter(|n| !documented.contains_key(*n)) {
+        out.push(format!("  {what} {name}: not documented"));
+    }
+}
+
 #[test]
 fn introspection_matches_the_documented_interface() {
     let env = Env::new();
@@ -81,17 +101,14 @@ fn introspection_matches_the_documented_interface() {
         )
         .ok();
     let got = interface(&run.stdout, "org.jit.Daemon1");
-    assert_eq!(
-        got.methods, want.methods,
-        "methods differ from the documented XML"
-    );
-    assert_eq!(
-        got.signals, want.signals,
-        "signals differ from the documented XML"
-    );
-    assert_eq!(
-        got.properties, want.properties,
-        "properties differ from the documented XML"
+    let mut diffs = Vec::new();
+    diff("method", &want.methods, &got.methods, &mut diffs);
+    diff("signal", &want.signals, &got.signals, &mut diffs);
+    diff("property", &want.properties, &got.properties, &mut diffs);
+    assert!(
+        diffs.is_empty(),
+        "the running daemon differs from packaging/dbus/org.jit.Daemon1.xml:\n{}",
+        diffs.join("\n")
     );
 
     let version = env

@@ -8,8 +8,12 @@ use std::time::Duration;
 use crate::core::model::UnixTime;
 
 pub trait Clock: Send + Sync {
+    /// Wall-clock time since the Unix epoch.
+    fn wall_precise(&self) -> Duration;
     /// Wall-clock seconds since the Unix epoch.
-    fn wall(&self) -> UnixTime;
+    fn wall(&self) -> UnixTime {
+        self.wall_precise().as_secs() as UnixTime
+    }
     /// Time since boot, including suspend.
     fn boot(&self) -> Duration;
 }
@@ -17,10 +21,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn wall(&self) -> UnixTime {
+    fn wall_precise(&self) -> Duration {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as UnixTime)
+            .unwrap_or_default()
     }
 
     fn boot(&self) -> Duration {

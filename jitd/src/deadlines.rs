@@ -27,17 +27,19 @@ pub struct Deadlines {
 
 impl Deadlines {
     /// Schedules (or reschedules) `due` for `id` at wall time `wall`, which is
-    /// `wall - now_wall` from `now_boot` on the boot clock.
+    /// `wall - now_wall` from `now_boot` on the boot clock. `now_wall` is the
+    /// precise time since the epoch, so a deadline fires on its second, not up
+    /// to a second late.
     pub fn schedule(
         &mut self,
         id: RequestId,
         due: Due,
         wall: UnixTime,
-        now_wall: UnixTime,
+        now_wall: Duration,
         now_boot: Duration,
     ) {
         self.cancel(id, due);
-        let boot = now_boot + Duration::from_secs(wall.saturating_sub(now_wall).max(0) as u64);
+        let boot = now_boot + until(wall, now_wall);
         self.queue.insert((boot, due, id));
         self.entries.insert((id, due), (boot, wall));
     }
@@ -76,13 +78,12 @@ impl Deadlines {
 
     /// After the wall clock was set: bring forward any deadline that the new
     /// wall time makes earlier. Never moves one later.
-    pub fn rebase(&mut self, now_wall: UnixTime, now_boot: Duration) {
+    pub fn rebase(&mut self, now_wall: Duration, now_boot: Duration) {
         let moved: Vec<_> = self
             .entries
             .iter()
             .filter_map(|(&(id, due), &(boot, wall))| {
-                let by_wall =
-                    now_boot + Duration::from_secs(wall.saturating_sub(now_wall).max(0) as u64);
+                let by_wall = now_boot + until(wall, now_wall);
                 (by_wall < boot).then_some((id, due, boot, by_wall, wall))
             })
             .collect();
@@ -102,6 +103,11 @@ impl Deadlines {
     }
 }
 
+/// Time from `now` until the wall-clock second `wall` (zero if past).
+fn until(wall: UnixTime, now: Duration) -> Duration {
+    Duration::from_secs(u64::try_from(wall).unwrap_or(0)).saturating_sub(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,8 +117,8 @@ mod tests {
     #[test]
     fn earliest_first_and_due_by_boot_clock() {
         let mut d = Deadlines::default();
-        d.schedule(1, Due::Expire, 1010, 1000, S(50));
-        d.schedule(2, Due::Lapse, 1005, 1000, S(50));
+        d.schedule(1, Due::Expire, 1010, S(1000), S(50));
+        d.schedule(2, Due::Lapse, 1005, S(1000), S(50));
         assert_eq!(d.next(), Some(S(55)));
         assert_eq!(d.take_due(S(56)), vec![(2, Due::Lapse)]);
         assert_eq!(d.next(), Some(S(60)));
@@ -124,17 +130,17 @@ mod tests {
     #[test]
     fn wall_clock_jump_forward_expires_early() {
         let mut d = Deadlines::default();
-        d.schedule(1, Due::Expire, 2000, 1000, S(0));
+        d.schedule(1, Due::Expire, 2000, S(1000), S(0));
         // Someone sets the clock forward past the deadline; boot clock barely moved.
-        d.rebase(2500, S(1));
+        d.rebase(S(2500), S(1));
         assert_eq!(d.take_due(S(1)), vec![(1, Due::Expire)]);
     }
 
     #[test]
     fn setting_the_clock_back_does_not_extend_a_grant() {
         let mut d = Deadlines::default();
-        d.schedule(1, Due::Expire, 2000, 1000, S(0));
-        d.rebase(0, S(10));
+        d.schedule(1, Due::Expire, 2000, S(1000), S(0));
+        d.rebase(S(0), S(10));
         assert_eq!(d.next(), Some(S(1000)));
         assert_eq!(d.take_due(S(1000)), vec![(1, Due::Expire)]);
     }
@@ -142,17 +148,17 @@ mod tests {
     #[test]
     fn rebase_brings_deadlines_forward() {
         let mut d = Deadlines::default();
-        d.schedule(1, Due::Expire, 2000, 1000, S(0));
-        d.rebase(1900, S(10));
+        d.schedule(1, Due::Expire, 2000, S(1000), S(0));
+        d.rebase(S(1900), S(10));
         assert_eq!(d.next(), Some(S(110)));
     }
 
     #[test]
     fn reschedule_replaces_and_cancel_removes() {
         let mut d = Deadlines::default();
-        d.schedule(1, Due::Expire, 1010, 1000, S(0));
-        d.schedule(1, Due::Expire, 1020, 1000, S(0));
-        d.schedule(1, Due::Warn, 1015, 1000, S(0));
+        d.schedule(1, Due::Expire, 1010, S(1000), S(0));
+        d.schedule(1, Due::Expire, 1020, S(1000), S(0));
+        d.schedule(1, Due::Warn, 1015, S(1000), S(0));
         assert_eq!(d.len(), 2);
         d.cancel_all(1);
         assert_eq!(d.next(), None);

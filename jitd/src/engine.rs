@@ -167,23 +167,26 @@ impl Engine {
 
     /// Puts an open request into the index and the deadlines.
     fn track(&mut self, req: &Request) {
-        let (now, boot) = (self.clock.wall(), self.clock.boot());
+        let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
+        let now = precise.as_secs() as UnixTime;
         match (req.state, req.kind, req.expires_at) {
             (State::Active, Kind::Grant, Some(exp)) => {
                 self.grants
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(req.uid, &req.resource, req.id, exp);
-                self.deadlines.schedule(req.id, Due::Expire, exp, now, boot);
+                self.deadlines
+                    .schedule(req.id, Due::Expire, exp, precise, boot);
                 let warn = exp - workflow::secs(self.config.requests.expiry_warning.0);
                 if warn > now {
-                    self.deadlines.schedule(req.id, Due::Warn, warn, now, boot);
+                    self.deadlines
+                        .schedule(req.id, Due::Warn, warn, precise, boot);
                 }
             }
             (State::Pending, _, _) => {
                 let lapse = req.requested_at + workflow::secs(self.config.requests.pending_ttl.0);
                 self.deadlines
-                    .schedule(req.id, Due::Lapse, lapse, now, boot);
+                    .schedule(req.id, Due::Lapse, lapse, precise, boot);
             }
             _ => {}
         }
@@ -683,7 +686,8 @@ impl Engine {
 
     /// The wall clock was set: audit it and bring deadlines forward if needed.
     pub fn clock_changed(&mut self) -> Result<Vec<Event>> {
-        let (now, boot) = (self.clock.wall(), self.clock.boot());
+        let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
+        let now = precise.as_secs() as UnixTime;
         self.store.write(|w| -> Result<()> {
             w.audit(&AuditEvent {
                 at: now,
@@ -695,7 +699,7 @@ impl Engine {
             })?;
             Ok(())
         })?;
-        self.deadlines.rebase(now, boot);
+        self.deadlines.rebase(precise, boot);
         self.tick()
     }
 
@@ -876,3 +880,7 @@ fn lapse_all(w: &mut Writer<'_>, ids: &[RequestId], now: UnixTime, why: &str) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,290 @@
+//! Engine behaviour against a real SQLite store and a hand-driven clock
+//! (threat T14: suspend, clock changes, downtime).
+
+use std::sync::Mutex;
+
+use super::*;
+use crate::config;
+
+/// A clock the test moves by hand. Wall and boot move together unless a test
+/// sets one of them alone (a clock change, or a suspend).
+struct ManualClock(Mutex<(Duration, Duration)>);
+
+impl ManualClock {
+    fn new() -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new((
+            Duration::from_secs(1_800_000_000),
+            Duration::from_secs(100),
+        ))))
+    }
+    fn advance(&self, secs: u64) {
+        let mut t = self.0.lock().unwrap();
+        t.0 += Duration::from_secs(secs);
+        t.1 += Duration::from_secs(secs);
+    }
+    fn set_wall(&self, secs: u64) {
+        self.0.lock().unwrap().0 = Duration::from_secs(secs);
+    }
+    fn advance_boot_only(&self, secs: u64) {
+        self.0.lock().unwrap().1 += Duration::from_secs(secs);
+    }
+}
+
+impl Clock for ManualClock {
+    fn wall_precise(&self) -> Duration {
+        self.0.lock().unwrap().0
+    }
+    fn boot(&self) -> Duration {
+        self.0.lock().unwrap().1
+    }
+}
+
+const CONFIG: &str = r#"
+[roles]
+manager = ["user:mike"]
+security = ["user:sam"]
+[risk]
+business_hours = "00:00-24:00"
+[requests]
+pending_ttl = "1h"
+[[resource]]
+name = "logs"
+sensitivity = "low"
+environment = "staging"
+eligible = ["user:alice"]
+max_duration = "1h"
+[[resource]]
+name = "db"
+environment = "staging"
+owners = ["user:olivia"]
+eligible = ["user:alice"]
+max_duration = "8h"
+"#;
+
+fn person(uid: Uid, name: &str) -> Person {
+    Person {
+        uid,
+        name: name.into(),
+        gid: uid,
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    config: Arc<Config>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let config = config::parse(CONFIG, Path::new("test.toml")).unwrap();
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            clock: ManualClock::new(),
+            config: Arc::new(config),
+        }
+    }
+    fn open(&self) -> (Engine, Vec<Event>) {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        Engine::open(Arc::clone(&self.config), self.dir.path(), clock).unwrap()
+    }
+}
+
+fn alice() -> Person {
+    person(61001, "alice")
+}
+
+fn state_of(engine: &Engine, id: RequestId) -> State {
+    engine.load(id).unwrap().state
+}
+
+fn events_named(engine: &Engine, id: RequestId) -> Vec<String> {
+    engine
+        .audit(&person(0, "root"), 0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.request == Some(id))
+        .map(|e| e.event)
+        .collect()
+}
+
+#[test]
+fn auto_grant_expires_on_the_boot_clock() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, events) = engine
+        .submit(&alice(), "logs", Duration::from_secs(60), "look", None)
+        .unwrap();
+    assert_eq!(req.state, State::Active);
+    assert!(matches!(events.last(), Some(Event::Activated { .. })));
+    assert!(engine
+        .checker()
+        .check(61001, 61001, "logs")
+        .unwrap()
+        .is_some());
+    f.clock.advance(59);
+    assert!(engine.tick().unwrap().is_empty());
+    f.clock.advance(1);
+    let events = engine.tick().unwrap();
+    assert!(events.contains(&Event::Ended {
+        id: req.id,
+        uid: 61001,
+        resource: "logs".into(),
+        reason: State::Expired
+    }));
+    assert_eq!(state_of(&engine, req.id), State::Expired);
+    assert!(engine.checker().check(0, 61001, "logs").unwrap().is_none());
+    assert_eq!(
+        events_named(&engine, req.id),
+        ["requested", "scored", "granted", "expired"]
+    );
+}
+
+#[test]
+fn suspend_counts_towards_expiry() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
+        .unwrap();
+    // Suspended for 20 minutes: CLOCK_BOOTTIME moved, and so did the wall clock.
+    f.clock.advance(1200);
+    engine.tick().unwrap();
+    assert_eq!(state_of(&engine, req.id), State::Expired);
+}
+
+#[test]
+fn setting_the_clock_forward_ends_grants_and_is_audited() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
+        .unwrap();
+    f.clock.set_wall(1_800_000_000 + 3600);
+    engine.clock_changed().unwrap();
+    assert_eq!(state_of(&engine, req.id), State::Expired);
+    let all = engine.audit(&person(0, "root"), 0).unwrap();
+    assert!(all.iter().any(|e| e.event == "clock_changed"));
+}
+
+#[test]
+fn setting_the_clock_back_does_not_extend_a_grant() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
+        .unwrap();
+    f.clock.set_wall(1_000_000_000);
+    engine.clock_changed().unwrap();
+    assert_eq!(state_of(&engine, req.id), State::Active);
+    f.clock.advance_boot_only(600);
+    engine.tick().unwrap();
+    assert_eq!(state_of(&engine, req.id), State::Expired);
+}
+
+#[test]
+fn grants_and_requests_that_ran_out_while_down_end_at_start() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(60), "look", None)
+        .unwrap();
+    let (pending, _) = engine
+        .submit(&alice(), "db", Duration::from_secs(7200), "migrate", None)
+        .unwrap();
+    assert_eq!(pending.state, State::Pending);
+    drop(engine);
+    f.clock.advance(2 * 3600);
+    let (engine, events) = f.open();
+    assert!(events.contains(&Event::Decided {
+        id: grant.id,
+        state: State::Expired
+    }));
+    assert!(events.contains(&Event::Decided {
+        id: pending.id,
+        state: State::Lapsed
+    }));
+    assert_eq!(state_of(&engine, grant.id), State::Expired);
+    assert_eq!(state_of(&engine, pending.id), State::Lapsed);
+    assert!(engine.verify_audit(&person(0, "root")).unwrap().ok);
+}
+
+#[test]
+fn extension_moves_expiry_and_is_capped() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(1800), "look", None)
+        .unwrap();
+    let over = engine.extend(&alice(), grant.id, Duration::from_secs(1801), "more");
+    assert!(matches!(
+        over,
+        Err(EngineError::Workflow(WorkflowError::OverCap { .. }))
+    ));
+    let (ext, events) = engine
+        .extend(&alice(), grant.id, Duration::from_secs(600), "more")
+        .unwrap();
+    assert_eq!(ext.state, State::Applied);
+    let before = grant.expires_at.unwrap();
+    assert_eq!(
+        engine.load(grant.id).unwrap().expires_at,
+        Some(before + 600)
+    );
+    assert!(events.contains(&Event::Extended {
+        id: grant.id,
+        expires_at: before + 600
+    }));
+    f.clock.advance(1800);
+    engine.tick().unwrap();
+    assert_eq!(state_of(&engine, grant.id), State::Active);
+    f.clock.advance(600);
+    engine.tick().unwrap();
+    assert_eq!(state_of(&engine, grant.id), State::Expired);
+}
+
+#[test]
+fn owner_route_and_lapse() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, _) = engine
+        .submit(&alice(), "db", Duration::from_secs(7200), "migrate", None)
+        .unwrap();
+    assert_eq!(req.route, crate::core::model::Route::Owner);
+    let denied = engine.approve(&person(61003, "mike"), req.id, "");
+    assert!(matches!(
+        denied,
+        Err(EngineError::Workflow(WorkflowError::NotApprover(_)))
+    ));
+    f.clock.advance(3600);
+    engine.tick().unwrap();
+    assert_eq!(state_of(&engine, req.id), State::Lapsed);
+    let late = engine.approve(&person(61006, "olivia"), req.id, "");
+    assert!(matches!(
+        late,
+        Err(EngineError::Workflow(WorkflowError::NotPending { .. }))
+    ));
+}
+
+#[test]
+fn a_second_grant_for_the_same_resource_is_refused() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(60), "look", None)
+        .unwrap();
+    let again = engine.submit(&alice(), "logs", Duration::from_secs(60), "look", None);
+    assert!(matches!(again, Err(EngineError::AlreadyActive { id, .. }) if id == grant.id));
+}
+
+#[test]
+fn only_root_checks_other_users() {
+    let f = Fixture::new();
+    let (engine, _) = f.open();
+    let checker = engine.checker();
+    assert!(matches!(
+        checker.check(61002, 61001, "logs"),
+        Err(EngineError::CheckOthers)
+    ));
+    assert!(checker.check(61001, 61001, "logs").unwrap().is_none());
+    assert!(checker.check(0, 61001, "logs").unwrap().is_none());
+}

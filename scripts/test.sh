@@ -8,4 +8,10 @@ cd "$ROOT"
 [[ $EUID -eq 0 ]] || { echo "scripts/test.sh: run as root (the end-to-end tests create namespaces and users)" >&2; exit 2; }
 scripts/install-deps.sh
 cargo build --workspace --bins
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

@@ -659,6 +659,9 @@ impl Engine {
         for req in reschedule {
             self.track(&req);
         }
+        if ended.is_empty() {
+            return Ok(events);
+        }
         self.store.write(|w| -> Result<()> {
             for (req, state, extensions) in &ended {
                 w.set_state(req.id, *state, req.expires_at, Some((now, JITD)))?;

@@ -1,0 +1,369 @@
+//! A synchronous, single-socket D-Bus client for one short exchange with
+//! jitd, under one monotonic deadline.
+//!
+//! No threads, no forks, no signal handlers, no environment: pam_jit runs
+//! inside sudo and sshd (design.md). The socket is closed when the client is
+//! dropped, on every path.
+
+use std::fmt;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::wire::{self, Call, Kind, Message, Value, WireError};
+
+pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+pub const JITD_NAME: &str = "org.jit.Daemon1";
+const JITD_PATH: &str = "/org/jit/Daemon1";
+const BUS_NAME: &str = "org.freedesktop.DBus";
+const BUS_PATH: &str = "/org/freedesktop/DBus";
+/// Replies we may hold while waiting for another one (signals are dropped).
+const MAX_STASHED: usize = 8;
+const MAX_AUTH_LINE: usize = 512;
+
+#[derive(Debug)]
+pub enum ClientError {
+    Connect(std::io::Error),
+    Io(std::io::Error),
+    Timeout,
+    /// The bus rejected our authentication, or said something unexpected.
+    Auth(String),
+    Wire(WireError),
+    /// Nobody owns jitd's name: jitd is not running.
+    NotRunning,
+    /// The name is owned by a process that is not root.
+    Impostor {
+        uid: u32,
+    },
+    /// jitd (or the bus) answered with a D-Bus error.
+    Remote {
+        name: String,
+        message: String,
+    },
+    /// A reply of the wrong shape, or from the wrong sender.
+    Unexpected(&'static str),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Connect(e) => write!(f, "cannot connect to the system bus: {e}"),
+            ClientError::Io(e) => write!(f, "bus I/O error: {e}"),
+            ClientError::Timeout => f.write_str("timed out waiting for jitd"),
+            ClientError::Auth(what) => write!(f, "bus authentication failed: {what}"),
+            ClientError::Wire(e) => write!(f, "bad reply: {e}"),
+            ClientError::NotRunning => f.write_str("jitd is not running"),
+            ClientError::Impostor { uid } => {
+                write!(
+                    f,
+                    "{JITD_NAME} is owned by uid {uid}, not root: refusing to trust it"
+                )
+            }
+            ClientError::Remote { name, message } => write!(f, "{name}: {message}"),
+            ClientError::Unexpected(what) => write!(f, "unexpected reply: {what}"),
+        }
+    }
+}
+
+impl From<WireError> for ClientError {
+    fn from(e: WireError) -> Self {
+        ClientError::Wire(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+pub struct Client {
+    stream: UnixStream,
+    deadline: Instant,
+    serial: u32,
+    buf: Vec<u8>,
+    stash: Vec<Message>,
+}
+
+impl Client {
+    /// Connects to the bus socket at `path` and authenticates (SASL
+    /// EXTERNAL). The whole life of the client shares one deadline.
+    pub fn connect(path: &str, timeout: Duration) -> Result<Client> {
+        let deadline = Instant::now() + timeout;
+        let stream = connect_unix(path, deadline)?;
+        let mut client = Client {
+            stream,
+            deadline,
+            serial: 0,
+            buf: Vec::with_capacity(1024),
+            stash: Vec::new(),
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let hex: String = uid
+            .to_string()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        // BEGIN is pipelined after AUTH (as sd-bus does): one round trip for
+        // the handshake, Hello and the first call.
+        client.write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
+        Ok(client)
+    }
+
+    /// Calls `member(args)` on jitd and returns the reply's values, trusting
+    /// them only if jitd's name is owned by uid 0 and the reply comes from
+    /// that owner (threats T1, T2).
+    pub fn call_jitd(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
+        let hello = self.send(BUS_NAME, BUS_PATH, BUS_NAME, "Hello", &[])?;
+        let owner = self.send(
+            BUS_NAME,
+            BUS_PATH,
+            BUS_NAME,
+            "GetNameOwner",
+            &[Value::Str(JITD_NAME.into())],
+        )?;
+        let ok = self.read_line()?;
+        if !ok.starts_with("OK ") {
+            return Err(ClientError::Auth(ok));
+        }
+        self.reply(hello, BUS_NAME)?;
+        let jitd = match self.reply(owner, BUS_NAME) {
+            Ok(values) => match values.as_slice() {
+                [Value::Str(unique)] if unique.starts_with(':') => unique.clone(),
+                _ => return Err(ClientError::Unexpected("GetNameOwner")),
+            },
+            Err(ClientError::Remote { name, .. }) if name.ends_with("NameHasNoOwner") => {
+                return Err(ClientError::NotRunning)
+            }
+            Err(e) => return Err(e),
+        };
+        let owner_uid = self.send(
+            BUS_NAME,
+            BUS_PATH,
+            BUS_NAME,
+            "GetConnectionUnixUser",
+            &[Value::Str(jitd.clone())],
+        )?;
+        let call = self.send(&jitd, JITD_PATH, JITD_NAME, member, args)?;
+        match self.reply(owner_uid, BUS_NAME)?.as_slice() {
+            [Value::U32(0)] => {}
+            [Value::U32(uid)] => return Err(ClientError::Impostor { uid: *uid }),
+            _ => return Err(ClientError::Unexpected("GetConnectionUnixUser")),
+        }
+        self.reply(call, &jitd)
+    }
+
+    fn send(
+        &mut self,
+        destination: &str,
+        path: &str,
+        interface: &str,
+        member: &str,
+        args: &[Value],
+    ) -> Result<u32> {
+        self.serial += 1;
+        let bytes = wire::encode(&Call {
+            serial: self.serial,
+            destination,
+            path,
+            interface,
+            member,
+            args,
+        });
+        self.write_all(&bytes)?;
+        Ok(self.serial)
+    }
+
+    /// Waits for the reply to `serial`, which must come from `sender`.
+    fn reply(&mut self, serial: u32, sender: &str) -> Result<Vec<Value>> {
+        let msg = match self
+            .stash
+            .iter()
+            .position(|m| m.reply_serial == Some(serial))
+        {
+            Some(i) => self.stash.swap_remove(i),
+            None => loop {
+                let msg = self.read_message()?;
+                match (msg.kind, msg.reply_serial) {
+                    (Kind::MethodReturn | Kind::Error, Some(s)) if s == serial => break msg,
+                    (Kind::MethodReturn | Kind::Error, Some(_))
+                        if self.stash.len() < MAX_STASHED =>
+                    {
+                        self.stash.push(msg)
+                    }
+                    (Kind::Signal, _) => {} // e.g. NameAcquired after Hello
+                    _ => return Err(ClientError::Unexpected("message out of sequence")),
+                }
+            },
+        };
+        // The bus speaks as org.freedesktop.DBus; jitd as its unique name.
+        if msg.sender.as_deref() != Some(sender) {
+            return Err(ClientError::Unexpected("reply from the wrong sender"));
+        }
+        if msg.kind == Kind::Error {
+            let message = match msg.body.first() {
+                Some(Value::Str(s)) => s.clone(),
+                _ => String::new(),
+            };
+            return Err(ClientError::Remote {
+                name: msg.error_name.unwrap_or_default(),
+                message,
+            });
+        }
+        Ok(msg.body)
+    }
+
+    fn read_line(&mut self) -> Result<String> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 2);
+                return Ok(line);
+            }
+            if self.buf.len() > MAX_AUTH_LINE {
+                return Err(ClientError::Auth("overlong line".into()));
+            }
+            self.fill()?;
+        }
+    }
+
+    fn read_message(&mut self) -> Result<Message> {
+        loop {
+            match wire::frame_len(&self.buf) {
+                Ok(len) if self.buf.len() >= len => {
+                    let msg = wire::decode(&self.buf[..len]);
+                    self.buf.drain(..len);
+                    return Ok(msg?);
+                }
+                Ok(_) | Err(WireError::Incomplete) => self.fill()?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads whatever is available, waiting until the deadline at most.
+    fn fill(&mut self) -> Result<()> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(ClientError::Io(ErrorKind::UnexpectedEof.into())),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    wait(&self.stream, libc::POLLIN, self.deadline)?
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(ClientError::Io(e)),
+            }
+        }
+    }
+
+    fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {
+        while !bytes.is_empty() {
+            match self.stream.write(bytes) {
+                Ok(0) => return Err(ClientError::Io(ErrorKind::WriteZero.into())),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    wait(&self.stream, libc::POLLOUT, self.deadline)?
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(ClientError::Io(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Polls `fd` for `events` until the deadline.
+fn wait(fd: &impl AsRawFd, events: libc::c_short, deadline: Instant) -> Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::Timeout);
+        }
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, count 1.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        match n {
+            1 => return Ok(()),
+            0 => {} // loop: re-checks the deadline
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != ErrorKind::Interrupted {
+                    return Err(ClientError::Io(e));
+                }
+            }
+        }
+    }
+}
+
+/// A non-blocking, close-on-exec connect to a Unix stream socket.
+fn connect_unix(path: &str, deadline: Instant) -> Result<UnixStream> {
+    let connect_err = ClientError::Connect;
+    // SAFETY: plain socket(2) call.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(connect_err(std::io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a fresh descriptor we own; OwnedFd closes it on every path.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(connect_err(ErrorKind::InvalidInput.into()));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: addr is a valid sockaddr_un of `len` bytes.
+    let rc = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINPROGRESS) | Some(libc::EAGAIN) => {
+                wait(&fd, libc::POLLOUT, deadline)?;
+                let mut err: libc::c_int = 0;
+                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                // SAFETY: err and len are valid for getsockopt to write.
+                let rc = unsafe {
+                    libc::getsockopt(
+                        fd.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_ERROR,
+                        (&mut err as *mut libc::c_int).cast(),
+                        &mut len,
+                    )
+                };
+                if rc < 0 || err != 0 {
+                    return Err(connect_err(std::io::Error::from_raw_os_error(if rc < 0 {
+                        libc::EIO
+                    } else {
+                        err
+                    })));
+                }
+            }
+            _ => return Err(connect_err(e)),
+        }
+    }
+    Ok(UnixStream::from(fd))
+}

@@ -85,6 +85,25 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// A humantime duration that may be under a second (`500ms`), at most 10s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ShortDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let value = humantime::parse_duration(&text).map_err(|e| {
+            de::Error::custom(format!(
+                "'{text}' is not a duration ({e}); use e.g. \"500ms\""
+            ))
+        })?;
+        if value > Duration::from_secs(10) {
+            return Err(de::Error::custom("at most 10s"));
+        }
+        Ok(ShortDuration(value))
+    }
+}
+
 /// Business hours, local time, Monday to Friday: `"08:00-18:00"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BusinessHours {
@@ -197,6 +216,28 @@ impl Default for RequestsConfig {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// The cgroup (v2) directory under which each session gets its own
+    /// cgroup; default: `jit-sessions` under jitd's own cgroup.
+    pub cgroup: Option<PathBuf>,
+    /// Between SIGHUP and SIGKILL when a grant ends.
+    pub kill_grace: ShortDuration,
+    /// Where sudo keeps its timestamp (cached credential) files.
+    pub sudo_timestamp_dirs: Vec<PathBuf>,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            cgroup: None,
+            kill_grace: ShortDuration(Duration::from_millis(500)),
+            sudo_timestamp_dirs: vec![PathBuf::from("/run/sudo/ts")],
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawResource {
     name: Spanned<String>,
@@ -248,6 +289,8 @@ struct RawConfig {
     risk: RawRisk,
     #[serde(default)]
     requests: RequestsConfig,
+    #[serde(default)]
+    sessions: SessionsConfig,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
 }
@@ -257,6 +300,7 @@ pub struct Config {
     pub roles: Roles,
     pub risk: RiskConfig,
     pub requests: RequestsConfig,
+    pub sessions: SessionsConfig,
     pub resources: Vec<Resource>,
 }
 
@@ -368,6 +412,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             weights: raw.risk.weights,
         },
         requests: raw.requests,
+        sessions: raw.sessions,
         resources,
     })
 }

@@ -14,10 +14,12 @@ use tokio::sync::Notify;
 use zbus::Connection;
 
 use crate::api::{BUS_NAME, OBJECT_PATH};
-use crate::bus::{emit, Callers, Daemon};
+use crate::bus::{Callers, Daemon};
 use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
+use crate::effects::Effects;
 use crate::engine::{Engine, EngineError};
+use crate::sessions::SessionControl;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -48,28 +50,38 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     create_state_dir(&opts.state_dir)?;
     // Expire and lapse what ended while we were down before taking the name:
     // nobody may be told "granted" about a grant that is already over.
+    let control = SessionControl::new(&config.sessions);
     let (engine, recovered) = Engine::open(config, &opts.state_dir, Arc::new(SystemClock))?;
+    let engine = Arc::new(Mutex::new(engine));
+    let effects = Effects::new(Arc::clone(&engine), control.clone());
     if !recovered.is_empty() {
         tracing::info!(
             count = recovered.len(),
             "ended requests that expired while jitd was down"
         );
+        effects.terminate_ended(&recovered);
     }
-    let engine = Arc::new(Mutex::new(engine));
     let rearm = Arc::new(Notify::new());
 
     let conn = zbus::connection::Builder::system().build().await?;
     let callers = Callers::watch(&conn).await?;
-    conn.object_server()
-        .at(
-            OBJECT_PATH,
-            Daemon::new(Arc::clone(&engine), callers, Arc::clone(&rearm)),
-        )
-        .await?;
+    let daemon = Daemon::new(
+        Arc::clone(&engine),
+        callers,
+        effects.clone(),
+        control,
+        Arc::clone(&rearm),
+    );
+    conn.object_server().at(OBJECT_PATH, daemon).await?;
     conn.request_name(BUS_NAME).await?;
     tracing::info!(name = BUS_NAME, "jitd ready");
 
-    let timer = tokio::spawn(run_deadlines(Arc::clone(&engine), conn.clone(), rearm));
+    let timer = tokio::spawn(run_deadlines(
+        Arc::clone(&engine),
+        conn.clone(),
+        effects,
+        rearm,
+    ));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
@@ -103,6 +115,7 @@ fn create_state_dir(path: &std::path::Path) -> Result<(), DaemonError> {
 async fn run_deadlines(
     engine: Arc<Mutex<Engine>>,
     conn: Connection,
+    effects: Effects,
     rearm: Arc<Notify>,
 ) -> Result<(), DaemonError> {
     let timer = Timer::register(ClockId::CLOCK_BOOTTIME)?;
@@ -135,7 +148,7 @@ async fn run_deadlines(
         .await
         .map_err(|e| DaemonError::Io(std::io::Error::other(e)))?;
         match events {
-            Ok(events) => emit(&conn, &events).await,
+            Ok(events) => effects.apply(&conn, &events).await,
             // A failed batch rolled back; its deadlines were consumed, so
             // reload them rather than lose a grant's expiry.
             Err(e) => {

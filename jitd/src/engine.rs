@@ -21,7 +21,7 @@ use crate::core::workflow::{self, Actor, Approved, Submission, WorkflowError};
 use crate::deadlines::{Deadlines, Due};
 use crate::directory::{DirectoryError, Person};
 use crate::grants::GrantIndex;
-use crate::store::{AuditEvent, AuditRecord, ListFilter, Store, StoreError, Writer};
+use crate::store::{AuditEvent, AuditRecord, ListFilter, SessionRecord, Store, StoreError, Writer};
 
 /// Recent history that raises risk looks back this far.
 const HISTORY_WINDOW_SECS: i64 = 30 * 24 * 3600;
@@ -48,6 +48,14 @@ pub enum EngineError {
     CheckOthers,
     #[error("reading the audit trail needs the security or auditor role")]
     NotAuditor,
+    #[error("only root may register PAM sessions")]
+    NotRoot,
+    #[error("uid {uid} holds no active grant for '{resource}'")]
+    NoGrant { uid: Uid, resource: String },
+    #[error("session {0} not found or already closed")]
+    NoSession(u64),
+    #[error("{0} is longer than 256 bytes")]
+    TooLong(&'static str),
 }
 
 /// Something other processes should hear about (D-Bus signals).
@@ -80,6 +88,8 @@ pub enum Event {
     Ended {
         id: RequestId,
         uid: Uid,
+        /// The holder's name, for clearing sudo timestamps.
+        user: String,
         resource: String,
         reason: State,
     },
@@ -94,6 +104,18 @@ pub struct GrantChecker {
 }
 
 impl GrantChecker {
+    /// The caller's (or, for root, anyone's) newest pending request for `resource`.
+    pub fn pending(&self, caller: Uid, uid: Uid, resource: &str) -> Result<Option<RequestId>> {
+        if caller != 0 && caller != uid {
+            return Err(EngineError::CheckOthers);
+        }
+        Ok(self
+            .grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending(uid, resource))
+    }
+
     /// The caller's (or, for root, anyone's) active grant for `resource`.
     pub fn check(
         &self,
@@ -169,7 +191,10 @@ impl Engine {
     }
 
     /// Puts an open request into the index and the deadlines.
+    /// Puts a request into the index and the deadlines as its state says,
+    /// replacing whatever was there for it.
     fn track(&mut self, req: &Request) {
+        self.untrack(req);
         let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
         let now = precise.as_secs() as UnixTime;
         match (req.state, req.kind, req.expires_at) {
@@ -186,7 +211,13 @@ impl Engine {
                         .schedule(req.id, Due::Warn, warn, precise, boot);
                 }
             }
-            (State::Pending, _, _) => {
+            (State::Pending, kind, _) => {
+                if kind == Kind::Grant {
+                    self.grants
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert_pending(req.uid, &req.resource, req.id);
+                }
                 let lapse = req.requested_at + workflow::secs(self.config.requests.pending_ttl.0);
                 self.deadlines
                     .schedule(req.id, Due::Lapse, lapse, precise, boot);
@@ -502,7 +533,6 @@ impl Engine {
             self.deadlines.cancel_all(id);
             self.after_extension(id, grant.id)?
         } else {
-            self.deadlines.cancel_all(id);
             let req = self.load(id)?;
             self.after_activation(&req)
         };
@@ -531,9 +561,10 @@ impl Engine {
             })?;
             Ok(())
         })?;
-        self.deadlines.cancel_all(id);
+        let req = self.load(id)?;
+        self.untrack(&req);
         Ok((
-            self.load(id)?,
+            req,
             vec![Event::Decided {
                 id,
                 state: State::Denied,
@@ -613,6 +644,7 @@ impl Engine {
             events.push(Event::Ended {
                 id: req.id,
                 uid: req.uid,
+                user: req.user.clone(),
                 resource: req.resource.clone(),
                 reason: state,
             });
@@ -700,6 +732,85 @@ impl Engine {
         })?;
         self.deadlines.rebase(precise, boot);
         self.tick()
+    }
+
+    /// Records a PAM session opened under `uid`'s active grant for
+    /// `resource` (W1.8 "use"). Only root (pam_jit inside sudo or sshd).
+    pub fn register_session(
+        &mut self,
+        who: &Person,
+        session: SessionRecord,
+    ) -> Result<(u64, RequestId, UnixTime)> {
+        if !who.is_root() {
+            return Err(EngineError::NotRoot);
+        }
+        for (what, text) in [
+            ("service", &session.service),
+            ("tty", &session.tty),
+            ("rhost", &session.rhost),
+        ] {
+            if text.len() > 256 {
+                return Err(EngineError::TooLong(what));
+            }
+        }
+        let grant = self.load(session.grant)?;
+        let Some(expires_at) = grant.expires_at.filter(|_| grant.state == State::Active) else {
+            return Err(EngineError::NoGrant {
+                uid: session.uid,
+                resource: grant.resource,
+            });
+        };
+        let now = self.clock.wall();
+        let id = self.store.write(|w| -> Result<u64> {
+            let id = w.insert_session(&SessionRecord {
+                opened_at: now,
+                ..session.clone()
+            })?;
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(grant.uid),
+                actor: &grant.user,
+                event: "session_opened",
+                request: Some(grant.id),
+                detail: json!({
+                    "session": id,
+                    "service": session.service,
+                    "tty": session.tty,
+                    "rhost": session.rhost,
+                    "pid": session.pid,
+                    "cgroup": session.cgroup,
+                }),
+            })?;
+            Ok(id)
+        })?;
+        Ok((id, grant.id, expires_at))
+    }
+
+    pub fn unregister_session(&mut self, who: &Person, id: u64) -> Result<()> {
+        if !who.is_root() {
+            return Err(EngineError::NotRoot);
+        }
+        let session = self.store.session(id)?.ok_or(EngineError::NoSession(id))?;
+        let now = self.clock.wall();
+        self.store.write(|w| -> Result<()> {
+            if !w.close_session(id, now)? {
+                return Err(EngineError::NoSession(id));
+            }
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(session.uid),
+                actor: JITD,
+                event: "session_closed",
+                request: Some(session.grant),
+                detail: json!({"session": id, "service": session.service}),
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Every session opened under `grant`, to be terminated when it ends.
+    pub fn sessions_of(&self, grant: RequestId) -> Result<Vec<SessionRecord>> {
+        Ok(self.store.sessions_of(grant)?)
     }
 
     pub fn show(&self, who: &Person, id: RequestId) -> Result<Request> {

@@ -129,6 +129,7 @@ fn auto_grant_expires_on_the_boot_clock() {
     assert!(events.contains(&Event::Ended {
         id: req.id,
         uid: 61001,
+        user: "alice".into(),
         resource: "logs".into(),
         reason: State::Expired
     }));

@@ -87,7 +87,7 @@ fn grants_expire_on_time() {
         )
         .ok();
     assert!(
-        check.stdout.starts_with("btx true"),
+        check.stdout.starts_with("btxt true"),
         "CheckGrant while active:{check}"
     );
 
@@ -122,7 +122,7 @@ fn grants_expire_on_time() {
         )
         .ok();
     assert!(
-        check.stdout.starts_with("btx false"),
+        check.stdout.starts_with("btxt false"),
         "CheckGrant after expiry:{check}"
     );
     let events = env.audit_events_for(id);

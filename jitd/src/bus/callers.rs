@@ -8,7 +8,7 @@
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use zbus::fdo::DBusProxy;
+use zbus::fdo::{ConnectionCredentials, DBusProxy};
 use zbus::names::{BusName, UniqueName};
 use zbus::Connection;
 
@@ -46,34 +46,61 @@ impl Callers {
         Ok(callers)
     }
 
+    /// The caller's uid and pid, asked afresh (pids are not cached: only the
+    /// session hook needs one, and it must be the live process).
+    pub async fn uid_and_pid(
+        &self,
+        conn: &Connection,
+        sender: Option<&UniqueName<'_>>,
+    ) -> Result<(Uid, u32), BusError> {
+        let creds = self.credentials(conn, sender).await?;
+        match (creds.unix_user_id(), creds.process_id()) {
+            (Some(uid), Some(pid)) => Ok((uid, pid)),
+            _ => Err(BusError::NotAuthorized(
+                "the bus did not report the caller's uid and pid".into(),
+            )),
+        }
+    }
+
+    async fn credentials(
+        &self,
+        conn: &Connection,
+        sender: Option<&UniqueName<'_>>,
+    ) -> Result<ConnectionCredentials, BusError> {
+        let sender =
+            sender.ok_or_else(|| BusError::NotAuthorized("message has no sender".into()))?;
+        DBusProxy::new(conn)
+            .await?
+            .get_connection_credentials(BusName::Unique(sender.to_owned()))
+            .await
+            .map_err(|e| BusError::NotAuthorized(format!("cannot identify caller: {e}")))
+    }
+
     pub async fn uid(
         &self,
         conn: &Connection,
         sender: Option<&UniqueName<'_>>,
     ) -> Result<Uid, BusError> {
-        let sender =
-            sender.ok_or_else(|| BusError::NotAuthorized("message has no sender".into()))?;
-        if let Some(uid) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sender.as_str())
-        {
-            return Ok(*uid);
+        if let Some(uid) = sender.and_then(|name| {
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name.as_str())
+                .copied()
+        }) {
+            return Ok(uid);
         }
-        let creds = DBusProxy::new(conn)
-            .await?
-            .get_connection_credentials(BusName::Unique(sender.to_owned()))
-            .await
-            .map_err(|e| BusError::NotAuthorized(format!("cannot identify caller: {e}")))?;
+        let creds = self.credentials(conn, sender).await?;
         let uid = creds.unix_user_id().ok_or_else(|| {
             BusError::NotAuthorized("the bus did not report the caller's uid".into())
         })?;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
+        if let Some(name) = sender {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(name.to_string(), uid);
         }
-        cache.insert(sender.to_string(), uid);
         Ok(uid)
     }
 }

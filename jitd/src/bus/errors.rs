@@ -40,7 +40,12 @@ impl From<EngineError> for BusError {
             },
             EngineError::AlreadyActive { .. } => BusError::Conflict(text),
             EngineError::BadFilter(_) => BusError::InvalidArgument(text),
-            EngineError::CheckOthers | EngineError::NotAuditor => BusError::NotAuthorized(text),
+            EngineError::CheckOthers
+            | EngineError::NotAuditor
+            | EngineError::NotRoot
+            | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),
+            EngineError::NoSession(_) => BusError::NotFound(text),
+            EngineError::TooLong(_) => BusError::InvalidArgument(text),
             EngineError::Directory(_) => BusError::NotAuthorized(text),
             EngineError::Store(_) => {
                 tracing::error!(error = %e, "request failed");

@@ -15,12 +15,17 @@ use super::{BusError, Callers};
 use crate::api::{rfc3339, AuditView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
+use crate::effects::Effects;
 use crate::engine::{Engine, EngineError, Event, GrantChecker};
+use crate::sessions::SessionControl;
+use crate::store::SessionRecord;
 
 pub struct Daemon {
     engine: Arc<Mutex<Engine>>,
     checker: GrantChecker,
     callers: Callers,
+    effects: Effects,
+    control: SessionControl,
     /// Wakes the expiry timer after anything that may add an earlier deadline.
     rearm: Arc<Notify>,
 }
@@ -32,18 +37,30 @@ fn to_json<T: Serialize>(value: &T) -> Reply<String> {
 }
 
 impl Daemon {
-    pub fn new(engine: Arc<Mutex<Engine>>, callers: Callers, rearm: Arc<Notify>) -> Daemon {
+    pub fn new(
+        engine: Arc<Mutex<Engine>>,
+        callers: Callers,
+        effects: Effects,
+        control: SessionControl,
+        rearm: Arc<Notify>,
+    ) -> Daemon {
         let checker = engine.lock().unwrap_or_else(|e| e.into_inner()).checker();
         Daemon {
             engine,
             checker,
             callers,
+            effects,
+            control,
             rearm,
         }
     }
 
     async fn caller(&self, conn: &Connection, header: &Header<'_>) -> Reply<Person> {
         let uid = self.callers.uid(conn, header.sender()).await?;
+        self.person(uid).await
+    }
+
+    async fn person(&self, uid: u32) -> Reply<Person> {
         tokio::task::spawn_blocking(move || Person::lookup(uid))
             .await
             .map_err(|e| BusError::Failed(e.to_string()))?
@@ -74,7 +91,7 @@ impl Daemon {
     ) -> Reply<String> {
         let (req, events) = self.run(op).await?;
         self.rearm.notify_one();
-        emit(conn, &events).await;
+        self.effects.apply(conn, &events).await;
         to_json(&RequestView::from(&req))
     }
 }
@@ -183,19 +200,80 @@ impl Daemon {
     }
 
     /// The hot path of every sudo and login: no SQLite, no engine lock.
-    #[zbus(out_args("active", "grant", "expires_at"))]
+    #[zbus(out_args("active", "grant", "expires_at", "pending"))]
     async fn check_grant(
         &self,
         uid: u32,
         resource: String,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<(bool, u64, i64), BusError> {
+    ) -> Result<(bool, u64, i64, u64), BusError> {
         let caller = self.callers.uid(conn, header.sender()).await?;
         Ok(match self.checker.check(caller, uid, &resource)? {
-            Some((id, expires_at)) => (true, id, expires_at),
-            None => (false, 0, 0),
+            Some((id, expires_at)) => (true, id, expires_at, 0),
+            None => (
+                false,
+                0,
+                0,
+                self.checker.pending(caller, uid, &resource)?.unwrap_or(0),
+            ),
         })
+    }
+
+    /// pam_jit's session hook: the caller's process (from its bus
+    /// credentials) is the session; it is moved into a cgroup of its own so
+    /// that everything it starts can be ended with the grant.
+    #[zbus(out_args("session", "grant", "expires_at"))]
+    #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
+    async fn register_session(
+        &self,
+        uid: u32,
+        resource: String,
+        service: String,
+        tty: String,
+        rhost: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(u64, u64, i64), BusError> {
+        let (caller, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = self.person(caller).await?;
+        if !who.is_root() {
+            return Err(EngineError::NotRoot.into());
+        }
+        let Some((grant, _)) = self.checker.check(caller, uid, &resource)? else {
+            return Err(EngineError::NoGrant { uid, resource }.into());
+        };
+        let control = self.control.clone();
+        let cgroup = tokio::task::spawn_blocking(move || control.adopt(grant, pid))
+            .await
+            .map_err(|e| BusError::Failed(e.to_string()))?
+            .unwrap_or_else(|e| {
+                tracing::warn!(pid, error = %e, "could not move the session into a cgroup");
+                None
+            });
+        let session = SessionRecord {
+            id: 0,
+            grant,
+            uid,
+            service,
+            tty,
+            rhost,
+            pid,
+            cgroup,
+            opened_at: 0,
+            closed_at: None,
+        };
+        self.run(move |e| e.register_session(&who, session)).await
+    }
+
+    async fn unregister_session(
+        &self,
+        session: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.run(move |e| e.unregister_session(&who, session)).await
     }
 
     #[zbus(out_args("events"))]
@@ -312,6 +390,7 @@ pub async fn emit(conn: &Connection, events: &[Event]) {
                 uid,
                 resource,
                 reason,
+                ..
             } => Daemon::grant_ended(&e, *id, *uid, resource, reason.as_str()).await,
         };
         if let Err(err) = sent {

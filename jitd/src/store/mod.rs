@@ -7,6 +7,7 @@
 mod audit;
 mod requests;
 mod schema;
+mod sessions;
 
 use rusqlite::{Connection, Transaction};
 use std::path::Path;
@@ -14,6 +15,7 @@ use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
 pub use requests::ListFilter;
+pub use sessions::SessionRecord;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

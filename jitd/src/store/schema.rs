@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 use super::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE requests (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     extends       INTEGER REFERENCES requests(id),
@@ -53,7 +54,23 @@ CREATE TABLE audit_head (
     mac     BLOB NOT NULL,
     seal    BLOB NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE sessions (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    grant_id     INTEGER NOT NULL REFERENCES requests(id),
+    uid          INTEGER NOT NULL,
+    service      TEXT NOT NULL,
+    tty          TEXT NOT NULL,
+    rhost        TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    cgroup       TEXT,
+    opened_at    INTEGER NOT NULL,
+    closed_at    INTEGER
+);
+CREATE INDEX sessions_grant ON sessions(grant_id);
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -1,0 +1,55 @@
+//! What follows a committed state change: signals on the bus, and, when a
+//! grant ends, the termination of its sessions (W1.7).
+
+use std::sync::{Arc, Mutex};
+use zbus::Connection;
+
+use crate::bus::emit;
+use crate::engine::{Engine, Event};
+use crate::sessions::SessionControl;
+
+#[derive(Clone)]
+pub struct Effects {
+    engine: Arc<Mutex<Engine>>,
+    control: SessionControl,
+}
+
+impl Effects {
+    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl) -> Effects {
+        Effects { engine, control }
+    }
+
+    /// Terminates ended grants' sessions (in the background: the grace period
+    /// must not hold up the caller), then broadcasts the events.
+    pub async fn apply(&self, conn: &Connection, events: &[Event]) {
+        self.terminate_ended(events);
+        emit(conn, events).await;
+    }
+
+    /// Starts terminating the sessions of every grant that ended in `events`.
+    pub fn terminate_ended(&self, events: &[Event]) {
+        for event in events {
+            let Event::Ended { id, user, .. } = event else {
+                continue;
+            };
+            let (engine, control, grant, user) = (
+                Arc::clone(&self.engine),
+                self.control.clone(),
+                *id,
+                user.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let sessions = engine
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .sessions_of(grant);
+                match sessions {
+                    Ok(sessions) => control.terminate(&sessions, Some(&user)),
+                    Err(e) => {
+                        tracing::error!(grant, error = %e, "cannot list the sessions to terminate")
+                    }
+                }
+            });
+        }
+    }
+}

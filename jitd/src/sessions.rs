@@ -1,0 +1,281 @@
+//! Ending the sessions of a grant (W1.7): every process they started dies,
+//! including children that called setsid or were re-parented (threat T15).
+//!
+//! Each registered session's process is moved into a cgroup of its own, which
+//! every descendant inherits whatever it does to its session or parent. At the
+//! end: SIGHUP to every member through pidfds, then, after a short grace,
+//! `cgroup.kill` (SIGKILL to all, atomically). Without cgroup v2 the session's
+//! process tree is walked instead: best effort, as re-parented children escape.
+//! The grant holder's sudo timestamps are removed too, so a cached sudo
+//! credential cannot outlive the grant.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::SessionsConfig;
+use crate::pidfd::Pidfd;
+use crate::store::SessionRecord;
+
+/// How long to wait for a killed cgroup to empty before giving up on rmdir.
+const REAP_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+pub struct SessionControl {
+    /// Where per-session cgroups are made; None without cgroup v2.
+    cgroup_base: Option<PathBuf>,
+    grace: Duration,
+    sudo_timestamp_dirs: Vec<PathBuf>,
+}
+
+impl SessionControl {
+    pub fn new(config: &SessionsConfig) -> SessionControl {
+        let cgroup_base = match &config.cgroup {
+            Some(dir) => Some(dir.clone()),
+            None => default_cgroup_base(),
+        }
+        .filter(|dir| match fs::create_dir_all(dir) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "no cgroup for sessions; falling back to process trees");
+                false
+            }
+        });
+        SessionControl {
+            cgroup_base,
+            grace: config.kill_grace.0,
+            sudo_timestamp_dirs: config.sudo_timestamp_dirs.clone(),
+        }
+    }
+
+    /// Moves `pid`, a session under `grant`, into a cgroup of its own;
+    /// returns the cgroup's path.
+    pub fn adopt(&self, grant: u64, pid: u32) -> io::Result<Option<String>> {
+        let Some(base) = &self.cgroup_base else {
+            return Ok(None);
+        };
+        let dir = base.join(format!("grant-{grant}-pid-{pid}"));
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        fs::write(dir.join("cgroup.procs"), pid.to_string())?;
+        Ok(Some(dir.to_string_lossy().into_owned()))
+    }
+
+    /// Ends every process of `sessions`, then clears `user`'s sudo timestamps.
+    /// Blocking (sleeps for the grace period): run it off the executor.
+    pub fn terminate(&self, sessions: &[SessionRecord], user: Option<&str>) {
+        let started = Instant::now();
+        let mut targets: Vec<Target> = sessions.iter().map(Target::of).collect();
+        let mut hung_up = 0;
+        for t in &mut targets {
+            hung_up += t.signal_all(libc::SIGHUP);
+        }
+        if hung_up > 0 {
+            std::thread::sleep(self.grace);
+        }
+        for t in &mut targets {
+            t.kill();
+        }
+        for t in &targets {
+            t.remove();
+        }
+        if let Some(user) = user {
+            self.clear_sudo_timestamps(user);
+        }
+        if !sessions.is_empty() {
+            tracing::info!(
+                sessions = sessions.len(),
+                processes = hung_up,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "terminated sessions"
+            );
+        }
+    }
+
+    fn clear_sudo_timestamps(&self, user: &str) {
+        // The name comes from NSS for the grant's uid; refuse anything that
+        // could leave the directory (threat T12).
+        if user.is_empty() || user.contains('/') || user.starts_with('.') {
+            return;
+        }
+        for dir in &self.sudo_timestamp_dirs {
+            match fs::remove_file(dir.join(user)) {
+                Ok(()) => tracing::info!(user, dir = %dir.display(), "cleared sudo timestamp"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(user, error = %e, "could not clear sudo timestamp"),
+            }
+        }
+    }
+}
+
+/// One session's processes: its cgroup, or its process tree.
+enum Target {
+    Cgroup(PathBuf),
+    Tree(u32),
+}
+
+impl Target {
+    fn of(s: &SessionRecord) -> Target {
+        match &s.cgroup {
+            Some(dir) => Target::Cgroup(PathBuf::from(dir)),
+            None => Target::Tree(s.pid),
+        }
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Target::Cgroup(dir) => read_pids(&dir.join("cgroup.procs")),
+            Target::Tree(root) => descendants(*root),
+        }
+    }
+
+    /// Signals every current member; returns how many there were.
+    fn signal_all(&self, signal: libc::c_int) -> usize {
+        let pids = self.pids();
+        for pid in &pids {
+            if let Ok(fd) = Pidfd::open(*pid) {
+                let _ = fd.signal(signal);
+            }
+        }
+        pids.len()
+    }
+
+    fn kill(&mut self) {
+        if let Target::Cgroup(dir) = self {
+            if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+                return;
+            }
+        }
+        // No cgroup.kill (kernel < 5.14) or no cgroup: signal until empty.
+        let deadline = Instant::now() + REAP_WAIT;
+        while self.signal_all(libc::SIGKILL) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Removes an emptied cgroup (it empties once the kernel has reaped it).
+    fn remove(&self) {
+        let Target::Cgroup(dir) = self else { return };
+        let deadline = Instant::now() + REAP_WAIT;
+        while !read_pids(&dir.join("cgroup.procs")).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Err(e) = fs::remove_dir(dir) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove session cgroup");
+            }
+        }
+    }
+}
+
+fn read_pids(path: &Path) -> Vec<u32> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// `root` and every process below it, from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ppid) = fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .as_deref()
+                .and_then(parent_of)
+            {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    if !Path::new(&format!("/proc/{root}")).exists() {
+        return Vec::new();
+    }
+    let mut out = vec![root];
+    let mut queue = VecDeque::from([root]);
+    while let Some(pid) = queue.pop_front() {
+        for child in children.get(&pid).into_iter().flatten() {
+            out.push(*child);
+            queue.push_back(*child);
+        }
+    }
+    out
+}
+
+/// The parent pid in a /proc/PID/stat line ("pid (comm) state ppid ...";
+/// comm may itself contain spaces and parentheses).
+fn parent_of(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `<cgroup2 mount>/jit` (or under jitd's own cgroup when it has one, as
+/// under systemd with Delegate=yes).
+fn default_cgroup_base() -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = cgroup2_mount(&mountinfo)?;
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .trim_start_matches('/');
+    Some(mount.join(own).join("jit-sessions"))
+}
+
+fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        left.split_whitespace().nth(4).map(PathBuf::from)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_pid_survives_odd_command_names() {
+        assert_eq!(parent_of("42 (bash) S 7 42 42 0"), Some(7));
+        assert_eq!(parent_of("42 (a) b (c) S 9 1 1"), Some(9));
+        assert_eq!(parent_of("garbage"), None);
+    }
+
+    #[test]
+    fn finds_the_cgroup2_mount() {
+        let info = "25 30 0:22 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+                    33 30 0:29 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup2_mount(info),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(cgroup2_mount("1 2 0:1 / / rw - ext4 /dev/sda rw\n"), None);
+    }
+
+    #[test]
+    fn tree_walk_finds_children() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = descendants(std::process::id());
+        assert!(found.contains(&child.id()), "{found:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,94 @@
+//! Rows of `sessions`: PAM sessions opened under a grant (W1.7, W1.8 "use").
+
+use rusqlite::params;
+
+use super::{Result, Store, Writer};
+use crate::core::model::{RequestId, Uid, UnixTime};
+
+/// A PAM session registered by pam_jit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: u64,
+    pub grant: RequestId,
+    pub uid: Uid,
+    pub service: String,
+    pub tty: String,
+    pub rhost: String,
+    pub pid: u32,
+    /// The cgroup holding the session's processes, when jitd made one.
+    pub cgroup: Option<String>,
+    pub opened_at: UnixTime,
+    pub closed_at: Option<UnixTime>,
+}
+
+impl Writer<'_> {
+    /// Inserts `s` (its `id` is ignored) and returns the new id.
+    pub fn insert_session(&mut self, s: &SessionRecord) -> Result<u64> {
+        self.tx.execute(
+            "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, cgroup, opened_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                s.grant,
+                s.uid,
+                s.service,
+                s.tty,
+                s.rhost,
+                s.pid,
+                s.cgroup,
+                s.opened_at
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid() as u64)
+    }
+
+    pub fn set_session_cgroup(&mut self, id: u64, cgroup: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE sessions SET cgroup = ?2 WHERE id = ?1",
+            params![id, cgroup],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a session closed; false if it was unknown or already closed.
+    pub fn close_session(&mut self, id: u64, at: UnixTime) -> Result<bool> {
+        let changed = self.tx.execute(
+            "UPDATE sessions SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+            params![id, at],
+        )?;
+        Ok(changed == 1)
+    }
+}
+
+impl Store {
+    pub fn session(&self, id: u64) -> Result<Option<SessionRecord>> {
+        Ok(self.sessions_where("id = ?1", id)?.pop())
+    }
+
+    /// Every session ever opened under `grant`, open or closed: a closed
+    /// session may have left processes behind (setsid, nohup).
+    pub fn sessions_of(&self, grant: RequestId) -> Result<Vec<SessionRecord>> {
+        self.sessions_where("grant_id = ?1", grant)
+    }
+
+    fn sessions_where(&self, condition: &str, key: u64) -> Result<Vec<SessionRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, grant_id, uid, service, tty, rhost, pid, cgroup, opened_at, closed_at
+             FROM sessions WHERE {condition} ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([key], |r| {
+            Ok(SessionRecord {
+                id: r.get(0)?,
+                grant: r.get(1)?,
+                uid: r.get(2)?,
+                service: r.get(3)?,
+                tty: r.get(4)?,
+                rhost: r.get(5)?,
+                pid: r.get(6)?,
+                cgroup: r.get(7)?,
+                opened_at: r.get(8)?,
+                closed_at: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

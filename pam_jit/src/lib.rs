@@ -1,2 +1,7 @@
+//! pam_jit.so: gates sudo, sshd and other PAM services on an active jit grant.
+
+pub mod args;
 pub mod client;
+pub mod gate;
+mod hooks;
 pub mod wire;

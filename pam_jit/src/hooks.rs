@@ -1,0 +1,150 @@
+//! The libpam edge: entry points, items, the conversation and syslog.
+//! Every entry point catches panics (T9): a bug must cost a denial, never
+//! sudo or sshd.
+
+use std::ffi::{CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG};
+use pam::conv::Conv;
+use pam::items::{RHost, Service, Tty};
+use pam::module::{PamHandle, PamHooks};
+
+use crate::args::{self, Args};
+use crate::gate::{self, Bus, Code, SessionInfo, Verdict};
+
+const SESSION_KEY: &str = "pam_jit_session";
+
+pub struct PamJit;
+pam::pam_hooks!(PamJit);
+
+impl PamHooks for PamJit {
+    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        guarded(|| {
+            let (args, user) = match prepare(pamh, &args) {
+                Ok(ready) => ready,
+                Err(code) => return code,
+            };
+            let verdict = gate::account(&args, &user, uid_of(&user), &mut bus(&args));
+            finish(pamh, &args, "account", verdict)
+        })
+    }
+
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        guarded(|| {
+            let (args, user) = match prepare(pamh, &args) {
+                Ok(ready) => ready,
+                Err(code) => return code,
+            };
+            let info = SessionInfo {
+                service: item::<Service>(pamh),
+                tty: item::<Tty>(pamh),
+                rhost: item::<RHost>(pamh),
+            };
+            let verdict = gate::open_session(&args, &user, uid_of(&user), &info, &mut bus(&args));
+            if let Some(session) = verdict.session {
+                if pamh.set_data(SESSION_KEY, Box::new(session)).is_err() {
+                    log(libc::LOG_WARNING, &format!("user={user}: cannot remember session {session}"));
+                }
+            }
+            finish(pamh, &args, "session", verdict)
+        })
+    }
+
+    fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        guarded(|| {
+            let (args, user) = match prepare(pamh, &args) {
+                Ok(ready) => ready,
+                Err(code) => return code,
+            };
+            // SAFETY: only this module stores SESSION_KEY, always as a Box<u64>.
+            let session = unsafe { pamh.get_data::<u64>(SESSION_KEY) }.ok().copied();
+            let verdict = gate::close_session(&args, &user, session, &mut bus(&args));
+            finish(pamh, &args, "session", verdict)
+        })
+    }
+}
+
+/// Runs a hook; a panic becomes PAM_SYSTEM_ERR.
+fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
+    catch_unwind(AssertUnwindSafe(hook)).unwrap_or_else(|_| {
+        log(libc::LOG_ERR, "internal error (panic); denying");
+        PamResultCode::PAM_SYSTEM_ERR
+    })
+}
+
+/// Parses the arguments and finds the user; bad arguments are the admin's
+/// mistake: PAM_SERVICE_ERR, with the reason in syslog.
+fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamResultCode> {
+    let texts: Vec<&str> = raw.iter().map(|a| a.to_str().unwrap_or("\u{fffd}")).collect();
+    let args = args::parse(texts.iter().copied()).map_err(|e| {
+        log(libc::LOG_ERR, &format!("bad module arguments: {e}"));
+        PamResultCode::PAM_SERVICE_ERR
+    })?;
+    let user = pamh.get_user(None).map_err(|code| {
+        log(libc::LOG_ERR, &format!("resource={}: cannot get the user name", args.resource));
+        code
+    })?;
+    Ok((args, user))
+}
+
+fn bus(args: &Args) -> Bus<'_> {
+    Bus {
+        path: &args.bus,
+        timeout: args.timeout,
+    }
+}
+
+/// Tells the user (even under PAM_SILENT: it is the one message that explains
+/// a denial, see design.md), logs, and maps the verdict to a PAM code.
+fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamResultCode {
+    let service = item::<Service>(pamh);
+    let level = match verdict.code {
+        Code::Success => libc::LOG_INFO,
+        _ => libc::LOG_NOTICE,
+    };
+    if verdict.code != Code::Success || args.debug || hook == "session" {
+        log(level, &format!("{hook} service={service} {}", verdict.log));
+    }
+    if let Some(message) = &verdict.tell_user {
+        if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
+            let _ = conv.send(PAM_ERROR_MSG, message);
+        }
+    }
+    match verdict.code {
+        Code::Success => PamResultCode::PAM_SUCCESS,
+        Code::PermDenied => PamResultCode::PAM_PERM_DENIED,
+        Code::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
+        Code::AuthinfoUnavail => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+        Code::SessionErr => PamResultCode::PAM_SESSION_ERR,
+    }
+}
+
+fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(pamh: &'a PamHandle) -> String {
+    match pamh.get_item::<T>() {
+        Ok(Some(value)) => value.to_string_lossy().into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The user's uid from NSS, or None if there is no such user.
+fn uid_of(user: &str) -> Option<u32> {
+    let name = CString::new(user).ok()?;
+    // SAFETY: passwd is plain old data; getpwnam_r fills it and points its
+    // strings into `buf`, which outlives every use here.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: all pointers are valid for the call; buf.len() is its size.
+    let rc = unsafe { libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+}
+
+/// One line to syslog (authpriv). No openlog: the host program's ident stays.
+fn log(level: libc::c_int, message: &str) {
+    let Ok(line) = CString::new(format!("pam_jit: {message}").replace('\0', "?")) else {
+        return;
+    };
+    // SAFETY: a constant format and a valid C string.
+    unsafe { libc::syslog(libc::LOG_AUTHPRIV | level, c"%s".as_ptr(), line.as_ptr()) };
+}

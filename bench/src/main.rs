@@ -3,6 +3,7 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
+mod report;
 mod seed;
 
 use clap::{Parser, Subcommand};
@@ -101,6 +102,14 @@ enum Cmd {
     },
     /// Sleeps until the wall clock's fractional second is `phase` (0.0-1.0).
     SleepToPhase { phase: f64 },
+    /// Writes BENCHMARKS.md (markdown, on stdout) from the results directory.
+    Report {
+        #[arg(long)]
+        results: PathBuf,
+        /// The command that produced the results, quoted in the report.
+        #[arg(long)]
+        command: String,
+    },
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -110,6 +119,10 @@ fn main() -> Result<(), BoxError> {
     if let Cmd::Seed { state_dir, grants, audit, resource, uid_base, expires_at, batch } = &args.command {
         let out = seed::seed(state_dir, *grants, *audit, resource, *uid_base, *expires_at, *batch)?;
         println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::Report { results, command } = &args.command {
+        print!("{}", report::report(results, command)?);
         return Ok(());
     }
     if let Cmd::SleepToPhase { phase } = args.command {
@@ -155,7 +168,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } => unreachable!("handled in main"),
+        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } => unreachable!("handled in main"),
     };
     println!("{out}");
     Ok(())

@@ -3,6 +3,7 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
+mod memprobe;
 mod report;
 mod seed;
 
@@ -102,6 +103,11 @@ enum Cmd {
     },
     /// Sleeps until the wall clock's fractional second is `phase` (0.0-1.0).
     SleepToPhase { phase: f64 },
+    /// Replays jitd's start-up load of a state directory and reports VmRSS per step.
+    MemProbe {
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
     /// Writes BENCHMARKS.md (markdown, on stdout) from the results directory.
     Report {
         #[arg(long)]
@@ -116,9 +122,30 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    if let Cmd::Seed { state_dir, grants, audit, resource, uid_base, expires_at, batch } = &args.command {
-        let out = seed::seed(state_dir, *grants, *audit, resource, *uid_base, *expires_at, *batch)?;
+    if let Cmd::Seed {
+        state_dir,
+        grants,
+        audit,
+        resource,
+        uid_base,
+        expires_at,
+        batch,
+    } = &args.command
+    {
+        let out = seed::seed(
+            state_dir,
+            *grants,
+            *audit,
+            resource,
+            *uid_base,
+            *expires_at,
+            *batch,
+        )?;
         println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::MemProbe { state_dir } = &args.command {
+        println!("{}", memprobe::probe(state_dir)?);
         return Ok(());
     }
     if let Cmd::Report { results, command } = &args.command {
@@ -140,16 +167,41 @@ fn main() -> Result<(), BoxError> {
 
 async fn run(cmd: Cmd) -> Result<(), BoxError> {
     let out = match cmd {
-        Cmd::Latency { calls, warmup, uid_base, holders, resource, label } => {
-            latency(calls, warmup, uid_base, holders, &resource, &label).await?
-        }
-        Cmd::Throughput { clients, secs, uid_base, holders, resource } => {
+        Cmd::Latency {
+            calls,
+            warmup,
+            uid_base,
+            holders,
+            resource,
+            label,
+        } => latency(calls, warmup, uid_base, holders, &resource, &label).await?,
+        Cmd::Throughput {
+            clients,
+            secs,
+            uid_base,
+            holders,
+            resource,
+        } => {
             let secs = Duration::from_secs_f64(secs);
-            let check = throughput(clients, secs, Op::Check { uid_base, holders, resource: resource.clone() }).await?;
+            let check = throughput(
+                clients,
+                secs,
+                Op::Check {
+                    uid_base,
+                    holders,
+                    resource: resource.clone(),
+                },
+            )
+            .await?;
             let ping = throughput(clients, secs, Op::Ping).await?;
             json!({"clients": clients, "check_per_s": check, "ping_per_s": ping, "ratio": check / ping})
         }
-        Cmd::Expiry { count, expires_at, timeout, ready_file } => expiry(count, expires_at, timeout, ready_file).await?,
+        Cmd::Expiry {
+            count,
+            expires_at,
+            timeout,
+            ready_file,
+        } => expiry(count, expires_at, timeout, ready_file).await?,
         Cmd::RevokeAll => {
             revoke_all().await?;
             return Ok(());
@@ -168,24 +220,35 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } => unreachable!("handled in main"),
+        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } | Cmd::MemProbe { .. } => {
+            unreachable!("handled in main")
+        }
     };
     println!("{out}");
     Ok(())
 }
 
 fn wall() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 async fn ping(conn: &Connection) -> zbus::Result<()> {
-    conn.call_method(Some(BUS_NAME), OBJECT_PATH, Some(PEER), "Ping", &()).await?;
+    conn.call_method(Some(BUS_NAME), OBJECT_PATH, Some(PEER), "Ping", &())
+        .await?;
     Ok(())
 }
 
 async fn check(conn: &Connection, uid: u32, resource: &str) -> zbus::Result<bool> {
     let reply = conn
-        .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "CheckGrant", &(uid, resource))
+        .call_method(
+            Some(BUS_NAME),
+            OBJECT_PATH,
+            Some(INTERFACE),
+            "CheckGrant",
+            &(uid, resource),
+        )
         .await?;
     let (active, _grant, _expires): (bool, u64, i64) = reply.body().deserialize()?;
     Ok(active)
@@ -222,11 +285,20 @@ impl Samples {
 
 /// Alternates blocks of Ping and CheckGrant on one connection so both see
 /// the same machine state; warm-up calls are not recorded.
-async fn latency(calls: usize, warmup: usize, uid_base: u32, holders: u32, resource: &str, label: &str) -> Result<serde_json::Value, BoxError> {
+async fn latency(
+    calls: usize,
+    warmup: usize,
+    uid_base: u32,
+    holders: u32,
+    resource: &str,
+    label: &str,
+) -> Result<serde_json::Value, BoxError> {
     const BLOCK: usize = 500;
     let conn = Connection::system().await?;
     if !check(&conn, uid_base, resource).await? {
-        return Err(format!("uid {uid_base} holds no active '{resource}' grant: seeding failed?").into());
+        return Err(
+            format!("uid {uid_base} holds no active '{resource}' grant: seeding failed?").into(),
+        );
     }
     let (mut pings, mut checks) = (Samples::default(), Samples::default());
     let mut misses = 0u64;
@@ -266,7 +338,11 @@ async fn latency(calls: usize, warmup: usize, uid_base: u32, holders: u32, resou
 #[derive(Clone)]
 enum Op {
     Ping,
-    Check { uid_base: u32, holders: u32, resource: String },
+    Check {
+        uid_base: u32,
+        holders: u32,
+        resource: String,
+    },
 }
 
 /// Calls/s summed over `clients` connections, each calling back to back.
@@ -286,7 +362,11 @@ async fn throughput(clients: usize, secs: Duration, op: Op) -> Result<f64, BoxEr
             while !stop.load(Ordering::Relaxed) {
                 match &op {
                     Op::Ping => ping(&conn).await?,
-                    Op::Check { uid_base, holders, resource } => {
+                    Op::Check {
+                        uid_base,
+                        holders,
+                        resource,
+                    } => {
                         check(&conn, pick(i, *uid_base, *holders), resource).await?;
                     }
                 }
@@ -312,14 +392,20 @@ async fn throughput(clients: usize, secs: Duration, op: Op) -> Result<f64, BoxEr
     Ok(counted as f64 / elapsed.as_secs_f64())
 }
 
-async fn expiry(count: usize, expires_at: i64, timeout: u64, ready_file: Option<PathBuf>) -> Result<serde_json::Value, BoxError> {
+async fn expiry(
+    count: usize,
+    expires_at: i64,
+    timeout: u64,
+    ready_file: Option<PathBuf>,
+) -> Result<serde_json::Value, BoxError> {
     let conn = Connection::system().await?;
     let rule = zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
         .interface(INTERFACE)
         .member("GrantEnded")
         .build()?;
-    let mut stream = zbus::MessageStream::for_match_rule(rule, &conn, NonZeroUsize::new(count * 2 + 64)).await?;
+    let mut stream =
+        zbus::MessageStream::for_match_rule(rule, &conn, NonZeroUsize::new(count * 2 + 64)).await?;
     if let Some(path) = ready_file {
         std::fs::write(path, b"ready\n")?;
     }
@@ -328,19 +414,25 @@ async fn expiry(count: usize, expires_at: i64, timeout: u64, ready_file: Option<
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     while lags.len() < count {
         let left = (deadline - wall()).max(0.0);
-        let Ok(next) = tokio::time::timeout(Duration::from_secs_f64(left), stream.next()).await else {
+        let Ok(next) = tokio::time::timeout(Duration::from_secs_f64(left), stream.next()).await
+        else {
             break;
         };
         let Some(msg) = next else { break };
         let received = wall();
         let msg = msg?;
-        let (_id, _uid, _resource, reason): (u64, u32, String, String) = msg.body().deserialize()?;
+        let (_id, _uid, _resource, reason): (u64, u32, String, String) =
+            msg.body().deserialize()?;
         *reasons.entry(reason).or_default() += 1;
         lags.push(received - expires_at as f64);
     }
     let got = lags.len();
     lags.sort_by(f64::total_cmp);
-    let pct = |p: f64| lags.get(((got as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    let pct = |p: f64| {
+        lags.get(((got as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     Ok(json!({
         "expected": count,
         "received": got,
@@ -355,13 +447,25 @@ async fn expiry(count: usize, expires_at: i64, timeout: u64, ready_file: Option<
 async fn revoke_all() -> Result<(), BoxError> {
     let conn = Connection::system().await?;
     let reply = conn
-        .call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "List", &("active",))
+        .call_method(
+            Some(BUS_NAME),
+            OBJECT_PATH,
+            Some(INTERFACE),
+            "List",
+            &("active",),
+        )
         .await?;
     let list: String = reply.body().deserialize()?;
     let views: Vec<jitd::api::RequestView> = serde_json::from_str(&list)?;
     for v in views {
-        conn.call_method(Some(BUS_NAME), OBJECT_PATH, Some(INTERFACE), "Revoke", &(v.id, "bench"))
-            .await?;
+        conn.call_method(
+            Some(BUS_NAME),
+            OBJECT_PATH,
+            Some(INTERFACE),
+            "Revoke",
+            &(v.id, "bench"),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -12,7 +12,10 @@ fn load(dir: &Path, name: &str) -> Option<Value> {
 }
 
 fn f(v: &Value, path: &[&str]) -> f64 {
-    path.iter().fold(v, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN)
+    path.iter()
+        .fold(v, |v, k| &v[*k])
+        .as_f64()
+        .unwrap_or(f64::NAN)
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -111,7 +114,10 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
             first.1,
             last.1,
             verdict(norm <= 1.2),
-            sizes.iter().map(|s| f(&s.2, &["check_misses"])).sum::<f64>(),
+            sizes
+                .iter()
+                .map(|s| f(&s.2, &["check_misses"]))
+                .sum::<f64>(),
         )?;
     }
 
@@ -125,7 +131,14 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
     for (k, label) in SIZES {
         if let Some(v) = load(dir, &format!("throughput-{k}.json")) {
             let (c, p) = (f(&v, &["check_per_s"]), f(&v, &["ping_per_s"]));
-            writeln!(md, "| {label} | {} | {} | {:.2}x | {} |", thousands(c), thousands(p), c / p, verdict(c >= 10_000.0))?;
+            writeln!(
+                md,
+                "| {label} | {} | {} | {:.2}x | {} |",
+                thousands(c),
+                thousands(p),
+                c / p,
+                verdict(c >= 10_000.0)
+            )?;
         }
     }
 
@@ -133,11 +146,17 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
     if let Some(h) = load(dir, "hyperfine.json") {
         let results = h["results"].as_array().cloned().unwrap_or_default();
         let get = |i: usize, k: &str| results.get(i).map_or(f64::NAN, |r| f(r, &[k])) * 1000.0;
-        let runs = results.first().and_then(|r| r["times"].as_array()).map_or(0, Vec::len);
+        let runs = results
+            .first()
+            .and_then(|r| r["times"].as_array())
+            .map_or(0, Vec::len);
         let requests: Vec<Value> = load(dir, "hyperfine-requests.json")
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default();
-        let auto = requests.iter().filter(|r| r["route"] == "auto" && r["expires_at"].is_string()).count();
+        let auto = requests
+            .iter()
+            .filter(|r| r["route"] == "auto" && r["expires_at"].is_string())
+            .count();
         let ratio = get(0, "median") / get(1, "median");
         writeln!(
             md,
@@ -211,7 +230,11 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
     for (k, label) in SIZES {
         if let Some(v) = load(dir, &format!("rss-{k}.json")) {
             let rss = f(&v, &["rss_kb"]);
-            let target = if k == "g100k" { verdict(rss / 1024.0 < 40.0) } else { "(info)" };
+            let target = if k == "g100k" {
+                verdict(rss / 1024.0 < 40.0)
+            } else {
+                "(info)"
+            };
             writeln!(
                 md,
                 "| {label} | {:.1} MB | {:.1} MB | {:.1}x | {} ms | {target} |",

@@ -23,7 +23,9 @@ pub fn seed(
         path: state_dir.display().to_string(),
         source,
     })?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let expires_at = expires_at.unwrap_or(now + 4 * 3600);
     let duration = Duration::from_secs(expires_at.saturating_sub(now).max(1) as u64);
     let mut store = Store::open(state_dir)?;
@@ -48,7 +50,10 @@ pub fn seed(
                     ticket: None,
                     requested_at: now,
                     route: Route::Auto,
-                    risk: RiskAssessment { score: 0, factors: Vec::new() },
+                    risk: RiskAssessment {
+                        score: 0,
+                        factors: Vec::new(),
+                    },
                     state: State::Active,
                     decisions: Vec::new(),
                     expires_at: Some(expires_at),
@@ -74,7 +79,11 @@ pub fn seed(
         store.write(|w| -> Result<(), StoreError> {
             for k in done..done + n {
                 let request = first_id.map(|f| f + k % grants);
-                let (event, actor_uid) = if k % 2 == 0 { ("requested", Some(uid_base)) } else { ("granted", None) };
+                let (event, actor_uid) = if k % 2 == 0 {
+                    ("requested", Some(uid_base))
+                } else {
+                    ("granted", None)
+                };
                 w.audit(&AuditEvent {
                     at: now,
                     actor_uid,

@@ -1,0 +1,471 @@
+//! jit-bench: measures jitd on a (private) system bus.
+//!
+//! Every measurement prints one JSON object on stdout, with its baseline
+//! measured in the same run, so `scripts/bench.sh` can build the tables.
+
+mod memprobe;
+mod report;
+mod seed;
+
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use serde_json::json;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zbus::Connection;
+
+use jitd::api::{BUS_NAME, INTERFACE, OBJECT_PATH};
+
+const PEER: &str = "org.freedesktop.DBus.Peer";
+
+#[derive(Parser)]
+#[command(name = "jit-bench", about = "Benchmarks for jitd")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Writes active grants and audit rows straight into a state directory (jitd stopped).
+    Seed {
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Active grants, for uids uid_base .. uid_base + grants.
+        #[arg(long, default_value_t = 0)]
+        grants: u64,
+        /// Audit rows (HMAC-chained, through jitd's store).
+        #[arg(long, default_value_t = 0)]
+        audit: u64,
+        #[arg(long, default_value = "sudo")]
+        resource: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        uid_base: u32,
+        /// Grants expire at this wall-clock time (Unix seconds); default now + 4h.
+        #[arg(long)]
+        expires_at: Option<i64>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 10_000)]
+        batch: u64,
+    },
+    /// CheckGrant vs Peer.Ping latency over one connection.
+    Latency {
+        #[arg(long, default_value_t = 20_000)]
+        calls: usize,
+        #[arg(long, default_value_t = 2_000)]
+        warmup: usize,
+        /// Uids asked about: uid_base .. uid_base + holders (all hold `resource`).
+        #[arg(long, default_value_t = 1_000_000)]
+        uid_base: u32,
+        #[arg(long, default_value_t = 1_000)]
+        holders: u32,
+        #[arg(long, default_value = "sudo")]
+        resource: String,
+        /// Free-form label copied into the output.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Calls/s with N concurrent connections, CheckGrant then Peer.Ping.
+    Throughput {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 1_000_000)]
+        uid_base: u32,
+        #[arg(long, default_value_t = 1_000)]
+        holders: u32,
+        #[arg(long, default_value = "sudo")]
+        resource: String,
+    },
+    /// Waits for `count` GrantEnded signals and reports lag behind `expires_at`.
+    Expiry {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        expires_at: i64,
+        /// Give up this many seconds after expires_at.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Written once the signal subscription is in place.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Revokes every active grant (as root); used as hyperfine --prepare.
+    RevokeAll,
+    /// Waits until jitd answers Peer.Ping on the bus.
+    WaitReady {
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+    },
+    /// Sleeps until the wall clock's fractional second is `phase` (0.0-1.0).
+    SleepToPhase { phase: f64 },
+    /// Replays jitd's start-up load of a state directory and reports VmRSS per step.
+    MemProbe {
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+    /// Writes BENCHMARKS.md (markdown, on stdout) from the results directory.
+    Report {
+        #[arg(long)]
+        results: PathBuf,
+        /// The command that produced the results, quoted in the report.
+        #[arg(long)]
+        command: String,
+    },
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    if let Cmd::Seed {
+        state_dir,
+        grants,
+        audit,
+        resource,
+        uid_base,
+        expires_at,
+        batch,
+    } = &args.command
+    {
+        let out = seed::seed(
+            state_dir,
+            *grants,
+            *audit,
+            resource,
+            *uid_base,
+            *expires_at,
+            *batch,
+        )?;
+        println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::MemProbe { state_dir } = &args.command {
+        println!("{}", memprobe::probe(state_dir)?);
+        return Ok(());
+    }
+    if let Cmd::Report { results, command } = &args.command {
+        print!("{}", report::report(results, command)?);
+        return Ok(());
+    }
+    if let Cmd::SleepToPhase { phase } = args.command {
+        let frac = wall().fract();
+        let wait = (phase - frac).rem_euclid(1.0);
+        std::thread::sleep(Duration::from_secs_f64(wait));
+        return Ok(());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run(args.command))
+}
+
+async fn run(cmd: Cmd) -> Result<(), BoxError> {
+    let out = match cmd {
+        Cmd::Latency {
+            calls,
+            warmup,
+            uid_base,
+            holders,
+            resource,
+            label,
+        } => latency(calls, warmup, uid_base, holders, &resource, &label).await?,
+        Cmd::Throughput {
+            clients,
+            secs,
+            uid_base,
+            holders,
+            resource,
+        } => {
+            let secs = Duration::from_secs_f64(secs);
+            let check = throughput(
+                clients,
+                secs,
+                Op::Check {
+                    uid_base,
+                    holders,
+                    resource: resource.clone(),
+                },
+            )
+            .await?;
+            let ping = throughput(clients, secs, Op::Ping).await?;
+            json!({"clients": clients, "check_per_s": check, "ping_per_s": ping, "ratio": check / ping})
+        }
+        Cmd::Expiry {
+            count,
+            expires_at,
+            timeout,
+            ready_file,
+        } => expiry(count, expires_at, timeout, ready_file).await?,
+        Cmd::RevokeAll => {
+            revoke_all().await?;
+            return Ok(());
+        }
+        Cmd::WaitReady { timeout } => {
+            let until = Instant::now() + Duration::from_secs_f64(timeout);
+            loop {
+                if let Ok(conn) = Connection::system().await {
+                    if ping(&conn).await.is_ok() {
+                        return Ok(());
+                    }
+                }
+                if Instant::now() > until {
+                    return Err("jitd did not answer in time".into());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } | Cmd::MemProbe { .. } => {
+            unreachable!("handled in main")
+        }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+fn wall() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+async fn ping(conn: &Connection) -> zbus::Result<()> {
+    conn.call_method(Some(BUS_NAME), OBJECT_PATH, Some(PEER), "Ping", &())
+        .await?;
+    Ok(())
+}
+
+async fn check(conn: &Connection, uid: u32, resource: &str) -> zbus::Result<bool> {
+    let reply = conn
+        .call_method(
+            Some(BUS_NAME),
+            OBJECT_PATH,
+            Some(INTERFACE),
+            "CheckGrant",
+            &(uid, resource),
+        )
+        .await?;
+    let (active, _grant, _expires): (bool, u64, i64) = reply.body().deserialize()?;
+    Ok(active)
+}
+
+/// A cheap deterministic spread over the holders (no rand dependency).
+fn pick(i: u64, uid_base: u32, holders: u32) -> u32 {
+    let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
+    uid_base + (mixed % u64::from(holders.max(1))) as u32
+}
+
+#[derive(Default)]
+struct Samples(Vec<u64>);
+
+impl Samples {
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_unstable();
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i] as f64 / 1000.0
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        json!({
+            "n": self.0.len(),
+            "p50_us": self.pct(0.50),
+            "p90_us": self.pct(0.90),
+            "p99_us": self.pct(0.99),
+            "max_us": self.pct(1.0),
+            "mean_us": self.0.iter().sum::<u64>() as f64 / self.0.len() as f64 / 1000.0,
+        })
+    }
+}
+
+/// Alternates blocks of Ping and CheckGrant on one connection so both see
+/// the same machine state; warm-up calls are not recorded.
+async fn latency(
+    calls: usize,
+    warmup: usize,
+    uid_base: u32,
+    holders: u32,
+    resource: &str,
+    label: &str,
+) -> Result<serde_json::Value, BoxError> {
+    const BLOCK: usize = 500;
+    let conn = Connection::system().await?;
+    if !check(&conn, uid_base, resource).await? {
+        return Err(
+            format!("uid {uid_base} holds no active '{resource}' grant: seeding failed?").into(),
+        );
+    }
+    let (mut pings, mut checks) = (Samples::default(), Samples::default());
+    let mut misses = 0u64;
+    let mut i = 0u64;
+    for _ in 0..warmup {
+        ping(&conn).await?;
+        check(&conn, pick(i, uid_base, holders), resource).await?;
+        i += 1;
+    }
+    while checks.0.len() < calls {
+        let n = BLOCK.min(calls - checks.0.len());
+        for _ in 0..n {
+            let t = Instant::now();
+            ping(&conn).await?;
+            pings.0.push(t.elapsed().as_nanos() as u64);
+        }
+        for _ in 0..n {
+            let uid = pick(i, uid_base, holders);
+            i += 1;
+            let t = Instant::now();
+            let active = check(&conn, uid, resource).await?;
+            checks.0.push(t.elapsed().as_nanos() as u64);
+            misses += u64::from(!active);
+        }
+    }
+    let (c50, p50) = (checks.pct(0.5), pings.pct(0.5));
+    Ok(json!({
+        "label": label,
+        "check": checks.summary(),
+        "ping": pings.summary(),
+        "check_misses": misses,
+        "ratio_p50": c50 / p50,
+        "ratio_p99": checks.pct(0.99) / pings.pct(0.99),
+    }))
+}
+
+#[derive(Clone)]
+enum Op {
+    Ping,
+    Check {
+        uid_base: u32,
+        holders: u32,
+        resource: String,
+    },
+}
+
+/// Calls/s summed over `clients` connections, each calling back to back.
+async fn throughput(clients: usize, secs: Duration, op: Op) -> Result<f64, BoxError> {
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        conns.push(Connection::system().await?);
+    }
+    let counting = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (n, conn) in conns.into_iter().enumerate() {
+        let (op, counting, stop, done) = (op.clone(), counting.clone(), stop.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = (n as u64) << 32;
+            while !stop.load(Ordering::Relaxed) {
+                match &op {
+                    Op::Ping => ping(&conn).await?,
+                    Op::Check {
+                        uid_base,
+                        holders,
+                        resource,
+                    } => {
+                        check(&conn, pick(i, *uid_base, *holders), resource).await?;
+                    }
+                }
+                i += 1;
+                if counting.load(Ordering::Relaxed) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok::<(), zbus::Error>(())
+        }));
+    }
+    // Warm up (connections identified, caches filled), then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    counting.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(secs).await;
+    let counted = done.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await??;
+    }
+    Ok(counted as f64 / elapsed.as_secs_f64())
+}
+
+async fn expiry(
+    count: usize,
+    expires_at: i64,
+    timeout: u64,
+    ready_file: Option<PathBuf>,
+) -> Result<serde_json::Value, BoxError> {
+    let conn = Connection::system().await?;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(INTERFACE)
+        .member("GrantEnded")
+        .build()?;
+    let mut stream =
+        zbus::MessageStream::for_match_rule(rule, &conn, NonZeroUsize::new(count * 2 + 64)).await?;
+    if let Some(path) = ready_file {
+        std::fs::write(path, b"ready\n")?;
+    }
+    let deadline = expires_at as f64 + timeout as f64;
+    let mut lags = Vec::with_capacity(count);
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    while lags.len() < count {
+        let left = (deadline - wall()).max(0.0);
+        let Ok(next) = tokio::time::timeout(Duration::from_secs_f64(left), stream.next()).await
+        else {
+            break;
+        };
+        let Some(msg) = next else { break };
+        let received = wall();
+        let msg = msg?;
+        let (_id, _uid, _resource, reason): (u64, u32, String, String) =
+            msg.body().deserialize()?;
+        *reasons.entry(reason).or_default() += 1;
+        lags.push(received - expires_at as f64);
+    }
+    let got = lags.len();
+    lags.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lags.get(((got as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Ok(json!({
+        "expected": count,
+        "received": got,
+        "reasons": reasons,
+        "lag_min_s": lags.first().copied().unwrap_or(f64::NAN),
+        "lag_p50_s": pct(0.5),
+        "lag_p99_s": pct(0.99),
+        "lag_max_s": lags.last().copied().unwrap_or(f64::NAN),
+    }))
+}
+
+async fn revoke_all() -> Result<(), BoxError> {
+    let conn = Connection::system().await?;
+    let reply = conn
+        .call_method(
+            Some(BUS_NAME),
+            OBJECT_PATH,
+            Some(INTERFACE),
+            "List",
+            &("active",),
+        )
+        .await?;
+    let list: String = reply.body().deserialize()?;
+    let views: Vec<jitd::api::RequestView> = serde_json::from_str(&list)?;
+    for v in views {
+        conn.call_method(
+            Some(BUS_NAME),
+            OBJECT_PATH,
+            Some(INTERFACE),
+            "Revoke",
+            &(v.id, "bench"),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+#!/bin/bash
+# Benchmarks jitd on a private bus with throw-away users (see sandbox.sh) and
+# writes BENCHMARKS.md. Run as root:   sudo bash scripts/bench.sh
+#
+# Environment: CARGO_TARGET_DIR (where release binaries are built),
+# BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/scripts/sandbox.sh"
+
+if [[ "${JIT_SANDBOX:-}" != 1 ]]; then
+    [[ $EUID -eq 0 ]] || { echo "run as root: sudo bash scripts/bench.sh" >&2; exit 2; }
+    "$ROOT/scripts/install-deps.sh"
+    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench --bins)
+fi
+sandbox_enter "$@"
+trap sandbox_cleanup EXIT
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+RESULTS="$ROOT/bench/results"
+CALLS=${BENCH_CALLS:-20000}
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+log() { printf '== %s\n' "$*" >&2; }
+
+sandbox_bus "$ROOT"
+CONFIG="$SANDBOX_DIR/jitd.toml"
+# The shipped policy, minus the off-hours factor so results do not depend on the time of day.
+sed -e 's/^off_hours *= *10/off_hours = 0/' "$ROOT/packaging/jitd.toml" >"$CONFIG"
+grep -q '^off_hours = 0' "$CONFIG" || { echo "could not set off_hours = 0 in $CONFIG" >&2; exit 1; }
+"$BIN/jitd" --check-config "$CONFIG" >&2
+
+JITD_PID=
+start_jitd() {  # state dir; records startup time in ms
+    local t0=$EPOCHREALTIME
+    JITD_LOG=warn "$BIN/jitd" --config "$CONFIG" --state-dir "$1" 2>>"$SANDBOX_DIR/jitd.log" &
+    JITD_PID=$!
+    SANDBOX_PIDS+=("$JITD_PID")
+    "$BIN/jit-bench" wait-ready --timeout 300
+    STARTUP_MS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+}
+stop_jitd() {
+    kill "$JITD_PID"
+    wait "$JITD_PID" || true
+}
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$JITD_PID/status"; }
+seed() { "$BIN/jit-bench" seed "$@"; }
+
+{
+    echo "{\"nproc\": $(nproc), \"cpu\": \"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\","
+    echo " \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\","
+    echo " \"dbus\": \"$(dbus-daemon --version | head -1)\", \"hyperfine\": \"$(hyperfine --version)\"}"
+} >"$RESULTS/machine.json"
+
+# --- Empty database: RSS baseline, and the whole-process request (hyperfine) ---
+log "empty database: RSS baseline, jitctl request vs busctl Ping"
+start_jitd "$SANDBOX_DIR/empty"
+sleep 1
+echo "{\"grants\": 0, \"rss_kb\": $(rss_kb), \"startup_ms\": $STARTUP_MS}" >"$RESULTS/rss-empty.json"
+AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
+# Each jitctl run must be auto-approved; --prepare revokes the grant the previous run got
+# (a holder of an active grant gets AlreadyActive). hyperfine aborts on any failed run.
+hyperfine -N --warmup 5 --runs 200 --style basic \
+    --prepare "$BIN/jit-bench revoke-all" \
+    --export-json "$RESULTS/hyperfine.json" \
+    -n "jitctl request logs" "$AS_ALICE $BIN/jitctl request logs --for 1m --reason bench" \
+    -n "busctl Ping" "$AS_ALICE busctl --address=$DBUS_SYSTEM_BUS_ADDRESS call org.jit.Daemon1 /org/jit/Daemon1 org.freedesktop.DBus.Peer Ping" \
+    >&2
+# Every timed run went through the auto route and was granted.
+$AS_ALICE "$BIN/jitctl" list --all --json >"$RESULTS/hyperfine-requests.json"
+stop_jitd
+
+# --- CheckGrant latency and throughput at growing database sizes ---
+run_size() {  # name grants
+    local name=$1 grants=$2
+    start_jitd "$SANDBOX_DIR/$name"
+    local rss_ready; rss_ready=$(rss_kb)
+    log "$name: latency ($CALLS calls)"
+    "$BIN/jit-bench" latency --calls "$CALLS" --holders "$grants" --label "$name" >"$RESULTS/latency-$name.json"
+    log "$name: throughput (32 clients)"
+    "$BIN/jit-bench" throughput --clients 32 --secs 5 --holders "$grants" >"$RESULTS/throughput-$name.json"
+    echo "{\"grants\": $grants, \"rss_kb\": $rss_ready, \"rss_after_kb\": $(rss_kb), \"startup_ms\": $STARTUP_MS}" \
+        >"$RESULTS/rss-$name.json"
+    stop_jitd
+}
+
+log "seeding 1,000 grants"
+seed --state-dir "$SANDBOX_DIR/g1k" --grants 1000 --audit 2000 >"$RESULTS/seed-g1k.json"
+run_size g1k 1000
+
+log "seeding 100,000 grants and 1,000,000 audit rows"
+seed --state-dir "$SANDBOX_DIR/g100k" --grants 100000 --audit 1000000 >"$RESULTS/seed-g100k.json"
+run_size g100k 100000
+# Where that memory goes: replay jitd's start-up load step by step (jitd stopped).
+"$BIN/jit-bench" mem-probe --state-dir "$SANDBOX_DIR/g100k" >"$RESULTS/memprobe-g100k.json"
+
+if [[ "${BENCH_MILLION:-1}" != 0 ]]; then
+    log "adding 900,000 grants (1,000,000 in all)"
+    seed --state-dir "$SANDBOX_DIR/g100k" --grants 900000 --uid-base 1100000 >"$RESULTS/seed-g1m.json"
+    mv "$SANDBOX_DIR/g100k" "$SANDBOX_DIR/g1m"
+    run_size g1m 1000000
+fi
+
+# --- Expiry precision: 1,000 grants expiring in the same second ---
+# jitd schedules on the boot clock from whole wall seconds, so the sub-second
+# phase at which it loads a grant matters: run once early and once late in a second.
+for phase in 0.05 0.85; do
+    name="expiry-$phase"
+    expires_at=$(( $(date +%s) + 12 ))
+    seed --state-dir "$SANDBOX_DIR/$name" --grants 1000 --expires-at "$expires_at" --uid-base 3000000 >/dev/null
+    "$BIN/jit-bench" sleep-to-phase "$phase"
+    log "$name: 1,000 grants expiring at $expires_at (jitd started at phase $phase)"
+    start_jitd "$SANDBOX_DIR/$name"
+    rm -f "$SANDBOX_DIR/ready"
+    "$BIN/jit-bench" expiry --count 1000 --expires-at "$expires_at" --ready-file "$SANDBOX_DIR/ready" \
+        >"$RESULTS/$name.json" &
+    watcher=$!
+    for _ in $(seq 200); do [[ -e "$SANDBOX_DIR/ready" ]] && break; sleep 0.05; done
+    (( $(date +%s) < expires_at )) || { echo "setup took too long: grants expired before the watcher was ready" >&2; exit 1; }
+    wait "$watcher"
+    stop_jitd
+done
+
+"$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$ROOT/BENCHMARKS.md"
+log "wrote $ROOT/BENCHMARKS.md (raw results in $RESULTS)"

@@ -90,8 +90,6 @@ run_size g1k 1000
 log "seeding 100,000 grants and 1,000,000 audit rows"
 seed --state-dir "$SANDBOX_DIR/g100k" --grants 100000 --audit 1000000 >"$RESULTS/seed-g100k.json"
 run_size g100k 100000
-# Where that memory goes: replay jitd's start-up load step by step (jitd stopped).
-"$BIN/jit-bench" mem-probe --state-dir "$SANDBOX_DIR/g100k" >"$RESULTS/memprobe-g100k.json"
 
 if [[ "${BENCH_MILLION:-1}" != 0 ]]; then
     log "adding 900,000 grants (1,000,000 in all)"

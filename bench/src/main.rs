@@ -3,7 +3,6 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
-mod memprobe;
 mod report;
 mod seed;
 
@@ -103,11 +102,6 @@ enum Cmd {
     },
     /// Sleeps until the wall clock's fractional second is `phase` (0.0-1.0).
     SleepToPhase { phase: f64 },
-    /// Replays jitd's start-up load of a state directory and reports VmRSS per step.
-    MemProbe {
-        #[arg(long)]
-        state_dir: PathBuf,
-    },
     /// Writes BENCHMARKS.md (markdown, on stdout) from the results directory.
     Report {
         #[arg(long)]
@@ -142,10 +136,6 @@ fn main() -> Result<(), BoxError> {
             *batch,
         )?;
         println!("{out}");
-        return Ok(());
-    }
-    if let Cmd::MemProbe { state_dir } = &args.command {
-        println!("{}", memprobe::probe(state_dir)?);
         return Ok(());
     }
     if let Cmd::Report { results, command } = &args.command {
@@ -220,7 +210,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } | Cmd::MemProbe { .. } => {
+        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } => {
             unreachable!("handled in main")
         }
     };
@@ -250,7 +240,7 @@ async fn check(conn: &Connection, uid: u32, resource: &str) -> zbus::Result<bool
             &(uid, resource),
         )
         .await?;
-    let (active, _grant, _expires): (bool, u64, i64) = reply.body().deserialize()?;
+    let (active, _grant, _expires, _pending): (bool, u64, i64, u64) = reply.body().deserialize()?;
     Ok(active)
 }
 

@@ -246,36 +246,6 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
         }
     }
 
-    if let Some(p) = load(dir, "memprobe-g100k.json") {
-        let r = |k: &str| f(&p, &["rss_kb", k]) / 1024.0;
-        writeln!(
-            md,
-            "\nWhere it goes (`jit-bench mem-probe`: jitd's start-up load replayed in one process on the\n\
-             100,000-grant database, VmRSS after each step; {} grants, {} index entries, {} deadlines):\n\n\
-             | Step | VmRSS | added |\n|---|---|---|\n\
-             | store opened | {:.1} MB | |\n\
-             | all open requests loaded (`Store::requests(Open)`, as `Engine::reload` does) | {:.1} MB | {:+.1} MB |\n\
-             | `GrantIndex` filled | {:.1} MB | {:+.1} MB |\n\
-             | `Deadlines` filled (Expire + Warn per grant) | {:.1} MB | {:+.1} MB |\n\
-             | request list dropped | {:.1} MB | {:+.1} MB |\n\
-             | `malloc_trim(0)` | {:.1} MB | {:+.1} MB |",
-            p["requests"],
-            p["index_entries"],
-            p["deadlines"],
-            r("store_opened"),
-            r("requests_loaded"),
-            r("requests_loaded") - r("store_opened"),
-            r("grant_index_built"),
-            r("grant_index_built") - r("requests_loaded"),
-            r("deadlines_built"),
-            r("deadlines_built") - r("grant_index_built"),
-            r("requests_dropped"),
-            r("requests_dropped") - r("deadlines_built"),
-            r("after_malloc_trim"),
-            r("after_malloc_trim") - r("requests_dropped"),
-        )?;
-    }
-
     if let Ok(analysis) = std::fs::read_to_string(dir.join("../analysis.md")) {
         writeln!(md, "\n{analysis}")?;
     }

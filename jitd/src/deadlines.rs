@@ -1,8 +1,9 @@
 //! One timer structure for every grant and pending request.
 //!
-//! Deadlines are kept on the boot clock, ordered; the daemon sleeps until the
-//! first one. Each entry also remembers its wall-clock deadline so that a
-//! clock change can bring it forward (a grant ends at whichever comes first).
+//! Each request has at most one deadline at a time (the next thing due for
+//! it), kept on the boot clock in one ordered set; the daemon sleeps until the
+//! first. Each entry also remembers its wall-clock deadline so that a clock
+//! change can bring it forward (a grant ends at whichever comes first).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use crate::core::model::{RequestId, UnixTime};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Due {
-    /// Warn the holder that the grant ends soon.
+    /// Warn the holder that the grant ends soon; its expiry comes next.
     Warn,
     /// The grant ends.
     Expire,
@@ -22,11 +23,12 @@ pub enum Due {
 #[derive(Default)]
 pub struct Deadlines {
     queue: BTreeSet<(Duration, Due, RequestId)>,
-    entries: HashMap<(RequestId, Due), (Duration, UnixTime)>,
+    /// id -> (boot deadline, what, wall deadline)
+    entries: HashMap<RequestId, (Duration, Due, UnixTime)>,
 }
 
 impl Deadlines {
-    /// Schedules (or reschedules) `due` for `id` at wall time `wall`, which is
+    /// Sets `id`'s next deadline to `due` at wall time `wall`, which is
     /// `wall - now_wall` from `now_boot` on the boot clock. `now_wall` is the
     /// precise time since the epoch, so a deadline fires on its second, not up
     /// to a second late.
@@ -38,21 +40,15 @@ impl Deadlines {
         now_wall: Duration,
         now_boot: Duration,
     ) {
-        self.cancel(id, due);
+        self.cancel(id);
         let boot = now_boot + until(wall, now_wall);
         self.queue.insert((boot, due, id));
-        self.entries.insert((id, due), (boot, wall));
+        self.entries.insert(id, (boot, due, wall));
     }
 
-    pub fn cancel(&mut self, id: RequestId, due: Due) {
-        if let Some((boot, _)) = self.entries.remove(&(id, due)) {
+    pub fn cancel(&mut self, id: RequestId) {
+        if let Some((boot, due, _)) = self.entries.remove(&id) {
             self.queue.remove(&(boot, due, id));
-        }
-    }
-
-    pub fn cancel_all(&mut self, id: RequestId) {
-        for due in [Due::Warn, Due::Expire, Due::Lapse] {
-            self.cancel(id, due);
         }
     }
 
@@ -70,7 +66,7 @@ impl Deadlines {
                 break;
             }
             self.queue.pop_first();
-            self.entries.remove(&(id, due));
+            self.entries.remove(&id);
             out.push((id, due));
         }
         out
@@ -82,15 +78,17 @@ impl Deadlines {
         let moved: Vec<_> = self
             .entries
             .iter()
-            .filter_map(|(&(id, due), &(boot, wall))| {
+            .filter_map(|(&id, &(boot, due, wall))| {
                 let by_wall = now_boot + until(wall, now_wall);
-                (by_wall < boot).then_some((id, due, boot, by_wall, wall))
+                (by_wall < boot).then_some((id, due, boot, by_wall))
             })
             .collect();
-        for (id, due, old, new, wall) in moved {
+        for (id, due, old, new) in moved {
             self.queue.remove(&(old, due, id));
             self.queue.insert((new, due, id));
-            self.entries.insert((id, due), (new, wall));
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.0 = new;
+            }
         }
     }
 
@@ -128,6 +126,19 @@ mod tests {
     }
 
     #[test]
+    fn sub_second_precision() {
+        let mut d = Deadlines::default();
+        d.schedule(
+            1,
+            Due::Expire,
+            1001,
+            Duration::from_millis(1_000_700),
+            S(50),
+        );
+        assert_eq!(d.next(), Some(Duration::from_millis(50_300)));
+    }
+
+    #[test]
     fn wall_clock_jump_forward_expires_early() {
         let mut d = Deadlines::default();
         d.schedule(1, Due::Expire, 2000, S(1000), S(0));
@@ -154,13 +165,13 @@ mod tests {
     }
 
     #[test]
-    fn reschedule_replaces_and_cancel_removes() {
+    fn one_deadline_per_request() {
         let mut d = Deadlines::default();
-        d.schedule(1, Due::Expire, 1010, S(1000), S(0));
+        d.schedule(1, Due::Warn, 1010, S(1000), S(0));
         d.schedule(1, Due::Expire, 1020, S(1000), S(0));
-        d.schedule(1, Due::Warn, 1015, S(1000), S(0));
-        assert_eq!(d.len(), 2);
-        d.cancel_all(1);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.take_due(S(15)), vec![]);
+        d.cancel(1);
         assert_eq!(d.next(), None);
     }
 }

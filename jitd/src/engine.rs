@@ -14,7 +14,9 @@ use thiserror::Error;
 use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
 use crate::clock::{local_weekday_minute, Clock};
 use crate::config::{Config, Resource};
-use crate::core::model::{Kind, Request, RequestId, Role, Route, State, Uid, UnixTime};
+use crate::core::model::{
+    Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime,
+};
 use crate::core::risk::{assess, RiskContext};
 use crate::core::routing::{route, RouteFacts};
 use crate::core::workflow::{self, Actor, Approved, Submission, WorkflowError};
@@ -150,12 +152,13 @@ impl Engine {
     ) -> Result<(Engine, Vec<Event>)> {
         let store = Store::open(state_dir)?;
         let started_at = clock.wall();
+        let index = empty_index(&config);
         let mut engine = Engine {
             config,
             store,
             clock,
             deadlines: Deadlines::default(),
-            grants: Arc::new(RwLock::new(GrantIndex::default())),
+            grants: Arc::new(RwLock::new(index)),
             started_at,
         };
         engine.reload()?;
@@ -166,9 +169,9 @@ impl Engine {
     /// Rebuilds the deadlines and the grant index from the store.
     pub fn reload(&mut self) -> Result<()> {
         self.deadlines = Deadlines::default();
-        *self.grants.write().unwrap_or_else(|e| e.into_inner()) = GrantIndex::default();
-        for req in self.store.requests(ListFilter::Open)? {
-            self.track(&req);
+        *self.grants.write().unwrap_or_else(|e| e.into_inner()) = empty_index(&self.config);
+        for head in self.store.open_heads()? {
+            self.track(&head);
         }
         Ok(())
     }
@@ -190,10 +193,10 @@ impl Engine {
         self.deadlines.next()
     }
 
-    /// Puts an open request into the index and the deadlines.
     /// Puts a request into the index and the deadlines as its state says,
-    /// replacing whatever was there for it.
-    fn track(&mut self, req: &Request) {
+    /// replacing whatever was there for it. An active grant's next deadline
+    /// is its expiry warning, then its expiry.
+    fn track(&mut self, req: &RequestHead) {
         self.untrack(req);
         let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
         let now = precise.as_secs() as UnixTime;
@@ -203,12 +206,13 @@ impl Engine {
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(req.uid, &req.resource, req.id, exp);
-                self.deadlines
-                    .schedule(req.id, Due::Expire, exp, precise, boot);
                 let warn = exp - workflow::secs(self.config.requests.expiry_warning.0);
                 if warn > now {
                     self.deadlines
                         .schedule(req.id, Due::Warn, warn, precise, boot);
+                } else {
+                    self.deadlines
+                        .schedule(req.id, Due::Expire, exp, precise, boot);
                 }
             }
             (State::Pending, kind, _) => {
@@ -226,8 +230,8 @@ impl Engine {
         }
     }
 
-    fn untrack(&mut self, req: &Request) {
-        self.deadlines.cancel_all(req.id);
+    fn untrack(&mut self, req: &RequestHead) {
+        self.deadlines.cancel(req.id);
         if req.kind == Kind::Grant {
             self.grants
                 .write()
@@ -424,7 +428,7 @@ impl Engine {
             req = self.load(req.id)?;
             events.extend(self.after_activation(&req));
         } else {
-            self.track(&req);
+            self.track(&req.head());
         }
         Ok((req, events))
     }
@@ -482,7 +486,7 @@ impl Engine {
         if auto {
             events.extend(self.after_extension(req.id, grant_id)?);
         } else {
-            self.track(&req);
+            self.track(&req.head());
         }
         let req = self.load(req.id)?;
         Ok((req, events))
@@ -530,7 +534,7 @@ impl Engine {
         let events = if !complete {
             Vec::new()
         } else if let Some(grant) = parent {
-            self.deadlines.cancel_all(id);
+            self.deadlines.cancel(id);
             self.after_extension(id, grant.id)?
         } else {
             let req = self.load(id)?;
@@ -562,7 +566,7 @@ impl Engine {
             Ok(())
         })?;
         let req = self.load(id)?;
-        self.untrack(&req);
+        self.untrack(&req.head());
         Ok((
             req,
             vec![Event::Decided {
@@ -606,7 +610,7 @@ impl Engine {
     }
 
     fn after_activation(&mut self, req: &Request) -> Vec<Event> {
-        self.track(req);
+        self.track(&req.head());
         vec![
             Event::Decided {
                 id: req.id,
@@ -623,7 +627,7 @@ impl Engine {
 
     fn after_extension(&mut self, ext: RequestId, grant: RequestId) -> Result<Vec<Event>> {
         let grant = self.load(grant)?;
-        self.track(&grant);
+        self.track(&grant.head());
         let expires_at = grant.expires_at.unwrap_or_default();
         Ok(vec![
             Event::Decided {
@@ -638,7 +642,7 @@ impl Engine {
     }
 
     fn after_end(&mut self, req: &Request, state: State, lapsed: &[RequestId]) -> Vec<Event> {
-        self.untrack(req);
+        self.untrack(&req.head());
         let mut events = vec![Event::Decided { id: req.id, state }];
         if req.state == State::Active {
             events.push(Event::Ended {
@@ -650,7 +654,7 @@ impl Engine {
             });
         }
         for ext in lapsed {
-            self.deadlines.cancel_all(*ext);
+            self.deadlines.cancel(*ext);
             events.push(Event::Decided {
                 id: *ext,
                 state: State::Lapsed,
@@ -680,16 +684,17 @@ impl Engine {
                 }
                 (Due::Lapse, State::Pending) => ended.push((req, State::Lapsed, Vec::new())),
                 (Due::Warn, State::Active) => {
-                    events.push(Event::Expiring {
-                        id,
-                        expires_at: req.expires_at.unwrap_or(now),
-                    });
+                    let expires_at = req.expires_at.unwrap_or(now);
+                    events.push(Event::Expiring { id, expires_at });
+                    let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
+                    self.deadlines
+                        .schedule(id, Due::Expire, expires_at, precise, boot);
                 }
                 _ => reschedule.push(req),
             }
         }
         for req in reschedule {
-            self.track(&req);
+            self.track(&req.head());
         }
         if ended.is_empty() {
             return Ok(events);
@@ -889,6 +894,10 @@ impl Engine {
                 .collect(),
         })
     }
+}
+
+fn empty_index(config: &Config) -> GrantIndex {
+    GrantIndex::new(config.resources.iter().map(|r| r.name.clone()))
 }
 
 fn submitted(req: &Request) -> Event {

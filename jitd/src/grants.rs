@@ -1,87 +1,85 @@
 //! The in-memory index of active grants that answers CheckGrant without
 //! touching SQLite, so a PAM check costs the same at 1,000 or 1,000,000 rows.
+//!
+//! Kept small (tens of bytes per grant): resources are numbered from the
+//! configuration, and a user holds at most one active grant per resource
+//! (jitd refuses a second one; more time comes through an extension).
 
 use std::collections::HashMap;
 
 use crate::core::model::{RequestId, Uid, UnixTime};
 
-/// One user's standing on one resource.
 #[derive(Default)]
 struct Holding {
     /// (grant, expires_at)
-    active: Vec<(RequestId, UnixTime)>,
+    active: Option<(RequestId, UnixTime)>,
     /// Pending requests, oldest first: the PAM denial names the newest.
     pending: Vec<RequestId>,
 }
 
-impl Holding {
-    fn is_empty(&self) -> bool {
-        self.active.is_empty() && self.pending.is_empty()
-    }
-}
-
-#[derive(Default)]
 pub struct GrantIndex {
-    /// uid -> resource -> holding
-    by_holder: HashMap<Uid, HashMap<String, Holding>>,
+    resources: Vec<String>,
+    holdings: HashMap<(Uid, u16), Holding>,
 }
 
 impl GrantIndex {
-    fn holding(&mut self, uid: Uid, resource: &str) -> &mut Holding {
-        self.by_holder
-            .entry(uid)
-            .or_default()
-            .entry(resource.to_owned())
-            .or_default()
+    /// An index for the configured `resources`; others are never held.
+    pub fn new(resources: impl IntoIterator<Item = String>) -> GrantIndex {
+        GrantIndex {
+            resources: resources.into_iter().collect(),
+            holdings: HashMap::new(),
+        }
+    }
+
+    fn key(&self, uid: Uid, resource: &str) -> Option<(Uid, u16)> {
+        let index = self.resources.iter().position(|r| r == resource)?;
+        Some((uid, u16::try_from(index).ok()?))
     }
 
     pub fn insert(&mut self, uid: Uid, resource: &str, id: RequestId, expires_at: UnixTime) {
-        let holding = self.holding(uid, resource);
-        holding.active.retain(|(g, _)| *g != id);
-        holding.active.push((id, expires_at));
+        if let Some(key) = self.key(uid, resource) {
+            self.holdings.entry(key).or_default().active = Some((id, expires_at));
+        }
     }
 
     pub fn insert_pending(&mut self, uid: Uid, resource: &str, id: RequestId) {
-        let holding = self.holding(uid, resource);
-        if !holding.pending.contains(&id) {
-            holding.pending.push(id);
+        if let Some(key) = self.key(uid, resource) {
+            let holding = self.holdings.entry(key).or_default();
+            if !holding.pending.contains(&id) {
+                holding.pending.push(id);
+            }
         }
     }
 
     /// Forgets request `id`, active or pending.
     pub fn remove(&mut self, uid: Uid, resource: &str, id: RequestId) {
-        let Some(resources) = self.by_holder.get_mut(&uid) else {
+        let Some(key) = self.key(uid, resource) else {
             return;
         };
-        if let Some(holding) = resources.get_mut(resource) {
-            holding.active.retain(|(g, _)| *g != id);
-            holding.pending.retain(|p| *p != id);
-            if holding.is_empty() {
-                resources.remove(resource);
-            }
+        let Some(holding) = self.holdings.get_mut(&key) else {
+            return;
+        };
+        if holding.active.is_some_and(|(g, _)| g == id) {
+            holding.active = None;
         }
-        if resources.is_empty() {
-            self.by_holder.remove(&uid);
+        holding.pending.retain(|p| *p != id);
+        if holding.active.is_none() && holding.pending.is_empty() {
+            self.holdings.remove(&key);
         }
     }
 
-    /// The holder's longest-running grant for `resource` still valid at `now`.
+    /// The holder's grant for `resource`, if still valid at `now`.
     pub fn check(&self, uid: Uid, resource: &str, now: UnixTime) -> Option<(RequestId, UnixTime)> {
-        self.by_holder
-            .get(&uid)?
-            .get(resource)?
+        self.holdings
+            .get(&self.key(uid, resource)?)?
             .active
-            .iter()
-            .copied()
             .filter(|(_, exp)| *exp > now)
-            .max_by_key(|(_, exp)| *exp)
     }
 
     /// The holder's newest pending request for `resource`.
     pub fn pending(&self, uid: Uid, resource: &str) -> Option<RequestId> {
-        self.by_holder
-            .get(&uid)?
-            .get(resource)?
+        self.holdings
+            .get(&self.key(uid, resource)?)?
             .pending
             .last()
             .copied()
@@ -89,15 +87,14 @@ impl GrantIndex {
 
     /// Active grants held.
     pub fn len(&self) -> usize {
-        self.by_holder
+        self.holdings
             .values()
-            .flat_map(HashMap::values)
-            .map(|h| h.active.len())
-            .sum()
+            .filter(|h| h.active.is_some())
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_holder.is_empty()
+        self.holdings.is_empty()
     }
 }
 
@@ -105,26 +102,31 @@ impl GrantIndex {
 mod tests {
     use super::GrantIndex;
 
+    fn index() -> GrantIndex {
+        GrantIndex::new(["sudo".to_owned(), "ssh".to_owned()])
+    }
+
     #[test]
     fn check_finds_only_unexpired_grants_of_the_holder() {
-        let mut index = GrantIndex::default();
-        index.insert(1000, "sudo", 1, 100);
+        let mut index = index();
         index.insert(1000, "sudo", 2, 200);
         index.insert(1001, "ssh", 3, 300);
         assert_eq!(index.check(1000, "sudo", 50), Some((2, 200)));
-        assert_eq!(index.check(1000, "sudo", 150), Some((2, 200)));
+        assert_eq!(index.check(1000, "sudo", 199), Some((2, 200)));
         assert_eq!(index.check(1000, "sudo", 200), None);
         assert_eq!(index.check(1000, "ssh", 50), None);
         assert_eq!(index.check(1001, "sudo", 50), None);
+        assert_eq!(index.check(1000, "unknown", 50), None);
+        index.remove(1000, "sudo", 99);
+        assert_eq!(index.check(1000, "sudo", 50), Some((2, 200)));
         index.remove(1000, "sudo", 2);
-        assert_eq!(index.check(1000, "sudo", 50), Some((1, 100)));
-        index.remove(1000, "sudo", 1);
+        assert_eq!(index.check(1000, "sudo", 50), None);
         assert_eq!(index.len(), 1);
     }
 
     #[test]
     fn pending_requests_are_tracked_until_removed() {
-        let mut index = GrantIndex::default();
+        let mut index = index();
         assert_eq!(index.pending(1000, "sudo"), None);
         index.insert_pending(1000, "sudo", 4);
         index.insert_pending(1000, "sudo", 9);

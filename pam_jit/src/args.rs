@@ -50,9 +50,9 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
 
 fn valid_resource(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 /// `2s`, `500ms` or a bare number of seconds.
@@ -77,7 +77,9 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 fn parse_bus(address: &str) -> Result<String, String> {
     match address.strip_prefix("unix:path=") {
         Some(path) if path.starts_with('/') && !path.contains(',') => Ok(path.to_owned()),
-        _ => Err(format!("unsupported bus address '{address}'; use bus=unix:path=/absolute/path")),
+        _ => Err(format!(
+            "unsupported bus address '{address}'; use bus=unix:path=/absolute/path"
+        )),
     }
 }
 
@@ -91,12 +93,23 @@ mod tests {
         assert_eq!(a.timeout, DEFAULT_TIMEOUT);
         assert_eq!(a.bus, SYSTEM_BUS);
         assert!(!a.audit_only && !a.debug && !a.quiet);
-        let a = parse(["resource=ssh", "timeout=500ms", "bus=unix:path=/tmp/b", "audit_only", "debug", "quiet"]).unwrap();
+        let a = parse([
+            "resource=ssh",
+            "timeout=500ms",
+            "bus=unix:path=/tmp/b",
+            "audit_only",
+            "debug",
+            "quiet",
+        ])
+        .unwrap();
         assert_eq!(a.resource, "ssh");
         assert_eq!(a.timeout, Duration::from_millis(500));
         assert_eq!(a.bus, "/tmp/b");
         assert!(a.audit_only && a.debug && a.quiet);
-        assert_eq!(parse(["resource=x", "timeout=3"]).unwrap().timeout, Duration::from_secs(3));
+        assert_eq!(
+            parse(["resource=x", "timeout=3"]).unwrap().timeout,
+            Duration::from_secs(3)
+        );
     }
 
     #[test]
@@ -107,10 +120,16 @@ mod tests {
             (&["resource=../etc"], "invalid resource"),
             (&["resource=sudo", "timeout=0"], "between"),
             (&["resource=sudo", "timeout=1h"], "invalid timeout"),
-            (&["resource=sudo", "timeout=99999999999999999999s"], "invalid timeout"),
+            (
+                &["resource=sudo", "timeout=99999999999999999999s"],
+                "invalid timeout",
+            ),
             (&["resource=sudo", "timeout=31s"], "between"),
             (&["resource=sudo", "bus=tcp:host=x"], "unsupported bus"),
-            (&["resource=sudo", "bus=unix:path=relative"], "unsupported bus"),
+            (
+                &["resource=sudo", "bus=unix:path=relative"],
+                "unsupported bus",
+            ),
             (&["resource=sudo", "fail_open"], "unknown argument"),
             (&["resource=sudo", "debug=1"], "unknown argument"),
         ];

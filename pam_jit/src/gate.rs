@@ -19,7 +19,12 @@ pub struct Standing {
 pub trait Jitd {
     fn check(&mut self, uid: u32, resource: &str) -> Result<Standing, ClientError>;
     /// Returns (session, grant, expires_at).
-    fn register(&mut self, uid: u32, resource: &str, session: &SessionInfo) -> Result<(u64, u64, i64), ClientError>;
+    fn register(
+        &mut self,
+        uid: u32,
+        resource: &str,
+        session: &SessionInfo,
+    ) -> Result<(u64, u64, i64), ClientError>;
     fn unregister(&mut self, session: u64) -> Result<(), ClientError>;
 }
 
@@ -51,7 +56,12 @@ pub struct Verdict {
 
 impl Verdict {
     fn new(code: Code, log: String) -> Verdict {
-        Verdict { code, tell_user: None, log, session: None }
+        Verdict {
+            code,
+            tell_user: None,
+            log,
+            session: None,
+        }
     }
 
     /// In `audit_only` mode a denial is logged, and access allowed.
@@ -76,20 +86,39 @@ fn request_hint(resource: &str) -> String {
 pub fn account(args: &Args, user: &str, uid: Option<u32>, jitd: &mut impl Jitd) -> Verdict {
     let r = &args.resource;
     let Some(uid) = uid else {
-        return Verdict::new(Code::UserUnknown, format!("user={user} resource={r}: unknown user, denied")).enforce(args);
+        return Verdict::new(
+            Code::UserUnknown,
+            format!("user={user} resource={r}: unknown user, denied"),
+        )
+        .enforce(args);
     };
     let verdict = match jitd.check(uid, r) {
-        Ok(Standing { grant: Some((grant, expires_at)), .. }) => {
-            Verdict::new(Code::Success, format!("user={user} resource={r} grant={grant} expires_at={expires_at}: allowed"))
-        }
-        Ok(Standing { grant: None, pending }) => {
-            let mut message = format!("jit: you hold no active grant for '{r}'. Request one with:\n  {}", request_hint(r));
+        Ok(Standing {
+            grant: Some((grant, expires_at)),
+            ..
+        }) => Verdict::new(
+            Code::Success,
+            format!("user={user} resource={r} grant={grant} expires_at={expires_at}: allowed"),
+        ),
+        Ok(Standing {
+            grant: None,
+            pending,
+        }) => {
+            let mut message = format!(
+                "jit: you hold no active grant for '{r}'. Request one with:\n  {}",
+                request_hint(r)
+            );
             if let Some(id) = pending {
-                message.push_str(&format!("\n(request {id} is pending approval: jitctl show {id})"));
+                message.push_str(&format!(
+                    "\n(request {id} is pending approval: jitctl show {id})"
+                ));
             }
             Verdict {
                 tell_user: Some(message),
-                ..Verdict::new(Code::PermDenied, format!("user={user} resource={r}: no active grant, denied"))
+                ..Verdict::new(
+                    Code::PermDenied,
+                    format!("user={user} resource={r}: no active grant, denied"),
+                )
             }
         }
         Err(e) => unavailable(args, user, &e),
@@ -101,20 +130,35 @@ pub fn account(args: &Args, user: &str, uid: Option<u32>, jitd: &mut impl Jitd) 
 fn unavailable(args: &Args, user: &str, e: &ClientError) -> Verdict {
     let r = &args.resource;
     let code = match e {
-        ClientError::Impostor { .. } | ClientError::Remote { .. } | ClientError::Unexpected(_) | ClientError::Wire(_) => Code::PermDenied,
+        ClientError::Impostor { .. }
+        | ClientError::Remote { .. }
+        | ClientError::Unexpected(_)
+        | ClientError::Wire(_) => Code::PermDenied,
         _ => Code::AuthinfoUnavail,
     };
     Verdict {
-        tell_user: Some(format!("jit: cannot verify your grant for '{r}' ({e}); access denied.")),
+        tell_user: Some(format!(
+            "jit: cannot verify your grant for '{r}' ({e}); access denied."
+        )),
         ..Verdict::new(code, format!("user={user} resource={r}: {e}, denied"))
     }
 }
 
 /// The session hook: register the session so jitd can end it with the grant.
-pub fn open_session(args: &Args, user: &str, uid: Option<u32>, info: &SessionInfo, jitd: &mut impl Jitd) -> Verdict {
+pub fn open_session(
+    args: &Args,
+    user: &str,
+    uid: Option<u32>,
+    info: &SessionInfo,
+    jitd: &mut impl Jitd,
+) -> Verdict {
     let r = &args.resource;
     let Some(uid) = uid else {
-        return Verdict::new(Code::SessionErr, format!("user={user} resource={r}: unknown user, session refused")).enforce(args);
+        return Verdict::new(
+            Code::SessionErr,
+            format!("user={user} resource={r}: unknown user, session refused"),
+        )
+        .enforce(args);
     };
     let verdict = match jitd.register(uid, r, info) {
         Ok((session, grant, expires_at)) => Verdict {
@@ -134,7 +178,12 @@ pub fn open_session(args: &Args, user: &str, uid: Option<u32>, info: &SessionInf
 
 /// The close hook never fails the host program: jitd still ends the
 /// session's processes with the grant if this call is lost.
-pub fn close_session(args: &Args, user: &str, session: Option<u64>, jitd: &mut impl Jitd) -> Verdict {
+pub fn close_session(
+    args: &Args,
+    user: &str,
+    session: Option<u64>,
+    jitd: &mut impl Jitd,
+) -> Verdict {
     let r = &args.resource;
     let log = match session {
         None => format!("user={user} resource={r}: no session to close"),
@@ -160,16 +209,29 @@ impl Bus<'_> {
 
 impl Jitd for Bus<'_> {
     fn check(&mut self, uid: u32, resource: &str) -> Result<Standing, ClientError> {
-        match self.call("CheckGrant", &[Value::U32(uid), Value::Str(resource.into())])?.as_slice() {
-            [Value::Bool(active), Value::U64(grant), Value::I64(expires_at), Value::U64(pending)] => Ok(Standing {
-                grant: active.then_some((*grant, *expires_at)),
-                pending: (*pending != 0).then_some(*pending),
-            }),
+        match self
+            .call(
+                "CheckGrant",
+                &[Value::U32(uid), Value::Str(resource.into())],
+            )?
+            .as_slice()
+        {
+            [Value::Bool(active), Value::U64(grant), Value::I64(expires_at), Value::U64(pending)] => {
+                Ok(Standing {
+                    grant: active.then_some((*grant, *expires_at)),
+                    pending: (*pending != 0).then_some(*pending),
+                })
+            }
             _ => Err(ClientError::Unexpected("CheckGrant reply")),
         }
     }
 
-    fn register(&mut self, uid: u32, resource: &str, s: &SessionInfo) -> Result<(u64, u64, i64), ClientError> {
+    fn register(
+        &mut self,
+        uid: u32,
+        resource: &str,
+        s: &SessionInfo,
+    ) -> Result<(u64, u64, i64), ClientError> {
         let args = [
             Value::U32(uid),
             Value::Str(resource.into()),
@@ -178,13 +240,16 @@ impl Jitd for Bus<'_> {
             Value::Str(s.rhost.clone()),
         ];
         match self.call("RegisterSession", &args)?.as_slice() {
-            [Value::U64(session), Value::U64(grant), Value::I64(expires_at)] => Ok((*session, *grant, *expires_at)),
+            [Value::U64(session), Value::U64(grant), Value::I64(expires_at)] => {
+                Ok((*session, *grant, *expires_at))
+            }
             _ => Err(ClientError::Unexpected("RegisterSession reply")),
         }
     }
 
     fn unregister(&mut self, session: u64) -> Result<(), ClientError> {
-        self.call("UnregisterSession", &[Value::U64(session)]).map(drop)
+        self.call("UnregisterSession", &[Value::U64(session)])
+            .map(drop)
     }
 }
 
@@ -204,11 +269,23 @@ mod tests {
             self.calls.push(format!("check {uid} {resource}"));
             self.check.map_err(|f| f())
         }
-        fn register(&mut self, uid: u32, resource: &str, s: &SessionInfo) -> Result<(u64, u64, i64), ClientError> {
-            self.calls.push(format!("register {uid} {resource} {}", s.service));
+        fn register(
+            &mut self,
+            uid: u32,
+            resource: &str,
+            s: &SessionInfo,
+        ) -> Result<(u64, u64, i64), ClientError> {
+            self.calls
+                .push(format!("register {uid} {resource} {}", s.service));
             match self.check {
-                Ok(Standing { grant: Some((g, e)), .. }) => Ok((5, g, e)),
-                Ok(_) => Err(ClientError::Remote { name: "org.jit.Daemon1.Error.NotAuthorized".into(), message: "no grant".into() }),
+                Ok(Standing {
+                    grant: Some((g, e)),
+                    ..
+                }) => Ok((5, g, e)),
+                Ok(_) => Err(ClientError::Remote {
+                    name: "org.jit.Daemon1.Error.NotAuthorized".into(),
+                    message: "no grant".into(),
+                }),
                 Err(f) => Err(f()),
             }
         }
@@ -219,12 +296,24 @@ mod tests {
     }
 
     fn fake(check: Result<Standing, fn() -> ClientError>) -> Fake {
-        Fake { check, calls: Vec::new() }
+        Fake {
+            check,
+            calls: Vec::new(),
+        }
     }
 
-    const GRANTED: Standing = Standing { grant: Some((7, 1_800_000_000)), pending: None };
-    const NOTHING: Standing = Standing { grant: None, pending: None };
-    const PENDING: Standing = Standing { grant: None, pending: Some(12) };
+    const GRANTED: Standing = Standing {
+        grant: Some((7, 1_800_000_000)),
+        pending: None,
+    };
+    const NOTHING: Standing = Standing {
+        grant: None,
+        pending: None,
+    };
+    const PENDING: Standing = Standing {
+        grant: None,
+        pending: Some(12),
+    };
 
     fn sudo(extra: &[&str]) -> Args {
         args::parse(["resource=sudo"].into_iter().chain(extra.iter().copied())).unwrap()
@@ -245,7 +334,10 @@ mod tests {
         let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Ok(NOTHING)));
         assert_eq!(v.code, Code::PermDenied);
         let msg = v.tell_user.unwrap();
-        assert!(msg.contains("jitctl request sudo --for 30m --reason"), "{msg}");
+        assert!(
+            msg.contains("jitctl request sudo --for 30m --reason"),
+            "{msg}"
+        );
         assert!(!msg.contains("pending"), "{msg}");
         let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Ok(PENDING)));
         assert!(v.tell_user.unwrap().contains("request 12 is pending"));
@@ -260,13 +352,22 @@ mod tests {
             || ClientError::Impostor { uid: 1000 },
             || ClientError::Wire(crate::wire::WireError::Malformed("x")),
             || ClientError::Unexpected("reply from the wrong sender"),
-            || ClientError::Remote { name: "org.jit.Daemon1.Error.Failed".into(), message: "x".into() },
+            || ClientError::Remote {
+                name: "org.jit.Daemon1.Error.Failed".into(),
+                message: "x".into(),
+            },
         ];
         for f in failures {
             let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Err(f)));
             assert_ne!(v.code, Code::Success, "{}", f());
             assert!(v.tell_user.is_some());
-            let v = open_session(&sudo(&[]), "alice", Some(1000), &SessionInfo::default(), &mut fake(Err(f)));
+            let v = open_session(
+                &sudo(&[]),
+                "alice",
+                Some(1000),
+                &SessionInfo::default(),
+                &mut fake(Err(f)),
+            );
             assert_eq!(v.code, Code::SessionErr);
         }
         let v = account(&sudo(&[]), "ghost", None, &mut fake(Ok(GRANTED)));
@@ -275,7 +376,12 @@ mod tests {
 
     #[test]
     fn audit_only_allows_but_logs_what_it_would_deny() {
-        let v = account(&sudo(&["audit_only"]), "alice", Some(1000), &mut fake(Ok(NOTHING)));
+        let v = account(
+            &sudo(&["audit_only"]),
+            "alice",
+            Some(1000),
+            &mut fake(Ok(NOTHING)),
+        );
         assert_eq!(v.code, Code::Success);
         assert!(v.log.starts_with("audit_only: would deny:"), "{}", v.log);
         assert_eq!(v.tell_user, None);
@@ -283,20 +389,35 @@ mod tests {
 
     #[test]
     fn quiet_keeps_the_user_message_to_itself() {
-        let v = account(&sudo(&["quiet"]), "alice", Some(1000), &mut fake(Ok(NOTHING)));
+        let v = account(
+            &sudo(&["quiet"]),
+            "alice",
+            Some(1000),
+            &mut fake(Ok(NOTHING)),
+        );
         assert_eq!((v.code, v.tell_user), (Code::PermDenied, None));
     }
 
     #[test]
     fn sessions_register_and_close() {
         let mut j = fake(Ok(GRANTED));
-        let info = SessionInfo { service: "sudo".into(), tty: "/dev/pts/1".into(), rhost: String::new() };
+        let info = SessionInfo {
+            service: "sudo".into(),
+            tty: "/dev/pts/1".into(),
+            rhost: String::new(),
+        };
         let v = open_session(&sudo(&[]), "alice", Some(1000), &info, &mut j);
         assert_eq!((v.code, v.session), (Code::Success, Some(5)));
         let v = close_session(&sudo(&[]), "alice", Some(5), &mut j);
         assert_eq!(v.code, Code::Success);
         assert_eq!(j.calls, ["register 1000 sudo sudo", "unregister 5"]);
-        let v = open_session(&sudo(&[]), "alice", Some(1000), &info, &mut fake(Ok(NOTHING)));
+        let v = open_session(
+            &sudo(&[]),
+            "alice",
+            Some(1000),
+            &info,
+            &mut fake(Ok(NOTHING)),
+        );
         assert_eq!(v.code, Code::SessionErr);
     }
 }

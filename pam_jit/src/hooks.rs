@@ -44,7 +44,10 @@ impl PamHooks for PamJit {
             let verdict = gate::open_session(&args, &user, uid_of(&user), &info, &mut bus(&args));
             if let Some(session) = verdict.session {
                 if pamh.set_data(SESSION_KEY, Box::new(session)).is_err() {
-                    log(libc::LOG_WARNING, &format!("user={user}: cannot remember session {session}"));
+                    log(
+                        libc::LOG_WARNING,
+                        &format!("user={user}: cannot remember session {session}"),
+                    );
                 }
             }
             finish(pamh, &args, "session", verdict)
@@ -76,14 +79,19 @@ fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
 /// Parses the arguments and finds the user; bad arguments are the admin's
 /// mistake: PAM_SERVICE_ERR, with the reason in syslog.
 fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamResultCode> {
-    let texts: Vec<&str> = raw.iter().map(|a| a.to_str().unwrap_or("\u{fffd}")).collect();
+    let texts: Vec<&str> = raw
+        .iter()
+        .map(|a| a.to_str().unwrap_or("\u{fffd}"))
+        .collect();
     let args = args::parse(texts.iter().copied()).map_err(|e| {
         log(libc::LOG_ERR, &format!("bad module arguments: {e}"));
         PamResultCode::PAM_SERVICE_ERR
     })?;
-    let user = pamh.get_user(None).map_err(|code| {
-        log(libc::LOG_ERR, &format!("resource={}: cannot get the user name", args.resource));
-        code
+    let user = pamh.get_user(None).inspect_err(|_| {
+        log(
+            libc::LOG_ERR,
+            &format!("resource={}: cannot get the user name", args.resource),
+        );
     })?;
     Ok((args, user))
 }
@@ -120,7 +128,9 @@ fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamRes
     }
 }
 
-fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(pamh: &'a PamHandle) -> String {
+fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
+    pamh: &'a PamHandle,
+) -> String {
     match pamh.get_item::<T>() {
         Ok(Some(value)) => value.to_string_lossy().into_owned(),
         _ => String::new(),
@@ -136,7 +146,15 @@ fn uid_of(user: &str) -> Option<u32> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: all pointers are valid for the call; buf.len() is its size.
-    let rc = unsafe { libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
     (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
 }
 

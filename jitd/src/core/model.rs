@@ -213,7 +213,31 @@ pub struct Request {
     pub ended_by: Option<String>,
 }
 
+/// The fields of a request that decide its deadline and index entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    pub id: RequestId,
+    pub kind: Kind,
+    pub uid: Uid,
+    pub resource: String,
+    pub state: State,
+    pub requested_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+}
+
 impl Request {
+    pub fn head(&self) -> RequestHead {
+        RequestHead {
+            id: self.id,
+            kind: self.kind,
+            uid: self.uid,
+            resource: self.resource.clone(),
+            state: self.state,
+            requested_at: self.requested_at,
+            expires_at: self.expires_at,
+        }
+    }
+
     pub fn approvals(&self) -> impl Iterator<Item = &Decision> {
         self.decisions
             .iter()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Result, Store, StoreError, Writer};
 use crate::core::model::{
-    Decision, Kind, Request, RequestId, Role, Route, State, Uid, UnixTime, Verdict,
+    Decision, Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime, Verdict,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,9 +160,27 @@ impl Store {
         get(&self.conn, id)
     }
 
-    /// Every request matching `filter`.
-    pub fn requests(&self, filter: ListFilter) -> Result<Vec<Request>> {
-        list(&self.conn, filter, None, None)
+    /// The heads of every pending and active request: all jitd keeps in
+    /// memory, read without the rest of each row.
+    pub fn open_heads(&self) -> Result<Vec<RequestHead>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, extends, uid, resource, state, requested_at, expires_at
+             FROM requests WHERE state IN ('pending', 'active')",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let extends: Option<RequestId> = r.get(1)?;
+            let state: String = r.get(4)?;
+            Ok(RequestHead {
+                id: r.get(0)?,
+                kind: extends.map_or(Kind::Grant, |of| Kind::Extension { of }),
+                uid: r.get(2)?,
+                resource: r.get(3)?,
+                state: State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                requested_at: r.get(5)?,
+                expires_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn newest_requests(

@@ -44,7 +44,7 @@ impl Effects {
                     .unwrap_or_else(|e| e.into_inner())
                     .sessions_of(grant);
                 match sessions {
-                    Ok(sessions) => control.terminate(&sessions, Some(&user)),
+                    Ok(sessions) => control.terminate(grant, &sessions, Some(&user)),
                     Err(e) => {
                         tracing::error!(grant, error = %e, "cannot list the sessions to terminate")
                     }

@@ -766,7 +766,7 @@ impl Engine {
             });
         };
         let now = self.clock.wall();
-        let id = self.store.write(|w| -> Result<u64> {
+        let id = self.store.write_usage(|w| -> Result<u64> {
             let id = w.insert_session(&SessionRecord {
                 opened_at: now,
                 ..session.clone()
@@ -797,7 +797,7 @@ impl Engine {
         }
         let session = self.store.session(id)?.ok_or(EngineError::NoSession(id))?;
         let now = self.clock.wall();
-        self.store.write(|w| -> Result<()> {
+        self.store.write_usage(|w| -> Result<()> {
             if !w.close_session(id, now)? {
                 return Err(EngineError::NoSession(id));
             }

@@ -65,11 +65,20 @@ impl SessionControl {
         Ok(Some(dir.to_string_lossy().into_owned()))
     }
 
-    /// Ends every process of `sessions`, then clears `user`'s sudo timestamps.
-    /// Blocking (sleeps for the grace period): run it off the executor.
-    pub fn terminate(&self, sessions: &[SessionRecord], user: Option<&str>) {
+    /// Ends every process of `grant`'s sessions (its recorded `sessions`, and
+    /// any cgroup made for it whose row was lost), then clears `user`'s sudo
+    /// timestamps. Blocking (sleeps for the grace period): run it off the executor.
+    pub fn terminate(&self, grant: u64, sessions: &[SessionRecord], user: Option<&str>) {
         let started = Instant::now();
         let mut targets: Vec<Target> = sessions.iter().map(Target::of).collect();
+        for dir in self.cgroups_of(grant) {
+            if !targets
+                .iter()
+                .any(|t| matches!(t, Target::Cgroup(d) if *d == dir))
+            {
+                targets.push(Target::Cgroup(dir));
+            }
+        }
         let mut hung_up = 0;
         for t in &mut targets {
             hung_up += t.signal_all(libc::SIGHUP);
@@ -86,14 +95,30 @@ impl SessionControl {
         if let Some(user) = user {
             self.clear_sudo_timestamps(user);
         }
-        if !sessions.is_empty() {
+        if !targets.is_empty() {
             tracing::info!(
-                sessions = sessions.len(),
+                grant,
+                sessions = targets.len(),
                 processes = hung_up,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "terminated sessions"
             );
         }
+    }
+
+    /// The cgroups `adopt` made for `grant`.
+    fn cgroups_of(&self, grant: u64) -> Vec<PathBuf> {
+        let Some(base) = &self.cgroup_base else {
+            return Vec::new();
+        };
+        let prefix = format!("grant-{grant}-pid-");
+        fs::read_dir(base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
     }
 
     fn clear_sudo_timestamps(&self, user: &str) {

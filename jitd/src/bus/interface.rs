@@ -57,10 +57,6 @@ impl Daemon {
 
     async fn caller(&self, conn: &Connection, header: &Header<'_>) -> Reply<Person> {
         let uid = self.callers.uid(conn, header.sender()).await?;
-        self.person(uid).await
-    }
-
-    async fn person(&self, uid: u32) -> Reply<Person> {
         tokio::task::spawn_blocking(move || Person::lookup(uid))
             .await
             .map_err(|e| BusError::Failed(e.to_string()))?
@@ -236,34 +232,36 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(u64, u64, i64), BusError> {
         let (caller, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        let who = self.person(caller).await?;
-        if !who.is_root() {
+        if caller != 0 {
             return Err(EngineError::NotRoot.into());
         }
+        let who = Person::root();
         let Some((grant, _)) = self.checker.check(caller, uid, &resource)? else {
             return Err(EngineError::NoGrant { uid, resource }.into());
         };
         let control = self.control.clone();
-        let cgroup = tokio::task::spawn_blocking(move || control.adopt(grant, pid))
-            .await
-            .map_err(|e| BusError::Failed(e.to_string()))?
-            .unwrap_or_else(|e| {
-                tracing::warn!(pid, error = %e, "could not move the session into a cgroup");
+        self.run(move |e| {
+            // Into its cgroup before the reply: the PAM caller forks the
+            // command only after we answer.
+            let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
+                tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
                 None
             });
-        let session = SessionRecord {
-            id: 0,
-            grant,
-            uid,
-            service,
-            tty,
-            rhost,
-            pid,
-            cgroup,
-            opened_at: 0,
-            closed_at: None,
-        };
-        self.run(move |e| e.register_session(&who, session)).await
+            let session = SessionRecord {
+                id: 0,
+                grant,
+                uid,
+                service,
+                tty,
+                rhost,
+                pid,
+                cgroup,
+                opened_at: 0,
+                closed_at: None,
+            };
+            e.register_session(&who, session)
+        })
+        .await
     }
 
     async fn unregister_session(
@@ -272,8 +270,11 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BusError> {
-        let who = self.caller(conn, &header).await?;
-        self.run(move |e| e.unregister_session(&who, session)).await
+        if self.callers.uid(conn, header.sender()).await? != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        self.run(move |e| e.unregister_session(&Person::root(), session))
+            .await
     }
 
     #[zbus(out_args("events"))]

@@ -75,6 +75,28 @@ impl Store {
         Ok(value)
     }
 
+    /// Like [`Store::write`], for records of use (sessions opening and
+    /// closing), which sit on every sudo: committed without waiting for the
+    /// disk (WAL, `synchronous=NORMAL`). They survive a crash of jitd; a power
+    /// cut may lose the newest, which no grant state depends on (a session's
+    /// processes are found through its cgroup, not its row).
+    pub fn write_usage<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let relax = |conn: &Connection, level: &str| {
+            conn.pragma_update(None, "synchronous", level)
+                .map_err(|e| E::from(StoreError::from(e)))
+        };
+        relax(&self.conn, "NORMAL")?;
+        let result = self.write(change);
+        relax(&self.conn, "FULL")?;
+        result
+    }
+
     pub fn conn(&self) -> &Connection {
         &self.conn
     }

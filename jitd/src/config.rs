@@ -237,6 +237,38 @@ impl Default for SessionsConfig {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRecordFailure {
+    /// End the session: nothing privileged happens unrecorded (threat T18).
+    Terminate,
+    /// Warn and keep the session going, unrecorded.
+    Continue,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingsConfig {
+    /// Where jit-session's asciicast recordings go.
+    pub dir: PathBuf,
+    /// Group that may read recordings (files 0640, directories 0750).
+    pub group: String,
+    /// Record keystrokes too ("i" events). Off by default: they can hold secrets.
+    pub record_input: bool,
+    pub on_record_failure: OnRecordFailure,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> Self {
+        RecordingsConfig {
+            dir: PathBuf::from("/var/log/jit/sessions"),
+            group: "jit-audit".into(),
+            record_input: false,
+            on_record_failure: OnRecordFailure::Terminate,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawResource {
@@ -291,6 +323,8 @@ struct RawConfig {
     requests: RequestsConfig,
     #[serde(default)]
     sessions: SessionsConfig,
+    #[serde(default)]
+    recordings: RecordingsConfig,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
 }
@@ -301,6 +335,7 @@ pub struct Config {
     pub risk: RiskConfig,
     pub requests: RequestsConfig,
     pub sessions: SessionsConfig,
+    pub recordings: RecordingsConfig,
     pub resources: Vec<Resource>,
 }
 
@@ -413,6 +448,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         },
         requests: raw.requests,
         sessions: raw.sessions,
+        recordings: raw.recordings,
         resources,
     })
 }

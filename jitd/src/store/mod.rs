@@ -6,6 +6,7 @@
 
 mod audit;
 mod requests;
+mod recordings;
 mod schema;
 mod sessions;
 
@@ -15,6 +16,7 @@ use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
 pub use requests::ListFilter;
+pub use recordings::RecordingRecord;
 pub use sessions::SessionRecord;
 
 #[derive(Debug, Error)]

@@ -1,0 +1,302 @@
+//! PAM worlds for the pam_jit tests: the built module, `/etc/pam.d`,
+//! `/etc/sudoers`, `/etc/shadow` and `/run` replaced inside the test's mount
+//! namespace (never on the host), sshd on a loopback port, processes found
+//! by a unique marker.
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::{bin_dir, wait_for, Background, Env, Run, USERS};
+
+/// The built module (`cargo build -p pam_jit`).
+pub fn pam_module() -> PathBuf {
+    let path = bin_dir().join("libpam_jit.so");
+    assert!(
+        path.is_file(),
+        "{} not found: run `cargo build -p pam_jit` first (or set JIT_BIN_DIR)",
+        path.display()
+    );
+    path
+}
+
+/// A string no other test uses (for process markers and file names).
+pub fn unique() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!("{}{:09}", std::process::id() % 10_000, nanos)
+}
+
+/// `sleep 1000.<unique>`: a sleep that `pids_of` can find.
+pub fn marked_sleep() -> String {
+    format!("1000.{}", unique())
+}
+
+/// Pids whose command line contains `needle` (pids are not namespaced).
+pub fn pids_of(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let me = std::process::id();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether a process is still there (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// The sudoers the tests use: gated alice and bob, ungated oscar.
+pub const SUDOERS: &str = "Defaults !lecture\nDefaults !fqdn\nDefaults !syslog\n\
+root ALL=(ALL:ALL) ALL\n\
+%jit-gated ALL=(ALL:ALL) NOPASSWD: ALL\n\
+oscar ALL=(ALL:ALL) NOPASSWD: ALL\n";
+
+impl Env {
+    /// pam_jit's arguments for `resource` on this test's bus.
+    pub fn jit_args(&self, resource: &str) -> String {
+        format!(
+            "{} resource={resource} bus={}",
+            pam_module().display(),
+            self.address()
+        )
+    }
+
+    /// Runs a shell script as root inside the namespace; asserts success.
+    #[track_caller]
+    pub fn ns_sh(&self, script: &str) -> Run {
+        let mut cmd = self.ns_command("sh");
+        cmd.args(["-euc", script]).stdin(Stdio::null());
+        self.run(cmd).ok()
+    }
+
+    /// Mounts `src` over `dst` inside the namespace.
+    #[track_caller]
+    pub fn bind(&self, src: &Path, dst: &str) {
+        let mut cmd = self.ns_command("mount");
+        cmd.arg("--bind").arg(src).arg(dst).stdin(Stdio::null());
+        self.run(cmd).ok();
+    }
+
+    /// Replaces, inside the namespace only:
+    /// - `/etc/pam.d` by a copy of the host's with `services` (name, text) added or replaced;
+    /// - `/etc/sudoers` by `sudoers` (root, 0440);
+    /// - `/etc/shadow` by the host's plus locked-password entries for the fixture users;
+    /// - `/run` by an empty tmpfs holding `/run/sudo` and `/run/sshd`.
+    pub fn install_pam(&self, services: &[(&str, &str)], sudoers: &str) {
+        let root = self.dir.path();
+        let pamd = root.join("pam.d");
+        fs::create_dir(&pamd).expect("pam.d");
+        for entry in fs::read_dir("/etc/pam.d").expect("/etc/pam.d").flatten() {
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                fs::copy(entry.path(), pamd.join(entry.file_name())).expect("copy pam.d");
+            }
+        }
+        self.set_pam_services(services);
+        self.bind(&pamd, "/etc/pam.d");
+
+        let sudoers_path = root.join("sudoers");
+        fs::write(&sudoers_path, sudoers).expect("sudoers");
+        fs::set_permissions(&sudoers_path, fs::Permissions::from_mode(0o440)).expect("chmod");
+        self.bind(&sudoers_path, "/etc/sudoers");
+
+        let mut shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
+        if !shadow.is_empty() && !shadow.ends_with('\n') {
+            shadow.push('\n');
+        }
+        for (name, _, _) in USERS {
+            shadow.push_str(&format!("{name}:*:19000:0:99999:7:::\n"));
+        }
+        let shadow_path = root.join("shadow");
+        fs::write(&shadow_path, shadow).expect("shadow");
+        fs::set_permissions(&shadow_path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        self.bind(&shadow_path, "/etc/shadow");
+
+        self.ns_sh(
+            "mount -t tmpfs -o mode=0755 jit-test-run /run \
+             && mkdir -m 0711 /run/sudo && mkdir -m 0755 /run/sshd",
+        );
+    }
+
+    /// Writes (again) PAM service files into the namespace's `/etc/pam.d`.
+    pub fn set_pam_services(&self, services: &[(&str, &str)]) {
+        let pamd = self.dir.path().join("pam.d");
+        for (name, text) in services {
+            let path = pamd.join(name);
+            fs::write(&path, text).expect("write service");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+    }
+
+    /// `pamtester SERVICE USER acct_mgmt` (as root, in the namespace).
+    pub fn pamtester(&self, service: &str, user: &str, ops: &[&str]) -> Run {
+        let mut cmd = self.ns_command("pamtester");
+        cmd.args(["-v", service, user]).args(ops).stdin(Stdio::null());
+        self.run(cmd)
+    }
+
+    /// `runuser -u USER -- sudo -n ARGS` (no terminal), with the environment
+    /// `env` (NAME=VALUE) set before sudo.
+    pub fn sudo(&self, user: &str, env: &[&str], args: &[&str]) -> Run {
+        let mut cmd = self.ns_command("runuser");
+        cmd.args(["-u", user, "--", "env"])
+            .args(env)
+            .args(["sudo", "-n"])
+            .args(args)
+            .stdin(Stdio::null());
+        self.run(cmd)
+    }
+
+    /// `script -qfc CMD /dev/null` as `user`: CMD on a pseudo-terminal, in the background.
+    pub fn spawn_in_pty(&self, user: &str, command: &str) -> Background {
+        let mut cmd = self.ns_command("runuser");
+        cmd.args(["-u", user, "--", "script", "-qfec", command, "/dev/null"]);
+        Background::spawn(cmd)
+    }
+}
+
+/// sshd on 127.0.0.1 with its own host key and key authentication, run in a
+/// test's namespace. The fixture users' keys are in `dir`.
+pub struct Sshd {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub process: Background,
+}
+
+impl Sshd {
+    /// Starts `sshd -D -e` in `env`'s namespace (after [`Env::install_pam`]),
+    /// with a key pair for each of `users`; waits until it accepts connections.
+    pub fn start(env: &Env, users: &[&str]) -> Sshd {
+        let dir = env.dir.path().join("sshd");
+        fs::create_dir(&dir).expect("sshd dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        keygen(&dir.join("host_key"));
+        for user in users {
+            let key = dir.join(format!("{user}.id"));
+            keygen(&key);
+            fs::copy(
+                key.with_extension("id.pub"),
+                dir.join(format!("{user}.keys")),
+            )
+            .expect("authorized keys");
+        }
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        let mut f = fs::File::create(&config).expect("sshd_config");
+        write!(
+            f,
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/%u.keys\nUsePAM yes\nStrictModes no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             PermitRootLogin no\nUseDNS no\nLogLevel VERBOSE\nPrintMotd no\n\
+             ClientAliveInterval 0\nMaxStartups 100\n",
+            d = dir.display()
+        )
+        .expect("write sshd_config");
+        drop(f);
+        let mut cmd = env.ns_command("/usr/sbin/sshd");
+        cmd.args(["-D", "-e", "-f"]).arg(&config);
+        let mut process = Background::spawn(cmd);
+        let up = wait_for(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        if up.is_none() || !process.running() {
+            panic!("sshd did not start:{}", process.stop());
+        }
+        Sshd { port, dir, process }
+    }
+
+    /// The ssh command for `user` running `remote` (not yet started), in
+    /// the namespace as root (the client's identity does not matter).
+    pub fn ssh(&self, env: &Env, user: &str, remote: &[&str]) -> Command {
+        let mut cmd = env.ns_command("ssh");
+        cmd.arg("-i")
+            .arg(self.dir.join(format!("{user}.id")))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "ConnectTimeout=5",
+                "-p",
+            ])
+            .arg(self.port.to_string())
+            .arg(format!("{user}@127.0.0.1"))
+            .args(remote)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// What sshd has logged so far (stops it).
+    pub fn log(self) -> String {
+        self.process.stop().stderr
+    }
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "ssh-keygen: {out:?}");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// Waits until every pid is gone; returns when they went (None: still alive).
+pub fn wait_all_dead(pids: &[u32], timeout: Duration) -> Option<Instant> {
+    wait_for_fast(timeout, || {
+        pids.iter().all(|p| !alive(*p)).then(Instant::now)
+    })
+}
+
+/// Like [`wait_for`], polling every 10 ms.
+pub fn wait_for_fast<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -38,8 +38,9 @@ pub fn marked_sleep() -> String {
     format!("1000.{}", unique())
 }
 
-/// Pids whose command line contains `needle` (pids are not namespaced).
-pub fn pids_of(needle: &str) -> Vec<u32> {
+/// Pids whose command line is exactly `argv` (pids are not namespaced).
+pub fn pids_of(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
     let mut out = Vec::new();
     let me = std::process::id();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -50,8 +51,7 @@ pub fn pids_of(needle: &str) -> Vec<u32> {
             continue;
         }
         let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(needle) {
+        if cmdline == want && alive(pid) {
             out.push(pid);
         }
     }
@@ -162,7 +162,9 @@ impl Env {
     /// `pamtester SERVICE USER acct_mgmt` (as root, in the namespace).
     pub fn pamtester(&self, service: &str, user: &str, ops: &[&str]) -> Run {
         let mut cmd = self.ns_command("pamtester");
-        cmd.args(["-v", service, user]).args(ops).stdin(Stdio::null());
+        cmd.args(["-v", service, user])
+            .args(ops)
+            .stdin(Stdio::null());
         self.run(cmd)
     }
 
@@ -298,5 +300,67 @@ pub fn wait_for_fast<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> 
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `/etc/pam.d/sudo` as the README documents it (Debian's file plus the
+/// gate for `jit-gated`), with pam_jit on this test's bus for `resource`.
+pub fn sudo_stack(env: &Env, resource: &str, extra: &str) -> String {
+    let jit = env.jit_args(resource);
+    format!(
+        "#%PAM-1.0\n\
+         session    required   pam_limits.so\n\
+         @include common-auth\n\
+         @include common-account\n\
+         account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
+         account required {jit} {extra}\n\
+         @include common-session-noninteractive\n\
+         session [success=1 default=ignore] pam_succeed_if.so quiet ruser notingroup jit-gated\n\
+         session required {jit} {extra}\n"
+    )
+}
+
+/// Parses jitd's RFC 3339 UTC timestamps ("2024-05-01T10:00:00Z") into Unix seconds.
+pub fn unix_secs(v: &crate::Value) -> i64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    let (date, time) = s
+        .split_once('T')
+        .unwrap_or_else(|| panic!("not RFC 3339: {s}"));
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
+    let t: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + t[0] as i64 * 3600 + t[1] as i64 * 60 + t[2] as i64
+}
+
+/// Seconds since the epoch, now.
+pub fn wall_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// Waits until every pid is gone, at most until `expires_at + 3 s` (wall
+/// clock); returns how long after `expires_at` they were gone (None: alive).
+pub fn death_after_expiry(pids: &[u32], expires_at: i64) -> Option<f64> {
+    let limit = expires_at as f64 + 3.0;
+    loop {
+        if pids.iter().all(|p| !alive(*p)) {
+            return Some(wall_now() - expires_at as f64);
+        }
+        if wall_now() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -30,7 +30,10 @@ fn setup(env: &Env) {
 fn denied(run: &Run) {
     assert_ne!(run.code, 0, "expected a denial:{run}");
     let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(!all.contains("successfully"), "pamtester reported success:{run}");
+    assert!(
+        !all.contains("successfully"),
+        "pamtester reported success:{run}"
+    );
 }
 
 #[test]
@@ -119,4 +122,26 @@ fn pamtester_audit_only_allows_and_enforcement_does_not() {
     setup(&env);
     env.pamtester("jit-audit", "alice", &["acct_mgmt"]).ok();
     denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+}
+
+#[test]
+fn pamtester_session_registers_with_jitd() {
+    let env = Env::new();
+    let session = format!("session required {}\n", env.jit_args("logs"));
+    env.install_pam(&[("jit-session", &session)], SUDOERS);
+    let run = env.pamtester("jit-session", "alice", &["open_session"]);
+    assert_ne!(run.code, 0, "session opened without a grant:{run}");
+    let id = id_of(&env.request("alice", "logs", "30m", "pam test"));
+    let run = env.pamtester("jit-session", "alice", &["open_session", "close_session"]);
+    assert_eq!(run.code, 0, "{run}{}", env.jitd_log_tail());
+    let events: Vec<String> = env
+        .audit_events_for(id)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        events.contains(&"session_opened".to_owned())
+            && events.contains(&"session_closed".to_owned()),
+        "{events:?}"
+    );
 }

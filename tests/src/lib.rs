@@ -402,6 +402,12 @@ impl Background {
         self.finish(Duration::from_secs(5))
     }
 
+    /// Its pid (of the program itself: `nsenter` and `runuser -u` exec it,
+    /// or stay its parent).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))

@@ -364,3 +364,31 @@ pub fn death_after_expiry(pids: &[u32], expires_at: i64) -> Option<f64> {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// [`crate::TEST_CONFIG`] plus `ssh`, a resource alice and bob get at once.
+pub fn config_with_ssh() -> String {
+    format!(
+        "{}\n[[resource]]\nname = \"ssh\"\nprivileged = false\nsensitivity = \"low\"\n\
+         environment = \"staging\"\neligible = [\"group:admins\"]\nmax_duration = \"1h\"\n",
+        crate::TEST_CONFIG
+    )
+}
+
+/// `/etc/pam.d/sshd` as the README documents it (Debian's file, shortened,
+/// plus the gate for `jit-gated`), with pam_jit on this test's bus.
+pub fn sshd_stack(env: &Env, resource: &str) -> String {
+    let jit = env.jit_args(resource);
+    format!(
+        "#%PAM-1.0\n\
+         @include common-auth\n\
+         account    required     pam_nologin.so\n\
+         @include common-account\n\
+         account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
+         account required {jit} timeout=1s\n\
+         session [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
+         session required {jit} timeout=1s\n\
+         session    required     pam_loginuid.so\n\
+         @include common-session\n\
+         session    required     pam_limits.so\n"
+    )
+}

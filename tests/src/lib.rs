@@ -759,21 +759,7 @@ impl Env {
 
     /// Whether someone owns `org.jit.Daemon1` on the private bus.
     pub fn name_owned(&self) -> bool {
-        Command::new("busctl")
-            .arg(format!("--address={}", self.address()))
-            .args([
-                "call",
-                "org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus",
-                "NameHasOwner",
-                "s",
-                "org.jit.Daemon1",
-            ])
-            .stderr(Stdio::null())
-            .output()
-            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "b true")
-            .unwrap_or(false)
+        name_owned_at(&self.address())
     }
 
     /// The running jitd's pid.
@@ -861,6 +847,25 @@ impl Drop for Env {
             remove_cgroup_tree(dir);
         }
     }
+}
+
+/// Whether someone owns `org.jit.Daemon1` on the bus at `address`.
+pub fn name_owned_at(address: &str) -> bool {
+    Command::new("busctl")
+        .arg(format!("--address={address}"))
+        .args([
+            "call",
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameHasOwner",
+            "s",
+            "org.jit.Daemon1",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "b true")
+        .unwrap_or(false)
 }
 
 /// Where cgroup v2 is mounted (from /proc/self/mountinfo).

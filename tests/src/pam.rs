@@ -392,3 +392,93 @@ pub fn sshd_stack(env: &Env, resource: &str) -> String {
          session    required     pam_limits.so\n"
     )
 }
+
+/// A second bus in a test's namespace, with an impostor owning jitd's name.
+pub struct FakeBus {
+    pub address: String,
+    pub bus: Background,
+    pub impostor: Option<Background>,
+}
+
+impl Env {
+    /// Starts a second dbus-daemon (`name.sock` in the test dir). Permissive:
+    /// anyone may own any name (so a non-root process can take jitd's).
+    pub fn start_fake_bus(&self, name: &str) -> FakeBus {
+        let socket = self.dir.path().join(format!("{name}.sock"));
+        let conf = self.dir.path().join(format!("{name}.conf"));
+        fs::write(
+            &conf,
+            format!(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n \
+                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+                 <busconfig><type>system</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\n\
+                 <policy context=\"default\"><allow user=\"*\"/><allow own=\"*\"/>\
+                 <allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/></policy>\n\
+                 </busconfig>\n",
+                socket.display()
+            ),
+        )
+        .expect("write fake bus config");
+        let mut cmd = self.ns_command("dbus-daemon");
+        cmd.arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--nopidfile"]);
+        let mut bus = Background::spawn(cmd);
+        let address = format!("unix:path={}", socket.display());
+        if wait_for(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&socket).ok()
+        })
+        .is_none()
+        {
+            panic!("fake bus did not start:{}", bus.stop());
+        }
+        assert!(bus.running());
+        FakeBus {
+            address,
+            bus,
+            impostor: None,
+        }
+    }
+
+    /// Starts `fake-jitd` as `user` on `bus`; waits until it owns the name.
+    pub fn start_impostor(&self, bus: &mut FakeBus, user: &str, fake_jitd: &str) {
+        let mut cmd = self.ns_command("runuser");
+        cmd.args(["-u", user, "--", fake_jitd, "--address", &bus.address]);
+        let mut impostor = Background::spawn(cmd);
+        if wait_for(Duration::from_secs(10), || {
+            crate::name_owned_at(&bus.address).then_some(())
+        })
+        .is_none()
+        {
+            panic!("fake-jitd did not take the name:{}", impostor.stop());
+        }
+        assert!(impostor.running());
+        bus.impostor = Some(impostor);
+    }
+
+    /// `/run/dbus/system_bus_socket` in the namespace is this test's bus:
+    /// stack lines without `bus=` reach the test's jitd.
+    pub fn link_system_bus(&self) {
+        self.ns_sh(&format!(
+            "mkdir -p /run/dbus && ln -sf {} /run/dbus/system_bus_socket",
+            self.socket.display()
+        ));
+    }
+}
+
+/// `/etc/pam.d/sudo` exactly as the README documents it (no `bus=`: the
+/// system bus socket).
+pub fn documented_sudo_stack() -> String {
+    let module = pam_module();
+    format!(
+        "#%PAM-1.0\n\
+         session    required   pam_limits.so\n\
+         @include common-auth\n\
+         @include common-account\n\
+         account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
+         account required {m} resource=sudo\n\
+         @include common-session-noninteractive\n\
+         session [success=1 default=ignore] pam_succeed_if.so quiet ruser notingroup jit-gated\n\
+         session required {m} resource=sudo\n",
+        m = module.display()
+    )
+}

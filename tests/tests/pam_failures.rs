@@ -4,7 +4,7 @@
 
 use jit_tests::*;
 use std::io::{Read, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 fn sudo_env() -> Env {
@@ -63,8 +63,11 @@ fn jitd_frozen_denies_within_the_timeout() {
     env.sudo("alice", &[], &["true"]).ok();
 }
 
+/// What a fake bus does after authentication.
+type Misbehave = fn(&mut UnixStream);
+
 /// A bus that authenticates anyone, then misbehaves.
-fn fake_bus(env: &Env, name: &str, misbehave: fn(&mut std::os::unix::net::UnixStream)) -> String {
+fn fake_bus(env: &Env, name: &str, misbehave: Misbehave) -> String {
     let path = env.dir.path().join(format!("{name}.sock"));
     let listener = UnixListener::bind(&path).expect("bind fake bus");
     std::thread::spawn(move || {
@@ -91,9 +94,7 @@ fn fake_bus(env: &Env, name: &str, misbehave: fn(&mut std::os::unix::net::UnixSt
 }
 
 fn pad(buf: &mut Vec<u8>, to: usize) {
-    while buf.len() % to != 0 {
-        buf.push(0);
-    }
+    buf.resize(buf.len().next_multiple_of(to), 0);
 }
 
 /// A little-endian method return carrying one string.
@@ -128,7 +129,7 @@ fn method_return(serial: u32, reply_serial: u32, sender: &str, text: &str) -> Ve
 #[test]
 fn hostile_bus_sockets_deny_quickly() {
     let env = Env::new();
-    let cases: [(&str, fn(&mut std::os::unix::net::UnixStream)); 4] = [
+    let cases: [(&str, Misbehave); 4] = [
         ("garbage", |s| {
             let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
             let _ = s.write_all(&junk);

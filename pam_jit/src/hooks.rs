@@ -14,10 +14,6 @@ use crate::args::{self, Args};
 use crate::gate::{self, Bus, Code, SessionInfo, Verdict};
 
 const SESSION_KEY: &str = "pam_jit_session";
-/// The user whose grant the account hook found on this handle. sudo sets
-/// PAM_USER to the target user (root) before opening the session, so the
-/// session hook registers the session for the user that was checked.
-const ACCOUNT_KEY: &str = "pam_jit_account_user";
 
 pub struct PamJit;
 pam::pam_hooks!(PamJit);
@@ -30,14 +26,6 @@ impl PamHooks for PamJit {
                 Err(code) => return code,
             };
             let verdict = gate::account(&args, &user, uid_of(&user), &mut bus(&args));
-            if verdict.code == Code::Success
-                && pamh.set_data(ACCOUNT_KEY, Box::new(user.clone())).is_err()
-            {
-                log(
-                    libc::LOG_WARNING,
-                    &format!("user={user}: cannot remember the checked user"),
-                );
-            }
             finish(pamh, &args, "account", verdict)
         })
     }
@@ -47,11 +35,6 @@ impl PamHooks for PamJit {
             let (args, user) = match prepare(pamh, &args) {
                 Ok(ready) => ready,
                 Err(code) => return code,
-            };
-            // SAFETY: only this module stores ACCOUNT_KEY, always as a Box<String>.
-            let user = match unsafe { pamh.get_data::<String>(ACCOUNT_KEY) } {
-                Ok(checked) => checked.clone(),
-                Err(_) => user,
             };
             let info = SessionInfo {
                 service: item::<Service>(pamh),

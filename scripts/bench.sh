@@ -3,7 +3,8 @@
 # writes BENCHMARKS.md. Run as root:   sudo bash scripts/bench.sh
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
-# BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000).
+# BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
+# BENCH_ONLY=pam to rerun only the pam_jit part (keeping the other results).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -11,14 +12,15 @@ source "$ROOT/scripts/sandbox.sh"
 if [[ "${JIT_SANDBOX:-}" != 1 ]]; then
     [[ $EUID -eq 0 ]] || { echo "run as root: sudo bash scripts/bench.sh" >&2; exit 2; }
     "$ROOT/scripts/install-deps.sh"
-    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench --bins)
+    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench -p pam_jit)
 fi
 sandbox_enter "$@"
 trap sandbox_cleanup EXIT
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 RESULTS="$ROOT/bench/results"
 CALLS=${BENCH_CALLS:-20000}
-rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+[[ "${BENCH_ONLY:-}" == pam ]] || rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
 log() { printf '== %s\n' "$*" >&2; }
 
 sandbox_bus "$ROOT"
@@ -44,6 +46,7 @@ stop_jitd() {
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$JITD_PID/status"; }
 seed() { "$BIN/jit-bench" seed "$@"; }
 
+bench_jitd() {
 {
     echo "{\"nproc\": $(nproc), \"cpu\": \"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\","
     echo " \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
@@ -56,7 +59,6 @@ log "empty database: RSS baseline, jitctl request vs busctl Ping"
 start_jitd "$SANDBOX_DIR/empty"
 sleep 1
 echo "{\"grants\": 0, \"rss_kb\": $(rss_kb), \"startup_ms\": $STARTUP_MS}" >"$RESULTS/rss-empty.json"
-AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 # Each jitctl run must be auto-approved; --prepare revokes the grant the previous run got
 # (a holder of an active grant gets AlreadyActive). hyperfine aborts on any failed run.
 hyperfine -N --warmup 5 --runs 200 --style basic \
@@ -117,6 +119,44 @@ for phase in 0.05 0.85; do
     wait "$watcher"
     stop_jitd
 done
+
+}
+
+# --- pam_jit: account checks through libpam, sudo, concurrency ---
+bench_pam() {
+    log "pam_jit: in-process account checks, 64 concurrent, sudo -n true"
+    local pamd="$SANDBOX_DIR/pam.d" module="$BIN/libpam_jit.so"
+    local bus="bus=unix:path=$SANDBOX_DIR/bus.socket"
+    cp -a /etc/pam.d "$pamd"
+    echo "account required $module resource=logs $bus" >"$pamd/jit-bench"
+    echo "account required pam_permit.so" >"$pamd/jit-bench-permit"
+    cp "$pamd/sudo" "$pamd/sudo-stock"
+    printf 'account required %s resource=logs %s\nsession required %s resource=logs %s\n' \
+        "$module" "$bus" "$module" "$bus" >>"$pamd/sudo"
+    mount --bind "$pamd" /etc/pam.d
+    printf 'Defaults !lecture\nDefaults:bob pam_service=sudo-stock\nalice ALL=(ALL) NOPASSWD: ALL\nbob ALL=(ALL) NOPASSWD: ALL\n' \
+        >"$SANDBOX_DIR/sudoers"
+    chmod 0440 "$SANDBOX_DIR/sudoers"
+    mount --bind "$SANDBOX_DIR/sudoers" /etc/sudoers
+    start_jitd "$SANDBOX_DIR/pam"
+    $AS_ALICE "$BIN/jitctl" request logs --for 50m --reason bench >/dev/null
+    "$BIN/jit-bench" pam --service jit-bench --baseline jit-bench-permit --user alice --calls 5000 \
+        >"$RESULTS/pam.json"
+    "$BIN/jit-bench" pam-concurrent --service jit-bench --user alice --threads 64 --secs 5 \
+        >"$RESULTS/pam-concurrent.json"
+    hyperfine -N --warmup 10 --runs 200 --style basic --export-json "$RESULTS/sudo.json" \
+        -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true" \
+        -n "sudo -n true, stock stack" "$AS_BOB sudo -n true" >&2
+    echo "{\"module_bytes\": $(stat -c %s "$module")}" >"$RESULTS/pam-module.json"
+    stop_jitd
+}
+
+AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
+AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
+if [[ "${BENCH_ONLY:-}" != pam ]]; then
+    bench_jitd
+fi
+bench_pam
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$ROOT/BENCHMARKS.md"
 log "wrote $ROOT/BENCHMARKS.md (raw results in $RESULTS)"

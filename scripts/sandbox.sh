@@ -1,7 +1,8 @@
 # Sourced by demo.sh: a throw-away world for jit on this machine.
 #
 # sandbox_enter re-executes the calling script in a private mount namespace in
-# which /etc/passwd and /etc/group are bind-mounted copies with extra users.
+# which /etc/passwd, /etc/group and /etc/shadow are bind-mounted copies with
+# extra users.
 # Nothing is written to the real files, and everything vanishes with the
 # namespace, even if the script is killed.
 
@@ -24,6 +25,7 @@ sandbox_enter() {
     chmod 755 "$SANDBOX_DIR"
     cp /etc/passwd "$SANDBOX_DIR/passwd"
     cp /etc/group "$SANDBOX_DIR/group"
+    install -m 0640 -g shadow /etc/shadow "$SANDBOX_DIR/shadow"
     local entry name gid uid groups g
     for entry in "${SANDBOX_GROUPS[@]}"; do
         name=${entry%%:*} gid=${entry##*:}
@@ -38,9 +40,12 @@ sandbox_enter() {
         IFS=: read -r name uid groups <<<"$entry"
         echo "$name:x:$uid:$uid::/nonexistent:/bin/sh" >>"$SANDBOX_DIR/passwd"
         echo "$name:x:$uid:" >>"$SANDBOX_DIR/group"
+        # No password ("*"), not locked: account checks (pam_unix) pass.
+        echo "$name:*:19000:0:99999:7:::" >>"$SANDBOX_DIR/shadow"
     done
     mount --bind "$SANDBOX_DIR/passwd" /etc/passwd
     mount --bind "$SANDBOX_DIR/group" /etc/group
+    mount --bind "$SANDBOX_DIR/shadow" /etc/shadow
 }
 
 # Starts a private dbus-daemon with jit's policy; sets DBUS_SYSTEM_BUS_ADDRESS.

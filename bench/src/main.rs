@@ -3,6 +3,7 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
+mod pam;
 mod report;
 mod seed;
 
@@ -102,6 +103,29 @@ enum Cmd {
     },
     /// Sleeps until the wall clock's fractional second is `phase` (0.0-1.0).
     SleepToPhase { phase: f64 },
+    /// In-process PAM account checks through libpam: SERVICE vs BASELINE
+    /// (e.g. a stack with pam_jit vs one with pam_permit only), interleaved.
+    Pam {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        baseline: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 5_000)]
+        calls: usize,
+    },
+    /// PAM account checks/s with N threads in one process.
+    PamConcurrent {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 64)]
+        threads: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
     /// Writes BENCHMARKS.md (markdown, on stdout) from the results directory.
     Report {
         #[arg(long)]
@@ -140,6 +164,47 @@ fn main() -> Result<(), BoxError> {
     }
     if let Cmd::Report { results, command } = &args.command {
         print!("{}", report::report(results, command)?);
+        return Ok(());
+    }
+    if let Cmd::Pam {
+        service,
+        baseline,
+        user,
+        calls,
+    } = &args.command
+    {
+        // Warm up both stacks (libpam loads modules per transaction, the page
+        // cache and jitd's caches should be warm), then alternate blocks.
+        pam::timed(service, user, 200);
+        pam::timed(baseline, user, 200);
+        let (mut jit, mut base, mut failed) = (Samples::default(), Samples::default(), 0);
+        for _ in 0..(*calls / 500).max(1) {
+            let (s, f) = pam::timed(service, user, 500);
+            jit.0.extend(s);
+            failed += f;
+            let (s, f) = pam::timed(baseline, user, 500);
+            base.0.extend(s);
+            failed += f;
+        }
+        println!(
+            "{}",
+            json!({"service": jit.summary(), "baseline": base.summary(), "failed": failed})
+        );
+        return Ok(());
+    }
+    if let Cmd::PamConcurrent {
+        service,
+        user,
+        threads,
+        secs,
+    } = &args.command
+    {
+        let (per_sec, ok, failed) =
+            pam::concurrent(service, user, *threads, Duration::from_secs_f64(*secs));
+        println!(
+            "{}",
+            json!({"threads": threads, "per_sec": per_sec, "ok": ok, "failed": failed})
+        );
         return Ok(());
     }
     if let Cmd::SleepToPhase { phase } = args.command {
@@ -210,7 +275,11 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        Cmd::Seed { .. } | Cmd::SleepToPhase { .. } | Cmd::Report { .. } => {
+        Cmd::Seed { .. }
+        | Cmd::SleepToPhase { .. }
+        | Cmd::Report { .. }
+        | Cmd::Pam { .. }
+        | Cmd::PamConcurrent { .. } => {
             unreachable!("handled in main")
         }
     };

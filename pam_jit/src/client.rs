@@ -78,7 +78,10 @@ pub struct Client {
     stream: UnixStream,
     deadline: Instant,
     serial: u32,
+    /// Bytes received and not yet consumed.
     buf: Vec<u8>,
+    /// Messages queued by `send`, written together by `flush`.
+    out: Vec<u8>,
     stash: Vec<Message>,
 }
 
@@ -93,6 +96,7 @@ impl Client {
             deadline,
             serial: 0,
             buf: Vec::with_capacity(1024),
+            out: Vec::with_capacity(1024),
             stash: Vec::new(),
         };
         // SAFETY: geteuid has no preconditions and cannot fail.
@@ -104,7 +108,9 @@ impl Client {
             .collect();
         // BEGIN is pipelined after AUTH (as sd-bus does): one round trip for
         // the handshake, Hello and the first call.
-        client.write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
+        client
+            .out
+            .extend_from_slice(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes());
         Ok(client)
     }
 
@@ -120,6 +126,7 @@ impl Client {
             "GetNameOwner",
             &[Value::Str(JITD_NAME.into())],
         )?;
+        self.flush()?;
         let ok = self.read_line()?;
         if !ok.starts_with("OK ") {
             return Err(ClientError::Auth(ok));
@@ -143,6 +150,7 @@ impl Client {
             &[Value::Str(jitd.clone())],
         )?;
         let call = self.send(&jitd, JITD_PATH, JITD_NAME, member, args)?;
+        self.flush()?;
         match self.reply(owner_uid, BUS_NAME)?.as_slice() {
             [Value::U32(0)] => {}
             [Value::U32(uid)] => return Err(ClientError::Impostor { uid: *uid }),
@@ -168,7 +176,7 @@ impl Client {
             member,
             args,
         });
-        self.write_all(&bytes)?;
+        self.out.extend_from_slice(&bytes);
         Ok(self.serial)
     }
 
@@ -258,7 +266,10 @@ impl Client {
         }
     }
 
-    fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {
+    /// Writes everything queued, in as few system calls as the socket allows.
+    fn flush(&mut self) -> Result<()> {
+        let out = std::mem::take(&mut self.out);
+        let mut bytes = out.as_slice();
         while !bytes.is_empty() {
             match self.stream.write(bytes) {
                 Ok(0) => return Err(ClientError::Io(ErrorKind::WriteZero.into())),

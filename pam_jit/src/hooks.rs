@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG};
 use pam::conv::Conv;
-use pam::items::{RHost, Service, Tty};
+use pam::items::{RHost, RUser, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, Args};
@@ -76,8 +76,13 @@ fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
     })
 }
 
-/// Parses the arguments and finds the user; bad arguments are the admin's
-/// mistake: PAM_SERVICE_ERR, with the reason in syslog.
+/// Parses the arguments and finds the grant holder; bad arguments are the
+/// admin's mistake: PAM_SERVICE_ERR, with the reason in syslog.
+///
+/// The holder is PAM_RUSER when the service sets it (sudo and su: the person
+/// elevating; sudo switches PAM_USER to the target user before opening the
+/// session), else PAM_USER (sshd, login). Only the privileged service sets
+/// either item.
 fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamResultCode> {
     let texts: Vec<&str> = raw
         .iter()
@@ -87,6 +92,10 @@ fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamRes
         log(libc::LOG_ERR, &format!("bad module arguments: {e}"));
         PamResultCode::PAM_SERVICE_ERR
     })?;
+    let ruser = item::<RUser>(pamh);
+    if !ruser.is_empty() {
+        return Ok((args, ruser));
+    }
     let user = pamh.get_user(None).inspect_err(|_| {
         log(
             libc::LOG_ERR,

@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 [[ $EUID -eq 0 ]] || { echo "scripts/test.sh: run as root (the end-to-end tests create namespaces and users)" >&2; exit 2; }
 scripts/install-deps.sh
-cargo build --workspace --bins
+cargo build --workspace --bins && cargo build -p pam_jit
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -28,13 +28,16 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+mod pam;
+pub use pam::*;
+
 /// Primary group of every fixture user.
 pub const FIXTURE_GID: u32 = 61000;
 
 /// Fixture users: name, uid, supplementary groups.
 pub const USERS: &[(&str, u32, &[&str])] = &[
-    ("alice", 61001, &["admins"]),
-    ("bob", 61002, &["admins"]),
+    ("alice", 61001, &["admins", "jit-gated"]),
+    ("bob", 61002, &["admins", "jit-gated"]),
     ("olivia", 61003, &[]),
     ("mike", 61004, &["jit-managers"]),
     ("sam", 61005, &["jit-security"]),
@@ -49,6 +52,7 @@ pub const GROUPS: &[(&str, u32)] = &[
     ("jit-managers", 61102),
     ("jit-security", 61103),
     ("jit-audit", 61104),
+    ("jit-gated", 61105),
 ];
 
 /// The uid of a fixture user (0 for root).
@@ -398,6 +402,12 @@ impl Background {
         self.finish(Duration::from_secs(5))
     }
 
+    /// Its pid (of the program itself: `nsenter` and `runuser -u` exec it,
+    /// or stay its parent).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
@@ -429,6 +439,9 @@ pub struct Env {
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
     pub log_path: PathBuf,
+    /// This test's cgroup v2 directory for jitd's session cgroups
+    /// (`[sessions] cgroup`), removed when the `Env` drops.
+    pub cgroup: Option<PathBuf>,
 }
 
 impl Env {
@@ -495,6 +508,10 @@ impl Env {
             holder,
             dbus: None,
             jitd: None,
+            cgroup: cgroup2_mount().map(|m| {
+                let name = root.file_name().expect("name").to_string_lossy();
+                m.join(format!("jit-test-{}", name.trim_start_matches("jit-e2e-")))
+            }),
         };
         env.write_config(config);
         env.start_bus();
@@ -512,7 +529,22 @@ impl Env {
     }
 
     /// Replaces the config file (takes effect on the next jitd start).
+    /// Session cgroups go to this test's own cgroup ([`Env::cgroup`]) unless
+    /// the text names one.
     pub fn write_config(&self, text: &str) {
+        let text = match &self.cgroup {
+            Some(dir) if !text.contains("cgroup =") => {
+                let line = format!("cgroup = \"{}\"\n", dir.display());
+                match text.find("[sessions]\n") {
+                    Some(at) => {
+                        let at = at + "[sessions]\n".len();
+                        format!("{}{line}{}", &text[..at], &text[at..])
+                    }
+                    None => format!("{text}\n[sessions]\n{line}"),
+                }
+            }
+            _ => text.to_owned(),
+        };
         fs::write(&self.config_path, text).expect("write config");
         fs::set_permissions(&self.config_path, fs::Permissions::from_mode(0o644)).expect("chmod");
     }
@@ -727,21 +759,7 @@ impl Env {
 
     /// Whether someone owns `org.jit.Daemon1` on the private bus.
     pub fn name_owned(&self) -> bool {
-        Command::new("busctl")
-            .arg(format!("--address={}", self.address()))
-            .args([
-                "call",
-                "org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus",
-                "NameHasOwner",
-                "s",
-                "org.jit.Daemon1",
-            ])
-            .stderr(Stdio::null())
-            .output()
-            .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "b true")
-            .unwrap_or(false)
+        name_owned_at(&self.address())
     }
 
     /// The running jitd's pid.
@@ -825,7 +843,62 @@ impl Drop for Env {
             kill_and_reap(&mut c);
         }
         kill_and_reap(&mut self.holder);
+        if let Some(dir) = &self.cgroup {
+            remove_cgroup_tree(dir);
+        }
     }
+}
+
+/// Whether someone owns `org.jit.Daemon1` on the bus at `address`.
+pub fn name_owned_at(address: &str) -> bool {
+    Command::new("busctl")
+        .arg(format!("--address={address}"))
+        .args([
+            "call",
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameHasOwner",
+            "s",
+            "org.jit.Daemon1",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "b true")
+        .unwrap_or(false)
+}
+
+/// Where cgroup v2 is mounted (from /proc/self/mountinfo).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
+/// Kills whatever is left in `dir` and its child cgroups, then removes them.
+fn remove_cgroup_tree(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_cgroup_tree(&entry.path());
+        }
+    }
+    let _ = fs::write(dir.join("cgroup.kill"), "1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        if procs.trim().is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 fn shell_words(args: &[&str]) -> String {

@@ -1,0 +1,58 @@
+//! An impostor for the threat tests (T1, T2): owns `org.jit.Daemon1` on the
+//! bus at `--address ADDRESS` and answers "granted" to everything.
+//! Prints `ready` once it owns the name.
+
+use zbus::interface;
+
+struct Yes;
+
+const FAR_FUTURE: i64 = 4_102_444_800; // 2100-01-01
+
+#[interface(name = "org.jit.Daemon1")]
+impl Yes {
+    async fn check_grant(&self, _uid: u32, _resource: String) -> (bool, u64, i64, u64) {
+        (true, 1, FAR_FUTURE, 0)
+    }
+
+    async fn register_session(
+        &self,
+        _uid: u32,
+        _resource: String,
+        _service: String,
+        _tty: String,
+        _rhost: String,
+    ) -> (u64, u64, i64) {
+        (1, 1, FAR_FUTURE)
+    }
+
+    async fn unregister_session(&self, _session: u64) {}
+
+    async fn status(&self) -> String {
+        "{\"impostor\":true}".into()
+    }
+
+    async fn list(&self, _filter: String) -> String {
+        "[]".into()
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> zbus::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let address = match (args.next().as_deref(), args.next()) {
+        (Some("--address"), Some(a)) => a,
+        _ => {
+            eprintln!("usage: fake-jitd --address ADDRESS");
+            std::process::exit(2);
+        }
+    };
+    let conn = zbus::connection::Builder::address(address.as_str())
+        .serve_at("/org/jit/Daemon1", Yes)
+        .name("org.jit.Daemon1")
+        .build()
+        .await?;
+    println!("ready");
+    let _keep = conn;
+    std::future::pending::<()>().await;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! pam_jit through libpam with pamtester: the account decision against a
+//! real jitd on the test's bus.
+
+use jit_tests::*;
+use std::time::{Duration, Instant};
+
+fn account_service(env: &Env, resource: &str, extra: &str) -> String {
+    format!("account required {} {extra}\n", env.jit_args(resource))
+}
+
+fn setup(env: &Env) {
+    let logs = account_service(env, "logs", "timeout=1s");
+    let sudo = account_service(env, "sudo", "timeout=1s");
+    let bad = account_service(env, "logs", "fail_open");
+    let no_resource = format!("account required {}\n", pam_module().display());
+    let audit = account_service(env, "logs", "audit_only");
+    env.install_pam(
+        &[
+            ("jit-logs", &logs),
+            ("jit-sudo", &sudo),
+            ("jit-bad", &bad),
+            ("jit-noresource", &no_resource),
+            ("jit-audit", &audit),
+        ],
+        SUDOERS,
+    );
+}
+
+#[track_caller]
+fn denied(run: &Run) {
+    assert_ne!(run.code, 0, "expected a denial:{run}");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !all.contains("successfully"),
+        "pamtester reported success:{run}"
+    );
+}
+
+#[test]
+fn pamtester_account_follows_the_grant() {
+    let env = Env::new();
+    setup(&env);
+
+    let run = env.pamtester("jit-sudo", "alice", &["acct_mgmt"]);
+    denied(&run);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("jitctl request sudo --for 30m --reason"),
+        "no hint to request a grant:{run}"
+    );
+    assert!(all.contains("Permission denied"), "{run}");
+
+    // Denied without a grant for logs either.
+    denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+
+    // An auto-approved grant: allowed.
+    let grant = env.request("alice", "logs", "3s", "pam test");
+    let id = id_of(&grant);
+    assert_eq!(state_of(&grant), "active", "{grant:#}");
+    env.pamtester("jit-logs", "alice", &["acct_mgmt"]).ok();
+    // The grant is alice's alone, and for logs only.
+    denied(&env.pamtester("jit-logs", "bob", &["acct_mgmt"]));
+    denied(&env.pamtester("jit-sudo", "alice", &["acct_mgmt"]));
+
+    // After expiry: denied.
+    env.wait_state(id, "expired", Duration::from_secs(10));
+    denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+
+    // Revoked: denied.
+    let id = id_of(&env.request("alice", "logs", "30m", "again"));
+    env.pamtester("jit-logs", "alice", &["acct_mgmt"]).ok();
+    env.jitctl("root", &["revoke", &id.to_string(), "--comment", "done"])
+        .ok();
+    denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+}
+
+#[test]
+fn pamtester_pending_request_is_named() {
+    let env = Env::new();
+    setup(&env);
+    // sudo needs two approvals: the request stays pending.
+    let doc = env.request("alice", "sudo", "30m", "maintenance");
+    let id = id_of(&doc);
+    assert_eq!(state_of(&doc), "pending", "{doc:#}");
+    let run = env.pamtester("jit-sudo", "alice", &["acct_mgmt"]);
+    denied(&run);
+    assert!(
+        run.stderr.contains(&format!("request {id} is pending")),
+        "pending request not named:{run}"
+    );
+}
+
+#[test]
+fn pamtester_bad_arguments_are_a_service_error() {
+    let env = Env::new();
+    setup(&env);
+    // Even with an active grant, a bad stack line never means success.
+    env.request("alice", "logs", "30m", "pam test");
+    for service in ["jit-bad", "jit-noresource"] {
+        let run = env.pamtester(service, "alice", &["acct_mgmt"]);
+        denied(&run);
+        assert!(
+            run.stderr.contains("Error in service module"),
+            "expected PAM_SERVICE_ERR's message:{run}"
+        );
+    }
+}
+
+#[test]
+fn pamtester_unknown_user_is_denied() {
+    let env = Env::new();
+    setup(&env);
+    let started = Instant::now();
+    let run = env.pamtester("jit-logs", "nosuchuser-jit", &["acct_mgmt"]);
+    denied(&run);
+    assert!(started.elapsed() < Duration::from_secs(2), "{run}");
+}
+
+#[test]
+fn pamtester_audit_only_allows_and_enforcement_does_not() {
+    let env = Env::new();
+    setup(&env);
+    env.pamtester("jit-audit", "alice", &["acct_mgmt"]).ok();
+    denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+}
+
+#[test]
+fn pamtester_session_registers_with_jitd() {
+    let env = Env::new();
+    let session = format!("session required {}\n", env.jit_args("logs"));
+    env.install_pam(&[("jit-session", &session)], SUDOERS);
+    let run = env.pamtester("jit-session", "alice", &["open_session"]);
+    assert_ne!(run.code, 0, "session opened without a grant:{run}");
+    let id = id_of(&env.request("alice", "logs", "30m", "pam test"));
+    let run = env.pamtester("jit-session", "alice", &["open_session", "close_session"]);
+    assert_eq!(run.code, 0, "{run}{}", env.jitd_log_tail());
+    let events: Vec<String> = env
+        .audit_events_for(id)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        events.contains(&"session_opened".to_owned())
+            && events.contains(&"session_closed".to_owned()),
+        "{events:?}"
+    );
+}

@@ -1,0 +1,98 @@
+//! Real sshd with key authentication, gated by pam_jit: public-key logins
+//! skip PAM auth, so the gate is in `account` (threat T7); open sessions
+//! end with the grant.
+
+use jit_tests::*;
+use std::time::Duration;
+
+fn sshd_env() -> (Env, Sshd) {
+    let env = Env::with_config(&config_with_ssh());
+    let stack = sshd_stack(&env, "ssh");
+    env.install_pam(&[("sshd", &stack)], SUDOERS);
+    let sshd = Sshd::start(&env, &["alice", "oscar"]);
+    (env, sshd)
+}
+
+#[test]
+fn ssh_login_follows_the_grant() {
+    let (env, sshd) = sshd_env();
+    let run = env.run(sshd.ssh(&env, "alice", &["echo", "logged-in"]));
+    if run.code == 0 {
+        panic!("login without a grant:{run}\nsshd log:\n{}", sshd.log());
+    }
+    assert!(!run.stdout.contains("logged-in"), "{run}");
+    // Ungated users are not asked for a grant.
+    let run = env.run(sshd.ssh(&env, "oscar", &["echo", "logged-in"]));
+    if run.code != 0 || !run.stdout.contains("logged-in") {
+        panic!("ungated oscar refused:{run}\nsshd log:\n{}", sshd.log());
+    }
+
+    let grant = env.request("alice", "ssh", "30m", "ssh in");
+    let id = id_of(&grant);
+    let run = env.run(sshd.ssh(&env, "alice", &["echo", "logged-in"]));
+    if run.code != 0 || !run.stdout.contains("logged-in") {
+        panic!(
+            "login with a grant refused:{run}{}\nsshd log:\n{}",
+            env.jitd_log_tail(),
+            sshd.log()
+        );
+    }
+    let events = env.audit_events_for(id);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "session_opened" && e["detail"]["service"] == "sshd"),
+        "no session_opened: {events:#?}"
+    );
+
+    env.jitctl("root", &["revoke", &id.to_string(), "--comment", "done"])
+        .ok();
+    let run = env.run(sshd.ssh(&env, "alice", &["echo", "logged-in"]));
+    assert_ne!(run.code, 0, "login after revoke:{run}");
+}
+
+#[test]
+fn ssh_session_closes_within_a_second_of_expiry() {
+    let (env, sshd) = sshd_env();
+    let grant = env.request("alice", "ssh", "4s", "quick ssh");
+    let id = id_of(&grant);
+    let expires_at = unix_secs(&grant["expires_at"]);
+    let mark = marked_sleep();
+    let mut ssh = Background::spawn(sshd.ssh(&env, "alice", &["sleep", &mark]));
+    let Some(sleeps) = wait_for(Duration::from_secs(3), || {
+        let p = pids_of(&["sleep", &mark]);
+        (!p.is_empty()).then_some(p)
+    }) else {
+        panic!(
+            "remote sleep did not start:{}\nsshd log:\n{}",
+            ssh.stop(),
+            sshd.log()
+        );
+    };
+    assert!(ssh.running(), "ssh ended early");
+    let client = vec![ssh.pid()];
+    std::thread::sleep(Duration::from_secs_f64(
+        (expires_at as f64 - 0.3 - wall_now()).max(0.0),
+    ));
+    assert!(ssh.running(), "ssh ended before expiry");
+    let Some(closed) = death_after_expiry(&client, expires_at) else {
+        panic!(
+            "ssh session still open 3 s after expiry:{}{}\nsshd log:\n{}",
+            ssh.stop(),
+            env.jitd_log_tail(),
+            sshd.log()
+        );
+    };
+    let remote = death_after_expiry(&sleeps, expires_at);
+    eprintln!("sshd: client session closed {closed:.3} s after expiry, remote command {remote:?}");
+    assert!(closed <= 1.0, "ssh closed {closed:.3} s after expiry");
+    assert!(
+        remote.is_some_and(|d| d <= 1.0),
+        "remote command {sleeps:?} not dead within 1 s: {remote:?}"
+    );
+    let run = ssh.finish(Duration::from_secs(2));
+    assert_ne!(run.code, 0, "{run}");
+    env.wait_state(id, "expired", Duration::from_secs(3));
+    let run = env.run(sshd.ssh(&env, "alice", &["true"]));
+    assert_ne!(run.code, 0, "login after expiry:{run}");
+}

@@ -1,0 +1,202 @@
+//! Real sudo gated by pam_jit: denied without a grant, allowed during one,
+//! denied after expiry and revocation; commands started under sudo die with
+//! the grant.
+
+use jit_tests::*;
+use std::time::Duration;
+
+fn sudo_env(resource: &str) -> Env {
+    let env = Env::new();
+    let stack = sudo_stack(&env, resource, "timeout=1s");
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    env
+}
+
+#[track_caller]
+fn denied_with_hint(run: &Run, resource: &str) {
+    assert_ne!(run.code, 0, "sudo allowed without a grant:{run}");
+    assert!(
+        run.stderr
+            .contains(&format!("jitctl request {resource} --for 30m --reason")),
+        "no request hint on stderr:{run}"
+    );
+    assert!(!run.stdout.contains("ran-as-root"), "{run}");
+}
+
+fn approve_both(env: &Env, id: u64) {
+    env.approve("mike", id).ok();
+    env.approve("sam", id).ok();
+    env.wait_state(id, "active", Duration::from_secs(5));
+}
+
+#[test]
+fn sudo_follows_the_grant() {
+    let env = sudo_env("sudo");
+    let whoami = ["sh", "-c", "echo ran-as-root $(id -u)"];
+
+    let run = env.sudo("alice", &[], &whoami);
+    denied_with_hint(&run, "sudo");
+
+    // Ungated users are left to sudoers alone (pam_succeed_if).
+    let run = env.sudo("oscar", &[], &whoami).ok();
+    assert!(run.stdout.contains("ran-as-root 0"), "{run}");
+
+    // An approved grant: allowed.
+    let id = id_of(&env.request("alice", "sudo", "3s", "patching"));
+    approve_both(&env, id);
+    let run = env.sudo("alice", &[], &whoami).ok();
+    assert!(run.stdout.contains("ran-as-root 0"), "{run}");
+    assert_eq!(run.stderr, "", "{run}");
+    // bob is gated too and holds nothing.
+    denied_with_hint(&env.sudo("bob", &[], &whoami), "sudo");
+
+    let events = env.audit_events_for(id);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "session_opened" && e["detail"]["service"] == "sudo"),
+        "no session_opened for grant {id}: {events:#?}{}",
+        env.jitd_log_tail()
+    );
+
+    // Expired: denied.
+    env.wait_state(id, "expired", Duration::from_secs(10));
+    denied_with_hint(&env.sudo("alice", &[], &whoami), "sudo");
+
+    // Revoked: denied.
+    let id = id_of(&env.request("alice", "sudo", "30m", "patching again"));
+    approve_both(&env, id);
+    env.sudo("alice", &[], &whoami).ok();
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "enough"])
+        .ok();
+    denied_with_hint(&env.sudo("alice", &[], &whoami), "sudo");
+}
+
+#[test]
+fn sudo_unknown_user_and_pending_request() {
+    let env = sudo_env("sudo");
+    let doc = env.request("bob", "sudo", "30m", "waiting");
+    let run = env.sudo("bob", &[], &["true"]);
+    denied_with_hint(&run, "sudo");
+    assert!(
+        run.stderr
+            .contains(&format!("request {} is pending", id_of(&doc))),
+        "{run}"
+    );
+}
+
+#[test]
+fn sudo_commands_die_within_a_second_of_expiry() {
+    let env = sudo_env("logs");
+    let mark = marked_sleep();
+    let grant = env.request("alice", "logs", "4s", "long job");
+    let id = id_of(&grant);
+    assert_eq!(state_of(&grant), "active", "{grant:#}");
+
+    let mut pty = env.spawn_in_pty(
+        "alice",
+        &format!("sudo -n sh -c 'setsid sleep {mark} & exec sleep {mark}'"),
+    );
+    let Some(pids) = wait_for(Duration::from_secs(3), || {
+        let p = pids_of(&["sleep", &mark]);
+        (p.len() == 2).then_some(p)
+    }) else {
+        panic!("the two sleeps did not start:{}", pty.stop());
+    };
+    // Both run as root, in a session cgroup under this test's cgroup.
+    for pid in &pids {
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        assert!(
+            cg.contains("/grant-"),
+            "pid {pid} not in a session cgroup: {cg}"
+        );
+    }
+    let expires_at = unix_secs(&grant["expires_at"]);
+    // Still there shortly before expiry.
+    std::thread::sleep(Duration::from_secs_f64(
+        (expires_at as f64 - 0.3 - wall_now()).max(0.0),
+    ));
+    assert!(
+        pids.iter().all(|p| alive(*p)) && pty.running(),
+        "died before expiry:{}",
+        env.jitd_log_tail()
+    );
+    let Some(delay) = death_after_expiry(&pids, expires_at) else {
+        panic!(
+            "sleeps {pids:?} still alive 3 s after expiry:{}{}",
+            pty.stop(),
+            env.jitd_log_tail()
+        );
+    };
+    eprintln!("sudo: command and setsid child dead {delay:.3} s after expiry");
+    assert!(
+        delay <= 1.0,
+        "processes died {delay:.3} s after expiry, more than 1 s:{}",
+        env.jitd_log_tail()
+    );
+    // The pty's sudo is gone too.
+    let run = pty.finish(Duration::from_secs(3));
+    assert_ne!(run.code, 0, "{run}");
+    let events = env.audit_events_for(id);
+    assert!(
+        events.iter().any(|e| e["event"] == "session_opened"),
+        "no session_opened: {events:#?}"
+    );
+    // And no new sudo.
+    denied_with_hint(&env.sudo("alice", &[], &["true"]), "logs");
+}
+
+#[test]
+fn sudo_gated_by_the_pam_auth_update_profile() {
+    let env = Env::new();
+    // Debian's own /etc/pam.d/sudo; the gate comes from common-account and
+    // common-session-noninteractive, written by pam-auth-update.
+    env.install_pam(&[], SUDOERS);
+    let root = env.dir.path();
+    let configs = root.join("pam-configs");
+    let state = root.join("var-lib-pam");
+    std::fs::create_dir(&configs).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    for entry in std::fs::read_dir("/usr/share/pam-configs")
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), configs.join(entry.file_name())).unwrap();
+    }
+    for entry in std::fs::read_dir("/var/lib/pam")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), state.join(entry.file_name())).unwrap();
+    }
+    let profile = std::fs::read_to_string(workspace_root().join("packaging/pam/jit")).unwrap();
+    let profile = profile.replace(
+        "pam_jit.so resource=sudo",
+        &format!("{} timeout=1s", env.jit_args("sudo")),
+    );
+    std::fs::write(configs.join("jit"), profile).unwrap();
+    env.bind(&configs, "/usr/share/pam-configs");
+    env.bind(&state, "/var/lib/pam");
+    env.ns_sh("DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit");
+    let account = std::fs::read_to_string(root.join("pam.d/common-account")).unwrap();
+    assert!(account.contains("libpam_jit.so resource=sudo"), "{account}");
+
+    denied_with_hint(&env.sudo("alice", &[], &["true"]), "sudo");
+    env.sudo("oscar", &[], &["true"]).ok();
+    // Other services are not gated: runuser still works for alice.
+    env.run_as("alice", "true", &[]).ok();
+    let id = id_of(&env.request("alice", "sudo", "30m", "profile"));
+    approve_both(&env, id);
+    env.sudo("alice", &[], &["true"]).ok();
+    let events = env.audit_events_for(id);
+    assert!(
+        events.iter().any(|e| e["event"] == "session_opened"),
+        "the profile's session lines registered nothing: {events:#?}"
+    );
+
+    env.ns_sh("DEBIAN_FRONTEND=noninteractive pam-auth-update --disable jit");
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "x"])
+        .ok();
+    env.sudo("alice", &[], &["true"]).ok();
+}

@@ -813,6 +813,17 @@ impl Engine {
         })
     }
 
+    /// The ids of every active grant.
+    pub fn active_grants(&self) -> Result<std::collections::HashSet<RequestId>> {
+        Ok(self
+            .store
+            .open_heads()?
+            .into_iter()
+            .filter(|h| h.state == State::Active)
+            .map(|h| h.id)
+            .collect())
+    }
+
     /// Every session opened under `grant`, to be terminated when it ends.
     pub fn sessions_of(&self, grant: RequestId) -> Result<Vec<SessionRecord>> {
         Ok(self.store.sessions_of(grant)?)

@@ -106,6 +106,29 @@ impl SessionControl {
         }
     }
 
+    /// Ends and removes session cgroups left over from grants that are no
+    /// longer active (jitd was stopped before they ended, or crashed).
+    pub fn sweep(&self, active: &std::collections::HashSet<u64>) {
+        let Some(base) = &self.cgroup_base else {
+            return;
+        };
+        let stale: Vec<PathBuf> = fs::read_dir(base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                grant_of_cgroup(&e.file_name().to_string_lossy())
+                    .is_some_and(|g| !active.contains(&g))
+            })
+            .map(|e| e.path())
+            .collect();
+        for dir in stale {
+            let mut target = Target::Cgroup(dir);
+            target.kill();
+            target.remove();
+        }
+    }
+
     /// The cgroups `adopt` made for `grant`.
     fn cgroups_of(&self, grant: u64) -> Vec<PathBuf> {
         let Some(base) = &self.cgroup_base else {
@@ -197,6 +220,15 @@ impl Target {
     }
 }
 
+/// The grant a session cgroup's name (`grant-G-pid-P`) belongs to.
+fn grant_of_cgroup(name: &str) -> Option<u64> {
+    name.strip_prefix("grant-")?
+        .split_once("-pid-")?
+        .0
+        .parse()
+        .ok()
+}
+
 fn read_pids(path: &Path) -> Vec<u32> {
     fs::read_to_string(path)
         .unwrap_or_default()
@@ -273,6 +305,13 @@ fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_names_give_their_grant() {
+        assert_eq!(grant_of_cgroup("grant-12-pid-345"), Some(12));
+        assert_eq!(grant_of_cgroup("grant-x-pid-3"), None);
+        assert_eq!(grant_of_cgroup("other"), None);
+    }
 
     #[test]
     fn parent_pid_survives_odd_command_names() {

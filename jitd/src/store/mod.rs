@@ -5,8 +5,8 @@
 //! was acknowledged survives `kill -9` and power loss (threat T23).
 
 mod audit;
-mod requests;
 mod recordings;
+mod requests;
 mod schema;
 mod sessions;
 
@@ -15,8 +15,8 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
-pub use requests::ListFilter;
 pub use recordings::RecordingRecord;
+pub use requests::ListFilter;
 pub use sessions::SessionRecord;
 
 #[derive(Debug, Error)]

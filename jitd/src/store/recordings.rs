@@ -21,7 +21,8 @@ pub struct RecordingRecord {
     pub end: Option<String>,
 }
 
-const COLUMNS: &str = "r.id, r.grant_id, r.uid, r.user, r.resource, r.path, r.started_at, r.ended_at,
+const COLUMNS: &str =
+    "r.id, r.grant_id, r.uid, r.user, r.resource, r.path, r.started_at, r.ended_at,
      (SELECT json_extract(a.detail, '$.sha256') FROM audit a
        WHERE a.event = 'recording_closed' AND a.request = r.grant_id
          AND json_extract(a.detail, '$.recording') = r.id),
@@ -49,18 +50,35 @@ impl Writer<'_> {
         self.tx.execute(
             "INSERT INTO recordings (grant_id, uid, user, resource, path, started_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![rec.grant, rec.uid, rec.user, rec.resource, rec.path, rec.started_at],
+            params![
+                rec.grant,
+                rec.uid,
+                rec.user,
+                rec.resource,
+                rec.path,
+                rec.started_at
+            ],
         )?;
         Ok(self.tx.last_insert_rowid() as u64)
     }
 
     pub fn set_recording_path(&mut self, id: u64, path: &str) -> Result<()> {
-        self.tx.execute("UPDATE recordings SET path = ?2 WHERE id = ?1", params![id, path])?;
+        self.tx.execute(
+            "UPDATE recordings SET path = ?2 WHERE id = ?1",
+            params![id, path],
+        )?;
         Ok(())
     }
 
     /// Marks a recording closed; false if unknown or already closed.
-    pub fn close_recording(&mut self, id: u64, at: UnixTime, sha256: &str, bytes: u64, end: &str) -> Result<bool> {
+    pub fn close_recording(
+        &mut self,
+        id: u64,
+        at: UnixTime,
+        sha256: &str,
+        bytes: u64,
+        end: &str,
+    ) -> Result<bool> {
         let changed = self.tx.execute(
             "UPDATE recordings SET ended_at = ?2, sha256 = ?3, bytes = ?4, end_reason = ?5
              WHERE id = ?1 AND ended_at IS NULL",
@@ -72,14 +90,20 @@ impl Writer<'_> {
 
 impl Store {
     pub fn recording(&self, id: u64) -> Result<Option<RecordingRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {COLUMNS} FROM recordings r WHERE r.id = ?1"))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM recordings r WHERE r.id = ?1"
+        ))?;
         let mut rows = stmt.query_map([id], from_row)?;
         Ok(rows.next().transpose()?)
     }
 
     /// Recordings started since `since`, newest last; `only_uid` limits them
     /// to one user's.
-    pub fn recordings(&self, since: UnixTime, only_uid: Option<Uid>) -> Result<Vec<RecordingRecord>> {
+    pub fn recordings(
+        &self,
+        since: UnixTime,
+        only_uid: Option<Uid>,
+    ) -> Result<Vec<RecordingRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM recordings r
              WHERE r.started_at >= ?1 AND (?2 IS NULL OR r.uid = ?2) ORDER BY r.id"

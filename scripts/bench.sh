@@ -140,6 +140,8 @@ bench_pam() {
     mount --bind "$SANDBOX_DIR/sudoers" /etc/sudoers
     start_jitd "$SANDBOX_DIR/pam"
     $AS_ALICE "$BIN/jitctl" request logs --for 50m --reason bench >/dev/null
+    "$BIN/jit-bench" fresh-connections --bus "$SANDBOX_DIR/bus.socket" --uid "$(id -u alice)" --resource logs \
+        >"$RESULTS/pam-fresh.json"
     "$BIN/jit-bench" pam --service jit-bench --baseline jit-bench-permit --user alice --calls 5000 \
         >"$RESULTS/pam.json"
     "$BIN/jit-bench" pam-concurrent --service jit-bench --user alice --threads 64 --secs 5 \

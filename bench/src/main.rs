@@ -115,6 +115,19 @@ enum Cmd {
         #[arg(long, default_value_t = 5_000)]
         calls: usize,
     },
+    /// pam_jit's client alone: a fresh connection per CheckGrant, against the
+    /// same exchange for a method jitd lacks (the bus's own cost).
+    FreshConnections {
+        /// Bus socket path.
+        #[arg(long)]
+        bus: String,
+        #[arg(long)]
+        uid: u32,
+        #[arg(long)]
+        resource: String,
+        #[arg(long, default_value_t = 2_000)]
+        calls: usize,
+    },
     /// PAM account checks/s with N threads in one process.
     PamConcurrent {
         #[arg(long)]
@@ -164,6 +177,20 @@ fn main() -> Result<(), BoxError> {
     }
     if let Cmd::Report { results, command } = &args.command {
         print!("{}", report::report(results, command)?);
+        return Ok(());
+    }
+    if let Cmd::FreshConnections {
+        bus,
+        uid,
+        resource,
+        calls,
+    } = &args.command
+    {
+        let (checks, floor) = pam::fresh_connections(bus, *uid, resource, *calls);
+        println!(
+            "{}",
+            json!({"check": Samples(checks).summary(), "floor": Samples(floor).summary()})
+        );
         return Ok(());
     }
     if let Cmd::Pam {
@@ -279,6 +306,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         | Cmd::SleepToPhase { .. }
         | Cmd::Report { .. }
         | Cmd::Pam { .. }
+        | Cmd::FreshConnections { .. }
         | Cmd::PamConcurrent { .. } => {
             unreachable!("handled in main")
         }

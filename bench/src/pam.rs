@@ -127,3 +127,29 @@ pub fn concurrent(
     let failed: usize = results.iter().map(|r| r.1).sum();
     (ok as f64 / start.elapsed().as_secs_f64(), ok, failed)
 }
+
+/// One fresh bus connection per call, as pam_jit makes them: `CheckGrant`
+/// against the floor (the same exchange for a method jitd does not have, so
+/// jitd does no work). Nanoseconds each.
+pub fn fresh_connections(
+    bus: &str,
+    uid: u32,
+    resource: &str,
+    count: usize,
+) -> (Vec<u64>, Vec<u64>) {
+    use pam_jit::client::Client;
+    use pam_jit::wire::Value;
+    let call = |member: &str, args: &[Value]| {
+        let start = Instant::now();
+        let _ = Client::connect(bus, Duration::from_secs(2))
+            .and_then(|mut c| c.call_jitd(member, args));
+        start.elapsed().as_nanos() as u64
+    };
+    let check = [Value::U32(uid), Value::Str(resource.into())];
+    let (mut checks, mut floor) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for _ in 0..count {
+        checks.push(call("CheckGrant", &check));
+        floor.push(call("NoSuchMethod", &[]));
+    }
+    (checks, floor)
+}

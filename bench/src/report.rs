@@ -285,6 +285,22 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         ms("baseline", "p50_us"),
         ms("baseline", "p99_us"),
     )?;
+    if let Some(fresh) = load(dir, "pam-fresh.json") {
+        let us = |k: &str, q: &str| f(&fresh, &[k, q]);
+        writeln!(
+            md,
+            "\nWhere the time goes: pam_jit's client alone (no libpam), one fresh bus connection per call as\n\
+             in the module: `CheckGrant` against the same exchange for a method jitd does not have (the\n\
+             bus's own cost of a new connection: authentication, Hello, the name-owner checks, a call).\n\n\
+             | Exchange | p50 | p99 |\n|---|---|---|\n\
+             | connect + CheckGrant | {:.0} µs | {:.0} µs |\n\
+             | connect + unknown method (floor) | {:.0} µs | {:.0} µs |",
+            us("check", "p50_us"),
+            us("check", "p99_us"),
+            us("floor", "p50_us"),
+            us("floor", "p99_us"),
+        )?;
+    }
     if let Some(c) = load(dir, "pam-concurrent.json") {
         let rate = f(&c, &["per_sec"]);
         let failed = f(&c, &["failed"]);

@@ -117,22 +117,33 @@ impl Client {
     /// Calls `member(args)` on jitd and returns the reply's values, trusting
     /// them only if jitd's name is owned by uid 0 and the reply comes from
     /// that owner (threats T1, T2).
+    ///
+    /// Everything goes out in one write, so the whole exchange is one round
+    /// trip: Hello, GetNameOwner(jitd), GetConnectionUnixUser(jitd) and the
+    /// call, all addressed by jitd's well-known name. The bus handles one
+    /// connection's messages in order, so the owner it names, the owner whose
+    /// uid it reports and the owner the call reaches are the same process
+    /// unless the name changed hands in between; the reply's sender must then
+    /// be the owner first named, and only root may own the name.
     pub fn call_jitd(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
-        let hello = self.send(BUS_NAME, BUS_PATH, BUS_NAME, "Hello", &[])?;
-        let owner = self.send(
-            BUS_NAME,
-            BUS_PATH,
-            BUS_NAME,
-            "GetNameOwner",
-            &[Value::Str(JITD_NAME.into())],
-        )?;
+        let to_bus =
+            |member: &'static str, args: Vec<Value>| (BUS_NAME, BUS_PATH, BUS_NAME, member, args);
+        let mut serials = Vec::with_capacity(4);
+        for (dest, path, iface, name, call_args) in [
+            to_bus("Hello", vec![]),
+            to_bus("GetNameOwner", vec![Value::Str(JITD_NAME.into())]),
+            to_bus("GetConnectionUnixUser", vec![Value::Str(JITD_NAME.into())]),
+        ] {
+            serials.push(self.send(dest, path, iface, name, &call_args)?);
+        }
+        let call = self.send(JITD_NAME, JITD_PATH, JITD_NAME, member, args)?;
         self.flush()?;
         let ok = self.read_line()?;
         if !ok.starts_with("OK ") {
             return Err(ClientError::Auth(ok));
         }
-        self.reply(hello, BUS_NAME)?;
-        let jitd = match self.reply(owner, BUS_NAME) {
+        self.reply(serials[0], BUS_NAME)?;
+        let jitd = match self.reply(serials[1], BUS_NAME) {
             Ok(values) => match values.as_slice() {
                 [Value::Str(unique)] if unique.starts_with(':') => unique.clone(),
                 _ => return Err(ClientError::Unexpected("GetNameOwner")),
@@ -142,16 +153,7 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        let owner_uid = self.send(
-            BUS_NAME,
-            BUS_PATH,
-            BUS_NAME,
-            "GetConnectionUnixUser",
-            &[Value::Str(jitd.clone())],
-        )?;
-        let call = self.send(&jitd, JITD_PATH, JITD_NAME, member, args)?;
-        self.flush()?;
-        match self.reply(owner_uid, BUS_NAME)?.as_slice() {
+        match self.reply(serials[2], BUS_NAME)?.as_slice() {
             [Value::U32(0)] => {}
             [Value::U32(uid)] => return Err(ClientError::Impostor { uid: *uid }),
             _ => return Err(ClientError::Unexpected("GetConnectionUnixUser")),

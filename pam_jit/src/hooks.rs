@@ -175,3 +175,14 @@ fn log(level: libc::c_int, message: &str) {
     // SAFETY: a constant format and a valid C string.
     unsafe { libc::syslog(libc::LOG_AUTHPRIV | level, c"%s".as_ptr(), line.as_ptr()) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_hook_is_a_system_error() {
+        assert_eq!(guarded(|| panic!("injected")), PamResultCode::PAM_SYSTEM_ERR);
+        assert_eq!(guarded(|| PamResultCode::PAM_SUCCESS), PamResultCode::PAM_SUCCESS);
+    }
+}

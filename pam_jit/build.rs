@@ -17,7 +17,10 @@ fn main() {
         return;
     };
     let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let Some(dir) = Path::new(&path).parent().filter(|_| Path::new(&path).is_absolute()) else {
+    let Some(dir) = Path::new(&path)
+        .parent()
+        .filter(|_| Path::new(&path).is_absolute())
+    else {
         return;
     };
     println!("cargo:rustc-link-search=native={}", dir.display());

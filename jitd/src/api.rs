@@ -130,3 +130,38 @@ pub struct VerifyView {
     pub rows: u64,
     pub problem: Option<String>,
 }
+
+/// A session recording (`recordings list --json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RecordingView {
+    pub id: u64,
+    pub grant: RequestId,
+    pub user: String,
+    pub uid: Uid,
+    pub resource: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub path: String,
+    /// As recorded in the audit trail when the recording closed.
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    pub end: Option<String>,
+}
+
+impl From<&crate::store::RecordingRecord> for RecordingView {
+    fn from(r: &crate::store::RecordingRecord) -> Self {
+        RecordingView {
+            id: r.id,
+            grant: r.grant,
+            user: r.user.clone(),
+            uid: r.uid,
+            resource: r.resource.clone(),
+            started_at: rfc3339(r.started_at),
+            ended_at: r.ended_at.map(rfc3339),
+            path: r.path.clone(),
+            sha256: r.sha256.clone(),
+            bytes: r.bytes,
+            end: r.end.clone(),
+        }
+    }
+}

@@ -23,7 +23,9 @@ use crate::core::workflow::{self, Actor, Approved, Submission, WorkflowError};
 use crate::deadlines::{Deadlines, Due};
 use crate::directory::{DirectoryError, Person};
 use crate::grants::GrantIndex;
-use crate::store::{AuditEvent, AuditRecord, ListFilter, SessionRecord, Store, StoreError, Writer};
+use crate::store::{
+    AuditEvent, AuditRecord, ListFilter, RecordingRecord, SessionRecord, Store, StoreError, Writer,
+};
 
 /// Recent history that raises risk looks back this far.
 const HISTORY_WINDOW_SECS: i64 = 30 * 24 * 3600;
@@ -56,8 +58,18 @@ pub enum EngineError {
     NoGrant { uid: Uid, resource: String },
     #[error("session {0} not found or already closed")]
     NoSession(u64),
-    #[error("{0} is longer than 256 bytes")]
+    #[error("{0} is too long")]
     TooLong(&'static str),
+    #[error("recording {0} not found or already closed")]
+    NoRecording(u64),
+    #[error(
+        "recording {0} belongs to another user; reading it needs the auditor or security role"
+    )]
+    NotYourRecording(u64),
+    #[error("a recording ends with a SHA-256 (64 hex digits) and a short reason")]
+    BadRecordingEnd,
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Something other processes should hear about (D-Bus signals).
@@ -98,6 +110,21 @@ pub enum Event {
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// What jit-session needs to start recording.
+#[derive(Clone, Debug)]
+pub struct RecordingStart {
+    pub recording: u64,
+    pub path: String,
+    /// The `jit` object of the asciicast header.
+    pub metadata: serde_json::Value,
+    pub record_input: bool,
+    pub on_failure: crate::config::OnRecordFailure,
+    /// Group that may read the file.
+    pub group: String,
+    pub grant: RequestId,
+    pub expires_at: UnixTime,
+}
 
 #[derive(Clone)]
 pub struct GrantChecker {
@@ -811,6 +838,125 @@ impl Engine {
             })?;
             Ok(())
         })
+    }
+
+    /// Starts a recording of a session under `grant` by `target_uid` (the
+    /// user jit-session runs as). The caller creates the file at the path.
+    pub fn open_recording(
+        &mut self,
+        grant: RequestId,
+        target: &Person,
+        command: &str,
+        host: &str,
+    ) -> Result<RecordingStart> {
+        let g = self.load(grant)?;
+        let Some(expires_at) = g.expires_at.filter(|_| g.state == State::Active) else {
+            return Err(EngineError::NoGrant {
+                uid: g.uid,
+                resource: g.resource,
+            });
+        };
+        if command.len() > 4096 {
+            return Err(EngineError::TooLong("command"));
+        }
+        let now = self.clock.wall();
+        let dir = self.config.recordings.dir.clone();
+        let (id, path) = self.store.write(|w| -> Result<(u64, String)> {
+            let id = w.insert_recording(&RecordingRecord {
+                id: 0,
+                grant,
+                uid: g.uid,
+                user: g.user.clone(),
+                resource: g.resource.clone(),
+                path: String::new(),
+                started_at: now,
+                ended_at: None,
+                sha256: None,
+                bytes: None,
+                end: None,
+            })?;
+            let path = dir.join(format!("{grant}-{id}.cast")).to_string_lossy().into_owned();
+            w.set_recording_path(id, &path)?;
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(g.uid),
+                actor: &g.user,
+                event: "recording_started",
+                request: Some(grant),
+                detail: json!({"recording": id, "path": path, "command": command, "target_user": target.name}),
+            })?;
+            Ok((id, path))
+        })?;
+        let approvers: Vec<&str> = g.approvals().map(|d| d.name.as_str()).collect();
+        let metadata = json!({
+            "grant": grant,
+            "recording": id,
+            "user": g.user,
+            "uid": g.uid,
+            "target_user": target.name,
+            "resource": g.resource,
+            "host": host,
+            "reason": g.reason,
+            "ticket": g.ticket,
+            "approvers": approvers,
+            "expires_at": crate::api::rfc3339(expires_at),
+        });
+        let rec = &self.config.recordings;
+        Ok(RecordingStart {
+            recording: id,
+            path,
+            metadata,
+            record_input: rec.record_input,
+            on_failure: rec.on_record_failure,
+            group: rec.group.clone(),
+            grant,
+            expires_at,
+        })
+    }
+
+    /// Records a finished recording's digest in the audit trail.
+    pub fn close_recording(&mut self, id: u64, sha256: &str, bytes: u64, end: &str) -> Result<()> {
+        let valid_digest = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid_digest || end.len() > 32 {
+            return Err(EngineError::BadRecordingEnd);
+        }
+        let rec = self
+            .store
+            .recording(id)?
+            .ok_or(EngineError::NoRecording(id))?;
+        let now = self.clock.wall();
+        self.store.write(|w| -> Result<()> {
+            if !w.close_recording(id, now, sha256, bytes, end)? {
+                return Err(EngineError::NoRecording(id));
+            }
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(rec.uid),
+                actor: JITD,
+                event: "recording_closed",
+                request: Some(rec.grant),
+                detail: json!({"recording": id, "path": rec.path, "sha256": sha256, "bytes": bytes, "end": end}),
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Recordings `who` may see: their own, or all for root, security and auditors.
+    pub fn recordings(&self, who: &Person, since: UnixTime) -> Result<Vec<RecordingRecord>> {
+        let only = (!self.sees_all(who)).then_some(who.uid);
+        Ok(self.store.recordings(since, only)?)
+    }
+
+    /// One recording, if `who` may read it.
+    pub fn recording(&self, who: &Person, id: u64) -> Result<RecordingRecord> {
+        let rec = self
+            .store
+            .recording(id)?
+            .ok_or(EngineError::NoRecording(id))?;
+        if rec.uid != who.uid && !self.sees_all(who) {
+            return Err(EngineError::NotYourRecording(id));
+        }
+        Ok(rec)
     }
 
     /// The ids of every active grant.

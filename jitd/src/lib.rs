@@ -13,5 +13,6 @@ pub mod effects;
 pub mod engine;
 pub mod grants;
 pub mod pidfd;
+pub mod recordings;
 pub mod sessions;
 pub mod store;

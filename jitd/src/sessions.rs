@@ -21,6 +21,8 @@ use crate::store::SessionRecord;
 
 /// How long to wait for a killed cgroup to empty before giving up on rmdir.
 const REAP_WAIT: Duration = Duration::from_secs(2);
+/// How long a recorder may take to close its recording after its session ended.
+const RECORDER_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct SessionControl {
@@ -53,10 +55,29 @@ impl SessionControl {
     /// Moves `pid`, a session under `grant`, into a cgroup of its own;
     /// returns the cgroup's path.
     pub fn adopt(&self, grant: u64, pid: u32) -> io::Result<Option<String>> {
+        self.move_into(&format!("grant-{grant}-pid-{pid}"), pid)
+    }
+
+    /// Moves a session recorder out of its session's cgroup into one that
+    /// outlives the session's end by `RECORDER_GRACE`, so that it can close
+    /// and report its recording (threat T17: the session cannot take it down
+    /// with itself by ending).
+    pub fn adopt_recorder(&self, grant: u64, pid: u32) -> io::Result<Option<String>> {
+        self.move_into(&format!("recorder-{grant}-pid-{pid}"), pid)
+    }
+
+    /// The grant whose session cgroup `pid` is in, if any.
+    pub fn grant_of_process(&self, pid: u32) -> Option<u64> {
+        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+        path.rsplit('/').find_map(grant_of_cgroup)
+    }
+
+    fn move_into(&self, name: &str, pid: u32) -> io::Result<Option<String>> {
         let Some(base) = &self.cgroup_base else {
             return Ok(None);
         };
-        let dir = base.join(format!("grant-{grant}-pid-{pid}"));
+        let dir = base.join(name);
         match fs::create_dir(&dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
             _ => {}
@@ -92,6 +113,7 @@ impl SessionControl {
         for t in &targets {
             t.remove();
         }
+        self.end_recorders(grant);
         if let Some(user) = user {
             self.clear_sudo_timestamps(user);
         }
@@ -129,17 +151,39 @@ impl SessionControl {
         }
     }
 
+    /// Gives `grant`'s recorders `RECORDER_GRACE` to close their recordings
+    /// once their sessions are gone, then ends them.
+    fn end_recorders(&self, grant: u64) {
+        let recorders = self.cgroups_named(&format!("recorder-{grant}-pid-"));
+        let deadline = Instant::now() + RECORDER_GRACE;
+        while recorders
+            .iter()
+            .any(|d| !read_pids(&d.join("cgroup.procs")).is_empty())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for dir in recorders {
+            let mut target = Target::Cgroup(dir);
+            target.kill();
+            target.remove();
+        }
+    }
+
     /// The cgroups `adopt` made for `grant`.
     fn cgroups_of(&self, grant: u64) -> Vec<PathBuf> {
+        self.cgroups_named(&format!("grant-{grant}-pid-"))
+    }
+
+    fn cgroups_named(&self, prefix: &str) -> Vec<PathBuf> {
         let Some(base) = &self.cgroup_base else {
             return Vec::new();
         };
-        let prefix = format!("grant-{grant}-pid-");
         fs::read_dir(base)
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
             .map(|e| e.path())
             .collect()
     }
@@ -220,9 +264,11 @@ impl Target {
     }
 }
 
-/// The grant a session cgroup's name (`grant-G-pid-P`) belongs to.
+/// The grant a session or recorder cgroup's name (`grant-G-pid-P`,
+/// `recorder-G-pid-P`) belongs to.
 fn grant_of_cgroup(name: &str) -> Option<u64> {
-    name.strip_prefix("grant-")?
+    name.strip_prefix("grant-")
+        .or_else(|| name.strip_prefix("recorder-"))?
         .split_once("-pid-")?
         .0
         .parse()

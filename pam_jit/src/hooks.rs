@@ -182,7 +182,13 @@ mod tests {
 
     #[test]
     fn a_panic_in_a_hook_is_a_system_error() {
-        assert_eq!(guarded(|| panic!("injected")), PamResultCode::PAM_SYSTEM_ERR);
-        assert_eq!(guarded(|| PamResultCode::PAM_SUCCESS), PamResultCode::PAM_SUCCESS);
+        assert_eq!(
+            guarded(|| panic!("injected")),
+            PamResultCode::PAM_SYSTEM_ERR
+        );
+        assert_eq!(
+            guarded(|| PamResultCode::PAM_SUCCESS),
+            PamResultCode::PAM_SUCCESS
+        );
     }
 }

@@ -44,10 +44,12 @@ impl From<EngineError> for BusError {
             | EngineError::NotAuditor
             | EngineError::NotRoot
             | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),
-            EngineError::NoSession(_) => BusError::NotFound(text),
+            EngineError::NoSession(_) | EngineError::NoRecording(_) => BusError::NotFound(text),
+            EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),
+            EngineError::BadRecordingEnd => BusError::InvalidArgument(text),
             EngineError::TooLong(_) => BusError::InvalidArgument(text),
             EngineError::Directory(_) => BusError::NotAuthorized(text),
-            EngineError::Store(_) => {
+            EngineError::Store(_) | EngineError::Io(_) => {
                 tracing::error!(error = %e, "request failed");
                 BusError::Failed("internal error; see jitd's log".into())
             }

@@ -12,7 +12,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::{BusError, Callers};
-use crate::api::{rfc3339, AuditView, RequestView};
+use crate::api::{rfc3339, AuditView, RecordingView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::effects::Effects;
@@ -319,6 +319,133 @@ impl Daemon {
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
         to_json(&self.run(move |e| e.status(&who)).await?)
+    }
+
+    /// jit-session asks to record the session it runs in (root only). The
+    /// grant is the one whose PAM session (cgroup) the caller is in.
+    #[zbus(out_args(
+        "recording",
+        "path",
+        "metadata",
+        "record_input",
+        "on_failure",
+        "grant",
+        "expires_at"
+    ))]
+    #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
+    async fn open_recording(
+        &self,
+        cols: u32,
+        rows: u32,
+        command: String,
+        term: String,
+        shell: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(u64, String, String, bool, String, u64, i64), BusError> {
+        let (caller, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        if caller != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        let control = self.control.clone();
+        let Some(grant) = control.grant_of_process(pid) else {
+            return Err(BusError::NotAuthorized(
+                "not inside a jit session: start it with 'jitctl shell'".into(),
+            ));
+        };
+        let _ = (cols, rows, term, shell); // recorded by jit-session in the header
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let start = self
+            .run(move |e| {
+                let start = e.open_recording(grant, &Person::root(), &command, &host)?;
+                crate::recordings::create(std::path::Path::new(&start.path), &start.group)
+                    .map_err(|err| EngineError::Io(format!("cannot create {}: {err}", start.path)))?;
+                if let Err(err) = control.adopt_recorder(grant, pid) {
+                    tracing::warn!(pid, error = %err, "could not move the recorder out of the session");
+                }
+                Ok(start)
+            })
+            .await?;
+        let on_failure = match start.on_failure {
+            crate::config::OnRecordFailure::Terminate => "terminate",
+            crate::config::OnRecordFailure::Continue => "continue",
+        };
+        Ok((
+            start.recording,
+            start.path,
+            start.metadata.to_string(),
+            start.record_input,
+            on_failure.into(),
+            start.grant,
+            start.expires_at,
+        ))
+    }
+
+    /// jit-session's recording is complete (root only): its digest goes into
+    /// the audit trail. `end`: exit, expired, revoked, write_failed, terminated.
+    async fn close_recording(
+        &self,
+        recording: u64,
+        sha256: String,
+        bytes: u64,
+        end: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), BusError> {
+        if self.callers.uid(conn, header.sender()).await? != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        self.run(move |e| e.close_recording(recording, &sha256, bytes, &end))
+            .await
+    }
+
+    /// Recordings the caller may see, as a JSON array. `filter` is a JSON
+    /// object with optional `user`, `resource` and `since` (Unix time).
+    #[zbus(out_args("recordings"))]
+    async fn list_recordings(
+        &self,
+        filter: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let filter: serde_json::Value =
+            serde_json::from_str(if filter.is_empty() { "{}" } else { &filter }).map_err(|e| {
+                BusError::InvalidArgument(format!("filter is not a JSON object: {e}"))
+            })?;
+        let since = filter["since"].as_i64().unwrap_or(0);
+        let records = self.run(move |e| e.recordings(&who, since)).await?;
+        let views: Vec<RecordingView> = records
+            .iter()
+            .filter(|r| filter["user"].as_str().is_none_or(|u| u == r.user))
+            .filter(|r| filter["resource"].as_str().is_none_or(|x| x == r.resource))
+            .map(RecordingView::from)
+            .collect();
+        to_json(&views)
+    }
+
+    /// A read-only descriptor of a recording the caller may read (their own,
+    /// or any for root, security and auditors), and its listing as JSON.
+    #[zbus(out_args("file", "recording"))]
+    async fn open_recording_file(
+        &self,
+        id: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(zbus::OwnedFd, String), BusError> {
+        let who = self.caller(conn, &header).await?;
+        let (file, record) = self
+            .run(move |e| {
+                let record = e.recording(&who, id)?;
+                let file = crate::recordings::open(std::path::Path::new(&record.path))
+                    .map_err(|err| EngineError::Io(format!("cannot open recording {id}: {err}")))?;
+                Ok((file, record))
+            })
+            .await?;
+        let fd: std::os::fd::OwnedFd = file.into();
+        Ok((fd.into(), to_json(&RecordingView::from(&record))?))
     }
 
     #[zbus(property)]

@@ -1,0 +1,9 @@
+//! jit-session: recorded elevated sessions (PTY relay modelled on sudo's
+//! use_pty, asciicast v2 recorder, expiry driven by jitd's signals).
+
+pub mod asciicast;
+pub mod jitd;
+pub mod monitor;
+pub mod pty;
+pub mod relay;
+pub mod session;

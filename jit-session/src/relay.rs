@@ -1,0 +1,414 @@
+//! The parent's loop: one poll over the user's terminal, the PTY master, a
+//! signalfd, the monitor's status pipe and jitd's events; output goes to the
+//! user's terminal and the recorder, input to the PTY.
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signalfd::SignalFd;
+
+use crate::asciicast::{RecordError, Recorder};
+use crate::jitd::{Events, OnFailure};
+use crate::monitor::{Spawned, Status};
+use crate::pty;
+use crate::session::{self, Action, End, Expiry};
+
+const CHUNK: usize = 64 * 1024;
+/// After the command exits: how long output may keep coming before the
+/// processes left on the PTY are hung up.
+const LINGER: Duration = Duration::from_millis(100);
+/// After SIGKILL: how long to wait for the tree to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(1);
+
+pub struct Relay<'a, W: Write> {
+    pub master: OwnedFd,
+    pub spawned: Spawned,
+    pub recorder: Recorder<W>,
+    pub record_input: bool,
+    pub on_failure: OnFailure,
+    pub expiry: Option<Expiry>,
+    pub events: &'a mut dyn Events,
+    pub grace: Duration,
+    /// stdin is a terminal (window sizes follow it).
+    pub tty_in: bool,
+    pub signals: SignalFd,
+}
+
+pub struct Outcome {
+    pub status: Option<Status>,
+    pub end: End,
+    /// Why the recording stopped early, if it did.
+    pub record_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Running,
+    /// The command is gone; output may still come.
+    Lingering(Instant),
+    /// SIGHUP sent; SIGKILL at this time.
+    HungUp(Instant),
+    /// SIGKILL sent; give up waiting at this time.
+    Killed(Instant),
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes everything to a blocking-or-not descriptor.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut fds, PollTimeout::from(1000u16));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+struct State<'a, W: Write> {
+    r: Relay<'a, W>,
+    phase: Phase,
+    end: Option<End>,
+    status: Option<Status>,
+    status_open: bool,
+    master_open: bool,
+    stdout_ok: bool,
+    recording: bool,
+    record_error: Option<String>,
+}
+
+impl<'a, W: Write> State<'a, W> {
+    fn say(&mut self, text: &str) {
+        if self.stdout_ok && write_all(std::io::stdout().as_fd(), text.as_bytes()).is_err() {
+            self.stdout_ok = false;
+        }
+    }
+
+    fn begin_terminate(&mut self, end: End) {
+        if self.end.is_none() {
+            self.end = Some(end);
+        }
+        if matches!(self.phase, Phase::Running | Phase::Lingering(_)) {
+            session::signal_tree(self.r.spawned.monitor, libc::SIGHUP);
+            self.phase = Phase::HungUp(Instant::now() + self.r.grace);
+        }
+    }
+
+    fn record(&mut self, f: impl FnOnce(&mut Recorder<W>) -> Result<(), RecordError>) {
+        if !self.recording {
+            return;
+        }
+        if let Err(e) = f(&mut self.r.recorder) {
+            self.recording = false;
+            self.record_error = Some(e.to_string());
+            match self.r.on_failure {
+                OnFailure::Terminate => {
+                    self.say(&format!(
+                        "\r\n[jit] cannot write the session recording ({e}); ending the session\r\n"
+                    ));
+                    self.begin_terminate(End::WriteFailed);
+                }
+                OnFailure::Continue => self.say(&format!(
+                    "\r\n[jit] cannot write the session recording ({e}); the session continues unrecorded\r\n"
+                )),
+            }
+        }
+    }
+
+    fn act(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Banner(text) => self.say(&text),
+                Action::Marker(label) => self.record(|r| r.marker(Instant::now(), &label)),
+                Action::Terminate { end, message } => {
+                    self.say(&message);
+                    self.begin_terminate(end);
+                }
+            }
+        }
+    }
+
+    /// Reads what the master has (up to one chunk); false on EIO/EOF.
+    fn pump_output(&mut self, buf: &mut [u8]) {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match nix::unistd::read(&self.r.master, &mut buf[filled..]) {
+                Ok(0) | Err(Errno::EIO) => {
+                    self.master_open = false;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(Errno::EINTR) => {}
+                Err(_) => break, // EAGAIN
+            }
+        }
+        if filled > 0 {
+            let data = &buf[..filled];
+            self.record(|r| r.output(Instant::now(), data));
+            if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
+                // The user's terminal is gone.
+                self.stdout_ok = false;
+                self.begin_terminate(End::Terminated);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signo: i32) {
+        match signo {
+            libc::SIGWINCH if self.r.tty_in => {
+                if let Some(ws) = pty::winsize(std::io::stdin().as_fd()) {
+                    let _ = pty::set_winsize(self.r.master.as_fd(), &ws);
+                    self.record(|r| r.resize(Instant::now(), ws.ws_col, ws.ws_row));
+                }
+            }
+            libc::SIGTERM | libc::SIGHUP => {
+                if signo == libc::SIGTERM {
+                    self.say("\r\n[jit] jit-session was told to stop: ending the session\r\n");
+                }
+                self.record(|r| r.marker(Instant::now(), "terminated"));
+                self.begin_terminate(End::Terminated);
+            }
+            libc::SIGINT | libc::SIGQUIT => {
+                // Not from the terminal (raw mode): pass it on to the command.
+                session::pidfd_signal(self.r.spawned.pidfd.as_fd(), signo);
+            }
+            _ => {}
+        }
+    }
+
+    fn command_gone(&mut self) {
+        if let Phase::Running = self.phase {
+            self.phase = Phase::Lingering(Instant::now() + LINGER);
+        }
+    }
+}
+
+/// Runs the session to its end. The command must have been started (`go`).
+pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
+    let mut st = State {
+        r: relay,
+        phase: Phase::Running,
+        end: None,
+        status: None,
+        status_open: true,
+        master_open: true,
+        stdout_ok: true,
+        recording: true,
+        record_error: None,
+    };
+    let _ = pty::set_nonblocking(st.r.master.as_fd());
+    let mut buf = vec![0u8; CHUNK];
+    let mut inbuf: Vec<u8> = Vec::new();
+    let mut stdin_open = true;
+    let stdin = std::io::stdin();
+
+    loop {
+        let now = Instant::now();
+        // Time-driven transitions of the ending.
+        let tree_empty = || session::tree(st.r.spawned.monitor).is_empty();
+        match st.phase {
+            Phase::Running => {}
+            Phase::Lingering(until) => {
+                if !st.master_open && tree_empty() {
+                    break;
+                }
+                if now >= until {
+                    st.begin_terminate(End::Exit);
+                }
+            }
+            Phase::HungUp(kill_at) => {
+                if tree_empty() {
+                    break;
+                }
+                if now >= kill_at {
+                    session::signal_tree(st.r.spawned.monitor, libc::SIGKILL);
+                    st.phase = Phase::Killed(now + KILL_WAIT);
+                }
+            }
+            Phase::Killed(give_up) => {
+                if tree_empty() || now >= give_up {
+                    break;
+                }
+            }
+        }
+        if let Some(exp) = st.r.expiry.as_mut() {
+            let actions = exp.on_tick(now_unix());
+            st.act(actions);
+        }
+        if st.recording {
+            let due = st.r.recorder.flush_if_due(now);
+            st.record(|_| due);
+        }
+
+        let mut timeout = Duration::from_secs(1);
+        if let Some(at) = st.r.recorder.next_flush() {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
+        if !matches!(st.phase, Phase::Running) {
+            timeout = timeout.min(Duration::from_millis(20));
+        }
+
+        let want_stdin = stdin_open && inbuf.len() < CHUNK && matches!(st.phase, Phase::Running);
+        let mut master_flags = PollFlags::POLLIN;
+        if !inbuf.is_empty() {
+            master_flags |= PollFlags::POLLOUT;
+        }
+        let events_fd = st.r.events.fd();
+        // Fixed slots; unused ones get an invalid fd (ignored by poll).
+        let none = PollFlags::empty();
+        let mut fds = [
+            PollFd::new(
+                st.r.master.as_fd(),
+                if st.master_open { master_flags } else { none },
+            ),
+            PollFd::new(
+                stdin.as_fd(),
+                if want_stdin { PollFlags::POLLIN } else { none },
+            ),
+            PollFd::new(st.r.signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(
+                st.r.spawned.status.as_fd(),
+                if st.status_open {
+                    PollFlags::POLLIN
+                } else {
+                    none
+                },
+            ),
+            PollFd::new(
+                events_fd.unwrap_or(st.r.signals.as_fd()),
+                if events_fd.is_some() {
+                    PollFlags::POLLIN
+                } else {
+                    none
+                },
+            ),
+        ];
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(1000);
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+        let ready = |i: usize| {
+            fds[i]
+                .revents()
+                .is_some_and(|r| !r.is_empty() && !fds[i].events().is_empty())
+        };
+        let (r_master, r_stdin, r_sig, r_status, r_events) =
+            (ready(0), ready(1), ready(2), ready(3), ready(4));
+        let master_writable = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLOUT));
+
+        if r_master {
+            st.pump_output(&mut buf);
+            if master_writable && !inbuf.is_empty() {
+                match nix::unistd::write(&st.r.master, &inbuf) {
+                    Ok(n) => {
+                        inbuf.drain(..n);
+                    }
+                    Err(Errno::EAGAIN | Errno::EINTR) => {}
+                    Err(_) => inbuf.clear(),
+                }
+            }
+        }
+        if r_stdin {
+            let mut tmp = [0u8; 4096];
+            match nix::unistd::read(stdin.as_fd(), &mut tmp) {
+                Ok(0) => stdin_open = false,
+                Ok(n) => {
+                    if st.r.record_input {
+                        st.record(|r| r.input(Instant::now(), &tmp[..n]));
+                    }
+                    inbuf.extend_from_slice(&tmp[..n]);
+                }
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(_) => stdin_open = false,
+            }
+        }
+        if r_sig {
+            while let Ok(Some(info)) = st.r.signals.read_signal() {
+                st.on_signal(info.ssi_signo as i32);
+            }
+        }
+        if r_status {
+            let mut b = [0u8; 8];
+            match nix::unistd::read(&st.r.spawned.status, &mut b) {
+                Ok(8) => {
+                    st.status = Some(Status::decode(&b));
+                    st.command_gone();
+                }
+                Ok(_) | Err(_) => {
+                    // The monitor is gone without a report (killed).
+                    st.status_open = false;
+                    st.begin_terminate(End::Terminated);
+                }
+            }
+        }
+        if r_events {
+            let signals = st.r.events.take();
+            let now = now_unix();
+            for s in signals {
+                if let Some(exp) = st.r.expiry.as_mut() {
+                    let actions = exp.on_signal(&s, now);
+                    st.act(actions);
+                }
+            }
+        }
+        if !st.master_open && st.status.is_none() && !st.status_open {
+            break;
+        }
+    }
+
+    // Last output still buffered in the PTY.
+    if st.master_open {
+        st.pump_output(&mut buf);
+    }
+    if st.status.is_none() && st.status_open {
+        let mut fds = [PollFd::new(st.r.spawned.status.as_fd(), PollFlags::POLLIN)];
+        if matches!(nix::poll::poll(&mut fds, PollTimeout::from(300u16)), Ok(n) if n > 0) {
+            let mut b = [0u8; 8];
+            if let Ok(8) = nix::unistd::read(&st.r.spawned.status, &mut b) {
+                st.status = Some(Status::decode(&b));
+            }
+        }
+    }
+    let end = st.end.unwrap_or(End::Exit);
+    let at = Instant::now();
+    if st.recording {
+        let label = format!("end: {}", end.as_str());
+        st.record(|r| r.marker(at, &label));
+    }
+    let State {
+        r,
+        status,
+        record_error,
+        ..
+    } = st;
+    let Relay {
+        recorder, spawned, ..
+    } = r;
+    // Finishing (the digest) is the caller's business.
+    (
+        Outcome {
+            status,
+            end,
+            record_error,
+        },
+        recorder,
+        spawned,
+    )
+}

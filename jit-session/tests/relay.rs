@@ -1,0 +1,306 @@
+//! The real binary on real PTYs (needs root: jit-session refuses otherwise).
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use jit_session::asciicast::decode_output;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_jit-session");
+
+struct Outer {
+    master: OwnedFd,
+    slave: OwnedFd,
+    child: Child,
+    output: mpsc::Receiver<Vec<u8>>,
+}
+
+fn winsize(rows: u16, cols: u16) -> libc::winsize {
+    libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+/// Runs `prog args` with an outer PTY as its controlling terminal.
+fn start(prog: &str, args: &[&str]) -> Outer {
+    let pair = nix::pty::openpty(Some(&winsize(24, 80)), None).unwrap();
+    let slave = pair.slave;
+    let fd = slave.as_raw_fd();
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    // SAFETY: setsid and ioctl are async-signal-safe; nothing else runs
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::ioctl(fd, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let mut reader = std::fs::File::from(pair.master.try_clone().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    Outer {
+        master: pair.master,
+        slave,
+        child,
+        output: rx,
+    }
+}
+
+impl Outer {
+    /// Collects output until `needle` shows up (or the timeout).
+    fn wait_for(&self, seen: &mut Vec<u8>, needle: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if String::from_utf8_lossy(seen).contains(needle) {
+                return true;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Ok(b) = self.output.recv_timeout(left) {
+                seen.extend(b);
+            }
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        nix::unistd::write(&self.master, bytes).unwrap();
+    }
+}
+
+fn cast(path: &Path) -> (Value, Vec<Value>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    assert_eq!(header["version"], 2);
+    (header, lines.collect())
+}
+
+fn output_of(events: &[Value]) -> String {
+    let bytes: Vec<u8> = events
+        .iter()
+        .filter(|e| e[1] == "o")
+        .flat_map(|e| decode_output(e[2].as_str().unwrap()))
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn termios_of(fd: &OwnedFd) -> (u32, u32, u32, u32, Vec<u8>) {
+    let t: libc::termios = nix::sys::termios::tcgetattr(fd.as_fd()).unwrap().into();
+    (t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_cc.to_vec())
+}
+
+#[test]
+fn exit_status_output_and_terminal_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.cast");
+    let f = file.to_str().unwrap();
+    let mut o = start(
+        BIN,
+        &[
+            "--standalone-record",
+            f,
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.3; printf 'h\\303\\251llo\\n'; exit 3",
+        ],
+    );
+    let before = termios_of(&o.slave);
+    let mut seen = Vec::new();
+    // Raw mode while the session runs.
+    std::thread::sleep(Duration::from_millis(150));
+    let during = termios_of(&o.slave);
+    assert_ne!(before, during, "the outer terminal should be in raw mode");
+    let st = o.wait(Duration::from_secs(10)).expect("jit-session exits");
+    assert_eq!(st.code(), Some(3));
+    assert!(o.wait_for(&mut seen, "héllo", Duration::from_secs(2)));
+    assert_eq!(termios_of(&o.slave), before, "terminal settings restored");
+    let (header, events) = cast(&file);
+    assert_eq!(header["jit"]["standalone"], true);
+    assert_eq!(header["width"], 80);
+    assert_eq!(header["height"], 24);
+    assert!(output_of(&events).contains("héllo\r\n"));
+}
+
+#[test]
+fn resize_reaches_the_program_and_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.cast");
+    let f = file.to_str().unwrap();
+    let mut o = start(
+        BIN,
+        &[
+            "--standalone-record",
+            f,
+            "--",
+            "sh",
+            "-c",
+            "echo ready; read x; stty size",
+        ],
+    );
+    let mut seen = Vec::new();
+    assert!(o.wait_for(&mut seen, "ready", Duration::from_secs(5)));
+    // SAFETY: TIOCSWINSZ reads a valid winsize.
+    assert_eq!(
+        unsafe { libc::ioctl(o.master.as_raw_fd(), libc::TIOCSWINSZ, &winsize(40, 100)) },
+        0
+    );
+    // The kernel signals the outer foreground group; say it explicitly too.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(o.child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    o.send(b"\r");
+    assert!(
+        o.wait_for(&mut seen, "40 100", Duration::from_secs(5)),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    assert_eq!(o.wait(Duration::from_secs(5)).unwrap().code(), Some(0));
+    let (_, events) = cast(&file);
+    assert!(
+        events.iter().any(|e| e[1] == "r" && e[2] == "100x40"),
+        "{events:?}"
+    );
+    assert!(output_of(&events).contains("40 100"));
+}
+
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s[s.rfind(')').unwrap() + 2..].starts_with('Z'),
+    }
+}
+
+#[test]
+fn sigterm_ends_the_whole_tree_and_closes_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.cast");
+    let f = file.to_str().unwrap();
+    let mut o = start(
+        BIN,
+        &[
+            "--standalone-record",
+            f,
+            "--",
+            "sh",
+            "-c",
+            "setsid sh -c 'trap \"\" HUP; exec sleep 300' & echo \"pids $$ $! end\"; sleep 300",
+        ],
+    );
+    let mut seen = Vec::new();
+    assert!(o.wait_for(&mut seen, " end", Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(100));
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    let line = &text[text.find("pids ").unwrap() + 5..];
+    let pids: Vec<i32> = line
+        .split_whitespace()
+        .take(2)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(!gone(pids[0]) && !gone(pids[1]));
+    let t0 = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(o.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = o.wait(Duration::from_secs(3)).expect("jit-session ends");
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(gone(pids[0]), "the command survived");
+    assert!(
+        gone(pids[1]),
+        "the setsid grandchild (ignoring SIGHUP) survived"
+    );
+    assert!(!st.success());
+    let (_, events) = cast(&file);
+    assert!(
+        events
+            .iter()
+            .any(|e| e[1] == "m" && e[2] == "end: terminated"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn full_disk_terminates_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().to_str().unwrap().to_string();
+    let script = format!(
+        "mount -t tmpfs -o size=64k tmpfs {mnt} && exec {BIN} --standalone-record {mnt}/d.cast -- \
+         sh -c 'base64 /dev/urandom | head -c 20000000; sleep 30'"
+    );
+    let mut o = start("unshare", &["-m", "sh", "-c", &script]);
+    let mut seen = Vec::new();
+    assert!(
+        o.wait_for(
+            &mut seen,
+            "cannot write the session recording",
+            Duration::from_secs(20)
+        ),
+        "no message"
+    );
+    let st = o.wait(Duration::from_secs(5)).expect("the session ends");
+    assert!(!st.success());
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("ending the session"),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+}
+
+#[test]
+fn refuses_without_root() {
+    let out = Command::new(BIN)
+        .arg("true")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "jit-session: run it through 'jitctl shell' (it needs sudo)\n"
+    );
+}

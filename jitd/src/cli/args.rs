@@ -111,6 +111,22 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Open a recorded root shell under your active grant (through sudo).
+    Shell {
+        /// The grant to use (checked to be yours and active).
+        id: Option<u64>,
+    },
+    /// Run one recorded command under your active grant (through sudo).
+    Run {
+        id: u64,
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Review recorded sessions.
+    Recordings {
+        #[command(subcommand)]
+        action: RecordingsAction,
+    },
     /// Show jitd's status and what you may request.
     Status {
         #[command(flatten)]
@@ -118,6 +134,40 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecordingsAction {
+    /// Recordings you may see (yours; all for security and auditors).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only recordings started within this long (e.g. 1h, 7days).
+        #[arg(long, value_name = "DUR", value_parser = duration)]
+        since: Option<Duration>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Replay a recording in this terminal.
+    Play {
+        id: u64,
+        /// Playback speed factor.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Longest pause kept, in seconds (longer idle gaps are compressed).
+        #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+        max_idle: f64,
+    },
+    /// Check a recording against the digest in the audit trail; exit 1 on mismatch.
+    Verify { id: u64 },
+    /// Write the recording (.cast) and its grant's audit events (.json) to a directory.
+    Export {
+        id: u64,
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,11 +5,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
 
-use super::args::{AuditAction, Command, Output};
+use super::args::{AuditAction, Command, Output, RecordingsAction};
 use super::client::{connect, failure, Daemon1Proxy};
+use super::recordings;
 use super::render;
 use super::{CliError, Exit};
-use crate::api::{AuditView, RequestView, StatusView, VerifyView};
+use crate::api::{AuditView, RecordingView, RequestView, StatusView, VerifyView};
 
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
     serde_json::from_str(json)
@@ -136,12 +137,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             since,
             out,
         } => {
-            let since = since.map_or(0, |d| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                now.saturating_sub(d).as_secs() as i64
-            });
+            let since = since.map_or(0, |d| unix_now().saturating_sub(d.as_secs()) as i64);
             let events: Vec<AuditView> = parse(&jitd.audit(since).await.map_err(failure)?)?;
             show(out, &events, |e| render::audit(e));
             Ok(Exit::Ok)
@@ -151,8 +147,43 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             show(out, &status, render::status);
             Ok(Exit::Ok)
         }
+        Command::Shell { id } => recordings::elevate(&jitd, id, &[]).await,
+        Command::Run { id, command } => recordings::elevate(&jitd, Some(id), &command).await,
+        Command::Recordings { action } => match action {
+            RecordingsAction::List {
+                user,
+                resource,
+                since,
+                out,
+            } => {
+                let since = since.map_or(0, |d| unix_now().saturating_sub(d.as_secs()) as i64);
+                let filter =
+                    serde_json::json!({"user": user, "resource": resource, "since": since});
+                let views: Vec<RecordingView> = parse(
+                    &jitd
+                        .list_recordings(&filter.to_string())
+                        .await
+                        .map_err(failure)?,
+                )?;
+                show(out, &views, |v| render::recordings(v));
+                Ok(Exit::Ok)
+            }
+            RecordingsAction::Play {
+                id,
+                speed,
+                max_idle,
+            } => recordings::play(&jitd, id, speed, max_idle).await,
+            RecordingsAction::Verify { id } => recordings::verify(&jitd, id).await,
+            RecordingsAction::Export { id, out } => recordings::export(&jitd, id, &out).await,
+        },
         Command::Completions { .. } => unreachable!("handled before connecting"),
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn exit_for_state(state: &str) -> Exit {

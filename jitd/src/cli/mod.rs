@@ -3,6 +3,7 @@
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod recordings;
 pub mod render;
 
 /// jitctl's exit statuses (design.md, "jitctl (contract)").

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::api::{AuditView, RequestView, StatusView, VerifyView};
+use crate::api::{AuditView, RecordingView, RequestView, StatusView, VerifyView};
 use crate::core::sanitize::for_terminal as clean;
 
 const REASON_COLUMN: usize = 40;
@@ -194,6 +194,35 @@ pub fn audit(events: &[AuditView]) -> String {
         })
         .collect();
     table(&["ID", "AT", "ACTOR", "EVENT", "REQUEST", "DETAIL"], rows)
+}
+
+pub fn recordings(views: &[RecordingView]) -> String {
+    if views.is_empty() {
+        return "No recordings.\n".into();
+    }
+    let rows = views
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.grant.to_string(),
+                clean(&r.user).into_owned(),
+                clean(&r.resource).into_owned(),
+                r.started_at.clone(),
+                r.ended_at.clone().unwrap_or_else(|| "(recording)".into()),
+                r.end.clone().unwrap_or_else(|| "-".into()),
+                r.sha256
+                    .as_deref()
+                    .map_or("-".into(), |d| d.chars().take(12).collect()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "GRANT", "USER", "RESOURCE", "STARTED", "ENDED", "END", "SHA256",
+        ],
+        rows,
+    )
 }
 
 pub fn verification(v: &VerifyView) -> String {

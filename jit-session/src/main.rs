@@ -132,6 +132,16 @@ fn open_recording_file(path: &std::path::Path) -> std::io::Result<File> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Through sudo, only recorded sessions: sudo puts SUDO_UID in the
+    // command's environment and the user cannot take it out, so the
+    // test-only mode (no jitd, a file of the caller's choosing) stays out of
+    // reach of the sudoers rule that lets gated users start jit-session.
+    if args.standalone_record.is_some() && std::env::var_os("SUDO_UID").is_some() {
+        return fail(
+            "--standalone-record is for tests run by root, not through sudo",
+            2,
+        );
+    }
     if !nix::unistd::geteuid().is_root() {
         eprintln!("jit-session: run it through 'jitctl shell' (it needs sudo)");
         return ExitCode::from(2);
@@ -188,10 +198,9 @@ fn main() -> ExitCode {
     let opened = if let Some(file) = &args.standalone_record {
         std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(file)
             .map(|f| {
                 (

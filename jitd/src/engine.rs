@@ -941,9 +941,15 @@ impl Engine {
         })
     }
 
-    /// Recordings `who` may see: their own, or all for root, security and auditors.
+    /// Only root and auditors (the `jit-audit` group by default) may watch
+    /// other people's sessions; security decides on grants, not on replays.
+    fn reads_all_recordings(&self, who: &Person) -> bool {
+        who.is_root() || who.matches_any(&self.config.roles.auditor)
+    }
+
+    /// Recordings `who` may see: their own, or all for root and auditors.
     pub fn recordings(&self, who: &Person, since: UnixTime) -> Result<Vec<RecordingRecord>> {
-        let only = (!self.sees_all(who)).then_some(who.uid);
+        let only = (!self.reads_all_recordings(who)).then_some(who.uid);
         Ok(self.store.recordings(since, only)?)
     }
 
@@ -953,7 +959,7 @@ impl Engine {
             .store
             .recording(id)?
             .ok_or(EngineError::NoRecording(id))?;
-        if rec.uid != who.uid && !self.sees_all(who) {
+        if rec.uid != who.uid && !self.reads_all_recordings(who) {
             return Err(EngineError::NotYourRecording(id));
         }
         Ok(rec)

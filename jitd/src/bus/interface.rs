@@ -427,7 +427,7 @@ impl Daemon {
     }
 
     /// A read-only descriptor of a recording the caller may read (their own,
-    /// or any for root, security and auditors), and its listing as JSON.
+    /// or any for root and auditors), and its listing as JSON.
     #[zbus(out_args("file", "recording"))]
     async fn open_recording_file(
         &self,

@@ -130,7 +130,7 @@ impl SessionControl {
 
     /// Ends and removes session cgroups left over from grants that are no
     /// longer active (jitd was stopped before they ended, or crashed).
-    pub fn sweep(&self, active: &std::collections::HashSet<u64>) {
+    pub fn sweep(&self, is_active: impl Fn(u64) -> bool) {
         let Some(base) = &self.cgroup_base else {
             return;
         };
@@ -140,7 +140,7 @@ impl SessionControl {
             .flatten()
             .filter(|e| {
                 grant_of_cgroup(&e.file_name().to_string_lossy())
-                    .is_some_and(|g| !active.contains(&g))
+                    .is_some_and(|g| !is_active(g))
             })
             .map(|e| e.path())
             .collect();

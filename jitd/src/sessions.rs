@@ -34,17 +34,15 @@ pub struct SessionControl {
 
 impl SessionControl {
     pub fn new(config: &SessionsConfig) -> SessionControl {
+        // The directory itself is made on first use (a jitd that never
+        // registers a session leaves nothing in the cgroup tree).
         let cgroup_base = match &config.cgroup {
             Some(dir) => Some(dir.clone()),
             None => default_cgroup_base(),
+        };
+        if cgroup_base.is_none() {
+            tracing::warn!("no cgroup v2 mount: sessions are ended by process tree (setsid children may escape)");
         }
-        .filter(|dir| match fs::create_dir_all(dir) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "no cgroup for sessions; falling back to process trees");
-                false
-            }
-        });
         SessionControl {
             cgroup_base,
             grace: config.kill_grace.0,
@@ -77,6 +75,7 @@ impl SessionControl {
         let Some(base) = &self.cgroup_base else {
             return Ok(None);
         };
+        fs::create_dir_all(base)?;
         let dir = base.join(name);
         match fs::create_dir(&dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),

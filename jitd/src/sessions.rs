@@ -138,8 +138,7 @@ impl SessionControl {
             .flatten()
             .flatten()
             .filter(|e| {
-                grant_of_cgroup(&e.file_name().to_string_lossy())
-                    .is_some_and(|g| !is_active(g))
+                grant_of_cgroup(&e.file_name().to_string_lossy()).is_some_and(|g| !is_active(g))
             })
             .map(|e| e.path())
             .collect();

@@ -70,6 +70,23 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_grant ON sessions(grant_id);
 "#,
+    r#"
+CREATE TABLE recordings (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    grant_id     INTEGER NOT NULL REFERENCES requests(id),
+    uid          INTEGER NOT NULL,
+    user         TEXT NOT NULL,
+    resource     TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    ended_at     INTEGER,
+    sha256       TEXT,
+    bytes        INTEGER,
+    end_reason   TEXT
+);
+CREATE INDEX recordings_grant ON recordings(grant_id);
+CREATE INDEX recordings_started ON recordings(started_at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -74,7 +74,8 @@ impl SessionEnv {
             "{config}\n[recordings]\ndir = \"{}\"\n",
             rec_dir.display()
         ));
-        let stack = documented_sudo_stack().replace("resource=sudo", &format!("resource={resource}"));
+        let stack =
+            documented_sudo_stack().replace("resource=sudo", &format!("resource={resource}"));
         env.install_pam(&[("sudo", &stack)], SESSION_SUDOERS);
         env.link_system_bus();
         install_recorder(&env);
@@ -253,7 +254,9 @@ impl<'a> Tmux<'a> {
             last = self.screen();
             f(&last).then(|| last.clone())
         })
-        .unwrap_or_else(|| panic!("the pane did not show {what} within {timeout:?}; it shows:\n{last}"))
+        .unwrap_or_else(|| {
+            panic!("the pane did not show {what} within {timeout:?}; it shows:\n{last}")
+        })
     }
 
     /// `jitctl shell [ID]` typed into the pane; waits for root's shell to answer.

@@ -56,7 +56,16 @@ fn recorded_shell_with_resize_and_vim() {
     let mine = s.recordings("alice");
     assert_eq!(mine.len(), 1, "{mine:#?}");
     let listed = &mine[0];
-    for field in ["id", "grant", "user", "uid", "resource", "started_at", "ended_at", "path"] {
+    for field in [
+        "id",
+        "grant",
+        "user",
+        "uid",
+        "resource",
+        "started_at",
+        "ended_at",
+        "path",
+    ] {
         assert!(!listed[field].is_null(), "no {field} in {listed:#}");
     }
     assert_eq!(listed["user"], "alice", "{listed:#}");
@@ -73,13 +82,20 @@ fn recorded_shell_with_resize_and_vim() {
 
     // The file: header, events, output.
     let bytes = std::fs::read(&path).expect("read the recording");
-    assert_eq!(listed["bytes"].as_u64(), Some(bytes.len() as u64), "{listed:#}");
+    assert_eq!(
+        listed["bytes"].as_u64(),
+        Some(bytes.len() as u64),
+        "{listed:#}"
+    );
     let cast = Cast::parse(&bytes);
     let h = &cast.header;
     assert_eq!(h["width"], 100, "{h:#}");
     assert_eq!(h["height"], 30, "{h:#}");
     let ts = h["timestamp"].as_i64().unwrap_or(0);
-    assert!((wall_now() as i64 - ts).abs() < 120, "timestamp {ts}: {h:#}");
+    assert!(
+        (wall_now() as i64 - ts).abs() < 120,
+        "timestamp {ts}: {h:#}"
+    );
     assert!(h["env"]["TERM"].is_string(), "no env.TERM: {h:#}");
     assert!(h["env"]["SHELL"].is_string(), "no env.SHELL: {h:#}");
     let jit = &h["jit"];
@@ -104,7 +120,10 @@ fn recorded_shell_with_resize_and_vim() {
     assert_eq!(cast.of("r"), vec!["120x40"], "resize events");
     let out = cast.output();
     for text in ["hello-42", "size-is-40x120", "after-vim-2"] {
-        assert!(out.contains(text), "{text:?} not in the recorded output:\n{out}");
+        assert!(
+            out.contains(text),
+            "{text:?} not in the recorded output:\n{out}"
+        );
     }
     assert!(
         out.contains("\x1b[?1049h") && out.contains("\x1b[?1049l"),
@@ -123,7 +142,12 @@ fn recorded_shell_with_resize_and_vim() {
     assert!(run.stdout.contains("hello-42"), "asciinema cat:{run}");
 
     // The digest verifies; one edited byte is detected.
-    let run = s.jitctl("alice", &["recordings", "verify", &listed["id"].to_string()]).ok();
+    let run = s
+        .jitctl(
+            "alice",
+            &["recordings", "verify", &listed["id"].to_string()],
+        )
+        .ok();
     assert!(run.stdout.contains(sha), "{run}");
     let at = String::from_utf8_lossy(&bytes)
         .find("hello-42")
@@ -131,7 +155,10 @@ fn recorded_shell_with_resize_and_vim() {
     let mut edited = bytes.clone();
     edited[at] = b'j';
     std::fs::write(&path, &edited).expect("edit the recording");
-    let run = s.jitctl("alice", &["recordings", "verify", &listed["id"].to_string()]);
+    let run = s.jitctl(
+        "alice",
+        &["recordings", "verify", &listed["id"].to_string()],
+    );
     assert_eq!(run.code, 1, "verify of an edited recording:{run}");
     assert!(run.stderr.contains("does NOT match"), "{run}");
 }

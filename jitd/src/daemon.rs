@@ -52,7 +52,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // nobody may be told "granted" about a grant that is already over.
     let control = SessionControl::new(&config.sessions);
     let (engine, recovered) = Engine::open(config, &opts.state_dir, Arc::new(SystemClock))?;
-    control.sweep(&engine.active_grants()?);
+    control.sweep(|grant| engine.is_active(grant));
     let engine = Arc::new(Mutex::new(engine));
     let effects = Effects::new(Arc::clone(&engine), control.clone());
     if !recovered.is_empty() {

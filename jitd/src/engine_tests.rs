@@ -289,3 +289,52 @@ fn only_root_checks_other_users() {
     assert!(checker.check(61001, 61001, "logs").unwrap().is_none());
     assert!(checker.check(0, 61001, "logs").unwrap().is_none());
 }
+
+#[test]
+fn recordings_carry_the_digest_from_the_audit_trail() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
+        .unwrap();
+    let start = engine
+        .open_recording(grant.id, &Person::root(), "/bin/bash", "host1")
+        .unwrap();
+    assert!(start
+        .path
+        .ends_with(&format!("{}-{}.cast", grant.id, start.recording)));
+    assert_eq!(start.metadata["user"], "alice");
+    assert_eq!(start.metadata["reason"], "look");
+    let digest = "ab".repeat(32);
+    assert!(matches!(
+        engine.close_recording(start.recording, "not hex", 10, "exit"),
+        Err(EngineError::BadRecordingEnd)
+    ));
+    engine
+        .close_recording(start.recording, &digest, 10, "exit")
+        .unwrap();
+    assert!(matches!(
+        engine.close_recording(start.recording, &digest, 10, "exit"),
+        Err(EngineError::NoRecording(_))
+    ));
+    let mine = engine.recordings(&alice(), 0).unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].sha256.as_deref(), Some(digest.as_str()));
+    assert_eq!(mine[0].end.as_deref(), Some("exit"));
+    // Someone else sees nothing of it and may not open it.
+    let bob = person(61002, "bob");
+    assert!(engine.recordings(&bob, 0).unwrap().is_empty());
+    assert!(matches!(
+        engine.recording(&bob, start.recording),
+        Err(EngineError::NotYourRecording(_))
+    ));
+    assert!(engine.recording(&Person::root(), start.recording).is_ok());
+    let events = events_named(&engine, grant.id);
+    assert!(
+        events.ends_with(&[
+            "recording_started".to_string(),
+            "recording_closed".to_string()
+        ]),
+        "{events:?}"
+    );
+}

@@ -34,17 +34,15 @@ pub struct SessionControl {
 
 impl SessionControl {
     pub fn new(config: &SessionsConfig) -> SessionControl {
+        // The directory itself is made on first use (a jitd that never
+        // registers a session leaves nothing in the cgroup tree).
         let cgroup_base = match &config.cgroup {
             Some(dir) => Some(dir.clone()),
             None => default_cgroup_base(),
+        };
+        if cgroup_base.is_none() {
+            tracing::warn!("no cgroup v2 mount: sessions are ended by process tree (setsid children may escape)");
         }
-        .filter(|dir| match fs::create_dir_all(dir) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "no cgroup for sessions; falling back to process trees");
-                false
-            }
-        });
         SessionControl {
             cgroup_base,
             grace: config.kill_grace.0,
@@ -77,6 +75,7 @@ impl SessionControl {
         let Some(base) = &self.cgroup_base else {
             return Ok(None);
         };
+        fs::create_dir_all(base)?;
         let dir = base.join(name);
         match fs::create_dir(&dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
@@ -130,7 +129,7 @@ impl SessionControl {
 
     /// Ends and removes session cgroups left over from grants that are no
     /// longer active (jitd was stopped before they ended, or crashed).
-    pub fn sweep(&self, active: &std::collections::HashSet<u64>) {
+    pub fn sweep(&self, is_active: impl Fn(u64) -> bool) {
         let Some(base) = &self.cgroup_base else {
             return;
         };
@@ -139,8 +138,7 @@ impl SessionControl {
             .flatten()
             .flatten()
             .filter(|e| {
-                grant_of_cgroup(&e.file_name().to_string_lossy())
-                    .is_some_and(|g| !active.contains(&g))
+                grant_of_cgroup(&e.file_name().to_string_lossy()).is_some_and(|g| !is_active(g))
             })
             .map(|e| e.path())
             .collect();

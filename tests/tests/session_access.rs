@@ -73,7 +73,7 @@ fn recordings_belong_to_their_user_and_the_auditors() {
     // audrey (jit-audit) reads everyone's.
     let all = s.recordings("audrey");
     assert!(
-        all.iter().any(|r| r["id"].to_string() == rid),
+        all.iter().any(|r| r["id"] == rec["id"]),
         "audrey does not see {rid}: {all:#?}"
     );
     let run = s

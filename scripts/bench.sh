@@ -4,7 +4,8 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam to rerun only the pam_jit part (keeping the other results).
+# BENCH_ONLY=pam or BENCH_ONLY=session to rerun only that part (keeping the other results),
+# BENCH_SESSION_MB (default 200): the text output of the recorder benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -12,14 +13,14 @@ source "$ROOT/scripts/sandbox.sh"
 if [[ "${JIT_SANDBOX:-}" != 1 ]]; then
     [[ $EUID -eq 0 ]] || { echo "run as root: sudo bash scripts/bench.sh" >&2; exit 2; }
     "$ROOT/scripts/install-deps.sh"
-    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench -p pam_jit)
+    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench -p pam_jit -p jit-session)
 fi
 sandbox_enter "$@"
 trap sandbox_cleanup EXIT
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 RESULTS="$ROOT/bench/results"
 CALLS=${BENCH_CALLS:-20000}
-[[ "${BENCH_ONLY:-}" == pam ]] || rm -rf "$RESULTS"
+[[ -n "${BENCH_ONLY:-}" ]] || rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -46,13 +47,17 @@ stop_jitd() {
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$JITD_PID/status"; }
 seed() { "$BIN/jit-bench" seed "$@"; }
 
-bench_jitd() {
+machine_json() {
 {
     echo "{\"nproc\": $(nproc), \"cpu\": \"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\","
     echo " \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
     echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\","
     echo " \"dbus\": \"$(dbus-daemon --version | head -1)\", \"hyperfine\": \"$(hyperfine --version)\"}"
 } >"$RESULTS/machine.json"
+}
+
+bench_jitd() {
+machine_json
 
 # --- Empty database: RSS baseline, and the whole-process request (hyperfine) ---
 log "empty database: RSS baseline, jitctl request vs busctl Ping"
@@ -158,12 +163,55 @@ bench_pam() {
     stop_jitd
 }
 
+# --- jit-session: the recorder against script, asciinema, tlog and a bare terminal ---
+bench_session() {
+    local mb=${BENCH_SESSION_MB:-200} dir="$SANDBOX_DIR/session"
+    mkdir -p "$dir"
+    log "jit-session: ${mb} MB of text through each recorder inside an outer PTY"
+    base64 /dev/urandom | head -c "${mb}M" >"$dir/output.txt"
+    local n; n=$(stat -c %s "$dir/output.txt")
+    cat "$dir/output.txt" >/dev/null  # in the page cache for every run
+    # tlog-rec insists on a utmp record: give it a private /run (this namespace only).
+    mount -t tmpfs -o mode=0755 jit-bench-run /run
+    : >/run/utmp
+    local cat_cmd="cat $dir/output.txt" tp="$BIN/jit-bench session-throughput --output-bytes $n --runs 3"
+    $tp --label bare -- cat "$dir/output.txt" >"$RESULTS/session-bare.json"
+    $tp --label script --recording "$dir/script.log" -- script -q -c "$cat_cmd" "$dir/script.log" \
+        >"$RESULTS/session-script.json"
+    ASCIINEMA_CONFIG_HOME="$dir/asciinema-config" $tp --label asciinema --recording "$dir/asciinema.cast" -- \
+        asciinema rec -q -c "$cat_cmd" "$dir/asciinema.cast" >"$RESULTS/session-asciinema.json"
+    if command -v tlog-rec >/dev/null; then
+        # The default rate limit (16 KB/s, "pass") would leave most of the output unrecorded.
+        $tp --label tlog --recording "$dir/tlog.json" -- tlog-rec -w file -o "$dir/tlog.json" \
+            --limit-rate=1000000000000 --limit-burst=1000000000000 cat "$dir/output.txt" \
+            >"$RESULTS/session-tlog.json"
+    else
+        echo '{"label": "tlog", "unavailable": "tlog-rec is not installed"}' >"$RESULTS/session-tlog.json"
+    fi
+    env -u SUDO_UID $tp --label jit-session --recording "$dir/jit.cast" -- \
+        "$BIN/jit-session" --standalone-record "$dir/jit.cast" -- cat "$dir/output.txt" \
+        >"$RESULTS/session-jit.json"
+    log "jit-session: keystroke-to-echo latency (cat in the session)"
+    local lat="$BIN/jit-bench session-latency --samples 3000"
+    {
+        $lat --label "bare PTY" -- cat
+        rm -f "$dir/latency.log"; $lat --label script -- script -q -c cat "$dir/latency.log"
+        rm -f "$dir/latency.cast"; env -u SUDO_UID $lat --label jit-session -- \
+            "$BIN/jit-session" --standalone-record "$dir/latency.cast" -- cat
+    } | jq -s . >"$RESULTS/session-latency.json"
+    echo "{\"mb\": $mb, \"output_bytes\": $n}" >"$RESULTS/session-workload.json"
+    rm -rf "$dir"
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
-if [[ "${BENCH_ONLY:-}" != pam ]]; then
-    bench_jitd
-fi
-bench_pam
+[[ -e "$RESULTS/machine.json" ]] || machine_json
+case "${BENCH_ONLY:-}" in
+    "") bench_jitd; bench_pam; bench_session ;;
+    pam) bench_pam ;;
+    session) bench_session ;;
+    *) echo "BENCH_ONLY: pam or session" >&2; exit 2 ;;
+esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$ROOT/BENCHMARKS.md"
 log "wrote $ROOT/BENCHMARKS.md (raw results in $RESULTS)"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs the Debian packages the demo and the tests need (idempotent).
 set -euo pipefail
-needed=(dbus util-linux sqlite3 hyperfine libpam0g-dev pamtester sudo openssh-server openssh-client tmux)
+needed=(dbus util-linux sqlite3 hyperfine libpam0g-dev pamtester sudo openssh-server openssh-client tmux vim asciinema tlog jq)
 missing=()
 for pkg in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -6,6 +6,7 @@
 mod pam;
 mod report;
 mod seed;
+mod session;
 
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
@@ -140,6 +141,30 @@ enum Cmd {
         secs: f64,
     },
     /// Writes BENCHMARKS.md (markdown, on stdout) from the results directory.
+    /// A command printing `output_bytes` inside an outer PTY (drained):
+    /// wall time, CPU and peak RSS of its process tree, recording size.
+    SessionThroughput {
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        output_bytes: u64,
+        /// The file the recorder writes (removed before each run).
+        #[arg(long)]
+        recording: Option<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+    /// Keystroke-to-echo latency through `argv` (which runs `cat`) in an outer PTY.
+    SessionLatency {
+        #[arg(long)]
+        label: String,
+        #[arg(long, default_value_t = 2_000)]
+        samples: usize,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     Report {
         #[arg(long)]
         results: PathBuf,
@@ -173,6 +198,27 @@ fn main() -> Result<(), BoxError> {
             *batch,
         )?;
         println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::SessionThroughput {
+        label,
+        output_bytes,
+        recording,
+        runs,
+        argv,
+    } = &args.command
+    {
+        let out = session::throughput(label, argv, recording.as_deref(), *output_bytes, *runs)?;
+        println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::SessionLatency {
+        label,
+        samples,
+        argv,
+    } = &args.command
+    {
+        println!("{}", session::latency(label, argv, *samples)?);
         return Ok(());
     }
     if let Cmd::Report { results, command } = &args.command {
@@ -305,6 +351,8 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         Cmd::Seed { .. }
         | Cmd::SleepToPhase { .. }
         | Cmd::Report { .. }
+        | Cmd::SessionThroughput { .. }
+        | Cmd::SessionLatency { .. }
         | Cmd::Pam { .. }
         | Cmd::FreshConnections { .. }
         | Cmd::PamConcurrent { .. } => {

@@ -31,6 +31,9 @@ pub use serde_json::Value;
 mod pam;
 pub use pam::*;
 
+mod session;
+pub use session::*;
+
 /// Primary group of every fixture user.
 pub const FIXTURE_GID: u32 = 61000;
 

@@ -1,0 +1,152 @@
+//! Who may record what and read what: no recorded shell on someone else's
+//! grant (sudo's pam_jit and jitctl both refuse), no reading someone else's
+//! recording (jitctl exit 3, and the file is 0640 root:jit-audit), auditors
+//! read all; the test-only standalone mode is out of reach through sudo.
+
+use jit_tests::*;
+use std::time::Duration;
+
+#[test]
+fn recordings_belong_to_their_user_and_the_auditors() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let grant = s.request("alice", "ops", "30m", "maintenance");
+    assert_eq!(state_of(&grant), "active", "{grant:#}");
+    let id = id_of(&grant);
+    let ids = id.to_string();
+
+    // bob holds no grant: sudo (pam_jit) refuses him the recorder.
+    let run = s.jitctl("bob", &["shell"]);
+    assert_ne!(run.code, 0, "{run}");
+    assert!(
+        run.stderr.contains("jitctl request ops"),
+        "no request hint:{run}"
+    );
+    // And jitctl refuses alice's grant to him.
+    let run = s.jitctl("bob", &["shell", &ids]).code(3);
+    assert!(
+        run.stderr.contains("not yours") || run.stderr.contains("another user"),
+        "{run}"
+    );
+    s.jitctl("bob", &["run", &ids, "--", "id"]).code(3);
+
+    // alice records one command.
+    let run = s
+        .jitctl_run("alice", id, &["sh", "-c", "echo secret-output-$((9*9))"])
+        .ok();
+    assert!(run.stdout.contains("secret-output-81"), "{run}");
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    let rid = rec["id"].to_string();
+    let path = std::path::PathBuf::from(rec["path"].as_str().expect("path"));
+
+    // bob: not listed, not readable through jitctl (exit 3), nor on disk.
+    assert!(s.recordings("bob").is_empty(), "bob sees recordings");
+    let export_dir = s.dir.path().join("export");
+    std::fs::create_dir(&export_dir).expect("export dir");
+    std::os::unix::fs::chown(&export_dir, Some(uid("audrey")), Some(FIXTURE_GID)).expect("chown");
+    for args in [
+        vec!["recordings", "play", &rid, "--speed", "100"],
+        vec!["recordings", "verify", &rid],
+        vec!["recordings", "export", &rid, "--out", "/tmp"],
+    ] {
+        let run = s.jitctl("bob", &args).code(3);
+        assert!(!run.stdout.contains("secret-output-81"), "{run}");
+    }
+    let run = s.run_as("bob", "cat", &[path.to_str().unwrap()]);
+    assert_ne!(run.code, 0, "bob read the file:{run}");
+    assert_eq!(
+        owner_and_mode(&path),
+        (0, 61104, 0o640),
+        "recording owner, group (jit-audit) and mode"
+    );
+    assert_eq!(
+        owner_and_mode(&s.rec_dir),
+        (0, 61104, 0o750),
+        "recordings dir owner, group (jit-audit) and mode"
+    );
+
+    // alice reads her own.
+    let run = s
+        .jitctl("alice", &["recordings", "play", &rid, "--speed", "100"])
+        .ok();
+    assert!(run.stdout.contains("secret-output-81"), "{run}");
+
+    // audrey (jit-audit) reads everyone's.
+    let all = s.recordings("audrey");
+    assert!(
+        all.iter().any(|r| r["id"] == rec["id"]),
+        "audrey does not see {rid}: {all:#?}"
+    );
+    let run = s
+        .jitctl("audrey", &["recordings", "play", &rid, "--speed", "100"])
+        .ok();
+    assert!(run.stdout.contains("secret-output-81"), "{run}");
+    s.jitctl("audrey", &["recordings", "verify", &rid]).ok();
+    s.jitctl(
+        "audrey",
+        &[
+            "recordings",
+            "export",
+            &rid,
+            "--out",
+            export_dir.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let cast = std::fs::read(export_dir.join(format!("recording-{rid}.cast"))).expect("cast");
+    assert_eq!(
+        cast,
+        std::fs::read(&path).unwrap(),
+        "exported .cast differs"
+    );
+    let sidecar: Value = serde_json::from_slice(
+        &std::fs::read(export_dir.join(format!("recording-{rid}.json"))).expect("sidecar"),
+    )
+    .expect("sidecar is JSON");
+    let events: Vec<&str> = sidecar["audit"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no audit array: {sidecar:#}"))
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    for e in ["recording_started", "recording_closed"] {
+        assert!(events.contains(&e), "no {e} in the sidecar: {events:?}");
+    }
+    let run = s.run_as("audrey", "cat", &[path.to_str().unwrap()]).ok();
+    assert!(run.stdout.contains("secret-output-81"), "{run}");
+}
+
+#[test]
+fn the_recorder_only_records_through_sudo() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = id_of(&s.request("alice", "ops", "30m", "maintenance"));
+    s.wait_state(id, "active", Duration::from_secs(3));
+    let out = s.dir.path().join("chosen.cast");
+    // The test-only mode (no jitd, a file of the caller's choosing) is refused under sudo.
+    let run = s.sudo(
+        "alice",
+        &[],
+        &[
+            JIT_SESSION,
+            "--standalone-record",
+            out.to_str().unwrap(),
+            "--",
+            "id",
+        ],
+    );
+    assert_eq!(run.code, 2, "{run}");
+    assert!(!out.exists(), "standalone recording created under sudo");
+    // Run directly (not root), it refuses too.
+    let run = s.run_as("alice", JIT_SESSION, &["--", "id"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(!run.stdout.contains("uid=0"), "{run}");
+    // An environment variable cannot point it at another bus (the fixed socket is used).
+    let run = s.sudo(
+        "alice",
+        &["DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent"],
+        &[JIT_SESSION, "--", "sh", "-c", "echo recorded-$((2+3))"],
+    );
+    let run = run.ok();
+    assert!(run.stdout.contains("recorded-5"), "{run}");
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    assert_eq!(rec["end"], "exit", "{rec:#}");
+}

@@ -1,0 +1,112 @@
+//! What goes into a recording through `jitctl run`: a UTF-8 character split
+//! across two writes stays whole, bytes that are not UTF-8 stay recoverable;
+//! a recording that cannot be written (full disk) ends the session.
+
+use jit_tests::*;
+use std::time::Duration;
+
+fn ops_grant(s: &SessionEnv, user: &str) -> u64 {
+    let grant = s.request(user, "ops", "30m", "maintenance");
+    assert_eq!(state_of(&grant), "active", "{grant:#}");
+    id_of(&grant)
+}
+
+#[test]
+fn split_utf8_and_invalid_bytes_are_kept() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = ops_grant(&s, "alice");
+    let run = s
+        .jitctl_run(
+            "alice",
+            id,
+            &[
+                "sh",
+                "-c",
+                "printf 'price: \\342\\202'; sleep 0.3; printf '\\254 ok\\n'; \
+                 printf 'raw:\\377\\376\\300:end\\n'; printf '\\364\\217\\274\\200:private\\n'",
+            ],
+        )
+        .ok();
+    assert!(run.stdout.contains("price: € ok"), "{run}");
+
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    let cast = Cast::parse(&std::fs::read(rec["path"].as_str().unwrap()).unwrap());
+    let outputs = cast.of("o");
+    // The two halves were two reads (0.3 s apart), yet one event holds the
+    // whole character.
+    assert!(
+        outputs.iter().any(|o| o.contains('€')),
+        "no \"o\" event holds the whole €: {outputs:?}"
+    );
+    assert!(
+        !outputs.iter().any(|o| o.contains('\u{fffd}')),
+        "a replacement character was recorded: {outputs:?}"
+    );
+
+    // The header documents the escape, and the bytes come back exactly.
+    let encoding = cast.header["jit"]["encoding"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no jit.encoding in {:#}", cast.header));
+    assert!(encoding.contains("U+10FF00+b"), "{encoding}");
+    let bytes = cast.output_bytes();
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(b"raw:\xff\xfe\xc0:end"),
+        "invalid bytes not recovered: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    // U+10FF00 itself (f4 8f bc 80) is escaped too, so the mapping stays reversible.
+    assert!(
+        has(b"\xf4\x8f\xbc\x80:private"),
+        "U+10FF00 not recovered: {outputs:?}"
+    );
+    assert!(has("price: € ok".as_bytes()), "{outputs:?}");
+}
+
+#[test]
+fn full_disk_ends_the_session() {
+    let s = SessionEnv::with(&session_config("15m"), "ops", |s| {
+        s.ns_sh(&format!(
+            "mkdir -p '{d}' && mount -t tmpfs -o size=64k,mode=0750 jit-test-tiny '{d}' \
+             && chgrp jit-audit '{d}'",
+            d = s.rec_dir.display()
+        ));
+    });
+    let id = ops_grant(&s, "alice");
+    let started = std::time::Instant::now();
+    let run = s.jitctl_run(
+        "alice",
+        id,
+        &[
+            "sh",
+            "-c",
+            "base64 /dev/urandom | head -c 20000000; echo; echo printed-everything",
+        ],
+    );
+    let took = started.elapsed();
+    let tail: String = {
+        let t = run.stdout.trim_end();
+        t[t.len().saturating_sub(400)..].to_owned()
+    };
+    assert_ne!(run.code, 0, "exit status after a failed recording:{run}");
+    assert!(
+        run.stdout.contains("cannot write the session recording")
+            || run.stderr.contains("cannot write the session recording"),
+        "no message; last output: {tail:?}\nstderr: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("printed-everything"),
+        "the command ran to its end; last output: {tail:?}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    assert_eq!(rec["end"], "write_failed", "{rec:#}");
+    // What was written is a valid (truncated) recording up to the failure.
+    let file = s.read_ns_file(rec["path"].as_str().unwrap());
+    let text = String::from_utf8_lossy(&file);
+    let header: Value = serde_json::from_str(text.lines().next().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("header ({e}): {text:.200}"));
+    assert_eq!(header["version"], 2, "{header:#}");
+}

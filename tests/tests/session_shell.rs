@@ -1,0 +1,164 @@
+//! A recorded root shell through `jitctl shell` (real sudo with pam_jit, the
+//! installed jit-session, a tmux terminal): commands, a resize, vim; the
+//! recording parses, asciinema accepts it, its digest verifies and one
+//! edited byte is detected.
+
+use jit_tests::*;
+use std::time::Duration;
+
+#[test]
+fn recorded_shell_with_resize_and_vim() {
+    let s = SessionEnv::new(&session_config("15m"), "sudo");
+    let id = id_of(&s.request("alice", "sudo", "30m", "rotate the TLS keys"));
+    s.approve("mike", id).ok();
+    s.approve("sam", id).ok();
+    s.wait_state(id, "active", Duration::from_secs(5));
+
+    let t = Tmux::start(&s, "alice", 100, 30);
+    t.open_shell(Some(id));
+    t.line("echo hello-$((6*7)); stty size");
+    t.wait_for("hello-42", Duration::from_secs(5));
+    t.wait_for("30 100", Duration::from_secs(5));
+
+    // A resize reaches the command and the recording.
+    t.tmux(&["resize-window", "-t", "main", "-x", "120", "-y", "40"])
+        .ok();
+    t.wait_until("a 120-column pane", Duration::from_secs(5), |_| {
+        t.tmux(&["display-message", "-p", "-t", "main", "#{window_width}"])
+            .stdout
+            .trim()
+            == "120"
+    });
+    t.line("echo size-is-$(stty size | tr ' ' x)");
+    t.wait_for("size-is-40x120", Duration::from_secs(5));
+
+    // A full-screen program: vim opens (alternate screen) and quits.
+    t.line("vim -u NONE -i NONE -N -c 'set shortmess+=I' /tmp/jit-vim-test-not-saved");
+    t.wait_until("vim's screen", Duration::from_secs(10), |scr| {
+        scr.lines().filter(|l| l.starts_with('~')).count() >= 10
+    });
+    t.keys(&["Escape"]);
+    t.line(":q!");
+    t.line("echo after-vim-$((1+1))");
+    let screen = t.wait_for("after-vim-2", Duration::from_secs(10));
+    assert!(
+        screen.lines().filter(|l| l.starts_with('~')).count() < 5,
+        "vim's screen was not restored:\n{screen}"
+    );
+
+    // Exit: back in alice's shell, with the shell's status.
+    t.line("exit 7");
+    t.line("echo outer-rc=$?");
+    t.wait_for("outer-rc=7", Duration::from_secs(10));
+
+    // The listing (as alice, her own recording).
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    let mine = s.recordings("alice");
+    assert_eq!(mine.len(), 1, "{mine:#?}");
+    let listed = &mine[0];
+    for field in [
+        "id",
+        "grant",
+        "user",
+        "uid",
+        "resource",
+        "started_at",
+        "ended_at",
+        "path",
+    ] {
+        assert!(!listed[field].is_null(), "no {field} in {listed:#}");
+    }
+    assert_eq!(listed["user"], "alice", "{listed:#}");
+    assert_eq!(listed["resource"], "sudo", "{listed:#}");
+    assert_eq!(listed["end"], "exit", "{listed:#}");
+    let sha = listed["sha256"].as_str().unwrap_or_default();
+    assert_eq!(sha.len(), 64, "{listed:#}");
+    let path = rec["path"].as_str().expect("path").to_owned();
+    assert!(
+        path.starts_with(&s.rec_dir.display().to_string()),
+        "{path} outside {}",
+        s.rec_dir.display()
+    );
+
+    // The file: header, events, output.
+    let bytes = std::fs::read(&path).expect("read the recording");
+    assert_eq!(
+        listed["bytes"].as_u64(),
+        Some(bytes.len() as u64),
+        "{listed:#}"
+    );
+    let cast = Cast::parse(&bytes);
+    let h = &cast.header;
+    assert_eq!(h["width"], 100, "{h:#}");
+    assert_eq!(h["height"], 30, "{h:#}");
+    let ts = h["timestamp"].as_i64().unwrap_or(0);
+    assert!(
+        (wall_now() as i64 - ts).abs() < 120,
+        "timestamp {ts}: {h:#}"
+    );
+    assert!(h["env"]["TERM"].is_string(), "no env.TERM: {h:#}");
+    assert!(h["env"]["SHELL"].is_string(), "no env.SHELL: {h:#}");
+    let jit = &h["jit"];
+    assert_eq!(jit["grant"].as_u64(), Some(id), "{h:#}");
+    assert_eq!(jit["user"], "alice", "{h:#}");
+    assert_eq!(jit["target_user"], "root", "{h:#}");
+    assert_eq!(jit["resource"], "sudo", "{h:#}");
+    assert_eq!(jit["reason"], "rotate the TLS keys", "{h:#}");
+    let approvers: Vec<&str> = jit["approvers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no approvers: {h:#}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        approvers.contains(&"mike") && approvers.contains(&"sam"),
+        "{h:#}"
+    );
+    assert!(jit["host"].is_string(), "{h:#}");
+    assert!(jit["encoding"].is_string(), "{h:#}");
+    assert!(cast.of("i").is_empty(), "keystrokes recorded by default");
+    assert_eq!(cast.of("r"), vec!["120x40"], "resize events");
+    let out = cast.output();
+    for text in ["hello-42", "size-is-40x120", "after-vim-2"] {
+        assert!(
+            out.contains(text),
+            "{text:?} not in the recorded output:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("\x1b[?1049h") && out.contains("\x1b[?1049l"),
+        "vim's alternate screen not in the recording"
+    );
+
+    // asciinema (the Debian package) accepts the file.
+    // (It insists on a terminal: script gives it one.)
+    let run = s
+        .run_as(
+            "root",
+            "script",
+            &["-qec", &format!("asciinema cat {path}"), "/dev/null"],
+        )
+        .ok();
+    assert!(run.stdout.contains("hello-42"), "asciinema cat:{run}");
+
+    // The digest verifies; one edited byte is detected.
+    let run = s
+        .jitctl(
+            "alice",
+            &["recordings", "verify", &listed["id"].to_string()],
+        )
+        .ok();
+    assert!(run.stdout.contains(sha), "{run}");
+    let at = String::from_utf8_lossy(&bytes)
+        .find("hello-42")
+        .expect("hello-42 in the file");
+    let mut edited = bytes.clone();
+    edited[at] = b'j';
+    std::fs::write(&path, &edited).expect("edit the recording");
+    let run = s.jitctl(
+        "alice",
+        &["recordings", "verify", &listed["id"].to_string()],
+    );
+    assert_eq!(run.code, 1, "verify of an edited recording:{run}");
+    assert!(run.stderr.contains("does NOT match"), "{run}");
+}

@@ -19,11 +19,12 @@ impl Effects {
         Effects { engine, control }
     }
 
-    /// Terminates ended grants' sessions (in the background: the grace period
-    /// must not hold up the caller), then broadcasts the events.
+    /// Broadcasts the events, then terminates ended grants' sessions (in the
+    /// background: the grace period must not hold up the caller). Signals go
+    /// first so that a session's recorder hears why it is ending.
     pub async fn apply(&self, conn: &Connection, events: &[Event]) {
-        self.terminate_ended(events);
         emit(conn, events).await;
+        self.terminate_ended(events);
     }
 
     /// Starts terminating the sessions of every grant that ended in `events`.

@@ -21,6 +21,8 @@ use crate::store::SessionRecord;
 
 /// How long to wait for a killed cgroup to empty before giving up on rmdir.
 const REAP_WAIT: Duration = Duration::from_secs(2);
+/// How long recorders may end their sessions themselves before jitd does.
+const RECORDER_HEAD_START: Duration = Duration::from_millis(150);
 /// How long a recorder may take to close its recording after its session ended.
 const RECORDER_GRACE: Duration = Duration::from_secs(5);
 
@@ -90,6 +92,12 @@ impl SessionControl {
     /// timestamps. Blocking (sleeps for the grace period): run it off the executor.
     pub fn terminate(&self, grant: u64, sessions: &[SessionRecord], user: Option<&str>) {
         let started = Instant::now();
+        // A recorded session's recorder ends it itself on GrantEnded, saying
+        // why (banner, marker, recording closed as "expired"/"revoked"): give
+        // it that head start before the signals.
+        if !self.cgroups_named(&format!("recorder-{grant}-pid-")).is_empty() {
+            std::thread::sleep(RECORDER_HEAD_START);
+        }
         let mut targets: Vec<Target> = sessions.iter().map(Target::of).collect();
         for dir in self.cgroups_of(grant) {
             if !targets

@@ -136,11 +136,15 @@ bench_pam() {
     echo "account required $module resource=logs $bus" >"$pamd/jit-bench"
     echo "account required pam_permit.so" >"$pamd/jit-bench-permit"
     cp "$pamd/sudo" "$pamd/sudo-stock"
+    cp "$pamd/sudo" "$pamd/sudo-account"
+    echo "account required $module resource=logs $bus" >>"$pamd/sudo-account"
     printf 'account required %s resource=logs %s\nsession required %s resource=logs %s\n' \
         "$module" "$bus" "$module" "$bus" >>"$pamd/sudo"
     mount --bind "$pamd" /etc/pam.d
-    printf 'Defaults !lecture\nDefaults:bob pam_service=sudo-stock\nalice ALL=(ALL) NOPASSWD: ALL\nbob ALL=(ALL) NOPASSWD: ALL\n' \
-        >"$SANDBOX_DIR/sudoers"
+    # bob gets the stock stack; alice running as daemon gets pam_jit's account line only.
+    printf '%s\n' 'Defaults !lecture' 'Defaults:bob pam_service=sudo-stock' \
+        'Defaults>daemon pam_service=sudo-account' \
+        'alice ALL=(ALL) NOPASSWD: ALL' 'bob ALL=(ALL) NOPASSWD: ALL' >"$SANDBOX_DIR/sudoers"
     chmod 0440 "$SANDBOX_DIR/sudoers"
     mount --bind "$SANDBOX_DIR/sudoers" /etc/sudoers
     start_jitd "$SANDBOX_DIR/pam"
@@ -153,6 +157,7 @@ bench_pam() {
         >"$RESULTS/pam-concurrent.json"
     hyperfine -N --warmup 10 --runs 200 --style basic --export-json "$RESULTS/sudo.json" \
         -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true" \
+        -n "sudo -n true, pam_jit account only" "$AS_ALICE sudo -n -u daemon true" \
         -n "sudo -n true, stock stack" "$AS_BOB sudo -n true" >&2
     echo "{\"module_bytes\": $(stat -c %s "$module")}" >"$RESULTS/pam-module.json"
     stop_jitd

@@ -103,7 +103,12 @@ impl<'a, W: Write> State<'a, W> {
         // the grant ran out: that is an expiry, with its message, whichever
         // of the kill and the GrantEnded signal arrived first.
         if end == End::Terminated && self.end.is_none() {
-            let due = self.r.expiry.as_mut().map(|e| e.on_tick(now_unix())).unwrap_or_default();
+            let due = self
+                .r
+                .expiry
+                .as_mut()
+                .map(|e| e.on_tick(now_unix()))
+                .unwrap_or_default();
             self.act(due);
             if self.end.is_some() {
                 return;

@@ -140,15 +140,21 @@ fn exit_status_output_and_terminal_restored() {
             "--",
             "sh",
             "-c",
-            "sleep 0.3; printf 'h\\303\\251llo\\n'; exit 3",
+            "sleep 1; printf 'h\\303\\251llo\\n'; exit 3",
         ],
     );
     let before = termios_of(&o.slave);
     let mut seen = Vec::new();
-    // Raw mode while the session runs.
-    std::thread::sleep(Duration::from_millis(150));
-    let during = termios_of(&o.slave);
-    assert_ne!(before, during, "the outer terminal should be in raw mode");
+    // Raw mode while the session runs (polled: a loaded machine is slow to start it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while termios_of(&o.slave) == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ne!(
+        before,
+        termios_of(&o.slave),
+        "the outer terminal should be in raw mode"
+    );
     let st = o.wait(Duration::from_secs(10)).expect("jit-session exits");
     assert_eq!(st.code(), Some(3));
     assert!(o.wait_for(&mut seen, "héllo", Duration::from_secs(2)));

@@ -95,7 +95,10 @@ impl SessionControl {
         // A recorded session's recorder ends it itself on GrantEnded, saying
         // why (banner, marker, recording closed as "expired"/"revoked"): give
         // it that head start before the signals.
-        if !self.cgroups_named(&format!("recorder-{grant}-pid-")).is_empty() {
+        if !self
+            .cgroups_named(&format!("recorder-{grant}-pid-"))
+            .is_empty()
+        {
             std::thread::sleep(RECORDER_HEAD_START);
         }
         let mut targets: Vec<Target> = sessions.iter().map(Target::of).collect();

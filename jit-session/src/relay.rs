@@ -173,12 +173,15 @@ impl<'a, W: Write> State<'a, W> {
         }
         if filled > 0 {
             let data = &buf[..filled];
-            self.record(|r| r.output(Instant::now(), data));
+            let at = Instant::now();
+            // The terminal first: the user (and the program) need not wait for
+            // the recorder's encoding and hashing.
             if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
                 // The user's terminal is gone.
                 self.stdout_ok = false;
                 self.begin_terminate(End::Terminated);
             }
+            self.record(|r| r.output(at, data));
         }
     }
 

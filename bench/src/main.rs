@@ -3,7 +3,6 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
-mod pam;
 mod report;
 mod seed;
 mod session;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zbus::Connection;
 
+use jit_bench::pam;
 use jitd::api::{BUS_NAME, INTERFACE, OBJECT_PATH};
 
 const PEER: &str = "org.freedesktop.DBus.Peer";

@@ -56,7 +56,8 @@ extern "C" fn quiet_conv(
     0
 }
 
-/// One account check; returns the PAM result code.
+/// One account check (`pam_start`, `pam_acct_mgmt`, `pam_end`); returns the
+/// PAM result code.
 pub fn account_check(service: &str, user: &str) -> c_int {
     let (Ok(service), Ok(user)) = (CString::new(service), CString::new(user)) else {
         return 4;

@@ -290,17 +290,8 @@ pub fn wait_all_dead(pids: &[u32], timeout: Duration) -> Option<Instant> {
 }
 
 /// Like [`wait_for`], polling every 10 ms.
-pub fn wait_for_fast<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+pub fn wait_for_fast<T>(timeout: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    crate::poll_every(Duration::from_millis(10), timeout, f)
 }
 
 /// `/etc/pam.d/sudo` as the README documents it (Debian's file plus the
@@ -323,23 +314,9 @@ pub fn sudo_stack(env: &Env, resource: &str, extra: &str) -> String {
 /// Parses jitd's RFC 3339 UTC timestamps ("2024-05-01T10:00:00Z") into Unix seconds.
 pub fn unix_secs(v: &crate::Value) -> i64 {
     let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
-    let (date, time) = s
-        .split_once('T')
-        .unwrap_or_else(|| panic!("not RFC 3339: {s}"));
-    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
-    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
-    let t: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + t[0] as i64 * 3600 + t[1] as i64 * 60 + t[2] as i64
+    let t = humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("not RFC 3339: {s}: {e}"));
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Seconds since the epoch, now.

@@ -10,30 +10,6 @@ fn events_named(env: &Env, id: u64, needle: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Parses the RFC 3339 UTC timestamps jitd prints ("2024-05-01T10:00:00Z",
-/// optionally with fractional seconds or +00:00) into Unix seconds.
-fn unix_time(v: &Value) -> i64 {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
-    let (date, time) = s
-        .split_once('T')
-        .unwrap_or_else(|| panic!("not RFC 3339: {s}"));
-    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
-    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
-    let t: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
-    // Days from civil (Howard Hinnant).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + t[0] as i64 * 3600 + t[1] as i64 * 60 + t[2] as i64
-}
-
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -64,7 +40,7 @@ fn grants_expire_on_time() {
     let doc = env.request("alice", "logs", "2s", "quick look");
     let id = id_of(&doc);
     assert_eq!(state_of(&doc), "active", "{doc:#}");
-    let expires = unix_time(&doc["expires_at"]);
+    let expires = unix_secs(&doc["expires_at"]);
     assert!(
         (expires - now()).abs() <= 3,
         "expires_at {expires} is not ~2s from now: {doc:#}"
@@ -183,7 +159,7 @@ fn extension_moves_the_expiry() {
     let env = Env::new();
     let grant = env.request("alice", "logs", "30m", "long task");
     let gid = id_of(&grant);
-    let before = unix_time(&grant["expires_at"]);
+    let before = unix_secs(&grant["expires_at"]);
 
     let ext = env.jitctl_json(
         "alice",
@@ -204,7 +180,7 @@ fn extension_moves_the_expiry() {
     let ext = env.wait_state(id_of(&ext), "applied", Duration::from_secs(3));
     let after = env.show("alice", gid);
     assert_eq!(state_of(&after), "active", "{after:#}");
-    let moved = unix_time(&after["expires_at"]);
+    let moved = unix_secs(&after["expires_at"]);
     assert!(
         moved >= before + 590,
         "expiry {before} -> {moved}; extension {ext:#}"
@@ -242,7 +218,7 @@ fn extension_routes_like_a_new_request() {
     let env = Env::new();
     let gid = id_of(&env.request("alice", "db", "2h", "work"));
     env.approve("olivia", gid).ok();
-    let before = unix_time(&env.show("alice", gid)["expires_at"]);
+    let before = unix_secs(&env.show("alice", gid)["expires_at"]);
     let ext = env.jitctl_json(
         "alice",
         &[
@@ -259,7 +235,7 @@ fn extension_routes_like_a_new_request() {
     assert_eq!(ext["route"], "owner", "{ext:#}");
     let done = env.approve("olivia", id_of(&ext)).ok().json();
     assert_eq!(state_of(&done), "applied", "{done:#}");
-    let after = unix_time(&env.show("alice", gid)["expires_at"]);
+    let after = unix_secs(&env.show("alice", gid)["expires_at"]);
     assert!(after >= before + 3590, "expiry {before} -> {after}");
 }
 

@@ -1,0 +1,3 @@
+//! Measurement helpers shared by `jit-bench` and the end-to-end tests.
+
+pub mod pam;

@@ -636,6 +636,15 @@ impl Env {
         self.run(cmd)
     }
 
+    /// `busctl call ARGS` as `user` on the test bus: ARGS are the
+    /// destination, path, interface, member, signature and values.
+    pub fn busctl_call(&self, user: &str, args: &[&str]) -> Run {
+        let address = format!("--address={}", self.address());
+        let mut all = vec![address.as_str(), "call"];
+        all.extend_from_slice(args);
+        self.run_as(user, "busctl", &all)
+    }
+
     /// `jitctl ARGS` as `user` ("root" for root).
     pub fn jitctl(&self, user: &str, args: &[&str]) -> Run {
         let mut cmd = self.user_command(user, jitctl_bin());

@@ -46,12 +46,9 @@ fn grants_expire_on_time() {
         "expires_at {expires} is not ~2s from now: {doc:#}"
     );
     let check = env
-        .run_as(
+        .busctl_call(
             "alice",
-            "busctl",
             &[
-                &format!("--address={}", env.address()),
-                "call",
                 "org.jit.Daemon1",
                 "/org/jit/Daemon1",
                 "org.jit.Daemon1",
@@ -81,12 +78,9 @@ fn grants_expire_on_time() {
         "an expired grant has ended_at: {done:#}"
     );
     let check = env
-        .run_as(
+        .busctl_call(
             "alice",
-            "busctl",
             &[
-                &format!("--address={}", env.address()),
-                "call",
                 "org.jit.Daemon1",
                 "/org/jit/Daemon1",
                 "org.jit.Daemon1",

@@ -26,12 +26,9 @@ fn namespace_users_and_bus() {
 
     // The bus answers, also to a fixture user.
     let ping = env
-        .run_as(
+        .busctl_call(
             "oscar",
-            "busctl",
             &[
-                &format!("--address={}", env.address()),
-                "call",
                 "org.freedesktop.DBus",
                 "/org/freedesktop/DBus",
                 "org.freedesktop.DBus",

@@ -67,18 +67,10 @@ fn t4_vanished_requesters_never_act_as_someone_else() {
 #[test]
 fn t21_malformed_calls_get_typed_errors_and_jitd_keeps_serving() {
     let env = Env::new();
-    let addr = env.address();
     let busctl = |args: &[&str]| {
-        let mut all = vec![
-            "--address",
-            addr.as_str(),
-            "call",
-            "org.jit.Daemon1",
-            "/org/jit/Daemon1",
-            "org.jit.Daemon1",
-        ];
+        let mut all = vec!["org.jit.Daemon1", "/org/jit/Daemon1", "org.jit.Daemon1"];
         all.extend_from_slice(args);
-        env.run_as("alice", "busctl", &all)
+        env.busctl_call("alice", &all)
     };
     // Wrong signature.
     let wrong = busctl(&["Request", "ss", "logs", "60"]);

@@ -15,7 +15,7 @@ use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
 use crate::clock::{local_weekday_minute, Clock};
 use crate::config::{Config, Resource};
 use crate::core::model::{
-    Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime,
+    Decision, Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime,
 };
 use crate::core::risk::{assess, RiskContext};
 use crate::core::routing::{route, RouteFacts};
@@ -110,6 +110,32 @@ pub enum Event {
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// A reader of requests, with the roles that decide what they may see.
+struct Viewer {
+    uid: Uid,
+    sees_all: bool,
+    /// Manager and security, which apply to every resource.
+    roles: Vec<Role>,
+    /// Resources this person owns.
+    owns: Vec<String>,
+}
+
+impl Viewer {
+    /// Their own requests, those they decided on, and those their roles
+    /// may decide on.
+    fn may_see(&self, req: &Request) -> bool {
+        let owner = self.owns.contains(&req.resource);
+        req.uid == self.uid
+            || self.sees_all
+            || req.decisions.iter().any(|d| d.uid == self.uid)
+            || req
+                .route
+                .required_roles()
+                .iter()
+                .any(|r| self.roles.contains(r) || (owner && *r == Role::Owner))
+    }
+}
 
 /// What jit-session needs to start recording.
 #[derive(Clone, Debug)]
@@ -211,10 +237,6 @@ impl Engine {
         }
     }
 
-    pub fn now(&self) -> UnixTime {
-        self.clock.wall()
-    }
-
     /// Boot-clock time of the next deadline.
     pub fn next_deadline(&self) -> Option<Duration> {
         self.deadlines.next()
@@ -295,20 +317,6 @@ impl Engine {
         held
     }
 
-    /// Every approver role `who` holds, owner counting if of any resource.
-    fn all_roles(&self, who: &Person) -> Vec<Role> {
-        let mut roles = self.roles_of(who, None);
-        if self
-            .config
-            .resources
-            .iter()
-            .any(|r| who.matches_any(&r.owners))
-        {
-            roles.insert(0, Role::Owner);
-        }
-        roles
-    }
-
     fn actor(&self, who: &Person, req: &Request) -> Actor {
         let roles = self.roles_of(who, self.config.resource(&req.resource));
         Actor {
@@ -326,15 +334,21 @@ impl Engine {
             || who.matches_any(&self.config.roles.auditor)
     }
 
-    fn may_see(&self, who: &Person, req: &Request) -> bool {
-        req.uid == who.uid
-            || self.sees_all(who)
-            || req.decisions.iter().any(|d| d.uid == who.uid)
-            || self
-                .actor(who, req)
-                .roles
+    /// What `who` may see, worked out once per call: every role check is
+    /// an NSS group lookup.
+    fn viewer(&self, who: &Person) -> Viewer {
+        Viewer {
+            uid: who.uid,
+            sees_all: self.sees_all(who),
+            roles: self.roles_of(who, None),
+            owns: self
+                .config
+                .resources
                 .iter()
-                .any(|r| req.route.required_roles().contains(r))
+                .filter(|r| who.matches_any(&r.owners))
+                .map(|r| r.name.clone())
+                .collect(),
+        }
     }
 
     fn assess(
@@ -526,8 +540,8 @@ impl Engine {
         comment: &str,
     ) -> Result<(Request, Vec<Event>)> {
         let req = self.load(id)?;
-        let outcome = workflow::approve(&req, &self.actor(who, &req), comment, self.clock.wall())?;
         let now = self.clock.wall();
+        let outcome = workflow::approve(&req, &self.actor(who, &req), comment, now)?;
         let parent = match req.kind {
             Kind::Extension { of } => Some(self.load(of)?),
             Kind::Grant => None,
@@ -541,15 +555,7 @@ impl Engine {
             let decision = match &outcome {
                 Approved::Partial(d) | Approved::Complete(d) => d,
             };
-            w.add_decision(id, decision)?;
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: Some(who.uid),
-                actor: &who.name,
-                event: "approved",
-                request: Some(id),
-                detail: json!({"role": decision.role.as_str(), "comment": decision.comment}),
-            })?;
+            record_decision(w, who, id, decision, "approved")?;
             if complete {
                 match &parent {
                     None => activate(w, id, &req, now, &who.name)?,
@@ -564,8 +570,9 @@ impl Engine {
             self.deadlines.cancel(id);
             self.after_extension(id, grant.id)?
         } else {
-            let req = self.load(id)?;
-            self.after_activation(&req)
+            let granted = self.load(id)?;
+            let events = self.after_activation(&granted);
+            return Ok((granted, events));
         };
         Ok((self.load(id)?, events))
     }
@@ -580,16 +587,8 @@ impl Engine {
         let now = self.clock.wall();
         let decision = workflow::deny(&req, &self.actor(who, &req), comment, now)?;
         self.store.write(|w| -> Result<()> {
-            w.add_decision(id, &decision)?;
+            record_decision(w, who, id, &decision, "denied")?;
             w.set_state(id, State::Denied, None, Some((now, &who.name)))?;
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: Some(who.uid),
-                actor: &who.name,
-                event: "denied",
-                request: Some(id),
-                detail: json!({"role": decision.role.as_str(), "comment": decision.comment}),
-            })?;
             Ok(())
         })?;
         let req = self.load(id)?;
@@ -980,7 +979,7 @@ impl Engine {
 
     pub fn show(&self, who: &Person, id: RequestId) -> Result<Request> {
         let req = self.load(id)?;
-        if !self.may_see(who, &req) {
+        if !self.viewer(who).may_see(&req) {
             return Err(WorkflowError::NotYours(id).into());
         }
         Ok(req)
@@ -989,14 +988,15 @@ impl Engine {
     pub fn list(&self, who: &Person, filter: &str) -> Result<Vec<RequestView>> {
         let filter =
             ListFilter::parse(filter).ok_or_else(|| EngineError::BadFilter(filter.to_owned()))?;
+        let viewer = self.viewer(who);
         // Plain requesters only ever see their own: let SQLite pick them.
-        let approver = self.sees_all(who) || !self.all_roles(who).is_empty();
-        let only_uid = (!approver).then_some(who.uid);
+        let only_uid = (!viewer.sees_all && viewer.roles.is_empty() && viewer.owns.is_empty())
+            .then_some(who.uid);
         Ok(self
             .store
             .newest_requests(filter, only_uid, LIST_LIMIT)?
             .iter()
-            .filter(|r| self.may_see(who, r))
+            .filter(|r| viewer.may_see(r))
             .map(RequestView::from)
             .collect())
     }
@@ -1020,9 +1020,11 @@ impl Engine {
 
     pub fn status(&self, who: &Person) -> Result<StatusView> {
         let boot = self.clock.boot();
-        let mut roles: Vec<String> = self
-            .all_roles(who)
+        let viewer = self.viewer(who);
+        let owner = (!viewer.owns.is_empty()).then_some(Role::Owner);
+        let mut roles: Vec<String> = owner
             .iter()
+            .chain(&viewer.roles)
             .map(|r| r.as_str().to_owned())
             .collect();
         if who.matches_any(&self.config.roles.auditor) {
@@ -1067,6 +1069,26 @@ fn submitted(req: &Request) -> Event {
         resource: req.resource.clone(),
         route: req.route.as_str(),
     }
+}
+
+/// One approver's decision and its audit event.
+fn record_decision(
+    w: &mut Writer<'_>,
+    who: &Person,
+    id: RequestId,
+    d: &Decision,
+    event: &str,
+) -> Result<()> {
+    w.add_decision(id, d)?;
+    w.audit(&AuditEvent {
+        at: d.at,
+        actor_uid: Some(who.uid),
+        actor: &who.name,
+        event,
+        request: Some(id),
+        detail: json!({"role": d.role.as_str(), "comment": d.comment}),
+    })?;
+    Ok(())
 }
 
 fn audit_submission(

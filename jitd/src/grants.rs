@@ -86,6 +86,7 @@ impl GrantIndex {
     }
 
     /// Active grants held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.holdings
             .values()
@@ -93,6 +94,7 @@ impl GrantIndex {
             .count()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.holdings.is_empty()
     }

@@ -1,7 +1,7 @@
 //! Recording files on disk: created by jitd for jit-session (which writes
 //! them), readable by root and the recordings group only.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -32,9 +32,4 @@ pub fn create(path: &Path, group: &str) -> io::Result<()> {
     // The umask of jitd (077) would otherwise strip the group's read bit.
     file.set_permissions(fs::Permissions::from_mode(0o640))?;
     Ok(())
-}
-
-/// Opens a recording for reading, for an authorized reader.
-pub fn open(path: &Path) -> io::Result<File> {
-    File::open(path)
 }

@@ -126,24 +126,18 @@ impl Client {
     /// unless the name changed hands in between; the reply's sender must then
     /// be the owner first named, and only root may own the name.
     pub fn call_jitd(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
-        let to_bus =
-            |member: &'static str, args: Vec<Value>| (BUS_NAME, BUS_PATH, BUS_NAME, member, args);
-        let mut serials = Vec::with_capacity(4);
-        for (dest, path, iface, name, call_args) in [
-            to_bus("Hello", vec![]),
-            to_bus("GetNameOwner", vec![Value::Str(JITD_NAME.into())]),
-            to_bus("GetConnectionUnixUser", vec![Value::Str(JITD_NAME.into())]),
-        ] {
-            serials.push(self.send(dest, path, iface, name, &call_args)?);
-        }
-        let call = self.send(JITD_NAME, JITD_PATH, JITD_NAME, member, args)?;
+        let name = || [Value::Str(JITD_NAME.into())];
+        let hello = self.ask_bus("Hello", &[]);
+        let owner = self.ask_bus("GetNameOwner", &name());
+        let owner_uid = self.ask_bus("GetConnectionUnixUser", &name());
+        let call = self.send(JITD_NAME, JITD_PATH, JITD_NAME, member, args);
         self.flush()?;
         let ok = self.read_line()?;
         if !ok.starts_with("OK ") {
             return Err(ClientError::Auth(ok));
         }
-        self.reply(serials[0], BUS_NAME)?;
-        let jitd = match self.reply(serials[1], BUS_NAME) {
+        self.reply(hello, BUS_NAME)?;
+        let jitd = match self.reply(owner, BUS_NAME) {
             Ok(values) => match values.as_slice() {
                 [Value::Str(unique)] if unique.starts_with(':') => unique.clone(),
                 _ => return Err(ClientError::Unexpected("GetNameOwner")),
@@ -153,7 +147,7 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        match self.reply(serials[2], BUS_NAME)?.as_slice() {
+        match self.reply(owner_uid, BUS_NAME)?.as_slice() {
             [Value::U32(0)] => {}
             [Value::U32(uid)] => return Err(ClientError::Impostor { uid: *uid }),
             _ => return Err(ClientError::Unexpected("GetConnectionUnixUser")),
@@ -161,6 +155,7 @@ impl Client {
         self.reply(call, &jitd)
     }
 
+    /// Queues a method call for the next `flush`; returns its serial.
     fn send(
         &mut self,
         destination: &str,
@@ -168,7 +163,7 @@ impl Client {
         interface: &str,
         member: &str,
         args: &[Value],
-    ) -> Result<u32> {
+    ) -> u32 {
         self.serial += 1;
         let bytes = wire::encode(&Call {
             serial: self.serial,
@@ -179,7 +174,12 @@ impl Client {
             args,
         });
         self.out.extend_from_slice(&bytes);
-        Ok(self.serial)
+        self.serial
+    }
+
+    /// Queues a call to the bus itself.
+    fn ask_bus(&mut self, member: &str, args: &[Value]) -> u32 {
+        self.send(BUS_NAME, BUS_PATH, BUS_NAME, member, args)
     }
 
     /// Waits for the reply to `serial`, which must come from `sender`.

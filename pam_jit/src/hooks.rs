@@ -125,7 +125,7 @@ fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamRes
     }
     if let Some(message) = &verdict.tell_user {
         if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
-            let _ = conv.send(PAM_ERROR_MSG, message);
+            let _ = conv.send(PAM_ERROR_MSG, &terminal_safe(message));
         }
     }
     match verdict.code {
@@ -144,6 +144,15 @@ fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
         Ok(Some(value)) => value.to_string_lossy().into_owned(),
         _ => String::new(),
     }
+}
+
+/// Error texts from the bus end up in the user's terminal: keep line breaks,
+/// replace every other control character (escape sequences, `\r`).
+fn terminal_safe(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
 }
 
 /// The user's uid from NSS, or None if there is no such user.
@@ -179,6 +188,11 @@ fn log(level: libc::c_int, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_reach_the_terminal_without_control_characters() {
+        assert_eq!(terminal_safe("a\x1b]52;c;x\x07\rb\nc"), "a?]52;c;x??b\nc");
+    }
 
     #[test]
     fn a_panic_in_a_hook_is_a_system_error() {

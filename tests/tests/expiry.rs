@@ -34,6 +34,23 @@ fn undecided_requests_lapse() {
     );
 }
 
+/// CheckGrant for alice's logs grant, asked by alice over the bus.
+fn alice_checks_logs(env: &Env) -> Run {
+    env.busctl_call(
+        "alice",
+        &[
+            "org.jit.Daemon1",
+            "/org/jit/Daemon1",
+            "org.jit.Daemon1",
+            "CheckGrant",
+            "us",
+            &uid("alice").to_string(),
+            "logs",
+        ],
+    )
+    .ok()
+}
+
 #[test]
 fn grants_expire_on_time() {
     let env = Env::new();
@@ -45,20 +62,7 @@ fn grants_expire_on_time() {
         (expires - now()).abs() <= 3,
         "expires_at {expires} is not ~2s from now: {doc:#}"
     );
-    let check = env
-        .busctl_call(
-            "alice",
-            &[
-                "org.jit.Daemon1",
-                "/org/jit/Daemon1",
-                "org.jit.Daemon1",
-                "CheckGrant",
-                "us",
-                "61001",
-                "logs",
-            ],
-        )
-        .ok();
+    let check = alice_checks_logs(&env);
     assert!(
         check.stdout.starts_with("btxt true"),
         "CheckGrant while active:{check}"
@@ -77,20 +81,7 @@ fn grants_expire_on_time() {
         done["ended_at"].is_string(),
         "an expired grant has ended_at: {done:#}"
     );
-    let check = env
-        .busctl_call(
-            "alice",
-            &[
-                "org.jit.Daemon1",
-                "/org/jit/Daemon1",
-                "org.jit.Daemon1",
-                "CheckGrant",
-                "us",
-                "61001",
-                "logs",
-            ],
-        )
-        .ok();
+    let check = alice_checks_logs(&env);
     assert!(
         check.stdout.starts_with("btxt false"),
         "CheckGrant after expiry:{check}"

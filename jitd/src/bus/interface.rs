@@ -439,7 +439,7 @@ impl Daemon {
         let (file, record) = self
             .run(move |e| {
                 let record = e.recording(&who, id)?;
-                let file = crate::recordings::open(std::path::Path::new(&record.path))
+                let file = std::fs::File::open(&record.path)
                     .map_err(|err| EngineError::Io(format!("cannot open recording {id}: {err}")))?;
                 Ok((file, record))
             })

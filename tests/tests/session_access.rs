@@ -92,7 +92,16 @@ fn recordings_belong_to_their_user_and_the_auditors() {
         ],
     )
     .ok();
-    let cast = std::fs::read(export_dir.join(format!("recording-{rid}.cast"))).expect("cast");
+    let cast_path = export_dir.join(format!("recording-{rid}.cast"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&cast_path).expect("cast").permissions(),
+    );
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "an exported recording is its exporter's alone"
+    );
+    let cast = std::fs::read(&cast_path).expect("cast");
     assert_eq!(
         cast,
         std::fs::read(&path).unwrap(),

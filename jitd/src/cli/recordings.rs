@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
@@ -114,19 +115,32 @@ pub async fn export(jitd: &Daemon1Proxy<'_>, id: u64, dir: &Path) -> Result<Exit
             format!("cannot write to {}: {e}", dir.display()),
         )
     };
+    // A recording can hold secrets: the copies are the exporter's alone (0600).
+    let private = |path: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+    };
     let cast = dir.join(format!("recording-{id}.cast"));
     std::io::copy(
         &mut recording_file(fd),
-        &mut File::create(&cast).map_err(io_err)?,
+        &mut private(&cast).map_err(io_err)?,
     )
     .map_err(io_err)?;
     let sidecar = dir.join(format!("recording-{id}.json"));
     let doc = serde_json::json!({"recording": view, "audit": events});
-    std::fs::write(
-        &sidecar,
-        serde_json::to_string_pretty(&doc).unwrap_or_default(),
-    )
-    .map_err(io_err)?;
+    private(&sidecar)
+        .and_then(|mut f| {
+            f.write_all(
+                serde_json::to_string_pretty(&doc)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
+        })
+        .map_err(io_err)?;
     println!("Wrote {} and {}.", cast.display(), sidecar.display());
     Ok(Exit::Ok)
 }

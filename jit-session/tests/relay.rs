@@ -16,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_jit-session");
 struct Outer {
     master: OwnedFd,
     slave: OwnedFd,
+    /// The outer terminal's settings before jit-session started.
+    settings_before: Termios,
     child: Child,
     output: mpsc::Receiver<Vec<u8>>,
 }
@@ -33,6 +35,9 @@ fn winsize(rows: u16, cols: u16) -> libc::winsize {
 fn start(prog: &str, args: &[&str]) -> Outer {
     let pair = nix::pty::openpty(Some(&winsize(24, 80)), None).unwrap();
     let slave = pair.slave;
+    // Read before the spawn: a fast jit-session may be in raw mode already
+    // by the time spawn() returns.
+    let settings_before = termios_of(&slave);
     let fd = slave.as_raw_fd();
     let mut cmd = Command::new(prog);
     cmd.args(args)
@@ -64,6 +69,7 @@ fn start(prog: &str, args: &[&str]) -> Outer {
     Outer {
         master: pair.master,
         slave,
+        settings_before,
         child,
         output: rx,
     }
@@ -122,7 +128,9 @@ fn output_of(events: &[Value]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn termios_of(fd: &OwnedFd) -> (u32, u32, u32, u32, Vec<u8>) {
+type Termios = (u32, u32, u32, u32, Vec<u8>);
+
+fn termios_of(fd: &OwnedFd) -> Termios {
     let t: libc::termios = nix::sys::termios::tcgetattr(fd.as_fd()).unwrap().into();
     (t.c_iflag, t.c_oflag, t.c_cflag, t.c_lflag, t.c_cc.to_vec())
 }
@@ -143,7 +151,7 @@ fn exit_status_output_and_terminal_restored() {
             "sleep 1; printf 'h\\303\\251llo\\n'; exit 3",
         ],
     );
-    let before = termios_of(&o.slave);
+    let before = o.settings_before.clone();
     let mut seen = Vec::new();
     // Raw mode while the session runs (polled: a loaded machine is slow to start it).
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
@@ -288,12 +296,10 @@ fn full_disk_terminates_the_session() {
     );
     let st = o.wait(Duration::from_secs(5)).expect("the session ends");
     assert!(!st.success());
+    // The message may arrive in more than one read.
+    let ended = o.wait_for(&mut seen, "ending the session", Duration::from_secs(2));
     let text = String::from_utf8_lossy(&seen);
-    assert!(
-        text.contains("ending the session"),
-        "{}",
-        &text[text.len().saturating_sub(300)..]
-    );
+    assert!(ended, "{}", &text[text.len().saturating_sub(300)..]);
 }
 
 #[test]

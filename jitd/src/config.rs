@@ -16,6 +16,9 @@ use crate::core::model::Sensitivity;
 use crate::core::risk::RiskWeights;
 use crate::core::routing::Thresholds;
 
+mod notify;
+pub use notify::{Hook, HookKind, NotifyConfig, Secret, Smtp, SmtpTls};
+
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
 /// Who a rule names: one user or every member of a group.
@@ -284,6 +287,9 @@ struct RawResource {
     eligible: Vec<Principal>,
     #[serde(default = "default_max_duration")]
     max_duration: HumanDuration,
+    /// Extra notification targets, told what the owners are told.
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
 }
 
 fn default_sensitivity() -> Sensitivity {
@@ -325,6 +331,8 @@ struct RawConfig {
     sessions: SessionsConfig,
     #[serde(default)]
     recordings: RecordingsConfig,
+    #[serde(default)]
+    notify: notify::RawNotify,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
 }
@@ -336,6 +344,7 @@ pub struct Config {
     pub requests: RequestsConfig,
     pub sessions: SessionsConfig,
     pub recordings: RecordingsConfig,
+    pub notify: NotifyConfig,
     pub resources: Vec<Resource>,
 }
 
@@ -401,6 +410,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     }
 
+    let resource_targets: Vec<(String, Vec<Spanned<String>>)> = raw
+        .resources
+        .iter()
+        .map(|r| (r.name.get_ref().clone(), r.notify.clone()))
+        .collect();
+    let notify = raw
+        .notify
+        .resolve(&resource_targets)
+        .map_err(|(span, message)| invalid(span, message))?;
+
     let mut seen = HashSet::new();
     let mut resources = Vec::with_capacity(raw.resources.len());
     for r in raw.resources {
@@ -449,6 +468,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         requests: raw.requests,
         sessions: raw.sessions,
         recordings: raw.recordings,
+        notify,
         resources,
     })
 }

@@ -59,3 +59,25 @@ impl Person {
         })
     }
 }
+
+/// The user names `principals` stand for: users as named, groups by their
+/// member lists (members only through their primary group are not listed).
+/// A failed group lookup names nobody.
+pub fn names(principals: &[Principal]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in principals {
+        let found = match p {
+            Principal::User(name) => vec![name.clone()],
+            Principal::Group(name) => Group::from_name(name)
+                .ok()
+                .flatten()
+                .map_or_else(Vec::new, |g| g.mem),
+        };
+        for name in found {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}

@@ -24,7 +24,8 @@ use crate::deadlines::{Deadlines, Due};
 use crate::directory::{DirectoryError, Person};
 use crate::grants::GrantIndex;
 use crate::store::{
-    AuditEvent, AuditRecord, ListFilter, RecordingRecord, SessionRecord, Store, StoreError, Writer,
+    AuditEvent, AuditRecord, Doorbell, ListFilter, NotificationRecord, RecordingRecord,
+    SessionRecord, Store, StoreError, Writer,
 };
 
 /// Recent history that raises risk looks back this far.
@@ -193,6 +194,8 @@ pub struct Engine {
     deadlines: Deadlines,
     grants: Arc<RwLock<GrantIndex>>,
     started_at: UnixTime,
+    /// Rung when notifications were queued.
+    doorbell: Arc<Doorbell>,
 }
 
 impl Engine {
@@ -203,7 +206,12 @@ impl Engine {
         state_dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, Vec<Event>)> {
-        let store = Store::open(state_dir)?;
+        let mut store = Store::open(state_dir)?;
+        let doorbell = Arc::new(Doorbell::default());
+        // Before the first tick: what ended while jitd was down is notified too.
+        if let Some(planner) = crate::notifier::planner(&config) {
+            store.notify_with(planner, Arc::clone(&doorbell));
+        }
         let started_at = clock.wall();
         let index = empty_index(&config);
         let mut engine = Engine {
@@ -213,6 +221,7 @@ impl Engine {
             deadlines: Deadlines::default(),
             grants: Arc::new(RwLock::new(index)),
             started_at,
+            doorbell,
         };
         engine.reload()?;
         let events = engine.tick()?;
@@ -227,6 +236,11 @@ impl Engine {
             self.track(&head);
         }
         Ok(())
+    }
+
+    /// What wakes the notification worker.
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        Arc::clone(&self.doorbell)
     }
 
     /// Answers CheckGrant from the shared index, without the engine's lock.
@@ -697,6 +711,7 @@ impl Engine {
         }
         let now = self.clock.wall();
         let mut ended = Vec::new();
+        let mut warned = Vec::new();
         let mut events = Vec::new();
         let mut reschedule = Vec::new();
         for (id, kind) in due {
@@ -712,6 +727,7 @@ impl Engine {
                 (Due::Warn, State::Active) => {
                     let expires_at = req.expires_at.unwrap_or(now);
                     events.push(Event::Expiring { id, expires_at });
+                    warned.push((id, expires_at));
                     let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
                     self.deadlines
                         .schedule(id, Due::Expire, expires_at, precise, boot);
@@ -722,10 +738,20 @@ impl Engine {
         for req in reschedule {
             self.track(&req.head());
         }
-        if ended.is_empty() {
+        if ended.is_empty() && warned.is_empty() {
             return Ok(events);
         }
         self.store.write(|w| -> Result<()> {
+            for (id, expires_at) in &warned {
+                w.audit(&AuditEvent {
+                    at: now,
+                    actor_uid: None,
+                    actor: JITD,
+                    event: "expiry_warning",
+                    request: Some(*id),
+                    detail: json!({"expires_at": expires_at}),
+                })?;
+            }
             for (req, state, extensions) in &ended {
                 w.set_state(req.id, *state, req.expires_at, Some((now, JITD)))?;
                 w.audit(&AuditEvent {
@@ -983,6 +1009,16 @@ impl Engine {
             return Err(WorkflowError::NotYours(id).into());
         }
         Ok(req)
+    }
+
+    /// A request with the delivery state of its notifications, for whoever may see it.
+    pub fn show_with_notifications(
+        &self,
+        who: &Person,
+        id: RequestId,
+    ) -> Result<(Request, Vec<NotificationRecord>)> {
+        let req = self.show(who, id)?;
+        Ok((req, self.store.notifications(id)?))
     }
 
     pub fn list(&self, who: &Person, filter: &str) -> Result<Vec<RequestView>> {

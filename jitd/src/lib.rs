@@ -12,6 +12,7 @@ pub mod directory;
 pub mod effects;
 pub mod engine;
 pub mod grants;
+pub mod notifier;
 pub mod pidfd;
 pub mod recordings;
 pub mod sessions;

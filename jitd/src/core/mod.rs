@@ -4,6 +4,7 @@
 //! time, history) is passed in, so each rule is testable by table.
 
 pub mod model;
+pub mod notify;
 pub mod risk;
 pub mod routing;
 pub mod sanitize;

@@ -119,7 +119,8 @@ fn seal(key: &AuditKey, last_id: i64, mac: &[u8]) -> hmac::Tag {
     row_mac(key, mac, &[b"head", last_id.to_string().as_bytes()])
 }
 
-pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<()> {
+/// Appends `e` and returns its row id.
+pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<i64> {
     let head: Option<(i64, Vec<u8>)> = conn
         .query_row(
             "SELECT last_id, mac FROM audit_head WHERE one = 1",
@@ -152,7 +153,7 @@ pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<(
          ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, mac = excluded.mac, seal = excluded.seal",
         params![id, mac.as_ref(), seal(key, id, mac.as_ref()).as_ref()],
     )?;
-    Ok(())
+    Ok(id)
 }
 
 pub fn verify(conn: &Connection, key: &AuditKey) -> Result<Verification> {

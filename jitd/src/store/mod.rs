@@ -5,6 +5,7 @@
 //! was acknowledged survives `kill -9` and power loss (threat T23).
 
 mod audit;
+mod outbox;
 mod recordings;
 mod requests;
 mod schema;
@@ -12,9 +13,13 @@ mod sessions;
 
 use rusqlite::{Connection, Transaction};
 use std::path::Path;
+use std::sync::Arc;
+
+use crate::core::notify::{Trigger, EVENTS};
 use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
+pub use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
 pub use recordings::RecordingRecord;
 pub use requests::ListFilter;
 pub use sessions::SessionRecord;
@@ -39,6 +44,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     key: AuditKey,
+    /// Set when notifications are configured: what to queue, and whom to wake.
+    notifier: Option<(Planner, Arc<Doorbell>)>,
 }
 
 impl Store {
@@ -52,7 +59,16 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        Ok(Store { conn, key })
+        Ok(Store {
+            conn,
+            key,
+            notifier: None,
+        })
+    }
+
+    /// From now on, audit events queue the notifications `planner` maps them to.
+    pub fn notify_with(&mut self, planner: Planner, bell: Arc<Doorbell>) {
+        self.notifier = Some((planner, bell));
     }
 
     /// Runs `change` in one transaction; it writes its own audit events
@@ -68,12 +84,21 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| E::from(StoreError::from(e)))?;
-        let mut writer = Writer { tx, key: &self.key };
+        let mut writer = Writer {
+            tx,
+            key: &self.key,
+            planner: self.notifier.as_ref().map(|(p, _)| p),
+            queued: 0,
+        };
         let value = change(&mut writer)?;
+        let queued = writer.queued;
         writer
             .tx
             .commit()
             .map_err(|e| E::from(StoreError::from(e)))?;
+        if let Some((_, bell)) = self.notifier.as_ref().filter(|_| queued > 0) {
+            bell.ring();
+        }
         Ok(value)
     }
 
@@ -112,11 +137,33 @@ impl Store {
 pub struct Writer<'a> {
     tx: Transaction<'a>,
     key: &'a AuditKey,
+    planner: Option<&'a Planner>,
+    /// Notifications queued in this transaction.
+    queued: usize,
 }
 
 impl Writer<'_> {
+    /// Appends an audit event and queues the notifications it causes.
     pub fn audit(&mut self, event: &AuditEvent<'_>) -> Result<()> {
-        audit::append(&self.tx, self.key, event)
+        let id = audit::append(&self.tx, self.key, event)?;
+        let Some(planner) = self.planner.filter(|_| EVENTS.contains(&event.event)) else {
+            return Ok(());
+        };
+        let req = match event.request {
+            Some(r) => requests::get(&self.tx, r)?,
+            None => None,
+        };
+        let trigger = Trigger {
+            event: event.event,
+            actor: event.actor,
+            actor_uid: event.actor_uid,
+            request: event.request,
+            detail: &event.detail,
+        };
+        let out = planner(&trigger, req.as_ref());
+        outbox::enqueue(&self.tx, id, event.at, &out)?;
+        self.queued += out.len();
+        Ok(())
     }
 
     pub fn conn(&self) -> &Connection {

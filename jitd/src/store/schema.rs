@@ -87,6 +87,28 @@ CREATE TABLE recordings (
 CREATE INDEX recordings_grant ON recordings(grant_id);
 CREATE INDEX recordings_started ON recordings(started_at);
 "#,
+    // The notification outbox: rows are queued in the transaction of the
+    // audit event that causes them, and marked as their delivery goes.
+    r#"
+CREATE TABLE notifications (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    audit_id     INTEGER NOT NULL,
+    request      INTEGER,
+    event        TEXT NOT NULL,
+    channel      TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    notice       TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    next_at_ms   INTEGER NOT NULL,
+    last_error   TEXT,
+    delivered_at INTEGER
+);
+CREATE INDEX notifications_due ON notifications(next_at_ms) WHERE state = 'pending';
+CREATE INDEX notifications_request ON notifications(request);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,429 @@
+//! Who hears about which audit event, and what they are told (W1.4-W1.6, W2.3-W2.5).
+//!
+//! [`plan`] maps one audit event (plus the request it is about) to
+//! format-neutral [`Notice`]s addressed to email addresses and webhooks.
+//! Group membership is a fact passed in; nothing here performs I/O.
+//! [`render`] turns a notice into each wire format, escaping what users typed.
+
+pub mod render;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::model::{Kind, Request, RequestId, Role, Route, State, UnixTime};
+use super::sanitize::for_terminal;
+
+/// A group of people a notification goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Audience {
+    /// The person who asked (or who holds the grant).
+    Requester,
+    /// The owners of the request's resource.
+    Owner,
+    Manager,
+    Security,
+    /// Where overdue justifications escalate to; fixed targets only.
+    Escalation,
+}
+
+impl Audience {
+    fn of_role(role: Role) -> Audience {
+        match role {
+            Role::Owner => Audience::Owner,
+            Role::Manager => Audience::Manager,
+            Role::Security => Audience::Security,
+        }
+    }
+}
+
+/// Where one audience's notifications go.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// Each person of the audience, at their own address.
+    Email,
+    /// One fixed address.
+    Address(String),
+    /// A configured webhook, by name.
+    Hook(String),
+}
+
+/// How a delivery is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Hook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Hook => "hook",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        [Channel::Email, Channel::Hook]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+}
+
+/// Who hears what: the `[notify]` section of the config, resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub targets: BTreeMap<Audience, Vec<Target>>,
+    /// Extra targets per resource, told whatever its owners are told.
+    pub resource_targets: BTreeMap<String, Vec<Target>>,
+    /// `NAME@email_domain` when a user has no entry in `addresses`.
+    pub email_domain: Option<String>,
+    pub addresses: BTreeMap<String, String>,
+    /// Without an SMTP server, `Email` and `Address` targets are skipped.
+    pub email_enabled: bool,
+}
+
+impl Policy {
+    /// A user's email address, if one is known.
+    pub fn address_of(&self, user: &str) -> Option<String> {
+        self.addresses.get(user).cloned().or_else(|| {
+            self.email_domain
+                .as_ref()
+                .map(|domain| format!("{user}@{domain}"))
+        })
+    }
+}
+
+/// One line of a notice: a label chosen by jit and a value that may come
+/// from a user (already free of control characters).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub label: String,
+    pub value: String,
+}
+
+/// What a notification says, before it is put into a format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The audit event that caused it.
+    pub event: String,
+    pub request: Option<RequestId>,
+    /// Subject line / title.
+    pub title: String,
+    pub fields: Vec<Field>,
+    /// A command line for the reader to act on, if any.
+    pub action: Option<String>,
+}
+
+/// One delivery to enqueue: a notice for one address or webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub channel: Channel,
+    /// An email address or a webhook name.
+    pub to: String,
+    pub notice: Notice,
+}
+
+/// The audit event being written.
+#[derive(Clone, Copy, Debug)]
+pub struct Trigger<'a> {
+    pub event: &'a str,
+    pub actor: &'a str,
+    pub actor_uid: Option<u32>,
+    pub request: Option<RequestId>,
+    pub detail: &'a Value,
+}
+
+/// Events that may notify anyone; others need no request lookup.
+pub const EVENTS: &[&str] = &[
+    "scored",
+    "granted",
+    "extended",
+    "denied",
+    "lapsed",
+    "expiry_warning",
+    "revoked",
+    "expired",
+    "break_glass",
+    "justification_overdue",
+    "incident_opened",
+];
+
+/// Text from the event's detail, made safe (no control characters).
+fn detail_text(detail: &Value, key: &str) -> String {
+    match &detail[key] {
+        Value::String(s) => for_terminal(s).into_owned(),
+        Value::Null => "-".into(),
+        other => for_terminal(&other.to_string()).into_owned(),
+    }
+}
+
+fn clean(text: &str) -> String {
+    for_terminal(text).into_owned()
+}
+
+fn field(label: &str, value: impl Into<String>) -> Field {
+    Field {
+        label: label.into(),
+        value: value.into(),
+    }
+}
+
+pub fn rfc3339(t: UnixTime) -> String {
+    let secs = u64::try_from(t).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn risk_text(req: &Request) -> String {
+    let factors: Vec<String> = req
+        .risk
+        .factors
+        .iter()
+        .map(|f| format!("{} +{}", f.name, f.points))
+        .collect();
+    if factors.is_empty() {
+        req.risk.score.to_string()
+    } else {
+        format!("{} ({})", req.risk.score, factors.join(", "))
+    }
+}
+
+/// The facts every notice about a request carries.
+fn request_fields(req: &Request) -> Vec<Field> {
+    vec![
+        field("Request", req.id.to_string()),
+        field("User", clean(&req.user)),
+        field("Resource", clean(&req.resource)),
+        field("Duration", duration(req.duration)),
+        field("Reason", clean(&req.reason)),
+        field("Ticket", req.ticket.as_deref().map_or("-".into(), clean)),
+    ]
+}
+
+/// The audiences to tell and what to tell them.
+fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Notice)> {
+    let notice = |title: String, fields: Vec<Field>, action: Option<String>| Notice {
+        event: t.event.to_owned(),
+        request: t.request,
+        title,
+        fields,
+        action,
+    };
+    let actor = clean(t.actor);
+    let requester = vec![Audience::Requester];
+    let security = || vec![Audience::Security];
+    // Events about break-glass carry their facts in the detail.
+    let emergency_fields = |extra: &[(&str, &str)]| -> Vec<Field> {
+        let mut fields = vec![
+            field("Grant", t.request.map_or("-".into(), |id| id.to_string())),
+            field("User", detail_text(t.detail, "user")),
+            field("Resource", detail_text(t.detail, "resource")),
+        ];
+        fields.extend(
+            extra
+                .iter()
+                .map(|(label, key)| field(label, detail_text(t.detail, key))),
+        );
+        fields
+    };
+    let unix_field = |key: &str| t.detail[key].as_i64().map_or("-".into(), rfc3339);
+    match t.event {
+        "break_glass" => {
+            let mut fields = emergency_fields(&[("Reason", "reason")]);
+            fields.push(field("Expires", unix_field("expires_at")));
+            let title = format!(
+                "jit: BREAK-GLASS by {} on {}",
+                detail_text(t.detail, "user"),
+                detail_text(t.detail, "resource")
+            );
+            return Some((security(), notice(title, fields, None)));
+        }
+        "justification_overdue" => {
+            let mut fields = emergency_fields(&[]);
+            fields.push(field("Due", unix_field("due_at")));
+            let title = format!(
+                "jit: break-glass justification overdue: {} on {}",
+                detail_text(t.detail, "user"),
+                detail_text(t.detail, "resource")
+            );
+            let action = t.request.map(|id| format!("jitctl show {id}"));
+            return Some((
+                vec![Audience::Security, Audience::Escalation],
+                notice(title, fields, action),
+            ));
+        }
+        "incident_opened" => {
+            let mut fields = vec![field("Incident", detail_text(t.detail, "incident"))];
+            fields.extend(emergency_fields(&[
+                ("Reviewer", "reviewer"),
+                ("Comment", "comment"),
+            ]));
+            let title = format!(
+                "jit: security incident {}: break-glass by {} judged unjustified",
+                detail_text(t.detail, "incident"),
+                detail_text(t.detail, "user")
+            );
+            return Some((security(), notice(title, fields, None)));
+        }
+        _ => {}
+    }
+    let req = req?;
+    let id = req.id;
+    let res = clean(&req.resource);
+    let user = clean(&req.user);
+    let expires = req.expires_at.map_or("-".into(), rfc3339);
+    let comment = || detail_text(t.detail, "comment");
+    let mut fields = request_fields(req);
+    match t.event {
+        "scored" if req.state == State::Pending && req.route != Route::Auto => {
+            let what = match req.kind {
+                Kind::Grant => format!("{user} requests {res} for {}", duration(req.duration)),
+                Kind::Extension { of } => format!(
+                    "{user} asks to extend grant {of} on {res} by {}",
+                    duration(req.duration)
+                ),
+            };
+            let awaiting: Vec<&str> = req.awaiting().iter().map(|r| r.as_str()).collect();
+            fields.push(field("Risk", risk_text(req)));
+            fields.push(field("Awaiting", awaiting.join(" + ")));
+            let audiences = req.awaiting().into_iter().map(Audience::of_role).collect();
+            let title = format!("jit: {what} (risk {}), approval needed", req.risk.score);
+            Some((
+                audiences,
+                notice(
+                    title,
+                    fields,
+                    Some(format!(
+                        "jitctl approve {id}    (or: jitctl deny {id} --comment TEXT)"
+                    )),
+                ),
+            ))
+        }
+        "granted" => {
+            fields.push(field("Expires", expires.clone()));
+            fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
+            let title = format!("jit: request {id} approved: {res} until {expires}");
+            Some((requester, notice(title, fields, None)))
+        }
+        "extended" => {
+            let until = unix_field("expires_at");
+            fields.push(field("Expires", until.clone()));
+            let title = format!("jit: grant {id} on {res} extended until {until}");
+            Some((requester, notice(title, fields, None)))
+        }
+        "denied" => {
+            fields.push(field("Denied by", actor));
+            fields.push(field("Comment", comment()));
+            let title = format!("jit: request {id} for {res} denied");
+            Some((requester, notice(title, fields, None)))
+        }
+        "lapsed" => {
+            let title = format!("jit: request {id} for {res} lapsed: nobody decided in time");
+            Some((requester, notice(title, fields, None)))
+        }
+        "expiry_warning" => {
+            fields.push(field("Expires", expires.clone()));
+            let title = format!("jit: grant {id} on {res} expires at {expires}");
+            let action = format!("jitctl extend {id} --for 30m --reason TEXT");
+            Some((requester, notice(title, fields, Some(action))))
+        }
+        // Someone else took the grant away; withdrawing one's own is not news.
+        "revoked" if t.actor_uid != Some(req.uid) => {
+            fields.push(field("Revoked by", actor));
+            fields.push(field("Comment", comment()));
+            let title = format!("jit: grant {id} on {res} revoked");
+            Some((requester, notice(title, fields, None)))
+        }
+        "expired" => {
+            fields.push(field("Expired", expires.clone()));
+            let title = format!("jit: grant {id} on {res} expired");
+            Some((requester, notice(title, fields, None)))
+        }
+        _ => None,
+    }
+}
+
+/// The deliveries one audit event causes. `members(audience, resource)`
+/// lists the user names in an audience (requester, owners, role members);
+/// nobody is told to approve their own request.
+pub fn plan(
+    t: &Trigger<'_>,
+    req: Option<&Request>,
+    policy: &Policy,
+    members: &dyn Fn(Audience, &str) -> Vec<String>,
+) -> Vec<Outgoing> {
+    let Some((audiences, notice)) = compose(t, req) else {
+        return Vec::new();
+    };
+    let resource = req.map_or_else(
+        || t.detail["resource"].as_str().unwrap_or_default().to_owned(),
+        |r| r.resource.clone(),
+    );
+    let requester = req.map(|r| r.user.as_str());
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut add = |channel: Channel, to: String| {
+        if seen.insert((channel, to.clone())) {
+            out.push(Outgoing {
+                channel,
+                to,
+                notice: notice.clone(),
+            });
+        }
+    };
+    for audience in audiences {
+        let mut targets: Vec<&Target> = policy
+            .targets
+            .get(&audience)
+            .into_iter()
+            .flatten()
+            .collect();
+        if audience == Audience::Owner {
+            targets.extend(policy.resource_targets.get(&resource).into_iter().flatten());
+        }
+        for target in targets {
+            match target {
+                Target::Hook(name) => add(Channel::Hook, name.clone()),
+                Target::Address(addr) if policy.email_enabled => add(Channel::Email, addr.clone()),
+                Target::Email if policy.email_enabled => {
+                    let people = match audience {
+                        Audience::Requester => {
+                            requester.map(str::to_owned).into_iter().collect::<Vec<_>>()
+                        }
+                        Audience::Escalation => Vec::new(),
+                        _ => members(audience, &resource)
+                            .into_iter()
+                            .filter(|name| Some(name.as_str()) != requester)
+                            .collect(),
+                    };
+                    for person in people {
+                        if let Some(addr) = policy.address_of(&person) {
+                            add(Channel::Email, addr);
+                        }
+                    }
+                }
+                Target::Address(_) | Target::Email => {}
+            }
+        }
+    }
+    out
+}
+
+/// Delay before retry number `attempt` (1 = the first retry): doubling from
+/// `first`, capped at `max`, then scaled into [1/2, 1] by `jitter` (any u32,
+/// e.g. random) so that many failed deliveries do not retry in lockstep.
+pub fn backoff(attempt: u32, first: Duration, max: Duration, jitter: u32) -> Duration {
+    let doubled = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let capped = doubled.min(max);
+    let half = capped / 2;
+    half + half.mul_f64(f64::from(jitter) / f64::from(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,441 @@
+use super::render::*;
+use super::*;
+use crate::core::model::{Decision, Verdict};
+use crate::core::risk::{Factor, RiskAssessment};
+use serde_json::json;
+
+const HOSTILE: &str =
+    "<script>alert(1)</script> *bold* _it_ `code` & [x](http://evil) \x1b[2J\r\nok";
+
+fn request(route: Route, state: State) -> Request {
+    Request {
+        id: 12,
+        kind: Kind::Grant,
+        uid: 1000,
+        user: "alice".into(),
+        resource: "sudo".into(),
+        duration: Duration::from_secs(3600),
+        reason: HOSTILE.into(),
+        ticket: Some("CHG-42".into()),
+        requested_at: 1_700_000_000,
+        route,
+        risk: RiskAssessment {
+            score: 75,
+            factors: vec![Factor {
+                name: "privileged".into(),
+                points: 20,
+                detail: String::new(),
+            }],
+        },
+        state,
+        decisions: Vec::new(),
+        expires_at: (state == State::Active).then_some(1_700_003_600),
+        ended_at: None,
+        ended_by: None,
+    }
+}
+
+fn policy() -> Policy {
+    let mut targets = BTreeMap::new();
+    targets.insert(Audience::Requester, vec![Target::Email]);
+    targets.insert(Audience::Owner, vec![Target::Email]);
+    targets.insert(Audience::Manager, vec![Target::Email]);
+    targets.insert(
+        Audience::Security,
+        vec![Target::Email, Target::Hook("sec-slack".into())],
+    );
+    targets.insert(
+        Audience::Escalation,
+        vec![Target::Address("oncall@example.com".into())],
+    );
+    Policy {
+        targets,
+        resource_targets: BTreeMap::from([("db".into(), vec![Target::Hook("db-team".into())])]),
+        email_domain: Some("example.com".into()),
+        addresses: BTreeMap::from([("sam".into(), "sam.s@corp.example".into())]),
+        email_enabled: true,
+    }
+}
+
+/// Members: managers mike and maria, security sam and maria, owners olivia
+/// (and alice, who must not be asked to approve her own request).
+fn members(a: Audience, _resource: &str) -> Vec<String> {
+    let names: &[&str] = match a {
+        Audience::Owner => &["olivia", "alice"],
+        Audience::Manager => &["mike", "maria"],
+        Audience::Security => &["sam", "maria"],
+        _ => &[],
+    };
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn recipients(out: &[Outgoing]) -> Vec<String> {
+    out.iter()
+        .map(|o| format!("{}:{}", o.channel.as_str(), o.to))
+        .collect()
+}
+
+fn trigger<'a>(event: &'a str, detail: &'a Value, actor_uid: Option<u32>) -> Trigger<'a> {
+    Trigger {
+        event,
+        actor: "mike",
+        actor_uid,
+        request: Some(12),
+        detail,
+    }
+}
+
+#[test]
+fn who_hears_what() {
+    let none = json!({});
+    let comment = json!({"comment": "use the runbook"});
+    let extended = json!({"expires_at": 1_700_007_200});
+    let dual = request(Route::Dual, State::Pending);
+    let owner = request(Route::Owner, State::Pending);
+    let auto = request(Route::Auto, State::Pending);
+    let active = request(Route::Dual, State::Active);
+    let denied = request(Route::Dual, State::Denied);
+    let mut db = request(Route::Owner, State::Pending);
+    db.resource = "db".into();
+    let cases: Vec<(&str, &Value, Option<u32>, &Request, Vec<&str>)> = vec![
+        (
+            "scored",
+            &none,
+            Some(1000),
+            &dual,
+            vec![
+                "email:mike@example.com",
+                "email:maria@example.com",
+                "email:sam.s@corp.example",
+                "hook:sec-slack",
+            ],
+        ),
+        (
+            "scored",
+            &none,
+            Some(1000),
+            &owner,
+            vec!["email:olivia@example.com"],
+        ),
+        (
+            "scored",
+            &none,
+            Some(1000),
+            &db,
+            vec!["email:olivia@example.com", "hook:db-team"],
+        ),
+        ("scored", &none, Some(1000), &auto, vec![]),
+        ("scored", &none, Some(1000), &active, vec![]),
+        (
+            "granted",
+            &none,
+            None,
+            &active,
+            vec!["email:alice@example.com"],
+        ),
+        (
+            "extended",
+            &extended,
+            None,
+            &active,
+            vec!["email:alice@example.com"],
+        ),
+        (
+            "denied",
+            &comment,
+            Some(2),
+            &denied,
+            vec!["email:alice@example.com"],
+        ),
+        (
+            "lapsed",
+            &none,
+            None,
+            &dual,
+            vec!["email:alice@example.com"],
+        ),
+        (
+            "expiry_warning",
+            &none,
+            None,
+            &active,
+            vec!["email:alice@example.com"],
+        ),
+        (
+            "revoked",
+            &comment,
+            Some(2),
+            &active,
+            vec!["email:alice@example.com"],
+        ),
+        ("revoked", &comment, Some(1000), &active, vec![]),
+        ("withdrawn", &comment, Some(1000), &dual, vec![]),
+        (
+            "expired",
+            &none,
+            None,
+            &active,
+            vec!["email:alice@example.com"],
+        ),
+        ("approved", &comment, Some(2), &dual, vec![]),
+        ("requested", &none, Some(1000), &dual, vec![]),
+    ];
+    for (event, detail, actor_uid, req, want) in cases {
+        let out = plan(
+            &trigger(event, detail, actor_uid),
+            Some(req),
+            &policy(),
+            &members,
+        );
+        assert_eq!(recipients(&out), want, "{event} on {:?}", req.route);
+    }
+}
+
+#[test]
+fn break_glass_contract_events_reach_security() {
+    let bg = json!({"resource": "sudo", "reason": HOSTILE, "expires_at": 1_700_007_200, "user": "alice"});
+    let overdue = json!({"resource": "sudo", "user": "alice", "due_at": 1_700_086_400});
+    let incident = json!({"incident": 3, "resource": "sudo", "user": "alice", "reviewer": "sam", "comment": "no ticket"});
+    let security = vec![
+        "email:sam.s@corp.example",
+        "email:maria@example.com",
+        "hook:sec-slack",
+    ];
+    let mut escalated = security.clone();
+    escalated.push("email:oncall@example.com");
+    let cases = [
+        (
+            "break_glass",
+            &bg,
+            security.clone(),
+            "BREAK-GLASS by alice on sudo",
+        ),
+        (
+            "justification_overdue",
+            &overdue,
+            escalated,
+            "justification overdue: alice on sudo",
+        ),
+        (
+            "incident_opened",
+            &incident,
+            security,
+            "security incident 3",
+        ),
+    ];
+    for (event, detail, want, title) in cases {
+        // The events stand alone: no request row is needed.
+        let out = plan(
+            &trigger(event, detail, Some(1000)),
+            None,
+            &policy(),
+            &members,
+        );
+        assert_eq!(recipients(&out), want, "{event}");
+        let notice = &out[0].notice;
+        assert!(notice.title.contains(title), "{event}: {}", notice.title);
+        assert_eq!(notice.request, Some(12));
+    }
+    let out = plan(
+        &trigger("break_glass", &bg, Some(1000)),
+        None,
+        &policy(),
+        &members,
+    );
+    let fields: BTreeMap<_, _> = out[0]
+        .notice
+        .fields
+        .iter()
+        .map(|f| (f.label.as_str(), f.value.as_str()))
+        .collect();
+    assert_eq!(fields["Expires"], "2023-11-15T00:13:20Z");
+    assert!(!fields["Reason"].contains('\x1b'));
+    let out = plan(
+        &trigger("incident_opened", &incident, None),
+        None,
+        &policy(),
+        &members,
+    );
+    assert!(out[0]
+        .notice
+        .fields
+        .iter()
+        .any(|f| f.label == "Comment" && f.value == "no ticket"));
+}
+
+#[test]
+fn approvers_get_everything_they_need_to_decide() {
+    let req = request(Route::Dual, State::Pending);
+    let out = plan(
+        &trigger("scored", &json!({}), None),
+        Some(&req),
+        &policy(),
+        &members,
+    );
+    let n = &out[0].notice;
+    assert!(
+        n.title.contains("alice requests sudo for 1h"),
+        "{}",
+        n.title
+    );
+    assert!(n.title.contains("risk 75"));
+    let labels: Vec<&str> = n.fields.iter().map(|f| f.label.as_str()).collect();
+    for want in ["Reason", "Ticket", "Risk", "Awaiting"] {
+        assert!(labels.contains(&want), "{labels:?}");
+    }
+    assert!(n.fields.iter().any(|f| f.value == "75 (privileged +20)"));
+    assert!(n
+        .action
+        .as_deref()
+        .unwrap()
+        .starts_with("jitctl approve 12"));
+    // Control characters never survive into a notice.
+    let reason = &n.fields.iter().find(|f| f.label == "Reason").unwrap().value;
+    assert!(!reason.chars().any(char::is_control), "{reason:?}");
+}
+
+#[test]
+fn approvers_still_awaited_are_the_ones_told() {
+    let mut req = request(Route::Dual, State::Pending);
+    req.decisions.push(Decision {
+        uid: 2,
+        name: "mike".into(),
+        role: Role::Manager,
+        verdict: Verdict::Approve,
+        comment: String::new(),
+        at: 0,
+    });
+    let out = plan(
+        &trigger("scored", &json!({}), None),
+        Some(&req),
+        &policy(),
+        &members,
+    );
+    assert_eq!(
+        recipients(&out),
+        vec![
+            "email:sam.s@corp.example",
+            "email:maria@example.com",
+            "hook:sec-slack"
+        ]
+    );
+}
+
+#[test]
+fn without_smtp_or_addresses_only_hooks_are_used() {
+    let req = request(Route::Dual, State::Pending);
+    let mut p = policy();
+    p.email_enabled = false;
+    let out = plan(
+        &trigger("scored", &json!({}), None),
+        Some(&req),
+        &p,
+        &members,
+    );
+    assert_eq!(recipients(&out), vec!["hook:sec-slack"]);
+    let mut p = policy();
+    p.email_domain = None;
+    let out = plan(
+        &trigger("granted", &json!({}), None),
+        Some(&req),
+        &p,
+        &members,
+    );
+    assert!(out.is_empty(), "alice has no address: {out:?}");
+}
+
+fn hostile_notice() -> Notice {
+    Notice {
+        event: "scored".into(),
+        request: Some(12),
+        title: "jit: alice requests sudo".into(),
+        fields: vec![Field {
+            label: "Reason".into(),
+            value: for_terminal(HOSTILE).into_owned(),
+        }],
+        action: Some("jitctl approve 12".into()),
+    }
+}
+
+#[test]
+fn every_format_escapes_what_users_typed() {
+    let n = hostile_notice();
+    let html = email_html(&n, 7);
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("&amp; [x]"));
+    let text = email_text(&n, 7);
+    assert!(text.contains("<script>alert(1)</script> *bold*"), "{text}");
+    assert!(text.contains("\\u{1b}[2J\\r\\nok"), "{text}");
+    assert!(text.contains("jit notification 7"));
+    assert!(!text.contains('\x1b') && !text.contains('\r'));
+
+    let slack_text = slack(&n, 7)["text"].as_str().unwrap().to_owned();
+    assert!(
+        slack_text.contains("`&lt;script&gt;alert(1)&lt;/script&gt; *bold* _it_ \u{2cb}code\u{2cb} &amp; [x](http://evil)"),
+        "{slack_text}"
+    );
+    assert!(!slack_text.contains("<script>"));
+
+    let card = teams(&n, 7).to_string();
+    assert!(card.contains(r"\\<script\\>alert\\(1\\)\\</script\\> \\*bold\\* \\_it\\_ \\`code\\` & \\[x\\]\\(http://evil\\)"), "{card}");
+
+    let doc = super::render::json(&n, 7);
+    assert_eq!(doc["id"], 7);
+    assert_eq!(doc["fields"]["Reason"], for_terminal(HOSTILE).as_ref());
+}
+
+#[test]
+fn escapes_golden() {
+    let cases = [
+        (
+            "a<b>&\"c'",
+            "a&lt;b&gt;&amp;&quot;c&#39;",
+            "`a&lt;b&gt;&amp;\"c'`",
+            "a\\<b\\>&\"c'",
+        ),
+        (
+            "*x* _y_ ~z~",
+            "*x* _y_ ~z~",
+            "`*x* _y_ ~z~`",
+            "\\*x\\* \\_y\\_ \\~z\\~",
+        ),
+        ("`tick`", "`tick`", "`\u{2cb}tick\u{2cb}`", "\\`tick\\`"),
+        (
+            "<!channel>",
+            "&lt;!channel&gt;",
+            "`&lt;!channel&gt;`",
+            "\\<\\!channel\\>",
+        ),
+    ];
+    for (input, html, slack, teams) in cases {
+        assert_eq!(escape_html(input), html, "{input}");
+        assert_eq!(escape_slack(input), slack, "{input}");
+        assert_eq!(escape_teams(input), teams, "{input}");
+    }
+}
+
+#[test]
+fn backoff_doubles_up_to_the_cap_with_jitter_into_the_upper_half() {
+    let (first, max) = (Duration::from_secs(10), Duration::from_secs(300));
+    let cases = [
+        (1, u32::MAX, 10_000),
+        (1, 0, 5_000),
+        (2, u32::MAX, 20_000),
+        (3, u32::MAX, 40_000),
+        (5, u32::MAX, 160_000),
+        (6, u32::MAX, 300_000),
+        (60, u32::MAX, 300_000),
+        (60, 0, 150_000),
+    ];
+    for (attempt, jitter, want_ms) in cases {
+        assert_eq!(
+            backoff(attempt, first, max, jitter).as_millis(),
+            want_ms,
+            "attempt {attempt}"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! The notification outbox (table `notifications`, schema version 4).
+//!
+//! [`Writer::audit`](super::Writer::audit) queues the deliveries an audit
+//! event causes in the same transaction, so a committed event always has
+//! its notifications and a rolled-back one never does. The delivery worker
+//! reads and marks rows through its own connection ([`Outbox`]), never
+//! through the engine.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::{Result, Store, StoreError};
+use crate::core::model::{Request, RequestId, UnixTime};
+use crate::core::notify::{Channel, Notice, Outgoing, Trigger};
+
+/// Maps an audit event (and its request) to the deliveries to queue.
+pub type Planner = Arc<dyn Fn(&Trigger<'_>, Option<&Request>) -> Vec<Outgoing> + Send + Sync>;
+
+/// Wakes the delivery worker when rows were queued.
+#[derive(Default)]
+pub struct Doorbell {
+    rung: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Doorbell {
+    pub fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Returns when rung (at once if it rang since the last wait) or after `timeout`.
+    pub fn wait(&self, timeout: Duration) {
+        let guard = self.rung.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut rung, _) = self
+            .cv
+            .wait_timeout_while(guard, timeout, |rung| !*rung)
+            .unwrap_or_else(|e| e.into_inner());
+        *rung = false;
+    }
+}
+
+/// One delivery as `jitctl show` reports it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub id: u64,
+    pub event: String,
+    pub channel: String,
+    pub target: String,
+    pub subject: String,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub state: String,
+    pub attempts: u32,
+    pub created_at: UnixTime,
+    pub delivered_at: Option<UnixTime>,
+    pub last_error: Option<String>,
+}
+
+/// A delivery for the worker to attempt.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: u64,
+    pub channel: Channel,
+    pub target: String,
+    pub notice: Notice,
+    pub attempts: u32,
+    pub created_at: UnixTime,
+}
+
+pub fn enqueue(conn: &Connection, audit_id: i64, at: UnixTime, out: &[Outgoing]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO notifications (audit_id, request, event, channel, target, subject, notice,
+                                    state, created_at, next_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
+    )?;
+    for o in out {
+        let notice =
+            serde_json::to_string(&o.notice).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        stmt.execute(params![
+            audit_id,
+            o.notice.request,
+            o.notice.event,
+            o.channel.as_str(),
+            o.to,
+            o.notice.title,
+            notice,
+            at,
+            at.saturating_mul(1000),
+        ])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The deliveries caused by events about `request`, oldest first.
+    pub fn notifications(&self, request: RequestId) -> Result<Vec<NotificationRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, event, channel, target, subject, state, attempts, created_at,
+                    delivered_at, last_error
+             FROM notifications WHERE request = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([request], |r| {
+            Ok(NotificationRecord {
+                id: r.get(0)?,
+                event: r.get(1)?,
+                channel: r.get(2)?,
+                target: r.get(3)?,
+                subject: r.get(4)?,
+                state: r.get(5)?,
+                attempts: r.get(6)?,
+                created_at: r.get(7)?,
+                delivered_at: r.get(8)?,
+                last_error: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// The delivery worker's own connection to `jit.db`.
+pub struct Outbox {
+    conn: Connection,
+}
+
+impl Outbox {
+    /// Opens the database the engine has already created and migrated.
+    pub fn open(state_dir: &Path) -> Result<Outbox> {
+        let conn = Connection::open(state_dir.join("jit.db"))?;
+        // An acknowledged delivery is marked on disk before the next is sent.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Outbox { conn })
+    }
+
+    /// After a restart everything still pending is due at once.
+    pub fn make_all_due(&self) -> Result<()> {
+        self.conn.execute(
+            "UPDATE notifications SET next_at_ms = 0 WHERE state = 'pending'",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Pending deliveries due at `now_ms`, oldest first.
+    pub fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Delivery>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, channel, target, notice, attempts, created_at FROM notifications
+             WHERE state = 'pending' AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now_ms, limit], |r| {
+            let channel: String = r.get(1)?;
+            let notice: String = r.get(3)?;
+            let corrupt = |what: String| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    what.into(),
+                )
+            };
+            Ok(Delivery {
+                id: r.get(0)?,
+                channel: Channel::parse(&channel)
+                    .ok_or_else(|| corrupt(format!("unknown channel '{channel}'")))?,
+                target: r.get(2)?,
+                notice: serde_json::from_str(&notice).map_err(|e| corrupt(e.to_string()))?,
+                attempts: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// When the earliest pending delivery is due (unix milliseconds).
+    pub fn next_due_ms(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT MIN(next_at_ms) FROM notifications WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// The endpoint acknowledged the delivery: committed before anything else is sent.
+    pub fn delivered(&self, id: u64, at: UnixTime) -> Result<()> {
+        self.conn.execute(
+            "UPDATE notifications SET state = 'delivered', attempts = attempts + 1,
+                    delivered_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+
+    /// A failed attempt: retried at `retry_at_ms`, or given up (`None`).
+    pub fn failed(&self, id: u64, error: &str, retry_at_ms: Option<i64>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE notifications SET attempts = attempts + 1, last_error = ?2,
+                    state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
+                    next_at_ms = COALESCE(?3, next_at_ms) WHERE id = ?1",
+            params![id, error, retry_at_ms],
+        )?;
+        Ok(())
+    }
+}

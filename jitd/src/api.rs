@@ -49,6 +49,44 @@ pub struct RequestView {
     pub risk: RiskAssessment,
     pub approvals: Vec<ApprovalView>,
     pub awaiting: Vec<String>,
+    /// Delivery state of the request's notifications (`show` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Vec<NotificationView>>,
+}
+
+/// One notification and how its delivery went.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NotificationView {
+    pub id: u64,
+    pub event: String,
+    /// `email` or `hook`.
+    pub channel: String,
+    /// The email address or the webhook's name.
+    pub to: String,
+    pub subject: String,
+    /// `pending` (being retried), `delivered` or `failed` (given up).
+    pub state: String,
+    pub attempts: u32,
+    pub queued_at: String,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl From<&crate::store::NotificationRecord> for NotificationView {
+    fn from(n: &crate::store::NotificationRecord) -> Self {
+        NotificationView {
+            id: n.id,
+            event: n.event.clone(),
+            channel: n.channel.clone(),
+            to: n.target.clone(),
+            subject: n.subject.clone(),
+            state: n.state.clone(),
+            attempts: n.attempts,
+            queued_at: rfc3339(n.created_at),
+            delivered_at: n.delivered_at.map(rfc3339),
+            last_error: n.last_error.clone(),
+        }
+    }
 }
 
 impl From<&Request> for RequestView {
@@ -87,6 +125,7 @@ impl From<&Request> for RequestView {
                 })
                 .collect(),
             awaiting: r.awaiting().iter().map(|r| r.as_str().into()).collect(),
+            notifications: None,
         }
     }
 }

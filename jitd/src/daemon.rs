@@ -51,7 +51,12 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // Expire and lapse what ended while we were down before taking the name:
     // nobody may be told "granted" about a grant that is already over.
     let control = SessionControl::new(&config.sessions);
-    let (engine, recovered) = Engine::open(config, &opts.state_dir, Arc::new(SystemClock))?;
+    let (engine, recovered) =
+        Engine::open(Arc::clone(&config), &opts.state_dir, Arc::new(SystemClock))?;
+    if config.notify.enabled() {
+        crate::notifier::start(Arc::clone(&config), &opts.state_dir, engine.doorbell())
+            .map_err(EngineError::from)?;
+    }
     control.sweep(|grant| engine.is_active(grant));
     let engine = Arc::new(Mutex::new(engine));
     let effects = Effects::new(Arc::clone(&engine), control.clone());

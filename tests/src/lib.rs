@@ -34,6 +34,8 @@ pub use pam::*;
 mod session;
 pub use session::*;
 
+pub mod sinks;
+
 /// Primary group of every fixture user.
 pub const FIXTURE_GID: u32 = 61000;
 

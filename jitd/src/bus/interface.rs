@@ -12,7 +12,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::{BusError, Callers};
-use crate::api::{rfc3339, AuditView, RecordingView, RequestView};
+use crate::api::{rfc3339, AuditView, NotificationView, RecordingView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::effects::Effects;
@@ -180,8 +180,13 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        let req = self.run(move |e| e.show(&who, id)).await?;
-        to_json(&RequestView::from(&req))
+        let (req, notes) = self
+            .run(move |e| e.show_with_notifications(&who, id))
+            .await?;
+        to_json(&RequestView {
+            notifications: Some(notes.iter().map(NotificationView::from).collect()),
+            ..RequestView::from(&req)
+        })
     }
 
     #[zbus(out_args("requests"))]

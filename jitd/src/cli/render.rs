@@ -105,6 +105,26 @@ pub fn detail(v: &RequestView) -> String {
             ),
         ));
     }
+    for n in v.notifications.iter().flatten() {
+        let when = match (&n.delivered_at, &n.last_error) {
+            (Some(at), _) => format!(" at {at}"),
+            (None, Some(error)) => format!(": {}", clean(error)),
+            (None, None) => String::new(),
+        };
+        rows.push((
+            "notified",
+            format!(
+                "{} {} {} ({}): {}, {} attempt{}{when}",
+                n.id,
+                n.channel,
+                clean(&n.to),
+                n.event,
+                n.state,
+                n.attempts,
+                if n.attempts == 1 { "" } else { "s" }
+            ),
+        ));
+    }
     let mut out = String::new();
     for (key, value) in rows {
         let _ = writeln!(out, "{key:<10} {value}");
@@ -316,6 +336,18 @@ mod tests {
                 when: "2026-11-24T10:01:00Z".into(),
             }],
             awaiting: vec!["security".into()],
+            notifications: Some(vec![crate::api::NotificationView {
+                id: 3,
+                event: "scored".into(),
+                channel: "hook".into(),
+                to: "sec-slack".into(),
+                subject: "jit: request".into(),
+                state: "pending".into(),
+                attempts: 2,
+                queued_at: "2026-11-24T10:00:00Z".into(),
+                delivered_at: None,
+                last_error: Some(evil.into()),
+            }]),
         }
     }
 

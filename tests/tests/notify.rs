@@ -1,0 +1,397 @@
+//! Notifications end to end: a real SMTP server and a real HTTP server on
+//! 127.0.0.1 capture what jitd sends (W1.4-W1.6); hung and dead endpoints,
+//! and kill -9, neither delay requests nor lose or repeat deliveries.
+
+use jit_tests::sinks::{free_port, HttpSink, SmtpSink};
+use jit_tests::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const HOSTILE: &str = "<script>alert(1)</script> *bold* & \x1b[2J\x1b]52;c;eA==\x07 done";
+
+/// [`TEST_CONFIG`] with a `[notify]` section: email through `smtp_port`,
+/// webhooks at `http_port`, short timeouts and retries.
+fn notify_config(smtp_port: Option<u16>, http_port: u16, who: &str) -> String {
+    let smtp = smtp_port.map_or(String::new(), |port| {
+        format!(
+            "[notify.smtp]\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"jit <jit@example.test>\"\n"
+        )
+    });
+    format!(
+        r#"{TEST_CONFIG}
+[notify]
+email_domain = "example.test"
+{who}
+timeout = "1s"
+retry_first = "1s"
+retry_max = "1s"
+
+[notify.addresses]
+sam = "sam.security@corp.test"
+
+{smtp}
+[notify.hooks.slack]
+kind = "slack"
+url = "http://127.0.0.1:{http_port}/slack"
+
+[notify.hooks.teams]
+kind = "teams"
+url = "http://127.0.0.1:{http_port}/teams"
+
+[notify.hooks.json]
+kind = "json"
+url = "http://127.0.0.1:{http_port}/json"
+"#
+    )
+}
+
+fn delivered(doc: &Value) -> Vec<Value> {
+    doc["notifications"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no notifications in {doc:#}"))
+        .clone()
+}
+
+/// Waits until every notification of request `id` is delivered.
+fn wait_all_delivered(env: &Env, id: u64, count: usize) -> Vec<Value> {
+    wait_for(Duration::from_secs(10), || {
+        let notes = delivered(&env.show("root", id));
+        (notes.len() == count && notes.iter().all(|n| n["state"] == "delivered")).then_some(notes)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "not all delivered: {:#}{}",
+            env.show("root", id),
+            env.jitd_log_tail()
+        )
+    })
+}
+
+#[test]
+fn approvers_and_requester_are_told_by_email_slack_and_teams_with_hostile_text_escaped() {
+    let smtp = SmtpSink::start();
+    let http = HttpSink::start();
+    let env = Env::with_config(&notify_config(
+        Some(smtp.port),
+        http.port,
+        r#"requester = ["email", "hook:teams"]
+security = ["email", "hook:slack"]
+manager = ["email"]
+owner = ["email", "hook:json"]"#,
+    ));
+    let run = env.jitctl(
+        "alice",
+        &[
+            "request", "sudo", "--for", "1h", "--reason", HOSTILE, "--ticket", "CHG-<7>", "--json",
+        ],
+    );
+    let id = id_of(&run.ok().json());
+
+    // Dual route: managers (mike, maria) and security (sam, maria), once each.
+    let mails = smtp.wait_for(3, Duration::from_secs(10));
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "maria@example.test",
+            "mike@example.test",
+            "sam.security@corp.test"
+        ]
+    );
+    for mail in &mails {
+        assert_eq!(mail.from, "jit@example.test");
+        let subject = mail.header("Subject").unwrap();
+        assert!(subject.contains("alice requests sudo for 1h"), "{subject}");
+        assert!(subject.contains("approval needed"), "{subject}");
+        let text = mail.part("text/plain");
+        assert!(text.contains(&format!("jitctl approve {id}")), "{text}");
+        assert!(
+            text.contains("<script>alert(1)</script> *bold* &"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\u{1b}[2J\\u{1b}]52;c;eA==\\u{7} done"),
+            "{text}"
+        );
+        assert!(text.contains("CHG-<7>"), "{text}");
+        assert!(text.contains("privileged +20"), "risk factors: {text}");
+        assert!(!mail.data.contains('\x1b'), "escape character in the mail");
+        let html = mail.part("text/html");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt; *bold* &amp;"),
+            "{html}"
+        );
+        assert!(html.contains("CHG-&lt;7&gt;"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+    }
+    let posts = http.wait_for(1, Duration::from_secs(10));
+    assert_eq!(posts[0].path, "/slack");
+    let slack = posts[0].json()["text"].as_str().unwrap().to_owned();
+    assert!(
+        slack.contains("`&lt;script&gt;alert(1)&lt;/script&gt; *bold* &amp; \\u{1b}[2J"),
+        "{slack}"
+    );
+    assert!(!slack.contains("<script>"), "{slack}");
+    assert!(posts[0].header("X-Jit-Notification").is_some());
+
+    // Approval: alice hears it, with the expiry, by email and Teams.
+    env.approve("mike", id).ok();
+    env.approve("sam", id).ok();
+    let expires = state_of(&env.show("alice", id)).to_owned();
+    assert_eq!(expires, "active");
+    let expires_at = env.show("alice", id)["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mails = smtp.wait_for(4, Duration::from_secs(10));
+    let granted = &mails[3];
+    assert_eq!(granted.to, ["alice@example.test"]);
+    assert!(granted
+        .header("Subject")
+        .unwrap()
+        .contains(&format!("request {id} approved")));
+    assert!(
+        granted.part("text/plain").contains(&expires_at),
+        "{}",
+        granted.data
+    );
+    let teams = http.wait_for(2, Duration::from_secs(10))[1].clone();
+    assert_eq!(teams.path, "/teams");
+    let card = teams.body.clone();
+    assert!(card.contains("AdaptiveCard"), "{card}");
+    assert!(
+        card.contains(r"\\<script\\>alert\\(1\\)\\</script\\> \\*bold\\*"),
+        "{card}"
+    );
+
+    // Denial: bob hears the owner's comment (escaped); the owner got a JSON webhook.
+    let db = id_of(&env.request("bob", "db", "2h", "db work & <b>tags</b>"));
+    let json = http.wait_for(3, Duration::from_secs(10))[2].json();
+    assert_eq!(json["event"], "scored");
+    assert_eq!(json["request"], db);
+    assert_eq!(json["fields"]["Reason"], "db work & <b>tags</b>");
+    assert!(json["action"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("jitctl approve {db}")));
+    env.jitctl(
+        "olivia",
+        &[
+            "deny",
+            &db.to_string(),
+            "--comment",
+            "<i>use</i> the runbook",
+        ],
+    )
+    .ok();
+    let mails = smtp.wait_for(6, Duration::from_secs(10));
+    let denial = mails
+        .iter()
+        .find(|m| m.to == ["bob@example.test"])
+        .expect("bob's denial mail");
+    assert!(denial.header("Subject").unwrap().contains("denied"));
+    assert!(denial
+        .part("text/html")
+        .contains("&lt;i&gt;use&lt;/i&gt; the runbook"));
+
+    // Delivery state, per notification, in show --json and in the human view.
+    let notes = wait_all_delivered(&env, id, 6);
+    let targets: Vec<&str> = notes.iter().map(|n| n["to"].as_str().unwrap()).collect();
+    assert!(
+        targets.contains(&"slack") && targets.contains(&"alice@example.test"),
+        "{notes:#?}"
+    );
+    for n in &notes {
+        assert_eq!(n["attempts"], 1, "{n:#}");
+        assert!(n["delivered_at"].is_string());
+    }
+    let human = env.jitctl("alice", &["show", &id.to_string()]).ok().stdout;
+    assert!(
+        human.contains("notified") && human.contains("delivered, 1 attempt"),
+        "{human}"
+    );
+}
+
+#[test]
+fn a_hung_webhook_delays_nothing_and_gets_the_message_when_it_answers_again() {
+    let http = HttpSink::start();
+    http.set_hung(true);
+    let env = Env::with_config(&notify_config(
+        None,
+        http.port,
+        r#"security = ["hook:json"]
+manager = ["hook:json"]
+requester = ["hook:json"]"#,
+    ));
+    let started = Instant::now();
+    let id = id_of(&env.request("alice", "sudo", "1h", "hung endpoint"));
+    let request_took = started.elapsed();
+    let started = Instant::now();
+    env.approve("mike", id).ok();
+    env.approve("sam", id).ok();
+    let approvals_took = started.elapsed();
+    let started = Instant::now();
+    env.jitctl("alice", &["list"]).ok();
+    let list_took = started.elapsed();
+    assert!(
+        request_took < Duration::from_secs(1),
+        "request took {request_took:?}"
+    );
+    assert!(
+        approvals_took < Duration::from_secs(2),
+        "two approvals took {approvals_took:?}"
+    );
+    assert!(
+        list_took < Duration::from_secs(1),
+        "list took {list_took:?}"
+    );
+    // The PAM path answers at once too.
+    let check = env.busctl_call(
+        "root",
+        &[
+            "org.jit.Daemon1",
+            "/org/jit/Daemon1",
+            "org.jit.Daemon1",
+            "CheckGrant",
+            "us",
+            &uid("alice").to_string(),
+            "sudo",
+        ],
+    );
+    assert!(
+        check.ok().stdout.starts_with("btxt true"),
+        "active grant expected"
+    );
+
+    // Attempts time out (1s) and are retried.
+    let retried = wait_for(Duration::from_secs(10), || {
+        let notes = delivered(&env.show("root", id));
+        notes
+            .iter()
+            .any(|n| n["attempts"].as_u64() >= Some(2) && n["state"] == "pending")
+            .then_some(notes)
+    });
+    let notes = retried.unwrap_or_else(|| panic!("no retry: {:#}", env.show("root", id)));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["last_error"].as_str().is_some_and(|e| !e.is_empty())),
+        "{notes:#?}"
+    );
+    assert!(http.posts().is_empty());
+
+    http.set_hung(false);
+    // approval needed (one hook, both roles) and granted.
+    let notes = wait_all_delivered(&env, id, 2);
+    let posts = http.wait_for(2, Duration::from_secs(5));
+    let mut events: Vec<String> = posts
+        .iter()
+        .map(|p| p.json()["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    events.sort();
+    assert_eq!(events, ["granted", "scored"]);
+    assert!(notes.iter().all(|n| n["attempts"].as_u64() >= Some(2)));
+}
+
+#[test]
+fn a_hundred_queued_notifications_survive_kill_9_and_arrive_once_each() {
+    let port = free_port();
+    let mut env = Env::with_config(&notify_config(None, port, r#"owner = ["hook:json"]"#));
+    // Nothing listens: every attempt is refused and retried.
+    for i in 0..100 {
+        let doc = env.request(
+            if i % 2 == 0 { "alice" } else { "bob" },
+            "db",
+            "2h",
+            &format!("job {i}"),
+        );
+        assert_eq!(state_of(&doc), "pending");
+    }
+    let pending = env
+        .sqlite("SELECT COUNT(*) FROM notifications WHERE state = 'pending'")
+        .ok()
+        .stdout;
+    assert_eq!(pending.trim(), "100");
+    env.kill_jitd();
+
+    let http = HttpSink::on_port(port);
+    env.start_jitd();
+    let posts = http.wait_for(100, Duration::from_secs(20));
+    // Give duplicates, if any, the time to show up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let posts = http.posts().len().max(posts.len());
+    let mut by_id: BTreeMap<u64, usize> = BTreeMap::new();
+    for post in http.posts() {
+        let id = post.json()["id"].as_u64().expect("id");
+        assert_eq!(
+            post.header("X-Jit-Notification"),
+            Some(id.to_string().as_str())
+        );
+        *by_id.entry(id).or_default() += 1;
+    }
+    assert_eq!(by_id.len(), 100, "distinct deliveries");
+    assert_eq!(posts, 100, "some were sent twice: {by_id:?}");
+    let states = env
+        .sqlite("SELECT state, COUNT(*) FROM notifications GROUP BY state")
+        .ok()
+        .stdout;
+    assert_eq!(states.trim(), "delivered|100");
+}
+
+#[test]
+fn notification_config_errors_point_at_the_line() {
+    let env = Env::without_jitd(TEST_CONFIG);
+    let secrets = env.dir.path().join("notify.secrets");
+    std::fs::write(&secrets, "slack = \"https://hooks.example.test/T/B/x\"\n").unwrap();
+    let chmod = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let check = |extra: &str| {
+        let path = env.dir.path().join("check.toml");
+        std::fs::write(&path, format!("{TEST_CONFIG}\n{extra}")).unwrap();
+        let mut cmd = std::process::Command::new(jitd_bin());
+        cmd.arg("--check-config").arg(&path);
+        env.run(cmd)
+    };
+    let line = TEST_CONFIG.lines().count() + 2;
+    let with_secret = format!(
+        "[notify]\nsecrets = \"{}\"\nsecurity = [\"hook:sec\"]\n[notify.hooks.sec]\nkind = \"slack\"\nurl_secret = \"slack\"\n",
+        secrets.display()
+    );
+    chmod(0o644);
+    let run = check(&with_secret).code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("check.toml:{}:11: secrets file", line + 1))
+            && run
+                .stderr
+                .contains("accessible by group or others (mode 0644)"),
+        "{run}"
+    );
+    chmod(0o600);
+    check(&with_secret).ok();
+    let cases = [
+        (
+            "[notify]\nsecurity = [\"hook:nope\"]\n",
+            format!("{}:13: no webhook named 'nope'", line + 1),
+        ),
+        (
+            "[notify]\nowner = [\"pager\"]\n",
+            format!("{}:10: 'pager' is not a target", line + 1),
+        ),
+        (
+            "[notify]\nescalation = [\"email:not an address\"]\n",
+            format!("{}:15: 'not an address' is not an email address", line + 1),
+        ),
+        (
+            "[notify]\nbogus = 1\n",
+            format!("{}:1: unknown field `bogus`", line + 1),
+        ),
+    ];
+    for (extra, want) in cases {
+        let run = check(extra).code(1);
+        assert!(run.stderr.contains(&want), "want {want}:{run}");
+    }
+}

@@ -4,7 +4,7 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam or BENCH_ONLY=session to rerun only that part (keeping the other results),
+# BENCH_ONLY=pam, session or notify to rerun only that part (keeping the other results),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -207,14 +207,36 @@ bench_session() {
     rm -rf "$dir"
 }
 
+# --- Notifications: request to approver's webhook, against the request alone ---
+bench_notify() {
+    local port=18787 base=$CONFIG
+    log "notifications: request latency without notifications (baseline)"
+    start_jitd "$SANDBOX_DIR/notify-off"
+    $AS_ALICE "$BIN/jit-bench" notify --mode off --port "$port" >"$RESULTS/notify-off.json"
+    stop_jitd
+    # ssh needs an owner's approval; its owners hear it through a JSON webhook served by jit-bench.
+    local CONFIG="$SANDBOX_DIR/jitd-notify.toml"
+    cp "$base" "$CONFIG"
+    printf '\n[notify]\nowner = ["hook:bench"]\n\n[notify.hooks.bench]\nkind = "json"\nurl = "http://127.0.0.1:%s/bench"\n' \
+        "$port" >>"$CONFIG"
+    "$BIN/jitd" --check-config "$CONFIG" >&2
+    log "notifications: request to approver notified (local webhook)"
+    start_jitd "$SANDBOX_DIR/notify-on"
+    $AS_ALICE "$BIN/jit-bench" notify --mode live --port "$port" >"$RESULTS/notify-live.json"
+    log "notifications: request latency with a hung webhook"
+    $AS_ALICE "$BIN/jit-bench" notify --mode hung --port "$port" >"$RESULTS/notify-hung.json"
+    stop_jitd
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify ;;
     pam) bench_pam ;;
     session) bench_session ;;
-    *) echo "BENCH_ONLY: pam or session" >&2; exit 2 ;;
+    notify) bench_notify ;;
+    *) echo "BENCH_ONLY: pam, session or notify" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$ROOT/BENCHMARKS.md"

@@ -3,6 +3,7 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
+mod notify;
 mod report;
 mod seed;
 mod session;
@@ -97,6 +98,20 @@ enum Cmd {
     },
     /// Revokes every active grant (as root); used as hyperfine --prepare.
     RevokeAll,
+    /// Request-to-approver-notified latency: requests `resource` (which must
+    /// need approval) and serves the approvers' JSON webhook on 127.0.0.1:PORT.
+    Notify {
+        #[arg(long, default_value_t = 300)]
+        calls: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        #[arg(long, default_value_t = 18787)]
+        port: u16,
+        #[arg(long, default_value = "ssh")]
+        resource: String,
+        #[arg(long, value_enum)]
+        mode: notify::Mode,
+    },
     /// Waits until jitd answers Peer.Ping on the bus.
     WaitReady {
         #[arg(long, default_value_t = 60.0)]
@@ -330,6 +345,13 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
             timeout,
             ready_file,
         } => expiry(count, expires_at, timeout, ready_file).await?,
+        Cmd::Notify {
+            calls,
+            warmup,
+            port,
+            resource,
+            mode,
+        } => notify::latency(calls, warmup, port, &resource, mode).await?,
         Cmd::RevokeAll => {
             revoke_all().await?;
             return Ok(());

@@ -248,6 +248,7 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
 
     pam_section(&mut md, dir)?;
     session_section(&mut md, dir)?;
+    notify_section(&mut md, dir)?;
 
     if let Ok(analysis) = std::fs::read_to_string(dir.join("../analysis.md")) {
         writeln!(md, "\n{analysis}")?;
@@ -469,5 +470,73 @@ fn session_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// 8. Notifications: request to approver notified, and what they cost a request.
+fn notify_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
+    let (Some(off), Some(live)) = (load(dir, "notify-off.json"), load(dir, "notify-live.json"))
+    else {
+        return Ok(());
+    };
+    let hung = load(dir, "notify-hung.json");
+    let ms = |v: &Value, what: &str, p: &str| f(v, &[what, p]) / 1000.0;
+    writeln!(
+        md,
+        "\n## 8. Notifications\n\n\
+         `jit-bench notify`: alice requests `ssh` (owner approval needed) {} times in a row over one\n\
+         D-Bus connection, after {} unrecorded ones. jit-bench also serves the owners' JSON webhook on\n\
+         127.0.0.1, so one clock times both jitd's reply and the webhook receiving the approval request\n\
+         (queued in the request's transaction, sent by jitd's delivery thread). Baseline: the same\n\
+         requests to a jitd without `[notify]`, in the same run. The hung row: the webhook accepts\n\
+         connections and never answers. Target: request to approver notified p99 < 100 ms (anchor:\n\
+         Entra PIM's approval emails take 3-10 minutes); a hung endpoint adds nothing to a request.\n\n\
+         | Measurement | p50 | p90 | p99 | max | target |\n|---|---|---|---|---|---|",
+        live["reply"]["n"],
+        20,
+    )?;
+    let row = |md: &mut String, name: &str, v: &Value, what: &str, target: &str| {
+        writeln!(
+            md,
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {target} |",
+            ms(v, what, "p50_us"),
+            ms(v, what, "p90_us"),
+            ms(v, what, "p99_us"),
+            ms(v, what, "max_us"),
+        )
+    };
+    row(
+        md,
+        "request reply, no notifications (baseline)",
+        &off,
+        "reply",
+        "",
+    )?;
+    row(md, "request reply, webhook configured", &live, "reply", "")?;
+    let notified_p99 = ms(&live, "notified", "p99_us");
+    let lost = f(&live, &["lost"]);
+    row(
+        md,
+        "**request to approver notified**",
+        &live,
+        "notified",
+        verdict(notified_p99 < 100.0 && lost == 0.0),
+    )?;
+    if let Some(h) = &hung {
+        let added = ms(h, "reply", "p99_us") - ms(&off, "reply", "p99_us");
+        row(
+            md,
+            "request reply, webhook hung",
+            h,
+            "reply",
+            verdict(added < 10.0),
+        )?;
+    }
+    writeln!(
+        md,
+        "\nNotifications lost (not received within 5 s): {lost:.0}. Request-to-notified p99 is {:.1}x\n\
+         the baseline request's p99.",
+        notified_p99 / ms(&off, "reply", "p99_us"),
+    )?;
     Ok(())
 }

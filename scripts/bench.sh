@@ -216,9 +216,9 @@ bench_notify() {
     stop_jitd
     # ssh needs an owner's approval; its owners hear it through a JSON webhook served by jit-bench.
     local CONFIG="$SANDBOX_DIR/jitd-notify.toml"
-    cp "$base" "$CONFIG"
-    printf '\n[notify]\nowner = ["hook:bench"]\n\n[notify.hooks.bench]\nkind = "json"\nurl = "http://127.0.0.1:%s/bench"\n' \
-        "$port" >>"$CONFIG"
+    sed 's/^owner *= *\["email"\]/owner = ["hook:bench"]/' "$base" >"$CONFIG"
+    grep -q '^owner = \["hook:bench"\]' "$CONFIG" || { echo "could not set notify.owner in $CONFIG" >&2; exit 1; }
+    printf '\n[notify.hooks.bench]\nkind = "json"\nurl = "http://127.0.0.1:%s/bench"\n' "$port" >>"$CONFIG"
     "$BIN/jitd" --check-config "$CONFIG" >&2
     log "notifications: request to approver notified (local webhook)"
     start_jitd "$SANDBOX_DIR/notify-on"

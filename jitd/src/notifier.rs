@@ -14,6 +14,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -90,8 +91,25 @@ fn run(config: &NotifyConfig, outbox: &Outbox, sender: &Sender, bell: &Doorbell)
                 continue;
             }
         };
+        // An endpoint that just failed is not tried again in this pass: its
+        // other deliveries wait for the same retry time, so a hung endpoint
+        // costs one timeout per pass, not one per delivery.
+        let mut failed: HashMap<(Channel, &str), i64> = HashMap::new();
         for d in &due {
-            attempt(config, outbox, sender, &random, d);
+            let endpoint = endpoint(d);
+            let result = match failed.get(&endpoint) {
+                Some(&retry_at) => outbox.postpone(d.id, retry_at),
+                None => match attempt(config, outbox, sender, &random, d) {
+                    Some(retry_at) => {
+                        failed.insert(endpoint, retry_at);
+                        Ok(())
+                    }
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = result {
+                tracing::error!(id = d.id, error = %e, "cannot postpone a notification");
+            }
         }
         if !due.is_empty() {
             continue;
@@ -110,22 +128,32 @@ fn run(config: &NotifyConfig, outbox: &Outbox, sender: &Sender, bell: &Doorbell)
     }
 }
 
+/// Who answers for a delivery: the SMTP server for every address, or one webhook.
+fn endpoint(d: &Delivery) -> (Channel, &str) {
+    match d.channel {
+        Channel::Email => (Channel::Email, ""),
+        Channel::Hook => (Channel::Hook, &d.target),
+    }
+}
+
+/// One delivery attempt, recorded; returns the retry time if it failed and will be retried.
 fn attempt(
     config: &NotifyConfig,
     outbox: &Outbox,
     sender: &Sender,
     random: &SystemRandom,
     d: &Delivery,
-) {
+) -> Option<i64> {
     let outcome = sender.send(config, d);
     let at = now();
+    let mut retry_at = None;
     let marked = match &outcome {
         Ok(()) => outbox.delivered(d.id, at.as_secs() as UnixTime),
         Err(error) => {
             let age = at
                 .as_secs()
                 .saturating_sub(u64::try_from(d.created_at).unwrap_or(0));
-            let retry_at = (age < config.give_up_after.as_secs()).then(|| {
+            let next = (age < config.give_up_after.as_secs()).then(|| {
                 let mut jitter = [0u8; 4];
                 let _ = random.fill(&mut jitter);
                 let delay = notify::backoff(
@@ -136,14 +164,16 @@ fn attempt(
                 );
                 (at + delay).as_millis() as i64
             });
-            tracing::warn!(id = d.id, target = %d.target, error = %error, gave_up = retry_at.is_none(), "notification not delivered");
-            outbox.failed(d.id, error, retry_at)
+            tracing::warn!(id = d.id, target = %d.target, error = %error, gave_up = next.is_none(), "notification not delivered");
+            retry_at = next;
+            outbox.failed(d.id, error, next)
         }
     };
     if let Err(e) = marked {
         // The row stays pending and is sent again: at least once.
         tracing::error!(id = d.id, error = %e, "cannot record a notification's delivery state");
     }
+    retry_at
 }
 
 /// The configured transports, built once.

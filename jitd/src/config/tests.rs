@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::notify::{Audience, Target};
 
 const MINIMAL: &str = r#"
 [roles]
@@ -165,4 +166,132 @@ fn missing_file_says_so() {
         err.starts_with("/nonexistent/jitd.toml: cannot read:"),
         "{err}"
     );
+}
+
+#[test]
+fn notify_defaults_send_nothing_until_a_channel_exists() {
+    let config = parse_str(MINIMAL).unwrap();
+    let n = &config.notify;
+    assert!(!n.enabled());
+    assert_eq!(n.policy.targets[&Audience::Requester], vec![Target::Email]);
+    assert!(n.policy.targets[&Audience::Escalation].is_empty());
+    assert_eq!(
+        (n.timeout, n.retry_first, n.retry_max, n.give_up_after),
+        (
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+            Duration::from_secs(900),
+            Duration::from_secs(3 * 86400)
+        )
+    );
+    let bundled = parse_str(include_str!("../../../packaging/jitd.toml")).unwrap();
+    assert_eq!(bundled.notify, config.notify);
+}
+
+#[test]
+fn notify_targets_channels_and_secrets_resolve() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::write(
+        &secrets,
+        "smtp = \"pw\"\nslack = \"https://hooks.example/x\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        r#"{MINIMAL}notify = ["hook:team", "email:ops@example.com"]
+
+[notify]
+security = ["email", "hook:sec"]
+escalation = ["email:oncall@example.com"]
+email_domain = "example.com"
+secrets = "{}"
+retry_first = "1s"
+[notify.addresses]
+sam = "sam@corp.example"
+[notify.smtp]
+server = "smtp.example.com"
+tls = "tls"
+from = "jit <jit@example.com>"
+username = "jit"
+password_secret = "smtp"
+[notify.hooks.sec]
+kind = "slack"
+url_secret = "slack"
+[notify.hooks.team]
+kind = "teams"
+url = "https://teams.example/hook"
+"#,
+        secrets.display()
+    );
+    let config = parse_str(&text).unwrap();
+    let n = &config.notify;
+    assert!(n.enabled() && n.policy.email_enabled);
+    let smtp = n.smtp.as_ref().unwrap();
+    assert_eq!((smtp.port, smtp.tls), (465, SmtpTls::Tls));
+    assert_eq!(smtp.password, Some(Secret("pw".into())));
+    assert_eq!(n.hooks["sec"].url.0, "https://hooks.example/x");
+    assert!(
+        !format!("{n:?}").contains("hooks.example/x"),
+        "secrets in Debug output"
+    );
+    assert_eq!(
+        n.policy.targets[&Audience::Security],
+        vec![Target::Email, Target::Hook("sec".into())]
+    );
+    assert_eq!(
+        n.policy.resource_targets["sudo"],
+        vec![
+            Target::Hook("team".into()),
+            Target::Address("ops@example.com".into())
+        ]
+    );
+    assert_eq!(n.policy.address_of("sam").unwrap(), "sam@corp.example");
+    assert_eq!(n.policy.address_of("mike").unwrap(), "mike@example.com");
+
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = parse_str(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("accessible by group or others (mode 0640)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn notify_errors_have_positions() {
+    let cases = [
+        (
+            "[notify]\nowner = [\"hook:x\"]\n",
+            "11:10: no webhook named 'x'",
+        ),
+        (
+            "[notify]\nsecurity = [\"slack\"]\n",
+            "11:13: 'slack' is not a target",
+        ),
+        (
+            "[notify.smtp]\nserver = \"s\"\nfrom = \"nobody\"\n",
+            "12:8: 'nobody' is not an email address",
+        ),
+        (
+            "[notify.hooks.x]\nkind = \"slack\"\nurl = \"ftp://x\"\n",
+            "12:7: the url of webhook 'x' must start with https:// or http://",
+        ),
+        (
+            "[notify.hooks.x]\nkind = \"slack\"\nurl_secret = \"x\"\n",
+            "a *_secret key needs notify.secrets",
+        ),
+        (
+            "[notify.hooks.x]\nkind = \"discord\"\nurl = \"https://x\"\n",
+            "11:8: unknown variant `discord`",
+        ),
+        (
+            "[notify]\nemail_domain = \"not a domain\"\n",
+            "11:16: 'not a domain' is not a mail domain",
+        ),
+    ];
+    for (extra, want) in cases {
+        let err = error_of(&format!("{MINIMAL}\n{extra}"));
+        assert!(err.contains(want), "want {want:?}, got {err:?}");
+    }
 }

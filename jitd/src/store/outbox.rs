@@ -196,6 +196,15 @@ impl Outbox {
         Ok(())
     }
 
+    /// Not attempted now (its endpoint just failed): due again at `at_ms`.
+    pub fn postpone(&self, id: u64, at_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE notifications SET next_at_ms = ?2 WHERE id = ?1",
+            params![id, at_ms],
+        )?;
+        Ok(())
+    }
+
     /// A failed attempt: retried at `retry_at_ms`, or given up (`None`).
     pub fn failed(&self, id: u64, error: &str, retry_at_ms: Option<i64>) -> Result<()> {
         self.conn.execute(

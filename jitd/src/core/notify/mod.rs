@@ -305,6 +305,8 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 ),
             ))
         }
+        // Auto-approved: the requester read it in jitctl's reply a moment ago.
+        "granted" | "extended" if t.detail["approved_by"] == "policy" => None,
         "granted" => {
             fields.push(field("Expires", expires.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));

@@ -90,6 +90,7 @@ fn who_hears_what() {
     let none = json!({});
     let comment = json!({"comment": "use the runbook"});
     let extended = json!({"expires_at": 1_700_007_200});
+    let by_policy = json!({"expires_at": 1_700_007_200, "approved_by": "policy"});
     let dual = request(Route::Dual, State::Pending);
     let owner = request(Route::Owner, State::Pending);
     let auto = request(Route::Auto, State::Pending);
@@ -97,7 +98,9 @@ fn who_hears_what() {
     let denied = request(Route::Dual, State::Denied);
     let mut db = request(Route::Owner, State::Pending);
     db.resource = "db".into();
-    let cases: Vec<(&str, &Value, Option<u32>, &Request, Vec<&str>)> = vec![
+    // event, detail, actor uid, request, who hears it
+    type Case<'a> = (&'a str, &'a Value, Option<u32>, &'a Request, Vec<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
         (
             "scored",
             &none,
@@ -126,6 +129,8 @@ fn who_hears_what() {
         ),
         ("scored", &none, Some(1000), &auto, vec![]),
         ("scored", &none, Some(1000), &active, vec![]),
+        ("granted", &by_policy, None, &active, vec![]),
+        ("extended", &by_policy, None, &active, vec![]),
         (
             "granted",
             &none,

@@ -237,8 +237,8 @@ impl Sender {
                     .content_type("application/json")
                     .send(body.to_string())
                     .map(drop)
-                    // ureq's errors never include the URL, which may be a secret.
-                    .map_err(|e| e.to_string())
+                    // The error is shown by `jitctl show`; the URL may be a secret.
+                    .map_err(|e| e.to_string().replace(&hook.url.0, "<webhook url>"))
             }
         }
     }

@@ -85,7 +85,7 @@ struct RawSmtp {
     #[serde(default = "default_tls")]
     tls: SmtpTls,
     from: Spanned<String>,
-    username: Option<String>,
+    username: Option<Spanned<String>>,
     password: Option<String>,
     password_secret: Option<Spanned<String>>,
 }
@@ -302,6 +302,13 @@ impl RawNotify {
                     &mut secrets,
                     "password",
                 )?;
+                if password.is_some() != raw.username.is_some() {
+                    let at = raw.username.as_ref().or(raw.password_secret.as_ref());
+                    return Err((
+                        at.map(Spanned::span),
+                        "[notify.smtp] takes username and a password together (for AUTH), or neither".into(),
+                    ));
+                }
                 Some(Smtp {
                     port: raw.port.unwrap_or(match raw.tls {
                         SmtpTls::Starttls => 587,
@@ -311,7 +318,7 @@ impl RawNotify {
                     server: raw.server,
                     tls: raw.tls,
                     from: raw.from.into_inner(),
-                    username: raw.username,
+                    username: raw.username.map(Spanned::into_inner),
                     password,
                 })
             }

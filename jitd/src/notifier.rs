@@ -99,16 +99,18 @@ fn run(config: &NotifyConfig, outbox: &Outbox, sender: &Sender, bell: &Doorbell)
             let endpoint = endpoint(d);
             let result = match failed.get(&endpoint) {
                 Some(&retry_at) => outbox.postpone(d.id, retry_at),
-                None => match attempt(config, outbox, sender, &random, d) {
-                    Some(retry_at) => {
-                        failed.insert(endpoint, retry_at);
-                        Ok(())
+                None => attempt(config, outbox, sender, &random, d).map(|retry_at| {
+                    if let Some(at) = retry_at {
+                        failed.insert(endpoint, at);
                     }
-                    None => Ok(()),
-                },
+                }),
             };
             if let Err(e) = result {
-                tracing::error!(id = d.id, error = %e, "cannot postpone a notification");
+                // The row stays as it was (a delivered one is sent again: at
+                // least once); pause rather than resend in a tight loop.
+                tracing::error!(id = d.id, error = %e, "cannot record a notification's delivery state");
+                bell.wait(Duration::from_secs(1));
+                break;
             }
         }
         if !due.is_empty() {
@@ -143,37 +145,30 @@ fn attempt(
     sender: &Sender,
     random: &SystemRandom,
     d: &Delivery,
-) -> Option<i64> {
-    let outcome = sender.send(config, d);
+) -> Result<Option<i64>, StoreError> {
+    let result = sender.send(config, d);
     let at = now();
-    let mut retry_at = None;
-    let marked = match &outcome {
-        Ok(()) => outbox.delivered(d.id, at.as_secs() as UnixTime),
-        Err(error) => {
-            let age = at
-                .as_secs()
-                .saturating_sub(u64::try_from(d.created_at).unwrap_or(0));
-            let next = (age < config.give_up_after.as_secs()).then(|| {
-                let mut jitter = [0u8; 4];
-                let _ = random.fill(&mut jitter);
-                let delay = notify::backoff(
-                    d.attempts + 1,
-                    config.retry_first,
-                    config.retry_max,
-                    u32::from_ne_bytes(jitter),
-                );
-                (at + delay).as_millis() as i64
-            });
-            tracing::warn!(id = d.id, target = %d.target, error = %error, gave_up = next.is_none(), "notification not delivered");
-            retry_at = next;
-            outbox.failed(d.id, error, next)
-        }
+    let Err(error) = result else {
+        outbox.delivered(d.id, at.as_secs() as UnixTime)?;
+        return Ok(None);
     };
-    if let Err(e) = marked {
-        // The row stays pending and is sent again: at least once.
-        tracing::error!(id = d.id, error = %e, "cannot record a notification's delivery state");
-    }
-    retry_at
+    let age = at
+        .as_secs()
+        .saturating_sub(u64::try_from(d.created_at).unwrap_or(0));
+    let next = (age < config.give_up_after.as_secs()).then(|| {
+        let mut jitter = [0u8; 4];
+        let _ = random.fill(&mut jitter);
+        let delay = notify::backoff(
+            d.attempts + 1,
+            config.retry_first,
+            config.retry_max,
+            u32::from_ne_bytes(jitter),
+        );
+        (at + delay).as_millis() as i64
+    });
+    tracing::warn!(id = d.id, target = %d.target, %error, gave_up = next.is_none(), "notification not delivered");
+    outbox.failed(d.id, &error, next)?;
+    Ok(next)
 }
 
 /// The configured transports, built once.

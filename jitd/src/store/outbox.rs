@@ -216,3 +216,94 @@ impl Outbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::notify::Notice;
+    use crate::store::AuditEvent;
+
+    /// A store whose planner sends every audit event to one webhook.
+    fn store() -> (tempfile::TempDir, Store, Arc<Doorbell>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let bell = Arc::new(Doorbell::default());
+        let planner: Planner = Arc::new(|t: &Trigger<'_>, _req: Option<&Request>| {
+            vec![Outgoing {
+                channel: Channel::Hook,
+                to: "ops".into(),
+                notice: Notice {
+                    event: t.event.into(),
+                    request: t.request,
+                    title: format!("{} happened", t.event),
+                    fields: Vec::new(),
+                    action: None,
+                },
+            }]
+        });
+        store.notify_with(planner, Arc::clone(&bell));
+        (dir, store, bell)
+    }
+
+    fn event(name: &str) -> AuditEvent<'_> {
+        AuditEvent {
+            at: 1_700_000_000,
+            actor_uid: None,
+            actor: "jitd",
+            event: name,
+            request: Some(7),
+            detail: serde_json::json!({}),
+        }
+    }
+
+    fn count(store: &Store) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM notifications", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn notifications_commit_and_roll_back_with_their_audit_event() {
+        let (dir, mut store, bell) = store();
+        let failed: std::result::Result<(), StoreError> = store.write(|w| {
+            w.audit(&event("expired"))?;
+            Err(StoreError::Corrupt("the state change failed".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(count(&store), 0, "rolled back with the event");
+        // Events nobody is told about never reach the planner.
+        store.write(|w| w.audit(&event("session_opened"))).unwrap();
+        assert_eq!(count(&store), 0);
+
+        store.write(|w| w.audit(&event("expired"))).unwrap();
+        assert_eq!(count(&store), 1);
+        let started = std::time::Instant::now();
+        bell.wait(Duration::from_secs(5));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the commit rang the doorbell"
+        );
+
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let due = outbox.due(1_700_000_000_000, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].notice.title, "expired happened");
+        outbox.failed(due[0].id, "refused", Some(i64::MAX)).unwrap();
+        assert!(outbox.due(1_700_000_000_000, 10).unwrap().is_empty());
+        outbox.make_all_due().unwrap();
+        let due = outbox.due(0, 10).unwrap();
+        assert_eq!(due[0].attempts, 1);
+        outbox.delivered(due[0].id, 1_700_000_001).unwrap();
+        assert!(outbox.due(i64::MAX, 10).unwrap().is_empty());
+        let shown = store.notifications(7).unwrap();
+        assert_eq!(
+            (
+                shown[0].state.as_str(),
+                shown[0].attempts,
+                shown[0].last_error.as_deref()
+            ),
+            ("delivered", 2, None)
+        );
+    }
+}

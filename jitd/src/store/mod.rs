@@ -5,6 +5,7 @@
 //! was acknowledged survives `kill -9` and power loss (threat T23).
 
 mod audit;
+mod cases;
 mod recordings;
 mod requests;
 mod schema;
@@ -15,6 +16,7 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
+pub use cases::Incident;
 pub use recordings::RecordingRecord;
 pub use requests::ListFilter;
 pub use sessions::SessionRecord;

@@ -60,7 +60,8 @@ machine_json() {
     echo "{\"nproc\": $(nproc), \"cpu\": \"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\","
     echo " \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
     echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\","
-    echo " \"dbus\": \"$(dbus-daemon --version | head -1)\", \"hyperfine\": \"$(hyperfine --version)\"}"
+    echo " \"dbus\": \"$(dbus-daemon --version | head -1)\", \"hyperfine\": \"$(hyperfine --version)\","
+    echo " \"cgroup2\": \"$(awk '$9 == "cgroup2" { print $5 " (" $11 ")"; exit }' /proc/self/mountinfo)\"}"
 } >"$RESULTS/machine.json"
 }
 

@@ -60,12 +60,13 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
          This file is generated: `{command}` (raw results in `bench/results/`).\n\n\
          | Machine | |\n|---|---|\n\
          | CPU | {} |\n| `nproc` | {} |\n| Kernel | {} |\n| dbus-daemon | {} |\n| hyperfine | {} |\n\
-         | Date (UTC) | {} |\n| Commit | {} |\n",
+         | cgroup2 (mount, options) | {} |\n| Date (UTC) | {} |\n| Commit | {} |\n",
         s(&machine, "cpu"),
         machine["nproc"],
         s(&machine, "kernel"),
         s(&machine, "dbus"),
         s(&machine, "hyperfine"),
+        s(&machine, "cgroup2"),
         s(&machine, "date"),
         s(&machine, "commit"),
     )?;

@@ -143,13 +143,10 @@ impl Case {
             .collect()
     }
 
-    /// Whether the justification deadline has passed without one and has not
-    /// been escalated yet.
-    pub fn needs_escalation(&self, now: UnixTime) -> bool {
-        self.justification.is_none()
-            && self.overdue_at.is_none()
-            && self.closed_at.is_none()
-            && now >= self.due_at
+    /// Whether reaching the justification deadline (a timer on the boot
+    /// clock, like every expiry) escalates: nothing filed, not escalated yet.
+    pub fn owes_escalation(&self) -> bool {
+        self.justification.is_none() && self.overdue_at.is_none() && self.closed_at.is_none()
     }
 }
 
@@ -304,11 +301,10 @@ mod tests {
     fn status_follows_the_deadline_justification_and_reviews() {
         let mut c = case();
         assert_eq!(c.status(), CaseStatus::AwaitingJustification);
-        assert!(!c.needs_escalation(499));
-        assert!(c.needs_escalation(500));
+        assert!(c.owes_escalation());
         c.overdue_at = Some(500);
         assert_eq!(c.status(), CaseStatus::Overdue);
-        assert!(!c.needs_escalation(900), "escalated once");
+        assert!(!c.owes_escalation(), "escalated once");
         c.justification = Some("late".into());
         assert_eq!(c.status(), CaseStatus::AwaitingReview);
         c.closed_at = Some(901);

@@ -219,6 +219,8 @@ impl Engine {
     }
 
     /// Escalates the justifications that came due (W2.4), in one transaction.
+    /// Due means the timer fired: like an expiry, on the boot clock, so
+    /// setting the wall clock back does not postpone it.
     pub(super) fn escalate_overdue(&mut self, due: &[RequestId]) -> Result<()> {
         let now = self.clock.wall();
         let mut overdue = Vec::new();
@@ -226,13 +228,8 @@ impl Engine {
             let Some(req) = self.store.request(id)? else {
                 continue;
             };
-            match &req.follow_up {
-                Some(case) if case.needs_escalation(now) => overdue.push(req),
-                Some(case) if case.justification.is_none() && case.overdue_at.is_none() => {
-                    // Woken early (clock set back): wait for the real deadline.
-                    self.schedule_justification(id, case.due_at);
-                }
-                _ => {}
+            if req.follow_up.as_ref().is_some_and(|c| c.owes_escalation()) {
+                overdue.push(req);
             }
         }
         if overdue.is_empty() {

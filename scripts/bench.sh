@@ -32,7 +32,11 @@ CONFIG="$SANDBOX_DIR/jitd.toml"
 # The shipped policy, minus the off-hours factor so results do not depend on the time of day.
 sed -e 's/^off_hours *= *10/off_hours = 0/' -e "s|^# cgroup = .*|cgroup = \"$SESSION_CGROUPS\"|" \
     "$ROOT/packaging/jitd.toml" >"$CONFIG"
+# Break-glass on "logs" for admins, without a rate limit (the benchmark takes hundreds).
+sed -i -e 's/^rate_limit *= *3 /rate_limit = 1000000 /' \
+    -e '/^name = "logs"/a break_glass = ["group:admins"]' "$CONFIG"
 grep -q '^off_hours = 0' "$CONFIG" || { echo "could not set off_hours = 0 in $CONFIG" >&2; exit 1; }
+grep -q '^rate_limit = 1000000' "$CONFIG" || { echo "could not lift rate_limit in $CONFIG" >&2; exit 1; }
 "$BIN/jitd" --check-config "$CONFIG" >&2
 
 JITD_PID=
@@ -56,7 +60,8 @@ machine_json() {
     echo "{\"nproc\": $(nproc), \"cpu\": \"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\","
     echo " \"kernel\": \"$(uname -r)\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
     echo " \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\","
-    echo " \"dbus\": \"$(dbus-daemon --version | head -1)\", \"hyperfine\": \"$(hyperfine --version)\"}"
+    echo " \"dbus\": \"$(dbus-daemon --version | head -1)\", \"hyperfine\": \"$(hyperfine --version)\","
+    echo " \"cgroup2\": \"$(awk '$9 == "cgroup2" { print $5 " (" $11 ")"; exit }' /proc/self/mountinfo)\"}"
 } >"$RESULTS/machine.json"
 }
 
@@ -145,14 +150,16 @@ bench_pam() {
     printf 'account required %s resource=logs %s\nsession required %s resource=logs %s\n' \
         "$module" "$bus" "$module" "$bus" >>"$pamd/sudo"
     mount --bind "$pamd" /etc/pam.d
-    # bob gets the stock stack; alice running as daemon gets pam_jit's account line only.
-    printf '%s\n' 'Defaults !lecture' 'Defaults:bob pam_service=sudo-stock' \
-        'Defaults>daemon pam_service=sudo-account' \
-        'alice ALL=(ALL) NOPASSWD: ALL' 'bob ALL=(ALL) NOPASSWD: ALL' >"$SANDBOX_DIR/sudoers"
+    # alice: the documented stack (account + session); bob: pam_jit's account line only;
+    # mike: Debian's stock stack. All three run sudo as root.
+    printf '%s\n' 'Defaults !lecture' 'Defaults:bob pam_service=sudo-account' \
+        'Defaults:mike pam_service=sudo-stock' 'alice ALL=(ALL) NOPASSWD: ALL' \
+        'bob ALL=(ALL) NOPASSWD: ALL' 'mike ALL=(ALL) NOPASSWD: ALL' >"$SANDBOX_DIR/sudoers"
     chmod 0440 "$SANDBOX_DIR/sudoers"
     mount --bind "$SANDBOX_DIR/sudoers" /etc/sudoers
     start_jitd "$SANDBOX_DIR/pam"
     $AS_ALICE "$BIN/jitctl" request logs --for 50m --reason bench >/dev/null
+    $AS_BOB "$BIN/jitctl" request logs --for 50m --reason bench >/dev/null
     "$BIN/jit-bench" fresh-connections --bus "$SANDBOX_DIR/bus.socket" --uid "$(id -u alice)" --resource logs \
         >"$RESULTS/pam-fresh.json"
     "$BIN/jit-bench" pam --service jit-bench --baseline jit-bench-permit --user alice --calls 5000 \
@@ -161,8 +168,17 @@ bench_pam() {
         >"$RESULTS/pam-concurrent.json"
     hyperfine -N --warmup 10 --runs 200 --style basic --export-json "$RESULTS/sudo.json" \
         -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true" \
-        -n "sudo -n true, pam_jit account only" "$AS_ALICE sudo -n -u daemon true" \
-        -n "sudo -n true, stock stack" "$AS_BOB sudo -n true" >&2
+        -n "sudo -n true, pam_jit account only" "$AS_BOB sudo -n true" \
+        -n "sudo -n true, stock stack" "$AS_MIKE sudo -n true" >&2
+    # W2: from the break-glass command to a usable sudo, against the same with an
+    # auto-approved request. --prepare ends the previous run's grant.
+    local then_sudo="$AS_ALICE sudo -n true"
+    hyperfine -N --warmup 5 --runs 100 --style basic --prepare "$BIN/jit-bench revoke-all" \
+        --export-json "$RESULTS/break-glass.json" \
+        -n "break-glass, then sudo" \
+        "sh -c '$AS_ALICE $BIN/jitctl break-glass logs --for 10m --reason bench >/dev/null && $then_sudo'" \
+        -n "request (auto route), then sudo" \
+        "sh -c '$AS_ALICE $BIN/jitctl request logs --for 10m --reason bench >/dev/null && $then_sudo'" >&2
     echo "{\"module_bytes\": $(stat -c %s "$module")}" >"$RESULTS/pam-module.json"
     stop_jitd
 }
@@ -230,6 +246,7 @@ bench_notify() {
 
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
+AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
     "") bench_jitd; bench_pam; bench_session; bench_notify ;;

@@ -27,7 +27,8 @@ sandbox_bus "$ROOT"
 JITD_LOG=warn "$BIN/jitd" --config "$ROOT/packaging/jitd.toml" --state-dir "$SANDBOX_DIR/state" &
 SANDBOX_PIDS+=($!)
 for _ in $(seq 100); do as alice status >/dev/null 2>&1 && break; sleep 0.05; done
-echo "Users: alice, bob (admins: may request), mike (jit-managers), sam (jit-security), oscar (nobody)."
+echo "Users: alice, bob (admins: may request; bob is also on call), mike (jit-managers),"
+echo "sam (jit-security), oscar (nobody)."
 as alice status
 
 say "1. A low-risk request is approved by policy at once (W1.1-W1.3)"
@@ -50,7 +51,15 @@ as bob request logs --for 3s --reason "quick look"
 sleep 4
 as bob list --all
 
-say "4. Every step is in the audit trail, HMAC-chained (W1.8)"
+say "4. Break-glass: bob is on call; an emergency grant is active at once (W2)"
+id=$(request_id bob break-glass sudo --for 30m --reason "web01 down, nobody answers the pager")
+as bob show "$id"
+say "   bob justifies it afterwards; a manager and security review it"
+as bob justify "$id" --reason "INC-9: disk full on web01, rotated the logs"
+as mike review "$id" --verdict justified --comment "matches INC-9"
+as sam review "$id" --verdict justified --comment "ok"
+
+say "5. Every step is in the audit trail, HMAC-chained (W1.8); emergency grants are flagged"
 as sam audit
 as sam audit verify
 

@@ -9,12 +9,12 @@
 # name:uid:groups (comma-separated)
 SANDBOX_USERS=(
     "alice:61001:admins"
-    "bob:61002:admins"
+    "bob:61002:admins,oncall"
     "mike:61003:jit-managers"
     "sam:61004:jit-security"
     "oscar:61005:"
 )
-SANDBOX_GROUPS=("admins:61101" "jit-managers:61102" "jit-security:61103" "jit-audit:61104")
+SANDBOX_GROUPS=("admins:61101" "jit-managers:61102" "jit-security:61103" "jit-audit:61104" "oncall:61105")
 
 sandbox_enter() {
     if [[ "${JIT_SANDBOX:-}" != 1 ]]; then

@@ -60,12 +60,13 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
          This file is generated: `{command}` (raw results in `bench/results/`).\n\n\
          | Machine | |\n|---|---|\n\
          | CPU | {} |\n| `nproc` | {} |\n| Kernel | {} |\n| dbus-daemon | {} |\n| hyperfine | {} |\n\
-         | Date (UTC) | {} |\n| Commit | {} |\n",
+         | cgroup2 (mount, options) | {} |\n| Date (UTC) | {} |\n| Commit | {} |\n",
         s(&machine, "cpu"),
         machine["nproc"],
         s(&machine, "kernel"),
         s(&machine, "dbus"),
         s(&machine, "hyperfine"),
+        s(&machine, "cgroup2"),
         s(&machine, "date"),
         s(&machine, "commit"),
     )?;
@@ -325,9 +326,9 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
              (account and session) against one whose stack is Debian's stock one (`pam_service` in\n\
              sudoers), same run. Target: ratio < 1.12.\n\n\
              | Command | median | mean ± σ | ratio (median) | target |\n|---|---|---|---|---|\n\
-             | sudo, pam_jit in the stack | {:.2} ms | {:.2} ± {:.2} ms | {ratio:.2}x | {} |\n\
-             | sudo, pam_jit's account line only (no session) | {:.2} ms | {:.2} ± {:.2} ms | {:.2}x | (info) |\n\
-             | sudo, stock stack (baseline) | {:.2} ms | {:.2} ± {:.2} ms | 1.00x | |",
+             | sudo, pam_jit in the stack (alice) | {:.2} ms | {:.2} ± {:.2} ms | {ratio:.2}x | {} |\n\
+             | sudo, pam_jit's account line only, no session (bob) | {:.2} ms | {:.2} ± {:.2} ms | {:.2}x | (info) |\n\
+             | sudo, stock stack (mike, baseline) | {:.2} ms | {:.2} ± {:.2} ms | 1.00x | |",
             get(0, "median"),
             get(0, "mean"),
             get(0, "stddev"),
@@ -339,6 +340,28 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             get(2, "median"),
             get(2, "mean"),
             get(2, "stddev"),
+        )?;
+    }
+    if let Some(h) = load(dir, "break-glass.json") {
+        let results = h["results"].as_array().cloned().unwrap_or_default();
+        let get = |i: usize, k: &str| results.get(i).map_or(f64::NAN, |r| f(r, &[k])) * 1000.0;
+        writeln!(
+            md,
+            "\nBreak-glass (W2), from the command to a usable sudo: `hyperfine -N` of\n\
+             `sh -c 'jitctl break-glass logs --for 10m --reason bench && sudo -n true'` as alice, against the\n\
+             same with `jitctl request` on the auto route, same run; `--prepare` revokes the previous run's\n\
+             grant. Target: median < 50 ms.\n\n\
+             | Command | median | mean ± σ | ratio (median) | target |\n|---|---|---|---|---|\n\
+             | break-glass, then sudo | {:.2} ms | {:.2} ± {:.2} ms | {:.2}x | {} |\n\
+             | request (auto route), then sudo (baseline) | {:.2} ms | {:.2} ± {:.2} ms | 1.00x | |",
+            get(0, "median"),
+            get(0, "mean"),
+            get(0, "stddev"),
+            get(0, "median") / get(1, "median"),
+            verdict(get(0, "median") < 50.0),
+            get(1, "median"),
+            get(1, "mean"),
+            get(1, "stddev"),
         )?;
     }
     Ok(())

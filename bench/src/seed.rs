@@ -59,6 +59,7 @@ pub fn seed(
                     expires_at: Some(expires_at),
                     ended_at: None,
                     ended_by: None,
+                    follow_up: None,
                 };
                 let id = w.insert_request(&req)?;
                 if i == done {

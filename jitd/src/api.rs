@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::model::{Kind, Request, RequestId, Uid, UnixTime};
+use crate::core::break_glass::Case;
+use crate::core::model::{Kind, Request, RequestId, Route, Uid, UnixTime};
 use crate::core::risk::RiskAssessment;
+use crate::store::Incident;
 
 pub const BUS_NAME: &str = "org.jit.Daemon1";
 pub const OBJECT_PATH: &str = "/org/jit/Daemon1";
@@ -49,9 +51,85 @@ pub struct RequestView {
     pub risk: RiskAssessment,
     pub approvals: Vec<ApprovalView>,
     pub awaiting: Vec<String>,
+    /// An emergency grant, taken without approval (W2).
+    pub break_glass: bool,
+    /// A break-glass grant's justification and reviews (in `show`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<CaseView>,
     /// Delivery state of the request's notifications (`show` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Vec<NotificationView>>,
+}
+
+/// The follow-up of a break-glass grant.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CaseView {
+    pub status: String,
+    pub justify_by: String,
+    pub overdue: bool,
+    pub justification: Option<String>,
+    pub justified_at: Option<String>,
+    pub reviews: Vec<ApprovalView>,
+    pub awaiting_reviews: Vec<String>,
+    pub incidents: Vec<u64>,
+    pub closed_at: Option<String>,
+}
+
+impl From<&Case> for CaseView {
+    fn from(c: &Case) -> Self {
+        CaseView {
+            status: c.status().as_str().into(),
+            justify_by: rfc3339(c.due_at),
+            overdue: c.overdue_at.is_some(),
+            justification: c.justification.clone(),
+            justified_at: c.justified_at.map(rfc3339),
+            reviews: c
+                .reviews
+                .iter()
+                .map(|r| ApprovalView {
+                    who: r.name.clone(),
+                    uid: r.uid,
+                    role: r.role.as_str().into(),
+                    verdict: r.verdict.as_str().into(),
+                    comment: r.comment.clone(),
+                    when: rfc3339(r.at),
+                })
+                .collect(),
+            awaiting_reviews: c
+                .awaiting_reviews()
+                .iter()
+                .map(|r| r.as_str().into())
+                .collect(),
+            incidents: c.incidents.clone(),
+            closed_at: c.closed_at.map(rfc3339),
+        }
+    }
+}
+
+/// A security incident (`jitctl incidents`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IncidentView {
+    pub id: u64,
+    pub grant: RequestId,
+    pub user: String,
+    pub resource: String,
+    pub opened_at: String,
+    pub opened_by: String,
+    pub comment: String,
+}
+
+impl From<&Incident> for IncidentView {
+    fn from(i: &Incident) -> Self {
+        IncidentView {
+            id: i.id,
+            grant: i.grant,
+            user: i.user.clone(),
+            resource: i.resource.clone(),
+            opened_at: rfc3339(i.opened_at),
+            opened_by: i.opened_by.clone(),
+            comment: i.comment.clone(),
+        }
+    }
 }
 
 /// One notification and how its delivery went.
@@ -126,6 +204,8 @@ impl From<&Request> for RequestView {
                 .collect(),
             awaiting: r.awaiting().iter().map(|r| r.as_str().into()).collect(),
             notifications: None,
+            break_glass: r.route == Route::BreakGlass,
+            follow_up: r.follow_up.as_ref().map(CaseView::from),
         }
     }
 }
@@ -139,6 +219,9 @@ pub struct AuditView {
     pub event: String,
     pub request: Option<RequestId>,
     pub detail: serde_json::Value,
+    /// The event concerns an emergency (break-glass) grant.
+    #[serde(default)]
+    pub break_glass: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -240,6 +240,30 @@ impl Default for SessionsConfig {
     }
 }
 
+/// The follow-up of emergency grants (W2); who may use them is per resource.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakGlassConfig {
+    /// The holder must justify an emergency grant within this long.
+    pub justify_within: HumanDuration,
+    /// At most this many emergency grants per user per `rate_window`.
+    pub rate_limit: u32,
+    pub rate_window: HumanDuration,
+    /// Who to call when break-glass is refused (named in the refusal).
+    pub contact: String,
+}
+
+impl Default for BreakGlassConfig {
+    fn default() -> Self {
+        BreakGlassConfig {
+            justify_within: HumanDuration(Duration::from_secs(24 * 3600)),
+            rate_limit: 3,
+            rate_window: HumanDuration(Duration::from_secs(24 * 3600)),
+            contact: "the security team".into(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnRecordFailure {
@@ -290,6 +314,10 @@ struct RawResource {
     /// Extra notification targets, told what the owners are told.
     #[serde(default)]
     notify: Vec<Spanned<String>>,
+    #[serde(default)]
+    break_glass: Vec<Principal>,
+    #[serde(default = "default_break_glass_max")]
+    break_glass_max: HumanDuration,
 }
 
 fn default_sensitivity() -> Sensitivity {
@@ -301,6 +329,9 @@ fn default_environment() -> String {
 fn default_max_duration() -> HumanDuration {
     HumanDuration(Duration::from_secs(3600))
 }
+fn default_break_glass_max() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2 * 3600))
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
@@ -311,6 +342,9 @@ pub struct Resource {
     pub owners: Vec<Principal>,
     pub eligible: Vec<Principal>,
     pub max_duration: Duration,
+    /// Who may take an emergency grant without approval (W2).
+    pub break_glass: Vec<Principal>,
+    pub break_glass_max: Duration,
 }
 
 impl Resource {
@@ -333,6 +367,8 @@ struct RawConfig {
     recordings: RecordingsConfig,
     #[serde(default)]
     notify: notify::RawNotify,
+    #[serde(default)]
+    break_glass: BreakGlassConfig,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
 }
@@ -345,6 +381,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub recordings: RecordingsConfig,
     pub notify: NotifyConfig,
+    pub break_glass: BreakGlassConfig,
     pub resources: Vec<Resource>,
 }
 
@@ -452,6 +489,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             owners: r.owners,
             eligible: r.eligible,
             max_duration: r.max_duration.0,
+            break_glass: r.break_glass,
+            break_glass_max: r.break_glass_max.0,
         });
     }
 
@@ -469,6 +508,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         sessions: raw.sessions,
         recordings: raw.recordings,
         notify,
+        break_glass: raw.break_glass,
         resources,
     })
 }

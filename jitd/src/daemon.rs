@@ -70,7 +70,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let rearm = Arc::new(Notify::new());
 
     let conn = zbus::connection::Builder::system().build().await?;
-    let callers = Callers::watch(&conn).await?;
+    let callers = Callers::default();
     let daemon = Daemon::new(
         Arc::clone(&engine),
         callers,

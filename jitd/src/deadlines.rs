@@ -18,6 +18,8 @@ pub enum Due {
     Expire,
     /// The pending request lapses.
     Lapse,
+    /// A break-glass grant's justification is due.
+    Justify,
 }
 
 #[derive(Default)]

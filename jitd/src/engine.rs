@@ -11,9 +11,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use thiserror::Error;
 
+mod break_glass;
+
 use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
 use crate::clock::{local_weekday_minute, Clock};
 use crate::config::{Config, Resource};
+use crate::core::break_glass::BreakGlassError;
 use crate::core::model::{
     Decision, Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime,
 };
@@ -39,6 +42,8 @@ const LIST_LIMIT: u32 = 1000;
 pub enum EngineError {
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    BreakGlass(#[from] BreakGlassError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -132,7 +137,7 @@ impl Viewer {
             || req.decisions.iter().any(|d| d.uid == self.uid)
             || req
                 .route
-                .required_roles()
+                .deciding_roles()
                 .iter()
                 .any(|r| self.roles.contains(r) || (owner && *r == Role::Owner))
     }
@@ -192,6 +197,8 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     deadlines: Deadlines,
+    /// Break-glass justifications owed, by grant (a separate id space).
+    justifications: Deadlines,
     grants: Arc<RwLock<GrantIndex>>,
     started_at: UnixTime,
     /// Rung when notifications were queued.
@@ -219,6 +226,7 @@ impl Engine {
             store,
             clock,
             deadlines: Deadlines::default(),
+            justifications: Deadlines::default(),
             grants: Arc::new(RwLock::new(index)),
             started_at,
             doorbell,
@@ -231,11 +239,12 @@ impl Engine {
     /// Rebuilds the deadlines and the grant index from the store.
     pub fn reload(&mut self) -> Result<()> {
         self.deadlines = Deadlines::default();
+        self.justifications = Deadlines::default();
         *self.grants.write().unwrap_or_else(|e| e.into_inner()) = empty_index(&self.config);
         for head in self.store.open_heads()? {
             self.track(&head);
         }
-        Ok(())
+        self.track_justifications()
     }
 
     /// What wakes the notification worker.
@@ -253,7 +262,23 @@ impl Engine {
 
     /// Boot-clock time of the next deadline.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.deadlines.next()
+        match (self.deadlines.next(), self.justifications.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// `uid`'s active grant for `resource`, if any.
+    fn active_grant(
+        &self,
+        uid: Uid,
+        resource: &str,
+        now: UnixTime,
+    ) -> Option<(RequestId, UnixTime)> {
+        self.grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(uid, resource, now)
     }
 
     /// Puts a request into the index and the deadlines as its state says,
@@ -384,7 +409,7 @@ impl Engine {
             off_hours: !self.config.risk.business_hours.contains(weekday, minute),
             first_request: !history.held_before,
             recent_denials: history.recent_denials,
-            recent_break_glass: 0,
+            recent_break_glass: history.recent_break_glass,
         };
         let risk = assess(&ctx, &self.config.risk.weights);
         let chosen = route(
@@ -427,6 +452,7 @@ impl Engine {
             expires_at: None,
             ended_at: None,
             ended_by: None,
+            follow_up: None,
         })
     }
 
@@ -452,12 +478,7 @@ impl Engine {
             res.max_duration,
         )?;
         let now = self.clock.wall();
-        if let Some((id, _)) = self
-            .grants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .check(who.uid, &res.name, now)
-        {
+        if let Some((id, _)) = self.active_grant(who.uid, &res.name, now) {
             return Err(EngineError::AlreadyActive {
                 id,
                 resource: res.name,
@@ -705,6 +726,15 @@ impl Engine {
 
     /// Ends everything whose deadline has passed, in one transaction.
     pub fn tick(&mut self) -> Result<Vec<Event>> {
+        let owed: Vec<RequestId> = self
+            .justifications
+            .take_due(self.clock.boot())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        if !owed.is_empty() {
+            self.escalate_overdue(&owed)?;
+        }
         let due = self.deadlines.take_due(self.clock.boot());
         if due.is_empty() {
             return Ok(Vec::new());
@@ -788,6 +818,7 @@ impl Engine {
             Ok(())
         })?;
         self.deadlines.rebase(precise, boot);
+        self.justifications.rebase(precise, boot);
         self.tick()
     }
 

@@ -47,12 +47,15 @@ security = ["user:sam"]
 business_hours = "00:00-24:00"
 [requests]
 pending_ttl = "1h"
+[break_glass]
+justify_within = "1h"
 [[resource]]
 name = "logs"
 sensitivity = "low"
 environment = "staging"
 eligible = ["user:alice"]
 max_duration = "1h"
+break_glass = ["user:alice"]
 [[resource]]
 name = "db"
 environment = "staging"
@@ -337,4 +340,59 @@ fn recordings_carry_the_digest_from_the_audit_trail() {
         ]),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_missing_justification_is_escalated_once_on_the_boot_clock() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, events) = engine
+        .break_glass(&alice(), "logs", None, "outage")
+        .unwrap();
+    assert_eq!(req.state, State::Active);
+    assert_eq!(
+        req.duration,
+        Duration::from_secs(2 * 3600),
+        "break_glass_max"
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::Activated { .. })));
+    f.clock.advance(3599);
+    engine.tick().unwrap();
+    assert!(!events_named(&engine, req.id).contains(&"justification_overdue".into()));
+    // Restarted before the deadline: it is scheduled again from the store.
+    drop(engine);
+    let (mut engine, _) = f.open();
+    f.clock.advance(1);
+    engine.tick().unwrap();
+    engine.tick().unwrap();
+    let overdue = events_named(&engine, req.id)
+        .into_iter()
+        .filter(|e| e == "justification_overdue")
+        .count();
+    assert_eq!(overdue, 1);
+    let case = engine.load(req.id).unwrap().follow_up.unwrap();
+    assert_eq!(case.status(), crate::core::break_glass::CaseStatus::Overdue);
+    // Justified late: accepted, and nothing is escalated again.
+    engine.justify(&alice(), req.id, "disk full").unwrap();
+    f.clock.advance(7200);
+    engine.tick().unwrap();
+    let case = engine.load(req.id).unwrap().follow_up.unwrap();
+    assert_eq!(
+        case.status(),
+        crate::core::break_glass::CaseStatus::AwaitingReview
+    );
+}
+
+#[test]
+fn setting_the_clock_back_does_not_postpone_a_justification() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (req, _) = engine
+        .break_glass(&alice(), "logs", Some(Duration::from_secs(600)), "outage")
+        .unwrap();
+    f.clock.set_wall(1_800_000_000 - 86_400);
+    engine.clock_changed().unwrap();
+    f.clock.advance(3600);
+    engine.tick().unwrap();
+    assert!(events_named(&engine, req.id).contains(&"justification_overdue".into()));
 }

@@ -42,8 +42,19 @@ impl SessionControl {
             Some(dir) => Some(dir.clone()),
             None => default_cgroup_base(),
         };
-        if cgroup_base.is_none() {
-            tracing::warn!("no cgroup v2 mount: sessions are ended by process tree (setsid children may escape)");
+        match &cgroup_base {
+            None => tracing::warn!(
+                "no cgroup v2 mount: sessions are ended by process tree (setsid children may escape)"
+            ),
+            Some(dir) => {
+                let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                if slow_migrations(&mountinfo, dir) {
+                    tracing::info!(
+                        "cgroup2 is mounted without favordynmods: each session registration \
+                         waits for an RCU grace period (see README, \"Performance\")"
+                    );
+                }
+            }
         }
         SessionControl {
             cgroup_base,
@@ -348,18 +359,54 @@ fn default_cgroup_base() -> Option<PathBuf> {
 }
 
 fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
+    cgroup2_mounts(mountinfo).next().map(|(path, _)| path)
+}
+
+/// Every cgroup2 mount: (mount point, super options).
+fn cgroup2_mounts(mountinfo: &str) -> impl Iterator<Item = (PathBuf, &str)> {
+    mountinfo.lines().filter_map(|line| {
         let (left, right) = line.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
+        let mut fs = right.split_whitespace();
+        if fs.next()? != "cgroup2" {
             return None;
         }
-        left.split_whitespace().nth(4).map(PathBuf::from)
+        let options = fs.nth(1).unwrap_or("");
+        Some((PathBuf::from(left.split_whitespace().nth(4)?), options))
     })
+}
+
+/// Whether the cgroup2 mount holding `dir` lacks `favordynmods`. Without it,
+/// moving a process between cgroups waits for an RCU grace period (several
+/// milliseconds, more on a busy host), and pam_jit's session hook does one
+/// move on every sudo and login.
+fn slow_migrations(mountinfo: &str, dir: &Path) -> bool {
+    cgroup2_mounts(mountinfo)
+        .filter(|(mount, _)| dir.starts_with(mount))
+        .max_by_key(|(mount, _)| mount.as_os_str().len())
+        .is_some_and(|(_, options)| !options.split(',').any(|o| o == "favordynmods"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn favordynmods_is_read_from_the_mount_holding_the_directory() {
+        let info = "\
+30 1 0:26 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n\
+31 1 0:27 / /sys/fs/cgroup/fast rw,relatime - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n\
+32 1 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        assert!(slow_migrations(
+            info,
+            Path::new("/sys/fs/cgroup/unified/jit")
+        ));
+        assert!(!slow_migrations(info, Path::new("/sys/fs/cgroup/fast/a/b")));
+        assert!(!slow_migrations(info, Path::new("/elsewhere")));
+        assert_eq!(
+            cgroup2_mount(info),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+    }
 
     #[test]
     fn cgroup_names_give_their_grant() {

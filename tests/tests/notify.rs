@@ -12,13 +12,18 @@ const HOSTILE: &str = "<script>alert(1)</script> *bold* & \x1b[2J\x1b]52;c;eA==\
 /// [`TEST_CONFIG`] with a `[notify]` section: email through `smtp_port`,
 /// webhooks at `http_port`, short timeouts and retries.
 fn notify_config(smtp_port: Option<u16>, http_port: u16, who: &str) -> String {
+    notify_config_on(TEST_CONFIG, smtp_port, http_port, who)
+}
+
+/// `base` with the `[notify]` section of [`notify_config`].
+fn notify_config_on(base: &str, smtp_port: Option<u16>, http_port: u16, who: &str) -> String {
     let smtp = smtp_port.map_or(String::new(), |port| {
         format!(
             "[notify.smtp]\nserver = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"jit <jit@example.test>\"\n"
         )
     });
     format!(
-        r#"{TEST_CONFIG}
+        r#"{base}
 [notify]
 email_domain = "example.test"
 {who}
@@ -211,6 +216,109 @@ owner = ["email", "hook:json"]"#,
         human.contains("notified") && human.contains("delivered, 1 attempt"),
         "{human}"
     );
+}
+
+#[test]
+fn security_hears_of_break_glass_overdue_justification_and_incidents_at_once() {
+    let smtp = SmtpSink::start();
+    let http = HttpSink::start();
+    let base = TEST_CONFIG
+        .replacen(
+            "[[resource]]",
+            "[break_glass]\njustify_within = \"2s\"\n\n[[resource]]",
+            1,
+        )
+        .replacen(
+            "max_duration = \"4h\"",
+            "max_duration = \"4h\"\nbreak_glass = [\"group:admins\"]",
+            1,
+        );
+    let env = Env::with_config(&notify_config_on(
+        &base,
+        Some(smtp.port),
+        http.port,
+        r#"security = ["email", "hook:slack"]
+escalation = ["email:oncall@example.test"]"#,
+    ));
+    let started = Instant::now();
+    env.jitctl("alice", &["break-glass", "sudo", "--reason", HOSTILE])
+        .ok();
+    let security = ["maria@example.test", "sam.security@corp.test"];
+    let mails = smtp.wait_for(2, Duration::from_secs(5));
+    let slack = http.wait_for(1, Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "security told at once"
+    );
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, security);
+    let subject = mails[0].header("Subject").unwrap();
+    assert!(
+        subject.contains("BREAK-GLASS by alice on sudo"),
+        "{subject}"
+    );
+    let html = mails[0].part("text/html");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(!mails[0].data.contains('\x1b'));
+    let text = slack[0].json()["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("BREAK-GLASS") && text.contains("&lt;script&gt;"),
+        "{text}"
+    );
+    let id = id_of(&env.jitctl_json("alice", &["list", "--json"])[0]);
+
+    // No justification within 2s: security and the escalation address hear it.
+    let mails = smtp.wait_for(5, Duration::from_secs(10));
+    let overdue: Vec<&jit_tests::sinks::Mail> = mails[2..]
+        .iter()
+        .filter(|m| {
+            m.header("Subject")
+                .unwrap()
+                .contains("justification overdue")
+        })
+        .collect();
+    let mut to: Vec<String> = overdue.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "maria@example.test",
+            "oncall@example.test",
+            "sam.security@corp.test"
+        ]
+    );
+
+    // An unjustified verdict opens an incident: security hears that too.
+    let review = |user: &str, verdict: &str| {
+        env.jitctl(
+            user,
+            &[
+                "review",
+                &id.to_string(),
+                "--verdict",
+                verdict,
+                "--comment",
+                "<no> ticket",
+            ],
+        )
+        .ok();
+    };
+    review("mike", "justified");
+    review("sam", "unjustified");
+    let mails = smtp.wait_for(7, Duration::from_secs(10));
+    let incident = mails
+        .iter()
+        .find(|m| m.header("Subject").unwrap().contains("security incident"))
+        .unwrap_or_else(|| panic!("no incident mail: {mails:#?}"));
+    assert!(incident.part("text/html").contains("&lt;no&gt; ticket"));
+    let events: Vec<String> = wait_all_delivered(&env, id, 10)
+        .iter()
+        .map(|n| n["event"].as_str().unwrap().to_owned())
+        .collect();
+    for event in ["break_glass", "justification_overdue", "incident_opened"] {
+        assert!(events.iter().any(|e| e == event), "{event} in {events:?}");
+    }
 }
 
 #[test]

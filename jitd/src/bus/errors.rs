@@ -1,5 +1,6 @@
 //! Named D-Bus errors (`org.jit.Daemon1.Error.*`).
 
+use crate::core::break_glass::BreakGlassError;
 use crate::core::workflow::WorkflowError;
 use crate::engine::EngineError;
 
@@ -38,6 +39,23 @@ impl From<EngineError> for BusError {
                 | W::NotActive { .. }
                 | W::ExtensionPending { .. } => BusError::Conflict(text),
             },
+            EngineError::BreakGlass(b) => {
+                use BreakGlassError as B;
+                match b {
+                    B::NotAllowed(_)
+                    | B::RateLimited { .. }
+                    | B::NotHolder(_)
+                    | B::SelfReview
+                    | B::NotReviewer(_) => BusError::NotAuthorized(text),
+                    B::NoIncident(_) => BusError::NotFound(text),
+                    B::AlreadyJustified(_) | B::RoleReviewed { .. } | B::AlreadyReviewed(_) => {
+                        BusError::Conflict(text)
+                    }
+                    B::NotBreakGlass(_) | B::BadVerdict | B::BadComment | B::BadJustification => {
+                        BusError::InvalidArgument(text)
+                    }
+                }
+            }
             EngineError::AlreadyActive { .. } => BusError::Conflict(text),
             EngineError::BadFilter(_) => BusError::InvalidArgument(text),
             EngineError::CheckOthers

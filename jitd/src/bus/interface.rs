@@ -12,7 +12,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::{BusError, Callers};
-use crate::api::{rfc3339, AuditView, NotificationView, RecordingView, RequestView};
+use crate::api::{rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::effects::Effects;
@@ -172,6 +172,76 @@ impl Daemon {
             .await
     }
 
+    /// An emergency grant, active at once (W2). `duration` 0: the
+    /// resource's `break_glass_max`.
+    #[zbus(out_args("request"))]
+    async fn break_glass(
+        &self,
+        resource: String,
+        duration: u64,
+        reason: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let duration = (duration > 0).then(|| Duration::from_secs(duration));
+        self.change(conn, move |e| {
+            e.break_glass(&who, &resource, duration, &reason)
+        })
+        .await
+    }
+
+    #[zbus(out_args("request"))]
+    async fn justify(
+        &self,
+        grant: RequestId,
+        justification: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.change(conn, move |e| e.justify(&who, grant, &justification))
+            .await
+    }
+
+    #[zbus(out_args("request"))]
+    async fn review(
+        &self,
+        grant: RequestId,
+        verdict: String,
+        comment: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.change(conn, move |e| e.review(&who, grant, &verdict, &comment))
+            .await
+    }
+
+    #[zbus(out_args("incidents"))]
+    async fn incidents(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let incidents = self.run(move |e| e.incidents(&who)).await?;
+        to_json(&incidents.iter().map(IncidentView::from).collect::<Vec<_>>())
+    }
+
+    #[zbus(out_args("incident"))]
+    async fn incident(
+        &self,
+        id: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        to_json(&IncidentView::from(
+            &self.run(move |e| e.incident(&who, id)).await?,
+        ))
+    }
+
     #[zbus(out_args("request"))]
     async fn show(
         &self,
@@ -301,6 +371,7 @@ impl Daemon {
                 event: r.event,
                 request: r.request,
                 detail: r.detail,
+                break_glass: r.break_glass,
             })
             .collect();
         to_json(&views)

@@ -101,6 +101,41 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Emergency access now, without approval; security is told and you owe a justification.
+    BreakGlass {
+        resource: String,
+        /// What the emergency is.
+        #[arg(long)]
+        reason: String,
+        /// How long (default and maximum: the resource's break_glass_max).
+        #[arg(long = "for", value_name = "DUR", value_parser = duration)]
+        duration: Option<Duration>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Justify one of your break-glass grants (due within 24h by default).
+    Justify {
+        id: u64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Review a break-glass grant after the fact (managers and security).
+    Review {
+        id: u64,
+        #[arg(long, value_enum)]
+        verdict: ReviewVerdictArg,
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Security incidents opened by "unjustified" reviews.
+    Incidents {
+        #[command(subcommand)]
+        action: IncidentsAction,
+    },
     /// Show the audit trail, or verify its integrity.
     Audit {
         #[command(subcommand)]
@@ -167,6 +202,36 @@ pub enum RecordingsAction {
         id: u64,
         #[arg(long, value_name = "DIR", default_value = ".")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ReviewVerdictArg {
+    Justified,
+    Unjustified,
+}
+
+impl ReviewVerdictArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewVerdictArg::Justified => "justified",
+            ReviewVerdictArg::Unjustified => "unjustified",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentsAction {
+    /// Every incident, newest first.
+    List {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// One incident.
+    Show {
+        id: u64,
+        #[command(flatten)]
+        out: Output,
     },
 }
 

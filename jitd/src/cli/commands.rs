@@ -5,12 +5,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
 
-use super::args::{AuditAction, Command, Output, RecordingsAction};
+use super::args::{AuditAction, Command, IncidentsAction, Output, RecordingsAction};
 use super::client::{connect, failure, Daemon1Proxy};
 use super::recordings;
 use super::render;
 use super::{CliError, Exit};
-use crate::api::{AuditView, RecordingView, RequestView, StatusView, VerifyView};
+use crate::api::{AuditView, IncidentView, RecordingView, RequestView, StatusView, VerifyView};
 
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
     serde_json::from_str(json)
@@ -122,6 +122,54 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                     .await
                     .map_err(failure)?,
             )?;
+            Ok(Exit::Ok)
+        }
+        Command::BreakGlass {
+            resource,
+            reason,
+            duration,
+            out,
+        } => {
+            let secs = duration.map_or(0, |d| d.as_secs());
+            let json = jitd
+                .break_glass(&resource, secs, &reason)
+                .await
+                .map_err(failure)?;
+            let view: RequestView = parse(&json)?;
+            show(out, &view, |v| with_newline(render::break_glass(v)));
+            Ok(Exit::Ok)
+        }
+        Command::Justify { id, reason, out } => {
+            let view: RequestView = parse(&jitd.justify(id, &reason).await.map_err(failure)?)?;
+            show(out, &view, render::detail);
+            Ok(Exit::Ok)
+        }
+        Command::Review {
+            id,
+            verdict,
+            comment,
+            out,
+        } => {
+            let json = jitd
+                .review(id, verdict.as_str(), &comment)
+                .await
+                .map_err(failure)?;
+            let view: RequestView = parse(&json)?;
+            show(out, &view, render::detail);
+            Ok(Exit::Ok)
+        }
+        Command::Incidents {
+            action: IncidentsAction::List { out },
+        } => {
+            let views: Vec<IncidentView> = parse(&jitd.incidents().await.map_err(failure)?)?;
+            show(out, &views, |v| render::incidents(v));
+            Ok(Exit::Ok)
+        }
+        Command::Incidents {
+            action: IncidentsAction::Show { id, out },
+        } => {
+            let view: IncidentView = parse(&jitd.incident(id).await.map_err(failure)?)?;
+            show(out, &view, render::incident);
             Ok(Exit::Ok)
         }
         Command::Audit {

@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::api::{AuditView, RecordingView, RequestView, StatusView, VerifyView};
+use crate::api::{
+    AuditView, CaseView, IncidentView, RecordingView, RequestView, StatusView, VerifyView,
+};
 use crate::core::sanitize::for_terminal as clean;
 
 const REASON_COLUMN: usize = 40;
@@ -53,6 +55,52 @@ pub fn summary(v: &RequestView) -> String {
     }
 }
 
+/// After `jitctl break-glass`: the grant, and what is owed now.
+pub fn break_glass(v: &RequestView) -> String {
+    let justify_by = v.follow_up.as_ref().map_or("-", |c| c.justify_by.as_str());
+    format!(
+        "Break-glass grant {id} for {res}: active until {exp}. Security has been told.\n\
+         Justify it by {justify_by}: jitctl justify {id} --reason \"...\"",
+        id = v.id,
+        res = clean(&v.resource),
+        exp = v.expires_at.as_deref().unwrap_or("-"),
+    )
+}
+
+fn follow_up_rows(c: &CaseView, rows: &mut Vec<(&'static str, String)>) {
+    let status = if c.awaiting_reviews.is_empty() || c.closed_at.is_some() {
+        c.status.clone()
+    } else {
+        format!(
+            "{} (reviews awaited: {})",
+            c.status,
+            c.awaiting_reviews.join(" + ")
+        )
+    };
+    rows.push(("case", status));
+    rows.push(("justify by", c.justify_by.clone()));
+    if let Some(text) = &c.justification {
+        let at = c.justified_at.as_deref().unwrap_or("-");
+        rows.push(("justified", format!("at {at}: {}", clean(text))));
+    }
+    for r in &c.reviews {
+        rows.push((
+            "review",
+            format!(
+                "{} as {}: {} at {}: {}",
+                clean(&r.who),
+                r.role,
+                r.verdict,
+                r.when,
+                clean(&r.comment)
+            ),
+        ));
+    }
+    for id in &c.incidents {
+        rows.push(("incident", format!("{id} (jitctl incidents show {id})")));
+    }
+}
+
 pub fn detail(v: &RequestView) -> String {
     let mut rows: Vec<(&str, String)> = vec![
         ("id", v.id.to_string()),
@@ -87,6 +135,12 @@ pub fn detail(v: &RequestView) -> String {
     }
     if let (Some(at), Some(by)) = (&v.ended_at, &v.ended_by) {
         rows.push(("ended", format!("{at} by {}", clean(by))));
+    }
+    if v.break_glass {
+        rows.push(("flag", "BREAK-GLASS (emergency grant, no approval)".into()));
+    }
+    if let Some(case) = &v.follow_up {
+        follow_up_rows(case, &mut rows);
     }
     for a in &v.approvals {
         let comment = if a.comment.is_empty() {
@@ -127,7 +181,7 @@ pub fn detail(v: &RequestView) -> String {
     }
     let mut out = String::new();
     for (key, value) in rows {
-        let _ = writeln!(out, "{key:<10} {value}");
+        let _ = writeln!(out, "{key:<11} {value}");
     }
     out
 }
@@ -209,11 +263,54 @@ pub fn audit(events: &[AuditView]) -> String {
                 clean(&e.actor).into_owned(),
                 e.event.clone(),
                 e.request.map_or("-".into(), |r| r.to_string()),
+                if e.break_glass { "BREAK-GLASS" } else { "" }.into(),
                 clean(&e.detail.to_string()).into_owned(),
             ]
         })
         .collect();
-    table(&["ID", "AT", "ACTOR", "EVENT", "REQUEST", "DETAIL"], rows)
+    table(
+        &["ID", "AT", "ACTOR", "EVENT", "REQUEST", "FLAG", "DETAIL"],
+        rows,
+    )
+}
+
+pub fn incidents(views: &[IncidentView]) -> String {
+    if views.is_empty() {
+        return "No incidents.\n".into();
+    }
+    let rows = views
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.to_string(),
+                i.opened_at.clone(),
+                i.grant.to_string(),
+                clean(&i.user).into_owned(),
+                clean(&i.resource).into_owned(),
+                clean(&i.opened_by).into_owned(),
+                truncate(&clean(&i.comment), REASON_COLUMN),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "OPENED", "GRANT", "USER", "RESOURCE", "BY", "COMMENT"],
+        rows,
+    )
+}
+
+pub fn incident(i: &IncidentView) -> String {
+    format!(
+        "incident   {}\ngrant      {} (jitctl show {})\nuser       {}\nresource   {}\n\
+         opened     {} by {}\ncomment    {}\n",
+        i.id,
+        i.grant,
+        i.grant,
+        clean(&i.user),
+        clean(&i.resource),
+        i.opened_at,
+        clean(&i.opened_by),
+        clean(&i.comment)
+    )
 }
 
 pub fn recordings(views: &[RecordingView]) -> String {
@@ -348,6 +445,38 @@ mod tests {
                 delivered_at: None,
                 last_error: Some(evil.into()),
             }]),
+            break_glass: true,
+            follow_up: Some(CaseView {
+                status: "awaiting review".into(),
+                justify_by: "2026-11-25T10:00:00Z".into(),
+                overdue: false,
+                justification: Some(evil.into()),
+                justified_at: Some("2026-11-24T11:00:00Z".into()),
+                reviews: vec![ApprovalView {
+                    who: evil.into(),
+                    uid: 1002,
+                    role: "security".into(),
+                    verdict: "unjustified".into(),
+                    comment: evil.into(),
+                    when: "2026-11-24T12:00:00Z".into(),
+                }],
+                awaiting_reviews: vec!["manager".into()],
+                incidents: vec![3],
+                closed_at: None,
+            }),
+        }
+    }
+
+    fn hostile_incident() -> IncidentView {
+        let evil = "\x1b[2J\x07\u{202e}";
+        IncidentView {
+            id: 3,
+            grant: 7,
+            user: evil.into(),
+            resource: "sudo".into(),
+            opened_at: "2026-11-24T12:00:00Z".into(),
+            opened_by: evil.into(),
+            comment: evil.into(),
         }
     }
 
@@ -366,10 +495,16 @@ mod tests {
         assert_inert(&detail(&v));
         assert_inert(&list(std::slice::from_ref(&v)));
         assert_inert(&summary(&v));
+        assert_inert(&break_glass(&v));
+        let incident = hostile_incident();
+        assert_inert(&incidents(std::slice::from_ref(&incident)));
+        assert_inert(&self::incident(&incident));
         let shown = detail(&v);
+        assert!(shown.contains("incident    3"), "{shown}");
+        assert!(shown.contains("reviews awaited: manager"), "{shown}");
         assert!(
             shown.contains(
-                "reason     \\u{1b}[2J\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}ok\\rFAKE\\u{202e}txt"
+                "reason      \\u{1b}[2J\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}ok\\rFAKE\\u{202e}txt"
             ),
             "{shown}"
         );

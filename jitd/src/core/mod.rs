@@ -3,6 +3,7 @@
 //! Nothing in here performs I/O or reads a clock; every fact (identity,
 //! time, history) is passed in, so each rule is testable by table.
 
+pub mod break_glass;
 pub mod model;
 pub mod notify;
 pub mod risk;

@@ -78,29 +78,40 @@ pub enum Route {
     Auto,
     Owner,
     Dual,
+    /// An emergency grant: active at once, reviewed afterwards (W2).
+    BreakGlass,
 }
 
 impl Route {
+    const ALL: [Route; 4] = [Route::Auto, Route::Owner, Route::Dual, Route::BreakGlass];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Route::Auto => "auto",
             Route::Owner => "owner",
             Route::Dual => "dual",
+            Route::BreakGlass => "break_glass",
         }
     }
 
     pub fn parse(text: &str) -> Option<Route> {
-        [Route::Auto, Route::Owner, Route::Dual]
-            .into_iter()
-            .find(|r| r.as_str() == text)
+        Route::ALL.into_iter().find(|r| r.as_str() == text)
     }
 
     /// The roles whose approval (one each, by distinct people) completes the request.
     pub fn required_roles(self) -> &'static [Role] {
         match self {
-            Route::Auto => &[],
+            Route::Auto | Route::BreakGlass => &[],
             Route::Owner => &[Role::Owner],
             Route::Dual => &[Role::Manager, Role::Security],
+        }
+    }
+
+    /// The roles that have a say on the request, before or after the fact.
+    pub fn deciding_roles(self) -> &'static [Role] {
+        match self {
+            Route::BreakGlass => &super::break_glass::REVIEWERS,
+            other => other.required_roles(),
         }
     }
 }
@@ -211,6 +222,8 @@ pub struct Request {
     /// When the request reached a final state, and who or what put it there.
     pub ended_at: Option<UnixTime>,
     pub ended_by: Option<String>,
+    /// A break-glass grant's justification and reviews.
+    pub follow_up: Option<super::break_glass::Case>,
 }
 
 /// The fields of a request that decide its deadline and index entries.

@@ -289,6 +289,7 @@ mod tests {
             expires_at: None,
             ended_at: None,
             ended_by: None,
+            follow_up: None,
         }
     }
 

@@ -80,6 +80,8 @@ pub struct AuditRecord {
     pub event: String,
     pub request: Option<u64>,
     pub detail: serde_json::Value,
+    /// The event concerns an emergency (break-glass) grant.
+    pub break_glass: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -246,7 +248,8 @@ pub fn read_since(
 ) -> Result<Vec<AuditRecord>> {
     // Events about the user's own requests, or that the user caused.
     let mut stmt = conn.prepare(
-        "SELECT a.id, a.at, a.actor_uid, a.actor, a.event, a.request, a.detail
+        "SELECT a.id, a.at, a.actor_uid, a.actor, a.event, a.request, a.detail,
+                r.route IS 'break_glass'
          FROM audit a LEFT JOIN requests r ON r.id = a.request
          WHERE a.at >= ?1 AND (?2 IS NULL OR r.uid = ?2 OR a.actor_uid = ?2)
          ORDER BY a.id",
@@ -261,6 +264,7 @@ pub fn read_since(
             event: r.get(4)?,
             request: r.get(5)?,
             detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            break_glass: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)

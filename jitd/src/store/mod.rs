@@ -5,6 +5,7 @@
 //! was acknowledged survives `kill -9` and power loss (threat T23).
 
 mod audit;
+mod cases;
 mod outbox;
 mod recordings;
 mod requests;
@@ -19,6 +20,7 @@ use crate::core::notify::{Trigger, EVENTS};
 use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
+pub use cases::Incident;
 pub use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
 pub use recordings::RecordingRecord;
 pub use requests::ListFilter;

@@ -1,4 +1,4 @@
-//! The notification outbox (table `notifications`, schema version 4).
+//! The notification outbox (table `notifications`, schema version 5).
 //!
 //! [`Writer::audit`](super::Writer::audit) queues the deliveries an audit
 //! event causes in the same transaction, so a committed event always has

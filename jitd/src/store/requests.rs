@@ -71,6 +71,7 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
         expires_at: row.get(12)?,
         ended_at: row.get(13)?,
         ended_by: row.get(14)?,
+        follow_up: None,
     })
 }
 
@@ -104,6 +105,9 @@ pub fn get(conn: &Connection, id: RequestId) -> Result<Option<Request>> {
         return Ok(None);
     };
     load_decisions(conn, &mut req)?;
+    if req.route == Route::BreakGlass {
+        req.follow_up = super::cases::load_case(conn, id)?;
+    }
     Ok(Some(req))
 }
 
@@ -135,6 +139,7 @@ pub fn list(
 pub struct History {
     pub held_before: bool,
     pub recent_denials: u32,
+    pub recent_break_glass: u32,
 }
 
 pub fn history(conn: &Connection, uid: Uid, resource: &str, since: UnixTime) -> Result<History> {
@@ -149,9 +154,11 @@ pub fn history(conn: &Connection, uid: Uid, resource: &str, since: UnixTime) -> 
         params![uid, since],
         |r| r.get(0),
     )?;
+    let recent_break_glass = super::cases::break_glass_count(conn, uid, since)?;
     Ok(History {
         held_before,
         recent_denials,
+        recent_break_glass,
     })
 }
 

@@ -87,6 +87,37 @@ CREATE TABLE recordings (
 CREATE INDEX recordings_grant ON recordings(grant_id);
 CREATE INDEX recordings_started ON recordings(started_at);
 "#,
+    r#"
+CREATE TABLE break_glass_cases (
+    grant_id       INTEGER PRIMARY KEY REFERENCES requests(id),
+    holder         INTEGER NOT NULL,
+    due_at         INTEGER NOT NULL,
+    justification  TEXT,
+    justified_at   INTEGER,
+    overdue_at     INTEGER,
+    closed_at      INTEGER
+);
+CREATE INDEX break_glass_open ON break_glass_cases(due_at) WHERE closed_at IS NULL;
+CREATE TABLE break_glass_reviews (
+    grant_id INTEGER NOT NULL REFERENCES break_glass_cases(grant_id),
+    role     TEXT NOT NULL,
+    uid      INTEGER NOT NULL,
+    name     TEXT NOT NULL,
+    verdict  TEXT NOT NULL,
+    comment  TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (grant_id, role)
+);
+CREATE TABLE incidents (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    grant_id      INTEGER NOT NULL REFERENCES break_glass_cases(grant_id),
+    opened_at     INTEGER NOT NULL,
+    opened_by_uid INTEGER NOT NULL,
+    opened_by     TEXT NOT NULL,
+    comment       TEXT NOT NULL
+);
+CREATE INDEX requests_break_glass ON requests(uid, requested_at) WHERE route = 'break_glass';
+"#,
     // The notification outbox: rows are queued in the transaction of the
     // audit event that causes them, and marked as their delivery goes.
     r#"

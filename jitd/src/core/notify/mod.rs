@@ -237,6 +237,7 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
         "break_glass" => {
             let mut fields = emergency_fields(&[("Reason", "reason")]);
             fields.push(field("Expires", unix_field("expires_at")));
+            fields.push(field("Justify by", unix_field("justify_by")));
             let title = format!(
                 "jit: BREAK-GLASS by {} on {}",
                 detail_text(t.detail, "user"),
@@ -305,8 +306,15 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 ),
             ))
         }
-        // Auto-approved: the requester read it in jitctl's reply a moment ago.
-        "granted" | "extended" if t.detail["approved_by"] == "policy" => None,
+        // Auto-approved or break-glass: the requester read it in jitctl's reply a moment ago.
+        "granted" | "extended"
+            if matches!(
+                t.detail["approved_by"].as_str(),
+                Some("policy" | "break-glass")
+            ) =>
+        {
+            None
+        }
         "granted" => {
             fields.push(field("Expires", expires.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));

@@ -32,6 +32,7 @@ fn request(route: Route, state: State) -> Request {
         expires_at: (state == State::Active).then_some(1_700_003_600),
         ended_at: None,
         ended_by: None,
+        follow_up: None,
     }
 }
 
@@ -91,6 +92,8 @@ fn who_hears_what() {
     let comment = json!({"comment": "use the runbook"});
     let extended = json!({"expires_at": 1_700_007_200});
     let by_policy = json!({"expires_at": 1_700_007_200, "approved_by": "policy"});
+    let by_break_glass = json!({"expires_at": 1_700_007_200, "approved_by": "break-glass"});
+    let emergency = request(Route::BreakGlass, State::Pending);
     let dual = request(Route::Dual, State::Pending);
     let owner = request(Route::Owner, State::Pending);
     let auto = request(Route::Auto, State::Pending);
@@ -130,6 +133,9 @@ fn who_hears_what() {
         ("scored", &none, Some(1000), &auto, vec![]),
         ("scored", &none, Some(1000), &active, vec![]),
         ("granted", &by_policy, None, &active, vec![]),
+        ("granted", &by_break_glass, None, &active, vec![]),
+        // Break-glass awaits nobody's approval; security hears of it by its own event.
+        ("scored", &none, Some(1000), &emergency, vec![]),
         ("extended", &by_policy, None, &active, vec![]),
         (
             "granted",

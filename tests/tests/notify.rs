@@ -322,6 +322,67 @@ escalation = ["email:oncall@example.test"]"#,
 }
 
 #[test]
+fn the_requester_is_warned_before_expiry_and_told_of_expiry_lapse_and_revocation() {
+    let http = HttpSink::start();
+    // expiry_warning is 1s in the test config; pending requests lapse after 3s.
+    let base = config_with_pending_ttl("3s");
+    let env = Env::with_config(&notify_config_on(
+        &base,
+        None,
+        http.port,
+        r#"requester = ["hook:json"]
+owner = []"#,
+    ));
+    // Auto-approved: alice read that in jitctl's reply, no message for it.
+    let short = id_of(&env.request("alice", "logs", "3s", "quick look"));
+    let revoked = id_of(&env.request("bob", "db", "2h", "db work"));
+    env.approve("olivia", revoked).ok();
+    env.jitctl(
+        "sam",
+        &["revoke", &revoked.to_string(), "--comment", "incident <42>"],
+    )
+    .ok();
+    let lapsing = id_of(&env.request("alice", "db", "2h", "nobody will answer"));
+    let posts = http.wait_for(5, Duration::from_secs(10));
+    let mut seen: Vec<(u64, String)> = posts
+        .iter()
+        .map(|p| {
+            let doc = p.json();
+            (
+                doc["request"].as_u64().unwrap(),
+                doc["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want = vec![
+        (short, "expired".to_owned()),
+        (short, "expiry_warning".to_owned()),
+        (revoked, "granted".to_owned()),
+        (revoked, "revoked".to_owned()),
+        (lapsing, "lapsed".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(seen, want, "{posts:#?}");
+    let revocation = posts
+        .iter()
+        .map(|p| p.json())
+        .find(|d| d["event"] == "revoked")
+        .unwrap();
+    assert_eq!(revocation["fields"]["Revoked by"], "sam");
+    assert_eq!(revocation["fields"]["Comment"], "incident <42>");
+    let warning = posts
+        .iter()
+        .map(|p| p.json())
+        .find(|d| d["event"] == "expiry_warning")
+        .unwrap();
+    assert!(warning["action"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("jitctl extend {short}")));
+}
+
+#[test]
 fn a_hung_webhook_delays_nothing_and_gets_the_message_when_it_answers_again() {
     let http = HttpSink::start();
     http.set_hung(true);

@@ -6,7 +6,8 @@
 //! whole exchange). A delivery counts only once the endpoint acknowledged it
 //! (SMTP 250 after DATA, HTTP 2xx), and is marked delivered in its own
 //! committed transaction at once. If jitd dies between the acknowledgement
-//! and that commit, the delivery is sent again after restart: at least once,
+//! and that commit (or the power fails before the mark reaches the disk),
+//! the delivery is sent again after restart: at least once,
 //! with the same `jit notification N` id (in the text, the Message-ID and
 //! the `X-Jit-Notification` header) for receivers to drop the duplicate.
 

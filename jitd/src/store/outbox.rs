@@ -129,8 +129,11 @@ impl Outbox {
     /// Opens the database the engine has already created and migrated.
     pub fn open(state_dir: &Path) -> Result<Outbox> {
         let conn = Connection::open(state_dir.join("jit.db"))?;
-        // An acknowledged delivery is marked on disk before the next is sent.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // A delivery's mark survives a crash of jitd (WAL) without waiting for
+        // the disk, so it does not hold the write lock a request may be waiting
+        // for; a power cut may lose the newest marks, and those deliveries are
+        // sent again (at least once).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(Outbox { conn })
     }

@@ -337,7 +337,12 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             let n = t.len().max(1) as f64;
             let mean = t.iter().sum::<f64>() / n;
             let sd = (t.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-            (t.get(t.len() / 2).copied().unwrap_or(f64::NAN), mean, sd, t.len())
+            (
+                t.get(t.len() / 2).copied().unwrap_or(f64::NAN),
+                mean,
+                sd,
+                t.len(),
+            )
         };
         let (full, account, stock) = (stats(0), stats(1), stats(2));
         let ratio = full.0 / stock.0;

@@ -149,6 +149,7 @@ fn base_tarball() -> PathBuf {
         let partial = path.with_extension(format!("tar.{}", std::process::id()));
         let mut cmd = Command::new("mmdebstrap");
         cmd.args(["--quiet", "--variant=minbase", "--format=tar"])
+            .arg("--aptopt=Acquire::Retries \"3\"")
             .arg(format!("--include={INCLUDE}"))
             .arg("bookworm")
             .arg(&partial)

@@ -35,6 +35,46 @@ fn unpack_deb(deb: &Path) -> tempfile::TempDir {
     dir
 }
 
+/// What both packages install at the same paths (design.md's layout):
+/// path, mode, group (the owner is root throughout).
+const SHARED_LAYOUT: &[(&str, u32, &str)] = &[
+    ("/usr/sbin/jitd", 0o755, "root"),
+    ("/usr/bin/jitctl", 0o755, "root"),
+    ("/usr/libexec/jit/jit-session", 0o755, "root"),
+    ("/etc/jit/jitd.toml", 0o644, "root"),
+    ("/var/lib/jit", 0o700, "root"),
+    ("/var/log/jit", 0o750, "jit-audit"),
+    ("/var/log/jit/sessions", 0o750, "jit-audit"),
+    ("/usr/lib/tmpfiles.d/jit.conf", 0o644, "root"),
+    ("/usr/lib/sysusers.d/jit.conf", 0o644, "root"),
+    (
+        "/usr/share/dbus-1/system.d/org.jit.Daemon1.conf",
+        0o644,
+        "root",
+    ),
+    (
+        "/usr/share/dbus-1/system-services/org.jit.Daemon1.service",
+        0o644,
+        "root",
+    ),
+    (
+        "/usr/share/dbus-1/interfaces/org.jit.Daemon1.xml",
+        0o644,
+        "root",
+    ),
+    (
+        "/usr/share/bash-completion/completions/jitctl",
+        0o644,
+        "root",
+    ),
+    ("/usr/share/bash-completion/completions/jitd", 0o644, "root"),
+    (
+        "/usr/share/fish/vendor_completions.d/jitctl.fish",
+        0o644,
+        "root",
+    ),
+];
+
 #[test]
 fn debs_are_lintian_clean() {
     let debs = [
@@ -68,41 +108,29 @@ fn rpm_has_the_files_modes_and_config_flags() {
         &[
             "-qp",
             "--qf",
-            "[%{FILENAMES}|%{FILEMODES:perms}|%{FILEUSERNAME}|%{FILEGROUPNAME}|%{FILEFLAGS:fflags}\\n]",
+            "[%{FILENAMES}|%{FILEMODES:octal}|%{FILEUSERNAME}|%{FILEGROUPNAME}|%{FILEFLAGS:fflags}\\n]",
             rpm,
         ],
     )
     .ok();
     let files: Vec<Vec<&str>> = run.stdout.lines().map(|l| l.split('|').collect()).collect();
-    let exec = "-rwxr-xr-x|root|root|";
-    let data = "-rw-r--r--|root|root|";
-    for (path, want) in [
-        ("/usr/sbin/jitd", exec),
-        ("/usr/bin/jitctl", exec),
-        ("/usr/libexec/jit/jit-session", exec),
-        ("/usr/lib64/security/pam_jit.so", data),
-        ("/etc/jit/jitd.toml", "-rw-r--r--|root|root|cn"),
-        ("/usr/lib/systemd/system/jitd.service", data),
-        ("/usr/lib/tmpfiles.d/jit.conf", data),
-        ("/usr/lib/sysusers.d/jit.conf", data),
-        ("/usr/share/dbus-1/system.d/org.jit.Daemon1.conf", data),
-        (
-            "/usr/share/dbus-1/system-services/org.jit.Daemon1.service",
-            data,
-        ),
-        ("/usr/share/dbus-1/interfaces/org.jit.Daemon1.xml", data),
-        ("/usr/share/bash-completion/completions/jitctl", data),
-        ("/usr/share/zsh/site-functions/_jitctl", data),
-        ("/usr/share/fish/vendor_completions.d/jitctl.fish", data),
-        ("/var/lib/jit", "drwx------|root|root|"),
-        ("/var/log/jit", "drwxr-x---|root|jit-audit|"),
-        ("/var/log/jit/sessions", "drwxr-x---|root|jit-audit|"),
-    ] {
+    let rpm_only = [
+        ("/usr/lib64/security/pam_jit.so", 0o644, "root"),
+        ("/usr/lib/systemd/system/jitd.service", 0o644, "root"),
+        ("/usr/share/zsh/site-functions/_jitctl", 0o644, "root"),
+    ];
+    for (path, mode, group) in SHARED_LAYOUT.iter().chain(&rpm_only) {
         let found = files
             .iter()
-            .find(|f| f[0] == path)
+            .find(|f| f[0] == *path)
             .unwrap_or_else(|| panic!("{path} not in the rpm:{run}"));
-        assert_eq!(found[1..].join("|"), want, "{path}");
+        let found_mode = u32::from_str_radix(found[1], 8).unwrap_or(u32::MAX) & 0o7777;
+        assert_eq!(
+            (found_mode, found[2], found[3]),
+            (*mode, "root", *group),
+            "{path}: mode {:o}",
+            found_mode
+        );
     }
     for page in ["/usr/share/man/man8/jitd.8", "/usr/share/man/man1/jitctl.1"] {
         assert!(
@@ -118,6 +146,12 @@ fn rpm_has_the_files_modes_and_config_flags() {
         .map(|f| f[0])
         .collect();
     assert_eq!(config, ["/etc/jit/jitd.toml"]);
+    assert!(
+        files
+            .iter()
+            .any(|f| f[0] == "/etc/jit/jitd.toml" && f[4] == "cn"),
+        "jitd.toml is not %config(noreplace):{run}"
+    );
     assert!(!run.stdout.contains("pam-configs"), "{run}");
 
     let scripts = host("rpm", &["-qp", "--scripts", rpm]).ok().stdout;
@@ -248,37 +282,22 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
     let c = Chroot::new();
     c.sh_ok("dpkg -i /mnt/packages/jit_*.deb");
 
-    let exec = "755 root root";
-    let data = "644 root root";
     let pam = format!("/usr/lib/{}/security/pam_jit.so", multiarch());
-    for (path, want) in [
-        ("/usr/sbin/jitd", exec),
-        ("/usr/bin/jitctl", exec),
-        ("/usr/libexec/jit/jit-session", exec),
-        (pam.as_str(), data),
-        ("/etc/jit/jitd.toml", data),
-        ("/var/lib/jit", "700 root root"),
-        ("/var/log/jit", "750 root jit-audit"),
-        ("/var/log/jit/sessions", "750 root jit-audit"),
-        ("/lib/systemd/system/jitd.service", data),
-        ("/usr/lib/tmpfiles.d/jit.conf", data),
-        ("/usr/lib/sysusers.d/jit.conf", data),
-        ("/usr/share/dbus-1/system.d/org.jit.Daemon1.conf", data),
-        (
-            "/usr/share/dbus-1/system-services/org.jit.Daemon1.service",
-            data,
-        ),
-        ("/usr/share/dbus-1/interfaces/org.jit.Daemon1.xml", data),
-        ("/usr/share/pam-configs/jit", data),
-        ("/usr/share/man/man8/jitd.8.gz", data),
-        ("/usr/share/man/man1/jitctl.1.gz", data),
-        ("/usr/share/man/man1/jitctl-request.1.gz", data),
-        ("/usr/share/bash-completion/completions/jitctl", data),
-        ("/usr/share/bash-completion/completions/jitd", data),
-        ("/usr/share/zsh/vendor-completions/_jitctl", data),
-        ("/usr/share/fish/vendor_completions.d/jitctl.fish", data),
-    ] {
-        assert_eq!(c.mode_owner_group(path), want, "{path}");
+    let deb_only = [
+        (pam.as_str(), 0o644, "root"),
+        ("/lib/systemd/system/jitd.service", 0o644, "root"),
+        ("/usr/share/pam-configs/jit", 0o644, "root"),
+        ("/usr/share/man/man8/jitd.8.gz", 0o644, "root"),
+        ("/usr/share/man/man1/jitctl.1.gz", 0o644, "root"),
+        ("/usr/share/man/man1/jitctl-request.1.gz", 0o644, "root"),
+        ("/usr/share/zsh/vendor-completions/_jitctl", 0o644, "root"),
+    ];
+    for (path, mode, group) in SHARED_LAYOUT.iter().chain(&deb_only) {
+        assert_eq!(
+            c.mode_owner_group(path),
+            format!("{mode:o} root {group}"),
+            "{path}"
+        );
     }
     for (installed, source) in [
         ("/etc/jit/jitd.toml", "packaging/jitd.toml"),

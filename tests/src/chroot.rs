@@ -22,8 +22,10 @@ use crate::{
 
 /// What the tests need in the chroot beyond `minbase` (which has dpkg,
 /// libpam-runtime, passwd and util-linux): the gated sudo, the system bus,
-/// and what the package's maintainer scripts run without systemd.
-const INCLUDE: &str = "sudo,dbus,systemd-standalone-sysusers,systemd-standalone-tmpfiles";
+/// what the package's maintainer scripts run without systemd, and the
+/// policy jit-selinux's module is linked into.
+const INCLUDE: &str =
+    "sudo,dbus,systemd-standalone-sysusers,systemd-standalone-tmpfiles,selinux-policy-default";
 
 const CACHE_DIR: &str = "/var/cache/jit-tests";
 
@@ -156,6 +158,16 @@ fn base_tarball() -> PathBuf {
             .args(&sources);
         Background::spawn(cmd).finish(Duration::from_secs(600)).ok();
         fs::rename(&partial, &path).expect("rename the base tarball");
+        // Tarballs for other package lists are stale now.
+        for entry in fs::read_dir(CACHE_DIR).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("bookworm-minbase-")
+                && name.ends_with(".tar")
+                && entry.path() != path
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
     *base = Some(path.clone());
     path

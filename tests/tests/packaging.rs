@@ -245,6 +245,34 @@ fn selinux_module_compiles_and_is_shipped() {
 }
 
 #[test]
+fn jit_selinux_loads_into_debians_default_policy() {
+    let c = Chroot::new();
+    // semodule links the module against the whole policy: a type, interface
+    // or rule the policy rejects fails the package's configuration here.
+    c.sh_ok("dpkg -i /mnt/packages/jit_*.deb /mnt/packages/jit-selinux_*.deb");
+    let loaded = |c: &Chroot| {
+        c.sh_ok("semodule -lfull")
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().eq(["200", "jitd", "pp"]))
+    };
+    assert!(loaded(&c), "jitd is not loaded at priority 200");
+    let contexts = fs::read_to_string(c.path("/etc/selinux/default/contexts/files/file_contexts"))
+        .expect("file_contexts");
+    assert!(
+        contexts
+            .lines()
+            .any(|l| l.starts_with("/usr/sbin/jitd") && l.contains(":jitd_exec_t:")),
+        "the policy does not label /usr/sbin/jitd"
+    );
+    c.sh_ok("dpkg -r jit-selinux");
+    assert!(
+        !loaded(&c),
+        "jitd is still loaded after dpkg -r jit-selinux"
+    );
+}
+
+#[test]
 fn unit_is_sandboxed() {
     let deb = unpack_deb(&package_file("jit_", ".deb"));
     let unit = deb.path().join("lib/systemd/system/jitd.service");

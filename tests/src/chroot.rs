@@ -69,7 +69,7 @@ pub fn package_file(prefix: &str, suffix: &str) -> PathBuf {
 /// `deb URI SUITE COMPONENTS` for every bookworm suite in the host's apt
 /// sources (one-line and deb822 files), so the chroot comes from the same
 /// mirrors as the host's packages.
-pub fn debian_sources() -> Vec<String> {
+fn debian_sources() -> Vec<String> {
     let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
     let mut parts: Vec<PathBuf> = fs::read_dir("/etc/apt/sources.list.d")
         .into_iter()
@@ -113,10 +113,12 @@ pub fn debian_sources() -> Vec<String> {
             }
         } else {
             for line in text.lines() {
-                let words: Vec<&str> = line
-                    .split_whitespace()
-                    .filter(|w| !w.starts_with('['))
-                    .collect();
+                // Options ("[signed-by=... arch=...]") are not part of the entry.
+                let line = match (line.find('['), line.find(']')) {
+                    (Some(a), Some(b)) if a < b => format!("{}{}", &line[..a], &line[b + 1..]),
+                    _ => line.to_owned(),
+                };
+                let words: Vec<&str> = line.split_whitespace().collect();
                 if let ["deb", uri, suite, components @ ..] = words.as_slice() {
                     if bookworm(suite) && !components.is_empty() {
                         out.push(format!("deb {uri} {suite} {}", components.join(" ")));

@@ -2,6 +2,9 @@
 # Installs the Debian packages the demo and the tests need (idempotent).
 set -euo pipefail
 needed=(dbus util-linux sqlite3 hyperfine libpam0g-dev pamtester sudo openssh-server openssh-client tmux vim asciinema tlog jq)
+# scripts/package.sh and the package tests: .deb and .rpm builds, lintian, the
+# SELinux module, a Debian chroot, and systemd-analyze for the unit.
+needed+=(debhelper lintian rpm selinux-policy-dev semodule-utils mmdebstrap systemd)
 missing=()
 for pkg in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

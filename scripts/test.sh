@@ -8,6 +8,9 @@ cd "$ROOT"
 [[ $EUID -eq 0 ]] || { echo "scripts/test.sh: run as root (the end-to-end tests create namespaces and users)" >&2; exit 2; }
 scripts/install-deps.sh
 cargo build --workspace --bins && cargo build -p pam_jit
+# The package tests (tests/tests/packaging.rs) install what this builds from
+# the dev binaries above: a release build would take minutes more.
+scripts/package.sh --profile dev "$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/packages"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

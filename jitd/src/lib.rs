@@ -4,6 +4,7 @@ pub mod api;
 pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod command_line;
 pub mod config;
 pub mod core;
 pub mod daemon;

@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+mod chroot;
+pub use chroot::*;
+
 mod pam;
 pub use pam::*;
 
@@ -178,7 +181,7 @@ pub fn jitctl_bin() -> PathBuf {
 
 /// Children die with the test thread that started them, even if the test
 /// process is killed.
-fn die_with_parent(cmd: &mut Command) {
+pub(crate) fn die_with_parent(cmd: &mut Command) {
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -437,7 +440,7 @@ impl Drop for Background {
     }
 }
 
-fn kill_and_reap(child: &mut Child) {
+pub(crate) fn kill_and_reap(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -903,7 +906,7 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
 }
 
 /// Kills whatever is left in `dir` and its child cgroups, then removes them.
-fn remove_cgroup_tree(dir: &Path) {
+pub(crate) fn remove_cgroup_tree(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

@@ -1,29 +1,11 @@
 //! jitd: the just-in-time privileged access daemon.
 
 use clap::Parser;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use jitd::command_line::Args;
 use jitd::config;
 use jitd::daemon::{self, DaemonError, Options};
-
-#[derive(Parser)]
-#[command(
-    name = "jitd",
-    version,
-    about = "Just-in-time privileged access daemon"
-)]
-struct Args {
-    /// Configuration file.
-    #[arg(long, value_name = "FILE", default_value = config::DEFAULT_PATH)]
-    config: PathBuf,
-    /// Where the database and the audit key live.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/jit")]
-    state_dir: PathBuf,
-    /// Check FILE and exit: 0 if valid, 1 with `file:line:col: message` if not.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "state_dir"])]
-    check_config: Option<PathBuf>,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::break_glass::Case;
-use crate::core::model::{Kind, Request, RequestId, Route, Uid, UnixTime};
+use crate::core::model::{Kind, Request, RequestId, Role, Route, Uid, UnixTime};
 use crate::core::risk::RiskAssessment;
 use crate::store::Incident;
 
@@ -14,11 +14,7 @@ pub const INTERFACE: &str = "org.jit.Daemon1";
 pub const ERROR_PREFIX: &str = "org.jit.Daemon1.Error";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn rfc3339(t: UnixTime) -> String {
-    let secs = u64::try_from(t).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
-}
+pub use crate::core::model::rfc3339;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ApprovalView {
@@ -28,6 +24,20 @@ pub struct ApprovalView {
     pub verdict: String,
     pub comment: String,
     pub when: String,
+}
+
+impl ApprovalView {
+    /// A decision on a request, or a review of a break-glass grant.
+    fn new(who: &str, uid: Uid, role: Role, verdict: &str, comment: &str, at: UnixTime) -> Self {
+        ApprovalView {
+            who: who.into(),
+            uid,
+            role: role.as_str().into(),
+            verdict: verdict.into(),
+            comment: comment.into(),
+            when: rfc3339(at),
+        }
+    }
 }
 
 /// A request as the API shows it (`request --json`, `show --json`).
@@ -86,13 +96,8 @@ impl From<&Case> for CaseView {
             reviews: c
                 .reviews
                 .iter()
-                .map(|r| ApprovalView {
-                    who: r.name.clone(),
-                    uid: r.uid,
-                    role: r.role.as_str().into(),
-                    verdict: r.verdict.as_str().into(),
-                    comment: r.comment.clone(),
-                    when: rfc3339(r.at),
+                .map(|r| {
+                    ApprovalView::new(&r.name, r.uid, r.role, r.verdict.as_str(), &r.comment, r.at)
                 })
                 .collect(),
             awaiting_reviews: c
@@ -193,13 +198,8 @@ impl From<&Request> for RequestView {
             approvals: r
                 .decisions
                 .iter()
-                .map(|d| ApprovalView {
-                    who: d.name.clone(),
-                    uid: d.uid,
-                    role: d.role.as_str().into(),
-                    verdict: d.verdict.as_str().into(),
-                    comment: d.comment.clone(),
-                    when: rfc3339(d.at),
+                .map(|d| {
+                    ApprovalView::new(&d.name, d.uid, d.role, d.verdict.as_str(), &d.comment, d.at)
                 })
                 .collect(),
             awaiting: r.awaiting().iter().map(|r| r.as_str().into()).collect(),

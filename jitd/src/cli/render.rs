@@ -15,16 +15,9 @@ fn humanize_secs(secs: u64) -> String {
 }
 
 fn risk_line(v: &RequestView) -> String {
-    let factors: Vec<String> = v
-        .risk
-        .factors
-        .iter()
-        .map(|f| format!("{} +{}", f.name, f.points))
-        .collect();
-    if factors.is_empty() {
-        v.risk.score.to_string()
-    } else {
-        format!("{}: {}", v.risk.score, factors.join(", "))
+    match v.risk.factor_list() {
+        f if f.is_empty() => v.risk.score.to_string(),
+        f => format!("{}: {f}", v.risk.score),
     }
 }
 

@@ -11,6 +11,12 @@ pub type RequestId = u64;
 /// Seconds since the Unix epoch (wall clock).
 pub type UnixTime = i64;
 
+/// `t` as RFC 3339 UTC, to the second (times before the epoch show as the epoch).
+pub fn rfc3339(t: UnixTime) -> String {
+    let secs = u64::try_from(t).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
 /// Longest accepted justification, in bytes.
 pub const MAX_REASON_BYTES: usize = 2048;
 /// Longest accepted ticket reference or comment, in bytes.

@@ -75,6 +75,18 @@ pub struct RiskAssessment {
     pub factors: Vec<Factor>,
 }
 
+impl RiskAssessment {
+    /// "name +points" for each factor, joined by ", " (empty without factors).
+    pub fn factor_list(&self) -> String {
+        let parts: Vec<String> = self
+            .factors
+            .iter()
+            .map(|f| format!("{} +{}", f.name, f.points))
+            .collect();
+        parts.join(", ")
+    }
+}
+
 pub fn assess(ctx: &RiskContext, w: &RiskWeights) -> RiskAssessment {
     let mut factors = Vec::new();
     let mut add = |name: &str, points: u32, detail: String| {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::model::{Kind, Request, RequestId, Role, Route, State, UnixTime};
+use super::model::{rfc3339, Kind, Request, RequestId, Role, Route, State};
 use super::sanitize::for_terminal;
 
 /// A group of people a notification goes to.
@@ -171,26 +171,14 @@ fn field(label: &str, value: impl Into<String>) -> Field {
     }
 }
 
-pub fn rfc3339(t: UnixTime) -> String {
-    let secs = u64::try_from(t).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
-
 fn duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
 fn risk_text(req: &Request) -> String {
-    let factors: Vec<String> = req
-        .risk
-        .factors
-        .iter()
-        .map(|f| format!("{} +{}", f.name, f.points))
-        .collect();
-    if factors.is_empty() {
-        req.risk.score.to_string()
-    } else {
-        format!("{} ({})", req.risk.score, factors.join(", "))
+    match req.risk.factor_list() {
+        f if f.is_empty() => req.risk.score.to_string(),
+        f => format!("{} ({f})", req.risk.score),
     }
 }
 

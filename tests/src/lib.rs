@@ -650,6 +650,22 @@ impl Env {
         self.run_as(user, "busctl", &all)
     }
 
+    /// `CheckGrant(holder's uid, resource)` called by `caller` through busctl.
+    pub fn check_grant(&self, caller: &str, holder: &str, resource: &str) -> Run {
+        self.busctl_call(
+            caller,
+            &[
+                "org.jit.Daemon1",
+                "/org/jit/Daemon1",
+                "org.jit.Daemon1",
+                "CheckGrant",
+                "us",
+                &uid(holder).to_string(),
+                resource,
+            ],
+        )
+    }
+
     /// `jitctl ARGS` as `user` ("root" for root).
     pub fn jitctl(&self, user: &str, args: &[&str]) -> Run {
         let mut cmd = self.user_command(user, jitctl_bin());

@@ -36,19 +36,7 @@ fn undecided_requests_lapse() {
 
 /// CheckGrant for alice's logs grant, asked by alice over the bus.
 fn alice_checks_logs(env: &Env) -> Run {
-    env.busctl_call(
-        "alice",
-        &[
-            "org.jit.Daemon1",
-            "/org/jit/Daemon1",
-            "org.jit.Daemon1",
-            "CheckGrant",
-            "us",
-            &uid("alice").to_string(),
-            "logs",
-        ],
-    )
-    .ok()
+    env.check_grant("alice", "alice", "logs").ok()
 }
 
 #[test]

@@ -416,18 +416,7 @@ requester = ["hook:json"]"#,
         "list took {list_took:?}"
     );
     // The PAM path answers at once too.
-    let check = env.busctl_call(
-        "root",
-        &[
-            "org.jit.Daemon1",
-            "/org/jit/Daemon1",
-            "org.jit.Daemon1",
-            "CheckGrant",
-            "us",
-            &uid("alice").to_string(),
-            "sudo",
-        ],
-    );
+    let check = env.check_grant("root", "alice", "sudo");
     assert!(
         check.ok().stdout.starts_with("btxt true"),
         "active grant expected"

@@ -1,8 +1,8 @@
 //! The parent's loop: one poll over the user's terminal, the PTY master, a
-//! signalfd, the monitor's status pipe and jitd's events; output goes to the
-//! user's terminal and the recorder, input to the PTY.
+//! signalfd, the monitor's status pipe, jitd's events and the recorder
+//! thread's failure pipe; output goes to the user's terminal and then to the
+//! recorder thread, input to the PTY.
 
-use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,10 +10,11 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
-use crate::asciicast::{RecordError, Recorder};
+use crate::asciicast::RecordError;
 use crate::jitd::{Events, OnFailure};
 use crate::monitor::{Spawned, Status};
 use crate::pty;
+use crate::record::Recording;
 use crate::session::{self, Action, End, Expiry};
 
 const CHUNK: usize = 64 * 1024;
@@ -23,10 +24,10 @@ const LINGER: Duration = Duration::from_millis(100);
 /// After SIGKILL: how long to wait for the tree to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(1);
 
-pub struct Relay<'a, W: Write> {
+pub struct Relay<'a, W> {
     pub master: OwnedFd,
     pub spawned: Spawned,
-    pub recorder: Recorder<W>,
+    pub recorder: Recording<W>,
     pub record_input: bool,
     pub on_failure: OnFailure,
     pub expiry: Option<Expiry>,
@@ -79,7 +80,7 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-struct State<'a, W: Write> {
+struct State<'a, W> {
     r: Relay<'a, W>,
     phase: Phase,
     end: Option<End>,
@@ -91,7 +92,7 @@ struct State<'a, W: Write> {
     record_error: Option<String>,
 }
 
-impl<'a, W: Write> State<'a, W> {
+impl<'a, W> State<'a, W> {
     fn say(&mut self, text: &str) {
         if self.stdout_ok && write_all(std::io::stdout().as_fd(), text.as_bytes()).is_err() {
             self.stdout_ok = false;
@@ -123,24 +124,29 @@ impl<'a, W: Write> State<'a, W> {
         }
     }
 
-    fn record(&mut self, f: impl FnOnce(&mut Recorder<W>) -> Result<(), RecordError>) {
+    fn record(&mut self, f: impl FnOnce(&Recording<W>) -> Result<(), RecordError>) {
         if !self.recording {
             return;
         }
-        if let Err(e) = f(&mut self.r.recorder) {
-            self.recording = false;
-            self.record_error = Some(e.to_string());
-            match self.r.on_failure {
-                OnFailure::Terminate => {
-                    self.say(&format!(
-                        "\r\n[jit] cannot write the session recording ({e}); ending the session\r\n"
-                    ));
-                    self.begin_terminate(End::WriteFailed);
-                }
-                OnFailure::Continue => self.say(&format!(
-                    "\r\n[jit] cannot write the session recording ({e}); the session continues unrecorded\r\n"
-                )),
+        if let Err(e) = f(&self.r.recorder) {
+            self.record_failed(e);
+        }
+    }
+
+    /// The recording stopped (reported by a send or by the thread's pipe).
+    fn record_failed(&mut self, e: RecordError) {
+        self.recording = false;
+        self.record_error = Some(e.to_string());
+        match self.r.on_failure {
+            OnFailure::Terminate => {
+                self.say(&format!(
+                    "\r\n[jit] cannot write the session recording ({e}); ending the session\r\n"
+                ));
+                self.begin_terminate(End::WriteFailed);
             }
+            OnFailure::Continue => self.say(&format!(
+                "\r\n[jit] cannot write the session recording ({e}); the session continues unrecorded\r\n"
+            )),
         }
     }
 
@@ -157,8 +163,10 @@ impl<'a, W: Write> State<'a, W> {
         }
     }
 
-    /// Reads what the master has (up to one chunk); false on EIO/EOF.
-    fn pump_output(&mut self, buf: &mut [u8]) {
+    /// Reads what the master has (up to one chunk) into `buf`, writes it to
+    /// the terminal, then hands it to the recorder (`buf` gets a fresh one).
+    fn pump_output(&mut self, buf: &mut Vec<u8>) {
+        buf.resize(CHUNK, 0);
         let mut filled = 0;
         while filled < buf.len() {
             match nix::unistd::read(&self.r.master, &mut buf[filled..]) {
@@ -171,17 +179,20 @@ impl<'a, W: Write> State<'a, W> {
                 Err(_) => break, // EAGAIN
             }
         }
+        buf.truncate(filled);
         if filled > 0 {
-            let data = &buf[..filled];
             let at = Instant::now();
             // The terminal first: the user (and the program) need not wait for
-            // the recorder's encoding and hashing.
-            if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
+            // the recorder thread.
+            if self.stdout_ok && write_all(std::io::stdout().as_fd(), buf).is_err() {
                 // The user's terminal is gone.
                 self.stdout_ok = false;
                 self.begin_terminate(End::Terminated);
             }
-            self.record(|r| r.output(at, data));
+            if self.recording {
+                let chunk = std::mem::replace(buf, self.r.recorder.buffer());
+                self.record(|r| r.output(at, chunk));
+            }
         }
     }
 
@@ -208,6 +219,14 @@ impl<'a, W: Write> State<'a, W> {
         }
     }
 
+    fn check_recording(&mut self) {
+        if self.recording {
+            if let Some(e) = self.r.recorder.take_failure() {
+                self.record_failed(e);
+            }
+        }
+    }
+
     fn command_gone(&mut self) {
         if let Phase::Running = self.phase {
             self.phase = Phase::Lingering(Instant::now() + LINGER);
@@ -216,7 +235,7 @@ impl<'a, W: Write> State<'a, W> {
 }
 
 /// Runs the session to its end. The command must have been started (`go`).
-pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
+pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
     let mut st = State {
         r: relay,
         phase: Phase::Running,
@@ -267,15 +286,9 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
             let actions = exp.on_tick(now_unix());
             st.act(actions);
         }
-        if st.recording {
-            let due = st.r.recorder.flush_if_due(now);
-            st.record(|_| due);
-        }
 
+        // The recorder thread flushes on its own; this is for expiry ticks.
         let mut timeout = Duration::from_secs(1);
-        if let Some(at) = st.r.recorder.next_flush() {
-            timeout = timeout.min(at.saturating_duration_since(now));
-        }
         if !matches!(st.phase, Phase::Running) {
             timeout = timeout.min(Duration::from_millis(20));
         }
@@ -314,6 +327,14 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
                     none
                 },
             ),
+            PollFd::new(
+                st.r.recorder.failure_fd(),
+                if st.recording {
+                    PollFlags::POLLIN
+                } else {
+                    none
+                },
+            ),
         ];
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(1000);
         match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
@@ -325,12 +346,15 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
                 .revents()
                 .is_some_and(|r| !r.is_empty() && !fds[i].events().is_empty())
         };
-        let (r_master, r_stdin, r_sig, r_status, r_events) =
-            (ready(0), ready(1), ready(2), ready(3), ready(4));
+        let (r_master, r_stdin, r_sig, r_status, r_events, r_record) =
+            (ready(0), ready(1), ready(2), ready(3), ready(4), ready(5));
         let master_writable = fds[0]
             .revents()
             .is_some_and(|r| r.contains(PollFlags::POLLOUT));
 
+        if r_record {
+            st.check_recording();
+        }
         if r_master {
             st.pump_output(&mut buf);
             if master_writable && !inbuf.is_empty() {
@@ -395,6 +419,8 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
     if st.master_open {
         st.pump_output(&mut buf);
     }
+    // A failure the poll has not seen yet still gets its message and its end.
+    st.check_recording();
     if st.status.is_none() && st.status_open {
         let mut fds = [PollFd::new(st.r.spawned.status.as_fd(), PollFlags::POLLIN)];
         if matches!(nix::poll::poll(&mut fds, PollTimeout::from(300u16)), Ok(n) if n > 0) {

@@ -163,36 +163,42 @@ impl<'a, W> State<'a, W> {
         }
     }
 
-    /// Reads what the master has (up to one chunk) into `buf`, writes it to
-    /// the terminal, then hands it to the recorder (`buf` gets a fresh one).
+    /// Relays what the master has to the terminal, read by read, and hands
+    /// it to the recorder as one chunk (up to `CHUNK`; `buf` gets a fresh
+    /// buffer). A master read returns at most 4 KB (the line discipline's
+    /// buffer): writing each at once keeps the program, this loop and the
+    /// terminal busy at the same time instead of taking turns.
     fn pump_output(&mut self, buf: &mut Vec<u8>) {
         buf.resize(CHUNK, 0);
         let mut filled = 0;
+        // When the chunk's first bytes arrived.
+        let mut at = None;
         while filled < buf.len() {
             match nix::unistd::read(&self.r.master, &mut buf[filled..]) {
                 Ok(0) | Err(Errno::EIO) => {
                     self.master_open = false;
                     break;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    at.get_or_insert_with(Instant::now);
+                    // The terminal first: the user (and the program) need not
+                    // wait for the recorder.
+                    let data = &buf[filled..filled + n];
+                    if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
+                        // The user's terminal is gone.
+                        self.stdout_ok = false;
+                        self.begin_terminate(End::Terminated);
+                    }
+                    filled += n;
+                }
                 Err(Errno::EINTR) => {}
                 Err(_) => break, // EAGAIN
             }
         }
         buf.truncate(filled);
-        if filled > 0 {
-            let at = Instant::now();
-            // The terminal first: the user (and the program) need not wait for
-            // the recorder thread.
-            if self.stdout_ok && write_all(std::io::stdout().as_fd(), buf).is_err() {
-                // The user's terminal is gone.
-                self.stdout_ok = false;
-                self.begin_terminate(End::Terminated);
-            }
-            if self.recording {
-                let chunk = std::mem::replace(buf, self.r.recorder.buffer());
-                self.record(|r| r.output(at, chunk));
-            }
+        if let (Some(at), true) = (at, self.recording) {
+            let chunk = std::mem::replace(buf, self.r.recorder.buffer());
+            self.record(|r| r.output(at, chunk));
         }
     }
 

@@ -123,7 +123,8 @@ impl<W> Recording<W> {
 
     /// Lets the thread write what is queued and held back, and returns what
     /// [`Recorder::finish`] returned. A failure the relay did not take is
-    /// reported instead of the later "already failed".
+    /// reported instead of the later "already failed"; a thread that
+    /// panicked leaves no digest (empty).
     pub fn finish(self) -> Finish<W> {
         let Recording {
             events,

@@ -277,7 +277,13 @@ mod tests {
         let sink = Shared::default();
         let rec = Recording::start(Recorder::new(sink.clone(), &header(), t0).unwrap()).unwrap();
         rec.marker(Instant::now(), "x").unwrap();
-        std::thread::sleep(FLUSH_INTERVAL + Duration::from_millis(300));
+        std::thread::sleep(FLUSH_INTERVAL);
+        // No further event: only the thread's own timer writes it (a loaded
+        // machine may run the thread late, hence the wait).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.0.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(!sink.0.lock().unwrap().is_empty());
         rec.finish().map_err(|(e, _)| e).unwrap();
     }

@@ -2,7 +2,10 @@
 //! the relay's timestamp) through a bounded channel, so encoding, hashing and
 //! writing the recording overlap with relaying instead of delaying the next
 //! read of the PTY. The channel's bound is the backpressure: a slow disk
-//! slows the relay down rather than growing memory.
+//! slows the relay down rather than growing memory. Small output (an echo)
+//! is held in the relay for up to [`HOLD`] and sent with what follows, each
+//! event with its own timestamp: waking the thread for every keystroke's
+//! echo costs the echo latency on a busy machine.
 //!
 //! Start it only after every fork (fork in a multi-threaded process is unsafe).
 
@@ -10,7 +13,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 
@@ -19,9 +22,14 @@ use crate::asciicast::{Finished, RecordError, Recorder};
 /// Chunks queued for the thread at most. With the one it encodes and the one
 /// the relay fills, at most `QUEUE + 2` chunk buffers exist.
 const QUEUE: usize = 4;
+/// How long output may wait in the relay for more to send with it.
+pub const HOLD: Duration = Duration::from_millis(5);
+/// Held output of this size is sent at once.
+const SEND_AT: usize = 16 * 1024;
 
 enum Event {
-    Output(Instant, Vec<u8>),
+    /// Output events: their bytes, and where each ends with its timestamp.
+    Output(Vec<u8>, Vec<(Instant, usize)>),
     Input(Instant, Vec<u8>),
     Resize(Instant, u16, u16),
     Marker(Instant, String),
@@ -40,6 +48,9 @@ pub struct Recording<W> {
     /// Readable once a failure was sent: wakes the relay's poll.
     failure_fd: OwnedFd,
     thread: JoinHandle<Finish<W>>,
+    /// Output not sent yet, and where each of its events ends.
+    held: Vec<u8>,
+    held_ends: Vec<(Instant, usize)>,
 }
 
 /// The thread's ends.
@@ -74,36 +85,74 @@ impl<W: Write + Send + 'static> Recording<W> {
             failure: failure_rx,
             failure_fd: wake_r,
             thread,
+            held: Vec::new(),
+            held_ends: Vec::new(),
         })
     }
 }
 
 impl<W> Recording<W> {
-    /// An empty buffer for the next chunk (a returned one when there is one).
-    pub fn buffer(&self) -> Vec<u8> {
+    /// An empty buffer (a returned one when there is one).
+    fn buffer(&self) -> Vec<u8> {
         self.spare.try_recv().unwrap_or_default()
     }
 
-    /// Output bytes; `data` is the relay's buffer, handed over.
-    pub fn output(&self, at: Instant, data: Vec<u8>) -> Result<(), RecordError> {
-        self.send(Event::Output(at, data))
+    /// An output event (held until [`SEND_AT`] bytes or [`HOLD`]).
+    pub fn output(&mut self, at: Instant, data: &[u8]) -> Result<(), RecordError> {
+        if self.held.is_empty() {
+            self.held = self.buffer();
+        }
+        self.held.extend_from_slice(data);
+        self.held_ends.push((at, self.held.len()));
+        if self.held.len() >= SEND_AT {
+            return self.send_held();
+        }
+        Ok(())
     }
 
-    pub fn input(&self, at: Instant, data: &[u8]) -> Result<(), RecordError> {
+    /// When held output is due (for the relay's poll timeout).
+    pub fn held_until(&self) -> Option<Instant> {
+        self.held_ends.first().map(|&(at, _)| at + HOLD)
+    }
+
+    /// Sends held output that has waited [`HOLD`].
+    pub fn send_due(&mut self, now: Instant) -> Result<(), RecordError> {
+        match self.held_until() {
+            Some(due) if due <= now => self.send_held(),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn input(&mut self, at: Instant, data: &[u8]) -> Result<(), RecordError> {
         let mut buf = self.buffer();
         buf.extend_from_slice(data);
         self.send(Event::Input(at, buf))
     }
 
-    pub fn resize(&self, at: Instant, cols: u16, rows: u16) -> Result<(), RecordError> {
+    pub fn resize(&mut self, at: Instant, cols: u16, rows: u16) -> Result<(), RecordError> {
         self.send(Event::Resize(at, cols, rows))
     }
 
-    pub fn marker(&self, at: Instant, label: &str) -> Result<(), RecordError> {
+    pub fn marker(&mut self, at: Instant, label: &str) -> Result<(), RecordError> {
         self.send(Event::Marker(at, label.to_string()))
     }
 
-    fn send(&self, event: Event) -> Result<(), RecordError> {
+    fn send_held(&mut self) -> Result<(), RecordError> {
+        if self.held_ends.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.held);
+        let ends = std::mem::take(&mut self.held_ends);
+        self.send_now(Event::Output(data, ends))
+    }
+
+    /// Any other event goes after the output held before it.
+    fn send(&mut self, event: Event) -> Result<(), RecordError> {
+        self.send_held()?;
+        self.send_now(event)
+    }
+
+    fn send_now(&self, event: Event) -> Result<(), RecordError> {
         // The thread only leaves its loop when this sender is dropped, so a
         // closed channel means it panicked.
         self.events.send(event).map_err(|_| RecordError::Stopped)
@@ -125,7 +174,9 @@ impl<W> Recording<W> {
     /// [`Recorder::finish`] returned. A failure the relay did not take is
     /// reported instead of the later "already failed"; a thread that
     /// panicked leaves no digest (empty).
-    pub fn finish(self) -> Finish<W> {
+    pub fn finish(mut self) -> Finish<W> {
+        // A failure here is the thread's, and it reports it below.
+        let _ = self.send_held();
         let Recording {
             events,
             failure,
@@ -195,7 +246,7 @@ impl Worker {
     }
 
     fn recycle(&self, event: Event) {
-        if let Event::Output(_, mut buf) | Event::Input(_, mut buf) = event {
+        if let Event::Output(mut buf, _) | Event::Input(_, mut buf) = event {
             buf.clear();
             let _ = self.spare.try_send(buf);
         }
@@ -204,7 +255,14 @@ impl Worker {
 
 fn apply<W: Write>(rec: &mut Recorder<W>, event: &Event) -> Result<(), RecordError> {
     match event {
-        Event::Output(at, data) => rec.output(*at, data),
+        Event::Output(data, ends) => {
+            let mut start = 0;
+            for &(at, end) in ends {
+                rec.output(at, &data[start..end])?;
+                start = end;
+            }
+            Ok(())
+        }
         Event::Input(at, data) => rec.input(*at, data),
         Event::Resize(at, cols, rows) => rec.resize(*at, *cols, *rows),
         Event::Marker(at, label) => rec.marker(*at, label),
@@ -248,16 +306,14 @@ mod tests {
     fn same_file_and_digest_as_the_recorder_itself() {
         let t0 = Instant::now();
         let mut direct = Recorder::new(Vec::new(), &header(), t0).unwrap();
-        let rec = Recording::start(Recorder::new(Vec::new(), &header(), t0).unwrap()).unwrap();
+        let mut rec = Recording::start(Recorder::new(Vec::new(), &header(), t0).unwrap()).unwrap();
         let euro = "€".as_bytes();
         // Ends on a whole character: finish() writes nothing held back.
         for i in 0..=3000u32 {
             let at = t0 + Duration::from_micros(u64::from(i));
             let chunk = [b"line ".as_slice(), &euro[..(i % 3) as usize]].concat();
             direct.output(at, &chunk).unwrap();
-            let mut buf = rec.buffer();
-            buf.extend_from_slice(&chunk);
-            rec.output(at, buf).unwrap();
+            rec.output(at, &chunk).unwrap();
         }
         direct.resize(t0, 100, 40).unwrap();
         rec.resize(t0, 100, 40).unwrap();
@@ -275,7 +331,8 @@ mod tests {
     fn flushes_within_a_second_when_idle() {
         let t0 = Instant::now();
         let sink = Shared::default();
-        let rec = Recording::start(Recorder::new(sink.clone(), &header(), t0).unwrap()).unwrap();
+        let mut rec =
+            Recording::start(Recorder::new(sink.clone(), &header(), t0).unwrap()).unwrap();
         rec.marker(Instant::now(), "x").unwrap();
         std::thread::sleep(FLUSH_INTERVAL);
         // No further event: only the thread's own timer writes it (a loaded
@@ -308,12 +365,11 @@ mod tests {
     #[test]
     fn a_full_disk_wakes_the_relay_and_the_relay_never_blocks() {
         let t0 = Instant::now();
-        let rec = Recording::start(Recorder::new(Full(100), &header(), t0).unwrap()).unwrap();
+        let mut rec = Recording::start(Recorder::new(Full(100), &header(), t0).unwrap()).unwrap();
         // Far more than the queue holds: sends keep going after the failure.
+        let chunk = vec![b'a'; 64 * 1024];
         for _ in 0..64 {
-            let mut buf = rec.buffer();
-            buf.resize(64 * 1024, b'a');
-            rec.output(t0, buf).unwrap();
+            rec.output(t0, &chunk).unwrap();
         }
         let mut fds = [nix::poll::PollFd::new(
             rec.failure_fd(),

@@ -124,11 +124,11 @@ impl<'a, W> State<'a, W> {
         }
     }
 
-    fn record(&mut self, f: impl FnOnce(&Recording<W>) -> Result<(), RecordError>) {
+    fn record(&mut self, f: impl FnOnce(&mut Recording<W>) -> Result<(), RecordError>) {
         if !self.recording {
             return;
         }
-        if let Err(e) = f(&self.r.recorder) {
+        if let Err(e) = f(&mut self.r.recorder) {
             self.record_failed(e);
         }
     }
@@ -163,13 +163,12 @@ impl<'a, W> State<'a, W> {
         }
     }
 
-    /// Relays what the master has to the terminal, read by read, and hands
-    /// it to the recorder as one chunk (up to `CHUNK`; `buf` gets a fresh
-    /// buffer). A master read returns at most 4 KB (the line discipline's
-    /// buffer): writing each at once keeps the program, this loop and the
-    /// terminal busy at the same time instead of taking turns.
-    fn pump_output(&mut self, buf: &mut Vec<u8>) {
-        buf.resize(CHUNK, 0);
+    /// Relays what the master has (up to one chunk) to the terminal, read by
+    /// read, then records the chunk. A master read returns at most 4 KB (the
+    /// line discipline's buffer): writing each at once keeps the program,
+    /// this loop and the terminal busy at the same time instead of taking
+    /// turns.
+    fn pump_output(&mut self, buf: &mut [u8]) {
         let mut filled = 0;
         // When the chunk's first bytes arrived.
         let mut at = None;
@@ -195,10 +194,8 @@ impl<'a, W> State<'a, W> {
                 Err(_) => break, // EAGAIN
             }
         }
-        buf.truncate(filled);
-        if let (Some(at), true) = (at, self.recording) {
-            let chunk = std::mem::replace(buf, self.r.recorder.buffer());
-            self.record(|r| r.output(at, chunk));
+        if let Some(at) = at {
+            self.record(|r| r.output(at, &buf[..filled]));
         }
     }
 
@@ -292,9 +289,14 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
             let actions = exp.on_tick(now_unix());
             st.act(actions);
         }
+        st.record(|r| r.send_due(now));
 
-        // The recorder thread flushes on its own; this is for expiry ticks.
+        // The recorder thread flushes on its own; this is for expiry ticks
+        // and output held for the recorder.
         let mut timeout = Duration::from_secs(1);
+        if let Some(at) = st.r.recorder.held_until().filter(|_| st.recording) {
+            timeout = timeout.min(at.saturating_duration_since(now));
+        }
         if !matches!(st.phase, Phase::Running) {
             timeout = timeout.min(Duration::from_millis(20));
         }
@@ -342,7 +344,8 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                 },
             ),
         ];
-        let ms = u16::try_from(timeout.as_millis()).unwrap_or(1000);
+        // Rounded up: woken early, the loop would spin until the time came.
+        let ms = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(1000);
         match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => break,

@@ -328,6 +328,37 @@ mod tests {
     }
 
     #[test]
+    fn small_output_is_held_until_due_or_another_event() {
+        let t0 = Instant::now();
+        let sink = Shared::default();
+        let mut rec =
+            Recording::start(Recorder::new(sink.clone(), &header(), t0).unwrap()).unwrap();
+        rec.output(t0, b"a").unwrap();
+        rec.output(t0 + Duration::from_millis(1), b"b").unwrap();
+        assert_eq!(rec.held_until(), Some(t0 + HOLD));
+        rec.send_due(t0 + HOLD - Duration::from_micros(1)).unwrap();
+        assert_eq!(rec.held_until(), Some(t0 + HOLD));
+        rec.send_due(t0 + HOLD).unwrap();
+        assert_eq!(rec.held_until(), None);
+        rec.output(t0 + Duration::from_millis(7), b"c").unwrap();
+        // Sent before the marker, so the file keeps the order.
+        rec.marker(t0 + Duration::from_millis(8), "m").unwrap();
+        assert_eq!(rec.held_until(), None);
+        let (_, out) = rec.finish().map_err(|(e, _)| e).unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let events: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            events,
+            [
+                r#"[0.0,"o","a"]"#,
+                r#"[0.001,"o","b"]"#,
+                r#"[0.007,"o","c"]"#,
+                r#"[0.008,"m","m"]"#
+            ]
+        );
+    }
+
+    #[test]
     fn flushes_within_a_second_when_idle() {
         let t0 = Instant::now();
         let sink = Shared::default();

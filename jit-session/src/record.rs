@@ -19,8 +19,8 @@ use nix::fcntl::OFlag;
 
 use crate::asciicast::{Finished, RecordError, Recorder};
 
-/// Chunks queued for the thread at most. With the one it encodes and the one
-/// the relay fills, at most `QUEUE + 2` chunk buffers exist.
+/// Messages queued for the thread at most. With the one it encodes and the
+/// one the relay fills, at most `QUEUE + 2` output buffers exist.
 const QUEUE: usize = 4;
 /// How long output may wait in the relay for more to send with it.
 pub const HOLD: Duration = Duration::from_millis(5);

@@ -34,6 +34,10 @@ pub enum RecordError {
     Write(#[source] io::Error),
     #[error("the recording already failed")]
     Failed,
+    #[error("cannot start the recorder: {0}")]
+    Start(#[source] io::Error),
+    #[error("the recorder stopped unexpectedly")]
+    Stopped,
 }
 
 impl RecordError {

@@ -5,5 +5,6 @@ pub mod asciicast;
 pub mod jitd;
 pub mod monitor;
 pub mod pty;
+pub mod record;
 pub mod relay;
 pub mod session;

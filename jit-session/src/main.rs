@@ -14,6 +14,7 @@ use clap::Parser;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use jit_session::jitd::{self, BusJitd, Jitd, NoEvents, OnFailure, OpenRequest};
+use jit_session::record::Recording;
 use jit_session::session::{End, Expiry};
 use jit_session::{asciicast, monitor, pty, relay};
 
@@ -258,7 +259,7 @@ fn main() -> ExitCode {
         shell,
         jit,
     };
-    let recorder = match asciicast::Recorder::new(file, &header, start) {
+    let recorder = match asciicast::Recorder::new(file, &header, start).and_then(Recording::start) {
         Ok(r) => r,
         Err(e) => {
             spawned.kill_and_reap();
@@ -301,7 +302,7 @@ fn main() -> ExitCode {
     spawned.kill_and_reap();
     drop(guard);
 
-    let (finished, problem) = match recorder.finish(Instant::now()) {
+    let (finished, problem) = match recorder.finish() {
         Ok((f, _file)) => (f, outcome.record_error.clone()),
         Err((e, f)) => (f, outcome.record_error.clone().or(Some(e.to_string()))),
     };

@@ -1,8 +1,8 @@
 //! The parent's loop: one poll over the user's terminal, the PTY master, a
-//! signalfd, the monitor's status pipe and jitd's events; output goes to the
-//! user's terminal and the recorder, input to the PTY.
+//! signalfd, the monitor's status pipe, jitd's events and the recorder
+//! thread's failure pipe; output goes to the user's terminal and then to the
+//! recorder thread, input to the PTY.
 
-use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,10 +10,11 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
-use crate::asciicast::{RecordError, Recorder};
+use crate::asciicast::RecordError;
 use crate::jitd::{Events, OnFailure};
 use crate::monitor::{Spawned, Status};
 use crate::pty;
+use crate::record::Recording;
 use crate::session::{self, Action, End, Expiry};
 
 const CHUNK: usize = 64 * 1024;
@@ -23,10 +24,10 @@ const LINGER: Duration = Duration::from_millis(100);
 /// After SIGKILL: how long to wait for the tree to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(1);
 
-pub struct Relay<'a, W: Write> {
+pub struct Relay<'a, W> {
     pub master: OwnedFd,
     pub spawned: Spawned,
-    pub recorder: Recorder<W>,
+    pub recorder: Recording<W>,
     pub record_input: bool,
     pub on_failure: OnFailure,
     pub expiry: Option<Expiry>,
@@ -79,7 +80,7 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-struct State<'a, W: Write> {
+struct State<'a, W> {
     r: Relay<'a, W>,
     phase: Phase,
     end: Option<End>,
@@ -91,7 +92,7 @@ struct State<'a, W: Write> {
     record_error: Option<String>,
 }
 
-impl<'a, W: Write> State<'a, W> {
+impl<'a, W> State<'a, W> {
     fn say(&mut self, text: &str) {
         if self.stdout_ok && write_all(std::io::stdout().as_fd(), text.as_bytes()).is_err() {
             self.stdout_ok = false;
@@ -123,24 +124,29 @@ impl<'a, W: Write> State<'a, W> {
         }
     }
 
-    fn record(&mut self, f: impl FnOnce(&mut Recorder<W>) -> Result<(), RecordError>) {
+    fn record(&mut self, f: impl FnOnce(&mut Recording<W>) -> Result<(), RecordError>) {
         if !self.recording {
             return;
         }
         if let Err(e) = f(&mut self.r.recorder) {
-            self.recording = false;
-            self.record_error = Some(e.to_string());
-            match self.r.on_failure {
-                OnFailure::Terminate => {
-                    self.say(&format!(
-                        "\r\n[jit] cannot write the session recording ({e}); ending the session\r\n"
-                    ));
-                    self.begin_terminate(End::WriteFailed);
-                }
-                OnFailure::Continue => self.say(&format!(
-                    "\r\n[jit] cannot write the session recording ({e}); the session continues unrecorded\r\n"
-                )),
+            self.record_failed(e);
+        }
+    }
+
+    /// The recording stopped (reported by a send or by the thread's pipe).
+    fn record_failed(&mut self, e: RecordError) {
+        self.recording = false;
+        self.record_error = Some(e.to_string());
+        match self.r.on_failure {
+            OnFailure::Terminate => {
+                self.say(&format!(
+                    "\r\n[jit] cannot write the session recording ({e}); ending the session\r\n"
+                ));
+                self.begin_terminate(End::WriteFailed);
             }
+            OnFailure::Continue => self.say(&format!(
+                "\r\n[jit] cannot write the session recording ({e}); the session continues unrecorded\r\n"
+            )),
         }
     }
 
@@ -157,31 +163,39 @@ impl<'a, W: Write> State<'a, W> {
         }
     }
 
-    /// Reads what the master has (up to one chunk); false on EIO/EOF.
+    /// Relays what the master has (up to one chunk) to the terminal, read by
+    /// read, then records the chunk. A master read returns at most 4 KB (the
+    /// line discipline's buffer): writing each at once keeps the program,
+    /// this loop and the terminal busy at the same time instead of taking
+    /// turns.
     fn pump_output(&mut self, buf: &mut [u8]) {
         let mut filled = 0;
+        // When the chunk's first bytes arrived.
+        let mut at = None;
         while filled < buf.len() {
             match nix::unistd::read(&self.r.master, &mut buf[filled..]) {
                 Ok(0) | Err(Errno::EIO) => {
                     self.master_open = false;
                     break;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    at.get_or_insert_with(Instant::now);
+                    // The terminal first: the user (and the program) need not
+                    // wait for the recorder.
+                    let data = &buf[filled..filled + n];
+                    if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
+                        // The user's terminal is gone.
+                        self.stdout_ok = false;
+                        self.begin_terminate(End::Terminated);
+                    }
+                    filled += n;
+                }
                 Err(Errno::EINTR) => {}
                 Err(_) => break, // EAGAIN
             }
         }
-        if filled > 0 {
-            let data = &buf[..filled];
-            let at = Instant::now();
-            // The terminal first: the user (and the program) need not wait for
-            // the recorder's encoding and hashing.
-            if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
-                // The user's terminal is gone.
-                self.stdout_ok = false;
-                self.begin_terminate(End::Terminated);
-            }
-            self.record(|r| r.output(at, data));
+        if let Some(at) = at {
+            self.record(|r| r.output(at, &buf[..filled]));
         }
     }
 
@@ -208,6 +222,14 @@ impl<'a, W: Write> State<'a, W> {
         }
     }
 
+    fn check_recording(&mut self) {
+        if self.recording {
+            if let Some(e) = self.r.recorder.take_failure() {
+                self.record_failed(e);
+            }
+        }
+    }
+
     fn command_gone(&mut self) {
         if let Phase::Running = self.phase {
             self.phase = Phase::Lingering(Instant::now() + LINGER);
@@ -216,7 +238,7 @@ impl<'a, W: Write> State<'a, W> {
 }
 
 /// Runs the session to its end. The command must have been started (`go`).
-pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
+pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
     let mut st = State {
         r: relay,
         phase: Phase::Running,
@@ -267,13 +289,12 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
             let actions = exp.on_tick(now_unix());
             st.act(actions);
         }
-        if st.recording {
-            let due = st.r.recorder.flush_if_due(now);
-            st.record(|_| due);
-        }
+        st.record(|r| r.send_due(now));
 
+        // The recorder thread flushes on its own; this is for expiry ticks
+        // and output held for the recorder.
         let mut timeout = Duration::from_secs(1);
-        if let Some(at) = st.r.recorder.next_flush() {
+        if let Some(at) = st.r.recorder.held_until().filter(|_| st.recording) {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
         if !matches!(st.phase, Phase::Running) {
@@ -314,8 +335,17 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
                     none
                 },
             ),
+            PollFd::new(
+                st.r.recorder.failure_fd(),
+                if st.recording {
+                    PollFlags::POLLIN
+                } else {
+                    none
+                },
+            ),
         ];
-        let ms = u16::try_from(timeout.as_millis()).unwrap_or(1000);
+        // Rounded up: woken early, the loop would spin until the time came.
+        let ms = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(1000);
         match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => break,
@@ -325,12 +355,15 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
                 .revents()
                 .is_some_and(|r| !r.is_empty() && !fds[i].events().is_empty())
         };
-        let (r_master, r_stdin, r_sig, r_status, r_events) =
-            (ready(0), ready(1), ready(2), ready(3), ready(4));
+        let (r_master, r_stdin, r_sig, r_status, r_events, r_record) =
+            (ready(0), ready(1), ready(2), ready(3), ready(4), ready(5));
         let master_writable = fds[0]
             .revents()
             .is_some_and(|r| r.contains(PollFlags::POLLOUT));
 
+        if r_record {
+            st.check_recording();
+        }
         if r_master {
             st.pump_output(&mut buf);
             if master_writable && !inbuf.is_empty() {
@@ -395,6 +428,8 @@ pub fn run<W: Write>(relay: Relay<'_, W>) -> (Outcome, Recorder<W>, Spawned) {
     if st.master_open {
         st.pump_output(&mut buf);
     }
+    // A failure the poll has not seen yet still gets its message and its end.
+    st.check_recording();
     if st.status.is_none() && st.status_open {
         let mut fds = [PollFd::new(st.r.spawned.status.as_fd(), PollFlags::POLLIN)];
         if matches!(nix::poll::poll(&mut fds, PollTimeout::from(300u16)), Ok(n) if n > 0) {

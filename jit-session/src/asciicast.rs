@@ -338,11 +338,14 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Fixtures for the recorder's tests and the recording thread's.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use super::Header;
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
 
-    fn header() -> Header {
+    pub fn header() -> Header {
         Header {
             width: 80,
             height: 24,
@@ -350,9 +353,53 @@ mod tests {
             command: "/bin/bash".into(),
             term: "xterm-256color".into(),
             shell: "/bin/bash".into(),
-            jit: json!({ "grant": 7, "user": "alice" }),
+            jit: serde_json::json!({ "grant": 7, "user": "alice" }),
         }
     }
+
+    /// A writer whose contents the test can see while a recorder owns it.
+    #[derive(Clone, Default)]
+    pub struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Shared {
+        pub fn contents(&self) -> Vec<u8> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A disk with room for this many more bytes, then ENOSPC.
+    #[derive(Debug)]
+    pub struct Full(pub usize);
+
+    impl Write for Full {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = b.len().min(self.0);
+            self.0 -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{header, Full, Shared};
+    use super::*;
 
     fn lines(bytes: &[u8]) -> Vec<Value> {
         std::str::from_utf8(bytes)
@@ -505,19 +552,6 @@ mod tests {
         assert!(rest.is_empty());
     }
 
-    /// A writer whose contents the test can see while the recorder owns it.
-    #[derive(Clone, Default)]
-    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn flushes_when_due_and_not_before() {
         let t0 = Instant::now();
@@ -525,15 +559,15 @@ mod tests {
         let mut rec = Recorder::new(sink.clone(), &header(), t0).unwrap();
         rec.output(t0 + Duration::from_millis(100), b"x").unwrap();
         rec.flush_if_due(t0 + Duration::from_millis(999)).unwrap();
-        assert!(sink.0.borrow().is_empty());
+        assert!(sink.contents().is_empty());
         assert_eq!(rec.next_flush(), Some(t0 + FLUSH_INTERVAL));
         rec.flush_if_due(t0 + Duration::from_millis(1000)).unwrap();
-        assert_eq!(lines(&sink.0.borrow()).len(), 2);
+        assert_eq!(lines(&sink.contents()).len(), 2);
         assert_eq!(rec.next_flush(), None);
         // Big bursts are written without waiting.
         let big = vec![b'a'; BUFFER_LIMIT];
         rec.output(t0 + Duration::from_millis(1001), &big).unwrap();
-        assert_eq!(lines(&sink.0.borrow()).len(), 3);
+        assert_eq!(lines(&sink.contents()).len(), 3);
     }
 
     #[test]
@@ -549,28 +583,10 @@ mod tests {
         assert_eq!(fin.sha256, expect);
     }
 
-    #[derive(Debug)]
-    struct Full {
-        room: usize,
-    }
-    impl Write for Full {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            if self.room == 0 {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
-            let n = b.len().min(self.room);
-            self.room -= n;
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn enospc_is_a_typed_error() {
         let t0 = Instant::now();
-        let mut rec = Recorder::new(Full { room: 1000 }, &header(), t0).unwrap();
+        let mut rec = Recorder::new(Full(1000), &header(), t0).unwrap();
         let big = vec![b'a'; 2 * BUFFER_LIMIT];
         let err = rec.output(t0, &big).unwrap_err();
         assert!(matches!(err, RecordError::NoSpace(_)), "{err:?}");

@@ -272,35 +272,9 @@ fn apply<W: Write>(rec: &mut Recorder<W>, event: &Event) -> Result<(), RecordErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asciicast::{Header, FLUSH_INTERVAL};
-    use std::io;
-    use std::sync::{Arc, Mutex};
+    use crate::asciicast::test_support::{header, Full, Shared};
+    use crate::asciicast::FLUSH_INTERVAL;
     use std::time::Duration;
-
-    fn header() -> Header {
-        Header {
-            width: 80,
-            height: 24,
-            timestamp: 1_700_000_000,
-            command: "sh".into(),
-            term: "xterm".into(),
-            shell: "/bin/sh".into(),
-            jit: serde_json::json!({}),
-        }
-    }
-
-    /// A writer the test can look into while the thread owns it.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn same_file_and_digest_as_the_recorder_itself() {
@@ -345,7 +319,7 @@ mod tests {
         rec.marker(t0 + Duration::from_millis(8), "m").unwrap();
         assert_eq!(rec.held_until(), None);
         let (_, out) = rec.finish().map_err(|(e, _)| e).unwrap();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(out.contents()).unwrap();
         let events: Vec<&str> = text.lines().skip(1).collect();
         assert_eq!(
             events,
@@ -369,30 +343,14 @@ mod tests {
         // No further event: only the thread's own timer writes it (a loaded
         // machine may run the thread late, hence the wait).
         let deadline = Instant::now() + Duration::from_secs(5);
-        while sink.0.lock().unwrap().is_empty() && Instant::now() < deadline {
+        while sink.contents().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(!sink.0.lock().unwrap().is_empty());
+        assert!(!sink.contents().is_empty());
         rec.finish().map_err(|(e, _)| e).unwrap();
     }
 
     /// Takes so many bytes, then the disk is full.
-    #[derive(Debug)]
-    struct Full(usize);
-    impl Write for Full {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            if self.0 == 0 {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
-            let n = b.len().min(self.0);
-            self.0 -= n;
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_full_disk_wakes_the_relay_and_the_relay_never_blocks() {
         let t0 = Instant::now();

@@ -75,6 +75,12 @@ fn start(prog: &str, args: &[&str]) -> Outer {
     }
 }
 
+/// jit-session recording `sh -c SCRIPT` into `file`, on an outer PTY.
+fn start_recorded(file: &Path, script: &str) -> Outer {
+    let f = file.to_str().unwrap();
+    start(BIN, &["--standalone-record", f, "--", "sh", "-c", script])
+}
+
 impl Outer {
     /// Collects output until `needle` shows up (or the timeout).
     fn wait_for(&self, seen: &mut Vec<u8>, needle: &str, timeout: Duration) -> bool {
@@ -139,18 +145,7 @@ fn termios_of(fd: &OwnedFd) -> Termios {
 fn exit_status_output_and_terminal_restored() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.cast");
-    let f = file.to_str().unwrap();
-    let mut o = start(
-        BIN,
-        &[
-            "--standalone-record",
-            f,
-            "--",
-            "sh",
-            "-c",
-            "sleep 1; printf 'h\\303\\251llo\\n'; exit 3",
-        ],
-    );
+    let mut o = start_recorded(&file, "sleep 1; printf 'h\\303\\251llo\\n'; exit 3");
     let before = o.settings_before.clone();
     let mut seen = Vec::new();
     // Raw mode while the session runs (polled: a loaded machine is slow to start it).
@@ -178,18 +173,7 @@ fn exit_status_output_and_terminal_restored() {
 fn resize_reaches_the_program_and_the_recording() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.cast");
-    let f = file.to_str().unwrap();
-    let mut o = start(
-        BIN,
-        &[
-            "--standalone-record",
-            f,
-            "--",
-            "sh",
-            "-c",
-            "echo ready; read x; stty size",
-        ],
-    );
+    let mut o = start_recorded(&file, "echo ready; read x; stty size");
     let mut seen = Vec::new();
     assert!(o.wait_for(&mut seen, "ready", Duration::from_secs(5)));
     // SAFETY: TIOCSWINSZ reads a valid winsize.
@@ -229,17 +213,9 @@ fn gone(pid: i32) -> bool {
 fn sigterm_ends_the_whole_tree_and_closes_the_recording() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.cast");
-    let f = file.to_str().unwrap();
-    let mut o = start(
-        BIN,
-        &[
-            "--standalone-record",
-            f,
-            "--",
-            "sh",
-            "-c",
-            "setsid sh -c 'trap \"\" HUP; exec sleep 300' & echo \"pids $$ $! end\"; sleep 300",
-        ],
+    let mut o = start_recorded(
+        &file,
+        "setsid sh -c 'trap \"\" HUP; exec sleep 300' & echo \"pids $$ $! end\"; sleep 300",
     );
     let mut seen = Vec::new();
     assert!(o.wait_for(&mut seen, " end", Duration::from_secs(5)));

@@ -51,9 +51,8 @@ impl From<EngineError> for BusError {
                     B::AlreadyJustified(_) | B::RoleReviewed { .. } | B::AlreadyReviewed(_) => {
                         BusError::Conflict(text)
                     }
-                    B::NotBreakGlass(_) | B::BadVerdict | B::BadComment | B::BadJustification => {
-                        BusError::InvalidArgument(text)
-                    }
+                    B::NotBreakGlass(_) | B::BadVerdict => BusError::InvalidArgument(text),
+                    B::Invalid(w) => BusError::from(EngineError::Workflow(w.clone())),
                 }
             }
             EngineError::AlreadyActive { .. } => BusError::Conflict(text),

@@ -5,8 +5,8 @@
 use std::time::Duration;
 use thiserror::Error;
 
-use super::model::{RequestId, Role, Uid, UnixTime, MAX_COMMENT_BYTES, MAX_REASON_BYTES};
-use super::workflow::Actor;
+use super::model::{RequestId, Role, Uid, UnixTime};
+use super::workflow::{validate_comment, validate_reason, Actor, WorkflowError};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BreakGlassError {
@@ -40,10 +40,9 @@ pub enum BreakGlassError {
     AlreadyReviewed(RequestId),
     #[error("the verdict is 'justified' or 'unjustified'")]
     BadVerdict,
-    #[error("a comment is required (at most {MAX_COMMENT_BYTES} bytes)")]
-    BadComment,
-    #[error("a justification is required (at most {MAX_REASON_BYTES} bytes)")]
-    BadJustification,
+    /// A justification or comment that a request's reason or comment could not be either.
+    #[error(transparent)]
+    Invalid(#[from] WorkflowError),
     #[error("incident {0} not found")]
     NoIncident(u64),
 }
@@ -176,10 +175,7 @@ pub fn justify(case: &Case, who: Uid, text: &str) -> Result<(), BreakGlassError>
     if case.justification.is_some() {
         return Err(BreakGlassError::AlreadyJustified(case.grant));
     }
-    if text.trim().is_empty() || text.len() > MAX_REASON_BYTES {
-        return Err(BreakGlassError::BadJustification);
-    }
-    Ok(())
+    Ok(validate_reason(text)?)
 }
 
 /// What a review changes.
@@ -221,9 +217,7 @@ pub fn review(
             role: held[0].as_str(),
         },
     )?;
-    if comment.trim().is_empty() || comment.len() > MAX_COMMENT_BYTES {
-        return Err(BreakGlassError::BadComment);
-    }
+    validate_comment(comment, true)?;
     Ok(Reviewed {
         review: Review {
             uid: who.uid,
@@ -287,7 +281,7 @@ mod tests {
         );
         assert_eq!(
             justify(&c, 1000, "  "),
-            Err(BreakGlassError::BadJustification)
+            Err(WorkflowError::EmptyReason.into())
         );
         assert_eq!(justify(&c, 1000, "disk full on db1"), Ok(()));
         c.justification = Some("disk full".into());
@@ -344,7 +338,7 @@ mod tests {
         let security = actor(1004, &[Role::Security]);
         assert_eq!(
             review(&c, &security, ReviewVerdict::Unjustified, " ", 2),
-            Err(BreakGlassError::BadComment)
+            Err(WorkflowError::EmptyComment.into())
         );
         let last = review(&c, &security, ReviewVerdict::Unjustified, "no ticket", 2).unwrap();
         assert_eq!(last.review.role, Role::Security);

@@ -11,7 +11,7 @@ use super::model::{
     MAX_REASON_BYTES, MAX_TICKET_BYTES,
 };
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum WorkflowError {
     #[error("unknown resource '{0}'")]
     UnknownResource(String),
@@ -95,7 +95,7 @@ pub fn validate_reason(reason: &str) -> Result<(), WorkflowError> {
     }
 }
 
-fn validate_comment(comment: &str, required: bool) -> Result<(), WorkflowError> {
+pub fn validate_comment(comment: &str, required: bool) -> Result<(), WorkflowError> {
     if comment.len() > MAX_COMMENT_BYTES {
         Err(WorkflowError::CommentTooLong)
     } else if required && comment.trim().is_empty() {

@@ -132,11 +132,15 @@ enum Cmd {
         calls: usize,
     },
     /// pam_jit's client alone: a fresh connection per CheckGrant, against the
-    /// same exchange for a method jitd lacks (the bus's own cost).
+    /// same exchange for a method jitd lacks (the carrier's own cost), through
+    /// the bus and through jitd's private socket.
     FreshConnections {
         /// Bus socket path.
         #[arg(long)]
         bus: String,
+        /// jitd's private socket path.
+        #[arg(long)]
+        socket: String,
         #[arg(long)]
         uid: u32,
         #[arg(long)]
@@ -242,15 +246,22 @@ fn main() -> Result<(), BoxError> {
     }
     if let Cmd::FreshConnections {
         bus,
+        socket,
         uid,
         resource,
         calls,
     } = &args.command
     {
-        let (checks, floor) = pam::fresh_connections(bus, *uid, resource, *calls);
+        let measure = |carrier| {
+            let (checks, floor) = pam::fresh_connections(carrier, *uid, resource, *calls);
+            json!({"check": Samples(checks).summary(), "floor": Samples(floor).summary()})
+        };
         println!(
             "{}",
-            json!({"check": Samples(checks).summary(), "floor": Samples(floor).summary()})
+            json!({
+                "bus": measure(pam::Carrier::Bus(bus)),
+                "private": measure(pam::Carrier::Private(socket)),
+            })
         );
         return Ok(());
     }

@@ -129,21 +129,36 @@ pub fn concurrent(
     (ok as f64 / start.elapsed().as_secs_f64(), ok, failed)
 }
 
-/// One fresh bus connection per call, as pam_jit makes them: `CheckGrant`
+/// How pam_jit reaches jitd.
+#[derive(Clone, Copy)]
+pub enum Carrier<'a> {
+    /// The system bus socket at this path.
+    Bus(&'a str),
+    /// jitd's private socket at this path.
+    Private(&'a str),
+}
+
+/// One fresh connection per call, as pam_jit makes them: `CheckGrant`
 /// against the floor (the same exchange for a method jitd does not have, so
 /// jitd does no work). Nanoseconds each.
 pub fn fresh_connections(
-    bus: &str,
+    carrier: Carrier<'_>,
     uid: u32,
     resource: &str,
     count: usize,
 ) -> (Vec<u64>, Vec<u64>) {
-    use pam_jit::client::Client;
+    use pam_jit::client::{Client, ClientError};
     use pam_jit::wire::Value;
     let call = |member: &str, args: &[Value]| {
         let start = Instant::now();
-        let _ = Client::connect(bus, Duration::from_secs(2))
-            .and_then(|mut c| c.call_jitd(member, args));
+        let deadline = start + Duration::from_secs(2);
+        let _ = match carrier {
+            Carrier::Bus(path) => {
+                Client::connect(path, deadline).and_then(|mut c| c.call_jitd(member, args))
+            }
+            Carrier::Private(path) => Client::connect_private(path, deadline)
+                .and_then(|c| c.ok_or(ClientError::NotRunning)?.call_private(member, args)),
+        };
         start.elapsed().as_nanos() as u64
     };
     let check = [Value::U32(uid), Value::Str(resource.into())];

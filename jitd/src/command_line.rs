@@ -19,7 +19,10 @@ pub struct Args {
     /// Where the database and the audit key live.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/jit")]
     pub state_dir: PathBuf,
+    /// Where the private socket for pam_jit is made (`pam.socket`).
+    #[arg(long, value_name = "DIR", default_value = "/run/jit")]
+    pub runtime_dir: PathBuf,
     /// Check FILE and exit: 0 if valid, 1 with `file:line:col: message` if not.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "state_dir"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "state_dir", "runtime_dir"])]
     pub check_config: Option<PathBuf>,
 }

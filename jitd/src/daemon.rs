@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use zbus::Connection;
 
 use crate::api::{BUS_NAME, OBJECT_PATH};
-use crate::bus::{Callers, Daemon};
+use crate::bus::{private, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
 use crate::effects::Effects;
@@ -27,6 +27,11 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("state directory {path}: {source}")]
     StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("runtime directory {path}: {source}")]
+    RuntimeDir {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -43,6 +48,7 @@ pub enum DaemonError {
 pub struct Options {
     pub config: PathBuf,
     pub state_dir: PathBuf,
+    pub runtime_dir: PathBuf,
 }
 
 pub async fn run(opts: Options) -> Result<(), DaemonError> {
@@ -70,17 +76,22 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let rearm = Arc::new(Notify::new());
 
     let conn = zbus::connection::Builder::system().build().await?;
-    let callers = Callers::default();
+    let gate = Gate::new(Arc::clone(&engine), control);
     let daemon = Daemon::new(
-        Arc::clone(&engine),
-        callers,
+        gate.clone(),
+        Callers::default(),
         effects.clone(),
-        control,
         Arc::clone(&rearm),
     );
     conn.object_server().at(OBJECT_PATH, daemon).await?;
     conn.request_name(BUS_NAME).await?;
-    tracing::info!(name = BUS_NAME, "jitd ready");
+    let (listener, socket) =
+        private::bind(&opts.runtime_dir).map_err(|source| DaemonError::RuntimeDir {
+            path: opts.runtime_dir.clone(),
+            source,
+        })?;
+    let private = tokio::spawn(private::serve(listener, gate));
+    tracing::info!(name = BUS_NAME, socket = %socket.display(), "jitd ready");
 
     let timer = tokio::spawn(run_deadlines(
         Arc::clone(&engine),
@@ -99,6 +110,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             }
         }
     }
+    private.abort();
+    std::fs::remove_file(&socket).ok();
     conn.release_name(BUS_NAME).await.ok();
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::client::SYSTEM_BUS;
+use crate::client::{PRIVATE_SOCKET, SYSTEM_BUS};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_TIMEOUT: Duration = Duration::from_secs(30);
@@ -14,6 +14,8 @@ pub struct Args {
     pub timeout: Duration,
     /// Path of the bus socket.
     pub bus: String,
+    /// Path of jitd's private socket, tried first.
+    pub socket: String,
     /// Allow, but log what enforcement would have denied.
     pub audit_only: bool,
     pub debug: bool,
@@ -26,6 +28,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
         resource: String::new(),
         timeout: DEFAULT_TIMEOUT,
         bus: SYSTEM_BUS.to_owned(),
+        socket: PRIVATE_SOCKET.to_owned(),
         audit_only: false,
         debug: false,
         quiet: false,
@@ -36,6 +39,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
             Some(("resource", name)) => return Err(format!("invalid resource name '{name}'")),
             Some(("timeout", text)) => out.timeout = parse_timeout(text)?,
             Some(("bus", address)) => out.bus = parse_bus(address)?,
+            Some(("socket", path)) => out.socket = parse_socket(path)?,
             None if arg == "audit_only" => out.audit_only = true,
             None if arg == "debug" => out.debug = true,
             None if arg == "quiet" => out.quiet = true,
@@ -83,6 +87,16 @@ fn parse_bus(address: &str) -> Result<String, String> {
     }
 }
 
+fn parse_socket(path: &str) -> Result<String, String> {
+    if path.starts_with('/') {
+        Ok(path.to_owned())
+    } else {
+        Err(format!(
+            "invalid socket '{path}'; use socket=/absolute/path (jitd's private socket)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,11 +106,13 @@ mod tests {
         let a = parse(["resource=sudo"]).unwrap();
         assert_eq!(a.timeout, DEFAULT_TIMEOUT);
         assert_eq!(a.bus, SYSTEM_BUS);
+        assert_eq!(a.socket, PRIVATE_SOCKET);
         assert!(!a.audit_only && !a.debug && !a.quiet);
         let a = parse([
             "resource=ssh",
             "timeout=500ms",
             "bus=unix:path=/tmp/b",
+            "socket=/tmp/s",
             "audit_only",
             "debug",
             "quiet",
@@ -105,6 +121,7 @@ mod tests {
         assert_eq!(a.resource, "ssh");
         assert_eq!(a.timeout, Duration::from_millis(500));
         assert_eq!(a.bus, "/tmp/b");
+        assert_eq!(a.socket, "/tmp/s");
         assert!(a.audit_only && a.debug && a.quiet);
         assert_eq!(
             parse(["resource=x", "timeout=3"]).unwrap().timeout,
@@ -130,6 +147,7 @@ mod tests {
                 &["resource=sudo", "bus=unix:path=relative"],
                 "unsupported bus",
             ),
+            (&["resource=sudo", "socket=run/x"], "invalid socket"),
             (&["resource=sudo", "fail_open"], "unknown argument"),
             (&["resource=sudo", "debug=1"], "unknown argument"),
         ];

@@ -9,11 +9,13 @@ use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::wire::{self, Call, Kind, Message, Value, WireError};
 
 pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+/// jitd's private socket: peer-to-peer D-Bus for root, tried before the bus.
+pub const PRIVATE_SOCKET: &str = "/run/jit/pam.socket";
 pub const JITD_NAME: &str = "org.jit.Daemon1";
 const JITD_PATH: &str = "/org/jit/Daemon1";
 const BUS_NAME: &str = "org.freedesktop.DBus";
@@ -24,7 +26,10 @@ const MAX_AUTH_LINE: usize = 512;
 
 #[derive(Debug)]
 pub enum ClientError {
-    Connect(std::io::Error),
+    Connect {
+        path: String,
+        source: std::io::Error,
+    },
     Io(std::io::Error),
     Timeout,
     /// The bus rejected our authentication, or said something unexpected.
@@ -32,7 +37,7 @@ pub enum ClientError {
     Wire(WireError),
     /// Nobody owns jitd's name: jitd is not running.
     NotRunning,
-    /// The name is owned by a process that is not root.
+    /// jitd's name, or its private socket, belongs to a process that is not root.
     Impostor {
         uid: u32,
     },
@@ -48,7 +53,9 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Connect(e) => write!(f, "cannot connect to the system bus: {e}"),
+            ClientError::Connect { path, source } => {
+                write!(f, "cannot connect to {path}: {source}")
+            }
             ClientError::Io(e) => write!(f, "bus I/O error: {e}"),
             ClientError::Timeout => f.write_str("timed out waiting for jitd"),
             ClientError::Auth(what) => write!(f, "bus authentication failed: {what}"),
@@ -57,7 +64,7 @@ impl fmt::Display for ClientError {
             ClientError::Impostor { uid } => {
                 write!(
                     f,
-                    "{JITD_NAME} is owned by uid {uid}, not root: refusing to trust it"
+                    "jitd's endpoint is owned by uid {uid}, not root: refusing to trust it"
                 )
             }
             ClientError::Remote { name, message } => write!(f, "{name}: {message}"),
@@ -87,10 +94,29 @@ pub struct Client {
 
 impl Client {
     /// Connects to the bus socket at `path` and authenticates (SASL
-    /// EXTERNAL). The whole life of the client shares one deadline.
-    pub fn connect(path: &str, timeout: Duration) -> Result<Client> {
-        let deadline = Instant::now() + timeout;
+    /// EXTERNAL). Every step shares one deadline.
+    pub fn connect(path: &str, deadline: Instant) -> Result<Client> {
         let stream = connect_unix(path, deadline)?;
+        Ok(Client::authenticating(stream, deadline))
+    }
+
+    /// Connects to jitd's private socket at `path`, if jitd serves one.
+    /// `Ok(None)`: nobody listens there (no such socket, or a stale one):
+    /// ask through the bus instead. The listener must be root (SO_PEERCRED,
+    /// taken by the kernel when it called listen): anyone else is an impostor.
+    pub fn connect_private(path: &str, deadline: Instant) -> Result<Option<Client>> {
+        let stream = match connect_unix(path, deadline) {
+            Ok(stream) => stream,
+            Err(ClientError::Connect { source, .. }) if absent(&source) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match peer_uid(&stream).map_err(ClientError::Io)? {
+            0 => Ok(Some(Client::authenticating(stream, deadline))),
+            uid => Err(ClientError::Impostor { uid }),
+        }
+    }
+
+    fn authenticating(stream: UnixStream, deadline: Instant) -> Client {
         let mut client = Client {
             stream,
             deadline,
@@ -107,11 +133,20 @@ impl Client {
             .map(|b| format!("{b:02x}"))
             .collect();
         // BEGIN is pipelined after AUTH (as sd-bus does): one round trip for
-        // the handshake, Hello and the first call.
+        // the handshake and the calls.
         client
             .out
             .extend_from_slice(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes());
-        Ok(client)
+        client
+    }
+
+    /// Calls `member(args)` on jitd over its private socket: no bus, no
+    /// Hello; the peer was checked to be root when connecting.
+    pub fn call_private(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
+        let call = self.send(None, JITD_PATH, JITD_NAME, member, args);
+        self.flush()?;
+        self.authenticated()?;
+        self.reply(call, None)
     }
 
     /// Calls `member(args)` on jitd and returns the reply's values, trusting
@@ -130,14 +165,11 @@ impl Client {
         let hello = self.ask_bus("Hello", &[]);
         let owner = self.ask_bus("GetNameOwner", &name());
         let owner_uid = self.ask_bus("GetConnectionUnixUser", &name());
-        let call = self.send(JITD_NAME, JITD_PATH, JITD_NAME, member, args);
+        let call = self.send(Some(JITD_NAME), JITD_PATH, JITD_NAME, member, args);
         self.flush()?;
-        let ok = self.read_line()?;
-        if !ok.starts_with("OK ") {
-            return Err(ClientError::Auth(ok));
-        }
-        self.reply(hello, BUS_NAME)?;
-        let jitd = match self.reply(owner, BUS_NAME) {
+        self.authenticated()?;
+        self.reply(hello, Some(BUS_NAME))?;
+        let jitd = match self.reply(owner, Some(BUS_NAME)) {
             Ok(values) => match values.as_slice() {
                 [Value::Str(unique)] if unique.starts_with(':') => unique.clone(),
                 _ => return Err(ClientError::Unexpected("GetNameOwner")),
@@ -147,18 +179,27 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        match self.reply(owner_uid, BUS_NAME)?.as_slice() {
+        match self.reply(owner_uid, Some(BUS_NAME))?.as_slice() {
             [Value::U32(0)] => {}
             [Value::U32(uid)] => return Err(ClientError::Impostor { uid: *uid }),
             _ => return Err(ClientError::Unexpected("GetConnectionUnixUser")),
         }
-        self.reply(call, &jitd)
+        self.reply(call, Some(&jitd))
+    }
+
+    /// Reads the server's answer to AUTH.
+    fn authenticated(&mut self) -> Result<()> {
+        let ok = self.read_line()?;
+        if !ok.starts_with("OK ") {
+            return Err(ClientError::Auth(ok));
+        }
+        Ok(())
     }
 
     /// Queues a method call for the next `flush`; returns its serial.
     fn send(
         &mut self,
-        destination: &str,
+        destination: Option<&str>,
         path: &str,
         interface: &str,
         member: &str,
@@ -179,11 +220,12 @@ impl Client {
 
     /// Queues a call to the bus itself.
     fn ask_bus(&mut self, member: &str, args: &[Value]) -> u32 {
-        self.send(BUS_NAME, BUS_PATH, BUS_NAME, member, args)
+        self.send(Some(BUS_NAME), BUS_PATH, BUS_NAME, member, args)
     }
 
-    /// Waits for the reply to `serial`, which must come from `sender`.
-    fn reply(&mut self, serial: u32, sender: &str) -> Result<Vec<Value>> {
+    /// Waits for the reply to `serial`, which must come from `sender` (none
+    /// on a peer-to-peer connection).
+    fn reply(&mut self, serial: u32, sender: Option<&str>) -> Result<Vec<Value>> {
         let msg = match self
             .stash
             .iter()
@@ -205,7 +247,7 @@ impl Client {
             },
         };
         // The bus speaks as org.freedesktop.DBus; jitd as its unique name.
-        if msg.sender.as_deref() != Some(sender) {
+        if msg.sender.as_deref() != sender {
             return Err(ClientError::Unexpected("reply from the wrong sender"));
         }
         if msg.kind == Kind::Error {
@@ -315,9 +357,43 @@ fn wait(fd: &impl AsRawFd, events: libc::c_short, deadline: Instant) -> Result<(
     }
 }
 
+/// Nobody serves this path: no socket there, or one left by a dead process.
+/// (EACCES too: only root may connect, and a module run by another user
+/// still has the bus.)
+fn absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ECONNREFUSED | libc::EACCES)
+    )
+}
+
+/// The uid of the process at the other end of a Unix socket.
+fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    // SAFETY: ucred is plain old data; zeroed is a valid value.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid for getsockopt to write.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
 /// A non-blocking, close-on-exec connect to a Unix stream socket.
 fn connect_unix(path: &str, deadline: Instant) -> Result<UnixStream> {
-    let connect_err = ClientError::Connect;
+    let connect_err = |source| ClientError::Connect {
+        path: path.to_owned(),
+        source,
+    };
     // SAFETY: plain socket(2) call.
     let raw = unsafe {
         libc::socket(

@@ -2,7 +2,7 @@
 //! path (and especially every failure path) is tested without either.
 //! No path returns success for an error unless `audit_only` says so (T6).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::args::Args;
 use crate::client::{Client, ClientError};
@@ -195,15 +195,21 @@ pub fn close_session(
     Verdict::new(Code::Success, log)
 }
 
-/// The real jitd, one connection per call under the module's timeout.
+/// The real jitd, one connection per call under the module's timeout: its
+/// private socket if it serves one, else the system bus.
 pub struct Bus<'a> {
-    pub path: &'a str,
+    pub socket: &'a str,
+    pub bus: &'a str,
     pub timeout: Duration,
 }
 
 impl Bus<'_> {
     fn call(&self, member: &str, args: &[Value]) -> Result<Vec<Value>, ClientError> {
-        Client::connect(self.path, self.timeout)?.call_jitd(member, args)
+        let deadline = Instant::now() + self.timeout;
+        match Client::connect_private(self.socket, deadline)? {
+            Some(mut private) => private.call_private(member, args),
+            None => Client::connect(self.bus, deadline)?.call_jitd(member, args),
+        }
     }
 }
 
@@ -348,7 +354,10 @@ mod tests {
         let failures: [fn() -> ClientError; 7] = [
             || ClientError::NotRunning,
             || ClientError::Timeout,
-            || ClientError::Connect(std::io::ErrorKind::NotFound.into()),
+            || ClientError::Connect {
+                path: "/run/dbus/system_bus_socket".into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            },
             || ClientError::Impostor { uid: 1000 },
             || ClientError::Wire(crate::wire::WireError::Malformed("x")),
             || ClientError::Unexpected("reply from the wrong sender"),

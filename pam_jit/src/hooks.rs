@@ -107,7 +107,8 @@ fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamRes
 
 fn bus(args: &Args) -> Bus<'_> {
     Bus {
-        path: &args.bus,
+        socket: &args.socket,
+        bus: &args.bus,
         timeout: args.timeout,
     }
 }

@@ -62,7 +62,8 @@ impl fmt::Display for WireError {
 /// A method call to encode.
 pub struct Call<'a> {
     pub serial: u32,
-    pub destination: &'a str,
+    /// None on a peer-to-peer connection.
+    pub destination: Option<&'a str>,
     pub path: &'a str,
     pub interface: &'a str,
     pub member: &'a str,
@@ -129,7 +130,9 @@ pub fn encode(call: &Call<'_>) -> Vec<u8> {
     fields.field(1, b'o', call.path);
     fields.field(2, b's', call.interface);
     fields.field(3, b's', call.member);
-    fields.field(6, b's', call.destination);
+    if let Some(destination) = call.destination {
+        fields.field(6, b's', destination);
+    }
     if !signature.is_empty() {
         fields.pad(8);
         fields.0.push(8);
@@ -386,7 +389,7 @@ mod tests {
         let args = [Value::U32(1000), Value::Str("sudo".into())];
         let bytes = encode(&Call {
             serial: 9,
-            destination: ":1.3",
+            destination: Some(":1.3"),
             path: "/org/jit/Daemon1",
             interface: "org.jit.Daemon1",
             member: "CheckGrant",

@@ -540,6 +540,16 @@ impl Env {
         self.holder.id()
     }
 
+    /// jitd's runtime directory (`/run/jit` on a real host).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// jitd's private socket for pam_jit.
+    pub fn private_socket(&self) -> PathBuf {
+        self.runtime_dir().join("pam.socket")
+    }
+
     /// `unix:path=SOCKET`
     pub fn address(&self) -> String {
         format!("unix:path={}", self.socket.display())
@@ -775,6 +785,8 @@ impl Env {
             .arg(&self.config_path)
             .arg("--state-dir")
             .arg(&self.state_dir)
+            .arg("--runtime-dir")
+            .arg(self.runtime_dir())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log);
@@ -802,6 +814,11 @@ impl Env {
     /// Whether someone owns `org.jit.Daemon1` on the private bus.
     pub fn name_owned(&self) -> bool {
         name_owned_at(&self.address())
+    }
+
+    /// The test bus's dbus-daemon pid.
+    pub fn bus_pid(&self) -> Option<u32> {
+        self.dbus.as_ref().map(|(child, _)| child.id())
     }
 
     /// The running jitd's pid.

@@ -84,11 +84,24 @@ root ALL=(ALL:ALL) ALL\n\
 oscar ALL=(ALL:ALL) NOPASSWD: ALL\n";
 
 impl Env {
-    /// pam_jit's arguments for `resource` on this test's bus.
+    /// pam_jit's arguments for `resource` with this test's jitd: its
+    /// private socket, and this test's bus as the fallback.
     pub fn jit_args(&self, resource: &str) -> String {
         format!(
-            "{} resource={resource} bus={}",
+            "{} resource={resource} socket={} bus={}",
             pam_module().display(),
+            self.private_socket().display(),
+            self.address()
+        )
+    }
+
+    /// pam_jit's arguments for `resource` through this test's bus only (no
+    /// private socket at the path given).
+    pub fn jit_args_bus_only(&self, resource: &str) -> String {
+        format!(
+            "{} resource={resource} socket={} bus={}",
+            pam_module().display(),
+            self.dir.path().join("no-such.socket").display(),
             self.address()
         )
     }
@@ -432,12 +445,16 @@ impl Env {
         bus.impostor = Some(impostor);
     }
 
-    /// `/run/dbus/system_bus_socket` in the namespace is this test's bus:
-    /// stack lines without `bus=` reach the test's jitd.
+    /// `/run/dbus/system_bus_socket` and `/run/jit/pam.socket` in the
+    /// namespace (whose `/run` is a tmpfs, see [`Env::install_pam`]) are this
+    /// test's bus and jitd: stack lines without `bus=` and `socket=` reach
+    /// the test's jitd.
     pub fn link_system_bus(&self) {
         self.ns_sh(&format!(
-            "mkdir -p /run/dbus && ln -sf {} /run/dbus/system_bus_socket",
-            self.socket.display()
+            "mkdir -p /run/dbus /run/jit && ln -sf {} /run/dbus/system_bus_socket \
+             && ln -sf {} /run/jit/pam.socket",
+            self.socket.display(),
+            self.private_socket().display()
         ));
     }
 }

@@ -34,6 +34,21 @@ fn jitd_stopped_denies_at_once() {
         elapsed < Duration::from_millis(500),
         "denial took {elapsed:?} with jitd stopped:{run}"
     );
+    // Killed, jitd leaves its private socket behind: nobody listens there,
+    // so pam_jit asks the bus, where nobody owns jitd's name.
+    env.start_jitd();
+    env.kill_jitd();
+    assert!(
+        env.private_socket().exists(),
+        "no stale socket to test with"
+    );
+    let (run, elapsed) = timed_sudo(&env);
+    assert_ne!(run.code, 0, "sudo allowed with jitd killed:{run}");
+    assert!(run.stderr.contains("jitd is not running"), "{run}");
+    assert!(
+        elapsed < Duration::from_millis(500),
+        "denial took {elapsed:?} with jitd killed:{run}"
+    );
 }
 
 #[test]
@@ -159,6 +174,17 @@ fn hostile_bus_sockets_deny_quickly() {
             format!(
                 "account required {} resource=logs bus={address} timeout=1s\n",
                 pam_module().display()
+            ),
+        ));
+        // The same misbehaviour from a root listener at the private socket's
+        // path (the real jitd on the bus would say yes).
+        let path = address.trim_start_matches("unix:path=");
+        services.push((
+            format!("jit-{name}-private"),
+            format!(
+                "account required {} resource=logs socket={path} bus={} timeout=1s\n",
+                pam_module().display(),
+                env.address()
             ),
         ));
     }

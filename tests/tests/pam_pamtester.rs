@@ -10,6 +10,10 @@ fn account_service(env: &Env, resource: &str, extra: &str) -> String {
 
 fn setup(env: &Env) {
     let logs = account_service(env, "logs", "timeout=1s");
+    let logs_bus = format!(
+        "account required {} timeout=1s\n",
+        env.jit_args_bus_only("logs")
+    );
     let sudo = account_service(env, "sudo", "timeout=1s");
     let bad = account_service(env, "logs", "fail_open");
     let no_resource = format!("account required {}\n", pam_module().display());
@@ -17,6 +21,7 @@ fn setup(env: &Env) {
     env.install_pam(
         &[
             ("jit-logs", &logs),
+            ("jit-logs-bus", &logs_bus),
             ("jit-sudo", &sudo),
             ("jit-bad", &bad),
             ("jit-noresource", &no_resource),
@@ -50,14 +55,18 @@ fn pamtester_account_follows_the_grant() {
     );
     assert!(all.contains("Permission denied"), "{run}");
 
-    // Denied without a grant for logs either.
+    // Denied without a grant for logs either, on either way to jitd.
     denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+    denied(&env.pamtester("jit-logs-bus", "alice", &["acct_mgmt"]));
 
-    // An auto-approved grant: allowed.
+    // An auto-approved grant: allowed, through jitd's private socket and,
+    // where there is none, through the bus.
     let grant = env.request("alice", "logs", "3s", "pam test");
     let id = id_of(&grant);
     assert_eq!(state_of(&grant), "active", "{grant:#}");
     env.pamtester("jit-logs", "alice", &["acct_mgmt"]).ok();
+    env.pamtester("jit-logs-bus", "alice", &["acct_mgmt"]).ok();
+    denied(&env.pamtester("jit-logs-bus", "bob", &["acct_mgmt"]));
     // The grant is alice's alone, and for logs only.
     denied(&env.pamtester("jit-logs", "bob", &["acct_mgmt"]));
     denied(&env.pamtester("jit-sudo", "alice", &["acct_mgmt"]));
@@ -65,6 +74,7 @@ fn pamtester_account_follows_the_grant() {
     // After expiry: denied.
     env.wait_state(id, "expired", Duration::from_secs(10));
     denied(&env.pamtester("jit-logs", "alice", &["acct_mgmt"]));
+    denied(&env.pamtester("jit-logs-bus", "alice", &["acct_mgmt"]));
 
     // Revoked: denied.
     let id = id_of(&env.request("alice", "logs", "30m", "again"));
@@ -143,5 +153,28 @@ fn pamtester_session_registers_with_jitd() {
         events.contains(&"session_opened".to_owned())
             && events.contains(&"session_closed".to_owned()),
         "{events:?}"
+    );
+}
+
+/// The private socket is the way to jitd, not a detour through the bus: with
+/// the bus frozen, checks still get their answer (and the bus-only stack
+/// times out).
+#[test]
+fn pamtester_reaches_jitd_without_the_bus() {
+    let env = Env::new();
+    setup(&env);
+    env.request("alice", "logs", "30m", "no bus");
+    let bus = env.bus_pid().expect("bus") as i32;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(bus, libc::SIGSTOP) };
+    let private = env.pamtester("jit-logs", "alice", &["acct_mgmt"]);
+    let through_bus = env.pamtester("jit-logs-bus", "alice", &["acct_mgmt"]);
+    // SAFETY: as above; teardown needs it running.
+    unsafe { libc::kill(bus, libc::SIGCONT) };
+    private.ok();
+    denied(&through_bus);
+    assert!(
+        through_bus.stderr.contains("timed out waiting for jitd"),
+        "{through_bus}"
     );
 }

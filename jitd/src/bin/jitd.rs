@@ -44,6 +44,7 @@ fn main() -> ExitCode {
     match runtime.block_on(daemon::run(Options {
         config: args.config,
         state_dir: args.state_dir,
+        runtime_dir: args.runtime_dir,
     })) {
         Ok(()) => ExitCode::SUCCESS,
         // Configuration errors are printed bare, as --check-config prints them.

@@ -4,28 +4,25 @@
 //! the blocking pool (SQLite must not stall the executor) and returns JSON.
 
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
+use super::gate::{Gate, Registered, SessionOpening};
 use super::{BusError, Callers};
 use crate::api::{rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::effects::Effects;
-use crate::engine::{Engine, EngineError, Event, GrantChecker};
-use crate::sessions::SessionControl;
-use crate::store::SessionRecord;
+use crate::engine::{Engine, EngineError, Event};
 
 pub struct Daemon {
-    engine: Arc<Mutex<Engine>>,
-    checker: GrantChecker,
+    gate: Gate,
     callers: Callers,
     effects: Effects,
-    control: SessionControl,
     /// Wakes the expiry timer after anything that may add an earlier deadline.
     rearm: Arc<Notify>,
 }
@@ -37,20 +34,11 @@ fn to_json<T: Serialize>(value: &T) -> Reply<String> {
 }
 
 impl Daemon {
-    pub fn new(
-        engine: Arc<Mutex<Engine>>,
-        callers: Callers,
-        effects: Effects,
-        control: SessionControl,
-        rearm: Arc<Notify>,
-    ) -> Daemon {
-        let checker = engine.lock().unwrap_or_else(|e| e.into_inner()).checker();
+    pub fn new(gate: Gate, callers: Callers, effects: Effects, rearm: Arc<Notify>) -> Daemon {
         Daemon {
-            engine,
-            checker,
+            gate,
             callers,
             effects,
-            control,
             rearm,
         }
     }
@@ -68,13 +56,7 @@ impl Daemon {
         &self,
         op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Reply<T> {
-        let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || {
-            op(&mut engine.lock().unwrap_or_else(|e| e.into_inner()))
-        })
-        .await
-        .map_err(|e| BusError::Failed(e.to_string()))?
-        .map_err(BusError::from)
+        self.gate.run(op).await
     }
 
     /// Runs a state-changing `op`, broadcasts its events and returns the request.
@@ -280,15 +262,7 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(bool, u64, i64, u64), BusError> {
         let caller = self.callers.uid(conn, header.sender()).await?;
-        Ok(match self.checker.check(caller, uid, &resource)? {
-            Some((id, expires_at)) => (true, id, expires_at, 0),
-            None => (
-                false,
-                0,
-                0,
-                self.checker.pending(caller, uid, &resource)?.unwrap_or(0),
-            ),
-        })
+        self.gate.check(caller, uid, &resource)
     }
 
     /// pam_jit's session hook: the caller's process (from its bus
@@ -305,38 +279,16 @@ impl Daemon {
         rhost: String,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<(u64, u64, i64), BusError> {
+    ) -> Result<Registered, BusError> {
         let (caller, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        if caller != 0 {
-            return Err(EngineError::NotRoot.into());
-        }
-        let who = Person::root();
-        let Some((grant, _)) = self.checker.check(caller, uid, &resource)? else {
-            return Err(EngineError::NoGrant { uid, resource }.into());
+        let opening = SessionOpening {
+            uid,
+            resource,
+            service,
+            tty,
+            rhost,
         };
-        let control = self.control.clone();
-        self.run(move |e| {
-            // Into its cgroup before the reply: the PAM caller forks the
-            // command only after we answer.
-            let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
-                tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
-                None
-            });
-            let session = SessionRecord {
-                id: 0,
-                grant,
-                uid,
-                service,
-                tty,
-                rhost,
-                pid,
-                cgroup,
-                opened_at: 0,
-                closed_at: None,
-            };
-            e.register_session(&who, session)
-        })
-        .await
+        self.gate.register(caller, pid, opening).await
     }
 
     async fn unregister_session(
@@ -345,11 +297,8 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BusError> {
-        if self.callers.uid(conn, header.sender()).await? != 0 {
-            return Err(EngineError::NotRoot.into());
-        }
-        self.run(move |e| e.unregister_session(&Person::root(), session))
-            .await
+        let caller = self.callers.uid(conn, header.sender()).await?;
+        self.gate.unregister(caller, session).await
     }
 
     #[zbus(out_args("events"))]
@@ -423,7 +372,7 @@ impl Daemon {
         if caller != 0 {
             return Err(EngineError::NotRoot.into());
         }
-        let control = self.control.clone();
+        let control = self.gate.control().clone();
         let Some(grant) = control.grant_of_process(pid) else {
             return Err(BusError::NotAuthorized(
                 "not inside a jit session: start it with 'jitctl shell'".into(),

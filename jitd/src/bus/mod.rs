@@ -3,8 +3,11 @@
 
 mod callers;
 mod errors;
+mod gate;
 mod interface;
+pub mod private;
 
 pub use callers::Callers;
 pub use errors::BusError;
+pub use gate::Gate;
 pub use interface::{emit, Daemon};

@@ -1,0 +1,135 @@
+//! pam_jit's three calls (CheckGrant, RegisterSession, UnregisterSession),
+//! whichever way they arrive: through the bus, or on the private socket.
+//! The carriers identify the caller; the rules live here, once.
+
+use std::sync::{Arc, Mutex};
+
+use super::BusError;
+use crate::core::model::Uid;
+use crate::directory::Person;
+use crate::engine::{Engine, EngineError, GrantChecker};
+use crate::sessions::SessionControl;
+use crate::store::SessionRecord;
+
+/// What pam_jit's session hook is told: (session, grant, expires_at).
+pub type Registered = (u64, u64, i64);
+
+/// The session the PAM service is opening, as pam_jit describes it.
+pub struct SessionOpening {
+    pub uid: u32,
+    pub resource: String,
+    pub service: String,
+    pub tty: String,
+    pub rhost: String,
+}
+
+#[derive(Clone)]
+pub struct Gate {
+    engine: Arc<Mutex<Engine>>,
+    checker: GrantChecker,
+    control: SessionControl,
+}
+
+impl Gate {
+    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl) -> Gate {
+        let checker = engine.lock().unwrap_or_else(|e| e.into_inner()).checker();
+        Gate {
+            engine,
+            checker,
+            control,
+        }
+    }
+
+    pub fn control(&self) -> &SessionControl {
+        &self.control
+    }
+
+    /// The hot path of every sudo and login: no SQLite, no engine lock.
+    /// Returns (active, grant, expires_at, pending request).
+    pub fn check(
+        &self,
+        caller: Uid,
+        uid: u32,
+        resource: &str,
+    ) -> Result<(bool, u64, i64, u64), BusError> {
+        Ok(match self.checker.check(caller, uid, resource)? {
+            Some((id, expires_at)) => (true, id, expires_at, 0),
+            None => (
+                false,
+                0,
+                0,
+                self.checker.pending(caller, uid, resource)?.unwrap_or(0),
+            ),
+        })
+    }
+
+    /// The caller's process (`pid`, as the kernel or the bus reports it) is
+    /// the session; it is moved into a cgroup of its own so that everything
+    /// it starts can be ended with the grant. Root only.
+    pub async fn register(
+        &self,
+        caller: Uid,
+        pid: u32,
+        opening: SessionOpening,
+    ) -> Result<Registered, BusError> {
+        if caller != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        let SessionOpening {
+            uid,
+            resource,
+            service,
+            tty,
+            rhost,
+        } = opening;
+        let Some((grant, _)) = self.checker.check(caller, uid, &resource)? else {
+            return Err(EngineError::NoGrant { uid, resource }.into());
+        };
+        let control = self.control.clone();
+        self.run(move |e| {
+            // Into its cgroup before the reply: the PAM caller forks the
+            // command only after we answer.
+            let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
+                tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
+                None
+            });
+            let session = SessionRecord {
+                id: 0,
+                grant,
+                uid,
+                service,
+                tty,
+                rhost,
+                pid,
+                cgroup,
+                opened_at: 0,
+                closed_at: None,
+            };
+            e.register_session(&Person::root(), session)
+        })
+        .await
+    }
+
+    /// Root only.
+    pub async fn unregister(&self, caller: Uid, session: u64) -> Result<(), BusError> {
+        if caller != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        self.run(move |e| e.unregister_session(&Person::root(), session))
+            .await
+    }
+
+    /// Runs `op` against the engine off the executor (SQLite must not stall it).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, BusError> {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || {
+            op(&mut engine.lock().unwrap_or_else(|e| e.into_inner()))
+        })
+        .await
+        .map_err(|e| BusError::Failed(e.to_string()))?
+        .map_err(BusError::from)
+    }
+}

@@ -90,7 +90,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             path: opts.runtime_dir.clone(),
             source,
         })?;
-    let private = tokio::spawn(private::serve(listener, gate));
+    private::spawn(listener, gate)?;
     tracing::info!(name = BUS_NAME, socket = %socket.display(), "jitd ready");
 
     let timer = tokio::spawn(run_deadlines(
@@ -110,7 +110,6 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             }
         }
     }
-    private.abort();
     std::fs::remove_file(&socket).ok();
     conn.release_name(BUS_NAME).await.ok();
     Ok(())

@@ -5,6 +5,7 @@ mod callers;
 mod errors;
 mod gate;
 mod interface;
+mod peer_socket;
 pub mod private;
 
 pub use callers::Callers;

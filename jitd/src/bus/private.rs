@@ -22,6 +22,7 @@ use zbus::connection::{AuthMechanism, Builder};
 use zbus::{interface, Guid, MessageStream};
 
 use super::gate::{Gate, Registered, SessionOpening};
+use super::peer_socket::PeerSocket;
 use super::BusError;
 use crate::api::OBJECT_PATH;
 
@@ -35,7 +36,7 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30);
 /// Binds the socket in `dir` (created if missing), replacing a socket left
 /// by a jitd that was killed. Called once jitd owns its bus name, so a
 /// second jitd never takes the socket from the first.
-pub fn bind(dir: &Path) -> io::Result<(UnixListener, PathBuf)> {
+pub fn bind(dir: &Path) -> io::Result<(std::os::unix::net::UnixListener, PathBuf)> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -53,12 +54,33 @@ pub fn bind(dir: &Path) -> io::Result<(UnixListener, PathBuf)> {
         Err(e) => return Err(e),
     }
     // jitd's umask (0077) leaves the socket 0700: root alone may connect.
-    let listener = UnixListener::bind(&path)?;
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    listener.set_nonblocking(true)?;
     Ok((listener, path))
 }
 
-/// Serves pam_jit on `listener` until the task is dropped.
-pub async fn serve(listener: UnixListener, gate: Gate) {
+/// Serves pam_jit on `listener` from a thread of its own, with a
+/// single-threaded runtime: an exchange is a handful of short steps, and
+/// handing them between the main runtime's workers would cost more in
+/// wake-ups than the steps themselves. Runs until jitd exits.
+pub fn spawn(listener: std::os::unix::net::UnixListener, gate: Gate) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("jitd-pam".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match UnixListener::from_std(listener) {
+                    Ok(listener) => serve(listener, gate).await,
+                    Err(e) => tracing::error!(error = %e, "private socket: cannot listen"),
+                }
+            })
+        })?;
+    Ok(())
+}
+
+async fn serve(listener: UnixListener, gate: Gate) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let guid = Guid::generate();
     loop {
@@ -100,9 +122,8 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: Guid<'static>) -> zbus:
             return Ok(());
         }
     };
-    let stream = stream.into_std()?;
     let served = async {
-        let conn = Builder::unix_stream(stream)
+        let conn = Builder::socket(PeerSocket::new(stream, uid, pid))
             .server(guid)
             .p2p()
             .auth_mechanism(AuthMechanism::External)

@@ -121,14 +121,12 @@ fn seal(key: &AuditKey, last_id: i64, mac: &[u8]) -> hmac::Tag {
     row_mac(key, mac, &[b"head", last_id.to_string().as_bytes()])
 }
 
-/// Appends `e` and returns its row id.
+/// Appends `e` and returns its row id. Statements are cached: every state
+/// change, every sudo and login included, comes through here.
 pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<i64> {
     let head: Option<(i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT last_id, mac FROM audit_head WHERE one = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT last_id, mac FROM audit_head WHERE one = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (prev_id, prev_mac) = head.unwrap_or((0, Vec::new()));
     let id = prev_id + 1;
@@ -136,25 +134,25 @@ pub fn append(conn: &Connection, key: &AuditKey, e: &AuditEvent<'_>) -> Result<i
     let fields = encode_row(id, e.at, e.actor_uid, e.actor, e.event, e.request, &detail);
     let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
     let mac = row_mac(key, &prev_mac, &refs);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit (id, at, actor_uid, actor, event, request, detail, mac)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            id,
-            e.at,
-            e.actor_uid,
-            e.actor,
-            e.event,
-            e.request,
-            detail,
-            mac.as_ref()
-        ],
-    )?;
-    conn.execute(
+    )?
+    .execute(params![
+        id,
+        e.at,
+        e.actor_uid,
+        e.actor,
+        e.event,
+        e.request,
+        detail,
+        mac.as_ref()
+    ])?;
+    conn.prepare_cached(
         "INSERT INTO audit_head (one, last_id, mac, seal) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, mac = excluded.mac, seal = excluded.seal",
-        params![id, mac.as_ref(), seal(key, id, mac.as_ref()).as_ref()],
-    )?;
+    )?
+    .execute(params![id, mac.as_ref(), seal(key, id, mac.as_ref()).as_ref()])?;
     Ok(id)
 }
 

@@ -60,6 +60,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Room for every statement of the hot paths (sessions, audit, checks).
+        conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn)?;
         Ok(Store {
             conn,
@@ -116,6 +118,8 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        // Not a cached statement: SQLite applies this pragma when it
+        // prepares it, not when it runs it.
         let relax = |conn: &Connection, level: &str| {
             conn.pragma_update(None, "synchronous", level)
                 .map_err(|e| E::from(StoreError::from(e)))

@@ -24,10 +24,13 @@ pub struct SessionRecord {
 impl Writer<'_> {
     /// Inserts `s` (its `id` is ignored) and returns the new id.
     pub fn insert_session(&mut self, s: &SessionRecord) -> Result<u64> {
-        self.tx.execute(
-            "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, cgroup, opened_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+        // Cached: this and close_session run on every sudo and login.
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, cgroup, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
                 s.grant,
                 s.uid,
                 s.service,
@@ -36,8 +39,7 @@ impl Writer<'_> {
                 s.pid,
                 s.cgroup,
                 s.opened_at
-            ],
-        )?;
+            ])?;
         Ok(self.tx.last_insert_rowid() as u64)
     }
 
@@ -51,10 +53,12 @@ impl Writer<'_> {
 
     /// Marks a session closed; false if it was unknown or already closed.
     pub fn close_session(&mut self, id: u64, at: UnixTime) -> Result<bool> {
-        let changed = self.tx.execute(
-            "UPDATE sessions SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
-            params![id, at],
-        )?;
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE sessions SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+            )?
+            .execute(params![id, at])?;
         Ok(changed == 1)
     }
 }

@@ -42,7 +42,8 @@ grep -q '^rate_limit = 1000000' "$CONFIG" || { echo "could not lift rate_limit i
 JITD_PID=
 start_jitd() {  # state dir; records startup time in ms
     local t0=$EPOCHREALTIME
-    JITD_LOG=warn "$BIN/jitd" --config "$CONFIG" --state-dir "$1" 2>>"$SANDBOX_DIR/jitd.log" &
+    JITD_LOG=warn "$BIN/jitd" --config "$CONFIG" --state-dir "$1" --runtime-dir "$SANDBOX_DIR/run" \
+        2>>"$SANDBOX_DIR/jitd.log" &
     JITD_PID=$!
     SANDBOX_PIDS+=("$JITD_PID")
     "$BIN/jit-bench" wait-ready --timeout 300
@@ -140,7 +141,7 @@ done
 bench_pam() {
     log "pam_jit: in-process account checks, 64 concurrent, sudo -n true"
     local pamd="$SANDBOX_DIR/pam.d" module="$BIN/libpam_jit.so"
-    local bus="bus=unix:path=$SANDBOX_DIR/bus.socket"
+    local bus="socket=$SANDBOX_DIR/run/pam.socket bus=unix:path=$SANDBOX_DIR/bus.socket"
     cp -a /etc/pam.d "$pamd"
     echo "account required $module resource=logs $bus" >"$pamd/jit-bench"
     echo "account required pam_permit.so" >"$pamd/jit-bench-permit"
@@ -160,7 +161,8 @@ bench_pam() {
     start_jitd "$SANDBOX_DIR/pam"
     $AS_ALICE "$BIN/jitctl" request logs --for 50m --reason bench >/dev/null
     $AS_BOB "$BIN/jitctl" request logs --for 50m --reason bench >/dev/null
-    "$BIN/jit-bench" fresh-connections --bus "$SANDBOX_DIR/bus.socket" --uid "$(id -u alice)" --resource logs \
+    "$BIN/jit-bench" fresh-connections --bus "$SANDBOX_DIR/bus.socket" --socket "$SANDBOX_DIR/run/pam.socket" \
+        --uid "$(id -u alice)" --resource logs \
         >"$RESULTS/pam-fresh.json"
     "$BIN/jit-bench" pam --service jit-bench --baseline jit-bench-permit --user alice --calls 5000 \
         >"$RESULTS/pam.json"

@@ -24,7 +24,8 @@ request_id() { runuser -u "$1" -- env DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_
 say "Starting a private D-Bus system bus with jit's policy, and jitd with packaging/jitd.toml"
 sandbox_bus "$ROOT"
 "$BIN/jitd" --check-config "$ROOT/packaging/jitd.toml"
-JITD_LOG=warn "$BIN/jitd" --config "$ROOT/packaging/jitd.toml" --state-dir "$SANDBOX_DIR/state" &
+JITD_LOG=warn "$BIN/jitd" --config "$ROOT/packaging/jitd.toml" --state-dir "$SANDBOX_DIR/state" \
+    --runtime-dir "$SANDBOX_DIR/run" &
 SANDBOX_PIDS+=($!)
 for _ in $(seq 100); do as alice status >/dev/null 2>&1 && break; sleep 0.05; done
 echo "Users: alice, bob (admins: may request; bob is also on call), mike (jit-managers),"

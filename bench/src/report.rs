@@ -289,20 +289,26 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         ms("baseline", "p99_us"),
     )?;
     if let Some(fresh) = load(dir, "pam-fresh.json") {
-        let us = |k: &str, q: &str| f(&fresh, &[k, q]);
+        let us = |carrier: &str, k: &str, q: &str| f(&fresh, &[carrier, k, q]);
         writeln!(
             md,
-            "\nWhere the time goes: pam_jit's client alone (no libpam), one fresh bus connection per call as\n\
-             in the module: `CheckGrant` against the same exchange for a method jitd does not have (the\n\
-             bus's own cost of a new connection: authentication, Hello, the name-owner checks, a call).\n\n\
-             | Exchange | p50 | p99 |\n|---|---|---|\n\
-             | connect + CheckGrant | {:.0} µs | {:.0} µs |\n\
-             | connect + unknown method (floor) | {:.0} µs | {:.0} µs |",
-            us("check", "p50_us"),
-            us("check", "p99_us"),
-            us("floor", "p50_us"),
-            us("floor", "p99_us"),
+            "\nWhere the time goes: pam_jit's client alone (no libpam), one fresh connection per call as\n\
+             in the module, on jitd's private socket (what the module uses) and through the bus (its\n\
+             fallback): `CheckGrant` against the same exchange for a method jitd does not have (the\n\
+             carrier's own cost: for the bus, authentication, Hello, the name-owner checks and a call).\n\n\
+             | Exchange | p50 | p99 | p50 vs bus |\n|---|---|---|---|"
         )?;
+        for (carrier, name) in [("private", "private socket"), ("bus", "system bus")] {
+            for (k, what) in [("check", "CheckGrant"), ("floor", "unknown method (floor)")] {
+                writeln!(
+                    md,
+                    "| {name}: connect + {what} | {:.0} µs | {:.0} µs | {:.2}x |",
+                    us(carrier, k, "p50_us"),
+                    us(carrier, k, "p99_us"),
+                    us(carrier, k, "p50_us") / us("bus", k, "p50_us"),
+                )?;
+            }
+        }
     }
     if let Some(c) = load(dir, "pam-concurrent.json") {
         let rate = f(&c, &["per_sec"]);

@@ -501,6 +501,9 @@ fn installed_pam_jit_gates_installed_sudo() {
     if wait_for(Duration::from_secs(20), || name_owned().then_some(())).is_none() {
         panic!("jitd did not take its bus name:{}{}", jitd.stop(), log());
     }
+    // Its private socket for pam_jit: root's alone.
+    let socket = c.sh_ok("stat -c '%a %U %F' /run/jit/pam.socket").stdout;
+    assert_eq!(socket.trim(), "700 root socket", "{}", log());
     let status = fs::read_to_string(format!("/proc/{}/status", jitd.pid())).expect("status");
     assert!(
         status.contains("CapEff:\t0000000000000021") && status.contains("NoNewPrivs:\t1"),

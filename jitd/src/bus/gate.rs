@@ -11,8 +11,9 @@ use crate::engine::{Engine, EngineError, GrantChecker};
 use crate::sessions::SessionControl;
 use crate::store::SessionRecord;
 
-/// What pam_jit's session hook is told: (session, grant, expires_at).
-pub type Registered = (u64, u64, i64);
+/// What pam_jit's session hook is told: (session, grant, expires_at). The
+/// D-Bus methods spell the tuple out: zbus takes an alias for one struct.
+type Registered = (u64, u64, i64);
 
 /// The session the PAM service is opening, as pam_jit describes it.
 pub struct SessionOpening {

@@ -11,7 +11,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
-use super::gate::{Gate, Registered, SessionOpening};
+use super::gate::{Gate, SessionOpening};
 use super::{BusError, Callers};
 use crate::api::{rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView};
 use crate::core::model::RequestId;
@@ -279,7 +279,7 @@ impl Daemon {
         rhost: String,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<Registered, BusError> {
+    ) -> Result<(u64, u64, i64), BusError> {
         let (caller, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
         let opening = SessionOpening {
             uid,

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use zbus::connection::{AuthMechanism, Builder};
 use zbus::{interface, Guid, MessageStream};
 
-use super::gate::{Gate, Registered, SessionOpening};
+use super::gate::{Gate, SessionOpening};
 use super::peer_socket::PeerSocket;
 use super::BusError;
 use crate::api::OBJECT_PATH;
@@ -167,7 +167,7 @@ impl PrivateGate {
         service: String,
         tty: String,
         rhost: String,
-    ) -> Result<Registered, BusError> {
+    ) -> Result<(u64, u64, i64), BusError> {
         let opening = SessionOpening {
             uid,
             resource,

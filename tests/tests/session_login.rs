@@ -107,10 +107,15 @@ fn interactive_login_is_recorded() {
     );
 
     // While it runs: the recorder holds no descriptor of the file, and the
-    // user cannot look into it (not dumpable).
-    let recorders = recorder_pids(USER);
-    assert_eq!(recorders.len(), 1, "recorders of {USER}: {recorders:?}");
-    let pid = recorders[0];
+    // user cannot look into it (not dumpable). The shell's parent is the
+    // monitor, whose parent is the recorder (pids are not namespaced: other
+    // tests run bob's recorders too).
+    tmux.line("echo monitor-pid=$PPID");
+    let screen = tmux.wait_until("the monitor's pid", Duration::from_secs(10), |t| {
+        number_after(t, "monitor-pid=").is_some()
+    });
+    let pid = parent_of(number_after(&screen, "monitor-pid=").unwrap());
+    assert!(is_recorder(pid, USER), "{pid} is not {USER}'s jit-session");
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fds")
         .flatten()
@@ -154,7 +159,10 @@ fn killing_the_recorder_ends_the_session_and_is_audited() {
     };
     // The sleep's parent is the monitor; the monitor's is the recorder.
     let recorder = parent_of(parent_of(sleeps[0]));
-    assert_eq!(recorder_pids(USER), vec![recorder]);
+    assert!(
+        is_recorder(recorder, USER),
+        "{recorder} is not {USER}'s jit-session"
+    );
 
     // The user (same uid) kills it from another session of theirs.
     let run = s.run(sshd.ssh(&s, USER, &[&format!("kill -9 {recorder}")]));
@@ -234,32 +242,29 @@ fn full_disk_at_jitd_ends_the_session() {
     assert_eq!(rec["end"], "write_failed", "{rec:#}");
 }
 
-/// The user's jit-session processes that are recorders (not monitors: a
-/// monitor's parent is a recorder).
-fn recorder_pids(user: &str) -> Vec<u32> {
-    let want = uid(user);
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_default()
-        };
-        let uid_ok = field("Uid:").split_whitespace().next() == Some(&want.to_string());
-        if field("Name:") == "jit-session" && uid_ok && alive(pid) {
-            all.push(pid);
-        }
-    }
-    all.iter()
-        .copied()
-        .filter(|p| !all.contains(&parent_of(*p)))
-        .collect()
+/// Whether `pid` is a jit-session process of `user`'s.
+fn is_recorder(pid: u32, user: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    field("Name:") == "jit-session"
+        && field("Uid:").split_whitespace().next() == Some(uid(user).to_string().as_str())
+}
+
+/// The number right after `tag` in `text`, if there is one.
+fn number_after(text: &str, tag: &str) -> Option<u32> {
+    text.match_indices(tag).find_map(|(at, _)| {
+        let digits: String = text[at + tag.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
 }
 
 fn parent_of(pid: u32) -> u32 {

@@ -191,6 +191,30 @@ fn killing_the_recorder_ends_the_session_and_is_audited() {
 }
 
 #[test]
+fn the_session_ends_with_the_grant() {
+    let (s, sshd) = login_env(&[USER], |_| {});
+    let grant = s.request(USER, "ssh", "5s", "a short look");
+    let grant = id_of(&grant);
+    let mark = marked_sleep();
+    let session = Background::spawn(sshd.ssh(&s, USER, &[&format!("sleep {mark}")]));
+    let run = session.finish(Duration::from_secs(20));
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("expired: ending the session"), "{run}");
+    let (rec, cast) = closed(&s, grant);
+    assert_eq!(rec["end"], "expired", "{rec:#}");
+    assert!(
+        cast.of("m").contains(&"grant expired"),
+        "{:?}",
+        cast.of("m")
+    );
+    assert_eq!(cast.of("m").last().copied(), Some("end: expired"));
+    assert!(
+        pids_of(&["sleep", &mark]).is_empty(),
+        "the command outlived the grant"
+    );
+}
+
+#[test]
 fn outside_a_jit_session_it_refuses() {
     let (s, _sshd) = login_env(&[USER], |_| {});
     // A grant is not enough: the process must be in the grant's PAM session.

@@ -492,6 +492,13 @@ impl Daemon {
         if term.len() > 256 {
             return Err(EngineError::TooLong("term").into());
         }
+        let following = self.effects.following().clone();
+        if following.count(grant) >= crate::recordings::MAX_OPEN_PER_GRANT {
+            return Err(BusError::Conflict(format!(
+                "grant {grant} has {} recordings open already",
+                crate::recordings::MAX_OPEN_PER_GRANT
+            )));
+        }
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -509,7 +516,7 @@ impl Daemon {
                     shell,
                     jit: start.metadata.clone(),
                 };
-                let pipe = start_login_recording(e, engine, &start, &header)?;
+                let pipe = start_login_recording(e, engine, following, &start, &header)?;
                 if let Err(err) = control.adopt_recorder(grant, pid) {
                     tracing::warn!(pid, error = %err, "could not move the recorder out of the session");
                 }
@@ -640,6 +647,7 @@ impl Daemon {
 fn start_login_recording(
     e: &mut Engine,
     engine: Arc<Mutex<Engine>>,
+    following: crate::recordings::Following,
     start: &crate::engine::RecordingStart,
     header: &jit_session::asciicast::Header,
 ) -> Result<std::os::fd::OwnedFd, EngineError> {
@@ -665,8 +673,14 @@ fn start_login_recording(
     }
     let (read, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|err| io("no pipe for", &err))?;
-    crate::recordings::follow(engine, start.recording, recorder, read, start.record_input)
-        .map_err(|err| io("cannot follow", &err))?;
+    let follow = crate::recordings::Follow {
+        engine,
+        following,
+        grant: start.grant,
+        recording: start.recording,
+        record_input: start.record_input,
+    };
+    crate::recordings::follow(follow, recorder, read).map_err(|err| io("cannot follow", &err))?;
     Ok(write)
 }
 

@@ -427,19 +427,28 @@ mod tests {
         assert_eq!(Command::decode(&no_cwd.encode()[4..]).unwrap().cwd, None);
     }
 
+    /// Each field NUL-terminated.
+    fn body(fields: &[&str]) -> Vec<u8> {
+        fields.iter().flat_map(|f| f.bytes().chain([0])).collect()
+    }
+
     #[test]
     fn a_malformed_go_ahead_runs_nothing() {
-        for body in [
-            &b""[..],
-            b"/bin/sh\0\0",
-            b"/bin/sh\0\00\00\0",            // no argv
-            b"/bin/sh\0\01\0sh\0",           // no envc
-            b"/bin/sh\0\01\0sh\00\0extra\0", // trailing field
-            b"/bin/sh\0\0x\0sh\00\0",        // argc not a number
-            b"/bin/sh\0\01\0sh\00",          // not NUL-terminated
+        for fields in [
+            &["/bin/sh", ""][..],
+            &["/bin/sh", "", "0", "0"],                // no argv
+            &["/bin/sh", "", "1", "sh"],               // no envc
+            &["/bin/sh", "", "1", "sh", "0", "extra"], // a field too many
+            &["/bin/sh", "", "x", "sh", "0"],          // argc not a number
         ] {
-            assert!(Command::decode(body).is_none(), "{body:?}");
+            assert!(Command::decode(&body(fields)).is_none(), "{fields:?}");
         }
-        assert!(Command::decode(b"/bin/sh\0\01\0sh\00\0").is_some());
+        assert!(Command::decode(b"").is_none());
+        let good = body(&["/bin/sh", "", "1", "sh", "0"]);
+        assert!(
+            Command::decode(&good[..good.len() - 1]).is_none(),
+            "not NUL-terminated"
+        );
+        assert!(Command::decode(&good).is_some());
     }
 }

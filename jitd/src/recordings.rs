@@ -32,8 +32,11 @@ pub const MAX_OPEN_PER_GRANT: usize = 32;
 /// holds the other end of its pipe.
 #[derive(Clone, Default)]
 pub struct Following {
-    open: Arc<Mutex<HashMap<u64, Vec<(u64, OwnedFd)>>>>,
+    open: Arc<Mutex<OpenByGrant>>,
 }
+
+/// grant -> (recording, the write end of its stop pipe).
+type OpenByGrant = HashMap<u64, Vec<(u64, OwnedFd)>>;
 
 impl Following {
     /// How many login recordings of `grant` are open.
@@ -72,7 +75,7 @@ impl Following {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<(u64, OwnedFd)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenByGrant> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -283,10 +283,11 @@ fn open_sudo(req: &OpenRequest) -> Result<Opened, String> {
 /// jitd finds the grant from our bus credentials (uid, and the PAM
 /// session's cgroup our pid is in), writes the header and hands us a pipe.
 fn open_login(req: &OpenRequest, command: Option<&OsStr>) -> Result<Opened, String> {
-    let mut j = BusJitd::connect().map_err(|e| e.to_string())?;
-    let o = j.open_login_recording(req).map_err(|e| e.to_string())?;
+    // Before jitd starts a recording: nothing to run without an account.
     let (who, _) =
         account(nix::unistd::getuid()).ok_or("this account is not in the password database")?;
+    let mut j = BusJitd::connect().map_err(|e| e.to_string())?;
+    let o = j.open_login_recording(req).map_err(|e| e.to_string())?;
     let command = shell_command(&o.shell, &who, command)?;
     Ok(Opened {
         out: File::from(o.pipe),

@@ -163,6 +163,11 @@ fn killing_the_recorder_ends_the_session_and_is_audited() {
         is_recorder(recorder, USER),
         "{recorder} is not {USER}'s jit-session"
     );
+    // The recorder itself (sshd's child), not its monitor.
+    assert!(
+        !is_recorder(parent_of(recorder), USER),
+        "{recorder} is a monitor"
+    );
 
     // The user (same uid) kills it from another session of theirs.
     let run = s.run(sshd.ssh(&s, USER, &[&format!("kill -9 {recorder}")]));

@@ -67,8 +67,22 @@ fn ssh_command_is_recorded_by_jitd() {
     assert!(output.contains(&uid(USER).to_string()), "{output:?}");
     assert_eq!(cast.of("m").last().copied(), Some("end: exit"));
 
+    // The recording tools work as for any other recording; bob plays his own.
     let id = rec["id"].as_u64().unwrap().to_string();
     s.jitctl("root", &["recordings", "verify", &id]).ok();
+    let run = s
+        .jitctl(USER, &["recordings", "play", &id, "--speed", "100"])
+        .ok();
+    assert!(run.stdout.contains("hello-42"), "{run}");
+    let out = s.dir.path().join("export");
+    std::fs::create_dir(&out).unwrap();
+    s.jitctl(
+        "root",
+        &["recordings", "export", &id, "--out", out.to_str().unwrap()],
+    )
+    .ok();
+    let exported = std::fs::read(out.join(format!("recording-{id}.cast"))).unwrap();
+    assert_eq!(exported, s.read_ns_file(rec["path"].as_str().unwrap()));
     let event = closing_event(&s, grant, rec["id"].as_u64().unwrap());
     assert_eq!(event["detail"]["end"], "exit", "{event:#}");
     assert_eq!(event["detail"]["sha256"], rec["sha256"], "{event:#}");

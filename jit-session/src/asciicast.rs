@@ -77,6 +77,16 @@ pub struct Finished {
     pub bytes: u64,
 }
 
+impl Finished {
+    /// Nothing written: the digest of no bytes.
+    pub fn empty() -> Finished {
+        Finished {
+            sha256: hex(digest::digest(&digest::SHA256, b"").as_ref()),
+            bytes: 0,
+        }
+    }
+}
+
 /// Which stream an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stream {
@@ -195,6 +205,15 @@ impl<W: Write> Recorder<W> {
             self.failed = true;
             RecordError::from_io(e)
         })
+    }
+
+    /// The digest and size of what reached the writer so far (buffered
+    /// bytes not included).
+    pub fn written_so_far(&self) -> Finished {
+        Finished {
+            sha256: hex(self.hash.clone().finish().as_ref()),
+            bytes: self.written,
+        }
     }
 
     /// Writes what is held back, flushes and returns the digest of the bytes
@@ -613,6 +632,19 @@ mod tests {
         assert_eq!(fin.bytes, out.len() as u64);
         let expect = hex(digest::digest(&digest::SHA256, &out).as_ref());
         assert_eq!(fin.sha256, expect);
+    }
+
+    #[test]
+    fn written_so_far_is_the_digest_of_what_reached_the_writer() {
+        let t0 = Instant::now();
+        let before = Finished::empty();
+        let mut rec = Recorder::new(Vec::new(), &header(), t0).unwrap();
+        assert_eq!(rec.written_so_far(), before);
+        rec.flush(t0).unwrap();
+        let so_far = rec.written_so_far();
+        let (finished, out) = finish(rec, t0);
+        assert_eq!(so_far, finished);
+        assert_eq!(so_far.bytes, out.len() as u64);
     }
 
     #[test]

@@ -642,8 +642,9 @@ impl Daemon {
 
 /// Creates a login shell's recording file with its header, and the pipe
 /// whose read end a thread of jitd follows ([`crate::recordings::follow`]);
-/// returns the write end. If the header cannot be written the recording is
-/// closed as "write_failed" at once, and no session starts.
+/// returns the write end. If any of it fails the recording is closed at once
+/// as "write_failed" (with the digest of what reached the file), and no
+/// session starts.
 fn start_login_recording(
     e: &mut Engine,
     engine: Arc<Mutex<Engine>>,
@@ -651,28 +652,34 @@ fn start_login_recording(
     start: &crate::engine::RecordingStart,
     header: &jit_session::asciicast::Header,
 ) -> Result<std::os::fd::OwnedFd, EngineError> {
-    let io = |what: &str, err: &dyn std::fmt::Display| {
-        EngineError::Io(format!("{what} {}: {err}", start.path))
-    };
-    let file = crate::recordings::create(std::path::Path::new(&start.path), &start.group)
-        .map_err(|err| io("cannot create", &err))?;
-    let now = std::time::Instant::now();
-    let mut recorder = jit_session::asciicast::Recorder::new(file, header, now)
-        .map_err(|err| io("cannot start", &err))?;
-    if let Err(err) = recorder.flush(now) {
-        let finished = match recorder.finish(now) {
-            Ok((f, _)) | Err((_, f)) => f,
-        };
-        e.close_recording(
+    use jit_session::asciicast::{Finished, Recorder};
+    let failed = |e: &mut Engine, what: &str, err: &dyn std::fmt::Display, so_far: Finished| {
+        let problem = EngineError::Io(format!("{what} {}: {err}", start.path));
+        match e.close_recording(
             start.recording,
-            &finished.sha256,
-            finished.bytes,
+            &so_far.sha256,
+            so_far.bytes,
             "write_failed",
-        )?;
-        return Err(io("cannot write", &err));
+        ) {
+            Ok(()) => problem,
+            Err(close) => close,
+        }
+    };
+    let now = std::time::Instant::now();
+    let file = match crate::recordings::create(std::path::Path::new(&start.path), &start.group) {
+        Ok(f) => f,
+        Err(err) => return Err(failed(e, "cannot create", &err, Finished::empty())),
+    };
+    let mut recorder = Recorder::new(file, header, now)
+        .map_err(|err| failed(e, "cannot start", &err, Finished::empty()))?;
+    if let Err(err) = recorder.flush(now) {
+        return Err(failed(e, "cannot write", &err, recorder.written_so_far()));
     }
-    let (read, write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|err| io("no pipe for", &err))?;
+    let (read, write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(err) => return Err(failed(e, "no pipe for", &err, recorder.written_so_far())),
+    };
+    let so_far = recorder.written_so_far();
     let follow = crate::recordings::Follow {
         engine,
         following,
@@ -680,7 +687,9 @@ fn start_login_recording(
         recording: start.recording,
         record_input: start.record_input,
     };
-    crate::recordings::follow(follow, recorder, read).map_err(|err| io("cannot follow", &err))?;
+    if let Err(err) = crate::recordings::follow(follow, recorder, read) {
+        return Err(failed(e, "cannot follow", &err, so_far));
+    }
     Ok(write)
 }
 

@@ -480,7 +480,10 @@ impl Daemon {
         let (_, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
         let who = self.caller(conn, &header).await?;
         let control = self.control.clone();
-        let Some(grant) = control.grant_of_process(pid) else {
+        let Some(grant) = control
+            .grant_of_process(pid)
+            .filter(|_| control.uid_of_process(pid) == Some(who.uid))
+        else {
             return Err(EngineError::NotInSession.into());
         };
         let size = |n: u32| u16::try_from(n).ok().filter(|n| *n > 0);
@@ -516,8 +519,13 @@ impl Daemon {
                     shell,
                     jit: start.metadata.clone(),
                 };
+                let uid = who.uid;
                 let pipe = start_login_recording(e, engine, following, &start, &header)?;
-                if let Err(err) = control.adopt_recorder(grant, pid) {
+                // Checked again right before the move (the pid is the
+                // caller's only while it runs as the caller).
+                if control.uid_of_process(pid) != Some(uid) {
+                    tracing::warn!(pid, "the caller is gone: not moving its pid");
+                } else if let Err(err) = control.adopt_recorder(grant, pid) {
                     tracing::warn!(pid, error = %err, "could not move the recorder out of the session");
                 }
                 Ok((start, pipe))

@@ -32,6 +32,10 @@ pub enum RecordError {
     NoSpace(#[source] io::Error),
     #[error("cannot write the recording: {0}")]
     Write(#[source] io::Error),
+    /// A login shell's recording: jitd closed the pipe (its disk is full, or
+    /// it stopped).
+    #[error("jitd stopped taking the recording (its disk may be full, or it stopped)")]
+    Closed(#[source] io::Error),
     #[error("the recording already failed")]
     Failed,
     #[error("cannot start the recorder: {0}")]
@@ -44,6 +48,8 @@ impl RecordError {
     fn from_io(e: io::Error) -> RecordError {
         if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
             RecordError::NoSpace(e)
+        } else if e.raw_os_error() == Some(libc::EPIPE) {
+            RecordError::Closed(e)
         } else {
             RecordError::Write(e)
         }
@@ -71,6 +77,16 @@ pub struct Finished {
     pub bytes: u64,
 }
 
+impl Finished {
+    /// Nothing written: the digest of no bytes.
+    pub fn empty() -> Finished {
+        Finished {
+            sha256: hex(digest::digest(&digest::SHA256, b"").as_ref()),
+            bytes: 0,
+        }
+    }
+}
+
 /// Which stream an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stream {
@@ -94,22 +110,16 @@ pub struct Recorder<W: Write> {
 impl<W: Write> Recorder<W> {
     /// Writes the header (buffered) and starts the clock at `start`.
     pub fn new(out: W, header: &Header, start: Instant) -> Result<Recorder<W>, RecordError> {
-        let mut jit = header.jit.clone();
-        if let Value::Object(map) = &mut jit {
-            map.insert("encoding".into(), Value::String(ENCODING.into()));
-        } else {
-            jit = json!({ "value": jit, "encoding": ENCODING });
-        }
-        let line = json!({
-            "version": 2,
-            "width": header.width,
-            "height": header.height,
-            "timestamp": header.timestamp,
-            "command": header.command,
-            "env": { "TERM": header.term, "SHELL": header.shell },
-            "jit": jit,
-        });
-        let mut rec = Recorder {
+        let mut rec = Recorder::events_only(out, start);
+        serde_json::to_writer(&mut rec.buf, &header_line(header)).map_err(json_error)?;
+        rec.buf.push(b'\n');
+        Ok(rec)
+    }
+
+    /// Writes events only, starting the clock at `start`: a login shell's
+    /// recorder, whose header jitd wrote (see [`crate::pipe`]).
+    pub fn events_only(out: W, start: Instant) -> Recorder<W> {
+        Recorder {
             out,
             start,
             buf: Vec::with_capacity(BUFFER_LIMIT + 8192),
@@ -119,10 +129,17 @@ impl<W: Write> Recorder<W> {
             tail_out: Vec::new(),
             tail_in: Vec::new(),
             failed: false,
-        };
-        serde_json::to_writer(&mut rec.buf, &line).expect("serializing to a Vec");
-        rec.buf.push(b'\n');
-        Ok(rec)
+        }
+    }
+
+    /// Event lines already encoded (and checked by the caller), written at
+    /// once: jitd appending what a login shell's recorder sent.
+    pub fn lines(&mut self, at: Instant, lines: &[u8]) -> Result<(), RecordError> {
+        if self.failed {
+            return Err(RecordError::Failed);
+        }
+        self.buf.extend_from_slice(lines);
+        self.flush(at)
     }
 
     /// Output bytes from the session.
@@ -190,6 +207,15 @@ impl<W: Write> Recorder<W> {
         })
     }
 
+    /// The digest and size of what reached the writer so far (buffered
+    /// bytes not included).
+    pub fn written_so_far(&self) -> Finished {
+        Finished {
+            sha256: hex(self.hash.clone().finish().as_ref()),
+            bytes: self.written,
+        }
+    }
+
     /// Writes what is held back, flushes and returns the digest of the bytes
     /// that reached the writer, and the writer.
     pub fn finish(mut self, at: Instant) -> Result<(Finished, W), (RecordError, Finished)> {
@@ -245,13 +271,38 @@ impl<W: Write> Recorder<W> {
         }
         let micros = at.saturating_duration_since(self.start).as_micros();
         let secs = micros as f64 / 1e6;
-        serde_json::to_writer(&mut self.buf, &(secs, code, text)).expect("serializing to a Vec");
+        serde_json::to_writer(&mut self.buf, &(secs, code, text)).map_err(json_error)?;
         self.buf.push(b'\n');
         if self.buf.len() >= BUFFER_LIMIT {
             self.flush(at)?;
         }
         Ok(())
     }
+}
+
+/// The header line's JSON (the `jit` object gets `encoding`).
+fn header_line(header: &Header) -> Value {
+    let mut jit = header.jit.clone();
+    if let Value::Object(map) = &mut jit {
+        map.insert("encoding".into(), Value::String(ENCODING.into()));
+    } else {
+        jit = json!({ "value": jit, "encoding": ENCODING });
+    }
+    json!({
+        "version": 2,
+        "width": header.width,
+        "height": header.height,
+        "timestamp": header.timestamp,
+        "command": header.command,
+        "env": { "TERM": header.term, "SHELL": header.shell },
+        "jit": jit,
+    })
+}
+
+/// Serializing into a `Vec` fails only on a non-string map key, which these
+/// values never have; typed anyway rather than a panic.
+fn json_error(e: serde_json::Error) -> RecordError {
+    RecordError::Write(io::Error::other(e))
 }
 
 impl Stream {
@@ -581,6 +632,19 @@ mod tests {
         assert_eq!(fin.bytes, out.len() as u64);
         let expect = hex(digest::digest(&digest::SHA256, &out).as_ref());
         assert_eq!(fin.sha256, expect);
+    }
+
+    #[test]
+    fn written_so_far_is_the_digest_of_what_reached_the_writer() {
+        let t0 = Instant::now();
+        let before = Finished::empty();
+        let mut rec = Recorder::new(Vec::new(), &header(), t0).unwrap();
+        assert_eq!(rec.written_so_far(), before);
+        rec.flush(t0).unwrap();
+        let so_far = rec.written_so_far();
+        let (finished, out) = finish(rec, t0);
+        assert_eq!(so_far, finished);
+        assert_eq!(so_far.bytes, out.len() as u64);
     }
 
     #[test]

@@ -62,6 +62,20 @@ pub struct Opened {
     pub expires_at: i64,
 }
 
+/// A login shell's recording (OpenLoginRecording): jitd holds the file and
+/// reads the events from `pipe`, the write end of a pipe.
+#[derive(Debug)]
+pub struct LoginOpened {
+    pub pipe: OwnedFd,
+    pub recording: u64,
+    pub record_input: bool,
+    pub on_failure: OnFailure,
+    pub grant: u64,
+    pub expires_at: i64,
+    /// The real shell to run (`[recordings] login_shell`).
+    pub shell: PathBuf,
+}
+
 /// Grant signals, readable without blocking.
 pub trait Events {
     /// Readable when [`Events::take`] has something.
@@ -78,6 +92,7 @@ pub trait Jitd: Events {
         bytes: u64,
         end: End,
     ) -> Result<(), JitdError>;
+    fn open_login_recording(&mut self, req: &OpenRequest) -> Result<LoginOpened, JitdError>;
 }
 
 /// No jitd (standalone recordings): no signals.
@@ -114,6 +129,13 @@ trait Daemon1 {
         bytes: u64,
         end: &str,
     ) -> zbus::Result<()>;
+    fn open_login_recording(
+        &self,
+        cols: u32,
+        rows: u32,
+        command: &str,
+        term: &str,
+    ) -> zbus::Result<(zbus::OwnedFd, String)>;
     #[zbus(signal)]
     fn grant_expiring(&self, id: u64, expires_at: i64) -> zbus::Result<()>;
     #[zbus(signal)]
@@ -124,6 +146,10 @@ trait Daemon1 {
 
 enum Request {
     Open(OpenRequest, std_mpsc::Sender<Result<Opened, JitdError>>),
+    OpenLogin(
+        OpenRequest,
+        std_mpsc::Sender<Result<LoginOpened, JitdError>>,
+    ),
     Close(
         u64,
         String,
@@ -190,12 +216,11 @@ impl Events for BusJitd {
 
 impl Jitd for BusJitd {
     fn open_recording(&mut self, req: &OpenRequest) -> Result<Opened, JitdError> {
-        let (tx, rx) = std_mpsc::channel();
-        self.requests
-            .send(Request::Open(req.clone(), tx))
-            .map_err(|_| JitdError::Unreachable("the bus thread died".into()))?;
-        rx.recv()
-            .map_err(|_| JitdError::Unreachable("the bus thread died".into()))?
+        self.call(|tx| Request::Open(req.clone(), tx))
+    }
+
+    fn open_login_recording(&mut self, req: &OpenRequest) -> Result<LoginOpened, JitdError> {
+        self.call(|tx| Request::OpenLogin(req.clone(), tx))
     }
 
     fn close_recording(
@@ -205,9 +230,19 @@ impl Jitd for BusJitd {
         bytes: u64,
         end: End,
     ) -> Result<(), JitdError> {
+        self.call(|tx| Request::Close(recording, sha256.into(), bytes, end, tx))
+    }
+}
+
+impl BusJitd {
+    /// Sends `make(reply)` to the bus thread and waits for the reply.
+    fn call<T>(
+        &self,
+        make: impl FnOnce(std_mpsc::Sender<Result<T, JitdError>>) -> Request,
+    ) -> Result<T, JitdError> {
         let (tx, rx) = std_mpsc::channel();
         self.requests
-            .send(Request::Close(recording, sha256.into(), bytes, end, tx))
+            .send(make(tx))
             .map_err(|_| JitdError::Unreachable("the bus thread died".into()))?;
         rx.recv()
             .map_err(|_| JitdError::Unreachable("the bus thread died".into()))?
@@ -264,11 +299,7 @@ fn parse_opened(
     if !metadata.is_object() {
         return Err(JitdError::Protocol("metadata is not a JSON object".into()));
     }
-    let on_failure = match on_failure.as_str() {
-        "terminate" => OnFailure::Terminate,
-        "continue" => OnFailure::Continue,
-        other => return Err(JitdError::Protocol(format!("on_failure {other:?}"))),
-    };
+    let on_failure = parse_on_failure(&on_failure)?;
     let path = PathBuf::from(path);
     if !path.is_absolute() {
         return Err(JitdError::Protocol("recording path is not absolute".into()));
@@ -281,6 +312,56 @@ fn parse_opened(
         on_failure,
         grant,
         expires_at,
+    })
+}
+
+fn parse_on_failure(text: &str) -> Result<OnFailure, JitdError> {
+    match text {
+        "terminate" => Ok(OnFailure::Terminate),
+        "continue" => Ok(OnFailure::Continue),
+        other => Err(JitdError::Protocol(format!("on_failure {other:?}"))),
+    }
+}
+
+/// OpenLoginRecording's reply: the pipe and a JSON object.
+fn parse_login_opened((pipe, json): (zbus::OwnedFd, String)) -> Result<LoginOpened, JitdError> {
+    let v: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| JitdError::Protocol(format!("reply: {e}")))?;
+    let field = |name: &str| {
+        v.get(name)
+            .ok_or_else(|| JitdError::Protocol(format!("reply without {name}")))
+    };
+    let number = |name: &str| {
+        field(name)?
+            .as_u64()
+            .ok_or_else(|| JitdError::Protocol(format!("{name} is not a number")))
+    };
+    let shell = PathBuf::from(
+        field("shell")?
+            .as_str()
+            .ok_or_else(|| JitdError::Protocol("shell is not a string".into()))?,
+    );
+    if !shell.is_absolute() {
+        return Err(JitdError::Protocol(
+            "the shell is not an absolute path".into(),
+        ));
+    }
+    Ok(LoginOpened {
+        pipe: pipe.into(),
+        recording: number("recording")?,
+        grant: number("grant")?,
+        expires_at: field("expires_at")?
+            .as_i64()
+            .ok_or_else(|| JitdError::Protocol("expires_at is not a number".into()))?,
+        record_input: field("record_input")?
+            .as_bool()
+            .ok_or_else(|| JitdError::Protocol("record_input is not a boolean".into()))?,
+        on_failure: parse_on_failure(
+            field("on_failure")?
+                .as_str()
+                .ok_or_else(|| JitdError::Protocol("on_failure is not a string".into()))?,
+        )?,
+        shell,
     })
 }
 
@@ -325,6 +406,17 @@ async fn bus_main(
                     .map_err(|_| JitdError::Unreachable("OpenRecording timed out".into()))
                     .and_then(|r| r.map_err(call_error))
                     .and_then(parse_opened);
+                    let _ = reply.send(res);
+                }
+                Some(Request::OpenLogin(r, reply)) => {
+                    let res = tokio::time::timeout(
+                        CALL_TIMEOUT,
+                        proxy.open_login_recording(r.cols, r.rows, &r.command, &r.term),
+                    )
+                    .await
+                    .map_err(|_| JitdError::Unreachable("OpenLoginRecording timed out".into()))
+                    .and_then(|r| r.map_err(call_error))
+                    .and_then(parse_login_opened);
                     let _ = reply.send(res);
                 }
                 Some(Request::Close(rec, sha, bytes, end, reply)) => {
@@ -392,5 +484,24 @@ mod tests {
         assert!(parse_opened(reply("[]", "continue", "/x")).is_err());
         assert!(parse_opened(reply("{}", "maybe", "/x")).is_err());
         assert!(parse_opened(reply("{}", "continue", "rel/x")).is_err());
+    }
+
+    fn login_reply(json: &str) -> Result<LoginOpened, JitdError> {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        parse_login_opened((r.into(), json.into()))
+    }
+
+    #[test]
+    fn parses_login_replies() {
+        let good = r#"{"recording":3,"grant":7,"expires_at":1700000000,"record_input":false,
+                       "on_failure":"terminate","shell":"/bin/bash"}"#;
+        let o = login_reply(good).unwrap();
+        assert_eq!((o.recording, o.grant, o.expires_at), (3, 7, 1_700_000_000));
+        assert_eq!(o.shell, PathBuf::from("/bin/bash"));
+        assert_eq!(o.on_failure, OnFailure::Terminate);
+        assert!(login_reply(&good.replace("/bin/bash", "bash")).is_err());
+        assert!(login_reply(&good.replace("\"grant\":7,", "")).is_err());
+        assert!(login_reply(&good.replace("terminate", "maybe")).is_err());
+        assert!(login_reply("[]").is_err());
     }
 }

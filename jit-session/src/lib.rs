@@ -4,6 +4,7 @@
 pub mod asciicast;
 pub mod jitd;
 pub mod monitor;
+pub mod pipe;
 pub mod pty;
 pub mod record;
 pub mod relay;

@@ -1,7 +1,8 @@
 //! The process layout (modelled on sudo's use_pty): the parent keeps the
 //! user's terminal; a **monitor** child becomes session leader with the PTY
-//! slave as its controlling terminal, waits for the parent's go-ahead, forks
-//! the **command** into its own foreground process group, forwards signals
+//! slave as its controlling terminal, waits for the parent's go-ahead (which
+//! carries the command: a login shell's comes from jitd, after the fork),
+//! forks the **command** into its own foreground process group, forwards signals
 //! to it and reports its exit status over a pipe. The monitor is a child
 //! subreaper, so orphaned descendants stay in its tree for termination.
 //!
@@ -28,6 +29,9 @@ pub enum SpawnError {
     Go(#[source] nix::Error),
 }
 
+/// The encoded command may not be larger (the monitor reads it into memory).
+const MAX_COMMAND: usize = 8 << 20;
+
 /// What the command is, prepared before fork.
 pub struct Command {
     pub path: CString,
@@ -42,6 +46,57 @@ pub struct Command {
 pub enum Status {
     Exited(i32),
     Signaled(i32),
+}
+
+impl Command {
+    /// The go-ahead message: a length, then NUL-terminated strings (path,
+    /// cwd or "", argc, argv..., envc, name, value, ...). No string holds a
+    /// NUL (they are `CString`s), so the split is unambiguous.
+    fn encode(&self) -> Vec<u8> {
+        let cwd: &[u8] = self.cwd.as_ref().map_or(b"", |c| c.as_bytes());
+        let argc = self.argv.len().to_string();
+        let envc = self.env.len().to_string();
+        let mut fields: Vec<&[u8]> = vec![self.path.as_bytes(), cwd, argc.as_bytes()];
+        fields.extend(self.argv.iter().map(|a| a.as_bytes()));
+        fields.push(envc.as_bytes());
+        for (k, v) in &self.env {
+            fields.extend([k.as_bytes(), v.as_bytes()]);
+        }
+        let body: Vec<u8> = fields
+            .iter()
+            .flat_map(|f| f.iter().copied().chain([0]))
+            .collect();
+        let mut msg = u32::try_from(body.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes()
+            .to_vec();
+        msg.extend_from_slice(&body);
+        msg
+    }
+
+    /// The inverse of [`Command::encode`]'s body; None if it is malformed.
+    fn decode(body: &[u8]) -> Option<Command> {
+        let mut fields = body.strip_suffix(&[0])?.split(|&b| b == 0);
+        let mut next = || fields.next().and_then(|f| CString::new(f).ok());
+        let count = |c: CString| c.to_str().ok()?.parse::<usize>().ok();
+        let path = next()?;
+        let cwd = next().filter(|c| !c.as_bytes().is_empty());
+        let argc = count(next()?)?;
+        let argv = (0..argc).map(|_| next()).collect::<Option<Vec<_>>>()?;
+        let envc = count(next()?)?;
+        let env = (0..envc)
+            .map(|_| Some((next()?, next()?)))
+            .collect::<Option<Vec<_>>>()?;
+        if next().is_some() || argv.is_empty() {
+            return None;
+        }
+        Some(Command {
+            path,
+            argv,
+            env,
+            cwd,
+        })
+    }
 }
 
 impl Status {
@@ -109,10 +164,21 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Lets the monitor start the command.
-    pub fn go(&mut self) -> Result<(), SpawnError> {
+    /// Lets the monitor start `cmd`.
+    pub fn go(&mut self, cmd: &Command) -> Result<(), SpawnError> {
         if let Some(fd) = self.go.take() {
-            nix::unistd::write(&fd, &[1]).map_err(SpawnError::Go)?;
+            let msg = cmd.encode();
+            if msg.len() - 4 > MAX_COMMAND {
+                return Err(SpawnError::Go(nix::Error::E2BIG));
+            }
+            let mut rest = msg.as_slice();
+            while !rest.is_empty() {
+                match nix::unistd::write(&fd, rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(nix::Error::EINTR) => {}
+                    Err(e) => return Err(SpawnError::Go(e)),
+                }
+            }
         }
         Ok(())
     }
@@ -125,15 +191,14 @@ impl Spawned {
 }
 
 /// Forks the monitor. Signals in [`handled_signals`] must already be blocked.
-/// The slave end is closed in the parent, which gets the master back.
-pub fn spawn(pty: Pty, cmd: &Command) -> Result<(Spawned, OwnedFd), SpawnError> {
+/// The slave end is closed in the parent, which gets the master back. The
+/// command comes with [`Spawned::go`].
+pub fn spawn(pty: Pty) -> Result<(Spawned, OwnedFd), SpawnError> {
     let (go_r, go_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     let (st_r, st_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     let parent = nix::unistd::getpid();
-    let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
     // SAFETY: no other thread exists yet (main forks before starting any), so
     // the child may run arbitrary code; it never returns into the caller.
     match unsafe { nix::unistd::fork() }.map_err(SpawnError::Fork)? {
@@ -142,7 +207,7 @@ pub fn spawn(pty: Pty, cmd: &Command) -> Result<(Spawned, OwnedFd), SpawnError> 
             drop(st_r);
             let Pty { master, slave } = pty;
             drop(master);
-            let code = monitor_main(parent, slave, go_r, st_w, cmd, &argv);
+            let code = monitor_main(parent, slave, go_r, st_w);
             // SAFETY: _exit ends the process without running the parent's
             // atexit handlers or destructors twice.
             unsafe { libc::_exit(code) }
@@ -173,14 +238,32 @@ pub fn pidfd_open(pid: Pid) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn monitor_main(
-    parent: Pid,
-    slave: OwnedFd,
-    go: OwnedFd,
-    status: OwnedFd,
-    cmd: &Command,
-    argv: &[*const libc::c_char],
-) -> i32 {
+/// Reads the go-ahead: the command to run (None: the parent refused or died).
+fn read_command(go: &OwnedFd) -> Option<Command> {
+    let read_exact = |buf: &mut [u8]| -> Option<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            match nix::unistd::read(go, &mut buf[done..]) {
+                Ok(0) => return None,
+                Ok(n) => done += n,
+                Err(nix::Error::EINTR) => {}
+                Err(_) => return None,
+            }
+        }
+        Some(())
+    };
+    let mut len = [0u8; 4];
+    read_exact(&mut len)?;
+    let len = usize::try_from(u32::from_le_bytes(len)).ok()?;
+    if len > MAX_COMMAND {
+        return None;
+    }
+    let mut body = vec![0u8; len];
+    read_exact(&mut body)?;
+    Command::decode(&body)
+}
+
+fn monitor_main(parent: Pid, slave: OwnedFd, go: OwnedFd, status: OwnedFd) -> i32 {
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
@@ -196,18 +279,19 @@ fn monitor_main(
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
         return 1;
     }
-    let mut byte = [0u8; 1];
-    match nix::unistd::read(&go, &mut byte) {
-        Ok(1) => {}
-        _ => return 1, // the parent refused (no recording) or died
-    }
+    // Allocating here is sound: the parent had no other thread when it forked.
+    let Some(cmd) = read_command(&go) else {
+        return 1; // the parent refused (no recording) or died
+    };
     drop(go);
+    let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
     // SAFETY: the monitor is single-threaded (forked from a single-threaded
     // parent); the child execs or _exits.
     let command = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(status);
-            command_main(slave.as_fd(), cmd, argv)
+            command_main(slave.as_fd(), &cmd, &argv)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(_) => return 1,
@@ -312,4 +396,59 @@ fn command_main(slave: BorrowedFd<'_>, cmd: &Command, argv: &[*const libc::c_cha
     unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
     // SAFETY: see above.
     unsafe { libc::_exit(127) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> CString {
+        CString::new(s).unwrap()
+    }
+
+    #[test]
+    fn the_go_ahead_carries_the_command_intact() {
+        let cmd = Command {
+            path: c("/bin/bash"),
+            argv: vec![c("-bash"), c(""), c("a b\tc\u{e9}")],
+            env: vec![(c("HOME"), c("/home/v")), (c("SHELL"), c(""))],
+            cwd: Some(c("/home/v")),
+        };
+        let msg = cmd.encode();
+        let len = u32::from_le_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize;
+        assert_eq!(len, msg.len() - 4);
+        let back = Command::decode(&msg[4..]).unwrap();
+        assert_eq!(back.path, cmd.path);
+        assert_eq!(back.argv, cmd.argv);
+        assert_eq!(back.env, cmd.env);
+        assert_eq!(back.cwd, cmd.cwd);
+
+        let no_cwd = Command { cwd: None, ..cmd };
+        assert_eq!(Command::decode(&no_cwd.encode()[4..]).unwrap().cwd, None);
+    }
+
+    /// Each field NUL-terminated.
+    fn body(fields: &[&str]) -> Vec<u8> {
+        fields.iter().flat_map(|f| f.bytes().chain([0])).collect()
+    }
+
+    #[test]
+    fn a_malformed_go_ahead_runs_nothing() {
+        for fields in [
+            &["/bin/sh", ""][..],
+            &["/bin/sh", "", "0", "0"],                // no argv
+            &["/bin/sh", "", "1", "sh"],               // no envc
+            &["/bin/sh", "", "1", "sh", "0", "extra"], // a field too many
+            &["/bin/sh", "", "x", "sh", "0"],          // argc not a number
+        ] {
+            assert!(Command::decode(&body(fields)).is_none(), "{fields:?}");
+        }
+        assert!(Command::decode(b"").is_none());
+        let good = body(&["/bin/sh", "", "1", "sh", "0"]);
+        assert!(
+            Command::decode(&good[..good.len() - 1]).is_none(),
+            "not NUL-terminated"
+        );
+        assert!(Command::decode(&good).is_some());
+    }
 }

@@ -34,6 +34,18 @@ impl End {
             End::Terminated => "terminated",
         }
     }
+
+    pub fn parse(text: &str) -> Option<End> {
+        [
+            End::Exit,
+            End::Expired,
+            End::Revoked,
+            End::WriteFailed,
+            End::Terminated,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == text)
+    }
 }
 
 /// What the relay should do.

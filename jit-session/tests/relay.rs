@@ -278,8 +278,10 @@ fn full_disk_terminates_the_session() {
     assert!(ended, "{}", &text[text.len().saturating_sub(300)..]);
 }
 
+/// Without root it is a login shell: a command in arguments (rather than
+/// `-c`) is a mistake, refused before anything runs.
 #[test]
-fn refuses_without_root() {
+fn refuses_commands_without_root() {
     let out = Command::new(BIN)
         .arg("true")
         .uid(65534)
@@ -289,6 +291,7 @@ fn refuses_without_root() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "jit-session: run it through 'jitctl shell' (it needs sudo)\n"
+        "jit-session: as a login shell jit-session takes only '-c COMMAND'; \
+         for a root session use 'jitctl shell'\n"
     );
 }

@@ -283,7 +283,13 @@ pub struct RecordingsConfig {
     /// Record keystrokes too ("i" events). Off by default: they can hold secrets.
     pub record_input: bool,
     pub on_record_failure: OnRecordFailure,
+    /// The real shell jit-session runs when it is an account's login shell
+    /// (`-bash`, or `bash -c COMMAND`). Spanned for the semantic checks.
+    pub login_shell: Spanned<PathBuf>,
 }
+
+/// `[recordings] login_shell` when unset.
+pub const DEFAULT_LOGIN_SHELL: &str = "/bin/bash";
 
 impl Default for RecordingsConfig {
     fn default() -> Self {
@@ -292,8 +298,25 @@ impl Default for RecordingsConfig {
             group: "jit-audit".into(),
             record_input: false,
             on_record_failure: OnRecordFailure::Terminate,
+            login_shell: Spanned::new(0..0, PathBuf::from(DEFAULT_LOGIN_SHELL)),
         }
     }
+}
+
+/// Why `login_shell` cannot be used, if it cannot.
+fn check_login_shell(shell: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    if !shell.is_absolute() {
+        return Some("login_shell must be an absolute path");
+    }
+    if shell.as_os_str().as_bytes().contains(&0) {
+        return Some("login_shell must not contain a NUL character");
+    }
+    // jit-session runs this shell: itself would start recorders forever.
+    if shell.file_name().is_some_and(|n| n == "jit-session") {
+        return Some("login_shell is the real shell jit-session runs, not jit-session itself");
+    }
+    None
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -445,6 +468,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "risk thresholds are between 0 and 100".into(),
             ));
         }
+    }
+
+    if let Some(problem) = check_login_shell(raw.recordings.login_shell.get_ref()) {
+        return Err(invalid(
+            Some(raw.recordings.login_shell.span()),
+            problem.into(),
+        ));
     }
 
     let resource_targets: Vec<(String, Vec<Spanned<String>>)> = raw

@@ -6,17 +6,28 @@ use zbus::Connection;
 
 use crate::bus::emit;
 use crate::engine::{Engine, Event};
+use crate::recordings::Following;
 use crate::sessions::SessionControl;
 
 #[derive(Clone)]
 pub struct Effects {
     engine: Arc<Mutex<Engine>>,
     control: SessionControl,
+    following: Following,
 }
 
 impl Effects {
     pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl) -> Effects {
-        Effects { engine, control }
+        Effects {
+            engine,
+            control,
+            following: Following::default(),
+        }
+    }
+
+    /// The login recordings jitd follows (closed here when their grant ends).
+    pub fn following(&self) -> &Following {
+        &self.following
     }
 
     /// Broadcasts the events, then terminates ended grants' sessions (in the
@@ -33,9 +44,10 @@ impl Effects {
             let Event::Ended { id, user, .. } = event else {
                 continue;
             };
-            let (engine, control, grant, user) = (
+            let (engine, control, following, grant, user) = (
                 Arc::clone(&self.engine),
                 self.control.clone(),
+                self.following.clone(),
                 *id,
                 user.clone(),
             );
@@ -50,6 +62,10 @@ impl Effects {
                         tracing::error!(grant, error = %e, "cannot list the sessions to terminate")
                     }
                 }
+                // The sessions and their recorders are gone (terminate waits
+                // for them): whatever login recording is still open was
+                // kept open by something else, and ends here.
+                following.stop(grant);
             });
         }
     }

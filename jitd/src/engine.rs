@@ -74,6 +74,11 @@ pub enum EngineError {
     NotYourRecording(u64),
     #[error("a recording ends with a SHA-256 (64 hex digits) and a short reason")]
     BadRecordingEnd,
+    #[error(
+        "not inside a jit session of yours: log in through a service gated by pam_jit \
+         (or use 'jitctl shell')"
+    )]
+    NotInSession,
     #[error("{0}")]
     Io(String),
 }
@@ -156,6 +161,8 @@ pub struct RecordingStart {
     pub group: String,
     pub grant: RequestId,
     pub expires_at: UnixTime,
+    /// The real shell of login-shell sessions (`[recordings] login_shell`).
+    pub login_shell: std::path::PathBuf,
 }
 
 #[derive(Clone)]
@@ -967,7 +974,29 @@ impl Engine {
             group: rec.group.clone(),
             grant,
             expires_at,
+            login_shell: rec.login_shell.get_ref().clone(),
         })
+    }
+
+    /// The wall clock jitd uses (Unix seconds).
+    pub fn now(&self) -> UnixTime {
+        self.clock.wall()
+    }
+
+    /// Starts the recording of a login shell run by `caller` inside a PAM
+    /// session of `grant`: only the grant's holder may record under it (the
+    /// cgroup says which grant; the uid must agree).
+    pub fn open_login_recording(
+        &mut self,
+        grant: RequestId,
+        caller: &Person,
+        command: &str,
+        host: &str,
+    ) -> Result<RecordingStart> {
+        if self.load(grant)?.uid != caller.uid {
+            return Err(EngineError::NotInSession);
+        }
+        self.open_recording(grant, caller, command, host)
     }
 
     /// Records a finished recording's digest in the audit trail.

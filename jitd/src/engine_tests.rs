@@ -396,3 +396,36 @@ fn setting_the_clock_back_does_not_postpone_a_justification() {
     engine.tick().unwrap();
     assert!(events_named(&engine, req.id).contains(&"justification_overdue".into()));
 }
+
+#[test]
+fn login_recordings_are_for_the_grant_holder_only() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
+        .unwrap();
+    // Another user (or root) inside alice's session cgroup records nothing.
+    for other in [person(61002, "bob"), Person::root()] {
+        assert!(matches!(
+            engine.open_login_recording(grant.id, &other, "", "host1"),
+            Err(EngineError::NotInSession)
+        ));
+    }
+    assert!(events_named(&engine, grant.id)
+        .iter()
+        .all(|e| e != "recording_started"));
+    let start = engine
+        .open_login_recording(grant.id, &alice(), "", "host1")
+        .unwrap();
+    assert_eq!(start.metadata["target_user"], "alice");
+    assert_eq!(
+        start.login_shell,
+        std::path::PathBuf::from(crate::config::DEFAULT_LOGIN_SHELL)
+    );
+    // Once the grant is over, no new recording under it.
+    f.clock.advance(600);
+    engine.tick().unwrap();
+    assert!(engine
+        .open_login_recording(grant.id, &alice(), "", "host1")
+        .is_err());
+}

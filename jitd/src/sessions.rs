@@ -84,6 +84,21 @@ impl SessionControl {
         path.rsplit('/').find_map(grant_of_cgroup)
     }
 
+    /// The real uid `pid` runs as, if it is running. A caller's pid comes
+    /// from the bus when it connected; checking that it still runs as the
+    /// caller's uid keeps a pid reused by another user's process out of
+    /// what is done for the caller (threat T5).
+    pub fn uid_of_process(&self, pid: u32) -> Option<u32> {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
     fn move_into(&self, name: &str, pid: u32) -> io::Result<Option<String>> {
         let Some(base) = &self.cgroup_base else {
             return Ok(None);
@@ -389,6 +404,18 @@ fn slow_migrations(mountinfo: &str, dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_uid_is_its_real_uid_and_a_gone_one_has_none() {
+        let control = SessionControl::new(&SessionsConfig::default());
+        // SAFETY: getuid has no preconditions.
+        let me = unsafe { libc::getuid() };
+        assert_eq!(control.uid_of_process(std::process::id()), Some(me));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(control.uid_of_process(pid), None);
+    }
 
     #[test]
     fn favordynmods_is_read_from_the_mount_holding_the_directory() {

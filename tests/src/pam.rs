@@ -278,6 +278,17 @@ impl Sshd {
         cmd
     }
 
+    /// The ssh command line for `user` with a forced terminal (`ssh -tt`),
+    /// to type into a terminal (e.g. a [`crate::Tmux`] pane of root's).
+    pub fn ssh_tty_line(&self, user: &str) -> String {
+        format!(
+            "ssh -tt -i {}/{user}.id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+             -o BatchMode=yes -o LogLevel=ERROR -p {} {user}@127.0.0.1",
+            self.dir.display(),
+            self.port
+        )
+    }
+
     /// What sshd has logged so far (stops it).
     pub fn log(self) -> String {
         self.process.stop().stderr

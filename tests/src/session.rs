@@ -163,6 +163,55 @@ mount -t tmpfs -o mode=0700 jit-test-root /root
     ));
 }
 
+/// Makes `shell` the login shell of fixture `user` inside the test's
+/// namespace (its `/etc/passwd` is a bind-mounted copy, rewritten in place).
+pub fn set_login_shell(env: &Env, user: &str, shell: &str) {
+    let path = env.dir.path().join("passwd");
+    let text = fs::read_to_string(&path).expect("the namespace's passwd");
+    let prefix = format!("{user}:x:{}:", uid(user));
+    let mut found = false;
+    let text: String = text
+        .lines()
+        .map(|line| match line.strip_prefix(&prefix) {
+            Some(_) => {
+                found = true;
+                let (rest, _) = line.rsplit_once(':').expect("a passwd line");
+                format!("{rest}:{shell}\n")
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    assert!(found, "no passwd line for {user}");
+    // The same inode: the bind mount shows the new contents.
+    fs::write(&path, text).expect("rewrite passwd");
+}
+
+/// A world for login-shell sessions (README, "jit-session as a login
+/// shell"): [`SessionEnv`] with sshd gated by pam_jit for `ssh` (a resource
+/// granted at once, see [`login_config`]) and each of `users` given the
+/// recorder as login shell. `prepare` runs before jitd starts.
+pub fn login_env(users: &[&str], prepare: impl FnOnce(&SessionEnv)) -> (SessionEnv, crate::Sshd) {
+    let s = SessionEnv::with(&login_config(), "ops", |s| {
+        let stack = crate::sshd_stack(s, "ssh");
+        s.set_pam_services(&[("sshd", &stack)]);
+        for user in users {
+            set_login_shell(s, user, JIT_SESSION);
+        }
+        prepare(s);
+    });
+    let sshd = crate::Sshd::start(&s, users);
+    (s, sshd)
+}
+
+/// [`session_config`] plus `ssh`, a resource alice and bob get at once.
+pub fn login_config() -> String {
+    format!(
+        "{}\n[[resource]]\nname = \"ssh\"\nprivileged = false\nsensitivity = \"low\"\n\
+         environment = \"staging\"\neligible = [\"group:admins\"]\nmax_duration = \"1h\"\n",
+        session_config("15m")
+    )
+}
+
 /// A tmux server run by one user inside a test's namespace, with one
 /// session ("main") whose single pane runs the user's shell. Killed on drop.
 pub struct Tmux<'a> {

@@ -60,6 +60,7 @@ impl From<EngineError> for BusError {
             EngineError::CheckOthers
             | EngineError::NotAuditor
             | EngineError::NotRoot
+            | EngineError::NotInSession
             | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),
             EngineError::NoSession(_) | EngineError::NoRecording(_) => BusError::NotFound(text),
             EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),

@@ -408,6 +408,93 @@ impl Daemon {
         ))
     }
 
+    /// jit-session as the login shell of a non-root account asks to record
+    /// its session. The grant is the one whose PAM session (cgroup) the
+    /// caller's pid is in, and the caller's uid must be its holder: bus
+    /// credentials only, never arguments. jitd creates the file and writes
+    /// its header; the caller gets the write end of a pipe for the events
+    /// (it never holds the file: threat T17), and a JSON object with
+    /// recording, grant, expires_at, record_input, on_failure and shell.
+    #[zbus(out_args("pipe", "recording"))]
+    #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
+    async fn open_login_recording(
+        &self,
+        cols: u32,
+        rows: u32,
+        command: String,
+        term: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(zbus::OwnedFd, String), BusError> {
+        let (_, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = self.caller(conn, &header).await?;
+        let control = self.control.clone();
+        let Some(grant) = control
+            .grant_of_process(pid)
+            .filter(|_| control.uid_of_process(pid) == Some(who.uid))
+        else {
+            return Err(EngineError::NotInSession.into());
+        };
+        let size = |n: u32| u16::try_from(n).ok().filter(|n| *n > 0);
+        let (Some(width), Some(height)) = (size(cols), size(rows)) else {
+            return Err(BusError::InvalidArgument(
+                "cols and rows are between 1 and 65535".into(),
+            ));
+        };
+        if term.len() > 256 {
+            return Err(EngineError::TooLong("term").into());
+        }
+        let following = self.effects.following().clone();
+        if following.count(grant) >= crate::recordings::MAX_OPEN_PER_GRANT {
+            return Err(BusError::Conflict(format!(
+                "grant {grant} has {} recordings open already",
+                crate::recordings::MAX_OPEN_PER_GRANT
+            )));
+        }
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let engine = Arc::clone(&self.engine);
+        let (start, pipe) = self
+            .run(move |e| {
+                let start = e.open_login_recording(grant, &who, &command, &host)?;
+                let shell = start.login_shell.to_string_lossy().into_owned();
+                let header = jit_session::asciicast::Header {
+                    width,
+                    height,
+                    timestamp: e.now(),
+                    command: if command.is_empty() { shell.clone() } else { command },
+                    term,
+                    shell,
+                    jit: start.metadata.clone(),
+                };
+                let uid = who.uid;
+                let pipe = start_login_recording(e, engine, following, &start, &header)?;
+                // Checked again right before the move (the pid is the
+                // caller's only while it runs as the caller).
+                if control.uid_of_process(pid) != Some(uid) {
+                    tracing::warn!(pid, "the caller is gone: not moving its pid");
+                } else if let Err(err) = control.adopt_recorder(grant, pid) {
+                    tracing::warn!(pid, error = %err, "could not move the recorder out of the session");
+                }
+                Ok((start, pipe))
+            })
+            .await?;
+        let on_failure = match start.on_failure {
+            crate::config::OnRecordFailure::Terminate => "terminate",
+            crate::config::OnRecordFailure::Continue => "continue",
+        };
+        let reply = to_json(&serde_json::json!({
+            "recording": start.recording,
+            "grant": start.grant,
+            "expires_at": start.expires_at,
+            "record_input": start.record_input,
+            "on_failure": on_failure,
+            "shell": start.login_shell,
+        }))?;
+        Ok((pipe.into(), reply))
+    }
+
     /// jit-session's recording is complete (root only): its digest goes into
     /// the audit trail. `end`: exit, expired, revoked, write_failed, terminated.
     async fn close_recording(
@@ -508,6 +595,59 @@ impl Daemon {
         resource: &str,
         reason: &str,
     ) -> zbus::Result<()>;
+}
+
+/// Creates a login shell's recording file with its header, and the pipe
+/// whose read end a thread of jitd follows ([`crate::recordings::follow`]);
+/// returns the write end. If any of it fails the recording is closed at once
+/// as "write_failed" (with the digest of what reached the file), and no
+/// session starts.
+fn start_login_recording(
+    e: &mut Engine,
+    engine: Arc<Mutex<Engine>>,
+    following: crate::recordings::Following,
+    start: &crate::engine::RecordingStart,
+    header: &jit_session::asciicast::Header,
+) -> Result<std::os::fd::OwnedFd, EngineError> {
+    use jit_session::asciicast::{Finished, Recorder};
+    let failed = |e: &mut Engine, what: &str, err: &dyn std::fmt::Display, so_far: Finished| {
+        let problem = EngineError::Io(format!("{what} {}: {err}", start.path));
+        match e.close_recording(
+            start.recording,
+            &so_far.sha256,
+            so_far.bytes,
+            "write_failed",
+        ) {
+            Ok(()) => problem,
+            Err(close) => close,
+        }
+    };
+    let now = std::time::Instant::now();
+    let file = match crate::recordings::create(std::path::Path::new(&start.path), &start.group) {
+        Ok(f) => f,
+        Err(err) => return Err(failed(e, "cannot create", &err, Finished::empty())),
+    };
+    let mut recorder = Recorder::new(file, header, now)
+        .map_err(|err| failed(e, "cannot start", &err, Finished::empty()))?;
+    if let Err(err) = recorder.flush(now) {
+        return Err(failed(e, "cannot write", &err, recorder.written_so_far()));
+    }
+    let (read, write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(err) => return Err(failed(e, "no pipe for", &err, recorder.written_so_far())),
+    };
+    let so_far = recorder.written_so_far();
+    let follow = crate::recordings::Follow {
+        engine,
+        following,
+        grant: start.grant,
+        recording: start.recording,
+        record_input: start.record_input,
+    };
+    if let Err(err) = crate::recordings::follow(follow, recorder, read) {
+        return Err(failed(e, "cannot follow", &err, so_far));
+    }
+    Ok(write)
 }
 
 /// Broadcasts engine events as signals. A failed send is logged, not fatal:

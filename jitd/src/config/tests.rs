@@ -121,6 +121,38 @@ fn semantic_errors_point_at_the_value() {
 }
 
 #[test]
+fn login_shell_defaults_and_is_checked() {
+    let config = parse_str(MINIMAL).unwrap();
+    assert_eq!(
+        config.recordings.login_shell.get_ref(),
+        Path::new(DEFAULT_LOGIN_SHELL)
+    );
+    let with = |shell: &str| format!("{MINIMAL}\n[recordings]\nlogin_shell = \"{shell}\"\n");
+    let config = parse_str(&with("/bin/zsh")).unwrap();
+    assert_eq!(
+        config.recordings.login_shell.get_ref(),
+        Path::new("/bin/zsh")
+    );
+    for (shell, want) in [
+        (
+            "bash",
+            "jitd.toml:11:15: login_shell must be an absolute path",
+        ),
+        (
+            "/usr/libexec/jit/jit-session",
+            "jitd.toml:11:15: login_shell is the real shell jit-session runs",
+        ),
+        (
+            "/bin/ba\\u0000sh",
+            "jitd.toml:11:15: login_shell must not contain a NUL",
+        ),
+    ] {
+        let err = error_of(&with(shell));
+        assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
+    }
+}
+
+#[test]
 fn missing_required_sections_are_errors() {
     assert!(
         error_of("[[resource]]\nname = \"x\"\neligible = [\"user:a\"]\n")

@@ -45,6 +45,10 @@ impl Gate {
         &self.control
     }
 
+    pub fn engine(&self) -> Arc<Mutex<Engine>> {
+        Arc::clone(&self.engine)
+    }
+
     /// The hot path of every sudo and login: no SQLite, no engine lock.
     /// Returns (active, grant, expires_at, pending request).
     pub fn check(

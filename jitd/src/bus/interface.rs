@@ -4,7 +4,7 @@
 //! the blocking pool (SQLite must not stall the executor) and returns JSON.
 
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use zbus::message::Header;
@@ -428,7 +428,7 @@ impl Daemon {
     ) -> Result<(zbus::OwnedFd, String), BusError> {
         let (_, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
         let who = self.caller(conn, &header).await?;
-        let control = self.control.clone();
+        let control = self.gate.control().clone();
         let Some(grant) = control
             .grant_of_process(pid)
             .filter(|_| control.uid_of_process(pid) == Some(who.uid))
@@ -454,7 +454,7 @@ impl Daemon {
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let engine = Arc::clone(&self.engine);
+        let engine = self.gate.engine();
         let (start, pipe) = self
             .run(move |e| {
                 let start = e.open_login_recording(grant, &who, &command, &host)?;

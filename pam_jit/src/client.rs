@@ -369,23 +369,33 @@ fn absent(e: &std::io::Error) -> bool {
 
 /// The uid of the process at the other end of a Unix socket.
 fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    // SAFETY: ucred is plain old data; zeroed is a valid value.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred and len are valid for getsockopt to write.
+    // SAFETY: SO_PEERCRED fills a ucred.
+    let cred: libc::ucred = unsafe { socket_option(stream, libc::SO_PEERCRED) }?;
+    Ok(cred.uid)
+}
+
+/// A SOL_SOCKET option.
+///
+/// # Safety
+/// `T` must be the plain-old-data type the kernel writes for `option`.
+unsafe fn socket_option<T>(fd: &impl AsRawFd, option: libc::c_int) -> std::io::Result<T> {
+    // SAFETY: T is plain old data (the caller's promise); zeroed is a valid value.
+    let mut value: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: value and len are valid for getsockopt to write, len bytes at most.
     let rc = unsafe {
         libc::getsockopt(
-            stream.as_raw_fd(),
+            fd.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
+            option,
+            (&mut value as *mut T).cast(),
             &mut len,
         )
     };
     if rc < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(cred.uid)
+    Ok(value)
 }
 
 /// A non-blocking, close-on-exec connect to a Unix stream socket.
@@ -431,24 +441,11 @@ fn connect_unix(path: &str, deadline: Instant) -> Result<UnixStream> {
         match e.raw_os_error() {
             Some(libc::EINPROGRESS) | Some(libc::EAGAIN) => {
                 wait(&fd, libc::POLLOUT, deadline)?;
-                let mut err: libc::c_int = 0;
-                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-                // SAFETY: err and len are valid for getsockopt to write.
-                let rc = unsafe {
-                    libc::getsockopt(
-                        fd.as_raw_fd(),
-                        libc::SOL_SOCKET,
-                        libc::SO_ERROR,
-                        (&mut err as *mut libc::c_int).cast(),
-                        &mut len,
-                    )
-                };
-                if rc < 0 || err != 0 {
-                    return Err(connect_err(std::io::Error::from_raw_os_error(if rc < 0 {
-                        libc::EIO
-                    } else {
-                        err
-                    })));
+                // SAFETY: SO_ERROR fills an int.
+                match unsafe { socket_option::<libc::c_int>(&fd, libc::SO_ERROR) } {
+                    Ok(0) => {}
+                    Ok(err) => return Err(connect_err(std::io::Error::from_raw_os_error(err))),
+                    Err(e) => return Err(connect_err(e)),
                 }
             }
             _ => return Err(connect_err(e)),

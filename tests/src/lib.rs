@@ -1006,3 +1006,14 @@ fn fixture_account_files(dir: &Path) -> (PathBuf, PathBuf) {
     }
     (p, g)
 }
+
+/// The last `n` bytes of `text` (trailing whitespace dropped), for failure
+/// messages about long output; never splits a character.
+pub fn tail_of(text: &str, n: usize) -> String {
+    let t = text.trim_end();
+    let mut start = t.len().saturating_sub(n);
+    while !t.is_char_boundary(start) {
+        start += 1;
+    }
+    t[start..].to_owned()
+}

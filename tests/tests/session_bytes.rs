@@ -84,10 +84,7 @@ fn full_disk_ends_the_session() {
         ],
     );
     let took = started.elapsed();
-    let tail: String = {
-        let t = run.stdout.trim_end();
-        t[t.len().saturating_sub(400)..].to_owned()
-    };
+    let tail = tail_of(&run.stdout, 400);
     assert_ne!(run.code, 0, "exit status after a failed recording:{run}");
     assert!(
         run.stdout.contains("cannot write the session recording")

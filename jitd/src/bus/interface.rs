@@ -29,6 +29,14 @@ pub struct Daemon {
 
 type Reply<T> = Result<T, BusError>;
 
+/// The user behind `uid`, from NSS (off the executor: NSS may block).
+async fn person(uid: u32) -> Reply<Person> {
+    tokio::task::spawn_blocking(move || Person::lookup(uid))
+        .await
+        .map_err(|e| BusError::Failed(e.to_string()))?
+        .map_err(|e| BusError::from(EngineError::from(e)))
+}
+
 fn to_json<T: Serialize>(value: &T) -> Reply<String> {
     serde_json::to_string(value).map_err(|e| BusError::Failed(e.to_string()))
 }
@@ -44,11 +52,7 @@ impl Daemon {
     }
 
     async fn caller(&self, conn: &Connection, header: &Header<'_>) -> Reply<Person> {
-        let uid = self.callers.uid(conn, header.sender()).await?;
-        tokio::task::spawn_blocking(move || Person::lookup(uid))
-            .await
-            .map_err(|e| BusError::Failed(e.to_string()))?
-            .map_err(|e| BusError::from(EngineError::from(e)))
+        person(self.callers.uid(conn, header.sender()).await?).await
     }
 
     /// Runs `op` against the engine off the executor.
@@ -426,8 +430,8 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
-        let (_, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        let who = self.caller(conn, &header).await?;
+        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = person(uid).await?;
         let control = self.gate.control().clone();
         let Some(grant) = control
             .grant_of_process(pid)

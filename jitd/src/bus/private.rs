@@ -37,9 +37,11 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30);
 /// by a jitd that was killed. Called once jitd owns its bus name, so a
 /// second jitd never takes the socket from the first.
 pub fn bind(dir: &Path) -> io::Result<(std::os::unix::net::UnixListener, PathBuf)> {
+    // Root's alone, like the socket (systemd's RuntimeDirectory= makes it
+    // 0755; either way only root may connect).
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o755)
+        .mode(0o700)
         .create(dir)?;
     let path = dir.join(SOCKET_NAME);
     match std::fs::symlink_metadata(&path) {

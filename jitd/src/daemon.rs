@@ -19,6 +19,7 @@ use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
 use crate::effects::Effects;
 use crate::engine::{Engine, EngineError};
+use crate::session_ends::SessionEnds;
 use crate::sessions::SessionControl;
 
 #[derive(Debug, Error)]
@@ -76,7 +77,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let rearm = Arc::new(Notify::new());
 
     let conn = zbus::connection::Builder::system().build().await?;
-    let gate = Gate::new(Arc::clone(&engine), control);
+    let ends = SessionEnds::new(Arc::clone(&engine));
+    ends.resume().await;
+    let gate = Gate::new(Arc::clone(&engine), control, ends);
     let daemon = Daemon::new(
         gate.clone(),
         Callers::default(),

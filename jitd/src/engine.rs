@@ -829,12 +829,16 @@ impl Engine {
         self.tick()
     }
 
-    /// Records a PAM session opened under `uid`'s active grant for
-    /// `resource` (W1.8 "use"). Only root (pam_jit inside sudo or sshd).
+    /// Records a PAM session opened under `session.uid`'s active grant
+    /// `session.grant` for `resource` (W1.8 "use"). Only root (pam_jit inside
+    /// sudo or sshd). On every sudo and login: the grant is checked in the
+    /// in-memory index, which every end of a grant updates under this
+    /// engine's lock, and only the requester's name is read from SQLite.
     pub fn register_session(
         &mut self,
         who: &Person,
         session: SessionRecord,
+        resource: &str,
     ) -> Result<(u64, RequestId, UnixTime)> {
         if !who.is_root() {
             return Err(EngineError::NotRoot);
@@ -848,25 +852,35 @@ impl Engine {
                 return Err(EngineError::TooLong(what));
             }
         }
-        let grant = self.load(session.grant)?;
-        let Some(expires_at) = grant.expires_at.filter(|_| grant.state == State::Active) else {
-            return Err(EngineError::NoGrant {
-                uid: session.uid,
-                resource: grant.resource,
-            });
-        };
         let now = self.clock.wall();
+        let active =
+            self.grants
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .check(session.uid, resource, now);
+        let expires_at = match active {
+            Some((grant, expires_at)) if grant == session.grant => expires_at,
+            _ => {
+                return Err(EngineError::NoGrant {
+                    uid: session.uid,
+                    resource: resource.to_owned(),
+                })
+            }
+        };
         let id = self.store.write_usage(|w| -> Result<u64> {
+            let user = w.requester(session.grant)?.ok_or(EngineError::Workflow(
+                WorkflowError::NotFound(session.grant),
+            ))?;
             let id = w.insert_session(&SessionRecord {
                 opened_at: now,
                 ..session.clone()
             })?;
             w.audit(&AuditEvent {
                 at: now,
-                actor_uid: Some(grant.uid),
-                actor: &grant.user,
+                actor_uid: Some(session.uid),
+                actor: &user,
                 event: "session_opened",
-                request: Some(grant.id),
+                request: Some(session.grant),
                 detail: json!({
                     "session": id,
                     "service": session.service,
@@ -878,18 +892,17 @@ impl Engine {
             })?;
             Ok(id)
         })?;
-        Ok((id, grant.id, expires_at))
+        Ok((id, session.grant, expires_at))
     }
 
-    pub fn unregister_session(&mut self, who: &Person, id: u64) -> Result<()> {
-        if !who.is_root() {
-            return Err(EngineError::NotRoot);
-        }
+    /// Records that session `id` ended (its process exited, seen by jitd,
+    /// not told by a caller); false if it was already recorded.
+    pub fn close_session(&mut self, id: u64) -> Result<bool> {
         let session = self.store.session(id)?.ok_or(EngineError::NoSession(id))?;
         let now = self.clock.wall();
-        self.store.write_usage(|w| -> Result<()> {
+        self.store.write_usage(|w| -> Result<bool> {
             if !w.close_session(id, now)? {
-                return Err(EngineError::NoSession(id));
+                return Ok(false);
             }
             w.audit(&AuditEvent {
                 at: now,
@@ -897,9 +910,9 @@ impl Engine {
                 actor: JITD,
                 event: "session_closed",
                 request: Some(session.grant),
-                detail: json!({"session": id, "service": session.service}),
+                detail: json!({"session": id, "service": session.service, "pid": session.pid}),
             })?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -1061,6 +1074,12 @@ impl Engine {
     /// Every session opened under `grant`, to be terminated when it ends.
     pub fn sessions_of(&self, grant: RequestId) -> Result<Vec<SessionRecord>> {
         Ok(self.store.sessions_of(grant)?)
+    }
+
+    /// Sessions whose end is not recorded yet (at start: those the previous
+    /// jitd was watching).
+    pub fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
+        Ok(self.store.open_sessions()?)
     }
 
     pub fn show(&self, who: &Person, id: RequestId) -> Result<Request> {

@@ -16,5 +16,6 @@ pub mod grants;
 pub mod notifier;
 pub mod pidfd;
 pub mod recordings;
+pub mod session_ends;
 pub mod sessions;
 pub mod store;

@@ -1,8 +1,8 @@
-//! Signalling processes through pidfds, so a recycled pid is never hit
-//! (threat T5): a pidfd names one process for its whole life.
+//! Signalling and watching processes through pidfds, so a recycled pid is
+//! never hit (threat T5): a pidfd names one process for its whole life.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 pub struct Pidfd(OwnedFd);
 
@@ -38,5 +38,105 @@ impl Pidfd {
             }
         }
         Ok(())
+    }
+
+    /// Whether the process has exited (the pidfd polls readable from then on).
+    pub fn exited(&self) -> io::Result<bool> {
+        let mut poll = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut poll, 1, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(poll.revents & libc::POLLIN != 0)
+    }
+}
+
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for Pidfd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// A running process, held by a pidfd, with its start time: (pid, start
+/// time) names one process across jitd restarts, as polkit's subjects do.
+pub struct Process {
+    pub pid: u32,
+    /// Clock ticks after boot (`/proc/PID/stat`, field 22).
+    pub started: u64,
+    pub fd: Pidfd,
+}
+
+impl Process {
+    /// Holds `pid`, which must be running.
+    pub fn hold(pid: u32) -> io::Result<Process> {
+        let fd = Pidfd::open(pid)?;
+        let started = start_time(pid)?;
+        // /proc/PID was read after the pidfd was taken: if the process still
+        // runs now, both named the same one.
+        if fd.exited()? {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(Process { pid, started, fd })
+    }
+
+    /// Holds `pid` if it still is the process that started at `started`.
+    pub fn find(pid: u32, started: u64) -> Option<Process> {
+        Process::hold(pid).ok().filter(|p| p.started == started)
+    }
+}
+
+fn start_time(pid: u32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_field(&stat, 22)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: no start time")))
+}
+
+/// Field `n` (numbered from 1, as in proc(5)) of a `/proc/PID/stat` line.
+/// The command name (field 2) may hold spaces and parentheses, so fields
+/// are counted after its last ')'.
+pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(n.checked_sub(3)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let stat = "42 (a) b (c) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+        assert_eq!(stat_field(stat, 3), Some("S"));
+        assert_eq!(stat_field(stat, 4), Some("7"));
+        assert_eq!(stat_field(stat, 22), Some("987654"));
+        assert_eq!(stat_field("42 (short) S 1", 22), None);
+        assert_eq!(stat_field("garbage", 4), None);
+    }
+
+    #[test]
+    fn holds_a_running_process_and_sees_it_exit() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let process = Process::hold(child.id()).expect("hold");
+        assert!(!process.fd.exited().unwrap());
+        assert!(Process::find(child.id(), process.started).is_some());
+        assert!(Process::find(child.id(), process.started + 1).is_none());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(process.fd.exited().unwrap());
+        assert!(Process::find(child.id(), process.started).is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! Ending the sessions of a grant (W1.7): every process they started dies,
 //! including children that called setsid or were re-parented (threat T15).
 //!
-//! Each registered session's process is moved into a cgroup of its own, which
+//! Each registered session's process is moved into its grant's cgroup, which
 //! every descendant inherits whatever it does to its session or parent. At the
 //! end: SIGHUP to every member through pidfds, then, after a short grace,
 //! `cgroup.kill` (SIGKILL to all, atomically). Without cgroup v2 the session's
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::SessionsConfig;
-use crate::pidfd::Pidfd;
+use crate::pidfd::{stat_field, Pidfd};
 use crate::store::SessionRecord;
 
 /// How long to wait for a killed cgroup to empty before giving up on rmdir.
@@ -63,10 +63,12 @@ impl SessionControl {
         }
     }
 
-    /// Moves `pid`, a session under `grant`, into a cgroup of its own;
-    /// returns the cgroup's path.
+    /// Moves `pid`, a session under `grant`, into the grant's cgroup;
+    /// returns the cgroup's path. One cgroup per grant, not per session: the
+    /// grant's sessions end together, and a grant used by a thousand sudo
+    /// runs leaves one directory, made once.
     pub fn adopt(&self, grant: u64, pid: u32) -> io::Result<Option<String>> {
-        self.move_into(&format!("grant-{grant}-pid-{pid}"), pid)
+        self.move_into(&format!("grant-{grant}"), pid)
     }
 
     /// Moves a session recorder out of its session's cgroup into one that
@@ -127,13 +129,11 @@ impl SessionControl {
         {
             std::thread::sleep(RECORDER_HEAD_START);
         }
-        let mut targets: Vec<Target> = sessions.iter().map(Target::of).collect();
-        for dir in self.cgroups_of(grant) {
-            if !targets
-                .iter()
-                .any(|t| matches!(t, Target::Cgroup(d) if *d == dir))
-            {
-                targets.push(Target::Cgroup(dir));
+        let mut targets: Vec<Target> = Vec::new();
+        let found = self.cgroups_of(grant).into_iter().map(Target::Cgroup);
+        for target in sessions.iter().filter_map(Target::of).chain(found) {
+            if !targets.contains(&target) {
+                targets.push(target);
             }
         }
         let mut hung_up = 0;
@@ -205,12 +205,19 @@ impl SessionControl {
         }
     }
 
-    /// The cgroups `adopt` made for `grant`.
+    /// The cgroups `adopt` made for `grant` (earlier versions made one per
+    /// session: `grant-G-pid-P`).
     fn cgroups_of(&self, grant: u64) -> Vec<PathBuf> {
-        self.cgroups_named(&format!("grant-{grant}-pid-"))
+        let name = format!("grant-{grant}");
+        let per_session = format!("{name}-pid-");
+        self.cgroups_where(|n| n == name || n.starts_with(&per_session))
     }
 
     fn cgroups_named(&self, prefix: &str) -> Vec<PathBuf> {
+        self.cgroups_where(|n| n.starts_with(prefix))
+    }
+
+    fn cgroups_where(&self, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {
         let Some(base) = &self.cgroup_base else {
             return Vec::new();
         };
@@ -218,7 +225,7 @@ impl SessionControl {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .filter(|e| wanted(&e.file_name().to_string_lossy()))
             .map(|e| e.path())
             .collect()
     }
@@ -239,17 +246,20 @@ impl SessionControl {
     }
 }
 
-/// One session's processes: its cgroup, or its process tree.
+/// Sessions' processes: their cgroup, or one session's process tree.
+#[derive(PartialEq)]
 enum Target {
     Cgroup(PathBuf),
     Tree(u32),
 }
 
 impl Target {
-    fn of(s: &SessionRecord) -> Target {
+    /// Without a cgroup, only an open session's tree can be found: a closed
+    /// one's process is gone, and its pid may name another process now.
+    fn of(s: &SessionRecord) -> Option<Target> {
         match &s.cgroup {
-            Some(dir) => Target::Cgroup(PathBuf::from(dir)),
-            None => Target::Tree(s.pid),
+            Some(dir) => Some(Target::Cgroup(PathBuf::from(dir))),
+            None => s.closed_at.is_none().then_some(Target::Tree(s.pid)),
         }
     }
 
@@ -299,15 +309,15 @@ impl Target {
     }
 }
 
-/// The grant a session or recorder cgroup's name (`grant-G-pid-P`,
-/// `recorder-G-pid-P`) belongs to.
+/// The grant a session or recorder cgroup's name (`grant-G`,
+/// `recorder-G-pid-P`, and `grant-G-pid-P`, one per session, as earlier
+/// versions made them) belongs to.
 fn grant_of_cgroup(name: &str) -> Option<u64> {
-    name.strip_prefix("grant-")
-        .or_else(|| name.strip_prefix("recorder-"))?
-        .split_once("-pid-")?
-        .0
-        .parse()
-        .ok()
+    let grant = match name.strip_prefix("grant-") {
+        Some(rest) => rest.split_once("-pid-").map_or(rest, |(g, _)| g),
+        None => name.strip_prefix("recorder-")?.split_once("-pid-")?.0,
+    };
+    grant.parse().ok()
 }
 
 fn read_pids(path: &Path) -> Vec<u32> {
@@ -353,11 +363,9 @@ fn descendants(root: u32) -> Vec<u32> {
     out
 }
 
-/// The parent pid in a /proc/PID/stat line ("pid (comm) state ppid ...";
-/// comm may itself contain spaces and parentheses).
+/// The parent pid in a /proc/PID/stat line.
 fn parent_of(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    stat_field(stat, 4)?.parse().ok()
 }
 
 /// `<cgroup2 mount>/jit` (or under jitd's own cgroup when it has one, as
@@ -437,7 +445,10 @@ mod tests {
 
     #[test]
     fn cgroup_names_give_their_grant() {
+        assert_eq!(grant_of_cgroup("grant-12"), Some(12));
         assert_eq!(grant_of_cgroup("grant-12-pid-345"), Some(12));
+        assert_eq!(grant_of_cgroup("recorder-7-pid-345"), Some(7));
+        assert_eq!(grant_of_cgroup("recorder-7"), None);
         assert_eq!(grant_of_cgroup("grant-x-pid-3"), None);
         assert_eq!(grant_of_cgroup("other"), None);
     }

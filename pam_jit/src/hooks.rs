@@ -62,7 +62,7 @@ impl PamHooks for PamJit {
             };
             // SAFETY: only this module stores SESSION_KEY, always as a Box<u64>.
             let session = unsafe { pamh.get_data::<u64>(SESSION_KEY) }.ok().copied();
-            let verdict = gate::close_session(&args, &user, session, &mut bus(&args));
+            let verdict = gate::close_session(&args, &user, session);
             finish(pamh, &args, "session", verdict)
         })
     }

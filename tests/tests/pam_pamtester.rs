@@ -144,16 +144,51 @@ fn pamtester_session_registers_with_jitd() {
     let id = id_of(&env.request("alice", "logs", "30m", "pam test"));
     let run = env.pamtester("jit-session", "alice", &["open_session", "close_session"]);
     assert_eq!(run.code, 0, "{run}{}", env.jitd_log_tail());
-    let events: Vec<String> = env
-        .audit_events_for(id)
-        .iter()
-        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert!(
-        events.contains(&"session_opened".to_owned())
-            && events.contains(&"session_closed".to_owned()),
-        "{events:?}"
-    );
+    assert_session_recorded_and_ended(&env, id);
+}
+
+/// jitd records a session's end when the process that opened it exits:
+/// close_session asks jitd nothing, and a session never closed (pamtester
+/// exits straight after opening it, as a killed sudo would) ends all the same.
+#[test]
+fn pamtester_session_ends_with_its_process_without_close() {
+    let env = Env::new();
+    let session = format!("session required {}\n", env.jit_args("logs"));
+    env.install_pam(&[("jit-session", &session)], SUDOERS);
+    let id = id_of(&env.request("alice", "logs", "30m", "pam test"));
+    let run = env.pamtester("jit-session", "alice", &["open_session"]);
+    assert_eq!(run.code, 0, "{run}{}", env.jitd_log_tail());
+    assert_session_recorded_and_ended(&env, id);
+}
+
+/// One session_opened for grant `id`, and its session_closed (naming the same
+/// session and process) within 2 s of the PAM program's exit.
+#[track_caller]
+fn assert_session_recorded_and_ended(env: &Env, id: u64) {
+    let events = wait_for(Duration::from_secs(2), || {
+        let events = env.audit_events_for(id);
+        events
+            .iter()
+            .any(|e| e["event"] == "session_closed")
+            .then_some(events)
+    })
+    .unwrap_or_else(|| panic!("no session_closed:{:#?}", env.audit_events_for(id)));
+    let of = |name: &str| -> Vec<(u64, u64)> {
+        events
+            .iter()
+            .filter(|e| e["event"] == name)
+            .map(|e| {
+                let d = &e["detail"];
+                (
+                    d["session"].as_u64().unwrap_or(0),
+                    d["pid"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let opened = of("session_opened");
+    assert_eq!(opened.len(), 1, "{events:#?}");
+    assert_eq!(of("session_closed"), opened, "{events:#?}");
 }
 
 /// The private socket is the way to jitd, not a detour through the bus: with

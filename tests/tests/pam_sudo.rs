@@ -200,3 +200,61 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
         .ok();
     env.sudo("alice", &[], &["true"]).ok();
 }
+
+/// Sessions open while jitd is down: the end of one whose process exited in
+/// the meantime is recorded at start; one still running is watched again,
+/// and its end is recorded when it exits.
+#[test]
+fn session_ends_are_recorded_across_a_jitd_restart() {
+    let mut env = sudo_env("logs");
+    let id = id_of(&env.request("alice", "logs", "30m", "restart"));
+    let sessions = |env: &Env, event: &str| -> Vec<u64> {
+        env.audit_events_for(id)
+            .iter()
+            .filter(|e| e["event"] == event)
+            .filter_map(|e| e["detail"]["session"].as_u64())
+            .collect()
+    };
+    // Started one after the other, so the first session opened is `gone`'s.
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        let mark = marked_sleep();
+        let pty = env.spawn_in_pty("alice", &format!("sudo -n sleep {mark}"));
+        let sleep = wait_for(Duration::from_secs(3), || pids_of(&["sleep", &mark]).pop())
+            .unwrap_or_else(|| panic!("sudo sleep did not start:{}", env.jitd_log_tail()));
+        started.push((pty, sleep));
+    }
+    let opened = sessions(&env, "session_opened");
+    assert_eq!(opened.len(), 2, "{:#?}", env.audit_events_for(id));
+    let (kept, mut gone) = (started.pop().unwrap(), started.pop().unwrap());
+
+    env.kill_jitd();
+    // SAFETY: kill(2) on a process this test started (through sudo).
+    unsafe { libc::kill(gone.1 as i32, libc::SIGKILL) };
+    assert!(
+        wait_for(Duration::from_secs(3), || (!gone.0.running()).then_some(())).is_some(),
+        "sudo did not exit after its command was killed"
+    );
+    env.start_jitd();
+    let closed = wait_for(Duration::from_secs(3), || {
+        Some(sessions(&env, "session_closed")).filter(|c| !c.is_empty())
+    });
+    assert_eq!(
+        closed,
+        Some(vec![opened[0]]),
+        "only the session that ended while jitd was down is recorded as ended:{}",
+        env.jitd_log_tail()
+    );
+
+    // SAFETY: as above.
+    unsafe { libc::kill(kept.1 as i32, libc::SIGKILL) };
+    let closed = wait_for(Duration::from_secs(3), || {
+        Some(sessions(&env, "session_closed")).filter(|c| c.len() == 2)
+    });
+    assert_eq!(
+        closed,
+        Some(opened.clone()),
+        "the session still running at restart is watched again:{}",
+        env.jitd_log_tail()
+    );
+}

@@ -1,6 +1,6 @@
-//! pam_jit's three calls (CheckGrant, RegisterSession, UnregisterSession),
-//! whichever way they arrive: through the bus, or on the private socket.
-//! The carriers identify the caller; the rules live here, once.
+//! pam_jit's two calls (CheckGrant, RegisterSession), whichever way they
+//! arrive: through the bus, or on the private socket. The carriers identify
+//! the caller; the rules live here, once.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,6 +8,8 @@ use super::BusError;
 use crate::core::model::Uid;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, GrantChecker};
+use crate::pidfd::Process;
+use crate::session_ends::SessionEnds;
 use crate::sessions::SessionControl;
 use crate::store::SessionRecord;
 
@@ -29,15 +31,17 @@ pub struct Gate {
     engine: Arc<Mutex<Engine>>,
     checker: GrantChecker,
     control: SessionControl,
+    ends: SessionEnds,
 }
 
 impl Gate {
-    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl) -> Gate {
+    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl, ends: SessionEnds) -> Gate {
         let checker = engine.lock().unwrap_or_else(|e| e.into_inner()).checker();
         Gate {
             engine,
             checker,
             control,
+            ends,
         }
     }
 
@@ -69,8 +73,9 @@ impl Gate {
     }
 
     /// The caller's process (`pid`, as the kernel or the bus reports it) is
-    /// the session; it is moved into a cgroup of its own so that everything
-    /// it starts can be ended with the grant. Root only.
+    /// the session: it is moved into the grant's cgroup, so that everything
+    /// it starts can be ended with the grant, and the session ends when it
+    /// exits ([`SessionEnds`]). Root only.
     pub async fn register(
         &self,
         caller: Uid,
@@ -90,38 +95,38 @@ impl Gate {
         let Some((grant, _)) = self.checker.check(caller, uid, &resource)? else {
             return Err(EngineError::NoGrant { uid, resource }.into());
         };
+        // Held from here: the caller waits for our answer, so this pid is
+        // still its process.
+        let process = Process::hold(pid)
+            .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?;
+        let started = process.started;
         let control = self.control.clone();
-        self.run(move |e| {
-            // Into its cgroup before the reply: the PAM caller forks the
-            // command only after we answer.
-            let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
-                tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
-                None
-            });
-            let session = SessionRecord {
-                id: 0,
-                grant,
-                uid,
-                service,
-                tty,
-                rhost,
-                pid,
-                cgroup,
-                opened_at: 0,
-                closed_at: None,
-            };
-            e.register_session(&Person::root(), session)
-        })
-        .await
-    }
-
-    /// Root only.
-    pub async fn unregister(&self, caller: Uid, session: u64) -> Result<(), BusError> {
-        if caller != 0 {
-            return Err(EngineError::NotRoot.into());
-        }
-        self.run(move |e| e.unregister_session(&Person::root(), session))
-            .await
+        let registered = self
+            .run(move |e| {
+                // Into its cgroup before the reply: the PAM caller forks the
+                // command only after we answer.
+                let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
+                    tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
+                    None
+                });
+                let session = SessionRecord {
+                    id: 0,
+                    grant,
+                    uid,
+                    service,
+                    tty,
+                    rhost,
+                    pid,
+                    started: Some(started),
+                    cgroup,
+                    opened_at: 0,
+                    closed_at: None,
+                };
+                e.register_session(&Person::root(), session, &resource)
+            })
+            .await?;
+        self.ends.watch(registered.0, process);
+        Ok(registered)
     }
 
     /// Runs `op` against the engine off the executor (SQLite must not stall it).

@@ -270,8 +270,9 @@ impl Daemon {
     }
 
     /// pam_jit's session hook: the caller's process (from its bus
-    /// credentials) is the session; it is moved into a cgroup of its own so
-    /// that everything it starts can be ended with the grant.
+    /// credentials) is the session; it is moved into the grant's cgroup so
+    /// that everything it starts can be ended with the grant, and the
+    /// session ends when it exits.
     #[zbus(out_args("session", "grant", "expires_at"))]
     #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
     async fn register_session(
@@ -293,16 +294,6 @@ impl Daemon {
             rhost,
         };
         self.gate.register(caller, pid, opening).await
-    }
-
-    async fn unregister_session(
-        &self,
-        session: u64,
-        #[zbus(header)] header: Header<'_>,
-        #[zbus(connection)] conn: &Connection,
-    ) -> Result<(), BusError> {
-        let caller = self.callers.uid(conn, header.sender()).await?;
-        self.gate.unregister(caller, session).await
     }
 
     #[zbus(out_args("events"))]

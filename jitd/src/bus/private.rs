@@ -142,7 +142,7 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: Guid<'static>) -> zbus:
         .unwrap_or(Ok(()))
 }
 
-/// `org.jit.Daemon1` on the private socket: pam_jit's three methods only,
+/// `org.jit.Daemon1` on the private socket: pam_jit's two methods only,
 /// for the one caller at the other end.
 struct PrivateGate {
     gate: Gate,
@@ -178,9 +178,5 @@ impl PrivateGate {
             rhost,
         };
         self.gate.register(self.uid, self.pid, opening).await
-    }
-
-    async fn unregister_session(&self, session: u64) -> Result<(), BusError> {
-        self.gate.unregister(self.uid, session).await
     }
 }

@@ -298,4 +298,13 @@ impl Writer<'_> {
     pub fn request(&self, id: RequestId) -> Result<Option<Request>> {
         get(&self.tx, id)
     }
+
+    /// The name of request `id`'s requester, without the rest of the request.
+    pub fn requester(&self, id: RequestId) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT user FROM requests WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
 }

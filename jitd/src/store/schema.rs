@@ -140,6 +140,9 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_due ON notifications(next_at_ms) WHERE state = 'pending';
 CREATE INDEX notifications_request ON notifications(request);
 "#,
+    // A session's process, named across restarts by (pid, start time):
+    // jitd records the session's end when that process exits.
+    "ALTER TABLE sessions ADD COLUMN started INTEGER;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

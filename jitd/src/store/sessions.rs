@@ -15,6 +15,9 @@ pub struct SessionRecord {
     pub tty: String,
     pub rhost: String,
     pub pid: u32,
+    /// The process's start time (clock ticks after boot): with `pid`, it
+    /// names the process across jitd restarts. None in rows from earlier versions.
+    pub started: Option<u64>,
     /// The cgroup holding the session's processes, when jitd made one.
     pub cgroup: Option<String>,
     pub opened_at: UnixTime,
@@ -27,8 +30,8 @@ impl Writer<'_> {
         // Cached: this and close_session run on every sudo and login.
         self.tx
             .prepare_cached(
-                "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, cgroup, opened_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, started, cgroup, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 s.grant,
@@ -37,18 +40,11 @@ impl Writer<'_> {
                 s.tty,
                 s.rhost,
                 s.pid,
+                s.started,
                 s.cgroup,
                 s.opened_at
             ])?;
         Ok(self.tx.last_insert_rowid() as u64)
-    }
-
-    pub fn set_session_cgroup(&mut self, id: u64, cgroup: &str) -> Result<()> {
-        self.tx.execute(
-            "UPDATE sessions SET cgroup = ?2 WHERE id = ?1",
-            params![id, cgroup],
-        )?;
-        Ok(())
     }
 
     /// Marks a session closed; false if it was unknown or already closed.
@@ -65,21 +61,30 @@ impl Writer<'_> {
 
 impl Store {
     pub fn session(&self, id: u64) -> Result<Option<SessionRecord>> {
-        Ok(self.sessions_where("id = ?1", id)?.pop())
+        Ok(self.sessions_where("id = ?1", [id])?.pop())
     }
 
     /// Every session ever opened under `grant`, open or closed: a closed
     /// session may have left processes behind (setsid, nohup).
     pub fn sessions_of(&self, grant: RequestId) -> Result<Vec<SessionRecord>> {
-        self.sessions_where("grant_id = ?1", grant)
+        self.sessions_where("grant_id = ?1", [grant])
     }
 
-    fn sessions_where(&self, condition: &str, key: u64) -> Result<Vec<SessionRecord>> {
+    /// Sessions whose end jitd has not recorded yet.
+    pub fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
+        self.sessions_where("closed_at IS NULL", [])
+    }
+
+    fn sessions_where(
+        &self,
+        condition: &str,
+        key: impl rusqlite::Params,
+    ) -> Result<Vec<SessionRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT id, grant_id, uid, service, tty, rhost, pid, cgroup, opened_at, closed_at
+            "SELECT id, grant_id, uid, service, tty, rhost, pid, started, cgroup, opened_at, closed_at
              FROM sessions WHERE {condition} ORDER BY id"
         ))?;
-        let rows = stmt.query_map([key], |r| {
+        let rows = stmt.query_map(key, |r| {
             Ok(SessionRecord {
                 id: r.get(0)?,
                 grant: r.get(1)?,
@@ -88,9 +93,10 @@ impl Store {
                 tty: r.get(4)?,
                 rhost: r.get(5)?,
                 pid: r.get(6)?,
-                cgroup: r.get(7)?,
-                opened_at: r.get(8)?,
-                closed_at: r.get(9)?,
+                started: r.get(7)?,
+                cgroup: r.get(8)?,
+                opened_at: r.get(9)?,
+                closed_at: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -26,8 +26,6 @@ impl Yes {
         (1, 1, FAR_FUTURE)
     }
 
-    async fn unregister_session(&self, _session: u64) {}
-
     async fn status(&self) -> String {
         "{\"impostor\":true}".into()
     }

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     }
     // Everything jitd creates (database, WAL, audit key) is root's alone.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    raise_descriptor_limit();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("JITD_LOG")
@@ -56,5 +57,20 @@ fn main() -> ExitCode {
             eprintln!("jitd: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// jitd holds a pidfd per open session (`session_ends.rs`): take the hard
+/// limit on descriptors rather than systemd's soft default of 1024, as
+/// systemd asks of services that need many (jitd uses epoll, not select).
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                eprintln!("jitd: cannot raise the descriptor limit to {hard}: {e}");
+            }
+        }
+        _ => {}
     }
 }

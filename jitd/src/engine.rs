@@ -895,24 +895,32 @@ impl Engine {
         Ok((id, session.grant, expires_at))
     }
 
-    /// Records that session `id` ended (its process exited, seen by jitd,
-    /// not told by a caller); false if it was already recorded.
-    pub fn close_session(&mut self, id: u64) -> Result<bool> {
-        let session = self.store.session(id)?.ok_or(EngineError::NoSession(id))?;
+    /// Records that sessions `ids` ended (their process exited, seen by
+    /// jitd, not told by a caller), in one transaction; returns how many were
+    /// not recorded as ended already.
+    pub fn close_sessions(&mut self, ids: &[u64]) -> Result<usize> {
+        let sessions = ids
+            .iter()
+            .map(|&id| self.store.session(id)?.ok_or(EngineError::NoSession(id)))
+            .collect::<Result<Vec<_>>>()?;
         let now = self.clock.wall();
-        self.store.write_usage(|w| -> Result<bool> {
-            if !w.close_session(id, now)? {
-                return Ok(false);
+        self.store.write_usage(|w| -> Result<usize> {
+            let mut closed = 0;
+            for session in &sessions {
+                if !w.close_session(session.id, now)? {
+                    continue;
+                }
+                w.audit(&AuditEvent {
+                    at: now,
+                    actor_uid: Some(session.uid),
+                    actor: JITD,
+                    event: "session_closed",
+                    request: Some(session.grant),
+                    detail: json!({"session": session.id, "service": session.service, "pid": session.pid}),
+                })?;
+                closed += 1;
             }
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: Some(session.uid),
-                actor: JITD,
-                event: "session_closed",
-                request: Some(session.grant),
-                detail: json!({"session": id, "service": session.service, "pid": session.pid}),
-            })?;
-            Ok(true)
+            Ok(closed)
         })
     }
 

@@ -41,7 +41,7 @@ impl SessionEnds {
                 // Not watchable: record the end now rather than never.
                 tracing::warn!(session = id, pid, error = %e, "cannot watch a session's process");
             }
-            close(&engine, id).await;
+            close(&engine, vec![id]).await;
         });
     }
 
@@ -53,7 +53,7 @@ impl SessionEnds {
             Ok(open) => open,
             Err(e) => return tracing::error!(error = %e, "cannot list open sessions"),
         };
-        let (mut watched, mut ended) = (0, 0);
+        let (mut watched, mut ended) = (0, Vec::new());
         for SessionRecord {
             id, pid, started, ..
         } in open
@@ -63,21 +63,28 @@ impl SessionEnds {
                     self.watch(id, process);
                     watched += 1;
                 }
-                None => {
-                    close(&self.engine, id).await;
-                    ended += 1;
-                }
+                None => ended.push(id),
             }
         }
-        if watched + ended > 0 {
-            tracing::info!(watched, ended, "sessions left open by the previous jitd");
+        if watched + ended.len() > 0 {
+            tracing::info!(
+                watched,
+                ended = ended.len(),
+                "sessions left open by the previous jitd"
+            );
         }
+        // One transaction however many: after an upgrade, every session
+        // an earlier version never closed is among them.
+        close(&self.engine, ended).await;
     }
 }
 
-async fn close(engine: &Arc<Mutex<Engine>>, id: u64) {
-    if let Err(e) = with_engine(engine, move |e| e.close_session(id)).await {
-        tracing::error!(session = id, error = %e, "cannot record a session's end");
+async fn close(engine: &Arc<Mutex<Engine>>, ids: Vec<u64>) {
+    if ids.is_empty() {
+        return;
+    }
+    if let Err(e) = with_engine(engine, move |e| e.close_sessions(&ids)).await {
+        tracing::error!(error = %e, "cannot record the end of sessions");
     }
 }
 

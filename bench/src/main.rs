@@ -130,6 +130,9 @@ enum Cmd {
         user: String,
         #[arg(long, default_value_t = 5_000)]
         calls: usize,
+        /// Open and close a session after each account check, as sudo does.
+        #[arg(long)]
+        session: bool,
     },
     /// pam_jit's client alone: a fresh connection per CheckGrant, against the
     /// same exchange for a method jitd lacks (the carrier's own cost), through
@@ -270,18 +273,24 @@ fn main() -> Result<(), BoxError> {
         baseline,
         user,
         calls,
+        session,
     } = &args.command
     {
+        let stack = if *session {
+            pam::Stack::AccountAndSession
+        } else {
+            pam::Stack::Account
+        };
         // Warm up both stacks (libpam loads modules per transaction, the page
         // cache and jitd's caches should be warm), then alternate blocks.
-        pam::timed(service, user, 200);
-        pam::timed(baseline, user, 200);
+        pam::timed(service, user, stack, 200);
+        pam::timed(baseline, user, stack, 200);
         let (mut jit, mut base, mut failed) = (Samples::default(), Samples::default(), 0);
         for _ in 0..(*calls / 500).max(1) {
-            let (s, f) = pam::timed(service, user, 500);
+            let (s, f) = pam::timed(service, user, stack, 500);
             jit.0.extend(s);
             failed += f;
-            let (s, f) = pam::timed(baseline, user, 500);
+            let (s, f) = pam::timed(baseline, user, stack, 500);
             base.0.extend(s);
             failed += f;
         }

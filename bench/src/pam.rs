@@ -1,5 +1,6 @@
 //! In-process PAM transactions through the real libpam (pam_start,
-//! pam_acct_mgmt, pam_end), as sudo and sshd do them.
+//! pam_acct_mgmt, then pam_open_session and pam_close_session if asked,
+//! pam_end), as sudo and sshd do them.
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::time::{Duration, Instant};
@@ -34,6 +35,8 @@ extern "C" {
         pamh: *mut *mut c_void,
     ) -> c_int;
     fn pam_acct_mgmt(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_open_session(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_close_session(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
 }
 
@@ -56,9 +59,19 @@ extern "C" fn quiet_conv(
     0
 }
 
-/// One account check (`pam_start`, `pam_acct_mgmt`, `pam_end`); returns the
-/// PAM result code.
-pub fn account_check(service: &str, user: &str) -> c_int {
+/// What a transaction runs after `pam_start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stack {
+    /// `pam_acct_mgmt` alone.
+    Account,
+    /// `pam_acct_mgmt`, then `pam_open_session` and `pam_close_session`,
+    /// as sudo runs a command.
+    AccountAndSession,
+}
+
+/// One transaction (`pam_start`, the stack, `pam_end`); returns the first
+/// PAM result code that is not success, or success.
+pub fn transaction(service: &str, user: &str, stack: Stack) -> c_int {
     let (Ok(service), Ok(user)) = (CString::new(service), CString::new(user)) else {
         return 4;
     };
@@ -74,19 +87,30 @@ pub fn account_check(service: &str, user: &str) -> c_int {
     }
     // SAFETY: pamh came from a successful pam_start and is ended exactly once.
     unsafe {
-        let rc = pam_acct_mgmt(pamh, PAM_SILENT);
+        let mut rc = pam_acct_mgmt(pamh, PAM_SILENT);
+        if rc == 0 && stack == Stack::AccountAndSession {
+            rc = pam_open_session(pamh, PAM_SILENT);
+            if rc == 0 {
+                rc = pam_close_session(pamh, PAM_SILENT);
+            }
+        }
         pam_end(pamh, rc);
         rc
     }
 }
 
+/// One account check (`pam_start`, `pam_acct_mgmt`, `pam_end`).
+pub fn account_check(service: &str, user: &str) -> c_int {
+    transaction(service, user, Stack::Account)
+}
+
 /// Times `count` transactions; returns nanoseconds each and the failures.
-pub fn timed(service: &str, user: &str, count: usize) -> (Vec<u64>, usize) {
+pub fn timed(service: &str, user: &str, stack: Stack, count: usize) -> (Vec<u64>, usize) {
     let mut samples = Vec::with_capacity(count);
     let mut failed = 0;
     for _ in 0..count {
         let start = Instant::now();
-        if account_check(service, user) != 0 {
+        if transaction(service, user, stack) != 0 {
             failed += 1;
         }
         samples.push(start.elapsed().as_nanos() as u64);

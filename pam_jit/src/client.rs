@@ -73,6 +73,16 @@ impl fmt::Display for ClientError {
     }
 }
 
+impl ClientError {
+    /// The other end closed the connection: nothing was answered.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, ClientError::Io(e) if matches!(
+            e.kind(),
+            ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+        ))
+    }
+}
+
 impl From<WireError> for ClientError {
     fn from(e: WireError) -> Self {
         ClientError::Wire(e)
@@ -90,6 +100,8 @@ pub struct Client {
     /// Messages queued by `send`, written together by `flush`.
     out: Vec<u8>,
     stash: Vec<Message>,
+    /// The server's answer to AUTH is still to be read (the first call's).
+    awaiting_auth: bool,
 }
 
 impl Client {
@@ -124,6 +136,7 @@ impl Client {
             buf: Vec::with_capacity(1024),
             out: Vec::with_capacity(1024),
             stash: Vec::new(),
+            awaiting_auth: true,
         };
         // SAFETY: geteuid has no preconditions and cannot fail.
         let uid = unsafe { libc::geteuid() };
@@ -141,12 +154,21 @@ impl Client {
     }
 
     /// Calls `member(args)` on jitd over its private socket: no bus, no
-    /// Hello; the peer was checked to be root when connecting.
+    /// Hello; the peer was checked to be root when connecting. A connection
+    /// may carry several calls, one after the other.
     pub fn call_private(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>> {
         let call = self.send(None, JITD_PATH, JITD_NAME, member, args);
         self.flush()?;
-        self.authenticated()?;
+        if self.awaiting_auth {
+            self.authenticated()?;
+            self.awaiting_auth = false;
+        }
         self.reply(call, None)
+    }
+
+    /// Gives the next exchange on this connection a deadline of its own.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
     }
 
     /// Calls `member(args)` on jitd and returns the reply's values, trusting

@@ -188,19 +188,41 @@ pub fn close_session(args: &Args, user: &str, session: Option<u64>) -> Verdict {
     Verdict::new(Code::Success, log)
 }
 
-/// The real jitd, one connection per call under the module's timeout: its
-/// private socket if it serves one, else the system bus.
+/// The real jitd under the module's timeout: its private socket if it
+/// serves one, else the system bus (a connection per call).
+///
+/// A private connection outlives its call in `kept`, so that the hooks of
+/// one PAM transaction (sudo's account check, then its session) share one
+/// connection and one handshake.
 pub struct Bus<'a> {
     pub socket: &'a str,
     pub bus: &'a str,
     pub timeout: Duration,
+    pub kept: Option<Client>,
 }
 
 impl Bus<'_> {
-    fn call(&self, member: &str, args: &[Value]) -> Result<Vec<Value>, ClientError> {
+    fn call(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>, ClientError> {
         let deadline = Instant::now() + self.timeout;
+        if let Some(mut private) = self.kept.take() {
+            private.set_deadline(deadline);
+            match private.call_private(member, args) {
+                Ok(values) => {
+                    self.kept = Some(private);
+                    return Ok(values);
+                }
+                // jitd restarted, or dropped a connection idle for too
+                // long: nothing was answered, ask again on a new one.
+                Err(e) if e.is_closed() => {}
+                Err(e) => return Err(e),
+            }
+        }
         match Client::connect_private(self.socket, deadline)? {
-            Some(mut private) => private.call_private(member, args),
+            Some(mut private) => {
+                let values = private.call_private(member, args)?;
+                self.kept = Some(private);
+                Ok(values)
+            }
             None => Client::connect(self.bus, deadline)?.call_jitd(member, args),
         }
     }

@@ -2,6 +2,7 @@
 //! Every entry point catches panics (T9): a bug must cost a denial, never
 //! sudo or sshd.
 
+use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -11,9 +12,11 @@ use pam::items::{RHost, RUser, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, Args};
+use crate::client::Client;
 use crate::gate::{self, Bus, Code, SessionInfo, Verdict};
 
 const SESSION_KEY: &str = "pam_jit_session";
+const CONNECTION_KEY: &str = "pam_jit_connection";
 
 pub struct PamJit;
 pam::pam_hooks!(PamJit);
@@ -25,7 +28,13 @@ impl PamHooks for PamJit {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
-            let verdict = gate::account(&args, &user, uid_of(&user), &mut bus(&args));
+            let mut bus = bus(pamh, &args);
+            let verdict = gate::account(&args, &user, uid_of(&user), &mut bus);
+            if verdict.code == Code::Success {
+                if let Some(client) = bus.kept {
+                    keep_connection(pamh, &args, client);
+                }
+            }
             finish(pamh, &args, "account", verdict)
         })
     }
@@ -41,7 +50,10 @@ impl PamHooks for PamJit {
                 tty: item::<Tty>(pamh),
                 rhost: item::<RHost>(pamh),
             };
-            let verdict = gate::open_session(&args, &user, uid_of(&user), &info, &mut bus(&args));
+            // The connection closes after the session opens: sudo and sshd
+            // may run for hours, and jitd needs nothing more from them.
+            let mut bus = bus(pamh, &args);
+            let verdict = gate::open_session(&args, &user, uid_of(&user), &info, &mut bus);
             if let Some(session) = verdict.session {
                 if pamh.set_data(SESSION_KEY, Box::new(session)).is_err() {
                     log(
@@ -105,11 +117,51 @@ fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamRes
     Ok((args, user))
 }
 
-fn bus(args: &Args) -> Bus<'_> {
+/// jitd, through the connection an earlier hook of this transaction left,
+/// if there is one.
+fn bus<'a>(pamh: &PamHandle, args: &'a Args) -> Bus<'a> {
     Bus {
         socket: &args.socket,
         bus: &args.bus,
         timeout: args.timeout,
+        kept: kept_connection(pamh, args),
+    }
+}
+
+/// A private connection waiting for the next hook, in pam data: libpam owns
+/// it and pam_end closes it.
+struct KeptConnection {
+    pid: u32,
+    socket: String,
+    client: Client,
+}
+
+type ConnectionSlot = Cell<Option<KeptConnection>>;
+
+/// Takes the connection an earlier hook kept, if this process made it to
+/// the same socket. jitd takes the process that connected for the caller,
+/// and sshd forks between hooks: a child must not speak on its parent's
+/// connection.
+fn kept_connection(pamh: &PamHandle, args: &Args) -> Option<Client> {
+    // SAFETY: only this module stores CONNECTION_KEY, always as a ConnectionSlot.
+    let slot = unsafe { pamh.get_data::<ConnectionSlot>(CONNECTION_KEY) }.ok()?;
+    let kept = slot.take()?;
+    (kept.pid == std::process::id() && kept.socket == args.socket).then_some(kept.client)
+}
+
+fn keep_connection(pamh: &mut PamHandle, args: &Args, client: Client) {
+    let kept = KeptConnection {
+        pid: std::process::id(),
+        socket: args.socket.clone(),
+        client,
+    };
+    // SAFETY: as in kept_connection.
+    match unsafe { pamh.get_data::<ConnectionSlot>(CONNECTION_KEY) } {
+        Ok(slot) => slot.set(Some(kept)),
+        // If libpam cannot hold it, it is closed here: the next hook connects.
+        Err(_) => {
+            let _ = pamh.set_data(CONNECTION_KEY, Box::new(Cell::new(Some(kept))));
+        }
     }
 }
 

@@ -213,3 +213,62 @@ fn pamtester_reaches_jitd_without_the_bus() {
         "{through_bus}"
     );
 }
+
+const FAKE_JITD: &str = env!("CARGO_BIN_EXE_fake-jitd");
+
+/// sudo's account check and its session share one connection to jitd's
+/// private socket (one handshake per sudo, not two). When jitd hangs up in
+/// between, as a restarting jitd does, the session hook connects again.
+#[test]
+fn the_session_hook_carries_on_the_account_checks_connection() {
+    let env = Env::new();
+    let mut services = Vec::new();
+    let mut fakes = Vec::new();
+    for (name, extra) in [("jit-kept", None), ("jit-hung-up", Some("--hang-up"))] {
+        // A scripted jitd (root, like jitd) that prints each connection and call.
+        let path = env.dir.path().join(format!("{name}.socket"));
+        let mut cmd = env.ns_command(FAKE_JITD);
+        cmd.arg("--listen").arg(&path).args(extra);
+        let mut fake = Background::spawn(cmd);
+        // The probe is the first connection each fake sees.
+        if wait_for(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&path).ok()
+        })
+        .is_none()
+        {
+            panic!("fake-jitd did not listen:{}", fake.stop());
+        }
+        let line = |hook: &str| {
+            format!(
+                "{hook} required {} resource=logs socket={} bus=unix:path=/nonexistent timeout=1s\n",
+                pam_module().display(),
+                path.display()
+            )
+        };
+        // The pause lets the hanging-up fake close before the session hook.
+        let pause = "session required pam_exec.so quiet /usr/bin/sleep 0.3\n";
+        services.push((
+            name,
+            format!("{}{pause}{}", line("account"), line("session")),
+        ));
+        fakes.push(fake);
+    }
+    let refs: Vec<(&str, &str)> = services.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    env.install_pam(&refs, SUDOERS);
+    // After the probe's connection: one for both calls, or one each.
+    let expected: [&[&str]; 2] = [
+        &["connection", "CheckGrant", "RegisterSession"],
+        &["connection", "CheckGrant", "connection", "RegisterSession"],
+    ];
+    for (((name, _), fake), expected) in services.iter().zip(fakes).zip(expected) {
+        let run = env.pamtester(
+            name,
+            "alice",
+            &["acct_mgmt", "open_session", "close_session"],
+        );
+        let seen = fake.stop();
+        assert_eq!(run.code, 0, "{name}:{run}{seen}");
+        let lines: Vec<&str> = seen.stdout.lines().skip(2).collect();
+        assert_eq!(lines, expected, "{name}:{seen}");
+    }
+}

@@ -1,11 +1,12 @@
-//! Runs N account checks through libpam in one process (threat T10):
-//! `pam-loop SERVICE USER N`. Prints thread and descriptor counts before and
+//! Runs N PAM transactions through libpam in one process (threat T10):
+//! `pam-loop SERVICE USER N [session]`, account checks only, or each
+//! followed by a session opened and closed, as sudo does. Prints thread and descriptor counts before and
 //! after, the results and per-call latencies (microseconds), one `key=value`
 //! line.
 
 use std::time::Instant;
 
-use jit_bench::pam::account_check;
+use jit_bench::pam::{transaction, Stack};
 
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
@@ -13,18 +14,24 @@ fn count(dir: &str) -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: pam-loop SERVICE USER N");
-        std::process::exit(2);
+    let stack = match args.get(4).map(String::as_str) {
+        None => Stack::Account,
+        Some("session") => Stack::AccountAndSession,
+        Some(_) => usage(),
+    };
+    if !(4..=5).contains(&args.len()) {
+        usage();
     }
     let (service, user) = (&args[1], &args[2]);
-    let n: usize = args[3].parse().expect("N");
+    let Ok(n) = args[3].parse::<usize>() else {
+        usage()
+    };
     let (threads_before, fds_before) = (count("/proc/self/task"), count("/proc/self/fd"));
     let mut latencies = Vec::with_capacity(n);
     let (mut ok, mut denied, mut other) = (0, 0, 0);
     for _ in 0..n {
         let started = Instant::now();
-        let rc = account_check(service, user);
+        let rc = transaction(service, user, stack);
         latencies.push(started.elapsed().as_micros() as u64);
         match rc {
             0 => ok += 1,
@@ -47,4 +54,9 @@ fn main() {
         pct(0.99),
         latencies.last().copied().unwrap_or(0)
     );
+}
+
+fn usage() -> ! {
+    eprintln!("usage: pam-loop SERVICE USER N [session]");
+    std::process::exit(2);
 }

@@ -229,7 +229,7 @@ fn the_session_hook_carries_on_the_account_checks_connection() {
         let path = env.dir.path().join(format!("{name}.socket"));
         let mut cmd = env.ns_command(FAKE_JITD);
         cmd.arg("--listen").arg(&path).args(extra);
-        let mut fake = Background::spawn(cmd);
+        let fake = Background::spawn(cmd);
         // The probe is the first connection each fake sees.
         if wait_for(Duration::from_secs(10), || {
             std::os::unix::net::UnixStream::connect(&path).ok()

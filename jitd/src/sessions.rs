@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -105,13 +105,22 @@ impl SessionControl {
         let Some(base) = &self.cgroup_base else {
             return Ok(None);
         };
-        fs::create_dir_all(base)?;
         let dir = base.join(name);
-        match fs::create_dir(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
+        let procs = dir.join("cgroup.procs");
+        // A grant's cgroup serves all its sessions: made by the first one.
+        let join = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&procs)?
+                .write_all(pid.to_string().as_bytes())
+        };
+        match join() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir)?;
+                join()?;
+            }
+            joined => joined?,
         }
-        fs::write(dir.join("cgroup.procs"), pid.to_string())?;
         Ok(Some(dir.to_string_lossy().into_owned()))
     }
 

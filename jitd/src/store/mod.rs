@@ -63,6 +63,9 @@ impl Store {
         // Room for every statement of the hot paths (sessions, audit, checks).
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn)?;
+        // The level of the frequent writes (see `write_usage`): only the
+        // rare durable ones pay for switching.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(Store {
             conn,
             key,
@@ -76,8 +79,33 @@ impl Store {
     }
 
     /// Runs `change` in one transaction; it writes its own audit events
-    /// through the [`Writer`] it is handed.
+    /// through the [`Writer`] it is handed. Committed to the disk
+    /// (`synchronous=FULL`) before it returns.
     pub fn write<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        // Not a cached statement: SQLite applies this pragma when it
+        // prepares it, not when it runs it.
+        let sync = |conn: &Connection, level: &str| {
+            conn.pragma_update(None, "synchronous", level)
+                .map_err(|e| E::from(StoreError::from(e)))
+        };
+        sync(&self.conn, "FULL")?;
+        let result = self.write_usage(change);
+        sync(&self.conn, "NORMAL")?;
+        result
+    }
+
+    /// Like [`Store::write`], for records of use (sessions opening and
+    /// closing), which sit on every sudo: committed without waiting for the
+    /// disk (WAL, `synchronous=NORMAL`). They survive a crash of jitd; a power
+    /// cut may lose the newest, which no grant state depends on (a session's
+    /// processes are found through its cgroup, not its row).
+    pub fn write_usage<T, E>(
         &mut self,
         change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E>
@@ -104,30 +132,6 @@ impl Store {
             bell.ring();
         }
         Ok(value)
-    }
-
-    /// Like [`Store::write`], for records of use (sessions opening and
-    /// closing), which sit on every sudo: committed without waiting for the
-    /// disk (WAL, `synchronous=NORMAL`). They survive a crash of jitd; a power
-    /// cut may lose the newest, which no grant state depends on (a session's
-    /// processes are found through its cgroup, not its row).
-    pub fn write_usage<T, E>(
-        &mut self,
-        change: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        // Not a cached statement: SQLite applies this pragma when it
-        // prepares it, not when it runs it.
-        let relax = |conn: &Connection, level: &str| {
-            conn.pragma_update(None, "synchronous", level)
-                .map_err(|e| E::from(StoreError::from(e)))
-        };
-        relax(&self.conn, "NORMAL")?;
-        let result = self.write(change);
-        relax(&self.conn, "FULL")?;
-        result
     }
 
     pub fn conn(&self) -> &Connection {

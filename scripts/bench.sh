@@ -145,6 +145,9 @@ bench_pam() {
     cp -a /etc/pam.d "$pamd"
     echo "account required $module resource=logs $bus" >"$pamd/jit-bench"
     echo "account required pam_permit.so" >"$pamd/jit-bench-permit"
+    printf 'account required %s resource=logs %s\nsession required %s resource=logs %s\n' \
+        "$module" "$bus" "$module" "$bus" >"$pamd/jit-bench-session"
+    printf 'account required pam_permit.so\nsession required pam_permit.so\n' >"$pamd/jit-bench-session-permit"
     cp "$pamd/sudo" "$pamd/sudo-stock"
     cp "$pamd/sudo" "$pamd/sudo-account"
     echo "account required $module resource=logs $bus" >>"$pamd/sudo-account"
@@ -186,6 +189,11 @@ bench_pam() {
         "sh -c '$AS_ALICE $BIN/jitctl break-glass logs --for 10m --reason bench >/dev/null && $then_sudo'" \
         -n "request (auto route), then sudo" \
         "sh -c '$AS_ALICE $BIN/jitctl request logs --for 10m --reason bench >/dev/null && $then_sudo'" >&2
+    # Last (alice holds the auto-approved grant of the last run above): every
+    # session it opens stays open until it exits (the sessions of one process
+    # end with it), and jitd then records 2,000 ends.
+    "$BIN/jit-bench" pam --service jit-bench-session --baseline jit-bench-session-permit --user alice \
+        --calls 2000 --session >"$RESULTS/pam-session.json"
     echo "{\"module_bytes\": $(stat -c %s "$module")}" >"$RESULTS/pam-module.json"
     stop_jitd
 }

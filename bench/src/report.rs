@@ -288,6 +288,26 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         ms("baseline", "p50_us"),
         ms("baseline", "p99_us"),
     )?;
+    if let Some(s) = load(dir, "pam-session.json") {
+        let ms = |k: &str, q: &str| f(&s, &[k, q]) / 1000.0;
+        writeln!(
+            md,
+            "\nThe same with a session opened and closed after each check, as sudo runs a command\n\
+             (`pam_jit.so` on the account and session lines against `pam_permit.so` on both; {} each,\n\
+             {} failed). The session hook carries on the account check's connection to jitd.\n\n\
+             | Stack | p50 | p99 | added p50 | added p99 |\n|---|---|---|---|---|\n\
+             | pam_jit.so, account + session | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |\n\
+             | pam_permit.so (baseline) | {:.3} ms | {:.3} ms | | |",
+            s["service"]["n"],
+            s["failed"],
+            ms("service", "p50_us"),
+            ms("service", "p99_us"),
+            ms("service", "p50_us") - ms("baseline", "p50_us"),
+            ms("service", "p99_us") - ms("baseline", "p99_us"),
+            ms("baseline", "p50_us"),
+            ms("baseline", "p99_us"),
+        )?;
+    }
     if let Some(fresh) = load(dir, "pam-fresh.json") {
         let us = |carrier: &str, k: &str, q: &str| f(&fresh, &[carrier, k, q]);
         writeln!(

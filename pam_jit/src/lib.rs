@@ -4,4 +4,4 @@ pub mod args;
 pub mod client;
 pub mod gate;
 mod hooks;
-pub mod wire;
+pub use jit_wire as wire;

@@ -5,7 +5,7 @@ mod callers;
 mod errors;
 mod gate;
 mod interface;
-mod peer_socket;
+mod peer;
 pub mod private;
 
 pub use callers::Callers;

@@ -1,6 +1,6 @@
 //! The private socket: pam_jit's calls over peer-to-peer D-Bus from root,
 //! without dbus-daemon in between (as systemctl reaches PID 1 on
-//! `/run/systemd/private`).
+//! `/run/systemd/private`). Served by [`PeerConnection`], not zbus: see there.
 //!
 //! Through the bus, every sudo pays for a new bus connection (authentication,
 //! Hello, the name-owner checks) and jitd for a second round trip to learn
@@ -15,16 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use jit_wire::{Message, Value};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
-use zbus::connection::{AuthMechanism, Builder};
-use zbus::{interface, Guid, MessageStream};
+use zbus::{DBusError, Guid};
 
 use super::gate::{Gate, SessionOpening};
-use super::peer_socket::PeerSocket;
+use super::peer::{PeerConnection, PeerError};
 use super::BusError;
-use crate::api::OBJECT_PATH;
+use crate::api::{INTERFACE, OBJECT_PATH};
 
 /// The socket's name in jitd's runtime directory (`/run/jit`).
 pub const SOCKET_NAME: &str = "pam.socket";
@@ -84,7 +83,8 @@ pub fn spawn(listener: std::os::unix::net::UnixListener, gate: Gate) -> io::Resu
 
 async fn serve(listener: UnixListener, gate: Gate) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let guid = Guid::generate();
+    // One server GUID for the socket's lifetime, as the D-Bus spec asks.
+    let guid: Arc<str> = Guid::generate().to_string().into();
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -99,9 +99,10 @@ async fn serve(listener: UnixListener, gate: Gate) {
             return;
         };
         let gate = gate.clone();
-        let guid = guid.clone();
+        let guid = Arc::clone(&guid);
         tokio::spawn(async move {
-            if let Err(e) = serve_one(stream, gate, guid).await {
+            let served = tokio::time::timeout(MAX_LIFETIME, serve_one(stream, gate, &guid));
+            if let Ok(Err(e)) = served.await {
                 tracing::debug!(error = %e, "private socket: connection ended");
             }
             drop(slot);
@@ -109,7 +110,7 @@ async fn serve(listener: UnixListener, gate: Gate) {
     }
 }
 
-async fn serve_one(stream: UnixStream, gate: Gate, guid: Guid<'static>) -> zbus::Result<()> {
+async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), PeerError> {
     // Who connected, as the kernel saw it at connect(2): the caller for
     // every call on this connection.
     let peer = stream.peer_cred()?;
@@ -124,59 +125,78 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: Guid<'static>) -> zbus:
             return Ok(());
         }
     };
-    let served = async {
-        let conn = Builder::socket(PeerSocket::new(stream, uid, pid))
-            .server(guid)
-            .p2p()
-            .auth_mechanism(AuthMechanism::External)
-            .serve_at(OBJECT_PATH, PrivateGate { gate, uid, pid })
-            .build()
-            .await?;
-        // The connection lives until pam_jit closes its end.
-        let mut messages = MessageStream::from(&conn);
-        while messages.next().await.is_some() {}
-        Ok::<_, zbus::Error>(())
-    };
-    tokio::time::timeout(MAX_LIFETIME, served)
-        .await
-        .unwrap_or(Ok(()))
+    let mut conn = PeerConnection::new(stream);
+    conn.authenticate(uid, guid).await?;
+    // Until pam_jit closes its end: the account check, then maybe the session.
+    while let Some(message) = conn.next_message().await? {
+        if message.kind != jit_wire::Kind::MethodCall {
+            continue;
+        }
+        let outcome = call(&gate, uid, pid, &message).await;
+        conn.answer(&message, outcome).await?;
+    }
+    Ok(())
 }
 
 /// `org.jit.Daemon1` on the private socket: pam_jit's two methods only,
-/// for the one caller at the other end.
-struct PrivateGate {
-    gate: Gate,
+/// for the one caller at the other end. Errors as (name, message).
+async fn call(
+    gate: &Gate,
     uid: u32,
     pid: u32,
-}
-
-#[interface(name = "org.jit.Daemon1", introspection_docs = false)]
-impl PrivateGate {
-    #[zbus(out_args("active", "grant", "expires_at", "pending"))]
-    async fn check_grant(
-        &self,
-        uid: u32,
-        resource: String,
-    ) -> Result<(bool, u64, i64, u64), BusError> {
-        self.gate.check(self.uid, uid, &resource)
+    m: &Message,
+) -> Result<Vec<Value>, (String, String)> {
+    let named = |e: BusError| {
+        let message = e.description().unwrap_or_default().to_owned();
+        (e.name().to_string(), message)
+    };
+    let fdo = |name: &str, message: String| (format!("org.freedesktop.DBus.Error.{name}"), message);
+    let interface = m.interface.as_deref().unwrap_or(INTERFACE);
+    let member = m.member.as_deref().unwrap_or_default();
+    if m.path.as_deref() != Some(OBJECT_PATH) {
+        return Err(fdo("UnknownObject", format!("no object at {:?}", m.path)));
     }
-
-    #[zbus(out_args("session", "grant", "expires_at"))]
-    async fn register_session(
-        &self,
-        uid: u32,
-        resource: String,
-        service: String,
-        tty: String,
-        rhost: String,
-    ) -> Result<(u64, u64, i64), BusError> {
-        let opening = SessionOpening {
-            uid,
-            resource,
-            service,
-            tty,
-            rhost,
-        };
-        self.gate.register(self.uid, self.pid, opening).await
+    match (interface, member, m.body.as_slice()) {
+        (INTERFACE, "CheckGrant", [Value::U32(holder), Value::Str(resource)])
+            if m.signature == "us" =>
+        {
+            let (active, grant, expires_at, pending) =
+                gate.check(uid, *holder, resource).map_err(named)?;
+            Ok(vec![
+                Value::Bool(active),
+                Value::U64(grant),
+                Value::I64(expires_at),
+                Value::U64(pending),
+            ])
+        }
+        (
+            INTERFACE,
+            "RegisterSession",
+            [Value::U32(holder), Value::Str(resource), Value::Str(service), Value::Str(tty), Value::Str(rhost)],
+        ) if m.signature == "ussss" => {
+            let opening = SessionOpening {
+                uid: *holder,
+                resource: resource.clone(),
+                service: service.clone(),
+                tty: tty.clone(),
+                rhost: rhost.clone(),
+            };
+            let (session, grant, expires_at) =
+                gate.register(uid, pid, opening).await.map_err(named)?;
+            Ok(vec![
+                Value::U64(session),
+                Value::U64(grant),
+                Value::I64(expires_at),
+            ])
+        }
+        (INTERFACE, "CheckGrant" | "RegisterSession", _) => Err(fdo(
+            "InvalidArgs",
+            format!("{member} does not take ({})", m.signature),
+        )),
+        ("org.freedesktop.DBus.Peer", "Ping", []) => Ok(vec![]),
+        _ => Err(fdo(
+            "UnknownMethod",
+            format!("no method {interface}.{member} on the private socket"),
+        )),
     }
 }

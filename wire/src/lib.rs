@@ -1,18 +1,24 @@
-//! The small part of the D-Bus wire format pam_jit needs: encoding method
-//! calls and decoding their replies (little-endian, basic types only).
+//! The small part of the D-Bus wire format that pam_jit and jitd's private
+//! socket speak: method calls, their returns and errors, little-endian,
+//! basic types only. pam_jit encodes calls and decodes replies (it may not
+//! start the threads zbus's connections need); jitd's private socket does
+//! the reverse for pam_jit's two methods.
 //!
 //! Everything here is pure and bounded, so it can be fuzzed: a hostile or
 //! broken peer gets an error, never a panic or an unbounded allocation.
 
 use std::fmt;
 
-/// Replies larger than this are refused (the largest we expect is ~200 bytes).
+/// Messages larger than this are refused (the largest we expect is ~1 KiB).
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// The header flag of a call whose caller wants no reply.
+pub const NO_REPLY_EXPECTED: u8 = 0x1;
 
 const HEADER_FIXED: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kind {
+    #[default]
     MethodCall = 1,
     MethodReturn = 2,
     Error = 3,
@@ -58,6 +64,8 @@ impl fmt::Display for WireError {
         }
     }
 }
+
+impl std::error::Error for WireError {}
 
 /// A method call to encode.
 pub struct Call<'a> {
@@ -107,6 +115,13 @@ impl Writer {
             }
         }
     }
+    /// The REPLY_SERIAL header field.
+    fn reply_serial(&mut self, serial: u32) {
+        self.pad(8);
+        self.0.push(5);
+        self.sig(b"u");
+        self.u32(serial);
+    }
     /// One `(yv)` header field holding a string-like value.
     fn field(&mut self, code: u8, sig: u8, text: &str) {
         self.pad(8);
@@ -120,12 +135,8 @@ impl Writer {
     }
 }
 
+/// Encodes a method call.
 pub fn encode(call: &Call<'_>) -> Vec<u8> {
-    let signature: Vec<u8> = call.args.iter().map(Value::signature).collect();
-    let mut body = Writer(Vec::new());
-    for arg in call.args {
-        body.value(arg);
-    }
     let mut fields = Writer(Vec::with_capacity(128));
     fields.field(1, b'o', call.path);
     fields.field(2, b's', call.interface);
@@ -133,38 +144,70 @@ pub fn encode(call: &Call<'_>) -> Vec<u8> {
     if let Some(destination) = call.destination {
         fields.field(6, b's', destination);
     }
+    frame(Kind::MethodCall, call.serial, fields, call.args)
+}
+
+/// Encodes the return of call `reply_serial` on a peer-to-peer connection
+/// (no sender, no destination).
+pub fn encode_return(serial: u32, reply_serial: u32, body: &[Value]) -> Vec<u8> {
+    let mut fields = Writer(Vec::with_capacity(32));
+    fields.reply_serial(reply_serial);
+    frame(Kind::MethodReturn, serial, fields, body)
+}
+
+/// Encodes the error `name` (with its message) answering call `reply_serial`
+/// on a peer-to-peer connection.
+pub fn encode_error(serial: u32, reply_serial: u32, name: &str, message: &str) -> Vec<u8> {
+    let mut fields = Writer(Vec::with_capacity(96));
+    fields.field(4, b's', name);
+    fields.reply_serial(reply_serial);
+    frame(Kind::Error, serial, fields, &[Value::Str(message.into())])
+}
+
+/// The fixed header, the header `fields` plus the body's signature, the body.
+fn frame(kind: Kind, serial: u32, mut fields: Writer, body: &[Value]) -> Vec<u8> {
+    let signature: Vec<u8> = body.iter().map(Value::signature).collect();
     if !signature.is_empty() {
         fields.pad(8);
         fields.0.push(8);
         fields.sig(b"g");
         fields.sig(&signature);
     }
+    let mut encoded = Writer(Vec::new());
+    for value in body {
+        encoded.value(value);
+    }
     let mut out = Writer(Vec::with_capacity(
-        HEADER_FIXED + fields.0.len() + body.0.len() + 8,
+        HEADER_FIXED + fields.0.len() + encoded.0.len() + 8,
     ));
+    out.0.extend_from_slice(&[b'l', kind as u8, 0, 1]);
     out.0
-        .extend_from_slice(&[b'l', Kind::MethodCall as u8, 0, 1]);
-    out.0
-        .extend_from_slice(&(body.0.len() as u32).to_le_bytes());
-    out.0.extend_from_slice(&call.serial.to_le_bytes());
+        .extend_from_slice(&(encoded.0.len() as u32).to_le_bytes());
+    out.0.extend_from_slice(&serial.to_le_bytes());
     out.0
         .extend_from_slice(&(fields.0.len() as u32).to_le_bytes());
     // Header fields are aligned relative to the message start; the array
     // starts at offset 16, itself 8-aligned, so offsets carry over.
     out.0.extend_from_slice(&fields.0);
     out.pad(8);
-    out.0.extend_from_slice(&body.0);
+    out.0.extend_from_slice(&encoded.0);
     out.0
 }
 
-/// A decoded message: the header fields pam_jit cares about and the body.
-#[derive(Debug, PartialEq, Eq)]
+/// A decoded message: its header fields (those of basic types) and body.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Message {
     pub kind: Kind,
+    pub flags: u8,
     pub serial: u32,
+    pub path: Option<String>,
+    pub interface: Option<String>,
+    pub member: Option<String>,
     pub reply_serial: Option<u32>,
     pub sender: Option<String>,
     pub error_name: Option<String>,
+    /// The body's signature ("" for none).
+    pub signature: String,
     pub body: Vec<Value>,
 }
 
@@ -300,13 +343,10 @@ pub fn decode(buf: &[u8]) -> Result<Message, WireError> {
     };
     let mut msg = Message {
         kind,
+        flags: buf[2],
         serial,
-        reply_serial: None,
-        sender: None,
-        error_name: None,
-        body: Vec::new(),
+        ..Message::default()
     };
-    let mut signature = String::new();
     while r.pos < fields_end {
         r.align(8)?;
         let code = r.u8()?;
@@ -315,12 +355,15 @@ pub fn decode(buf: &[u8]) -> Result<Message, WireError> {
             return Err(WireError::Malformed("header field is not a basic type"));
         };
         let value = r.value(t)?;
-        match (code, value) {
-            (4, Value::Str(s)) => msg.error_name = Some(s),
-            (5, Value::U32(n)) => msg.reply_serial = Some(n),
-            (7, Value::Str(s)) => msg.sender = Some(s),
-            (8, Value::Str(s)) => signature = s,
-            (4 | 5 | 7 | 8, _) => {
+        match (code, t, value) {
+            (1, b'o', Value::Str(s)) => msg.path = Some(s),
+            (2, b's', Value::Str(s)) => msg.interface = Some(s),
+            (3, b's', Value::Str(s)) => msg.member = Some(s),
+            (4, b's', Value::Str(s)) => msg.error_name = Some(s),
+            (5, b'u', Value::U32(n)) => msg.reply_serial = Some(n),
+            (7, b's', Value::Str(s)) => msg.sender = Some(s),
+            (8, b'g', Value::Str(s)) => msg.signature = s,
+            (1..=5 | 7 | 8, _, _) => {
                 return Err(WireError::Malformed("header field of the wrong type"))
             }
             _ => {}
@@ -334,7 +377,7 @@ pub fn decode(buf: &[u8]) -> Result<Message, WireError> {
         buf: &buf[body_start..body_start + body_len],
         pos: 0,
     };
-    for t in signature.bytes() {
+    for t in msg.signature.bytes() {
         msg.body.push(body.value(t)?);
     }
     if body.pos != body_len {
@@ -399,7 +442,31 @@ mod tests {
         let msg = decode(&bytes).unwrap();
         assert_eq!(msg.kind, Kind::MethodCall);
         assert_eq!(msg.serial, 9);
+        assert_eq!(msg.path.as_deref(), Some("/org/jit/Daemon1"));
+        assert_eq!(msg.interface.as_deref(), Some("org.jit.Daemon1"));
+        assert_eq!(msg.member.as_deref(), Some("CheckGrant"));
+        assert_eq!(msg.signature, "us");
         assert_eq!(msg.body, args);
+    }
+
+    #[test]
+    fn returns_and_errors_round_trip() {
+        let body = [Value::U64(5), Value::U64(7), Value::I64(-1)];
+        let msg = decode(&encode_return(2, 9, &body)).unwrap();
+        assert_eq!(
+            (msg.kind, msg.serial, msg.reply_serial, msg.sender),
+            (Kind::MethodReturn, 2, Some(9), None)
+        );
+        assert_eq!((msg.signature.as_str(), msg.body), ("ttx", body.to_vec()));
+        let msg = decode(&encode_return(3, 1, &[])).unwrap();
+        assert_eq!((msg.signature.as_str(), msg.body), ("", vec![]));
+        let name = "org.jit.Daemon1.Error.NotAuthorized";
+        let msg = decode(&encode_error(4, 9, name, "no grant")).unwrap();
+        assert_eq!(
+            (msg.kind, msg.reply_serial, msg.error_name.as_deref()),
+            (Kind::Error, Some(9), Some(name))
+        );
+        assert_eq!(msg.body, [Value::Str("no grant".into())]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, TryLockError};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -197,6 +197,22 @@ impl GrantChecker {
         let index = self.grants.read().unwrap_or_else(|e| e.into_inner());
         Ok(index.check(uid, resource, self.clock.wall()))
     }
+}
+
+/// Runs `op` on `engine` if nobody holds it, else hands `op` back. For the
+/// short engine calls around each sudo: the caller's thread can do the work
+/// at once, where a hop to the blocking pool and back costs two thread
+/// wake-ups (~0.1 ms measured here) on a path where sudo waits or about to.
+pub fn run_if_free<T, F: FnOnce(&mut Engine) -> T>(
+    engine: &Mutex<Engine>,
+    op: F,
+) -> std::result::Result<T, F> {
+    let mut engine = match engine.try_lock() {
+        Ok(engine) => engine,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => return Err(op),
+    };
+    Ok(op(&mut engine))
 }
 
 pub struct Engine {

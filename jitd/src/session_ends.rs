@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{run_if_free, Engine, EngineError};
 use crate::pidfd::Process;
 use crate::store::SessionRecord;
 
@@ -83,7 +83,14 @@ async fn close(engine: &Arc<Mutex<Engine>>, ids: Vec<u64>) {
     if ids.is_empty() {
         return;
     }
-    if let Err(e) = with_engine(engine, move |e| e.close_sessions(&ids)).await {
+    // On this thread if the engine is free: sudo has just exited, and the
+    // next one may be starting on the other CPU.
+    let op = move |e: &mut Engine| e.close_sessions(&ids);
+    let closed = match run_if_free(engine, op) {
+        Ok(closed) => closed.map_err(|e| e.to_string()),
+        Err(op) => with_engine(engine, op).await,
+    };
+    if let Err(e) = closed {
         tracing::error!(error = %e, "cannot record the end of sessions");
     }
 }

@@ -166,7 +166,7 @@ impl PeerConnection {
 
 /// The uid a client claims in SASL EXTERNAL: its decimal text, hex-encoded.
 fn claimed_uid(hex: &str) -> Option<u32> {
-    if hex.len() % 2 != 0 || hex.len() > 20 {
+    if !hex.len().is_multiple_of(2) || hex.len() > 20 {
         return None;
     }
     let text: Option<String> = (0..hex.len())

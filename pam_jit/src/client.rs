@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use crate::wire::{self, Call, Kind, Message, Value, WireError};
+use crate::wire::{self, Call, Kind, Message, Value, WireError, MAX_AUTH_LINE};
 
 pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 /// jitd's private socket: peer-to-peer D-Bus for root, tried before the bus.
@@ -22,7 +22,6 @@ const BUS_NAME: &str = "org.freedesktop.DBus";
 const BUS_PATH: &str = "/org/freedesktop/DBus";
 /// Replies we may hold while waiting for another one (signals are dropped).
 const MAX_STASHED: usize = 8;
-const MAX_AUTH_LINE: usize = 512;
 
 #[derive(Debug)]
 pub enum ClientError {
@@ -287,9 +286,7 @@ impl Client {
 
     fn read_line(&mut self) -> Result<String> {
         loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                self.buf.drain(..end + 2);
+            if let Some(line) = wire::take_auth_line(&mut self.buf) {
                 return Ok(line);
             }
             if self.buf.len() > MAX_AUTH_LINE {

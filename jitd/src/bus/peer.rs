@@ -9,14 +9,15 @@
 
 use std::io;
 
-use jit_wire::{self as wire, Message, Value, WireError, MAX_MESSAGE, NO_REPLY_EXPECTED};
+use jit_wire::{
+    self as wire, Message, Value, WireError, MAX_AUTH_LINE, MAX_MESSAGE, NO_REPLY_EXPECTED,
+};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// A client needs AUTH, maybe DATA or NEGOTIATE_UNIX_FD, then BEGIN.
 const MAX_AUTH_COMMANDS: usize = 8;
-const MAX_AUTH_LINE: usize = 512;
 
 #[derive(Debug, Error)]
 pub enum PeerError {
@@ -135,9 +136,7 @@ impl PeerConnection {
 
     async fn read_line(&mut self) -> Result<String, PeerError> {
         loop {
-            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                self.buf.drain(..end + 2);
+            if let Some(line) = wire::take_auth_line(&mut self.buf) {
                 return Ok(line);
             }
             if self.buf.len() > MAX_AUTH_LINE {

@@ -334,6 +334,9 @@ impl Client {
         let out = std::mem::take(&mut self.out);
         let mut bytes = out.as_slice();
         while !bytes.is_empty() {
+            // std sends with MSG_NOSIGNAL: a peer gone meanwhile (jitd
+            // restarted while a kept connection waited) is EPIPE here, never
+            // a SIGPIPE to the host program.
             match self.stream.write(bytes) {
                 Ok(0) => return Err(ClientError::Io(ErrorKind::WriteZero.into())),
                 Ok(n) => bytes = &bytes[n..],

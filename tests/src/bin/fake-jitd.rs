@@ -7,6 +7,7 @@
 //! `--listen PATH --hang-up` closes each connection after its first call,
 //! as a restarting jitd would.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,7 +93,9 @@ async fn listen(path: &str, hang_up: bool) -> zbus::Result<()> {
         println!("connection");
         let yes = Yes::default();
         let called = Arc::clone(&yes.called);
-        let conn = zbus::connection::Builder::unix_stream(stream.into_std()?)
+        let stream = stream.into_std()?;
+        let fd = stream.as_raw_fd();
+        let conn = zbus::connection::Builder::unix_stream(stream)
             .server(zbus::Guid::generate())
             .p2p()
             .serve_at("/org/jit/Daemon1", yes)
@@ -104,6 +107,10 @@ async fn listen(path: &str, hang_up: bool) -> zbus::Result<()> {
                     called.notified().await;
                     // Time for the reply to leave.
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Both ways, as a process that exits: the client's next
+                    // write fails with EPIPE (and would raise SIGPIPE).
+                    // SAFETY: `fd` is the connection's socket, still open.
+                    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
                     let _ = conn.close().await;
                 });
             }

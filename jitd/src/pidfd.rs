@@ -1,7 +1,7 @@
 //! Signalling and watching processes through pidfds, so a recycled pid is
 //! never hit (threat T5): a pidfd names one process for its whole life.
 
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 pub struct Pidfd(OwnedFd);
@@ -93,12 +93,26 @@ impl Process {
     pub fn find(pid: u32, started: u64) -> Option<Process> {
         Process::hold(pid).ok().filter(|p| p.started == started)
     }
+
+    /// Whether the process still runs (an error counts as not running).
+    pub fn is_running(&self) -> bool {
+        matches!(self.fd.exited(), Ok(false))
+    }
 }
 
+/// More than the longest `/proc/PID/stat` line: 52 fields of at most 20
+/// digits, and a command name of at most 16 bytes.
+const STAT_MAX: usize = 1280;
+
+/// Field 22 of `/proc/PID/stat`, read with one read(2): this sits on every
+/// sudo's session registration (`read_to_string` takes six). The command
+/// name is anybody's bytes: it need not be UTF-8.
 fn start_time(pid: u32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    stat_field(&stat, 22)
-        .and_then(|f| f.parse().ok())
+    let mut buf = [0u8; STAT_MAX];
+    let n = std::fs::File::open(format!("/proc/{pid}/stat"))?.read(&mut buf)?;
+    Some(String::from_utf8_lossy(&buf[..n]))
+        .filter(|_| n < buf.len())
+        .and_then(|stat| stat_field(&stat, 22)?.parse().ok())
         .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: no start time")))
 }
 
@@ -137,6 +151,25 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(process.fd.exited().unwrap());
+        assert!(!process.is_running());
         assert!(Process::find(child.id(), process.started).is_none());
+    }
+
+    #[test]
+    fn holds_a_process_whose_name_is_not_utf8_and_has_a_parenthesis() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::env::temp_dir().join(format!("jitd-pidfd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The command name is the name the program was started by.
+        let link = dir.join(std::ffi::OsStr::from_bytes(b"sl\xffep ) 1 2"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/bin/sleep", &link).unwrap();
+        let mut child = std::process::Command::new(&link).arg("30").spawn().unwrap();
+        let held = Process::hold(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let started = held.expect("hold").started;
+        assert!(started > 0);
     }
 }

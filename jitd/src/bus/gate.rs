@@ -75,11 +75,13 @@ impl Gate {
     /// The caller's process (`pid`, as the kernel or the bus reports it) is
     /// the session: it is moved into the grant's cgroup, so that everything
     /// it starts can be ended with the grant, and the session ends when it
-    /// exits ([`SessionEnds`]). Root only.
+    /// exits ([`SessionEnds`]). `held` is that process if the carrier
+    /// already holds it. Root only.
     pub async fn register(
         &self,
         caller: Uid,
         pid: u32,
+        held: Option<Process>,
         opening: SessionOpening,
     ) -> Result<Registered, BusError> {
         if caller != 0 {
@@ -97,8 +99,11 @@ impl Gate {
         };
         // Held from here: the caller waits for our answer, so this pid is
         // still its process.
-        let process = Process::hold(pid)
-            .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?;
+        let process = match held.filter(|p| p.pid == pid && p.is_running()) {
+            Some(process) => process,
+            None => Process::hold(pid)
+                .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?,
+        };
         let started = process.started;
         let control = self.control.clone();
         let registered = self

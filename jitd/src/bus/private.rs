@@ -24,6 +24,7 @@ use super::gate::{Gate, SessionOpening};
 use super::peer::{PeerConnection, PeerError};
 use super::BusError;
 use crate::api::{INTERFACE, OBJECT_PATH};
+use crate::pidfd::Process;
 
 /// The socket's name in jitd's runtime directory (`/run/jit`).
 pub const SOCKET_NAME: &str = "pam.socket";
@@ -127,15 +128,34 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
     };
     let mut conn = PeerConnection::new(stream);
     conn.authenticate(uid, guid).await?;
-    // Until pam_jit closes its end: the account check, then maybe the session.
+    // The caller's process, once it holds a grant: sudo opens its session
+    // next, from the same process, and finds it held.
+    let mut caller: Option<Process> = None;
+    // The account check, then maybe the session.
     while let Some(message) = conn.next_message().await? {
         if message.kind != jit_wire::Kind::MethodCall {
             continue;
         }
-        let outcome = call(&gate, uid, pid, &message).await;
+        let outcome = call(&gate, uid, pid, caller.take(), &message).await;
+        let granted = member(&message) == "CheckGrant"
+            && matches!(outcome.as_deref(), Ok([Value::Bool(true), ..]));
+        let registered = member(&message) == "RegisterSession";
         conn.answer(&message, outcome).await?;
+        if registered {
+            // pam_jit calls nothing after it: closing here, not at its
+            // close, spares both ends a wake-up on every sudo.
+            break;
+        }
+        if granted {
+            // While sudo goes on with its own work.
+            caller = Process::hold(pid).ok();
+        }
     }
     Ok(())
+}
+
+fn member(m: &Message) -> &str {
+    m.member.as_deref().unwrap_or_default()
 }
 
 /// `org.jit.Daemon1` on the private socket: pam_jit's two methods only,
@@ -144,6 +164,7 @@ async fn call(
     gate: &Gate,
     uid: u32,
     pid: u32,
+    process: Option<Process>,
     m: &Message,
 ) -> Result<Vec<Value>, (String, String)> {
     let named = |e: BusError| {
@@ -152,7 +173,7 @@ async fn call(
     };
     let fdo = |name: &str, message: String| (format!("org.freedesktop.DBus.Error.{name}"), message);
     let interface = m.interface.as_deref().unwrap_or(INTERFACE);
-    let member = m.member.as_deref().unwrap_or_default();
+    let member = member(m);
     // Peer methods answer on any path (D-Bus specification); the rest live
     // at jitd's object only.
     if interface == "org.freedesktop.DBus.Peer" && member == "Ping" && m.body.is_empty() {
@@ -186,8 +207,10 @@ async fn call(
                 tty: tty.clone(),
                 rhost: rhost.clone(),
             };
-            let (session, grant, expires_at) =
-                gate.register(uid, pid, opening).await.map_err(named)?;
+            let (session, grant, expires_at) = gate
+                .register(uid, pid, process, opening)
+                .await
+                .map_err(named)?;
             Ok(vec![
                 Value::U64(session),
                 Value::U64(grant),
@@ -202,5 +225,145 @@ async fn call(
             "UnknownMethod",
             format!("no method {interface}.{member} on the private socket"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use jit_wire::{Call, Kind};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::{self, SessionsConfig};
+    use crate::directory::Person;
+    use crate::engine::Engine;
+    use crate::session_ends::SessionEnds;
+    use crate::sessions::SessionControl;
+
+    const CONFIG: &str = r#"
+[roles]
+manager = ["user:mike"]
+security = ["user:sam"]
+[risk]
+business_hours = "00:00-24:00"
+[[resource]]
+name = "logs"
+sensitivity = "low"
+eligible = ["user:alice"]
+max_duration = "1h"
+"#;
+
+    fn call(serial: u32, member: &str, args: &[Value]) -> Vec<u8> {
+        jit_wire::encode(&Call {
+            serial,
+            destination: None,
+            path: OBJECT_PATH,
+            interface: INTERFACE,
+            member,
+            args,
+        })
+    }
+
+    /// The next message from `stream`, after the handshake's "OK" line if
+    /// `buf` still holds it.
+    async fn reply(stream: &mut UnixStream, buf: &mut Vec<u8>) -> Message {
+        loop {
+            if buf.starts_with(b"OK ") {
+                jit_wire::take_auth_line(buf).unwrap();
+            }
+            if let Ok(len) = jit_wire::frame_len(buf) {
+                if buf.len() >= len {
+                    let message = jit_wire::decode(&buf[..len]).unwrap();
+                    buf.drain(..len);
+                    return message;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the reply");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// pam_jit's exchange with a real engine: the caller (this test process,
+    /// root as jitd requires) is the session's process, and jitd closes the
+    /// connection once the session is registered.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_registered_session_is_the_callers_process_and_the_last_call() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: the private socket serves root only");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(config::parse(CONFIG, Path::new("test.toml")).unwrap());
+        let (mut engine, _) = Engine::open(config, dir.path(), Arc::new(SystemClock)).unwrap();
+        let alice = Person {
+            uid: 61001,
+            name: "alice".into(),
+            gid: 61001,
+        };
+        let (grant, _) = engine
+            .submit(&alice, "logs", Duration::from_secs(600), "test", None)
+            .unwrap();
+        let engine = Arc::new(Mutex::new(engine));
+        // A directory, not cgroupfs: "joining" writes a plain file.
+        let control = SessionControl::new(&SessionsConfig {
+            cgroup: Some(dir.path().join("cgroups")),
+            ..SessionsConfig::default()
+        });
+        let gate = Gate::new(
+            Arc::clone(&engine),
+            control,
+            SessionEnds::new(Arc::clone(&engine)),
+        );
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let served = tokio::spawn(async move { serve_one(server, gate, "0123456789abcdef").await });
+
+        let mut hello = b"\0AUTH EXTERNAL 30\r\nBEGIN\r\n".to_vec();
+        hello.extend(call(
+            1,
+            "CheckGrant",
+            &[Value::U32(61001), Value::Str("logs".into())],
+        ));
+        client.write_all(&hello).await.unwrap();
+        let mut buf = Vec::new();
+        let checked = reply(&mut client, &mut buf).await;
+        assert_eq!(checked.kind, Kind::MethodReturn, "{checked:?}");
+        assert_eq!(checked.body[..2], [Value::Bool(true), Value::U64(grant.id)]);
+
+        let session = call(
+            2,
+            "RegisterSession",
+            &[
+                Value::U32(61001),
+                Value::Str("logs".into()),
+                Value::Str("sudo".into()),
+                Value::Str("/dev/pts/7".into()),
+                Value::Str(String::new()),
+            ],
+        );
+        client.write_all(&session).await.unwrap();
+        let registered = reply(&mut client, &mut buf).await;
+        assert_eq!(registered.kind, Kind::MethodReturn, "{registered:?}");
+        // Closed by jitd: end of stream, with nothing more sent.
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest))
+            .await
+            .expect("jitd kept the connection open")
+            .unwrap();
+        assert!(rest.is_empty() && buf.is_empty(), "{rest:?}");
+        served.await.unwrap().unwrap();
+
+        let sessions = engine.lock().unwrap().sessions_of(grant.id).unwrap();
+        let [s] = sessions.as_slice() else {
+            panic!("{sessions:?}")
+        };
+        let me = crate::pidfd::Process::hold(std::process::id()).unwrap();
+        assert_eq!((s.pid, s.started), (me.pid, Some(me.started)));
     }
 }

@@ -33,6 +33,8 @@ pub struct PeerConnection {
     stream: UnixStream,
     /// Bytes received and not yet consumed.
     buf: Vec<u8>,
+    /// Bytes to send before the next read, or with the next reply.
+    out: Vec<u8>,
     serial: u32,
 }
 
@@ -41,13 +43,16 @@ impl PeerConnection {
         PeerConnection {
             stream,
             buf: Vec::with_capacity(1024),
+            out: Vec::new(),
             serial: 0,
         }
     }
 
     /// The server side of SASL EXTERNAL (D-Bus specification,
     /// "Authentication protocol"): the identity the client claims must be
-    /// `uid`, which the kernel reported for it.
+    /// `uid`, which the kernel reported for it. Answers wait until more must
+    /// be read: pam_jit sends its handshake and first call at once, and gets
+    /// "OK" and the reply in one write, woken once.
     pub async fn authenticate(&mut self, uid: u32, guid: &str) -> Result<(), PeerError> {
         while self.buf.is_empty() {
             self.fill().await?;
@@ -87,9 +92,8 @@ impl PeerConnection {
                 }
                 _ => "ERROR".to_owned(),
             };
-            self.stream
-                .write_all(format!("{answer}\r\n").as_bytes())
-                .await?;
+            self.out
+                .extend_from_slice(format!("{answer}\r\n").as_bytes());
         }
         Err(PeerError::Auth("too many commands"))
     }
@@ -131,7 +135,16 @@ impl PeerConnection {
             Ok(values) => wire::encode_return(self.serial, call.serial, &values),
             Err((name, message)) => wire::encode_error(self.serial, call.serial, &name, &message),
         };
-        self.stream.write_all(&bytes).await
+        self.out.extend_from_slice(&bytes);
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     async fn read_line(&mut self) -> Result<String, PeerError> {
@@ -148,8 +161,10 @@ impl PeerConnection {
         }
     }
 
-    /// Reads what is available; false at the end of the stream.
+    /// Reads what is available, once the client has all our answers; false
+    /// at the end of the stream.
     async fn fill(&mut self) -> io::Result<bool> {
+        self.flush().await?;
         if self.buf.len() > MAX_MESSAGE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -237,6 +252,41 @@ mod tests {
             (Kind::MethodReturn, Some(7))
         );
         assert_eq!(reply.body, [Value::Bool(true)]);
+    }
+
+    async fn expect(client: &mut UnixStream, want: String) {
+        let mut got = vec![0u8; want.len()];
+        let read = client.read_exact(&mut got);
+        tokio::time::timeout(std::time::Duration::from_secs(5), read)
+            .await
+            .expect("no answer")
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), want);
+    }
+
+    /// A client that waits for each answer (as libdbus does) gets each
+    /// answer before it sends the next command.
+    #[tokio::test]
+    async fn a_client_that_waits_for_ok_gets_it() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let served = tokio::spawn(async move {
+            let mut conn = PeerConnection::new(server);
+            conn.authenticate(0, GUID).await?;
+            let call = conn.next_message().await?.expect("a call");
+            conn.answer(&call, Ok(vec![])).await?;
+            Ok::<_, PeerError>(())
+        });
+        client.write_all(b"\0AUTH EXTERNAL\r\n").await.unwrap();
+        expect(&mut client, "DATA\r\n".into()).await;
+        client.write_all(b"DATA\r\n").await.unwrap();
+        expect(&mut client, format!("OK {GUID}\r\n")).await;
+        client.write_all(b"BEGIN\r\n").await.unwrap();
+        client.write_all(&check_grant(3)).await.unwrap();
+        let mut reply = Vec::new();
+        client.shutdown().await.unwrap();
+        client.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(wire::decode(&reply).unwrap().reply_serial, Some(3));
+        served.await.unwrap().unwrap();
     }
 
     #[tokio::test]

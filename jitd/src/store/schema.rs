@@ -143,6 +143,28 @@ CREATE INDEX notifications_request ON notifications(request);
     // A session's process, named across restarts by (pid, start time):
     // jitd records the session's end when that process exits.
     "ALTER TABLE sessions ADD COLUMN started INTEGER;",
+    // Sessions are never deleted, so plain rowids never repeat: without
+    // AUTOINCREMENT, registering one (on every sudo) writes one page less.
+    r#"
+CREATE TABLE sessions_v2 (
+    id           INTEGER PRIMARY KEY,
+    grant_id     INTEGER NOT NULL REFERENCES requests(id),
+    uid          INTEGER NOT NULL,
+    service      TEXT NOT NULL,
+    tty          TEXT NOT NULL,
+    rhost        TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    cgroup       TEXT,
+    opened_at    INTEGER NOT NULL,
+    closed_at    INTEGER,
+    started      INTEGER
+);
+INSERT INTO sessions_v2 (id, grant_id, uid, service, tty, rhost, pid, cgroup, opened_at, closed_at, started)
+    SELECT id, grant_id, uid, service, tty, rhost, pid, cgroup, opened_at, closed_at, started FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v2 RENAME TO sessions;
+CREATE INDEX sessions_grant ON sessions(grant_id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
@@ -161,4 +183,62 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database one migration behind: its sessions keep their ids and
+    /// columns, and new ones carry on after the highest id.
+    #[test]
+    fn sessions_lose_autoincrement_and_keep_their_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let before = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO requests (id, uid, user, resource, duration_secs, reason, requested_at, route, risk, state)
+                 VALUES (1, 61001, 'alice', 'logs', 60, 'r', 0, 'auto', '{}', 'active');
+             INSERT INTO sessions (id, grant_id, uid, service, tty, rhost, pid, cgroup, opened_at, closed_at, started)
+                 VALUES (7, 1, 61001, 'sudo', '/dev/pts/1', '', 42, NULL, 10, 20, 99);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let row: (i64, String, i64, Option<i64>, Option<i64>) = conn
+            .query_row(
+                "SELECT id, service, pid, closed_at, started FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (7, "sudo".into(), 42, Some(20), Some(99)));
+        conn.execute(
+            "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, opened_at)
+                 VALUES (1, 61001, 'sshd', '', '', 43, 30)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 8);
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'sessions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'sessions_grant'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 1);
+    }
 }

@@ -79,7 +79,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let conn = zbus::connection::Builder::system().build().await?;
     let ends = SessionEnds::new(Arc::clone(&engine));
     ends.resume().await;
-    let gate = Gate::new(Arc::clone(&engine), control, ends);
+    let gate = Gate::new(Arc::clone(&engine), control, ends.clone());
     let daemon = Daemon::new(
         gate.clone(),
         Callers::default(),
@@ -115,6 +115,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     }
     std::fs::remove_file(&socket).ok();
     conn.release_name(BUS_NAME).await.ok();
+    ends.flush();
     Ok(())
 }
 

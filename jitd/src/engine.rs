@@ -62,8 +62,6 @@ pub enum EngineError {
     NotRoot,
     #[error("uid {uid} holds no active grant for '{resource}'")]
     NoGrant { uid: Uid, resource: String },
-    #[error("session {0} not found or already closed")]
-    NoSession(u64),
     #[error("{0} is too long")]
     TooLong(&'static str),
     #[error("recording {0} not found or already closed")]
@@ -913,12 +911,16 @@ impl Engine {
 
     /// Records that sessions `ids` ended (their process exited, seen by
     /// jitd, not told by a caller), in one transaction; returns how many were
-    /// not recorded as ended already.
+    /// not recorded as ended already. An id without a row is skipped: it
+    /// must not keep the others of its batch unrecorded.
     pub fn close_sessions(&mut self, ids: &[u64]) -> Result<usize> {
-        let sessions = ids
-            .iter()
-            .map(|&id| self.store.session(id)?.ok_or(EngineError::NoSession(id)))
-            .collect::<Result<Vec<_>>>()?;
+        let mut sessions = Vec::with_capacity(ids.len());
+        for &id in ids {
+            match self.store.session(id)? {
+                Some(session) => sessions.push(session),
+                None => tracing::warn!(session = id, "no such session to record the end of"),
+            }
+        }
         let now = self.clock.wall();
         self.store.write_usage(|w| -> Result<usize> {
             let mut closed = 0;

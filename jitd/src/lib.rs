@@ -19,3 +19,5 @@ pub mod recordings;
 pub mod session_ends;
 pub mod sessions;
 pub mod store;
+#[cfg(test)]
+mod test_support;

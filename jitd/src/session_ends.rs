@@ -3,8 +3,14 @@
 //! process by a pidfd and records the end itself, so sudo and sshd wait for
 //! nothing at close, and a session whose close never comes (the process was
 //! killed, or ended with the grant) is recorded as ended all the same.
+//!
+//! Ends are written together, [`BATCH_WINDOW`] after the first of them: a
+//! host running sudo in a loop (a deploy, a monitoring check) pays one
+//! transaction for all the sudo runs that ended meanwhile, and the next sudo
+//! does not start while jitd writes.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -13,21 +19,29 @@ use crate::engine::{run_if_free, Engine, EngineError};
 use crate::pidfd::Process;
 use crate::store::SessionRecord;
 
+/// How long an end waits for others to be written with it.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
+
 #[derive(Clone)]
 pub struct SessionEnds {
     engine: Arc<Mutex<Engine>>,
+    /// Sessions whose process has exited, not yet recorded as ended.
+    ended: Arc<Mutex<Vec<u64>>>,
 }
 
 impl SessionEnds {
     pub fn new(engine: Arc<Mutex<Engine>>) -> SessionEnds {
-        SessionEnds { engine }
+        SessionEnds {
+            engine,
+            ended: Arc::default(),
+        }
     }
 
     /// Records session `id`'s end when `process` exits. The watch runs on
     /// the caller's runtime (for the private socket, its own thread's): no
     /// other thread is woken while sudo waits for its session.
     pub fn watch(&self, id: u64, process: Process) {
-        let engine = Arc::clone(&self.engine);
+        let ends = self.clone();
         tokio::spawn(async move {
             let pid = process.pid;
             let exited = async {
@@ -41,8 +55,41 @@ impl SessionEnds {
                 // Not watchable: record the end now rather than never.
                 tracing::warn!(session = id, pid, error = %e, "cannot watch a session's process");
             }
-            close(&engine, vec![id]).await;
+            ends.ended(id);
         });
+    }
+
+    /// Queues session `id`'s end; the first end queued writes them all
+    /// once the window has passed.
+    fn ended(&self, id: u64) {
+        let first = {
+            let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+            ended.push(id);
+            ended.len() == 1
+        };
+        if first {
+            let ends = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(BATCH_WINDOW).await;
+                close(&ends.engine, ends.take()).await;
+            });
+        }
+    }
+
+    fn take(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.ended.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Records the ends still queued, now: jitd is stopping.
+    pub fn flush(&self) {
+        let ids = self.take();
+        if ids.is_empty() {
+            return;
+        }
+        let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = engine.close_sessions(&ids) {
+            tracing::error!(error = %e, "cannot record the end of sessions");
+        }
     }
 
     /// At start: watches the sessions the previous jitd left open, and
@@ -83,8 +130,7 @@ async fn close(engine: &Arc<Mutex<Engine>>, ids: Vec<u64>) {
     if ids.is_empty() {
         return;
     }
-    // On this thread if the engine is free: sudo has just exited, and the
-    // next one may be starting on the other CPU.
+    // On this thread if the engine is free: no hop to the blocking pool.
     let op = move |e: &mut Engine| e.close_sessions(&ids);
     let closed = match run_if_free(engine, op) {
         Ok(closed) => closed.map_err(|e| e.to_string()),
@@ -106,4 +152,83 @@ async fn with_engine<T: Send + 'static>(
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Child, Command};
+
+    use super::*;
+    use crate::directory::Person;
+    use crate::test_support::{engine_with_grant, ALICE};
+
+    /// A session of alice's grant whose process is a `sleep` of our own.
+    fn session(engine: &Arc<Mutex<Engine>>, grant: u64) -> (u64, Child) {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let record = SessionRecord {
+            id: 0,
+            grant,
+            uid: ALICE,
+            service: "sudo".into(),
+            tty: String::new(),
+            rhost: String::new(),
+            pid: child.id(),
+            started: None,
+            cgroup: None,
+            opened_at: 0,
+            closed_at: None,
+        };
+        let mut engine = engine.lock().unwrap();
+        let (id, _, _) = engine
+            .register_session(&Person::root(), record, "logs")
+            .unwrap();
+        (id, child)
+    }
+
+    fn open_ids(engine: &Arc<Mutex<Engine>>) -> Vec<u64> {
+        let open = engine.lock().unwrap().open_sessions().unwrap();
+        open.iter().map(|s| s.id).collect()
+    }
+
+    /// Each session is recorded as ended once its process has exited.
+    #[tokio::test(flavor = "current_thread")]
+    async fn sessions_are_recorded_as_ended_when_their_processes_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, grant) = engine_with_grant(dir.path());
+        let ends = SessionEnds::new(Arc::clone(&engine));
+        let mut children = Vec::new();
+        for _ in 0..2 {
+            let (id, child) = session(&engine, grant);
+            ends.watch(id, Process::hold(child.id()).unwrap());
+            children.push(child);
+        }
+        assert_eq!(open_ids(&engine).len(), 2);
+        for child in &mut children {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !open_ids(&engine).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(open_ids(&engine).is_empty());
+        let closed = engine.lock().unwrap().sessions_of(grant).unwrap();
+        assert!(closed.iter().all(|s| s.closed_at.is_some()), "{closed:?}");
+    }
+
+    /// A stopping jitd records what it has seen end; an id without a row
+    /// does not keep the others unrecorded.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flush_records_queued_ends_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, grant) = engine_with_grant(dir.path());
+        let ends = SessionEnds::new(Arc::clone(&engine));
+        let (id, mut child) = session(&engine, grant);
+        ends.ended(999);
+        ends.ended(id);
+        ends.flush();
+        assert!(open_ids(&engine).is_empty());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

@@ -62,7 +62,7 @@ impl From<EngineError> for BusError {
             | EngineError::NotRoot
             | EngineError::NotInSession
             | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),
-            EngineError::NoSession(_) | EngineError::NoRecording(_) => BusError::NotFound(text),
+            EngineError::NoRecording(_) => BusError::NotFound(text),
             EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),
             EngineError::BadRecordingEnd => BusError::InvalidArgument(text),
             EngineError::TooLong(_) => BusError::InvalidArgument(text),

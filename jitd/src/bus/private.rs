@@ -230,33 +230,16 @@ async fn call(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::sync::Mutex;
     use std::time::Duration;
 
     use jit_wire::{Call, Kind};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::clock::SystemClock;
-    use crate::config::{self, SessionsConfig};
-    use crate::directory::Person;
-    use crate::engine::Engine;
+    use crate::config::SessionsConfig;
     use crate::session_ends::SessionEnds;
     use crate::sessions::SessionControl;
-
-    const CONFIG: &str = r#"
-[roles]
-manager = ["user:mike"]
-security = ["user:sam"]
-[risk]
-business_hours = "00:00-24:00"
-[[resource]]
-name = "logs"
-sensitivity = "low"
-eligible = ["user:alice"]
-max_duration = "1h"
-"#;
+    use crate::test_support::{engine_with_grant, ALICE};
 
     fn call(serial: u32, member: &str, args: &[Value]) -> Vec<u8> {
         jit_wire::encode(&Call {
@@ -300,17 +283,7 @@ max_duration = "1h"
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let config = Arc::new(config::parse(CONFIG, Path::new("test.toml")).unwrap());
-        let (mut engine, _) = Engine::open(config, dir.path(), Arc::new(SystemClock)).unwrap();
-        let alice = Person {
-            uid: 61001,
-            name: "alice".into(),
-            gid: 61001,
-        };
-        let (grant, _) = engine
-            .submit(&alice, "logs", Duration::from_secs(600), "test", None)
-            .unwrap();
-        let engine = Arc::new(Mutex::new(engine));
+        let (engine, grant) = engine_with_grant(dir.path());
         // A directory, not cgroupfs: "joining" writes a plain file.
         let control = SessionControl::new(&SessionsConfig {
             cgroup: Some(dir.path().join("cgroups")),
@@ -328,19 +301,19 @@ max_duration = "1h"
         hello.extend(call(
             1,
             "CheckGrant",
-            &[Value::U32(61001), Value::Str("logs".into())],
+            &[Value::U32(ALICE), Value::Str("logs".into())],
         ));
         client.write_all(&hello).await.unwrap();
         let mut buf = Vec::new();
         let checked = reply(&mut client, &mut buf).await;
         assert_eq!(checked.kind, Kind::MethodReturn, "{checked:?}");
-        assert_eq!(checked.body[..2], [Value::Bool(true), Value::U64(grant.id)]);
+        assert_eq!(checked.body[..2], [Value::Bool(true), Value::U64(grant)]);
 
         let session = call(
             2,
             "RegisterSession",
             &[
-                Value::U32(61001),
+                Value::U32(ALICE),
                 Value::Str("logs".into()),
                 Value::Str("sudo".into()),
                 Value::Str("/dev/pts/7".into()),
@@ -359,7 +332,7 @@ max_duration = "1h"
         assert!(rest.is_empty() && buf.is_empty(), "{rest:?}");
         served.await.unwrap().unwrap();
 
-        let sessions = engine.lock().unwrap().sessions_of(grant.id).unwrap();
+        let sessions = engine.lock().unwrap().sessions_of(grant).unwrap();
         let [s] = sessions.as_slice() else {
             panic!("{sessions:?}")
         };

@@ -1,0 +1,44 @@
+//! Fixtures shared by unit tests that need a real engine (SQLite in a
+//! temporary directory, the system clock).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::SystemClock;
+use crate::config;
+use crate::core::model::RequestId;
+use crate::directory::Person;
+use crate::engine::Engine;
+
+const CONFIG: &str = r#"
+[roles]
+manager = ["user:mike"]
+security = ["user:sam"]
+[risk]
+business_hours = "00:00-24:00"
+[[resource]]
+name = "logs"
+sensitivity = "low"
+eligible = ["user:alice"]
+max_duration = "1h"
+"#;
+
+/// alice (uid 61001), who may take "logs" without approval.
+pub const ALICE: u32 = 61001;
+
+/// An engine stored in `dir` in which alice holds an active grant for
+/// "logs" (10 minutes), and that grant's id.
+pub fn engine_with_grant(dir: &Path) -> (Arc<Mutex<Engine>>, RequestId) {
+    let config = Arc::new(config::parse(CONFIG, Path::new("test.toml")).unwrap());
+    let (mut engine, _) = Engine::open(config, dir, Arc::new(SystemClock)).unwrap();
+    let alice = Person {
+        uid: ALICE,
+        name: "alice".into(),
+        gid: ALICE,
+    };
+    let (grant, _) = engine
+        .submit(&alice, "logs", Duration::from_secs(600), "test", None)
+        .unwrap();
+    (Arc::new(Mutex::new(engine)), grant.id)
+}

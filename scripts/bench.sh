@@ -171,14 +171,20 @@ bench_pam() {
         >"$RESULTS/pam.json"
     "$BIN/jit-bench" pam-concurrent --service jit-bench --user alice --threads 64 --secs 5 \
         >"$RESULTS/pam-concurrent.json"
-    # Ten short rounds rather than one long one: hyperfine runs each command's
+    # Twelve short rounds rather than one long one: hyperfine runs each command's
     # runs back to back, so a load change on the machine would land on one of them.
+    # Each round starts with the next command, so that none is always first.
     rm -f "$RESULTS"/sudo-*.json
-    for round in $(seq 10); do
-        hyperfine -N --warmup 3 --runs 25 --style none --export-json "$RESULTS/sudo-$round.json" \
-            -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true" \
-            -n "sudo -n true, pam_jit account only" "$AS_BOB sudo -n true" \
-            -n "sudo -n true, stock stack" "$AS_MIKE sudo -n true" >&2
+    local commands=(
+        -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true"
+        -n "sudo -n true, pam_jit account only" "$AS_BOB sudo -n true"
+        -n "sudo -n true, stock stack" "$AS_MIKE sudo -n true"
+    )
+    local round first
+    for round in $(seq 12); do
+        first=$(( (round - 1) % 3 * 3 ))
+        hyperfine -N --warmup 3 --runs 20 --style none --export-json "$RESULTS/sudo-$round.json" \
+            "${commands[@]:first}" "${commands[@]:0:first}" >&2
     done
     # W2: from the break-glass command to a usable sudo, against the same with an
     # auto-approved request. --prepare ends the previous run's grant.

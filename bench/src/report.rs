@@ -346,11 +346,14 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         .map_while(|round| load(dir, &format!("sudo-{round}.json")))
         .collect();
     if !rounds.is_empty() {
-        // Every run of every round, per command.
-        let pooled = |i: usize| -> Vec<f64> {
+        // Every run of every round, per command (each round has its own order).
+        let pooled = |command: &str| -> Vec<f64> {
             let mut t: Vec<f64> = rounds
                 .iter()
-                .filter_map(|h| h["results"].get(i)?["times"].as_array().cloned())
+                .filter_map(|h| h["results"].as_array().cloned())
+                .flatten()
+                .filter(|r| r["command"] == command)
+                .filter_map(|r| r["times"].as_array().cloned())
                 .flatten()
                 .filter_map(|v| v.as_f64())
                 .map(|s| s * 1000.0)
@@ -358,8 +361,8 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             t.sort_by(f64::total_cmp);
             t
         };
-        let stats = |i: usize| {
-            let t = pooled(i);
+        let stats = |command: &str| {
+            let t = pooled(command);
             let n = t.len().max(1) as f64;
             let mean = t.iter().sum::<f64>() / n;
             let sd = (t.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -370,12 +373,17 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
                 t.len(),
             )
         };
-        let (full, account, stock) = (stats(0), stats(1), stats(2));
+        let (full, account, stock) = (
+            stats("sudo -n true, pam_jit in the stack"),
+            stats("sudo -n true, pam_jit account only"),
+            stats("sudo -n true, stock stack"),
+        );
         let ratio = full.0 / stock.0;
         writeln!(
             md,
             "\n`hyperfine -N` of `sudo -n true` (NOPASSWD rule) as three users whose sudo stacks differ\n\
-             (`pam_service` in sudoers), in {} interleaved rounds of 25 runs each ({} runs per command).\n\
+             (`pam_service` in sudoers), in {} interleaved rounds of 20 runs each ({} runs per command),\n\
+             each round starting with the next command.\n\
              Target: ratio < 1.12.\n\n\
              | Command | median | mean ± σ | ratio (median) | target |\n|---|---|---|---|---|\n\
              | sudo, pam_jit account + session (alice) | {:.2} ms | {:.2} ± {:.2} ms | {ratio:.2}x | {} |\n\

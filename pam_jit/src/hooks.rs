@@ -75,7 +75,7 @@ impl PamHooks for PamJit {
             // SAFETY: only this module stores SESSION_KEY, always as a Box<u64>.
             let session = unsafe { pamh.get_data::<u64>(SESSION_KEY) }.ok().copied();
             let verdict = gate::close_session(&args, &user, session);
-            finish(pamh, &args, "session", verdict)
+            finish(pamh, &args, "close", verdict)
         })
     }
 }
@@ -173,6 +173,8 @@ fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamRes
         Code::Success => libc::LOG_INFO,
         _ => libc::LOG_NOTICE,
     };
+    // Every account denial and every session opened reach syslog; a close
+    // only with `debug`: jitd records when the session really ended.
     if verdict.code != Code::Success || args.debug || hook == "session" {
         log(level, &format!("{hook} service={service} {}", verdict.log));
     }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod cases;
+mod checkpoint;
 mod outbox;
 mod recordings;
 mod requests;
@@ -39,12 +40,15 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database schema version {found} is newer than this jitd ({supported})")]
     TooNew { found: i64, supported: i64 },
+    #[error("cannot start the checkpoint thread: {0}")]
+    Checkpointer(std::io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
     conn: Connection,
+    checkpoints: checkpoint::Checkpoints,
     key: AuditKey,
     /// Set when notifications are configured: what to queue, and whom to wake.
     notifier: Option<(Planner, Arc<Doorbell>)>,
@@ -55,7 +59,8 @@ impl Store {
     /// The caller has set a restrictive umask; files are created 0600.
     pub fn open(state_dir: &Path) -> Result<Store> {
         let key = AuditKey::load_or_create(&state_dir.join("audit.key"))?;
-        let mut conn = Connection::open(state_dir.join("jit.db"))?;
+        let db = state_dir.join("jit.db");
+        let mut conn = Connection::open(&db)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -66,8 +71,10 @@ impl Store {
         // The level of the frequent writes (see `write_usage`): only the
         // rare durable ones pay for switching.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let checkpoints = checkpoint::Checkpoints::start(&conn, &db)?;
         Ok(Store {
             conn,
+            checkpoints,
             key,
             notifier: None,
         })
@@ -128,6 +135,7 @@ impl Store {
             .tx
             .commit()
             .map_err(|e| E::from(StoreError::from(e)))?;
+        self.checkpoints.committed();
         if let Some((_, bell)) = self.notifier.as_ref().filter(|_| queued > 0) {
             bell.ring();
         }

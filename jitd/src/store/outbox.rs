@@ -134,6 +134,8 @@ impl Outbox {
         // for; a power cut may lose the newest marks, and those deliveries are
         // sent again (at least once).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The store's checkpoint thread does it (see `checkpoint.rs`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(Outbox { conn })
     }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::config;
+use crate::test_support::CONFIG;
 
 /// A clock the test moves by hand. Wall and boot move together unless a test
 /// sets one of them alone (a clock change, or a suspend).
@@ -38,31 +39,6 @@ impl Clock for ManualClock {
         self.0.lock().unwrap().1
     }
 }
-
-const CONFIG: &str = r#"
-[roles]
-manager = ["user:mike"]
-security = ["user:sam"]
-[risk]
-business_hours = "00:00-24:00"
-[requests]
-pending_ttl = "1h"
-[break_glass]
-justify_within = "1h"
-[[resource]]
-name = "logs"
-sensitivity = "low"
-environment = "staging"
-eligible = ["user:alice"]
-max_duration = "1h"
-break_glass = ["user:alice"]
-[[resource]]
-name = "db"
-environment = "staging"
-owners = ["user:olivia"]
-eligible = ["user:alice"]
-max_duration = "8h"
-"#;
 
 fn person(uid: Uid, name: &str) -> Person {
     Person {

@@ -11,17 +11,31 @@ use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::engine::Engine;
 
-const CONFIG: &str = r#"
+/// alice may take "logs" (low, staging) without approval, "db" with its owner's;
+/// mike is the manager, sam the security reviewer.
+pub const CONFIG: &str = r#"
 [roles]
 manager = ["user:mike"]
 security = ["user:sam"]
 [risk]
 business_hours = "00:00-24:00"
+[requests]
+pending_ttl = "1h"
+[break_glass]
+justify_within = "1h"
 [[resource]]
 name = "logs"
 sensitivity = "low"
+environment = "staging"
 eligible = ["user:alice"]
 max_duration = "1h"
+break_glass = ["user:alice"]
+[[resource]]
+name = "db"
+environment = "staging"
+owners = ["user:olivia"]
+eligible = ["user:alice"]
+max_duration = "8h"
 "#;
 
 /// alice (uid 61001), who may take "logs" without approval.

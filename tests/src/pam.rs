@@ -487,3 +487,65 @@ pub fn documented_sudo_stack() -> String {
         m = module.display()
     )
 }
+
+/// What programs in the namespace send to syslog (`/dev/log`), as a local
+/// syslog daemon would receive it: one datagram per message.
+pub struct Syslog {
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl Syslog {
+    /// Messages received until one satisfies `done` or `timeout` passes.
+    pub fn messages_until(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let _ = self
+                .socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+            let Ok(n) = self.socket.recv(&mut buf) else {
+                break;
+            };
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let finished = done(&message);
+            seen.push(message);
+            if finished {
+                break;
+            }
+        }
+        seen
+    }
+}
+
+impl Env {
+    /// Gives the namespace a `/dev` of its own (a tmpfs holding the host's
+    /// entries, bound one by one) whose `/dev/log` is a socket this test
+    /// reads: glibc's syslog(3) has that path built in, and the host's
+    /// `/dev` must not change.
+    pub fn capture_syslog(&self) -> Syslog {
+        let path = self.dir.path().join("syslog.socket");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind syslog socket");
+        let dev = self.dir.path().join("dev");
+        std::fs::create_dir(&dev).expect("mkdir dev");
+        self.ns_sh(&format!(
+            r#"d={dev}
+mount -t tmpfs -o mode=0755 jit-test-dev "$d"
+for e in /dev/* /dev/.[!.]*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    n=${{e##*/}}
+    [ "$n" = log ] && continue
+    if [ -L "$e" ]; then cp -P "$e" "$d/$n"
+    elif [ -d "$e" ]; then mkdir "$d/$n"; mount --rbind "$e" "$d/$n"
+    else : >"$d/$n"; mount --bind "$e" "$d/$n"
+    fi
+done
+: >"$d/log"
+mount --bind {sock} "$d/log"
+mount --move "$d" /dev"#,
+            dev = dev.display(),
+            sock = path.display(),
+        ));
+        Syslog { socket }
+    }
+}

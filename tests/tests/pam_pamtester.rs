@@ -214,6 +214,71 @@ fn pamtester_reaches_jitd_without_the_bus() {
     );
 }
 
+/// Decisions reach syslog (authpriv) naming the PAM service, the user, the
+/// resource and, once there is one, the grant: a denial at notice, a
+/// session opened at info. A session's close is not logged (jitd records
+/// when it really ended).
+#[test]
+fn decisions_reach_syslog_with_service_user_resource_and_grant() {
+    let env = Env::new();
+    let both = format!(
+        "account required {args}\nsession required {args}\n",
+        args = env.jit_args("logs")
+    );
+    env.install_pam(&[("jit-both", &both)], SUDOERS);
+    let syslog = env.capture_syslog();
+    let ours = |m: &str| m.contains("pam_jit: ");
+
+    denied(&env.pamtester("jit-both", "alice", &["acct_mgmt"]));
+    let seen = syslog.messages_until(Duration::from_secs(5), ours);
+    let denial = seen
+        .iter()
+        .find(|m| ours(m))
+        .unwrap_or_else(|| panic!("{seen:#?}"));
+    // LOG_AUTHPRIV (10 << 3) | LOG_NOTICE (5)
+    assert!(denial.starts_with("<85>"), "{denial}");
+    for part in [
+        "account service=jit-both",
+        "user=alice",
+        "resource=logs",
+        "denied",
+    ] {
+        assert!(denial.contains(part), "{part}: {denial}");
+    }
+
+    let grant = id_of(&env.request("alice", "logs", "30m", "syslog test"));
+    let run = env.pamtester(
+        "jit-both",
+        "alice",
+        &["acct_mgmt", "open_session", "close_session"],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    let registered = |m: &str| m.contains("session registered");
+    let seen = syslog.messages_until(Duration::from_secs(5), registered);
+    let opened = seen
+        .iter()
+        .find(|m| registered(m))
+        .unwrap_or_else(|| panic!("{seen:#?}"));
+    // LOG_AUTHPRIV | LOG_INFO (6)
+    assert!(opened.starts_with("<86>"), "{opened}");
+    for part in [
+        "session service=jit-both".to_string(),
+        "user=alice".into(),
+        "resource=logs".into(),
+        format!("grant={grant}"),
+    ] {
+        assert!(opened.contains(&part), "{part}: {opened}");
+    }
+    let later = syslog.messages_until(Duration::from_millis(500), |_| false);
+    assert!(
+        !later
+            .iter()
+            .chain(&seen)
+            .any(|m| ours(m) && m.contains("closing")),
+        "{later:#?}"
+    );
+}
+
 const FAKE_JITD: &str = env!("CARGO_BIN_EXE_fake-jitd");
 
 /// sudo's account check and its session share one connection to jitd's

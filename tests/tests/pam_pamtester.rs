@@ -214,6 +214,16 @@ fn pamtester_reaches_jitd_without_the_bus() {
     );
 }
 
+/// The messages up to pam_jit's first that holds every one of `parts`
+/// (the first at its start: the priority); fails after 5 s without one.
+#[track_caller]
+fn expect_logged(syslog: &Syslog, parts: &[&str]) -> Vec<String> {
+    let holds = |m: &str| m.starts_with(parts[0]) && parts[1..].iter().all(|p| m.contains(p));
+    let seen = syslog.messages_until(Duration::from_secs(5), holds);
+    assert!(seen.iter().any(|m| holds(m)), "{parts:?} not in {seen:#?}");
+    seen
+}
+
 /// Decisions reach syslog (authpriv) naming the PAM service, the user, the
 /// resource and, once there is one, the grant: a denial at notice, a
 /// session opened at info. A session's close is not logged (jitd records
@@ -230,21 +240,15 @@ fn decisions_reach_syslog_with_service_user_resource_and_grant() {
     let ours = |m: &str| m.contains("pam_jit: ");
 
     denied(&env.pamtester("jit-both", "alice", &["acct_mgmt"]));
-    let seen = syslog.messages_until(Duration::from_secs(5), ours);
-    let denial = seen
-        .iter()
-        .find(|m| ours(m))
-        .unwrap_or_else(|| panic!("{seen:#?}"));
     // LOG_AUTHPRIV (10 << 3) | LOG_NOTICE (5)
-    assert!(denial.starts_with("<85>"), "{denial}");
-    for part in [
+    let denial = [
+        "<85>",
         "account service=jit-both",
         "user=alice",
         "resource=logs",
         "denied",
-    ] {
-        assert!(denial.contains(part), "{part}: {denial}");
-    }
+    ];
+    expect_logged(&syslog, &denial);
 
     let grant = id_of(&env.request("alice", "logs", "30m", "syslog test"));
     let run = env.pamtester(
@@ -253,22 +257,17 @@ fn decisions_reach_syslog_with_service_user_resource_and_grant() {
         &["acct_mgmt", "open_session", "close_session"],
     );
     assert_eq!(run.code, 0, "{run}");
-    let registered = |m: &str| m.contains("session registered");
-    let seen = syslog.messages_until(Duration::from_secs(5), registered);
-    let opened = seen
-        .iter()
-        .find(|m| registered(m))
-        .unwrap_or_else(|| panic!("{seen:#?}"));
     // LOG_AUTHPRIV | LOG_INFO (6)
-    assert!(opened.starts_with("<86>"), "{opened}");
-    for part in [
-        "session service=jit-both".to_string(),
-        "user=alice".into(),
-        "resource=logs".into(),
-        format!("grant={grant}"),
-    ] {
-        assert!(opened.contains(&part), "{part}: {opened}");
-    }
+    let grant = format!("grant={grant}");
+    let opened = [
+        "<86>",
+        "session service=jit-both",
+        "user=alice",
+        "resource=logs",
+        &grant,
+        "session registered",
+    ];
+    let seen = expect_logged(&syslog, &opened);
     let later = syslog.messages_until(Duration::from_millis(500), |_| false);
     assert!(
         !later

@@ -158,17 +158,16 @@ mod tests {
     #[test]
     fn holds_a_process_whose_name_is_not_utf8_and_has_a_parenthesis() {
         use std::os::unix::ffi::OsStrExt;
-        let dir = std::env::temp_dir().join(format!("jitd-pidfd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         // The command name is the name the program was started by.
-        let link = dir.join(std::ffi::OsStr::from_bytes(b"sl\xffep ) 1 2"));
-        let _ = std::fs::remove_file(&link);
+        let link = dir
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"sl\xffep ) 1 2"));
         std::os::unix::fs::symlink("/bin/sleep", &link).unwrap();
         let mut child = std::process::Command::new(&link).arg("30").spawn().unwrap();
         let held = Process::hold(child.id());
         child.kill().unwrap();
         child.wait().unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         let started = held.expect("hold").started;
         assert!(started > 0);
     }

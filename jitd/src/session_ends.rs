@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::engine::{run_if_free, Engine, EngineError};
+use crate::engine::{run_blocking, run_soon, Engine};
 use crate::pidfd::Process;
 use crate::store::SessionRecord;
 
@@ -88,7 +88,7 @@ impl SessionEnds {
         }
         let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = engine.close_sessions(&ids) {
-            tracing::error!(error = %e, "cannot record the end of sessions");
+            cannot_record(&e);
         }
     }
 
@@ -96,8 +96,9 @@ impl SessionEnds {
     /// records the end of those whose process is gone (or is another
     /// process with a reused pid).
     pub async fn resume(&self) {
-        let open = match with_engine(&self.engine, |e| e.open_sessions()).await {
-            Ok(open) => open,
+        let open = match run_blocking(&self.engine, |e| e.open_sessions()).await {
+            Ok(Ok(open)) => open,
+            Ok(Err(e)) => return tracing::error!(error = %e, "cannot list open sessions"),
             Err(e) => return tracing::error!(error = %e, "cannot list open sessions"),
         };
         let (mut watched, mut ended) = (0, Vec::new());
@@ -131,27 +132,15 @@ async fn close(engine: &Arc<Mutex<Engine>>, ids: Vec<u64>) {
         return;
     }
     // On this thread if the engine is free: no hop to the blocking pool.
-    let op = move |e: &mut Engine| e.close_sessions(&ids);
-    let closed = match run_if_free(engine, op) {
-        Ok(closed) => closed.map_err(|e| e.to_string()),
-        Err(op) => with_engine(engine, op).await,
-    };
-    if let Err(e) = closed {
-        tracing::error!(error = %e, "cannot record the end of sessions");
+    match run_soon(engine, move |e| e.close_sessions(&ids)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => cannot_record(&e),
+        Err(e) => cannot_record(&e),
     }
 }
 
-/// Runs `op` against the engine off the executor (SQLite must not stall it).
-async fn with_engine<T: Send + 'static>(
-    engine: &Arc<Mutex<Engine>>,
-    op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, String> {
-    let engine = Arc::clone(engine);
-    tokio::task::spawn_blocking(move || {
-        op(&mut engine.lock().unwrap_or_else(|e| e.into_inner())).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+fn cannot_record(error: &dyn std::fmt::Display) {
+    tracing::error!(error = %error, "cannot record the end of sessions");
 }
 
 #[cfg(test)]

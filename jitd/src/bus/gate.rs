@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::BusError;
 use crate::core::model::Uid;
 use crate::directory::Person;
-use crate::engine::{run_if_free, Engine, EngineError, GrantChecker};
+use crate::engine::{run_blocking, run_soon, Engine, EngineError, GrantChecker};
 use crate::pidfd::Process;
 use crate::session_ends::SessionEnds;
 use crate::sessions::SessionControl;
@@ -134,30 +134,26 @@ impl Gate {
         Ok(registered)
     }
 
-    /// Runs `op` at once if nobody holds the engine ([`run_if_free`]), else
-    /// as [`Gate::run`]. Other callers on this runtime wait at most as long
-    /// as `op` (~0.2 ms for a registration).
+    /// Runs `op` at once if the engine is free ([`run_soon`]).
     async fn run_now_if_free<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, BusError> {
-        match run_if_free(&self.engine, op) {
-            Ok(done) => done.map_err(BusError::from),
-            Err(op) => self.run(op).await,
-        }
+        bus_result(run_soon(&self.engine, op).await)
     }
 
-    /// Runs `op` against the engine off the executor (SQLite must not stall it).
+    /// Runs `op` against the engine off the executor ([`run_blocking`]).
     pub async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, BusError> {
-        let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || {
-            op(&mut engine.lock().unwrap_or_else(|e| e.into_inner()))
-        })
-        .await
-        .map_err(|e| BusError::Failed(e.to_string()))?
-        .map_err(BusError::from)
+        bus_result(run_blocking(&self.engine, op).await)
     }
+}
+
+fn bus_result<T>(
+    ran: Result<Result<T, EngineError>, tokio::task::JoinError>,
+) -> Result<T, BusError> {
+    ran.map_err(|e| BusError::Failed(e.to_string()))?
+        .map_err(BusError::from)
 }

@@ -1,7 +1,7 @@
 //! WAL checkpoints on a thread of their own. SQLite's automatic checkpoint
 //! runs inside whichever commit crosses 1,000 WAL pages and fsyncs the WAL
-//! and the database there: one sudo in ~90 would wait for two fsyncs while
-//! registering its session. Here the store's connection never checkpoints;
+//! and the database there: one sudo in every few dozen waited for two fsyncs
+//! while registering its session. Here the store's connection never checkpoints;
 //! every [`CHECKPOINT_EVERY`] commits it rings this thread, which copies the
 //! WAL back (PASSIVE: writers go on meanwhile) on its own connection.
 

@@ -28,7 +28,7 @@ use crate::deadlines::{Deadlines, Due};
 use crate::directory::{DirectoryError, Person};
 use crate::grants::GrantIndex;
 use crate::store::{
-    AuditEvent, AuditRecord, Doorbell, ListFilter, NotificationRecord, RecordingRecord,
+    AuditEvent, AuditRecord, Doorbell, Journal, ListFilter, NotificationRecord, RecordingRecord,
     SessionRecord, Store, StoreError, Writer,
 };
 
@@ -238,6 +238,10 @@ pub struct Engine {
     started_at: UnixTime,
     /// Rung when notifications were queued.
     doorbell: Arc<Doorbell>,
+    /// Sessions admitted before their rows are written ([`Journal`]).
+    journal: Journal,
+    /// The id the next admitted session gets.
+    next_session: u64,
 }
 
 impl Engine {
@@ -249,6 +253,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, Vec<Event>)> {
         let mut store = Store::open(state_dir)?;
+        let (journal, journaled) = Journal::open(state_dir)?;
         let doorbell = Arc::new(Doorbell::default());
         // Before the first tick: what ended while jitd was down is notified too.
         if let Some(planner) = crate::notifier::planner(&config) {
@@ -265,7 +270,12 @@ impl Engine {
             grants: Arc::new(RwLock::new(index)),
             started_at,
             doorbell,
+            journal,
+            next_session: 0,
         };
+        // Before the tick: grants that expired while jitd was down end
+        // every session they had, the journaled ones too.
+        engine.write_journaled(journaled)?;
         engine.reload()?;
         let events = engine.tick()?;
         Ok((engine, events))
@@ -857,17 +867,18 @@ impl Engine {
         self.tick()
     }
 
-    /// Records a PAM session opened under `session.uid`'s active grant
+    /// Admits a PAM session opened under `session.uid`'s active grant
     /// `session.grant` for `resource` (W1.8 "use"). Only root (pam_jit inside
     /// sudo or sshd). On every sudo and login: the grant is checked in the
     /// in-memory index, which every end of a grant updates under this
-    /// engine's lock, and only the requester's name is read from SQLite.
-    pub fn register_session(
+    /// engine's lock. The session gets its id and is journaled; the caller
+    /// answers pam_jit, then writes the row with [`Engine::record_session`].
+    pub fn admit_session(
         &mut self,
         who: &Person,
-        session: SessionRecord,
+        mut session: SessionRecord,
         resource: &str,
-    ) -> Result<(u64, RequestId, UnixTime)> {
+    ) -> Result<(SessionRecord, UnixTime)> {
         if !who.is_root() {
             return Err(EngineError::NotRoot);
         }
@@ -895,32 +906,65 @@ impl Engine {
                 })
             }
         };
-        let id = self.store.write_usage(|w| -> Result<u64> {
+        session.id = self.next_session;
+        session.opened_at = now;
+        self.journal.append(&session)?;
+        self.next_session += 1;
+        Ok((session, expires_at))
+    }
+
+    /// Writes an admitted session's row and its audit event.
+    pub fn record_session(&mut self, session: &SessionRecord) -> Result<()> {
+        self.write_session(session, false)?;
+        Ok(self.journal.written()?)
+    }
+
+    fn write_session(&mut self, session: &SessionRecord, from_journal: bool) -> Result<()> {
+        self.store.write_usage(|w| -> Result<()> {
             let user = w.requester(session.grant)?.ok_or(EngineError::Workflow(
                 WorkflowError::NotFound(session.grant),
             ))?;
-            let id = w.insert_session(&SessionRecord {
-                opened_at: now,
-                ..session.clone()
-            })?;
+            w.insert_session(session)?;
+            let mut detail = json!({
+                "session": session.id,
+                "service": session.service,
+                "tty": session.tty,
+                "rhost": session.rhost,
+                "pid": session.pid,
+                "cgroup": session.cgroup,
+            });
+            if from_journal {
+                detail["from_journal"] = json!(true);
+            }
             w.audit(&AuditEvent {
-                at: now,
+                at: session.opened_at,
                 actor_uid: Some(session.uid),
                 actor: &user,
                 event: "session_opened",
                 request: Some(session.grant),
-                detail: json!({
-                    "session": id,
-                    "service": session.service,
-                    "tty": session.tty,
-                    "rhost": session.rhost,
-                    "pid": session.pid,
-                    "cgroup": session.cgroup,
-                }),
+                detail,
             })?;
-            Ok(id)
-        })?;
-        Ok((id, session.grant, expires_at))
+            Ok(())
+        })
+    }
+
+    /// At open: writes the sessions a previous jitd admitted but did not
+    /// write (it was killed in between), then empties the journal.
+    fn write_journaled(&mut self, journaled: Vec<SessionRecord>) -> Result<()> {
+        for session in &journaled {
+            if self.store.session(session.id)?.is_none() {
+                tracing::warn!(
+                    session = session.id,
+                    grant = session.grant,
+                    "writing a session journaled by the previous jitd"
+                );
+                self.write_session(session, true)?;
+            }
+        }
+        self.journal.clear()?;
+        let last = journaled.iter().map(|s| s.id).max().unwrap_or(0);
+        self.next_session = self.store.last_session_id()?.max(last) + 1;
+        Ok(())
     }
 
     /// Records that sessions `ids` ended (their process exited, seen by

@@ -10,6 +10,7 @@ use crate::config;
 use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::engine::Engine;
+use crate::store::SessionRecord;
 
 /// alice may take "logs" (low, staging) without approval, "db" with its owner's;
 /// mike is the manager, sam the security reviewer.
@@ -55,4 +56,14 @@ pub fn engine_with_grant(dir: &Path) -> (Arc<Mutex<Engine>>, RequestId) {
         .submit(&alice, "logs", Duration::from_secs(600), "test", None)
         .unwrap();
     (Arc::new(Mutex::new(engine)), grant.id)
+}
+
+/// Registers `session` as the gate does (admitted, then written); its id.
+pub fn register(engine: &Arc<Mutex<Engine>>, session: SessionRecord) -> u64 {
+    let mut engine = engine.lock().unwrap();
+    let (session, _) = engine
+        .admit_session(&Person::root(), session, "logs")
+        .unwrap();
+    engine.record_session(&session).unwrap();
+    session.id
 }

@@ -106,10 +106,11 @@ impl Gate {
         };
         let started = process.started;
         let control = self.control.clone();
-        let registered = self
+        let (session, expires_at) = self
             .run_now_if_free(move |e| {
                 // Into its cgroup before the reply: the PAM caller forks the
-                // command only after we answer.
+                // command only after we answer. Under the engine's lock, so
+                // that no revocation falls between the check and the move.
                 let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
                     tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
                     None
@@ -127,10 +128,22 @@ impl Gate {
                     opened_at: 0,
                     closed_at: None,
                 };
-                e.register_session(&Person::root(), session, &resource)
+                e.admit_session(&Person::root(), session, &resource)
             })
             .await?;
-        self.ends.watch(registered.0, process);
+        let registered = (session.id, grant, expires_at);
+        // Journaled: the row is written after the caller has its answer (a
+        // task spawned here runs once this one has replied).
+        let (engine, ends) = (self.engine.clone(), self.ends.clone());
+        tokio::spawn(async move {
+            let id = session.id;
+            match run_soon(&engine, move |e| e.record_session(&session)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(session = id, error = %e, "cannot record a session"),
+                Err(e) => tracing::error!(session = id, error = %e, "cannot record a session"),
+            }
+            ends.watch(id, process);
+        });
         Ok(registered)
     }
 

@@ -7,6 +7,7 @@
 mod audit;
 mod cases;
 mod checkpoint;
+mod journal;
 mod outbox;
 mod recordings;
 mod requests;
@@ -22,6 +23,7 @@ use thiserror::Error;
 
 pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
 pub use cases::Incident;
+pub use journal::Journal;
 pub use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
 pub use recordings::RecordingRecord;
 pub use requests::ListFilter;
@@ -40,6 +42,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database schema version {found} is newer than this jitd ({supported})")]
     TooNew { found: i64, supported: i64 },
+    #[error("session journal {path}: {source}")]
+    Journal {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the checkpoint thread: {0}")]
     Checkpointer(std::io::Error),
 }

@@ -1,12 +1,13 @@
 //! Rows of `sessions`: PAM sessions opened under a grant (W1.7, W1.8 "use").
 
 use rusqlite::params;
+use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, Writer};
 use crate::core::model::{RequestId, Uid, UnixTime};
 
 /// A PAM session registered by pam_jit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub id: u64,
     pub grant: RequestId,
@@ -26,14 +27,17 @@ pub struct SessionRecord {
 
 impl Writer<'_> {
     /// Inserts `s` (its `id` is ignored) and returns the new id.
-    pub fn insert_session(&mut self, s: &SessionRecord) -> Result<u64> {
+    /// Inserts `s` under its own id (given out by the engine when the
+    /// session was registered).
+    pub fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
         // Cached: this and close_session run on every sudo and login.
         self.tx
             .prepare_cached(
-                "INSERT INTO sessions (grant_id, uid, service, tty, rhost, pid, started, cgroup, opened_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO sessions (id, grant_id, uid, service, tty, rhost, pid, started, cgroup, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
+                s.id,
                 s.grant,
                 s.uid,
                 s.service,
@@ -44,7 +48,7 @@ impl Writer<'_> {
                 s.cgroup,
                 s.opened_at
             ])?;
-        Ok(self.tx.last_insert_rowid() as u64)
+        Ok(())
     }
 
     /// Marks a session closed; false if it was unknown or already closed.
@@ -60,6 +64,14 @@ impl Writer<'_> {
 }
 
 impl Store {
+    /// The highest session id given out so far (0 for none).
+    pub fn last_session_id(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM sessions")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     pub fn session(&self, id: u64) -> Result<Option<SessionRecord>> {
         Ok(self.sessions_where("id = ?1", [id])?.pop())
     }

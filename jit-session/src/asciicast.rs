@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use ring::digest;
 use serde_json::{json, Value};
 
+use crate::json_string;
+
 /// Documented in every header (`jit.encoding`).
 pub const ENCODING: &str =
     "utf-8; each byte b of invalid UTF-8 or of U+10FF00..U+10FFFF recorded as U+10FF00+b";
@@ -271,8 +273,14 @@ impl<W: Write> Recorder<W> {
         }
         let micros = at.saturating_duration_since(self.start).as_micros();
         let secs = micros as f64 / 1e6;
-        serde_json::to_writer(&mut self.buf, &(secs, code, text)).map_err(json_error)?;
-        self.buf.push(b'\n');
+        // `[secs,"code","text"]`, as serde_json writes the tuple.
+        self.buf.push(b'[');
+        serde_json::to_writer(&mut self.buf, &secs).map_err(json_error)?;
+        self.buf.push(b',');
+        json_string::push(&mut self.buf, code);
+        self.buf.push(b',');
+        json_string::push(&mut self.buf, text);
+        self.buf.extend_from_slice(b"]\n");
         if self.buf.len() >= BUFFER_LIMIT {
             self.flush(at)?;
         }

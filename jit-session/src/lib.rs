@@ -3,6 +3,7 @@
 
 pub mod asciicast;
 pub mod jitd;
+mod json_string;
 pub mod monitor;
 pub mod pipe;
 pub mod pty;

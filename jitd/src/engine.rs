@@ -240,6 +240,10 @@ pub struct Engine {
     doorbell: Arc<Doorbell>,
     /// Sessions admitted before their rows are written ([`Journal`]).
     journal: Journal,
+    /// Admitted sessions whose rows are not written yet: written together
+    /// by [`Engine::write_admitted`], and before anything reads sessions or
+    /// the audit trail.
+    admitted: Vec<SessionRecord>,
     /// The id the next admitted session gets.
     next_session: u64,
 }
@@ -271,6 +275,7 @@ impl Engine {
             started_at,
             doorbell,
             journal,
+            admitted: Vec::new(),
             next_session: 0,
         };
         // Before the tick: grants that expired while jitd was down end
@@ -871,8 +876,9 @@ impl Engine {
     /// `session.grant` for `resource` (W1.8 "use"). Only root (pam_jit inside
     /// sudo or sshd). On every sudo and login: the grant is checked in the
     /// in-memory index, which every end of a grant updates under this
-    /// engine's lock. The session gets its id and is journaled; the caller
-    /// answers pam_jit, then writes the row with [`Engine::record_session`].
+    /// engine's lock. The session gets its id and is journaled; its row is
+    /// written by [`Engine::write_admitted`], after pam_jit has its answer
+    /// and, on a busy host, with the rows of other sudo runs.
     pub fn admit_session(
         &mut self,
         who: &Person,
@@ -910,40 +916,38 @@ impl Engine {
         session.opened_at = now;
         self.journal.append(&session)?;
         self.next_session += 1;
+        self.admitted.push(session.clone());
         Ok((session, expires_at))
     }
 
-    /// Writes an admitted session's row and its audit event.
-    pub fn record_session(&mut self, session: &SessionRecord) -> Result<()> {
-        self.write_session(session, false)?;
-        Ok(self.journal.written()?)
+    /// How many admitted sessions wait for their rows.
+    pub fn admitted_unwritten(&self) -> usize {
+        self.admitted.len()
     }
 
-    fn write_session(&mut self, session: &SessionRecord, from_journal: bool) -> Result<()> {
+    /// Writes the rows and audit events of the admitted sessions, in one
+    /// transaction.
+    pub fn write_admitted(&mut self) -> Result<()> {
+        if self.admitted.is_empty() {
+            return Ok(());
+        }
+        let admitted = std::mem::take(&mut self.admitted);
+        if let Err(e) = self.write_sessions(&admitted, false) {
+            // Still journaled: kept for the next try, or the next start.
+            self.admitted = admitted;
+            return Err(e);
+        }
+        for _ in &admitted {
+            self.journal.written()?;
+        }
+        Ok(())
+    }
+
+    fn write_sessions(&mut self, sessions: &[SessionRecord], from_journal: bool) -> Result<()> {
         self.store.write_usage(|w| -> Result<()> {
-            let user = w.requester(session.grant)?.ok_or(EngineError::Workflow(
-                WorkflowError::NotFound(session.grant),
-            ))?;
-            w.insert_session(session)?;
-            let mut detail = json!({
-                "session": session.id,
-                "service": session.service,
-                "tty": session.tty,
-                "rhost": session.rhost,
-                "pid": session.pid,
-                "cgroup": session.cgroup,
-            });
-            if from_journal {
-                detail["from_journal"] = json!(true);
+            for session in sessions {
+                write_session(w, session, from_journal)?;
             }
-            w.audit(&AuditEvent {
-                at: session.opened_at,
-                actor_uid: Some(session.uid),
-                actor: &user,
-                event: "session_opened",
-                request: Some(session.grant),
-                detail,
-            })?;
             Ok(())
         })
     }
@@ -951,6 +955,7 @@ impl Engine {
     /// At open: writes the sessions a previous jitd admitted but did not
     /// write (it was killed in between), then empties the journal.
     fn write_journaled(&mut self, journaled: Vec<SessionRecord>) -> Result<()> {
+        let mut missing = Vec::new();
         for session in &journaled {
             if self.store.session(session.id)?.is_none() {
                 tracing::warn!(
@@ -958,9 +963,10 @@ impl Engine {
                     grant = session.grant,
                     "writing a session journaled by the previous jitd"
                 );
-                self.write_session(session, true)?;
+                missing.push(session.clone());
             }
         }
+        self.write_sessions(&missing, true)?;
         self.journal.clear()?;
         let last = journaled.iter().map(|s| s.id).max().unwrap_or(0);
         self.next_session = self.store.last_session_id()?.max(last) + 1;
@@ -972,6 +978,7 @@ impl Engine {
     /// not recorded as ended already. An id without a row is skipped: it
     /// must not keep the others of its batch unrecorded.
     pub fn close_sessions(&mut self, ids: &[u64]) -> Result<usize> {
+        self.write_admitted()?;
         let mut sessions = Vec::with_capacity(ids.len());
         for &id in ids {
             match self.store.session(id)? {
@@ -1156,13 +1163,15 @@ impl Engine {
     }
 
     /// Every session opened under `grant`, to be terminated when it ends.
-    pub fn sessions_of(&self, grant: RequestId) -> Result<Vec<SessionRecord>> {
+    pub fn sessions_of(&mut self, grant: RequestId) -> Result<Vec<SessionRecord>> {
+        self.write_admitted()?;
         Ok(self.store.sessions_of(grant)?)
     }
 
     /// Sessions whose end is not recorded yet (at start: those the previous
     /// jitd was watching).
-    pub fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
+    pub fn open_sessions(&mut self) -> Result<Vec<SessionRecord>> {
+        self.write_admitted()?;
         Ok(self.store.open_sessions()?)
     }
 
@@ -1200,15 +1209,17 @@ impl Engine {
             .collect())
     }
 
-    pub fn audit(&self, who: &Person, since: UnixTime) -> Result<Vec<AuditRecord>> {
+    pub fn audit(&mut self, who: &Person, since: UnixTime) -> Result<Vec<AuditRecord>> {
+        self.write_admitted()?;
         let only = (!self.sees_all(who)).then_some(who.uid);
         Ok(self.store.audit_since(since, only)?)
     }
 
-    pub fn verify_audit(&self, who: &Person) -> Result<VerifyView> {
+    pub fn verify_audit(&mut self, who: &Person) -> Result<VerifyView> {
         if !self.sees_all(who) {
             return Err(EngineError::NotAuditor);
         }
+        self.write_admitted()?;
         let v = self.store.verify_audit()?;
         Ok(VerifyView {
             ok: v.ok,
@@ -1286,6 +1297,36 @@ fn record_decision(
         event,
         request: Some(id),
         detail: json!({"role": d.role.as_str(), "comment": d.comment}),
+    })?;
+    Ok(())
+}
+
+/// A session's row and its audit event ("use", W1.8).
+fn write_session(w: &mut Writer<'_>, session: &SessionRecord, from_journal: bool) -> Result<()> {
+    let user =
+        w.requester(session.grant)?
+            .ok_or(EngineError::Workflow(WorkflowError::NotFound(
+                session.grant,
+            )))?;
+    w.insert_session(session)?;
+    let mut detail = json!({
+        "session": session.id,
+        "service": session.service,
+        "tty": session.tty,
+        "rhost": session.rhost,
+        "pid": session.pid,
+        "cgroup": session.cgroup,
+    });
+    if from_journal {
+        detail["from_journal"] = json!(true);
+    }
+    w.audit(&AuditEvent {
+        at: session.opened_at,
+        actor_uid: Some(session.uid),
+        actor: &user,
+        event: "session_opened",
+        request: Some(session.grant),
+        detail,
     })?;
     Ok(())
 }

@@ -77,7 +77,7 @@ fn state_of(engine: &Engine, id: RequestId) -> State {
     engine.load(id).unwrap().state
 }
 
-fn events_named(engine: &Engine, id: RequestId) -> Vec<String> {
+fn events_named(engine: &mut Engine, id: RequestId) -> Vec<String> {
     engine
         .audit(&person(0, "root"), 0)
         .unwrap()
@@ -115,7 +115,7 @@ fn auto_grant_expires_on_the_boot_clock() {
     assert_eq!(state_of(&engine, req.id), State::Expired);
     assert!(engine.checker().check(0, 61001, "logs").unwrap().is_none());
     assert_eq!(
-        events_named(&engine, req.id),
+        events_named(&mut engine, req.id),
         ["requested", "scored", "granted", "expired"]
     );
 }
@@ -175,7 +175,7 @@ fn grants_and_requests_that_ran_out_while_down_end_at_start() {
     assert_eq!(pending.state, State::Pending);
     drop(engine);
     f.clock.advance(2 * 3600);
-    let (engine, events) = f.open();
+    let (mut engine, events) = f.open();
     assert!(events.contains(&Event::Decided {
         id: grant.id,
         state: State::Expired
@@ -308,7 +308,7 @@ fn recordings_carry_the_digest_from_the_audit_trail() {
         Err(EngineError::NotYourRecording(_))
     ));
     assert!(engine.recording(&Person::root(), start.recording).is_ok());
-    let events = events_named(&engine, grant.id);
+    let events = events_named(&mut engine, grant.id);
     assert!(
         events.ends_with(&[
             "recording_started".to_string(),
@@ -334,14 +334,14 @@ fn a_missing_justification_is_escalated_once_on_the_boot_clock() {
     assert!(events.iter().any(|e| matches!(e, Event::Activated { .. })));
     f.clock.advance(3599);
     engine.tick().unwrap();
-    assert!(!events_named(&engine, req.id).contains(&"justification_overdue".into()));
+    assert!(!events_named(&mut engine, req.id).contains(&"justification_overdue".into()));
     // Restarted before the deadline: it is scheduled again from the store.
     drop(engine);
     let (mut engine, _) = f.open();
     f.clock.advance(1);
     engine.tick().unwrap();
     engine.tick().unwrap();
-    let overdue = events_named(&engine, req.id)
+    let overdue = events_named(&mut engine, req.id)
         .into_iter()
         .filter(|e| e == "justification_overdue")
         .count();
@@ -370,7 +370,7 @@ fn setting_the_clock_back_does_not_postpone_a_justification() {
     engine.clock_changed().unwrap();
     f.clock.advance(3600);
     engine.tick().unwrap();
-    assert!(events_named(&engine, req.id).contains(&"justification_overdue".into()));
+    assert!(events_named(&mut engine, req.id).contains(&"justification_overdue".into()));
 }
 
 #[test]
@@ -387,7 +387,7 @@ fn login_recordings_are_for_the_grant_holder_only() {
             Err(EngineError::NotInSession)
         ));
     }
-    assert!(events_named(&engine, grant.id)
+    assert!(events_named(&mut engine, grant.id)
         .iter()
         .all(|e| e != "recording_started"));
     let start = engine

@@ -87,13 +87,17 @@ impl SessionEnds {
         std::mem::take(&mut *self.ended.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Records the ends still queued, now: jitd is stopping.
+    /// Records the sessions admitted and the ends queued, now: jitd is
+    /// stopping.
     pub fn flush(&self) {
         let ids = self.take();
+        let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = engine.write_admitted() {
+            cannot_record(&e);
+        }
         if ids.is_empty() {
             return;
         }
-        let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = engine.close_sessions(&ids) {
             cannot_record(&e);
         }
@@ -264,6 +268,48 @@ mod tests {
             .admit_session(&Person::root(), record(grant, child), "logs")
             .unwrap();
         assert_eq!(next.id, admitted.id + 1);
+    }
+
+    /// An admitted session's row is written before anything reads the
+    /// sessions or the audit trail, and by a flush.
+    #[test]
+    fn admitted_sessions_are_written_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, grant) = engine_with_grant(dir.path());
+        let admit = || {
+            engine
+                .lock()
+                .unwrap()
+                .admit_session(&Person::root(), record(grant, std::process::id()), "logs")
+                .unwrap()
+                .0
+        };
+        let first = admit();
+        assert_eq!(engine.lock().unwrap().admitted_unwritten(), 1);
+        let rows = engine.lock().unwrap().sessions_of(grant).unwrap();
+        assert_eq!(rows, std::slice::from_ref(&first));
+        let second = admit();
+        let opened = engine
+            .lock()
+            .unwrap()
+            .audit(&Person::root(), 0)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.event == "session_opened")
+            .count();
+        assert_eq!(opened, 2);
+        let third = admit();
+        SessionEnds::new(Arc::clone(&engine)).flush();
+        assert_eq!(engine.lock().unwrap().admitted_unwritten(), 0);
+        let ids: Vec<_> = engine
+            .lock()
+            .unwrap()
+            .sessions_of(grant)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, [first.id, second.id, third.id]);
     }
 
     /// A stopping jitd records what it has seen end; an id without a row

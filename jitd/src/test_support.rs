@@ -64,6 +64,6 @@ pub fn register(engine: &Arc<Mutex<Engine>>, session: SessionRecord) -> u64 {
     let (session, _) = engine
         .admit_session(&Person::root(), session, "logs")
         .unwrap();
-    engine.record_session(&session).unwrap();
+    engine.write_admitted().unwrap();
     session.id
 }

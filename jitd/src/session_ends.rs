@@ -9,6 +9,7 @@
 //! transaction for all the sudo runs that ended meanwhile, and the next sudo
 //! does not start while jitd writes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ pub struct SessionEnds {
     engine: Arc<Mutex<Engine>>,
     /// Sessions whose process has exited, not yet recorded as ended.
     ended: Arc<Mutex<Vec<u64>>>,
+    /// A write of the admitted sessions is due within [`BATCH_WINDOW`].
+    opens_due: Arc<AtomicBool>,
 }
 
 impl SessionEnds {
@@ -39,6 +42,7 @@ impl SessionEnds {
         SessionEnds {
             engine,
             ended: Arc::default(),
+            opens_due: Arc::default(),
         }
     }
 
@@ -63,6 +67,29 @@ impl SessionEnds {
                 tracing::warn!(session = id, pid, error = %e, "cannot watch a session's process");
             }
             ends.ended(id);
+        });
+    }
+
+    /// Writes the sessions admitted so far (`Engine::write_admitted`)
+    /// [`BATCH_WINDOW`] from now, unless a write is due already: after
+    /// pam_jit has its answer, and on a busy host with the sessions of the
+    /// sudo runs admitted meanwhile (a commit right after the answer ran
+    /// beside the sudo it answered and cost it ~0.2 ms on 2 cores here).
+    pub fn write_opens_soon(&self) {
+        if self.opens_due.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let ends = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(BATCH_WINDOW).await;
+            // Cleared first: a session admitted during the write gets a
+            // write of its own.
+            ends.opens_due.store(false, Ordering::Release);
+            match run_soon(&ends.engine, |e| e.write_admitted()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => cannot_record(&e),
+                Err(e) => cannot_record(&e),
+            }
         });
     }
 
@@ -158,11 +185,9 @@ fn cannot_record(error: &dyn std::fmt::Display) {
 mod tests {
     use std::process::{Child, Command};
 
-    use std::path::Path;
-
     use super::*;
     use crate::directory::Person;
-    use crate::test_support::{engine_with_grant, register, ALICE};
+    use crate::test_support::{engine_with_grant, open_engine, register, ALICE};
 
     /// A sudo session of alice's grant in process `pid`, to be registered.
     fn record(grant: u64, pid: u32) -> SessionRecord {
@@ -235,10 +260,7 @@ mod tests {
         // kill -9: the engine goes away without writing the admitted row.
         drop(engine);
 
-        let config =
-            Arc::new(crate::config::parse(crate::test_support::CONFIG, Path::new("t")).unwrap());
-        let (mut engine, _) =
-            Engine::open(config, dir.path(), Arc::new(crate::clock::SystemClock)).unwrap();
+        let mut engine = open_engine(dir.path());
         let rows = engine.sessions_of(grant).unwrap();
         assert_eq!(
             rows.iter().map(|s| s.id).collect::<Vec<_>>(),
@@ -310,6 +332,26 @@ mod tests {
             .map(|s| s.id)
             .collect();
         assert_eq!(ids, [first.id, second.id, third.id]);
+    }
+
+    /// Admitted sessions are written one batch window after the write is
+    /// asked for, without anyone reading them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn admitted_sessions_are_written_after_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, grant) = engine_with_grant(dir.path());
+        let ends = SessionEnds::new(Arc::clone(&engine));
+        for _ in 0..2 {
+            engine
+                .lock()
+                .unwrap()
+                .admit_session(&Person::root(), record(grant, std::process::id()), "logs")
+                .unwrap();
+            ends.write_opens_soon();
+        }
+        assert_eq!(engine.lock().unwrap().admitted_unwritten(), 2);
+        tokio::time::sleep(BATCH_WINDOW * 2).await;
+        assert_eq!(engine.lock().unwrap().admitted_unwritten(), 0);
     }
 
     /// A stopping jitd records what it has seen end; an id without a row

@@ -42,11 +42,17 @@ max_duration = "8h"
 /// alice (uid 61001), who may take "logs" without approval.
 pub const ALICE: u32 = 61001;
 
+/// The engine of [`CONFIG`] stored in `dir` (opened again after a drop,
+/// as jitd restarts).
+pub fn open_engine(dir: &Path) -> Engine {
+    let config = Arc::new(config::parse(CONFIG, Path::new("test.toml")).unwrap());
+    Engine::open(config, dir, Arc::new(SystemClock)).unwrap().0
+}
+
 /// An engine stored in `dir` in which alice holds an active grant for
 /// "logs" (10 minutes), and that grant's id.
 pub fn engine_with_grant(dir: &Path) -> (Arc<Mutex<Engine>>, RequestId) {
-    let config = Arc::new(config::parse(CONFIG, Path::new("test.toml")).unwrap());
-    let (mut engine, _) = Engine::open(config, dir, Arc::new(SystemClock)).unwrap();
+    let mut engine = open_engine(dir);
     let alice = Person {
         uid: ALICE,
         name: "alice".into(),

@@ -3,7 +3,6 @@
 //! the caller; the rules live here, once.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::BusError;
 use crate::core::model::Uid;
@@ -17,9 +16,6 @@ use crate::store::SessionRecord;
 /// What pam_jit's session hook is told: (session, grant, expires_at). The
 /// D-Bus methods spell the tuple out: zbus takes an alias for one struct.
 type Registered = (u64, u64, i64);
-
-/// How long after the first of them admitted sessions are written.
-const WRITE_ADMITTED_AFTER: Duration = Duration::from_millis(100);
 
 /// The session the PAM service is opening, as pam_jit describes it.
 pub struct SessionOpening {
@@ -110,7 +106,7 @@ impl Gate {
         };
         let started = process.started;
         let control = self.control.clone();
-        let (session, expires_at, first) = self
+        let (session, expires_at) = self
             .run_now_if_free(move |e| {
                 // Into its cgroup before the reply: the PAM caller forks the
                 // command only after we answer. Under the engine's lock, so
@@ -132,27 +128,11 @@ impl Gate {
                     opened_at: 0,
                     closed_at: None,
                 };
-                let (session, expires_at) = e.admit_session(&Person::root(), session, &resource)?;
-                Ok((session, expires_at, e.admitted_unwritten() == 1))
+                e.admit_session(&Person::root(), session, &resource)
             })
             .await?;
         let registered = (session.id, grant, expires_at);
-        if first {
-            // The rows are written after pam_jit has its answer, together
-            // with those of the sudo runs admitted meanwhile: on 2 cores, a
-            // commit right after the answer ran beside the sudo it answered
-            // and cost it ~0.2 ms (measured here). Anything that reads
-            // sessions or the audit trail writes them first.
-            let engine = self.engine.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(WRITE_ADMITTED_AFTER).await;
-                match run_soon(&engine, |e| e.write_admitted()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "cannot record sessions"),
-                    Err(e) => tracing::error!(error = %e, "cannot record sessions"),
-                }
-            });
-        }
+        self.ends.write_opens_soon();
         self.ends.watch(session.id, process);
         Ok(registered)
     }

@@ -5,7 +5,7 @@
 //! that wait cost every sudo about 0.17 ms here. jitd appends the opening to
 //! this journal instead (one write(2), the durability of the WAL at
 //! `synchronous=NORMAL`: it survives a crash of jitd), answers, and writes
-//! the row right after. At start, every journaled opening whose row is
+//! the row later (with others, off sudo's path). At start, every journaled opening whose row is
 //! missing is written, so a `kill -9` between the answer and the row loses
 //! no session.
 
@@ -16,15 +16,13 @@ use std::path::{Path, PathBuf};
 
 use super::{Result, SessionRecord, StoreError};
 
-/// Past this size, the journal is emptied once no opening in it is unwritten.
+/// Past this size, the journal is emptied once every opening in it is written.
 const CLEAR_AT: u64 = 64 * 1024;
 
 pub struct Journal {
     file: File,
     path: PathBuf,
     len: u64,
-    /// Openings appended whose rows are not written yet.
-    unwritten: usize,
 }
 
 impl Journal {
@@ -56,15 +54,7 @@ impl Journal {
             }
         }
         let len = file.metadata().map_err(io)?.len();
-        Ok((
-            Journal {
-                file,
-                path,
-                len,
-                unwritten: 0,
-            },
-            openings,
-        ))
+        Ok((Journal { file, path, len }, openings))
     }
 
     /// Appends `opening` in one write: it must be in the journal before the
@@ -74,15 +64,13 @@ impl Journal {
         line.push(b'\n');
         self.file.write_all(&line).map_err(|e| self.error(e))?;
         self.len += line.len() as u64;
-        self.unwritten += 1;
         Ok(())
     }
 
-    /// One appended opening's row is written; the journal is emptied when it
-    /// has grown and holds nothing unwritten.
-    pub fn written(&mut self) -> Result<()> {
-        self.unwritten = self.unwritten.saturating_sub(1);
-        if self.unwritten == 0 && self.len > CLEAR_AT {
+    /// Every appended opening's row is written: the journal is emptied if
+    /// it has grown (truncating on every sudo would cost a metadata write).
+    pub fn all_written(&mut self) -> Result<()> {
+        if self.len > CLEAR_AT {
             self.clear()?;
         }
         Ok(())
@@ -157,18 +145,21 @@ mod tests {
     }
 
     #[test]
-    fn cleared_only_once_grown_and_nothing_is_unwritten() {
+    fn emptied_once_written_only_when_grown() {
         let dir = tempfile::tempdir().unwrap();
         let (mut journal, _) = Journal::open(dir.path()).unwrap();
+        let mut id = 0;
+        while journal.len <= CLEAR_AT / 2 {
+            id += 1;
+            journal.append(&opening(id)).unwrap();
+        }
+        journal.all_written().unwrap();
+        assert!(journal.len > 0, "emptied before it grew");
         while journal.len <= CLEAR_AT {
-            journal.append(&opening(journal.unwritten as u64)).unwrap();
+            id += 1;
+            journal.append(&opening(id)).unwrap();
         }
-        let appended = journal.unwritten;
-        for _ in 1..appended {
-            journal.written().unwrap();
-        }
-        assert!(journal.len > CLEAR_AT, "cleared while one was unwritten");
-        journal.written().unwrap();
+        journal.all_written().unwrap();
         assert_eq!(journal.len, 0);
         assert_eq!(std::fs::metadata(&journal.path).unwrap().len(), 0);
     }

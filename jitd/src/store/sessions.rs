@@ -26,7 +26,6 @@ pub struct SessionRecord {
 }
 
 impl Writer<'_> {
-    /// Inserts `s` (its `id` is ignored) and returns the new id.
     /// Inserts `s` under its own id (given out by the engine when the
     /// session was registered).
     pub fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {

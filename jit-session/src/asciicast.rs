@@ -87,6 +87,29 @@ impl Finished {
             bytes: 0,
         }
     }
+
+    /// The digest and size of what `file` holds: a recording checked
+    /// against the audit trail, or one jitd seals because its writer is gone.
+    pub fn of(mut file: impl io::Read) -> io::Result<Finished> {
+        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut bytes = 0u64;
+        let mut buf = vec![0u8; BUFFER_LIMIT];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hash.update(&buf[..n]);
+                    bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Finished {
+            sha256: hex(hash.finish().as_ref()),
+            bytes,
+        })
+    }
 }
 
 /// Which stream an event belongs to.
@@ -640,6 +663,20 @@ mod tests {
         assert_eq!(fin.bytes, out.len() as u64);
         let expect = hex(digest::digest(&digest::SHA256, &out).as_ref());
         assert_eq!(fin.sha256, expect);
+    }
+
+    #[test]
+    fn the_digest_of_a_file_is_the_recorders() {
+        let t0 = Instant::now();
+        let mut rec = Recorder::new(Vec::new(), &header(), t0).unwrap();
+        // More than one read of `of`'s buffer.
+        for _ in 0..2000 {
+            rec.output(t0, &[b'x'; 100]).unwrap();
+        }
+        let (fin, out) = finish(rec, t0);
+        assert!(out.len() > BUFFER_LIMIT);
+        assert_eq!(Finished::of(out.as_slice()).unwrap(), fin);
+        assert_eq!(Finished::of(&b""[..]).unwrap(), Finished::empty());
     }
 
     #[test]

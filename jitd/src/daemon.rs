@@ -65,8 +65,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             .map_err(EngineError::from)?;
     }
     control.sweep(|grant| engine.is_active(grant));
+    // After the sweep: the recorders of ended grants are gone too.
+    let orphaned = engine.recordings_orphaned_at_start()?;
     let engine = Arc::new(Mutex::new(engine));
     let effects = Effects::new(Arc::clone(&engine), control.clone());
+    effects.seal(orphaned);
     if !recovered.is_empty() {
         tracing::info!(
             count = recovered.len(),

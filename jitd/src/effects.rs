@@ -6,8 +6,9 @@ use zbus::Connection;
 
 use crate::bus::emit;
 use crate::engine::{Engine, Event};
-use crate::recordings::Following;
+use crate::recordings::{self, Following};
 use crate::sessions::SessionControl;
+use crate::store::RecordingRecord;
 
 #[derive(Clone)]
 pub struct Effects {
@@ -64,9 +65,29 @@ impl Effects {
                 }
                 // The sessions and their recorders are gone (terminate waits
                 // for them): whatever login recording is still open was
-                // kept open by something else, and ends here.
+                // kept open by something else, and ends here; a recording
+                // jit-session left open is sealed as found.
                 following.stop(grant);
+                let left = engine
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .recordings_left_open(grant);
+                match left {
+                    Ok(left) => recordings::seal(&engine, &left),
+                    Err(e) => {
+                        tracing::error!(grant, error = %e, "cannot list the recordings left open")
+                    }
+                }
             });
         }
+    }
+
+    /// Seals, in the background, recordings whose writer is gone.
+    pub fn seal(&self, orphaned: Vec<RecordingRecord>) {
+        if orphaned.is_empty() {
+            return;
+        }
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || recordings::seal(&engine, &orphaned));
     }
 }

@@ -1015,6 +1015,18 @@ impl Engine {
         command: &str,
         host: &str,
     ) -> Result<RecordingStart> {
+        self.start_recording(grant, target, command, host, false)
+    }
+
+    /// `login`: jitd writes it (a login shell's recording).
+    fn start_recording(
+        &mut self,
+        grant: RequestId,
+        target: &Person,
+        command: &str,
+        host: &str,
+        login: bool,
+    ) -> Result<RecordingStart> {
         let g = self.load(grant)?;
         let Some(expires_at) = g.expires_at.filter(|_| g.state == State::Active) else {
             return Err(EngineError::NoGrant {
@@ -1040,6 +1052,7 @@ impl Engine {
                 sha256: None,
                 bytes: None,
                 end: None,
+                login,
             })?;
             let path = dir.join(format!("{grant}-{id}.cast")).to_string_lossy().into_owned();
             w.set_recording_path(id, &path)?;
@@ -1099,7 +1112,7 @@ impl Engine {
         if self.load(grant)?.uid != caller.uid {
             return Err(EngineError::NotInSession);
         }
-        self.open_recording(grant, caller, command, host)
+        self.start_recording(grant, caller, command, host, true)
     }
 
     /// Records a finished recording's digest in the audit trail.
@@ -1127,6 +1140,26 @@ impl Engine {
             })?;
             Ok(())
         })
+    }
+
+    /// Recordings whose writer is gone, to seal as found at start (after
+    /// the sweep of ended grants' processes): those of grants that are
+    /// over, and login recordings, which the previous jitd was writing.
+    pub fn recordings_orphaned_at_start(&self) -> Result<Vec<RecordingRecord>> {
+        let open = self.store.open_recordings(None)?;
+        Ok(open
+            .into_iter()
+            .filter(|r| r.login || !self.is_active(r.grant))
+            .collect())
+    }
+
+    /// `grant`'s recordings that jit-session left open (it was killed, or
+    /// jitd was unreachable when it closed), once the grant's sessions and
+    /// recorders are gone. Login recordings are closed by the threads that
+    /// follow them.
+    pub fn recordings_left_open(&self, grant: RequestId) -> Result<Vec<RecordingRecord>> {
+        let open = self.store.open_recordings(Some(grant))?;
+        Ok(open.into_iter().filter(|r| !r.login).collect())
     }
 
     /// Only root and auditors (the `jit-audit` group by default) may watch

@@ -405,3 +405,56 @@ fn login_recordings_are_for_the_grant_holder_only() {
         .open_login_recording(grant.id, &alice(), "", "host1")
         .is_err());
 }
+
+#[test]
+fn recordings_whose_writer_is_gone_are_found_for_sealing() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let grant = |engine: &mut Engine| {
+        let (g, _) = engine
+            .submit(&alice(), "logs", Duration::from_secs(60), "look", None)
+            .unwrap();
+        g.id
+    };
+    let open = |engine: &mut Engine, grant, login| {
+        if login {
+            engine.open_login_recording(grant, &alice(), "", "h")
+        } else {
+            engine.open_recording(grant, &Person::root(), "/bin/bash", "h")
+        }
+        .unwrap()
+        .recording
+    };
+    let ended = grant(&mut engine);
+    let sudo_ended = open(&mut engine, ended, false);
+    let closed = open(&mut engine, ended, false);
+    engine
+        .close_recording(closed, &"ab".repeat(32), 1, "exit")
+        .unwrap();
+    f.clock.advance(60);
+    engine.tick().unwrap();
+    let active = grant(&mut engine);
+    let sudo_active = open(&mut engine, active, false);
+    let login_active = open(&mut engine, active, true);
+    let ids = |recs: Vec<RecordingRecord>| recs.iter().map(|r| r.id).collect::<Vec<_>>();
+    // While jitd runs, a grant's end leaves jit-session's recordings to seal
+    // (jitd's own login recordings close with the thread following them).
+    assert_eq!(
+        ids(engine.recordings_left_open(ended).unwrap()),
+        [sudo_ended]
+    );
+    assert_eq!(
+        ids(engine.recordings_left_open(active).unwrap()),
+        [sudo_active]
+    );
+
+    // At a restart: the ended grant's recorder was swept, and the login
+    // recording's writer was the jitd that stopped; jit-session may still
+    // close the active grant's other recording itself.
+    drop(engine);
+    let (engine, _) = f.open();
+    assert_eq!(
+        ids(engine.recordings_orphaned_at_start().unwrap()),
+        [sudo_ended, login_active]
+    );
+}

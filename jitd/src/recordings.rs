@@ -13,12 +13,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use jit_session::asciicast::Recorder;
+use jit_session::asciicast::{Finished, Recorder};
 use jit_session::pipe::{check_line, Line, Lines};
 use jit_session::session::End;
 use nix::unistd::{chown, Group};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
+use crate::store::RecordingRecord;
 
 /// Bytes read from a login shell's pipe at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -105,6 +106,48 @@ pub fn create(path: &Path, group: &str) -> io::Result<File> {
     // The umask of jitd (077) would otherwise strip the group's read bit.
     file.set_permissions(fs::Permissions::from_mode(0o640))?;
     Ok(file)
+}
+
+/// How a recording sealed by jitd ended: its writer went away without
+/// closing it (jit-session killed, or the jitd that wrote it).
+pub const ABANDONED: &str = "abandoned";
+
+/// Seals recordings whose writer is gone: the digest of each file as found
+/// goes into the audit trail (`recording_closed`, end [`ABANDONED`]), so
+/// `jitctl recordings verify` can vouch for it from then on. Hashes without
+/// holding the engine's lock; blocking.
+pub fn seal(engine: &Mutex<Engine>, recordings: &[RecordingRecord]) {
+    for rec in recordings {
+        let found = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&rec.path)
+            .and_then(Finished::of);
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(recording = rec.id, path = rec.path, error = %e, "cannot seal a recording left open");
+                continue;
+            }
+        };
+        let sealed = engine
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .close_recording(rec.id, &found.sha256, found.bytes, ABANDONED);
+        match sealed {
+            Ok(()) => tracing::warn!(
+                recording = rec.id,
+                grant = rec.grant,
+                bytes = found.bytes,
+                "sealed a recording its writer left open"
+            ),
+            // Its writer closed it after all.
+            Err(EngineError::NoRecording(_)) => {}
+            Err(e) => {
+                tracing::error!(recording = rec.id, error = %e, "cannot seal a recording left open")
+            }
+        }
+    }
 }
 
 /// Appends what a login shell's jit-session sends through `pipe` to
@@ -264,6 +307,72 @@ mod tests {
         file.rewind().unwrap();
         file.read_to_string(&mut text).unwrap();
         text
+    }
+
+    #[test]
+    fn a_recording_left_open_is_sealed_as_found() {
+        use crate::clock::SystemClock;
+        use crate::directory::Person;
+        use crate::test_support::{ALICE, CONFIG};
+        let dir = tempfile::tempdir().unwrap();
+        let recordings = dir.path().join("sessions");
+        fs::create_dir(&recordings).unwrap();
+        let text = format!(
+            "{CONFIG}\n[recordings]\ndir = \"{}\"\n",
+            recordings.display()
+        );
+        let config = crate::config::parse(&text, Path::new("test.toml")).unwrap();
+        let (mut engine, _) =
+            Engine::open(Arc::new(config), dir.path(), Arc::new(SystemClock)).unwrap();
+        let alice = Person {
+            uid: ALICE,
+            name: "alice".into(),
+            gid: ALICE,
+        };
+        let (grant, _) = engine
+            .submit(
+                &alice,
+                "logs",
+                std::time::Duration::from_secs(600),
+                "t",
+                None,
+            )
+            .unwrap();
+        let mut start = || {
+            engine
+                .open_recording(grant.id, &Person::root(), "/bin/bash", "h")
+                .unwrap()
+        };
+        let (found, missing) = (start(), start());
+        // As a kill leaves it: the last line cut short.
+        let written = b"{\"version\": 2}\n[0.5, \"o\", \"cut";
+        fs::write(&found.path, written).unwrap();
+        let engine = Mutex::new(engine);
+        let left = engine
+            .lock()
+            .unwrap()
+            .recordings_left_open(grant.id)
+            .unwrap();
+        assert_eq!(left.len(), 2);
+
+        seal(&engine, &left);
+        let engine = engine.into_inner().unwrap();
+        let sealed = engine.recording(&Person::root(), found.recording).unwrap();
+        assert_eq!(sealed.end.as_deref(), Some(ABANDONED));
+        assert_eq!(sealed.bytes, Some(written.len() as u64));
+        let expected = Finished::of(File::open(&found.path).unwrap()).unwrap();
+        assert_eq!(sealed.sha256, Some(expected.sha256));
+        assert_eq!(
+            fs::read(&found.path).unwrap(),
+            written,
+            "sealing changed the file"
+        );
+        // Without its file there is nothing to vouch for: it stays open.
+        let still_open = engine.recordings_left_open(grant.id).unwrap();
+        assert_eq!(
+            still_open.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [missing.recording]
+        );
     }
 
     #[test]

@@ -160,3 +160,59 @@ fn warned_extended_and_ended_at_expiry() {
         "no \"grant expired\" marker after the extension:{context}"
     );
 }
+
+/// A recorder killed outright closes nothing: the grant's end seals its
+/// recording as found, so `verify` vouches for what it holds.
+#[test]
+fn a_recording_left_open_by_a_killed_recorder_is_sealed_when_the_grant_ends() {
+    let s = SessionEnv::new(&session_config("3s"), "ops");
+    let grant = id_of(&s.request("alice", "ops", "10m", "hotfix"));
+    let mark = marked_sleep();
+    let script = format!("echo before-the-kill; exec sleep {mark}");
+    let run = s.spawn_jitctl(
+        "alice",
+        &["run", &grant.to_string(), "--", "sh", "-c", &script],
+    );
+    let Some(sleep) = wait_for(Duration::from_secs(10), || {
+        pids_of(&["sleep", &mark]).first().copied()
+    }) else {
+        panic!("the command did not start:{}", run.stop());
+    };
+    let recorder = parent_of(parent_of(sleep).expect("monitor")).expect("recorder");
+    assert!(
+        cmdline(recorder).contains("jit-session"),
+        "recorder {recorder}: {}",
+        cmdline(recorder)
+    );
+    let rec = wait_for(Duration::from_secs(5), || {
+        let rec = s
+            .recordings("root")
+            .into_iter()
+            .find(|r| r["grant"] == grant)?;
+        let text = std::fs::read_to_string(rec["path"].as_str()?).ok()?;
+        text.contains("before-the-kill").then_some(rec)
+    })
+    .expect("the output reached the recording");
+    // SAFETY: kill(2) on a process of this test's session.
+    unsafe { libc::kill(recorder as i32, libc::SIGKILL) };
+    let run = run.finish(Duration::from_secs(10));
+    assert_ne!(run.code, 0, "{run}");
+    let open = s.recordings("root");
+    assert!(
+        open.iter()
+            .any(|r| r["id"] == rec["id"] && r["sha256"].is_null()),
+        "closed by whom? {open:#?}"
+    );
+
+    s.jitctl("alice", &["revoke", &grant.to_string()]).ok();
+    let sealed = s.closed_recording(grant, Duration::from_secs(15));
+    assert_eq!(sealed["end"], "abandoned", "{sealed:#}");
+    let path = sealed["path"].as_str().unwrap();
+    assert_eq!(sealed["bytes"], std::fs::metadata(path).unwrap().len());
+    let id = sealed["id"].as_u64().unwrap().to_string();
+    s.jitctl("root", &["recordings", "verify", &id]).ok();
+    assert!(
+        pids_of(&["sleep", &mark]).is_empty(),
+        "the command outlived the grant"
+    );
+}

@@ -210,6 +210,50 @@ fn killing_the_recorder_ends_the_session_and_is_audited() {
 }
 
 #[test]
+fn a_login_recording_left_open_by_a_killed_jitd_is_sealed_at_its_start() {
+    let (mut s, sshd) = login_env(&[USER], |_| {});
+    let grant = ssh_grant(&s);
+    let mark = marked_sleep();
+    let session =
+        Background::spawn(sshd.ssh(&s, USER, &[&format!("echo before-the-kill; sleep {mark}")]));
+    // jitd has the output in the file (the recorder sends within a second).
+    let Some(path) = wait_for(Duration::from_secs(10), || {
+        let rec = s
+            .recordings("root")
+            .into_iter()
+            .find(|r| r["grant"] == grant)?;
+        let path = rec["path"].as_str()?.to_owned();
+        let text = String::from_utf8_lossy(&s.read_ns_file(&path)).into_owned();
+        text.contains("before-the-kill").then_some(path)
+    }) else {
+        panic!("the output never reached the recording:{}", session.stop());
+    };
+
+    s.env.kill_jitd();
+    let found = s.read_ns_file(&path);
+    s.env.start_jitd();
+    let rec = s.closed_recording(grant, Duration::from_secs(10));
+    assert_eq!(rec["end"], "abandoned", "{rec:#}");
+    assert_eq!(rec["bytes"], found.len(), "{rec:#}");
+    let id = rec["id"].as_u64().unwrap();
+    let event = closing_event(&s, grant, id);
+    assert_eq!(event["detail"]["end"], "abandoned", "{event:#}");
+    assert_eq!(event["detail"]["sha256"], rec["sha256"], "{event:#}");
+    s.jitctl("root", &["recordings", "verify", &id.to_string()])
+        .ok();
+    assert_eq!(s.read_ns_file(&path), found, "sealing changed the file");
+
+    // The grant's end still ends the session the killed jitd registered.
+    s.jitctl("root", &["revoke", &grant.to_string()]).ok();
+    let run = session.finish(Duration::from_secs(20));
+    assert_ne!(run.code, 0, "{run}");
+    assert!(
+        pids_of(&["sleep", &mark]).is_empty(),
+        "the session outlived its grant"
+    );
+}
+
+#[test]
 fn the_session_ends_with_the_grant() {
     let (s, sshd) = login_env(&[USER], |_| {});
     let grant = s.request(USER, "ssh", "5s", "a short look");

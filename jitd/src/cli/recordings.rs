@@ -1,7 +1,7 @@
 //! `jitctl recordings ...` and `jitctl shell|run`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::client::{failure, Daemon1Proxy};
 use super::{CliError, Exit};
 use crate::api::{AuditView, RecordingView, RequestView};
+use jit_session::asciicast::Finished;
 
 /// Where the packages install the recorder (and where the sudoers rule points).
 pub const JIT_SESSION: &str = "/usr/libexec/jit/jit-session";
@@ -70,7 +71,8 @@ pub async fn verify(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<Exit, CliError> 
             format!("recording {id} has no digest yet (still being recorded?)"),
         ));
     };
-    let actual = sha256(recording_file(fd))
+    let actual = Finished::of(recording_file(fd))
+        .map(|f| f.sha256)
         .map_err(|e| CliError::new(Exit::Failed, format!("cannot read recording {id}: {e}")))?;
     if actual == expected {
         println!("Recording {id} matches its digest in the audit trail ({expected}).");
@@ -81,24 +83,6 @@ pub async fn verify(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<Exit, CliError> 
             format!("recording {id} does NOT match its digest in the audit trail (expected {expected}, file has {actual})"),
         ))
     }
-}
-
-fn sha256(mut file: File) -> std::io::Result<String> {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-    }
-    Ok(ctx
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 pub async fn export(jitd: &Daemon1Proxy<'_>, id: u64, dir: &Path) -> Result<Exit, CliError> {

@@ -19,6 +19,8 @@ pub struct RecordingRecord {
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
     pub end: Option<String>,
+    /// A login shell's: jitd writes it from the recorder's pipe.
+    pub login: bool,
 }
 
 const COLUMNS: &str =
@@ -26,7 +28,7 @@ const COLUMNS: &str =
      (SELECT json_extract(a.detail, '$.sha256') FROM audit a
        WHERE a.event = 'recording_closed' AND a.request = r.grant_id
          AND json_extract(a.detail, '$.recording') = r.id),
-     r.bytes, r.end_reason";
+     r.bytes, r.end_reason, r.login";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordingRecord> {
     Ok(RecordingRecord {
@@ -41,6 +43,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordingRecord> {
         sha256: r.get(8)?,
         bytes: r.get(9)?,
         end: r.get(10)?,
+        login: r.get(11)?,
     })
 }
 
@@ -48,15 +51,16 @@ impl Writer<'_> {
     /// Inserts `rec` (its id is ignored) and returns the new id.
     pub fn insert_recording(&mut self, rec: &RecordingRecord) -> Result<u64> {
         self.tx.execute(
-            "INSERT INTO recordings (grant_id, uid, user, resource, path, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO recordings (grant_id, uid, user, resource, path, started_at, login)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 rec.grant,
                 rec.uid,
                 rec.user,
                 rec.resource,
                 rec.path,
-                rec.started_at
+                rec.started_at,
+                rec.login
             ],
         )?;
         Ok(self.tx.last_insert_rowid() as u64)
@@ -95,6 +99,16 @@ impl Store {
         ))?;
         let mut rows = stmt.query_map([id], from_row)?;
         Ok(rows.next().transpose()?)
+    }
+
+    /// Recordings not closed yet (of `grant` only, if given), oldest first.
+    pub fn open_recordings(&self, grant: Option<RequestId>) -> Result<Vec<RecordingRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM recordings r
+             WHERE r.ended_at IS NULL AND (?1 IS NULL OR r.grant_id = ?1) ORDER BY r.id"
+        ))?;
+        let rows = stmt.query_map([grant], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Recordings started since `since`, newest last; `only_uid` limits them

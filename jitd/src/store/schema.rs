@@ -165,6 +165,12 @@ DROP TABLE sessions;
 ALTER TABLE sessions_v2 RENAME TO sessions;
 CREATE INDEX sessions_grant ON sessions(grant_id);
 "#,
+    // A login shell's recording is written by jitd itself: one still open
+    // when jitd starts has lost its writer and is sealed as found.
+    r#"
+ALTER TABLE recordings ADD COLUMN login INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX recordings_open ON recordings(grant_id) WHERE ended_at IS NULL;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
@@ -195,7 +201,10 @@ mod tests {
     fn sessions_lose_autoincrement_and_keep_their_rows() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        let before = MIGRATIONS.len() - 1;
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("sessions_v2"))
+            .unwrap();
         for sql in &MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }

@@ -5,7 +5,8 @@
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
 # BENCH_ONLY=pam, session or notify to rerun only that part (keeping the other results),
-# BENCH_SESSION_MB (default 200): the text output of the recorder benchmark.
+# BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
+# BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -225,10 +226,12 @@ bench_session() {
     mount -t tmpfs -o mode=0755 jit-bench-run /run
     : >/run/utmp
     local cat_cmd="cat $dir/output.txt" tp="$BIN/jit-bench session-throughput --output-bytes $n"
-    # bare, script and jit-session (the targets' terms) in 5 interleaved rounds, so that a
-    # change of load on the machine lands on all three alike; medians over the rounds.
+    # bare, script and jit-session (the targets' terms) in interleaved rounds, so that a
+    # change of load on the machine lands on all three alike; medians over the rounds (a run's
+    # wall time varies by +-10% here: nine rounds keep the medians' ratios within a few percent).
     local round
-    for round in 1 2 3 4 5; do
+    rm -f "$dir"/bare-*.json "$dir"/script-*.json "$dir"/jit-*.json
+    for round in $(seq "${BENCH_SESSION_ROUNDS:-9}"); do
         $tp --runs 1 --label bare -- cat "$dir/output.txt" >"$dir/bare-$round.json"
         $tp --runs 1 --label script --recording "$dir/script.log" -- \
             script -q -c "$cat_cmd" "$dir/script.log" >"$dir/script-$round.json"
@@ -237,9 +240,9 @@ bench_session() {
             >"$dir/jit-$round.json"
         rm -f "$dir/jit.cast"
     done
-    merge_rounds "$dir"/bare-?.json >"$RESULTS/session-bare.json"
-    merge_rounds "$dir"/script-?.json >"$RESULTS/session-script.json"
-    merge_rounds "$dir"/jit-?.json >"$RESULTS/session-jit.json"
+    merge_rounds "$dir"/bare-*.json >"$RESULTS/session-bare.json"
+    merge_rounds "$dir"/script-*.json >"$RESULTS/session-script.json"
+    merge_rounds "$dir"/jit-*.json >"$RESULTS/session-jit.json"
     # The slow references, 3 runs each.
     ASCIINEMA_CONFIG_HOME="$dir/asciinema-config" $tp --runs 3 --label asciinema --recording "$dir/asciinema.cast" -- \
         asciinema rec -q -c "$cat_cmd" "$dir/asciinema.cast" >"$RESULTS/session-asciinema.json"

@@ -452,7 +452,7 @@ fn session_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
          start until the command exited and the terminal drained. Recorder CPU is the CPU of the whole\n\
          process tree (`wait4` of its top process) minus the bare run's (`cat` alone, {:.2} s): what\n\
          recording adds. Peak RSS is the `wait4` maximum over the tree (the largest process: the\n\
-         recorder; `cat` alone is {:.1} MB). Medians of 5 interleaved rounds of bare, script and\n\
+         recorder; `cat` alone is {:.1} MB). Medians of {:.0} interleaved rounds of bare, script and\n\
          jit-session (3 runs each for asciinema and tlog-rec, the slow references); 1 MB = 1 MiB here.\n\
          `jit-session --standalone-record FILE -- cat FILE` (root only, for tests and benchmarks) runs\n\
          the same relay and recorder as a real session, without jitd. tlog-rec runs with its rate\n\
@@ -463,6 +463,7 @@ fn session_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
          |---|---|---|---|---|---|---|---|---|---|",
         bare_cpu,
         f(&bare, &["maxrss_kb"]) / 1024.0,
+        f(&bare, &["runs"]),
     )?;
     writeln!(
         md,

@@ -7,7 +7,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -394,6 +394,10 @@ fn main() -> ExitCode {
         spawned.kill_and_reap();
         return fail("no command to run", 1);
     };
+    let pipe = match opened.close {
+        Close::EndLine => opened.out.try_clone().ok().map(OwnedFd::from),
+        Close::Nothing | Close::Jitd(_) => None,
+    };
     let start = Instant::now();
     let recorder = match opened.header_jit.take() {
         Some(jit) => {
@@ -452,6 +456,7 @@ fn main() -> ExitCode {
         grace: GRACE,
         tty_in,
         signals,
+        pipe,
     });
     spawned.kill_and_reap();
     drop(guard);

@@ -36,6 +36,10 @@ pub struct Relay<'a, W> {
     /// stdin is a terminal (window sizes follow it).
     pub tty_in: bool,
     pub signals: SignalFd,
+    /// A login shell's recording pipe (another descriptor of it): poll
+    /// reports POLLERR once jitd closed its end (it stopped, or its disk is
+    /// full), so the session hears of it at once, not at its next output.
+    pub pipe: Option<OwnedFd>,
 }
 
 pub struct Outcome {
@@ -343,6 +347,11 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                     none
                 },
             ),
+            // No events asked: POLLERR is reported regardless.
+            PollFd::new(
+                st.r.pipe.as_ref().map_or(st.r.signals.as_fd(), AsFd::as_fd),
+                none,
+            ),
         ];
         // Rounded up: woken early, the loop would spin until the time came.
         let ms = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(1000);
@@ -360,9 +369,20 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         let master_writable = fds[0]
             .revents()
             .is_some_and(|r| r.contains(PollFlags::POLLOUT));
+        let pipe_closed = st.r.pipe.is_some()
+            && fds[6]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP));
 
         if r_record {
             st.check_recording();
+        }
+        if pipe_closed {
+            // Heard once: a session that continues unrecorded stops watching.
+            st.r.pipe = None;
+            if st.recording {
+                st.record_failed(RecordError::Closed(Errno::EPIPE.into()));
+            }
         }
         if r_master {
             st.pump_output(&mut buf);

@@ -173,10 +173,12 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum RecordingsAction {
-    /// Recordings you may see (yours; all for security and auditors).
+    /// Recordings you may see (yours; everyone's for root and auditors, the jit-audit group).
     List {
+        /// Only this user's recordings.
         #[arg(long)]
         user: Option<String>,
+        /// Only recordings of grants for this resource.
         #[arg(long)]
         resource: Option<String>,
         /// Only recordings started within this long (e.g. 1h, 7days).

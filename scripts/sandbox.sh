@@ -8,13 +8,14 @@
 
 # name:uid:groups (comma-separated)
 SANDBOX_USERS=(
-    "alice:61001:admins"
-    "bob:61002:admins,oncall"
+    "alice:61001:admins,jit-gated"
+    "bob:61002:admins,oncall,jit-gated"
     "mike:61003:jit-managers"
-    "sam:61004:jit-security"
+    "sam:61004:jit-security,jit-audit"
     "oscar:61005:"
 )
-SANDBOX_GROUPS=("admins:61101" "jit-managers:61102" "jit-security:61103" "jit-audit:61104" "oncall:61105")
+SANDBOX_GROUPS=("admins:61101" "jit-managers:61102" "jit-security:61103" "jit-audit:61104" "oncall:61105"
+                "jit-gated:61106")
 
 sandbox_enter() {
     if [[ "${JIT_SANDBOX:-}" != 1 ]]; then
@@ -61,9 +62,61 @@ sandbox_bus() {
 }
 
 sandbox_cleanup() {
-    local pid
+    local pid own
     for pid in "${SANDBOX_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$SANDBOX_DIR"
+    # jitd's session cgroups live under its own cgroup, which is ours: the
+    # one cgroup tree a mount namespace does not hide.
+    own=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)$(sed -n 's/^0:://p' /proc/self/cgroup)
+    [[ -d $own/jit-sessions ]] && { find "$own/jit-sessions" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
+    # Nothing may be mounted below the directory removed: rm would go on into
+    # the mounted tree (the host's files).
+    if findmnt -rn -o TARGET | grep -q "^$SANDBOX_DIR/"; then
+        echo "sandbox: $SANDBOX_DIR still has mounts below it; not removing it" >&2
+        return 1
+    fi
+    rm -rf --one-file-system "$SANDBOX_DIR"
 }
 SANDBOX_PIDS=()
+
+# Gates sudo with pam_jit as the README documents it, inside the namespace
+# only: /etc/pam.d and /etc/sudoers are replaced by copies, /run and /var/log
+# become empty tmpfs (pam_jit and jit-session reach the bus and jitd only at
+# their fixed paths under /run; recordings go to /var/log/jit/sessions), and
+# the built recorder appears at /usr/libexec/jit/jit-session (an overlay).
+# Call before sandbox_bus (whose socket it links to the system bus's path)
+# and before jitd (whose runtime dir, /run/jit, it makes private).
+sandbox_gate_sudo() {
+    local bin=$1 e n
+    mkdir "$SANDBOX_DIR/pam.d"
+    cp -p /etc/pam.d/* "$SANDBOX_DIR/pam.d/"
+    cat >"$SANDBOX_DIR/pam.d/sudo" <<STACK
+#%PAM-1.0
+session    required   pam_limits.so
+@include common-auth
+@include common-account
+account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated
+account required $bin/libpam_jit.so resource=sudo
+@include common-session-noninteractive
+session [success=1 default=ignore] pam_succeed_if.so quiet ruser notingroup jit-gated
+session required $bin/libpam_jit.so resource=sudo
+STACK
+    mount --bind "$SANDBOX_DIR/pam.d" /etc/pam.d
+    # NOPASSWD: the throw-away users have no password; the gate is pam_jit's account check.
+    install -m 0440 /dev/stdin "$SANDBOX_DIR/sudoers" <<'RULES'
+Defaults !lecture, !syslog
+root ALL=(ALL:ALL) ALL
+%jit-gated ALL=(root) NOPASSWD: /usr/libexec/jit/jit-session
+RULES
+    mount --bind "$SANDBOX_DIR/sudoers" /etc/sudoers
+    mount -t tmpfs -o mode=0755 jit-demo-run /run
+    mkdir -m 0711 /run/sudo
+    mkdir -m 0755 /run/dbus
+    ln -s "$SANDBOX_DIR/bus.socket" /run/dbus/system_bus_socket
+    mount -t tmpfs -o mode=0755 jit-demo-log /var/log
+    # An overlay: what is added to /usr/libexec lands in $SANDBOX_DIR/libexec.
+    mkdir "$SANDBOX_DIR/libexec" "$SANDBOX_DIR/libexec.work"
+    mount -t overlay jit-demo-libexec \
+        -o "lowerdir=/usr/libexec,upperdir=$SANDBOX_DIR/libexec,workdir=$SANDBOX_DIR/libexec.work" /usr/libexec
+    install -D -m 0755 "$bin/jit-session" /usr/libexec/jit/jit-session
+}

@@ -65,11 +65,11 @@ pub enum EngineError {
     NoGrant { uid: Uid, resource: String },
     #[error("{0} is too long")]
     TooLong(&'static str),
-    #[error("recording {0} not found or already closed")]
+    #[error("recording {0} not found")]
     NoRecording(u64),
-    #[error(
-        "recording {0} belongs to another user; reading it needs the auditor or security role"
-    )]
+    #[error("recording {0} is already closed")]
+    RecordingClosed(u64),
+    #[error("recording {0} belongs to another user; only root and auditors may read it")]
     NotYourRecording(u64),
     #[error("a recording ends with a SHA-256 (64 hex digits) and a short reason")]
     BadRecordingEnd,
@@ -1128,7 +1128,7 @@ impl Engine {
         let now = self.clock.wall();
         self.store.write(|w| -> Result<()> {
             if !w.close_recording(id, now, sha256, bytes, end)? {
-                return Err(EngineError::NoRecording(id));
+                return Err(EngineError::RecordingClosed(id));
             }
             w.audit(&AuditEvent {
                 at: now,

@@ -294,7 +294,7 @@ fn recordings_carry_the_digest_from_the_audit_trail() {
         .unwrap();
     assert!(matches!(
         engine.close_recording(start.recording, &digest, 10, "exit"),
-        Err(EngineError::NoRecording(_))
+        Err(EngineError::RecordingClosed(_))
     ));
     let mine = engine.recordings(&alice(), 0).unwrap();
     assert_eq!(mine.len(), 1);

@@ -142,7 +142,7 @@ pub fn seal(engine: &Mutex<Engine>, recordings: &[RecordingRecord]) {
                 "sealed a recording its writer left open"
             ),
             // Its writer closed it after all.
-            Err(EngineError::NoRecording(_)) => {}
+            Err(EngineError::RecordingClosed(_)) => {}
             Err(e) => {
                 tracing::error!(recording = rec.id, error = %e, "cannot seal a recording left open")
             }

@@ -50,7 +50,19 @@ fn recordings_belong_to_their_user_and_the_auditors() {
     ] {
         let run = s.jitctl("bob", &args).code(3);
         assert!(!run.stdout.contains("secret-output-81"), "{run}");
+        assert!(
+            run.stderr.contains("only root and auditors may read it"),
+            "{run}"
+        );
     }
+    // Security decides on grants; replaying sessions is the auditors' job.
+    assert!(
+        s.recordings("sam").is_empty(),
+        "sam (jit-security) sees recordings"
+    );
+    s.jitctl("sam", &["recordings", "play", &rid]).code(3);
+    let run = s.jitctl("alice", &["recordings", "verify", "999"]).code(4);
+    assert!(run.stderr.contains("recording 999 not found"), "{run}");
     let run = s.run_as("bob", "cat", &[path.to_str().unwrap()]);
     assert_ne!(run.code, 0, "bob read the file:{run}");
     assert_eq!(

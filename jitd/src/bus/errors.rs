@@ -63,6 +63,7 @@ impl From<EngineError> for BusError {
             | EngineError::NotInSession
             | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),
             EngineError::NoRecording(_) => BusError::NotFound(text),
+            EngineError::RecordingClosed(_) => BusError::Conflict(text),
             EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),
             EngineError::BadRecordingEnd => BusError::InvalidArgument(text),
             EngineError::TooLong(_) => BusError::InvalidArgument(text),

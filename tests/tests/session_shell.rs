@@ -1,7 +1,7 @@
 //! A recorded root shell through `jitctl shell` (real sudo with pam_jit, the
 //! installed jit-session, a tmux terminal): commands, a resize, vim; the
 //! recording parses, asciinema accepts it, its digest verifies and one
-//! edited byte is detected.
+//! edited byte is detected. Signals the user sends sudo reach the command.
 
 use jit_tests::*;
 use std::time::Duration;
@@ -161,4 +161,30 @@ fn recorded_shell_with_resize_and_vim() {
     );
     assert_eq!(run.code, 1, "verify of an edited recording:{run}");
     assert!(run.stderr.contains("does NOT match"), "{run}");
+}
+
+#[test]
+fn signals_sent_to_sudo_reach_the_command() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = id_of(&s.request("alice", "ops", "30m", "watch dd's progress"));
+    s.wait_state(id, "active", Duration::from_secs(3));
+    // As with plain sudo: the user signals sudo (jitctl became it), sudo
+    // passes it to jit-session, and jit-session to the command.
+    let script = format!(
+        r#"out=$(mktemp)
+{jitctl} run {id} -- sh -c 'trap "echo got-USR1" USR1; trap "echo got-USR2; exit 7" USR2; echo ready; while :; do sleep 0.05; done' >"$out" 2>&1 &
+sudo=$!
+wait_for() {{ for _ in $(seq 200); do grep -q "$1" "$out" && return; sleep 0.05; done; echo "no $1"; }}
+wait_for ready; kill -USR1 $sudo; wait_for got-USR1; kill -USR2 $sudo
+wait $sudo; echo "exit $?"; cat "$out"; rm -f "$out""#,
+        jitctl = jitctl_bin().display()
+    );
+    let run = s.run_as("alice", "sh", &["-c", &script]).ok();
+    for line in ["got-USR1", "got-USR2", "exit 7"] {
+        assert!(
+            run.stdout.lines().any(|l| l.trim_end() == line),
+            "no {line:?}:{run}"
+        );
+    }
+    assert!(!run.stdout.contains("no got"), "{run}");
 }

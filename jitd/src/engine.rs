@@ -80,6 +80,12 @@ pub enum EngineError {
     NotInSession,
     #[error("{0}")]
     Io(String),
+    #[error("recording {id}: cannot read {path}: {reason}")]
+    RecordingUnreadable {
+        id: u64,
+        path: String,
+        reason: String,
+    },
 }
 
 /// Something other processes should hear about (D-Bus signals).

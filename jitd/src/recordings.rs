@@ -112,21 +112,41 @@ pub fn create(path: &Path, group: &str) -> io::Result<File> {
 /// closing it (jit-session killed, or the jitd that wrote it).
 pub const ABANDONED: &str = "abandoned";
 
+/// Opens `rec`'s file for reading as jitd stored it: a symbolic link in its
+/// place is not followed (it is not the file jitd wrote).
+pub fn open_recorded(rec: &RecordingRecord) -> Result<File, EngineError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&rec.path)
+        .map_err(|e| EngineError::RecordingUnreadable {
+            id: rec.id,
+            path: rec.path.clone(),
+            reason: match e.raw_os_error() {
+                Some(libc::ENOENT) => "the file is gone (deleted or moved)".into(),
+                Some(libc::ELOOP) => "a symbolic link is in the file's place".into(),
+                _ => e.to_string(),
+            },
+        })
+}
+
 /// Seals recordings whose writer is gone: the digest of each file as found
 /// goes into the audit trail (`recording_closed`, end [`ABANDONED`]), so
 /// `jitctl recordings verify` can vouch for it from then on. Hashes without
 /// holding the engine's lock; blocking.
 pub fn seal(engine: &Mutex<Engine>, recordings: &[RecordingRecord]) {
     for rec in recordings {
-        let found = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&rec.path)
-            .and_then(Finished::of);
+        let found = open_recorded(rec).and_then(|file| {
+            Finished::of(file).map_err(|e| EngineError::RecordingUnreadable {
+                id: rec.id,
+                path: rec.path.clone(),
+                reason: e.to_string(),
+            })
+        });
         let found = match found {
             Ok(found) => found,
             Err(e) => {
-                tracing::error!(recording = rec.id, path = rec.path, error = %e, "cannot seal a recording left open");
+                tracing::error!(error = %e, "cannot seal a recording left open");
                 continue;
             }
         };

@@ -1,7 +1,8 @@
 //! Who may record what and read what: no recorded shell on someone else's
 //! grant (sudo's pam_jit and jitctl both refuse), no reading someone else's
 //! recording (jitctl exit 3, and the file is 0640 root:jit-audit), auditors
-//! read all; the test-only standalone mode is out of reach through sudo.
+//! read all; the test-only standalone mode is out of reach through sudo. A
+//! recording whose file is gone, or replaced by a symbolic link, says so.
 
 use jit_tests::*;
 use std::time::Duration;
@@ -170,4 +171,35 @@ fn the_recorder_only_records_through_sudo() {
     assert!(run.stdout.contains("recorded-5"), "{run}");
     let rec = s.closed_recording(id, Duration::from_secs(5));
     assert_eq!(rec["end"], "exit", "{rec:#}");
+}
+
+#[test]
+fn a_recording_file_gone_or_replaced_by_a_link_is_reported_as_such() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = id_of(&s.request("alice", "ops", "30m", "maintenance"));
+    s.wait_state(id, "active", Duration::from_secs(3));
+    s.jitctl_run("alice", id, &["echo", "evidence"]).ok();
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    let rid = rec["id"].to_string();
+    let path = std::path::PathBuf::from(rec["path"].as_str().expect("path"));
+
+    std::fs::remove_file(&path).expect("remove the recording");
+    let run = s.jitctl("alice", &["recordings", "verify", &rid]).code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot read {}: the file is gone", path.display())),
+        "{run}"
+    );
+
+    // A link in its place is not followed, even for an auditor.
+    std::os::unix::fs::symlink("/etc/shadow", &path).expect("symlink");
+    let run = s
+        .jitctl("audrey", &["recordings", "play", &rid, "--speed", "100"])
+        .code(1);
+    assert!(
+        run.stderr
+            .contains("a symbolic link is in the file's place"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("root:"), "{run}");
 }

@@ -66,6 +66,11 @@ impl From<EngineError> for BusError {
             EngineError::RecordingClosed(_) => BusError::Conflict(text),
             EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),
             EngineError::BadRecordingEnd => BusError::InvalidArgument(text),
+            // The reader needs to know: a recording gone is evidence gone.
+            EngineError::RecordingUnreadable { .. } => {
+                tracing::warn!(error = %e, "a recording cannot be read");
+                BusError::Failed(text)
+            }
             EngineError::TooLong(_) => BusError::InvalidArgument(text),
             EngineError::Directory(_) => BusError::NotAuthorized(text),
             EngineError::Store(_) | EngineError::Io(_) => {

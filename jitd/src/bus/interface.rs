@@ -546,8 +546,7 @@ impl Daemon {
         let (file, record) = self
             .run(move |e| {
                 let record = e.recording(&who, id)?;
-                let file = std::fs::File::open(&record.path)
-                    .map_err(|err| EngineError::Io(format!("cannot open recording {id}: {err}")))?;
+                let file = crate::recordings::open_recorded(&record)?;
                 Ok((file, record))
             })
             .await?;

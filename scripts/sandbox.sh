@@ -87,9 +87,8 @@ SANDBOX_PIDS=()
 # Call before sandbox_bus (whose socket it links to the system bus's path)
 # and before jitd (whose runtime dir, /run/jit, it makes private).
 sandbox_gate_sudo() {
-    local bin=$1 e n
-    mkdir "$SANDBOX_DIR/pam.d"
-    cp -p /etc/pam.d/* "$SANDBOX_DIR/pam.d/"
+    local bin=$1
+    cp -a /etc/pam.d "$SANDBOX_DIR/pam.d"
     cat >"$SANDBOX_DIR/pam.d/sudo" <<STACK
 #%PAM-1.0
 session    required   pam_limits.so

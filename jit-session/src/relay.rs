@@ -219,10 +219,9 @@ impl<'a, W> State<'a, W> {
                 self.begin_terminate(End::Terminated);
             }
             libc::SIGINT | libc::SIGQUIT | libc::SIGUSR1 | libc::SIGUSR2 => {
-                // Sent to us (a terminal in raw mode sends none), as sudo
-                // passes on what its user sends it: the monitor hands it on
-                // to the command, as sudo would (`kill -USR1` for dd's
-                // progress).
+                // Sent to us, not typed (the terminal is raw): the monitor
+                // passes it on to the command, as sudo passes on what its
+                // user sends it (`kill -USR1` for dd's progress).
                 session::pidfd_signal(self.r.spawned.pidfd.as_fd(), signo);
             }
             _ => {}

@@ -397,3 +397,17 @@ pub fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
     let m = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (m.uid(), m.gid(), m.mode() & 0o7777)
 }
+
+/// The parent of process `pid`, while it lives.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+}
+
+/// Process `pid`'s command line, arguments separated by spaces (empty once
+/// it is gone).
+pub fn cmdline(pid: u32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}

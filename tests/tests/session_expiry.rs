@@ -6,17 +6,6 @@
 use jit_tests::*;
 use std::time::Duration;
 
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
-}
-
-fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
-
 #[test]
 fn warned_extended_and_ended_at_expiry() {
     let s = SessionEnv::new(&session_config("3s"), "ops");

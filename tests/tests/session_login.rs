@@ -128,7 +128,7 @@ fn interactive_login_is_recorded() {
     let screen = tmux.wait_until("the monitor's pid", Duration::from_secs(10), |t| {
         number_after(t, "monitor-pid=").is_some()
     });
-    let pid = parent_of(number_after(&screen, "monitor-pid=").unwrap());
+    let pid = parent_of(number_after(&screen, "monitor-pid=").unwrap()).expect("the recorder");
     assert!(is_recorder(pid, USER), "{pid} is not {USER}'s jit-session");
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fds")
@@ -172,14 +172,16 @@ fn killing_the_recorder_ends_the_session_and_is_audited() {
         panic!("the remote sleep did not start:{}", session.stop());
     };
     // The sleep's parent is the monitor; the monitor's is the recorder.
-    let recorder = parent_of(parent_of(sleeps[0]));
+    let recorder = parent_of(sleeps[0])
+        .and_then(parent_of)
+        .expect("the recorder");
     assert!(
         is_recorder(recorder, USER),
         "{recorder} is not {USER}'s jit-session"
     );
     // The recorder itself (sshd's child), not its monitor.
     assert!(
-        !is_recorder(parent_of(recorder), USER),
+        !parent_of(recorder).is_some_and(|p| is_recorder(p, USER)),
         "{recorder} is a monitor"
     );
 
@@ -351,13 +353,4 @@ fn number_after(text: &str, tag: &str) -> Option<u32> {
             .collect();
         digits.parse().ok()
     })
-}
-
-fn parent_of(pid: u32) -> u32 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }

@@ -355,7 +355,13 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e, 1),
     };
-    let (mut spawned, master) = match monitor::spawn(pair) {
+    // A stdin that is not a terminal (a pipe, a file, /dev/null) reaches the
+    // command through a pipe, so that its end does too, as with sudo.
+    let monitor::Spawn {
+        mut spawned,
+        master,
+        input,
+    } = match monitor::spawn(pair, !tty_in) {
         Ok(s) => s,
         Err(e) => return fail(e, 1),
     };
@@ -455,6 +461,7 @@ fn main() -> ExitCode {
         events,
         grace: GRACE,
         tty_in,
+        input,
         signals,
         pipe,
     });

@@ -154,6 +154,14 @@ pub fn handled_signals() -> SigSet {
     set
 }
 
+/// What [`spawn`] gives the parent.
+pub struct Spawn {
+    pub spawned: Spawned,
+    pub master: OwnedFd,
+    /// The write end of the command's input pipe, if it has one.
+    pub input: Option<OwnedFd>,
+}
+
 pub struct Spawned {
     pub monitor: Pid,
     /// Against pid reuse when signalling the monitor.
@@ -192,8 +200,17 @@ impl Spawned {
 
 /// Forks the monitor. Signals in [`handled_signals`] must already be blocked.
 /// The slave end is closed in the parent, which gets the master back. The
-/// command comes with [`Spawned::go`].
-pub fn spawn(pty: Pty) -> Result<(Spawned, OwnedFd), SpawnError> {
+/// command comes with [`Spawned::go`]. With `input_pipe`, the command's
+/// standard input is a pipe instead of the slave, and the parent gets its
+/// write end too (as sudo gives a pipe to a command whose user's standard
+/// input is not a terminal: closing it is the end of the input).
+pub fn spawn(pty: Pty, input_pipe: bool) -> Result<Spawn, SpawnError> {
+    let (input_r, input_w) = if input_pipe {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
     let (go_r, go_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     let (st_r, st_w) =
@@ -205,9 +222,12 @@ pub fn spawn(pty: Pty) -> Result<(Spawned, OwnedFd), SpawnError> {
         ForkResult::Child => {
             drop(go_w);
             drop(st_r);
+            // Only the parent may hold it: the command sees the end of its
+            // input once the parent closes it.
+            drop(input_w);
             let Pty { master, slave } = pty;
             drop(master);
-            let code = monitor_main(parent, slave, go_r, st_w);
+            let code = monitor_main(parent, slave, input_r, go_r, st_w);
             // SAFETY: _exit ends the process without running the parent's
             // atexit handlers or destructors twice.
             unsafe { libc::_exit(code) }
@@ -216,6 +236,7 @@ pub fn spawn(pty: Pty) -> Result<(Spawned, OwnedFd), SpawnError> {
             drop(go_r);
             drop(st_w);
             drop(pty.slave);
+            drop(input_r);
             let pidfd = pidfd_open(child).map_err(SpawnError::Pidfd)?;
             let spawned = Spawned {
                 monitor: child,
@@ -223,7 +244,11 @@ pub fn spawn(pty: Pty) -> Result<(Spawned, OwnedFd), SpawnError> {
                 go: Some(go_w),
                 status: st_r,
             };
-            Ok((spawned, pty.master))
+            Ok(Spawn {
+                spawned,
+                master: pty.master,
+                input: input_w,
+            })
         }
     }
 }
@@ -263,7 +288,13 @@ fn read_command(go: &OwnedFd) -> Option<Command> {
     Command::decode(&body)
 }
 
-fn monitor_main(parent: Pid, slave: OwnedFd, go: OwnedFd, status: OwnedFd) -> i32 {
+fn monitor_main(
+    parent: Pid,
+    slave: OwnedFd,
+    stdin: Option<OwnedFd>,
+    go: OwnedFd,
+    status: OwnedFd,
+) -> i32 {
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
@@ -291,11 +322,12 @@ fn monitor_main(parent: Pid, slave: OwnedFd, go: OwnedFd, status: OwnedFd) -> i3
     let command = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(status);
-            command_main(slave.as_fd(), &cmd, &argv)
+            command_main(slave.as_fd(), stdin.as_ref().map(AsFd::as_fd), &cmd, &argv)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(_) => return 1,
     };
+    drop(stdin);
     let _ = nix::unistd::setpgid(command, command);
     let _ = nix::unistd::tcsetpgrp(&slave, command);
     drop(slave);
@@ -348,7 +380,12 @@ fn monitor_main(parent: Pid, slave: OwnedFd, go: OwnedFd, status: OwnedFd) -> i3
     }
 }
 
-fn command_main(slave: BorrowedFd<'_>, cmd: &Command, argv: &[*const libc::c_char]) -> ! {
+fn command_main(
+    slave: BorrowedFd<'_>,
+    stdin: Option<BorrowedFd<'_>>,
+    cmd: &Command,
+    argv: &[*const libc::c_char],
+) -> ! {
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     // SIGTTOU is blocked, so a background process group may take the terminal.
     let _ = nix::unistd::tcsetpgrp(slave, nix::unistd::getpid());
@@ -359,9 +396,10 @@ fn command_main(slave: BorrowedFd<'_>, cmd: &Command, argv: &[*const libc::c_cha
         }
     }
     let _ = SigSet::empty().thread_set_mask();
-    for target in 0..3 {
+    let stdin = stdin.unwrap_or(slave);
+    for (source, target) in [(stdin, 0), (slave, 1), (slave, 2)] {
         // SAFETY: dup2 onto the standard descriptors, which we own here.
-        unsafe { libc::dup2(slave.as_raw_fd(), target) };
+        unsafe { libc::dup2(source.as_raw_fd(), target) };
     }
     // SAFETY: close_range with integer arguments; marks every inherited
     // descriptor above stderr close-on-exec.

@@ -1,7 +1,8 @@
 //! The parent's loop: one poll over the user's terminal, the PTY master, a
 //! signalfd, the monitor's status pipe, jitd's events and the recorder
 //! thread's failure pipe; output goes to the user's terminal and then to the
-//! recorder thread, input to the PTY.
+//! recorder thread, input to the PTY (or to the command's input pipe when
+//! the user's standard input is not a terminal).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,6 +36,9 @@ pub struct Relay<'a, W> {
     pub grace: Duration,
     /// stdin is a terminal (window sizes follow it).
     pub tty_in: bool,
+    /// The write end of the command's standard input when stdin is not a
+    /// terminal: closed once stdin ends, so the command sees its end.
+    pub input: Option<OwnedFd>,
     pub signals: SignalFd,
     /// A login shell's recording pipe (another descriptor of it): poll
     /// reports POLLERR once jitd closed its end (it stopped, or its disk is
@@ -257,6 +261,9 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         record_error: None,
     };
     let _ = pty::set_nonblocking(st.r.master.as_fd());
+    if let Some(input) = &st.r.input {
+        let _ = pty::set_nonblocking(input.as_fd());
+    }
     let mut buf = vec![0u8; CHUNK];
     let mut inbuf: Vec<u8> = Vec::new();
     let mut stdin_open = true;
@@ -309,8 +316,13 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
 
         let want_stdin = stdin_open && inbuf.len() < CHUNK && matches!(st.phase, Phase::Running);
         let mut master_flags = PollFlags::POLLIN;
-        if !inbuf.is_empty() {
-            master_flags |= PollFlags::POLLOUT;
+        let input_flags = if inbuf.is_empty() {
+            PollFlags::empty()
+        } else {
+            PollFlags::POLLOUT
+        };
+        if st.r.input.is_none() {
+            master_flags |= input_flags;
         }
         let events_fd = st.r.events.fd();
         // Fixed slots; unused ones get an invalid fd (ignored by poll).
@@ -354,6 +366,16 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                 st.r.pipe.as_ref().map_or(st.r.signals.as_fd(), AsFd::as_fd),
                 none,
             ),
+            PollFd::new(
+                st.r.input
+                    .as_ref()
+                    .map_or(st.r.signals.as_fd(), AsFd::as_fd),
+                if st.r.input.is_some() {
+                    input_flags
+                } else {
+                    none
+                },
+            ),
         ];
         // Rounded up: woken early, the loop would spin until the time came.
         let ms = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(1000);
@@ -375,6 +397,7 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
             && fds[6]
                 .revents()
                 .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP));
+        let input_writable = ready(7);
 
         if r_record {
             st.check_recording();
@@ -398,6 +421,21 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                 }
             }
         }
+        if input_writable {
+            if let Some(input) = &st.r.input {
+                match nix::unistd::write(input, &inbuf) {
+                    Ok(n) => {
+                        inbuf.drain(..n);
+                    }
+                    Err(Errno::EAGAIN | Errno::EINTR) => {}
+                    Err(_) => {
+                        // The command closed its input: nothing more to pass on.
+                        inbuf.clear();
+                        stdin_open = false;
+                    }
+                }
+            }
+        }
         if r_stdin {
             let mut tmp = [0u8; 4096];
             match nix::unistd::read(stdin.as_fd(), &mut tmp) {
@@ -411,6 +449,10 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                 Err(Errno::EINTR | Errno::EAGAIN) => {}
                 Err(_) => stdin_open = false,
             }
+        }
+        if !stdin_open && inbuf.is_empty() {
+            // The end of stdin reaches the command.
+            st.r.input = None;
         }
         if r_sig {
             while let Ok(Some(info)) = st.r.signals.read_signal() {

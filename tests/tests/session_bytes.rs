@@ -1,6 +1,8 @@
 //! What goes into a recording through `jitctl run`: a UTF-8 character split
 //! across two writes stays whole, bytes that are not UTF-8 stay recoverable;
-//! a recording that cannot be written (full disk) ends the session.
+//! a recording that cannot be written (full disk) ends the session. What goes
+//! in: a standard input that is not a terminal reaches the command, and so
+//! does its end.
 
 use jit_tests::*;
 use std::time::Duration;
@@ -106,4 +108,51 @@ fn full_disk_ends_the_session() {
     let header: Value = serde_json::from_str(text.lines().next().unwrap_or_default())
         .unwrap_or_else(|e| panic!("header ({e}): {text:.200}"));
     assert_eq!(header["version"], 2, "{header:#}");
+}
+
+#[test]
+fn input_that_is_not_a_terminal_reaches_the_command_with_its_end() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = ops_grant(&s, "alice");
+    let jitctl = jitctl_bin();
+    let run = |script: String| {
+        let started = std::time::Instant::now();
+        let run = s.run_as("alice", "sh", &["-c", &script]).ok();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the command waited for more input:{run}"
+        );
+        run
+    };
+    // From a pipe: passed on once (not echoed by the PTY), then its end.
+    let out = run(format!(
+        "printf 'first-line\\nsecond-line\\n' | {} run {id} -- cat",
+        jitctl.display()
+    ));
+    assert_eq!(out.stdout.matches("first-line").count(), 1, "{out}");
+    assert_eq!(out.stdout.matches("second-line").count(), 1, "{out}");
+    // More than a pipe holds at once.
+    let out = run(format!(
+        "seq 1 50000 | {} run {id} -- wc -l",
+        jitctl.display()
+    ));
+    assert_eq!(out.stdout.trim(), "50000", "{out}");
+    // From /dev/null: the end at once.
+    let out = run(format!(
+        "{} run {id} -- sh -c 'read line; echo read-status=$?' </dev/null",
+        jitctl.display()
+    ));
+    assert!(out.stdout.contains("read-status=1"), "{out}");
+
+    // What the command printed is recorded; the input is not ("i" events
+    // only with record_input).
+    let recordings = s.recordings("alice");
+    let first = recordings
+        .iter()
+        .find(|r| r["sha256"].is_string())
+        .unwrap_or_else(|| panic!("no closed recording: {recordings:#?}"));
+    let cast = Cast::parse(&std::fs::read(first["path"].as_str().unwrap()).unwrap());
+    let printed = String::from_utf8_lossy(&cast.output_bytes()).into_owned();
+    assert!(printed.contains("first-line"), "{printed:?}");
+    assert!(cast.of("i").is_empty());
 }

@@ -355,13 +355,19 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e, 1),
     };
-    // A stdin that is not a terminal (a pipe, a file, /dev/null) reaches the
-    // command through a pipe, so that its end does too, as with sudo.
+    // What is not a terminal (a pipe, a file, /dev/null) is a pipe to the
+    // command, as with sudo: input ends, output stays as written.
+    let tty_out = pty::is_tty(std::io::stdout().as_fd());
+    let piped = monitor::Piped {
+        stdin: !tty_in,
+        stdout: !tty_out,
+        stderr: !pty::is_tty(std::io::stderr().as_fd()),
+    };
     let monitor::Spawn {
         mut spawned,
         master,
-        input,
-    } = match monitor::spawn(pair, !tty_in) {
+        pipes,
+    } = match monitor::spawn(pair, piped) {
         Ok(s) => s,
         Err(e) => return fail(e, 1),
     };
@@ -461,7 +467,12 @@ fn main() -> ExitCode {
         events,
         grace: GRACE,
         tty_in,
-        input,
+        pipes,
+        notices: if tty_out {
+            relay::Notices::Stdout
+        } else {
+            relay::Notices::Stderr
+        },
         signals,
         pipe,
     });

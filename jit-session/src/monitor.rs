@@ -154,12 +154,56 @@ pub fn handled_signals() -> SigSet {
     set
 }
 
+/// Which of the command's standard descriptors are pipes instead of the
+/// slave: those whose counterpart in jit-session is not a terminal, as sudo
+/// does. Input then ends when the user's ends, and output reaches files and
+/// pipes as the command wrote it (no CR added by the PTY, stderr apart).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Piped {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// The parent's ends of the command's pipes.
+#[derive(Default)]
+pub struct Pipes {
+    /// Write end: closing it is the end of the command's input.
+    pub stdin: Option<OwnedFd>,
+    /// Read ends.
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
 /// What [`spawn`] gives the parent.
 pub struct Spawn {
     pub spawned: Spawned,
     pub master: OwnedFd,
-    /// The write end of the command's input pipe, if it has one.
-    pub input: Option<OwnedFd>,
+    pub pipes: Pipes,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)
+}
+
+/// The pipes `piped` asks for: the parent's ends, and the command's (by
+/// the descriptor each replaces).
+fn pipes(piped: Piped) -> Result<(Pipes, [Option<OwnedFd>; 3]), SpawnError> {
+    let mut parent = Pipes::default();
+    let mut command: [Option<OwnedFd>; 3] = Default::default();
+    if piped.stdin {
+        let (r, w) = pipe()?;
+        (parent.stdin, command[0]) = (Some(w), Some(r));
+    }
+    if piped.stdout {
+        let (r, w) = pipe()?;
+        (parent.stdout, command[1]) = (Some(r), Some(w));
+    }
+    if piped.stderr {
+        let (r, w) = pipe()?;
+        (parent.stderr, command[2]) = (Some(r), Some(w));
+    }
+    Ok((parent, command))
 }
 
 pub struct Spawned {
@@ -200,21 +244,12 @@ impl Spawned {
 
 /// Forks the monitor. Signals in [`handled_signals`] must already be blocked.
 /// The slave end is closed in the parent, which gets the master back. The
-/// command comes with [`Spawned::go`]. With `input_pipe`, the command's
-/// standard input is a pipe instead of the slave, and the parent gets its
-/// write end too (as sudo gives a pipe to a command whose user's standard
-/// input is not a terminal: closing it is the end of the input).
-pub fn spawn(pty: Pty, input_pipe: bool) -> Result<Spawn, SpawnError> {
-    let (input_r, input_w) = if input_pipe {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
-    let (go_r, go_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
-    let (st_r, st_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+/// command comes with [`Spawned::go`]; its standard descriptors are the
+/// slave or, as `piped` says, pipes whose other ends the parent gets.
+pub fn spawn(pty: Pty, piped: Piped) -> Result<Spawn, SpawnError> {
+    let (pipes, command_ends) = pipes(piped)?;
+    let (go_r, go_w) = pipe()?;
+    let (st_r, st_w) = pipe()?;
     let parent = nix::unistd::getpid();
     // SAFETY: no other thread exists yet (main forks before starting any), so
     // the child may run arbitrary code; it never returns into the caller.
@@ -222,12 +257,13 @@ pub fn spawn(pty: Pty, input_pipe: bool) -> Result<Spawn, SpawnError> {
         ForkResult::Child => {
             drop(go_w);
             drop(st_r);
-            // Only the parent may hold it: the command sees the end of its
-            // input once the parent closes it.
-            drop(input_w);
+            // Only the parent may hold them: the command sees the end of
+            // its input once the parent closes it, the parent the end of
+            // the output once the command's tree is gone.
+            drop(pipes);
             let Pty { master, slave } = pty;
             drop(master);
-            let code = monitor_main(parent, slave, input_r, go_r, st_w);
+            let code = monitor_main(parent, slave, command_ends, go_r, st_w);
             // SAFETY: _exit ends the process without running the parent's
             // atexit handlers or destructors twice.
             unsafe { libc::_exit(code) }
@@ -236,7 +272,7 @@ pub fn spawn(pty: Pty, input_pipe: bool) -> Result<Spawn, SpawnError> {
             drop(go_r);
             drop(st_w);
             drop(pty.slave);
-            drop(input_r);
+            drop(command_ends);
             let pidfd = pidfd_open(child).map_err(SpawnError::Pidfd)?;
             let spawned = Spawned {
                 monitor: child,
@@ -247,7 +283,7 @@ pub fn spawn(pty: Pty, input_pipe: bool) -> Result<Spawn, SpawnError> {
             Ok(Spawn {
                 spawned,
                 master: pty.master,
-                input: input_w,
+                pipes,
             })
         }
     }
@@ -291,7 +327,7 @@ fn read_command(go: &OwnedFd) -> Option<Command> {
 fn monitor_main(
     parent: Pid,
     slave: OwnedFd,
-    stdin: Option<OwnedFd>,
+    command_ends: [Option<OwnedFd>; 3],
     go: OwnedFd,
     status: OwnedFd,
 ) -> i32 {
@@ -322,12 +358,15 @@ fn monitor_main(
     let command = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(status);
-            command_main(slave.as_fd(), stdin.as_ref().map(AsFd::as_fd), &cmd, &argv)
+            let fds = command_ends
+                .each_ref()
+                .map(|end| end.as_ref().map_or(slave.as_fd(), AsFd::as_fd));
+            command_main(slave.as_fd(), fds, &cmd, &argv)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(_) => return 1,
     };
-    drop(stdin);
+    drop(command_ends);
     let _ = nix::unistd::setpgid(command, command);
     let _ = nix::unistd::tcsetpgrp(&slave, command);
     drop(slave);
@@ -382,7 +421,7 @@ fn monitor_main(
 
 fn command_main(
     slave: BorrowedFd<'_>,
-    stdin: Option<BorrowedFd<'_>>,
+    std_fds: [BorrowedFd<'_>; 3],
     cmd: &Command,
     argv: &[*const libc::c_char],
 ) -> ! {
@@ -396,10 +435,9 @@ fn command_main(
         }
     }
     let _ = SigSet::empty().thread_set_mask();
-    let stdin = stdin.unwrap_or(slave);
-    for (source, target) in [(stdin, 0), (slave, 1), (slave, 2)] {
+    for (target, source) in std_fds.iter().enumerate() {
         // SAFETY: dup2 onto the standard descriptors, which we own here.
-        unsafe { libc::dup2(source.as_raw_fd(), target) };
+        unsafe { libc::dup2(source.as_raw_fd(), target as RawFd) };
     }
     // SAFETY: close_range with integer arguments; marks every inherited
     // descriptor above stderr close-on-exec.

@@ -1,8 +1,9 @@
 //! The parent's loop: one poll over the user's terminal, the PTY master, a
 //! signalfd, the monitor's status pipe, jitd's events and the recorder
 //! thread's failure pipe; output goes to the user's terminal and then to the
-//! recorder thread, input to the PTY (or to the command's input pipe when
-//! the user's standard input is not a terminal).
+//! recorder thread, input to the PTY. Standard descriptors of the user's
+//! that are not terminals have pipes of their own to the command
+//! ([`Pipes`]): input goes there, and output from there, recorded the same.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,7 +14,7 @@ use nix::sys::signalfd::SignalFd;
 
 use crate::asciicast::RecordError;
 use crate::jitd::{Events, OnFailure};
-use crate::monitor::{Spawned, Status};
+use crate::monitor::{Pipes, Spawned, Status};
 use crate::pty;
 use crate::record::Recording;
 use crate::session::{self, Action, End, Expiry};
@@ -36,9 +37,12 @@ pub struct Relay<'a, W> {
     pub grace: Duration,
     /// stdin is a terminal (window sizes follow it).
     pub tty_in: bool,
-    /// The write end of the command's standard input when stdin is not a
-    /// terminal: closed once stdin ends, so the command sees its end.
-    pub input: Option<OwnedFd>,
+    /// The command's pipes (stdin's write end is closed once stdin ends,
+    /// so the command sees its end).
+    pub pipes: Pipes,
+    /// Where jit-session's own notices go: the terminal (stdout if it is
+    /// one, else stderr), never into output redirected to a file.
+    pub notices: Notices,
     pub signals: SignalFd,
     /// A login shell's recording pipe (another descriptor of it): poll
     /// reports POLLERR once jitd closed its end (it stopped, or its disk is
@@ -51,6 +55,21 @@ pub struct Outcome {
     pub end: End,
     /// Why the recording stopped early, if it did.
     pub record_error: Option<String>,
+}
+
+/// Where the user reads jit-session's notices (banners, the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notices {
+    Stdout,
+    Stderr,
+}
+
+/// Where output comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Master,
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +107,15 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A poll slot for a descriptor that may be absent; an absent one is
+/// `placeholder` asked for nothing (poll needs every slot filled).
+fn slot<'a>(fd: Option<&'a OwnedFd>, flags: PollFlags, placeholder: BorrowedFd<'a>) -> PollFd<'a> {
+    match fd {
+        Some(fd) => PollFd::new(fd.as_fd(), flags),
+        None => PollFd::new(placeholder, PollFlags::empty()),
+    }
+}
+
 struct State<'a, W> {
     r: Relay<'a, W>,
     phase: Phase,
@@ -96,14 +124,51 @@ struct State<'a, W> {
     status_open: bool,
     master_open: bool,
     stdout_ok: bool,
+    stderr_ok: bool,
     recording: bool,
     record_error: Option<String>,
 }
 
 impl<'a, W> State<'a, W> {
     fn say(&mut self, text: &str) {
-        if self.stdout_ok && write_all(std::io::stdout().as_fd(), text.as_bytes()).is_err() {
-            self.stdout_ok = false;
+        match self.r.notices {
+            Notices::Stdout => self.show(Source::Stdout, text.as_bytes()),
+            Notices::Stderr => self.show(Source::Stderr, text.as_bytes()),
+        }
+    }
+
+    /// Writes output to the user's stdout or stderr. A stdout that is gone
+    /// ends the session (as a terminal hung up would); a stderr that is
+    /// gone is left alone.
+    fn show(&mut self, to: Source, data: &[u8]) {
+        match to {
+            Source::Master | Source::Stdout => {
+                if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
+                    self.stdout_ok = false;
+                    self.begin_terminate(End::Terminated);
+                }
+            }
+            Source::Stderr => {
+                if self.stderr_ok && write_all(std::io::stderr().as_fd(), data).is_err() {
+                    self.stderr_ok = false;
+                }
+            }
+        }
+    }
+
+    fn source(&self, from: Source) -> Option<BorrowedFd<'_>> {
+        match from {
+            Source::Master => self.master_open.then(|| self.r.master.as_fd()),
+            Source::Stdout => self.r.pipes.stdout.as_ref().map(AsFd::as_fd),
+            Source::Stderr => self.r.pipes.stderr.as_ref().map(AsFd::as_fd),
+        }
+    }
+
+    fn close(&mut self, from: Source) {
+        match from {
+            Source::Master => self.master_open = false,
+            Source::Stdout => self.r.pipes.stdout = None,
+            Source::Stderr => self.r.pipes.stderr = None,
         }
     }
 
@@ -171,31 +236,29 @@ impl<'a, W> State<'a, W> {
         }
     }
 
-    /// Relays what the master has (up to one chunk) to the terminal, read by
-    /// read, then records the chunk. A master read returns at most 4 KB (the
-    /// line discipline's buffer): writing each at once keeps the program,
-    /// this loop and the terminal busy at the same time instead of taking
-    /// turns.
-    fn pump_output(&mut self, buf: &mut [u8]) {
+    /// Relays what `from` has (up to one chunk) to the user, read by read,
+    /// then records the chunk; whether anything came. A master read returns
+    /// at most 4 KB (the line discipline's buffer): writing each at once
+    /// keeps the program, this loop and the terminal busy at the same time
+    /// instead of taking turns.
+    fn pump(&mut self, from: Source, buf: &mut [u8]) -> bool {
         let mut filled = 0;
         // When the chunk's first bytes arrived.
         let mut at = None;
         while filled < buf.len() {
-            match nix::unistd::read(&self.r.master, &mut buf[filled..]) {
+            let Some(fd) = self.source(from) else {
+                break;
+            };
+            match nix::unistd::read(fd, &mut buf[filled..]) {
                 Ok(0) | Err(Errno::EIO) => {
-                    self.master_open = false;
+                    self.close(from);
                     break;
                 }
                 Ok(n) => {
                     at.get_or_insert_with(Instant::now);
-                    // The terminal first: the user (and the program) need not
-                    // wait for the recorder.
-                    let data = &buf[filled..filled + n];
-                    if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
-                        // The user's terminal is gone.
-                        self.stdout_ok = false;
-                        self.begin_terminate(End::Terminated);
-                    }
+                    // The user first: they (and the program) need not wait
+                    // for the recorder.
+                    self.show(from, &buf[filled..filled + n]);
                     filled += n;
                 }
                 Err(Errno::EINTR) => {}
@@ -205,6 +268,7 @@ impl<'a, W> State<'a, W> {
         if let Some(at) = at {
             self.record(|r| r.output(at, &buf[..filled]));
         }
+        at.is_some()
     }
 
     fn on_signal(&mut self, signo: i32) {
@@ -257,12 +321,18 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         status_open: true,
         master_open: true,
         stdout_ok: true,
+        stderr_ok: true,
         recording: true,
         record_error: None,
     };
     let _ = pty::set_nonblocking(st.r.master.as_fd());
-    if let Some(input) = &st.r.input {
-        let _ = pty::set_nonblocking(input.as_fd());
+    let Pipes {
+        stdin: input,
+        stdout,
+        stderr,
+    } = &st.r.pipes;
+    for fd in [input, stdout, stderr].into_iter().flatten() {
+        let _ = pty::set_nonblocking(fd.as_fd());
     }
     let mut buf = vec![0u8; CHUNK];
     let mut inbuf: Vec<u8> = Vec::new();
@@ -321,12 +391,13 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         } else {
             PollFlags::POLLOUT
         };
-        if st.r.input.is_none() {
+        if st.r.pipes.stdin.is_none() {
             master_flags |= input_flags;
         }
         let events_fd = st.r.events.fd();
         // Fixed slots; unused ones get an invalid fd (ignored by poll).
         let none = PollFlags::empty();
+        let optional = |fd, flags| slot(fd, flags, st.r.signals.as_fd());
         let mut fds = [
             PollFd::new(
                 st.r.master.as_fd(),
@@ -362,20 +433,10 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                 },
             ),
             // No events asked: POLLERR is reported regardless.
-            PollFd::new(
-                st.r.pipe.as_ref().map_or(st.r.signals.as_fd(), AsFd::as_fd),
-                none,
-            ),
-            PollFd::new(
-                st.r.input
-                    .as_ref()
-                    .map_or(st.r.signals.as_fd(), AsFd::as_fd),
-                if st.r.input.is_some() {
-                    input_flags
-                } else {
-                    none
-                },
-            ),
+            optional(st.r.pipe.as_ref(), none),
+            optional(st.r.pipes.stdin.as_ref(), input_flags),
+            optional(st.r.pipes.stdout.as_ref(), PollFlags::POLLIN),
+            optional(st.r.pipes.stderr.as_ref(), PollFlags::POLLIN),
         ];
         // Rounded up: woken early, the loop would spin until the time came.
         let ms = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(1000);
@@ -397,7 +458,7 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
             && fds[6]
                 .revents()
                 .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP));
-        let input_writable = ready(7);
+        let (input_writable, r_out, r_err) = (ready(7), ready(8), ready(9));
 
         if r_record {
             st.check_recording();
@@ -409,8 +470,14 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
                 st.record_failed(RecordError::Closed(Errno::EPIPE.into()));
             }
         }
+        if r_out {
+            st.pump(Source::Stdout, &mut buf);
+        }
+        if r_err {
+            st.pump(Source::Stderr, &mut buf);
+        }
         if r_master {
-            st.pump_output(&mut buf);
+            st.pump(Source::Master, &mut buf);
             if master_writable && !inbuf.is_empty() {
                 match nix::unistd::write(&st.r.master, &inbuf) {
                     Ok(n) => {
@@ -422,7 +489,7 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
             }
         }
         if input_writable {
-            if let Some(input) = &st.r.input {
+            if let Some(input) = &st.r.pipes.stdin {
                 match nix::unistd::write(input, &inbuf) {
                     Ok(n) => {
                         inbuf.drain(..n);
@@ -452,7 +519,7 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         }
         if !stdin_open && inbuf.is_empty() {
             // The end of stdin reaches the command.
-            st.r.input = None;
+            st.r.pipes.stdin = None;
         }
         if r_sig {
             while let Ok(Some(info)) = st.r.signals.read_signal() {
@@ -488,9 +555,10 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         }
     }
 
-    // Last output still buffered in the PTY.
-    if st.master_open {
-        st.pump_output(&mut buf);
+    // Last output still buffered in the PTY and the pipes (their writers
+    // are gone, unless one escaped the tree: then as much as is there).
+    for from in [Source::Master, Source::Stdout, Source::Stderr] {
+        while st.pump(from, &mut buf) {}
     }
     // A failure the poll has not seen yet still gets its message and its end.
     st.check_recording();

@@ -106,8 +106,12 @@ fn the_demo_tours_every_step_and_leaves_nothing_behind() {
     );
 
     let revoked = step(out, "== 4. ");
+    // jit-session's notice goes to the terminal: stderr here, where stdout
+    // is a pipe.
     assert!(
-        revoked.contains("[jit] grant 2 revoked: ending the session"),
+        run.stderr
+            .contains("[jit] grant 2 revoked: ending the session")
+            && revoked.contains("(exit 129)"),
         "{run}"
     );
     let listed = revoked

@@ -1,8 +1,9 @@
 //! What goes into a recording through `jitctl run`: a UTF-8 character split
 //! across two writes stays whole, bytes that are not UTF-8 stay recoverable;
-//! a recording that cannot be written (full disk) ends the session. What goes
-//! in: a standard input that is not a terminal reaches the command, and so
-//! does its end.
+//! a recording that cannot be written (full disk) ends the session. Standard
+//! descriptors that are not terminals: input reaches the command with its
+//! end; output and errors reach files apart and as written, both recorded,
+//! and jit-session's notices stay out of the output.
 
 use jit_tests::*;
 use std::time::Duration;
@@ -155,4 +156,66 @@ fn input_that_is_not_a_terminal_reaches_the_command_with_its_end() {
     let printed = String::from_utf8_lossy(&cast.output_bytes()).into_owned();
     assert!(printed.contains("first-line"), "{printed:?}");
     assert!(cast.of("i").is_empty());
+}
+
+#[test]
+fn output_that_is_not_a_terminal_stays_as_written_and_apart() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = ops_grant(&s, "alice");
+    let jitctl = jitctl_bin();
+    let out = s.dir.path().join("out.txt");
+    let err = s.dir.path().join("err.txt");
+    let script = format!(
+        "{} run {id} -- sh -c 'printf \"line-1\\nline-2\\n\"; echo oops >&2; exit 3' >{} 2>{}",
+        jitctl.display(),
+        out.display(),
+        err.display()
+    );
+    // The files are the test's (root's): alice's shell opens them through a
+    // directory she may write.
+    std::fs::set_permissions(
+        s.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let run = s.run_as("alice", "sh", &["-c", &script]);
+    assert_eq!(run.code, 3, "the command's status:{run}");
+    // No CR added by a PTY, and stderr in its own file.
+    assert_eq!(std::fs::read(&out).unwrap(), b"line-1\nline-2\n");
+    assert_eq!(std::fs::read(&err).unwrap(), b"oops\n");
+    let rec = s.closed_recording(id, Duration::from_secs(5));
+    let cast = Cast::parse(&std::fs::read(rec["path"].as_str().unwrap()).unwrap());
+    let printed = String::from_utf8_lossy(&cast.output_bytes()).into_owned();
+    assert!(
+        printed.contains("line-2\n") && printed.contains("oops\n"),
+        "{printed:?}"
+    );
+
+    // Revoked while its output goes to a file: the notice goes to stderr,
+    // not into the file.
+    let script = format!(
+        "{} run {id} -- sh -c 'echo started; sleep 30' >{} 2>{}",
+        jitctl.display(),
+        out.display(),
+        err.display()
+    );
+    let session = Background::spawn({
+        let mut cmd = s.user_command("alice", "sh");
+        cmd.args(["-c", &script]);
+        cmd
+    });
+    wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .filter(|o| o.contains("started"))
+    })
+    .unwrap_or_else(|| panic!("the command did not start"));
+    s.jitctl("root", &["revoke", &id.to_string()]).ok();
+    session.finish(Duration::from_secs(10));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "started\n");
+    let notices = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        notices.contains(&format!("[jit] grant {id} revoked: ending the session")),
+        "{notices:?}"
+    );
 }

@@ -103,7 +103,8 @@ fn the_user_cannot_write_the_recording() {
     assert!(run.stderr.contains("Permission denied"), "{run}");
     let run = s.run(sshd.ssh(&s, USER, &[&append]));
     assert_ne!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("Permission denied"), "{run}");
+    // The shell's stderr stays stderr (ssh without a terminal: pipes).
+    assert!(run.stderr.contains("Permission denied"), "{run}");
     // The file is as jitd closed it.
     s.jitctl("root", &["recordings", "verify", &id]).ok();
 }
@@ -235,8 +236,9 @@ fn a_killed_jitd_ends_login_sessions_and_seals_their_recordings_at_its_start() {
     // Nobody records the session any more: it hears so at once and ends.
     let run = session.finish(Duration::from_secs(10));
     assert_ne!(run.code, 0, "{run}");
+    // Notices go to stderr when stdout is not a terminal.
     assert!(
-        run.stdout.contains("cannot write the session recording"),
+        run.stderr.contains("cannot write the session recording"),
         "{run}"
     );
     assert!(
@@ -266,7 +268,7 @@ fn the_session_ends_with_the_grant() {
     let session = Background::spawn(sshd.ssh(&s, USER, &[&format!("sleep {mark}")]));
     let run = session.finish(Duration::from_secs(20));
     assert_ne!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("expired: ending the session"), "{run}");
+    assert!(run.stderr.contains("expired: ending the session"), "{run}");
     let (rec, cast) = closed(&s, grant);
     assert_eq!(rec["end"], "expired", "{rec:#}");
     assert!(
@@ -320,7 +322,7 @@ fn full_disk_at_jitd_ends_the_session() {
     let tail = tail_of(&run.stdout, 400);
     assert_ne!(run.code, 0, "exit status after a failed recording:{run}");
     assert!(
-        run.stdout.contains("cannot write the session recording"),
+        run.stderr.contains("cannot write the session recording"),
         "no message; last output: {tail:?}\nstderr: {}",
         run.stderr
     );

@@ -371,6 +371,19 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e, 1),
     };
+    // Output redirected from a terminal: the PTY's own output (echoes,
+    // prompts) and the notices still belong on the terminal.
+    let terminal = if tty_in && !tty_out {
+        File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open("/dev/tty")
+            .ok()
+            .map(OwnedFd::from)
+    } else {
+        None
+    };
     let signals =
         match SignalFd::with_flags(&handled, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
             Ok(s) => s,
@@ -468,11 +481,12 @@ fn main() -> ExitCode {
         grace: GRACE,
         tty_in,
         pipes,
-        notices: if tty_out {
-            relay::Notices::Stdout
-        } else {
-            relay::Notices::Stderr
+        notices: match (tty_out, &terminal) {
+            (true, _) => relay::Sink::Stdout,
+            (false, Some(_)) => relay::Sink::Terminal,
+            (false, None) => relay::Sink::Stderr,
         },
+        terminal,
         signals,
         pipe,
     });

@@ -40,9 +40,13 @@ pub struct Relay<'a, W> {
     /// The command's pipes (stdin's write end is closed once stdin ends,
     /// so the command sees its end).
     pub pipes: Pipes,
-    /// Where jit-session's own notices go: the terminal (stdout if it is
-    /// one, else stderr), never into output redirected to a file.
-    pub notices: Notices,
+    /// The user's terminal (`/dev/tty`) when stdin is one but stdout is
+    /// not: what the command writes to the PTY (echoes, prompts) goes there,
+    /// as with sudo, not into the redirected output.
+    pub terminal: Option<OwnedFd>,
+    /// Where jit-session's own notices go: the user's terminal if there is
+    /// one, else stderr; never into output redirected to a file.
+    pub notices: Sink,
     pub signals: SignalFd,
     /// A login shell's recording pipe (another descriptor of it): poll
     /// reports POLLERR once jitd closed its end (it stopped, or its disk is
@@ -57,11 +61,13 @@ pub struct Outcome {
     pub record_error: Option<String>,
 }
 
-/// Where the user reads jit-session's notices (banners, the end).
+/// Where output goes to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notices {
+pub enum Sink {
     Stdout,
     Stderr,
+    /// [`Relay::terminal`].
+    Terminal,
 }
 
 /// Where output comes from.
@@ -125,33 +131,42 @@ struct State<'a, W> {
     master_open: bool,
     stdout_ok: bool,
     stderr_ok: bool,
+    terminal_ok: bool,
     recording: bool,
     record_error: Option<String>,
 }
 
 impl<'a, W> State<'a, W> {
     fn say(&mut self, text: &str) {
-        match self.r.notices {
-            Notices::Stdout => self.show(Source::Stdout, text.as_bytes()),
-            Notices::Stderr => self.show(Source::Stderr, text.as_bytes()),
+        self.show(self.r.notices, text.as_bytes());
+    }
+
+    fn sink_of(&self, from: Source) -> Sink {
+        match from {
+            Source::Master if self.r.terminal.is_some() => Sink::Terminal,
+            Source::Master | Source::Stdout => Sink::Stdout,
+            Source::Stderr => Sink::Stderr,
         }
     }
 
-    /// Writes output to the user's stdout or stderr. A stdout that is gone
-    /// ends the session (as a terminal hung up would); a stderr that is
-    /// gone is left alone.
-    fn show(&mut self, to: Source, data: &[u8]) {
-        match to {
-            Source::Master | Source::Stdout => {
-                if self.stdout_ok && write_all(std::io::stdout().as_fd(), data).is_err() {
-                    self.stdout_ok = false;
-                    self.begin_terminate(End::Terminated);
-                }
-            }
-            Source::Stderr => {
-                if self.stderr_ok && write_all(std::io::stderr().as_fd(), data).is_err() {
-                    self.stderr_ok = false;
-                }
+    /// Writes output to the user. A stdout or terminal that is gone ends
+    /// the session (as a terminal hung up would); a stderr that is gone is
+    /// left alone.
+    fn show(&mut self, to: Sink, data: &[u8]) {
+        let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+        let (fd, ok) = match to {
+            Sink::Stdout => (stdout.as_fd(), &mut self.stdout_ok),
+            Sink::Stderr => (stderr.as_fd(), &mut self.stderr_ok),
+            Sink::Terminal => match &self.r.terminal {
+                Some(t) => (t.as_fd(), &mut self.terminal_ok),
+                None => return,
+            },
+        };
+        let failed = *ok && write_all(fd, data).is_err();
+        if failed {
+            *ok = false;
+            if to != Sink::Stderr {
+                self.begin_terminate(End::Terminated);
             }
         }
     }
@@ -258,7 +273,7 @@ impl<'a, W> State<'a, W> {
                     at.get_or_insert_with(Instant::now);
                     // The user first: they (and the program) need not wait
                     // for the recorder.
-                    self.show(from, &buf[filled..filled + n]);
+                    self.show(self.sink_of(from), &buf[filled..filled + n]);
                     filled += n;
                 }
                 Err(Errno::EINTR) => {}
@@ -322,6 +337,7 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         master_open: true,
         stdout_ok: true,
         stderr_ok: true,
+        terminal_ok: true,
         recording: true,
         record_error: None,
     };

@@ -2,6 +2,8 @@
 //! installed jit-session, a tmux terminal): commands, a resize, vim; the
 //! recording parses, asciinema accepts it, its digest verifies and one
 //! edited byte is detected. Signals the user sends sudo reach the command.
+//! Output redirected from a terminal: the file gets the command's output, the
+//! terminal what the command writes to it.
 
 use jit_tests::*;
 use std::time::Duration;
@@ -187,4 +189,23 @@ wait $sudo; echo "exit $?"; cat "$out"; rm -f "$out""#,
         );
     }
     assert!(!run.stdout.contains("no got"), "{run}");
+}
+
+#[test]
+fn output_redirected_from_a_terminal_leaves_the_terminal_its_part() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = id_of(&s.request("alice", "ops", "30m", "dump the database"));
+    s.wait_state(id, "active", Duration::from_secs(3));
+    let t = Tmux::start(&s, "alice", 100, 30);
+    let out = s.dir.path().join("tmux-alice").join("out.txt");
+    // (Arithmetic, so that the typed line does not show the output itself.)
+    t.line(&format!(
+        "{} run {id} -- sh -c 'echo to-file-$((1+1)); echo on-terminal-$((2+2)) >/dev/tty' >{}; echo done-$((3+3))-$?",
+        jitctl_bin().display(),
+        out.display()
+    ));
+    let screen = t.wait_for("done-6-0", Duration::from_secs(10));
+    assert!(screen.contains("on-terminal-4"), "{screen}");
+    assert!(!screen.contains("to-file-2"), "{screen}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"to-file-2\n");
 }

@@ -23,6 +23,8 @@ const CHUNK: usize = 64 * 1024;
 /// After the command exits: how long output may keep coming before the
 /// processes left on the PTY are hung up.
 const LINGER: Duration = Duration::from_millis(100);
+/// At the end: how many chunks of what is left to read from each source.
+const DRAIN_CHUNKS: usize = 16;
 /// After SIGKILL: how long to wait for the tree to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(1);
 
@@ -571,10 +573,14 @@ pub fn run<W>(relay: Relay<'_, W>) -> (Outcome, Recording<W>, Spawned) {
         }
     }
 
-    // Last output still buffered in the PTY and the pipes (their writers
-    // are gone, unless one escaped the tree: then as much as is there).
+    // Last output still buffered in the PTY and the pipes: their writers
+    // are gone, unless one outlived its SIGKILL (then not forever).
     for from in [Source::Master, Source::Stdout, Source::Stderr] {
-        while st.pump(from, &mut buf) {}
+        for _ in 0..DRAIN_CHUNKS {
+            if !st.pump(from, &mut buf) {
+                break;
+            }
+        }
     }
     // A failure the poll has not seen yet still gets its message and its end.
     st.check_recording();

@@ -329,15 +329,10 @@ fn main() -> ExitCode {
     };
     let stdin = std::io::stdin();
     let tty_in = pty::is_tty(stdin.as_fd());
-    let (settings, size) = if tty_in {
-        (
-            nix::sys::termios::tcgetattr(stdin.as_fd()).ok(),
-            pty::winsize(stdin.as_fd()),
-        )
-    } else {
-        (None, None)
-    };
-    let size = size
+    let settings = tty_in
+        .then(|| nix::sys::termios::tcgetattr(stdin.as_fd()).ok())
+        .flatten();
+    let size = pty::user_winsize()
         .filter(|w| w.ws_col > 0 && w.ws_row > 0)
         .unwrap_or(pty::Winsize {
             ws_row: 24,
@@ -479,7 +474,6 @@ fn main() -> ExitCode {
         expiry: opened.expiry,
         events,
         grace: GRACE,
-        tty_in,
         pipes,
         notices: match (tty_out, &terminal) {
             (true, _) => relay::Sink::Stdout,

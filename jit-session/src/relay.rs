@@ -37,8 +37,6 @@ pub struct Relay<'a, W> {
     pub expiry: Option<Expiry>,
     pub events: &'a mut dyn Events,
     pub grace: Duration,
-    /// stdin is a terminal (window sizes follow it).
-    pub tty_in: bool,
     /// The command's pipes (stdin's write end is closed once stdin ends,
     /// so the command sees its end).
     pub pipes: Pipes,
@@ -290,8 +288,8 @@ impl<'a, W> State<'a, W> {
 
     fn on_signal(&mut self, signo: i32) {
         match signo {
-            libc::SIGWINCH if self.r.tty_in => {
-                if let Some(ws) = pty::winsize(std::io::stdin().as_fd()) {
+            libc::SIGWINCH => {
+                if let Some(ws) = pty::user_winsize() {
                     let _ = pty::set_winsize(self.r.master.as_fd(), &ws);
                     self.record(|r| r.resize(Instant::now(), ws.ws_col, ws.ws_row));
                 }

@@ -3,7 +3,8 @@
 //! recording parses, asciinema accepts it, its digest verifies and one
 //! edited byte is detected. Signals the user sends sudo reach the command.
 //! Output redirected from a terminal: the file gets the command's output, the
-//! terminal what the command writes to it.
+//! terminal what the command writes to it. Input piped in from a terminal:
+//! the command's PTY still has the terminal's size.
 
 use jit_tests::*;
 use std::time::Duration;
@@ -208,4 +209,17 @@ fn output_redirected_from_a_terminal_leaves_the_terminal_its_part() {
     assert!(screen.contains("on-terminal-4"), "{screen}");
     assert!(!screen.contains("to-file-2"), "{screen}");
     assert_eq!(std::fs::read(&out).unwrap(), b"to-file-2\n");
+}
+
+#[test]
+fn input_piped_in_from_a_terminal_keeps_the_terminals_size() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let id = id_of(&s.request("alice", "ops", "30m", "page through a log"));
+    s.wait_state(id, "active", Duration::from_secs(3));
+    let t = Tmux::start(&s, "alice", 100, 30);
+    t.line(&format!(
+        "echo | {} run {id} -- sh -c 'echo size-$(stty size </dev/tty | tr \" \" x)'",
+        jitctl_bin().display()
+    ));
+    t.wait_for("size-30x100", Duration::from_secs(10));
 }

@@ -158,7 +158,7 @@ pub fn handled_signals() -> SigSet {
 /// slave: those whose counterpart in jit-session is not a terminal, as sudo
 /// does. Input then ends when the user's ends, and output reaches files and
 /// pipes as the command wrote it (no CR added by the PTY, stderr apart).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Piped {
     pub stdin: bool,
     pub stdout: bool,

@@ -44,13 +44,13 @@ pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
     nix::unistd::isatty(fd).unwrap_or(false)
 }
 
-/// The window size of a terminal, if it is one.
 /// The size of the user's terminal: stdin's, or stdout's when only stdout
 /// is one (`cmd | jitctl run ID -- less`).
 pub fn user_winsize() -> Option<Winsize> {
     winsize(std::io::stdin().as_fd()).or_else(|| winsize(std::io::stdout().as_fd()))
 }
 
+/// The window size of a terminal, if it is one.
 pub fn winsize(fd: BorrowedFd<'_>) -> Option<Winsize> {
     let mut ws = Winsize {
         ws_row: 0,

@@ -11,7 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::{
-    binary, documented_sudo_stack, jitctl_bin, uid, wait_for, Env, Run, Value, TEST_CONFIG,
+    binary, documented_sudo_stack, id_of, jitctl_bin, state_of, uid, wait_for, Env, Run, Value,
+    TEST_CONFIG,
 };
 
 /// Where the packages install the recorder (and where jitctl runs it from).
@@ -123,6 +124,14 @@ impl SessionEnv {
             .expect("cat");
         assert!(out.status.success(), "cannot read {path}: {out:?}");
         out.stdout
+    }
+
+    /// A grant of `ops` (granted at once, see [`session_config`]) to `user`.
+    #[track_caller]
+    pub fn ops_grant(&self, user: &str, reason: &str) -> u64 {
+        let grant = self.request(user, "ops", "30m", reason);
+        assert_eq!(state_of(&grant), "active", "{grant:#}");
+        id_of(&grant)
     }
 
     /// `jitctl run GRANT -- CMD...` as `user` (no terminal).

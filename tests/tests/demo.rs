@@ -58,6 +58,15 @@ fn part<'a>(out: &'a str, heading: &str) -> &'a str {
     section(out, heading, false)
 }
 
+/// Asserts that `section` (of `run`'s output) shows `text`.
+#[track_caller]
+fn shows(section: &str, text: &str, run: &Run) {
+    assert!(
+        section.contains(text),
+        "expected {text:?} in:\n{section}\n---{run}"
+    );
+}
+
 #[test]
 fn the_demo_tours_every_step_and_leaves_nothing_behind() {
     let before = demo_dirs();
@@ -70,49 +79,52 @@ fn the_demo_tours_every_step_and_leaves_nothing_behind() {
     let run = Background::spawn(cmd).finish(Duration::from_secs(180)).ok();
     let out = &run.stdout;
 
-    let granted = step(out, "== 2. ");
-    assert!(
-        granted.contains("state") && granted.contains("active"),
-        "{run}"
+    shows(
+        part(out, "==    sam approves as security"),
+        "Request 2: active until",
+        &run,
     );
 
-    let recorded = step(out, "== 3. ");
-    assert!(
-        recorded.contains("$ alice: jitctl run 2 -- id\nuid=0(root)"),
-        "alice's recorded command did not run as root:{run}"
+    // alice's command ran as root through sudo, pam_jit and the recorder.
+    shows(
+        step(out, "== 3. "),
+        "$ alice: jitctl run 2 -- id\nuid=0(root)",
+        &run,
     );
-    let refused = part(out, "==    bob holds no sudo grant");
-    assert!(
-        run.stderr
-            .contains("jit: you hold no active grant for 'sudo'. Request one with:")
-            && refused.contains("(exit 1)"),
-        "bob's sudo was not refused by pam_jit:{run}"
+    // bob's sudo was refused by pam_jit, with what to do instead.
+    shows(part(out, "==    bob holds no sudo grant"), "(exit 1)", &run);
+    shows(
+        &run.stderr,
+        "jit: you hold no active grant for 'sudo'. Request one with:",
+        &run,
     );
     let reviewed = part(out, "==    sam (jit-audit) reviews");
-    assert!(
-        reviewed.contains("Recording 1 matches its digest in the audit trail"),
-        "{run}"
+    shows(
+        reviewed,
+        "Recording 1 matches its digest in the audit trail",
+        &run,
     );
-    assert!(
-        reviewed.contains("$ sam: jitctl recordings play 1\nuid=0(root)"),
-        "{run}"
+    shows(
+        reviewed,
+        "$ sam: jitctl recordings play 1\nuid=0(root)",
+        &run,
     );
-    let tampered = part(out, "==    changing one byte");
-    assert!(
-        run.stderr
-            .contains("recording 1 does NOT match its digest in the audit trail")
-            && tampered.contains("(exit 1)"),
-        "the edited recording was not caught:{run}"
+    // The edited recording was caught.
+    shows(part(out, "==    changing one byte"), "(exit 1)", &run);
+    shows(
+        &run.stderr,
+        "recording 1 does NOT match its digest in the audit trail",
+        &run,
     );
 
     let revoked = step(out, "== 4. ");
+    shows(revoked, "(exit 129)", &run);
     // jit-session's notice goes to the terminal: stderr here, where stdout
     // is a pipe.
-    assert!(
-        run.stderr
-            .contains("[jit] grant 2 revoked: ending the session")
-            && revoked.contains("(exit 129)"),
-        "{run}"
+    shows(
+        &run.stderr,
+        "[jit] grant 2 revoked: ending the session",
+        &run,
     );
     let listed = revoked
         .lines()
@@ -120,9 +132,9 @@ fn the_demo_tours_every_step_and_leaves_nothing_behind() {
         .unwrap_or_else(|| panic!("no recording 2 listed:{run}"));
     assert!(listed.contains(" revoked "), "{listed}");
 
-    assert!(step(out, "== 5. ").contains("expired"), "{run}");
-    assert!(step(out, "== 6. ").contains("BREAK-GLASS"), "{run}");
-    assert!(step(out, "== 7. ").contains("Audit trail intact"), "{run}");
+    shows(step(out, "== 5. "), "expired", &run);
+    shows(step(out, "== 6. "), "BREAK-GLASS", &run);
+    shows(step(out, "== 7. "), "Audit trail intact", &run);
 
     assert_eq!(demo_dirs(), before, "the demo left a directory in /tmp");
     assert_eq!(

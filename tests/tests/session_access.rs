@@ -140,8 +140,7 @@ fn recordings_belong_to_their_user_and_the_auditors() {
 #[test]
 fn the_recorder_only_records_through_sudo() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = id_of(&s.request("alice", "ops", "30m", "maintenance"));
-    s.wait_state(id, "active", Duration::from_secs(3));
+    let id = s.ops_grant("alice", "maintenance");
     let out = s.dir.path().join("chosen.cast");
     // The test-only mode (no jitd, a file of the caller's choosing) is refused under sudo.
     let run = s.sudo(
@@ -176,8 +175,7 @@ fn the_recorder_only_records_through_sudo() {
 #[test]
 fn a_recording_file_gone_or_replaced_by_a_link_is_reported_as_such() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = id_of(&s.request("alice", "ops", "30m", "maintenance"));
-    s.wait_state(id, "active", Duration::from_secs(3));
+    let id = s.ops_grant("alice", "maintenance");
     s.jitctl_run("alice", id, &["echo", "evidence"]).ok();
     let rec = s.closed_recording(id, Duration::from_secs(5));
     let rid = rec["id"].to_string();

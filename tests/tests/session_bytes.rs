@@ -8,16 +8,10 @@
 use jit_tests::*;
 use std::time::Duration;
 
-fn ops_grant(s: &SessionEnv, user: &str) -> u64 {
-    let grant = s.request(user, "ops", "30m", "maintenance");
-    assert_eq!(state_of(&grant), "active", "{grant:#}");
-    id_of(&grant)
-}
-
 #[test]
 fn split_utf8_and_invalid_bytes_are_kept() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = ops_grant(&s, "alice");
+    let id = s.ops_grant("alice", "maintenance");
     let run = s
         .jitctl_run(
             "alice",
@@ -75,7 +69,7 @@ fn full_disk_ends_the_session() {
             d = s.rec_dir.display()
         ));
     });
-    let id = ops_grant(&s, "alice");
+    let id = s.ops_grant("alice", "maintenance");
     let started = std::time::Instant::now();
     let run = s.jitctl_run(
         "alice",
@@ -114,7 +108,7 @@ fn full_disk_ends_the_session() {
 #[test]
 fn input_that_is_not_a_terminal_reaches_the_command_with_its_end() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = ops_grant(&s, "alice");
+    let id = s.ops_grant("alice", "maintenance");
     let jitctl = jitctl_bin();
     let run = |script: String| {
         let started = std::time::Instant::now();
@@ -161,7 +155,7 @@ fn input_that_is_not_a_terminal_reaches_the_command_with_its_end() {
 #[test]
 fn output_that_is_not_a_terminal_stays_as_written_and_apart() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = ops_grant(&s, "alice");
+    let id = s.ops_grant("alice", "maintenance");
     let jitctl = jitctl_bin();
     let out = s.dir.path().join("out.txt");
     let err = s.dir.path().join("err.txt");

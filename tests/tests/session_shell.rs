@@ -169,8 +169,7 @@ fn recorded_shell_with_resize_and_vim() {
 #[test]
 fn signals_sent_to_sudo_reach_the_command() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = id_of(&s.request("alice", "ops", "30m", "watch dd's progress"));
-    s.wait_state(id, "active", Duration::from_secs(3));
+    let id = s.ops_grant("alice", "watch dd's progress");
     // As with plain sudo: the user signals sudo (jitctl became it), sudo
     // passes it to jit-session, and jit-session to the command.
     let script = format!(
@@ -195,8 +194,7 @@ wait $sudo; echo "exit $?"; cat "$out"; rm -f "$out""#,
 #[test]
 fn output_redirected_from_a_terminal_leaves_the_terminal_its_part() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = id_of(&s.request("alice", "ops", "30m", "dump the database"));
-    s.wait_state(id, "active", Duration::from_secs(3));
+    let id = s.ops_grant("alice", "dump the database");
     let t = Tmux::start(&s, "alice", 100, 30);
     let out = s.dir.path().join("tmux-alice").join("out.txt");
     // (Arithmetic, so that the typed line does not show the output itself.)
@@ -214,8 +212,7 @@ fn output_redirected_from_a_terminal_leaves_the_terminal_its_part() {
 #[test]
 fn input_piped_in_from_a_terminal_keeps_the_terminals_size() {
     let s = SessionEnv::new(&session_config("15m"), "ops");
-    let id = id_of(&s.request("alice", "ops", "30m", "page through a log"));
-    s.wait_state(id, "active", Duration::from_secs(3));
+    let id = s.ops_grant("alice", "page through a log");
     let t = Tmux::start(&s, "alice", 100, 30);
     t.line(&format!(
         "echo | {} run {id} -- sh -c 'echo size-$(stty size </dev/tty | tr \" \" x)'",

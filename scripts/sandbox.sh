@@ -94,10 +94,8 @@ sandbox_gate_sudo() {
 session    required   pam_limits.so
 @include common-auth
 @include common-account
-account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated
 account required $bin/libpam_jit.so resource=sudo
 @include common-session-noninteractive
-session [success=1 default=ignore] pam_succeed_if.so quiet ruser notingroup jit-gated
 session required $bin/libpam_jit.so resource=sudo
 STACK
     mount --bind "$SANDBOX_DIR/pam.d" /etc/pam.d

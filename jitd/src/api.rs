@@ -244,6 +244,9 @@ pub struct StatusView {
     pub next_deadline_secs: Option<u64>,
     /// Resources the caller may request.
     pub resources: Vec<ResourceView>,
+    /// What weakens the gate on this host (sudoers options, no cgroup v2).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

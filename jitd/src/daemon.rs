@@ -104,7 +104,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             path: opts.runtime_dir.clone(),
             source,
         })?;
-    private::spawn(listener, gate)?;
+    private::spawn(listener, gate.clone())?;
+    for warning in gate.warnings() {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(name = BUS_NAME, socket = %socket.display(), "jitd ready");
 
     let timer = tokio::spawn(run_deadlines(

@@ -1302,6 +1302,8 @@ impl Engine {
                     max_duration_secs: r.max_duration.as_secs(),
                 })
                 .collect(),
+            // The bus edge adds them: they are facts of the host, not the store.
+            warnings: Vec::new(),
         })
     }
 }

@@ -19,5 +19,6 @@ pub mod recordings;
 pub mod session_ends;
 pub mod sessions;
 pub mod store;
+pub mod sudoers;
 #[cfg(test)]
 mod test_support;

@@ -4,10 +4,10 @@
 //! Each registered session's process is moved into its grant's cgroup, which
 //! every descendant inherits whatever it does to its session or parent. At the
 //! end: SIGHUP to every member through pidfds, then, after a short grace,
-//! `cgroup.kill` (SIGKILL to all, atomically). Without cgroup v2 the session's
-//! process tree is walked instead: best effort, as re-parented children escape.
-//! The grant holder's sudo timestamps are removed too, so a cached sudo
-//! credential cannot outlive the grant.
+//! `cgroup.kill` (SIGKILL to all, atomically). Without cgroup v2 nothing can
+//! be contained, so every session is refused (a process tree walk would let
+//! re-parented children escape). The grant holder's sudo timestamps are
+//! removed too, so a cached sudo credential cannot outlive the grant.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::SessionsConfig;
-use crate::pidfd::{stat_field, Pidfd};
+use crate::pidfd::{stat_field, Pidfd, Process};
 use crate::store::SessionRecord;
 
 /// How long to wait for a killed cgroup to empty before giving up on rmdir.
@@ -25,6 +25,25 @@ const REAP_WAIT: Duration = Duration::from_secs(2);
 const RECORDER_HEAD_START: Duration = Duration::from_millis(150);
 /// How long a recorder may take to close its recording after its session ended.
 const RECORDER_GRACE: Duration = Duration::from_secs(5);
+/// How long a refused PAM process may take to exit by itself (sudo does, on
+/// the error it is given) before its cgroup is killed (sshd goes on).
+const REFUSED_GRACE: Duration = Duration::from_secs(1);
+
+/// Why a process could not be put into its grant's cgroup: a denial.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainError {
+    #[error(
+        "this host has no cgroup v2 hierarchy: jit cannot contain sessions and refuses them \
+         (mount cgroup2, see the README's Requirements)"
+    )]
+    NoCgroupV2,
+    #[error("cannot move process {pid} into {dir}: {source}")]
+    Move {
+        pid: u32,
+        dir: String,
+        source: io::Error,
+    },
+}
 
 #[derive(Clone, Debug)]
 pub struct SessionControl {
@@ -43,9 +62,7 @@ impl SessionControl {
             None => default_cgroup_base(),
         };
         match &cgroup_base {
-            None => tracing::warn!(
-                "no cgroup v2 mount: sessions are ended by process tree (setsid children may escape)"
-            ),
+            None => tracing::error!("{}", ContainError::NoCgroupV2),
             Some(dir) => {
                 let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
                 if slow_migrations(&mountinfo, dir) {
@@ -63,12 +80,57 @@ impl SessionControl {
         }
     }
 
+    /// Whether sessions can be contained here (a cgroup v2 hierarchy).
+    pub fn contains_sessions(&self) -> bool {
+        self.cgroup_base.is_some()
+    }
+
     /// Moves `pid`, a session under `grant`, into the grant's cgroup;
     /// returns the cgroup's path. One cgroup per grant, not per session: the
     /// grant's sessions end together, and a grant used by a thousand sudo
     /// runs leaves one directory, made once.
-    pub fn adopt(&self, grant: u64, pid: u32) -> io::Result<Option<String>> {
-        self.move_into(&format!("grant-{grant}"), pid)
+    pub fn adopt(&self, grant: u64, pid: u32) -> Result<String, ContainError> {
+        let name = format!("grant-{grant}");
+        match self.move_into(&name, pid) {
+            Ok(Some(dir)) => Ok(dir),
+            Ok(None) => Err(ContainError::NoCgroupV2),
+            Err(source) => Err(ContainError::Move {
+                pid,
+                dir: name,
+                source,
+            }),
+        }
+    }
+
+    /// Ends a PAM process jitd refused, and everything it starts: sudo exits
+    /// on the error by itself, but sshd ignores every session failure and
+    /// would start the shell. It is moved into a cgroup of its own at once
+    /// (so whatever it forks from now on is inside) and the cgroup is killed
+    /// after [`REFUSED_GRACE`]; if it cannot be moved, it is killed now.
+    pub fn end_refused(&self, process: &Process) {
+        let name = format!("refused-{}", process.pid);
+        match self.move_into(&name, process.pid) {
+            Ok(Some(dir)) => {
+                let spawned = std::thread::Builder::new()
+                    .name("jitd-refused".into())
+                    .spawn(move || {
+                        std::thread::sleep(REFUSED_GRACE);
+                        let mut target = Target::Cgroup(PathBuf::from(dir));
+                        target.kill();
+                        target.remove();
+                    });
+                if spawned.is_ok() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(pid = process.pid, error = %e, "cannot move a refused process")
+            }
+        }
+        if let Err(e) = process.fd.signal(libc::SIGKILL) {
+            tracing::warn!(pid = process.pid, error = %e, "cannot kill a refused process");
+        }
     }
 
     /// Moves a session recorder out of its session's cgroup into one that
@@ -174,7 +236,8 @@ impl SessionControl {
     }
 
     /// Ends and removes session cgroups left over from grants that are no
-    /// longer active (jitd was stopped before they ended, or crashed).
+    /// longer active (jitd was stopped before they ended, or crashed), and
+    /// the cgroups of refused processes.
     pub fn sweep(&self, is_active: impl Fn(u64) -> bool) {
         let Some(base) = &self.cgroup_base else {
             return;
@@ -184,7 +247,10 @@ impl SessionControl {
             .flatten()
             .flatten()
             .filter(|e| {
-                grant_of_cgroup(&e.file_name().to_string_lossy()).is_some_and(|g| !is_active(g))
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("refused-")
+                    || grant_of_cgroup(&name).is_some_and(|g| !is_active(g))
             })
             .map(|e| e.path())
             .collect();

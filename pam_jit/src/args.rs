@@ -21,6 +21,12 @@ pub struct Args {
     pub debug: bool,
     /// Do not explain denials to the user.
     pub quiet: bool,
+    /// Holders the gate lets through without a grant (`exempt=`; root
+    /// unless the admin names others). Everyone else is gated.
+    pub exempt: Vec<String>,
+    /// The PAM services the gate applies to (`services=`); empty: all. A
+    /// shared stack (`common-account`) serves cron, login and the rest too.
+    pub services: Vec<String>,
 }
 
 pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
@@ -32,6 +38,8 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
         audit_only: false,
         debug: false,
         quiet: false,
+        exempt: vec!["root".to_owned()],
+        services: Vec::new(),
     };
     for arg in args {
         match arg.split_once('=') {
@@ -40,6 +48,8 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
             Some(("timeout", text)) => out.timeout = parse_timeout(text)?,
             Some(("bus", address)) => out.bus = parse_bus(address)?,
             Some(("socket", path)) => out.socket = parse_socket(path)?,
+            Some(("exempt", users)) => out.exempt = parse_names("exempt", users)?,
+            Some(("services", names)) => out.services = parse_names("services", names)?,
             None if arg == "audit_only" => out.audit_only = true,
             None if arg == "debug" => out.debug = true,
             None if arg == "quiet" => out.quiet = true,
@@ -50,6 +60,34 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
         return Err("missing resource=NAME".into());
     }
     Ok(out)
+}
+
+/// A comma-separated list of user or service names; `exempt=` (empty)
+/// exempts nobody, not even root.
+fn parse_names(key: &str, list: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = list
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match names.iter().find(|n| !valid_name(n)) {
+        Some(bad) => Err(format!(
+            "invalid name '{bad}' in {key}=; use {key}=name1,name2"
+        )),
+        None if key == "services" && names.is_empty() => {
+            Err("services= needs at least one PAM service name".into())
+        }
+        None => Ok(names),
+    }
+}
+
+/// What useradd and PAM service file names allow, and nothing that could
+/// be read as another argument.
+fn valid_name(name: &str) -> bool {
+    name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'$'))
 }
 
 fn valid_resource(name: &str) -> bool {
@@ -108,6 +146,20 @@ mod tests {
         assert_eq!(a.bus, SYSTEM_BUS);
         assert_eq!(a.socket, PRIVATE_SOCKET);
         assert!(!a.audit_only && !a.debug && !a.quiet);
+        assert_eq!(a.exempt, ["root"]);
+        assert!(a.services.is_empty());
+        let a = parse([
+            "resource=sudo",
+            "exempt=root,nagios",
+            "services=sudo,sudo-i",
+        ])
+        .unwrap();
+        assert_eq!(a.exempt, ["root", "nagios"]);
+        assert_eq!(a.services, ["sudo", "sudo-i"]);
+        assert!(parse(["resource=sudo", "exempt="])
+            .unwrap()
+            .exempt
+            .is_empty());
         let a = parse([
             "resource=ssh",
             "timeout=500ms",
@@ -150,6 +202,9 @@ mod tests {
             (&["resource=sudo", "socket=run/x"], "invalid socket"),
             (&["resource=sudo", "fail_open"], "unknown argument"),
             (&["resource=sudo", "debug=1"], "unknown argument"),
+            (&["resource=sudo", "exempt=ro ot"], "invalid name"),
+            (&["resource=sudo", "services="], "at least one"),
+            (&["resource=sudo", "services=sudo;x"], "invalid name"),
         ];
         for (args, want) in cases {
             let err = parse(args.iter().copied()).unwrap_err();

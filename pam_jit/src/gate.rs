@@ -34,13 +34,37 @@ pub struct SessionInfo {
     pub rhost: String,
 }
 
+/// PAM codes the gate answers with. A session hook never answers
+/// `PAM_SESSION_ERR`: sudo treats exactly that code as non-fatal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
     Success,
     PermDenied,
     UserUnknown,
     AuthinfoUnavail,
-    SessionErr,
+}
+
+/// Whether the gate applies to a PAM transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The holder needs a grant.
+    Gated,
+    /// The holder is in `exempt=`: let through, logged.
+    Exempt,
+    /// A service outside `services=`: not the gate's business (PAM_IGNORE).
+    OtherService,
+}
+
+/// Decided on names alone: nothing that can fail to look up (a group, a
+/// directory) can make a holder ungated.
+pub fn scope(args: &Args, service: &str, holder: &str) -> Scope {
+    if !args.services.is_empty() && !args.services.iter().any(|s| s == service) {
+        Scope::OtherService
+    } else if args.exempt.iter().any(|u| u == holder) {
+        Scope::Exempt
+    } else {
+        Scope::Gated
+    }
 }
 
 /// The module's answer, what to tell the user, and what to log.
@@ -51,6 +75,12 @@ pub struct Verdict {
     pub log: String,
     /// Set on a successful session open: remember it for close.
     pub session: Option<u64>,
+    /// jitd answered the account check with an active grant.
+    pub granted: bool,
+    /// The session hook could not register, and the process is not known
+    /// to be inside its grant's cgroup: the host (sshd) may start the
+    /// session anyway, so the module must end its process.
+    pub end_process: bool,
 }
 
 impl Verdict {
@@ -60,6 +90,8 @@ impl Verdict {
             tell_user: None,
             log,
             session: None,
+            granted: false,
+            end_process: false,
         }
     }
 
@@ -69,6 +101,7 @@ impl Verdict {
             self.log = format!("audit_only: would deny: {}", self.log);
             self.code = Code::Success;
             self.tell_user = None;
+            self.end_process = false;
         }
         if args.quiet {
             self.tell_user = None;
@@ -95,10 +128,13 @@ pub fn account(args: &Args, user: &str, uid: Option<u32>, jitd: &mut impl Jitd) 
         Ok(Standing {
             grant: Some((grant, expires_at)),
             ..
-        }) => Verdict::new(
-            Code::Success,
-            format!("user={user} resource={r} grant={grant} expires_at={expires_at}: allowed"),
-        ),
+        }) => Verdict {
+            granted: true,
+            ..Verdict::new(
+                Code::Success,
+                format!("user={user} resource={r} grant={grant} expires_at={expires_at}: allowed"),
+            )
+        },
         Ok(Standing {
             grant: None,
             pending,
@@ -143,22 +179,44 @@ fn unavailable(args: &Args, user: &str, e: &ClientError) -> Verdict {
     }
 }
 
-/// The session hook: register the session so jitd can end it with the grant.
+/// The session hook: register the session so jitd can end it with the
+/// grant. `bound`: this process's own account check was granted on jitd's
+/// private socket, so jitd already put it into the grant's cgroup.
+///
+/// Every failure is a code sudo treats as fatal. sshd treats none as fatal:
+/// when jitd refuses, jitd ends the process itself; when jitd gives no
+/// answer and the process is not bound, only the module can end it.
 pub fn open_session(
     args: &Args,
     user: &str,
     uid: Option<u32>,
     info: &SessionInfo,
+    bound: bool,
     jitd: &mut impl Jitd,
 ) -> Verdict {
     let r = &args.resource;
     let Some(uid) = uid else {
         return Verdict::new(
-            Code::SessionErr,
+            Code::UserUnknown,
             format!("user={user} resource={r}: unknown user, session refused"),
         )
         .enforce(args);
     };
+    // jitd ends a process it refuses: under audit_only, only one that holds
+    // a grant is registered (bound: its own check said so).
+    if args.audit_only && !bound {
+        match jitd.check(uid, r) {
+            Ok(Standing { grant: Some(_), .. }) => {}
+            Ok(_) => {
+                return Verdict::new(
+                    Code::PermDenied,
+                    format!("user={user} resource={r}: no active grant, session not registered"),
+                )
+                .enforce(args)
+            }
+            Err(e) => return unavailable(args, user, &e).enforce(args),
+        }
+    }
     let verdict = match jitd.register(uid, r, info) {
         Ok((session, grant, expires_at)) => Verdict {
             session: Some(session),
@@ -167,10 +225,17 @@ pub fn open_session(
                 format!("user={user} resource={r} grant={grant} session={session} service={} tty={} expires_at={expires_at}: session registered", info.service, info.tty),
             )
         },
-        Err(e) => Verdict {
-            tell_user: Some(format!("jit: cannot open a session under your grant for '{r}' ({e}).")),
-            ..Verdict::new(Code::SessionErr, format!("user={user} resource={r}: {e}, session refused"))
-        },
+        Err(e) => {
+            let answered = matches!(e, ClientError::Remote { .. });
+            Verdict {
+                tell_user: Some(format!("jit: cannot open a session under your grant for '{r}' ({e}).")),
+                end_process: !answered && !bound,
+                ..Verdict::new(
+                    if answered { Code::PermDenied } else { Code::AuthinfoUnavail },
+                    format!("user={user} resource={r}: {e}, session refused"),
+                )
+            }
+        }
     };
     verdict.enforce(args)
 }
@@ -336,6 +401,7 @@ mod tests {
         let mut j = fake(Ok(GRANTED));
         let v = account(&sudo(&[]), "alice", Some(1000), &mut j);
         assert_eq!(v.code, Code::Success);
+        assert!(v.granted);
         assert_eq!(v.tell_user, None);
         assert!(v.log.contains("grant=7"), "{}", v.log);
         assert_eq!(j.calls, ["check 1000 sudo"]);
@@ -376,14 +442,26 @@ mod tests {
             let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Err(f)));
             assert_ne!(v.code, Code::Success, "{}", f());
             assert!(v.tell_user.is_some());
-            let v = open_session(
-                &sudo(&[]),
-                "alice",
-                Some(1000),
-                &SessionInfo::default(),
-                &mut fake(Err(f)),
-            );
-            assert_eq!(v.code, Code::SessionErr);
+            for bound in [false, true] {
+                let v = open_session(
+                    &sudo(&[]),
+                    "alice",
+                    Some(1000),
+                    &SessionInfo::default(),
+                    bound,
+                    &mut fake(Err(f)),
+                );
+                // Never PAM_SESSION_ERR, which sudo ignores.
+                assert!(
+                    matches!(v.code, Code::PermDenied | Code::AuthinfoUnavail),
+                    "{}",
+                    f()
+                );
+                // Unanswered, and not already in the grant's cgroup: the
+                // module ends the process (sshd would start the shell).
+                let answered = matches!(f(), ClientError::Remote { .. });
+                assert_eq!(v.end_process, !answered && !bound, "{}", f());
+            }
         }
         let v = account(&sudo(&[]), "ghost", None, &mut fake(Ok(GRANTED)));
         assert_eq!(v.code, Code::UserUnknown);
@@ -400,6 +478,8 @@ mod tests {
         assert_eq!(v.code, Code::Success);
         assert!(v.log.starts_with("audit_only: would deny:"), "{}", v.log);
         assert_eq!(v.tell_user, None);
+        // Allowed, not granted: jitd bound nothing.
+        assert!(!v.granted);
     }
 
     #[test]
@@ -421,7 +501,7 @@ mod tests {
             tty: "/dev/pts/1".into(),
             rhost: String::new(),
         };
-        let v = open_session(&sudo(&[]), "alice", Some(1000), &info, &mut j);
+        let v = open_session(&sudo(&[]), "alice", Some(1000), &info, true, &mut j);
         assert_eq!((v.code, v.session), (Code::Success, Some(5)));
         let v = close_session(&sudo(&[]), "alice", Some(5));
         assert_eq!(v.code, Code::Success);
@@ -435,8 +515,69 @@ mod tests {
             "alice",
             Some(1000),
             &info,
+            false,
             &mut fake(Ok(NOTHING)),
         );
-        assert_eq!(v.code, Code::SessionErr);
+        assert_eq!(v.code, Code::PermDenied);
+        assert!(!v.end_process, "jitd answered: jitd ends the process");
+    }
+
+    #[test]
+    fn only_the_exempt_and_other_services_are_not_gated() {
+        let a = sudo(&["services=sudo,sudo-i"]);
+        assert_eq!(scope(&a, "sudo", "alice"), Scope::Gated);
+        assert_eq!(scope(&a, "sudo-i", "alice"), Scope::Gated);
+        assert_eq!(scope(&a, "sudo", "root"), Scope::Exempt);
+        assert_eq!(scope(&a, "cron", "alice"), Scope::OtherService);
+        let a = sudo(&["exempt=nagios"]);
+        assert_eq!(scope(&a, "sudo", "root"), Scope::Gated);
+        assert_eq!(scope(&a, "sshd", "nagios"), Scope::Exempt);
+        assert_eq!(scope(&a, "anything", "alice"), Scope::Gated);
+        // A name is exempt only as written: no case folding, no prefix.
+        assert_eq!(scope(&sudo(&[]), "sudo", "Root"), Scope::Gated);
+        assert_eq!(scope(&sudo(&[]), "sudo", "root2"), Scope::Gated);
+    }
+
+    #[test]
+    fn audit_only_registers_only_sessions_that_hold_a_grant() {
+        let info = SessionInfo::default();
+        let mut j = fake(Ok(NOTHING));
+        let v = open_session(
+            &sudo(&["audit_only"]),
+            "alice",
+            Some(1000),
+            &info,
+            false,
+            &mut j,
+        );
+        assert_eq!(v.code, Code::Success);
+        assert!(v.log.starts_with("audit_only: would deny:"), "{}", v.log);
+        // Never asked to register: jitd would end the refused process.
+        assert_eq!(j.calls, ["check 1000 sudo"]);
+        let mut j = fake(Ok(GRANTED));
+        let v = open_session(
+            &sudo(&["audit_only"]),
+            "alice",
+            Some(1000),
+            &info,
+            false,
+            &mut j,
+        );
+        assert_eq!(v.session, Some(5));
+        assert_eq!(j.calls, ["check 1000 sudo", "register 1000 sudo "]);
+    }
+
+    #[test]
+    fn audit_only_never_ends_the_process() {
+        let v = open_session(
+            &sudo(&["audit_only"]),
+            "alice",
+            Some(1000),
+            &SessionInfo::default(),
+            false,
+            &mut fake(Err(|| ClientError::Timeout)),
+        );
+        assert_eq!(v.code, Code::Success);
+        assert!(!v.end_process);
     }
 }

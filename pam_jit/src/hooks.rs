@@ -13,7 +13,7 @@ use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, Args};
 use crate::client::Client;
-use crate::gate::{self, Bus, Code, SessionInfo, Verdict};
+use crate::gate::{self, Bus, Code, Scope, SessionInfo, Verdict};
 
 const SESSION_KEY: &str = "pam_jit_session";
 const CONNECTION_KEY: &str = "pam_jit_connection";
@@ -24,13 +24,15 @@ pam::pam_hooks!(PamJit);
 impl PamHooks for PamJit {
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, user) = match prepare(pamh, &args) {
+            let (args, user) = match prepare(pamh, &args, "account") {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
             let mut bus = bus(pamh, &args);
             let verdict = gate::account(&args, &user, uid_of(&user), &mut bus);
-            if verdict.code == Code::Success {
+            // Granted on the private socket: jitd bound this process to the
+            // grant, and its session hook will say so on this connection.
+            if verdict.granted {
                 if let Some(client) = bus.kept {
                     keep_connection(pamh, &args, client);
                 }
@@ -41,7 +43,7 @@ impl PamHooks for PamJit {
 
     fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, user) = match prepare(pamh, &args) {
+            let (args, user) = match prepare(pamh, &args, "session") {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
@@ -53,7 +55,8 @@ impl PamHooks for PamJit {
             // The connection closes after the session opens: sudo and sshd
             // may run for hours, and jitd needs nothing more from them.
             let mut bus = bus(pamh, &args);
-            let verdict = gate::open_session(&args, &user, uid_of(&user), &info, &mut bus);
+            let bound = bus.kept.is_some();
+            let verdict = gate::open_session(&args, &user, uid_of(&user), &info, bound, &mut bus);
             if let Some(session) = verdict.session {
                 if pamh.set_data(SESSION_KEY, Box::new(session)).is_err() {
                     log(
@@ -68,7 +71,7 @@ impl PamHooks for PamJit {
 
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, user) = match prepare(pamh, &args) {
+            let (args, user) = match prepare(pamh, &args, "close") {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
@@ -88,14 +91,19 @@ fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
     })
 }
 
-/// Parses the arguments and finds the grant holder; bad arguments are the
-/// admin's mistake: PAM_SERVICE_ERR, with the reason in syslog.
+/// Parses the arguments, finds the grant holder and decides whether the gate
+/// applies; bad arguments are the admin's mistake: PAM_SERVICE_ERR, with the
+/// reason in syslog. `Err` carries the hook's answer when it is decided here.
 ///
 /// The holder is PAM_RUSER when the service sets it (sudo and su: the person
-/// elevating; sudo switches PAM_USER to the target user before opening the
-/// session), else PAM_USER (sshd, login). Only the privileged service sets
+/// elevating, whatever sudoers' `rootpw`, `targetpw`, `runaspw` or `-u` make
+/// PAM_USER), else PAM_USER (sshd, login). Only the privileged service sets
 /// either item.
-fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamResultCode> {
+fn prepare(
+    pamh: &mut PamHandle,
+    raw: &[&CStr],
+    hook: &str,
+) -> Result<(Args, String), PamResultCode> {
     let texts: Vec<&str> = raw
         .iter()
         .map(|a| a.to_str().unwrap_or("\u{fffd}"))
@@ -105,16 +113,33 @@ fn prepare(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, String), PamRes
         PamResultCode::PAM_SERVICE_ERR
     })?;
     let ruser = item::<RUser>(pamh);
-    if !ruser.is_empty() {
-        return Ok((args, ruser));
+    let holder = if ruser.is_empty() {
+        pamh.get_user(None).inspect_err(|_| {
+            log(
+                libc::LOG_ERR,
+                &format!("resource={}: cannot get the user name", args.resource),
+            );
+        })?
+    } else {
+        ruser
+    };
+    let service = item::<Service>(pamh);
+    match gate::scope(&args, &service, &holder) {
+        Scope::Gated => Ok((args, holder)),
+        Scope::OtherService => Err(PamResultCode::PAM_IGNORE),
+        Scope::Exempt => {
+            if args.debug || hook == "account" {
+                log(
+                    libc::LOG_INFO,
+                    &format!(
+                        "{hook} service={service} user={holder} resource={}: exempt",
+                        args.resource
+                    ),
+                );
+            }
+            Err(PamResultCode::PAM_SUCCESS)
+        }
     }
-    let user = pamh.get_user(None).inspect_err(|_| {
-        log(
-            libc::LOG_ERR,
-            &format!("resource={}: cannot get the user name", args.resource),
-        );
-    })?;
-    Ok((args, user))
 }
 
 /// jitd, through the connection an earlier hook of this transaction left,
@@ -183,13 +208,27 @@ fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamRes
             let _ = conv.send(PAM_ERROR_MSG, &terminal_safe(message));
         }
     }
+    if verdict.end_process {
+        end_own_process(&service);
+    }
     match verdict.code {
         Code::Success => PamResultCode::PAM_SUCCESS,
         Code::PermDenied => PamResultCode::PAM_PERM_DENIED,
         Code::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
         Code::AuthinfoUnavail => PamResultCode::PAM_AUTHINFO_UNAVAIL,
-        Code::SessionErr => PamResultCode::PAM_SESSION_ERR,
     }
+}
+
+/// A session that could not be registered, in a process jitd has not put
+/// into its grant's cgroup, must not start: sshd starts it whatever the
+/// module answers. SIGKILL, since the host may handle every other signal.
+fn end_own_process(service: &str) {
+    log(
+        libc::LOG_ERR,
+        &format!("service={service}: session not registered and not contained; ending the process"),
+    );
+    // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
 }
 
 fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(

@@ -77,7 +77,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The sudoers the tests use: gated alice and bob, ungated oscar.
+/// What the tests' stacks exempt from the gate: root, and oscar, standing
+/// for a service account the admin names. Everyone else is gated.
+pub const EXEMPT: &str = "exempt=root,oscar";
+
+/// The sudoers the tests use: gated alice and bob, exempt oscar.
 pub const SUDOERS: &str = "Defaults !lecture\nDefaults !fqdn\nDefaults !syslog\n\
 root ALL=(ALL:ALL) ALL\n\
 %jit-gated ALL=(ALL:ALL) NOPASSWD: ALL\n\
@@ -319,7 +323,7 @@ pub fn wait_for_fast<T>(timeout: Duration, f: impl FnMut() -> Option<T>) -> Opti
 }
 
 /// `/etc/pam.d/sudo` as the README documents it (Debian's file plus the
-/// gate for `jit-gated`), with pam_jit on this test's bus for `resource`.
+/// gate), with pam_jit on this test's bus for `resource`.
 pub fn sudo_stack(env: &Env, resource: &str, extra: &str) -> String {
     let jit = env.jit_args(resource);
     format!(
@@ -327,11 +331,9 @@ pub fn sudo_stack(env: &Env, resource: &str, extra: &str) -> String {
          session    required   pam_limits.so\n\
          @include common-auth\n\
          @include common-account\n\
-         account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
-         account required {jit} {extra}\n\
+         account required {jit} {EXEMPT} {extra}\n\
          @include common-session-noninteractive\n\
-         session [success=1 default=ignore] pam_succeed_if.so quiet ruser notingroup jit-gated\n\
-         session required {jit} {extra}\n"
+         session required {jit} {EXEMPT} {extra}\n"
     )
 }
 
@@ -376,7 +378,7 @@ pub fn config_with_ssh() -> String {
 }
 
 /// `/etc/pam.d/sshd` as the README documents it (Debian's file, shortened,
-/// plus the gate for `jit-gated`), with pam_jit on this test's bus.
+/// plus the gate), with pam_jit on this test's bus.
 pub fn sshd_stack(env: &Env, resource: &str) -> String {
     let jit = env.jit_args(resource);
     format!(
@@ -384,10 +386,8 @@ pub fn sshd_stack(env: &Env, resource: &str) -> String {
          @include common-auth\n\
          account    required     pam_nologin.so\n\
          @include common-account\n\
-         account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
-         account required {jit} timeout=1s\n\
-         session [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
-         session required {jit} timeout=1s\n\
+         account required {jit} {EXEMPT} timeout=1s\n\
+         session required {jit} {EXEMPT} timeout=1s\n\
          session    required     pam_loginuid.so\n\
          @include common-session\n\
          session    required     pam_limits.so\n"
@@ -479,11 +479,9 @@ pub fn documented_sudo_stack() -> String {
          session    required   pam_limits.so\n\
          @include common-auth\n\
          @include common-account\n\
-         account [success=1 default=ignore] pam_succeed_if.so quiet user notingroup jit-gated\n\
-         account required {m} resource=sudo\n\
+         account required {m} resource=sudo {EXEMPT}\n\
          @include common-session-noninteractive\n\
-         session [success=1 default=ignore] pam_succeed_if.so quiet ruser notingroup jit-gated\n\
-         session required {m} resource=sudo\n",
+         session required {m} resource=sudo {EXEMPT}\n",
         m = module.display()
     )
 }

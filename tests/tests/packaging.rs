@@ -526,8 +526,9 @@ fn installed_pam_jit_gates_installed_sudo() {
             .contains("jitctl request sudo --for 30m --reason"),
         "no hint:{run}"
     );
-    // Not in jit-gated: left to sudoers alone.
-    assert_eq!(sudo("bob").ok().stdout.trim(), "0");
+    // The profile gates everyone but root, group or no group.
+    assert_ne!(sudo("bob").code, 0, "bob got sudo without a grant");
+    assert_eq!(c.sh_ok("sudo -n id -u").stdout.trim(), "0");
 
     let request =
         c.sh_ok("runuser -u alice -- jitctl request sudo --for 30m --reason 'package test' --json");
@@ -552,13 +553,14 @@ fn installed_pam_jit_gates_installed_sudo() {
         );
     }
 
-    // The admin switches the gate to audit_only by hand; an upgrade leaves it.
+    // The admin switches the gate to audit_only by hand (every pam_jit
+    // line: a refused session is fatal too); an upgrade leaves it.
     c.sh_ok(
-        "sed -i 's/pam_jit.so resource=sudo$/pam_jit.so resource=sudo audit_only/' \
-             /etc/pam.d/common-account
-         grep -q 'pam_jit.so resource=sudo audit_only' /etc/pam.d/common-account
+        "cd /etc/pam.d
+         files='common-account common-session common-session-noninteractive'
+         sed -i 's/pam_jit.so resource=sudo services=sudo,sudo-i$/& audit_only/' $files
          dpkg -i /mnt/packages/jit_*.deb
-         grep -q 'pam_jit.so resource=sudo audit_only' /etc/pam.d/common-account",
+         for f in $files; do grep -q 'pam_jit.so resource=sudo services=sudo,sudo-i audit_only' $f; done",
     );
     // ... and audit_only lets alice through without a grant.
     c.sh_ok(&format!(

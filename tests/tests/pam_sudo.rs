@@ -37,7 +37,7 @@ fn sudo_follows_the_grant() {
     let run = env.sudo("alice", &[], &whoami);
     denied_with_hint(&run, "sudo");
 
-    // Ungated users are left to sudoers alone (pam_succeed_if).
+    // Users the stack exempts (`exempt=`) are left to sudoers alone.
     let run = env.sudo("oscar", &[], &whoami).ok();
     assert!(run.stdout.contains("ran-as-root 0"), "{run}");
 
@@ -183,7 +183,9 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
     assert!(account.contains("libpam_jit.so resource=sudo"), "{account}");
 
     denied_with_hint(&env.sudo("alice", &[], &["true"]), "sudo");
-    env.sudo("oscar", &[], &["true"]).ok();
+    // The profile exempts root alone: oscar, in no jit group, is gated too.
+    denied_with_hint(&env.sudo("oscar", &[], &["true"]), "sudo");
+    env.sudo("root", &[], &["true"]).ok();
     // Other services are not gated: runuser still works for alice.
     env.run_as("alice", "true", &[]).ok();
     let id = id_of(&env.request("alice", "sudo", "30m", "profile"));

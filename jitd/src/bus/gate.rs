@@ -10,12 +10,25 @@ use crate::directory::Person;
 use crate::engine::{run_blocking, run_soon, Engine, EngineError, GrantChecker};
 use crate::pidfd::Process;
 use crate::session_ends::SessionEnds;
-use crate::sessions::SessionControl;
+use crate::sessions::{ContainError, SessionControl};
 use crate::store::SessionRecord;
 
 /// What pam_jit's session hook is told: (session, grant, expires_at). The
 /// D-Bus methods spell the tuple out: zbus takes an alias for one struct.
 type Registered = (u64, u64, i64);
+
+/// A PAM process inside its grant's cgroup ([`Gate::bind`]).
+pub struct Bound {
+    process: Process,
+    grant: u64,
+    cgroup: String,
+}
+
+impl Bound {
+    pub fn into_process(self) -> Process {
+        self.process
+    }
+}
 
 /// The session the PAM service is opening, as pam_jit describes it.
 pub struct SessionOpening {
@@ -45,6 +58,15 @@ impl Gate {
         }
     }
 
+    /// What weakens the gate on this host, read now.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = crate::sudoers::gate_warnings();
+        if !self.control.contains_sessions() {
+            warnings.push(ContainError::NoCgroupV2.to_string());
+        }
+        warnings
+    }
+
     pub fn control(&self) -> &SessionControl {
         &self.control
     }
@@ -72,16 +94,65 @@ impl Gate {
         })
     }
 
-    /// The caller's process (`pid`, as the kernel or the bus reports it) is
-    /// the session: it is moved into the grant's cgroup, so that everything
-    /// it starts can be ended with the grant, and the session ends when it
-    /// exits ([`SessionEnds`]). `held` is that process if the carrier
-    /// already holds it. Root only.
-    pub async fn register(
+    /// Puts the caller's process into its grant's cgroup, before it can
+    /// start anything: from here on everything it starts ends with the
+    /// grant, whatever the host program does with pam_jit's later answers
+    /// (sudo ignores `PAM_SESSION_ERR`, sshd every session failure). Done at
+    /// a granted account check on the private socket, and at registration
+    /// for a process that was not bound then. Root only.
+    ///
+    /// No lock is held across the move: a grant that ends meanwhile has
+    /// already left the index when its cgroup is killed, so the check after
+    /// the move sees the end, and the process is refused and ended.
+    pub fn bind(
         &self,
         caller: Uid,
         pid: u32,
         held: Option<Process>,
+        uid: u32,
+        resource: &str,
+    ) -> Result<Bound, BusError> {
+        if caller != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        let process = match held.filter(|p| p.pid == pid && p.is_running()) {
+            Some(process) => process,
+            None => Process::hold(pid)
+                .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?,
+        };
+        let refuse = |process: Process, e: BusError| {
+            self.control.end_refused(&process);
+            Err(e)
+        };
+        let Some((grant, _)) = self.checker.check(caller, uid, resource)? else {
+            return refuse(process, no_grant(uid, resource));
+        };
+        let cgroup = match self.control.adopt(grant, pid) {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                tracing::error!(pid, grant, error = %e, "refused a session that cannot be contained");
+                return refuse(process, BusError::Failed(e.to_string()));
+            }
+        };
+        match self.checker.check(caller, uid, resource)? {
+            Some((still, _)) if still == grant => Ok(Bound {
+                process,
+                grant,
+                cgroup,
+            }),
+            _ => refuse(process, no_grant(uid, resource)),
+        }
+    }
+
+    /// Registers the session of the caller's process (`pid`, as the kernel
+    /// or the bus reports it): `bound` if the account check bound it, else
+    /// it is bound now ([`Gate::bind`]). The session ends when the process
+    /// exits ([`SessionEnds`]). A refusal ends the process. Root only.
+    pub async fn register(
+        &self,
+        caller: Uid,
+        pid: u32,
+        bound: Option<Bound>,
         opening: SessionOpening,
     ) -> Result<Registered, BusError> {
         if caller != 0 {
@@ -94,43 +165,39 @@ impl Gate {
             tty,
             rhost,
         } = opening;
-        let Some((grant, _)) = self.checker.check(caller, uid, &resource)? else {
-            return Err(EngineError::NoGrant { uid, resource }.into());
+        let bound = match bound.filter(|b| b.process.pid == pid && b.process.is_running()) {
+            Some(bound) => bound,
+            None => self.bind(caller, pid, None, uid, &resource)?,
         };
-        // Held from here: the caller waits for our answer, so this pid is
-        // still its process.
-        let process = match held.filter(|p| p.pid == pid && p.is_running()) {
-            Some(process) => process,
-            None => Process::hold(pid)
-                .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?,
-        };
+        let Bound {
+            process,
+            grant,
+            cgroup,
+        } = bound;
         let started = process.started;
-        let control = self.control.clone();
-        let (session, expires_at) = self
-            .run_now_if_free(move |e| {
-                // Into its cgroup before the reply: the PAM caller forks the
-                // command only after we answer. Under the engine's lock, so
-                // that no revocation falls between the check and the move.
-                let cgroup = control.adopt(grant, pid).unwrap_or_else(|err| {
-                    tracing::warn!(pid, error = %err, "could not move the session into a cgroup");
-                    None
-                });
-                let session = SessionRecord {
-                    id: 0,
-                    grant,
-                    uid,
-                    service,
-                    tty,
-                    rhost,
-                    pid,
-                    started: Some(started),
-                    cgroup,
-                    opened_at: 0,
-                    closed_at: None,
-                };
-                e.admit_session(&Person::root(), session, &resource)
-            })
-            .await?;
+        let session = SessionRecord {
+            id: 0,
+            grant,
+            uid,
+            service,
+            tty,
+            rhost,
+            pid,
+            started: Some(started),
+            cgroup: Some(cgroup),
+            opened_at: 0,
+            closed_at: None,
+        };
+        let admitted = self
+            .run_now_if_free(move |e| e.admit_session(&Person::root(), session, &resource))
+            .await;
+        let (session, expires_at) = match admitted {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                self.control.end_refused(&process);
+                return Err(e);
+            }
+        };
         let registered = (session.id, grant, expires_at);
         self.ends.write_opens_soon();
         self.ends.watch(session.id, process);
@@ -152,6 +219,14 @@ impl Gate {
     ) -> Result<T, BusError> {
         bus_result(run_blocking(&self.engine, op).await)
     }
+}
+
+fn no_grant(uid: u32, resource: &str) -> BusError {
+    EngineError::NoGrant {
+        uid,
+        resource: resource.to_owned(),
+    }
+    .into()
 }
 
 fn bus_result<T>(

@@ -338,7 +338,9 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        to_json(&self.run(move |e| e.status(&who)).await?)
+        let mut status = self.run(move |e| e.status(&who)).await?;
+        status.warnings = self.gate.warnings();
+        to_json(&status)
     }
 
     /// jit-session asks to record the session it runs in (root only). The

@@ -20,11 +20,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use zbus::{DBusError, Guid};
 
-use super::gate::{Gate, SessionOpening};
+use super::gate::{Bound, Gate, SessionOpening};
 use super::peer::{PeerConnection, PeerError};
 use super::BusError;
 use crate::api::{INTERFACE, OBJECT_PATH};
-use crate::pidfd::Process;
 
 /// The socket's name in jitd's runtime directory (`/run/jit`).
 pub const SOCKET_NAME: &str = "pam.socket";
@@ -128,27 +127,21 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
     };
     let mut conn = PeerConnection::new(stream);
     conn.authenticate(uid, guid).await?;
-    // The caller's process, once it holds a grant: sudo opens its session
-    // next, from the same process, and finds it held.
-    let mut caller: Option<Process> = None;
+    // The caller's process, once a granted check has bound it to its grant:
+    // sudo opens its session next, from the same process, and finds it bound.
+    let mut bound: Option<Bound> = None;
     // The account check, then maybe the session.
     while let Some(message) = conn.next_message().await? {
         if message.kind != jit_wire::Kind::MethodCall {
             continue;
         }
-        let outcome = call(&gate, uid, pid, caller.take(), &message).await;
-        let granted = member(&message) == "CheckGrant"
-            && matches!(outcome.as_deref(), Ok([Value::Bool(true), ..]));
+        let outcome = call(&gate, uid, pid, &mut bound, &message).await;
         let registered = member(&message) == "RegisterSession";
         conn.answer(&message, outcome).await?;
         if registered {
             // pam_jit calls nothing after it: closing here, not at its
             // close, spares both ends a wake-up on every sudo.
             break;
-        }
-        if granted {
-            // While sudo goes on with its own work.
-            caller = Process::hold(pid).ok();
         }
     }
     Ok(())
@@ -164,7 +157,7 @@ async fn call(
     gate: &Gate,
     uid: u32,
     pid: u32,
-    process: Option<Process>,
+    bound: &mut Option<Bound>,
     m: &Message,
 ) -> Result<Vec<Value>, (String, String)> {
     let named = |e: BusError| {
@@ -188,6 +181,16 @@ async fn call(
         {
             let (active, grant, expires_at, pending) =
                 gate.check(uid, *holder, resource).map_err(named)?;
+            if active {
+                // Bound before the answer: sudo forks its command only
+                // after its session hook, but a sudoers `!pam_session`
+                // skips that hook, and sshd runs the shell whatever it says.
+                let held = bound.take().map(Bound::into_process);
+                *bound = Some(
+                    gate.bind(uid, pid, held, *holder, resource)
+                        .map_err(named)?,
+                );
+            }
             Ok(vec![
                 Value::Bool(active),
                 Value::U64(grant),
@@ -208,7 +211,7 @@ async fn call(
                 rhost: rhost.clone(),
             };
             let (session, grant, expires_at) = gate
-                .register(uid, pid, process, opening)
+                .register(uid, pid, bound.take(), opening)
                 .await
                 .map_err(named)?;
             Ok(vec![

@@ -355,6 +355,9 @@ pub fn status(s: &StatusView) -> String {
     let _ = writeln!(out, "jitd {} running since {}", s.version, s.started_at);
     let _ = writeln!(out, "you: {} ({roles})", clean(&s.you));
     let _ = writeln!(out, "requests: {} pending, {} active", s.pending, s.active);
+    for warning in &s.warnings {
+        let _ = writeln!(out, "WARNING: {}", clean(warning));
+    }
     if s.resources.is_empty() {
         let _ = writeln!(out, "You may not request any resource.");
         return out;

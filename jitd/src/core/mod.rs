@@ -9,4 +9,5 @@ pub mod notify;
 pub mod risk;
 pub mod routing;
 pub mod sanitize;
+pub mod sudoers;
 pub mod workflow;

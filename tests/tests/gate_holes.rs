@@ -1,0 +1,217 @@
+//! The gate holds whatever sudo does with a hook's answer and whichever
+//! name sudoers puts in PAM_USER (docs/threats.md, T26 to T28): a grant
+//! that ends between the account check and the session hook, a jitd that
+//! answers the session hook too late, sudoers options that change PAM_USER
+//! or skip a hook, and a directory that cannot be read.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jit_tests::*;
+
+/// A PAM line that runs `script` (pam_exec: its parent is the PAM process).
+fn exec_line(stage: &str, script: &Path) -> String {
+    format!(
+        "{stage} optional pam_exec.so quiet seteuid {}\n",
+        script.display()
+    )
+}
+
+fn write_script(env: &Env, name: &str, body: &str) -> PathBuf {
+    let path = env.dir.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// sudo's stack for `logs`, with `line` inserted after the line holding `after`.
+fn stack_with(env: &Env, after: &str, line: &str) -> String {
+    let mut out = String::new();
+    for l in sudo_stack(env, "logs", "timeout=1s").lines() {
+        out.push_str(l);
+        out.push('\n');
+        if l.starts_with(after) {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// What `sudo -n sh -c` runs in these tests: it leaves a file behind and a
+/// detached child that would outlive the grant.
+fn command(ran: &Path, mark: &str) -> String {
+    format!(
+        "sudo -n sh -c 'touch {}; setsid sleep {mark} </dev/null >/dev/null 2>&1 &'",
+        ran.display()
+    )
+}
+
+#[track_caller]
+fn nothing_ran(ran: &Path, mark: &str, env: &Env) {
+    assert!(
+        !ran.exists(),
+        "the command ran as root without a grant:{}",
+        env.jitd_log_tail()
+    );
+    assert!(
+        pids_of(&["sleep", mark]).is_empty(),
+        "a detached child runs without a grant"
+    );
+}
+
+/// Reproduces the reported hole: alice stops her own sudo between the
+/// account check and the session hook, her grant is revoked, she resumes
+/// it. sudo was put into the grant's cgroup at the account check, so the
+/// revocation ends it, stopped as it is.
+#[test]
+fn a_sudo_stopped_between_the_hooks_dies_with_its_grant() {
+    let env = Env::new();
+    let pid_file = env.dir.path().join("stopped.pid");
+    let stop = write_script(
+        &env,
+        "stop-parent",
+        &format!("echo $PPID > {}; kill -STOP $PPID", pid_file.display()),
+    );
+    let stack = stack_with(&env, "account required", &exec_line("account", &stop));
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    let id = id_of(&env.request("alice", "logs", "30m", "between the hooks"));
+
+    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
+    let pty = env.spawn_in_pty("alice", &command(&ran, &mark));
+    let Some(sudo) = wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&pid_file)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
+    }) else {
+        panic!("sudo never reached the account hook:{}", pty.stop());
+    };
+    // `script` and runuser stop themselves when their child stops (job
+    // control): the test resumes them all, as `fg` would.
+    let group = -(pty.pid() as i32);
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "stop"])
+        .ok();
+    // Resumed after its grant was revoked (and its cgroup killed).
+    std::thread::sleep(Duration::from_secs(1));
+    for pid in [sudo as i32, group] {
+        // SAFETY: kill(2) with SIGCONT, harmless to whatever has that pid.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    }
+    let run = pty.finish(Duration::from_secs(5));
+    assert_ne!(run.code, 0, "{run}");
+    nothing_ran(&ran, &mark, &env);
+}
+
+/// jitd stopped while sudo waits in its session hook: pam_jit gives up at
+/// its timeout and answers with a code sudo treats as fatal.
+#[test]
+fn a_session_hook_that_times_out_stops_sudo() {
+    let env = Env::new();
+    let jitd = env.jitd_pid().expect("jitd");
+    let freeze = write_script(&env, "freeze-jitd", &format!("kill -STOP {jitd}"));
+    let stack = stack_with(
+        &env,
+        "@include common-session",
+        &exec_line("session", &freeze),
+    );
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    env.request("alice", "logs", "30m", "late answer");
+
+    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
+    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
+    // SAFETY: kill(2) on this test's jitd.
+    unsafe { libc::kill(jitd as i32, libc::SIGCONT) };
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("pam_open_session"), "{run}");
+    nothing_ran(&ran, &mark, &env);
+}
+
+/// Every sudoers option that puts another name in PAM_USER, and every form
+/// of sudo: the gate applies to the invoking user (PAM_RUSER).
+#[test]
+fn the_invoking_user_is_gated_whatever_sudoers_says() {
+    let env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s");
+    env.install_pam(&[("sudo", &stack), ("sudo-i", &stack)], SUDOERS);
+    let sudoers = env.dir.path().join("sudoers");
+    let forms: [&[&str]; 5] = [
+        &["true"],
+        &["-u", "oscar", "true"],
+        &["-i", "true"],
+        &["-s", "true"],
+        &["-e", "/etc/hostname"],
+    ];
+    let editor = ["SUDO_EDITOR=true"];
+    for option in ["", "rootpw", "targetpw", "runaspw"] {
+        std::fs::write(
+            &sudoers,
+            format!("Defaults {option}\n{SUDOERS}").replace("Defaults \n", ""),
+        )
+        .unwrap();
+        for form in forms {
+            let run = env.sudo("alice", &editor, form);
+            assert_ne!(
+                run.code, 0,
+                "Defaults {option}, sudo {form:?} without a grant:{run}"
+            );
+            assert!(run.stderr.contains("jitctl request logs"), "{run}");
+        }
+    }
+    env.request("alice", "logs", "30m", "forms");
+    for form in forms {
+        env.sudo("alice", &editor, form).ok();
+    }
+}
+
+/// `pam_succeed_if ... notingroup jit-gated` counted a user whose groups
+/// could not be read as ungated. The gate no longer asks the directory who
+/// is gated: with the group gone, alice is still refused.
+#[test]
+fn an_unreadable_group_does_not_ungate() {
+    let env = Env::new();
+    env.install_pam(
+        &[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))],
+        SUDOERS,
+    );
+    let group: String = std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("jit-gated:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = env.dir.path().join("group-without-jit-gated");
+    std::fs::write(&path, group).unwrap();
+    env.bind(&path, "/etc/group");
+    let run = env.sudo("alice", &[], &["true"]);
+    assert_ne!(run.code, 0, "{run}");
+    // A holder the module cannot resolve is refused too.
+    let run = env.pamtester("sudo", "nobody-by-that-name", &["acct_mgmt"]);
+    assert_ne!(run.code, 0, "{run}");
+}
+
+/// `Defaults !pam_acct_mgmt` skips the account check: the session hook
+/// still refuses (fatally for sudo), and jitd says the gate is weakened.
+#[test]
+fn sudoers_without_the_account_check_is_still_gated_and_flagged() {
+    let env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s");
+    env.install_pam(
+        &[("sudo", &stack)],
+        &format!("Defaults !pam_acct_mgmt\n{SUDOERS}"),
+    );
+    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
+    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
+    assert_ne!(run.code, 0, "{run}");
+    nothing_ran(&ran, &mark, &env);
+    let status = env.jitctl("sam", &["status"]).ok();
+    assert!(status.stdout.contains("!pam_acct_mgmt"), "{status}");
+    let json = env.jitctl_json("sam", &["status", "--json"]);
+    let warnings = json["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("/etc/sudoers:1"))),
+        "{json:#}"
+    );
+}

@@ -218,6 +218,29 @@ impl Default for RequestsConfig {
     }
 }
 
+/// What one user may ask of jitd, so that nobody can flood it (threat T30).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Pending requests (grants and extensions) one user may have at once;
+    /// each one notifies approvers.
+    pub pending_per_user: u32,
+    /// D-Bus calls per second one user (not root) may make, on average...
+    pub calls_per_second: u32,
+    /// ... and in a burst.
+    pub call_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            pending_per_user: 5,
+            calls_per_second: 10,
+            call_burst: 50,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionsConfig {
@@ -385,6 +408,8 @@ struct RawConfig {
     #[serde(default)]
     requests: RequestsConfig,
     #[serde(default)]
+    limits: LimitsConfig,
+    #[serde(default)]
     sessions: SessionsConfig,
     #[serde(default)]
     recordings: RecordingsConfig,
@@ -401,6 +426,7 @@ pub struct Config {
     pub roles: Roles,
     pub risk: RiskConfig,
     pub requests: RequestsConfig,
+    pub limits: LimitsConfig,
     pub sessions: SessionsConfig,
     pub recordings: RecordingsConfig,
     pub notify: NotifyConfig,
@@ -535,6 +561,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             weights: raw.risk.weights,
         },
         requests: raw.requests,
+        limits: raw.limits,
         sessions: raw.sessions,
         recordings: raw.recordings,
         notify,

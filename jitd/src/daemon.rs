@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use zbus::Connection;
 
 use crate::api::{BUS_NAME, OBJECT_PATH};
-use crate::bus::{private, Callers, Daemon, Gate};
+use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
 use crate::effects::Effects;
@@ -93,7 +93,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let gate = Gate::new(Arc::clone(&engine), control, ends.clone());
     let daemon = Daemon::new(
         gate.clone(),
-        Callers::default(),
+        Callers::new(CallLimits::new(&config.limits)),
         effects.clone(),
         Arc::clone(&rearm),
     );

@@ -14,6 +14,7 @@ use tokio::task::JoinError;
 
 mod break_glass;
 
+use crate::admissions::{Admissions, Admitter};
 use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
 use crate::clock::{local_weekday_minute, Clock};
 use crate::config::{Config, Resource};
@@ -57,6 +58,11 @@ pub enum EngineError {
     AlreadyActive { id: RequestId, resource: String },
     #[error("only root may ask about another user's grants")]
     CheckOthers,
+    #[error(
+        "you have {limit} pending requests, the most one may have; \
+         withdraw one ('jitctl revoke ID') or wait for a decision"
+    )]
+    TooManyPending { limit: u32 },
     #[error("reading the audit trail needs the security or auditor role")]
     NotAuditor,
     #[error("only root may register PAM sessions")]
@@ -244,14 +250,10 @@ pub struct Engine {
     started_at: UnixTime,
     /// Rung when notifications were queued.
     doorbell: Arc<Doorbell>,
-    /// Sessions admitted before their rows are written ([`Journal`]).
-    journal: Journal,
-    /// Admitted sessions whose rows are not written yet: written together
-    /// by [`Engine::write_admitted`], and before anything reads sessions or
-    /// the audit trail.
-    admitted: Vec<SessionRecord>,
-    /// The id the next admitted session gets.
-    next_session: u64,
+    /// Sessions admitted before their rows are written ([`Journal`]):
+    /// written together by [`Engine::write_admitted`], and before anything
+    /// reads sessions or the audit trail.
+    admissions: Arc<Admissions>,
 }
 
 impl Engine {
@@ -263,7 +265,11 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, Vec<Event>)> {
         let mut store = Store::open(state_dir)?;
-        let (journal, journaled) = Journal::open(state_dir)?;
+        let (mut journal, journaled) = Journal::open(state_dir)?;
+        // Before the first tick: grants that expired while jitd was down
+        // end every session they had, the journaled ones too.
+        let next_session = write_journaled(&mut store, journaled)?;
+        journal.clear()?;
         let doorbell = Arc::new(Doorbell::default());
         // Before the first tick: what ended while jitd was down is notified too.
         if let Some(planner) = crate::notifier::planner(&config) {
@@ -280,13 +286,8 @@ impl Engine {
             grants: Arc::new(RwLock::new(index)),
             started_at,
             doorbell,
-            journal,
-            admitted: Vec::new(),
-            next_session: 0,
+            admissions: Arc::new(Admissions::new(journal, next_session)),
         };
-        // Before the tick: grants that expired while jitd was down end
-        // every session they had, the journaled ones too.
-        engine.write_journaled(journaled)?;
         engine.reload()?;
         let events = engine.tick()?;
         Ok((engine, events))
@@ -322,6 +323,21 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Refuses a new pending request from someone who has as many as the
+    /// limit allows: each one notifies approvers (threat T30).
+    fn check_pending_limit(&self, who: &Person) -> Result<()> {
+        let limit = self.config.limits.pending_per_user;
+        let pending = self
+            .grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending_of(who.uid);
+        if !who.is_root() && pending >= limit as usize {
+            return Err(EngineError::TooManyPending { limit });
+        }
+        Ok(())
     }
 
     /// `uid`'s active grant for `resource`, if any.
@@ -524,6 +540,7 @@ impl Engine {
         if !who.matches_any(&res.eligible) {
             return Err(WorkflowError::NotEligible(res.name).into());
         }
+        self.check_pending_limit(who)?;
         workflow::validate_submission(
             &res.name,
             &Submission {
@@ -574,6 +591,7 @@ impl Engine {
     ) -> Result<(Request, Vec<Event>)> {
         let grant = self.load(grant_id)?;
         workflow::check_extendable(&grant, &self.actor(who, &grant))?;
+        self.check_pending_limit(who)?;
         let res = self.resource(&grant.resource)?.clone();
         workflow::validate_reason(reason)?;
         if duration < Duration::from_secs(1) {
@@ -878,104 +896,31 @@ impl Engine {
         self.tick()
     }
 
-    /// Admits a PAM session opened under `session.uid`'s active grant
-    /// `session.grant` for `resource` (W1.8 "use"). Only root (pam_jit inside
-    /// sudo or sshd). On every sudo and login: the grant is checked in the
-    /// in-memory index, which every end of a grant updates under this
-    /// engine's lock. The session gets its id and is journaled; its row is
-    /// written by [`Engine::write_admitted`], after pam_jit has its answer
-    /// and, on a busy host, with the rows of other sudo runs.
-    pub fn admit_session(
-        &mut self,
-        who: &Person,
-        mut session: SessionRecord,
-        resource: &str,
-    ) -> Result<(SessionRecord, UnixTime)> {
-        if !who.is_root() {
-            return Err(EngineError::NotRoot);
+    /// What admits sessions on pam_jit's path, without this engine's lock.
+    pub fn admitter(&self) -> Admitter {
+        Admitter {
+            grants: Arc::clone(&self.grants),
+            clock: Arc::clone(&self.clock),
+            admissions: Arc::clone(&self.admissions),
         }
-        for (what, text) in [
-            ("service", &session.service),
-            ("tty", &session.tty),
-            ("rhost", &session.rhost),
-        ] {
-            if text.len() > 256 {
-                return Err(EngineError::TooLong(what));
-            }
-        }
-        let now = self.clock.wall();
-        let active =
-            self.grants
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .check(session.uid, resource, now);
-        let expires_at = match active {
-            Some((grant, expires_at)) if grant == session.grant => expires_at,
-            _ => {
-                return Err(EngineError::NoGrant {
-                    uid: session.uid,
-                    resource: resource.to_owned(),
-                })
-            }
-        };
-        session.id = self.next_session;
-        session.opened_at = now;
-        self.journal.append(&session)?;
-        self.next_session += 1;
-        self.admitted.push(session.clone());
-        Ok((session, expires_at))
     }
 
     /// How many admitted sessions wait for their rows.
     #[cfg(test)]
     pub fn admitted_unwritten(&self) -> usize {
-        self.admitted.len()
+        self.admissions.unwritten()
     }
 
     /// Writes the rows and audit events of the admitted sessions, in one
     /// transaction.
     pub fn write_admitted(&mut self) -> Result<()> {
-        if self.admitted.is_empty() {
+        let admitted = self.admissions.take_unwritten();
+        if admitted.is_empty() {
             return Ok(());
         }
-        let admitted = std::mem::take(&mut self.admitted);
-        if let Err(e) = self.write_sessions(&admitted, false) {
-            // Still journaled: kept for the next try, or the next start.
-            self.admitted = admitted;
-            return Err(e);
-        }
-        // Every journaled session has its row now.
-        Ok(self.journal.all_written()?)
-    }
-
-    fn write_sessions(&mut self, sessions: &[SessionRecord], from_journal: bool) -> Result<()> {
-        self.store.write_usage(|w| -> Result<()> {
-            for session in sessions {
-                write_session(w, session, from_journal)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// At open: writes the sessions a previous jitd admitted but did not
-    /// write (it was killed in between), then empties the journal.
-    fn write_journaled(&mut self, journaled: Vec<SessionRecord>) -> Result<()> {
-        let mut missing = Vec::new();
-        for session in &journaled {
-            if self.store.session(session.id)?.is_none() {
-                tracing::warn!(
-                    session = session.id,
-                    grant = session.grant,
-                    "writing a session journaled by the previous jitd"
-                );
-                missing.push(session.clone());
-            }
-        }
-        self.write_sessions(&missing, true)?;
-        self.journal.clear()?;
-        let last = journaled.iter().map(|s| s.id).max().unwrap_or(0);
-        self.next_session = self.store.last_session_id()?.max(last) + 1;
-        Ok(())
+        let written = write_sessions(&mut self.store, &admitted, false);
+        self.admissions.written(admitted, written.is_ok())?;
+        written
     }
 
     /// Records that sessions `ids` ended (their process exited, seen by
@@ -1342,6 +1287,34 @@ fn record_decision(
 }
 
 /// A session's row and its audit event ("use", W1.8).
+fn write_sessions(store: &mut Store, sessions: &[SessionRecord], from_journal: bool) -> Result<()> {
+    store.write_usage(|w| -> Result<()> {
+        for session in sessions {
+            write_session(w, session, from_journal)?;
+        }
+        Ok(())
+    })
+}
+
+/// At open: writes the sessions a previous jitd admitted but did not write
+/// (it was killed in between); returns the id the next session gets.
+fn write_journaled(store: &mut Store, journaled: Vec<SessionRecord>) -> Result<u64> {
+    let mut missing = Vec::new();
+    for session in &journaled {
+        if store.session(session.id)?.is_none() {
+            tracing::warn!(
+                session = session.id,
+                grant = session.grant,
+                "writing a session journaled by the previous jitd"
+            );
+            missing.push(session.clone());
+        }
+    }
+    write_sessions(store, &missing, true)?;
+    let last = journaled.iter().map(|s| s.id).max().unwrap_or(0);
+    Ok(store.last_session_id()?.max(last) + 1)
+}
+
 fn write_session(w: &mut Writer<'_>, session: &SessionRecord, from_journal: bool) -> Result<()> {
     let user =
         w.requester(session.grant)?

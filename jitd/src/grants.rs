@@ -85,6 +85,14 @@ impl GrantIndex {
             .copied()
     }
 
+    /// How many requests `uid` has pending, over every resource.
+    pub fn pending_of(&self, uid: Uid) -> usize {
+        (0..self.resources.len())
+            .filter_map(|r| self.holdings.get(&(uid, u16::try_from(r).ok()?)))
+            .map(|h| h.pending.len())
+            .sum()
+    }
+
     /// Active grants held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -136,7 +144,13 @@ mod tests {
         assert_eq!(index.check(1000, "sudo", 0), None);
         index.remove(1000, "sudo", 9);
         assert_eq!(index.pending(1000, "sudo"), Some(4));
+        index.insert_pending(1000, "ssh", 5);
+        index.insert_pending(1001, "ssh", 6);
+        assert_eq!(index.pending_of(1000), 2);
         index.remove(1000, "sudo", 4);
+        index.remove(1000, "ssh", 5);
+        index.remove(1001, "ssh", 6);
+        assert_eq!(index.pending_of(1000), 0);
         assert!(index.is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! jitd: the just-in-time privileged access daemon, and the library jitctl shares with it.
 
+pub mod admissions;
 pub mod api;
 pub mod bus;
 pub mod cli;

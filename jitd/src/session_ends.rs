@@ -255,7 +255,8 @@ mod tests {
         let (admitted, _) = engine
             .lock()
             .unwrap()
-            .admit_session(&Person::root(), record(grant, child), "logs")
+            .admitter()
+            .admit(record(grant, child), "logs")
             .unwrap();
         // kill -9: the engine goes away without writing the admitted row.
         drop(engine);
@@ -287,7 +288,8 @@ mod tests {
             0
         );
         let (next, _) = engine
-            .admit_session(&Person::root(), record(grant, child), "logs")
+            .admitter()
+            .admit(record(grant, child), "logs")
             .unwrap();
         assert_eq!(next.id, admitted.id + 1);
     }
@@ -302,7 +304,8 @@ mod tests {
             engine
                 .lock()
                 .unwrap()
-                .admit_session(&Person::root(), record(grant, std::process::id()), "logs")
+                .admitter()
+                .admit(record(grant, std::process::id()), "logs")
                 .unwrap()
                 .0
         };
@@ -345,7 +348,8 @@ mod tests {
             engine
                 .lock()
                 .unwrap()
-                .admit_session(&Person::root(), record(grant, std::process::id()), "logs")
+                .admitter()
+                .admit(record(grant, std::process::id()), "logs")
                 .unwrap();
             ends.write_opens_soon();
         }

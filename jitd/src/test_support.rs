@@ -67,9 +67,7 @@ pub fn engine_with_grant(dir: &Path) -> (Arc<Mutex<Engine>>, RequestId) {
 /// Registers `session` as the gate does (admitted, then written); its id.
 pub fn register(engine: &Arc<Mutex<Engine>>, session: SessionRecord) -> u64 {
     let mut engine = engine.lock().unwrap();
-    let (session, _) = engine
-        .admit_session(&Person::root(), session, "logs")
-        .unwrap();
+    let (session, _) = engine.admitter().admit(session, "logs").unwrap();
     engine.write_admitted().unwrap();
     session.id
 }

@@ -14,7 +14,7 @@ use zbus::fdo::DBusProxy;
 use zbus::names::{BusName, UniqueName};
 use zbus::Connection;
 
-use super::BusError;
+use super::{BusError, CallLimits};
 use crate::core::model::Uid;
 
 /// Bounds memory: past this many names the cache starts over.
@@ -26,12 +26,20 @@ struct Credentials {
     pid: Option<u32>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Callers {
     cache: Arc<Mutex<HashMap<String, Credentials>>>,
+    limits: CallLimits,
 }
 
 impl Callers {
+    pub fn new(limits: CallLimits) -> Callers {
+        Callers {
+            cache: Arc::default(),
+            limits,
+        }
+    }
+
     /// The caller's uid and pid (the process that opened the connection).
     pub async fn uid_and_pid(
         &self,
@@ -54,6 +62,17 @@ impl Callers {
     }
 
     async fn credentials(
+        &self,
+        conn: &Connection,
+        sender: Option<&UniqueName<'_>>,
+    ) -> Result<Credentials, BusError> {
+        let creds = self.lookup(conn, sender).await?;
+        // Every method asks who calls: each call counts against its user.
+        self.limits.admit(creds.uid)?;
+        Ok(creds)
+    }
+
+    async fn lookup(
         &self,
         conn: &Connection,
         sender: Option<&UniqueName<'_>>,

@@ -13,6 +13,8 @@ pub enum BusError {
     NotAuthorized(String),
     NotFound(String),
     Conflict(String),
+    /// The caller made more calls than `[limits]` allows; try again later.
+    LimitExceeded(String),
     Failed(String),
 }
 
@@ -55,7 +57,9 @@ impl From<EngineError> for BusError {
                     B::Invalid(w) => BusError::from(EngineError::Workflow(w.clone())),
                 }
             }
-            EngineError::AlreadyActive { .. } => BusError::Conflict(text),
+            EngineError::AlreadyActive { .. } | EngineError::TooManyPending { .. } => {
+                BusError::Conflict(text)
+            }
             EngineError::BadFilter(_) => BusError::InvalidArgument(text),
             EngineError::CheckOthers
             | EngineError::NotAuditor

@@ -5,9 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use super::BusError;
+use crate::admissions::Admitter;
 use crate::core::model::Uid;
-use crate::directory::Person;
-use crate::engine::{run_blocking, run_soon, Engine, EngineError, GrantChecker};
+use crate::engine::{run_blocking, Engine, EngineError, GrantChecker};
 use crate::pidfd::Process;
 use crate::session_ends::SessionEnds;
 use crate::sessions::{ContainError, SessionControl};
@@ -43,16 +43,21 @@ pub struct SessionOpening {
 pub struct Gate {
     engine: Arc<Mutex<Engine>>,
     checker: GrantChecker,
+    admitter: Admitter,
     control: SessionControl,
     ends: SessionEnds,
 }
 
 impl Gate {
     pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl, ends: SessionEnds) -> Gate {
-        let checker = engine.lock().unwrap_or_else(|e| e.into_inner()).checker();
+        let (checker, admitter) = {
+            let engine = engine.lock().unwrap_or_else(|e| e.into_inner());
+            (engine.checker(), engine.admitter())
+        };
         Gate {
             engine,
             checker,
+            admitter,
             control,
             ends,
         }
@@ -188,28 +193,18 @@ impl Gate {
             opened_at: 0,
             closed_at: None,
         };
-        let admitted = self
-            .run_now_if_free(move |e| e.admit_session(&Person::root(), session, &resource))
-            .await;
-        let (session, expires_at) = match admitted {
+        // One journal append, on this thread: no engine lock, no hand-off.
+        let (session, expires_at) = match self.admitter.admit(session, &resource) {
             Ok(admitted) => admitted,
             Err(e) => {
                 self.control.end_refused(&process);
-                return Err(e);
+                return Err(e.into());
             }
         };
         let registered = (session.id, grant, expires_at);
         self.ends.write_opens_soon();
         self.ends.watch(session.id, process);
         Ok(registered)
-    }
-
-    /// Runs `op` at once if the engine is free ([`run_soon`]).
-    async fn run_now_if_free<T: Send + 'static>(
-        &self,
-        op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
-    ) -> Result<T, BusError> {
-        bus_result(run_soon(&self.engine, op).await)
     }
 
     /// Runs `op` against the engine off the executor ([`run_blocking`]).

@@ -5,6 +5,7 @@ mod callers;
 mod errors;
 mod gate;
 mod interface;
+mod limits;
 mod peer;
 pub mod private;
 
@@ -12,3 +13,4 @@ pub use callers::Callers;
 pub use errors::BusError;
 pub use gate::Gate;
 pub use interface::{emit, Daemon};
+pub use limits::CallLimits;

@@ -9,6 +9,7 @@
 //! listener. Same interface, same rules ([`Gate`]); the bus stays the
 //! fallback when this socket is absent.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::{Path, PathBuf};
@@ -29,8 +30,17 @@ use crate::api::{INTERFACE, OBJECT_PATH};
 pub const SOCKET_NAME: &str = "pam.socket";
 /// Connections served at once; more wait for a slot (their PAM timeout runs).
 const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once for the processes of one real uid (every
+/// sudo connects as root; its real uid is the user's): one user's stopped
+/// or slow sudo runs cannot take the slots everyone's sudo needs (T30).
+/// Root's own processes (sshd's, before a login has a uid) are not counted.
+const MAX_PER_USER: usize = 16;
 /// pam_jit's longest timeout: nobody needs a connection for longer.
 const MAX_LIFETIME: Duration = Duration::from_secs(30);
+/// Between the account check and the session hook, and before the first
+/// call. A connection idle longer is closed: pam_jit's next hook opens a
+/// new one, and jitd binds its process again at registration.
+const MAX_IDLE: Duration = Duration::from_secs(10);
 
 /// Binds the socket in `dir` (created if missing), replacing a socket left
 /// by a jitd that was killed. Called once jitd owns its bus name, so a
@@ -83,6 +93,7 @@ pub fn spawn(listener: std::os::unix::net::UnixListener, gate: Gate) -> io::Resu
 
 async fn serve(listener: UnixListener, gate: Gate) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_user = PerUser::default();
     // One server GUID for the socket's lifetime, as the D-Bus spec asks.
     let guid: Arc<str> = Guid::generate().to_string().into();
     loop {
@@ -95,6 +106,19 @@ async fn serve(listener: UnixListener, gate: Gate) {
                 continue;
             }
         };
+        let real_uid = stream
+            .peer_cred()
+            .ok()
+            .and_then(|c| c.pid())
+            .and_then(|pid| u32::try_from(pid).ok())
+            .and_then(|pid| gate.control().uid_of_process(pid));
+        let Some(user_slot) = per_user.take(real_uid) else {
+            tracing::warn!(
+                ?real_uid,
+                "private socket: too many connections from one user's processes; closed one"
+            );
+            continue;
+        };
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
@@ -105,8 +129,49 @@ async fn serve(listener: UnixListener, gate: Gate) {
             if let Ok(Err(e)) = served.await {
                 tracing::debug!(error = %e, "private socket: connection ended");
             }
-            drop(slot);
+            drop((slot, user_slot));
         });
+    }
+}
+
+/// Connections open per real uid of the connecting process.
+#[derive(Clone, Default)]
+struct PerUser(Arc<std::sync::Mutex<HashMap<u32, usize>>>);
+
+/// A connection counted against its user until dropped.
+struct UserSlot(Option<(PerUser, u32)>);
+
+impl PerUser {
+    /// A slot for a process of `real_uid`; None past [`MAX_PER_USER`]. A
+    /// caller whose uid cannot be read (gone already) is counted as nobody:
+    /// it is refused at authentication anyway if it is not root.
+    fn take(&self, real_uid: Option<u32>) -> Option<UserSlot> {
+        let uid = match real_uid {
+            Some(0) => return Some(UserSlot(None)),
+            Some(uid) => uid,
+            None => u32::MAX,
+        };
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(uid).or_default();
+        if *count >= MAX_PER_USER {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot(Some((self.clone(), uid))))
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        if let Some((per_user, uid)) = self.0.take() {
+            let mut open = per_user.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = open.get_mut(&uid) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&uid);
+                }
+            }
+        }
     }
 }
 
@@ -131,7 +196,8 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
     // sudo opens its session next, from the same process, and finds it bound.
     let mut bound: Option<Bound> = None;
     // The account check, then maybe the session.
-    while let Some(message) = conn.next_message().await? {
+    while let Ok(next) = tokio::time::timeout(MAX_IDLE, conn.next_message()).await {
+        let Some(message) = next? else { break };
         if message.kind != jit_wire::Kind::MethodCall {
             continue;
         }
@@ -255,6 +321,24 @@ mod tests {
         })
     }
 
+    #[test]
+    fn one_users_connections_are_capped_and_roots_are_not() {
+        let per_user = PerUser::default();
+        let mut held: Vec<UserSlot> = (0..MAX_PER_USER)
+            .map(|_| per_user.take(Some(1000)).expect("under the cap"))
+            .collect();
+        assert!(per_user.take(Some(1000)).is_none(), "over the cap");
+        assert!(per_user.take(Some(1001)).is_some(), "another user is not");
+        assert!((0..100).all(|_| per_user.take(Some(0)).is_some()));
+        held.pop();
+        assert!(
+            per_user.take(Some(1000)).is_some(),
+            "a closed one frees a slot"
+        );
+        drop(held);
+        assert!(per_user.0.lock().unwrap().is_empty());
+    }
+
     /// The next message from `stream`, after the handshake's "OK" line if
     /// `buf` still holds it.
     async fn reply(stream: &mut UnixStream, buf: &mut Vec<u8>) -> Message {
@@ -287,7 +371,11 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let (engine, grant) = engine_with_grant(dir.path());
-        // A directory, not cgroupfs: "joining" writes a plain file.
+        // A directory, not cgroupfs: "joining" writes a plain file, which
+        // cgroupfs would have made with the grant's cgroup.
+        let cgroup = dir.path().join(format!("cgroups/grant-{grant}"));
+        std::fs::create_dir_all(&cgroup).unwrap();
+        std::fs::write(cgroup.join("cgroup.procs"), "").unwrap();
         let control = SessionControl::new(&SessionsConfig {
             cgroup: Some(dir.path().join("cgroups")),
             ..SessionsConfig::default()

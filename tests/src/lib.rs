@@ -125,6 +125,12 @@ max_duration = "1h"
 "#;
 
 /// [`TEST_CONFIG`] with another `pending_ttl`.
+/// [`TEST_CONFIG`] for tests that keep many requests pending at once:
+/// they test durability, not the per-user cap (`tests/tests/flood.rs` does).
+pub fn config_with_many_pending() -> String {
+    format!("{TEST_CONFIG}\n[limits]\npending_per_user = 1000\n")
+}
+
 pub fn config_with_pending_ttl(ttl: &str) -> String {
     let out = TEST_CONFIG.replace(
         "pending_ttl    = \"1h\"",

@@ -83,7 +83,7 @@ impl Open {
 #[test]
 fn kill_9_loses_no_acknowledged_operation() {
     const OPS: usize = 200;
-    let mut env = Env::new();
+    let mut env = Env::with_config(&config_with_many_pending());
     let mut rng = seed();
     let kill_at = 50 + (next(&mut rng) % 100) as usize;
     let done = Arc::new(AtomicUsize::new(0));

@@ -109,7 +109,16 @@ fn a_sudo_stopped_between_the_hooks_dies_with_its_grant() {
 fn a_session_hook_that_times_out_stops_sudo() {
     let env = Env::new();
     let jitd = env.jitd_pid().expect("jitd");
-    let freeze = write_script(&env, "freeze-jitd", &format!("kill -STOP {jitd}"));
+    // Until every thread of jitd has stopped: one still running could take
+    // the registration that follows.
+    let freeze = write_script(
+        &env,
+        "freeze-jitd",
+        &format!(
+            "kill -STOP {jitd}\n\
+             until [ -z \"$(grep -L 'State:.*T (stopped)' /proc/{jitd}/task/*/status)\" ]; do sleep 0.01; done"
+        ),
+    );
     let stack = stack_with(
         &env,
         "@include common-session",

@@ -455,7 +455,12 @@ requester = ["hook:json"]"#,
 #[test]
 fn a_hundred_queued_notifications_survive_kill_9_and_arrive_once_each() {
     let port = free_port();
-    let mut env = Env::with_config(&notify_config(None, port, r#"owner = ["hook:json"]"#));
+    let mut env = Env::with_config(&notify_config_on(
+        &config_with_many_pending(),
+        None,
+        port,
+        r#"owner = ["hook:json"]"#,
+    ));
     // Nothing listens: every attempt is refused and retried.
     for i in 0..100 {
         let doc = env.request(

@@ -183,9 +183,11 @@ fn unavailable(args: &Args, user: &str, e: &ClientError) -> Verdict {
 /// grant. `bound`: this process's own account check was granted on jitd's
 /// private socket, so jitd already put it into the grant's cgroup.
 ///
-/// Every failure is a code sudo treats as fatal. sshd treats none as fatal:
-/// when jitd refuses, jitd ends the process itself; when jitd gives no
-/// answer and the process is not bound, only the module can end it.
+/// Every failure is a code sudo treats as fatal. sshd treats none as fatal
+/// and would start the shell: a process that is not bound is ended by the
+/// module itself, after the user is told why (jitd also ends a process it
+/// refuses, a second later, in case the module could not). A bound one is
+/// already inside its grant's cgroup and ends with it.
 pub fn open_session(
     args: &Args,
     user: &str,
@@ -229,7 +231,7 @@ pub fn open_session(
             let answered = matches!(e, ClientError::Remote { .. });
             Verdict {
                 tell_user: Some(format!("jit: cannot open a session under your grant for '{r}' ({e}).")),
-                end_process: !answered && !bound,
+                end_process: !bound,
                 ..Verdict::new(
                     if answered { Code::PermDenied } else { Code::AuthinfoUnavail },
                     format!("user={user} resource={r}: {e}, session refused"),
@@ -457,10 +459,9 @@ mod tests {
                     "{}",
                     f()
                 );
-                // Unanswered, and not already in the grant's cgroup: the
-                // module ends the process (sshd would start the shell).
-                let answered = matches!(f(), ClientError::Remote { .. });
-                assert_eq!(v.end_process, !answered && !bound, "{}", f());
+                // Not already in the grant's cgroup: the module ends the
+                // process (sshd would start the shell).
+                assert_eq!(v.end_process, !bound, "{}", f());
             }
         }
         let v = account(&sudo(&[]), "ghost", None, &mut fake(Ok(GRANTED)));
@@ -519,7 +520,7 @@ mod tests {
             &mut fake(Ok(NOTHING)),
         );
         assert_eq!(v.code, Code::PermDenied);
-        assert!(!v.end_process, "jitd answered: jitd ends the process");
+        assert!(v.end_process, "not bound: refused, and ended");
     }
 
     #[test]

@@ -217,6 +217,12 @@ impl Sshd {
     /// Starts `sshd -D -e` in `env`'s namespace (after [`Env::install_pam`]),
     /// with a key pair for each of `users`; waits until it accepts connections.
     pub fn start(env: &Env, users: &[&str]) -> Sshd {
+        Sshd::start_with(env, users, "")
+    }
+
+    /// [`Sshd::start`] with `first` ahead of the usual configuration (sshd
+    /// takes the first value it reads for each keyword).
+    pub fn start_with(env: &Env, users: &[&str], first: &str) -> Sshd {
         let dir = env.dir.path().join("sshd");
         fs::create_dir(&dir).expect("sshd dir");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -235,7 +241,7 @@ impl Sshd {
         let mut f = fs::File::create(&config).expect("sshd_config");
         write!(
             f,
-            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+            "{first}ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/%u.keys\nUsePAM yes\nStrictModes no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              PermitRootLogin no\nUseDNS no\nLogLevel VERBOSE\nPrintMotd no\n\
@@ -259,8 +265,15 @@ impl Sshd {
     /// The ssh command for `user` running `remote` (not yet started), in
     /// the namespace as root (the client's identity does not matter).
     pub fn ssh(&self, env: &Env, user: &str, remote: &[&str]) -> Command {
+        self.ssh_with(env, user, &[], remote)
+    }
+
+    /// [`Sshd::ssh`] with `options` (`-o KEY=VALUE` pairs) ahead of the
+    /// usual ones (ssh takes the first value it reads for each keyword).
+    pub fn ssh_with(&self, env: &Env, user: &str, options: &[&str], remote: &[&str]) -> Command {
         let mut cmd = env.ns_command("ssh");
-        cmd.arg("-i")
+        cmd.args(options)
+            .arg("-i")
             .arg(self.dir.join(format!("{user}.id")))
             .args([
                 "-o",

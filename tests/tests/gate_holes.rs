@@ -24,10 +24,14 @@ fn write_script(env: &Env, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// sudo's stack for `logs`, with `line` inserted after the line holding `after`.
+/// sudo's stack for `logs`, with `line` inserted after the line starting with `after`.
 fn stack_with(env: &Env, after: &str, line: &str) -> String {
+    insert_after(&sudo_stack(env, "logs", "timeout=1s"), after, line)
+}
+
+fn insert_after(stack: &str, after: &str, line: &str) -> String {
     let mut out = String::new();
-    for l in sudo_stack(env, "logs", "timeout=1s").lines() {
+    for l in stack.lines() {
         out.push_str(l);
         out.push('\n');
         if l.starts_with(after) {
@@ -223,4 +227,106 @@ fn sudoers_without_the_account_check_is_still_gated_and_flagged() {
             .any(|w| w.as_str().is_some_and(|w| w.contains("/etc/sudoers:1"))),
         "{json:#}"
     );
+}
+
+/// A script for pam_exec that stops its parent (sshd's process for the
+/// connection) and leaves its pid in `pid_file`.
+fn stop_parent(env: &Env, pid_file: &Path) -> PathBuf {
+    write_script(
+        env,
+        "stop-parent",
+        &format!("echo $PPID > {}; kill -STOP $PPID", pid_file.display()),
+    )
+}
+
+/// Waits for the stopped process's pid, revokes grant `id`, then resumes it.
+fn revoke_while_stopped(env: &Env, pid_file: &Path, id: u64) {
+    let Some(stopped) = wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(pid_file)
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    }) else {
+        panic!("sshd never reached the hook:{}", env.jitd_log_tail());
+    };
+    env.jitctl("root", &["revoke", &id.to_string(), "--comment", "stop"])
+        .ok();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) with SIGCONT, harmless to whatever has that pid.
+    unsafe { libc::kill(stopped, libc::SIGCONT) };
+}
+
+/// Public-key ssh: sshd's process for the connection runs the account
+/// check and then the session. Stopped between the two while the grant is
+/// revoked, it dies with the grant's cgroup: no shell starts.
+#[test]
+fn an_ssh_login_stopped_between_the_hooks_dies_with_its_grant() {
+    let env = Env::with_config(&config_with_ssh());
+    let pid_file = env.dir.path().join("stopped.pid");
+    let stop = stop_parent(&env, &pid_file);
+    let stack = insert_after(
+        &sshd_stack(&env, "ssh"),
+        "account required",
+        &exec_line("account", &stop),
+    );
+    env.install_pam(&[("sshd", &stack)], SUDOERS);
+    let sshd = Sshd::start(&env, &["alice"]);
+    let id = id_of(&env.request("alice", "ssh", "30m", "between the hooks"));
+    let ran = env.dir.path().join("ran");
+    let login = Background::spawn(sshd.ssh(&env, "alice", &["touch", &ran.to_string_lossy()]));
+    revoke_while_stopped(&env, &pid_file, id);
+    let run = login.finish(Duration::from_secs(10));
+    assert_ne!(run.code, 0, "{run}");
+    assert!(!ran.exists(), "the login ran after its grant was revoked");
+}
+
+/// With keyboard-interactive authentication sshd runs the account check
+/// in a child that exits; the process that runs the session is bound at
+/// registration. A registration refused (the grant ended between the
+/// hooks) ends that process: sshd would start the shell regardless.
+#[test]
+fn keyboard_interactive_ssh_is_bound_at_registration_and_ended_when_refused() {
+    let env = Env::with_config(&config_with_ssh());
+    let pid_file = env.dir.path().join("stopped.pid");
+    let stop = stop_parent(&env, &pid_file);
+    // PAM's conversation is the authentication here: pam_permit asks nothing.
+    let plain =
+        sshd_stack(&env, "ssh").replace("@include common-auth", "auth required pam_permit.so");
+    let stack = insert_after(&plain, "account required", &exec_line("session", &stop));
+    env.install_pam(&[("sshd", &plain)], SUDOERS);
+    let sshd = Sshd::start_with(
+        &env,
+        &["alice"],
+        "KbdInteractiveAuthentication yes\nAuthenticationMethods keyboard-interactive\n",
+    );
+    let kbd = [
+        "-o",
+        "BatchMode=no",
+        "-o",
+        "PreferredAuthentications=keyboard-interactive",
+    ];
+    let ssh = |remote: &str| sshd.ssh_with(&env, "alice", &kbd, &[remote]);
+    let id = id_of(&env.request("alice", "ssh", "30m", "kbd"));
+    // Granted: the shell runs in the grant's cgroup.
+    let run = env.run(ssh("cat /proc/self/cgroup"));
+    assert!(
+        run.code == 0 && run.stdout.contains(&format!("/grant-{id}")),
+        "{run}{}",
+        env.jitd_log_tail()
+    );
+    // Revoked between the account check (in sshd's child) and the session.
+    env.set_pam_services(&[("sshd", &stack)]);
+    let id = {
+        env.jitctl("root", &["revoke", &id.to_string(), "--comment", "next"])
+            .ok();
+        id_of(&env.request("alice", "ssh", "30m", "kbd again"))
+    };
+    let ran = env.dir.path().join("ran");
+    let login = Background::spawn(ssh(&format!("touch {}", ran.display())));
+    revoke_while_stopped(&env, &pid_file, id);
+    let run = login.finish(Duration::from_secs(10));
+    assert_ne!(run.code, 0, "{run}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!ran.exists(), "a refused session ran its command");
 }

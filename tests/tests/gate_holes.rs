@@ -330,3 +330,17 @@ fn keyboard_interactive_ssh_is_bound_at_registration_and_ended_when_refused() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!ran.exists(), "a refused session ran its command");
 }
+
+/// README, "Recovery": the gate never stands between root and the host.
+/// With jitd stopped, root's own sudo still works (root is exempt by
+/// default), and a gated user is refused.
+#[test]
+fn root_keeps_its_way_in_while_jitd_is_down() {
+    let mut env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s").replace(EXEMPT, "");
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    env.stop_jitd();
+    env.sudo("root", &[], &["true"]).ok();
+    let run = env.sudo("alice", &[], &["true"]);
+    assert_ne!(run.code, 0, "{run}");
+}

@@ -36,14 +36,21 @@ sed -e 's/^off_hours *= *10/off_hours = 0/' -e "s|^# cgroup = .*|cgroup = \"$SES
 # Break-glass on "logs" for admins, without a rate limit (the benchmark takes hundreds).
 sed -i -e 's/^rate_limit *= *3 /rate_limit = 1000000 /' \
     -e '/^name = "logs"/a break_glass = ["group:admins"]' "$CONFIG"
+# The shipped per-user call limits, kept for the flood measurement (bench_pam);
+# lifted for everything else (the benchmarks make hundreds of calls a second as one user).
+LIMITED_CONFIG="$SANDBOX_DIR/jitd-limited.toml"
+cp "$CONFIG" "$LIMITED_CONFIG"
+sed -i -e 's/^calls_per_second *= *10 /calls_per_second = 1000000 /' \
+    -e 's/^call_burst *= *50 /call_burst       = 1000000 /' "$CONFIG"
+grep -q '^calls_per_second = 1000000' "$CONFIG" || { echo "could not lift the call limits in $CONFIG" >&2; exit 1; }
 grep -q '^off_hours = 0' "$CONFIG" || { echo "could not set off_hours = 0 in $CONFIG" >&2; exit 1; }
 grep -q '^rate_limit = 1000000' "$CONFIG" || { echo "could not lift rate_limit in $CONFIG" >&2; exit 1; }
 "$BIN/jitd" --check-config "$CONFIG" >&2
 
 JITD_PID=
-start_jitd() {  # state dir; records startup time in ms
+start_jitd() {  # state dir [config]; records startup time in ms
     local t0=$EPOCHREALTIME
-    JITD_LOG=warn "$BIN/jitd" --config "$CONFIG" --state-dir "$1" --runtime-dir "$SANDBOX_DIR/run" \
+    JITD_LOG=warn "$BIN/jitd" --config "${2:-$CONFIG}" --state-dir "$1" --runtime-dir "$SANDBOX_DIR/run" \
         2>>"$SANDBOX_DIR/jitd.log" &
     JITD_PID=$!
     SANDBOX_PIDS+=("$JITD_PID")
@@ -139,6 +146,37 @@ done
 }
 
 # --- pam_jit: account checks through libpam, sudo, concurrency ---
+# /etc/pam.d/sudo-i as `pam-auth-update --enable jit` makes the sudo stack: Debian's sudo-i
+# file with common-account and common-session-noninteractive as the profile rewrites them
+# (pam-auth-update runs on copies, in a mount namespace of its own).
+profile_stack() {  # pam.d (the bench's copy) module args
+    local pamd=$1 module=$2 args=$3 work="$SANDBOX_DIR/pam-profile"
+    mkdir -p "$work/configs" "$work/state"
+    cp -a /usr/share/pam-configs/. "$work/configs/"
+    cp -a /var/lib/pam/. "$work/state/" 2>/dev/null || true
+    sed "s|pam_jit.so resource=sudo|$module resource=logs $args|" "$ROOT/packaging/pam/jit" >"$work/configs/jit"
+    cp -a "$pamd" "$work/pam.d"
+    unshare --mount --propagation private sh -c "mount --bind '$work/pam.d' /etc/pam.d &&
+        mount --bind '$work/configs' /usr/share/pam-configs && mount --bind '$work/state' /var/lib/pam &&
+        DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit"
+    grep -q "$module" "$work/pam.d/common-account" || { echo "pam-auth-update did not add the gate" >&2; exit 1; }
+    cp "$work/pam.d/common-account" "$pamd/common-account-jit"
+    cp "$work/pam.d/common-session-noninteractive" "$pamd/common-session-noninteractive-jit"
+    sed -e 's/^@include common-account$/@include common-account-jit/' \
+        -e 's/^@include common-session-noninteractive$/@include common-session-noninteractive-jit/' \
+        "$pamd/sudo-i" >"$pamd/sudo-i.profile"
+    mv "$pamd/sudo-i.profile" "$pamd/sudo-i"
+}
+
+# The cgroup2 mount with or without favordynmods (a remount: the option list given
+# replaces the mount's, so the other options are kept).
+cgroup_mode() {  # favordynmods | default
+    local opts
+    opts=$(awk '$9 == "cgroup2" { print $11; exit }' /proc/self/mountinfo | tr , '\n' | grep -v '^favordynmods$' | paste -sd,)
+    [[ $1 == favordynmods ]] && opts="$opts,favordynmods"
+    mount --options-source=disable -o "remount,$opts" "$CGROUP2"
+}
+
 bench_pam() {
     log "pam_jit: in-process account checks, 64 concurrent, sudo -n true"
     local pamd="$SANDBOX_DIR/pam.d" module="$BIN/libpam_jit.so"
@@ -150,14 +188,14 @@ bench_pam() {
         "$module" "$bus" "$module" "$bus" >"$pamd/jit-bench-session"
     printf 'account required pam_permit.so\nsession required pam_permit.so\n' >"$pamd/jit-bench-session-permit"
     cp "$pamd/sudo" "$pamd/sudo-stock"
-    cp "$pamd/sudo" "$pamd/sudo-account"
-    echo "account required $module resource=logs $bus" >>"$pamd/sudo-account"
     printf 'account required %s resource=logs %s\nsession required %s resource=logs %s\n' \
         "$module" "$bus" "$module" "$bus" >>"$pamd/sudo"
+    profile_stack "$pamd" "$module" "$bus"
     mount --bind "$pamd" /etc/pam.d
-    # alice: the documented stack (account + session); bob: pam_jit's account line only;
-    # mike: Debian's stock stack. All three run sudo as root.
-    printf '%s\n' 'Defaults !lecture' 'Defaults:bob pam_service=sudo-account' \
+    # alice: the README's hand-written lines (account + session); bob: the stack
+    # pam-auth-update writes (as sudo-i, one of the profile's services); mike: Debian's
+    # stock stack. All three run sudo as root.
+    printf '%s\n' 'Defaults !lecture' 'Defaults:bob pam_service=sudo-i' \
         'Defaults:mike pam_service=sudo-stock' 'alice ALL=(ALL) NOPASSWD: ALL' \
         'bob ALL=(ALL) NOPASSWD: ALL' 'mike ALL=(ALL) NOPASSWD: ALL' >"$SANDBOX_DIR/sudoers"
     chmod 0440 "$SANDBOX_DIR/sudoers"
@@ -174,19 +212,24 @@ bench_pam() {
         >"$RESULTS/pam-concurrent.json"
     # Twelve short rounds rather than one long one: hyperfine runs each command's
     # runs back to back, so a load change on the machine would land on one of them.
-    # Each round starts with the next command, so that none is always first.
+    # Each round starts with the next command, so that none is always first. Six
+    # rounds on each cgroup2 mount mode, alternating; the machine's mode is restored.
     rm -f "$RESULTS"/sudo-*.json
     local commands=(
         -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true"
-        -n "sudo -n true, pam_jit account only" "$AS_BOB sudo -n true"
+        -n "sudo -n true, pam-auth-update profile" "$AS_BOB sudo -n true"
         -n "sudo -n true, stock stack" "$AS_MIKE sudo -n true"
     )
-    local round first
+    local round first mode original
+    original=$(awk '$9 == "cgroup2" { print $11; exit }' /proc/self/mountinfo)
     for round in $(seq 12); do
         first=$(( (round - 1) % 3 * 3 ))
-        hyperfine -N --warmup 3 --runs 20 --style none --export-json "$RESULTS/sudo-$round.json" \
+        mode=$([[ $((round % 2)) == 1 ]] && echo default || echo favordynmods)
+        cgroup_mode "$mode" || { log "cannot remount cgroup2; rounds on the machine's mode"; mode=machine; }
+        hyperfine -N --warmup 3 --runs 20 --style none --export-json "$RESULTS/sudo-$mode-$round.json" \
             "${commands[@]:first}" "${commands[@]:0:first}" >&2
     done
+    mount --options-source=disable -o "remount,$original" "$CGROUP2" || true
     # W2: from the break-glass command to a usable sudo, against the same with an
     # auto-approved request. --prepare ends the previous run's grant.
     local then_sudo="$AS_ALICE sudo -n true"
@@ -202,6 +245,31 @@ bench_pam() {
     "$BIN/jit-bench" pam --service jit-bench-session --baseline jit-bench-session-permit --user alice \
         --calls 2000 --session >"$RESULTS/pam-session.json"
     echo "{\"module_bytes\": $(stat -c %s "$module")}" >"$RESULTS/pam-module.json"
+    stop_jitd
+    bench_flood
+}
+
+# T30: alice's sudo while four other users flood jitd with requests, against the same
+# without the flood, alternating; jitd with the shipped per-user call limits.
+bench_flood() {
+    log "sudo under a flood of requests from other users"
+    start_jitd "$SANDBOX_DIR/pam" "$LIMITED_CONFIG"
+    rm -f "$RESULTS"/flood-*.json
+    local round user pids
+    for round in 1 2 3; do
+        hyperfine -N --warmup 3 --runs 60 --style none --export-json "$RESULTS/flood-quiet-$round.json" \
+            -n "sudo -n true, quiet" "$AS_ALICE sudo -n true" >&2
+        pids=()
+        for user in bob mike sam oscar; do
+            setpriv --reuid="$user" --regid="$user" --init-groups \
+                "$BIN/jit-bench" flood --resource sudo --secs 8 >"$RESULTS/flood-calls-$user-$round.json" &
+            pids+=($!)
+        done
+        sleep 1
+        hyperfine -N --warmup 3 --runs 60 --style none --export-json "$RESULTS/flood-loaded-$round.json" \
+            -n "sudo -n true, flood" "$AS_ALICE sudo -n true" >&2
+        wait "${pids[@]}"
+    done
     stop_jitd
 }
 

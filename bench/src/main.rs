@@ -187,6 +187,14 @@ enum Cmd {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Requests as fast as jitd answers, for `secs` (as whichever user runs
+    /// it): the load of threat T30. Prints how the calls were answered.
+    Flood {
+        #[arg(long, default_value = "sudo")]
+        resource: String,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
     Report {
         #[arg(long)]
         results: PathBuf,
@@ -376,6 +384,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
             revoke_all().await?;
             return Ok(());
         }
+        Cmd::Flood { resource, secs } => flood(&resource, Duration::from_secs_f64(secs)).await?,
         Cmd::WaitReady { timeout } => {
             let until = Instant::now() + Duration::from_secs_f64(timeout);
             loop {
@@ -619,6 +628,36 @@ async fn expiry(
         "lag_p99_s": pct(0.99),
         "lag_max_s": lags.last().copied().unwrap_or(f64::NAN),
     }))
+}
+
+/// `Request` calls back to back for `secs`: how many were granted or left
+/// pending, refused by the rate limit, or refused otherwise (not eligible,
+/// the per-user cap on pending requests).
+async fn flood(resource: &str, secs: Duration) -> Result<serde_json::Value, BoxError> {
+    let conn = Connection::system().await?;
+    let until = Instant::now() + secs;
+    let (mut accepted, mut limited, mut refused) = (0u64, 0u64, 0u64);
+    while Instant::now() < until {
+        let call = conn
+            .call_method(
+                Some(BUS_NAME),
+                OBJECT_PATH,
+                Some(INTERFACE),
+                "Request",
+                &(resource, 1800u64, "flood", ""),
+            )
+            .await;
+        match call {
+            Ok(_) => accepted += 1,
+            Err(zbus::Error::MethodError(name, _, _)) if name.ends_with(".LimitExceeded") => {
+                limited += 1
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    Ok(
+        json!({"accepted": accepted, "limited": limited, "refused": refused, "secs": secs.as_secs_f64()}),
+    )
 }
 
 async fn revoke_all() -> Result<(), BoxError> {

@@ -34,7 +34,10 @@ fn unreadable_cwd(env: &Env) -> String {
 #[test]
 fn sudo_decides_the_same_in_a_hostile_environment() {
     let env = Env::new();
-    env.install_pam(&[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))], SUDOERS);
+    env.install_pam(
+        &[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))],
+        SUDOERS,
+    );
     let vars = hostile(env.dir.path());
     let cwd = unreadable_cwd(&env);
     let sudo = |env: &Env| {
@@ -60,9 +63,7 @@ fn sshd_decides_the_same_with_a_hostile_client_environment() {
         options.extend(["-o".to_owned(), format!("SetEnv={var}")]);
     }
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
-    let login = || {
-        env.run(sshd.ssh_with(&env, "alice", &options, &["echo", "logged-in"]))
-    };
+    let login = || env.run(sshd.ssh_with(&env, "alice", &options, &["echo", "logged-in"]));
     let run = login();
     assert!(run.code != 0 && !run.stdout.contains("logged-in"), "{run}");
     env.request("alice", "ssh", "30m", "hostile");

@@ -344,3 +344,30 @@ fn root_keeps_its_way_in_while_jitd_is_down() {
     let run = env.sudo("alice", &[], &["true"]);
     assert_ne!(run.code, 0, "{run}");
 }
+
+/// Without cgroup v2 nothing can be contained: jitd says so (status, log)
+/// and refuses every session, rather than serve a weaker fallback.
+#[test]
+fn without_cgroup_v2_sessions_are_refused_with_a_reason() {
+    // "# cgroup = none": jitd finds (no) cgroup2 itself, not the test's one.
+    let mut env = Env::without_jitd(&format!("{TEST_CONFIG}\n# cgroup = none\n"));
+    env.install_pam(
+        &[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))],
+        SUDOERS,
+    );
+    env.ns_sh("awk '$9 == \"cgroup2\" { print $5 }' /proc/self/mountinfo | xargs -r -n1 umount -l");
+    env.start_jitd();
+    let status = env.jitctl("alice", &["status"]).ok();
+    assert!(
+        status
+            .stdout
+            .contains("WARNING: this host has no cgroup v2"),
+        "{status}"
+    );
+    env.request("alice", "logs", "30m", "no cgroups");
+    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
+    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("no cgroup v2"), "{run}");
+    nothing_ran(&ran, &mark, &env);
+}

@@ -103,12 +103,13 @@ impl Gate {
     /// start anything: from here on everything it starts ends with the
     /// grant, whatever the host program does with pam_jit's later answers
     /// (sudo ignores `PAM_SESSION_ERR`, sshd every session failure). Done at
-    /// a granted account check on the private socket, and at registration
-    /// for a process that was not bound then. Root only.
+    /// a granted account check on the private socket (a failure is then a
+    /// denial of the account check, which every host honours), and at
+    /// registration for a process that was not bound then. Root only.
     ///
     /// No lock is held across the move: a grant that ends meanwhile has
     /// already left the index when its cgroup is killed, so the check after
-    /// the move sees the end, and the process is refused and ended.
+    /// the move sees the end.
     pub fn bind(
         &self,
         caller: Uid,
@@ -125,34 +126,40 @@ impl Gate {
             None => Process::hold(pid)
                 .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?,
         };
-        let refuse = |process: Process, e: BusError| {
-            self.control.end_refused(&process);
-            Err(e)
+        let (grant, cgroup) = self.contain(&process, uid, resource)?;
+        Ok(Bound {
+            process,
+            grant,
+            cgroup,
+        })
+    }
+
+    /// Moves `process` into `uid`'s grant for `resource`'s cgroup and
+    /// checks the grant again after the move; (grant, cgroup).
+    fn contain(
+        &self,
+        process: &Process,
+        uid: u32,
+        resource: &str,
+    ) -> Result<(u64, String), BusError> {
+        let Some((grant, _)) = self.checker.check(0, uid, resource)? else {
+            return Err(no_grant(uid, resource));
         };
-        let Some((grant, _)) = self.checker.check(caller, uid, resource)? else {
-            return refuse(process, no_grant(uid, resource));
-        };
-        let cgroup = match self.control.adopt(grant, pid) {
-            Ok(cgroup) => cgroup,
-            Err(e) => {
-                tracing::error!(pid, grant, error = %e, "refused a session that cannot be contained");
-                return refuse(process, BusError::Failed(e.to_string()));
-            }
-        };
-        match self.checker.check(caller, uid, resource)? {
-            Some((still, _)) if still == grant => Ok(Bound {
-                process,
-                grant,
-                cgroup,
-            }),
-            _ => refuse(process, no_grant(uid, resource)),
+        let cgroup = self.control.adopt(grant, process.pid).map_err(|e| {
+            tracing::error!(pid = process.pid, grant, error = %e, "refused a session that cannot be contained");
+            BusError::Failed(e.to_string())
+        })?;
+        match self.checker.check(0, uid, resource)? {
+            Some((still, _)) if still == grant => Ok((grant, cgroup)),
+            _ => Err(no_grant(uid, resource)),
         }
     }
 
     /// Registers the session of the caller's process (`pid`, as the kernel
     /// or the bus reports it): `bound` if the account check bound it, else
     /// it is bound now ([`Gate::bind`]). The session ends when the process
-    /// exits ([`SessionEnds`]). A refusal ends the process. Root only.
+    /// exits ([`SessionEnds`]). A refusal ends the process ([`SessionControl::end_refused`]):
+    /// sshd starts the session whatever it is told. Root only.
     pub async fn register(
         &self,
         caller: Uid,
@@ -172,7 +179,21 @@ impl Gate {
         } = opening;
         let bound = match bound.filter(|b| b.process.pid == pid && b.process.is_running()) {
             Some(bound) => bound,
-            None => self.bind(caller, pid, None, uid, &resource)?,
+            None => {
+                let process = Process::hold(pid)
+                    .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?;
+                match self.contain(&process, uid, &resource) {
+                    Ok((grant, cgroup)) => Bound {
+                        process,
+                        grant,
+                        cgroup,
+                    },
+                    Err(e) => {
+                        self.control.end_refused(&process);
+                        return Err(e);
+                    }
+                }
+            }
         };
         let Bound {
             process,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::client::{failure, Daemon1Proxy};
 use super::{CliError, Exit};
 use crate::api::{AuditView, RecordingView, RequestView};
+use crate::core::replay::ReplayFilter;
 use jit_session::asciicast::Finished;
 
 /// Where the packages install the recorder (and where the sudoers rule points).
@@ -129,12 +130,61 @@ pub async fn export(jitd: &Daemon1Proxy<'_>, id: u64, dir: &Path) -> Result<Exit
     Ok(Exit::Ok)
 }
 
+/// What play writes: the output filtered for the reviewer's terminal
+/// (`core::replay`), or, with `--raw`, as recorded.
+enum Screen {
+    Filtered {
+        filter: ReplayFilter,
+        shown: Vec<u8>,
+    },
+    Raw,
+}
+
+impl Screen {
+    fn new(raw: bool) -> Screen {
+        if raw {
+            Screen::Raw
+        } else {
+            Screen::Filtered {
+                filter: ReplayFilter::new(),
+                shown: Vec::new(),
+            }
+        }
+    }
+
+    /// The part of `bytes` (the next of the recording's output) to write.
+    fn show<'a>(&'a mut self, bytes: &'a [u8]) -> &'a [u8] {
+        match self {
+            Screen::Filtered { filter, shown } => {
+                shown.clear();
+                filter.feed(bytes, shown);
+                shown
+            }
+            Screen::Raw => bytes,
+        }
+    }
+
+    /// The end of the recording: what is left to write, and how many
+    /// sequences were left out.
+    fn finish(&mut self) -> (&[u8], u64) {
+        match self {
+            Screen::Filtered { filter, shown } => {
+                shown.clear();
+                filter.finish(shown);
+                (shown, filter.left_out())
+            }
+            Screen::Raw => (&[], 0),
+        }
+    }
+}
+
 /// Replays the "o" events with their timing (idle gaps capped at `max_idle`).
 pub async fn play(
     jitd: &Daemon1Proxy<'_>,
     id: u64,
     speed: f64,
     max_idle: f64,
+    raw: bool,
 ) -> Result<Exit, CliError> {
     if !(speed > 0.0 && max_idle >= 0.0) {
         return Err(CliError::new(
@@ -158,6 +208,10 @@ pub async fn play(
     if header["version"] != 2 {
         return Err(bad("not version 2"));
     }
+    if raw {
+        eprintln!("jitctl: --raw: playing recording {id} unfiltered; its escape sequences reach your terminal as recorded (they can set your clipboard or type into your shell)");
+    }
+    let mut screen = Screen::new(raw);
     let mut stdout = std::io::stdout().lock();
     let mut last = 0.0f64;
     for line in lines {
@@ -181,8 +235,15 @@ pub async fn play(
         if gap > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(gap)).await;
         }
-        let _ = stdout.write_all(&jit_session::asciicast::decode_output(text));
+        let output = jit_session::asciicast::decode_output(text);
+        let _ = stdout.write_all(screen.show(&output));
         let _ = stdout.flush();
+    }
+    let (rest, left_out) = screen.finish();
+    let _ = stdout.write_all(rest);
+    let _ = stdout.flush();
+    if left_out > 0 {
+        eprintln!("jitctl: left out {left_out} control sequences of recording {id} that act on the terminal rather than draw (titles, reports, clipboard, ...); --raw plays them");
     }
     Ok(Exit::Ok)
 }

@@ -6,6 +6,7 @@
 pub mod break_glass;
 pub mod model;
 pub mod notify;
+pub mod replay;
 pub mod risk;
 pub mod routing;
 pub mod sanitize;

@@ -20,10 +20,7 @@ fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
 /// Prints `value` as JSON or through `human`.
 fn show<T: Serialize>(out: Output, value: &T, human: impl FnOnce(&T) -> String) {
     if out.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+        println!("{}", render::json(value));
     } else {
         print!("{}", human(value));
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::args::{AuditAction, Command, IncidentsAction, Output, RecordingsAction};
 use super::client::{connect, failure, Daemon1Proxy};
+use super::play;
 use super::recordings;
 use super::render;
 use super::{CliError, Exit};
@@ -218,7 +219,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                 speed,
                 max_idle,
                 raw,
-            } => recordings::play(&jitd, id, speed, max_idle, raw).await,
+            } => play::play(&jitd, id, speed, max_idle, raw).await,
             RecordingsAction::Verify { id } => recordings::verify(&jitd, id).await,
             RecordingsAction::Export { id, out } => recordings::export(&jitd, id, &out).await,
         },

@@ -187,10 +187,11 @@ pub enum RecordingsAction {
         #[command(flatten)]
         out: Output,
     },
-    /// Replay a recording in this terminal: what draws the screen (text,
-    /// colours, cursor movement, erasing, alternate screen); sequences that
-    /// would act on your terminal (clipboard, titles, reports, links) are
-    /// left out.
+    /// Replay a recording in this terminal (what draws the screen only).
+    ///
+    /// Text, colours, cursor movement, erasing and the alternate screen are
+    /// replayed; sequences that would act on your terminal (clipboard,
+    /// titles, reports, links) are left out.
     Play {
         id: u64,
         /// Playback speed factor.

@@ -90,3 +90,54 @@ fn hostile_text_round_trips_and_is_not_printed_raw() {
     assert_eq!(all.as_array().unwrap().len(), 2, "{all:#}");
     env.request("bob", "logs", "5m", "still works");
 }
+
+/// Bidi controls, invisible characters, tag characters and a C1 control in
+/// a reason: escaped in human output (`\u{..}`) and in `--json` (`\uXXXX`,
+/// surrogate pairs for the tags), and the JSON still reads back exactly.
+#[test]
+fn hostile_text_is_escaped_in_json_and_human_output() {
+    let env = Env::new();
+    let reason = "ok \u{202e}exe.txt \u{61c}\u{180e} tag\u{e0041}\u{e0042} \
+                  zw\u{200b} c1\u{9b}6n bidi\u{2066}x\u{2069} \u{2764}\u{fe0f}\u{fe0f}";
+    let id = id_of(&env.request("alice", "db", "2h", reason)).to_string();
+
+    let json = env.jitctl("olivia", &["show", &id, "--json"]).ok();
+    let golden = concat!(
+        r#""reason": "ok \u202eexe.txt \u061c\u180e tag\udb40\udc41\udb40\udc42 "#,
+        r#"zw\u200b c1\u009b6n bidi\u2066x\u2069 "#,
+        "\u{2764}\u{fe0f}",
+        r#"\ufe0f","#
+    );
+    assert!(
+        json.stdout.lines().any(|l| l.trim() == golden),
+        "no line {golden} in:{json}"
+    );
+    assert_eq!(json.json()["reason"], reason, "--json is not lossless");
+
+    let human = env.jitctl("olivia", &["show", &id]).ok();
+    let golden = concat!(
+        r"ok \u{202e}exe.txt \u{61c}\u{180e} tag\u{e0041}\u{e0042} ",
+        r"zw\u{200b} c1\u{9b}6n bidi\u{2066}x\u{2069} ",
+        "\u{2764}\u{fe0f}",
+        r"\u{fe0f}"
+    );
+    assert!(
+        human.stdout.lines().any(|l| l.ends_with(golden)),
+        "no line ending in {golden} in:{human}"
+    );
+
+    // Nothing hostile is left raw in either.
+    for (what, out) in [("--json", &json.stdout), ("human", &human.stdout)] {
+        let raw: Vec<char> = out
+            .chars()
+            .filter(|c| reason.contains(*c) && !c.is_ascii())
+            .filter(|c| !['\u{2764}', '\u{fe0f}'].contains(c))
+            .collect();
+        assert!(raw.is_empty(), "{what} output has {raw:?} raw:\n{out}");
+        assert_eq!(
+            out.matches('\u{fe0f}').count(),
+            1,
+            "{what}: one variation selector after ❤ is kept, the second escaped:\n{out}"
+        );
+    }
+}

@@ -187,7 +187,11 @@ pub enum RecordingsAction {
         #[command(flatten)]
         out: Output,
     },
-    /// Replay a recording in this terminal.
+    /// Replay a recording in this terminal (what draws the screen only).
+    ///
+    /// Text, colours, cursor movement, erasing and the alternate screen are
+    /// replayed; sequences that would act on your terminal (clipboard,
+    /// titles, reports, links) are left out.
     Play {
         id: u64,
         /// Playback speed factor.
@@ -196,6 +200,10 @@ pub enum RecordingsAction {
         /// Longest pause kept, in seconds (longer idle gaps are compressed).
         #[arg(long, value_name = "SECS", default_value_t = 2.0)]
         max_idle: f64,
+        /// Write the recorded bytes unfiltered. The recorded user chose
+        /// them: they can set your clipboard or type into your shell.
+        #[arg(long)]
+        raw: bool,
     },
     /// Check a recording against the digest in the audit trail; exit 1 on mismatch.
     Verify { id: u64 },

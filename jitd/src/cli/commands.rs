@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::args::{AuditAction, Command, IncidentsAction, Output, RecordingsAction};
 use super::client::{connect, failure, Daemon1Proxy};
+use super::play;
 use super::recordings;
 use super::render;
 use super::{CliError, Exit};
@@ -20,10 +21,7 @@ fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
 /// Prints `value` as JSON or through `human`.
 fn show<T: Serialize>(out: Output, value: &T, human: impl FnOnce(&T) -> String) {
     if out.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+        println!("{}", render::json(value));
     } else {
         print!("{}", human(value));
     }
@@ -220,7 +218,8 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                 id,
                 speed,
                 max_idle,
-            } => recordings::play(&jitd, id, speed, max_idle).await,
+                raw,
+            } => play::play(&jitd, id, speed, max_idle, raw).await,
             RecordingsAction::Verify { id } => recordings::verify(&jitd, id).await,
             RecordingsAction::Export { id, out } => recordings::export(&jitd, id, &out).await,
         },

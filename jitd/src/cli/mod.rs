@@ -3,6 +3,7 @@
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod play;
 pub mod recordings;
 pub mod render;
 

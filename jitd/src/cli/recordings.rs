@@ -1,14 +1,14 @@
-//! `jitctl recordings ...` and `jitctl shell|run`.
+//! `jitctl recordings list|verify|export` and `jitctl shell|run` (play: `play.rs`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::Duration;
 
 use super::client::{failure, Daemon1Proxy};
+use super::render;
 use super::{CliError, Exit};
 use crate::api::{AuditView, RecordingView, RequestView};
 use jit_session::asciicast::Finished;
@@ -58,7 +58,7 @@ pub async fn elevate(
     ))
 }
 
-fn recording_file(fd: zbus::OwnedFd) -> File {
+pub(super) fn recording_file(fd: zbus::OwnedFd) -> File {
     File::from(OwnedFd::from(fd))
 }
 
@@ -93,96 +93,59 @@ pub async fn export(jitd: &Daemon1Proxy<'_>, id: u64, dir: &Path) -> Result<Exit
         .iter()
         .filter(|e| e.request == Some(view.grant))
         .collect();
-    let io_err = |e: std::io::Error| {
-        CliError::new(
-            Exit::Failed,
-            format!("cannot write to {}: {e}", dir.display()),
-        )
-    };
-    // A recording can hold secrets: the copies are the exporter's alone (0600).
-    let private = |path: &Path| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-    };
     let cast = dir.join(format!("recording-{id}.cast"));
-    std::io::copy(
-        &mut recording_file(fd),
-        &mut private(&cast).map_err(io_err)?,
-    )
-    .map_err(io_err)?;
     let sidecar = dir.join(format!("recording-{id}.json"));
+    // Both are made before either is written: a refusal leaves nothing behind.
+    let mut cast_file = create_new_private(&cast)?;
+    let mut sidecar_file = create_new_private(&sidecar).inspect_err(|_| {
+        let _ = std::fs::remove_file(&cast);
+    })?;
+    let write_err = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| CliError::new(Exit::Failed, format!("cannot write {path}: {e}"))
+    };
+    std::io::copy(&mut recording_file(fd), &mut cast_file).map_err(write_err(&cast))?;
     let doc = serde_json::json!({"recording": view, "audit": events});
-    private(&sidecar)
-        .and_then(|mut f| {
-            f.write_all(
-                serde_json::to_string_pretty(&doc)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            )
-        })
-        .map_err(io_err)?;
+    sidecar_file
+        .write_all(render::json(&doc).as_bytes())
+        .map_err(write_err(&sidecar))?;
     println!("Wrote {} and {}.", cast.display(), sidecar.display());
     Ok(Exit::Ok)
 }
 
-/// Replays the "o" events with their timing (idle gaps capped at `max_idle`).
-pub async fn play(
-    jitd: &Daemon1Proxy<'_>,
-    id: u64,
-    speed: f64,
-    max_idle: f64,
-) -> Result<Exit, CliError> {
-    if !(speed > 0.0 && max_idle >= 0.0) {
-        return Err(CliError::new(
-            Exit::Usage,
-            "--speed must be above 0 and --max-idle at least 0",
-        ));
+/// Creates `path` for the exporter alone (0600, a recording can hold
+/// secrets), as a new file: never an existing one (no truncation), never
+/// through a symbolic link in its place (O_EXCL refuses a link, dangling or
+/// not; O_NOFOLLOW too). The refusal is a conflict (exit 6).
+fn create_new_private(path: &Path) -> Result<File, CliError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| refusal(path, &e))
+}
+
+/// Why `path` could not be created: something in its place (a conflict),
+/// or anything else.
+fn refusal(path: &Path, e: &std::io::Error) -> CliError {
+    let taken =
+        e.kind() == std::io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ELOOP);
+    let shown = path.display();
+    if !taken {
+        return CliError::new(Exit::Failed, format!("cannot create {shown}: {e}"));
     }
-    let (fd, _) = jitd.open_recording_file(id).await.map_err(failure)?;
-    let mut lines = BufReader::new(recording_file(fd)).lines();
-    let bad = |what: &str| {
-        CliError::new(
-            Exit::Failed,
-            format!("recording {id} is not valid asciicast v2: {what}"),
-        )
+    let is_link = path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    let what = if is_link {
+        "is a symbolic link; export does not follow links"
+    } else {
+        "already exists; export does not overwrite"
     };
-    let header = lines
-        .next()
-        .ok_or_else(|| bad("empty"))?
-        .map_err(|e| bad(&e.to_string()))?;
-    let header: serde_json::Value = serde_json::from_str(&header).map_err(|_| bad("bad header"))?;
-    if header["version"] != 2 {
-        return Err(bad("not version 2"));
-    }
-    let mut stdout = std::io::stdout().lock();
-    let mut last = 0.0f64;
-    for line in lines {
-        let line = line.map_err(|e| bad(&e.to_string()))?;
-        let Ok(serde_json::Value::Array(event)) = serde_json::from_str::<serde_json::Value>(&line)
-        else {
-            return Err(bad("bad event line"));
-        };
-        let (Some(at), Some(kind), Some(text)) = (
-            event.first().and_then(|v| v.as_f64()),
-            event.get(1).and_then(|v| v.as_str()),
-            event.get(2).and_then(|v| v.as_str()),
-        ) else {
-            return Err(bad("bad event"));
-        };
-        if kind != "o" {
-            continue;
-        }
-        let gap = ((at - last).max(0.0) / speed).min(max_idle);
-        last = at;
-        if gap > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(gap)).await;
-        }
-        let _ = stdout.write_all(&jit_session::asciicast::decode_output(text));
-        let _ = stdout.flush();
-    }
-    Ok(Exit::Ok)
+    CliError::new(
+        Exit::Conflict,
+        format!("{shown} {what} (remove it or choose another --out)"),
+    )
 }

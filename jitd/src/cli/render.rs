@@ -1,12 +1,22 @@
 //! Human output: short, aligned, and sanitized. Every string that another
-//! person could have typed goes through `clean` (threat T20).
+//! person could have typed goes through `clean` (threat T20). JSON output
+//! escapes the same characters, as `\uXXXX` (`json`).
 
 use std::fmt::Write;
+
+use serde::Serialize;
 
 use crate::api::{
     AuditView, CaseView, IncidentView, RecordingView, RequestView, StatusView, VerifyView,
 };
-use crate::core::sanitize::for_terminal as clean;
+use crate::core::sanitize::{for_json, for_terminal as clean};
+
+/// `value` as pretty JSON whose strings show no control, bidi or invisible
+/// character raw (serde_json escapes C0 controls only).
+pub fn json<T: Serialize>(value: &T) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    for_json(&text).into_owned()
+}
 
 const REASON_COLUMN: usize = 40;
 

@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod model;
 pub mod notify;
 pub mod rate;
+pub mod replay;
 pub mod risk;
 pub mod routing;
 pub mod sanitize;

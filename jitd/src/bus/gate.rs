@@ -9,6 +9,7 @@ use crate::core::model::Uid;
 use crate::directory::Person;
 use crate::engine::{run_blocking, run_soon, Engine, EngineError, GrantChecker};
 use crate::pidfd::Process;
+use crate::polkit::asker::{AskerMissing, PolkitAsker};
 use crate::session_ends::SessionEnds;
 use crate::sessions::{ContainError, SessionControl};
 use crate::store::SessionRecord;
@@ -45,6 +46,8 @@ pub struct Gate {
     checker: GrantChecker,
     control: SessionControl,
     ends: SessionEnds,
+    /// Why polkitd cannot ask, with the polkit gate on.
+    polkit_missing: Option<AskerMissing>,
 }
 
 impl Gate {
@@ -55,6 +58,20 @@ impl Gate {
             checker,
             control,
             ends,
+            polkit_missing: None,
+        }
+    }
+
+    /// With the polkit gate's asker as resolved at start ([`resolve`](crate::polkit::asker::resolve)).
+    pub fn with_polkit(self, asker: Result<Option<PolkitAsker>, AskerMissing>) -> Gate {
+        let (asker, missing) = match asker {
+            Ok(asker) => (asker, None),
+            Err(missing) => (None, Some(missing)),
+        };
+        Gate {
+            checker: self.checker.with_polkit_asker(asker),
+            polkit_missing: missing,
+            ..self
         }
     }
 
@@ -64,6 +81,7 @@ impl Gate {
         if !self.control.contains_sessions() {
             warnings.push(ContainError::NoCgroupV2.to_string());
         }
+        warnings.extend(self.polkit_missing.iter().map(|m| m.to_string()));
         warnings
     }
 

@@ -156,3 +156,46 @@ fn a_missing_asker_is_a_warning_and_refuses() {
     env.request("alice", "logs", "30m", "fix the logs");
     refused(pkexec_id(&env, "alice"));
 }
+
+/// `jit-polkit-check ARGS` as polkitd's account, with `DBUS_SYSTEM_BUS_ADDRESS`
+/// set to `address` (which it must ignore).
+fn helper_as_polkitd(env: &Env, address: &str, args: &[&str]) -> Run {
+    let helper = bin_dir().join("jit-polkit-check");
+    let mut cmd = env.ns_command("runuser");
+    cmd.args(["-u", "polkitd", "--", "env"])
+        .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={address}"))
+        .arg(helper)
+        .arg("--config")
+        .arg(&env.config_path)
+        .args(args);
+    env.run(cmd)
+}
+
+#[test]
+fn the_helper_trusts_only_root_at_the_system_bus_socket() {
+    const FAKE_JITD: &str = env!("CARGO_BIN_EXE_fake-jitd");
+    let env = Env::with_config(&format!("{TEST_CONFIG}\n{GATE_ON}"));
+    env.install_pam(&[], SUDOERS);
+    env.link_system_bus();
+    let mut fake = env.start_fake_bus("fake");
+    env.start_impostor(&mut fake, "oscar", FAKE_JITD);
+    let question = ["--", "alice", EXEC, "any"];
+
+    // The environment does not lead it to the impostor's "granted".
+    let run = helper_as_polkitd(&env, &fake.address, &question).ok();
+    assert_eq!(run.stdout, "refuse: no active grant for 'logs'\n", "{run}");
+
+    // The impostor at the system bus's own address: no answer, no pass.
+    let socket = env.dir.path().join("fake.sock");
+    env.ns_sh(&format!(
+        "ln -sf {} /run/dbus/system_bus_socket",
+        socket.display()
+    ));
+    let run = helper_as_polkitd(&env, &fake.address, &question).code(1);
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(
+        run.stderr
+            .contains("not root: refusing to talk to an impostor"),
+        "{run}"
+    );
+}

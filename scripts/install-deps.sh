@@ -2,6 +2,8 @@
 # Installs the Debian packages the demo and the tests need (idempotent).
 set -euo pipefail
 needed=(dbus util-linux sqlite3 hyperfine libpam0g-dev pamtester sudo openssh-server openssh-client tmux vim asciinema tlog jq)
+# The polkit gate's tests: the real polkitd, pkexec and pkcheck.
+needed+=(polkitd pkexec)
 # scripts/package.sh and the package tests: .deb and .rpm builds, lintian, the
 # SELinux module, a Debian chroot, and systemd-analyze for the unit.
 needed+=(debhelper lintian rpm selinux-policy-dev semodule-utils mmdebstrap systemd)

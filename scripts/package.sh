@@ -45,7 +45,7 @@ trap 'rm -rf "$work"' EXIT
 
 # Binaries as shipped: stripped (the release profile strips already).
 mkdir "$work/bin"
-for f in jitd jitctl jit-session libpam_jit.so; do
+for f in jitd jitctl jit-session jit-polkit-check libpam_jit.so; do
     strip --strip-unneeded -o "$work/bin/$f" "$bin/$f"
 done
 "$bin/jit-docgen" "$work/docs"
@@ -59,6 +59,7 @@ stage() {
     install -D -m0755 "$work/bin/jitd" "$root/usr/sbin/jitd"
     install -D -m0755 "$work/bin/jitctl" "$root/usr/bin/jitctl"
     install -D -m0755 "$work/bin/jit-session" "$root/usr/libexec/jit/jit-session"
+    install -D -m0755 "$work/bin/jit-polkit-check" "$root/usr/libexec/jit/jit-polkit-check"
     install -D -m0644 "$work/bin/libpam_jit.so" "$root$pamdir/pam_jit.so"
     install -D -m0644 packaging/jitd.toml "$root/etc/jit/jitd.toml"
     install -D -m0644 packaging/systemd/jitd.service "$root$unitdir/jitd.service"
@@ -67,6 +68,7 @@ stage() {
     install -D -m0644 packaging/dbus/org.jit.Daemon1.conf "$root/usr/share/dbus-1/system.d/org.jit.Daemon1.conf"
     install -D -m0644 packaging/dbus/org.jit.Daemon1.service "$root/usr/share/dbus-1/system-services/org.jit.Daemon1.service"
     install -D -m0644 packaging/dbus/org.jit.Daemon1.xml "$root/usr/share/dbus-1/interfaces/org.jit.Daemon1.xml"
+    install -D -m0644 packaging/polkit/20-jit.rules "$root/usr/share/polkit-1/rules.d/20-jit.rules"
     install -D -m0644 -t "$root/usr/share/man/man1" "$d"/man/*.1
     install -D -m0644 -t "$root/usr/share/man/man8" "$d"/man/*.8
     for name in jitd jitctl; do

@@ -52,7 +52,7 @@ sandbox_enter() {
 # Starts a private dbus-daemon with jit's policy; sets DBUS_SYSTEM_BUS_ADDRESS.
 sandbox_bus() {
     local root=$1
-    sed -e "s|@SOCKET@|$SANDBOX_DIR/bus.socket|" -e "s|@POLICY@|$root/packaging/dbus/org.jit.Daemon1.conf|" \
+    sed -e "s|@SOCKET@|$SANDBOX_DIR/bus.socket|" -e "s|@INCLUDES@|  <include>$root/packaging/dbus/org.jit.Daemon1.conf</include>|" \
         "$root/tests/fixtures/bus.conf.in" >"$SANDBOX_DIR/bus.conf"
     dbus-daemon --config-file="$SANDBOX_DIR/bus.conf" --nofork --nopidfile 2>>"$SANDBOX_DIR/bus.log" &
     SANDBOX_PIDS+=($!)

@@ -18,6 +18,8 @@ use crate::core::routing::Thresholds;
 
 mod notify;
 pub use notify::{Hook, HookKind, NotifyConfig, Secret, Smtp, SmtpTls};
+pub mod polkit;
+pub use polkit::PolkitConfig;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -417,6 +419,8 @@ struct RawConfig {
     notify: notify::RawNotify,
     #[serde(default)]
     break_glass: BreakGlassConfig,
+    #[serde(default)]
+    polkit: polkit::RawPolkit,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
 }
@@ -431,6 +435,7 @@ pub struct Config {
     pub recordings: RecordingsConfig,
     pub notify: NotifyConfig,
     pub break_glass: BreakGlassConfig,
+    pub polkit: PolkitConfig,
     pub resources: Vec<Resource>,
 }
 
@@ -464,16 +469,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, path)
 }
 
+/// An error about the byte range `span` of `text` (the start of the file
+/// without one), as `file:line:col: message`.
+fn invalid(text: &str, path: &Path, span: Option<Range<usize>>, message: String) -> ConfigError {
+    let (line, col) = line_col(text, span.map_or(0, |s| s.start));
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        col,
+        message,
+    }
+}
+
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let invalid = |span: Option<Range<usize>>, message: String| {
-        let (line, col) = line_col(text, span.map_or(0, |s| s.start));
-        ConfigError::Invalid {
-            path: path.to_owned(),
-            line,
-            col,
-            message,
-        }
-    };
+    let invalid = |span: Option<Range<usize>>, message: String| invalid(text, path, span, message);
     let raw: RawConfig =
         toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
 
@@ -512,6 +521,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .notify
         .resolve(&resource_targets)
         .map_err(|(span, message)| invalid(span, message))?;
+
+    let resource_names: Vec<String> = raw
+        .resources
+        .iter()
+        .map(|r| r.name.get_ref().clone())
+        .collect();
+    let polkit = raw
+        .polkit
+        .resolve(&resource_names)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
 
     let mut seen = HashSet::new();
     let mut resources = Vec::with_capacity(raw.resources.len());
@@ -566,6 +585,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         recordings: raw.recordings,
         notify,
         break_glass: raw.break_glass,
+        polkit,
         resources,
     })
 }

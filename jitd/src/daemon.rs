@@ -90,7 +90,16 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let conn = zbus::connection::Builder::system().build().await?;
     let ends = SessionEnds::new(Arc::clone(&engine));
     ends.resume().await;
-    let gate = Gate::new(Arc::clone(&engine), control, ends.clone());
+    let asker = crate::polkit::asker::resolve(&config.polkit);
+    if let Ok(Some(asker)) = &asker {
+        tracing::info!(
+            asker = %config.polkit.asker,
+            uid = asker.uid,
+            resource = %asker.resource,
+            "polkit gate: the asker may check anyone's grant for the resource"
+        );
+    }
+    let gate = Gate::new(Arc::clone(&engine), control, ends.clone()).with_polkit(asker);
     let daemon = Daemon::new(
         gate.clone(),
         Callers::new(CallLimits::new(&config.limits)),

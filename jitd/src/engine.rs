@@ -28,6 +28,7 @@ use crate::core::workflow::{self, Actor, Approved, Submission, WorkflowError};
 use crate::deadlines::{Deadlines, Due};
 use crate::directory::{DirectoryError, Person};
 use crate::grants::GrantIndex;
+use crate::polkit::asker::PolkitAsker;
 use crate::store::{
     AuditEvent, AuditRecord, Doorbell, Journal, ListFilter, NotificationRecord, RecordingRecord,
     SessionRecord, Store, StoreError, Writer,
@@ -56,7 +57,7 @@ pub enum EngineError {
         "you already hold grant {id} for '{resource}'; use 'jitctl extend {id}' for more time"
     )]
     AlreadyActive { id: RequestId, resource: String },
-    #[error("only root may ask about another user's grants")]
+    #[error("only root (and polkitd, for the polkit gate) may ask about another user's grants")]
     CheckOthers,
     #[error(
         "you have {limit} pending requests, the most one may have; \
@@ -180,14 +181,36 @@ pub struct RecordingStart {
 pub struct GrantChecker {
     grants: Arc<RwLock<GrantIndex>>,
     clock: Arc<dyn Clock>,
+    /// polkitd's account while the polkit gate is on.
+    polkit: Option<PolkitAsker>,
 }
 
 impl GrantChecker {
-    /// The caller's (or, for root, anyone's) newest pending request for `resource`.
-    pub fn pending(&self, caller: Uid, uid: Uid, resource: &str) -> Result<Option<RequestId>> {
-        if caller != 0 && caller != uid {
-            return Err(EngineError::CheckOthers);
+    /// Lets `asker` (polkitd's account) ask about anyone's grant for its resource.
+    pub fn with_polkit_asker(self, asker: Option<PolkitAsker>) -> GrantChecker {
+        GrantChecker {
+            polkit: asker,
+            ..self
         }
+    }
+
+    /// Root may ask about anyone, a user about themselves, and polkitd's
+    /// account about anyone's grant for the polkit gate's resource.
+    fn may_ask(&self, caller: Uid, uid: Uid, resource: &str) -> Result<()> {
+        let polkitd = self
+            .polkit
+            .as_ref()
+            .is_some_and(|a| a.may_ask(caller, resource));
+        if caller == 0 || caller == uid || polkitd {
+            Ok(())
+        } else {
+            Err(EngineError::CheckOthers)
+        }
+    }
+
+    /// The newest pending request of `uid` for `resource` ([`GrantChecker::may_ask`]).
+    pub fn pending(&self, caller: Uid, uid: Uid, resource: &str) -> Result<Option<RequestId>> {
+        self.may_ask(caller, uid, resource)?;
         Ok(self
             .grants
             .read()
@@ -195,16 +218,14 @@ impl GrantChecker {
             .pending(uid, resource))
     }
 
-    /// The caller's (or, for root, anyone's) active grant for `resource`.
+    /// The active grant of `uid` for `resource` ([`GrantChecker::may_ask`]).
     pub fn check(
         &self,
         caller: Uid,
         uid: Uid,
         resource: &str,
     ) -> Result<Option<(RequestId, UnixTime)>> {
-        if caller != 0 && caller != uid {
-            return Err(EngineError::CheckOthers);
-        }
+        self.may_ask(caller, uid, resource)?;
         let index = self.grants.read().unwrap_or_else(|e| e.into_inner());
         Ok(index.check(uid, resource, self.clock.wall()))
     }
@@ -314,6 +335,7 @@ impl Engine {
         GrantChecker {
             grants: Arc::clone(&self.grants),
             clock: Arc::clone(&self.clock),
+            polkit: None,
         }
     }
 

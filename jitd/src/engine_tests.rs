@@ -267,6 +267,24 @@ fn only_root_checks_other_users() {
     ));
     assert!(checker.check(61001, 61001, "logs").unwrap().is_none());
     assert!(checker.check(0, 61001, "logs").unwrap().is_none());
+
+    // polkitd's account asks about anyone, for the gate's resource alone.
+    let checker = checker.with_polkit_asker(Some(PolkitAsker {
+        uid: 996,
+        resource: "logs".into(),
+    }));
+    assert!(checker.check(996, 61001, "logs").unwrap().is_none());
+    assert!(checker.pending(996, 61001, "logs").unwrap().is_none());
+    for (caller, resource) in [(996, "db"), (61002, "logs")] {
+        assert!(matches!(
+            checker.check(caller, 61001, resource),
+            Err(EngineError::CheckOthers)
+        ));
+        assert!(matches!(
+            checker.pending(caller, 61001, resource),
+            Err(EngineError::CheckOthers)
+        ));
+    }
 }
 
 #[test]

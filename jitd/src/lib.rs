@@ -16,6 +16,7 @@ pub mod engine;
 pub mod grants;
 pub mod notifier;
 pub mod pidfd;
+pub mod polkit;
 pub mod recordings;
 pub mod session_ends;
 pub mod sessions;

@@ -34,6 +34,9 @@ pub use chroot::*;
 mod pam;
 pub use pam::*;
 
+mod polkit;
+pub use polkit::*;
+
 mod session;
 pub use session::*;
 
@@ -482,6 +485,12 @@ impl Env {
 
     /// Namespace and bus; jitd is not started. The config is written.
     pub fn without_jitd(config: &str) -> Env {
+        Env::with_bus_policies(config, &[])
+    }
+
+    /// [`Env::without_jitd`] with more bus policy files than jit's own
+    /// (another service's, such as polkitd's).
+    pub fn with_bus_policies(config: &str, policies: &[&Path]) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("jit-e2e-")
             .tempdir()
@@ -537,7 +546,7 @@ impl Env {
             }),
         };
         env.write_config(config);
-        env.start_bus();
+        env.start_bus(policies);
         env
     }
 
@@ -582,14 +591,20 @@ impl Env {
         fs::set_permissions(&self.config_path, fs::Permissions::from_mode(0o644)).expect("chmod");
     }
 
-    fn start_bus(&mut self) {
+    fn start_bus(&mut self, policies: &[&Path]) {
         let template = fs::read_to_string(workspace_root().join("tests/fixtures/bus.conf.in"))
             .expect("tests/fixtures/bus.conf.in");
-        let policy = workspace_root().join("packaging/dbus/org.jit.Daemon1.conf");
-        assert!(policy.is_file(), "{} missing", policy.display());
+        let jit = workspace_root().join("packaging/dbus/org.jit.Daemon1.conf");
+        let includes: String = std::iter::once(jit.as_path())
+            .chain(policies.iter().copied())
+            .map(|policy| {
+                assert!(policy.is_file(), "{} missing", policy.display());
+                format!("  <include>{}</include>\n", policy.display())
+            })
+            .collect();
         let conf = template
             .replace("@SOCKET@", &self.socket.display().to_string())
-            .replace("@POLICY@", &policy.display().to_string());
+            .replace("@INCLUDES@\n", &includes);
         let conf_path = self.dir.path().join("bus.conf");
         fs::write(&conf_path, conf).expect("write bus.conf");
 
@@ -916,6 +931,11 @@ impl Drop for Env {
 
 /// Whether someone owns `org.jit.Daemon1` on the bus at `address`.
 pub fn name_owned_at(address: &str) -> bool {
+    name_has_owner(address, "org.jit.Daemon1")
+}
+
+/// Whether someone owns `name` on the bus at `address`.
+pub fn name_has_owner(address: &str, name: &str) -> bool {
     Command::new("busctl")
         .arg(format!("--address={address}"))
         .args([
@@ -925,7 +945,7 @@ pub fn name_owned_at(address: &str) -> bool {
             "org.freedesktop.DBus",
             "NameHasOwner",
             "s",
-            "org.jit.Daemon1",
+            name,
         ])
         .stderr(Stdio::null())
         .output()

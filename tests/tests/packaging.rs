@@ -41,6 +41,8 @@ const SHARED_LAYOUT: &[(&str, u32, &str)] = &[
     ("/usr/sbin/jitd", 0o755, "root"),
     ("/usr/bin/jitctl", 0o755, "root"),
     ("/usr/libexec/jit/jit-session", 0o755, "root"),
+    ("/usr/libexec/jit/jit-polkit-check", 0o755, "root"),
+    ("/usr/share/polkit-1/rules.d/20-jit.rules", 0o644, "root"),
     ("/etc/jit/jitd.toml", 0o644, "root"),
     ("/var/lib/jit", 0o700, "root"),
     ("/var/log/jit", 0o750, "jit-audit"),
@@ -343,6 +345,10 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
             "packaging/dbus/org.jit.Daemon1.conf",
         ),
         ("/usr/share/pam-configs/jit", "packaging/pam/jit"),
+        (
+            "/usr/share/polkit-1/rules.d/20-jit.rules",
+            "packaging/polkit/20-jit.rules",
+        ),
     ] {
         assert_eq!(
             fs::read(c.path(installed)).expect(installed),
@@ -376,6 +382,10 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
     assert_no_pam_jit(&c);
     let run = c.sh_ok("jitd --check-config /etc/jit/jitd.toml");
     assert!(run.stdout.contains(": OK ("), "{run}");
+    // The polkit rule's helper reads the installed config: off until set.
+    let run =
+        c.sh_ok("/usr/libexec/jit/jit-polkit-check nobody org.freedesktop.policykit.exec any");
+    assert_eq!(run.stdout, "pass: the polkit gate is off\n", "{run}");
 
     // The admin enables gating, changes the config; jitd has state and a recording.
     c.sh_ok(

@@ -9,6 +9,7 @@ use crate::admissions::Admitter;
 use crate::core::model::Uid;
 use crate::engine::{run_blocking, Engine, EngineError, GrantChecker};
 use crate::pidfd::Process;
+use crate::polkit::asker::{AskerMissing, PolkitAsker};
 use crate::session_ends::SessionEnds;
 use crate::sessions::{ContainError, SessionControl};
 use crate::store::SessionRecord;
@@ -46,6 +47,8 @@ pub struct Gate {
     admitter: Admitter,
     control: SessionControl,
     ends: SessionEnds,
+    /// Why polkitd cannot ask, with the polkit gate on.
+    polkit_missing: Option<AskerMissing>,
 }
 
 impl Gate {
@@ -60,6 +63,20 @@ impl Gate {
             admitter,
             control,
             ends,
+            polkit_missing: None,
+        }
+    }
+
+    /// With the polkit gate's asker as resolved at start ([`resolve`](crate::polkit::asker::resolve)).
+    pub fn with_polkit(self, asker: Result<Option<PolkitAsker>, AskerMissing>) -> Gate {
+        let (asker, missing) = match asker {
+            Ok(asker) => (asker, None),
+            Err(missing) => (None, Some(missing)),
+        };
+        Gate {
+            checker: self.checker.with_polkit_asker(asker),
+            polkit_missing: missing,
+            ..self
         }
     }
 
@@ -69,6 +86,7 @@ impl Gate {
         if !self.control.contains_sessions() {
             warnings.push(ContainError::NoCgroupV2.to_string());
         }
+        warnings.extend(self.polkit_missing.iter().map(|m| m.to_string()));
         warnings
     }
 

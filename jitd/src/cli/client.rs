@@ -36,19 +36,37 @@ pub trait Daemon1 {
     fn status(&self) -> zbus::Result<String>;
     fn list_recordings(&self, filter: &str) -> zbus::Result<String>;
     fn open_recording_file(&self, id: u64) -> zbus::Result<(zbus::OwnedFd, String)>;
+    fn check_grant(&self, uid: u32, resource: &str) -> zbus::Result<(bool, u64, i64, u64)>;
     #[zbus(signal)]
     fn request_decided(&self, id: u64, state: &str) -> zbus::Result<()>;
+}
+
+fn bus_unreachable(e: zbus::Error) -> CliError {
+    CliError::new(
+        Exit::Unreachable,
+        format!("cannot reach the system bus: {e}"),
+    )
 }
 
 /// Connects to the system bus (honouring `DBUS_SYSTEM_BUS_ADDRESS`) and makes
 /// sure jitd's name belongs to root, so nobody can impersonate it (threat T2).
 pub async fn connect() -> Result<Daemon1Proxy<'static>, CliError> {
-    let conn = Connection::system().await.map_err(|e| {
-        CliError::new(
-            Exit::Unreachable,
-            format!("cannot reach the system bus: {e}"),
-        )
-    })?;
+    let conn = Connection::system().await.map_err(bus_unreachable)?;
+    owned_by_root(conn).await
+}
+
+/// [`connect`] at the system bus's fixed address, for programs whose
+/// environment is not theirs to trust (`DBUS_SYSTEM_BUS_ADDRESS` is ignored).
+pub async fn connect_fixed() -> Result<Daemon1Proxy<'static>, CliError> {
+    let conn = zbus::connection::Builder::address(jit_session::jitd::SYSTEM_BUS)
+        .build()
+        .await
+        .map_err(bus_unreachable)?;
+    owned_by_root(conn).await
+}
+
+/// jitd's proxy on `conn`, if root owns jitd's name there.
+async fn owned_by_root(conn: Connection) -> Result<Daemon1Proxy<'static>, CliError> {
     let owner_uid = DBusProxy::new(&conn)
         .await
         .map_err(failure)?

@@ -327,3 +327,69 @@ fn notify_errors_have_positions() {
         assert!(err.contains(want), "want {want:?}, got {err:?}");
     }
 }
+
+#[test]
+fn polkit_gate_is_off_by_default() {
+    let config = parse_str(MINIMAL).unwrap();
+    assert_eq!(
+        config.polkit,
+        PolkitConfig {
+            gate: false,
+            resource: "sudo".into(),
+            exempt: vec!["root".into()],
+            asker: "polkitd".into(),
+        }
+    );
+    assert!(config.polkit.is_exempt("root") && !config.polkit.is_exempt("alice"));
+}
+
+#[test]
+fn polkit_gate_needs_a_known_resource_and_account_names() {
+    let with = |table: &str| format!("{MINIMAL}\n[polkit]\n{table}\n");
+    let config = parse_str(&with("gate = true\nexempt = []\nasker = \"polkit\"")).unwrap();
+    assert!(config.polkit.gate && config.polkit.exempt.is_empty());
+    assert_eq!(config.polkit.asker, "polkit");
+    // Off, the resource is not asked about: it need not exist yet.
+    parse_str(&with("resource = \"pkexec\"")).unwrap();
+    for (table, want) in [
+        (
+            "gate = true\nresource = \"pkexec\"",
+            "jitd.toml:12:12: [polkit] resource 'pkexec' is not a [[resource]]",
+        ),
+        (
+            "exempt = [\"root\", \"-x\"]",
+            "jitd.toml:11:10: '-x' is not a valid account name",
+        ),
+        (
+            "asker = \"\"",
+            "jitd.toml:11:9: '' is not a valid account name",
+        ),
+        ("gates = true", "jitd.toml:11:1: unknown field `gates`"),
+    ] {
+        let err = error_of(&with(table));
+        assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
+    }
+}
+
+#[test]
+fn the_polkit_helper_reads_its_table_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jitd.toml");
+    // Not a valid jitd configuration (no [roles]), but its [polkit] is.
+    std::fs::write(
+        &path,
+        "[risk]\nauto_below = 1\n\n[polkit]\ngate = true\nexempt = [\"root\", \"nagios\"]\n",
+    )
+    .unwrap();
+    let polkit = polkit::load(&path).unwrap();
+    assert!(polkit.gate && polkit.is_exempt("nagios"));
+    assert_eq!(polkit.resource, "sudo");
+
+    std::fs::write(&path, "[polkit]\ngate = yes\n").unwrap();
+    let err = polkit::load(&path).unwrap_err().to_string();
+    assert!(err.contains("jitd.toml:2:8:"), "{err}");
+    let err = polkit::load(&dir.path().join("absent.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absent.toml: cannot read"), "{err}");
+}

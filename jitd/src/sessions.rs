@@ -107,21 +107,23 @@ impl SessionControl {
     /// would start the shell. It is moved into a cgroup of its own at once
     /// (so whatever it forks from now on is inside) and the cgroup is killed
     /// after [`REFUSED_GRACE`]; if it cannot be moved, it is killed now.
+    /// Called on a runtime: the wait is a task there, not a thread.
     pub fn end_refused(&self, process: &Process) {
         let name = format!("refused-{}", process.pid);
         match self.move_into(&name, process.pid) {
             Ok(Some(dir)) => {
-                let spawned = std::thread::Builder::new()
-                    .name("jitd-refused".into())
-                    .spawn(move || {
-                        std::thread::sleep(REFUSED_GRACE);
+                tokio::spawn(async move {
+                    tokio::time::sleep(REFUSED_GRACE).await;
+                    let ended = tokio::task::spawn_blocking(move || {
                         let mut target = Target::Cgroup(PathBuf::from(dir));
                         target.kill();
                         target.remove();
                     });
-                if spawned.is_ok() {
-                    return;
-                }
+                    if let Err(e) = ended.await {
+                        tracing::warn!(error = %e, "could not end a refused process's cgroup");
+                    }
+                });
+                return;
             }
             Ok(None) => {}
             Err(e) => {

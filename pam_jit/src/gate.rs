@@ -541,30 +541,25 @@ mod tests {
 
     #[test]
     fn audit_only_registers_only_sessions_that_hold_a_grant() {
-        let info = SessionInfo::default();
+        let open = |j: &mut Fake| {
+            let args = sudo(&["audit_only"]);
+            open_session(
+                &args,
+                "alice",
+                Some(1000),
+                &SessionInfo::default(),
+                false,
+                j,
+            )
+        };
         let mut j = fake(Ok(NOTHING));
-        let v = open_session(
-            &sudo(&["audit_only"]),
-            "alice",
-            Some(1000),
-            &info,
-            false,
-            &mut j,
-        );
+        let v = open(&mut j);
         assert_eq!(v.code, Code::Success);
         assert!(v.log.starts_with("audit_only: would deny:"), "{}", v.log);
         // Never asked to register: jitd would end the refused process.
         assert_eq!(j.calls, ["check 1000 sudo"]);
         let mut j = fake(Ok(GRANTED));
-        let v = open_session(
-            &sudo(&["audit_only"]),
-            "alice",
-            Some(1000),
-            &info,
-            false,
-            &mut j,
-        );
-        assert_eq!(v.session, Some(5));
+        assert_eq!(open(&mut j).session, Some(5));
         assert_eq!(j.calls, ["check 1000 sudo", "register 1000 sudo "]);
     }
 

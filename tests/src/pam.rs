@@ -350,6 +350,15 @@ pub fn sudo_stack(env: &Env, resource: &str, extra: &str) -> String {
     )
 }
 
+/// A test environment whose sudo is gated on `resource` by the documented
+/// stack (1 s timeout), with [`SUDOERS`].
+pub fn sudo_env(resource: &str) -> Env {
+    let env = Env::new();
+    let stack = sudo_stack(&env, resource, "timeout=1s");
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    env
+}
+
 /// Parses jitd's RFC 3339 UTC timestamps ("2024-05-01T10:00:00Z") into Unix seconds.
 pub fn unix_secs(v: &crate::Value) -> i64 {
     let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));

@@ -29,11 +29,7 @@ fn pending_requests_are_capped_per_user() {
 
 #[test]
 fn a_flood_of_calls_is_refused_and_sudo_still_works() {
-    let env = Env::new();
-    env.install_pam(
-        &[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))],
-        SUDOERS,
-    );
+    let env = sudo_env("logs");
     env.request("alice", "logs", "30m", "working");
     // oscar calls Status in a loop: past the burst, most calls are refused.
     let flood = format!(

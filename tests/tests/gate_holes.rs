@@ -71,24 +71,14 @@ fn nothing_ran(ran: &Path, mark: &str, env: &Env) {
 fn a_sudo_stopped_between_the_hooks_dies_with_its_grant() {
     let env = Env::new();
     let pid_file = env.dir.path().join("stopped.pid");
-    let stop = write_script(
-        &env,
-        "stop-parent",
-        &format!("echo $PPID > {}; kill -STOP $PPID", pid_file.display()),
-    );
+    let stop = stop_parent(&env, &pid_file);
     let stack = stack_with(&env, "account required", &exec_line("account", &stop));
     env.install_pam(&[("sudo", &stack)], SUDOERS);
     let id = id_of(&env.request("alice", "logs", "30m", "between the hooks"));
 
     let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
     let pty = env.spawn_in_pty("alice", &command(&ran, &mark));
-    let Some(sudo) = wait_for(Duration::from_secs(5), || {
-        std::fs::read_to_string(&pid_file)
-            .ok()?
-            .trim()
-            .parse::<u32>()
-            .ok()
-    }) else {
+    let Some(sudo) = stopped(&pid_file) else {
         panic!("sudo never reached the account hook:{}", pty.stop());
     };
     // `script` and runuser stop themselves when their child stops (job
@@ -98,7 +88,7 @@ fn a_sudo_stopped_between_the_hooks_dies_with_its_grant() {
         .ok();
     // Resumed after its grant was revoked (and its cgroup killed).
     std::thread::sleep(Duration::from_secs(1));
-    for pid in [sudo as i32, group] {
+    for pid in [sudo, group] {
         // SAFETY: kill(2) with SIGCONT, harmless to whatever has that pid.
         unsafe { libc::kill(pid, libc::SIGCONT) };
     }
@@ -182,11 +172,7 @@ fn the_invoking_user_is_gated_whatever_sudoers_says() {
 /// is gated: with the group gone, alice is still refused.
 #[test]
 fn an_unreadable_group_does_not_ungate() {
-    let env = Env::new();
-    env.install_pam(
-        &[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))],
-        SUDOERS,
-    );
+    let env = sudo_env("logs");
     let group: String = std::fs::read_to_string("/etc/group")
         .unwrap()
         .lines()
@@ -239,15 +225,16 @@ fn stop_parent(env: &Env, pid_file: &Path) -> PathBuf {
     )
 }
 
+/// The pid a [`stop_parent`] script stopped, once it has written it.
+fn stopped(pid_file: &Path) -> Option<i32> {
+    wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+    })
+}
+
 /// Waits for the stopped process's pid, revokes grant `id`, then resumes it.
 fn revoke_while_stopped(env: &Env, pid_file: &Path, id: u64) {
-    let Some(stopped) = wait_for(Duration::from_secs(10), || {
-        std::fs::read_to_string(pid_file)
-            .ok()?
-            .trim()
-            .parse::<i32>()
-            .ok()
-    }) else {
+    let Some(stopped) = stopped(pid_file) else {
         panic!("sshd never reached the hook:{}", env.jitd_log_tail());
     };
     env.jitctl("root", &["revoke", &id.to_string(), "--comment", "stop"])

@@ -33,11 +33,7 @@ fn unreadable_cwd(env: &Env) -> String {
 
 #[test]
 fn sudo_decides_the_same_in_a_hostile_environment() {
-    let env = Env::new();
-    env.install_pam(
-        &[("sudo", &sudo_stack(&env, "logs", "timeout=1s"))],
-        SUDOERS,
-    );
+    let env = sudo_env("logs");
     let vars = hostile(env.dir.path());
     let cwd = unreadable_cwd(&env);
     let sudo = |env: &Env| {

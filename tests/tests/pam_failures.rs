@@ -7,13 +7,6 @@ use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
-fn sudo_env() -> Env {
-    let env = Env::new();
-    let stack = sudo_stack(&env, "sudo", "timeout=1s");
-    env.install_pam(&[("sudo", &stack)], SUDOERS);
-    env
-}
-
 fn timed_sudo(env: &Env) -> (Run, Duration) {
     let started = Instant::now();
     let run = env.sudo("alice", &[], &["true"]);
@@ -22,7 +15,7 @@ fn timed_sudo(env: &Env) -> (Run, Duration) {
 
 #[test]
 fn jitd_stopped_denies_at_once() {
-    let mut env = sudo_env();
+    let mut env = sudo_env("sudo");
     let (run, baseline) = timed_sudo(&env);
     assert_ne!(run.code, 0, "{run}");
     env.stop_jitd();
@@ -53,7 +46,7 @@ fn jitd_stopped_denies_at_once() {
 
 #[test]
 fn jitd_frozen_denies_within_the_timeout() {
-    let env = sudo_env();
+    let env = sudo_env("sudo");
     let id = id_of(&env.request("alice", "sudo", "30m", "frozen"));
     env.approve("mike", id).ok();
     env.approve("sam", id).ok();

@@ -5,13 +5,6 @@
 use jit_tests::*;
 use std::time::Duration;
 
-fn sudo_env(resource: &str) -> Env {
-    let env = Env::new();
-    let stack = sudo_stack(&env, resource, "timeout=1s");
-    env.install_pam(&[("sudo", &stack)], SUDOERS);
-    env
-}
-
 #[track_caller]
 fn denied_with_hint(run: &Run, resource: &str) {
     assert_ne!(run.code, 0, "sudo allowed without a grant:{run}");

@@ -24,12 +24,12 @@ pam::pam_hooks!(PamJit);
 impl PamHooks for PamJit {
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, user) = match prepare(pamh, &args, "account") {
+            let (args, Holder { name: user, uid }) = match prepare(pamh, &args, "account") {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
             let mut bus = bus(pamh, &args);
-            let verdict = gate::account(&args, &user, uid_of(&user), &mut bus);
+            let verdict = gate::account(&args, &user, uid, &mut bus);
             // Granted on the private socket: jitd bound this process to the
             // grant, and its session hook will say so on this connection.
             if verdict.granted {
@@ -43,7 +43,7 @@ impl PamHooks for PamJit {
 
     fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, user) = match prepare(pamh, &args, "session") {
+            let (args, Holder { name: user, uid }) = match prepare(pamh, &args, "session") {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
@@ -56,7 +56,7 @@ impl PamHooks for PamJit {
             // may run for hours, and jitd needs nothing more from them.
             let mut bus = bus(pamh, &args);
             let bound = bus.kept.is_some();
-            let verdict = gate::open_session(&args, &user, uid_of(&user), &info, bound, &mut bus);
+            let verdict = gate::open_session(&args, &user, uid, &info, bound, &mut bus);
             if let Some(session) = verdict.session {
                 if pamh.set_data(SESSION_KEY, Box::new(session)).is_err() {
                     log(
@@ -71,7 +71,7 @@ impl PamHooks for PamJit {
 
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, user) = match prepare(pamh, &args, "close") {
+            let (args, Holder { name: user, .. }) = match prepare(pamh, &args, "close") {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
@@ -91,19 +91,27 @@ fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
     })
 }
 
+/// The person a hook decides for: their name, and their uid if they exist.
+struct Holder {
+    name: String,
+    uid: Option<u32>,
+}
+
 /// Parses the arguments, finds the grant holder and decides whether the gate
 /// applies; bad arguments are the admin's mistake: PAM_SERVICE_ERR, with the
 /// reason in syslog. `Err` carries the hook's answer when it is decided here.
 ///
-/// The holder is PAM_RUSER when the service sets it (sudo and su: the person
-/// elevating, whatever sudoers' `rootpw`, `targetpw`, `runaspw` or `-u` make
-/// PAM_USER), else PAM_USER (sshd, login). Only the privileged service sets
-/// either item.
+/// The holder is the person whose process asks (its real uid) when that is
+/// not root: a setuid program (sudo, su, pkexec) runs with the real uid of
+/// whoever started it, and no sudoers option changes that, whereas
+/// `rootpw`, `targetpw`, `runaspw` or `-u` change PAM_USER and `!pam_ruser`
+/// empties PAM_RUSER. A root process (sshd, login, root's own sudo) asks
+/// for someone: PAM_RUSER when the service sets it, else PAM_USER.
 fn prepare(
     pamh: &mut PamHandle,
     raw: &[&CStr],
     hook: &str,
-) -> Result<(Args, String), PamResultCode> {
+) -> Result<(Args, Holder), PamResultCode> {
     let texts: Vec<&str> = raw
         .iter()
         .map(|a| a.to_str().unwrap_or("\u{fffd}"))
@@ -112,19 +120,40 @@ fn prepare(
         log(libc::LOG_ERR, &format!("bad module arguments: {e}"));
         PamResultCode::PAM_SERVICE_ERR
     })?;
-    let ruser = item::<RUser>(pamh);
-    let holder = if ruser.is_empty() {
-        pamh.get_user(None).inspect_err(|_| {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let real_uid = unsafe { libc::getuid() };
+    let holder = if real_uid != 0 {
+        let Some(name) = name_of(real_uid) else {
             log(
-                libc::LOG_ERR,
-                &format!("resource={}: cannot get the user name", args.resource),
+                libc::LOG_NOTICE,
+                &format!(
+                    "{hook} resource={}: uid {real_uid} has no name, denied",
+                    args.resource
+                ),
             );
-        })?
+            return Err(PamResultCode::PAM_USER_UNKNOWN);
+        };
+        Holder {
+            name,
+            uid: Some(real_uid),
+        }
     } else {
-        ruser
+        let ruser = item::<RUser>(pamh);
+        let name = if ruser.is_empty() {
+            pamh.get_user(None).inspect_err(|_| {
+                log(
+                    libc::LOG_ERR,
+                    &format!("resource={}: cannot get the user name", args.resource),
+                );
+            })?
+        } else {
+            ruser
+        };
+        let uid = uid_of(&name);
+        Holder { name, uid }
     };
     let service = item::<Service>(pamh);
-    match gate::scope(&args, &service, &holder) {
+    match gate::scope(&args, &service, &holder.name) {
         Scope::Gated => Ok((args, holder)),
         Scope::OtherService => Err(PamResultCode::PAM_IGNORE),
         Scope::Exempt => {
@@ -132,8 +161,8 @@ fn prepare(
                 log(
                     libc::LOG_INFO,
                     &format!(
-                        "{hook} service={service} user={holder} resource={}: exempt",
-                        args.resource
+                        "{hook} service={service} user={} resource={}: exempt",
+                        holder.name, args.resource
                     ),
                 );
             }
@@ -252,22 +281,46 @@ fn terminal_safe(message: &str) -> String {
 /// The user's uid from NSS, or None if there is no such user.
 fn uid_of(user: &str) -> Option<u32> {
     let name = CString::new(user).ok()?;
-    // SAFETY: passwd is plain old data; getpwnam_r fills it and points its
-    // strings into `buf`, which outlives every use here.
+    passwd(
+        |pwd, buf, result| {
+            // SAFETY: all pointers are valid for the call; buf.len() is its size.
+            unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        |pwd| Some(pwd.pw_uid),
+    )
+}
+
+/// The name of `uid` from NSS, or None if it has none (or not UTF-8).
+fn name_of(uid: u32) -> Option<String> {
+    passwd(
+        |pwd, buf, result| {
+            // SAFETY: as in uid_of.
+            unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
+        },
+        // SAFETY: on success pw_name points to a NUL-terminated string in
+        // the buffer, which `passwd` keeps alive while this reads it.
+        |pwd| {
+            unsafe { CStr::from_ptr(pwd.pw_name) }
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        },
+    )
+}
+
+/// Runs a `getpw*_r` call with a buffer of its own and reads what it found
+/// with `read` while the buffer its strings point into still lives.
+fn passwd<T>(
+    call: impl FnOnce(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
+    read: impl FnOnce(&libc::passwd) -> Option<T>,
+) -> Option<T> {
+    // SAFETY: passwd is plain old data; the call fills it and points its
+    // strings into `buf`.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: all pointers are valid for the call; buf.len() is its size.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+    let rc = call(&mut pwd, &mut buf, &mut result);
+    (rc == 0 && !result.is_null()).then(|| read(&pwd)).flatten()
 }
 
 /// One line to syslog (authpriv). No openlog: the host program's ident stays.

@@ -131,7 +131,7 @@ fn a_session_hook_that_times_out_stops_sudo() {
 }
 
 /// Every sudoers option that puts another name in PAM_USER, and every form
-/// of sudo: the gate applies to the invoking user (PAM_RUSER).
+/// of sudo: the gate applies to the invoking user (sudo's real uid).
 #[test]
 fn the_invoking_user_is_gated_whatever_sudoers_says() {
     let env = Env::new();
@@ -146,7 +146,18 @@ fn the_invoking_user_is_gated_whatever_sudoers_says() {
         &["-e", "/etc/hostname"],
     ];
     let editor = ["SUDO_EDITOR=true"];
-    for option in ["", "rootpw", "targetpw", "runaspw"] {
+    // `!pam_ruser` empties PAM_RUSER: with it, rootpw & co. once put an
+    // exempt name (root) in the only item left.
+    for option in [
+        "",
+        "rootpw",
+        "targetpw",
+        "runaspw",
+        "!pam_ruser",
+        "!pam_ruser, rootpw",
+        "!pam_ruser, targetpw",
+        "!pam_ruser, runaspw",
+    ] {
         std::fs::write(
             &sudoers,
             format!("Defaults {option}\n{SUDOERS}").replace("Defaults \n", ""),

@@ -99,10 +99,14 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             "polkit gate: the asker may check anyone's grant for the resource"
         );
     }
+    // polkitd asks for every user's admin actions: one user's burst of
+    // them must not use up the answers everyone else's need.
+    let asker_uid = asker.as_ref().ok().and_then(|a| a.as_ref().map(|a| a.uid));
+    let limits = CallLimits::new(&config.limits).unlimited(asker_uid);
     let gate = Gate::new(Arc::clone(&engine), control, ends.clone()).with_polkit(asker);
     let daemon = Daemon::new(
         gate.clone(),
-        Callers::new(CallLimits::new(&config.limits)),
+        Callers::new(limits),
         effects.clone(),
         Arc::clone(&rearm),
     );

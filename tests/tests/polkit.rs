@@ -199,3 +199,30 @@ fn the_helper_trusts_only_root_at_the_system_bus_socket() {
         "{run}"
     );
 }
+
+/// polkitd asks jitd for every user: alice's loop of admin checks must not
+/// use up the calls bob's pkexec needs (polkitd's account is not rate-limited).
+#[test]
+fn one_users_flood_of_checks_does_not_refuse_anothers_pkexec() {
+    let (env, _polkitd) = world(GATE_ON);
+    env.request("bob", "logs", "30m", "legit");
+    let mut loops = env.ns_command("runuser");
+    loops.args([
+        "-u",
+        "alice",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "for j in 1 2 3 4; do (while :; do pkcheck --action-id {EXEC} --process $$ \
+             >/dev/null 2>&1; done) & done; wait"
+        ),
+    ]);
+    let flood = Background::spawn(loops);
+    // Past any burst.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    for _ in 0..5 {
+        runs_as_root(pkexec_id(&env, "bob"));
+    }
+    drop(flood);
+}

@@ -1,7 +1,7 @@
 //! How many D-Bus calls each user may make (`[limits]`): a flood of calls
 //! from one unprivileged user must not delay anyone else's requests, nor
-//! pile up work for jitd (threat T30). Root is not limited: pam_jit on the
-//! bus, and the admin.
+//! pile up work for jitd (threat T30). Root is not limited (pam_jit on the
+//! bus, and the admin), nor polkitd's account, which asks for everyone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,8 @@ const PRUNE_AT: usize = 4096;
 
 #[derive(Clone)]
 pub struct CallLimits {
+    /// Besides root.
+    unlimited: Option<Uid>,
     rate: u32,
     burst: u32,
     start: Instant,
@@ -26,6 +28,7 @@ pub struct CallLimits {
 impl CallLimits {
     pub fn new(limits: &LimitsConfig) -> CallLimits {
         CallLimits {
+            unlimited: None,
             rate: limits.calls_per_second,
             burst: limits.call_burst,
             start: Instant::now(),
@@ -33,9 +36,17 @@ impl CallLimits {
         }
     }
 
+    /// Leaves `uid` unlimited too.
+    pub fn unlimited(self, uid: Option<Uid>) -> CallLimits {
+        CallLimits {
+            unlimited: uid,
+            ..self
+        }
+    }
+
     /// Counts one call from `uid`; refuses it past the limit.
     pub fn admit(&self, uid: Uid) -> Result<(), BusError> {
-        if uid == 0 {
+        if uid == 0 || Some(uid) == self.unlimited {
             return Ok(());
         }
         let now = self.start.elapsed().as_secs_f64();
@@ -54,5 +65,29 @@ impl CallLimits {
                 "too many calls to jitd (more than {rate} a second); try again in a moment"
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_user_has_a_burst_and_root_and_the_unlimited_have_none() {
+        let limits = CallLimits::new(&LimitsConfig {
+            pending_per_user: 5,
+            calls_per_second: 1,
+            call_burst: 3,
+        })
+        .unlimited(Some(995));
+        for _ in 0..3 {
+            assert!(limits.admit(1000).is_ok());
+        }
+        assert!(limits.admit(1000).is_err(), "past the burst");
+        assert!(
+            limits.admit(1001).is_ok(),
+            "another user has a bucket of their own"
+        );
+        assert!((0..100).all(|_| limits.admit(0).is_ok() && limits.admit(995).is_ok()));
     }
 }

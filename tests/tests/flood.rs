@@ -52,3 +52,17 @@ fn a_flood_of_calls_is_refused_and_sudo_still_works() {
     // The limit is per user: alice is not refused.
     env.jitctl("alice", &["status"]).ok();
 }
+
+/// The per-user cap on private-socket connections makes the excess wait its
+/// turn, so one user's parallel sudo runs (`xargs -P`, many forks of a
+/// deployment tool) all go through.
+#[test]
+fn forty_parallel_sudo_runs_of_one_user_all_go_through() {
+    let env = sudo_env("logs");
+    env.request("alice", "logs", "30m", "parallel");
+    let script = "pids=(); fails=0; for i in $(seq 40); do sudo -n true & pids+=($!); done; \
+                  for p in \"${pids[@]}\"; do wait $p || fails=$((fails + 1)); done; \
+                  echo ${#pids[@]} $fails";
+    let run = env.run_as("alice", "bash", &["-c", script]).ok();
+    assert_eq!(run.stdout.trim(), "40 0", "runs, failures:{run}");
+}

@@ -33,8 +33,13 @@ const MAX_CONNECTIONS: usize = 256;
 /// Connections served at once for the processes of one real uid (every
 /// sudo connects as root; its real uid is the user's): one user's stopped
 /// or slow sudo runs cannot take the slots everyone's sudo needs (T30).
-/// Root's own processes (sshd's, before a login has a uid) are not counted.
-const MAX_PER_USER: usize = 16;
+/// More wait for one of these, within pam_jit's timeout (`xargs -P 40 sudo`
+/// works). Root's own processes (sshd's, before a login has a uid) are not
+/// counted.
+const SERVED_PER_USER: usize = 16;
+/// Connections one real uid may have open, served or waiting; more are
+/// closed at once (pam_jit denies), so waiting ones cannot pile up.
+const OPEN_PER_USER: usize = 64;
 /// pam_jit's longest timeout: nobody needs a connection for longer.
 const MAX_LIFETIME: Duration = Duration::from_secs(30);
 /// Between the account check and the session hook, and before the first
@@ -94,6 +99,7 @@ pub fn spawn(listener: std::os::unix::net::UnixListener, gate: Gate) -> io::Resu
 async fn serve(listener: UnixListener, gate: Gate) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_user = PerUser::default();
+    let mut closed = Closed::default();
     // One server GUID for the socket's lifetime, as the D-Bus spec asks.
     let guid: Arc<str> = Guid::generate().to_string().into();
     loop {
@@ -113,36 +119,71 @@ async fn serve(listener: UnixListener, gate: Gate) {
             .and_then(|pid| u32::try_from(pid).ok())
             .and_then(|pid| gate.control().uid_of_process(pid));
         let Some(user_slot) = per_user.take(real_uid) else {
-            tracing::warn!(
-                ?real_uid,
-                "private socket: too many connections from one user's processes; closed one"
-            );
+            closed.note(real_uid);
             continue;
         };
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
+        let slots = Arc::clone(&slots);
         let gate = gate.clone();
         let guid = Arc::clone(&guid);
+        // Waiting happens here, never in the accept loop: one user's queue
+        // holds up nobody else's connection.
         tokio::spawn(async move {
-            let served = tokio::time::timeout(MAX_LIFETIME, serve_one(stream, gate, &guid));
-            if let Ok(Err(e)) = served.await {
+            let served = tokio::time::timeout(MAX_LIFETIME, async {
+                let _turn = user_slot.turn().await;
+                let _slot = slots.acquire_owned().await.ok()?;
+                Some(serve_one(stream, gate, &guid).await)
+            });
+            if let Ok(Some(Err(e))) = served.await {
                 tracing::debug!(error = %e, "private socket: connection ended");
             }
-            drop((slot, user_slot));
         });
     }
 }
 
-/// Connections open per real uid of the connecting process.
+/// Connections closed for their user's cap, logged at most every
+/// [`CLOSED_LOG_EVERY`] (a user could otherwise fill the log).
+#[derive(Default)]
+struct Closed {
+    since_logged: u64,
+    logged_at: Option<std::time::Instant>,
+}
+
+const CLOSED_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Closed {
+    fn note(&mut self, real_uid: Option<u32>) {
+        self.since_logged += 1;
+        if self
+            .logged_at
+            .is_some_and(|at| at.elapsed() < CLOSED_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            ?real_uid,
+            closed = self.since_logged,
+            "private socket: too many connections from one user's processes; closed the excess"
+        );
+        self.since_logged = 0;
+        self.logged_at = Some(std::time::Instant::now());
+    }
+}
+
+/// Connections open per real uid of the connecting process, and the turns
+/// of each to be served.
 #[derive(Clone, Default)]
-struct PerUser(Arc<std::sync::Mutex<HashMap<u32, usize>>>);
+struct PerUser(Arc<std::sync::Mutex<HashMap<u32, UserConnections>>>);
+
+struct UserConnections {
+    open: usize,
+    turns: Arc<Semaphore>,
+}
 
 /// A connection counted against its user until dropped.
-struct UserSlot(Option<(PerUser, u32)>);
+struct UserSlot(Option<(PerUser, u32, Arc<Semaphore>)>);
 
 impl PerUser {
-    /// A slot for a process of `real_uid`; None past [`MAX_PER_USER`]. A
+    /// A slot for a process of `real_uid`; None past [`OPEN_PER_USER`]. A
     /// caller whose uid cannot be read (gone already) is counted as nobody:
     /// it is refused at authentication anyway if it is not root.
     fn take(&self, real_uid: Option<u32>) -> Option<UserSlot> {
@@ -151,24 +192,38 @@ impl PerUser {
             Some(uid) => uid,
             None => u32::MAX,
         };
-        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(uid).or_default();
-        if *count >= MAX_PER_USER {
+        let mut users = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let user = users.entry(uid).or_insert_with(|| UserConnections {
+            open: 0,
+            turns: Arc::new(Semaphore::new(SERVED_PER_USER)),
+        });
+        if user.open >= OPEN_PER_USER {
             return None;
         }
-        *count += 1;
-        Some(UserSlot(Some((self.clone(), uid))))
+        user.open += 1;
+        Some(UserSlot(Some((self.clone(), uid, Arc::clone(&user.turns)))))
+    }
+}
+
+impl UserSlot {
+    /// Waits until fewer than [`SERVED_PER_USER`] of the user's connections
+    /// are served; the turn lasts as long as the returned permit.
+    async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match &self.0 {
+            None => None,
+            Some((_, _, turns)) => turns.acquire().await.ok(),
+        }
     }
 }
 
 impl Drop for UserSlot {
     fn drop(&mut self) {
-        if let Some((per_user, uid)) = self.0.take() {
-            let mut open = per_user.0.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(count) = open.get_mut(&uid) {
-                *count -= 1;
-                if *count == 0 {
-                    open.remove(&uid);
+        if let Some((per_user, uid, _)) = self.0.take() {
+            let mut users = per_user.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(user) = users.get_mut(&uid) {
+                user.open -= 1;
+                if user.open == 0 {
+                    users.remove(&uid);
                 }
             }
         }
@@ -321,21 +376,32 @@ mod tests {
         })
     }
 
-    #[test]
-    fn one_users_connections_are_capped_and_roots_are_not() {
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_users_connections_wait_their_turn_and_roots_do_not() {
         let per_user = PerUser::default();
-        let mut held: Vec<UserSlot> = (0..MAX_PER_USER)
+        let mut open: Vec<UserSlot> = (0..OPEN_PER_USER)
             .map(|_| per_user.take(Some(1000)).expect("under the cap"))
             .collect();
-        assert!(per_user.take(Some(1000)).is_none(), "over the cap");
+        assert!(per_user.take(Some(1000)).is_none(), "over the cap: closed");
         assert!(per_user.take(Some(1001)).is_some(), "another user is not");
         assert!((0..100).all(|_| per_user.take(Some(0)).is_some()));
-        held.pop();
+        // Served in turns: SERVED_PER_USER at once, the next one waits.
+        let mut turns = Vec::new();
+        for slot in &open[..SERVED_PER_USER] {
+            turns.push(slot.turn().await);
+        }
+        let waiting = tokio::time::timeout(Duration::from_millis(50), open[SERVED_PER_USER].turn());
+        assert!(waiting.await.is_err(), "a turn past the served cap waits");
+        turns.pop();
+        let next = tokio::time::timeout(Duration::from_millis(50), open[SERVED_PER_USER].turn());
+        assert!(next.await.is_ok(), "a finished turn lets the next one in");
+        drop(turns);
+        open.pop();
         assert!(
             per_user.take(Some(1000)).is_some(),
             "a closed one frees a slot"
         );
-        drop(held);
+        drop(open);
         assert!(per_user.0.lock().unwrap().is_empty());
     }
 

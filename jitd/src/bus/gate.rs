@@ -117,7 +117,7 @@ impl Gate {
         })
     }
 
-    /// Puts the caller's process into its grant's cgroup, before it can
+    /// Puts the caller's process (`held`, else `pid`) into its grant's cgroup, before it can
     /// start anything: from here on everything it starts ends with the
     /// grant, whatever the host program does with pam_jit's later answers
     /// (sudo ignores `PAM_SESSION_ERR`, sshd every session failure). Done at
@@ -139,11 +139,7 @@ impl Gate {
         if caller != 0 {
             return Err(EngineError::NotRoot.into());
         }
-        let process = match held.filter(|p| p.pid == pid && p.is_running()) {
-            Some(process) => process,
-            None => Process::hold(pid)
-                .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?,
-        };
+        let process = caller_process(pid, held)?;
         let (grant, cgroup) = self.contain(&process, uid, resource)?;
         Ok(Bound {
             process,
@@ -174,8 +170,8 @@ impl Gate {
     }
 
     /// Registers the session of the caller's process (`pid`, as the kernel
-    /// or the bus reports it): `bound` if the account check bound it, else
-    /// it is bound now ([`Gate::bind`]). The session ends when the process
+    /// or the bus reports it; `held` if the carrier holds it): `bound` if
+    /// the account check bound it, else it is bound now ([`Gate::bind`]). The session ends when the process
     /// exits ([`SessionEnds`]). A refusal ends the process ([`SessionControl::end_refused`]):
     /// sshd starts the session whatever it is told. Root only.
     pub async fn register(
@@ -183,6 +179,7 @@ impl Gate {
         caller: Uid,
         pid: u32,
         bound: Option<Bound>,
+        held: Option<Process>,
         opening: SessionOpening,
     ) -> Result<Registered, BusError> {
         if caller != 0 {
@@ -198,8 +195,7 @@ impl Gate {
         let bound = match bound.filter(|b| b.process.pid == pid && b.process.is_running()) {
             Some(bound) => bound,
             None => {
-                let process = Process::hold(pid)
-                    .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}")))?;
+                let process = caller_process(pid, held)?;
                 match self.contain(&process, uid, &resource) {
                     Ok((grant, cgroup)) => Bound {
                         process,
@@ -252,6 +248,19 @@ impl Gate {
         op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, BusError> {
         bus_result(run_blocking(&self.engine, op).await)
+    }
+}
+
+/// The caller's process: `held` if the carrier holds it (the private
+/// socket's peer pidfd), which must still run, else `pid`, held from now on.
+fn caller_process(pid: u32, held: Option<Process>) -> Result<Process, BusError> {
+    match held {
+        Some(process) if process.pid == pid && process.is_running() => Ok(process),
+        Some(_) => Err(BusError::Failed(format!(
+            "the caller's process {pid} has exited"
+        ))),
+        None => Process::hold(pid)
+            .map_err(|e| BusError::Failed(format!("the session's process {pid}: {e}"))),
     }
 }
 

@@ -293,7 +293,7 @@ impl Daemon {
             tty,
             rhost,
         };
-        self.gate.register(caller, pid, None, opening).await
+        self.gate.register(caller, pid, None, None, opening).await
     }
 
     #[zbus(out_args("events"))]

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use super::gate::{Bound, Gate, SessionOpening};
 use super::peer::{PeerConnection, PeerError};
 use super::BusError;
 use crate::api::{INTERFACE, OBJECT_PATH};
+use crate::pidfd::Process;
 
 /// The socket's name in jitd's runtime directory (`/run/jit`).
 pub const SOCKET_NAME: &str = "pam.socket";
@@ -245,18 +247,25 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
             return Ok(());
         }
     };
+    // Held from connect(2) on where the kernel can (a pid alone could be
+    // reused if the caller dies meanwhile).
+    let peer = match Process::of_socket_peer(stream.as_fd()) {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::debug!(pid, error = %e, "private socket: the caller is gone");
+            return Ok(());
+        }
+    };
     let mut conn = PeerConnection::new(stream);
     conn.authenticate(uid, guid).await?;
-    // The caller's process, once a granted check has bound it to its grant:
-    // sudo opens its session next, from the same process, and finds it bound.
-    let mut bound: Option<Bound> = None;
+    let mut caller = Caller { peer, bound: None };
     // The account check, then maybe the session.
     while let Ok(next) = tokio::time::timeout(MAX_IDLE, conn.next_message()).await {
         let Some(message) = next? else { break };
         if message.kind != jit_wire::Kind::MethodCall {
             continue;
         }
-        let outcome = call(&gate, uid, pid, &mut bound, &message).await;
+        let outcome = call(&gate, uid, pid, &mut caller, &message).await;
         let registered = member(&message) == "RegisterSession";
         conn.answer(&message, outcome).await?;
         if registered {
@@ -266,6 +275,26 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
         }
     }
     Ok(())
+}
+
+/// The process at the other end of a connection.
+struct Caller {
+    /// From SO_PEERPIDFD, where the kernel has it.
+    peer: Option<Process>,
+    /// Once a granted check has bound it to its grant: sudo opens its
+    /// session next, from the same process, and finds it bound.
+    bound: Option<Bound>,
+}
+
+impl Caller {
+    /// The process for a new binding: the bound one (a second check), else
+    /// the peer.
+    fn held(&mut self) -> Option<Process> {
+        match self.bound.take() {
+            Some(bound) => Some(bound.into_process()),
+            None => self.peer.as_ref().and_then(|p| p.try_clone().ok()),
+        }
+    }
 }
 
 fn member(m: &Message) -> &str {
@@ -278,7 +307,7 @@ async fn call(
     gate: &Gate,
     uid: u32,
     pid: u32,
-    bound: &mut Option<Bound>,
+    caller: &mut Caller,
     m: &Message,
 ) -> Result<Vec<Value>, (String, String)> {
     let named = |e: BusError| {
@@ -306,8 +335,8 @@ async fn call(
                 // Bound before the answer: sudo forks its command only
                 // after its session hook, but a sudoers `!pam_session`
                 // skips that hook, and sshd runs the shell whatever it says.
-                let held = bound.take().map(Bound::into_process);
-                *bound = Some(
+                let held = caller.held();
+                caller.bound = Some(
                     gate.bind(uid, pid, held, *holder, resource)
                         .map_err(named)?,
                 );
@@ -332,7 +361,7 @@ async fn call(
                 rhost: rhost.clone(),
             };
             let (session, grant, expires_at) = gate
-                .register(uid, pid, bound.take(), opening)
+                .register(uid, pid, caller.bound.take(), caller.held(), opening)
                 .await
                 .map_err(named)?;
             Ok(vec![

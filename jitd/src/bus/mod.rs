@@ -7,6 +7,7 @@ mod gate;
 mod interface;
 mod peer;
 pub mod private;
+mod recording;
 
 pub use callers::Callers;
 pub use errors::BusError;

@@ -430,7 +430,7 @@ fn main() -> ExitCode {
     // Another descriptor of the pipe: the relay hears at once when its
     // reader closed it.
     let pipe = opened.out.try_clone().ok().map(OwnedFd::from);
-    let recorder = asciicast::Recorder::events_only(opened.out, Instant::now());
+    let recorder = asciicast::Recorder::sender(opened.out, Instant::now());
     let recorder = match Recording::start(recorder) {
         Ok(r) => r,
         Err(e) => {

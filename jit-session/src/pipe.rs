@@ -25,7 +25,22 @@ use crate::session::End;
 /// chunk (64 KiB, each byte at most 6 in JSON), well under this.
 pub const MAX_LINE: usize = 1 << 20;
 /// Bytes read from the pipe at a time.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
+/// The pipe's buffer: room for several of the recorder's writes (64 KiB
+/// each), so that the recorder rarely waits for the reader, and the reader
+/// takes what came in one read.
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// A recording's pipe (read end, write end), close-on-exec, with a buffer
+/// of [`PIPE_SIZE`] where the system allows it (the default otherwise).
+pub fn recording_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // Only a matter of speed: above /proc/sys/fs/pipe-max-size for an
+    // unprivileged caller, or over its pipe quota, it stays as it is.
+    let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+    Ok((read, write))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PipeError {

@@ -14,7 +14,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::asciicast::{Header, Recorder};
-use crate::pipe::{Follower, Stop};
+use crate::pipe::{self, Follower, Stop};
 
 /// The follower child.
 pub struct Child(Pid);
@@ -31,8 +31,8 @@ pub fn start(file: &Path, header: &Header) -> Result<(OwnedFd, Child), String> {
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(file)
         .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("cannot make the recording pipe: {e}"))?;
+    let (read, write) =
+        pipe::recording_pipe().map_err(|e| format!("cannot make the recording pipe: {e}"))?;
     let recorder =
         Recorder::new(out, header, Instant::now()).map_err(|e| format!("recorder: {e}"))?;
     // SAFETY: no thread exists yet (the caller's contract): the child may

@@ -157,7 +157,7 @@ pub fn begin(
     if let Err(err) = recorder.flush(now) {
         return Err(failed(e, "cannot write", &err, recorder.written_so_far()));
     }
-    let (read, write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+    let (read, write) = match jit_session::pipe::recording_pipe() {
         Ok(p) => p,
         Err(err) => return Err(failed(e, "no pipe for", &err, recorder.written_so_far())),
     };

@@ -373,13 +373,12 @@ fn a_session_has_one_recorder_and_refusals_are_audited() {
         .open_recording(&recorded(grant.id, 2, &root, false))
         .unwrap();
     // A close from a process that is not the recorder: refused, audited.
+    engine
+        .audit_refused_close(first.recording, &root, 999)
+        .unwrap();
     assert!(matches!(
-        engine.refuse_recording_close(first.recording, &root, 999),
-        EngineError::NotRecorder(_)
-    ));
-    assert!(matches!(
-        engine.refuse_recording_close(12345, &root, 999),
-        EngineError::NoRecording(12345)
+        engine.audit_refused_close(12345, &root, 999),
+        Err(EngineError::NoRecording(12345))
     ));
     let events = events_named(&mut engine, grant.id);
     let count = |name: &str| events.iter().filter(|e| *e == name).count();

@@ -167,23 +167,18 @@ pub async fn close(
             return sealed
                 .await
                 .map_err(|_| BusError::Failed("the recording's writer stopped".into()))?
-                .map_err(BusError::from)
+                .map_err(BusError::from);
         }
         Err(refused) => refused,
     };
-    let refusal = gate
-        .run(move |e| {
-            let open = match e.recording(&Person::root(), recording) {
-                Ok(rec) => rec.ended_at.is_none(),
-                Err(err) => return Ok(err),
-            };
-            if refused == CloseRefused::NotOpen && !open {
-                return Ok(EngineError::RecordingClosed(recording));
-            }
-            // Open, and not the caller's to close: evidence of an attempt.
-            let caller = Person::lookup(uid)?;
-            Ok(e.refuse_recording_close(recording, &caller, pid))
-        })
-        .await?;
-    Err(refusal.into())
+    gate.run(move |e| {
+        let rec = e.recording(&Person::root(), recording)?;
+        if refused == CloseRefused::NotOpen && rec.ended_at.is_some() {
+            return Err(EngineError::RecordingClosed(recording));
+        }
+        // Open, and not the caller's to close: evidence of an attempt.
+        e.audit_refused_close(recording, &Person::lookup(uid)?, pid)?;
+        Err(EngineError::NotRecorder(recording))
+    })
+    .await
 }

@@ -172,17 +172,16 @@ impl Engine {
         })
     }
 
-    /// A close of recording `id` asked by `caller`'s process `pid`, which is
-    /// not its recorder (the recorded shell, say): refused, and the attempt
-    /// goes into the audit trail. Returns the refusal.
-    pub fn refuse_recording_close(&mut self, id: u64, caller: &Person, pid: u32) -> EngineError {
-        let rec = match self.store.recording(id) {
-            Ok(Some(rec)) => rec,
-            Ok(None) => return EngineError::NoRecording(id),
-            Err(e) => return e.into(),
-        };
+    /// Audits a close of recording `id` asked by `caller`'s process `pid`,
+    /// which is not its recorder (the recorded shell, say): the caller
+    /// refuses it ([`EngineError::NotRecorder`]); the attempt is evidence.
+    pub fn audit_refused_close(&mut self, id: u64, caller: &Person, pid: u32) -> Result<()> {
+        let rec = self
+            .store
+            .recording(id)?
+            .ok_or(EngineError::NoRecording(id))?;
         let now = self.clock.wall();
-        let audited = self.store.write(|w| {
+        self.store.write(|w| {
             w.audit(&AuditEvent {
                 at: now,
                 actor_uid: Some(caller.uid),
@@ -192,11 +191,8 @@ impl Engine {
                 detail: json!({"recording": id, "pid": pid,
                                "reason": "not the process that opened the recording"}),
             })
-        });
-        match audited {
-            Ok(()) => EngineError::NotRecorder(id),
-            Err(e) => e.into(),
-        }
+        })?;
+        Ok(())
     }
 
     /// Recordings still open at start: their writer was the previous jitd

@@ -51,8 +51,8 @@ pub fn create(path: &Path, group: &str) -> io::Result<File> {
     Ok(file)
 }
 
-/// How a recording sealed by jitd ended: its writer went away without
-/// closing it (jit-session killed, or the jitd that wrote it).
+/// How a recording sealed as found ended: the jitd that wrote it stopped
+/// before it closed.
 pub const ABANDONED: &str = "abandoned";
 
 /// Opens `rec`'s file for reading as jitd stored it: a symbolic link in its

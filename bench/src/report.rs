@@ -531,8 +531,10 @@ fn session_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
          recorder; `cat` alone is {:.1} MB). Medians of {:.0} interleaved rounds of bare, script and\n\
          jit-session (3 runs each for asciinema and tlog-rec, the slow references); 1 MB = 1 MiB here.\n\
          `jit-session --standalone-record FILE -- cat FILE` (root only, for tests and benchmarks) runs\n\
-         the same relay and recorder as a real session, without jitd. tlog-rec runs with its rate\n\
-         limit lifted (its default, 16 KB/s with `pass`, would leave most of the output unrecorded).\n\
+         the same relay and recorder as a real session, and a child standing in for jitd that takes the\n\
+         events through a pipe, checks, writes and hashes them as jitd does (its CPU is counted).\n\
+         tlog-rec runs with its rate limit lifted (its default, 16 KB/s with `pass`, would leave most\n\
+         of the output unrecorded).\n\
          Targets (jit-session): wall <= 1.15x bare and <= 1.05x script, recorder CPU <= 8 ms/MB,\n\
          RSS < 5 MB, recording <= 1.05x the output.\n\n\
          | Terminal | wall | vs bare | vs script | recorder CPU | per MB | peak RSS | recording | vs output | target |\n\

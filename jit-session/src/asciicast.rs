@@ -124,7 +124,8 @@ pub struct Recorder<W: Write> {
     start: Instant,
     buf: Vec<u8>,
     last_flush: Instant,
-    hash: digest::Context,
+    /// None for a sender ([`Recorder::sender`]): only the reader's digest counts.
+    hash: Option<digest::Context>,
     written: u64,
     /// Incomplete UTF-8 at the end of the last read, per stream.
     tail_out: Vec<u8>,
@@ -141,15 +142,25 @@ impl<W: Write> Recorder<W> {
         Ok(rec)
     }
 
-    /// Writes events only, starting the clock at `start`: a login shell's
-    /// recorder, whose header jitd wrote (see [`crate::pipe`]).
+    /// Writes events only, hashed, starting the clock at `start`.
     pub fn events_only(out: W, start: Instant) -> Recorder<W> {
+        Recorder {
+            hash: Some(digest::Context::new(&digest::SHA256)),
+            ..Recorder::sender(out, start)
+        }
+    }
+
+    /// Writes events only and hashes nothing: a session's recorder sending
+    /// them through a pipe to jitd, which writes the header and computes
+    /// the digest of what it receives (see [`crate::pipe`]). Its
+    /// [`Finished::sha256`] is empty.
+    pub fn sender(out: W, start: Instant) -> Recorder<W> {
         Recorder {
             out,
             start,
             buf: Vec::with_capacity(BUFFER_LIMIT + 8192),
             last_flush: start,
-            hash: digest::Context::new(&digest::SHA256),
+            hash: None,
             written: 0,
             tail_out: Vec::new(),
             tail_in: Vec::new(),
@@ -217,7 +228,9 @@ impl<W: Write> Recorder<W> {
             match self.out.write(&self.buf[done..]) {
                 Ok(0) => break Err(io::Error::from_raw_os_error(libc::ENOSPC)),
                 Ok(n) => {
-                    self.hash.update(&self.buf[done..done + n]);
+                    if let Some(hash) = &mut self.hash {
+                        hash.update(&self.buf[done..done + n]);
+                    }
                     self.written += n as u64;
                     done += n;
                 }
@@ -236,9 +249,16 @@ impl<W: Write> Recorder<W> {
     /// bytes not included).
     pub fn written_so_far(&self) -> Finished {
         Finished {
-            sha256: hex(self.hash.clone().finish().as_ref()),
+            sha256: self.digest(),
             bytes: self.written,
         }
+    }
+
+    fn digest(&self) -> String {
+        self.hash
+            .clone()
+            .map(|h| hex(h.finish().as_ref()))
+            .unwrap_or_default()
     }
 
     /// Writes what is held back, flushes and returns the digest of the bytes
@@ -254,7 +274,7 @@ impl<W: Write> Recorder<W> {
         }
         let result = result.and_then(|()| self.flush(at));
         let finished = Finished {
-            sha256: hex(self.hash.clone().finish().as_ref()),
+            sha256: self.digest(),
             bytes: self.written,
         };
         match result {

@@ -1,7 +1,7 @@
-//! The jitd client: OpenRecording / CloseRecording and the grant lifecycle
-//! signals. The bus runs on its own thread (a tokio current-thread runtime,
-//! started after the forks); the relay sees a blocking trait and a pipe that
-//! becomes readable when signals arrive.
+//! The jitd client: OpenRecording / OpenLoginRecording / CloseRecording and
+//! the grant lifecycle signals. The bus runs on its own thread (a tokio
+//! current-thread runtime, started after the forks); the relay sees a
+//! blocking trait and a pipe that becomes readable when signals arrive.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -51,29 +51,19 @@ pub struct OpenRequest {
     pub shell: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct Opened {
-    pub recording: u64,
-    pub path: PathBuf,
-    pub metadata: serde_json::Value,
-    pub record_input: bool,
-    pub on_failure: OnFailure,
-    pub grant: u64,
-    pub expires_at: i64,
-}
-
-/// A login shell's recording (OpenLoginRecording): jitd holds the file and
-/// reads the events from `pipe`, the write end of a pipe.
+/// A recording jitd opened: it created the file, wrote its header, and
+/// reads the events from `pipe`, the write end of a pipe (see
+/// [`crate::pipe`]). The recorder never holds the file.
 #[derive(Debug)]
-pub struct LoginOpened {
+pub struct Opened {
     pub pipe: OwnedFd,
     pub recording: u64,
     pub record_input: bool,
     pub on_failure: OnFailure,
     pub grant: u64,
     pub expires_at: i64,
-    /// The real shell to run (`[recordings] login_shell`).
-    pub shell: PathBuf,
+    /// A login shell's: the real shell to run (`[recordings] login_shell`).
+    pub shell: Option<PathBuf>,
 }
 
 /// Grant signals, readable without blocking.
@@ -84,15 +74,13 @@ pub trait Events {
 }
 
 pub trait Jitd: Events {
+    /// A root session's recording (jit-session run through sudo).
     fn open_recording(&mut self, req: &OpenRequest) -> Result<Opened, JitdError>;
-    fn close_recording(
-        &mut self,
-        recording: u64,
-        sha256: &str,
-        bytes: u64,
-        end: End,
-    ) -> Result<(), JitdError>;
-    fn open_login_recording(&mut self, req: &OpenRequest) -> Result<LoginOpened, JitdError>;
+    /// A login shell's recording.
+    fn open_login_recording(&mut self, req: &OpenRequest) -> Result<Opened, JitdError>;
+    /// Ends the recording once every event is in the pipe; jitd seals it
+    /// with the digest of what it received and answers when that is done.
+    fn close_recording(&mut self, recording: u64, end: End) -> Result<(), JitdError>;
 }
 
 /// No jitd (standalone recordings): no signals.
@@ -113,7 +101,6 @@ impl Events for NoEvents {
     default_path = "/org/jit/Daemon1"
 )]
 trait Daemon1 {
-    #[allow(clippy::type_complexity)]
     fn open_recording(
         &self,
         cols: u32,
@@ -121,14 +108,8 @@ trait Daemon1 {
         command: &str,
         term: &str,
         shell: &str,
-    ) -> zbus::Result<(u64, String, String, bool, String, u64, i64)>;
-    fn close_recording(
-        &self,
-        recording: u64,
-        sha256: &str,
-        bytes: u64,
-        end: &str,
-    ) -> zbus::Result<()>;
+    ) -> zbus::Result<(zbus::OwnedFd, String)>;
+    fn close_recording(&self, recording: u64, end: &str) -> zbus::Result<()>;
     fn open_login_recording(
         &self,
         cols: u32,
@@ -146,17 +127,8 @@ trait Daemon1 {
 
 enum Request {
     Open(OpenRequest, std_mpsc::Sender<Result<Opened, JitdError>>),
-    OpenLogin(
-        OpenRequest,
-        std_mpsc::Sender<Result<LoginOpened, JitdError>>,
-    ),
-    Close(
-        u64,
-        String,
-        u64,
-        End,
-        std_mpsc::Sender<Result<(), JitdError>>,
-    ),
+    OpenLogin(OpenRequest, std_mpsc::Sender<Result<Opened, JitdError>>),
+    Close(u64, End, std_mpsc::Sender<Result<(), JitdError>>),
 }
 
 /// jitd over the system bus.
@@ -219,18 +191,12 @@ impl Jitd for BusJitd {
         self.call(|tx| Request::Open(req.clone(), tx))
     }
 
-    fn open_login_recording(&mut self, req: &OpenRequest) -> Result<LoginOpened, JitdError> {
+    fn open_login_recording(&mut self, req: &OpenRequest) -> Result<Opened, JitdError> {
         self.call(|tx| Request::OpenLogin(req.clone(), tx))
     }
 
-    fn close_recording(
-        &mut self,
-        recording: u64,
-        sha256: &str,
-        bytes: u64,
-        end: End,
-    ) -> Result<(), JitdError> {
-        self.call(|tx| Request::Close(recording, sha256.into(), bytes, end, tx))
+    fn close_recording(&mut self, recording: u64, end: End) -> Result<(), JitdError> {
+        self.call(|tx| Request::Close(recording, end, tx))
     }
 }
 
@@ -283,38 +249,6 @@ fn call_error(e: zbus::Error) -> JitdError {
     }
 }
 
-fn parse_opened(
-    (recording, path, metadata, record_input, on_failure, grant, expires_at): (
-        u64,
-        String,
-        String,
-        bool,
-        String,
-        u64,
-        i64,
-    ),
-) -> Result<Opened, JitdError> {
-    let metadata: serde_json::Value = serde_json::from_str(&metadata)
-        .map_err(|e| JitdError::Protocol(format!("metadata: {e}")))?;
-    if !metadata.is_object() {
-        return Err(JitdError::Protocol("metadata is not a JSON object".into()));
-    }
-    let on_failure = parse_on_failure(&on_failure)?;
-    let path = PathBuf::from(path);
-    if !path.is_absolute() {
-        return Err(JitdError::Protocol("recording path is not absolute".into()));
-    }
-    Ok(Opened {
-        recording,
-        path,
-        metadata,
-        record_input,
-        on_failure,
-        grant,
-        expires_at,
-    })
-}
-
 fn parse_on_failure(text: &str) -> Result<OnFailure, JitdError> {
     match text {
         "terminate" => Ok(OnFailure::Terminate),
@@ -323,8 +257,9 @@ fn parse_on_failure(text: &str) -> Result<OnFailure, JitdError> {
     }
 }
 
-/// OpenLoginRecording's reply: the pipe and a JSON object.
-fn parse_login_opened((pipe, json): (zbus::OwnedFd, String)) -> Result<LoginOpened, JitdError> {
+/// OpenRecording's and OpenLoginRecording's reply: the pipe and a JSON
+/// object (a login shell's names the real shell too).
+fn parse_opened((pipe, json): (zbus::OwnedFd, String)) -> Result<Opened, JitdError> {
     let v: serde_json::Value =
         serde_json::from_str(&json).map_err(|e| JitdError::Protocol(format!("reply: {e}")))?;
     let field = |name: &str| {
@@ -336,17 +271,23 @@ fn parse_login_opened((pipe, json): (zbus::OwnedFd, String)) -> Result<LoginOpen
             .as_u64()
             .ok_or_else(|| JitdError::Protocol(format!("{name} is not a number")))
     };
-    let shell = PathBuf::from(
-        field("shell")?
-            .as_str()
-            .ok_or_else(|| JitdError::Protocol("shell is not a string".into()))?,
-    );
-    if !shell.is_absolute() {
-        return Err(JitdError::Protocol(
-            "the shell is not an absolute path".into(),
-        ));
-    }
-    Ok(LoginOpened {
+    let shell = match v.get("shell") {
+        None => None,
+        Some(shell) => {
+            let shell = PathBuf::from(
+                shell
+                    .as_str()
+                    .ok_or_else(|| JitdError::Protocol("shell is not a string".into()))?,
+            );
+            if !shell.is_absolute() {
+                return Err(JitdError::Protocol(
+                    "the shell is not an absolute path".into(),
+                ));
+            }
+            Some(shell)
+        }
+    };
+    Ok(Opened {
         pipe: pipe.into(),
         recording: number("recording")?,
         grant: number("grant")?,
@@ -416,13 +357,13 @@ async fn bus_main(
                     .await
                     .map_err(|_| JitdError::Unreachable("OpenLoginRecording timed out".into()))
                     .and_then(|r| r.map_err(call_error))
-                    .and_then(parse_login_opened);
+                    .and_then(parse_opened);
                     let _ = reply.send(res);
                 }
-                Some(Request::Close(rec, sha, bytes, end, reply)) => {
+                Some(Request::Close(rec, end, reply)) => {
                     let res = tokio::time::timeout(
                         CALL_TIMEOUT,
-                        proxy.close_recording(rec, &sha, bytes, end.as_str()),
+                        proxy.close_recording(rec, end.as_str()),
                     )
                     .await
                     .map_err(|_| JitdError::Unreachable("CloseRecording timed out".into()))
@@ -453,55 +394,27 @@ async fn bus_main(
 mod tests {
     use super::*;
 
-    fn reply(
-        meta: &str,
-        on_failure: &str,
-        path: &str,
-    ) -> (u64, String, String, bool, String, u64, i64) {
-        (
-            1,
-            path.into(),
-            meta.into(),
-            false,
-            on_failure.into(),
-            7,
-            1_700_000_000,
-        )
+    fn reply(json: &str) -> Result<Opened, JitdError> {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        parse_opened((r.into(), json.into()))
     }
 
     #[test]
     fn parses_open_replies() {
-        let o = parse_opened(reply(
-            r#"{"grant":7}"#,
-            "terminate",
-            "/var/log/jit/sessions/1.cast",
-        ))
-        .unwrap();
-        assert_eq!(o.on_failure, OnFailure::Terminate);
-        assert_eq!(o.grant, 7);
-        assert_eq!(o.metadata["grant"], 7);
-        assert!(parse_opened(reply("{}", "continue", "/x")).is_ok());
-        assert!(parse_opened(reply("[]", "continue", "/x")).is_err());
-        assert!(parse_opened(reply("{}", "maybe", "/x")).is_err());
-        assert!(parse_opened(reply("{}", "continue", "rel/x")).is_err());
-    }
-
-    fn login_reply(json: &str) -> Result<LoginOpened, JitdError> {
-        let (r, _w) = nix::unistd::pipe().unwrap();
-        parse_login_opened((r.into(), json.into()))
-    }
-
-    #[test]
-    fn parses_login_replies() {
-        let good = r#"{"recording":3,"grant":7,"expires_at":1700000000,"record_input":false,
-                       "on_failure":"terminate","shell":"/bin/bash"}"#;
-        let o = login_reply(good).unwrap();
+        let root = r#"{"recording":3,"grant":7,"expires_at":1700000000,"record_input":false,
+                       "on_failure":"terminate"}"#;
+        let o = reply(root).unwrap();
         assert_eq!((o.recording, o.grant, o.expires_at), (3, 7, 1_700_000_000));
-        assert_eq!(o.shell, PathBuf::from("/bin/bash"));
         assert_eq!(o.on_failure, OnFailure::Terminate);
-        assert!(login_reply(&good.replace("/bin/bash", "bash")).is_err());
-        assert!(login_reply(&good.replace("\"grant\":7,", "")).is_err());
-        assert!(login_reply(&good.replace("terminate", "maybe")).is_err());
-        assert!(login_reply("[]").is_err());
+        assert_eq!(o.shell, None);
+        let login = root.replace("}", r#","shell":"/bin/bash"}"#);
+        assert_eq!(
+            reply(&login).unwrap().shell,
+            Some(PathBuf::from("/bin/bash"))
+        );
+        assert!(reply(&login.replace("/bin/bash", "bash")).is_err());
+        assert!(reply(&root.replace("\"grant\":7,", "")).is_err());
+        assert!(reply(&root.replace("terminate", "maybe")).is_err());
+        assert!(reply("[]").is_err());
     }
 }

@@ -10,3 +10,4 @@ pub mod pty;
 pub mod record;
 pub mod relay;
 pub mod session;
+pub mod standalone;

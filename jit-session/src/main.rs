@@ -1,15 +1,14 @@
 //! jit-session: a recorded session. Run through sudo (`jitctl shell` /
-//! `jitctl run`), it records a root session into the file jitd creates; as
-//! the login shell of a non-root account, it runs the real shell and sends the
-//! recording to jitd through a pipe (see `jit_session::pipe`). See design.md,
-//! "Recordings".
+//! `jitctl run`) it records a root session; as the login shell of a non-root
+//! account it runs the real shell. Either way the recording goes to jitd
+//! through a pipe (see `jit_session::pipe`): jitd writes the file and
+//! computes its digest. See design.md, "Recordings".
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +19,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use jit_session::jitd::{self, BusJitd, Jitd, NoEvents, OnFailure, OpenRequest};
 use jit_session::record::Recording;
 use jit_session::session::{End, Expiry};
-use jit_session::{asciicast, monitor, pipe, pty, relay};
+use jit_session::{asciicast, monitor, pty, relay, standalone};
 
 /// Grace between SIGHUP and SIGKILL when a session is ended.
 const GRACE: Duration = Duration::from_millis(500);
@@ -44,21 +43,21 @@ struct Args {
     command: Vec<OsString>,
 }
 
-/// How this run records.
+/// How this run records. Each sends events through a pipe to whoever
+/// writes the file (jitd, or the standalone mode's child).
 enum Mode {
-    /// Root through sudo: jitd creates the file, jit-session writes it.
+    /// Root through sudo.
     Sudo,
     /// Tests only: a file of root's choosing, no jitd.
     Standalone(PathBuf),
-    /// A non-root login shell: jitd holds the file; events go through a pipe.
+    /// A non-root login shell.
     Login(Option<OsString>),
 }
 
 /// The recording, opened.
 struct Opened {
+    /// The write end of the recording's pipe.
     out: File,
-    /// The header to write first (None: jitd wrote it).
-    header_jit: Option<serde_json::Value>,
     record_input: bool,
     on_failure: OnFailure,
     expiry: Option<Expiry>,
@@ -70,11 +69,10 @@ struct Opened {
 
 /// How the recording is closed at the end.
 enum Close {
-    Nothing,
-    /// CloseRecording with the digest (sudo mode).
+    /// CloseRecording: jitd seals the recording with its own digest.
     Jitd(u64),
-    /// The end line into the pipe; jitd hashes the file (login shells).
-    EndLine,
+    /// The standalone child seals it when the pipe ends.
+    Standalone(standalone::Child),
 }
 
 fn cstr(s: &[u8]) -> Result<CString, String> {
@@ -190,19 +188,6 @@ fn fail(msg: impl std::fmt::Display, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Opens the file jitd created for us: an existing regular file, no symlink.
-fn open_recording_file(path: &std::path::Path) -> std::io::Result<File> {
-    let f = std::fs::OpenOptions::new()
-        .append(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    let ft = f.metadata()?.file_type();
-    if !ft.is_file() || ft.is_fifo() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    Ok(f)
-}
-
 /// The same uid as the user must not ptrace jit-session or open its
 /// descriptors through /proc (the pipe to jitd): not dumpable. Inherited by
 /// the monitor; the command's exec resets it.
@@ -243,34 +228,47 @@ fn mode(args: &Args, root: bool) -> Result<Mode, String> {
     }
 }
 
-fn open_standalone(file: &Path) -> Result<Opened, String> {
-    let out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(file)
-        .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
-    Ok(Opened {
-        out,
-        header_jit: Some(serde_json::json!({ "standalone": true })),
+/// The header the standalone child writes (jitd writes the others').
+fn standalone_header(
+    size: &pty::Winsize,
+    command: &str,
+    term: &str,
+    shell: &str,
+) -> asciicast::Header {
+    asciicast::Header {
+        width: size.ws_col,
+        height: size.ws_row,
+        timestamp: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+        command: command.into(),
+        term: term.into(),
+        shell: shell.into(),
+        jit: serde_json::json!({ "standalone": true }),
+    }
+}
+
+fn opened_standalone((pipe, child): (OwnedFd, standalone::Child)) -> Opened {
+    Opened {
+        out: File::from(pipe),
         record_input: false,
         on_failure: OnFailure::Terminate,
         expiry: None,
         bus: None,
-        close: Close::Nothing,
+        close: Close::Standalone(child),
         command: None,
-    })
+    }
 }
 
+/// jitd finds the grant and the session from our bus credentials (the PAM
+/// session's cgroup our process is in, and the session's process among our
+/// ancestors), writes the header and hands us a pipe.
 fn open_sudo(req: &OpenRequest) -> Result<Opened, String> {
     let mut j = BusJitd::connect().map_err(|e| e.to_string())?;
     let o = j.open_recording(req).map_err(|e| e.to_string())?;
-    let out = open_recording_file(&o.path)
-        .map_err(|e| format!("cannot open the recording {}: {e}", o.path.display()))?;
     Ok(Opened {
-        out,
-        header_jit: Some(o.metadata),
+        out: File::from(o.pipe),
         record_input: o.record_input,
         on_failure: o.on_failure,
         expiry: Some(Expiry::new(o.grant, Some(o.expires_at))),
@@ -280,23 +278,24 @@ fn open_sudo(req: &OpenRequest) -> Result<Opened, String> {
     })
 }
 
-/// jitd finds the grant from our bus credentials (uid, and the PAM
-/// session's cgroup our pid is in), writes the header and hands us a pipe.
+/// As [`open_sudo`]; our uid must be the grant's holder.
 fn open_login(req: &OpenRequest, command: Option<&OsStr>) -> Result<Opened, String> {
     // Before jitd starts a recording: nothing to run without an account.
     let (who, _) =
         account(nix::unistd::getuid()).ok_or("this account is not in the password database")?;
     let mut j = BusJitd::connect().map_err(|e| e.to_string())?;
     let o = j.open_login_recording(req).map_err(|e| e.to_string())?;
-    let command = shell_command(&o.shell, &who, command)?;
+    let shell = o
+        .shell
+        .ok_or("jitd did not name the shell to run (is it older than jit-session?)")?;
+    let command = shell_command(&shell, &who, command)?;
     Ok(Opened {
         out: File::from(o.pipe),
-        header_jit: None,
         record_input: o.record_input,
         on_failure: o.on_failure,
         expiry: Some(Expiry::new(o.grant, Some(o.expires_at))),
         bus: Some(j),
-        close: Close::EndLine,
+        close: Close::Jitd(o.recording),
         command: Some(command),
     })
 }
@@ -341,11 +340,25 @@ fn main() -> ExitCode {
             ws_ypixel: 0,
         });
 
+    let term = std::env::var("TERM").unwrap_or_default();
+
     // Everything that forks happens before any thread exists.
     let handled = monitor::handled_signals();
     if let Err(e) = handled.thread_block() {
         return fail(format!("cannot block signals: {e}"), 1);
     }
+    // The standalone recorder's child first: it must not keep the
+    // session's descriptors open. It inherits the blocked signals, so the
+    // terminal's cannot end it before the session's last bytes.
+    let mut standalone = match &mode {
+        Mode::Standalone(file) => {
+            match standalone::start(file, &standalone_header(&size, &shown, &term, &shell)) {
+                Ok(started) => Some(started),
+                Err(e) => return fail(e, 1),
+            }
+        }
+        _ => None,
+    };
     let pair = match pty::open(Some(&size), settings.as_ref()) {
         Ok(p) => p,
         Err(e) => return fail(e, 1),
@@ -389,7 +402,6 @@ fn main() -> ExitCode {
         };
 
     // The recording (threads may start from here on).
-    let term = std::env::var("TERM").unwrap_or_default();
     let req = OpenRequest {
         cols: size.ws_col.into(),
         rows: size.ws_row.into(),
@@ -397,10 +409,11 @@ fn main() -> ExitCode {
         term: term.clone(),
         shell: shell.clone(),
     };
-    let opened = match &mode {
-        Mode::Standalone(file) => open_standalone(file),
-        Mode::Sudo => open_sudo(&req),
-        Mode::Login(c) => open_login(&req, c.as_deref()),
+    let opened = match (&mode, standalone.take()) {
+        (Mode::Standalone(_), Some(started)) => Ok(opened_standalone(started)),
+        (Mode::Standalone(_), None) => Err("the standalone recorder did not start".into()),
+        (Mode::Sudo, _) => open_sudo(&req),
+        (Mode::Login(c), _) => open_login(&req, c.as_deref()),
     };
     let mut opened = match opened {
         Ok(o) => o,
@@ -414,30 +427,11 @@ fn main() -> ExitCode {
         spawned.kill_and_reap();
         return fail("no command to run", 1);
     };
-    let pipe = match opened.close {
-        Close::EndLine => opened.out.try_clone().ok().map(OwnedFd::from),
-        Close::Nothing | Close::Jitd(_) => None,
-    };
-    let start = Instant::now();
-    let recorder = match opened.header_jit.take() {
-        Some(jit) => {
-            let header = asciicast::Header {
-                width: size.ws_col,
-                height: size.ws_row,
-                timestamp: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0),
-                command: shown,
-                term,
-                shell,
-                jit,
-            };
-            asciicast::Recorder::new(opened.out, &header, start)
-        }
-        None => Ok(asciicast::Recorder::events_only(opened.out, start)),
-    };
-    let recorder = match recorder.and_then(Recording::start) {
+    // Another descriptor of the pipe: the relay hears at once when its
+    // reader closed it.
+    let pipe = opened.out.try_clone().ok().map(OwnedFd::from);
+    let recorder = asciicast::Recorder::sender(opened.out, Instant::now());
+    let recorder = match Recording::start(recorder) {
         Ok(r) => r,
         Err(e) => {
             spawned.kill_and_reap();
@@ -487,31 +481,29 @@ fn main() -> ExitCode {
     spawned.kill_and_reap();
     drop(guard);
 
-    let (finished, out, problem) = match recorder.finish() {
-        Ok((f, out)) => (f, Some(out), outcome.record_error.clone()),
-        Err((e, f)) => (
-            f,
-            None,
-            outcome.record_error.clone().or(Some(e.to_string())),
-        ),
+    let problem = match recorder.finish() {
+        // Every event is in the pipe; ours was its last write end.
+        Ok((_, out)) => {
+            drop(out);
+            outcome.record_error.clone()
+        }
+        Err((e, _)) => outcome.record_error.clone().or(Some(e.to_string())),
     };
     let end = if problem.is_some() && outcome.end == End::Exit {
         End::WriteFailed
     } else {
         outcome.end
     };
-    let closed = match (&opened.close, opened.bus.as_mut(), out) {
-        (Close::Jitd(id), Some(j), _) => j
-            .close_recording(*id, &finished.sha256, finished.bytes, end)
-            .map_err(|e| e.to_string()),
+    let closed = match (opened.close, opened.bus.as_mut()) {
+        (Close::Jitd(id), Some(j)) if problem.is_none() => {
+            j.close_recording(id, end).map_err(|e| e.to_string())
+        }
         // A pipe that failed was closed by jitd, which recorded why.
-        (Close::EndLine, _, Some(mut pipe)) => pipe
-            .write_all(&pipe::end_line(end))
-            .map_err(|e| e.to_string()),
-        _ => Ok(()),
+        (Close::Jitd(_), _) => Ok(()),
+        (Close::Standalone(child), _) => child.wait(),
     };
     if let Err(e) = closed {
-        eprintln!("jit-session: cannot close the recording with jitd: {e}");
+        eprintln!("jit-session: cannot close the recording: {e}");
     }
     let code = match outcome.status {
         Some(s) => s.code(),

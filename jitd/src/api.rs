@@ -271,6 +271,22 @@ pub struct RecordingView {
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
     pub end: Option<String>,
+    /// What the digest vouches for: "session" (the bytes jitd received
+    /// from the recorder), "file" (the file as jitd found it, its writer
+    /// gone: unverified) or "recorder" (a root recorder's own report, before
+    /// jitd took the bytes itself: unverified).
+    #[serde(default)]
+    pub digest_of: Option<String>,
+    /// The registered session recorded.
+    #[serde(default)]
+    pub session: Option<u64>,
+}
+
+impl RecordingView {
+    /// Whether the digest is jitd's own of the session's bytes.
+    pub fn vouched(&self) -> bool {
+        self.digest_of.as_deref() == Some("session")
+    }
 }
 
 impl From<&crate::store::RecordingRecord> for RecordingView {
@@ -287,6 +303,8 @@ impl From<&crate::store::RecordingRecord> for RecordingView {
             sha256: r.sha256.clone(),
             bytes: r.bytes,
             end: r.end.clone(),
+            digest_of: r.digest_of.map(|d| d.as_str().to_owned()),
+            session: r.session,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
 use crate::effects::Effects;
-use crate::engine::{Engine, EngineError, Event};
+use crate::engine::{Engine, EngineError};
 use crate::session_ends::SessionEnds;
 use crate::sessions::SessionControl;
 
@@ -65,16 +65,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             .map_err(EngineError::from)?;
     }
     control.sweep(|grant| engine.is_active(grant));
-    // After the sweep: the recorders of ended grants are gone too. Those of
-    // grants that ended just now are sealed after their termination (below),
-    // all but login recordings, which no thread follows after a restart.
-    let mut orphaned = engine.recordings_orphaned_at_start()?;
-    let ending_now = |grant| {
-        recovered
-            .iter()
-            .any(|e| matches!(e, Event::Ended { id, .. } if *id == grant))
-    };
-    orphaned.retain(|r| r.login || !ending_now(r.grant));
+    // Every recording still open was written by the jitd before this one:
+    // nobody writes it any more (its recorders lost their pipes and end
+    // their sessions), so it is sealed as found.
+    let orphaned = engine.recordings_orphaned_at_start()?;
     let engine = Arc::new(Mutex::new(engine));
     let effects = Effects::new(Arc::clone(&engine), control.clone());
     effects.seal(orphaned);

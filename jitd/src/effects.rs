@@ -6,7 +6,7 @@ use zbus::Connection;
 
 use crate::bus::emit;
 use crate::engine::{Engine, Event};
-use crate::recordings::{self, Following};
+use crate::recordings::{self, Recorders};
 use crate::sessions::SessionControl;
 use crate::store::RecordingRecord;
 
@@ -14,7 +14,7 @@ use crate::store::RecordingRecord;
 pub struct Effects {
     engine: Arc<Mutex<Engine>>,
     control: SessionControl,
-    following: Following,
+    recorders: Recorders,
 }
 
 impl Effects {
@@ -22,13 +22,13 @@ impl Effects {
         Effects {
             engine,
             control,
-            following: Following::default(),
+            recorders: Recorders::default(),
         }
     }
 
-    /// The login recordings jitd follows (closed here when their grant ends).
-    pub fn following(&self) -> &Following {
-        &self.following
+    /// The recordings jitd writes (closed here when their grant ends).
+    pub fn recorders(&self) -> &Recorders {
+        &self.recorders
     }
 
     /// Broadcasts the events, then terminates ended grants' sessions (in the
@@ -45,10 +45,10 @@ impl Effects {
             let Event::Ended { id, user, .. } = event else {
                 continue;
             };
-            let (engine, control, following, grant, user) = (
+            let (engine, control, recorders, grant, user) = (
                 Arc::clone(&self.engine),
                 self.control.clone(),
-                self.following.clone(),
+                self.recorders.clone(),
                 *id,
                 user.clone(),
             );
@@ -64,25 +64,15 @@ impl Effects {
                     }
                 }
                 // The sessions and their recorders are gone (terminate waits
-                // for them): whatever login recording is still open was
-                // kept open by something else, and ends here; a recording
-                // jit-session left open is sealed as found.
-                following.stop(grant);
-                let left = engine
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .recordings_left_open(grant);
-                match left {
-                    Ok(left) => recordings::seal(&engine, &left),
-                    Err(e) => {
-                        tracing::error!(grant, error = %e, "cannot list the recordings left open")
-                    }
-                }
+                // for them): a recording still open ends here, as
+                // "terminated", with the digest of what jitd received.
+                recorders.stop(grant);
             });
         }
     }
 
-    /// Seals, in the background, recordings whose writer is gone.
+    /// Seals, in the background, recordings whose writer (the jitd before
+    /// this one) is gone.
     pub fn seal(&self, orphaned: Vec<RecordingRecord>) {
         if orphaned.is_empty() {
             return;

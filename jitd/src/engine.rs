@@ -13,6 +13,9 @@ use thiserror::Error;
 use tokio::task::JoinError;
 
 mod break_glass;
+mod recordings;
+
+pub use recordings::{RecordedSession, RecordingStart};
 
 use crate::admissions::{Admissions, Admitter};
 use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
@@ -30,8 +33,8 @@ use crate::directory::{DirectoryError, Person};
 use crate::grants::GrantIndex;
 use crate::polkit::asker::PolkitAsker;
 use crate::store::{
-    AuditEvent, AuditRecord, Doorbell, Journal, ListFilter, NotificationRecord, RecordingRecord,
-    SessionRecord, Store, StoreError, Writer,
+    AuditEvent, AuditRecord, Doorbell, Journal, ListFilter, NotificationRecord, SessionRecord,
+    Store, StoreError, Writer,
 };
 
 /// Recent history that raises risk looks back this far.
@@ -80,6 +83,14 @@ pub enum EngineError {
     NotYourRecording(u64),
     #[error("a recording ends with a SHA-256 (64 hex digits) and a short reason")]
     BadRecordingEnd,
+    #[error(
+        "session {session} is recorded already (recording {recording}): one recorder per session"
+    )]
+    SessionRecorded { session: u64, recording: u64 },
+    #[error("only the process that opened recording {0} may close it")]
+    NotRecorder(u64),
+    #[error("grant {grant} has {max} recordings open already")]
+    TooManyRecordings { grant: u64, max: usize },
     #[error(
         "not inside a jit session of yours: log in through a service gated by pam_jit \
          (or use 'jitctl shell')"
@@ -158,23 +169,6 @@ impl Viewer {
                 .iter()
                 .any(|r| self.roles.contains(r) || (owner && *r == Role::Owner))
     }
-}
-
-/// What jit-session needs to start recording.
-#[derive(Clone, Debug)]
-pub struct RecordingStart {
-    pub recording: u64,
-    pub path: String,
-    /// The `jit` object of the asciicast header.
-    pub metadata: serde_json::Value,
-    pub record_input: bool,
-    pub on_failure: crate::config::OnRecordFailure,
-    /// Group that may read the file.
-    pub group: String,
-    pub grant: RequestId,
-    pub expires_at: UnixTime,
-    /// The real shell of login-shell sessions (`[recordings] login_shell`).
-    pub login_shell: std::path::PathBuf,
 }
 
 #[derive(Clone)]
@@ -979,184 +973,9 @@ impl Engine {
         })
     }
 
-    /// Starts a recording of a session under `grant` by `target_uid` (the
-    /// user jit-session runs as). The caller creates the file at the path.
-    pub fn open_recording(
-        &mut self,
-        grant: RequestId,
-        target: &Person,
-        command: &str,
-        host: &str,
-    ) -> Result<RecordingStart> {
-        self.start_recording(grant, target, command, host, false)
-    }
-
-    /// `login`: jitd writes it (a login shell's recording).
-    fn start_recording(
-        &mut self,
-        grant: RequestId,
-        target: &Person,
-        command: &str,
-        host: &str,
-        login: bool,
-    ) -> Result<RecordingStart> {
-        let g = self.load(grant)?;
-        let Some(expires_at) = g.expires_at.filter(|_| g.state == State::Active) else {
-            return Err(EngineError::NoGrant {
-                uid: g.uid,
-                resource: g.resource,
-            });
-        };
-        if command.len() > 4096 {
-            return Err(EngineError::TooLong("command"));
-        }
-        let now = self.clock.wall();
-        let dir = self.config.recordings.dir.clone();
-        let (id, path) = self.store.write(|w| -> Result<(u64, String)> {
-            let id = w.insert_recording(&RecordingRecord {
-                id: 0,
-                grant,
-                uid: g.uid,
-                user: g.user.clone(),
-                resource: g.resource.clone(),
-                path: String::new(),
-                started_at: now,
-                ended_at: None,
-                sha256: None,
-                bytes: None,
-                end: None,
-                login,
-            })?;
-            let path = dir.join(format!("{grant}-{id}.cast")).to_string_lossy().into_owned();
-            w.set_recording_path(id, &path)?;
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: Some(g.uid),
-                actor: &g.user,
-                event: "recording_started",
-                request: Some(grant),
-                detail: json!({"recording": id, "path": path, "command": command, "target_user": target.name}),
-            })?;
-            Ok((id, path))
-        })?;
-        let approvers: Vec<&str> = g.approvals().map(|d| d.name.as_str()).collect();
-        let metadata = json!({
-            "grant": grant,
-            "recording": id,
-            "user": g.user,
-            "uid": g.uid,
-            "target_user": target.name,
-            "resource": g.resource,
-            "host": host,
-            "reason": g.reason,
-            "ticket": g.ticket,
-            "approvers": approvers,
-            "expires_at": crate::api::rfc3339(expires_at),
-        });
-        let rec = &self.config.recordings;
-        Ok(RecordingStart {
-            recording: id,
-            path,
-            metadata,
-            record_input: rec.record_input,
-            on_failure: rec.on_record_failure,
-            group: rec.group.clone(),
-            grant,
-            expires_at,
-            login_shell: rec.login_shell.get_ref().clone(),
-        })
-    }
-
     /// The wall clock jitd uses (Unix seconds).
     pub fn now(&self) -> UnixTime {
         self.clock.wall()
-    }
-
-    /// Starts the recording of a login shell run by `caller` inside a PAM
-    /// session of `grant`: only the grant's holder may record under it (the
-    /// cgroup says which grant; the uid must agree).
-    pub fn open_login_recording(
-        &mut self,
-        grant: RequestId,
-        caller: &Person,
-        command: &str,
-        host: &str,
-    ) -> Result<RecordingStart> {
-        if self.load(grant)?.uid != caller.uid {
-            return Err(EngineError::NotInSession);
-        }
-        self.start_recording(grant, caller, command, host, true)
-    }
-
-    /// Records a finished recording's digest in the audit trail.
-    pub fn close_recording(&mut self, id: u64, sha256: &str, bytes: u64, end: &str) -> Result<()> {
-        let valid_digest = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid_digest || end.len() > 32 {
-            return Err(EngineError::BadRecordingEnd);
-        }
-        let rec = self
-            .store
-            .recording(id)?
-            .ok_or(EngineError::NoRecording(id))?;
-        let now = self.clock.wall();
-        self.store.write(|w| -> Result<()> {
-            if !w.close_recording(id, now, sha256, bytes, end)? {
-                return Err(EngineError::RecordingClosed(id));
-            }
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: Some(rec.uid),
-                actor: JITD,
-                event: "recording_closed",
-                request: Some(rec.grant),
-                detail: json!({"recording": id, "path": rec.path, "sha256": sha256, "bytes": bytes, "end": end}),
-            })?;
-            Ok(())
-        })
-    }
-
-    /// Recordings whose writer is gone, to seal as found at start (after
-    /// the sweep of ended grants' processes): those of grants that are
-    /// over, and login recordings, which the previous jitd was writing.
-    pub fn recordings_orphaned_at_start(&self) -> Result<Vec<RecordingRecord>> {
-        let open = self.store.open_recordings(None)?;
-        Ok(open
-            .into_iter()
-            .filter(|r| r.login || !self.is_active(r.grant))
-            .collect())
-    }
-
-    /// `grant`'s recordings that jit-session left open (it was killed, or
-    /// jitd was unreachable when it closed), once the grant's sessions and
-    /// recorders are gone. Login recordings are closed by the threads that
-    /// follow them.
-    pub fn recordings_left_open(&self, grant: RequestId) -> Result<Vec<RecordingRecord>> {
-        let open = self.store.open_recordings(Some(grant))?;
-        Ok(open.into_iter().filter(|r| !r.login).collect())
-    }
-
-    /// Only root and auditors (the `jit-audit` group by default) may watch
-    /// other people's sessions; security decides on grants, not on replays.
-    fn reads_all_recordings(&self, who: &Person) -> bool {
-        who.is_root() || who.matches_any(&self.config.roles.auditor)
-    }
-
-    /// Recordings `who` may see: their own, or all for root and auditors.
-    pub fn recordings(&self, who: &Person, since: UnixTime) -> Result<Vec<RecordingRecord>> {
-        let only = (!self.reads_all_recordings(who)).then_some(who.uid);
-        Ok(self.store.recordings(since, only)?)
-    }
-
-    /// One recording, if `who` may read it.
-    pub fn recording(&self, who: &Person, id: u64) -> Result<RecordingRecord> {
-        let rec = self
-            .store
-            .recording(id)?
-            .ok_or(EngineError::NoRecording(id))?;
-        if rec.uid != who.uid && !self.reads_all_recordings(who) {
-            return Err(EngineError::NotYourRecording(id));
-        }
-        Ok(rec)
     }
 
     /// Whether `grant` is an active grant (an unreadable store says yes:

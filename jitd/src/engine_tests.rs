@@ -287,6 +287,34 @@ fn only_root_checks_other_users() {
     }
 }
 
+/// The session `session` of `grant`, recorded as root through sudo, or as
+/// `who`'s login shell.
+fn recorded<'a>(
+    grant: RequestId,
+    session: u64,
+    who: &'a Person,
+    login: bool,
+) -> RecordedSession<'a> {
+    RecordedSession {
+        grant,
+        session,
+        pid: 4242,
+        target: who,
+        login,
+        command: "",
+        host: "host1",
+    }
+}
+
+fn closed<'a>(sha256: &'a str, end: &'static str) -> crate::store::Closed<'a> {
+    crate::store::Closed {
+        sha256,
+        bytes: 10,
+        end,
+        digest_of: crate::store::DigestOf::Session,
+    }
+}
+
 #[test]
 fn recordings_carry_the_digest_from_the_audit_trail() {
     let f = Fixture::new();
@@ -294,8 +322,9 @@ fn recordings_carry_the_digest_from_the_audit_trail() {
     let (grant, _) = engine
         .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
         .unwrap();
+    let root = Person::root();
     let start = engine
-        .open_recording(grant.id, &Person::root(), "/bin/bash", "host1")
+        .open_recording(&recorded(grant.id, 1, &root, false))
         .unwrap();
     assert!(start
         .path
@@ -304,20 +333,22 @@ fn recordings_carry_the_digest_from_the_audit_trail() {
     assert_eq!(start.metadata["reason"], "look");
     let digest = "ab".repeat(32);
     assert!(matches!(
-        engine.close_recording(start.recording, "not hex", 10, "exit"),
+        engine.close_recording(start.recording, &closed("not hex", "exit")),
         Err(EngineError::BadRecordingEnd)
     ));
     engine
-        .close_recording(start.recording, &digest, 10, "exit")
+        .close_recording(start.recording, &closed(&digest, "exit"))
         .unwrap();
     assert!(matches!(
-        engine.close_recording(start.recording, &digest, 10, "exit"),
+        engine.close_recording(start.recording, &closed(&digest, "exit")),
         Err(EngineError::RecordingClosed(_))
     ));
     let mine = engine.recordings(&alice(), 0).unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].sha256.as_deref(), Some(digest.as_str()));
     assert_eq!(mine[0].end.as_deref(), Some("exit"));
+    assert_eq!(mine[0].session, Some(1));
+    assert_eq!(mine[0].digest_of, Some(crate::store::DigestOf::Session));
     // Someone else sees nothing of it and may not open it.
     let bob = person(61002, "bob");
     assert!(engine.recordings(&bob, 0).unwrap().is_empty());
@@ -334,6 +365,49 @@ fn recordings_carry_the_digest_from_the_audit_trail() {
         ]),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_session_has_one_recorder_and_refusals_are_audited() {
+    let f = Fixture::new();
+    let (mut engine, _) = f.open();
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(600), "look", None)
+        .unwrap();
+    let root = Person::root();
+    let first = engine
+        .open_recording(&recorded(grant.id, 1, &root, false))
+        .unwrap();
+    // Something else in the session (the recorded shell) asks too.
+    for login in [false, true] {
+        let who = if login { alice() } else { Person::root() };
+        assert!(matches!(
+            engine.open_recording(&recorded(grant.id, 1, &who, login)),
+            Err(EngineError::SessionRecorded { session: 1, recording }) if recording == first.recording
+        ));
+    }
+    // Another session of the grant has a recorder of its own.
+    engine
+        .open_recording(&recorded(grant.id, 2, &root, false))
+        .unwrap();
+    // A close from a process that is not the recorder: refused, audited.
+    engine
+        .audit_refused_close(first.recording, &root, 999)
+        .unwrap();
+    assert!(matches!(
+        engine.audit_refused_close(12345, &root, 999),
+        Err(EngineError::NoRecording(12345))
+    ));
+    let events = events_named(&mut engine, grant.id);
+    let count = |name: &str| events.iter().filter(|e| *e == name).count();
+    assert_eq!(count("recording_started"), 2, "{events:?}");
+    assert_eq!(count("recording_refused"), 2, "{events:?}");
+    assert_eq!(count("recording_close_refused"), 1, "{events:?}");
+    assert!(engine
+        .recording(&root, first.recording)
+        .unwrap()
+        .ended_at
+        .is_none());
 }
 
 #[test]
@@ -401,15 +475,16 @@ fn login_recordings_are_for_the_grant_holder_only() {
     // Another user (or root) inside alice's session cgroup records nothing.
     for other in [person(61002, "bob"), Person::root()] {
         assert!(matches!(
-            engine.open_login_recording(grant.id, &other, "", "host1"),
+            engine.open_recording(&recorded(grant.id, 1, &other, true)),
             Err(EngineError::NotInSession)
         ));
     }
     assert!(events_named(&mut engine, grant.id)
         .iter()
         .all(|e| e != "recording_started"));
+    let me = alice();
     let start = engine
-        .open_login_recording(grant.id, &alice(), "", "host1")
+        .open_recording(&recorded(grant.id, 1, &me, true))
         .unwrap();
     assert_eq!(start.metadata["target_user"], "alice");
     assert_eq!(
@@ -420,59 +495,41 @@ fn login_recordings_are_for_the_grant_holder_only() {
     f.clock.advance(600);
     engine.tick().unwrap();
     assert!(engine
-        .open_login_recording(grant.id, &alice(), "", "host1")
+        .open_recording(&recorded(grant.id, 2, &me, true))
         .is_err());
 }
 
 #[test]
-fn recordings_whose_writer_is_gone_are_found_for_sealing() {
+fn every_recording_open_at_start_is_found_for_sealing() {
     let f = Fixture::new();
     let (mut engine, _) = f.open();
-    let grant = |engine: &mut Engine| {
-        let (g, _) = engine
-            .submit(&alice(), "logs", Duration::from_secs(60), "look", None)
-            .unwrap();
-        g.id
-    };
-    let open = |engine: &mut Engine, grant, login| {
-        if login {
-            engine.open_login_recording(grant, &alice(), "", "h")
-        } else {
-            engine.open_recording(grant, &Person::root(), "/bin/bash", "h")
-        }
-        .unwrap()
-        .recording
-    };
-    let ended = grant(&mut engine);
-    let sudo_ended = open(&mut engine, ended, false);
-    let closed = open(&mut engine, ended, false);
-    engine
-        .close_recording(closed, &"ab".repeat(32), 1, "exit")
+    let (grant, _) = engine
+        .submit(&alice(), "logs", Duration::from_secs(60), "look", None)
         .unwrap();
-    f.clock.advance(60);
-    engine.tick().unwrap();
-    let active = grant(&mut engine);
-    let sudo_active = open(&mut engine, active, false);
-    let login_active = open(&mut engine, active, true);
-    let ids = |recs: Vec<RecordingRecord>| recs.iter().map(|r| r.id).collect::<Vec<_>>();
-    // While jitd runs, a grant's end leaves jit-session's recordings to seal
-    // (jitd's own login recordings close with the thread following them).
-    assert_eq!(
-        ids(engine.recordings_left_open(ended).unwrap()),
-        [sudo_ended]
+    let (root, me) = (Person::root(), alice());
+    let mut open = |session, who: &Person, login| {
+        engine
+            .open_recording(&recorded(grant.id, session, who, login))
+            .unwrap()
+            .recording
+    };
+    let (sudo, login, done) = (
+        open(1, &root, false),
+        open(2, &me, true),
+        open(3, &root, false),
     );
-    assert_eq!(
-        ids(engine.recordings_left_open(active).unwrap()),
-        [sudo_active]
-    );
-
-    // At a restart: the ended grant's recorder was swept, and the login
-    // recording's writer was the jitd that stopped; jit-session may still
-    // close the active grant's other recording itself.
+    engine
+        .close_recording(done, &closed(&"ab".repeat(32), "exit"))
+        .unwrap();
+    // At a restart every open recording's writer was the jitd that stopped,
+    // whether its grant is over or not.
     drop(engine);
     let (engine, _) = f.open();
-    assert_eq!(
-        ids(engine.recordings_orphaned_at_start().unwrap()),
-        [sudo_ended, login_active]
-    );
+    let ids: Vec<u64> = engine
+        .recordings_orphaned_at_start()
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [sudo, login]);
 }

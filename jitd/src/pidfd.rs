@@ -162,15 +162,26 @@ fn pid_of(fd: &Pidfd) -> io::Result<u32> {
 const STAT_MAX: usize = 1280;
 
 /// Field 22 of `/proc/PID/stat`, read with one read(2): this sits on every
-/// sudo's session registration (`read_to_string` takes six). The command
-/// name is anybody's bytes: it need not be UTF-8.
-fn start_time(pid: u32) -> io::Result<u64> {
+/// sudo's session registration (`read_to_string` takes six).
+pub fn start_time(pid: u32) -> io::Result<u64> {
+    stat_number(pid, 22)
+}
+
+/// The parent of `pid` (field 4 of its `/proc/PID/stat`).
+pub fn parent_of(pid: u32) -> io::Result<u32> {
+    let parent = stat_number(pid, 4)?;
+    u32::try_from(parent).map_err(|_| io::Error::other(format!("/proc/{pid}/stat: bad parent")))
+}
+
+/// Field `n` of `/proc/PID/stat`, a number. The command name is anybody's
+/// bytes: it need not be UTF-8.
+fn stat_number(pid: u32, n: usize) -> io::Result<u64> {
     let mut buf = [0u8; STAT_MAX];
-    let n = std::fs::File::open(format!("/proc/{pid}/stat"))?.read(&mut buf)?;
-    Some(String::from_utf8_lossy(&buf[..n]))
-        .filter(|_| n < buf.len())
-        .and_then(|stat| stat_field(&stat, 22)?.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: no start time")))
+    let read = std::fs::File::open(format!("/proc/{pid}/stat"))?.read(&mut buf)?;
+    Some(String::from_utf8_lossy(&buf[..read]))
+        .filter(|_| read < buf.len())
+        .and_then(|stat| stat_field(&stat, n)?.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: no field {n}")))
 }
 
 /// Field `n` (numbered from 1, as in proc(5)) of a `/proc/PID/stat` line.

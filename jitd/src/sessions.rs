@@ -49,6 +49,9 @@ pub enum ContainError {
 pub struct SessionControl {
     /// Where per-session cgroups are made; None without cgroup v2.
     cgroup_base: Option<PathBuf>,
+    /// `cgroup_base` as `/proc/PID/cgroup` names it (relative to the cgroup
+    /// namespace's root); None if it is not in a cgroup2 mount.
+    cgroup_base_path: Option<String>,
     grace: Duration,
     sudo_timestamp_dirs: Vec<PathBuf>,
 }
@@ -61,10 +64,20 @@ impl SessionControl {
             Some(dir) => Some(dir.clone()),
             None => default_cgroup_base(),
         };
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let cgroup_base_path = cgroup_base
+            .as_deref()
+            .and_then(|dir| cgroup_path_of(&mountinfo, dir));
         match &cgroup_base {
             None => tracing::error!("{}", ContainError::NoCgroupV2),
             Some(dir) => {
-                let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                if cgroup_base_path.is_none() {
+                    tracing::error!(
+                        dir = %dir.display(),
+                        "the session cgroups' directory is not in a cgroup2 mount: \
+                         no process will be taken for a session's"
+                    );
+                }
                 if slow_migrations(&mountinfo, dir) {
                     tracing::info!(
                         "cgroup2 is mounted without favordynmods: each session registration \
@@ -75,6 +88,7 @@ impl SessionControl {
         }
         SessionControl {
             cgroup_base,
+            cgroup_base_path,
             grace: config.kill_grace.0,
             sudo_timestamp_dirs: config.sudo_timestamp_dirs.clone(),
         }
@@ -143,11 +157,12 @@ impl SessionControl {
         self.move_into(&format!("recorder-{grant}-pid-{pid}"), pid)
     }
 
-    /// The grant whose session cgroup `pid` is in, if any.
+    /// The grant whose session cgroup `pid` is in, if any: only a cgroup
+    /// jitd made, `<base>/grant-G` exactly. A `grant-G` elsewhere (in a
+    /// subtree delegated to a user, say) is anybody's.
     pub fn grant_of_process(&self, pid: u32) -> Option<u64> {
         let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
-        path.rsplit('/').find_map(grant_of_cgroup)
+        grant_of_cgroup_path(self.cgroup_base_path.as_deref()?, &cgroups)
     }
 
     /// The real uid `pid` runs as, if it is running. A caller's pid comes
@@ -397,6 +412,44 @@ fn grant_of_cgroup(name: &str) -> Option<u64> {
     grant.parse().ok()
 }
 
+/// The grant of a process whose `/proc/PID/cgroup` is `cgroups`, if its
+/// cgroup v2 path is `base/grant-G` exactly.
+fn grant_of_cgroup_path(base: &str, cgroups: &str) -> Option<u64> {
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let grant = path
+        .strip_prefix(base.trim_end_matches('/'))?
+        .strip_prefix("/grant-")
+        .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))?;
+    grant.parse().ok()
+}
+
+/// `dir`, a directory in a cgroup2 mount, as `/proc/PID/cgroup` names its
+/// cgroup: the mount's root joined with `dir`'s path below the mount point
+/// (the innermost mount holding it).
+fn cgroup_path_of(mountinfo: &str, dir: &Path) -> Option<String> {
+    let (mount, root) = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split_whitespace().next()? != "cgroup2" {
+                return None;
+            }
+            let mut fields = left.split_whitespace();
+            let root = fields.nth(3)?;
+            let mount = Path::new(fields.next()?);
+            dir.starts_with(mount).then_some((mount, root))
+        })
+        .max_by_key(|(mount, _)| mount.as_os_str().len())?;
+    let below = dir.strip_prefix(mount).ok()?;
+    let path = Path::new(root).join(below);
+    let path = path.to_str()?.trim_end_matches('/');
+    Some(if path.is_empty() {
+        "/".into()
+    } else {
+        path.into()
+    })
+}
+
 fn read_pids(path: &Path) -> Vec<u32> {
     fs::read_to_string(path)
         .unwrap_or_default()
@@ -518,6 +571,46 @@ mod tests {
             cgroup2_mount(info),
             Some(PathBuf::from("/sys/fs/cgroup/unified"))
         );
+    }
+
+    #[test]
+    fn only_a_grant_cgroup_directly_under_the_base_is_a_session() {
+        let base = "/system.slice/jitd.service/jit-sessions";
+        let of = |path: &str| grant_of_cgroup_path(base, &format!("0::{path}\n"));
+        assert_eq!(of(&format!("{base}/grant-12")), Some(12));
+        assert_eq!(grant_of_cgroup_path("/", "0::/grant-3\n"), Some(3));
+        for elsewhere in [
+            // A user's delegated subtree imitating one.
+            "/user.slice/user-1000.slice/user@1000.service/app.slice/grant-12".to_string(),
+            format!("/elsewhere{base}/grant-12"),
+            format!("{base}/grant-12/inside"),
+            format!("{base}/recorder-12-pid-345"),
+            format!("{base}/grant-12-pid-345"),
+            format!("{base}/grant-"),
+            format!("{base}/grant-+12"),
+            format!("{base}x/grant-12"),
+            base.to_string(),
+        ] {
+            assert_eq!(of(&elsewhere), None, "{elsewhere}");
+        }
+        // Only the cgroup v2 line counts.
+        let v1 = format!("4:memory:{base}/grant-12\n0::/user.slice\n");
+        assert_eq!(grant_of_cgroup_path(base, &v1), None);
+    }
+
+    #[test]
+    fn the_base_is_named_as_proc_names_cgroups() {
+        let info = "\
+30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n\
+41 30 0:38 /jitd.service /mnt/jitcg rw - cgroup2 cgroup2 rw\n";
+        let path = |dir: &str| cgroup_path_of(info, Path::new(dir));
+        assert_eq!(
+            path("/sys/fs/cgroup/jit-sessions"),
+            Some("/jit-sessions".into())
+        );
+        assert_eq!(path("/sys/fs/cgroup"), Some("/".into()));
+        assert_eq!(path("/mnt/jitcg/jit"), Some("/jitd.service/jit".into()));
+        assert_eq!(path("/var/lib/jit"), None);
     }
 
     #[test]

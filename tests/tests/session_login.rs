@@ -254,8 +254,15 @@ fn a_killed_jitd_ends_login_sessions_and_seals_their_recordings_at_its_start() {
     let event = closing_event(&s, grant, id);
     assert_eq!(event["detail"]["end"], "abandoned", "{event:#}");
     assert_eq!(event["detail"]["sha256"], rec["sha256"], "{event:#}");
-    s.jitctl("root", &["recordings", "verify", &id.to_string()])
-        .ok();
+    assert_eq!(rec["digest_of"], "file", "{rec:#}");
+    // What happened to the file before the new jitd found it is unknown:
+    // verify says so, with a status of its own.
+    let verified = s
+        .jitctl("root", &["recordings", "verify", &id.to_string()])
+        .code(7);
+    assert!(verified.stderr.contains("UNVERIFIED"), "{verified}");
+    let listed = s.jitctl("root", &["recordings", "list"]).ok();
+    assert!(listed.stdout.contains("UNVERIFIED"), "{listed}");
     assert_eq!(s.read_ns_file(&path), found, "sealing changed the file");
 }
 

@@ -67,7 +67,10 @@ impl From<EngineError> for BusError {
             | EngineError::NotInSession
             | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),
             EngineError::NoRecording(_) => BusError::NotFound(text),
-            EngineError::RecordingClosed(_) => BusError::Conflict(text),
+            EngineError::RecordingClosed(_)
+            | EngineError::SessionRecorded { .. }
+            | EngineError::TooManyRecordings { .. } => BusError::Conflict(text),
+            EngineError::NotRecorder(_) => BusError::NotAuthorized(text),
             EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),
             EngineError::BadRecordingEnd => BusError::InvalidArgument(text),
             // The reader needs to know: a recording gone is evidence gone.

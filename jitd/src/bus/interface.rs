@@ -4,7 +4,7 @@
 //! the blocking pool (SQLite must not stall the executor) and returns JSON.
 
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use zbus::message::Header;
@@ -12,7 +12,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{interface, Connection};
 
 use super::gate::{Gate, SessionOpening};
-use super::{BusError, Callers};
+use super::{recording, BusError, Callers};
 use crate::api::{rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
@@ -343,17 +343,10 @@ impl Daemon {
         to_json(&status)
     }
 
-    /// jit-session asks to record the session it runs in (root only). The
-    /// grant is the one whose PAM session (cgroup) the caller is in.
-    #[zbus(out_args(
-        "recording",
-        "path",
-        "metadata",
-        "record_input",
-        "on_failure",
-        "grant",
-        "expires_at"
-    ))]
+    /// jit-session, run as root through sudo, asks to record the session it
+    /// runs in (see `bus/recording.rs`): the pipe for its events, and a JSON
+    /// object {recording, grant, expires_at, record_input, on_failure}.
+    #[zbus(out_args("pipe", "recording"))]
     #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
     async fn open_recording(
         &self,
@@ -364,54 +357,20 @@ impl Daemon {
         shell: String,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
-    ) -> Result<(u64, String, String, bool, String, u64, i64), BusError> {
-        let (caller, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        if caller != 0 {
-            return Err(EngineError::NotRoot.into());
-        }
-        let control = self.gate.control().clone();
-        let Some(grant) = control.grant_of_process(pid) else {
-            return Err(BusError::NotAuthorized(
-                "not inside a jit session: start it with 'jitctl shell'".into(),
-            ));
+    ) -> Result<(zbus::OwnedFd, String), BusError> {
+        let caller = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let terminal = recording::Terminal {
+            cols,
+            rows,
+            command,
+            term,
         };
-        let _ = (cols, rows, term, shell); // recorded by jit-session in the header
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let start = self
-            .run(move |e| {
-                let start = e.open_recording(grant, &Person::root(), &command, &host)?;
-                crate::recordings::create(std::path::Path::new(&start.path), &start.group)
-                    .map_err(|err| EngineError::Io(format!("cannot create {}: {err}", start.path)))?;
-                if let Err(err) = control.adopt_recorder(grant, pid) {
-                    tracing::warn!(pid, error = %err, "could not move the recorder out of the session");
-                }
-                Ok(start)
-            })
-            .await?;
-        let on_failure = match start.on_failure {
-            crate::config::OnRecordFailure::Terminate => "terminate",
-            crate::config::OnRecordFailure::Continue => "continue",
-        };
-        Ok((
-            start.recording,
-            start.path,
-            start.metadata.to_string(),
-            start.record_input,
-            on_failure.into(),
-            start.grant,
-            start.expires_at,
-        ))
+        let kind = recording::Recorder::Root { shell };
+        recording::open(&self.gate, self.effects.recorders(), caller, kind, terminal).await
     }
 
     /// jit-session as the login shell of a non-root account asks to record
-    /// its session. The grant is the one whose PAM session (cgroup) the
-    /// caller's pid is in, and the caller's uid must be its holder: bus
-    /// credentials only, never arguments. jitd creates the file and writes
-    /// its header; the caller gets the write end of a pipe for the events
-    /// (it never holds the file: threat T17), and a JSON object with
-    /// recording, grant, expires_at, record_input, on_failure and shell.
+    /// its session (see `bus/recording.rs`); the reply names the real shell too.
     #[zbus(out_args("pipe", "recording"))]
     #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
     async fn open_login_recording(
@@ -423,91 +382,36 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
-        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        let who = person(uid).await?;
-        let control = self.gate.control().clone();
-        let Some(grant) = control
-            .grant_of_process(pid)
-            .filter(|_| control.uid_of_process(pid) == Some(who.uid))
-        else {
-            return Err(EngineError::NotInSession.into());
+        let caller = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let terminal = recording::Terminal {
+            cols,
+            rows,
+            command,
+            term,
         };
-        let size = |n: u32| u16::try_from(n).ok().filter(|n| *n > 0);
-        let (Some(width), Some(height)) = (size(cols), size(rows)) else {
-            return Err(BusError::InvalidArgument(
-                "cols and rows are between 1 and 65535".into(),
-            ));
-        };
-        if term.len() > 256 {
-            return Err(EngineError::TooLong("term").into());
-        }
-        let following = self.effects.following().clone();
-        if following.count(grant) >= crate::recordings::MAX_OPEN_PER_GRANT {
-            return Err(BusError::Conflict(format!(
-                "grant {grant} has {} recordings open already",
-                crate::recordings::MAX_OPEN_PER_GRANT
-            )));
-        }
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let engine = self.gate.engine();
-        let (start, pipe) = self
-            .run(move |e| {
-                let start = e.open_login_recording(grant, &who, &command, &host)?;
-                let shell = start.login_shell.to_string_lossy().into_owned();
-                let header = jit_session::asciicast::Header {
-                    width,
-                    height,
-                    timestamp: e.now(),
-                    command: if command.is_empty() { shell.clone() } else { command },
-                    term,
-                    shell,
-                    jit: start.metadata.clone(),
-                };
-                let uid = who.uid;
-                let pipe = start_login_recording(e, engine, following, &start, &header)?;
-                // Checked again right before the move (the pid is the
-                // caller's only while it runs as the caller).
-                if control.uid_of_process(pid) != Some(uid) {
-                    tracing::warn!(pid, "the caller is gone: not moving its pid");
-                } else if let Err(err) = control.adopt_recorder(grant, pid) {
-                    tracing::warn!(pid, error = %err, "could not move the recorder out of the session");
-                }
-                Ok((start, pipe))
-            })
-            .await?;
-        let on_failure = match start.on_failure {
-            crate::config::OnRecordFailure::Terminate => "terminate",
-            crate::config::OnRecordFailure::Continue => "continue",
-        };
-        let reply = to_json(&serde_json::json!({
-            "recording": start.recording,
-            "grant": start.grant,
-            "expires_at": start.expires_at,
-            "record_input": start.record_input,
-            "on_failure": on_failure,
-            "shell": start.login_shell,
-        }))?;
-        Ok((pipe.into(), reply))
+        let kind = recording::Recorder::Login;
+        recording::open(&self.gate, self.effects.recorders(), caller, kind, terminal).await
     }
 
-    /// jit-session's recording is complete (root only): its digest goes into
-    /// the audit trail. `end`: exit, expired, revoked, write_failed, terminated.
+    /// The recorder that opened `recording`, and only it, closes it once its
+    /// events are in the pipe; jitd seals it with its own digest. `end`:
+    /// exit, expired, revoked, write_failed, terminated.
     async fn close_recording(
         &self,
         recording: u64,
-        sha256: String,
-        bytes: u64,
         end: String,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), BusError> {
-        if self.callers.uid(conn, header.sender()).await? != 0 {
-            return Err(EngineError::NotRoot.into());
-        }
-        self.run(move |e| e.close_recording(recording, &sha256, bytes, &end))
-            .await
+        let caller = self.callers.uid_and_pid(conn, header.sender()).await?;
+        recording::close(
+            &self.gate,
+            self.effects.recorders(),
+            caller,
+            recording,
+            &end,
+        )
+        .await
     }
 
     /// Recordings the caller may see, as a JSON array. `filter` is a JSON
@@ -591,59 +495,6 @@ impl Daemon {
         resource: &str,
         reason: &str,
     ) -> zbus::Result<()>;
-}
-
-/// Creates a login shell's recording file with its header, and the pipe
-/// whose read end a thread of jitd follows ([`crate::recordings::follow`]);
-/// returns the write end. If any of it fails the recording is closed at once
-/// as "write_failed" (with the digest of what reached the file), and no
-/// session starts.
-fn start_login_recording(
-    e: &mut Engine,
-    engine: Arc<Mutex<Engine>>,
-    following: crate::recordings::Following,
-    start: &crate::engine::RecordingStart,
-    header: &jit_session::asciicast::Header,
-) -> Result<std::os::fd::OwnedFd, EngineError> {
-    use jit_session::asciicast::{Finished, Recorder};
-    let failed = |e: &mut Engine, what: &str, err: &dyn std::fmt::Display, so_far: Finished| {
-        let problem = EngineError::Io(format!("{what} {}: {err}", start.path));
-        match e.close_recording(
-            start.recording,
-            &so_far.sha256,
-            so_far.bytes,
-            "write_failed",
-        ) {
-            Ok(()) => problem,
-            Err(close) => close,
-        }
-    };
-    let now = std::time::Instant::now();
-    let file = match crate::recordings::create(std::path::Path::new(&start.path), &start.group) {
-        Ok(f) => f,
-        Err(err) => return Err(failed(e, "cannot create", &err, Finished::empty())),
-    };
-    let mut recorder = Recorder::new(file, header, now)
-        .map_err(|err| failed(e, "cannot start", &err, Finished::empty()))?;
-    if let Err(err) = recorder.flush(now) {
-        return Err(failed(e, "cannot write", &err, recorder.written_so_far()));
-    }
-    let (read, write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(err) => return Err(failed(e, "no pipe for", &err, recorder.written_so_far())),
-    };
-    let so_far = recorder.written_so_far();
-    let follow = crate::recordings::Follow {
-        engine,
-        following,
-        grant: start.grant,
-        recording: start.recording,
-        record_input: start.record_input,
-    };
-    if let Err(err) = crate::recordings::follow(follow, recorder, read) {
-        return Err(failed(e, "cannot follow", &err, so_far));
-    }
-    Ok(write)
 }
 
 /// Broadcasts engine events as signals. A failed send is logged, not fatal:

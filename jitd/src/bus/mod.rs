@@ -8,6 +8,7 @@ mod interface;
 mod limits;
 mod peer;
 pub mod private;
+mod recording;
 
 pub use callers::Callers;
 pub use errors::BusError;

@@ -205,7 +205,8 @@ pub enum RecordingsAction {
         #[arg(long)]
         raw: bool,
     },
-    /// Check a recording against the digest in the audit trail; exit 1 on mismatch.
+    /// Check a recording against the digest in the audit trail: exit 0 intact, 1 edited,
+    /// 7 unverified (the digest is of the file as jitd found it, not of the session's bytes).
     Verify { id: u64 },
     /// Write the recording (.cast) and its grant's audit events (.json) to a directory.
     Export {

@@ -17,6 +17,9 @@ pub enum Exit {
     NotFound = 4,
     Unreachable = 5,
     Conflict = 6,
+    /// `recordings verify`: the file matches a digest jitd did not compute
+    /// from the session's bytes (see [`crate::api::RecordingView::vouched`]).
+    Unverified = 7,
 }
 
 /// One line for the user and the status to exit with.

@@ -62,10 +62,15 @@ pub(super) fn recording_file(fd: zbus::OwnedFd) -> File {
     File::from(OwnedFd::from(fd))
 }
 
+/// Checks the file against the digest in the audit trail. Exit 0: intact
+/// (the digest is jitd's, of the bytes the recorder sent); 1: edited, or no
+/// digest yet; 7 ([`Exit::Unverified`]): it matches a digest jitd took of
+/// the file as found, or a root recorder's own report, which vouch only for
+/// what happened after.
 pub async fn verify(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<Exit, CliError> {
     let (fd, json) = jitd.open_recording_file(id).await.map_err(failure)?;
     let view: RecordingView = parse(&json)?;
-    let Some(expected) = view.sha256 else {
+    let Some(expected) = view.sha256.clone() else {
         return Err(CliError::new(
             Exit::Failed,
             format!("recording {id} has no digest yet (still being recorded?)"),
@@ -74,15 +79,39 @@ pub async fn verify(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<Exit, CliError> 
     let actual = Finished::of(recording_file(fd))
         .map(|f| f.sha256)
         .map_err(|e| CliError::new(Exit::Failed, format!("cannot read recording {id}: {e}")))?;
-    if actual == expected {
-        println!("Recording {id} matches its digest in the audit trail ({expected}).");
-        Ok(Exit::Ok)
-    } else {
-        Err(CliError::new(
+    if actual != expected {
+        return Err(CliError::new(
             Exit::Failed,
-            format!("recording {id} does NOT match its digest in the audit trail (expected {expected}, file has {actual})"),
-        ))
+            format!(
+                "recording {id} does NOT match its digest in the audit trail: it was edited \
+                 (expected {expected}, file has {actual})"
+            ),
+        ));
     }
+    if view.vouched() {
+        println!(
+            "Recording {id} matches its digest in the audit trail: intact, as jitd received \
+             the session ({expected})."
+        );
+        return Ok(Exit::Ok);
+    }
+    let whose = match view.digest_of.as_deref() {
+        Some("file") => {
+            "jitd took of the file as it found it, its writer gone (end abandoned); \
+             changes made before then cannot be told"
+        }
+        _ => {
+            "its root recorder reported (before jitd took the session's bytes itself); \
+             changes made before the recording closed cannot be told"
+        }
+    };
+    Err(CliError::new(
+        Exit::Unverified,
+        format!(
+            "recording {id} matches its digest in the audit trail but is UNVERIFIED: the \
+             digest is the one {whose} ({expected})"
+        ),
+    ))
 }
 
 pub async fn export(jitd: &Daemon1Proxy<'_>, id: u64, dir: &Path) -> Result<Exit, CliError> {

@@ -334,12 +334,17 @@ pub fn recordings(views: &[RecordingView]) -> String {
                 r.sha256
                     .as_deref()
                     .map_or("-".into(), |d| d.chars().take(12).collect()),
+                match (&r.sha256, r.vouched()) {
+                    (None, _) => "-".into(),
+                    (Some(_), true) => "session".into(),
+                    (Some(_), false) => "UNVERIFIED".into(),
+                },
             ]
         })
         .collect();
     table(
         &[
-            "ID", "GRANT", "USER", "RESOURCE", "STARTED", "ENDED", "END", "SHA256",
+            "ID", "GRANT", "USER", "RESOURCE", "STARTED", "ENDED", "END", "SHA256", "DIGEST",
         ],
         rows,
     )

@@ -25,7 +25,7 @@ pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
 pub use cases::Incident;
 pub use journal::Journal;
 pub use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
-pub use recordings::RecordingRecord;
+pub use recordings::{Closed, DigestOf, RecordingRecord};
 pub use requests::ListFilter;
 pub use sessions::SessionRecord;
 

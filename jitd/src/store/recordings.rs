@@ -1,4 +1,4 @@
-//! Rows of `recordings`: jit-session's asciicast files (W1.6, W3.4).
+//! Rows of `recordings`: recorded sessions' asciicast files (W1.6, W3.4).
 
 use rusqlite::{params, Row};
 
@@ -19,8 +19,43 @@ pub struct RecordingRecord {
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
     pub end: Option<String>,
-    /// A login shell's: jitd writes it from the recorder's pipe.
+    /// A login shell's (else a root session's, through sudo).
     pub login: bool,
+    /// The session recorded (one recording per session); None before
+    /// recordings were tied to their session.
+    pub session: Option<u64>,
+    /// What the digest vouches for, once closed.
+    pub digest_of: Option<DigestOf>,
+}
+
+/// What a recording's digest vouches for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestOf {
+    /// The session's bytes as jitd received them from the recorder: any
+    /// later change to the file shows.
+    Session,
+    /// The file as jitd found it when its writer was gone (a jitd that
+    /// restarted): what happened to it before is unknown.
+    File,
+    /// The recorder's own report (root sessions before jitd took their
+    /// bytes itself): unverified.
+    Recorder,
+}
+
+impl DigestOf {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestOf::Session => "session",
+            DigestOf::File => "file",
+            DigestOf::Recorder => "recorder",
+        }
+    }
+
+    fn parse(text: &str) -> Option<DigestOf> {
+        [DigestOf::Session, DigestOf::File, DigestOf::Recorder]
+            .into_iter()
+            .find(|d| d.as_str() == text)
+    }
 }
 
 const COLUMNS: &str =
@@ -28,7 +63,7 @@ const COLUMNS: &str =
      (SELECT json_extract(a.detail, '$.sha256') FROM audit a
        WHERE a.event = 'recording_closed' AND a.request = r.grant_id
          AND json_extract(a.detail, '$.recording') = r.id),
-     r.bytes, r.end_reason, r.login";
+     r.bytes, r.end_reason, r.login, r.session, r.digest_of";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordingRecord> {
     Ok(RecordingRecord {
@@ -44,6 +79,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordingRecord> {
         bytes: r.get(9)?,
         end: r.get(10)?,
         login: r.get(11)?,
+        session: r.get(12)?,
+        digest_of: r
+            .get::<_, Option<String>>(13)?
+            .as_deref()
+            .and_then(DigestOf::parse),
     })
 }
 
@@ -51,8 +91,8 @@ impl Writer<'_> {
     /// Inserts `rec` (its id is ignored) and returns the new id.
     pub fn insert_recording(&mut self, rec: &RecordingRecord) -> Result<u64> {
         self.tx.execute(
-            "INSERT INTO recordings (grant_id, uid, user, resource, path, started_at, login)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO recordings (grant_id, uid, user, resource, path, started_at, login, session)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 rec.grant,
                 rec.uid,
@@ -60,7 +100,8 @@ impl Writer<'_> {
                 rec.resource,
                 rec.path,
                 rec.started_at,
-                rec.login
+                rec.login,
+                rec.session
             ],
         )?;
         Ok(self.tx.last_insert_rowid() as u64)
@@ -75,21 +116,31 @@ impl Writer<'_> {
     }
 
     /// Marks a recording closed; false if unknown or already closed.
-    pub fn close_recording(
-        &mut self,
-        id: u64,
-        at: UnixTime,
-        sha256: &str,
-        bytes: u64,
-        end: &str,
-    ) -> Result<bool> {
+    pub fn close_recording(&mut self, id: u64, at: UnixTime, closed: &Closed<'_>) -> Result<bool> {
         let changed = self.tx.execute(
-            "UPDATE recordings SET ended_at = ?2, sha256 = ?3, bytes = ?4, end_reason = ?5
+            "UPDATE recordings SET ended_at = ?2, sha256 = ?3, bytes = ?4, end_reason = ?5,
+                 digest_of = ?6
              WHERE id = ?1 AND ended_at IS NULL",
-            params![id, at, sha256, bytes, end],
+            params![
+                id,
+                at,
+                closed.sha256,
+                closed.bytes,
+                closed.end,
+                closed.digest_of.as_str()
+            ],
         )?;
         Ok(changed == 1)
     }
+}
+
+/// How a recording closed.
+#[derive(Clone, Copy, Debug)]
+pub struct Closed<'a> {
+    pub sha256: &'a str,
+    pub bytes: u64,
+    pub end: &'a str,
+    pub digest_of: DigestOf,
 }
 
 impl Store {
@@ -101,13 +152,21 @@ impl Store {
         Ok(rows.next().transpose()?)
     }
 
-    /// Recordings not closed yet (of `grant` only, if given), oldest first.
-    pub fn open_recordings(&self, grant: Option<RequestId>) -> Result<Vec<RecordingRecord>> {
+    /// The recording of `session`, if it has one.
+    pub fn recording_of_session(&self, session: u64) -> Result<Option<u64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM recordings WHERE session = ?1")?;
+        let mut rows = stmt.query_map([session], |r| r.get(0))?;
+        Ok(rows.next().transpose()?)
+    }
+
+    /// Recordings not closed yet, oldest first.
+    pub fn open_recordings(&self) -> Result<Vec<RecordingRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM recordings r
-             WHERE r.ended_at IS NULL AND (?1 IS NULL OR r.grant_id = ?1) ORDER BY r.id"
+            "SELECT {COLUMNS} FROM recordings r WHERE r.ended_at IS NULL ORDER BY r.id"
         ))?;
-        let rows = stmt.query_map([grant], from_row)?;
+        let rows = stmt.query_map([], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -171,6 +171,20 @@ CREATE INDEX sessions_grant ON sessions(grant_id);
 ALTER TABLE recordings ADD COLUMN login INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX recordings_open ON recordings(grant_id) WHERE ended_at IS NULL;
 "#,
+    // Every recording is written by jitd from its recorder's pipe, one per
+    // session. digest_of says what a digest vouches for: "session" (the
+    // bytes jitd received), "file" (the file as found, its writer gone),
+    // "recorder" (a root recorder's own report, before this version).
+    r#"
+ALTER TABLE recordings ADD COLUMN session INTEGER;
+ALTER TABLE recordings ADD COLUMN digest_of TEXT;
+UPDATE recordings SET digest_of = CASE
+    WHEN end_reason = 'abandoned' THEN 'file'
+    WHEN login = 1 THEN 'session'
+    ELSE 'recorder' END
+  WHERE ended_at IS NOT NULL;
+CREATE UNIQUE INDEX recordings_session ON recordings(session) WHERE session IS NOT NULL;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

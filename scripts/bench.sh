@@ -4,7 +4,8 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session or notify to rerun only that part (keeping the other results),
+# BENCH_ONLY=pam, session or notify to rerun only that part (keeping the other results;
+# its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session.
 set -euo pipefail
@@ -367,5 +368,12 @@ case "${BENCH_ONLY:-}" in
     *) echo "BENCH_ONLY: pam, session or notify" >&2; exit 2 ;;
 esac
 
-"$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$ROOT/BENCHMARKS.md"
-log "wrote $ROOT/BENCHMARKS.md (raw results in $RESULTS)"
+"$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"
+# A partial run has only its own results (on a new machine, nothing else): it
+# must not replace the other sections of BENCHMARKS.md with nothing.
+if [[ -z "${BENCH_ONLY:-}" ]]; then
+    cp "$RESULTS/BENCHMARKS.md" "$ROOT/BENCHMARKS.md"
+    log "wrote $ROOT/BENCHMARKS.md (raw results in $RESULTS)"
+else
+    log "partial run: its report is $RESULTS/BENCHMARKS.md; copy its section into $ROOT/BENCHMARKS.md"
+fi

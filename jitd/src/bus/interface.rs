@@ -37,6 +37,11 @@ async fn person(uid: u32) -> Reply<Person> {
         .map_err(|e| BusError::from(EngineError::from(e)))
 }
 
+/// The caller's unique bus name (a bus never reuses one).
+fn sender_name(header: &Header<'_>) -> String {
+    header.sender().map(|s| s.to_string()).unwrap_or_default()
+}
+
 fn to_json<T: Serialize>(value: &T) -> Reply<String> {
     serde_json::to_string(value).map_err(|e| BusError::Failed(e.to_string()))
 }
@@ -366,7 +371,16 @@ impl Daemon {
             term,
         };
         let kind = recording::Recorder::Root { shell };
-        recording::open(&self.gate, self.effects.recorders(), caller, kind, terminal).await
+        let connection = sender_name(&header);
+        recording::open(
+            &self.gate,
+            self.effects.recorders(),
+            caller,
+            connection,
+            kind,
+            terminal,
+        )
+        .await
     }
 
     /// jit-session as the login shell of a non-root account asks to record
@@ -390,7 +404,16 @@ impl Daemon {
             term,
         };
         let kind = recording::Recorder::Login;
-        recording::open(&self.gate, self.effects.recorders(), caller, kind, terminal).await
+        let connection = sender_name(&header);
+        recording::open(
+            &self.gate,
+            self.effects.recorders(),
+            caller,
+            connection,
+            kind,
+            terminal,
+        )
+        .await
     }
 
     /// The recorder that opened `recording`, and only it, closes it once its
@@ -408,6 +431,7 @@ impl Daemon {
             &self.gate,
             self.effects.recorders(),
             caller,
+            &sender_name(&header),
             recording,
             &end,
         )

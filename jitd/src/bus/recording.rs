@@ -39,6 +39,7 @@ pub async fn open(
     gate: &Gate,
     recorders: &Recorders,
     (uid, pid): (u32, u32),
+    connection: String,
     kind: Recorder,
     terminal: Terminal,
 ) -> Result<(zbus::OwnedFd, String), BusError> {
@@ -112,6 +113,7 @@ pub async fn open(
                 recording: start.recording,
                 record_input: start.record_input,
                 recorder: Arc::clone(&recorder),
+                connection,
             };
             let pipe = recordings::begin(e, follow, &start, &header)?;
             // Out of the session's cgroup, so that ending the session does
@@ -154,6 +156,7 @@ pub async fn close(
     gate: &Gate,
     recorders: &Recorders,
     (uid, pid): (u32, u32),
+    connection: &str,
     recording: u64,
     end: &str,
 ) -> Result<(), BusError> {
@@ -162,7 +165,7 @@ pub async fn close(
             "end is one of exit, expired, revoked, write_failed, terminated".into(),
         )
     })?;
-    let refused = match recorders.close(recording, pid, end) {
+    let refused = match recorders.close(recording, pid, connection, end) {
         Ok(sealed) => {
             return sealed
                 .await
@@ -173,6 +176,11 @@ pub async fn close(
     };
     gate.run(move |e| {
         let rec = e.recording(&Person::root(), recording)?;
+        // Someone else's recording is none of the caller's business: one
+        // answer for all of them, and no audit row a user could pile up.
+        if uid != 0 && uid != rec.uid {
+            return Err(EngineError::NoRecording(recording));
+        }
         if refused == CloseRefused::NotOpen && rec.ended_at.is_some() {
             return Err(EngineError::RecordingClosed(recording));
         }

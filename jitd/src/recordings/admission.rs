@@ -35,6 +35,14 @@ pub fn session_of_recorder(
     if control.uid_of_process(recorder.pid) != Some(uid) {
         return Err(EngineError::NotInSession);
     }
+    if !out_of_reach(recorder.pid) {
+        tracing::warn!(
+            pid = recorder.pid,
+            uid,
+            "refused a recorder that is traced or dumpable"
+        );
+        return Err(EngineError::NotInSession);
+    }
     let sessions = engine.sessions_of(grant)?;
     let session =
         session_among(ancestors(recorder.pid), &sessions).ok_or(EngineError::NotInSession)?;
@@ -42,6 +50,26 @@ pub fn session_of_recorder(
         return Err(EngineError::NotInSession);
     }
     Ok(Admitted { grant, session })
+}
+
+/// Whether nobody can be tracing the recorder or reach into it: no tracer
+/// attached (`TracerPid`), and non-dumpable, which the kernel shows by
+/// giving the files in `/proc/PID` to root. A login shell's recorder runs as its user,
+/// whose other processes could otherwise take it over before it makes
+/// itself non-dumpable (yama `ptrace_scope` 0, the kernel's default).
+fn out_of_reach(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let untraced = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("TracerPid:"))
+                .map(|t| t.trim() == "0")
+        })
+        .unwrap_or(false);
+    let undumpable = std::fs::metadata(format!("/proc/{pid}/status")).is_ok_and(|m| m.uid() == 0);
+    untraced && undumpable
 }
 
 /// `pid` and its ancestors, nearest first, as (pid, start time), up to
@@ -73,6 +101,30 @@ fn session_among(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dumpable_process_of_a_user_is_within_reach() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to start a process as another user");
+            return;
+        }
+        // Root's own, untraced: out of the user's reach.
+        assert!(out_of_reach(std::process::id()));
+        let mut child = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sleep",
+                "5",
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!out_of_reach(child.id()), "a user's dumpable process");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 
     fn session(id: u64, pid: u32, started: u64, closed: bool) -> SessionRecord {
         SessionRecord {

@@ -31,16 +31,20 @@ pub struct Follow {
     pub grant: u64,
     pub recording: u64,
     pub record_input: bool,
-    /// The process that opened the recording.
+    /// The process that opened the recording, and its bus connection.
     pub recorder: Arc<Process>,
+    pub connection: String,
 }
 
 /// Follows `pipe` into `recorder` (whose header is written) on a thread of
 /// its own.
 pub fn start(f: Follow, recorder: Recorder<File>, pipe: OwnedFd) -> io::Result<()> {
-    let watch = f
-        .recorders
-        .add(f.grant, f.recording, Arc::clone(&f.recorder))?;
+    let watch = f.recorders.add(
+        f.grant,
+        f.recording,
+        Arc::clone(&f.recorder),
+        f.connection.clone(),
+    )?;
     let (recorders, recording) = (f.recorders.clone(), f.recording);
     let follower = Follower::new(recorder, File::from(pipe), f.record_input);
     std::thread::Builder::new()
@@ -186,7 +190,9 @@ mod tests {
             .unwrap();
         let recorder = Arc::new(Process::hold(child.id()).unwrap());
         let recorders = Recorders::default();
-        let watch = recorders.add(7, 3, Arc::clone(&recorder)).unwrap();
+        let watch = recorders
+            .add(7, 3, Arc::clone(&recorder), ":1.7".into())
+            .unwrap();
         let (read, write) = nix::unistd::pipe().unwrap();
         let rec = Recorder::events_only(tempfile::tempfile().unwrap(), Instant::now());
         Fixture {
@@ -203,7 +209,10 @@ mod tests {
     fn the_recorders_close_ends_it_with_its_reason_and_its_last_events() {
         let mut f = fixture();
         f.pipe.write_all(b"[0.1,\"o\",\"last\"]\n").unwrap();
-        let answer = f.recorders.close(3, f.recorder.pid, End::Expired).unwrap();
+        let answer = f
+            .recorders
+            .close(3, f.recorder.pid, ":1.7", End::Expired)
+            .unwrap();
         // The recorder's pipe is still open: the close does not wait for it.
         let ending = copy_until_closed(&mut f.follower, &f.watch, &f.recorder);
         assert_eq!((ending.end, ending.problem), (End::Expired, None));
@@ -238,7 +247,7 @@ mod tests {
         let pid = f.recorder.pid;
         let closer = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(50));
-            recorders.close(3, pid, End::Exit).map(drop)
+            recorders.close(3, pid, ":1.7", End::Exit).map(drop)
         });
         let ending = copy_until_closed(&mut f.follower, &f.watch, &f.recorder);
         assert_eq!((ending.end, ending.problem), (End::Exit, None));

@@ -48,6 +48,11 @@ pub enum CloseRefused {
 struct Entry {
     grant: u64,
     recorder: Arc<Process>,
+    /// The bus connection (unique name) the recording was opened on: the
+    /// pid the bus reports for a connection is the one it saw at connect,
+    /// which a process that exited can leave to another; a unique name is
+    /// never reused.
+    connection: String,
     /// Dropped to wake the follower.
     _wake: OwnedFd,
     requests: mpsc::Sender<CloseRequest>,
@@ -66,7 +71,13 @@ impl Recorders {
 
     /// Registers `recording`, written for `recorder`; returns what its
     /// follower watches.
-    pub fn add(&self, grant: u64, recording: u64, recorder: Arc<Process>) -> io::Result<Watch> {
+    pub fn add(
+        &self,
+        grant: u64,
+        recording: u64,
+        recorder: Arc<Process>,
+        connection: String,
+    ) -> io::Result<Watch> {
         let (wake, wake_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let (requests_tx, requests) = mpsc::channel();
         self.lock().insert(
@@ -74,6 +85,7 @@ impl Recorders {
             Entry {
                 grant,
                 recorder,
+                connection,
                 _wake: wake_end,
                 requests: requests_tx,
             },
@@ -82,17 +94,22 @@ impl Recorders {
     }
 
     /// Closes `recording` as its recorder asked: `caller` must be the
-    /// recorder process, still running (then the pid names it). Returns
+    /// recorder process, still running (then the pid names it), on the
+    /// connection it opened the recording on. Returns
     /// where the follower answers once the recording is sealed.
     pub fn close(
         &self,
         recording: u64,
         caller: u32,
+        connection: &str,
         end: End,
     ) -> Result<oneshot::Receiver<Result<(), EngineError>>, CloseRefused> {
         let mut open = self.lock();
         let entry = open.get(&recording).ok_or(CloseRefused::NotOpen)?;
-        if entry.recorder.pid != caller || !entry.recorder.is_running() {
+        if entry.recorder.pid != caller
+            || entry.connection != connection
+            || !entry.recorder.is_running()
+        {
             return Err(CloseRefused::NotRecorder);
         }
         let (reply, answer) = oneshot::channel();
@@ -152,21 +169,31 @@ mod tests {
     fn only_the_recorder_closes_its_recording() {
         let (mut child, recorder) = sleeper();
         let recorders = Recorders::default();
-        let watch = recorders.add(7, 3, Arc::clone(&recorder)).unwrap();
+        let watch = recorders
+            .add(7, 3, Arc::clone(&recorder), ":1.7".into())
+            .unwrap();
         assert_eq!(recorders.count(7), 1);
 
         let other = std::process::id();
         assert_eq!(
-            recorders.close(3, other, End::Exit).err(),
+            recorders.close(3, other, ":1.7", End::Exit).err(),
             Some(CloseRefused::NotRecorder)
         );
         assert!(!woken(&watch), "a refused close woke the follower");
+        // The recorder's pid on another bus connection: one the bus saw when
+        // the pid was someone else's.
         assert_eq!(
-            recorders.close(4, recorder.pid, End::Exit).err(),
+            recorders.close(3, recorder.pid, ":1.8", End::Exit).err(),
+            Some(CloseRefused::NotRecorder)
+        );
+        assert_eq!(
+            recorders.close(4, recorder.pid, ":1.7", End::Exit).err(),
             Some(CloseRefused::NotOpen)
         );
 
-        let answer = recorders.close(3, recorder.pid, End::Expired).unwrap();
+        let answer = recorders
+            .close(3, recorder.pid, ":1.7", End::Expired)
+            .unwrap();
         assert!(woken(&watch));
         let request = watch.requests.try_recv().unwrap();
         assert_eq!(request.end, End::Expired);
@@ -174,7 +201,7 @@ mod tests {
         assert!(answer.blocking_recv().unwrap().is_ok());
         assert_eq!(recorders.count(7), 0);
         assert_eq!(
-            recorders.close(3, recorder.pid, End::Exit).err(),
+            recorders.close(3, recorder.pid, ":1.7", End::Exit).err(),
             Some(CloseRefused::NotOpen)
         );
         child.kill().unwrap();
@@ -185,12 +212,14 @@ mod tests {
     fn a_recorder_that_exited_closes_nothing() {
         let (mut child, recorder) = sleeper();
         let recorders = Recorders::default();
-        let _watch = recorders.add(7, 3, Arc::clone(&recorder)).unwrap();
+        let _watch = recorders
+            .add(7, 3, Arc::clone(&recorder), ":1.7".into())
+            .unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         // Its pid may name another process now.
         assert_eq!(
-            recorders.close(3, recorder.pid, End::Exit).err(),
+            recorders.close(3, recorder.pid, ":1.7", End::Exit).err(),
             Some(CloseRefused::NotRecorder)
         );
     }
@@ -199,8 +228,12 @@ mod tests {
     fn a_grant_end_wakes_its_followers_without_a_request() {
         let (mut child, recorder) = sleeper();
         let recorders = Recorders::default();
-        let watch = recorders.add(7, 3, Arc::clone(&recorder)).unwrap();
-        let other = recorders.add(8, 4, Arc::clone(&recorder)).unwrap();
+        let watch = recorders
+            .add(7, 3, Arc::clone(&recorder), ":1.7".into())
+            .unwrap();
+        let other = recorders
+            .add(8, 4, Arc::clone(&recorder), ":1.7".into())
+            .unwrap();
         recorders.stop(7);
         assert!(woken(&watch));
         assert!(watch.requests.try_recv().is_err());

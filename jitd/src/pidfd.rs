@@ -19,6 +19,40 @@ impl Pidfd {
         Ok(Pidfd(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
     }
 
+    /// The process at the other end of a Unix socket, as the kernel knew it
+    /// at connect(2) (SO_PEERPIDFD, Linux 6.5): unlike the peer's pid, it
+    /// cannot name another process that reused the pid after the caller
+    /// exited (T5). None on a kernel without it. Its pid is the one
+    /// SO_PEERCRED reports: both are taken at connect(2).
+    pub fn of_socket_peer(socket: BorrowedFd<'_>) -> io::Result<Option<Pidfd>> {
+        let mut raw: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt(2) writes at most `len` bytes into `raw`.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_PEERPIDFD,
+                (&mut raw as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOPROTOOPT) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: the kernel just gave us this descriptor; we own it.
+        Ok(Some(Pidfd(unsafe { OwnedFd::from_raw_fd(raw) })))
+    }
+
+    /// Another descriptor for the same process.
+    pub fn try_clone(&self) -> io::Result<Pidfd> {
+        Ok(Pidfd(self.0.try_clone()?))
+    }
+
     /// Sends `signal`; a process that already exited is not an error.
     pub fn signal(&self, signal: libc::c_int) -> io::Result<()> {
         // SAFETY: pidfd_send_signal(2) with a valid pidfd, no siginfo, no flags.
@@ -89,40 +123,16 @@ impl Process {
         Ok(Process { pid, started, fd })
     }
 
-    /// The process at the other end of a Unix socket, as the kernel knew it
-    /// at connect(2) (SO_PEERPIDFD, Linux 6.5): unlike the peer's pid, it
-    /// cannot name another process that reused the pid after the caller
-    /// exited (T5). None on a kernel without it; an error if it has exited.
-    pub fn of_socket_peer(socket: BorrowedFd<'_>) -> io::Result<Option<Process>> {
-        let mut raw: libc::c_int = -1;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt(2) writes at most `len` bytes into `raw`.
-        let rc = unsafe {
-            libc::getsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                SO_PEERPIDFD,
-                (&mut raw as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOPROTOOPT) => Ok(None),
-                _ => Err(e),
-            };
-        }
-        // SAFETY: the kernel just gave us this descriptor; we own it.
-        let fd = Pidfd(unsafe { OwnedFd::from_raw_fd(raw) });
-        let pid = pid_of(&fd)?;
+    /// `pid`, held by `fd`, a pidfd that names it (one the kernel gave for a
+    /// socket's peer, [`Pidfd::of_socket_peer`]); an error if it has exited.
+    pub fn from_pidfd(fd: Pidfd, pid: u32) -> io::Result<Process> {
         let started = start_time(pid)?;
-        // The pid was read through the pidfd and /proc/PID after it: if the
-        // process still runs now, both named it.
+        // /proc/PID was read after the pidfd was taken: if the process still
+        // runs now, both named the same one.
         if fd.exited()? {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
-        Ok(Some(Process { pid, started, fd }))
+        Ok(Process { pid, started, fd })
     }
 
     /// Another handle on the same process.
@@ -130,7 +140,7 @@ impl Process {
         Ok(Process {
             pid: self.pid,
             started: self.started,
-            fd: Pidfd(self.fd.0.try_clone()?),
+            fd: self.fd.try_clone()?,
         })
     }
 
@@ -147,15 +157,6 @@ impl Process {
 
 /// `SO_PEERPIDFD` from <asm-generic/socket.h> (the libc crate has no name for it yet).
 const SO_PEERPIDFD: libc::c_int = 77;
-
-/// The pid a pidfd names (`Pid:` in its fdinfo; -1 once it has exited).
-fn pid_of(fd: &Pidfd) -> io::Result<u32> {
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("Pid:"))
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
-}
 
 /// More than the longest `/proc/PID/stat` line: 52 fields of at most 20
 /// digits, and a command name of at most 16 bytes.
@@ -200,9 +201,10 @@ mod tests {
     fn a_socket_peer_is_held_as_the_process_that_connected() {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         let me = Process::hold(std::process::id()).unwrap();
-        match Process::of_socket_peer(ours.as_fd()).unwrap() {
+        match Pidfd::of_socket_peer(ours.as_fd()).unwrap() {
             // Linux 6.5 and later.
-            Some(peer) => {
+            Some(fd) => {
+                let peer = Process::from_pidfd(fd, me.pid).unwrap();
                 assert_eq!((peer.pid, peer.started), (me.pid, me.started));
                 let copy = peer.try_clone().unwrap();
                 assert!(copy.is_running() && copy.pid == me.pid);
@@ -210,6 +212,14 @@ mod tests {
             None => eprintln!("skipped: no SO_PEERPIDFD on this kernel"),
         }
         drop(theirs);
+    }
+
+    #[test]
+    fn a_pidfd_of_an_exited_process_holds_nothing() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let fd = Pidfd::open(child.id()).unwrap();
+        child.wait().unwrap();
+        assert!(Process::from_pidfd(fd, child.id()).is_err());
     }
 
     #[test]

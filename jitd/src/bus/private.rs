@@ -14,6 +14,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use super::gate::{Bound, Gate, SessionOpening};
 use super::peer::{PeerConnection, PeerError};
 use super::BusError;
 use crate::api::{INTERFACE, OBJECT_PATH};
-use crate::pidfd::Process;
+use crate::pidfd::{Pidfd, Process};
 
 /// The socket's name in jitd's runtime directory (`/run/jit`).
 pub const SOCKET_NAME: &str = "pam.socket";
@@ -37,11 +38,14 @@ const MAX_CONNECTIONS: usize = 256;
 /// or slow sudo runs cannot take the slots everyone's sudo needs (T30).
 /// More wait for one of these, within pam_jit's timeout (`xargs -P 40 sudo`
 /// works). Root's own processes (sshd's, before a login has a uid) are not
-/// counted.
+/// counted, nor anyone's while jitd is quiet ([`COUNT_USERS_FROM`]).
 const SERVED_PER_USER: usize = 16;
 /// Connections one real uid may have open, served or waiting; more are
 /// closed at once (pam_jit denies), so waiting ones cannot pile up.
 const OPEN_PER_USER: usize = 64;
+/// Connections are counted per user from this many open on (all users'):
+/// below it nobody can be crowded out, and a quiet jitd skips the lookup.
+const COUNT_USERS_FROM: usize = 32;
 /// pam_jit's longest timeout: nobody needs a connection for longer.
 const MAX_LIFETIME: Duration = Duration::from_secs(30);
 /// Between the account check and the session hook, and before the first
@@ -101,6 +105,7 @@ pub fn spawn(listener: std::os::unix::net::UnixListener, gate: Gate) -> io::Resu
 async fn serve(listener: UnixListener, gate: Gate) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_user = PerUser::default();
+    let open = Arc::new(AtomicUsize::new(0));
     let mut closed = Closed::default();
     // One server GUID for the socket's lifetime, as the D-Bus spec asks.
     let guid: Arc<str> = Guid::generate().to_string().into();
@@ -114,22 +119,33 @@ async fn serve(listener: UnixListener, gate: Gate) {
                 continue;
             }
         };
-        let real_uid = stream
-            .peer_cred()
-            .ok()
-            .and_then(|c| c.pid())
-            .and_then(|pid| u32::try_from(pid).ok())
-            .and_then(|pid| gate.control().uid_of_process(pid));
-        let Some(user_slot) = per_user.take(real_uid) else {
-            closed.note(real_uid);
-            continue;
+        // Counted per user only once jitd is busy: reading the caller's
+        // real uid from /proc costs every sudo, and a quiet jitd has room.
+        let user_slot = if open.load(Ordering::Relaxed) < COUNT_USERS_FROM {
+            UserSlot(None)
+        } else {
+            let real_uid = stream
+                .peer_cred()
+                .ok()
+                .and_then(|c| c.pid())
+                .and_then(|pid| u32::try_from(pid).ok())
+                .and_then(|pid| gate.control().uid_of_process(pid));
+            match per_user.take(real_uid) {
+                Some(slot) => slot,
+                None => {
+                    closed.note(real_uid);
+                    continue;
+                }
+            }
         };
+        let opened = Open::new(&open);
         let slots = Arc::clone(&slots);
         let gate = gate.clone();
         let guid = Arc::clone(&guid);
         // Waiting happens here, never in the accept loop: one user's queue
         // holds up nobody else's connection.
         tokio::spawn(async move {
+            let _opened = opened;
             let served = tokio::time::timeout(MAX_LIFETIME, async {
                 let _turn = user_slot.turn().await;
                 let _slot = slots.acquire_owned().await.ok()?;
@@ -139,6 +155,22 @@ async fn serve(listener: UnixListener, gate: Gate) {
                 tracing::debug!(error = %e, "private socket: connection ended");
             }
         });
+    }
+}
+
+/// One open connection, counted in the total until dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn new(open: &Arc<AtomicUsize>) -> Open {
+        open.fetch_add(1, Ordering::Relaxed);
+        Open(Arc::clone(open))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -248,8 +280,8 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
         }
     };
     // Held from connect(2) on where the kernel can (a pid alone could be
-    // reused if the caller dies meanwhile).
-    let peer = match Process::of_socket_peer(stream.as_fd()) {
+    // reused if the caller dies meanwhile); read only if a binding needs it.
+    let peer = match Pidfd::of_socket_peer(stream.as_fd()) {
         Ok(peer) => peer,
         Err(e) => {
             tracing::debug!(pid, error = %e, "private socket: the caller is gone");
@@ -258,7 +290,11 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
     };
     let mut conn = PeerConnection::new(stream);
     conn.authenticate(uid, guid).await?;
-    let mut caller = Caller { peer, bound: None };
+    let mut caller = Caller {
+        pid,
+        peer,
+        bound: None,
+    };
     // The account check, then maybe the session.
     while let Ok(next) = tokio::time::timeout(MAX_IDLE, conn.next_message()).await {
         let Some(message) = next? else { break };
@@ -279,8 +315,9 @@ async fn serve_one(stream: UnixStream, gate: Gate, guid: &str) -> Result<(), Pee
 
 /// The process at the other end of a connection.
 struct Caller {
+    pid: u32,
     /// From SO_PEERPIDFD, where the kernel has it.
-    peer: Option<Process>,
+    peer: Option<Pidfd>,
     /// Once a granted check has bound it to its grant: sudo opens its
     /// session next, from the same process, and finds it bound.
     bound: Option<Bound>,
@@ -288,12 +325,18 @@ struct Caller {
 
 impl Caller {
     /// The process for a new binding: the bound one (a second check), else
-    /// the peer.
-    fn held(&mut self) -> Option<Process> {
-        match self.bound.take() {
-            Some(bound) => Some(bound.into_process()),
-            None => self.peer.as_ref().and_then(|p| p.try_clone().ok()),
+    /// the peer, which must still run (None: hold it by pid).
+    fn held(&mut self) -> Result<Option<Process>, BusError> {
+        if let Some(bound) = self.bound.take() {
+            return Ok(Some(bound.into_process()));
         }
+        let Some(peer) = &self.peer else {
+            return Ok(None);
+        };
+        peer.try_clone()
+            .and_then(|fd| Process::from_pidfd(fd, self.pid))
+            .map(Some)
+            .map_err(|e| BusError::Failed(format!("the caller's process {}: {e}", self.pid)))
     }
 }
 
@@ -335,7 +378,7 @@ async fn call(
                 // Bound before the answer: sudo forks its command only
                 // after its session hook, but a sudoers `!pam_session`
                 // skips that hook, and sshd runs the shell whatever it says.
-                let held = caller.held();
+                let held = caller.held().map_err(named)?;
                 caller.bound = Some(
                     gate.bind(uid, pid, held, *holder, resource)
                         .map_err(named)?,
@@ -360,8 +403,13 @@ async fn call(
                 tty: tty.clone(),
                 rhost: rhost.clone(),
             };
+            let bound = caller.bound.take();
+            let held = match bound {
+                Some(_) => None,
+                None => caller.held().map_err(named)?,
+            };
             let (session, grant, expires_at) = gate
-                .register(uid, pid, caller.bound.take(), caller.held(), opening)
+                .register(uid, pid, bound, held, opening)
                 .await
                 .map_err(named)?;
             Ok(vec![

@@ -412,10 +412,10 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         };
         writeln!(
             md,
-            "\nsudo under a flood (threat T30): alice's `sudo -n true` while four other users (one\n\
-             eligible for `sudo`, three not) call `Request` back to back, against the same with no\n\
+            "\nsudo under a flood (threat T30): alice's `sudo -n true` while another user (bob,\n\
+             who may request `sudo`) calls `Request` back to back, against the same with no\n\
              flood, in {} alternating rounds of 60 runs; jitd with the shipped `[limits]`. The\n\
-             flooders made {} calls: {} accepted, {} refused by the per-user rate limit, {} refused\n\
+             flooder made {} calls: {} accepted, {} refused by the per-user rate limit, {} refused\n\
              otherwise (not eligible, the cap on pending requests). Target: p99 under the flood\n\
              <= 1.5x quiet.\n\n\
              | sudo | median | p99 | mean ± σ | p99 ratio | target |\n|---|---|---|---|---|---|\n\

@@ -60,6 +60,28 @@ impl Daemon {
         person(self.callers.uid(conn, header.sender()).await?).await
     }
 
+    /// A recorder's `OpenRecording` or `OpenLoginRecording`: who calls, on
+    /// which connection (only that one may close the recording).
+    async fn open_recorder(
+        &self,
+        conn: &Connection,
+        header: &Header<'_>,
+        kind: recording::Recorder,
+        terminal: recording::Terminal,
+    ) -> Reply<(zbus::OwnedFd, String)> {
+        let caller = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let recorders = self.effects.recorders();
+        recording::open(
+            &self.gate,
+            recorders,
+            caller,
+            sender_name(header),
+            kind,
+            terminal,
+        )
+        .await
+    }
+
     /// Runs `op` against the engine off the executor.
     async fn run<T: Send + 'static>(
         &self,
@@ -363,24 +385,14 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
-        let caller = self.callers.uid_and_pid(conn, header.sender()).await?;
         let terminal = recording::Terminal {
             cols,
             rows,
             command,
             term,
         };
-        let kind = recording::Recorder::Root { shell };
-        let connection = sender_name(&header);
-        recording::open(
-            &self.gate,
-            self.effects.recorders(),
-            caller,
-            connection,
-            kind,
-            terminal,
-        )
-        .await
+        self.open_recorder(conn, &header, recording::Recorder::Root { shell }, terminal)
+            .await
     }
 
     /// jit-session as the login shell of a non-root account asks to record
@@ -396,24 +408,14 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
-        let caller = self.callers.uid_and_pid(conn, header.sender()).await?;
         let terminal = recording::Terminal {
             cols,
             rows,
             command,
             term,
         };
-        let kind = recording::Recorder::Login;
-        let connection = sender_name(&header);
-        recording::open(
-            &self.gate,
-            self.effects.recorders(),
-            caller,
-            connection,
-            kind,
-            terminal,
-        )
-        .await
+        self.open_recorder(conn, &header, recording::Recorder::Login, terminal)
+            .await
     }
 
     /// The recorder that opened `recording`, and only it, closes it once its

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG};
 use pam::conv::Conv;
-use pam::items::{RHost, RUser, Service, Tty};
+use pam::items::{RHost, RUser, Service, Tty, User};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, Args};
@@ -71,9 +71,15 @@ impl PamHooks for PamJit {
 
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, Holder { name: user, .. }) = match prepare(pamh, &args, "close") {
-                Ok(ready) => ready,
+            let args = match parse_args(&args) {
+                Ok(args) => args,
                 Err(code) => return code,
+            };
+            // Named from the items alone: the close asks jitd nothing, so it
+            // looks nothing up (who is gated was decided at the open).
+            let user = match item::<RUser>(pamh) {
+                ruser if !ruser.is_empty() => ruser,
+                _ => item::<User>(pamh),
             };
             // SAFETY: only this module stores SESSION_KEY, always as a Box<u64>.
             let session = unsafe { pamh.get_data::<u64>(SESSION_KEY) }.ok().copied();
@@ -112,14 +118,7 @@ fn prepare(
     raw: &[&CStr],
     hook: &str,
 ) -> Result<(Args, Holder), PamResultCode> {
-    let texts: Vec<&str> = raw
-        .iter()
-        .map(|a| a.to_str().unwrap_or("\u{fffd}"))
-        .collect();
-    let args = args::parse(texts.iter().copied()).map_err(|e| {
-        log(libc::LOG_ERR, &format!("bad module arguments: {e}"));
-        PamResultCode::PAM_SERVICE_ERR
-    })?;
+    let args = parse_args(raw)?;
     // SAFETY: getuid has no preconditions and cannot fail.
     let real_uid = unsafe { libc::getuid() };
     let holder = if real_uid != 0 {
@@ -169,6 +168,18 @@ fn prepare(
             Err(PamResultCode::PAM_SUCCESS)
         }
     }
+}
+
+/// The module's arguments; bad ones are PAM_SERVICE_ERR, the reason in syslog.
+fn parse_args(raw: &[&CStr]) -> Result<Args, PamResultCode> {
+    let texts: Vec<&str> = raw
+        .iter()
+        .map(|a| a.to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    args::parse(texts.iter().copied()).map_err(|e| {
+        log(libc::LOG_ERR, &format!("bad module arguments: {e}"));
+        PamResultCode::PAM_SERVICE_ERR
+    })
 }
 
 /// jitd, through the connection an earlier hook of this transaction left,

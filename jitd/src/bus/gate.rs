@@ -140,32 +140,38 @@ impl Gate {
             return Err(EngineError::NotRoot.into());
         }
         let process = caller_process(pid, held)?;
-        let (grant, cgroup) = self.contain(&process, uid, resource)?;
-        Ok(Bound {
-            process,
-            grant,
-            cgroup,
-        })
+        self.contain(process, uid, resource).map_err(|(_, e)| e)
     }
 
     /// Moves `process` into `uid`'s grant for `resource`'s cgroup and
-    /// checks the grant again after the move; (grant, cgroup).
+    /// checks the grant again after the move. A refusal hands the process
+    /// back, for the caller to end if it must.
     fn contain(
         &self,
-        process: &Process,
+        process: Process,
         uid: u32,
         resource: &str,
-    ) -> Result<(u64, String), BusError> {
-        let Some((grant, _)) = self.checker.check(0, uid, resource)? else {
-            return Err(no_grant(uid, resource));
+    ) -> Result<Bound, (Process, BusError)> {
+        let refuse = |process, e: BusError| Err((process, e));
+        let grant = match self.checker.check(0, uid, resource) {
+            Ok(Some((grant, _))) => grant,
+            Ok(None) => return refuse(process, no_grant(uid, resource)),
+            Err(e) => return refuse(process, e.into()),
         };
-        let cgroup = self.control.adopt(grant, process.pid).map_err(|e| {
-            tracing::error!(pid = process.pid, grant, error = %e, "refused a session that cannot be contained");
-            BusError::Failed(e.to_string())
-        })?;
-        match self.checker.check(0, uid, resource)? {
-            Some((still, _)) if still == grant => Ok((grant, cgroup)),
-            _ => Err(no_grant(uid, resource)),
+        let cgroup = match self.control.adopt(grant, process.pid) {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                tracing::error!(pid = process.pid, grant, error = %e, "refused a session that cannot be contained");
+                return refuse(process, BusError::Failed(e.to_string()));
+            }
+        };
+        match self.checker.check(0, uid, resource) {
+            Ok(Some((still, _))) if still == grant => Ok(Bound {
+                process,
+                grant,
+                cgroup,
+            }),
+            _ => refuse(process, no_grant(uid, resource)),
         }
     }
 
@@ -194,20 +200,13 @@ impl Gate {
         } = opening;
         let bound = match bound.filter(|b| b.process.pid == pid && b.process.is_running()) {
             Some(bound) => bound,
-            None => {
-                let process = caller_process(pid, held)?;
-                match self.contain(&process, uid, &resource) {
-                    Ok((grant, cgroup)) => Bound {
-                        process,
-                        grant,
-                        cgroup,
-                    },
-                    Err(e) => {
-                        self.control.end_refused(&process);
-                        return Err(e);
-                    }
+            None => match self.contain(caller_process(pid, held)?, uid, &resource) {
+                Ok(bound) => bound,
+                Err((process, e)) => {
+                    self.control.end_refused(&process);
+                    return Err(e);
                 }
-            }
+            },
         };
         let Bound {
             process,

@@ -21,7 +21,7 @@ sandbox_enter "$@"
 # Session cgroups of this run's jitd go under a directory of their own, removed at the end.
 CGROUP2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 SESSION_CGROUPS="${CGROUP2:-/nonexistent}/jit-bench-$$"
-trap 'sandbox_cleanup; find "$SESSION_CGROUPS" -depth -type d -delete 2>/dev/null || true' EXIT
+trap '! declare -F restore_cgroup_mode >/dev/null || restore_cgroup_mode; sandbox_cleanup; find "$SESSION_CGROUPS" -depth -type d -delete 2>/dev/null || true' EXIT
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 RESULTS="$ROOT/bench/results"
 CALLS=${BENCH_CALLS:-20000}
@@ -169,6 +169,16 @@ profile_stack() {  # pam.d (the bench's copy) module args
     mv "$pamd/sudo.profile" "$pamd/sudo"
 }
 
+# The machine's cgroup2 options, once bench_pam has changed them; restored at
+# the end of the rounds, and at exit whatever happened.
+CGROUP2_OPTIONS=
+restore_cgroup_mode() {
+    [[ -n "${CGROUP2_OPTIONS:-}" ]] || return 0
+    mount --options-source=disable -o "remount,$CGROUP2_OPTIONS" "$CGROUP2" \
+        || log "could not restore $CGROUP2's options ($CGROUP2_OPTIONS)"
+    CGROUP2_OPTIONS=
+}
+
 # The cgroup2 mount with or without favordynmods (a remount: the option list given
 # replaces the mount's, so the other options are kept).
 cgroup_mode() {  # favordynmods | default
@@ -222,8 +232,8 @@ bench_pam() {
         -n "sudo -n true, pam-auth-update profile" "$AS_BOB sudo -n true"
         -n "sudo -n true, stock stack" "$AS_MIKE sudo -n true"
     )
-    local round first mode original
-    original=$(awk '$9 == "cgroup2" { print $11; exit }' /proc/self/mountinfo)
+    local round first mode
+    CGROUP2_OPTIONS=$(awk '$9 == "cgroup2" { print $11; exit }' /proc/self/mountinfo)
     for round in $(seq 12); do
         first=$(( (round - 1) % 3 * 3 ))
         mode=$([[ $((round % 2)) == 1 ]] && echo default || echo favordynmods)
@@ -231,7 +241,7 @@ bench_pam() {
         hyperfine -N --warmup 3 --runs 20 --style none --export-json "$RESULTS/sudo-$mode-$round.json" \
             "${commands[@]:first}" "${commands[@]:0:first}" >&2
     done
-    mount --options-source=disable -o "remount,$original" "$CGROUP2" || true
+    restore_cgroup_mode
     # W2: from the break-glass command to a usable sudo, against the same with an
     # auto-approved request. --prepare ends the previous run's grant.
     local then_sudo="$AS_ALICE sudo -n true"
@@ -258,20 +268,15 @@ bench_flood() {
     log "sudo under a flood of requests from other users"
     start_jitd "$SANDBOX_DIR/pam" "$LIMITED_CONFIG"
     rm -f "$RESULTS"/flood-*.json
-    local round user pids
+    local round
     for round in 1 2 3; do
         hyperfine -N --warmup 3 --runs 60 --style none --export-json "$RESULTS/flood-quiet-$round.json" \
             -n "sudo -n true, quiet" "$AS_ALICE sudo -n true" >&2
-        pids=()
-        for user in bob; do
-            setpriv --reuid="$user" --regid="$user" --init-groups \
-                "$BIN/jit-bench" flood --resource sudo --secs 8 >"$RESULTS/flood-calls-$user-$round.json" &
-            pids+=($!)
-        done
+        $AS_BOB "$BIN/jit-bench" flood --resource sudo --secs 8 >"$RESULTS/flood-calls-bob-$round.json" &
         sleep 1
         hyperfine -N --warmup 3 --runs 60 --style none --export-json "$RESULTS/flood-loaded-$round.json" \
             -n "sudo -n true, flood" "$AS_ALICE sudo -n true" >&2
-        wait "${pids[@]}"
+        wait $!
     done
     stop_jitd
 }

@@ -60,13 +60,31 @@ pub fn content_end(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-/// The length of the escape after a backslash at the start of `bytes`.
+/// The length of the escape after a backslash at the start of `bytes`. A
+/// `\u` escape of a UTF-16 surrogate counts only as a pair (high, then low),
+/// as serde_json reads it: a lone one would make the line unreadable to
+/// `jitctl recordings play`, and the rest of the session with it.
 fn escape_len(bytes: &[u8]) -> Option<usize> {
     match bytes.first()? {
         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
-        b'u' if bytes.get(1..5)?.iter().all(u8::is_ascii_hexdigit) => Some(5),
+        b'u' => match code_unit(bytes.get(1..5)?)? {
+            0xD800..=0xDBFF => match (bytes.get(5..7)?, code_unit(bytes.get(7..11)?)?) {
+                (b"\\u", 0xDC00..=0xDFFF) => Some(11),
+                _ => None,
+            },
+            0xDC00..=0xDFFF => None,
+            _ => Some(5),
+        },
         _ => None,
     }
+}
+
+/// Four hex digits as a UTF-16 code unit.
+fn code_unit(hex: &[u8]) -> Option<u16> {
+    if !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
 }
 
 /// The index of the first byte of `word` (little-endian) that is a control
@@ -163,6 +181,24 @@ mod tests {
             b"long enough to skip a word, then \x01\"",
         ] {
             assert_eq!(content_end(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn surrogate_escapes_count_only_as_pairs_as_serde_json_reads_them() {
+        for (content, valid) in [
+            (&br#"\ud83d\ude00""#[..], true),
+            (br#"x\uD83D\uDE00y""#, true),
+            (br#"\ud83d""#, false),
+            (br#"\ud83dx""#, false),
+            (br#"\ude00""#, false),
+            (br#"\ud83d\u0041""#, false),
+            (br#"\ud83d\ud83d""#, false),
+        ] {
+            let text = String::from_utf8_lossy(content);
+            let serde_reads = serde_json::from_slice::<String>(&[b"\"", content].concat()).is_ok();
+            assert_eq!(serde_reads, valid, "serde_json on {text}");
+            assert_eq!(content_end(content).is_some(), valid, "{text}");
         }
     }
 }

@@ -5,8 +5,9 @@
 //! header; jit-session sends asciicast event lines; jitd checks every line,
 //! appends it and hashes the file itself ([`Follower`]). The recording ends
 //! when its recorder closes it over the bus (`CloseRecording`, accepted from
-//! that process only), when the recorder exits, or when the grant ends:
-//! nothing inside the pipe can end it.
+//! that process only), when the recorder exits, or when the grant ends.
+//! There is no end line in the pipe: a line that is not a valid event ends
+//! the recording as terminated.
 //!
 //! Both sides live here so that they cannot drift apart.
 

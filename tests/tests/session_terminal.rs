@@ -67,6 +67,11 @@ fn play_leaves_out_what_acts_on_the_terminal_and_raw_plays_it_with_a_warning() {
         play.stderr.contains("left out 5 control sequences"),
         "no note of what was left out:{play}"
     );
+    // Whatever modes the recording left on, the reviewer's terminal is reset.
+    assert!(
+        play.stdout.ends_with("\x1b[?25h\x1b[?1049l"),
+        "no terminal reset after the play:{play}"
+    );
 
     let raw = s
         .jitctl(

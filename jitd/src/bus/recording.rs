@@ -150,8 +150,8 @@ fn reply(start: &RecordingStart, login: bool) -> Result<String, BusError> {
 
 /// Closes `recording` for its recorder, the caller (`uid`, process `pid`),
 /// once every event is in the pipe; answers when jitd has sealed it with
-/// the digest of what it received. Anyone else's close is refused, and the
-/// attempt audited.
+/// the digest of what it received. Anyone else's close is refused: audited
+/// if root or the recording's user asked, "not found" for everyone else.
 pub async fn close(
     gate: &Gate,
     recorders: &Recorders,

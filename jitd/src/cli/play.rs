@@ -9,6 +9,12 @@ use super::recordings::recording_file;
 use super::{CliError, Exit};
 use crate::core::replay::ReplayFilter;
 
+/// Written after a filtered play: attributes off (SGR 0), the whole screen
+/// scrolls, replace mode, origin mode and reverse video off, normal cursor
+/// keys and keypad, G0 shifted in as ASCII, cursor shown, main screen.
+const TERMINAL_RESET: &[u8] =
+    b"\x1b[0m\x1b[r\x1b[4l\x1b[?6l\x1b[?5l\x1b[?1l\x1b>\x0f\x1b(B\x1b[?25h\x1b[?1049l";
+
 /// What play writes: the output filtered for the reviewer's terminal
 /// (`core::replay`), or, with `--raw`, as recorded.
 enum Screen {
@@ -111,8 +117,8 @@ pub async fn play(
         }
         let gap = ((at - last).max(0.0) / speed).min(max_idle);
         last = at;
-        if gap > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(gap)).await;
+        if let Ok(gap) = Duration::try_from_secs_f64(gap) {
+            tokio::time::sleep(gap).await;
         }
         let output = jit_session::asciicast::decode_output(text);
         let _ = stdout.write_all(screen.show(&output));
@@ -120,6 +126,12 @@ pub async fn play(
     }
     let (rest, left_out) = screen.finish();
     let _ = stdout.write_all(rest);
+    if !raw {
+        // Modes the recording left on must not outlast it in the reviewer's
+        // terminal (hidden text or cursor, insert mode, a scroll region,
+        // line drawing, the alternate screen).
+        let _ = stdout.write_all(TERMINAL_RESET);
+    }
     let _ = stdout.flush();
     if left_out > 0 {
         eprintln!("jitctl: left out {left_out} control sequences of recording {id} that act on the terminal rather than draw (titles, reports, clipboard, ...); --raw plays them");

@@ -113,7 +113,9 @@ impl Recorders {
             return Err(CloseRefused::NotRecorder);
         }
         let (reply, answer) = oneshot::channel();
-        let entry = open.remove(&recording).ok_or(CloseRefused::NotOpen)?;
+        let Some(entry) = open.remove(&recording) else {
+            return Err(CloseRefused::NotOpen);
+        };
         // The follower reads the request when the entry's drop wakes it.
         entry
             .requests

@@ -23,6 +23,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/run/jit")]
     pub runtime_dir: PathBuf,
     /// Check FILE and exit: 0 if valid, 1 with `file:line:col: message` if not.
+    /// Users and groups that do not exist, and roles that routing needs with
+    /// nobody in them, are warned about (`file:line:col: warning: message`).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "state_dir", "runtime_dir"])]
     pub check_config: Option<PathBuf>,
+    /// With --check-config: exit 1 on warnings too.
+    #[arg(long, requires = "check_config")]
+    pub strict: bool,
 }

@@ -16,7 +16,9 @@ use crate::core::model::Sensitivity;
 use crate::core::risk::RiskWeights;
 use crate::core::routing::Thresholds;
 
+pub mod names;
 mod notify;
+pub use names::ConfigWarning;
 pub use notify::{Hook, HookKind, NotifyConfig, Secret, Smtp, SmtpTls};
 pub mod polkit;
 pub use polkit::PolkitConfig;
@@ -462,11 +464,25 @@ pub enum ConfigError {
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    parse(&read(path)?, path)
+}
+
+/// [`load`], then the names the file gives looked up in `accounts`
+/// ([`names::check`]): warnings, never a refusal.
+pub fn load_and_check_names(
+    path: &Path,
+    accounts: &impl names::Accounts,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    let text = read(path)?;
+    let config = parse(&text, path)?;
+    Ok((config, names::check(&text, path, accounts)))
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse(&text, path)
+    })
 }
 
 /// An error about the byte range `span` of `text` (the start of the file

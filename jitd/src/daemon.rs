@@ -17,6 +17,7 @@ use crate::api::{BUS_NAME, OBJECT_PATH};
 use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
+use crate::directory::Nss;
 use crate::effects::Effects;
 use crate::engine::{Engine, EngineError};
 use crate::session_ends::SessionEnds;
@@ -53,7 +54,11 @@ pub struct Options {
 }
 
 pub async fn run(opts: Options) -> Result<(), DaemonError> {
-    let config = Arc::new(config::load(&opts.config)?);
+    let (config, warnings) = config::load_and_check_names(&opts.config, &Nss)?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let config = Arc::new(config);
     create_state_dir(&opts.state_dir)?;
     // Expire and lapse what ended while we were down before taking the name:
     // nobody may be told "granted" about a grant that is already over.

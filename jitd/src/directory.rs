@@ -1,8 +1,11 @@
 //! Who a uid is, and which configured principals they match (NSS lookups).
 
+use std::sync::Mutex;
+
 use nix::unistd::{Gid, Group, Uid as NixUid, User};
 use thiserror::Error;
 
+use crate::config::names::{Accounts, Lookup};
 use crate::config::Principal;
 use crate::core::model::Uid;
 
@@ -80,4 +83,55 @@ pub fn names(principals: &[Principal]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The system's account database (NSS), for [`crate::config::names`].
+pub struct Nss;
+
+impl Accounts for Nss {
+    fn user(&self, name: &str) -> Lookup {
+        match User::from_name(name) {
+            Ok(Some(_)) => Lookup::Known { members: true },
+            Ok(None) => Lookup::Unknown,
+            Err(e) => Lookup::Failed(e.to_string()),
+        }
+    }
+
+    /// Members listed in the group, else anyone whose primary group it is
+    /// (who [`Person::matches_any`] counts too).
+    fn group(&self, name: &str) -> Lookup {
+        match Group::from_name(name) {
+            Ok(Some(group)) => Lookup::Known {
+                members: !group.mem.is_empty() || has_primary_members(group.gid),
+            },
+            Ok(None) => Lookup::Unknown,
+            Err(e) => Lookup::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Whether any account has `gid` as its primary group. getpwent(3) walks
+/// one database-wide cursor: a lock keeps two walks from sharing it.
+fn has_primary_members(gid: Gid) -> bool {
+    static WALK: Mutex<()> = Mutex::new(());
+    let _walk = WALK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut found = false;
+    // SAFETY: setpwent/getpwent/endpwent are called under WALK, the only
+    // user of the cursor in jitd; each entry is read before the next call
+    // overwrites it, and the loop ends at the first null.
+    unsafe {
+        libc::setpwent();
+        loop {
+            let entry = libc::getpwent();
+            if entry.is_null() {
+                break;
+            }
+            if (*entry).pw_gid == gid.as_raw() {
+                found = true;
+                break;
+            }
+        }
+        libc::endpwent();
+    }
+    found
 }

@@ -179,6 +179,72 @@ fn only_root_may_own_the_name() {
     assert!(run.stderr.contains("AccessDenied"), "{run}");
 }
 
+/// A typo in a role (the issue's `group:jit-secutiry`) and a user nobody
+/// has: warned with file:line:col, the file still accepted (an LDAP outage
+/// must not refuse a good file), refused with --strict, and logged by jitd at
+/// start.
+#[test]
+fn check_config_warns_about_names_that_resolve_to_nobody() {
+    let typo = TEST_CONFIG
+        .replacen("\"group:jit-security\"", "\"group:jit-secutiry\"", 1)
+        .replacen(
+            "\"group:admins\"",
+            "\"group:admins\", \"user:nosuchuser\"",
+            1,
+        );
+    let env = Env::with_config(&typo);
+    let path = env.config_path.display().to_string();
+    let at = |needle: &str| {
+        let (n, line) = typo
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .unwrap();
+        format!(
+            "{path}:{}:{}: warning:",
+            n + 1,
+            line.find(needle).unwrap() + 1
+        )
+    };
+    let jitd = jitd_bin().display().to_string();
+    let check = env.run_as("root", &jitd, &["--check-config", &path]).ok();
+    for expected in [
+        format!(
+            "{} group 'jit-secutiry' does not exist",
+            at("\"group:jit-secutiry")
+        ),
+        format!(
+            "{} user 'nosuchuser' does not exist",
+            at("\"user:nosuchuser")
+        ),
+        format!(
+            "{} role 'security' has nobody in it",
+            at("[\"group:jit-secutiry")
+        ),
+    ] {
+        assert!(check.stderr.contains(&expected), "no {expected:?}:{check}");
+    }
+    assert!(
+        check.stdout.contains("OK (3 resources, 3 warnings)"),
+        "{check}"
+    );
+
+    let strict = env
+        .run_as("root", &jitd, &["--check-config", &path, "--strict"])
+        .fails();
+    assert!(
+        strict.stderr.contains("3 warnings, refused (--strict)"),
+        "{strict}"
+    );
+
+    // The daemon took the same file (it runs) and logged the same warnings.
+    let log = env.jitd_log_tail();
+    assert!(
+        log.contains("group 'jit-secutiry' does not exist"),
+        "jitd did not log the warning:{log}"
+    );
+}
+
 #[test]
 fn check_config_reports_file_line_col() {
     let env = Env::without_jitd(TEST_CONFIG);

@@ -160,6 +160,8 @@ fn rpm_has_the_files_modes_and_config_flags() {
     for needle in [
         "groupadd -r jit-audit",
         "groupadd -r jit-gated",
+        "groupadd -r jit-managers",
+        "groupadd -r jit-security",
         "systemctl --no-reload preset jitd.service",
         "systemctl --no-reload disable --now jitd.service",
         "systemctl try-restart jitd.service",
@@ -364,13 +366,15 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
     );
 
     // System groups from sysusers.d.
-    let groups = c.sh_ok("getent group jit-audit jit-gated").stdout;
+    let groups = c
+        .sh_ok("getent group jit-audit jit-gated jit-managers jit-security")
+        .stdout;
     let gids: Vec<u32> = groups
         .lines()
         .filter_map(|l| l.split(':').nth(2)?.parse().ok())
         .collect();
     assert!(
-        gids.len() == 2 && gids.iter().all(|g| *g < 1000),
+        gids.len() == 4 && gids.iter().all(|g| *g < 1000),
         "{groups}"
     );
     assert!(c
@@ -380,8 +384,18 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
     // Enabled at boot; gating nothing until the admin enables the profile.
     c.sh_ok("test -L /etc/systemd/system/multi-user.target.wants/jitd.service");
     assert_no_pam_jit(&c);
+    // Fresh: the roles' groups exist (sysusers.d) with nobody in them yet,
+    // and the site's own groups (admins, oncall) are unknown: warned, accepted.
     let run = c.sh_ok("jitd --check-config /etc/jit/jitd.toml");
     assert!(run.stdout.contains(": OK ("), "{run}");
+    assert!(
+        run.stderr.contains("role 'security' has nobody in it"),
+        "{run}"
+    );
+    assert!(
+        !run.stderr.contains("group 'jit-security' does not exist"),
+        "{run}"
+    );
     // The polkit rule's helper reads the installed config: off until set.
     let run =
         c.sh_ok("/usr/libexec/jit/jit-polkit-check nobody org.freedesktop.policykit.exec any");

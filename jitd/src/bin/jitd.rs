@@ -1,25 +1,18 @@
 //! jitd: the just-in-time privileged access daemon.
 
 use clap::Parser;
+use std::path::Path;
 use std::process::ExitCode;
 
 use jitd::command_line::Args;
 use jitd::config;
 use jitd::daemon::{self, DaemonError, Options};
+use jitd::directory::Nss;
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(path) = args.check_config {
-        return match config::load(&path) {
-            Ok(cfg) => {
-                println!("{}: OK ({} resources)", path.display(), cfg.resources.len());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
+        return check_config(&path, args.strict);
     }
     // Everything jitd creates (database, WAL, audit key) is root's alone.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -55,6 +48,36 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("jitd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--check-config`: errors fail; warnings fail only with `--strict`.
+fn check_config(path: &Path, strict: bool) -> ExitCode {
+    match config::load_and_check_names(path, &Nss) {
+        Ok((cfg, warnings)) => {
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
+            if strict && !warnings.is_empty() {
+                eprintln!(
+                    "{}: {} warnings, refused (--strict)",
+                    path.display(),
+                    warnings.len()
+                );
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "{}: OK ({} resources, {} warnings)",
+                path.display(),
+                cfg.resources.len(),
+                warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -226,7 +226,7 @@ bench_pam() {
     # runs back to back, so a load change on the machine would land on one of them.
     # Each round starts with the next command, so that none is always first. Six
     # rounds on each cgroup2 mount mode, alternating; the machine's mode is restored.
-    rm -f "$RESULTS"/sudo-*.json
+    rm -f "$RESULTS"/sudo-*.json "$RESULTS"/fork-*.json
     local commands=(
         -n "sudo -n true, pam_jit in the stack" "$AS_ALICE sudo -n true"
         -n "sudo -n true, pam-auth-update profile" "$AS_BOB sudo -n true"
@@ -240,6 +240,8 @@ bench_pam() {
         cgroup_mode "$mode" || { log "cannot remount cgroup2; rounds on the machine's mode"; mode=machine; }
         hyperfine -N --warmup 3 --runs 20 --style none --export-json "$RESULTS/sudo-$mode-$round.json" \
             "${commands[@]:first}" "${commands[@]:0:first}" >&2
+        # What the mode costs every process on the host, in the same round.
+        "$BIN/jit-bench" fork-exit --runs 1000 >"$RESULTS/fork-$mode-$round.json"
     done
     restore_cgroup_mode
     # W2: from the break-glass command to a usable sudo, against the same with an

@@ -3,6 +3,7 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
+mod host;
 mod notify;
 mod report;
 mod seed;
@@ -151,6 +152,12 @@ enum Cmd {
         #[arg(long, default_value_t = 2_000)]
         calls: usize,
     },
+    /// Fork + exit + reap, and thread spawn + join, per cycle: what a cgroup2
+    /// mount option costs every process on the host.
+    ForkExit {
+        #[arg(long, default_value_t = 2_000)]
+        runs: usize,
+    },
     /// PAM account checks/s with N threads in one process.
     PamConcurrent {
         #[arg(long)]
@@ -253,6 +260,14 @@ fn main() -> Result<(), BoxError> {
     }
     if let Cmd::Report { results, command } = &args.command {
         print!("{}", report::report(results, command)?);
+        return Ok(());
+    }
+    if let Cmd::ForkExit { runs } = &args.command {
+        let (forks, threads) = host::fork_and_thread_cycles(*runs)?;
+        println!(
+            "{}",
+            json!({"fork": Samples(forks).summary(), "thread": Samples(threads).summary()})
+        );
         return Ok(());
     }
     if let Cmd::FreshConnections {
@@ -406,6 +421,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         | Cmd::SessionLatency { .. }
         | Cmd::Pam { .. }
         | Cmd::FreshConnections { .. }
+        | Cmd::ForkExit { .. }
         | Cmd::PamConcurrent { .. } => {
             unreachable!("handled in main")
         }

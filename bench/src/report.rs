@@ -389,6 +389,7 @@ fn pam_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             stock.row(),
         )?;
     }
+    host_wide_cost(dir, md)?;
     let quiet: Vec<Value> = (1..=3)
         .filter_map(|round| load(dir, &format!("flood-quiet-{round}.json")))
         .collect();
@@ -702,6 +703,56 @@ fn notify_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         "\nNotifications lost (not received within 5 s): {lost:.0}. Request-to-notified p99 is {:.1}x\n\
          the baseline request's p99.",
         notified_p99 / ms(&off, "reply", "p99_us"),
+    )?;
+    Ok(())
+}
+
+/// What `favordynmods` costs every process on the host (not only jit), from
+/// the rounds of [`pam_section`]'s sudo runs, each mode in the same run.
+fn host_wide_cost(dir: &Path, md: &mut String) -> Result<(), BoxError> {
+    let modes = ["default", "favordynmods"];
+    let rounds = |prefix: &str, mode: &str| -> Vec<Value> {
+        (1..=12)
+            .filter_map(|round| load(dir, &format!("{prefix}-{mode}-{round}.json")))
+            .collect()
+    };
+    if modes.iter().any(|mode| rounds("fork", mode).is_empty()) {
+        return Ok(());
+    }
+    // The median over rounds of each round's p50.
+    let p50 = |mode: &str, what: &str| -> f64 {
+        let mut v: Vec<f64> = rounds("fork", mode)
+            .iter()
+            .map(|r| f(r, &[what, "p50_us"]))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let stock = |mode: &str| Pooled::of(&rounds("sudo", mode), "sudo -n true, stock stack").median;
+    writeln!(
+        md,
+        "\nWhat `favordynmods` costs every process on the host, not only jit (it makes a move\n\
+         between cgroups cheap, and each fork, thread start and exit take a heavier lock): fork +\n\
+         exit + reap, and thread spawn + join, 1,000 cycles after each sudo round above (the\n\
+         median of the rounds' p50s), and Debian's stock sudo from the same rounds.\n\n\
+         | Per process | default mount | `favordynmods` | ratio |\n|---|---|---|---|"
+    )?;
+    for (what, key) in [
+        ("fork + exit + reap (p50)", "fork"),
+        ("thread spawn + join (p50)", "thread"),
+    ] {
+        let (plain, favoured) = (p50("default", key), p50("favordynmods", key));
+        writeln!(
+            md,
+            "| {what} | {plain:.1} µs | {favoured:.1} µs | {:.2}x |",
+            favoured / plain
+        )?;
+    }
+    let (plain, favoured) = (stock("default"), stock("favordynmods"));
+    writeln!(
+        md,
+        "| stock `sudo -n true` (median) | {plain:.2} ms | {favoured:.2} ms | {:.2}x |",
+        favoured / plain
     )?;
     Ok(())
 }

@@ -18,12 +18,12 @@ for doc in "$THREATS" "$DESIGN"; do
 done
 
 # The files to scan: the checkout's text files, tracked or new, not ignored (all
-# files outside target/ if this is not a git checkout), less the lock file and this script, whose comments
-# hold examples.
+# files but build output if this is not a git checkout, or git refuses it), less
+# the lock file and this script, whose comments hold examples.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     mapfile -t files < <(git ls-files --cached --others --exclude-standard)
 else
-    mapfile -t files < <(find . -type f -not -path './target/*' -not -path './.git/*' | sed 's|^\./||')
+    mapfile -t files < <(find . -type f -not -path '*/target/*' -not -path './.git/*' -not -path './bench/results/*' | sed 's|^\./||')
 fi
 scan=()
 for f in "${files[@]}"; do

@@ -2,7 +2,7 @@
 //! `jitctl run`) it records a root session; as the login shell of a non-root
 //! account it runs the real shell. Either way the recording goes to jitd
 //! through a pipe (see `jit_session::pipe`): jitd writes the file and
-//! computes its digest. See design.md, "Recordings".
+//! computes its digest. See docs/design.md, "Recordings".
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;

@@ -2,8 +2,8 @@
 //! jitd, under one monotonic deadline.
 //!
 //! No threads, no forks, no signal handlers, no environment: pam_jit runs
-//! inside sudo and sshd (design.md). The socket is closed when the client is
-//! dropped, on every path.
+//! inside sudo and sshd (docs/design.md, "pam_jit.so (contract)"). The socket
+//! is closed when the client is dropped, on every path.
 
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};

@@ -231,7 +231,8 @@ fn keep_connection(pamh: &mut PamHandle, args: &Args, client: Client) {
 }
 
 /// Tells the user (even under PAM_SILENT: it is the one message that explains
-/// a denial, see design.md), logs, and maps the verdict to a PAM code.
+/// a denial, see docs/design.md, "pam_jit.so (contract)"), logs, and maps the
+/// verdict to a PAM code.
 fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamResultCode {
     let service = item::<Service>(pamh);
     let level = match verdict.code {

@@ -35,7 +35,7 @@ fn unpack_deb(deb: &Path) -> tempfile::TempDir {
     dir
 }
 
-/// What both packages install at the same paths (design.md's layout):
+/// What both packages install at the same paths (docs/design.md, "Installed layout"):
 /// path, mode, group (the owner is root throughout).
 const SHARED_LAYOUT: &[(&str, u32, &str)] = &[
     ("/usr/sbin/jitd", 0o755, "root"),

@@ -7,7 +7,7 @@ pub mod play;
 pub mod recordings;
 pub mod render;
 
-/// jitctl's exit statuses (design.md, "jitctl (contract)").
+/// jitctl's exit statuses (docs/design.md, "jitctl (contract)").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Ok = 0,

@@ -1,4 +1,4 @@
-//! The polkit gate (issue 16, item 5): the package's rule, `20-jit.rules`,
+//! The polkit gate (docs/threats.md, T29; the README's "What the gate covers"): the package's rule, `20-jit.rules`,
 //! in the real polkitd on the test's bus, asking the built
 //! `jit-polkit-check`, which asks the test's jitd; the real pkexec and
 //! pkcheck as fixture users. A rule after it (`ADMINS_RULE`) lets the

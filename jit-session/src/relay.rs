@@ -12,12 +12,14 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
-use crate::asciicast::RecordError;
+use jit_recording::asciicast::RecordError;
+use jit_recording::End;
+
 use crate::jitd::{Events, OnFailure};
 use crate::monitor::{Pipes, Spawned, Status};
 use crate::pty;
 use crate::record::Recording;
-use crate::session::{self, Action, End, Expiry};
+use crate::session::{self, Action, Expiry};
 
 const CHUNK: usize = 64 * 1024;
 /// After the command exits: how long output may keep coming before the

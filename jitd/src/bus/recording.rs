@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use jit_session::asciicast::Header;
-use jit_session::session::End;
+use jit_recording::asciicast::Header;
+use jit_recording::End;
 
 use super::{BusError, Gate};
 use crate::directory::Person;

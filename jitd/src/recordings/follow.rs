@@ -9,9 +9,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use jit_session::asciicast::Recorder;
-use jit_session::pipe::{Follower, Stop};
-use jit_session::session::End;
+use jit_recording::asciicast::Recorder;
+use jit_recording::pipe::{Follower, Stop};
+use jit_recording::End;
 use tokio::sync::oneshot;
 
 use super::recorders::{Recorders, Watch};

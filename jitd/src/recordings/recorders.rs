@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use jit_session::session::End;
+use jit_recording::End;
 use tokio::sync::oneshot;
 
 use crate::engine::EngineError;

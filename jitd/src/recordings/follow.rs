@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::recorders::{Recorders, Watch};
 use crate::engine::{Engine, EngineError};
-use crate::pidfd::Process;
+use crate::sessions::pidfd::Process;
 use crate::store::{Closed, DigestOf};
 
 /// Reads of what is left in the pipe when the recording closes: a

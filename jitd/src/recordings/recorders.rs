@@ -14,7 +14,7 @@ use jit_recording::End;
 use tokio::sync::oneshot;
 
 use crate::engine::EngineError;
-use crate::pidfd::Process;
+use crate::sessions::pidfd::Process;
 
 /// Recordings one grant may have open at once (each is a thread and an open
 /// file; each needs a session of its own, and a grant may have many).

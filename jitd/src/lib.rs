@@ -1,23 +1,27 @@
 //! jitd: the just-in-time privileged access daemon, and the library jitctl shares with it.
+//!
+//! Exported: what jitd's binaries, the benchmarks (`jit-bench`) and the
+//! man pages (`jit-docgen`) use; the rest is the daemon's own.
 
-pub mod admissions;
 pub mod api;
-pub mod bus;
 pub mod cli;
-pub mod clock;
 pub mod command_line;
 pub mod config;
 pub mod core;
 pub mod daemon;
-pub mod deadlines;
 pub mod directory;
-pub mod engine;
-pub mod grants;
-pub mod notifier;
 pub mod polkit;
-pub mod recordings;
-pub mod sessions;
 pub mod store;
-pub mod sudoers;
+
+mod admissions;
+mod bus;
+mod clock;
+mod deadlines;
+mod engine;
+mod grants;
+mod notifier;
+mod recordings;
+mod sessions;
+mod sudoers;
 #[cfg(test)]
 mod test_support;

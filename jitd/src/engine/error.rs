@@ -1,5 +1,5 @@
-//! What the engine refuses, and why: each variant is a D-Bus error name
-//! (`bus/errors.rs`) and a jitctl exit code.
+//! What the engine refuses, and why; `bus/errors.rs` names each kind of
+//! refusal on the bus.
 
 use thiserror::Error;
 

@@ -21,6 +21,12 @@ pub fn pam_module() -> PathBuf {
     path
 }
 
+/// The password [`Env::set_password`] gives a fixture user.
+pub const PASSWORD: &str = "correct horse";
+/// Its SHA-512 crypt (`openssl passwd -6 -salt jittests 'correct horse'`).
+const PASSWORD_HASH: &str =
+    "$6$jittests$5p.Wb0rblDM3mudqSrdxVYBo3rnXs3hW12kt.XaMzNnTPnpgm8p1IBmCpX6QrN8kpQE27hiktNJZw5RHvdiWh/";
+
 /// What the tests' stacks exempt from the gate: root, and oscar, standing
 /// for a service account the admin names. Everyone else is gated.
 pub const EXEMPT: &str = "exempt=root,oscar";
@@ -47,6 +53,7 @@ impl Env {
             self.address()
         )
     }
+
     /// Replaces, inside the namespace only:
     /// - `/etc/pam.d` by a copy of the host's with `services` (name, text) added or replaced;
     /// - `/etc/sudoers` by `sudoers` (root, 0440);
@@ -85,6 +92,27 @@ impl Env {
             "mount -t tmpfs -o mode=0755 jit-test-run /run \
              && mkdir -m 0711 /run/sudo && mkdir -m 0755 /run/sshd",
         );
+    }
+
+    /// Gives `user` the password [`PASSWORD`] in the namespace's
+    /// `/etc/shadow` (after [`Env::install_pam`]; rewritten in place, under
+    /// its bind mount).
+    pub fn set_password(&self, user: &str) {
+        let path = self.dir.path().join("shadow");
+        let text = fs::read_to_string(&path).expect("the namespace's shadow");
+        let locked = format!("{user}:*:");
+        assert!(
+            text.lines().any(|l| l.starts_with(&locked)),
+            "no locked shadow entry for {user}"
+        );
+        let text: String = text
+            .lines()
+            .map(|l| match l.strip_prefix(&locked) {
+                Some(rest) => format!("{user}:{PASSWORD_HASH}:{rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        fs::write(&path, text).expect("rewrite shadow");
     }
 
     /// Writes (again) PAM service files into the namespace's `/etc/pam.d`.

@@ -113,6 +113,13 @@ impl Env {
         self.holder.id()
     }
 
+    /// `path` inside the namespace, as the test (outside it) reaches it:
+    /// through the holder's `/proc/PID/root`.
+    pub fn ns_path(&self, path: &str) -> PathBuf {
+        let relative = path.strip_prefix('/').expect("an absolute path");
+        PathBuf::from(format!("/proc/{}/root", self.ns_pid())).join(relative)
+    }
+
     /// A command run inside the namespace (as root).
     pub fn ns_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("nsenter");
@@ -215,6 +222,15 @@ impl Env {
         let mut cmd = self.ns_command("sh");
         cmd.args(["-euc", script]).stdin(Stdio::null());
         self.run(cmd).ok()
+    }
+
+    /// Writes `body` as a `/bin/sh` script named `name` in the test's
+    /// directory (0755, reachable in the namespace at the same path).
+    pub fn write_script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
     }
 
     /// Mounts `src` over `dst` inside the namespace.

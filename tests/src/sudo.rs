@@ -2,6 +2,7 @@
 //! README documents, the tests' sudoers, and sudo run as a fixture user.
 
 use crate::{pam_module, Background, Env, Run, EXEMPT};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 /// The sudoers the tests use: gated alice and bob, exempt oscar.
@@ -9,6 +10,21 @@ pub const SUDOERS: &str = "Defaults !lecture\nDefaults !fqdn\nDefaults !syslog\n
 root ALL=(ALL:ALL) ALL\n\
 %jit-gated ALL=(ALL:ALL) NOPASSWD: ALL\n\
 oscar ALL=(ALL:ALL) NOPASSWD: ALL\n";
+
+/// [`SUDOERS`], but gated users give their password (no `NOPASSWD`): sudo
+/// authenticates them and caches the credential in its timestamp file.
+pub fn password_sudoers() -> String {
+    let text = SUDOERS.replace(
+        "%jit-gated ALL=(ALL:ALL) NOPASSWD: ALL",
+        "%jit-gated ALL=(ALL:ALL) ALL",
+    );
+    assert_ne!(text, SUDOERS);
+    text
+}
+
+/// Where sudo keeps its timestamp files (Debian's sudo; jitd's default
+/// `sudo_timestamp_dirs`).
+const SUDO_TIMESTAMPS: &str = "/run/sudo/ts";
 
 impl Env {
     /// `runuser -u USER -- sudo -n ARGS` (no terminal), with the environment
@@ -21,6 +37,22 @@ impl Env {
             .args(args)
             .stdin(Stdio::null());
         self.run(cmd)
+    }
+
+    /// `runuser -u USER -- sudo -S ARGS` with `password` on sudo's standard
+    /// input (no terminal): sudo authenticates the user with it.
+    pub fn sudo_with_password(&self, user: &str, password: &str, args: &[&str]) -> Run {
+        let mut cmd = self.ns_command("runuser");
+        cmd.args(["-u", user, "--", "sh", "-c"])
+            .arg("printf '%s\\n' \"$0\" | sudo -S -p '' \"$@\"")
+            .arg(password)
+            .args(args);
+        self.run(cmd)
+    }
+
+    /// `user`'s sudo timestamp file in the namespace, as the test reaches it.
+    pub fn sudo_timestamp(&self, user: &str) -> PathBuf {
+        self.ns_path(&format!("{SUDO_TIMESTAMPS}/{user}"))
     }
 
     /// `script -qfc CMD /dev/null` as `user`: CMD on a pseudo-terminal, in the background.

@@ -17,13 +17,6 @@ fn exec_line(stage: &str, script: &Path) -> String {
     )
 }
 
-fn write_script(env: &Env, name: &str, body: &str) -> PathBuf {
-    let path = env.dir.path().join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    path
-}
-
 /// sudo's stack for `logs`, with `line` inserted after the line starting with `after`.
 fn stack_with(env: &Env, after: &str, line: &str) -> String {
     insert_after(&sudo_stack(env, "logs", "timeout=1s"), after, line)
@@ -105,8 +98,7 @@ fn a_session_hook_that_times_out_stops_sudo() {
     let jitd = env.jitd_pid().expect("jitd");
     // Until every thread of jitd has stopped: one still running could take
     // the registration that follows.
-    let freeze = write_script(
-        &env,
+    let freeze = env.write_script(
         "freeze-jitd",
         &format!(
             "kill -STOP {jitd}\n\
@@ -229,8 +221,7 @@ fn sudoers_without_the_account_check_is_still_gated_and_flagged() {
 /// A script for pam_exec that stops its parent (sshd's process for the
 /// connection) and leaves its pid in `pid_file`.
 fn stop_parent(env: &Env, pid_file: &Path) -> PathBuf {
-    write_script(
-        env,
+    env.write_script(
         "stop-parent",
         &format!("echo $PPID > {}; kill -STOP $PPID", pid_file.display()),
     )

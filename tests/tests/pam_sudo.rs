@@ -139,6 +139,117 @@ fn sudo_commands_die_within_a_second_of_expiry() {
     denied_with_hint(&env.sudo("alice", &[], &["true"]), "logs");
 }
 
+/// Whether `pid`'s `field` mask in /proc (`SigIgn:`, `SigCgt:`) has SIGHUP.
+fn hup_in(pid: u32, field: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGHUP - 1)) != 0)
+}
+
+/// What jitd's SIGHUP does not end, `cgroup.kill` does: a `nohup`ed
+/// command (SIGHUP ignored) and a shell that traps SIGHUP and goes on, both
+/// under sudo, die when the grant ends.
+#[test]
+fn commands_that_outlive_sighup_die_with_the_grant() {
+    let env = sudo_env("logs");
+    let id = id_of(&env.request("alice", "logs", "30m", "hangup-proof"));
+    let (hups, mark) = (env.dir.path().join("hups"), marked_sleep());
+    let script = env.write_script(
+        "hangup-proof",
+        &format!(
+            "nohup sleep {mark} >/dev/null 2>&1 &\n\
+             trap 'echo hup >>{}' HUP\n\
+             while :; do sleep 0.05; done",
+            hups.display()
+        ),
+    );
+    let script = script.to_string_lossy().into_owned();
+    let pty = env.spawn_in_pty("alice", &format!("sudo -n {script}"));
+    // Until the shell has set its trap and nohup its sleep's disposition.
+    let Some(pids) = wait_for(Duration::from_secs(5), || {
+        let shell = pids_of(&["/bin/sh", &script]).pop()?;
+        let sleep = pids_of(&["sleep", &mark]).pop()?;
+        (hup_in(shell, "SigCgt:") && hup_in(sleep, "SigIgn:")).then_some([shell, sleep])
+    }) else {
+        panic!("the shell and its nohup sleep did not start:{}", pty.stop());
+    };
+
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "end"])
+        .ok();
+    if wait_all_dead(&pids, Duration::from_secs(5)).is_none() {
+        panic!(
+            "shell and nohup sleep {pids:?} alive 5 s after the revocation:{}{}",
+            pty.stop(),
+            env.jitd_log_tail()
+        );
+    }
+    // They outlived jitd's SIGHUP: the shell ran its trap.
+    let trapped = std::fs::read_to_string(&hups).unwrap_or_default();
+    assert!(trapped.contains("hup"), "the shell never got SIGHUP");
+    // The pty's sudo is gone with them.
+    let run = pty.finish(Duration::from_secs(3));
+    assert_ne!(run.code, 0, "{run}");
+}
+
+/// Gated users give their password here (no `NOPASSWD`), so sudo caches
+/// their credential in its timestamp file.
+fn password_sudo_env() -> Env {
+    let env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s");
+    env.install_pam(&[("sudo", &stack)], &password_sudoers());
+    env.set_password("alice");
+    env
+}
+
+/// alice authenticates to sudo under her grant; returns her timestamp file,
+/// which sudo wrote.
+#[track_caller]
+fn cache_alices_credential(env: &Env) -> std::path::PathBuf {
+    let ts = env.sudo_timestamp("alice");
+    assert!(!ts.exists(), "{} before any sudo", ts.display());
+    let run = env.sudo_with_password("alice", PASSWORD, &["true"]).ok();
+    assert!(
+        ts.is_file(),
+        "sudo cached no credential at {}:{run}",
+        ts.display()
+    );
+    ts
+}
+
+#[track_caller]
+fn wait_deleted(env: &Env, ts: &std::path::Path) {
+    if wait_for(Duration::from_secs(5), || (!ts.exists()).then_some(())).is_none() {
+        panic!(
+            "{} still there 5 s after the grant ended:{}",
+            ts.display(),
+            env.jitd_log_tail()
+        );
+    }
+}
+
+/// A cached sudo credential does not outlive the grant it was given under.
+#[test]
+fn the_sudo_timestamp_is_deleted_at_expiry() {
+    let env = password_sudo_env();
+    let id = id_of(&env.request("alice", "logs", "4s", "cached"));
+    let ts = cache_alices_credential(&env);
+    env.wait_state(id, "expired", Duration::from_secs(10));
+    wait_deleted(&env, &ts);
+}
+
+#[test]
+fn the_sudo_timestamp_is_deleted_at_revocation() {
+    let env = password_sudo_env();
+    let id = id_of(&env.request("alice", "logs", "30m", "cached"));
+    let ts = cache_alices_credential(&env);
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "end"])
+        .ok();
+    wait_deleted(&env, &ts);
+}
+
 #[test]
 fn sudo_gated_by_the_pam_auth_update_profile() {
     let env = Env::new();

@@ -116,6 +116,46 @@ pub fn name_has_owner(address: &str, name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// `dbus-monitor` on the test's bus, run as root (whom the bus lets monitor).
+pub struct BusMonitor(Background);
+
+impl Env {
+    /// Monitors the messages that match `rule` (a D-Bus match rule); returns
+    /// once the bus has made dbus-monitor's connection a monitor.
+    pub fn monitor(&self, rule: &str) -> BusMonitor {
+        let mut cmd = self.user_command("root", "dbus-monitor");
+        cmd.arg("--address").arg(self.address()).arg(rule);
+        let monitor = BusMonitor(Background::spawn(cmd));
+        // A connection loses its unique name as it becomes a monitor.
+        monitor.wait_until("becoming a monitor", Duration::from_secs(10), |out| {
+            out.contains("member=NameLost")
+        });
+        monitor
+    }
+}
+
+impl BusMonitor {
+    /// Waits until what it printed satisfies `done` (panics after `timeout`,
+    /// saying it waited for `what`); returns what it printed.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+        let mut seen = String::new();
+        let found = wait_for(timeout, || {
+            seen = self.0.stdout_so_far();
+            done(&seen).then_some(())
+        });
+        if found.is_none() {
+            panic!("dbus-monitor: no {what} within {timeout:?}:\n{seen}");
+        }
+        seen
+    }
+
+    /// Stops it; returns what it printed.
+    pub fn stop(self) -> Run {
+        self.0.stop()
+    }
+}
+
 /// A second bus in a test's namespace, with an impostor owning jitd's name.
 pub struct FakeBus {
     pub address: String,

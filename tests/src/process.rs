@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::Value;
@@ -123,7 +124,9 @@ impl Run {
 pub struct Background {
     child: Option<Child>,
     pub(crate) cmd: String,
-    readers: Vec<std::thread::JoinHandle<Vec<u8>>>,
+    /// Its stdout and stderr so far, appended to by `readers`.
+    output: [Arc<Mutex<Vec<u8>>>; 2],
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Background {
@@ -138,19 +141,25 @@ impl Background {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-        let mut readers = Vec::new();
+        let output: [Arc<Mutex<Vec<u8>>>; 2] = Default::default();
         let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
         let err: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
-        for mut pipe in [out, err] {
-            readers.push(std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = pipe.read_to_end(&mut buf);
-                buf
-            }));
-        }
+        let readers = [out, err]
+            .into_iter()
+            .zip(output.iter().cloned())
+            .map(|(mut pipe, sink)| {
+                std::thread::spawn(move || {
+                    let mut chunk = [0u8; 8192];
+                    while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                        lock(&sink).extend_from_slice(&chunk[..n]);
+                    }
+                })
+            })
+            .collect();
         Background {
             child: Some(child),
             cmd: desc,
+            output,
             readers,
         }
     }
@@ -177,19 +186,24 @@ impl Background {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let mut texts = std::mem::take(&mut self.readers)
-            .into_iter()
-            .map(|r| String::from_utf8_lossy(&r.join().unwrap_or_default()).into_owned());
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
         let run = Run {
             cmd: self.cmd.clone(),
             code: exit_code(status),
-            stdout: texts.next().unwrap_or_default(),
-            stderr: texts.next().unwrap_or_default(),
+            stdout: self.stdout_so_far(),
+            stderr: String::from_utf8_lossy(&lock(&self.output[1])).into_owned(),
         };
         if timed_out {
             panic!("timed out after {timeout:?}:{run}");
         }
         run
+    }
+
+    /// What it has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.output[0])).into_owned()
     }
 
     /// Kills the command (its whole process group) and returns what it printed.
@@ -210,6 +224,10 @@ impl Background {
     pub fn running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
+}
+
+fn lock(buffer: &Mutex<Vec<u8>>) -> MutexGuard<'_, Vec<u8>> {
+    buffer.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for Background {

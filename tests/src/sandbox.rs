@@ -113,6 +113,21 @@ impl Env {
         self.holder.id()
     }
 
+    /// The cgroups jitd has made in this test's cgroup (`grant-N`,
+    /// `refused-PID`, `recorder-N-pid-P`), by name.
+    pub fn session_cgroups(&self) -> Vec<String> {
+        let Some(dir) = &self.cgroup else {
+            return Vec::new();
+        };
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// `path` inside the namespace, as the test (outside it) reaches it:
     /// through the holder's `/proc/PID/root`.
     pub fn ns_path(&self, path: &str) -> PathBuf {

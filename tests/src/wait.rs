@@ -47,6 +47,16 @@ pub fn wall_now() -> f64 {
         .as_secs_f64()
 }
 
+/// Waits until the wall clock reaches `t` (Unix seconds): a moment jitd
+/// named, such as an expiry or a deadline (a minute away at most).
+pub fn wait_until_wall(t: f64) {
+    let left = t - wall_now();
+    assert!(left < 60.0, "{left:.1} s to wait for the wall clock");
+    if left > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(left));
+    }
+}
+
 /// Waits until every pid is gone, at most until `expires_at + 3 s` (wall
 /// clock); returns how long after `expires_at` they were gone (None: alive).
 pub fn death_after_expiry(pids: &[u32], expires_at: i64) -> Option<f64> {

@@ -105,10 +105,8 @@ fn sudo_commands_die_within_a_second_of_expiry() {
         );
     }
     let expires_at = unix_secs(&grant["expires_at"]);
-    // Still there shortly before expiry.
-    std::thread::sleep(Duration::from_secs_f64(
-        (expires_at as f64 - 0.3 - wall_now()).max(0.0),
-    ));
+    // Nothing may end them before expiry: still there shortly before it.
+    wait_until_wall(expires_at as f64 - 0.3);
     assert!(
         pids.iter().all(|p| alive(*p)) && pty.running(),
         "died before expiry:{}",

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::{bin_dir, Env, Run, USERS};
+use crate::{bin_dir, workspace_root, Env, Run, USERS};
 
 /// The built module (`cargo build -p pam_jit`).
 pub fn pam_module() -> PathBuf {
@@ -113,6 +113,51 @@ impl Env {
             })
             .collect();
         fs::write(&path, text).expect("rewrite shadow");
+    }
+
+    /// Gives `pam-auth-update` in the namespace copies of the host's profiles
+    /// (`/usr/share/pam-configs`) and state (`/var/lib/pam`), plus the
+    /// package's `profiles` (`packaging/pam/NAME`) with their pam_jit lines
+    /// on the built module and this test's jitd (1 s timeout). After
+    /// [`Env::install_pam`]: [`Env::pam_auth_update`] then writes the
+    /// namespace's `/etc/pam.d/common-*`.
+    pub fn install_pam_profiles(&self, profiles: &[&str]) {
+        let root = self.dir.path();
+        let (configs, state) = (root.join("pam-configs"), root.join("var-lib-pam"));
+        for (from, to) in [
+            ("/usr/share/pam-configs", &configs),
+            ("/var/lib/pam", &state),
+        ] {
+            fs::create_dir(to).expect("mkdir");
+            for entry in fs::read_dir(from).into_iter().flatten().flatten() {
+                fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+            }
+        }
+        for name in profiles {
+            let shipped = workspace_root().join("packaging/pam").join(name);
+            let text = fs::read_to_string(&shipped).expect("packaging/pam profile");
+            let here: String = text
+                .lines()
+                .map(|line| match line.split_once("pam_jit.so resource=") {
+                    Some((head, rest)) => {
+                        let (resource, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                        format!("{head}{} timeout=1s {tail}\n", self.jit_args(resource))
+                    }
+                    None => format!("{line}\n"),
+                })
+                .collect();
+            assert_ne!(here, text, "no pam_jit line in {}", shipped.display());
+            fs::write(configs.join(name), here).expect("write profile");
+        }
+        self.bind(&configs, "/usr/share/pam-configs");
+        self.bind(&state, "/var/lib/pam");
+    }
+
+    /// `pam-auth-update ARGS` in the namespace (see [`Env::install_pam_profiles`]).
+    pub fn pam_auth_update(&self, args: &str) {
+        self.ns_sh(&format!(
+            "DEBIAN_FRONTEND=noninteractive pam-auth-update {args}"
+        ));
     }
 
     /// Writes (again) PAM service files into the namespace's `/etc/pam.d`.

@@ -254,34 +254,9 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
     // Debian's own /etc/pam.d/sudo; the gate comes from common-account and
     // common-session-noninteractive, written by pam-auth-update.
     env.install_pam(&[], SUDOERS);
-    let root = env.dir.path();
-    let configs = root.join("pam-configs");
-    let state = root.join("var-lib-pam");
-    std::fs::create_dir(&configs).unwrap();
-    std::fs::create_dir(&state).unwrap();
-    for entry in std::fs::read_dir("/usr/share/pam-configs")
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), configs.join(entry.file_name())).unwrap();
-    }
-    for entry in std::fs::read_dir("/var/lib/pam")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), state.join(entry.file_name())).unwrap();
-    }
-    let profile = std::fs::read_to_string(workspace_root().join("packaging/pam/jit")).unwrap();
-    let profile = profile.replace(
-        "pam_jit.so resource=sudo",
-        &format!("{} timeout=1s", env.jit_args("sudo")),
-    );
-    std::fs::write(configs.join("jit"), profile).unwrap();
-    env.bind(&configs, "/usr/share/pam-configs");
-    env.bind(&state, "/var/lib/pam");
-    env.ns_sh("DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit");
-    let account = std::fs::read_to_string(root.join("pam.d/common-account")).unwrap();
+    env.install_pam_profiles(&["jit"]);
+    env.pam_auth_update("--enable jit");
+    let account = std::fs::read_to_string(env.dir.path().join("pam.d/common-account")).unwrap();
     assert!(account.contains("libpam_jit.so resource=sudo"), "{account}");
 
     denied_with_hint(&env.sudo("alice", &[], &["true"]), "sudo");
@@ -299,7 +274,7 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
         "the profile's session lines registered nothing: {events:#?}"
     );
 
-    env.ns_sh("DEBIAN_FRONTEND=noninteractive pam-auth-update --disable jit");
+    env.pam_auth_update("--disable jit");
     env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "x"])
         .ok();
     env.sudo("alice", &[], &["true"]).ok();

@@ -18,8 +18,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, HookKind, NotifyConfig, SmtpTls};
 use crate::core::model::UnixTime;
 use crate::core::notify::{self, render, Audience, Channel};
@@ -76,9 +77,7 @@ pub fn start(
 }
 
 fn now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemClock.wall_precise()
 }
 
 fn run(config: &NotifyConfig, outbox: &Outbox, sender: &Sender, bell: &Doorbell) {

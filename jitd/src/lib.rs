@@ -10,6 +10,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod deadlines;
+pub mod deliver;
 pub mod directory;
 pub mod effects;
 pub mod engine;

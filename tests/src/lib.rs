@@ -57,6 +57,11 @@ pub const USERS: &[(&str, u32, &[&str])] = &[
     ("audrey", 61008, &["jit-audit"]),
 ];
 
+/// The notification worker's user (`jit-deliver` on a real host), with a
+/// primary group of its own, like sysusers.d makes it: not one of
+/// [`USERS`], whom the PAM tests log in.
+pub const DELIVER_USER: (&str, u32) = ("jit-deliver", 61009);
+
 /// Fixture groups: name, gid.
 pub const GROUPS: &[(&str, u32)] = &[
     ("admins", 61101),
@@ -186,6 +191,10 @@ pub fn jitd_bin() -> PathBuf {
 
 pub fn jitctl_bin() -> PathBuf {
     binary("jitctl")
+}
+
+pub fn jit_deliver_bin() -> PathBuf {
+    binary("jit-deliver")
 }
 
 /// Children die with the test thread that started them, even if the test
@@ -461,6 +470,8 @@ pub struct Env {
     holder: Child,
     dbus: Option<(Child, ChildStdout)>,
     jitd: Option<Child>,
+    /// `runuser -u jit-deliver -- jit-deliver`, when the config has `[notify]`.
+    deliver: Option<Child>,
     pub socket: PathBuf,
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
@@ -540,6 +551,7 @@ impl Env {
             holder,
             dbus: None,
             jitd: None,
+            deliver: None,
             cgroup: cgroup2_mount().map(|m| {
                 let name = root.file_name().expect("name").to_string_lossy();
                 m.join(format!("jit-test-{}", name.trim_start_matches("jit-e2e-")))
@@ -563,6 +575,11 @@ impl Env {
     /// jitd's private socket for pam_jit.
     pub fn private_socket(&self) -> PathBuf {
         self.runtime_dir().join("pam.socket")
+    }
+
+    /// jitd's socket for the notification worker.
+    pub fn deliver_socket(&self) -> PathBuf {
+        self.runtime_dir().join("deliver.socket")
     }
 
     /// `unix:path=SOCKET`
@@ -830,6 +847,52 @@ impl Env {
             std::thread::sleep(Duration::from_millis(25));
         }
         self.jitd = Some(child);
+        let notify = fs::read_to_string(&self.config_path)
+            .unwrap_or_default()
+            .contains("[notify");
+        if notify && self.deliver.is_none() {
+            self.start_deliver();
+        }
+    }
+
+    /// Starts the notification worker as the unprivileged `jit-deliver`
+    /// user and group (no other groups), as jit-deliver.service does; it
+    /// connects to jitd on its own (retrying every second).
+    pub fn start_deliver(&mut self) {
+        assert!(self.deliver.is_none(), "jit-deliver already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("deliver.log"))
+            .expect("deliver.log");
+        let _ = writeln!(&log, "---- jit-deliver start ----");
+        let id = DELIVER_USER.1.to_string();
+        // nsenter sets the ids (dropping supplementary groups) and execs:
+        // the child is the worker itself.
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(self.ns_pid().to_string())
+            .args(["-m", "-S", &id, "-G", &id, "--"])
+            .arg(jit_deliver_bin())
+            .arg("--socket")
+            .arg(self.deliver_socket())
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log);
+        die_with_parent(&mut cmd);
+        self.deliver = Some(cmd.spawn().expect("spawn jit-deliver"));
+    }
+
+    /// The worker's pid.
+    pub fn deliver_pid(&self) -> Option<u32> {
+        self.deliver.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL to the worker, and reaps it.
+    pub fn kill_deliver(&mut self) {
+        let mut child = self.deliver.take().expect("jit-deliver not running");
+        kill_and_reap(&mut child);
     }
 
     /// Whether someone owns `org.jit.Daemon1` on the private bus.
@@ -882,13 +945,24 @@ impl Env {
 
     /// The last lines of jitd's stdout/stderr, for failure messages.
     pub fn jitd_log_tail(&self) -> String {
-        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(30);
-        format!(
-            "\n  jitd log (last lines):\n    {}\n",
+        let tail = |path: &Path, n: usize| {
+            let text = fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(n);
             lines[start..].join("\n    ")
-        )
+        };
+        let mut out = format!(
+            "\n  jitd log (last lines):\n    {}\n",
+            tail(&self.log_path, 30)
+        );
+        let deliver = self.dir.path().join("deliver.log");
+        if deliver.exists() {
+            out.push_str(&format!(
+                "  jit-deliver log (last lines):\n    {}\n",
+                tail(&deliver, 10)
+            ));
+        }
+        out
     }
 
     /// The SQLite database.
@@ -916,6 +990,9 @@ impl Default for Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if self.deliver.is_some() {
+            self.kill_deliver();
+        }
         if let Some(mut c) = self.jitd.take() {
             kill_and_reap(&mut c);
         }
@@ -1016,6 +1093,11 @@ fn fixture_account_files(dir: &Path) -> (PathBuf, PathBuf) {
         ));
     }
     group.push_str(&format!("jitusers:x:{FIXTURE_GID}:\n"));
+    let (deliver, deliver_id) = DELIVER_USER;
+    passwd.push_str(&format!(
+        "{deliver}:x:{deliver_id}:{deliver_id}:jit notification worker:/nonexistent:/usr/sbin/nologin\n"
+    ));
+    group.push_str(&format!("{deliver}:x:{deliver_id}:\n"));
     for (g, gid) in GROUPS {
         let members: Vec<&str> = USERS
             .iter()

@@ -10,7 +10,7 @@
 //! The tests need root and the binaries built first:
 //!
 //! ```text
-//! cargo build -p jitd --bins && cargo test -p jit-tests
+//! cargo build --workspace --bins && cargo test -p jit-tests
 //! ```
 //!
 //! The binaries are looked up in `$JIT_BIN_DIR`, else next to the test
@@ -179,7 +179,7 @@ fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.is_file(),
-        "{} not found: run `cargo build -p jitd --bins` first (or set JIT_BIN_DIR)",
+        "{} not found: run `cargo build --workspace --bins` first (or set JIT_BIN_DIR)",
         path.display()
     );
     path

@@ -1,6 +1,8 @@
 //! jit-deliver: sends jitd's notifications (SMTP, webhooks) as an
 //! unprivileged service of its own; see `jitd::deliver`.
 
+mod worker;
+
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -28,5 +30,5 @@ fn main() {
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root: jit-deliver is meant to run as the jit-deliver user");
     }
-    jitd::deliver::worker::run(&args.socket)
+    worker::run(&args.socket)
 }

@@ -19,9 +19,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::wire::{self, Ack, Job, Outcome, ToWorker, Transports};
-use crate::config::{HookKind, SmtpTls};
-use crate::core::notify::{render, Channel};
+use jitd::config::{HookKind, SmtpTls};
+use jitd::core::notify::{render, Channel};
+use jitd::deliver::wire::{self, Ack, Job, Outcome, ToWorker, Transports};
 
 /// Pause before connecting again.
 const RECONNECT: Duration = Duration::from_secs(1);

@@ -195,14 +195,17 @@ fn serve(
     path: &Path,
     bell: &Doorbell,
 ) {
-    let mut waiting_since_warned = false;
+    let mut warned = false;
     loop {
         let mut stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                warned = false;
+                stream
+            }
             Err(e) => {
-                if !waiting_since_warned {
+                if !warned {
                     tracing::error!(socket = %path.display(), error = %e, "delivery socket: cannot accept");
-                    waiting_since_warned = true;
+                    warned = true;
                 }
                 std::thread::sleep(Duration::from_secs(1));
                 continue;

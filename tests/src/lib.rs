@@ -470,7 +470,7 @@ pub struct Env {
     holder: Child,
     dbus: Option<(Child, ChildStdout)>,
     jitd: Option<Child>,
-    /// `runuser -u jit-deliver -- jit-deliver`, when the config has `[notify]`.
+    /// `jit-deliver` as the `jit-deliver` user, when the config has `[notify]`.
     deliver: Option<Child>,
     pub socket: PathBuf,
     pub config_path: PathBuf,

@@ -710,3 +710,25 @@ fn a_worker_killed_mid_delivery_or_acknowledging_what_it_was_not_handed_loses_no
     requests.dedup();
     assert_eq!(requests, [id, second], "at least once each");
 }
+
+#[test]
+fn jitd_links_no_smtp_tls_or_http_code() {
+    let symbols = |bin: std::path::PathBuf| {
+        let out = std::process::Command::new("nm")
+            .arg("-C")
+            .arg(&bin)
+            .output()
+            .expect("nm (binutils)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let worker = symbols(jit_deliver_bin());
+    if !worker.contains("rustls::") {
+        eprintln!("stripped binaries: nothing to compare");
+        return;
+    }
+    assert!(worker.contains("ureq::") && worker.contains("lettre::transport::smtp"));
+    let jitd = symbols(jitd_bin());
+    for network in ["rustls::", "ureq::", "lettre::transport", "webpki::"] {
+        assert!(!jitd.contains(network), "jitd links {network} code");
+    }
+}

@@ -13,7 +13,9 @@ use zbus::fdo::DBusProxy;
 use zbus::names::BusName;
 use zbus::{proxy, Connection};
 
-use crate::session::{End, GrantSignal};
+use jit_recording::End;
+
+use crate::session::GrantSignal;
 
 /// Fixed on purpose: jit-session runs under sudo with the user's environment,
 /// so `DBUS_SYSTEM_BUS_ADDRESS` is not to be trusted.
@@ -53,7 +55,7 @@ pub struct OpenRequest {
 
 /// A recording jitd opened: it created the file, wrote its header, and
 /// reads the events from `pipe`, the write end of a pipe (see
-/// [`crate::pipe`]). The recorder never holds the file.
+/// [`jit_recording::pipe`]). The recorder never holds the file.
 #[derive(Debug)]
 pub struct Opened {
     pub pipe: OwnedFd,

@@ -1,11 +1,8 @@
 //! jit-session: recorded elevated sessions (PTY relay modelled on sudo's
 //! use_pty, asciicast v2 recorder, expiry driven by jitd's signals).
 
-pub mod asciicast;
 pub mod jitd;
-mod json_string;
 pub mod monitor;
-pub mod pipe;
 pub mod pty;
 pub mod record;
 pub mod relay;

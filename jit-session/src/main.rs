@@ -1,7 +1,7 @@
 //! jit-session: a recorded session. Run through sudo (`jitctl shell` /
 //! `jitctl run`) it records a root session; as the login shell of a non-root
 //! account it runs the real shell. Either way the recording goes to jitd
-//! through a pipe (see `jit_session::pipe`): jitd writes the file and
+//! through a pipe (see `jit_recording::pipe`): jitd writes the file and
 //! computes its digest. See docs/design.md, "Recordings".
 
 use std::ffi::{CString, OsStr, OsString};
@@ -16,10 +16,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use jit_recording::{asciicast, End};
 use jit_session::jitd::{self, BusJitd, Jitd, NoEvents, OnFailure, OpenRequest};
 use jit_session::record::Recording;
-use jit_session::session::{End, Expiry};
-use jit_session::{asciicast, monitor, pty, relay, standalone};
+use jit_session::session::Expiry;
+use jit_session::{monitor, pty, relay, standalone};
 
 /// Grace between SIGHUP and SIGKILL when a session is ended.
 const GRACE: Duration = Duration::from_millis(500);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 
-use crate::asciicast::{Finished, RecordError, Recorder};
+use jit_recording::asciicast::{Finished, RecordError, Recorder};
 
 /// Messages queued for the thread at most. With the one it encodes and the
 /// one the relay fills, at most `QUEUE + 2` output buffers exist.
@@ -272,8 +272,8 @@ fn apply<W: Write>(rec: &mut Recorder<W>, event: &Event) -> Result<(), RecordErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asciicast::test_support::{header, Full, Shared};
-    use crate::asciicast::FLUSH_INTERVAL;
+    use jit_recording::asciicast::test_support::{header, Full, Shared};
+    use jit_recording::asciicast::FLUSH_INTERVAL;
     use std::time::Duration;
 
     #[test]

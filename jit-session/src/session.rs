@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use jit_recording::End;
 use nix::unistd::Pid;
 
 /// A lifecycle signal from jitd, for any grant.
@@ -12,40 +13,6 @@ pub enum GrantSignal {
     Expiring { id: u64, expires_at: i64 },
     Extended { id: u64, expires_at: i64 },
     Ended { id: u64, reason: String },
-}
-
-/// Why the recording closed (the `end` of CloseRecording).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    Exit,
-    Expired,
-    Revoked,
-    WriteFailed,
-    Terminated,
-}
-
-impl End {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            End::Exit => "exit",
-            End::Expired => "expired",
-            End::Revoked => "revoked",
-            End::WriteFailed => "write_failed",
-            End::Terminated => "terminated",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<End> {
-        [
-            End::Exit,
-            End::Expired,
-            End::Revoked,
-            End::WriteFailed,
-            End::Terminated,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == text)
-    }
 }
 
 /// What the relay should do.

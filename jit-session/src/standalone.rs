@@ -13,8 +13,8 @@ use std::time::Instant;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
-use crate::asciicast::{Header, Recorder};
-use crate::pipe::{self, Follower, Stop};
+use jit_recording::asciicast::{Header, Recorder};
+use jit_recording::pipe::{self, Follower, Stop};
 
 /// The follower child.
 pub struct Child(Pid);

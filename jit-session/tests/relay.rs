@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use jit_session::asciicast::decode_output;
+use jit_recording::asciicast::decode_output;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_jit-session");

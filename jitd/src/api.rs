@@ -8,6 +8,9 @@ use crate::core::model::{Kind, Request, RequestId, Role, Route, Uid, UnixTime};
 use crate::core::risk::RiskAssessment;
 use crate::store::Incident;
 
+/// The system bus's fixed address, for programs whose environment is not
+/// theirs to trust (`DBUS_SYSTEM_BUS_ADDRESS` is ignored).
+pub const SYSTEM_BUS: &str = "unix:path=/run/dbus/system_bus_socket";
 pub const BUS_NAME: &str = "org.jit.Daemon1";
 pub const OBJECT_PATH: &str = "/org/jit/Daemon1";
 pub const INTERFACE: &str = "org.jit.Daemon1";

@@ -20,7 +20,7 @@ pub mod names;
 mod notify;
 pub use names::ConfigWarning;
 pub use notify::{Hook, HookKind, NotifyConfig, Secret, Smtp, SmtpTls};
-pub mod polkit;
+pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";

@@ -18,10 +18,8 @@ use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
 use crate::directory::Nss;
-use crate::effects::Effects;
 use crate::engine::{Engine, EngineError};
-use crate::session_ends::SessionEnds;
-use crate::sessions::SessionControl;
+use crate::sessions::{Effects, SessionControl, SessionEnds};
 
 #[derive(Debug, Error)]
 pub enum DaemonError {

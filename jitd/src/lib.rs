@@ -1,27 +1,30 @@
 //! jitd: the just-in-time privileged access daemon, and the library jitctl shares with it.
+//!
+//! Exported: what jitd's binaries, the benchmarks (`jit-bench`), the
+//! man pages (`jit-docgen`) and the notification worker (`jit-deliver`:
+//! `deliver`'s protocol, `core::notify`'s renderers) use; the rest is the
+//! daemon's own.
 
-pub mod admissions;
 pub mod api;
-pub mod bus;
 pub mod cli;
-pub mod clock;
 pub mod command_line;
 pub mod config;
 pub mod core;
 pub mod daemon;
-pub mod deadlines;
 pub mod deliver;
 pub mod directory;
-pub mod effects;
-pub mod engine;
-pub mod grants;
-pub mod notifier;
-pub mod pidfd;
 pub mod polkit;
-pub mod recordings;
-pub mod session_ends;
-pub mod sessions;
 pub mod store;
-pub mod sudoers;
+
+mod admissions;
+mod bus;
+mod clock;
+mod deadlines;
+mod engine;
+mod grants;
+mod notifier;
+mod recordings;
+mod sessions;
+mod sudoers;
 #[cfg(test)]
 mod test_support;

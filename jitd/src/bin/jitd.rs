@@ -83,7 +83,7 @@ fn check_config(path: &Path, strict: bool) -> ExitCode {
     }
 }
 
-/// jitd holds a pidfd per open session (`session_ends.rs`): take the hard
+/// jitd holds a pidfd per open session (`sessions/ends.rs`): take the hard
 /// limit on descriptors rather than systemd's soft default of 1024, as
 /// systemd asks of services that need many (jitd uses epoll, not select).
 fn raise_descriptor_limit() {

@@ -8,9 +8,9 @@ use super::BusError;
 use crate::admissions::Admitter;
 use crate::core::model::Uid;
 use crate::engine::{run_blocking, Engine, EngineError, GrantChecker};
-use crate::pidfd::Process;
 use crate::polkit::asker::{AskerMissing, PolkitAsker};
-use crate::session_ends::SessionEnds;
+use crate::sessions::pidfd::Process;
+use crate::sessions::SessionEnds;
 use crate::sessions::{ContainError, SessionControl};
 use crate::store::SessionRecord;
 

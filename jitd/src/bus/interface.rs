@@ -16,8 +16,8 @@ use super::{recording, BusError, Callers};
 use crate::api::{rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView};
 use crate::core::model::RequestId;
 use crate::directory::Person;
-use crate::effects::Effects;
 use crate::engine::{Engine, EngineError, Event};
+use crate::sessions::Effects;
 
 pub struct Daemon {
     gate: Gate,

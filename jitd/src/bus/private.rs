@@ -27,7 +27,7 @@ use super::gate::{Bound, Gate, SessionOpening};
 use super::peer::{PeerConnection, PeerError};
 use super::BusError;
 use crate::api::{INTERFACE, OBJECT_PATH};
-use crate::pidfd::{Pidfd, Process};
+use crate::sessions::pidfd::{Pidfd, Process};
 
 /// The socket's name in jitd's runtime directory (`/run/jit`).
 pub const SOCKET_NAME: &str = "pam.socket";
@@ -438,8 +438,8 @@ mod tests {
 
     use super::*;
     use crate::config::SessionsConfig;
-    use crate::session_ends::SessionEnds;
     use crate::sessions::SessionControl;
+    use crate::sessions::SessionEnds;
     use crate::test_support::{engine_with_grant, ALICE};
 
     fn call(serial: u32, member: &str, args: &[Value]) -> Vec<u8> {
@@ -570,7 +570,7 @@ mod tests {
         let [s] = sessions.as_slice() else {
             panic!("{sessions:?}")
         };
-        let me = crate::pidfd::Process::hold(std::process::id()).unwrap();
+        let me = crate::sessions::pidfd::Process::hold(std::process::id()).unwrap();
         assert_eq!((s.pid, s.started), (me.pid, Some(me.started)));
     }
 }

@@ -7,15 +7,15 @@
 
 use std::sync::Arc;
 
-use jit_session::asciicast::Header;
-use jit_session::session::End;
+use jit_recording::asciicast::Header;
+use jit_recording::End;
 
 use super::{BusError, Gate};
 use crate::directory::Person;
 use crate::engine::{EngineError, RecordedSession, RecordingStart};
-use crate::pidfd::Process;
 use crate::recordings::admission::{self, Admitted};
 use crate::recordings::{self, follow, CloseRefused, Recorders, MAX_OPEN_PER_GRANT};
+use crate::sessions::pidfd::Process;
 
 /// Who records: root through sudo (with the shell to name in the header),
 /// or a login shell.

@@ -58,7 +58,7 @@ pub async fn connect() -> Result<Daemon1Proxy<'static>, CliError> {
 /// [`connect`] at the system bus's fixed address, for programs whose
 /// environment is not theirs to trust (`DBUS_SYSTEM_BUS_ADDRESS` is ignored).
 pub async fn connect_fixed() -> Result<Daemon1Proxy<'static>, CliError> {
-    let conn = zbus::connection::Builder::address(jit_session::jitd::SYSTEM_BUS)
+    let conn = zbus::connection::Builder::address(crate::api::SYSTEM_BUS)
         .build()
         .await
         .map_err(bus_unreachable)?;

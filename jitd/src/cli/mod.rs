@@ -1,11 +1,11 @@
 //! jitctl: the command-line client of jitd.
 
 pub mod args;
-pub mod client;
+pub(crate) mod client;
 pub mod commands;
-pub mod play;
-pub mod recordings;
-pub mod render;
+pub(crate) mod play;
+pub(crate) mod recordings;
+pub(crate) mod render;
 
 /// jitctl's exit statuses (docs/design.md, "jitctl (contract)").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -120,7 +120,7 @@ pub async fn play(
         if let Ok(gap) = Duration::try_from_secs_f64(gap) {
             tokio::time::sleep(gap).await;
         }
-        let output = jit_session::asciicast::decode_output(text);
+        let output = jit_recording::asciicast::decode_output(text);
         let _ = stdout.write_all(screen.show(&output));
         let _ = stdout.flush();
     }

@@ -11,7 +11,7 @@ use super::client::{failure, Daemon1Proxy};
 use super::render;
 use super::{CliError, Exit};
 use crate::api::{AuditView, RecordingView, RequestView};
-use jit_session::asciicast::Finished;
+use jit_recording::asciicast::Finished;
 
 /// Where the packages install the recorder (and where the sudoers rule points).
 pub const JIT_SESSION: &str = "/usr/libexec/jit/jit-session";

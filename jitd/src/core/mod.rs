@@ -3,13 +3,14 @@
 //! Nothing in here performs I/O or reads a clock; every fact (identity,
 //! time, history) is passed in, so each rule is testable by table.
 
-pub mod break_glass;
+pub(crate) mod break_glass;
 pub mod model;
+// What a notification says and its renderers: also jit-deliver's.
 pub mod notify;
-pub mod rate;
-pub mod replay;
+pub(crate) mod rate;
+pub(crate) mod replay;
 pub mod risk;
-pub mod routing;
+pub(crate) mod routing;
 pub mod sanitize;
-pub mod sudoers;
-pub mod workflow;
+pub(crate) mod sudoers;
+pub(crate) mod workflow;

@@ -4,7 +4,9 @@
 use serde_json::json;
 use std::time::Duration;
 
-use super::{activate, audit_submission, lapse_all, submitted, EngineError, Event, Result, JITD};
+use super::lifecycle::submitted;
+use super::transitions::{activate, audit_submission, lapse_all};
+use super::{EngineError, Event, Result, JITD};
 use crate::core::break_glass::{self as bg, BreakGlassError, ReviewVerdict};
 use crate::core::model::{Kind, Request, RequestId, Route, State, UnixTime};
 use crate::core::workflow::{self, Submission, WorkflowError};

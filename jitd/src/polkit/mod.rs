@@ -13,8 +13,8 @@
 //! - [`asker`]: jitd's side: polkitd's account may ask about others' grants.
 
 pub mod actions;
-pub mod asker;
-pub mod verdict;
+pub(crate) mod asker;
+pub(crate) mod verdict;
 
 use nix::unistd::User;
 use std::path::Path;

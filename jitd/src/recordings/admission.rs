@@ -5,7 +5,7 @@
 //! is the engine's to enforce.
 
 use crate::engine::{Engine, EngineError};
-use crate::pidfd::{parent_of, start_time, Process};
+use crate::sessions::pidfd::{parent_of, start_time, Process};
 use crate::sessions::SessionControl;
 use crate::store::SessionRecord;
 

@@ -9,14 +9,14 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use jit_session::asciicast::Recorder;
-use jit_session::pipe::{Follower, Stop};
-use jit_session::session::End;
+use jit_recording::asciicast::Recorder;
+use jit_recording::pipe::{Follower, Stop};
+use jit_recording::End;
 use tokio::sync::oneshot;
 
 use super::recorders::{Recorders, Watch};
 use crate::engine::{Engine, EngineError};
-use crate::pidfd::Process;
+use crate::sessions::pidfd::Process;
 use crate::store::{Closed, DigestOf};
 
 /// Reads of what is left in the pipe when the recording closes: a

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use jit_session::asciicast::{Finished, Header, Recorder};
+use jit_recording::asciicast::{Finished, Header, Recorder};
 use nix::unistd::{chown, Group};
 
 use crate::engine::{Engine, EngineError, RecordingStart};
@@ -157,7 +157,7 @@ pub fn begin(
     if let Err(err) = recorder.flush(now) {
         return Err(failed(e, "cannot write", &err, recorder.written_so_far()));
     }
-    let (read, write) = match jit_session::pipe::recording_pipe() {
+    let (read, write) = match jit_recording::pipe::recording_pipe() {
         Ok(p) => p,
         Err(err) => return Err(failed(e, "no pipe for", &err, recorder.written_so_far())),
     };

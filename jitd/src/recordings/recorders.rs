@@ -10,11 +10,11 @@ use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use jit_session::session::End;
+use jit_recording::End;
 use tokio::sync::oneshot;
 
 use crate::engine::EngineError;
-use crate::pidfd::Process;
+use crate::sessions::pidfd::Process;
 
 /// Recordings one grant may have open at once (each is a thread and an open
 /// file; each needs a session of its own, and a grant may have many).

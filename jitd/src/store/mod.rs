@@ -21,13 +21,14 @@ use std::sync::Arc;
 use crate::core::notify::{Trigger, EVENTS};
 use thiserror::Error;
 
-pub use audit::{AuditEvent, AuditKey, AuditRecord, Verification};
-pub use cases::Incident;
-pub use journal::Journal;
-pub use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
-pub use recordings::{Closed, DigestOf, RecordingRecord};
-pub use requests::ListFilter;
-pub use sessions::SessionRecord;
+pub use audit::AuditEvent;
+pub(crate) use audit::{AuditKey, AuditRecord, Verification};
+pub(crate) use cases::Incident;
+pub(crate) use journal::Journal;
+pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
+pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
+pub(crate) use requests::ListFilter;
+pub(crate) use sessions::SessionRecord;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -440,9 +440,10 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Fixtures for the recorder's tests and the recording thread's.
-#[cfg(test)]
-pub(crate) mod test_support {
+/// Fixtures for the recorder's tests and jit-session's recording thread's
+/// (feature `test-support`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support {
     use super::Header;
     use std::io::{self, Write};
     use std::sync::{Arc, Mutex};

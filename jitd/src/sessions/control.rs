@@ -9,18 +9,20 @@
 //! re-parented children escape). The grant holder's sudo timestamps are
 //! removed too, so a cached sudo credential cannot outlive the grant.
 
-use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::cgroups::{
+    cgroup_path_of, default_cgroup_base, grant_of_cgroup, grant_of_cgroup_path, read_pids,
+    slow_migrations,
+};
+use super::pidfd::Process;
+use super::targets::Target;
 use crate::config::SessionsConfig;
-use crate::pidfd::{stat_field, Pidfd, Process};
 use crate::store::SessionRecord;
 
-/// How long to wait for a killed cgroup to empty before giving up on rmdir.
-const REAP_WAIT: Duration = Duration::from_secs(2);
 /// How long recorders may end their sessions themselves before jitd does.
 const RECORDER_HEAD_START: Duration = Duration::from_millis(150);
 /// How long a recorder may take to close its recording after its session ended.
@@ -338,207 +340,6 @@ impl SessionControl {
     }
 }
 
-/// Sessions' processes: their cgroup, or one session's process tree.
-#[derive(PartialEq)]
-enum Target {
-    Cgroup(PathBuf),
-    Tree(u32),
-}
-
-impl Target {
-    /// Without a cgroup, only an open session's tree can be found: a closed
-    /// one's process is gone, and its pid may name another process now.
-    fn of(s: &SessionRecord) -> Option<Target> {
-        match &s.cgroup {
-            Some(dir) => Some(Target::Cgroup(PathBuf::from(dir))),
-            None => s.closed_at.is_none().then_some(Target::Tree(s.pid)),
-        }
-    }
-
-    fn pids(&self) -> Vec<u32> {
-        match self {
-            Target::Cgroup(dir) => read_pids(&dir.join("cgroup.procs")),
-            Target::Tree(root) => descendants(*root),
-        }
-    }
-
-    /// Signals every current member; returns how many there were.
-    fn signal_all(&self, signal: libc::c_int) -> usize {
-        let pids = self.pids();
-        for pid in &pids {
-            if let Ok(fd) = Pidfd::open(*pid) {
-                let _ = fd.signal(signal);
-            }
-        }
-        pids.len()
-    }
-
-    fn kill(&mut self) {
-        if let Target::Cgroup(dir) = self {
-            if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-                return;
-            }
-        }
-        // No cgroup.kill (kernel < 5.14) or no cgroup: signal until empty.
-        let deadline = Instant::now() + REAP_WAIT;
-        while self.signal_all(libc::SIGKILL) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Removes an emptied cgroup (it empties once the kernel has reaped it).
-    fn remove(&self) {
-        let Target::Cgroup(dir) = self else { return };
-        let deadline = Instant::now() + REAP_WAIT;
-        while !read_pids(&dir.join("cgroup.procs")).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if let Err(e) = fs::remove_dir(dir) {
-            if e.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove session cgroup");
-            }
-        }
-    }
-}
-
-/// The grant a session or recorder cgroup's name (`grant-G`,
-/// `recorder-G-pid-P`, and `grant-G-pid-P`, one per session, as earlier
-/// versions made them) belongs to.
-fn grant_of_cgroup(name: &str) -> Option<u64> {
-    let grant = match name.strip_prefix("grant-") {
-        Some(rest) => rest.split_once("-pid-").map_or(rest, |(g, _)| g),
-        None => name.strip_prefix("recorder-")?.split_once("-pid-")?.0,
-    };
-    grant.parse().ok()
-}
-
-/// The grant of a process whose `/proc/PID/cgroup` is `cgroups`, if its
-/// cgroup v2 path is `base/grant-G` exactly.
-fn grant_of_cgroup_path(base: &str, cgroups: &str) -> Option<u64> {
-    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let grant = path
-        .strip_prefix(base.trim_end_matches('/'))?
-        .strip_prefix("/grant-")
-        .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))?;
-    grant.parse().ok()
-}
-
-/// `dir`, a directory in a cgroup2 mount, as `/proc/PID/cgroup` names its
-/// cgroup: the mount's root joined with `dir`'s path below the mount point
-/// (the innermost mount holding it).
-fn cgroup_path_of(mountinfo: &str, dir: &Path) -> Option<String> {
-    let (mount, root) = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            if right.split_whitespace().next()? != "cgroup2" {
-                return None;
-            }
-            let mut fields = left.split_whitespace();
-            let root = fields.nth(3)?;
-            let mount = Path::new(fields.next()?);
-            dir.starts_with(mount).then_some((mount, root))
-        })
-        .max_by_key(|(mount, _)| mount.as_os_str().len())?;
-    let below = dir.strip_prefix(mount).ok()?;
-    let path = Path::new(root).join(below);
-    let path = path.to_str()?.trim_end_matches('/');
-    Some(if path.is_empty() {
-        "/".into()
-    } else {
-        path.into()
-    })
-}
-
-fn read_pids(path: &Path) -> Vec<u32> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
-/// `root` and every process below it, from /proc.
-fn descendants(root: u32) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = fs::read_to_string(entry.path().join("stat"))
-                .ok()
-                .as_deref()
-                .and_then(parent_of)
-            {
-                children.entry(ppid).or_default().push(pid);
-            }
-        }
-    }
-    if !Path::new(&format!("/proc/{root}")).exists() {
-        return Vec::new();
-    }
-    let mut out = vec![root];
-    let mut queue = VecDeque::from([root]);
-    while let Some(pid) = queue.pop_front() {
-        for child in children.get(&pid).into_iter().flatten() {
-            out.push(*child);
-            queue.push_back(*child);
-        }
-    }
-    out
-}
-
-/// The parent pid in a /proc/PID/stat line.
-fn parent_of(stat: &str) -> Option<u32> {
-    stat_field(stat, 4)?.parse().ok()
-}
-
-/// `<cgroup2 mount>/jit` (or under jitd's own cgroup when it has one, as
-/// under systemd with Delegate=yes).
-fn default_cgroup_base() -> Option<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mount = cgroup2_mount(&mountinfo)?;
-    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?
-        .trim_start_matches('/');
-    Some(mount.join(own).join("jit-sessions"))
-}
-
-fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
-    cgroup2_mounts(mountinfo).next().map(|(path, _)| path)
-}
-
-/// Every cgroup2 mount: (mount point, super options).
-fn cgroup2_mounts(mountinfo: &str) -> impl Iterator<Item = (PathBuf, &str)> {
-    mountinfo.lines().filter_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        let mut fs = right.split_whitespace();
-        if fs.next()? != "cgroup2" {
-            return None;
-        }
-        let options = fs.nth(1).unwrap_or("");
-        Some((PathBuf::from(left.split_whitespace().nth(4)?), options))
-    })
-}
-
-/// Whether the cgroup2 mount holding `dir` lacks `favordynmods`. Without it,
-/// moving a process between cgroups waits for an RCU grace period (several
-/// milliseconds, more on a busy host), and pam_jit's session hook does one
-/// move on every sudo and login.
-fn slow_migrations(mountinfo: &str, dir: &Path) -> bool {
-    cgroup2_mounts(mountinfo)
-        .filter(|(mount, _)| dir.starts_with(mount))
-        .max_by_key(|(mount, _)| mount.as_os_str().len())
-        .is_some_and(|(_, options)| !options.split(',').any(|o| o == "favordynmods"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,103 +354,5 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert_eq!(control.uid_of_process(pid), None);
-    }
-
-    #[test]
-    fn favordynmods_is_read_from_the_mount_holding_the_directory() {
-        let info = "\
-30 1 0:26 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n\
-31 1 0:27 / /sys/fs/cgroup/fast rw,relatime - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n\
-32 1 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
-        assert!(slow_migrations(
-            info,
-            Path::new("/sys/fs/cgroup/unified/jit")
-        ));
-        assert!(!slow_migrations(info, Path::new("/sys/fs/cgroup/fast/a/b")));
-        assert!(!slow_migrations(info, Path::new("/elsewhere")));
-        assert_eq!(
-            cgroup2_mount(info),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-    }
-
-    #[test]
-    fn only_a_grant_cgroup_directly_under_the_base_is_a_session() {
-        let base = "/system.slice/jitd.service/jit-sessions";
-        let of = |path: &str| grant_of_cgroup_path(base, &format!("0::{path}\n"));
-        assert_eq!(of(&format!("{base}/grant-12")), Some(12));
-        assert_eq!(grant_of_cgroup_path("/", "0::/grant-3\n"), Some(3));
-        for elsewhere in [
-            // A user's delegated subtree imitating one.
-            "/user.slice/user-1000.slice/user@1000.service/app.slice/grant-12".to_string(),
-            format!("/elsewhere{base}/grant-12"),
-            format!("{base}/grant-12/inside"),
-            format!("{base}/recorder-12-pid-345"),
-            format!("{base}/grant-12-pid-345"),
-            format!("{base}/grant-"),
-            format!("{base}/grant-+12"),
-            format!("{base}x/grant-12"),
-            base.to_string(),
-        ] {
-            assert_eq!(of(&elsewhere), None, "{elsewhere}");
-        }
-        // Only the cgroup v2 line counts.
-        let v1 = format!("4:memory:{base}/grant-12\n0::/user.slice\n");
-        assert_eq!(grant_of_cgroup_path(base, &v1), None);
-    }
-
-    #[test]
-    fn the_base_is_named_as_proc_names_cgroups() {
-        let info = "\
-30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n\
-41 30 0:38 /jitd.service /mnt/jitcg rw - cgroup2 cgroup2 rw\n";
-        let path = |dir: &str| cgroup_path_of(info, Path::new(dir));
-        assert_eq!(
-            path("/sys/fs/cgroup/jit-sessions"),
-            Some("/jit-sessions".into())
-        );
-        assert_eq!(path("/sys/fs/cgroup"), Some("/".into()));
-        assert_eq!(path("/mnt/jitcg/jit"), Some("/jitd.service/jit".into()));
-        assert_eq!(path("/var/lib/jit"), None);
-    }
-
-    #[test]
-    fn cgroup_names_give_their_grant() {
-        assert_eq!(grant_of_cgroup("grant-12"), Some(12));
-        assert_eq!(grant_of_cgroup("grant-12-pid-345"), Some(12));
-        assert_eq!(grant_of_cgroup("recorder-7-pid-345"), Some(7));
-        assert_eq!(grant_of_cgroup("recorder-7"), None);
-        assert_eq!(grant_of_cgroup("grant-x-pid-3"), None);
-        assert_eq!(grant_of_cgroup("other"), None);
-    }
-
-    #[test]
-    fn parent_pid_survives_odd_command_names() {
-        assert_eq!(parent_of("42 (bash) S 7 42 42 0"), Some(7));
-        assert_eq!(parent_of("42 (a) b (c) S 9 1 1"), Some(9));
-        assert_eq!(parent_of("garbage"), None);
-    }
-
-    #[test]
-    fn finds_the_cgroup2_mount() {
-        let info = "25 30 0:22 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
-                    33 30 0:29 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            cgroup2_mount(info),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-        assert_eq!(cgroup2_mount("1 2 0:1 / / rw - ext4 /dev/sda rw\n"), None);
-    }
-
-    #[test]
-    fn tree_walk_finds_children() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        let found = descendants(std::process::id());
-        assert!(found.contains(&child.id()), "{found:?}");
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 }

@@ -20,7 +20,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::asciicast::{Finished, Recorder};
 use crate::json_string;
-use crate::session::End;
+use crate::End;
 
 /// The longest line accepted. A recorder's event holds at most one relay
 /// chunk (64 KiB, each byte at most 6 in JSON), well under this.

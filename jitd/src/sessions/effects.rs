@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex};
 use zbus::Connection;
 
+use super::SessionControl;
 use crate::bus::emit;
 use crate::engine::{Engine, Event};
 use crate::recordings::{self, Recorders};
-use crate::sessions::SessionControl;
 use crate::store::RecordingRecord;
 
 #[derive(Clone)]

@@ -2,9 +2,12 @@
 //! (threat T14: suspend, clock changes, downtime).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::*;
 use crate::config;
+use crate::directory::Person;
+use crate::polkit::asker::PolkitAsker;
 use crate::test_support::CONFIG;
 
 /// A clock the test moves by hand. Wall and boot move together unless a test

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use super::pidfd::Process;
 use crate::engine::{run_blocking, run_soon, Engine};
-use crate::pidfd::Process;
 use crate::store::SessionRecord;
 
 /// How long an end waits for others to be written with it.

@@ -1,0 +1,72 @@
+//! What the engine refuses, and why; `bus/errors.rs` names each kind of
+//! refusal on the bus.
+
+use thiserror::Error;
+
+use crate::core::break_glass::BreakGlassError;
+use crate::core::model::{RequestId, Uid};
+use crate::core::workflow::WorkflowError;
+use crate::directory::DirectoryError;
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error(transparent)]
+    BreakGlass(#[from] BreakGlassError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error("unknown list filter '{0}'; use open, pending, active or all")]
+    BadFilter(String),
+    #[error(
+        "you already hold grant {id} for '{resource}'; use 'jitctl extend {id}' for more time"
+    )]
+    AlreadyActive { id: RequestId, resource: String },
+    #[error("only root (and polkitd, for the polkit gate) may ask about another user's grants")]
+    CheckOthers,
+    #[error(
+        "you have {limit} pending requests, the most one may have; \
+         withdraw one ('jitctl revoke ID') or wait for a decision"
+    )]
+    TooManyPending { limit: u32 },
+    #[error("reading the audit trail needs the security or auditor role")]
+    NotAuditor,
+    #[error("only root may register PAM sessions")]
+    NotRoot,
+    #[error("uid {uid} holds no active grant for '{resource}'")]
+    NoGrant { uid: Uid, resource: String },
+    #[error("{0} is too long")]
+    TooLong(&'static str),
+    #[error("recording {0} not found")]
+    NoRecording(u64),
+    #[error("recording {0} is already closed")]
+    RecordingClosed(u64),
+    #[error("recording {0} belongs to another user; only root and auditors may read it")]
+    NotYourRecording(u64),
+    #[error("a recording ends with a SHA-256 (64 hex digits) and a short reason")]
+    BadRecordingEnd,
+    #[error(
+        "session {session} is recorded already (recording {recording}): one recorder per session"
+    )]
+    SessionRecorded { session: u64, recording: u64 },
+    #[error("only the process that opened recording {0} may close it")]
+    NotRecorder(u64),
+    #[error("grant {grant} has {max} recordings open already")]
+    TooManyRecordings { grant: u64, max: usize },
+    #[error(
+        "not inside a jit session of yours: log in through a service gated by pam_jit \
+         (or use 'jitctl shell')"
+    )]
+    NotInSession,
+    #[error("{0}")]
+    Io(String),
+    #[error("recording {id}: cannot read {path}: {reason}")]
+    RecordingUnreadable {
+        id: u64,
+        path: String,
+        reason: String,
+    },
+}

@@ -1,0 +1,314 @@
+//! A request's life: submitted (a grant, or an extension of one), approved
+//! or denied, revoked or withdrawn; and what the index, the deadlines and
+//! the bus learn after each commit.
+
+use serde_json::json;
+use std::time::Duration;
+
+use super::transitions::{activate, apply_extension, audit_submission, lapse_all, record_decision};
+use super::{Engine, EngineError, Event, Result};
+use crate::core::model::{Kind, Request, RequestId, Route, State};
+use crate::core::workflow::{self, Approved, Submission, WorkflowError};
+use crate::directory::Person;
+use crate::store::AuditEvent;
+
+impl Engine {
+    /// Refuses a new pending request from someone who has as many as the
+    /// limit allows: each one notifies approvers (threat T30).
+    fn check_pending_limit(&self, who: &Person) -> Result<()> {
+        let limit = self.config.limits.pending_per_user;
+        let pending = self
+            .grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending_of(who.uid);
+        if !who.is_root() && pending >= limit as usize {
+            return Err(EngineError::TooManyPending { limit });
+        }
+        Ok(())
+    }
+
+    pub fn submit(
+        &mut self,
+        who: &Person,
+        resource: &str,
+        duration: Duration,
+        reason: &str,
+        ticket: Option<&str>,
+    ) -> Result<(Request, Vec<Event>)> {
+        let res = self.resource(resource)?.clone();
+        if !who.matches_any(&res.eligible) {
+            return Err(WorkflowError::NotEligible(res.name).into());
+        }
+        self.check_pending_limit(who)?;
+        workflow::validate_submission(
+            &res.name,
+            &Submission {
+                duration,
+                reason,
+                ticket,
+            },
+            res.max_duration,
+        )?;
+        let now = self.clock.wall();
+        if let Some((id, _)) = self.active_grant(who.uid, &res.name, now) {
+            return Err(EngineError::AlreadyActive {
+                id,
+                resource: res.name,
+            });
+        }
+        let sub = Submission {
+            duration,
+            reason,
+            ticket,
+        };
+        let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
+        let auto = req.route == Route::Auto;
+        req.id = self.store.write(|w| -> Result<RequestId> {
+            let id = w.insert_request(&req)?;
+            audit_submission(w, who, id, &req, "requested")?;
+            if auto {
+                activate(w, id, &req, now, "policy")?;
+            }
+            Ok(id)
+        })?;
+        let mut events = vec![submitted(&req)];
+        if auto {
+            req = self.load(req.id)?;
+            events.extend(self.after_activation(&req));
+        } else {
+            self.track(&req.head());
+        }
+        Ok((req, events))
+    }
+
+    pub fn extend(
+        &mut self,
+        who: &Person,
+        grant_id: RequestId,
+        duration: Duration,
+        reason: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let grant = self.load(grant_id)?;
+        workflow::check_extendable(&grant, &self.actor(who, &grant))?;
+        self.check_pending_limit(who)?;
+        let res = self.resource(&grant.resource)?.clone();
+        workflow::validate_reason(reason)?;
+        if duration < Duration::from_secs(1) {
+            return Err(WorkflowError::ZeroDuration.into());
+        }
+        let now = self.clock.wall();
+        let current = grant.expires_at.unwrap_or(now);
+        let reach = workflow::extension_reach(current, duration, now);
+        workflow::validate_submission(
+            &res.name,
+            &Submission {
+                duration: reach,
+                reason,
+                ticket: None,
+            },
+            res.max_duration,
+        )?;
+        if let Some(pending) = self.store.pending_extensions(grant_id)?.first() {
+            return Err(WorkflowError::ExtensionPending {
+                id: grant_id,
+                pending: *pending,
+            }
+            .into());
+        }
+        let sub = Submission {
+            duration,
+            reason,
+            ticket: grant.ticket.as_deref(),
+        };
+        let mut req = self.draft(who, &res, Kind::Extension { of: grant_id }, &sub, now)?;
+        let auto = req.route == Route::Auto;
+        let cap = res.max_duration;
+        req.id = self.store.write(|w| -> Result<RequestId> {
+            let id = w.insert_request(&req)?;
+            audit_submission(w, who, id, &req, "extension_requested")?;
+            if auto {
+                apply_extension(w, id, &req, &grant, now, cap, "policy")?;
+            }
+            Ok(id)
+        })?;
+        let mut events = vec![submitted(&req)];
+        if auto {
+            events.extend(self.after_extension(req.id, grant_id)?);
+        } else {
+            self.track(&req.head());
+        }
+        let req = self.load(req.id)?;
+        Ok((req, events))
+    }
+
+    pub fn approve(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let req = self.load(id)?;
+        let now = self.clock.wall();
+        let outcome = workflow::approve(&req, &self.actor(who, &req), comment, now)?;
+        let parent = match req.kind {
+            Kind::Extension { of } => Some(self.load(of)?),
+            Kind::Grant => None,
+        };
+        let cap = self
+            .resource(&req.resource)
+            .map(|r| r.max_duration)
+            .unwrap_or_default();
+        let complete = matches!(outcome, Approved::Complete(_));
+        self.store.write(|w| -> Result<()> {
+            let decision = match &outcome {
+                Approved::Partial(d) | Approved::Complete(d) => d,
+            };
+            record_decision(w, who, id, decision, "approved")?;
+            if complete {
+                match &parent {
+                    None => activate(w, id, &req, now, &who.name)?,
+                    Some(grant) => apply_extension(w, id, &req, grant, now, cap, &who.name)?,
+                }
+            }
+            Ok(())
+        })?;
+        let events = if !complete {
+            Vec::new()
+        } else if let Some(grant) = parent {
+            self.deadlines.cancel(id);
+            self.after_extension(id, grant.id)?
+        } else {
+            let granted = self.load(id)?;
+            let events = self.after_activation(&granted);
+            return Ok((granted, events));
+        };
+        Ok((self.load(id)?, events))
+    }
+
+    pub fn deny(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let req = self.load(id)?;
+        let now = self.clock.wall();
+        let decision = workflow::deny(&req, &self.actor(who, &req), comment, now)?;
+        self.store.write(|w| -> Result<()> {
+            record_decision(w, who, id, &decision, "denied")?;
+            w.set_state(id, State::Denied, None, Some((now, &who.name)))?;
+            Ok(())
+        })?;
+        let req = self.load(id)?;
+        self.untrack(&req.head());
+        Ok((
+            req,
+            vec![Event::Decided {
+                id,
+                state: State::Denied,
+            }],
+        ))
+    }
+
+    pub fn revoke(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let req = self.load(id)?;
+        workflow::revoke(&req, &self.actor(who, &req))?;
+        let now = self.clock.wall();
+        let event = if req.state == State::Pending {
+            "withdrawn"
+        } else {
+            "revoked"
+        };
+        let extensions = self.store.pending_extensions(id)?;
+        self.store.write(|w| -> Result<()> {
+            w.set_state(id, State::Revoked, req.expires_at, Some((now, &who.name)))?;
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event,
+                request: Some(id),
+                detail: json!({"comment": comment}),
+            })?;
+            lapse_all(w, &extensions, now, "grant revoked")
+        })?;
+        Ok((
+            self.load(id)?,
+            self.after_end(&req, State::Revoked, &extensions),
+        ))
+    }
+
+    pub(super) fn after_activation(&mut self, req: &Request) -> Vec<Event> {
+        self.track(&req.head());
+        vec![
+            Event::Decided {
+                id: req.id,
+                state: State::Active,
+            },
+            Event::Activated {
+                id: req.id,
+                uid: req.uid,
+                resource: req.resource.clone(),
+                expires_at: req.expires_at.unwrap_or_default(),
+            },
+        ]
+    }
+
+    fn after_extension(&mut self, ext: RequestId, grant: RequestId) -> Result<Vec<Event>> {
+        let grant = self.load(grant)?;
+        self.track(&grant.head());
+        let expires_at = grant.expires_at.unwrap_or_default();
+        Ok(vec![
+            Event::Decided {
+                id: ext,
+                state: State::Applied,
+            },
+            Event::Extended {
+                id: grant.id,
+                expires_at,
+            },
+        ])
+    }
+
+    pub(super) fn after_end(
+        &mut self,
+        req: &Request,
+        state: State,
+        lapsed: &[RequestId],
+    ) -> Vec<Event> {
+        self.untrack(&req.head());
+        let mut events = vec![Event::Decided { id: req.id, state }];
+        if req.state == State::Active {
+            events.push(Event::Ended {
+                id: req.id,
+                uid: req.uid,
+                user: req.user.clone(),
+                resource: req.resource.clone(),
+                reason: state,
+            });
+        }
+        for ext in lapsed {
+            self.deadlines.cancel(*ext);
+            events.push(Event::Decided {
+                id: *ext,
+                state: State::Lapsed,
+            });
+        }
+        events
+    }
+}
+
+pub(super) fn submitted(req: &Request) -> Event {
+    Event::Submitted {
+        id: req.id,
+        uid: req.uid,
+        resource: req.resource.clone(),
+        route: req.route.as_str(),
+    }
+}

@@ -1,0 +1,161 @@
+//! The daemon's state: applies core decisions to the store, keeps the grant
+//! index and the deadlines in step, and reports what happened as [`Event`]s
+//! for the bus edge to broadcast.
+//!
+//! Data flows one way: caller facts -> core decision -> one transaction with
+//! its audit events -> in-memory index and timers -> events.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+mod blocking;
+mod break_glass;
+mod checker;
+mod drafts;
+mod error;
+mod lifecycle;
+mod queries;
+mod recordings;
+mod roles;
+mod sessions;
+mod tick;
+mod tracking;
+mod transitions;
+
+pub use blocking::{run_blocking, run_soon};
+pub use checker::GrantChecker;
+pub use error::EngineError;
+pub use recordings::{RecordedSession, RecordingStart};
+
+use sessions::write_journaled;
+use tracking::empty_index;
+
+use crate::admissions::Admissions;
+use crate::clock::Clock;
+use crate::config::{Config, Resource};
+use crate::core::model::{Request, RequestId, State, Uid, UnixTime};
+use crate::core::workflow::WorkflowError;
+use crate::deadlines::Deadlines;
+use crate::grants::GrantIndex;
+use crate::store::{Doorbell, Journal, Store};
+
+const JITD: &str = "jitd";
+
+/// Something other processes should hear about (D-Bus signals).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Submitted {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        route: &'static str,
+    },
+    Decided {
+        id: RequestId,
+        state: State,
+    },
+    Activated {
+        id: RequestId,
+        uid: Uid,
+        resource: String,
+        expires_at: UnixTime,
+    },
+    Extended {
+        id: RequestId,
+        expires_at: UnixTime,
+    },
+    Expiring {
+        id: RequestId,
+        expires_at: UnixTime,
+    },
+    Ended {
+        id: RequestId,
+        uid: Uid,
+        /// The holder's name, for clearing sudo timestamps.
+        user: String,
+        resource: String,
+        reason: State,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+pub struct Engine {
+    config: Arc<Config>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    deadlines: Deadlines,
+    /// Break-glass justifications owed, by grant (a separate id space).
+    justifications: Deadlines,
+    grants: Arc<RwLock<GrantIndex>>,
+    started_at: UnixTime,
+    /// Rung when notifications were queued.
+    doorbell: Arc<Doorbell>,
+    /// Sessions admitted before their rows are written ([`Journal`]):
+    /// written together by [`Engine::write_admitted`], and before anything
+    /// reads sessions or the audit trail.
+    admissions: Arc<Admissions>,
+}
+
+impl Engine {
+    /// Opens the store and brings it up to date: whatever expired or lapsed
+    /// while jitd was down is ended (with audit events) before anyone can ask.
+    pub fn open(
+        config: Arc<Config>,
+        state_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, Vec<Event>)> {
+        let mut store = Store::open(state_dir)?;
+        let (mut journal, journaled) = Journal::open(state_dir)?;
+        // Before the first tick: grants that expired while jitd was down
+        // end every session they had, the journaled ones too.
+        let next_session = write_journaled(&mut store, journaled)?;
+        journal.clear()?;
+        let doorbell = Arc::new(Doorbell::default());
+        // Before the first tick: what ended while jitd was down is notified too.
+        if let Some(planner) = crate::notifier::planner(&config) {
+            store.notify_with(planner, Arc::clone(&doorbell));
+        }
+        let started_at = clock.wall();
+        let index = empty_index(&config);
+        let mut engine = Engine {
+            config,
+            store,
+            clock,
+            deadlines: Deadlines::default(),
+            justifications: Deadlines::default(),
+            grants: Arc::new(RwLock::new(index)),
+            started_at,
+            doorbell,
+            admissions: Arc::new(Admissions::new(journal, next_session)),
+        };
+        engine.reload()?;
+        let events = engine.tick()?;
+        Ok((engine, events))
+    }
+
+    /// What wakes the notification worker.
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        Arc::clone(&self.doorbell)
+    }
+
+    /// The wall clock jitd uses (Unix seconds).
+    pub fn now(&self) -> UnixTime {
+        self.clock.wall()
+    }
+
+    fn resource(&self, name: &str) -> std::result::Result<&Resource, WorkflowError> {
+        self.config
+            .resource(name)
+            .ok_or_else(|| WorkflowError::UnknownResource(name.to_owned()))
+    }
+
+    fn load(&self, id: RequestId) -> Result<Request> {
+        self.store
+            .request(id)?
+            .ok_or(EngineError::Workflow(WorkflowError::NotFound(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! Time: whatever is due ends, lapses or is warned about, in one
+//! transaction per tick; a wall clock that was set is audited and brings
+//! deadlines forward.
+
+use serde_json::json;
+
+use super::transitions::lapse_all;
+use super::{Engine, Event, Result, JITD};
+use crate::core::model::{RequestId, State, UnixTime};
+use crate::deadlines::Due;
+use crate::store::AuditEvent;
+
+impl Engine {
+    /// Ends everything whose deadline has passed, in one transaction.
+    pub fn tick(&mut self) -> Result<Vec<Event>> {
+        let owed: Vec<RequestId> = self
+            .justifications
+            .take_due(self.clock.boot())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        if !owed.is_empty() {
+            self.escalate_overdue(&owed)?;
+        }
+        let due = self.deadlines.take_due(self.clock.boot());
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.wall();
+        let mut ended = Vec::new();
+        let mut warned = Vec::new();
+        let mut events = Vec::new();
+        let mut reschedule = Vec::new();
+        for (id, kind) in due {
+            let Some(req) = self.store.request(id)? else {
+                continue;
+            };
+            match (kind, req.state) {
+                (Due::Expire, State::Active) => {
+                    let extensions = self.store.pending_extensions(id)?;
+                    ended.push((req, State::Expired, extensions));
+                }
+                (Due::Lapse, State::Pending) => ended.push((req, State::Lapsed, Vec::new())),
+                (Due::Warn, State::Active) => {
+                    let expires_at = req.expires_at.unwrap_or(now);
+                    events.push(Event::Expiring { id, expires_at });
+                    warned.push((id, expires_at));
+                    let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
+                    self.deadlines
+                        .schedule(id, Due::Expire, expires_at, precise, boot);
+                }
+                _ => reschedule.push(req),
+            }
+        }
+        for req in reschedule {
+            self.track(&req.head());
+        }
+        if ended.is_empty() && warned.is_empty() {
+            return Ok(events);
+        }
+        self.store.write(|w| -> Result<()> {
+            for (id, expires_at) in &warned {
+                w.audit(&AuditEvent {
+                    at: now,
+                    actor_uid: None,
+                    actor: JITD,
+                    event: "expiry_warning",
+                    request: Some(*id),
+                    detail: json!({"expires_at": expires_at}),
+                })?;
+            }
+            for (req, state, extensions) in &ended {
+                w.set_state(req.id, *state, req.expires_at, Some((now, JITD)))?;
+                w.audit(&AuditEvent {
+                    at: now,
+                    actor_uid: None,
+                    actor: JITD,
+                    event: state.as_str(),
+                    request: Some(req.id),
+                    detail: json!({"expires_at": req.expires_at, "requested_at": req.requested_at}),
+                })?;
+                lapse_all(w, extensions, now, "grant expired")?;
+            }
+            Ok(())
+        })?;
+        for (req, state, extensions) in &ended {
+            events.extend(self.after_end(req, *state, extensions));
+        }
+        Ok(events)
+    }
+
+    /// The wall clock was set: audit it and bring deadlines forward if needed.
+    pub fn clock_changed(&mut self) -> Result<Vec<Event>> {
+        let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
+        let now = precise.as_secs() as UnixTime;
+        self.store.write(|w| -> Result<()> {
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: None,
+                actor: JITD,
+                event: "clock_changed",
+                request: None,
+                detail: json!({"wall": now, "boot_secs": boot.as_secs()}),
+            })?;
+            Ok(())
+        })?;
+        self.deadlines.rebase(precise, boot);
+        self.justifications.rebase(precise, boot);
+        self.tick()
+    }
+}

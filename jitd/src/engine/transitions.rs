@@ -1,0 +1,131 @@
+//! State changes with their audit events, each written inside the caller's
+//! transaction: shared by the request lifecycle, the tick and break-glass.
+
+use serde_json::json;
+use std::time::Duration;
+
+use super::{Result, JITD};
+use crate::core::model::{Decision, Kind, Request, RequestId, State, UnixTime};
+use crate::core::workflow;
+use crate::directory::Person;
+use crate::store::{AuditEvent, Writer};
+
+/// One approver's decision and its audit event.
+pub(super) fn record_decision(
+    w: &mut Writer<'_>,
+    who: &Person,
+    id: RequestId,
+    d: &Decision,
+    event: &str,
+) -> Result<()> {
+    w.add_decision(id, d)?;
+    w.audit(&AuditEvent {
+        at: d.at,
+        actor_uid: Some(who.uid),
+        actor: &who.name,
+        event,
+        request: Some(id),
+        detail: json!({"role": d.role.as_str(), "comment": d.comment}),
+    })?;
+    Ok(())
+}
+
+pub(super) fn audit_submission(
+    w: &mut Writer<'_>,
+    who: &Person,
+    id: RequestId,
+    req: &Request,
+    event: &str,
+) -> Result<()> {
+    let extends = match req.kind {
+        Kind::Extension { of } => Some(of),
+        Kind::Grant => None,
+    };
+    w.audit(&AuditEvent {
+        at: req.requested_at,
+        actor_uid: Some(who.uid),
+        actor: &who.name,
+        event,
+        request: Some(id),
+        detail: json!({
+            "resource": req.resource,
+            "duration_secs": req.duration.as_secs(),
+            "reason": req.reason,
+            "ticket": req.ticket,
+            "extends": extends,
+        }),
+    })?;
+    w.audit(&AuditEvent {
+        at: req.requested_at,
+        actor_uid: None,
+        actor: JITD,
+        event: "scored",
+        request: Some(id),
+        detail: json!({"score": req.risk.score, "factors": req.risk.factors, "route": req.route.as_str()}),
+    })?;
+    Ok(())
+}
+
+pub(super) fn activate(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    now: UnixTime,
+    by: &str,
+) -> Result<()> {
+    let expires_at = now + workflow::secs(req.duration);
+    w.set_state(id, State::Active, Some(expires_at), None)?;
+    w.audit(&AuditEvent {
+        at: now,
+        actor_uid: None,
+        actor: JITD,
+        event: "granted",
+        request: Some(id),
+        detail: json!({"expires_at": expires_at, "approved_by": by, "route": req.route.as_str()}),
+    })?;
+    Ok(())
+}
+
+pub(super) fn apply_extension(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    grant: &Request,
+    now: UnixTime,
+    cap: Duration,
+    by: &str,
+) -> Result<()> {
+    let current = grant.expires_at.unwrap_or(now);
+    let expires_at = workflow::extended_expiry(current, req.duration, now, cap);
+    w.set_state(grant.id, State::Active, Some(expires_at), None)?;
+    w.set_state(id, State::Applied, Some(expires_at), Some((now, by)))?;
+    w.audit(&AuditEvent {
+        at: now,
+        actor_uid: None,
+        actor: JITD,
+        event: "extended",
+        request: Some(grant.id),
+        detail: json!({"extension": id, "from": current, "expires_at": expires_at, "approved_by": by}),
+    })?;
+    Ok(())
+}
+
+pub(super) fn lapse_all(
+    w: &mut Writer<'_>,
+    ids: &[RequestId],
+    now: UnixTime,
+    why: &str,
+) -> Result<()> {
+    for id in ids {
+        w.set_state(*id, State::Lapsed, None, Some((now, JITD)))?;
+        w.audit(&AuditEvent {
+            at: now,
+            actor_uid: None,
+            actor: JITD,
+            event: "lapsed",
+            request: Some(*id),
+            detail: json!({"why": why}),
+        })?;
+    }
+    Ok(())
+}

@@ -87,7 +87,9 @@ mkdir -p "$src"
 cp -r packaging/debian "$src/debian"
 stage "$src/staged" /lib/systemd/system "/usr/lib/$multiarch/security" \
     /usr/share/zsh/vendor-completions /usr/share/selinux/default
-install -D -m0644 packaging/pam/jit "$src/staged/usr/share/pam-configs/jit"
+for pam_profile in jit jit-sshd; do
+    install -D -m0644 "packaging/pam/$pam_profile" "$src/staged/usr/share/pam-configs/$pam_profile"
+done
 (cd "$src" && dpkg-buildpackage --build=binary --no-pre-clean --no-sign >"$work/dpkg-buildpackage.log" 2>&1) || {
     cat "$work/dpkg-buildpackage.log" >&2
     exit 1

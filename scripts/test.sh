@@ -9,6 +9,8 @@ cd "$ROOT"
 scripts/check-ids.sh
 [[ $EUID -eq 0 ]] || { echo "scripts/test.sh: run as root (the end-to-end tests create namespaces and users)" >&2; exit 2; }
 scripts/install-deps.sh
+# Formatting, clippy with the workspace's lints, cargo-deny (scripts/lint.sh).
+scripts/lint.sh
 cargo build --workspace --bins && cargo build -p pam_jit
 # The package tests (tests/tests/packaging.rs) install what this builds from
 # the dev binaries above: a release build would take minutes more.

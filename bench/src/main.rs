@@ -422,9 +422,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         | Cmd::Pam { .. }
         | Cmd::FreshConnections { .. }
         | Cmd::ForkExit { .. }
-        | Cmd::PamConcurrent { .. } => {
-            unreachable!("handled in main")
-        }
+        | Cmd::PamConcurrent { .. } => return Err("run in main, without a runtime".into()),
     };
     println!("{out}");
     Ok(())

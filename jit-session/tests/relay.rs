@@ -1,4 +1,7 @@
 //! The real binary on real PTYs (needs root: jit-session refuses otherwise).
+// Test code: its helpers fail the test by panicking, as the tests do
+// (clippy.toml allows that inside #[test] functions only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -176,11 +179,10 @@ fn resize_reaches_the_program_and_the_recording() {
     let mut o = start_recorded(&file, "echo ready; read x; stty size");
     let mut seen = Vec::new();
     assert!(o.wait_for(&mut seen, "ready", Duration::from_secs(5)));
+    let size = winsize(40, 100);
     // SAFETY: TIOCSWINSZ reads a valid winsize.
-    assert_eq!(
-        unsafe { libc::ioctl(o.master.as_raw_fd(), libc::TIOCSWINSZ, &winsize(40, 100)) },
-        0
-    );
+    let set = unsafe { libc::ioctl(o.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    assert_eq!(set, 0);
     // The kernel signals the outer foreground group; say it explicitly too.
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(o.child.id() as i32),

@@ -24,8 +24,9 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, NotifyConfig};
 use crate::core::model::UnixTime;
 use crate::core::notify::{self, Audience, Channel};
@@ -289,9 +290,7 @@ impl Worker {
 }
 
 fn now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemClock.wall_precise()
 }
 
 /// Dispatches due deliveries until the worker's connection fails.

@@ -309,9 +309,9 @@ fn name_of(uid: u32) -> Option<String> {
             // SAFETY: as in uid_of.
             unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
         },
-        // SAFETY: on success pw_name points to a NUL-terminated string in
-        // the buffer, which `passwd` keeps alive while this reads it.
         |pwd| {
+            // SAFETY: on success pw_name points to a NUL-terminated string in
+            // the buffer, which `passwd` keeps alive while this reads it.
             unsafe { CStr::from_ptr(pwd.pw_name) }
                 .to_str()
                 .ok()

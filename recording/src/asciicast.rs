@@ -400,7 +400,8 @@ fn escape_all(bytes: &[u8]) -> String {
 }
 
 fn escape(b: u8) -> char {
-    char::from_u32(ESCAPE_BASE + u32::from(b)).expect("U+10FF00..U+10FFFF are scalar values")
+    // U+10FF00..=U+10FFFF are all scalar values: the fallback never happens.
+    char::from_u32(ESCAPE_BASE + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
 fn push_valid(text: &mut String, valid: &str) {
@@ -466,13 +467,16 @@ pub mod test_support {
 
     impl Shared {
         pub fn contents(&self) -> Vec<u8> {
-            self.0.lock().unwrap().clone()
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
         }
     }
 
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> io::Result<()> {

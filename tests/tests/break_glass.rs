@@ -193,7 +193,7 @@ fn a_justification_that_fell_due_while_jitd_was_down_is_escalated_at_start() {
     );
     let id = id_of(&doc);
     env.stop_jitd();
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until_wall(unix_secs(&doc["follow_up"]["justify_by"]) as f64);
     env.start_jitd();
     let escalated = wait_for(Duration::from_secs(3), || {
         let e = events_named(&env, id, "justification_overdue");

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[test]
 fn grants_that_expired_while_down_are_expired_at_startup() {
     let mut env = Env::new();
-    let id = id_of(&env.request("alice", "logs", "3s", "short"));
+    let short = env.request("alice", "logs", "3s", "short");
+    let id = id_of(&short);
     let untouched = id_of(&env.request("bob", "logs", "30m", "long"));
     let status = env.stop_jitd();
     assert!(
@@ -17,7 +18,7 @@ fn grants_that_expired_while_down_are_expired_at_startup() {
         "jitd did not exit cleanly on SIGTERM ({status}){}",
         env.jitd_log_tail()
     );
-    std::thread::sleep(Duration::from_secs(5));
+    wait_until_wall(unix_secs(&short["expires_at"]) as f64);
     env.start_jitd();
     // Immediately: no waiting for a timer.
     let doc = env.show("root", id);

@@ -241,6 +241,8 @@ fn wait_for_approval_and_denial() {
         ],
     );
     let id = pending_of("alice");
+    // A period in which nothing may happen: the waiter must not exit while
+    // its request is pending.
     std::thread::sleep(Duration::from_millis(300));
     assert!(waiter.running(), "the waiter did not wait");
     env.approve("olivia", id).ok();
@@ -277,25 +279,17 @@ fn wait_for_approval_and_denial() {
 #[test]
 fn lifecycle_signals_are_sent() {
     let env = Env::new();
-    let mut monitor = env.user_command("root", "dbus-monitor");
-    monitor
-        .arg("--address")
-        .arg(env.address())
-        .arg("type='signal',interface='org.jit.Daemon1'");
-    let mut monitor = Background::spawn(monitor);
-    std::thread::sleep(Duration::from_millis(400));
-    assert!(
-        monitor.running(),
-        "dbus-monitor did not start:{}",
-        monitor.stop()
-    );
+    let monitor = env.monitor("type='signal',interface='org.jit.Daemon1'");
 
     // expiry_warning is 1s in the test config: a 3s grant is warned, then ends.
     let id = id_of(&env.request("alice", "logs", "3s", "watch the signals"));
     let pending = id_of(&env.request("bob", "db", "2h", "to be approved"));
     env.approve("olivia", pending).ok();
     env.wait_state(id, "expired", Duration::from_secs(6));
-    std::thread::sleep(Duration::from_millis(300));
+    // jitd signals an end after committing it.
+    monitor.wait_until("GrantEnded", Duration::from_secs(3), |out| {
+        out.contains("member=GrantEnded")
+    });
     let run = monitor.stop();
 
     // Blocks of "signal ... member=NAME" followed by indented argument lines.

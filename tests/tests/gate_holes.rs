@@ -17,13 +17,6 @@ fn exec_line(stage: &str, script: &Path) -> String {
     )
 }
 
-fn write_script(env: &Env, name: &str, body: &str) -> PathBuf {
-    let path = env.dir.path().join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    path
-}
-
 /// sudo's stack for `logs`, with `line` inserted after the line starting with `after`.
 fn stack_with(env: &Env, after: &str, line: &str) -> String {
     insert_after(&sudo_stack(env, "logs", "timeout=1s"), after, line)
@@ -86,8 +79,14 @@ fn a_sudo_stopped_between_the_hooks_dies_with_its_grant() {
     let group = -(pty.pid() as i32);
     env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "stop"])
         .ok();
-    // Resumed after its grant was revoked (and its cgroup killed).
-    std::thread::sleep(Duration::from_secs(1));
+    // In the grant's cgroup, stopped or not, sudo dies with the grant.
+    if wait_all_dead(&[sudo as u32], Duration::from_secs(5)).is_none() {
+        panic!(
+            "the stopped sudo outlived its grant:{}",
+            env.jitd_log_tail()
+        );
+    }
+    // Resumed after its grant was revoked.
     for pid in [sudo, group] {
         // SAFETY: kill(2) with SIGCONT, harmless to whatever has that pid.
         unsafe { libc::kill(pid, libc::SIGCONT) };
@@ -105,8 +104,7 @@ fn a_session_hook_that_times_out_stops_sudo() {
     let jitd = env.jitd_pid().expect("jitd");
     // Until every thread of jitd has stopped: one still running could take
     // the registration that follows.
-    let freeze = write_script(
-        &env,
+    let freeze = env.write_script(
         "freeze-jitd",
         &format!(
             "kill -STOP {jitd}\n\
@@ -229,8 +227,7 @@ fn sudoers_without_the_account_check_is_still_gated_and_flagged() {
 /// A script for pam_exec that stops its parent (sshd's process for the
 /// connection) and leaves its pid in `pid_file`.
 fn stop_parent(env: &Env, pid_file: &Path) -> PathBuf {
-    write_script(
-        env,
+    env.write_script(
         "stop-parent",
         &format!("echo $PPID > {}; kill -STOP $PPID", pid_file.display()),
     )
@@ -243,14 +240,25 @@ fn stopped(pid_file: &Path) -> Option<i32> {
     })
 }
 
-/// Waits for the stopped process's pid, revokes grant `id`, then resumes it.
+/// Waits for the stopped process's pid, revokes grant `id`, waits until
+/// jitd has ended the grant's sessions (its cgroup is gone), then resumes it.
 fn revoke_while_stopped(env: &Env, pid_file: &Path, id: u64) {
     let Some(stopped) = stopped(pid_file) else {
         panic!("sshd never reached the hook:{}", env.jitd_log_tail());
     };
     env.jitctl("root", &["revoke", &id.to_string(), "--comment", "stop"])
         .ok();
-    std::thread::sleep(Duration::from_millis(500));
+    let cgroup = format!("grant-{id}");
+    if wait_for(Duration::from_secs(5), || {
+        (!env.session_cgroups().contains(&cgroup)).then_some(())
+    })
+    .is_none()
+    {
+        panic!(
+            "{cgroup} still there after the revocation:{}",
+            env.jitd_log_tail()
+        );
+    }
     // SAFETY: kill(2) with SIGCONT, harmless to whatever has that pid.
     unsafe { libc::kill(stopped, libc::SIGCONT) };
 }
@@ -325,7 +333,18 @@ fn keyboard_interactive_ssh_is_bound_at_registration_and_ended_when_refused() {
     revoke_while_stopped(&env, &pid_file, id);
     let run = login.finish(Duration::from_secs(10));
     assert_ne!(run.code, 0, "{run}");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Until jitd has killed the refused process's cgroup (its own answer
+    // put the process there): nothing of the session can run after that.
+    let refused = wait_for(Duration::from_secs(5), || {
+        let left = env.session_cgroups();
+        (!left.iter().any(|n| n.starts_with("refused-"))).then_some(())
+    });
+    assert!(
+        refused.is_some(),
+        "{:?}{}",
+        env.session_cgroups(),
+        env.jitd_log_tail()
+    );
     assert!(!ran.exists(), "a refused session ran its command");
 }
 

@@ -384,6 +384,7 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
         ("/lib/systemd/system/jitd.service", 0o644, "root"),
         ("/lib/systemd/system/jit-deliver.service", 0o644, "root"),
         ("/usr/share/pam-configs/jit", 0o644, "root"),
+        ("/usr/share/pam-configs/jit-sshd", 0o644, "root"),
         ("/usr/share/man/man8/jitd.8.gz", 0o644, "root"),
         ("/usr/share/man/man1/jitctl.1.gz", 0o644, "root"),
         ("/usr/share/man/man1/jitctl-request.1.gz", 0o644, "root"),
@@ -403,6 +404,7 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
             "packaging/dbus/org.jit.Daemon1.conf",
         ),
         ("/usr/share/pam-configs/jit", "packaging/pam/jit"),
+        ("/usr/share/pam-configs/jit-sshd", "packaging/pam/jit-sshd"),
         (
             "/usr/share/polkit-1/rules.d/20-jit.rules",
             "packaging/polkit/20-jit.rules",
@@ -471,9 +473,11 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
 
     // The admin enables gating, changes the config; jitd has state and a recording.
     c.sh_ok(
-        "pam-auth-update --enable jit
+        "pam-auth-update --enable jit jit-sshd
          grep -q 'pam_jit.so resource=sudo' /etc/pam.d/common-account
          grep -q 'pam_jit.so resource=sudo' /etc/pam.d/common-session-noninteractive
+         grep -q 'pam_jit.so resource=ssh services=sshd' /etc/pam.d/common-account
+         grep -q 'pam_jit.so resource=ssh services=sshd' /etc/pam.d/common-session
          echo '# the admin was here' >>/etc/jit/jitd.toml
          echo state >/var/lib/jit/jit.db
          echo recording >/var/log/jit/sessions/1.cast",

@@ -71,9 +71,8 @@ fn ssh_session_closes_within_a_second_of_expiry() {
     };
     assert!(ssh.running(), "ssh ended early");
     let client = vec![ssh.pid()];
-    std::thread::sleep(Duration::from_secs_f64(
-        (expires_at as f64 - 0.3 - wall_now()).max(0.0),
-    ));
+    // Nothing may end it before expiry: still open shortly before it.
+    wait_until_wall(expires_at as f64 - 0.3);
     assert!(ssh.running(), "ssh ended before expiry");
     let Some(closed) = death_after_expiry(&client, expires_at) else {
         panic!(
@@ -95,4 +94,62 @@ fn ssh_session_closes_within_a_second_of_expiry() {
     env.wait_state(id, "expired", Duration::from_secs(3));
     let run = env.run(sshd.ssh(&env, "alice", &["true"]));
     assert_ne!(run.code, 0, "login after expiry:{run}");
+}
+
+/// The package's pam-auth-update profiles with Debian's own
+/// `/etc/pam.d/sshd`: `jit` (sudo) leaves ssh logins alone; `jit-sshd`
+/// gates every login but root's (how admins recover) on an `ssh` grant,
+/// through the lines it adds to `common-account` and `common-session`.
+#[test]
+fn ssh_gated_by_the_pam_auth_update_profile() {
+    let env = Env::with_config(&config_with_ssh());
+    env.install_pam(&[], SUDOERS);
+    env.install_pam_profiles(&["jit", "jit-sshd"]);
+    let sshd = Sshd::start_with(
+        &env,
+        &["alice", "oscar", "root"],
+        "PermitRootLogin prohibit-password\n",
+    );
+    let login = |user: &str| env.run(sshd.ssh(&env, user, &["echo", "logged-in"]));
+    let logs_in = |user: &str| {
+        let run = login(user);
+        assert!(
+            run.code == 0 && run.stdout.contains("logged-in"),
+            "{user} refused:{run}{}",
+            env.jitd_log_tail()
+        );
+    };
+    let refused = |user: &str| {
+        let run = login(user);
+        assert!(
+            run.code != 0 && !run.stdout.contains("logged-in"),
+            "{user} logged in:{run}"
+        );
+    };
+
+    env.pam_auth_update("--enable jit");
+    logs_in("alice");
+    env.pam_auth_update("--enable jit-sshd");
+    let session = std::fs::read_to_string(env.dir.path().join("pam.d/common-session")).unwrap();
+    assert!(session.contains("libpam_jit.so resource=ssh"), "{session}");
+    refused("alice");
+    // The profile exempts root alone: oscar, in no jit group, is gated too.
+    refused("oscar");
+    logs_in("root");
+
+    let id = id_of(&env.request("alice", "ssh", "30m", "profile"));
+    logs_in("alice");
+    let events = env.audit_events_for(id);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "session_opened" && e["detail"]["service"] == "sshd"),
+        "the profile's session lines registered nothing: {events:#?}"
+    );
+    env.jitctl("root", &["revoke", &id.to_string(), "--comment", "x"])
+        .ok();
+    refused("alice");
+
+    env.pam_auth_update("--disable jit-sshd");
+    logs_in("alice");
 }

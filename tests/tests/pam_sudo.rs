@@ -105,10 +105,8 @@ fn sudo_commands_die_within_a_second_of_expiry() {
         );
     }
     let expires_at = unix_secs(&grant["expires_at"]);
-    // Still there shortly before expiry.
-    std::thread::sleep(Duration::from_secs_f64(
-        (expires_at as f64 - 0.3 - wall_now()).max(0.0),
-    ));
+    // Nothing may end them before expiry: still there shortly before it.
+    wait_until_wall(expires_at as f64 - 0.3);
     assert!(
         pids.iter().all(|p| alive(*p)) && pty.running(),
         "died before expiry:{}",
@@ -139,40 +137,126 @@ fn sudo_commands_die_within_a_second_of_expiry() {
     denied_with_hint(&env.sudo("alice", &[], &["true"]), "logs");
 }
 
+/// Whether `pid`'s `field` mask in /proc (`SigIgn:`, `SigCgt:`) has SIGHUP.
+fn hup_in(pid: u32, field: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGHUP - 1)) != 0)
+}
+
+/// What jitd's SIGHUP does not end, `cgroup.kill` does: a `nohup`ed
+/// command (SIGHUP ignored) and a shell that traps SIGHUP and goes on, both
+/// under sudo, die when the grant ends.
+#[test]
+fn commands_that_outlive_sighup_die_with_the_grant() {
+    let env = sudo_env("logs");
+    let id = id_of(&env.request("alice", "logs", "30m", "hangup-proof"));
+    let (hups, mark) = (env.dir.path().join("hups"), marked_sleep());
+    let script = env.write_script(
+        "hangup-proof",
+        &format!(
+            "nohup sleep {mark} >/dev/null 2>&1 &\n\
+             trap 'echo hup >>{}' HUP\n\
+             while :; do sleep 0.05; done",
+            hups.display()
+        ),
+    );
+    let script = script.to_string_lossy().into_owned();
+    let pty = env.spawn_in_pty("alice", &format!("sudo -n {script}"));
+    // Until the shell has set its trap and nohup its sleep's disposition.
+    let Some(pids) = wait_for(Duration::from_secs(5), || {
+        let shell = pids_of(&["/bin/sh", &script]).pop()?;
+        let sleep = pids_of(&["sleep", &mark]).pop()?;
+        (hup_in(shell, "SigCgt:") && hup_in(sleep, "SigIgn:")).then_some([shell, sleep])
+    }) else {
+        panic!("the shell and its nohup sleep did not start:{}", pty.stop());
+    };
+
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "end"])
+        .ok();
+    if wait_all_dead(&pids, Duration::from_secs(5)).is_none() {
+        panic!(
+            "shell and nohup sleep {pids:?} alive 5 s after the revocation:{}{}",
+            pty.stop(),
+            env.jitd_log_tail()
+        );
+    }
+    // They outlived jitd's SIGHUP: the shell ran its trap.
+    let trapped = std::fs::read_to_string(&hups).unwrap_or_default();
+    assert!(trapped.contains("hup"), "the shell never got SIGHUP");
+    // The pty's sudo is gone with them.
+    let run = pty.finish(Duration::from_secs(3));
+    assert_ne!(run.code, 0, "{run}");
+}
+
+/// Gated users give their password here (no `NOPASSWD`), so sudo caches
+/// their credential in its timestamp file.
+fn password_sudo_env() -> Env {
+    let env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s");
+    env.install_pam(&[("sudo", &stack)], &password_sudoers());
+    env.set_password("alice");
+    env
+}
+
+/// alice authenticates to sudo under her grant; returns her timestamp file,
+/// which sudo wrote.
+#[track_caller]
+fn cache_alices_credential(env: &Env) -> std::path::PathBuf {
+    let ts = env.sudo_timestamp("alice");
+    assert!(!ts.exists(), "{} before any sudo", ts.display());
+    let run = env.sudo_with_password("alice", PASSWORD, &["true"]).ok();
+    assert!(
+        ts.is_file(),
+        "sudo cached no credential at {}:{run}",
+        ts.display()
+    );
+    ts
+}
+
+#[track_caller]
+fn wait_deleted(env: &Env, ts: &std::path::Path) {
+    if wait_for(Duration::from_secs(5), || (!ts.exists()).then_some(())).is_none() {
+        panic!(
+            "{} still there 5 s after the grant ended:{}",
+            ts.display(),
+            env.jitd_log_tail()
+        );
+    }
+}
+
+/// A cached sudo credential does not outlive the grant it was given under.
+#[test]
+fn the_sudo_timestamp_is_deleted_at_expiry() {
+    let env = password_sudo_env();
+    let id = id_of(&env.request("alice", "logs", "4s", "cached"));
+    let ts = cache_alices_credential(&env);
+    env.wait_state(id, "expired", Duration::from_secs(10));
+    wait_deleted(&env, &ts);
+}
+
+#[test]
+fn the_sudo_timestamp_is_deleted_at_revocation() {
+    let env = password_sudo_env();
+    let id = id_of(&env.request("alice", "logs", "30m", "cached"));
+    let ts = cache_alices_credential(&env);
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "end"])
+        .ok();
+    wait_deleted(&env, &ts);
+}
+
 #[test]
 fn sudo_gated_by_the_pam_auth_update_profile() {
     let env = Env::new();
     // Debian's own /etc/pam.d/sudo; the gate comes from common-account and
     // common-session-noninteractive, written by pam-auth-update.
     env.install_pam(&[], SUDOERS);
-    let root = env.dir.path();
-    let configs = root.join("pam-configs");
-    let state = root.join("var-lib-pam");
-    std::fs::create_dir(&configs).unwrap();
-    std::fs::create_dir(&state).unwrap();
-    for entry in std::fs::read_dir("/usr/share/pam-configs")
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), configs.join(entry.file_name())).unwrap();
-    }
-    for entry in std::fs::read_dir("/var/lib/pam")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        std::fs::copy(entry.path(), state.join(entry.file_name())).unwrap();
-    }
-    let profile = std::fs::read_to_string(workspace_root().join("packaging/pam/jit")).unwrap();
-    let profile = profile.replace(
-        "pam_jit.so resource=sudo",
-        &format!("{} timeout=1s", env.jit_args("sudo")),
-    );
-    std::fs::write(configs.join("jit"), profile).unwrap();
-    env.bind(&configs, "/usr/share/pam-configs");
-    env.bind(&state, "/var/lib/pam");
-    env.ns_sh("DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit");
-    let account = std::fs::read_to_string(root.join("pam.d/common-account")).unwrap();
+    env.install_pam_profiles(&["jit"]);
+    env.pam_auth_update("--enable jit");
+    let account = std::fs::read_to_string(env.dir.path().join("pam.d/common-account")).unwrap();
     assert!(account.contains("libpam_jit.so resource=sudo"), "{account}");
 
     denied_with_hint(&env.sudo("alice", &[], &["true"]), "sudo");
@@ -190,7 +274,7 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
         "the profile's session lines registered nothing: {events:#?}"
     );
 
-    env.ns_sh("DEBIAN_FRONTEND=noninteractive pam-auth-update --disable jit");
+    env.pam_auth_update("--disable jit");
     env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "x"])
         .ok();
     env.sudo("alice", &[], &["true"]).ok();

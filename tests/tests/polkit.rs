@@ -10,6 +10,7 @@
 
 use jit_tests::*;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const GATE_ON: &str =
     "[polkit]\ngate = true\nresource = \"logs\"\nexempt = [\"root\", \"oscar\"]\n";
@@ -206,6 +207,10 @@ fn the_helper_trusts_only_root_at_the_system_bus_socket() {
 fn one_users_flood_of_checks_does_not_refuse_anothers_pkexec() {
     let (env, _polkitd) = world(GATE_ON);
     env.request("bob", "logs", "30m", "legit");
+    // One line per check, written by alice's loops.
+    let checks = env.dir.path().join("checks");
+    std::fs::write(&checks, "").unwrap();
+    std::fs::set_permissions(&checks, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     let mut loops = env.ns_command("runuser");
     loops.args([
         "-u",
@@ -215,12 +220,24 @@ fn one_users_flood_of_checks_does_not_refuse_anothers_pkexec() {
         "-c",
         &format!(
             "for j in 1 2 3 4; do (while :; do pkcheck --action-id {EXEC} --process $$ \
-             >/dev/null 2>&1; done) & done; wait"
+             >/dev/null 2>&1; echo >>{}; done) & done; wait",
+            checks.display()
         ),
     ]);
     let flood = Background::spawn(loops);
-    // Past any burst.
-    std::thread::sleep(std::time::Duration::from_secs(6));
+    // Past any burst: a burst more than the checks a limited user's bucket
+    // would have let through meanwhile (the defaults: `call_burst` 50,
+    // refilled at `calls_per_second` 10).
+    let started = Instant::now();
+    let past = wait_for(Duration::from_secs(30), || {
+        let done = std::fs::read_to_string(&checks).unwrap_or_default().len() as f64;
+        (done > 100.0 + 10.0 * started.elapsed().as_secs_f64()).then_some(())
+    });
+    assert!(
+        past.is_some(),
+        "alice's loops never got past a burst:{}",
+        flood.stop()
+    );
     for _ in 0..5 {
         runs_as_root(pkexec_id(&env, "bob"));
     }

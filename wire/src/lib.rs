@@ -7,6 +7,8 @@
 //! Everything here is pure and bounded, so it can be fuzzed: a hostile or
 //! broken peer gets an error, never a panic or an unbounded allocation.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 /// Messages larger than this are refused (the largest we expect is ~1 KiB).

@@ -12,6 +12,7 @@ use super::recordings;
 use super::render;
 use super::{CliError, Exit};
 use crate::api::{AuditView, IncidentView, RecordingView, RequestView, StatusView, VerifyView};
+use crate::clock::{Clock, SystemClock};
 
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
     serde_json::from_str(json)
@@ -223,14 +224,16 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             RecordingsAction::Verify { id } => recordings::verify(&jitd, id).await,
             RecordingsAction::Export { id, out } => recordings::export(&jitd, id, &out).await,
         },
-        Command::Completions { .. } => unreachable!("handled before connecting"),
+        // jitctl.rs prints them before connecting: jitd is not needed.
+        Command::Completions { .. } => Err(CliError::new(
+            Exit::Usage,
+            "completions are printed without connecting to jitd".to_owned(),
+        )),
     }
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemClock.wall_precise().as_secs()
 }
 
 fn exit_for_state(state: &str) -> Exit {

@@ -3,6 +3,8 @@
 //! Nothing in here performs I/O or reads a clock; every fact (identity,
 //! time, history) is passed in, so each rule is testable by table.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod break_glass;
 pub mod model;
 // What a notification says and its renderers: also jit-deliver's.

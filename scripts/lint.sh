@@ -1,0 +1,19 @@
+#!/bin/bash
+# The checks that need no root and run before the tests (scripts/test.sh):
+# formatting, clippy with the workspace's lints, and cargo-deny's bans,
+# licenses and sources (offline: the advisory database is fetched from
+# GitHub, which CI cannot reach; see docs/design.md, "Dependencies").
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+DENY_VERSION=0.20.2
+TOOLS="$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/tools"
+
+cargo fmt --all --check
+cargo clippy --quiet --all-targets --workspace -- -D warnings
+if ! "$TOOLS/bin/cargo-deny" --version 2>/dev/null | grep -q " $DENY_VERSION\$"; then
+    echo "Installing cargo-deny $DENY_VERSION into $TOOLS (once per target directory)"
+    CARGO_TARGET_DIR="$TOOLS/build" cargo install --quiet --locked cargo-deny \
+        --version "$DENY_VERSION" --root "$TOOLS"
+fi
+"$TOOLS/bin/cargo-deny" --offline check --hide-inclusion-graph bans licenses sources

@@ -1,0 +1,214 @@
+//! jitd in the test's namespace: its configuration, start and stop, log,
+//! and state database.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{die_with_parent, jit_deliver_bin, jitd_bin, kill_and_reap, Env, Run, DELIVER_USER};
+
+impl Env {
+    /// jitd's runtime directory (`/run/jit` on a real host).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// jitd's private socket for pam_jit.
+    pub fn private_socket(&self) -> PathBuf {
+        self.runtime_dir().join("pam.socket")
+    }
+
+    /// jitd's socket for the notification worker.
+    pub fn deliver_socket(&self) -> PathBuf {
+        self.runtime_dir().join("deliver.socket")
+    }
+
+    /// Replaces the config file (takes effect on the next jitd start).
+    /// Session cgroups go to this test's own cgroup ([`Env::cgroup`]) unless
+    /// the text names one.
+    pub fn write_config(&self, text: &str) {
+        let text = match &self.cgroup {
+            Some(dir) if !text.contains("cgroup =") => {
+                let line = format!("cgroup = \"{}\"\n", dir.display());
+                match text.find("[sessions]\n") {
+                    Some(at) => {
+                        let at = at + "[sessions]\n".len();
+                        format!("{}{line}{}", &text[..at], &text[at..])
+                    }
+                    None => format!("{text}\n[sessions]\n{line}"),
+                }
+            }
+            _ => text.to_owned(),
+        };
+        fs::write(&self.config_path, text).expect("write config");
+        fs::set_permissions(&self.config_path, fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+
+    /// Starts jitd and waits until it owns `org.jit.Daemon1` (20s at most).
+    pub fn start_jitd(&mut self) {
+        assert!(self.jitd.is_none(), "jitd already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("jitd.log");
+        let _ = writeln!(&log, "---- jitd start ----");
+        let mut cmd = self.ns_command("env");
+        cmd.arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.address()))
+            .arg("RUST_BACKTRACE=1")
+            .arg(jitd_bin())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--runtime-dir")
+            .arg(self.runtime_dir())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log);
+        let mut child = cmd.spawn().expect("spawn jitd");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                panic!("jitd exited during startup ({st}):{}", self.jitd_log_tail());
+            }
+            if self.name_owned() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                kill_and_reap(&mut child);
+                panic!(
+                    "jitd did not take its bus name within 20s:{}",
+                    self.jitd_log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self.jitd = Some(child);
+        let notify = fs::read_to_string(&self.config_path)
+            .unwrap_or_default()
+            .contains("[notify");
+        if notify && self.deliver.is_none() {
+            self.start_deliver();
+        }
+    }
+
+    /// Starts the notification worker as the unprivileged `jit-deliver`
+    /// user and group (no other groups), as jit-deliver.service does; it
+    /// connects to jitd on its own (retrying every second).
+    pub fn start_deliver(&mut self) {
+        assert!(self.deliver.is_none(), "jit-deliver already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("deliver.log"))
+            .expect("deliver.log");
+        let _ = writeln!(&log, "---- jit-deliver start ----");
+        let id = DELIVER_USER.1.to_string();
+        // nsenter sets the ids (dropping supplementary groups) and execs:
+        // the child is the worker itself.
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(self.ns_pid().to_string())
+            .args(["-m", "-S", &id, "-G", &id, "--"])
+            .arg(jit_deliver_bin())
+            .arg("--socket")
+            .arg(self.deliver_socket())
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log);
+        die_with_parent(&mut cmd);
+        self.deliver = Some(cmd.spawn().expect("spawn jit-deliver"));
+    }
+
+    /// The worker's pid.
+    pub fn deliver_pid(&self) -> Option<u32> {
+        self.deliver.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL to the worker, and reaps it.
+    pub fn kill_deliver(&mut self) {
+        let mut child = self.deliver.take().expect("jit-deliver not running");
+        kill_and_reap(&mut child);
+    }
+
+    /// The running jitd's pid.
+    pub fn jitd_pid(&self) -> Option<u32> {
+        self.jitd.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, and waits for jitd to exit (10s, then SIGKILL and panic).
+    pub fn stop_jitd(&mut self) -> ExitStatus {
+        let mut child = self.jitd.take().expect("jitd not running");
+        // SAFETY: plain kill(2) on our own unreaped child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                return st;
+            }
+            if Instant::now() >= deadline {
+                kill_and_reap(&mut child);
+                panic!("jitd ignored SIGTERM for 10s:{}", self.jitd_log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill_jitd(&mut self) {
+        let mut child = self.jitd.take().expect("jitd not running");
+        kill_and_reap(&mut child);
+    }
+
+    /// Reaps a jitd that was killed by someone else (e.g. another thread).
+    pub fn reap_jitd(&mut self) -> ExitStatus {
+        self.jitd
+            .take()
+            .expect("jitd not running")
+            .wait()
+            .expect("wait")
+    }
+
+    /// The last lines of jitd's stdout/stderr, for failure messages.
+    pub fn jitd_log_tail(&self) -> String {
+        let tail = |path: &std::path::Path, n: usize| {
+            let text = fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(n);
+            lines[start..].join("\n    ")
+        };
+        let mut out = format!(
+            "\n  jitd log (last lines):\n    {}\n",
+            tail(&self.log_path, 30)
+        );
+        let deliver = self.dir.path().join("deliver.log");
+        if deliver.exists() {
+            out.push_str(&format!(
+                "  jit-deliver log (last lines):\n    {}\n",
+                tail(&deliver, 10)
+            ));
+        }
+        out
+    }
+
+    /// The SQLite database.
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir.join("jit.db")
+    }
+
+    /// Runs SQL with the sqlite3 CLI on the state database.
+    pub fn sqlite(&self, sql: &str) -> Run {
+        let mut cmd = Command::new("sqlite3");
+        cmd.arg("-batch")
+            .arg("-cmd")
+            .arg(".timeout 5000")
+            .arg(self.db_path())
+            .arg(sql);
+        self.run(cmd)
+    }
+}

@@ -11,7 +11,7 @@ source "$ROOT/scripts/sandbox.sh"
 
 if [[ "${JIT_SANDBOX:-}" != 1 && "${1:-}" != --prebuilt ]]; then
     "$ROOT/scripts/install-deps.sh"
-    (cd "$ROOT" && cargo build --quiet -p jitd -p jit-session --bins && cargo build --quiet -p pam_jit)
+    (cd "$ROOT" && cargo build --quiet -p jitd -p jit-deliver -p jit-session --bins && cargo build --quiet -p pam_jit)
 fi
 sandbox_enter "$@"
 trap sandbox_cleanup EXIT

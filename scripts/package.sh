@@ -26,7 +26,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 
 started=$(date +%s.%N)
-cargo build --quiet --profile "$profile" -p jitd -p jit-session -p pam_jit -p jit-docgen
+cargo build --quiet --profile "$profile" -p jitd -p jit-deliver -p jit-session -p pam_jit -p jit-docgen
 built=$(date +%s.%N)
 
 meta=$(cargo metadata --format-version 1 --no-deps)
@@ -45,7 +45,7 @@ trap 'rm -rf "$work"' EXIT
 
 # Binaries as shipped: stripped (the release profile strips already).
 mkdir "$work/bin"
-for f in jitd jitctl jit-session jit-polkit-check libpam_jit.so; do
+for f in jitd jitctl jit-deliver jit-session jit-polkit-check libpam_jit.so; do
     strip --strip-unneeded -o "$work/bin/$f" "$bin/$f"
 done
 "$bin/jit-docgen" "$work/docs"
@@ -60,9 +60,11 @@ stage() {
     install -D -m0755 "$work/bin/jitctl" "$root/usr/bin/jitctl"
     install -D -m0755 "$work/bin/jit-session" "$root/usr/libexec/jit/jit-session"
     install -D -m0755 "$work/bin/jit-polkit-check" "$root/usr/libexec/jit/jit-polkit-check"
+    install -D -m0755 "$work/bin/jit-deliver" "$root/usr/libexec/jit/jit-deliver"
     install -D -m0644 "$work/bin/libpam_jit.so" "$root$pamdir/pam_jit.so"
     install -D -m0644 packaging/jitd.toml "$root/etc/jit/jitd.toml"
     install -D -m0644 packaging/systemd/jitd.service "$root$unitdir/jitd.service"
+    install -D -m0644 packaging/systemd/jit-deliver.service "$root$unitdir/jit-deliver.service"
     install -D -m0644 packaging/systemd/jit.tmpfiles "$root/usr/lib/tmpfiles.d/jit.conf"
     install -D -m0644 packaging/systemd/jit.sysusers "$root/usr/lib/sysusers.d/jit.conf"
     install -D -m0644 packaging/dbus/org.jit.Daemon1.conf "$root/usr/share/dbus-1/system.d/org.jit.Daemon1.conf"

@@ -64,8 +64,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let (engine, recovered) =
         Engine::open(Arc::clone(&config), &opts.state_dir, Arc::new(SystemClock))?;
     if config.notify.enabled() {
-        crate::notifier::start(Arc::clone(&config), &opts.state_dir, engine.doorbell())
-            .map_err(EngineError::from)?;
+        crate::notifier::start(
+            Arc::clone(&config),
+            &opts.state_dir,
+            &opts.runtime_dir,
+            engine.doorbell(),
+        )
+        .map_err(EngineError::from)?;
     }
     control.sweep(|grant| engine.is_active(grant));
     // Every recording still open was written by the jitd before this one:

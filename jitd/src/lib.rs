@@ -1,7 +1,9 @@
 //! jitd: the just-in-time privileged access daemon, and the library jitctl shares with it.
 //!
-//! Exported: what jitd's binaries, the benchmarks (`jit-bench`) and the
-//! man pages (`jit-docgen`) use; the rest is the daemon's own.
+//! Exported: what jitd's binaries, the benchmarks (`jit-bench`), the
+//! man pages (`jit-docgen`) and the notification worker (`jit-deliver`:
+//! `deliver`'s protocol, `core::notify`'s renderers) use; the rest is the
+//! daemon's own.
 
 pub mod api;
 pub mod cli;
@@ -9,6 +11,7 @@ pub mod command_line;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod deliver;
 pub mod directory;
 pub mod polkit;
 pub mod store;

@@ -1,29 +1,40 @@
-//! Delivering the notification outbox: one thread of its own, away from the
-//! bus, the engine lock and the PAM path, so a hung endpoint only ever
-//! delays other notifications.
+//! Dispatching the notification outbox to the delivery worker: one thread
+//! of its own, away from the bus, the engine lock and the PAM path, so a
+//! hung endpoint only ever delays other notifications.
 //!
-//! Each attempt is bounded (`notify.timeout` for connecting and for the
-//! whole exchange). A delivery counts only once the endpoint acknowledged it
-//! (SMTP 250 after DATA, HTTP 2xx), and is marked delivered in its own
-//! committed transaction at once. If jitd dies between the acknowledgement
+//! jitd parses no SMTP, TLS or HTTP: `jit-deliver` (an unprivileged
+//! service, see [`crate::deliver`]) connects to `deliver.socket` in jitd's
+//! runtime directory, and this thread hands it one due delivery at a time
+//! and records its acknowledgement. jitd keeps the outbox, the retry
+//! schedule and the audit; the worker keeps nothing.
+//!
+//! A delivery counts only once the endpoint acknowledged it (SMTP 250 after
+//! DATA, HTTP 2xx) and the worker said so; it is then marked delivered in
+//! its own committed transaction at once. If the worker dies or overruns
+//! its lease before acknowledging, or jitd dies between the acknowledgement
 //! and that commit (or the power fails before the mark reaches the disk),
-//! the delivery is sent again after restart: at least once,
-//! with the same `jit notification N` id (in the text, the Message-ID and
-//! the `X-Jit-Notification` header) for receivers to drop the duplicate.
+//! the delivery is handed out again: at least once, with the same
+//! `jit notification N` id (in the text, the Message-ID and the
+//! `X-Jit-Notification` header) for receivers to drop the duplicate.
 
-use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{Message, SmtpTransport, Transport};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
-use std::path::Path;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, HookKind, NotifyConfig, SmtpTls};
+use crate::config::{Config, NotifyConfig};
 use crate::core::model::UnixTime;
-use crate::core::notify::{self, render, Audience, Channel};
+use crate::core::notify::{self, Audience, Channel};
+use crate::core::sanitize::for_terminal;
+use crate::deliver::wire::{
+    self, Ack, Hidden, HookWire, Job, Outcome, SmtpWire, ToWorker, Transports,
+};
+use crate::deliver::{SOCKET_NAME, USER};
 use crate::directory;
 use crate::store::{Delivery, Doorbell, Outbox, Planner, StoreError};
 
@@ -61,26 +72,229 @@ fn members(config: &Config, audience: Audience, resource: &str) -> Vec<String> {
     directory::names(principals)
 }
 
-/// Starts the delivery thread on the outbox in `state_dir`.
+/// Binds `deliver.socket` in `runtime_dir` and starts the dispatching
+/// thread on the outbox in `state_dir`.
 pub fn start(
     config: Arc<Config>,
     state_dir: &Path,
+    runtime_dir: &Path,
     bell: Arc<Doorbell>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let outbox = Outbox::open(state_dir)?;
     outbox.make_all_due()?;
-    let sender = Sender::new(&config.notify);
+    let (listener, path) = bind(runtime_dir).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "cannot listen on {}: {e}",
+            runtime_dir.join(SOCKET_NAME).display()
+        ))
+    })?;
     std::thread::Builder::new()
         .name("jitd-notify".into())
-        .spawn(move || run(&config.notify, &outbox, &sender, &bell))
+        .spawn(move || serve(&config.notify, &outbox, &listener, &path, &bell))
         .map_err(|e| StoreError::Corrupt(format!("cannot start the notification thread: {e}")))
+}
+
+/// The runtime directory (traversable, not listable, by others: each socket
+/// in it says who may connect) and the delivery socket in it: 0660 root and
+/// the jit-deliver user's group, 0600 if there is no such user (then only a
+/// worker running as root is served).
+fn bind(runtime_dir: &Path) -> io::Result<(UnixListener, PathBuf)> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(runtime_dir)?;
+    let meta = std::fs::metadata(runtime_dir)?;
+    if meta.permissions().mode() & 0o011 != 0o011 {
+        std::fs::set_permissions(
+            runtime_dir,
+            std::fs::Permissions::from_mode(meta.permissions().mode() | 0o011),
+        )?;
+    }
+    let path = runtime_dir.join(SOCKET_NAME);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // jitd's umask (0077) makes it root's alone until it is handed on.
+    let listener = UnixListener::bind(&path)?;
+    match nix::unistd::User::from_name(USER) {
+        Ok(Some(user)) => {
+            nix::unistd::chown(&path, None, Some(user.gid))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+        }
+        _ => tracing::warn!(
+            user = USER,
+            "no such user: only a delivery worker running as root can connect"
+        ),
+    }
+    Ok((listener, path))
+}
+
+/// Whether the peer is the delivery worker: root, or the jit-deliver user.
+fn allowed(stream: &UnixStream) -> Result<u32, String> {
+    let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(|e| format!("no peer credentials: {e}"))?;
+    let uid = cred.uid();
+    let worker = nix::unistd::User::from_name(USER)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    if uid == 0 || Some(uid) == worker {
+        Ok(uid)
+    } else {
+        Err(format!("uid {uid} is not {USER}"))
+    }
+}
+
+/// How long the worker has to acknowledge one delivery before jitd gives up
+/// on the connection (and hands the delivery out again to the next one).
+/// An SMTP exchange is several steps, each bounded by `notify.timeout`.
+fn lease(config: &NotifyConfig) -> Duration {
+    config.timeout.saturating_mul(10) + Duration::from_secs(5)
+}
+
+/// The channels, with their secrets, for the worker's hello.
+fn transports(config: &NotifyConfig) -> Transports {
+    Transports {
+        smtp: config.smtp.as_ref().map(|s| SmtpWire {
+            server: s.server.clone(),
+            port: s.port,
+            tls: s.tls,
+            from: s.from.clone(),
+            username: s.username.clone(),
+            password: s.password.as_ref().map(|p| Hidden(p.0.clone())),
+        }),
+        hooks: config
+            .hooks
+            .iter()
+            .map(|(name, h)| {
+                (
+                    name.clone(),
+                    HookWire {
+                        kind: h.kind,
+                        url: Hidden(h.url.0.clone()),
+                    },
+                )
+            })
+            .collect(),
+        timeout_ms: config.timeout.as_millis() as u64,
+    }
+}
+
+/// Serves one worker at a time, for as long as jitd runs.
+fn serve(
+    config: &NotifyConfig,
+    outbox: &Outbox,
+    listener: &UnixListener,
+    path: &Path,
+    bell: &Doorbell,
+) {
+    let mut warned = false;
+    loop {
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => {
+                warned = false;
+                stream
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::error!(socket = %path.display(), error = %e, "delivery socket: cannot accept");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let uid = match allowed(&stream) {
+            Ok(uid) => uid,
+            Err(why) => {
+                tracing::warn!(%why, "delivery socket: connection refused");
+                continue;
+            }
+        };
+        let lease = lease(config);
+        let hello = stream
+            .set_read_timeout(Some(lease))
+            .and_then(|()| stream.set_write_timeout(Some(lease)))
+            .and_then(|()| {
+                wire::write(
+                    &mut stream,
+                    &ToWorker::Hello {
+                        version: wire::VERSION,
+                        transports: transports(config),
+                    },
+                )
+            });
+        if let Err(e) = hello {
+            tracing::warn!(error = %e, "delivery worker: hello failed");
+            continue;
+        }
+        tracing::info!(uid, "delivery worker connected");
+        let mut worker = Worker { stream };
+        let e = run(config, outbox, &mut worker, bell);
+        // Whatever was handed out and not acknowledged is still pending and
+        // due: the next worker gets it.
+        tracing::warn!(error = %e, "delivery worker gone; waiting for it to reconnect");
+    }
+}
+
+/// A connected delivery worker.
+struct Worker {
+    stream: UnixStream,
+}
+
+impl Worker {
+    /// Hands out one delivery and waits for its acknowledgement. An error
+    /// means the connection is unusable (gone, hung past its lease, or
+    /// broke the protocol); the delivery stays as it was.
+    fn deliver(&mut self, d: &Delivery) -> io::Result<Result<(), String>> {
+        wire::write(
+            &mut self.stream,
+            &ToWorker::Deliver(Job {
+                id: d.id,
+                channel: d.channel,
+                target: d.target.clone(),
+                notice: d.notice.clone(),
+            }),
+        )?;
+        let ack: Ack = wire::read(&mut self.stream)?;
+        // The worker is not trusted: only the delivery it was handed may be acknowledged.
+        if ack.id != d.id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("acknowledged {} when handed {}", ack.id, d.id),
+            ));
+        }
+        Ok(match ack.outcome {
+            Outcome::Delivered => Ok(()),
+            Outcome::Failed(reason) => {
+                let reason: String = for_terminal(&reason)
+                    .chars()
+                    .take(wire::MAX_REASON)
+                    .collect();
+                Err(if reason.is_empty() {
+                    "failed".into()
+                } else {
+                    reason
+                })
+            }
+        })
+    }
 }
 
 fn now() -> Duration {
     SystemClock.wall_precise()
 }
 
-fn run(config: &NotifyConfig, outbox: &Outbox, sender: &Sender, bell: &Doorbell) {
+/// Dispatches due deliveries until the worker's connection fails.
+fn run(config: &NotifyConfig, outbox: &Outbox, worker: &mut Worker, bell: &Doorbell) -> io::Error {
     let random = SystemRandom::new();
     loop {
         let due = match outbox.due(now().as_millis() as i64, BATCH) {
@@ -99,11 +313,14 @@ fn run(config: &NotifyConfig, outbox: &Outbox, sender: &Sender, bell: &Doorbell)
             let endpoint = endpoint(d);
             let result = match failed.get(&endpoint) {
                 Some(&retry_at) => outbox.postpone(d.id, retry_at),
-                None => attempt(config, outbox, sender, &random, d).map(|retry_at| {
-                    if let Some(at) = retry_at {
-                        failed.insert(endpoint, at);
-                    }
-                }),
+                None => match attempt(config, outbox, worker, &random, d) {
+                    Ok(result) => result.map(|retry_at| {
+                        if let Some(at) = retry_at {
+                            failed.insert(endpoint, at);
+                        }
+                    }),
+                    Err(e) => return e,
+                },
             };
             if let Err(e) = result {
                 // The row stays as it was (a delivered one is sent again: at
@@ -138,19 +355,22 @@ fn endpoint(d: &Delivery) -> (Channel, &str) {
     }
 }
 
-/// One delivery attempt, recorded; returns the retry time if it failed and will be retried.
+/// One delivery attempt through the worker, recorded; returns the retry
+/// time if it failed and will be retried. The outer error is the worker's
+/// connection failing (nothing recorded).
 fn attempt(
     config: &NotifyConfig,
     outbox: &Outbox,
-    sender: &Sender,
+    worker: &mut Worker,
     random: &SystemRandom,
     d: &Delivery,
-) -> Result<Option<i64>, StoreError> {
-    let result = sender.send(config, d);
+) -> io::Result<Result<Option<i64>, StoreError>> {
+    let result = worker.deliver(d)?;
     let at = now();
     let Err(error) = result else {
-        outbox.delivered(d.id, at.as_secs() as UnixTime)?;
-        return Ok(None);
+        return Ok(outbox
+            .delivered(d.id, at.as_secs() as UnixTime)
+            .map(|()| None));
     };
     let age = at
         .as_secs()
@@ -167,96 +387,5 @@ fn attempt(
         (at + delay).as_millis() as i64
     });
     tracing::warn!(id = d.id, target = %d.target, %error, gave_up = next.is_none(), "notification not delivered");
-    outbox.failed(d.id, &error, next)?;
-    Ok(next)
-}
-
-/// The configured transports, built once.
-struct Sender {
-    http: ureq::Agent,
-    smtp: Option<(SmtpTransport, Mailbox)>,
-    host: String,
-}
-
-impl Sender {
-    fn new(config: &NotifyConfig) -> Sender {
-        let http = ureq::Agent::config_builder()
-            .timeout_connect(Some(config.timeout))
-            .timeout_global(Some(config.timeout))
-            .max_redirects(0)
-            .build()
-            .into();
-        let smtp = config.smtp.as_ref().and_then(|s| {
-            let builder = match s.tls {
-                SmtpTls::Starttls => SmtpTransport::starttls_relay(&s.server),
-                SmtpTls::Tls => SmtpTransport::relay(&s.server),
-                SmtpTls::None => Ok(SmtpTransport::builder_dangerous(&s.server)),
-            };
-            let mut builder = match builder {
-                Ok(b) => b.port(s.port).timeout(Some(config.timeout)),
-                Err(e) => {
-                    tracing::error!(error = %e, server = %s.server, "SMTP server unusable; no email will be sent");
-                    return None;
-                }
-            };
-            if let (Some(user), Some(password)) = (&s.username, &s.password) {
-                builder = builder.credentials(Credentials::new(user.clone(), password.0.clone()));
-            }
-            // Checked when the config was loaded.
-            let from = s.from.parse().ok()?;
-            Some((builder.build(), from))
-        });
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".into());
-        Sender { http, smtp, host }
-    }
-
-    fn send(&self, config: &NotifyConfig, d: &Delivery) -> Result<(), String> {
-        match d.channel {
-            Channel::Email => self.email(d),
-            Channel::Hook => {
-                let hook = config
-                    .hooks
-                    .get(&d.target)
-                    .ok_or_else(|| format!("webhook '{}' is no longer configured", d.target))?;
-                let body = match hook.kind {
-                    HookKind::Slack => render::slack(&d.notice, d.id),
-                    HookKind::Teams => render::teams(&d.notice, d.id),
-                    HookKind::Json => render::json(&d.notice, d.id),
-                };
-                self.http
-                    .post(&hook.url.0)
-                    .header("X-Jit-Notification", d.id.to_string())
-                    .content_type("application/json")
-                    .send(body.to_string())
-                    .map(drop)
-                    // The error is shown by `jitctl show`; the URL may be a secret.
-                    .map_err(|e| e.to_string().replace(&hook.url.0, "<webhook url>"))
-            }
-        }
-    }
-
-    fn email(&self, d: &Delivery) -> Result<(), String> {
-        let (transport, from) = self.smtp.as_ref().ok_or("no SMTP server is configured")?;
-        let to: Mailbox = d
-            .target
-            .parse()
-            .map_err(|e| format!("bad address '{}': {e}", d.target))?;
-        let message = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(&d.notice.title)
-            .message_id(Some(format!("<jit-notification-{}@{}>", d.id, self.host)))
-            .multipart(MultiPart::alternative_plain_html(
-                render::email_text(&d.notice, d.id),
-                render::email_html(&d.notice, d.id),
-            ))
-            .map_err(|e| e.to_string())?;
-        transport
-            .send(&message)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
+    Ok(outbox.failed(d.id, &error, next).map(|()| next))
 }

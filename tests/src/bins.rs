@@ -33,7 +33,7 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.is_file(),
-        "{} not found: run `cargo build -p jitd --bins` first (or set JIT_BIN_DIR)",
+        "{} not found: run `cargo build --workspace --bins` first (or set JIT_BIN_DIR)",
         path.display()
     );
     path
@@ -45,4 +45,8 @@ pub fn jitd_bin() -> PathBuf {
 
 pub fn jitctl_bin() -> PathBuf {
     binary("jitctl")
+}
+
+pub fn jit_deliver_bin() -> PathBuf {
+    binary("jit-deliver")
 }

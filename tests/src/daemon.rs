@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{jitd_bin, kill_and_reap, Env, Run};
+use crate::{die_with_parent, jit_deliver_bin, jitd_bin, kill_and_reap, Env, Run, DELIVER_USER};
 
 impl Env {
     /// jitd's runtime directory (`/run/jit` on a real host).
@@ -19,6 +19,11 @@ impl Env {
     /// jitd's private socket for pam_jit.
     pub fn private_socket(&self) -> PathBuf {
         self.runtime_dir().join("pam.socket")
+    }
+
+    /// jitd's socket for the notification worker.
+    pub fn deliver_socket(&self) -> PathBuf {
+        self.runtime_dir().join("deliver.socket")
     }
 
     /// Replaces the config file (takes effect on the next jitd start).
@@ -83,6 +88,52 @@ impl Env {
             std::thread::sleep(Duration::from_millis(25));
         }
         self.jitd = Some(child);
+        let notify = fs::read_to_string(&self.config_path)
+            .unwrap_or_default()
+            .contains("[notify");
+        if notify && self.deliver.is_none() {
+            self.start_deliver();
+        }
+    }
+
+    /// Starts the notification worker as the unprivileged `jit-deliver`
+    /// user and group (no other groups), as jit-deliver.service does; it
+    /// connects to jitd on its own (retrying every second).
+    pub fn start_deliver(&mut self) {
+        assert!(self.deliver.is_none(), "jit-deliver already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("deliver.log"))
+            .expect("deliver.log");
+        let _ = writeln!(&log, "---- jit-deliver start ----");
+        let id = DELIVER_USER.1.to_string();
+        // nsenter sets the ids (dropping supplementary groups) and execs:
+        // the child is the worker itself.
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(self.ns_pid().to_string())
+            .args(["-m", "-S", &id, "-G", &id, "--"])
+            .arg(jit_deliver_bin())
+            .arg("--socket")
+            .arg(self.deliver_socket())
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log);
+        die_with_parent(&mut cmd);
+        self.deliver = Some(cmd.spawn().expect("spawn jit-deliver"));
+    }
+
+    /// The worker's pid.
+    pub fn deliver_pid(&self) -> Option<u32> {
+        self.deliver.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL to the worker, and reaps it.
+    pub fn kill_deliver(&mut self) {
+        let mut child = self.deliver.take().expect("jit-deliver not running");
+        kill_and_reap(&mut child);
     }
 
     /// The running jitd's pid.
@@ -125,13 +176,24 @@ impl Env {
 
     /// The last lines of jitd's stdout/stderr, for failure messages.
     pub fn jitd_log_tail(&self) -> String {
-        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(30);
-        format!(
-            "\n  jitd log (last lines):\n    {}\n",
+        let tail = |path: &std::path::Path, n: usize| {
+            let text = fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(n);
             lines[start..].join("\n    ")
-        )
+        };
+        let mut out = format!(
+            "\n  jitd log (last lines):\n    {}\n",
+            tail(&self.log_path, 30)
+        );
+        let deliver = self.dir.path().join("deliver.log");
+        if deliver.exists() {
+            out.push_str(&format!(
+                "  jit-deliver log (last lines):\n    {}\n",
+                tail(&deliver, 10)
+            ));
+        }
+        out
     }
 
     /// The SQLite database.

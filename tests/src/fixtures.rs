@@ -21,6 +21,11 @@ pub const USERS: &[(&str, u32, &[&str])] = &[
     ("audrey", 61008, &["jit-audit"]),
 ];
 
+/// The notification worker's user (`jit-deliver` on a real host), with a
+/// primary group of its own, like sysusers.d makes it: not one of
+/// [`USERS`], whom the PAM tests log in.
+pub const DELIVER_USER: (&str, u32) = ("jit-deliver", 61009);
+
 /// Fixture groups: name, gid.
 pub const GROUPS: &[(&str, u32)] = &[
     ("admins", 61101),
@@ -122,6 +127,11 @@ pub(crate) fn fixture_account_files(dir: &Path) -> (PathBuf, PathBuf) {
         ));
     }
     group.push_str(&format!("jitusers:x:{FIXTURE_GID}:\n"));
+    let (deliver, deliver_id) = DELIVER_USER;
+    passwd.push_str(&format!(
+        "{deliver}:x:{deliver_id}:{deliver_id}:jit notification worker:/nonexistent:/usr/sbin/nologin\n"
+    ));
+    group.push_str(&format!("{deliver}:x:{deliver_id}:\n"));
     for (g, gid) in GROUPS {
         let members: Vec<&str> = USERS
             .iter()

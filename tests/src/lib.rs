@@ -10,7 +10,7 @@
 //! The tests need root and the binaries built first:
 //!
 //! ```text
-//! cargo build -p jitd --bins && cargo test -p jit-tests
+//! cargo build --workspace --bins && cargo test -p jit-tests
 //! ```
 //!
 //! The binaries are looked up in `$JIT_BIN_DIR`, else next to the test

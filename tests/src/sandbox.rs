@@ -19,6 +19,8 @@ pub struct Env {
     pub(crate) holder: Child,
     pub(crate) dbus: Option<(Child, ChildStdout)>,
     pub(crate) jitd: Option<Child>,
+    /// `jit-deliver` as the `jit-deliver` user, when the config has `[notify]`.
+    pub(crate) deliver: Option<Child>,
     pub socket: PathBuf,
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
@@ -98,6 +100,7 @@ impl Env {
             holder,
             dbus: None,
             jitd: None,
+            deliver: None,
             cgroup: cgroup2_mount().map(|m| {
                 let name = root.file_name().expect("name").to_string_lossy();
                 m.join(format!("jit-test-{}", name.trim_start_matches("jit-e2e-")))
@@ -184,6 +187,9 @@ impl Default for Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if let Some(mut c) = self.deliver.take() {
+            kill_and_reap(&mut c);
+        }
         if let Some(mut c) = self.jitd.take() {
             kill_and_reap(&mut c);
         }

@@ -561,3 +561,177 @@ fn notification_config_errors_point_at_the_line() {
         assert!(run.stderr.contains(&want), "want {want}:{run}");
     }
 }
+
+/// One frame of jitd's delivery protocol: 4-byte big-endian length, JSON.
+fn read_frame(stream: &mut std::os::unix::net::UnixStream) -> std::io::Result<Value> {
+    use std::io::Read;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(serde_json::from_slice(&body).expect("JSON frame"))
+}
+
+fn write_frame(stream: &mut std::os::unix::net::UnixStream, body: &[u8]) {
+    use std::io::Write;
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    let _ = stream.write_all(&frame);
+}
+
+#[test]
+fn the_worker_is_unprivileged_never_opens_the_database_and_only_it_may_connect() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let http = HttpSink::start();
+    let env = Env::with_config(&notify_config(None, http.port, r#"owner = ["hook:json"]"#));
+    let id = id_of(&env.request("alice", "db", "2h", "unprivileged worker"));
+    wait_all_delivered(&env, id, 1);
+    assert_eq!(http.posts().len(), 1);
+
+    // It runs as jit-deliver, with no other group.
+    let pid = env.deliver_pid().expect("jit-deliver running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    let me = DELIVER_USER.1.to_string();
+    assert_eq!(line("Uid:"), [me.as_str(); 4], "{status}");
+    assert_eq!(line("Gid:"), [me.as_str(); 4], "{status}");
+    assert!(line("Groups:").is_empty(), "{status}");
+    // It holds nothing of jitd's state open...
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        assert!(
+            !target.starts_with(&env.state_dir),
+            "the worker has {} open",
+            target.display()
+        );
+    }
+    // ... and could not open it: the database stays root's alone.
+    let db = std::fs::metadata(env.db_path()).unwrap();
+    assert_eq!((db.mode() & 0o777, db.uid()), (0o600, 0));
+    let read = env.run_as(DELIVER_USER.0, "cat", &[env.db_path().to_str().unwrap()]);
+    assert_ne!(read.code, 0, "jit-deliver read the database: {read}");
+
+    // The socket is root's and the jit-deliver group's; anyone else is
+    // refused by the file mode (and by jitd's SO_PEERCRED check).
+    let socket = std::fs::metadata(env.deliver_socket()).unwrap();
+    assert_eq!(
+        (
+            socket.permissions().mode() & 0o777,
+            socket.uid(),
+            socket.gid()
+        ),
+        (0o660, 0, DELIVER_USER.1)
+    );
+    let pam = std::fs::metadata(env.private_socket()).unwrap();
+    assert_eq!(
+        pam.permissions().mode() & 0o077,
+        0,
+        "pam.socket stays root's"
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_delivery_or_acknowledging_what_it_was_not_handed_loses_nothing() {
+    let http = HttpSink::start();
+    http.set_hung(true);
+    // Long enough an attempt to kill the worker in the middle of it.
+    let config = notify_config(None, http.port, r#"owner = ["hook:json"]"#)
+        .replace("timeout = \"1s\"", "timeout = \"30s\"");
+    let mut env = Env::with_config(&config);
+    let id = id_of(&env.request("alice", "db", "2h", "kill the worker"));
+    std::thread::sleep(Duration::from_secs(2));
+    let note = &delivered(&env.show("root", id))[0];
+    assert_eq!(
+        (note["state"].as_str(), note["attempts"].as_u64()),
+        (Some("pending"), Some(0)),
+        "{note:#}"
+    );
+    env.kill_deliver();
+
+    // A peer that acknowledges another delivery than the one it was handed,
+    // or sends an oversized frame, is dropped; nothing is recorded.
+    let second = id_of(&env.request("bob", "db", "2h", "rogue worker"));
+    for reply in [
+        Some(br#"{"id":999999,"outcome":"delivered"}"#.to_vec()),
+        None,
+    ] {
+        let mut rogue = std::os::unix::net::UnixStream::connect(env.deliver_socket()).unwrap();
+        rogue
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let hello = read_frame(&mut rogue).expect("hello");
+        assert_eq!(hello["hello"]["version"], 1, "{hello}");
+        let job = read_frame(&mut rogue).expect("a delivery");
+        assert!(job["deliver"]["id"].as_u64().is_some(), "{job}");
+        match reply {
+            Some(body) => write_frame(&mut rogue, &body),
+            None => {
+                use std::io::Write;
+                let _ = rogue.write_all(&u32::MAX.to_be_bytes());
+            }
+        }
+        let after = read_frame(&mut rogue);
+        assert!(
+            after.is_err(),
+            "jitd went on with a rogue worker: {after:?}"
+        );
+    }
+    for request in [id, second] {
+        let note = &delivered(&env.show("root", request))[0];
+        assert_eq!(
+            (note["state"].as_str(), note["attempts"].as_u64()),
+            (Some("pending"), Some(0)),
+            "{note:#}"
+        );
+    }
+
+    http.set_hung(false);
+    env.start_deliver();
+    let first = &wait_all_delivered(&env, id, 1)[0];
+    assert_eq!(
+        first["attempts"], 1,
+        "the killed attempt does not count: {first:#}"
+    );
+    wait_all_delivered(&env, second, 1);
+    let posts = http.wait_for(2, Duration::from_secs(5));
+    let mut requests: Vec<u64> = posts
+        .iter()
+        .map(|p| p.json()["request"].as_u64().expect("request"))
+        .collect();
+    requests.sort();
+    requests.dedup();
+    assert_eq!(requests, [id, second], "at least once each");
+}
+
+#[test]
+fn jitd_links_no_smtp_tls_or_http_code() {
+    let symbols = |bin: std::path::PathBuf| {
+        let out = std::process::Command::new("nm")
+            .arg("-C")
+            .arg(&bin)
+            .output()
+            .expect("nm (binutils)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let worker = symbols(jit_deliver_bin());
+    if !worker.contains("rustls::") {
+        eprintln!("stripped binaries: nothing to compare");
+        return;
+    }
+    assert!(worker.contains("ureq::") && worker.contains("lettre::transport::smtp"));
+    let jitd = symbols(jitd_bin());
+    for network in ["rustls::", "ureq::", "lettre::transport", "webpki::"] {
+        assert!(!jitd.contains(network), "jitd links {network} code");
+    }
+}

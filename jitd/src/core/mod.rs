@@ -7,7 +7,8 @@
 
 pub(crate) mod break_glass;
 pub mod model;
-pub(crate) mod notify;
+// What a notification says and its renderers: also jit-deliver's.
+pub mod notify;
 pub(crate) mod rate;
 pub(crate) mod replay;
 pub mod risk;

@@ -1,0 +1,189 @@
+//! `jit-deliver`: the unprivileged delivery worker.
+//!
+//! Connects to jitd's `deliver.socket`, takes the transports from jitd's
+//! hello, then sends each delivery it is handed and answers with an
+//! acknowledgement. It keeps nothing durable and never opens jitd's
+//! database: if it dies, jitd hands the unacknowledged delivery out again.
+//!
+//! Each attempt is bounded (`notify.timeout` for connecting and for the
+//! whole exchange). A delivery counts only once the endpoint acknowledged it
+//! (SMTP 250 after DATA, HTTP 2xx). Every delivery carries its `jit
+//! notification N` id (in the text, the Message-ID and the
+//! `X-Jit-Notification` header) for receivers to drop a duplicate.
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use jitd::config::{HookKind, SmtpTls};
+use jitd::core::notify::{render, Channel};
+use jitd::deliver::wire::{self, Ack, Job, Outcome, ToWorker, Transports};
+
+/// Pause before connecting again.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Serves jitd on `socket` until killed, reconnecting whenever jitd goes away.
+pub fn run(socket: &Path) -> ! {
+    let mut complained = false;
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => {
+                complained = false;
+                tracing::info!(socket = %socket.display(), "connected to jitd");
+                if let Err(e) = serve(stream) {
+                    tracing::warn!(error = %e, "connection to jitd ended");
+                }
+            }
+            Err(e) if !complained => {
+                complained = true;
+                tracing::warn!(socket = %socket.display(), error = %e, "cannot reach jitd; retrying");
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(RECONNECT);
+    }
+}
+
+fn serve(mut stream: UnixStream) -> io::Result<()> {
+    let sender = match wire::read::<ToWorker>(&mut stream)? {
+        ToWorker::Hello {
+            version: wire::VERSION,
+            transports,
+        } => Sender::new(&transports),
+        ToWorker::Hello { version, .. } => {
+            return Err(io::Error::other(format!(
+                "jitd speaks protocol version {version}, not {}",
+                wire::VERSION
+            )))
+        }
+        ToWorker::Deliver(_) => return Err(io::Error::other("a delivery before the hello")),
+    };
+    loop {
+        let job = match wire::read::<ToWorker>(&mut stream) {
+            Ok(ToWorker::Deliver(job)) => job,
+            Ok(ToWorker::Hello { .. }) => return Err(io::Error::other("a second hello")),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let outcome = match sender.send(&job) {
+            Ok(()) => Outcome::Delivered,
+            Err(reason) => {
+                tracing::warn!(id = job.id, channel = job.channel.as_str(), %reason, "not delivered");
+                Outcome::Failed(reason)
+            }
+        };
+        wire::write(
+            &mut stream,
+            &Ack {
+                id: job.id,
+                outcome,
+            },
+        )?;
+    }
+}
+
+/// The transports jitd described, built once per connection.
+struct Sender {
+    http: ureq::Agent,
+    smtp: Option<(SmtpTransport, Mailbox)>,
+    hooks: std::collections::BTreeMap<String, wire::HookWire>,
+    host: String,
+}
+
+impl Sender {
+    fn new(t: &Transports) -> Sender {
+        let timeout = Duration::from_millis(t.timeout_ms);
+        let http = ureq::Agent::config_builder()
+            .timeout_connect(Some(timeout))
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .build()
+            .into();
+        let smtp = t.smtp.as_ref().and_then(|s| {
+            let builder = match s.tls {
+                SmtpTls::Starttls => SmtpTransport::starttls_relay(&s.server),
+                SmtpTls::Tls => SmtpTransport::relay(&s.server),
+                SmtpTls::None => Ok(SmtpTransport::builder_dangerous(&s.server)),
+            };
+            let mut builder = match builder {
+                Ok(b) => b.port(s.port).timeout(Some(timeout)),
+                Err(e) => {
+                    tracing::error!(error = %e, server = %s.server, "SMTP server unusable; no email will be sent");
+                    return None;
+                }
+            };
+            if let (Some(user), Some(password)) = (&s.username, &s.password) {
+                builder = builder.credentials(Credentials::new(user.clone(), password.0.clone()));
+            }
+            let from = match s.from.parse() {
+                Ok(from) => from,
+                Err(e) => {
+                    tracing::error!(error = %e, "bad sender address; no email will be sent");
+                    return None;
+                }
+            };
+            Some((builder.build(), from))
+        });
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        Sender {
+            http,
+            smtp,
+            hooks: t.hooks.clone(),
+            host,
+        }
+    }
+
+    fn send(&self, d: &Job) -> Result<(), String> {
+        match d.channel {
+            Channel::Email => self.email(d),
+            Channel::Hook => {
+                let hook = self
+                    .hooks
+                    .get(&d.target)
+                    .ok_or_else(|| format!("webhook '{}' is no longer configured", d.target))?;
+                let body = match hook.kind {
+                    HookKind::Slack => render::slack(&d.notice, d.id),
+                    HookKind::Teams => render::teams(&d.notice, d.id),
+                    HookKind::Json => render::json(&d.notice, d.id),
+                };
+                self.http
+                    .post(&hook.url.0)
+                    .header("X-Jit-Notification", d.id.to_string())
+                    .content_type("application/json")
+                    .send(body.to_string())
+                    .map(drop)
+                    // The error is shown by `jitctl show`; the URL may be a secret.
+                    .map_err(|e| e.to_string().replace(&hook.url.0, "<webhook url>"))
+            }
+        }
+    }
+
+    fn email(&self, d: &Job) -> Result<(), String> {
+        let (transport, from) = self.smtp.as_ref().ok_or("no SMTP server is configured")?;
+        let to: Mailbox = d
+            .target
+            .parse()
+            .map_err(|e| format!("bad address '{}': {e}", d.target))?;
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(&d.notice.title)
+            .message_id(Some(format!("<jit-notification-{}@{}>", d.id, self.host)))
+            .multipart(MultiPart::alternative_plain_html(
+                render::email_text(&d.notice, d.id),
+                render::email_html(&d.notice, d.id),
+            ))
+            .map_err(|e| e.to_string())?;
+        transport
+            .send(&message)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 
 use jit_wire::{self as wire, Kind, Message, Value, WireError, MAX_AUTH_LINE, NO_REPLY_EXPECTED};
-use jitd::bus::peer::{PeerConnection, PeerError};
+use jitd::fuzzing::{PeerConnection, PeerError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
@@ -229,8 +229,12 @@ fn judge(
         );
         return;
     };
+    // A command is its line's first word ("BEGIN " is BEGIN).
+    let begin = &lines[answers.len()];
     assert_eq!(
-        lines[answers.len()],
+        begin
+            .split_once(' ')
+            .map_or(begin.as_str(), |(command, _)| command),
         "BEGIN",
         "answers {answers:?}, sent {sent:?}"
     );

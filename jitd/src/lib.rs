@@ -24,3 +24,10 @@ pub mod store;
 pub mod sudoers;
 #[cfg(test)]
 mod test_support;
+
+/// What the fuzz targets (`fuzz/`) drive and jitd does not otherwise
+/// export: the private socket's SASL server.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::bus::peer::{PeerConnection, PeerError};
+}

@@ -8,7 +8,7 @@ mod interface;
 mod limits;
 #[cfg(not(feature = "fuzzing"))]
 mod peer;
-/// Public for the fuzz targets only (`fuzz/`, feature `fuzzing`).
+/// Exported for the fuzz targets only (`crate::fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub mod peer;
 pub mod private;

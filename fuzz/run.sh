@@ -9,20 +9,22 @@
 #   fuzz/run.sh run TARGET [ARGS...]     one target, libFuzzer's ARGS (e.g.
 #                                        -max_total_time=900 -jobs=2), its
 #                                        corpus grown in target/fuzz/corpus/
-#   fuzz/run.sh merge TARGET             minimizes that grown corpus into
-#                                        fuzz/corpus/TARGET (to commit)
+#   fuzz/run.sh merge TARGET             minimizes the committed and the
+#                                        grown corpus into fuzz/corpus/TARGET
+#                                        (to commit)
 #
 # Targets: wire sasl config asciicast. Needs a C++ compiler (libfuzzer-sys
 # builds libFuzzer). Artifacts live under ${CARGO_TARGET_DIR:-target}/fuzz.
+# The smoke run builds with the `smoke` profile, the others with `release`;
+# FUZZ_PROFILE=NAME overrides both.
 set -euo pipefail
 FUZZ=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$FUZZ")
 TARGETS=(wire sasl config asciicast)
 OUT=${CARGO_TARGET_DIR:-$ROOT/target}/fuzz
 HOST=$(rustc -vV | sed -n 's/^host: //p')
-# The smoke run builds with the `smoke` profile (dependencies unoptimized:
-# minutes less on CI's 2 cores), the others with `release` (FUZZ_PROFILE
-# overrides both).
+# The smoke profile leaves most dependencies unoptimized: minutes less on
+# CI's 2 cores (Cargo.toml).
 PROFILE=${FUZZ_PROFILE:-release}
 [[ ${1:-} == smoke ]] && PROFILE=${FUZZ_PROFILE:-smoke}
 BIN=$OUT/$HOST/$PROFILE
@@ -126,12 +128,21 @@ run() {
 }
 
 merge() {
-    local target=$1 merged
+    local target=$1 merged f name
     build
     merged=$(mktemp -d)
+    # The smallest set of inputs with every feature of both (libFuzzer's
+    # set cover), named by their SHA-1.
     # shellcheck disable=SC2046
-    "$BIN/$target" $(options "$target") -merge=1 "$merged" \
+    "$BIN/$target" $(options "$target") -set_cover_merge=1 "$merged" \
         "$FUZZ/corpus/$target" "$OUT/corpus/$target"
+    # Named inputs (seeds, regression-*) keep their names, and stay.
+    for f in "$FUZZ/corpus/$target"/*; do
+        name=$(basename "$f")
+        [[ $name =~ ^[0-9a-f]{40}$ ]] && continue
+        rm -f "$merged/$(sha1sum <"$f" | cut -c1-40)"
+        cp "$f" "$merged/$name"
+    done
     rm -rf "$FUZZ/corpus/$target"
     mv "$merged" "$FUZZ/corpus/$target"
     chmod 755 "$FUZZ/corpus/$target"
@@ -143,5 +154,5 @@ case ${1:-} in
     smoke) smoke "${2:-30}" ;;
     run) [[ -n ${2:-} ]] || { echo "usage: $0 run TARGET [LIBFUZZER-ARGS...]" >&2; exit 2; }; run "${@:2}" ;;
     merge) [[ -n ${2:-} ]] || { echo "usage: $0 merge TARGET" >&2; exit 2; }; merge "$2" ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2 ;;
 esac

@@ -32,7 +32,9 @@ BIN=$OUT/$HOST/$PROFILE
 # cargo-fuzz's flags for `--sanitizer none` (all stable): SanitizerCoverage
 # with inline 8-bit counters and a PC table (libFuzzer's coverage), compare
 # tracing (to solve magic values), stack depth; `--cfg fuzzing`. `--target`
-# keeps them off build scripts and proc macros.
+# keeps them off build scripts and proc macros. Not --locked: a dependency
+# jitd gains must not fail CI here first (fuzz/Cargo.lock follows, and keeps
+# the versions it has).
 build() {
     RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
 -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -41,7 +43,7 @@ build() {
 -Cllvm-args=-sanitizer-coverage-trace-compares \
 -Cllvm-args=-sanitizer-coverage-stack-depth" \
         CARGO_TARGET_DIR=$OUT cargo build --manifest-path "$FUZZ/Cargo.toml" \
-        --profile "$PROFILE" --target "$HOST" --locked --bins
+        --profile "$PROFILE" --target "$HOST" --bins
 }
 
 # libFuzzer's options for every run: a hang is a failure after 10 s, and

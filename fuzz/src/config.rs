@@ -1,5 +1,6 @@
 //! `/etc/jit/jitd.toml`: jitd's parser (`jitd::config::parse`) and the
-//! polkit helper's (`jitd::config::polkit::load`, `[polkit]` alone).
+//! polkit helper's (`jitd::config::polkit::load`, `[polkit]` alone, reached
+//! as `jitd::fuzzing::load_polkit_config`).
 //!
 //! Properties, for any text (invalid UTF-8 is read lossily):
 //! - neither panics;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use jitd::config::{self, ConfigError};
+use jitd::fuzzing::load_polkit_config;
 
 pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -48,7 +50,7 @@ pub fn check(data: &[u8]) {
     // The polkit helper reads the same file.
     let file = scratch_file();
     std::fs::write(file, text.as_bytes()).expect("writing the scratch config");
-    let helper = config::polkit::load(file);
+    let helper = load_polkit_config(file);
     match (&parsed, &helper) {
         (Ok(config), Ok(polkit)) => assert_eq!(&config.polkit, polkit),
         (Ok(_), Err(e)) => panic!("jitd accepts what the polkit helper refuses: {e}"),

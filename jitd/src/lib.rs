@@ -25,9 +25,11 @@ pub mod sudoers;
 #[cfg(test)]
 mod test_support;
 
-/// What the fuzz targets (`fuzz/`) drive and jitd does not otherwise
-/// export: the private socket's SASL server.
+/// What the fuzz targets (`fuzz/`) drive, whether or not jitd exports it
+/// otherwise: the private socket's SASL server, and the polkit helper's
+/// reading of the configuration.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     pub use crate::bus::peer::{PeerConnection, PeerError};
+    pub use crate::config::polkit::load as load_polkit_config;
 }

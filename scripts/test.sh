@@ -18,6 +18,9 @@ scripts/package.sh --profile dev "$(cargo metadata --format-version 1 --no-deps 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+# Coverage-guided fuzzing of the parsers, 30 s a target (fuzz/README.md): a
+# crash, hang or failed property fails the run.
+fuzz/run.sh smoke 30 || status=$?
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"

@@ -28,3 +28,12 @@ mod sessions;
 mod sudoers;
 #[cfg(test)]
 mod test_support;
+
+/// What the fuzz targets (`fuzz/`) drive, whether or not jitd exports it
+/// otherwise: the private socket's SASL server, and the polkit helper's
+/// reading of the configuration.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::bus::peer::{PeerConnection, PeerError};
+    pub use crate::config::polkit::load as load_polkit_config;
+}

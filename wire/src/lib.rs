@@ -4,8 +4,9 @@
 //! start the threads zbus's connections need); jitd's private socket does
 //! the reverse for pam_jit's two methods.
 //!
-//! Everything here is pure and bounded, so it can be fuzzed: a hostile or
-//! broken peer gets an error, never a panic or an unbounded allocation.
+//! Everything here is pure and bounded, so it can be fuzzed (`fuzz/`,
+//! target `wire`): a hostile or broken peer gets an error, never a panic or
+//! an unbounded allocation.
 
 #![forbid(unsafe_code)]
 
@@ -508,8 +509,9 @@ mod tests {
         );
     }
 
-    /// A tiny deterministic fuzz pass over random mutations (cargo-fuzz runs
-    /// the same decoder for longer; this keeps the property in every CI run).
+    /// A tiny deterministic fuzz pass over random mutations (the
+    /// coverage-guided `wire` target in `fuzz/` runs the decoder for longer,
+    /// briefly in every CI run; this keeps the property in `cargo test`).
     #[test]
     fn random_mutations_never_panic() {
         let seed = reply(

@@ -6,7 +6,11 @@ mod errors;
 mod gate;
 mod interface;
 mod limits;
+#[cfg(not(feature = "fuzzing"))]
 mod peer;
+/// Exported for the fuzz targets only (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod peer;
 pub mod private;
 mod recording;
 

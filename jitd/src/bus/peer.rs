@@ -55,7 +55,9 @@ impl PeerConnection {
     /// "OK" and the reply in one write, woken once.
     pub async fn authenticate(&mut self, uid: u32, guid: &str) -> Result<(), PeerError> {
         while self.buf.is_empty() {
-            self.fill().await?;
+            if !self.fill().await? {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
         }
         // The credentials byte.
         if self.buf.remove(0) != 0 {
@@ -86,12 +88,15 @@ impl PeerConnection {
                 "NEGOTIATE_UNIX_FD" if authenticated => {
                     "ERROR descriptors are not passed here".into()
                 }
-                "DATA" | "CANCEL" | "ERROR" => {
-                    awaiting_data = false;
-                    "REJECTED EXTERNAL".to_owned()
-                }
+                "DATA" | "CANCEL" | "ERROR" => "REJECTED EXTERNAL".to_owned(),
                 _ => "ERROR".to_owned(),
             };
+            // A rejection sends the client back to AUTH (D-Bus
+            // specification, "Authentication state diagrams"): it withdraws
+            // an earlier OK, or the DATA awaited.
+            if answer.starts_with("REJECTED") {
+                (authenticated, awaiting_data) = (false, false);
+            }
             self.out
                 .extend_from_slice(format!("{answer}\r\n").as_bytes());
         }
@@ -150,6 +155,10 @@ impl PeerConnection {
     async fn read_line(&mut self) -> Result<String, PeerError> {
         loop {
             if let Some(line) = wire::take_auth_line(&mut self.buf) {
+                // A whole line may have come in one read.
+                if line.len() > MAX_AUTH_LINE {
+                    return Err(PeerError::Auth("overlong line"));
+                }
                 return Ok(line);
             }
             if self.buf.len() > MAX_AUTH_LINE {
@@ -324,6 +333,62 @@ mod tests {
         assert!(matches!(result, Err(PeerError::Wire(_))), "{result:?}");
         let (result, _) = exchange(b"\0AUTH EXTERNAL 30\r\nBEGIN\r\n".to_vec(), 0).await;
         assert!(matches!(result, Ok(None)), "{result:?}");
+    }
+
+    /// Found by fuzz/ (target sasl): BEGIN was accepted after the
+    /// server had answered REJECTED to the OK'd client's CANCEL, ERROR or
+    /// DATA, and DATA after a REJECTED still completed the AUTH before it.
+    #[tokio::test]
+    async fn a_rejection_withdraws_an_earlier_ok() {
+        let mut sends = b"\0AUTH EXTERNAL\r\nAUTH EXT\r\nDATA\r\nBEGIN\r\n".to_vec();
+        sends.extend(check_grant(1));
+        let (result, seen) = exchange(sends, 0).await;
+        assert!(result.is_err(), "{result:?}");
+        let text = String::from_utf8_lossy(&seen);
+        let want = "DATA\r\nREJECTED EXTERNAL\r\nREJECTED EXTERNAL\r\nERROR\r\n";
+        assert!(text.starts_with(want), "{text}");
+        for withdraw in ["CANCEL", "ERROR", "DATA"] {
+            let mut sends = format!("\0AUTH EXTERNAL 30\r\n{withdraw}\r\nBEGIN\r\n").into_bytes();
+            sends.extend(check_grant(1));
+            let (result, seen) = exchange(sends, 0).await;
+            assert!(result.is_err(), "{withdraw}: {result:?}");
+            let text = String::from_utf8_lossy(&seen);
+            let want = format!("OK {GUID}\r\nREJECTED EXTERNAL\r\nERROR\r\n");
+            assert!(text.starts_with(&want), "{withdraw}: {text}");
+        }
+        // Authenticating again after the rejection works.
+        let mut sends = b"\0AUTH EXTERNAL 30\r\nCANCEL\r\nAUTH EXTERNAL 30\r\nBEGIN\r\n".to_vec();
+        sends.extend(check_grant(2));
+        let (call, _) = exchange(sends, 0).await;
+        assert_eq!(call.unwrap().unwrap().serial, 2);
+    }
+
+    /// Found by fuzz/ (target sasl): a line longer than MAX_AUTH_LINE was
+    /// answered when it came whole in one read.
+    #[tokio::test]
+    async fn an_overlong_line_is_refused_even_in_one_read() {
+        let long = "X".repeat(MAX_AUTH_LINE + 1);
+        let mut sends = format!("\0{long}\r\nAUTH EXTERNAL 30\r\nBEGIN\r\n").into_bytes();
+        sends.extend(check_grant(1));
+        let (result, seen) = exchange(sends, 0).await;
+        assert!(matches!(result, Err(PeerError::Auth(_))), "{result:?}");
+        assert!(seen.is_empty(), "{seen:?}");
+        let fits = "X".repeat(MAX_AUTH_LINE);
+        let mut sends = format!("\0{fits}\r\nAUTH EXTERNAL 30\r\nBEGIN\r\n").into_bytes();
+        sends.extend(check_grant(1));
+        assert!(exchange(sends, 0).await.0.unwrap().is_some());
+    }
+
+    /// Found by fuzz/ (target sasl): a client that closed without sending
+    /// a byte kept the server reading the end of the stream in a loop (its
+    /// thread busy until the connection's lifetime ran out).
+    #[tokio::test]
+    async fn a_client_that_sends_nothing_ends_the_handshake() {
+        let exchanged =
+            tokio::time::timeout(std::time::Duration::from_secs(5), exchange(Vec::new(), 0));
+        let (result, seen) = exchanged.await.expect("the handshake ends");
+        assert!(matches!(result, Err(PeerError::Io(_))), "{result:?}");
+        assert!(seen.is_empty(), "{seen:?}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! acknowledgement. It keeps nothing durable and never opens jitd's
 //! database: if it dies, jitd hands the unacknowledged delivery out again.
 //!
-//! Each attempt is bounded (`notify.timeout` for connecting and for the
-//! whole exchange). A delivery counts only once the endpoint acknowledged it
+//! Each attempt is bounded: `notify.timeout` for connecting and for each
+//! read and write, and [`ATTEMPT_TIMEOUTS`] of them for the whole attempt
+//! (an SMTP server that trickles bytes could otherwise hold it for ever).
+//! A delivery counts only once the endpoint acknowledged it
 //! (SMTP 250 after DATA, HTTP 2xx). Every delivery carries its `jit
 //! notification N` id (in the text, the Message-ID and the
 //! `X-Jit-Notification` header) for receivers to drop a duplicate.
@@ -17,6 +19,7 @@ use lettre::{Message, SmtpTransport, Transport};
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use jitd::config::{HookKind, SmtpTls};
@@ -25,6 +28,11 @@ use jitd::deliver::wire::{self, Ack, Job, Outcome, ToWorker, Transports};
 
 /// Pause before connecting again.
 const RECONNECT: Duration = Duration::from_secs(1);
+
+/// How many `notify.timeout`s one attempt may take in all: an SMTP exchange
+/// is several steps. Below jitd's lease (`notifier::lease`, 10 of them and
+/// 5 s), so the failure reaches jitd before it gives up on the worker.
+const ATTEMPT_TIMEOUTS: u32 = 8;
 
 /// Serves jitd on `socket` until killed, reconnecting whenever jitd goes away.
 pub fn run(socket: &Path) -> ! {
@@ -53,7 +61,7 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
         ToWorker::Hello {
             version: wire::VERSION,
             transports,
-        } => Sender::new(&transports),
+        } => Arc::new(Sender::new(&transports)),
         ToWorker::Hello { version, .. } => {
             return Err(io::Error::other(format!(
                 "jitd speaks protocol version {version}, not {}",
@@ -69,25 +77,44 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
-        let outcome = match sender.send(&job) {
+        let (id, channel) = (job.id, job.channel);
+        let outcome = match send_within(&sender, job) {
             Ok(()) => Outcome::Delivered,
             Err(reason) => {
-                tracing::warn!(id = job.id, channel = job.channel.as_str(), %reason, "not delivered");
+                tracing::warn!(id, channel = channel.as_str(), %reason, "not delivered");
                 Outcome::Failed(reason)
             }
         };
-        wire::write(
-            &mut stream,
-            &Ack {
-                id: job.id,
-                outcome,
-            },
-        )?;
+        wire::write(&mut stream, &Ack { id, outcome })?;
     }
+}
+
+/// Sends `job` on a thread of its own and waits at most [`ATTEMPT_TIMEOUTS`]
+/// timeouts for it. Past that the attempt has failed; its thread is left to
+/// end with its connection (lettre cannot be cancelled), one per hung
+/// attempt, and jitd retries no sooner than its backoff.
+fn send_within(sender: &Arc<Sender>, job: Job) -> Result<(), String> {
+    let limit = sender.timeout.saturating_mul(ATTEMPT_TIMEOUTS);
+    let (done, result) = mpsc::channel();
+    let sending = Arc::clone(sender);
+    std::thread::Builder::new()
+        .name("jit-deliver-send".into())
+        .spawn(move || {
+            // The receiver is gone only once the attempt was given up.
+            let _ = done.send(sending.send(&job));
+        })
+        .map_err(|e| format!("cannot start the attempt: {e}"))?;
+    result.recv_timeout(limit).unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {} s (the endpoint is too slow or stalls)",
+            limit.as_secs()
+        ))
+    })
 }
 
 /// The transports jitd described, built once per connection.
 struct Sender {
+    timeout: Duration,
     http: ureq::Agent,
     smtp: Option<(SmtpTransport, Mailbox)>,
     hooks: std::collections::BTreeMap<String, wire::HookWire>,
@@ -133,6 +160,7 @@ impl Sender {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into());
         Sender {
+            timeout,
             http,
             smtp,
             hooks: t.hooks.clone(),
@@ -158,9 +186,14 @@ impl Sender {
                     .header("X-Jit-Notification", d.id.to_string())
                     .content_type("application/json")
                     .send(body.to_string())
-                    .map(drop)
                     // The error is shown by `jitctl show`; the URL may be a secret.
                     .map_err(|e| e.to_string().replace(&hook.url.0, "<webhook url>"))
+                    // ureq returns a 3xx as a response (no redirect is
+                    // followed): only a 2xx means the hook took it.
+                    .and_then(|response| match response.status() {
+                        status if status.is_success() => Ok(()),
+                        status => Err(format!("http status: {status}")),
+                    })
             }
         }
     }

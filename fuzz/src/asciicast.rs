@@ -27,8 +27,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use ring::digest;
 use serde_json::{json, Value};
 
-// The recording format: the one line to change if it moves to a crate of its own.
-use jit_session::{
+// The recording format (crate jit-recording).
+use jit_recording::{
     asciicast::{decode_output, Finished, Header, Recorder, ENCODING},
     pipe::{check_line, Lines, MAX_LINE},
 };

@@ -51,12 +51,31 @@ pub struct Options {
     pub runtime_dir: PathBuf,
 }
 
-pub async fn run(opts: Options) -> Result<(), DaemonError> {
-    let (config, warnings) = config::load_and_check_names(&opts.config, &Nss)?;
-    for warning in &warnings {
-        tracing::warn!("{warning}");
+/// Logs the config's names that resolve to nobody ([`config::names`]) from
+/// a thread of its own: a slow directory (an LDAP that enumerates every
+/// account) must not hold up jitd's start, during which every gated sudo is
+/// refused.
+fn warn_about_names(path: PathBuf) {
+    let spawned = std::thread::Builder::new()
+        .name("jitd-names".into())
+        .spawn(
+            move || match config::load_and_check_names(&path, &Nss::default()) {
+                Ok((_, warnings)) => {
+                    for warning in warnings {
+                        tracing::warn!("{warning}");
+                    }
+                }
+                Err(e) => tracing::warn!("cannot check the config's names: {e}"),
+            },
+        );
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot check the config's names");
     }
-    let config = Arc::new(config);
+}
+
+pub async fn run(opts: Options) -> Result<(), DaemonError> {
+    let config = Arc::new(config::load(&opts.config)?);
+    warn_about_names(opts.config.clone());
     create_state_dir(&opts.state_dir)?;
     // Expire and lapse what ended while we were down before taking the name:
     // nobody may be told "granted" about a grant that is already over.

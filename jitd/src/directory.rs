@@ -1,7 +1,9 @@
 //! Who a uid is, and which configured principals they match (NSS lookups).
 
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 
+use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid as NixUid, User};
 use thiserror::Error;
 
@@ -86,7 +88,12 @@ pub fn names(principals: &[Principal]) -> Vec<String> {
 }
 
 /// The system's account database (NSS), for [`crate::config::names`].
-pub struct Nss;
+/// The accounts' primary groups are read at most once, and only for a
+/// group that lists no members.
+#[derive(Default)]
+pub struct Nss {
+    primary_gids: OnceLock<Result<HashSet<u32>, String>>,
+}
 
 impl Accounts for Nss {
     fn user(&self, name: &str) -> Lookup {
@@ -101,8 +108,12 @@ impl Accounts for Nss {
     /// (who [`Person::matches_any`] counts too).
     fn group(&self, name: &str) -> Lookup {
         match Group::from_name(name) {
-            Ok(Some(group)) => Lookup::Known {
-                members: !group.mem.is_empty() || has_primary_members(group.gid),
+            Ok(Some(group)) if !group.mem.is_empty() => Lookup::Known { members: true },
+            Ok(Some(group)) => match self.primary_gids.get_or_init(primary_gids) {
+                Ok(gids) => Lookup::Known {
+                    members: gids.contains(&group.gid.as_raw()),
+                },
+                Err(e) => Lookup::Failed(e.clone()),
             },
             Ok(None) => Lookup::Unknown,
             Err(e) => Lookup::Failed(e.to_string()),
@@ -110,28 +121,33 @@ impl Accounts for Nss {
     }
 }
 
-/// Whether any account has `gid` as its primary group. getpwent(3) walks
-/// one database-wide cursor: a lock keeps two walks from sharing it.
-fn has_primary_members(gid: Gid) -> bool {
+/// Every account's primary group, in one walk of the database. getpwent(3)
+/// walks one process-wide cursor: a lock keeps two walks from sharing it.
+/// A walk that ends in an error (a directory down) is a failed lookup,
+/// never "nobody".
+fn primary_gids() -> Result<HashSet<u32>, String> {
     static WALK: Mutex<()> = Mutex::new(());
     let _walk = WALK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut found = false;
+    let mut gids = HashSet::new();
     // SAFETY: setpwent/getpwent/endpwent are called under WALK, the only
     // user of the cursor in jitd; each entry is read before the next call
     // overwrites it, and the loop ends at the first null.
-    unsafe {
+    let ended = unsafe {
         libc::setpwent();
-        loop {
+        let ended = loop {
+            Errno::clear();
             let entry = libc::getpwent();
             if entry.is_null() {
-                break;
+                break Errno::last();
             }
-            if (*entry).pw_gid == gid.as_raw() {
-                found = true;
-                break;
-            }
-        }
+            gids.insert((*entry).pw_gid);
+        };
         libc::endpwent();
+        ended
+    };
+    // getpwent sets errno only on an error; ENOENT means the end.
+    match ended {
+        Errno::UnknownErrno | Errno::ENOENT => Ok(gids),
+        e => Err(format!("cannot list the accounts: {e}")),
     }
-    found
 }

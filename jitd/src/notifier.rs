@@ -157,7 +157,10 @@ fn allowed(stream: &UnixStream) -> Result<u32, String> {
 /// on the connection (and hands the delivery out again to the next one).
 /// An SMTP exchange is several steps, each bounded by `notify.timeout`.
 fn lease(config: &NotifyConfig) -> Duration {
-    config.timeout.saturating_mul(10) + Duration::from_secs(5)
+    config
+        .timeout
+        .saturating_mul(10)
+        .saturating_add(Duration::from_secs(5))
 }
 
 /// The channels, with their secrets, for the worker's hello.
@@ -365,13 +368,47 @@ fn attempt(
     random: &SystemRandom,
     d: &Delivery,
 ) -> io::Result<Result<Option<i64>, StoreError>> {
-    let result = worker.deliver(d)?;
-    let at = now();
+    let result = match worker.deliver(d) {
+        Ok(result) => result,
+        // The worker bounds its own attempts below the lease: one silent
+        // past it is stuck (a hostile endpoint, a bug). The attempt counts
+        // as failed, with its backoff, so that the next worker starts with
+        // other deliveries, then this connection is dropped.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            let error = format!(
+                "the delivery worker did not answer within {} s",
+                lease(config).as_secs()
+            );
+            if let Err(store) = failed(config, outbox, random, d, error) {
+                tracing::error!(id = d.id, error = %store, "cannot record a notification's delivery state");
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let Err(error) = result else {
         return Ok(outbox
-            .delivered(d.id, at.as_secs() as UnixTime)
+            .delivered(d.id, now().as_secs() as UnixTime)
             .map(|()| None));
     };
+    Ok(failed(config, outbox, random, d, error))
+}
+
+/// Records a failed attempt at `d`; returns its retry time, None once it
+/// is given up.
+fn failed(
+    config: &NotifyConfig,
+    outbox: &Outbox,
+    random: &SystemRandom,
+    d: &Delivery,
+    error: String,
+) -> Result<Option<i64>, StoreError> {
+    let at = now();
     let age = at
         .as_secs()
         .saturating_sub(u64::try_from(d.created_at).unwrap_or(0));
@@ -384,8 +421,8 @@ fn attempt(
             config.retry_max,
             u32::from_ne_bytes(jitter),
         );
-        (at + delay).as_millis() as i64
+        at.saturating_add(delay).as_millis() as i64
     });
     tracing::warn!(id = d.id, target = %d.target, %error, gave_up = next.is_none(), "notification not delivered");
-    Ok(outbox.failed(d.id, &error, next).map(|()| next))
+    outbox.failed(d.id, &error, next).map(|()| next)
 }

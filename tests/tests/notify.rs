@@ -735,3 +735,91 @@ fn jitd_links_no_smtp_tls_or_http_code() {
         assert!(!jitd.contains(network), "jitd links {network} code");
     }
 }
+
+/// A hostile SMTP server that trickles its greeting (a byte every half
+/// second, each under `notify.timeout`) cannot hold the worker: the attempt
+/// fails after its overall bound, is retried later, and the webhooks of the
+/// same and of later requests are delivered meanwhile.
+#[test]
+fn a_trickling_smtp_server_delays_no_other_notification() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let smtp_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"220-");
+                while s.write_all(b"x").is_ok() {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            });
+        }
+    });
+    let http = HttpSink::start();
+    let env = Env::with_config(&notify_config(
+        Some(smtp_port),
+        http.port,
+        r#"owner = ["email", "hook:json"]"#,
+    ));
+    let first = id_of(&env.request("alice", "db", "2h", "first"));
+    let second = id_of(&env.request("bob", "db", "2h", "second"));
+    // The bound is 8 timeouts of 1 s; jitd's lease 15 s.
+    let hooks_delivered = wait_for(Duration::from_secs(30), || {
+        [first, second]
+            .iter()
+            .all(|&id| {
+                delivered(&env.show("root", id))
+                    .iter()
+                    .any(|n| n["channel"] == "hook" && n["state"] == "delivered")
+            })
+            .then_some(())
+    });
+    assert!(
+        hooks_delivered.is_some(),
+        "a stalled SMTP exchange held the webhooks back:\n{:#}\n{:#}{}",
+        env.show("root", first),
+        env.show("root", second),
+        env.jitd_log_tail()
+    );
+    let email = delivered(&env.show("root", first))
+        .into_iter()
+        .find(|n| n["channel"] == "email")
+        .unwrap();
+    assert_ne!(email["state"], "delivered", "{email:#}");
+    assert!(
+        email["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no answer within"),
+        "{email:#}"
+    );
+}
+
+/// A webhook that answers with a redirect (http to https, a revoked hook
+/// bounced to a login page) took nothing: the delivery failed, with the status.
+#[test]
+fn a_redirect_is_not_a_delivery() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 302 Found\r\nLocation: https://login.example/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let env = Env::with_config(&notify_config(None, port, r#"owner = ["hook:json"]"#));
+    let id = id_of(&env.request("alice", "db", "2h", "redirected"));
+    let failed = wait_for(Duration::from_secs(10), || {
+        delivered(&env.show("root", id))
+            .into_iter()
+            .find(|n| n["last_error"].as_str().is_some_and(|e| e.contains("302")))
+    });
+    let note = failed.unwrap_or_else(|| panic!("no failed attempt:\n{:#}", env.show("root", id)));
+    assert_ne!(note["state"], "delivered", "{note:#}");
+}

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 
 /// `--check-config`: errors fail; warnings fail only with `--strict`.
 fn check_config(path: &Path, strict: bool) -> ExitCode {
-    match config::load_and_check_names(path, &Nss) {
+    match config::load_and_check_names(path, &Nss::default()) {
         Ok((cfg, warnings)) => {
             for warning in &warnings {
                 eprintln!("{warning}");

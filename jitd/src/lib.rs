@@ -25,6 +25,7 @@ mod grants;
 mod notifier;
 mod recordings;
 mod sessions;
+mod socket_file;
 mod sudoers;
 #[cfg(test)]
 mod test_support;

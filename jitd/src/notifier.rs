@@ -20,7 +20,7 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,19 +111,7 @@ fn bind(runtime_dir: &Path) -> io::Result<(UnixListener, PathBuf)> {
         )?;
     }
     let path = runtime_dir.join(SOCKET_NAME);
-    match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path)?,
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            ))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    // jitd's umask (0077) makes it root's alone until it is handed on.
-    let listener = UnixListener::bind(&path)?;
+    let listener = crate::socket_file::bind_replacing_stale(&path)?;
     match nix::unistd::User::from_name(USER) {
         Ok(Some(user)) => {
             nix::unistd::chown(&path, None, Some(user.gid))?;

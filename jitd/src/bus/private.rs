@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -57,26 +57,16 @@ const MAX_IDLE: Duration = Duration::from_secs(10);
 /// by a jitd that was killed. Called once jitd owns its bus name, so a
 /// second jitd never takes the socket from the first.
 pub fn bind(dir: &Path) -> io::Result<(std::os::unix::net::UnixListener, PathBuf)> {
-    // Root's alone, like the socket (systemd's RuntimeDirectory= makes it
-    // 0755; either way only root may connect).
+    // Root's alone where jitd makes it (systemd's RuntimeDirectory= makes it
+    // 0755, the delivery socket 0711): the socket's own mode decides.
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
     let path = dir.join(SOCKET_NAME);
-    match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(&path)?,
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            ))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    // jitd's umask (0077) leaves the socket 0700: root alone may connect.
-    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    // 0700 by jitd's umask: root alone may connect, whatever the directory
+    // allows (the delivery socket makes it 0711).
+    let listener = crate::socket_file::bind_replacing_stale(&path)?;
     listener.set_nonblocking(true)?;
     Ok((listener, path))
 }

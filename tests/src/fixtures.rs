@@ -96,10 +96,13 @@ eligible = ["group:admins"]
 max_duration = "1h"
 "#;
 
-/// [`TEST_CONFIG`] for tests that keep many requests pending at once:
-/// they test durability, not the per-user cap (`tests/tests/flood.rs` does).
+/// [`TEST_CONFIG`] for tests that keep many requests pending at once and
+/// make calls as fast as jitd answers: they test durability, not the
+/// per-user caps and call limits (`tests/tests/flood.rs` does).
 pub fn config_with_many_pending() -> String {
-    format!("{TEST_CONFIG}\n[limits]\npending_per_user = 1000\n")
+    format!(
+        "{TEST_CONFIG}\n[limits]\npending_per_user = 1000\ncalls_per_second = 1000000\ncall_burst = 1000000\n"
+    )
 }
 
 /// [`TEST_CONFIG`] with another `pending_ttl`.

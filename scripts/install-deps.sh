@@ -7,6 +7,8 @@ needed+=(polkitd pkexec)
 # scripts/package.sh and the package tests: .deb and .rpm builds, lintian, the
 # SELinux module, a Debian chroot, and systemd-analyze for the unit.
 needed+=(debhelper lintian rpm selinux-policy-dev semodule-utils mmdebstrap systemd)
+# pam_systemd's profile: the profiles' session lines must come after its (T33).
+needed+=(libpam-systemd)
 # The fuzz targets: libfuzzer-sys builds libFuzzer (C++).
 needed+=(g++)
 missing=()

@@ -23,6 +23,7 @@ mod deadlines;
 mod engine;
 mod grants;
 mod notifier;
+mod pam_stacks;
 mod recordings;
 mod sessions;
 mod socket_file;

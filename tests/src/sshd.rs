@@ -148,9 +148,9 @@ pub fn sshd_stack(env: &Env, resource: &str) -> String {
          account    required     pam_nologin.so\n\
          @include common-account\n\
          account required {jit} {EXEMPT} timeout=1s\n\
-         session required {jit} {EXEMPT} timeout=1s\n\
          session    required     pam_loginuid.so\n\
          @include common-session\n\
+         session required {jit} {EXEMPT} timeout=1s\n\
          session    required     pam_limits.so\n"
     )
 }

@@ -348,6 +348,99 @@ fn keyboard_interactive_ssh_is_bound_at_registration_and_ended_when_refused() {
     assert!(!ran.exists(), "a refused session ran its command");
 }
 
+/// A pam_exec script that does what pam_systemd does to the PAM process:
+/// moves it (its parent) into a fresh cgroup standing in for a logind
+/// session scope, made in this test's cgroup. Returns the script and the
+/// scope's name.
+fn move_parent_to_scope(env: &Env) -> (PathBuf, &'static str) {
+    let base = env.cgroup.as_ref().expect("cgroup v2");
+    let scope = "session-1.scope";
+    let script = env.write_script(
+        "move-to-scope",
+        &format!(
+            "mkdir -p {dir} && echo $PPID > {dir}/cgroup.procs",
+            dir = base.join(scope).display()
+        ),
+    );
+    (script, scope)
+}
+
+/// pam_systemd runs in `common-session`, before pam_jit's session line
+/// (the README's order, and pam-auth-update's): it moves the login into a
+/// logind scope after the account check bound it to its grant. The
+/// registration finds it there and moves it back: the shell runs in the
+/// grant's cgroup, not in the scope.
+#[test]
+fn a_login_moved_by_a_session_module_before_pam_jit_runs_in_its_grant() {
+    let env = Env::with_config(&config_with_ssh());
+    let (mover, scope) = move_parent_to_scope(&env);
+    let stack = insert_after(
+        &sshd_stack(&env, "ssh"),
+        "@include common-session",
+        &exec_line("session", &mover),
+    );
+    assert!(
+        stack.find("move-to-scope") < stack.find("session required"),
+        "{stack}"
+    );
+    env.install_pam(&[("sshd", &stack)], SUDOERS);
+    let sshd = Sshd::start(&env, &["alice"]);
+    let id = id_of(&env.request("alice", "ssh", "30m", "after pam_systemd"));
+    let run = env.run(sshd.ssh(&env, "alice", &["cat", "/proc/self/cgroup"]));
+    assert!(
+        run.code == 0 && run.stdout.contains(&format!("/grant-{id}\n")),
+        "{run}{}",
+        env.jitd_log_tail()
+    );
+    // The module did move it: the scope exists, emptied by the registration.
+    let dir = env.cgroup.as_ref().expect("cgroup").join(scope);
+    assert!(dir.join("cgroup.procs").exists(), "the mover never ran");
+    let status = env.jitctl("sam", &["status"]).ok();
+    assert!(!status.stdout.contains("pam_systemd"), "{status}");
+}
+
+/// A stack that runs pam_systemd after pam_jit's session line: the login
+/// leaves its grant's cgroup after it registered. jitd names the stack in
+/// `jitctl status`, and the grant's end still ends the session's process
+/// tree, wherever it was moved.
+#[test]
+fn a_session_moved_out_after_registration_is_flagged_and_ends_with_its_grant() {
+    let env = Env::new();
+    let (mover, scope) = move_parent_to_scope(&env);
+    let stack = format!(
+        "{}-session optional pam_systemd.so\n{}",
+        sudo_stack(&env, "logs", "timeout=1s"),
+        exec_line("session", &mover)
+    );
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    let status = env.jitctl_json("sam", &["status", "--json"]);
+    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w.as_str().is_some_and(|w| w
+            .contains("/etc/pam.d/sudo:8: pam_systemd.so")
+            && w.contains("for sudo"))),
+        "{status:#}"
+    );
+    let id = id_of(&env.request("alice", "logs", "30m", "late mover"));
+    let mark = marked_sleep();
+    let sudo = env.spawn_in_pty("alice", &format!("sudo -n sleep {mark}"));
+    let Some(sleep) = wait_for(Duration::from_secs(10), || {
+        pids_of(&["sleep", &mark]).first().copied()
+    }) else {
+        panic!("sudo never ran its command:{}", sudo.stop());
+    };
+    let cgroup = std::fs::read_to_string(format!("/proc/{sleep}/cgroup")).unwrap_or_default();
+    assert!(cgroup.contains(scope), "not moved: {cgroup}");
+    env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "moved"])
+        .ok();
+    assert!(
+        wait_all_dead(&[sleep], Duration::from_secs(5)).is_some(),
+        "a session moved out of its grant's cgroup outlived the grant:{}",
+        env.jitd_log_tail()
+    );
+    let _ = sudo.finish(Duration::from_secs(5));
+}
+
 /// README, "Recovery": the gate never stands between root and the host.
 /// With jitd stopped, root's own sudo still works (root is exempt by
 /// default), and a gated user is refused.

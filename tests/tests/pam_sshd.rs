@@ -132,6 +132,18 @@ fn ssh_gated_by_the_pam_auth_update_profile() {
     env.pam_auth_update("--enable jit-sshd");
     let session = std::fs::read_to_string(env.dir.path().join("pam.d/common-session")).unwrap();
     assert!(session.contains("libpam_jit.so resource=ssh"), "{session}");
+    // pam_systemd (libpam-systemd's profile) moves the login into a logind
+    // scope: pam_jit's session line must come after it (T33).
+    let (systemd, jit) = (
+        session.find("pam_systemd.so"),
+        session.find("libpam_jit.so"),
+    );
+    assert!(
+        systemd.is_some() && systemd < jit,
+        "pam_systemd must come before pam_jit: {session}"
+    );
+    let status = env.jitctl("sam", &["status"]).ok();
+    assert!(!status.stdout.contains("pam_systemd"), "{status}");
     refused("alice");
     // The profile exempts root alone: oscar, in no jit group, is gated too.
     refused("oscar");

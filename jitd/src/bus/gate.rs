@@ -83,6 +83,7 @@ impl Gate {
     /// What weakens the gate on this host, read now.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = crate::sudoers::gate_warnings();
+        warnings.extend(crate::pam_stacks::order_warnings());
         if !self.control.contains_sessions() {
             warnings.push(ContainError::NoCgroupV2.to_string());
         }
@@ -177,7 +178,8 @@ impl Gate {
 
     /// Registers the session of the caller's process (`pid`, as the kernel
     /// or the bus reports it; `held` if the carrier holds it): `bound` if
-    /// the account check bound it, else it is bound now ([`Gate::bind`]). The session ends when the process
+    /// the account check bound it and it is still in the grant's cgroup,
+    /// else it is bound now ([`Gate::bind`]). The session ends when the process
     /// exits ([`SessionEnds`]). A refusal ends the process ([`SessionControl::end_refused`]):
     /// sshd starts the session whatever it is told. Root only.
     pub async fn register(
@@ -199,14 +201,19 @@ impl Gate {
             rhost,
         } = opening;
         let bound = match bound.filter(|b| b.process.pid == pid && b.process.is_running()) {
-            Some(bound) => bound,
-            None => match self.contain(caller_process(pid, held)?, uid, &resource) {
-                Ok(bound) => bound,
-                Err((process, e)) => {
-                    self.control.end_refused(&process);
-                    return Err(e);
-                }
-            },
+            Some(bound) if self.control.grant_of_process(pid) == Some(bound.grant) => bound,
+            // Bound at the account check, and moved out since by a module
+            // between the hooks (pam_systemd puts a login into a logind
+            // session scope): contained again, or refused.
+            Some(moved) => {
+                tracing::debug!(
+                    pid,
+                    grant = moved.grant,
+                    "the session's process left its grant's cgroup after the account check; moving it back"
+                );
+                self.contain_or_end(moved.process, uid, &resource)?
+            }
+            None => self.contain_or_end(caller_process(pid, held)?, uid, &resource)?,
         };
         let Bound {
             process,
@@ -239,6 +246,21 @@ impl Gate {
         self.ends.write_opens_soon();
         self.ends.watch(session.id, process);
         Ok(registered)
+    }
+
+    /// [`Gate::contain`]; a refused process is ended
+    /// ([`SessionControl::end_refused`]).
+    fn contain_or_end(
+        &self,
+        process: Process,
+        uid: u32,
+        resource: &str,
+    ) -> Result<Bound, BusError> {
+        self.contain(process, uid, resource)
+            .map_err(|(process, e)| {
+                self.control.end_refused(&process);
+                e
+            })
     }
 
     /// Runs `op` against the engine off the executor ([`run_blocking`]).

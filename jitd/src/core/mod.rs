@@ -9,6 +9,7 @@ pub(crate) mod break_glass;
 pub mod model;
 // What a notification says and its renderers: also jit-deliver's.
 pub mod notify;
+pub(crate) mod pam_stack;
 pub(crate) mod rate;
 pub(crate) mod replay;
 pub mod risk;

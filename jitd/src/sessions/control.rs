@@ -221,7 +221,13 @@ impl SessionControl {
         }
         let mut targets: Vec<Target> = Vec::new();
         let found = self.cgroups_of(grant).into_iter().map(Target::Cgroup);
-        for target in sessions.iter().filter_map(Target::of).chain(found) {
+        let escaped = self.escaped(grant, sessions).map(Target::Tree);
+        for target in sessions
+            .iter()
+            .filter_map(Target::of)
+            .chain(found)
+            .chain(escaped)
+        {
             if !targets.contains(&target) {
                 targets.push(target);
             }
@@ -252,6 +258,33 @@ impl SessionControl {
                 "terminated sessions"
             );
         }
+    }
+
+    /// The processes of `grant`'s open `sessions` that still run outside the
+    /// grant's cgroup: moved out after they registered, by a PAM session
+    /// module that runs after pam_jit's (pam_systemd, into a logind scope;
+    /// `jitctl status` names such stacks). Their process trees are ended with
+    /// the grant; what left the tree (a daemon re-parented to init) cannot be
+    /// found, which is why the order matters.
+    fn escaped<'a>(
+        &'a self,
+        grant: u64,
+        sessions: &'a [SessionRecord],
+    ) -> impl Iterator<Item = u32> + 'a {
+        sessions
+            .iter()
+            .filter(|s| s.closed_at.is_none() && s.cgroup.is_some())
+            .filter_map(|s| Process::find(s.pid, s.started?))
+            .filter(move |p| self.grant_of_process(p.pid) != Some(grant))
+            .map(move |p| {
+                tracing::error!(
+                    grant,
+                    pid = p.pid,
+                    "a session's process left its grant's cgroup after it registered \
+                     (a PAM session module after pam_jit's: see jitctl status); ending its process tree"
+                );
+                p.pid
+            })
     }
 
     /// Ends and removes session cgroups left over from grants that are no

@@ -1,0 +1,49 @@
+//! What jitd tells admins about the PAM stacks in `/etc/pam.d` that weaken
+//! the gate: logged at start, shown by `jitctl status` (read each time: the
+//! files change without telling jitd).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::core::pam_stack::{late_session_move, Place};
+
+const PAM_D: &str = "/etc/pam.d";
+
+/// One line per place where a `pam_systemd.so` session line runs after
+/// pam_jit's, naming the services whose stacks do so.
+pub fn order_warnings() -> Vec<String> {
+    let dir = Path::new(PAM_D);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let mut services: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    services.sort();
+    let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for service in services {
+        if let Some(late) = late_session_move(&service, &read) {
+            found
+                .entry((at(&late.systemd), at(&late.jit)))
+                .or_default()
+                .push(late.service);
+        }
+    }
+    found
+        .into_iter()
+        .map(|((systemd, jit), services)| {
+            format!(
+                "{systemd}: pam_systemd.so's session line runs after pam_jit.so's ({jit}) for {}: \
+                 it moves a login out of its grant's cgroup after registration; \
+                 put pam_jit's session line after it",
+                services.join(", ")
+            )
+        })
+        .collect()
+}
+
+fn at(place: &Place) -> String {
+    format!("{PAM_D}/{}:{}", place.file, place.line)
+}

@@ -22,7 +22,7 @@ mod tick;
 mod tracking;
 mod transitions;
 
-pub use blocking::{run_blocking, run_soon};
+pub use blocking::run_blocking;
 pub use checker::GrantChecker;
 pub use error::EngineError;
 pub use recordings::{RecordedSession, RecordingStart};

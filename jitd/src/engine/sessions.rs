@@ -45,20 +45,13 @@ impl Engine {
     /// must not keep the others of its batch unrecorded.
     pub fn close_sessions(&mut self, ids: &[u64]) -> Result<usize> {
         self.write_admitted()?;
-        let mut sessions = Vec::with_capacity(ids.len());
-        for &id in ids {
-            match self.store.session(id)? {
-                Some(session) => sessions.push(session),
-                None => tracing::warn!(session = id, "no such session to record the end of"),
-            }
-        }
         let now = self.clock.wall();
         self.store.write_usage(|w| -> Result<usize> {
             let mut closed = 0;
-            for session in &sessions {
-                if !w.close_session(session.id, now)? {
+            for &id in ids {
+                let Some(session) = w.close_session(id, now)? else {
                     continue;
-                }
+                };
                 w.audit(&AuditEvent {
                     at: now,
                     actor_uid: Some(session.uid),

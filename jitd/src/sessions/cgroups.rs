@@ -3,6 +3,7 @@
 //! Parsing only, of text read by the caller (but for the default base).
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The grant a session or recorder cgroup's name (`grant-G`,
@@ -52,6 +53,18 @@ pub(super) fn cgroup_path_of(mountinfo: &str, dir: &Path) -> Option<String> {
     } else {
         path.into()
     })
+}
+
+/// `/proc/PID/cgroup`, in one read(2) where it fits (it does but for very
+/// long paths): this is read on every session registration.
+pub(super) fn proc_cgroups(pid: u32) -> Option<String> {
+    let path = format!("/proc/{pid}/cgroup");
+    let mut buf = [0u8; 4096];
+    let read = fs::File::open(&path).ok()?.read(&mut buf).ok()?;
+    if read < buf.len() {
+        return String::from_utf8(buf[..read].to_vec()).ok();
+    }
+    fs::read_to_string(path).ok()
 }
 
 pub(super) fn read_pids(path: &Path) -> Vec<u32> {

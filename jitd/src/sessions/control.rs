@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::cgroups::{
-    cgroup_path_of, default_cgroup_base, grant_of_cgroup, grant_of_cgroup_path, read_pids,
-    slow_migrations,
+    cgroup_path_of, default_cgroup_base, grant_of_cgroup, grant_of_cgroup_path, proc_cgroups,
+    read_pids, slow_migrations,
 };
 use super::pidfd::Process;
 use super::targets::Target;
@@ -163,8 +163,7 @@ impl SessionControl {
     /// jitd made, `<base>/grant-G` exactly. A `grant-G` elsewhere (in a
     /// subtree delegated to a user, say) is anybody's.
     pub fn grant_of_process(&self, pid: u32) -> Option<u64> {
-        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        grant_of_cgroup_path(self.cgroup_base_path.as_deref()?, &cgroups)
+        grant_of_cgroup_path(self.cgroup_base_path.as_deref()?, &proc_cgroups(pid)?)
     }
 
     /// The real uid `pid` runs as, if it is running. A caller's pid comes

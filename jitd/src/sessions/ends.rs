@@ -17,7 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use super::pidfd::Process;
-use crate::engine::{run_blocking, run_soon, Engine};
+use crate::engine::{run_blocking, Engine};
 use crate::store::SessionRecord;
 
 /// How long an end waits for others to be written with it.
@@ -85,7 +85,7 @@ impl SessionEnds {
             // Cleared first: a session admitted during the write gets a
             // write of its own.
             ends.opens_due.store(false, Ordering::Release);
-            match run_soon(&ends.engine, |e| e.write_admitted()).await {
+            match run_blocking(&ends.engine, |e| e.write_admitted()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => cannot_record(&e),
                 Err(e) => cannot_record(&e),
@@ -169,8 +169,9 @@ async fn close(engine: &Arc<Mutex<Engine>>, ids: Vec<u64>) {
     if ids.is_empty() {
         return;
     }
-    // On this thread if the engine is free: no hop to the blocking pool.
-    match run_soon(engine, move |e| e.close_sessions(&ids)).await {
+    // Never on this thread: it serves pam_jit, and a batch's commit would
+    // hold up every account check that arrives meanwhile.
+    match run_blocking(engine, move |e| e.close_sessions(&ids)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => cannot_record(&e),
         Err(e) => cannot_record(&e),

@@ -1,6 +1,6 @@
 //! Rows of `sessions`: PAM sessions opened under a grant (W1.7, W1.8 "use").
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, Writer};
@@ -50,16 +50,38 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Marks a session closed; false if it was unknown or already closed.
-    pub fn close_session(&mut self, id: u64, at: UnixTime) -> Result<bool> {
-        let changed = self
+    /// Marks a session closed; returns what its end's audit event names
+    /// (None if it was unknown or already closed). One statement: a batch
+    /// of ends reads nothing else.
+    pub fn close_session(&mut self, id: u64, at: UnixTime) -> Result<Option<ClosedSession>> {
+        let closed = self
             .tx
             .prepare_cached(
-                "UPDATE sessions SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL",
+                "UPDATE sessions SET closed_at = ?2 WHERE id = ?1 AND closed_at IS NULL
+                 RETURNING grant_id, uid, service, pid",
             )?
-            .execute(params![id, at])?;
-        Ok(changed == 1)
+            .query_row(params![id, at], |r| {
+                Ok(ClosedSession {
+                    id,
+                    grant: r.get(0)?,
+                    uid: r.get(1)?,
+                    service: r.get(2)?,
+                    pid: r.get(3)?,
+                })
+            })
+            .optional()?;
+        Ok(closed)
     }
+}
+
+/// A session whose end was just recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedSession {
+    pub id: u64,
+    pub grant: RequestId,
+    pub uid: Uid,
+    pub service: String,
+    pub pid: u32,
 }
 
 impl Store {

@@ -109,7 +109,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let rearm = Arc::new(Notify::new());
 
     let conn = zbus::connection::Builder::system().build().await?;
-    let ends = SessionEnds::new(Arc::clone(&engine));
+    let ends = SessionEnds::new(Arc::clone(&engine), control.clone());
     ends.resume().await;
     let asker = crate::polkit::asker::resolve(&config.polkit);
     if let Ok(Some(asker)) = &asker {

@@ -8,17 +8,19 @@ use std::path::Path;
 use crate::core::pam_stack::{late_session_move, Place};
 
 const PAM_D: &str = "/etc/pam.d";
+/// Where libpam looks for a service file that `/etc/pam.d` does not have.
+const VENDOR_PAM_D: &str = "/usr/lib/pam.d";
 
 /// One line per place where a `pam_systemd.so` session line runs after
 /// pam_jit's, naming the services whose stacks do so.
 pub fn order_warnings() -> Vec<String> {
     let dir = Path::new(PAM_D);
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     let mut services: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        // Followed: config management links service files.
+        .filter(|e| e.path().is_file())
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     services.sort();
@@ -44,6 +46,21 @@ pub fn order_warnings() -> Vec<String> {
         .collect()
 }
 
+/// A file as libpam finds it: an absolute path as it is, a name in
+/// `/etc/pam.d`, else in `/usr/lib/pam.d`.
+fn read(name: &str) -> Option<String> {
+    if name.starts_with('/') {
+        return std::fs::read_to_string(name).ok();
+    }
+    [PAM_D, VENDOR_PAM_D]
+        .iter()
+        .find_map(|dir| std::fs::read_to_string(Path::new(dir).join(name)).ok())
+}
+
 fn at(place: &Place) -> String {
-    format!("{PAM_D}/{}:{}", place.file, place.line)
+    if place.file.starts_with('/') {
+        format!("{}:{}", place.file, place.line)
+    } else {
+        format!("{PAM_D}/{}:{}", place.file, place.line)
+    }
 }

@@ -71,3 +71,12 @@ pub fn register(engine: &Arc<Mutex<Engine>>, session: SessionRecord) -> u64 {
     engine.write_admitted().unwrap();
     session.id
 }
+
+/// Session control over a cgroup directory that does not exist under `dir`:
+/// it moves nothing (a unit test must not touch the host's cgroups).
+pub fn no_cgroups(dir: &Path) -> crate::sessions::SessionControl {
+    crate::sessions::SessionControl::new(&config::SessionsConfig {
+        cgroup: Some(dir.join("no-cgroups")),
+        ..config::SessionsConfig::default()
+    })
+}

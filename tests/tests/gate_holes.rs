@@ -401,10 +401,11 @@ fn a_login_moved_by_a_session_module_before_pam_jit_runs_in_its_grant() {
 
 /// A stack that runs pam_systemd after pam_jit's session line: the login
 /// leaves its grant's cgroup after it registered. jitd names the stack in
-/// `jitctl status`, and the grant's end still ends the session's process
-/// tree, wherever it was moved.
+/// `jitctl status`, puts the session back when it starts watching it, so a
+/// child started later (here: one that ignores SIGHUP and outlives sudo)
+/// is in the grant's cgroup, and the grant's end kills it.
 #[test]
-fn a_session_moved_out_after_registration_is_flagged_and_ends_with_its_grant() {
+fn a_session_moved_out_after_registration_is_flagged_moved_back_and_ends_with_its_grant() {
     let env = Env::new();
     let (mover, scope) = move_parent_to_scope(&env);
     let stack = format!(
@@ -416,29 +417,54 @@ fn a_session_moved_out_after_registration_is_flagged_and_ends_with_its_grant() {
     let status = env.jitctl_json("sam", &["status", "--json"]);
     let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
     assert!(
-        warnings.iter().any(|w| w.as_str().is_some_and(|w| w
-            .contains("/etc/pam.d/sudo:8: pam_systemd.so")
-            && w.contains("for sudo"))),
+        warnings.iter().any(|w| w.as_str().is_some_and(|w| {
+            w.contains("/etc/pam.d/sudo:8: pam_systemd.so") && w.contains("for sudo")
+        })),
         "{status:#}"
     );
     let id = id_of(&env.request("alice", "logs", "30m", "late mover"));
-    let mark = marked_sleep();
-    let sudo = env.spawn_in_pty("alice", &format!("sudo -n sleep {mark}"));
-    let Some(sleep) = wait_for(Duration::from_secs(10), || {
+    let (mark, holder) = (marked_sleep(), marked_sleep());
+    // In the mover's scope at first; after a second, a child that ignores
+    // SIGHUP and is left behind when the script (and sudo) exit.
+    let script = env.write_script(
+        "detach-later",
+        &format!(
+            "grep -q {scope} /proc/self/cgroup && touch {moved}\n\
+             sleep 1\n\
+             (trap '' HUP; exec sleep {mark}) </dev/null >/dev/null 2>&1 &\n\
+             exec sleep {holder}",
+            moved = env.dir.path().join("moved").display()
+        ),
+    );
+    let sudo = env.spawn_in_pty("alice", &format!("sudo -n {}", script.display()));
+    let Some(left) = wait_for(Duration::from_secs(10), || {
         pids_of(&["sleep", &mark]).first().copied()
     }) else {
         panic!("sudo never ran its command:{}", sudo.stop());
     };
-    let cgroup = std::fs::read_to_string(format!("/proc/{sleep}/cgroup")).unwrap_or_default();
-    assert!(cgroup.contains(scope), "not moved: {cgroup}");
+    assert!(
+        env.dir.path().join("moved").exists(),
+        "the mover did not move sudo"
+    );
+    let cgroup = std::fs::read_to_string(format!("/proc/{left}/cgroup")).unwrap_or_default();
+    assert!(
+        cgroup.contains(&format!("/grant-{id}\n")),
+        "not moved back: {cgroup}{}",
+        env.jitd_log_tail()
+    );
+    // sudo ends; the child it left runs on, until the grant ends.
+    for pid in pids_of(&["sleep", &holder]) {
+        // SAFETY: kill(2) on the test's own marked sleep.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let _ = sudo.finish(Duration::from_secs(5));
     env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "moved"])
         .ok();
     assert!(
-        wait_all_dead(&[sleep], Duration::from_secs(5)).is_some(),
-        "a session moved out of its grant's cgroup outlived the grant:{}",
+        wait_all_dead(&[left], Duration::from_secs(5)).is_some(),
+        "a child of a session moved out of its grant's cgroup outlived the grant:{}",
         env.jitd_log_tail()
     );
-    let _ = sudo.finish(Duration::from_secs(5));
 }
 
 /// README, "Recovery": the gate never stands between root and the host.

@@ -244,7 +244,7 @@ impl Gate {
         };
         let registered = (session.id, grant, expires_at);
         self.ends.write_opens_soon();
-        self.ends.watch(session.id, process);
+        self.ends.watch(session.id, grant, process);
         Ok(registered)
     }
 

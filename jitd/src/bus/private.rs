@@ -515,8 +515,8 @@ mod tests {
         });
         let gate = Gate::new(
             Arc::clone(&engine),
-            control,
-            SessionEnds::new(Arc::clone(&engine)),
+            control.clone(),
+            SessionEnds::new(Arc::clone(&engine), control),
         );
         let (server, mut client) = UnixStream::pair().unwrap();
         let served = tokio::spawn(async move { serve_one(server, gate, "0123456789abcdef").await });

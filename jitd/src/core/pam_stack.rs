@@ -29,18 +29,22 @@ pub struct LateSessionMove {
 }
 
 /// How deep `@include` and `include`/`substack` are followed (libpam's own
-/// limit is of the same order).
-const MAX_DEPTH: usize = 8;
+/// limit).
+const MAX_DEPTH: usize = 16;
+/// How many files one stack may read: included files can fan out.
+const MAX_FILES: usize = 64;
 
 /// Whether `service`'s stack (the file of that name, as `read` returns the
-/// files of `/etc/pam.d`) runs a `pam_systemd.so` session line after a
-/// `pam_jit.so` session line that applies to the service.
+/// files libpam would read for a name: `/etc/pam.d` or an absolute path)
+/// runs a `pam_systemd.so` session line after a `pam_jit.so` session line
+/// that applies to the service.
 pub fn late_session_move(
     service: &str,
     read: &impl Fn(&str) -> Option<String>,
 ) -> Option<LateSessionMove> {
     let mut modules = Vec::new();
-    session_modules(service, read, 0, &mut modules);
+    let mut files = 0;
+    session_modules(service, read, 0, &mut files, &mut modules);
     let jit = modules
         .iter()
         .position(|m| m.module.ends_with("pam_jit.so") && applies_to(&m.args, service))?;
@@ -54,22 +58,26 @@ pub fn late_session_move(
     })
 }
 
-/// pam_jit's `services=` argument: without one, it applies to every service.
+/// pam_jit's `services=` argument (the last one, as pam_jit reads them):
+/// without one, it applies to every service.
 fn applies_to(args: &[String], service: &str) -> bool {
     args.iter()
         .filter_map(|a| a.strip_prefix("services="))
-        .all(|list| list.split(',').any(|s| s == service))
+        .next_back()
+        .is_none_or(|list| list.split(',').any(|s| s == service))
 }
 
 fn session_modules(
     file: &str,
     read: &impl Fn(&str) -> Option<String>,
     depth: usize,
+    files: &mut usize,
     out: &mut Vec<SessionModule>,
 ) {
-    if depth > MAX_DEPTH || file.contains('/') {
+    if depth > MAX_DEPTH || *files >= MAX_FILES {
         return;
     }
+    *files += 1;
     let Some(text) = read(file) else { return };
     for (line, fields) in lines(&text) {
         let place = Place {
@@ -77,13 +85,18 @@ fn session_modules(
             line,
         };
         match fields.as_slice() {
-            [include, name] if include == "@include" => session_modules(name, read, depth + 1, out),
-            [kind, control, rest @ ..] if kind.trim_start_matches('-') == "session" => {
-                match (control.as_str(), rest) {
-                    ("include" | "substack", [name, ..]) => {
-                        session_modules(name, read, depth + 1, out)
-                    }
-                    (_, [module, args @ ..]) => out.push(SessionModule {
+            [include, name] if include == "@include" => {
+                session_modules(name, read, depth + 1, files, out)
+            }
+            // libpam reads types and controls case-insensitively.
+            [kind, control, rest @ ..]
+                if kind.trim_start_matches('-').eq_ignore_ascii_case("session") =>
+            {
+                let includes = control.eq_ignore_ascii_case("include")
+                    || control.eq_ignore_ascii_case("substack");
+                match (includes, rest) {
+                    (true, [name, ..]) => session_modules(name, read, depth + 1, files, out),
+                    (false, [module, args @ ..]) => out.push(SessionModule {
                         module: module.rsplit('/').next().unwrap_or(module).to_owned(),
                         args: args.to_vec(),
                         place,
@@ -108,7 +121,8 @@ fn lines(text: &str) -> Vec<(usize, Vec<String>)> {
             first = n + 1;
         }
         let code = raw.split('#').next().unwrap_or_default();
-        if let Some(part) = code.strip_suffix('\\') {
+        // libpam continues a line on a backslash before trailing blanks too.
+        if let Some(part) = code.trim_end().strip_suffix('\\') {
             pending.push_str(part);
             pending.push(' ');
             continue;
@@ -135,6 +149,7 @@ fn fields(line: &str) -> Vec<String> {
             ']' if in_brackets => {
                 in_brackets = false;
                 field.push(c);
+                fields.push(std::mem::take(&mut field));
             }
             c if c.is_whitespace() && !in_brackets => {
                 if !field.is_empty() {
@@ -235,11 +250,34 @@ mod tests {
     }
 
     #[test]
-    fn include_cycles_and_paths_end() {
+    fn include_cycles_end() {
         let read = files(&[
             ("a", "@include b\nsession required pam_jit.so r=1\n"),
-            ("b", "@include a\n@include ../etc/x\n"),
+            ("b", "@include a\n"),
         ]);
         assert_eq!(late_session_move("a", &read), None);
+    }
+
+    #[test]
+    fn what_libpam_also_accepts_is_read_too() {
+        let read = files(&[
+            (
+                "sshd",
+                "Session REQUIRED pam_jit.so services=cron services=sshd\n\
+                 SESSION Include /usr/lib/pam.d/extra\n",
+            ),
+            (
+                "/usr/lib/pam.d/extra",
+                "session [default=ignore]pam_permit.so\nsession optional \\ \t\n pam_systemd.so\n",
+            ),
+        ]);
+        let found = late_session_move("sshd", &read).expect("found");
+        assert_eq!(
+            found.systemd,
+            Place {
+                file: "/usr/lib/pam.d/extra".into(),
+                line: 2
+            }
+        );
     }
 }

@@ -50,6 +50,7 @@ impl Engine {
             let mut closed = 0;
             for &id in ids {
                 let Some(session) = w.close_session(id, now)? else {
+                    tracing::debug!(session = id, "no open session to record the end of");
                     continue;
                 };
                 w.audit(&AuditEvent {

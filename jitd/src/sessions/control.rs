@@ -19,7 +19,7 @@ use super::cgroups::{
     read_pids, slow_migrations,
 };
 use super::pidfd::Process;
-use super::targets::Target;
+use super::targets::{descendants, Target};
 use crate::config::SessionsConfig;
 use crate::store::SessionRecord;
 
@@ -27,6 +27,9 @@ use crate::store::SessionRecord;
 const RECORDER_HEAD_START: Duration = Duration::from_millis(150);
 /// How long a recorder may take to close its recording after its session ended.
 const RECORDER_GRACE: Duration = Duration::from_secs(5);
+/// How many times a process tree found outside its grant's cgroup is walked
+/// and moved back: it may fork while it is moved.
+const MOVE_PASSES: usize = 3;
 /// How long a refused PAM process may take to exit by itself (sudo does, on
 /// the error it is given) before its cgroup is killed (sshd goes on).
 const REFUSED_GRACE: Duration = Duration::from_secs(1);
@@ -220,7 +223,7 @@ impl SessionControl {
         }
         let mut targets: Vec<Target> = Vec::new();
         let found = self.cgroups_of(grant).into_iter().map(Target::Cgroup);
-        let escaped = self.escaped(grant, sessions).map(Target::Tree);
+        let escaped = self.escaped(grant, sessions).into_iter().map(Target::Tree);
         for target in sessions
             .iter()
             .filter_map(Target::of)
@@ -259,31 +262,73 @@ impl SessionControl {
         }
     }
 
+    /// Puts `process` and everything below it back into `grant`'s cgroup if
+    /// a PAM session module took it out after it registered (pam_systemd
+    /// after pam_jit's session line, into a logind scope: T33). Only into
+    /// the cgroup as it is: a grant whose cgroup is gone has ended, and its
+    /// end dealt with its sessions. Returns how many processes were moved.
+    pub fn recontain(&self, grant: u64, process: &Process) -> usize {
+        let Some(base) = &self.cgroup_base else {
+            return 0;
+        };
+        let procs = base.join(format!("grant-{grant}")).join("cgroup.procs");
+        let mut moved = 0;
+        for _ in 0..MOVE_PASSES {
+            if !process.is_running() {
+                break;
+            }
+            let outside: Vec<u32> = descendants(process.pid)
+                .into_iter()
+                .filter(|&pid| self.grant_of_process(pid) != Some(grant))
+                .collect();
+            if outside.is_empty() {
+                break;
+            }
+            for pid in outside {
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .open(&procs)
+                    .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
+                {
+                    Ok(()) => moved += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return moved,
+                    // Gone meanwhile, or a kernel thread: nothing to contain.
+                    Err(_) => {}
+                }
+            }
+        }
+        moved
+    }
+
     /// The processes of `grant`'s open `sessions` that still run outside the
-    /// grant's cgroup: moved out after they registered, by a PAM session
-    /// module that runs after pam_jit's (pam_systemd, into a logind scope;
-    /// `jitctl status` names such stacks). Their process trees are ended with
-    /// the grant; what left the tree (a daemon re-parented to init) cannot be
-    /// found, which is why the order matters.
-    fn escaped<'a>(
-        &'a self,
-        grant: u64,
-        sessions: &'a [SessionRecord],
-    ) -> impl Iterator<Item = u32> + 'a {
-        sessions
+    /// grant's cgroup after [`SessionControl::recontain`] was tried on them
+    /// (moved out after they registered: T33); moved back, they end with
+    /// the cgroup. What could not be moved is ended as a process tree.
+    fn escaped(&self, grant: u64, sessions: &[SessionRecord]) -> Vec<u32> {
+        let mut left = Vec::new();
+        for s in sessions
             .iter()
             .filter(|s| s.closed_at.is_none() && s.cgroup.is_some())
-            .filter_map(|s| Process::find(s.pid, s.started?))
-            .filter(move |p| self.grant_of_process(p.pid) != Some(grant))
-            .map(move |p| {
-                tracing::error!(
-                    grant,
-                    pid = p.pid,
-                    "a session's process left its grant's cgroup after it registered \
-                     (a PAM session module after pam_jit's: see jitctl status); ending its process tree"
-                );
-                p.pid
-            })
+        {
+            let Some(process) = s.started.and_then(|started| Process::find(s.pid, started)) else {
+                continue;
+            };
+            if self.grant_of_process(process.pid) == Some(grant) {
+                continue;
+            }
+            let moved = self.recontain(grant, &process);
+            tracing::error!(
+                grant,
+                pid = process.pid,
+                moved,
+                "a session's process left its grant's cgroup after it registered \
+                 (a PAM session module after pam_jit's: see jitctl status); ending it with the grant"
+            );
+            if process.is_running() && self.grant_of_process(process.pid) != Some(grant) {
+                left.push(process.pid);
+            }
+        }
+        left
     }
 
     /// Ends and removes session cgroups left over from grants that are no

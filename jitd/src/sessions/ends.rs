@@ -17,6 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use super::pidfd::Process;
+use super::SessionControl;
 use crate::engine::{run_blocking, Engine};
 use crate::store::SessionRecord;
 
@@ -31,6 +32,9 @@ const WATCH_AFTER: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct SessionEnds {
     engine: Arc<Mutex<Engine>>,
+    /// Puts a session moved out of its grant's cgroup back, when its watch
+    /// starts.
+    control: SessionControl,
     /// Sessions whose process has exited, not yet recorded as ended.
     ended: Arc<Mutex<Vec<u64>>>,
     /// A write of the admitted sessions is due within [`BATCH_WINDOW`].
@@ -38,23 +42,36 @@ pub struct SessionEnds {
 }
 
 impl SessionEnds {
-    pub fn new(engine: Arc<Mutex<Engine>>) -> SessionEnds {
+    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl) -> SessionEnds {
         SessionEnds {
             engine,
+            control,
             ended: Arc::default(),
             opens_due: Arc::default(),
         }
     }
 
-    /// Records session `id`'s end when `process` exits, watching from
-    /// [`WATCH_AFTER`] on. The watch runs on the caller's runtime (for the
-    /// private socket, its own thread's): no other thread is woken while
-    /// sudo waits for its session.
-    pub fn watch(&self, id: u64, process: Process) {
+    /// Records session `id` (of `grant`)'s end when `process` exits,
+    /// watching from [`WATCH_AFTER`] on. The watch runs on the caller's
+    /// runtime (for the private socket, its own thread's): no other thread
+    /// is woken while sudo waits for its session. When the watch starts, a
+    /// process that a PAM module took out of its grant's cgroup after it
+    /// registered is put back with its children (T33).
+    pub fn watch(&self, id: u64, grant: u64, process: Process) {
         let ends = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(WATCH_AFTER).await;
             let pid = process.pid;
+            let moved = ends.control.recontain(grant, &process);
+            if moved > 0 {
+                tracing::warn!(
+                    session = id,
+                    grant,
+                    moved,
+                    "a session left its grant's cgroup after it registered \
+                     (a PAM session module after pam_jit's: see jitctl status); moved it back"
+                );
+            }
             let exited = async {
                 // SAFETY: the Pidfd owns its descriptor for as long as the
                 // AsyncFd owns the Pidfd, and as_raw_fd always returns it.
@@ -141,12 +158,16 @@ impl SessionEnds {
         };
         let (mut watched, mut ended) = (0, Vec::new());
         for SessionRecord {
-            id, pid, started, ..
+            id,
+            grant,
+            pid,
+            started,
+            ..
         } in open
         {
             match started.and_then(|started| Process::find(pid, started)) {
                 Some(process) => {
-                    self.watch(id, process);
+                    self.watch(id, grant, process);
                     watched += 1;
                 }
                 None => ended.push(id),
@@ -188,7 +209,7 @@ mod tests {
 
     use super::*;
     use crate::directory::Person;
-    use crate::test_support::{engine_with_grant, open_engine, register, ALICE};
+    use crate::test_support::{engine_with_grant, no_cgroups, open_engine, register, ALICE};
 
     /// A sudo session of alice's grant in process `pid`, to be registered.
     fn record(grant: u64, pid: u32) -> SessionRecord {
@@ -223,11 +244,11 @@ mod tests {
     async fn sessions_are_recorded_as_ended_when_their_processes_exit() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, grant) = engine_with_grant(dir.path());
-        let ends = SessionEnds::new(Arc::clone(&engine));
+        let ends = SessionEnds::new(Arc::clone(&engine), no_cgroups(dir.path()));
         let mut children = Vec::new();
         for _ in 0..2 {
             let (id, child) = session(&engine, grant);
-            ends.watch(id, Process::hold(child.id()).unwrap());
+            ends.watch(id, grant, Process::hold(child.id()).unwrap());
             children.push(child);
         }
         assert_eq!(open_ids(&engine).len(), 2);
@@ -325,7 +346,7 @@ mod tests {
             .count();
         assert_eq!(opened, 2);
         let third = admit();
-        SessionEnds::new(Arc::clone(&engine)).flush();
+        SessionEnds::new(Arc::clone(&engine), no_cgroups(dir.path())).flush();
         assert_eq!(engine.lock().unwrap().admitted_unwritten(), 0);
         let ids: Vec<_> = engine
             .lock()
@@ -344,7 +365,7 @@ mod tests {
     async fn admitted_sessions_are_written_after_the_window() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, grant) = engine_with_grant(dir.path());
-        let ends = SessionEnds::new(Arc::clone(&engine));
+        let ends = SessionEnds::new(Arc::clone(&engine), no_cgroups(dir.path()));
         for _ in 0..2 {
             engine
                 .lock()
@@ -365,7 +386,7 @@ mod tests {
     async fn a_flush_records_queued_ends_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, grant) = engine_with_grant(dir.path());
-        let ends = SessionEnds::new(Arc::clone(&engine));
+        let ends = SessionEnds::new(Arc::clone(&engine), no_cgroups(dir.path()));
         let (id, mut child) = session(&engine, grant);
         ends.ended(999);
         ends.ended(id);

@@ -366,7 +366,11 @@ impl Daemon {
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
         let mut status = self.run(move |e| e.status(&who)).await?;
-        status.warnings = self.gate.warnings();
+        // Reads sudoers and every PAM stack: off the bus's executor.
+        let gate = self.gate.clone();
+        status.warnings = tokio::task::spawn_blocking(move || gate.warnings())
+            .await
+            .map_err(|e| BusError::Failed(e.to_string()))?;
         to_json(&status)
     }
 

@@ -74,8 +74,9 @@ impl PeerConnection {
                         awaiting_data = true;
                         "DATA".to_owned()
                     }
+                    // A new AUTH ends the DATA an earlier one awaited.
                     Some(("EXTERNAL", hex)) if !hex.is_empty() && identity_ok(hex) => {
-                        authenticated = true;
+                        (authenticated, awaiting_data) = (true, false);
                         format!("OK {guid}")
                     }
                     _ => "REJECTED EXTERNAL".to_owned(),
@@ -361,6 +362,18 @@ mod tests {
         sends.extend(check_grant(2));
         let (call, _) = exchange(sends, 0).await;
         assert_eq!(call.unwrap().unwrap().serial, 2);
+    }
+
+    /// Found by fuzz/ (target sasl): an AUTH with its identity, after an AUTH
+    /// that awaited DATA, left DATA awaited: a later DATA got a second OK.
+    #[tokio::test]
+    async fn an_auth_ends_the_data_an_earlier_one_awaited() {
+        let mut sends = b"\0AUTH EXTERNAL\r\nAUTH EXTERNAL 30\r\nDATA\r\nBEGIN\r\n".to_vec();
+        sends.extend(check_grant(1));
+        let (_, seen) = exchange(sends, 0).await;
+        let text = String::from_utf8_lossy(&seen);
+        let want = format!("DATA\r\nOK {GUID}\r\nREJECTED EXTERNAL\r\n");
+        assert!(text.starts_with(&want), "{text}");
     }
 
     /// Found by fuzz/ (target sasl): a line longer than MAX_AUTH_LINE was

@@ -20,6 +20,8 @@ pub mod names;
 mod notify;
 pub use names::ConfigWarning;
 pub use notify::{Hook, HookKind, NotifyConfig, Secret, Smtp, SmtpTls};
+mod accounts;
+pub use accounts::{Checkout, ManagedAccount};
 pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
 
@@ -425,6 +427,8 @@ struct RawConfig {
     polkit: polkit::RawPolkit,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
+    #[serde(rename = "account", default)]
+    accounts: Vec<accounts::RawAccount>,
 }
 
 #[derive(Clone, Debug)]
@@ -439,6 +443,8 @@ pub struct Config {
     pub break_glass: BreakGlassConfig,
     pub polkit: PolkitConfig,
     pub resources: Vec<Resource>,
+    /// Managed accounts (W3), each checked out by its resource's grants.
+    pub accounts: Vec<ManagedAccount>,
 }
 
 impl Config {
@@ -585,6 +591,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         });
     }
 
+    let accounts = accounts::resolve(raw.accounts, &resources)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+
     Ok(Config {
         roles: raw.roles,
         risk: RiskConfig {
@@ -603,6 +612,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         break_glass: raw.break_glass,
         polkit,
         resources,
+        accounts,
     })
 }
 

@@ -13,6 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use zbus::Connection;
 
+use crate::accounts::ShadowUtils;
 use crate::api::{BUS_NAME, OBJECT_PATH};
 use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
@@ -80,8 +81,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // Expire and lapse what ended while we were down before taking the name:
     // nobody may be told "granted" about a grant that is already over.
     let control = SessionControl::new(&config.sessions);
-    let (engine, recovered) =
+    let (mut engine, recovered) =
         Engine::open(Arc::clone(&config), &opts.state_dir, Arc::new(SystemClock))?;
+    // Before serving: no managed account keeps a password someone knows,
+    // or one a stopped jitd was replacing.
+    engine.take_custody(&ShadowUtils::new())?;
     if config.notify.enabled() {
         crate::notifier::start(
             Arc::clone(&config),

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod polkit;
 pub mod store;
 
+mod accounts;
 mod admissions;
 mod bus;
 mod clock;

@@ -47,8 +47,8 @@ impl Env {
         fs::set_permissions(&self.config_path, fs::Permissions::from_mode(0o644)).expect("chmod");
     }
 
-    /// Starts jitd and waits until it owns `org.jit.Daemon1` (20s at most).
-    pub fn start_jitd(&mut self) {
+    /// Starts jitd without waiting for it to serve ([`Env::start_jitd`] waits).
+    pub fn spawn_jitd(&mut self) {
         assert!(self.jitd.is_none(), "jitd already running");
         let log = OpenOptions::new()
             .create(true)
@@ -69,7 +69,13 @@ impl Env {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log);
-        let mut child = cmd.spawn().expect("spawn jitd");
+        self.jitd = Some(cmd.spawn().expect("spawn jitd"));
+    }
+
+    /// Starts jitd and waits until it owns `org.jit.Daemon1` (20s at most).
+    pub fn start_jitd(&mut self) {
+        self.spawn_jitd();
+        let mut child = self.jitd.take().expect("spawned");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(st) = child.try_wait().expect("try_wait") {

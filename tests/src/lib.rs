@@ -19,6 +19,8 @@
 
 pub use serde_json::Value;
 
+mod accounts;
+
 mod bins;
 pub use bins::*;
 

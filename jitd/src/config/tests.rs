@@ -1,5 +1,6 @@
 use super::*;
 use crate::core::notify::{Audience, Target};
+use crate::core::password::{CharClass, PasswordPolicy};
 
 const MINIMAL: &str = r#"
 [roles]
@@ -392,4 +393,103 @@ fn the_polkit_helper_reads_its_table_alone() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("absent.toml: cannot read"), "{err}");
+}
+
+/// MINIMAL with a privileged resource `db` and, after it, `account`.
+fn with_account(account: &str) -> String {
+    format!(
+        "{MINIMAL}\n[[resource]]\nname = \"db\"\nprivileged = true\neligible = [\"group:dba\"]\n\n{account}"
+    )
+}
+
+#[test]
+fn managed_accounts_are_read_with_their_defaults() {
+    let config = parse_str(&with_account(
+        "[[account]]\nname = \"postgres\"\nresource = \"db\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.accounts,
+        vec![ManagedAccount {
+            name: "postgres".into(),
+            resource: "db".into(),
+            checkout: Checkout::Exclusive,
+            reveal: false,
+            password: PasswordPolicy::default(),
+        }]
+    );
+    let config = parse_str(&with_account(
+        "[[account]]\nname = \"postgres\"\nresource = \"db\"\ncheckout = \"shared\"\n\
+         password = { length = 20, classes = [\"lower\", \"digit\"] }\n",
+    ))
+    .unwrap();
+    assert_eq!(config.accounts[0].checkout, Checkout::Shared);
+    assert_eq!(
+        config.accounts[0].password,
+        PasswordPolicy {
+            length: 20,
+            classes: vec![CharClass::Lower, CharClass::Digit]
+        }
+    );
+}
+
+#[test]
+fn managed_account_mistakes_are_reported_with_position() {
+    let account = "[[account]]\nname = \"postgres\"\nresource = \"db\"\n";
+    for (extra, at, says) in [
+        (
+            "checkout = \"shared\"\nreveal = true\n",
+            "jitd.toml:19:10:",
+            "a shared account cannot reveal its password",
+        ),
+        (
+            "password = { length = 8 }\n",
+            "jitd.toml:18:12:",
+            "between 16 and 256",
+        ),
+        (
+            "password = { classes = [\"emoji\"] }\n",
+            "jitd.toml:18:",
+            "unknown character class 'emoji'",
+        ),
+        ("colour = 1\n", "jitd.toml:18:1:", "unknown field `colour`"),
+    ] {
+        let err = error_of(&with_account(&format!("{account}{extra}")));
+        assert!(err.starts_with(at) && err.contains(says), "{extra}: {err}");
+    }
+    for (account, at, says) in [
+        (
+            "[[account]]\nname = \"postgres\"\nresource = \"nope\"\n",
+            "jitd.toml:17:12:",
+            "resource 'nope' is not a [[resource]]",
+        ),
+        (
+            "[[account]]\nname = \"postgres\"\nresource = \"sudo\"\n",
+            "jitd.toml:17:12:",
+            "must be privileged = true",
+        ),
+        (
+            "[[account]]\nname = \"root\"\nresource = \"db\"\n",
+            "jitd.toml:16:8:",
+            "root_custody = true",
+        ),
+        (
+            "[[account]]\nname = \"a\"\nresource = \"db\"\n[[account]]\nname = \"b\"\nresource = \"db\"\n",
+            "jitd.toml:20:12:",
+            "already checks out another account",
+        ),
+        (
+            "[[account]]\nname = \"bad name\"\nresource = \"db\"\n",
+            "jitd.toml:16:",
+            "not a valid account name",
+        ),
+    ] {
+        let err = error_of(&with_account(account));
+        assert!(err.starts_with(at) && err.contains(says), "{account}: {err}");
+    }
+    let root = "[[account]]\nname = \"root\"\nresource = \"db\"\nroot_custody = true\n";
+    assert_eq!(
+        parse_str(&with_account(root)).unwrap().accounts[0].name,
+        "root"
+    );
 }

@@ -10,6 +10,7 @@ pub mod model;
 // What a notification says and its renderers: also jit-deliver's.
 pub mod notify;
 pub(crate) mod pam_stack;
+pub(crate) mod password;
 pub(crate) mod rate;
 pub(crate) mod replay;
 pub mod risk;

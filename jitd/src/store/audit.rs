@@ -17,9 +17,34 @@ use super::{Result, StoreError};
 
 const KEY_LEN: usize = 32;
 
-pub struct AuditKey(hmac::Key);
+pub struct AuditKey {
+    chain: hmac::Key,
+    /// For fingerprints of secrets, derived from the chain's key: one key
+    /// file, and no fingerprint is ever a MAC of the chain.
+    fingerprints: hmac::Key,
+}
 
 impl AuditKey {
+    fn new(bytes: &[u8]) -> AuditKey {
+        let chain = hmac::Key::new(hmac::HMAC_SHA256, bytes);
+        let derived = hmac::sign(&chain, b"jit: the key of secrets' fingerprints");
+        AuditKey {
+            fingerprints: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            chain,
+        }
+    }
+
+    /// A keyed fingerprint of `secret` (a managed account's password): with
+    /// the key, one can tell whether a text was that secret; without it,
+    /// nothing about the secret can be learnt or guessed offline.
+    pub fn fingerprint(&self, secret: &[u8]) -> String {
+        let tag = hmac::sign(&self.fingerprints, secret);
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Reads the key, or creates it (0600, from the system CSPRNG) on first start.
     pub fn load_or_create(path: &Path) -> Result<AuditKey> {
         let key_error = |source| StoreError::Key {
@@ -39,7 +64,7 @@ impl AuditKey {
                     .map_err(|_| key_error(std::io::Error::other("system random source failed")))?;
                 file.write_all(&bytes).map_err(key_error)?;
                 file.sync_all().map_err(key_error)?;
-                Ok(AuditKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+                Ok(AuditKey::new(&bytes))
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let mut bytes = Vec::new();
@@ -52,7 +77,7 @@ impl AuditKey {
                         bytes.len()
                     ))));
                 }
-                Ok(AuditKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+                Ok(AuditKey::new(&bytes))
             }
             Err(e) => Err(key_error(e)),
         }
@@ -93,7 +118,7 @@ pub struct Verification {
 
 /// Unambiguous encoding: every field is length-prefixed.
 fn row_mac(key: &AuditKey, prev: &[u8], fields: &[&[u8]]) -> hmac::Tag {
-    hmac::sign(&key.0, &chain_input(prev, fields))
+    hmac::sign(&key.chain, &chain_input(prev, fields))
 }
 
 fn encode_row(
@@ -189,7 +214,7 @@ pub fn verify(conn: &Connection, key: &AuditKey) -> Result<Verification> {
         );
         let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
         let stored: Vec<u8> = row.get(7)?;
-        if hmac::verify(&key.0, &chain_input(&prev_mac, &refs), &stored).is_err() {
+        if hmac::verify(&key.chain, &chain_input(&prev_mac, &refs), &stored).is_err() {
             return Ok(failed(count, format!("row {id} was altered")));
         }
         prev_mac = stored;

@@ -4,6 +4,7 @@
 //! audit events in one transaction with `synchronous=FULL`: an operation that
 //! was acknowledged survives `kill -9` and power loss (threat T23).
 
+mod accounts;
 mod audit;
 mod cases;
 mod checkpoint;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use crate::core::notify::{Trigger, EVENTS};
 use thiserror::Error;
 
+pub(crate) use accounts::Custody;
 pub use audit::AuditEvent;
 pub(crate) use audit::{AuditKey, AuditRecord, Verification};
 pub(crate) use cases::Incident;

@@ -185,6 +185,18 @@ UPDATE recordings SET digest_of = CASE
   WHERE ended_at IS NOT NULL;
 CREATE UNIQUE INDEX recordings_session ON recordings(session) WHERE session IS NOT NULL;
 "#,
+    // Managed accounts (W3) in jitd's custody. state 'rotating': jitd is
+    // giving the account a new random password and locking it (or was,
+    // when it stopped: done again at start); 'held': locked, with a
+    // password nobody knows. fingerprint: keyed, of the current password.
+    r#"
+CREATE TABLE accounts (
+    name        TEXT PRIMARY KEY,
+    state       TEXT NOT NULL CHECK (state IN ('rotating', 'held')),
+    fingerprint TEXT,
+    updated_at  INTEGER NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

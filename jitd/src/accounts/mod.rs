@@ -1,6 +1,8 @@
 //! Managed local accounts (W3): their passwords, drawn from ring's
-//! `SystemRandom` and applied through shadow-utils ([`shadow`]).
+//! `SystemRandom`, hashed by libcrypt ([`crypt`]) and written through
+//! shadow-utils ([`shadow`]).
 
+mod crypt;
 pub mod shadow;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -45,8 +47,8 @@ impl ShadowUtils {
 impl Passwords for ShadowUtils {
     fn rotate_and_lock(&self, name: &str, policy: &PasswordPolicy) -> Result<Secret, AccountError> {
         let secret = self.password(policy)?;
-        shadow::set_password(name, &secret)?;
-        shadow::lock(name)?;
+        let hash = crypt::hash(&secret, &self.random)?;
+        shadow::set_field(name, &format!("!{hash}"))?;
         Ok(secret)
     }
 

@@ -1,25 +1,22 @@
-//! Local accounts' passwords through shadow-utils, as admins change them:
-//! `chpasswd` reads `name:password` on its standard input (never argv or
-//! the environment, which other users can read in /proc), hashes it with
-//! the host's method (`ENCRYPT_METHOD` in login.defs) and replaces
-//! `/etc/shadow` under shadow-utils' own lock; `usermod -L` locks it.
-//! Writing `/etc/shadow` ourselves would mean a crypt implementation and
-//! the lock protocol and SELinux labels of our own. Every change is
-//! verified by reading the entry back.
+//! Local accounts' password fields through shadow-utils, as admins change
+//! them: `chpasswd -e` reads `name:field` on its standard input (never
+//! argv or the environment, which /proc shows) and replaces `/etc/shadow`
+//! under shadow-utils' own lock. The field is a hash jitd made
+//! ([`super::crypt`]), `!` in front to lock it: a rotation and its lock
+//! are one replacement. Writing `/etc/shadow` ourselves would mean the lock
+//! protocol, backups and SELinux labels of our own. Every change is
+//! verified by reading the entry back, byte for byte.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::core::password::Secret;
-
 const CHPASSWD: &str = "/usr/sbin/chpasswd";
-const USERMOD: &str = "/usr/sbin/usermod";
 const PASSWD_FILE: &str = "/etc/passwd";
 const SHADOW_FILE: &str = "/etc/shadow";
 /// How long a shadow-utils program may take (it waits for the lock others
-/// hold; yescrypt hashing takes tens of milliseconds).
+/// hold).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Enough of a tool's complaint for the log.
 const STDERR_MAX: usize = 512;
@@ -84,31 +81,24 @@ fn fields_after<'a>(text: &'a str, name: &str) -> Option<std::str::Split<'a, cha
         .find_map(|mut fields| (fields.next() == Some(name)).then_some(fields))
 }
 
-/// Gives `name` the password `secret`, unlocked, and checks that its
-/// entry changed and is unlocked.
-pub fn set_password(name: &str, secret: &Secret) -> Result<(), AccountError> {
-    let before = entry(name)?;
-    let mut line = zeroize::Zeroizing::new(format!("{name}:{}\n", secret.expose()));
-    run(CHPASSWD, "chpasswd", &[], Some(line.as_bytes()))?;
-    zeroize::Zeroize::zeroize(&mut *line);
-    let after = entry(name)?;
-    if after.locked || after.hash == before.hash || !after.hash.starts_with('$') {
-        return Err(AccountError::Verify {
-            name: name.to_owned(),
-            what: "chpasswd succeeded but /etc/shadow does not hold a new, unlocked hash",
-        });
+impl ShadowEntry {
+    /// The field as `/etc/shadow` holds it.
+    fn field(&self) -> String {
+        format!("{}{}", if self.locked { "!" } else { "" }, self.hash)
     }
-    Ok(())
 }
 
-/// Locks `name`'s password (`!` in front of the hash) and checks it.
-pub fn lock(name: &str) -> Result<(), AccountError> {
+/// Sets `name`'s password field to `field` (a hash, `!` in front to lock
+/// it) and checks that `/etc/shadow` holds exactly that.
+pub fn set_field(name: &str, field: &str) -> Result<(), AccountError> {
     entry(name)?;
-    run(USERMOD, "usermod", &["-L", "--", name], None)?;
-    if !entry(name)?.locked {
+    let line = zeroize::Zeroizing::new(format!("{name}:{field}\n"));
+    run(CHPASSWD, "chpasswd", &["-e"], Some(line.as_bytes()))?;
+    let written = zeroize::Zeroizing::new(entry(name)?.field());
+    if *written != field {
         return Err(AccountError::Verify {
             name: name.to_owned(),
-            what: "usermod -L succeeded but the password is not locked",
+            what: "chpasswd succeeded but /etc/shadow does not hold the new password field",
         });
     }
     Ok(())

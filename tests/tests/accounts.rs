@@ -66,8 +66,14 @@ fn assert_in_custody(env: &Env) {
 }
 
 #[test]
-fn jitd_takes_custody_at_start_and_again_of_an_account_unlocked_behind_its_back() {
+fn jitd_takes_custody_at_start_and_again_of_an_account_changed_behind_its_back() {
     let mut env = env_with_account();
+    // Any user can put bytes that are not UTF-8 in their own line (chfn):
+    // that must not keep jitd from reading the accounts it manages.
+    env.ns_sh("printf 'weird:x:61999:61999:\\377:/:/bin/sh\\n' >> /etc/passwd");
+    assert!(std::fs::read(env.ns_path("/etc/passwd"))
+        .expect("passwd")
+        .contains(&0xff));
     env.start_jitd();
     assert_in_custody(&env);
     let hash = env.shadow_field(ACCOUNT);
@@ -104,8 +110,12 @@ fn jitd_takes_custody_at_start_and_again_of_an_account_unlocked_behind_its_back(
     env.stop_jitd();
     env.start_jitd();
     assert_eq!(env.shadow_field(ACCOUNT), hash);
-    // Unlocked with a password set by hand: taken back at the next start.
-    env.ns_sh(&format!("printf '%s:%s\\n' {ACCOUNT} '{KNOWN}' | chpasswd"));
+    // A password set by hand, even locked again by hand (someone knows
+    // it, and an unlock would bring it back): taken back at the next start.
+    env.ns_sh(&format!(
+        "printf '%s:%s\\n' {ACCOUNT} '{KNOWN}' | chpasswd && usermod -L {ACCOUNT}"
+    ));
+    assert!(env.shadow_field(ACCOUNT).starts_with('!'));
     assert!(env.password_opens(ACCOUNT, KNOWN));
     env.stop_jitd();
     env.start_jitd();
@@ -114,7 +124,7 @@ fn jitd_takes_custody_at_start_and_again_of_an_account_unlocked_behind_its_back(
     assert!(
         events
             .iter()
-            .any(|(e, d)| e == "account_rotated" && d["reason"] == "found_unlocked"),
+            .any(|(e, d)| e == "account_rotated" && d["reason"] == "changed"),
         "{events:?}"
     );
 }

@@ -40,7 +40,7 @@ extern "C" {
 }
 
 /// The hash of `secret` for `/etc/shadow`: `$id$params$salt$hash`.
-pub fn hash(secret: &Secret, random: &SystemRandom) -> Result<String, AccountError> {
+pub fn hash(secret: &Secret, random: &SystemRandom) -> Result<Secret, AccountError> {
     let failed = |what: &str| AccountError::Io(std::io::Error::other(what.to_owned()));
     let mut rbytes = [0u8; SALT_BYTES];
     random
@@ -87,12 +87,15 @@ pub fn hash(secret: &Secret, random: &SystemRandom) -> Result<String, AccountErr
     }
     // SAFETY: on success crypt_rn returns a NUL-terminated string inside
     // `data`, which lives until the end of this function.
-    let hashed = unsafe { CStr::from_ptr(out) }
-        .to_str()
-        .map_err(|_| failed("libcrypt returned a hash that is not text"))?
-        .to_owned();
+    let hashed = Secret::new(
+        unsafe { CStr::from_ptr(out) }
+            .to_str()
+            .map_err(|_| failed("libcrypt returned a hash that is not text"))?
+            .to_owned(),
+    );
     // A failure may also come back as a string starting with '*'.
-    if !hashed.starts_with('$') || hashed.contains([':', '\n']) {
+    let text = hashed.expose();
+    if !text.starts_with('$') || text.contains([':', '\n']) {
         return Err(failed("libcrypt returned no usable hash"));
     }
     Ok(hashed)

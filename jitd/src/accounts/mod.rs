@@ -10,17 +10,26 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::core::password::{generate, PasswordPolicy, Secret};
 pub use shadow::AccountError;
 
+/// A rotation's result: the new password (for its fingerprint: nobody
+/// needs it) and the `/etc/shadow` field written (for its fingerprint: a
+/// later start tells whether someone changed it).
+pub struct Rotated {
+    pub password: Secret,
+    pub field: Secret,
+}
+
 /// What jitd does to a managed account's password: the engine decides
 /// when, this does it.
 pub trait Passwords {
-    /// Gives `name` a new random password under `policy` and locks it;
-    /// returns the password (for its fingerprint only: nobody needs it).
-    fn rotate_and_lock(&self, name: &str, policy: &PasswordPolicy) -> Result<Secret, AccountError>;
-    /// Whether `name`'s password is locked now.
-    fn is_locked(&self, name: &str) -> Result<bool, AccountError>;
+    /// Gives `name` a new random password under `policy`, locked, in one
+    /// change of `/etc/shadow`.
+    fn rotate_and_lock(&self, name: &str, policy: &PasswordPolicy)
+        -> Result<Rotated, AccountError>;
+    /// `name`'s `/etc/shadow` password field now.
+    fn current_field(&self, name: &str) -> Result<Secret, AccountError>;
 }
 
-/// The host's accounts, through `chpasswd` and `usermod`.
+/// The host's accounts: libcrypt's hash, written by `chpasswd -e`.
 pub struct ShadowUtils {
     random: SystemRandom,
 }
@@ -31,28 +40,24 @@ impl ShadowUtils {
             random: SystemRandom::new(),
         }
     }
-
-    fn password(&self, policy: &PasswordPolicy) -> Result<Secret, AccountError> {
-        let mut failed = false;
-        let secret = generate(policy, |buf| failed |= self.random.fill(buf).is_err());
-        if failed {
-            return Err(AccountError::Io(std::io::Error::other(
-                "the system random source failed",
-            )));
-        }
-        Ok(secret)
-    }
 }
 
 impl Passwords for ShadowUtils {
-    fn rotate_and_lock(&self, name: &str, policy: &PasswordPolicy) -> Result<Secret, AccountError> {
-        let secret = self.password(policy)?;
-        let hash = crypt::hash(&secret, &self.random)?;
-        shadow::set_field(name, &format!("!{hash}"))?;
-        Ok(secret)
+    fn rotate_and_lock(
+        &self,
+        name: &str,
+        policy: &PasswordPolicy,
+    ) -> Result<Rotated, AccountError> {
+        let password = generate(policy, |buf| self.random.fill(buf)).map_err(|_| {
+            AccountError::Io(std::io::Error::other("the system random source failed"))
+        })?;
+        let hash = crypt::hash(&password, &self.random)?;
+        let field = Secret::new(format!("!{}", hash.expose()));
+        shadow::set_field(name, &field)?;
+        Ok(Rotated { password, field })
     }
 
-    fn is_locked(&self, name: &str) -> Result<bool, AccountError> {
-        Ok(shadow::entry(name)?.locked)
+    fn current_field(&self, name: &str) -> Result<Secret, AccountError> {
+        shadow::field(name)
     }
 }

@@ -12,6 +12,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use zeroize::Zeroizing;
+
+use crate::core::password::Secret;
+
 const CHPASSWD: &str = "/usr/sbin/chpasswd";
 const PASSWD_FILE: &str = "/etc/passwd";
 const SHADOW_FILE: &str = "/etc/shadow";
@@ -39,63 +43,49 @@ pub enum AccountError {
     Verify { name: String, what: &'static str },
 }
 
-/// An account's `/etc/shadow` password field.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ShadowEntry {
-    /// `!` in front: no password opens it (the account itself still runs).
-    pub locked: bool,
-    /// The field without its lock marks: the hash, `*`, or empty.
-    pub hash: String,
-}
-
-impl std::fmt::Debug for ShadowEntry {
-    /// Never the hash: it is as good as the password to an offline attack.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShadowEntry")
-            .field("locked", &self.locked)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `name`'s entry in `/etc/shadow`, if the account is local (in
-/// `/etc/passwd` too: an NSS account from a directory is not ours to manage).
-pub fn entry(name: &str) -> Result<ShadowEntry, AccountError> {
+/// `name`'s password field in `/etc/shadow` (`!` in front when locked),
+/// if the account is local: in `/etc/passwd` too (an NSS account from a
+/// directory is not ours to manage), with `x` there (pam_unix would take a
+/// password field in `/etc/passwd` instead of the shadow one). The files
+/// are read as bytes: any user can put bytes that are not UTF-8 in their
+/// own line (chfn), and that must not stop jitd from reading root's.
+pub fn field(name: &str) -> Result<Secret, AccountError> {
     let not_local = || AccountError::NotLocal(name.to_owned());
-    let passwd = std::fs::read_to_string(PASSWD_FILE)?;
-    fields_after(&passwd, name).ok_or_else(not_local)?;
-    let shadow = zeroize::Zeroizing::new(std::fs::read_to_string(SHADOW_FILE)?);
-    let field = fields_after(&shadow, name)
-        .ok_or_else(not_local)?
-        .next()
-        .unwrap_or_default();
-    Ok(ShadowEntry {
-        locked: field.starts_with('!'),
-        hash: field.trim_start_matches('!').to_owned(),
-    })
-}
-
-/// The fields after the name on `name`'s line of a colon-separated file.
-fn fields_after<'a>(text: &'a str, name: &str) -> Option<std::str::Split<'a, char>> {
-    text.lines()
-        .map(|l| l.split(':'))
-        .find_map(|mut fields| (fields.next() == Some(name)).then_some(fields))
-}
-
-impl ShadowEntry {
-    /// The field as `/etc/shadow` holds it.
-    fn field(&self) -> String {
-        format!("{}{}", if self.locked { "!" } else { "" }, self.hash)
+    let passwd = std::fs::read(PASSWD_FILE)?;
+    match field_of(&passwd, name) {
+        Some(b"x") => {}
+        Some(_) => {
+            return Err(AccountError::Verify {
+                name: name.to_owned(),
+                what: "its password is in /etc/passwd, not 'x' pointing to /etc/shadow",
+            })
+        }
+        None => return Err(not_local()),
     }
+    let shadow = Zeroizing::new(std::fs::read(SHADOW_FILE)?);
+    let field = field_of(&shadow, name).ok_or_else(not_local)?;
+    let field = std::str::from_utf8(field).map_err(|_| AccountError::Verify {
+        name: name.to_owned(),
+        what: "its /etc/shadow password field is not text",
+    })?;
+    Ok(Secret::new(field.to_owned()))
+}
+
+/// The field after the name on `name`'s line of a colon-separated file.
+fn field_of<'a>(text: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    text.split(|&b| b == b'\n').find_map(|line| {
+        let mut fields = line.split(|&b| b == b':');
+        (fields.next() == Some(name.as_bytes())).then(|| fields.next().unwrap_or_default())
+    })
 }
 
 /// Sets `name`'s password field to `field` (a hash, `!` in front to lock
 /// it) and checks that `/etc/shadow` holds exactly that.
-pub fn set_field(name: &str, field: &str) -> Result<(), AccountError> {
-    entry(name)?;
-    let line = zeroize::Zeroizing::new(format!("{name}:{field}\n"));
+pub fn set_field(name: &str, field: &Secret) -> Result<(), AccountError> {
+    self::field(name)?;
+    let line = Zeroizing::new(format!("{name}:{}\n", field.expose()));
     run(CHPASSWD, "chpasswd", &["-e"], Some(line.as_bytes()))?;
-    let written = zeroize::Zeroizing::new(entry(name)?.field());
-    if *written != field {
+    if self::field(name)?.expose() != field.expose() {
         return Err(AccountError::Verify {
             name: name.to_owned(),
             what: "chpasswd succeeded but /etc/shadow does not hold the new password field",
@@ -131,10 +121,16 @@ fn run(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(input)?;
-    }
+    // Written, then closed; a failed write (the program exited early) is
+    // reported after the wait, with what the program said.
+    let written = match (input, child.stdin.take()) {
+        (Some(input), Some(mut stdin)) => stdin.write_all(input),
+        _ => Ok(()),
+    };
     let status = wait(&mut child, tool)?;
+    if status.success() {
+        written?;
+    }
     if status.success() {
         return Ok(());
     }

@@ -57,6 +57,10 @@ pub struct PasswordPolicy {
 /// Shortest and longest password a policy may ask for.
 pub const MIN_LENGTH: usize = 16;
 pub const MAX_LENGTH: usize = 256;
+/// The least entropy a policy may give a password: its keyed fingerprint
+/// (in the database) must be out of reach of a brute force by whoever
+/// holds a backup of the database and its key.
+pub const MIN_BITS: f64 = 100.0;
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
@@ -84,6 +88,14 @@ impl PasswordPolicy {
         if seen.len() != self.classes.len() {
             return Some("a character class is named twice".into());
         }
+        let bits = self.length as f64 * (self.alphabet().len() as f64).log2();
+        if bits < MIN_BITS {
+            return Some(format!(
+                "{} characters of these classes give {bits:.0} bits of entropy; \
+                 at least {MIN_BITS:.0} are needed (make it longer or add classes)",
+                self.length
+            ));
+        }
         None
     }
 
@@ -100,6 +112,10 @@ impl PasswordPolicy {
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(Zeroizing::new(text))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -114,9 +130,12 @@ impl fmt::Debug for Secret {
 /// A password under `policy`, each character drawn uniformly from its
 /// alphabet (rejection sampling: no modulo bias), redrawn whole until
 /// every class is present (uniform over the passwords that satisfy the
-/// policy). `fill` fills a buffer with random bytes. The policy must be
-/// valid ([`PasswordPolicy::problem`]).
-pub fn generate(policy: &PasswordPolicy, mut fill: impl FnMut(&mut [u8])) -> Secret {
+/// policy). `fill` fills a buffer with random bytes; its failure ends the
+/// drawing. The policy must be valid ([`PasswordPolicy::problem`]).
+pub fn generate<E>(
+    policy: &PasswordPolicy,
+    mut fill: impl FnMut(&mut [u8]) -> Result<(), E>,
+) -> Result<Secret, E> {
     let alphabet = policy.alphabet();
     // The largest multiple of the alphabet's size a byte can hold.
     let limit = 256 - 256 % alphabet.len();
@@ -124,7 +143,7 @@ pub fn generate(policy: &PasswordPolicy, mut fill: impl FnMut(&mut [u8])) -> Sec
     loop {
         let mut text = Zeroizing::new(String::with_capacity(policy.length));
         while text.len() < policy.length {
-            fill(&mut bytes);
+            fill(&mut bytes)?;
             for &b in bytes.iter() {
                 if usize::from(b) < limit && text.len() < policy.length {
                     text.push(char::from(alphabet[usize::from(b) % alphabet.len()]));
@@ -136,7 +155,7 @@ pub fn generate(policy: &PasswordPolicy, mut fill: impl FnMut(&mut [u8])) -> Sec
             .iter()
             .all(|c| text.bytes().any(|b| c.chars().contains(&b)));
         if complete {
-            return Secret(text);
+            return Ok(Secret(text));
         }
     }
 }
@@ -146,7 +165,7 @@ mod tests {
     use super::*;
 
     /// A deterministic stand-in for a random source (xorshift).
-    fn counter(seed: u64) -> impl FnMut(&mut [u8]) {
+    fn counter(seed: u64) -> impl FnMut(&mut [u8]) -> Result<(), ()> {
         let mut state = seed;
         move |buf: &mut [u8]| {
             for b in buf.iter_mut() {
@@ -155,7 +174,12 @@ mod tests {
                 state ^= state << 17;
                 *b = state as u8;
             }
+            Ok(())
         }
+    }
+
+    fn draw(policy: &PasswordPolicy, seed: u64) -> Secret {
+        generate(policy, counter(seed)).unwrap()
     }
 
     #[test]
@@ -163,12 +187,13 @@ mod tests {
         for (length, classes) in [
             (16, CharClass::ALL.to_vec()),
             (256, vec![CharClass::Digit]),
+            (31, vec![CharClass::Digit]),
             (20, vec![CharClass::Lower, CharClass::Symbol]),
         ] {
             let policy = PasswordPolicy { length, classes };
             assert_eq!(policy.problem(), None);
             for seed in 1..50 {
-                let secret = generate(&policy, counter(seed));
+                let secret = draw(&policy, seed);
                 let text = secret.expose();
                 assert_eq!(text.len(), length);
                 for class in CharClass::ALL {
@@ -183,7 +208,7 @@ mod tests {
     fn no_character_that_chpasswd_or_a_console_would_mangle() {
         let policy = PasswordPolicy::default();
         for seed in 1..200 {
-            let secret = generate(&policy, counter(seed));
+            let secret = draw(&policy, seed);
             assert!(
                 secret
                     .expose()
@@ -199,17 +224,30 @@ mod tests {
     fn a_constant_source_is_rejected_until_it_varies_and_bytes_past_the_limit_are_skipped() {
         // 26 lower-case letters: bytes >= 234 are rejected, never folded.
         let policy = PasswordPolicy {
-            length: 16,
+            length: 22,
             classes: vec![CharClass::Lower],
         };
         let mut calls = 0;
-        let secret = generate(&policy, |buf: &mut [u8]| {
+        let secret = generate(&policy, |buf: &mut [u8]| -> Result<(), ()> {
             calls += 1;
             let byte = if calls == 1 { 250 } else { 27 };
             buf.fill(byte);
-        });
-        assert_eq!(secret.expose(), "b".repeat(16));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(secret.expose(), "b".repeat(22));
         assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn a_failing_source_ends_the_drawing() {
+        let mut calls = 0;
+        let drawn = generate(&PasswordPolicy::default(), |_: &mut [u8]| {
+            calls += 1;
+            Err("no entropy")
+        });
+        assert_eq!(drawn.err(), Some("no entropy"));
+        assert_eq!(calls, 1);
     }
 
     #[test]
@@ -229,11 +267,21 @@ mod tests {
             classes: vec![CharClass::Digit, CharClass::Digit],
         };
         assert!(twice.problem().unwrap().contains("twice"));
+        // 30 digits: 99.7 bits.
+        let weak = PasswordPolicy {
+            length: 30,
+            classes: vec![CharClass::Digit],
+        };
+        assert!(
+            weak.problem().unwrap().contains("at least 100"),
+            "{:?}",
+            weak.problem()
+        );
     }
 
     #[test]
     fn a_secret_is_not_printed() {
-        let secret = generate(&PasswordPolicy::default(), counter(7));
+        let secret = draw(&PasswordPolicy::default(), 7);
         assert_eq!(format!("{secret:?}"), "Secret(..)");
         assert!(!format!("{secret:?}").contains(secret.expose()));
     }

@@ -41,7 +41,16 @@ pub struct AccountRecord {
     pub custody: Custody,
     /// Keyed fingerprint of the current password (`AuditKey::fingerprint`).
     pub fingerprint: Option<String>,
+    /// Keyed fingerprint of the `/etc/shadow` field jitd wrote.
+    pub field_fingerprint: Option<String>,
     pub updated_at: UnixTime,
+}
+
+/// The keyed fingerprints of a rotation, for its row.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fingerprints<'a> {
+    pub password: Option<&'a str>,
+    pub field: Option<&'a str>,
 }
 
 impl Writer<'_> {
@@ -49,15 +58,23 @@ impl Writer<'_> {
         &mut self,
         name: &str,
         custody: Custody,
-        fingerprint: Option<&str>,
+        fingerprints: Fingerprints<'_>,
         at: UnixTime,
     ) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT INTO accounts (name, state, fingerprint, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(name) DO UPDATE SET state = ?2, fingerprint = ?3, updated_at = ?4",
+                "INSERT INTO accounts (name, state, fingerprint, field_fingerprint, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO UPDATE
+                 SET state = ?2, fingerprint = ?3, field_fingerprint = ?4, updated_at = ?5",
             )?
-            .execute(params![name, custody.as_str(), fingerprint, at])?;
+            .execute(params![
+                name,
+                custody.as_str(),
+                fingerprints.password,
+                fingerprints.field,
+                at
+            ])?;
         Ok(())
     }
 
@@ -68,10 +85,15 @@ impl Writer<'_> {
 }
 
 impl Store {
+    /// A keyed fingerprint of `secret` ([`Writer::fingerprint`]).
+    pub fn fingerprint(&self, secret: &[u8]) -> String {
+        self.key.fingerprint(secret)
+    }
+
     pub fn account(&self, name: &str) -> Result<Option<AccountRecord>> {
         self.conn
             .prepare_cached(
-                "SELECT name, state, fingerprint, updated_at FROM accounts WHERE name = ?1",
+                "SELECT name, state, fingerprint, field_fingerprint, updated_at FROM accounts WHERE name = ?1",
             )?
             .query_row([name], |r| {
                 let state: String = r.get(1)?;
@@ -79,7 +101,8 @@ impl Store {
                     name: r.get(0)?,
                     custody: Custody::parse(&state).unwrap_or(Custody::Rotating),
                     fingerprint: r.get(2)?,
-                    updated_at: r.get(3)?,
+                    field_fingerprint: r.get(3)?,
+                    updated_at: r.get(4)?,
                 })
             })
             .optional()

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::core::notify::{Trigger, EVENTS};
 use thiserror::Error;
 
-pub(crate) use accounts::Custody;
+pub(crate) use accounts::{AccountRecord, Custody, Fingerprints};
 pub use audit::AuditEvent;
 pub(crate) use audit::{AuditKey, AuditRecord, Verification};
 pub(crate) use cases::Incident;
@@ -45,6 +45,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database schema version {found} is newer than this jitd ({supported})")]
     TooNew { found: i64, supported: i64 },
+    #[error("{0}: another jitd is using this state directory")]
+    InUse(String),
+    #[error("{path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("session journal {path}: {source}")]
     Journal {
         path: String,
@@ -57,6 +64,9 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub struct Store {
+    /// Held (flock) while the store is open: one jitd per state directory,
+    /// or two would change the same managed accounts.
+    _lock: nix::fcntl::Flock<std::fs::File>,
     conn: Connection,
     checkpoints: checkpoint::Checkpoints,
     key: AuditKey,
@@ -68,6 +78,7 @@ impl Store {
     /// Opens (creating if needed) `jit.db` and the audit key in `state_dir`.
     /// The caller has set a restrictive umask; files are created 0600.
     pub fn open(state_dir: &Path) -> Result<Store> {
+        let lock = lock_state_dir(state_dir)?;
         let key = AuditKey::load_or_create(&state_dir.join("audit.key"))?;
         let db = state_dir.join("jit.db");
         let mut conn = Connection::open(&db)?;
@@ -83,6 +94,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let checkpoints = checkpoint::Checkpoints::start(&conn, &db)?;
         Ok(Store {
+            _lock: lock,
             conn,
             checkpoints,
             key,
@@ -161,6 +173,29 @@ impl Store {
     }
 }
 
+/// `state_dir/jitd.lock`, locked exclusively (never waiting), until dropped.
+fn lock_state_dir(state_dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = state_dir.join("jitd.lock");
+    let lock_error = |source| StoreError::Lock {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(lock_error)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+        |(_, errno)| match errno {
+            nix::errno::Errno::EWOULDBLOCK => StoreError::InUse(state_dir.display().to_string()),
+            errno => lock_error(std::io::Error::from(errno)),
+        },
+    )
+}
+
 /// A transaction in progress; dropping it without commit rolls back.
 pub struct Writer<'a> {
     tx: Transaction<'a>,
@@ -196,5 +231,24 @@ impl Writer<'_> {
 
     pub fn conn(&self) -> &Connection {
         &self.tx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_store_per_state_directory_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        let second = Store::open(dir.path());
+        assert!(
+            matches!(&second, Err(StoreError::InUse(_))),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
+        Store::open(dir.path()).unwrap();
     }
 }

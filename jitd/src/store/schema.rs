@@ -188,13 +188,16 @@ CREATE UNIQUE INDEX recordings_session ON recordings(session) WHERE session IS N
     // Managed accounts (W3) in jitd's custody. state 'rotating': jitd is
     // giving the account a new random password and locking it (or was,
     // when it stopped: done again at start); 'held': locked, with a
-    // password nobody knows. fingerprint: keyed, of the current password.
+    // password nobody knows. Keyed fingerprints of the current password
+    // and of the /etc/shadow field jitd wrote (changed behind its back if
+    // it differs at start).
     r#"
 CREATE TABLE accounts (
-    name        TEXT PRIMARY KEY,
-    state       TEXT NOT NULL CHECK (state IN ('rotating', 'held')),
-    fingerprint TEXT,
-    updated_at  INTEGER NOT NULL
+    name              TEXT PRIMARY KEY,
+    state             TEXT NOT NULL CHECK (state IN ('rotating', 'held')),
+    fingerprint       TEXT,
+    field_fingerprint TEXT,
+    updated_at        INTEGER NOT NULL
 );
 "#,
 ];

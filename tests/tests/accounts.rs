@@ -65,6 +65,19 @@ fn assert_in_custody(env: &Env) {
     assert_eq!(state.stdout.trim(), "held", "{}", env.jitd_log_tail());
 }
 
+/// In custody again, rotated for `reason`.
+#[track_caller]
+fn assert_rotated_because(env: &Env, reason: &str) {
+    assert_in_custody(env);
+    let events = account_events(env);
+    assert!(
+        events
+            .iter()
+            .any(|(e, d)| e == "account_rotated" && d["reason"] == reason),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn jitd_takes_custody_at_start_and_again_of_an_account_changed_behind_its_back() {
     let mut env = env_with_account();
@@ -119,14 +132,7 @@ fn jitd_takes_custody_at_start_and_again_of_an_account_changed_behind_its_back()
     assert!(env.password_opens(ACCOUNT, KNOWN));
     env.stop_jitd();
     env.start_jitd();
-    assert_in_custody(&env);
-    let events = account_events(&env);
-    assert!(
-        events
-            .iter()
-            .any(|(e, d)| e == "account_rotated" && d["reason"] == "changed"),
-        "{events:?}"
-    );
+    assert_rotated_because(&env, "changed");
 }
 
 /// jitd writes its intent before it touches the account: killed while
@@ -156,12 +162,5 @@ fn a_jitd_killed_while_rotating_finishes_the_rotation_at_start() {
     assert!(env.password_opens(ACCOUNT, KNOWN));
 
     env.start_jitd();
-    assert_in_custody(&env);
-    let events = account_events(&env);
-    assert!(
-        events
-            .iter()
-            .any(|(e, d)| e == "account_rotated" && d["reason"] == "interrupted"),
-        "{events:?}"
-    );
+    assert_rotated_because(&env, "interrupted");
 }

@@ -19,7 +19,7 @@ use crate::core::routing::Thresholds;
 pub mod names;
 mod notify;
 pub use names::ConfigWarning;
-pub use notify::{Hook, HookKind, NotifyConfig, Secret, Smtp, SmtpTls};
+pub use notify::{Hook, HookKind, NotifyConfig, Smtp, SmtpTls};
 mod accounts;
 pub use accounts::{Checkout, ManagedAccount};
 pub(crate) mod polkit;

@@ -160,7 +160,7 @@ fn transports(config: &NotifyConfig) -> Transports {
             tls: s.tls,
             from: s.from.clone(),
             username: s.username.clone(),
-            password: s.password.as_ref().map(|p| Hidden(p.0.clone())),
+            password: s.password.as_ref().map(|p| Hidden(p.expose().to_owned())),
         }),
         hooks: config
             .hooks
@@ -170,7 +170,7 @@ fn transports(config: &NotifyConfig) -> Transports {
                     name.clone(),
                     HookWire {
                         kind: h.kind,
-                        url: Hidden(h.url.0.clone()),
+                        url: Hidden(h.url.expose().to_owned()),
                     },
                 )
             })

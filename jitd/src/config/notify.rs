@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,16 +9,7 @@ use toml::Spanned;
 
 use super::HumanDuration;
 use crate::core::notify::{Audience, Policy, Target};
-
-/// A password or webhook URL: never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
+use crate::core::password::Secret;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -219,7 +209,7 @@ fn literal_or_secret(
             Some(name.span()),
             format!("give either {what} or {what}_secret, not both"),
         )),
-        (Some(value), None) => Ok(Some(Secret(value))),
+        (Some(value), None) => Ok(Some(Secret::new(value))),
         (None, Some(name)) => {
             let value = secrets()?.remove(name.get_ref()).ok_or_else(|| {
                 (
@@ -227,7 +217,7 @@ fn literal_or_secret(
                     format!("the secrets file has no entry '{}'", name.get_ref()),
                 )
             })?;
-            Ok(Some(Secret(value)))
+            Ok(Some(Secret::new(value)))
         }
         (None, None) => Ok(None),
     }
@@ -273,7 +263,7 @@ impl RawNotify {
                     format!("[notify.hooks.{name}] needs url or url_secret"),
                 )
             })?;
-            if !(url.0.starts_with("https://") || url.0.starts_with("http://")) {
+            if !(url.expose().starts_with("https://") || url.expose().starts_with("http://")) {
                 return Err((
                     at,
                     format!("the url of webhook '{name}' must start with https:// or http://"),

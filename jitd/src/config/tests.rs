@@ -1,6 +1,6 @@
 use super::*;
 use crate::core::notify::{Audience, Target};
-use crate::core::password::{CharClass, PasswordPolicy};
+use crate::core::password::{CharClass, PasswordPolicy, Secret};
 
 const MINIMAL: &str = r#"
 [roles]
@@ -263,8 +263,8 @@ url = "https://teams.example/hook"
     assert!(n.enabled() && n.policy.email_enabled);
     let smtp = n.smtp.as_ref().unwrap();
     assert_eq!((smtp.port, smtp.tls), (465, SmtpTls::Tls));
-    assert_eq!(smtp.password, Some(Secret("pw".into())));
-    assert_eq!(n.hooks["sec"].url.0, "https://hooks.example/x");
+    assert_eq!(smtp.password, Some(Secret::new("pw".into())));
+    assert_eq!(n.hooks["sec"].url.expose(), "https://hooks.example/x");
     assert!(
         !format!("{n:?}").contains("hooks.example/x"),
         "secrets in Debug output"

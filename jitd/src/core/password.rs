@@ -108,7 +108,9 @@ impl PasswordPolicy {
     }
 }
 
-/// A password (or any secret text): zeroed on drop, redacted in `Debug`.
+/// A password (or any secret text: an SMTP password, a webhook URL):
+/// zeroed on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {

@@ -149,6 +149,7 @@ pub const EVENTS: &[&str] = &[
     "break_glass",
     "justification_overdue",
     "incident_opened",
+    "account_rotation_failed",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -246,6 +247,20 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 vec![Audience::Security, Audience::Escalation],
                 notice(title, fields, action),
             ));
+        }
+        // A managed account jitd could not rotate may keep a password
+        // someone knows (W3): security is told, every time.
+        "account_rotation_failed" => {
+            let account = detail_text(t.detail, "account");
+            let fields = vec![
+                field("Account", account.clone()),
+                field("Error", detail_text(t.detail, "error")),
+            ];
+            let title = format!("jit: cannot rotate managed account {account}");
+            let action = Some(format!(
+                "journalctl -u jitd; jitctl audit (account {account})"
+            ));
+            return Some((security(), notice(title, fields, action)));
         }
         "incident_opened" => {
             let mut fields = vec![field("Incident", detail_text(t.detail, "incident"))];

@@ -212,6 +212,7 @@ fn break_glass_contract_events_reach_security() {
     let bg = json!({"resource": "sudo", "reason": HOSTILE, "expires_at": 1_700_007_200, "user": "alice"});
     let overdue = json!({"resource": "sudo", "user": "alice", "due_at": 1_700_086_400});
     let incident = json!({"incident": 3, "resource": "sudo", "user": "alice", "reviewer": "sam", "comment": "no ticket"});
+    let rotation = json!({"account": "postgres\u{1b}[2J", "error": "chpasswd failed"});
     let security = vec![
         "email:sam.s@corp.example",
         "email:maria@example.com",
@@ -235,8 +236,14 @@ fn break_glass_contract_events_reach_security() {
         (
             "incident_opened",
             &incident,
-            security,
+            security.clone(),
             "security incident 3",
+        ),
+        (
+            "account_rotation_failed",
+            &rotation,
+            security,
+            "cannot rotate managed account postgres\\u{1b}[2J",
         ),
     ];
     for (event, detail, want, title) in cases {

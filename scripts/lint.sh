@@ -16,4 +16,7 @@ if ! "$TOOLS/bin/cargo-deny" --version 2>/dev/null | grep -q " $DENY_VERSION\$";
     CARGO_TARGET_DIR="$TOOLS/build" cargo install --quiet --locked cargo-deny \
         --version "$DENY_VERSION" --root "$TOOLS"
 fi
+# cargo-deny reads the metadata of every platform's dependencies: fetch
+# them all (a build fetches only this platform's), or a fresh machine fails.
+cargo fetch --locked --quiet
 "$TOOLS/bin/cargo-deny" --offline check --hide-inclusion-graph bans licenses sources

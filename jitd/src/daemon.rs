@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use zbus::Connection;
 
-use crate::accounts::ShadowUtils;
+use crate::accounts::{Keeper, ShadowUtils};
 use crate::api::{BUS_NAME, OBJECT_PATH};
 use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
@@ -81,11 +81,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // Expire and lapse what ended while we were down before taking the name:
     // nobody may be told "granted" about a grant that is already over.
     let control = SessionControl::new(&config.sessions);
-    let (mut engine, recovered) =
+    let (engine, recovered) =
         Engine::open(Arc::clone(&config), &opts.state_dir, Arc::new(SystemClock))?;
-    // Before serving: no managed account keeps a password someone knows,
-    // or one a stopped jitd was replacing.
-    engine.take_custody(&ShadowUtils::new())?;
     if config.notify.enabled() {
         crate::notifier::start(
             Arc::clone(&config),
@@ -101,7 +98,16 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // their sessions), so it is sealed as found.
     let orphaned = engine.recordings_orphaned_at_start()?;
     let engine = Arc::new(Mutex::new(engine));
-    let effects = Effects::new(Arc::clone(&engine), control.clone());
+    // Before serving: no managed account keeps a password someone knows,
+    // one a stopped jitd was replacing, or one whose grant ended while
+    // jitd was down.
+    let keeper = Keeper::new(
+        Arc::clone(&engine),
+        config.accounts.clone(),
+        Box::new(ShadowUtils::new()),
+    );
+    keeper.spawn(keeper.pass())?;
+    let effects = Effects::new(Arc::clone(&engine), control.clone(), keeper);
     effects.seal(orphaned);
     if !recovered.is_empty() {
         tracing::info!(

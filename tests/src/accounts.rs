@@ -7,9 +7,14 @@ use std::fs;
 use crate::Env;
 
 impl Env {
-    /// Mounts the overlays (upper layers in the test's directory).
+    /// Mounts the overlays (upper layers in the test's directory). The
+    /// fixture users' `/etc/passwd` and `/etc/group`, bind-mounted over
+    /// the host's, would be hidden by the overlay: they are copied into it.
     pub fn private_system_dirs(&self) {
-        let mut script = String::from("set -e\n");
+        let saved = self.dir.path().join("fixture-accounts");
+        fs::create_dir_all(&saved).expect("fixture accounts");
+        let saved = saved.display();
+        let mut script = format!("set -e\ncp /etc/passwd /etc/group {saved}/\n");
         for dir in ["/etc", "/home", "/var/mail", "/var/spool"] {
             if !std::path::Path::new(dir).is_dir() {
                 continue;
@@ -27,6 +32,9 @@ impl Env {
                 work.display()
             ));
         }
+        script.push_str(&format!(
+            "cat {saved}/passwd > /etc/passwd\ncat {saved}/group > /etc/group\n"
+        ));
         self.ns_sh(&script);
     }
 

@@ -164,3 +164,329 @@ fn a_jitd_killed_while_rotating_finishes_the_rotation_at_start() {
     env.start_jitd();
     assert_rotated_because(&env, "interrupted");
 }
+
+/// `jitdba` checked out by grants of `dba`, one holder at a time, its
+/// password shown to the holder.
+fn checkout_config() -> String {
+    format!(
+        "{TEST_CONFIG}\n\
+         [[resource]]\nname = \"dba\"\nprivileged = true\nsensitivity = \"high\"\n\
+         eligible = [\"group:admins\"]\n\n\
+         [[account]]\nname = \"{ACCOUNT}\"\nresource = \"dba\"\nreveal = true\n"
+    )
+}
+
+/// jitd serving [`checkout_config`], `jitdba` in its custody.
+fn env_in_custody() -> Env {
+    let mut env = env_with_account();
+    env.write_config(&checkout_config());
+    env.start_jitd();
+    wait_custody(&env, "held");
+    env
+}
+
+/// Waits until `jitdba`'s row says `state`.
+#[track_caller]
+fn wait_custody(env: &Env, state: &str) {
+    let found = wait_for(Duration::from_secs(20), || {
+        let row = env.sqlite(&format!(
+            "SELECT state FROM accounts WHERE name = '{ACCOUNT}'"
+        ));
+        (row.stdout.trim() == state).then_some(())
+    });
+    if found.is_none() {
+        panic!(
+            "{ACCOUNT} never became {state}: {:?}{}",
+            account_events(env),
+            env.jitd_log_tail()
+        );
+    }
+}
+
+/// A grant of `dba` to `user`, approved by whoever its route asks for.
+#[track_caller]
+fn grant_dba(env: &Env, user: &str) -> u64 {
+    let id = id_of(&env.request(user, "dba", "30m", "replica lag on db-3"));
+    for approver in ["mike", "sam"] {
+        if state_of(&env.show("root", id)) == "pending" {
+            env.approve(approver, id).ok();
+        }
+    }
+    env.wait_state(id, "active", Duration::from_secs(5));
+    id
+}
+
+/// `su ACCOUNT -c id` as `user`, the password on su's standard input
+/// (pam_unix reads it there without a terminal).
+fn su_works(env: &Env, user: &str, password: &str) -> bool {
+    let out = env.ns_sh(&format!(
+        "printf '%s\\n' '{password}' | runuser -u {user} -- su {ACCOUNT} -c 'id -un' 2>/dev/null || true"
+    ));
+    out.stdout.trim() == ACCOUNT
+}
+
+/// Files and process details the password must never be in.
+fn assert_nowhere(env: &Env, password: &str) {
+    let mut places = vec![env.log_path.clone()];
+    for entry in std::fs::read_dir(&env.state_dir).expect("state dir") {
+        places.push(entry.expect("entry").path());
+    }
+    for place in &places {
+        let bytes = std::fs::read(place).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "the password is in {}",
+            place.display()
+        );
+    }
+    for entry in std::fs::read_dir("/proc").expect("/proc") {
+        let dir = entry.expect("entry").path();
+        for file in ["cmdline", "environ"] {
+            let bytes = std::fs::read(dir.join(file)).unwrap_or_default();
+            assert!(
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
+                "the password is in {}/{file}",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_checked_out_password_works_for_its_holder_during_the_grant_and_never_after_check_in() {
+    let env = env_in_custody();
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let field = env.shadow_field(ACCOUNT);
+    assert!(field.starts_with('$'), "unlocked with a hash: {field:.3}");
+
+    // Only the holder, and not from a recorded session.
+    env.jitctl("bob", &["reveal", &id.to_string()]).fails();
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    let password = password.trim().to_owned();
+    assert_eq!(password.len(), 32, "the default policy's length");
+    assert!(
+        su_works(&env, "alice", &password),
+        "su with the revealed password"
+    );
+    assert!(!su_works(&env, "bob", KNOWN));
+    let revealed: Vec<Value> = env
+        .audit_events_for(id)
+        .into_iter()
+        .filter(|e| e["event"] == "account_revealed")
+        .collect();
+    assert_eq!(revealed.len(), 1, "{revealed:?}");
+    assert_eq!(revealed[0]["actor"], "alice");
+    assert_nowhere(&env, &password);
+
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    wait_custody(&env, "held");
+    assert!(env.shadow_field(ACCOUNT).starts_with("!$"));
+    assert!(!env.password_opens(ACCOUNT, &password));
+    assert!(!su_works(&env, "alice", &password), "su after check-in");
+    assert_eq!(state_of(&env.show("root", id)), "revoked");
+    let events: Vec<String> = env
+        .audit_events_for(id)
+        .into_iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_owned))
+        .filter(|e| e.starts_with("account_"))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "account_checkout_started",
+            "account_checked_out",
+            "account_revealed",
+            "account_rotation_started",
+            "account_rotated",
+        ],
+        "{}",
+        env.jitd_log_tail()
+    );
+    env.jitctl("alice", &["reveal", &id.to_string()]).fails();
+    assert_nowhere(&env, &password);
+}
+
+#[test]
+fn an_exclusive_account_is_refused_to_a_second_holder_naming_the_first_until_check_in() {
+    let env = env_in_custody();
+    let first = grant_dba(&env, "alice");
+    let refused = env
+        .jitctl(
+            "bob",
+            &["request", "dba", "--for", "10m", "--reason", "also me"],
+        )
+        .fails();
+    refused.assert_clean_error();
+    assert!(
+        refused.stderr.contains(&format!(
+            "account '{ACCOUNT}' is checked out by alice (grant {first}) until "
+        )),
+        "{refused}"
+    );
+    // Asked before alice's grant started, approved after: still one holder.
+    env.jitctl("alice", &["checkin", &first.to_string()]).ok();
+    let waiting = id_of(&env.request("bob", "dba", "10m", "after alice"));
+    let second = grant_dba(&env, "alice");
+    for approver in ["mike", "sam"] {
+        let run = env.approve(approver, waiting);
+        if run.code != 0 {
+            assert!(run.stderr.contains("checked out by alice"), "{run}");
+        }
+    }
+    assert_eq!(state_of(&env.show("root", waiting)), "pending");
+    env.jitctl("alice", &["checkin", &second.to_string()]).ok();
+    wait_custody(&env, "held");
+    env.approve("sam", waiting).ok();
+    env.wait_state(waiting, "active", Duration::from_secs(5));
+    wait_custody(&env, "checked_out");
+}
+
+#[test]
+fn a_password_is_never_revealed_inside_an_elevated_session() {
+    let env = env_in_custody();
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let base = env.cgroup.clone().expect("cgroup v2");
+    let grant_dir = base.join(format!("grant-{id}"));
+    std::fs::create_dir_all(&grant_dir).expect("grant cgroup");
+    let mut cmd = env.ns_command("sh");
+    cmd.arg("-c").arg(format!(
+        "echo $$ > {}/cgroup.procs && exec runuser -u alice -- env DBUS_SYSTEM_BUS_ADDRESS={} {} reveal {id}",
+        grant_dir.display(),
+        env.address(),
+        jitctl_bin().display()
+    ));
+    let inside = env.run(cmd);
+    assert_ne!(inside.code, 0, "{inside}");
+    assert!(
+        inside
+            .stderr
+            .contains("never shown inside an elevated session"),
+        "{inside}"
+    );
+    assert!(inside.stdout.trim().is_empty(), "{inside}");
+}
+
+/// Killed while checking in (the new locked password not yet written):
+/// the next start locks the account with a new password, and the one the
+/// holder saw opens nothing.
+#[test]
+fn a_jitd_killed_during_check_in_leaves_no_checked_out_password_after_restart() {
+    let mut env = env_in_custody();
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    let password = password.trim().to_owned();
+    let started = env.dir.path().join("chpasswd-started");
+    let stall = env.write_script(
+        "stalled-chpasswd",
+        &format!("touch {}\nsleep 5\nexit 1", started.display()),
+    );
+    env.bind(&stall, "/usr/sbin/chpasswd");
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
+        panic!("jitd never ran chpasswd:{}", env.jitd_log_tail());
+    }
+    wait_custody(&env, "rotating");
+    env.kill_jitd();
+    env.ns_sh("umount -l /usr/sbin/chpasswd");
+    assert!(
+        env.password_opens(ACCOUNT, &password),
+        "as the kill left it"
+    );
+
+    env.start_jitd();
+    wait_custody(&env, "held");
+    assert!(env.shadow_field(ACCOUNT).starts_with("!$"));
+    assert!(!su_works(&env, "alice", &password));
+    assert_rotated_because(&env, "interrupted");
+}
+
+/// Killed while checking out: the account is locked again at start, then
+/// checked out anew for the grant that still holds it.
+#[test]
+fn a_jitd_killed_during_checkout_locks_then_checks_out_again_at_start() {
+    let mut env = env_in_custody();
+    let started = env.dir.path().join("chpasswd-started");
+    let stall = env.write_script(
+        "stalled-chpasswd",
+        &format!("touch {}\nsleep 5\nexit 1", started.display()),
+    );
+    env.bind(&stall, "/usr/sbin/chpasswd");
+    let id = grant_dba(&env, "alice");
+    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
+        panic!("jitd never ran chpasswd:{}", env.jitd_log_tail());
+    }
+    wait_custody(&env, "checking_out");
+    env.kill_jitd();
+    env.ns_sh("umount -l /usr/sbin/chpasswd");
+
+    env.start_jitd();
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    assert!(su_works(&env, "alice", password.trim()));
+    let reasons: Vec<String> = account_events(&env)
+        .into_iter()
+        .filter(|(e, _)| e == "account_rotated")
+        .filter_map(|(_, d)| d["reason"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(reasons, ["adopted", "interrupted"]);
+}
+
+/// A check-in whose rotation fails is escalated to security once, retried,
+/// and done when `chpasswd` works again; the grant's password never stays
+/// valid without an alert.
+#[test]
+fn a_failed_check_in_is_escalated_and_retried_until_the_password_is_rotated() {
+    let env = env_in_custody();
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    let password = password.trim().to_owned();
+    let broken = env.write_script(
+        "broken-chpasswd",
+        "echo 'cannot lock /etc/shadow' >&2\nexit 1",
+    );
+    env.bind(&broken, "/usr/sbin/chpasswd");
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    let failed = wait_for(Duration::from_secs(10), || {
+        account_events(&env)
+            .into_iter()
+            .find(|(e, _)| e == "account_rotation_failed")
+    });
+    let (_, detail) = failed.unwrap_or_else(|| panic!("no failure audited{}", env.jitd_log_tail()));
+    assert_eq!(detail["reason"], "checkin");
+    assert!(
+        detail["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot lock /etc/shadow"),
+        "{detail}"
+    );
+    env.ns_sh("umount -l /usr/sbin/chpasswd");
+    // The first retry comes 5 s after the failure.
+    wait_custody(&env, "held");
+    assert!(!env.password_opens(ACCOUNT, &password));
+    let failures = account_events(&env)
+        .into_iter()
+        .filter(|(e, _)| e == "account_rotation_failed")
+        .count();
+    assert_eq!(failures, 1, "one alert for the streak");
+}

@@ -3,28 +3,43 @@
 //! shadow-utils ([`shadow`]).
 
 mod crypt;
+mod keeper;
 pub mod shadow;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::password::{generate, PasswordPolicy, Secret};
+pub use keeper::Keeper;
 pub use shadow::AccountError;
 
-/// A rotation's result: the new password (for its fingerprint: nobody
-/// needs it) and the `/etc/shadow` field written (for its fingerprint: a
-/// later start tells whether someone changed it).
+/// A rotation's result: the new password (for its fingerprint, and for a
+/// holder who may see it) and the `/etc/shadow` field written (for its
+/// fingerprint: a later pass tells whether someone changed it).
 pub struct Rotated {
     pub password: Secret,
     pub field: Secret,
 }
 
+/// Whether a new password can be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usable {
+    /// `!` in front: nobody logs in with it (custody, check-in).
+    Locked,
+    /// A checkout's.
+    Unlocked,
+}
+
 /// What jitd does to a managed account's password: the engine decides
 /// when, this does it.
-pub trait Passwords {
-    /// Gives `name` a new random password under `policy`, locked, in one
-    /// change of `/etc/shadow`.
-    fn rotate_and_lock(&self, name: &str, policy: &PasswordPolicy)
-        -> Result<Rotated, AccountError>;
+pub trait Passwords: Send + Sync {
+    /// Gives `name` a new random password under `policy`, locked or not,
+    /// in one change of `/etc/shadow`, read back to check it.
+    fn replace(
+        &self,
+        name: &str,
+        policy: &PasswordPolicy,
+        usable: Usable,
+    ) -> Result<Rotated, AccountError>;
     /// `name`'s `/etc/shadow` password field now.
     fn current_field(&self, name: &str) -> Result<Secret, AccountError>;
 }
@@ -43,16 +58,21 @@ impl ShadowUtils {
 }
 
 impl Passwords for ShadowUtils {
-    fn rotate_and_lock(
+    fn replace(
         &self,
         name: &str,
         policy: &PasswordPolicy,
+        usable: Usable,
     ) -> Result<Rotated, AccountError> {
         let password = generate(policy, |buf| self.random.fill(buf)).map_err(|_| {
             AccountError::Io(std::io::Error::other("the system random source failed"))
         })?;
         let hash = crypt::hash(&password, &self.random)?;
-        let field = Secret::new(format!("!{}", hash.expose()));
+        let lock = match usable {
+            Usable::Locked => "!",
+            Usable::Unlocked => "",
+        };
+        let field = Secret::new(format!("{lock}{}", hash.expose()));
         shadow::set_field(name, &field)?;
         Ok(Rotated { password, field })
     }

@@ -57,8 +57,13 @@ impl From<EngineError> for BusError {
                     B::Invalid(w) => BusError::from(EngineError::Workflow(w.clone())),
                 }
             }
-            EngineError::AlreadyActive { .. } | EngineError::TooManyPending { .. } => {
-                BusError::Conflict(text)
+            EngineError::AlreadyActive { .. }
+            | EngineError::TooManyPending { .. }
+            | EngineError::CheckedOut { .. }
+            | EngineError::PasswordNotReady(_) => BusError::Conflict(text),
+            EngineError::NoAccount(_) => BusError::NotFound(text),
+            EngineError::NoReveal(_) | EngineError::RevealInSession => {
+                BusError::NotAuthorized(text)
             }
             EngineError::BadFilter(_) => BusError::InvalidArgument(text),
             EngineError::CheckOthers

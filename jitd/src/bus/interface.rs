@@ -185,6 +185,33 @@ impl Daemon {
             .await
     }
 
+    /// The password grant `id` checked its managed account out with, to
+    /// its holder, when the account reveals it (W3); never to a caller in
+    /// an elevated session, whose terminal is recorded. Audited.
+    #[zbus(out_args("password"))]
+    async fn reveal_password(
+        &self,
+        id: RequestId,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = person(uid).await?;
+        if self.gate.control().grant_of_process(pid).is_some() {
+            return Err(EngineError::RevealInSession.into());
+        }
+        let keeper = self.effects.keeper().clone();
+        self.run(move |e| {
+            let account = e.revealable(&who, id)?;
+            let password = keeper
+                .revealable(&account.name, id)
+                .ok_or_else(|| EngineError::PasswordNotReady(account.name.clone()))?;
+            e.audit_reveal(&who, id, &account.name, password.expose().as_bytes())?;
+            Ok(password.expose().to_owned())
+        })
+        .await
+    }
+
     /// An emergency grant, active at once (W2). `duration` 0: the
     /// resource's `break_glass_max`.
     #[zbus(out_args("request"))]

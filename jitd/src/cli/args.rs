@@ -91,6 +91,15 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// End your grant of a managed account now: its sessions end and its password is rotated.
+    Checkin {
+        id: u64,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show the password your grant checked a managed account out with (reveal = true only;
+    /// audited; refused inside an elevated session, which is recorded).
+    Reveal { id: u64 },
     /// Ask for more time on an active grant (routed like a new request).
     Extend {
         id: u64,

@@ -24,6 +24,7 @@ pub trait Daemon1 {
     fn approve(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn deny(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn revoke(&self, id: u64, comment: &str) -> zbus::Result<String>;
+    fn reveal_password(&self, id: u64) -> zbus::Result<String>;
     fn break_glass(&self, resource: &str, duration: u64, reason: &str) -> zbus::Result<String>;
     fn justify(&self, grant: u64, justification: &str) -> zbus::Result<String>;
     fn review(&self, grant: u64, verdict: &str, comment: &str) -> zbus::Result<String>;

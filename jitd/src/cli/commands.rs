@@ -4,6 +4,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 use super::args::{AuditAction, Command, IncidentsAction, Output, RecordingsAction};
 use super::client::{connect, failure, Daemon1Proxy};
@@ -13,6 +14,9 @@ use super::render;
 use super::{CliError, Exit};
 use crate::api::{AuditView, IncidentView, RecordingView, RequestView, StatusView, VerifyView};
 use crate::clock::{Clock, SystemClock};
+
+/// The comment of a holder's `jitctl checkin`, on the audit trail.
+const CHECKED_IN: &str = "checked in by the holder";
 
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
     serde_json::from_str(json)
@@ -106,6 +110,16 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
         }
         Command::Revoke { id, comment, out } => {
             print_request(out, &jitd.revoke(id, &comment).await.map_err(failure)?)?;
+            Ok(Exit::Ok)
+        }
+        Command::Checkin { id, out } => {
+            let json = jitd.revoke(id, CHECKED_IN).await.map_err(failure)?;
+            print_request(out, &json)?;
+            Ok(Exit::Ok)
+        }
+        Command::Reveal { id } => {
+            let password = Zeroizing::new(jitd.reveal_password(id).await.map_err(failure)?);
+            println!("{}", password.as_str());
             Ok(Exit::Ok)
         }
         Command::Extend {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod break_glass;
+pub(crate) mod custody;
 pub mod model;
 // What a notification says and its renderers: also jit-deliver's.
 pub mod notify;

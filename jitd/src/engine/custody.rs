@@ -1,152 +1,244 @@
 //! Managed accounts in jitd's custody (W3, docs/design.md "Managed
-//! accounts"): at start, every configured account jitd does not hold yet,
-//! or holds but finds changed, or left half-done by a jitd that stopped,
-//! gets a new random password nobody learns and is locked. The intent is
-//! written (and audited) before the account is touched, the result after.
+//! accounts"): the store's side of each step `core::custody` decides.
+//! What jitd is about to do is written (and audited) before the account
+//! is touched, what it did after; `accounts::keeper` runs the steps.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{Engine, Result, JITD};
-use crate::accounts::{AccountError, Passwords};
-use crate::store::{AccountRecord, AuditEvent, Custody, Fingerprints};
+use super::{Engine, EngineError, Result, JITD};
+use crate::accounts::{AccountError, Passwords, Rotated};
+use crate::config::ManagedAccount;
+use crate::core::custody::{next_step, Custody, Facts, Step};
+use crate::core::model::{rfc3339, RequestId, State, Uid, UnixTime};
+use crate::directory::Person;
+use crate::store::{AuditEvent, Fingerprints, Writer};
 
-/// Why an account is rotated at start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CustodyReason {
-    /// jitd did not hold it yet.
-    Adopted,
-    /// A jitd stopped while rotating it.
-    Interrupted,
-    /// Held, yet its `/etc/shadow` field is not the one jitd wrote: someone
-    /// set a password (or unlocked it) behind jitd's back.
-    Changed,
-}
-
-impl CustodyReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            CustodyReason::Adopted => "adopted",
-            CustodyReason::Interrupted => "interrupted",
-            CustodyReason::Changed => "changed",
-        }
-    }
+/// Why a step failed: jitd's own records, or the account.
+#[derive(Debug, thiserror::Error)]
+pub enum CustodyError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
 }
 
 impl Engine {
-    /// Takes custody of the configured accounts that need it (see the
-    /// module). Blocking (one `chpasswd -e` an account): run at start,
-    /// before jitd serves. A failure is logged and audited, and the others
-    /// go on, but for a timeout (`/etc/shadow` locked by someone else): the
-    /// rest are skipped then, so that a start never waits for each in turn.
-    /// What failed is tried again at the next start.
-    pub fn take_custody(&mut self, passwords: &dyn Passwords) -> Result<()> {
-        let accounts = self.config.accounts.clone();
-        let mut timed_out = false;
-        for account in &accounts {
-            let name = account.name.as_str();
-            if timed_out {
-                self.custody_failed(name, "skipped: an earlier account timed out")?;
-                continue;
+    /// The next step for `account`; `password_in_memory`: whether the
+    /// keeper has its checked-out password (for a holder who may see it).
+    pub fn custody_step(
+        &self,
+        account: &ManagedAccount,
+        passwords: &dyn Passwords,
+        password_in_memory: bool,
+    ) -> std::result::Result<Step, CustodyError> {
+        let row = self
+            .store
+            .account(&account.name)
+            .map_err(EngineError::from)?;
+        let custody = row.as_ref().map_or(Custody::Unknown, |r| r.custody);
+        let field_as_written = match (&row, custody) {
+            (Some(row), Custody::Held) => {
+                let field = passwords.current_field(&account.name)?;
+                let now = self.store.fingerprint(field.expose().as_bytes());
+                row.field_fingerprint.as_deref() == Some(now.as_str())
             }
-            let row = self.store.account(name)?;
-            let reason = match self.custody_reason(name, row, passwords) {
-                Ok(Some(reason)) => reason,
-                Ok(None) => continue,
-                Err(e) => {
-                    self.custody_failed(name, &e.to_string())?;
-                    continue;
-                }
+            _ => true,
+        };
+        let holders = self
+            .store
+            .active_grants_of(&account.resource)
+            .map_err(EngineError::from)?;
+        Ok(next_step(&Facts {
+            custody,
+            holders: &holders,
+            field_as_written,
+            password_in_memory,
+            reveal: account.reveal,
+        }))
+    }
+
+    /// Writes that `step` is about to be taken.
+    pub fn custody_begin(&mut self, account: &str, step: Step) -> Result<()> {
+        let now = self.clock.wall();
+        let (custody, event, request, detail) = match step {
+            Step::Nothing => return Ok(()),
+            Step::Lock(reason) => (
+                Custody::Rotating,
+                "account_rotation_started",
+                reason.grant(),
+                json!({"account": account, "reason": reason.as_str()}),
+            ),
+            Step::CheckOut { grant } => (
+                Custody::CheckingOut { grant },
+                "account_checkout_started",
+                Some(grant),
+                json!({"account": account}),
+            ),
+        };
+        self.store.write(|w| -> Result<()> {
+            w.set_custody(account, custody, Fingerprints::default(), now)?;
+            audit(w, now, event, request, detail)
+        })
+    }
+
+    /// Writes what `step` did: the account's new state, with keyed
+    /// fingerprints of the password and the field (never either).
+    pub fn custody_done(&mut self, account: &str, step: Step, rotated: &Rotated) -> Result<()> {
+        let now = self.clock.wall();
+        self.store.write(|w| -> Result<()> {
+            let password = w.fingerprint(rotated.password.expose().as_bytes());
+            let field = w.fingerprint(rotated.field.expose().as_bytes());
+            let fingerprints = Fingerprints {
+                password: Some(&password),
+                field: Some(&field),
             };
-            let now = self.clock.wall();
-            self.store.write(|w| -> Result<()> {
-                w.set_custody(name, Custody::Rotating, Fingerprints::default(), now)?;
-                w.audit(&AuditEvent {
-                    at: now,
-                    actor_uid: None,
-                    actor: JITD,
-                    event: "account_rotation_started",
-                    request: None,
-                    detail: json!({"account": name, "reason": reason.as_str()}),
-                })?;
-                Ok(())
-            })?;
-            let rotated = match passwords.rotate_and_lock(name, &account.password) {
-                Ok(rotated) => rotated,
-                Err(e) => {
-                    timed_out = matches!(e, AccountError::Timeout { .. });
-                    self.custody_failed(name, &e.to_string())?;
-                    continue;
-                }
-            };
-            let now = self.clock.wall();
-            self.store.write(|w| -> Result<()> {
-                let password = w.fingerprint(rotated.password.expose().as_bytes());
-                let field = w.fingerprint(rotated.field.expose().as_bytes());
-                let fingerprints = Fingerprints {
-                    password: Some(&password),
-                    field: Some(&field),
-                };
-                w.set_custody(name, Custody::Held, fingerprints, now)?;
-                w.audit(&AuditEvent {
-                    at: now,
-                    actor_uid: None,
-                    actor: JITD,
-                    event: "account_rotated",
-                    request: None,
-                    detail: json!({
-                        "account": name,
+            let (custody, event, request, detail) = match step {
+                Step::Nothing => return Ok(()),
+                Step::Lock(reason) => (
+                    Custody::Held,
+                    "account_rotated",
+                    reason.grant(),
+                    json!({
+                        "account": account,
                         "reason": reason.as_str(),
                         "locked": true,
                         "fingerprint": password,
                     }),
-                })?;
-                Ok(())
-            })?;
-            tracing::info!(
-                account = name,
-                reason = reason.as_str(),
-                "account in custody: rotated and locked"
-            );
+                ),
+                Step::CheckOut { grant } => (
+                    Custody::CheckedOut { grant },
+                    "account_checked_out",
+                    Some(grant),
+                    json!({"account": account, "locked": false, "fingerprint": password}),
+                ),
+            };
+            w.set_custody(account, custody, fingerprints, now)?;
+            audit(w, now, event, request, detail)
+        })
+    }
+
+    /// Audits a failed step (`None`: deciding it failed, e.g. reading
+    /// `/etc/shadow`). The account's row stays as `custody_begin` wrote
+    /// it, so the next pass locks it again. `escalate`: the first failure
+    /// in a row tells security (a password someone knew may still work);
+    /// the retries are audited without a new alert each.
+    pub fn custody_failed(
+        &mut self,
+        account: &str,
+        step: Option<Step>,
+        error: &str,
+        escalate: bool,
+    ) -> Result<()> {
+        let now = self.clock.wall();
+        let (event, request, reason) = match step {
+            Some(Step::Nothing) => return Ok(()),
+            Some(Step::CheckOut { grant }) => ("account_checkout_failed", Some(grant), "checkout"),
+            Some(Step::Lock(reason)) => {
+                (rotation_failure(escalate), reason.grant(), reason.as_str())
+            }
+            None => (rotation_failure(escalate), None, "check"),
+        };
+        let detail = json!({"account": account, "reason": reason, "error": error});
+        self.store.write(|w| audit(w, now, event, request, detail))
+    }
+
+    /// Refuses a grant of `resource` to `uid` while its exclusive account
+    /// is checked out to someone else, naming them and until when.
+    pub(super) fn check_exclusive(&self, uid: Uid, resource: &str) -> Result<()> {
+        let Some(account) =
+            self.config.accounts.iter().find(|a| {
+                a.resource == resource && a.checkout == crate::config::Checkout::Exclusive
+            })
+        else {
+            return Ok(());
+        };
+        for id in self.store.active_grants_of(resource)? {
+            let grant = self.load(id)?;
+            if grant.uid != uid {
+                return Err(EngineError::CheckedOut {
+                    account: account.name.clone(),
+                    holder: grant.user,
+                    grant: id,
+                    until: rfc3339(grant.expires_at.unwrap_or_default()),
+                });
+            }
         }
         Ok(())
     }
 
-    /// Why `name` (whose row is `row`) must be rotated now, if it must.
-    fn custody_reason(
-        &self,
-        name: &str,
-        row: Option<AccountRecord>,
-        passwords: &dyn Passwords,
-    ) -> std::result::Result<Option<CustodyReason>, AccountError> {
-        Ok(match row {
-            None => Some(CustodyReason::Adopted),
-            Some(row) if row.custody == Custody::Rotating => Some(CustodyReason::Interrupted),
-            Some(row) => {
-                let field = passwords.current_field(name)?;
-                let now = self.store.fingerprint(field.expose().as_bytes());
-                (row.field_fingerprint.as_deref() != Some(now.as_str()))
-                    .then_some(CustodyReason::Changed)
+    /// The managed account `who` may see the password of through active
+    /// grant `id`: theirs, for a resource whose account reveals it. The
+    /// reveal is audited by [`Engine::audit_reveal`] once the keeper has
+    /// the password.
+    pub fn revealable(&self, who: &Person, id: RequestId) -> Result<ManagedAccount> {
+        let grant = self.load(id)?;
+        if grant.uid != who.uid {
+            return Err(crate::core::workflow::WorkflowError::NotYours(id).into());
+        }
+        if grant.state != State::Active {
+            return Err(crate::core::workflow::WorkflowError::NotActive {
+                id,
+                state: grant.state,
             }
-        })
+            .into());
+        }
+        let account = self
+            .config
+            .accounts
+            .iter()
+            .find(|a| a.resource == grant.resource)
+            .ok_or_else(|| EngineError::NoAccount(grant.resource.clone()))?;
+        if !account.reveal {
+            return Err(EngineError::NoReveal(account.name.clone()));
+        }
+        Ok(account.clone())
     }
 
-    fn custody_failed(&mut self, name: &str, error: &str) -> Result<()> {
-        tracing::error!(
-            account = name,
-            error,
-            "cannot take custody of a managed account; tried again at the next start"
-        );
+    pub fn audit_reveal(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        account: &str,
+        password: &[u8],
+    ) -> Result<()> {
         let now = self.clock.wall();
-        self.store.write(|w| {
+        self.store.write(|w| -> Result<()> {
+            let fingerprint = w.fingerprint(password);
             w.audit(&AuditEvent {
                 at: now,
-                actor_uid: None,
-                actor: JITD,
-                event: "account_rotation_failed",
-                request: None,
-                detail: json!({"account": name, "error": error}),
-            })
-        })?;
-        Ok(())
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event: "account_revealed",
+                request: Some(id),
+                detail: json!({"account": account, "fingerprint": fingerprint}),
+            })?;
+            Ok(())
+        })
     }
+}
+
+fn rotation_failure(escalate: bool) -> &'static str {
+    if escalate {
+        "account_rotation_failed"
+    } else {
+        "account_rotation_retry_failed"
+    }
+}
+
+fn audit(
+    w: &mut Writer<'_>,
+    at: UnixTime,
+    event: &str,
+    request: Option<RequestId>,
+    detail: Value,
+) -> Result<()> {
+    w.audit(&AuditEvent {
+        at,
+        actor_uid: None,
+        actor: JITD,
+        event,
+        request,
+        detail,
+    })?;
+    Ok(())
 }

@@ -61,6 +61,27 @@ pub enum EngineError {
          (or use 'jitctl shell')"
     )]
     NotInSession,
+    #[error(
+        "account '{account}' is checked out by {holder} (grant {grant}) until {until}: \
+         one holder at a time; ask again once it is checked in"
+    )]
+    CheckedOut {
+        account: String,
+        holder: String,
+        grant: RequestId,
+        until: String,
+    },
+    #[error("resource '{0}' checks out no managed account")]
+    NoAccount(String),
+    #[error("account '{0}' does not reveal its password (reveal = false)")]
+    NoReveal(String),
+    #[error(
+        "a password is never shown inside an elevated session (it would be recorded); \
+         run 'jitctl reveal' from a plain shell"
+    )]
+    RevealInSession,
+    #[error("the password of '{0}' is being set; try again in a moment")]
+    PasswordNotReady(String),
     #[error("{0}")]
     Io(String),
     #[error("recording {id}: cannot read {path}: {reason}")]

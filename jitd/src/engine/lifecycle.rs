@@ -57,6 +57,7 @@ impl Engine {
                 resource: res.name,
             });
         }
+        self.check_exclusive(who.uid, &res.name)?;
         let sub = Submission {
             duration,
             reason,
@@ -160,6 +161,9 @@ impl Engine {
             .map(|r| r.max_duration)
             .unwrap_or_default();
         let complete = matches!(outcome, Approved::Complete(_));
+        if complete && parent.is_none() {
+            self.check_exclusive(req.uid, &req.resource)?;
+        }
         self.store.write(|w| -> Result<()> {
             let decision = match &outcome {
                 Approved::Partial(d) | Approved::Complete(d) => d,

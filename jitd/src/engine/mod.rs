@@ -25,6 +25,7 @@ mod transitions;
 
 pub use blocking::run_blocking;
 pub use checker::GrantChecker;
+pub use custody::CustodyError;
 pub use error::EngineError;
 pub use recordings::{RecordedSession, RecordingStart};
 

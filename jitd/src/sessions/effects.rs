@@ -1,10 +1,12 @@
-//! What follows a committed state change: signals on the bus, and, when a
-//! grant ends, the termination of its sessions (W1.7).
+//! What follows a committed state change: signals on the bus; when a
+//! grant ends, the termination of its sessions (W1.7); when one starts or
+//! ends, its managed account's checkout or check-in (W3).
 
 use std::sync::{Arc, Mutex};
 use zbus::Connection;
 
 use super::SessionControl;
+use crate::accounts::Keeper;
 use crate::bus::emit;
 use crate::engine::{Engine, Event};
 use crate::recordings::{self, Recorders};
@@ -15,15 +17,22 @@ pub struct Effects {
     engine: Arc<Mutex<Engine>>,
     control: SessionControl,
     recorders: Recorders,
+    keeper: Keeper,
 }
 
 impl Effects {
-    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl) -> Effects {
+    pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl, keeper: Keeper) -> Effects {
         Effects {
             engine,
             control,
             recorders: Recorders::default(),
+            keeper,
         }
+    }
+
+    /// Managed accounts' custody (checkout passwords a holder may see).
+    pub fn keeper(&self) -> &Keeper {
+        &self.keeper
     }
 
     /// The recordings jitd writes (closed here when their grant ends).
@@ -33,9 +42,18 @@ impl Effects {
 
     /// Broadcasts the events, then terminates ended grants' sessions (in the
     /// background: the grace period must not hold up the caller). Signals go
-    /// first so that a session's recorder hears why it is ending.
+    /// first so that a session's recorder hears why it is ending. A grant
+    /// that started or ended wakes the custody keeper: a check-in's
+    /// rotation does not wait for the sessions to end, since a password
+    /// must not outlive its grant by the grace period.
     pub async fn apply(&self, conn: &Connection, events: &[Event]) {
         emit(conn, events).await;
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::Activated { .. } | Event::Ended { .. }))
+        {
+            self.keeper.wake();
+        }
         self.terminate_ended(events);
     }
 

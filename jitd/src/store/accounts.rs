@@ -1,49 +1,41 @@
 //! Rows of `accounts`: managed accounts in jitd's custody (W3). A row is
-//! written before jitd touches the account ('rotating') and after it is
-//! done ('held'), each with its audit event: a jitd stopped in between
-//! finds the account to do again at start.
+//! written before jitd touches the account ('rotating', 'checking_out')
+//! and after it is done ('held', 'checked_out'), each with its audit event:
+//! a jitd stopped in between finds the account to lock again at start.
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Result, Store, Writer};
-use crate::core::model::UnixTime;
+use super::{Result, Store, StoreError, Writer};
+use crate::core::custody::Custody;
+use crate::core::model::{RequestId, UnixTime};
 
-/// Where an account stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Custody {
-    /// A new random password and a lock are being applied (or were, when
-    /// jitd stopped).
-    Rotating,
-    /// Locked, with a password nobody knows.
-    Held,
+fn columns(custody: Custody) -> (&'static str, Option<RequestId>) {
+    match custody {
+        // Never written: no row is "unknown".
+        Custody::Unknown | Custody::Rotating => ("rotating", None),
+        Custody::Held => ("held", None),
+        Custody::CheckingOut { grant } => ("checking_out", Some(grant)),
+        Custody::CheckedOut { grant } => ("checked_out", Some(grant)),
+    }
 }
 
-impl Custody {
-    fn as_str(self) -> &'static str {
-        match self {
-            Custody::Rotating => "rotating",
-            Custody::Held => "held",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Custody> {
-        match text {
-            "rotating" => Some(Custody::Rotating),
-            "held" => Some(Custody::Held),
-            _ => None,
-        }
-    }
+fn parse(state: &str, grant: Option<RequestId>) -> Option<Custody> {
+    Some(match (state, grant) {
+        ("rotating", None) => Custody::Rotating,
+        ("held", None) => Custody::Held,
+        ("checking_out", Some(grant)) => Custody::CheckingOut { grant },
+        ("checked_out", Some(grant)) => Custody::CheckedOut { grant },
+        _ => return None,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecord {
-    pub name: String,
     pub custody: Custody,
     /// Keyed fingerprint of the current password (`AuditKey::fingerprint`).
     pub fingerprint: Option<String>,
     /// Keyed fingerprint of the `/etc/shadow` field jitd wrote.
     pub field_fingerprint: Option<String>,
-    pub updated_at: UnixTime,
 }
 
 /// The keyed fingerprints of a rotation, for its row.
@@ -61,16 +53,19 @@ impl Writer<'_> {
         fingerprints: Fingerprints<'_>,
         at: UnixTime,
     ) -> Result<()> {
+        let (state, grant) = columns(custody);
         self.tx
             .prepare_cached(
-                "INSERT INTO accounts (name, state, fingerprint, field_fingerprint, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO accounts (name, state, grant_id, fingerprint, field_fingerprint, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(name) DO UPDATE
-                 SET state = ?2, fingerprint = ?3, field_fingerprint = ?4, updated_at = ?5",
+                 SET state = ?2, grant_id = ?3, fingerprint = ?4, field_fingerprint = ?5,
+                     updated_at = ?6",
             )?
             .execute(params![
                 name,
-                custody.as_str(),
+                state,
+                grant,
                 fingerprints.password,
                 fingerprints.field,
                 at
@@ -91,21 +86,38 @@ impl Store {
     }
 
     pub fn account(&self, name: &str) -> Result<Option<AccountRecord>> {
-        self.conn
+        let row = self
+            .conn
             .prepare_cached(
-                "SELECT name, state, fingerprint, field_fingerprint, updated_at FROM accounts WHERE name = ?1",
+                "SELECT state, grant_id, fingerprint, field_fingerprint FROM accounts WHERE name = ?1",
             )?
             .query_row([name], |r| {
-                let state: String = r.get(1)?;
-                Ok(AccountRecord {
-                    name: r.get(0)?,
-                    custody: Custody::parse(&state).unwrap_or(Custody::Rotating),
-                    fingerprint: r.get(2)?,
-                    field_fingerprint: r.get(3)?,
-                    updated_at: r.get(4)?,
-                })
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<RequestId>>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
             })
-            .optional()
-            .map_err(Into::into)
+            .optional()?;
+        let Some((state, grant, fingerprint, field_fingerprint)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(AccountRecord {
+            custody: parse(&state, grant)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown account state '{state}'")))?,
+            fingerprint,
+            field_fingerprint,
+        }))
+    }
+
+    /// The active grants (not extensions) of `resource`, oldest first.
+    pub fn active_grants_of(&self, resource: &str) -> Result<Vec<RequestId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM requests
+             WHERE state = 'active' AND extends IS NULL AND resource = ?1 ORDER BY id",
+        )?;
+        let ids = stmt.query_map([resource], |r| r.get(0))?;
+        Ok(ids.collect::<rusqlite::Result<_>>()?)
     }
 }

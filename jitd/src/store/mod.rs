@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::core::notify::{Trigger, EVENTS};
 use thiserror::Error;
 
-pub(crate) use accounts::{AccountRecord, Custody, Fingerprints};
+pub(crate) use accounts::Fingerprints;
 pub use audit::AuditEvent;
 pub(crate) use audit::{AuditKey, AuditRecord, Verification};
 pub(crate) use cases::Incident;

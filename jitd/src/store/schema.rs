@@ -200,6 +200,26 @@ CREATE TABLE accounts (
     updated_at        INTEGER NOT NULL
 );
 "#,
+    // Checkout and check-in (W3): 'checking_out' (being unlocked with a
+    // new password for grant_id, or was when jitd stopped: locked again at
+    // start) and 'checked_out' (unlocked for grant_id). SQLite cannot widen
+    // a CHECK in place: the table is rebuilt.
+    r#"
+CREATE TABLE accounts_v2 (
+    name              TEXT PRIMARY KEY,
+    state             TEXT NOT NULL
+                      CHECK (state IN ('rotating', 'held', 'checking_out', 'checked_out')),
+    grant_id          INTEGER REFERENCES requests(id),
+    fingerprint       TEXT,
+    field_fingerprint TEXT,
+    updated_at        INTEGER NOT NULL,
+    CHECK ((grant_id IS NOT NULL) = (state IN ('checking_out', 'checked_out')))
+);
+INSERT INTO accounts_v2 (name, state, fingerprint, field_fingerprint, updated_at)
+    SELECT name, state, fingerprint, field_fingerprint, updated_at FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_v2 RENAME TO accounts;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

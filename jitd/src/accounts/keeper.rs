@@ -1,0 +1,232 @@
+//! Takes the custody steps (`core::custody`, written by `engine/custody`)
+//! on a thread of its own, so that `chpasswd` never holds up the bus: once
+//! at start before jitd serves, after every grant that starts or ends, and
+//! again after a failure, backing off. One thread: two steps on the same
+//! account never race.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{AccountError, Passwords, Usable};
+use crate::config::ManagedAccount;
+use crate::core::custody::Step;
+use crate::core::model::RequestId;
+use crate::core::password::Secret;
+use crate::engine::{CustodyError, Engine};
+
+/// At most this many steps an account a pass: an interrupted checkout
+/// takes two (lock, check out again), and a grant that ended during a
+/// checkout one more.
+const STEPS_PER_PASS: usize = 4;
+
+/// Retry delays after consecutive failed passes; the last repeats.
+const BACKOFF: [Duration; 4] = [
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(300),
+];
+
+#[derive(Clone)]
+pub struct Keeper {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Arc<Mutex<Engine>>,
+    accounts: Vec<ManagedAccount>,
+    passwords: Box<dyn Passwords>,
+    /// Checked-out passwords their holder may see, by account: in memory
+    /// only, so a restarted jitd checks the account out again.
+    revealable: Mutex<HashMap<String, (RequestId, Secret)>>,
+    /// Consecutive failures, by account: the first alerts security.
+    failures: Mutex<HashMap<String, usize>>,
+    woken: Mutex<bool>,
+    bell: Condvar,
+}
+
+/// A pass that did not finish: when to try again.
+struct Retry {
+    after: Duration,
+    /// `/etc/shadow` is locked by someone else: the other accounts would
+    /// wait as long.
+    timed_out: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Keeper {
+    pub fn new(
+        engine: Arc<Mutex<Engine>>,
+        accounts: Vec<ManagedAccount>,
+        passwords: Box<dyn Passwords>,
+    ) -> Keeper {
+        Keeper {
+            inner: Arc::new(Inner {
+                engine,
+                accounts,
+                passwords,
+                revealable: Mutex::default(),
+                failures: Mutex::default(),
+                woken: Mutex::new(false),
+                bell: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Brings every account where its grants say it should be; returns
+    /// when to try again if something failed.
+    pub fn pass(&self) -> Option<Duration> {
+        let mut retry: Option<Duration> = None;
+        for account in &self.inner.accounts {
+            if let Err(r) = self.settle(account) {
+                retry = Some(retry.map_or(r.after, |d| d.min(r.after)));
+                if r.timed_out {
+                    tracing::warn!("the other managed accounts wait for the next pass");
+                    break;
+                }
+            }
+        }
+        retry
+    }
+
+    /// Runs passes on a thread of its own from now on, when woken or due.
+    pub fn spawn(&self, first_retry: Option<Duration>) -> std::io::Result<()> {
+        if self.inner.accounts.is_empty() {
+            return Ok(());
+        }
+        let keeper = self.clone();
+        std::thread::Builder::new()
+            .name("jitd-custody".into())
+            .spawn(move || {
+                let mut retry = first_retry;
+                loop {
+                    keeper.wait(retry);
+                    retry = keeper.pass();
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Asks for a pass (a grant started or ended).
+    pub fn wake(&self) {
+        if self.inner.accounts.is_empty() {
+            return;
+        }
+        *lock(&self.inner.woken) = true;
+        self.inner.bell.notify_one();
+    }
+
+    /// The password `grant` checked `account` out with, if the keeper has
+    /// it (a holder who may see it asks; the engine decides whether they
+    /// may).
+    pub fn revealable(&self, account: &str, grant: RequestId) -> Option<Secret> {
+        lock(&self.inner.revealable)
+            .get(account)
+            .filter(|(holder, _)| *holder == grant)
+            .map(|(_, password)| password.clone())
+    }
+
+    fn wait(&self, timeout: Option<Duration>) {
+        let mut woken = lock(&self.inner.woken);
+        while !*woken {
+            match timeout {
+                Some(timeout) => {
+                    let (guard, result) = self
+                        .inner
+                        .bell
+                        .wait_timeout(woken, timeout)
+                        .unwrap_or_else(|e| e.into_inner());
+                    woken = guard;
+                    if result.timed_out() {
+                        break;
+                    }
+                }
+                None => {
+                    woken = self
+                        .inner
+                        .bell
+                        .wait(woken)
+                        .unwrap_or_else(|e| e.into_inner())
+                }
+            }
+        }
+        *woken = false;
+    }
+
+    /// Steps `account` until nothing is left to do, or a step fails.
+    fn settle(&self, account: &ManagedAccount) -> Result<(), Retry> {
+        let name = account.name.as_str();
+        for _ in 0..STEPS_PER_PASS {
+            let in_memory = lock(&self.inner.revealable).contains_key(name);
+            let step = lock(&self.inner.engine).custody_step(
+                account,
+                self.inner.passwords.as_ref(),
+                in_memory,
+            );
+            let step = match step {
+                Ok(Step::Nothing) => {
+                    lock(&self.inner.failures).remove(name);
+                    return Ok(());
+                }
+                Ok(step) => step,
+                Err(e) => return Err(self.failed(name, None, &e)),
+            };
+            if let Err(e) = self.take(account, step) {
+                return Err(self.failed(name, Some(step), &e));
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&self, account: &ManagedAccount, step: Step) -> Result<(), CustodyError> {
+        let name = account.name.as_str();
+        let usable = match step {
+            Step::Nothing => return Ok(()),
+            // Gone from memory before the lock: nobody is shown a password
+            // on its way out.
+            Step::Lock(_) => {
+                lock(&self.inner.revealable).remove(name);
+                Usable::Locked
+            }
+            Step::CheckOut { .. } => Usable::Unlocked,
+        };
+        lock(&self.inner.engine).custody_begin(name, step)?;
+        let rotated = self
+            .inner
+            .passwords
+            .replace(name, &account.password, usable)?;
+        lock(&self.inner.engine).custody_done(name, step, &rotated)?;
+        if let (Step::CheckOut { grant }, true) = (step, account.reveal) {
+            lock(&self.inner.revealable).insert(name.to_owned(), (grant, rotated.password));
+        }
+        tracing::info!(account = name, step = ?step, "managed account changed");
+        Ok(())
+    }
+
+    /// Logs and audits a failed step; the first failure in a row alerts
+    /// security.
+    fn failed(&self, name: &str, step: Option<Step>, error: &CustodyError) -> Retry {
+        let attempts = {
+            let mut failures = lock(&self.inner.failures);
+            let count = failures.entry(name.to_owned()).or_default();
+            *count += 1;
+            *count
+        };
+        let after = BACKOFF[(attempts - 1).min(BACKOFF.len() - 1)];
+        tracing::error!(account = name, step = ?step, %error, retry_in = ?after,
+            "a managed account step failed");
+        let audited =
+            lock(&self.inner.engine).custody_failed(name, step, &error.to_string(), attempts == 1);
+        if let Err(e) = audited {
+            tracing::error!(account = name, error = %e, "cannot audit the failure");
+        }
+        Retry {
+            after,
+            timed_out: matches!(error, CustodyError::Account(AccountError::Timeout { .. })),
+        }
+    }
+}

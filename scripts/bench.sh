@@ -4,10 +4,11 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session or notify to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify or accounts to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
-# BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session.
+# BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
+# BENCH_ACCOUNTS (default 100): managed accounts in the custody benchmark.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -365,16 +366,50 @@ bench_notify() {
     stop_jitd
 }
 
+# --- Managed accounts: custody at start, checkout and check-in, N grants ending together ---
+bench_accounts() {
+    local n=${BENCH_ACCOUNTS:-100} dir="$SANDBOX_DIR/accounts" i
+    log "managed accounts: $n accounts on an overlay of /etc (shadow-utils replaces /etc/shadow)"
+    mkdir -p "$dir/upper" "$dir/work"
+    mount -t overlay jit-bench -o "lowerdir=/etc,upperdir=$dir/upper,workdir=$dir/work" /etc
+    # The overlay hides the sandbox's bind-mounted account files: copy them in.
+    cat "$SANDBOX_DIR/passwd" >/etc/passwd
+    cat "$SANDBOX_DIR/group" >/etc/group
+    cat "$SANDBOX_DIR/shadow" >/etc/shadow
+    useradd --no-create-home --shell /usr/sbin/nologin jbenchplain
+    local config="$SANDBOX_DIR/jitd-accounts.toml"
+    cp "$CONFIG" "$config"
+    for i in $(seq -f '%03g' 0 $((n - 1))); do
+        useradd --no-create-home --shell /bin/sh "jbench$i"
+        printf '\n[[resource]]\nname = "jbench%s"\nprivileged = true\neligible = ["user:root"]\nbreak_glass = ["user:root"]\n' "$i" >>"$config"
+        printf '\n[[account]]\nname = "jbench%s"\nresource = "jbench%s"\n' "$i" "$i" >>"$config"
+    done
+    "$BIN/jitd" --check-config "$config" >&2
+    # Start-up without accounts, then with n to take into custody, same run.
+    start_jitd "$dir/state-none" "$CONFIG"
+    local start_none=$STARTUP_MS
+    stop_jitd
+    start_jitd "$dir/state" "$config"
+    local start_custody=$STARTUP_MS
+    log "managed accounts: checkout and check-in against chpasswd -e; $n grants expiring together"
+    "$BIN/jit-bench" custody --db "$dir/state/jit.db" --accounts "$n" --plain jbenchplain \
+        | jq --argjson none "$start_none" --argjson custody "$start_custody" \
+            '. + {startup_ms_without: $none, startup_ms_custody: $custody}' >"$RESULTS/accounts.json"
+    stop_jitd
+    umount -l /etc
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
-    *) echo "BENCH_ONLY: pam, session or notify" >&2; exit 2 ;;
+    accounts) bench_accounts ;;
+    *) echo "BENCH_ONLY: pam, session, notify or accounts" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

@@ -3,6 +3,7 @@
 //! Every measurement prints one JSON object on stdout, with its baseline
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
+mod custody;
 mod host;
 mod notify;
 mod report;
@@ -96,6 +97,23 @@ enum Cmd {
         /// Written once the signal subscription is in place.
         #[arg(long)]
         ready_file: Option<PathBuf>,
+    },
+    /// Managed accounts: checkout and check-in end to end against
+    /// `chpasswd -e` alone, and ACCOUNTS grants expiring together (as root;
+    /// see custody.rs for the config it needs).
+    Custody {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value = "jbench")]
+        prefix: String,
+        #[arg(long, default_value_t = 100)]
+        accounts: usize,
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+        #[arg(long)]
+        plain: String,
+        #[arg(long, default_value_t = 10)]
+        together_secs: u64,
     },
     /// Revokes every active grant (as root); used as hyperfine --prepare.
     RevokeAll,
@@ -395,6 +413,24 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
             resource,
             mode,
         } => notify::latency(calls, warmup, port, &resource, mode).await?,
+        Cmd::Custody {
+            db,
+            prefix,
+            accounts,
+            rounds,
+            plain,
+            together_secs,
+        } => {
+            custody::run(&custody::Plan {
+                db: &db,
+                prefix: &prefix,
+                accounts,
+                rounds,
+                plain: &plain,
+                together_secs,
+            })
+            .await?
+        }
         Cmd::RevokeAll => {
             revoke_all().await?;
             return Ok(());

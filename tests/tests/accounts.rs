@@ -333,6 +333,7 @@ fn an_exclusive_account_is_refused_to_a_second_holder_naming_the_first_until_che
     );
     // Asked before alice's grant started, approved after: still one holder.
     env.jitctl("alice", &["checkin", &first.to_string()]).ok();
+    wait_custody(&env, "held");
     let waiting = id_of(&env.request("bob", "dba", "10m", "after alice"));
     let second = grant_dba(&env, "alice");
     for approver in ["mike", "sam"] {
@@ -480,6 +481,14 @@ fn a_failed_check_in_is_escalated_and_retried_until_the_password_is_rotated() {
             .contains("cannot lock /etc/shadow"),
         "{detail}"
     );
+    // Not free for the next holder while the last one's password stands.
+    let refused = env
+        .jitctl(
+            "bob",
+            &["request", "dba", "--for", "10m", "--reason", "next"],
+        )
+        .fails();
+    assert!(refused.stderr.contains("is being checked in"), "{refused}");
     env.ns_sh("umount -l /usr/sbin/chpasswd");
     // The first retry comes 5 s after the failure.
     wait_custody(&env, "held");
@@ -489,4 +498,51 @@ fn a_failed_check_in_is_escalated_and_retried_until_the_password_is_rotated() {
         .filter(|(e, _)| e == "account_rotation_failed")
         .count();
     assert_eq!(failures, 1, "one alert for the streak");
+}
+
+/// A user's setuid-root program (here: real uid alice, effective uid 0,
+/// as `passwd` runs) stopped while it holds shadow-utils' lock on
+/// `/etc/shadow`: jitd ends it at check-in rather than let the password
+/// alice saw stay valid, and audits whom it ended.
+#[test]
+fn a_users_stopped_program_holding_the_account_files_cannot_keep_a_password_valid() {
+    let env = env_in_custody();
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    let password = password.trim().to_owned();
+    let alice = uid("alice");
+    let mut cmd = env.ns_command("sh");
+    cmd.arg("-c").arg(format!(
+        "python3 -c 'import os, signal\n\
+         os.setresuid({alice}, 0, 0)\n\
+         open(\"/etc/shadow.lock\", \"w\").write(str(os.getpid()))\n\
+         os.kill(os.getpid(), signal.SIGSTOP)'; true"
+    ));
+    let holder = Background::spawn(cmd);
+    let locked = wait_for(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(env.ns_path("/etc/shadow.lock")).ok()?;
+        let pid: u32 = text.trim().parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status.contains("State:\tT").then_some(pid)
+    });
+    let pid = locked.unwrap_or_else(|| panic!("the lock holder never stopped"));
+
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    wait_custody(&env, "held");
+    holder.finish(Duration::from_secs(10));
+    assert!(!alive(pid), "the lock holder still runs");
+    assert!(!env.password_opens(ACCOUNT, &password));
+    let ended: Vec<Value> = account_events(&env)
+        .into_iter()
+        .filter(|(e, _)| e == "account_lock_holder_killed")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["pid"], pid);
+    assert_eq!(ended[0]["uid"], alice);
+    assert_eq!(ended[0]["command"], "python3");
 }

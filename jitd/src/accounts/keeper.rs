@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{AccountError, Passwords, Usable};
 use crate::config::ManagedAccount;
@@ -19,6 +19,10 @@ use crate::engine::{CustodyError, Engine};
 /// takes two (lock, check out again), and a grant that ended during a
 /// checkout one more.
 const STEPS_PER_PASS: usize = 4;
+
+/// How long a killed lock holder gets to be gone before the step is tried
+/// again (its fcntl lock goes with it; its lock file is then stale).
+const LOCK_RELEASE: Duration = Duration::from_millis(100);
 
 /// Retry delays after consecutive failed passes; the last repeats.
 const BACKOFF: [Duration; 4] = [
@@ -40,10 +44,17 @@ struct Inner {
     /// Checked-out passwords their holder may see, by account: in memory
     /// only, so a restarted jitd checks the account out again.
     revealable: Mutex<HashMap<String, (RequestId, Secret)>>,
-    /// Consecutive failures, by account: the first alerts security.
-    failures: Mutex<HashMap<String, usize>>,
+    /// Consecutive failures by account, and when to try it again: the
+    /// first alerts security, and a wake for another grant does not cut
+    /// the back-off short.
+    failures: Mutex<HashMap<String, Failing>>,
     woken: Mutex<bool>,
     bell: Condvar,
+}
+
+struct Failing {
+    attempts: usize,
+    not_before: Instant,
 }
 
 /// A pass that did not finish: when to try again.
@@ -111,6 +122,11 @@ impl Keeper {
         Ok(())
     }
 
+    /// Whether a grant of `resource` checks an account out.
+    pub fn manages(&self, resource: &str) -> bool {
+        self.inner.accounts.iter().any(|a| a.resource == resource)
+    }
+
     /// Asks for a pass (a grant started or ended).
     pub fn wake(&self) {
         if self.inner.accounts.is_empty() {
@@ -160,6 +176,15 @@ impl Keeper {
     /// Steps `account` until nothing is left to do, or a step fails.
     fn settle(&self, account: &ManagedAccount) -> Result<(), Retry> {
         let name = account.name.as_str();
+        if let Some(failing) = lock(&self.inner.failures).get(name) {
+            let now = Instant::now();
+            if failing.not_before > now {
+                return Err(Retry {
+                    after: failing.not_before - now,
+                    timed_out: false,
+                });
+            }
+        }
         for _ in 0..STEPS_PER_PASS {
             let in_memory = lock(&self.inner.revealable).contains_key(name);
             let step = lock(&self.inner.engine).custody_step(
@@ -168,10 +193,7 @@ impl Keeper {
                 in_memory,
             );
             let step = match step {
-                Ok(Step::Nothing) => {
-                    lock(&self.inner.failures).remove(name);
-                    return Ok(());
-                }
+                Ok(Step::Nothing) => return Ok(()),
                 Ok(step) => step,
                 Err(e) => return Err(self.failed(name, None, &e)),
             };
@@ -195,11 +217,30 @@ impl Keeper {
             Step::CheckOut { .. } => Usable::Unlocked,
         };
         lock(&self.inner.engine).custody_begin(name, step)?;
-        let rotated = self
-            .inner
-            .passwords
-            .replace(name, &account.password, usable)?;
+        let passwords = self.inner.passwords.as_ref();
+        let rotated = match passwords.replace(name, &account.password, usable) {
+            Ok(rotated) => rotated,
+            Err(e) => {
+                // A user's setuid program holding the account files (a
+                // stopped passwd) must not keep a password valid: ended,
+                // audited, and the step tried once more.
+                let holders = passwords.end_user_lock_holders();
+                if holders.is_empty() {
+                    return Err(e.into());
+                }
+                tracing::warn!(account = name, ?holders, error = %e,
+                    "ended users' programs holding the account files locked");
+                lock(&self.inner.engine).custody_lock_holders_ended(
+                    name,
+                    &holders,
+                    &e.to_string(),
+                )?;
+                std::thread::sleep(LOCK_RELEASE);
+                passwords.replace(name, &account.password, usable)?
+            }
+        };
         lock(&self.inner.engine).custody_done(name, step, &rotated)?;
+        lock(&self.inner.failures).remove(name);
         if let (Step::CheckOut { grant }, true) = (step, account.reveal) {
             lock(&self.inner.revealable).insert(name.to_owned(), (grant, rotated.password));
         }
@@ -208,15 +249,20 @@ impl Keeper {
     }
 
     /// Logs and audits a failed step; the first failure in a row alerts
-    /// security.
+    /// security, whatever the step: a failed checkout after a restart
+    /// leaves the account unlocked with a password its holder saw.
     fn failed(&self, name: &str, step: Option<Step>, error: &CustodyError) -> Retry {
-        let attempts = {
+        let (attempts, after) = {
             let mut failures = lock(&self.inner.failures);
-            let count = failures.entry(name.to_owned()).or_default();
-            *count += 1;
-            *count
+            let failing = failures.entry(name.to_owned()).or_insert(Failing {
+                attempts: 0,
+                not_before: Instant::now(),
+            });
+            failing.attempts += 1;
+            let after = BACKOFF[(failing.attempts - 1).min(BACKOFF.len() - 1)];
+            failing.not_before = Instant::now() + after;
+            (failing.attempts, after)
         };
-        let after = BACKOFF[(attempts - 1).min(BACKOFF.len() - 1)];
         tracing::error!(account = name, step = ?step, %error, retry_in = ?after,
             "a managed account step failed");
         let audited =

@@ -4,12 +4,14 @@
 
 mod crypt;
 mod keeper;
+mod lock_holders;
 pub mod shadow;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::password::{generate, PasswordPolicy, Secret};
 pub use keeper::Keeper;
+pub use lock_holders::LockHolder;
 pub use shadow::AccountError;
 
 /// A rotation's result: the new password (for its fingerprint, and for a
@@ -42,6 +44,9 @@ pub trait Passwords: Send + Sync {
     ) -> Result<Rotated, AccountError>;
     /// `name`'s `/etc/shadow` password field now.
     fn current_field(&self, name: &str) -> Result<Secret, AccountError>;
+    /// Kills the users' programs holding the account files locked
+    /// (`lock_holders`), and says which.
+    fn end_user_lock_holders(&self) -> Vec<LockHolder>;
 }
 
 /// The host's accounts: libcrypt's hash, written by `chpasswd -e`.
@@ -79,5 +84,17 @@ impl Passwords for ShadowUtils {
 
     fn current_field(&self, name: &str) -> Result<Secret, AccountError> {
         shadow::field(name)
+    }
+
+    fn end_user_lock_holders(&self) -> Vec<LockHolder> {
+        let holders = lock_holders::held_by_users();
+        for holder in &holders {
+            let pid = nix::unistd::Pid::from_raw(holder.pid as i32);
+            // SIGKILL: a stopped process does not see SIGTERM until resumed.
+            if let Err(e) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+                tracing::warn!(pid = holder.pid, error = %e, "cannot end a lock holder");
+            }
+        }
+        holders
     }
 }

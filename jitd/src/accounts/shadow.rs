@@ -8,6 +8,7 @@
 //! verified by reading the entry back, byte for byte.
 
 use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,7 +109,19 @@ fn run(
             format!("{path} is missing (the passwd package)"),
         )));
     }
-    let mut child = Command::new(path)
+    let mut command = Command::new(path);
+    // A jitd killed while the tool waits for shadow-utils' lock must not
+    // leave it to write after the next jitd has locked the account: the
+    // tool dies with the thread that started it.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no
+    // memory shared with the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(io::Error::from)
+        });
+    }
+    let mut child = command
         .args(args)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

@@ -60,6 +60,7 @@ impl From<EngineError> for BusError {
             EngineError::AlreadyActive { .. }
             | EngineError::TooManyPending { .. }
             | EngineError::CheckedOut { .. }
+            | EngineError::CheckingIn(_)
             | EngineError::PasswordNotReady(_) => BusError::Conflict(text),
             EngineError::NoAccount(_) => BusError::NotFound(text),
             EngineError::NoReveal(_) | EngineError::RevealInSession => {

@@ -197,7 +197,7 @@ impl Daemon {
     ) -> Result<String, BusError> {
         let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
         let who = person(uid).await?;
-        if self.gate.control().grant_of_process(pid).is_some() {
+        if self.gate.control().maybe_in_session(pid) {
             return Err(EngineError::RevealInSession.into());
         }
         let keeper = self.effects.keeper().clone();

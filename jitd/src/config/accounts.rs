@@ -19,8 +19,9 @@ pub enum Checkout {
     /// One holder at a time: a second request is refused while the
     /// account is checked out, naming the holder and until when.
     Exclusive,
-    /// Every holder works as the account at once; the password is
-    /// rotated when the last of them checks in.
+    /// Every holder works as the account at once, none sees its password;
+    /// it is rotated whenever the grant it was checked out for ends (and
+    /// checked out again for the oldest remaining holder).
     Shared,
 }
 

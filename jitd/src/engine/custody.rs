@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{Engine, EngineError, Result, JITD};
-use crate::accounts::{AccountError, Passwords, Rotated};
+use crate::accounts::{AccountError, LockHolder, Passwords, Rotated};
 use crate::config::ManagedAccount;
 use crate::core::custody::{next_step, Custody, Facts, Step};
 use crate::core::model::{rfc3339, RequestId, State, Uid, UnixTime};
@@ -118,10 +118,11 @@ impl Engine {
     }
 
     /// Audits a failed step (`None`: deciding it failed, e.g. reading
-    /// `/etc/shadow`). The account's row stays as `custody_begin` wrote
-    /// it, so the next pass locks it again. `escalate`: the first failure
-    /// in a row tells security (a password someone knew may still work);
-    /// the retries are audited without a new alert each.
+    /// `/etc/shadow`; `reason` says which). The account's row stays as
+    /// `custody_begin` wrote it, so the next pass locks it again.
+    /// `escalate`: the first failure in a row tells security (a password
+    /// someone knew may still work); the retries are audited without a new
+    /// alert each.
     pub fn custody_failed(
         &mut self,
         account: &str,
@@ -130,20 +131,48 @@ impl Engine {
         escalate: bool,
     ) -> Result<()> {
         let now = self.clock.wall();
-        let (event, request, reason) = match step {
+        let (request, reason) = match step {
             Some(Step::Nothing) => return Ok(()),
-            Some(Step::CheckOut { grant }) => ("account_checkout_failed", Some(grant), "checkout"),
-            Some(Step::Lock(reason)) => {
-                (rotation_failure(escalate), reason.grant(), reason.as_str())
-            }
-            None => (rotation_failure(escalate), None, "check"),
+            Some(Step::CheckOut { grant }) => (Some(grant), "checkout"),
+            Some(Step::Lock(reason)) => (reason.grant(), reason.as_str()),
+            None => (None, "check"),
+        };
+        let event = if escalate {
+            "account_rotation_failed"
+        } else {
+            "account_rotation_retry_failed"
         };
         let detail = json!({"account": account, "reason": reason, "error": error});
         self.store.write(|w| audit(w, now, event, request, detail))
     }
 
+    /// Audits the users' programs ended for holding the account files
+    /// locked while `account` was being changed.
+    pub fn custody_lock_holders_ended(
+        &mut self,
+        account: &str,
+        holders: &[LockHolder],
+        error: &str,
+    ) -> Result<()> {
+        let now = self.clock.wall();
+        self.store.write(|w| -> Result<()> {
+            for holder in holders {
+                let detail = json!({
+                    "account": account,
+                    "pid": holder.pid,
+                    "uid": holder.uid,
+                    "command": holder.command,
+                    "error": error,
+                });
+                audit(w, now, "account_lock_holder_killed", None, detail)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Refuses a grant of `resource` to `uid` while its exclusive account
-    /// is checked out to someone else, naming them and until when.
+    /// is checked out to someone else, naming them and until when, or is
+    /// not yet locked again after the last holder.
     pub(super) fn check_exclusive(&self, uid: Uid, resource: &str) -> Result<()> {
         let Some(account) =
             self.config.accounts.iter().find(|a| {
@@ -163,6 +192,12 @@ impl Engine {
                 });
             }
         }
+        // The last holder's password is replaced first: until it is, the
+        // account is not free (a rotation that keeps failing is security's).
+        let custody = self.store.account(&account.name)?.map(|r| r.custody);
+        if !matches!(custody, None | Some(Custody::Held)) {
+            return Err(EngineError::CheckingIn(account.name.clone()));
+        }
         Ok(())
     }
 
@@ -175,7 +210,7 @@ impl Engine {
         if grant.uid != who.uid {
             return Err(crate::core::workflow::WorkflowError::NotYours(id).into());
         }
-        if grant.state != State::Active {
+        if grant.state != State::Active || grant.expires_at.unwrap_or_default() <= self.now() {
             return Err(crate::core::workflow::WorkflowError::NotActive {
                 id,
                 state: grant.state,
@@ -214,14 +249,6 @@ impl Engine {
             })?;
             Ok(())
         })
-    }
-}
-
-fn rotation_failure(escalate: bool) -> &'static str {
-    if escalate {
-        "account_rotation_failed"
-    } else {
-        "account_rotation_retry_failed"
     }
 }
 

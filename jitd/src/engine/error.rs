@@ -71,6 +71,11 @@ pub enum EngineError {
         grant: RequestId,
         until: String,
     },
+    #[error(
+        "account '{0}' is being checked in (its password replaced and locked); \
+         ask again in a moment"
+    )]
+    CheckingIn(String),
     #[error("resource '{0}' checks out no managed account")]
     NoAccount(String),
     #[error("account '{0}' does not reveal its password (reveal = false)")]

@@ -28,6 +28,23 @@ pub(super) fn grant_of_cgroup_path(base: &str, cgroups: &str) -> Option<u64> {
     grant.parse().ok()
 }
 
+/// Whether a process whose `/proc/PID/cgroup` is `cgroups` may be in an
+/// elevated session: anywhere under `base`'s session and recorder cgroups
+/// (a sub-cgroup of `grant-G` included), or where it cannot be told.
+pub(super) fn maybe_in_session(base: &str, cgroups: &str) -> bool {
+    let Some(path) = cgroups.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return true;
+    };
+    let Some(below) = path.strip_prefix(base.trim_end_matches('/')) else {
+        return false;
+    };
+    let Some(first) = below.strip_prefix('/') else {
+        return below.is_empty();
+    };
+    let first = first.split('/').next().unwrap_or_default();
+    first.starts_with("grant-") || first.starts_with("recorder-")
+}
+
 /// `dir`, a directory in a cgroup2 mount, as `/proc/PID/cgroup` names its
 /// cgroup: the mount's root joined with `dir`'s path below the mount point
 /// (the innermost mount holding it).
@@ -119,6 +136,22 @@ pub(super) fn slow_migrations(mountinfo: &str, dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_below_a_grant_cgroup_or_unplaced_may_be_in_a_session() {
+        let base = "/system.slice/jitd.service/jit-sessions";
+        let maybe = |path: &str| maybe_in_session(base, &format!("0::{path}\n"));
+        assert!(maybe(&format!("{base}/grant-7")));
+        assert!(maybe(&format!("{base}/grant-7/tmux")));
+        assert!(maybe(&format!("{base}/recorder-7-pid-9")));
+        assert!(maybe(base), "the base itself is jitd's");
+        assert!(!maybe("/user.slice/user-1000.slice/session-3.scope"));
+        assert!(!maybe(&format!("{base}x/grant-7")));
+        assert!(
+            maybe_in_session(base, "1:name=systemd:/\n"),
+            "no cgroup v2 line"
+        );
+    }
 
     #[test]
     fn favordynmods_is_read_from_the_mount_holding_the_directory() {

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::cgroups::{
-    cgroup_path_of, default_cgroup_base, grant_of_cgroup, grant_of_cgroup_path, proc_cgroups,
-    read_pids, slow_migrations,
+    cgroup_path_of, default_cgroup_base, grant_of_cgroup, grant_of_cgroup_path, maybe_in_session,
+    proc_cgroups, read_pids, slow_migrations,
 };
 use super::pidfd::Process;
 use super::targets::{descendants, Target};
@@ -167,6 +167,17 @@ impl SessionControl {
     /// subtree delegated to a user, say) is anybody's.
     pub fn grant_of_process(&self, pid: u32) -> Option<u64> {
         grant_of_cgroup_path(self.cgroup_base_path.as_deref()?, &proc_cgroups(pid)?)
+    }
+
+    /// Whether `pid` may be in an elevated session (see
+    /// `cgroups::maybe_in_session`): also when it is gone, its cgroup
+    /// cannot be read, or jitd has no cgroup base. Fails closed: a password
+    /// is shown only to a process known to be outside every session.
+    pub fn maybe_in_session(&self, pid: u32) -> bool {
+        match (self.cgroup_base_path.as_deref(), proc_cgroups(pid)) {
+            (Some(base), Some(cgroups)) => maybe_in_session(base, &cgroups),
+            _ => true,
+        }
     }
 
     /// The real uid `pid` runs as, if it is running. A caller's pid comes

@@ -42,18 +42,22 @@ impl Effects {
 
     /// Broadcasts the events, then terminates ended grants' sessions (in the
     /// background: the grace period must not hold up the caller). Signals go
-    /// first so that a session's recorder hears why it is ending. A grant
-    /// that started or ended wakes the custody keeper: a check-in's
-    /// rotation does not wait for the sessions to end, since a password
-    /// must not outlive its grant by the grace period.
+    /// first so that a session's recorder hears why it is ending. Before
+    /// both, a grant of a managed account's resource that started or ended
+    /// wakes the custody keeper: a check-in's rotation waits neither for the
+    /// sessions to end nor for the bus, since a password must not outlive
+    /// its grant by the grace period.
     pub async fn apply(&self, conn: &Connection, events: &[Event]) {
-        emit(conn, events).await;
-        if events
-            .iter()
-            .any(|e| matches!(e, Event::Activated { .. } | Event::Ended { .. }))
-        {
+        let accounts_change = events.iter().any(|e| match e {
+            Event::Activated { resource, .. } | Event::Ended { resource, .. } => {
+                self.keeper.manages(resource)
+            }
+            _ => false,
+        });
+        if accounts_change {
             self.keeper.wake();
         }
+        emit(conn, events).await;
         self.terminate_ended(events);
     }
 

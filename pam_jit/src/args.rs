@@ -27,6 +27,10 @@ pub struct Args {
     /// The PAM services the gate applies to (`services=`); empty: all. A
     /// shared stack (`common-account`) serves cron, login and the rest too.
     pub services: Vec<String>,
+    /// The accounts whose logins this line gates (`targets=`, PAM_USER);
+    /// empty: every login. For managed accounts (W3): a line in `su`,
+    /// `login` or `sshd` that gates logins as `postgres` only.
+    pub targets: Vec<String>,
 }
 
 pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
@@ -40,6 +44,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
         quiet: false,
         exempt: vec!["root".to_owned()],
         services: Vec::new(),
+        targets: Vec::new(),
     };
     for arg in args {
         match arg.split_once('=') {
@@ -50,6 +55,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
             Some(("socket", path)) => out.socket = parse_socket(path)?,
             Some(("exempt", users)) => out.exempt = parse_names("exempt", users)?,
             Some(("services", names)) => out.services = parse_names("services", names)?,
+            Some(("targets", names)) => out.targets = parse_names("targets", names)?,
             None if arg == "audit_only" => out.audit_only = true,
             None if arg == "debug" => out.debug = true,
             None if arg == "quiet" => out.quiet = true,
@@ -76,6 +82,9 @@ fn parse_names(key: &str, list: &str) -> Result<Vec<String>, String> {
         )),
         None if key == "services" && names.is_empty() => {
             Err("services= needs at least one PAM service name".into())
+        }
+        None if key == "targets" && names.is_empty() => {
+            Err("targets= needs at least one account name".into())
         }
         None => Ok(names),
     }
@@ -205,6 +214,8 @@ mod tests {
             (&["resource=sudo", "exempt=ro ot"], "invalid name"),
             (&["resource=sudo", "services="], "at least one"),
             (&["resource=sudo", "services=sudo;x"], "invalid name"),
+            (&["resource=dba", "targets="], "at least one account"),
+            (&["resource=dba", "targets=post gres"], "invalid name"),
         ];
         for (args, want) in cases {
             let err = parse(args.iter().copied()).unwrap_err();

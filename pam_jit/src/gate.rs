@@ -53,13 +53,24 @@ pub enum Scope {
     Exempt,
     /// A service outside `services=`: not the gate's business (PAM_IGNORE).
     OtherService,
+    /// A login as an account outside `targets=`: not this line's business
+    /// (PAM_IGNORE).
+    OtherTarget,
 }
 
 /// Decided on names alone: nothing that can fail to look up (a group, a
 /// directory) can make a holder ungated.
-pub fn scope(args: &Args, service: &str, holder: &str) -> Scope {
+/// `target` (PAM_USER) is asked for only when the line has `targets=`.
+pub fn scope(
+    args: &Args,
+    service: &str,
+    holder: &str,
+    target: impl FnOnce() -> Option<String>,
+) -> Scope {
     if !args.services.is_empty() && !args.services.iter().any(|s| s == service) {
         Scope::OtherService
+    } else if !args.targets.is_empty() && !target().is_some_and(|t| args.targets.contains(&t)) {
+        Scope::OtherTarget
     } else if args.exempt.iter().any(|u| u == holder) {
         Scope::Exempt
     } else {
@@ -526,17 +537,31 @@ mod tests {
     #[test]
     fn only_the_exempt_and_other_services_are_not_gated() {
         let a = sudo(&["services=sudo,sudo-i"]);
-        assert_eq!(scope(&a, "sudo", "alice"), Scope::Gated);
-        assert_eq!(scope(&a, "sudo-i", "alice"), Scope::Gated);
-        assert_eq!(scope(&a, "sudo", "root"), Scope::Exempt);
-        assert_eq!(scope(&a, "cron", "alice"), Scope::OtherService);
+        let any = || None;
+        assert_eq!(scope(&a, "sudo", "alice", any), Scope::Gated);
+        assert_eq!(scope(&a, "sudo-i", "alice", any), Scope::Gated);
+        assert_eq!(scope(&a, "sudo", "root", any), Scope::Exempt);
+        assert_eq!(scope(&a, "cron", "alice", any), Scope::OtherService);
         let a = sudo(&["exempt=nagios"]);
-        assert_eq!(scope(&a, "sudo", "root"), Scope::Gated);
-        assert_eq!(scope(&a, "sshd", "nagios"), Scope::Exempt);
-        assert_eq!(scope(&a, "anything", "alice"), Scope::Gated);
+        assert_eq!(scope(&a, "sudo", "root", any), Scope::Gated);
+        assert_eq!(scope(&a, "sshd", "nagios", any), Scope::Exempt);
+        assert_eq!(scope(&a, "anything", "alice", any), Scope::Gated);
         // A name is exempt only as written: no case folding, no prefix.
-        assert_eq!(scope(&sudo(&[]), "sudo", "Root"), Scope::Gated);
-        assert_eq!(scope(&sudo(&[]), "sudo", "root2"), Scope::Gated);
+        assert_eq!(scope(&sudo(&[]), "sudo", "Root", any), Scope::Gated);
+        assert_eq!(scope(&sudo(&[]), "sudo", "root2", any), Scope::Gated);
+    }
+
+    #[test]
+    fn a_targets_line_gates_logins_as_its_accounts_only() {
+        let a = args::parse(["resource=dba", "targets=postgres,dba"]).unwrap();
+        let to = |name: &'static str| move || Some(name.to_owned());
+        assert_eq!(scope(&a, "su", "alice", to("postgres")), Scope::Gated);
+        assert_eq!(scope(&a, "login", "dba", to("dba")), Scope::Gated);
+        assert_eq!(scope(&a, "su", "alice", to("bob")), Scope::OtherTarget);
+        assert_eq!(scope(&a, "su", "alice", to("Postgres")), Scope::OtherTarget);
+        assert_eq!(scope(&a, "su", "alice", || None), Scope::OtherTarget);
+        // Root stays exempt when it logs in as the account.
+        assert_eq!(scope(&a, "su", "root", to("postgres")), Scope::Exempt);
     }
 
     #[test]

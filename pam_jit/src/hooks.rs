@@ -152,9 +152,10 @@ fn prepare(
         Holder { name, uid }
     };
     let service = item::<Service>(pamh);
-    match gate::scope(&args, &service, &holder.name) {
+    let target = || pamh.get_user(None).ok();
+    match gate::scope(&args, &service, &holder.name, target) {
         Scope::Gated => Ok((args, holder)),
-        Scope::OtherService => Err(PamResultCode::PAM_IGNORE),
+        Scope::OtherService | Scope::OtherTarget => Err(PamResultCode::PAM_IGNORE),
         Scope::Exempt => {
             if args.debug || hook == "account" {
                 log(

@@ -61,15 +61,7 @@ impl Env {
     /// - `/run` by an empty tmpfs holding `/run/sudo` and `/run/sshd`.
     pub fn install_pam(&self, services: &[(&str, &str)], sudoers: &str) {
         let root = self.dir.path();
-        let pamd = root.join("pam.d");
-        fs::create_dir(&pamd).expect("pam.d");
-        for entry in fs::read_dir("/etc/pam.d").expect("/etc/pam.d").flatten() {
-            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                fs::copy(entry.path(), pamd.join(entry.file_name())).expect("copy pam.d");
-            }
-        }
-        self.set_pam_services(services);
-        self.bind(&pamd, "/etc/pam.d");
+        self.install_pam_d(services);
 
         let sudoers_path = root.join("sudoers");
         fs::write(&sudoers_path, sudoers).expect("sudoers");
@@ -158,6 +150,20 @@ impl Env {
         self.ns_sh(&format!(
             "DEBIAN_FRONTEND=noninteractive pam-auth-update {args}"
         ));
+    }
+
+    /// Replaces the namespace's `/etc/pam.d` by a copy of the host's with
+    /// `services` (name, text) added or replaced, and nothing else.
+    pub fn install_pam_d(&self, services: &[(&str, &str)]) {
+        let pamd = self.dir.path().join("pam.d");
+        fs::create_dir(&pamd).expect("pam.d");
+        for entry in fs::read_dir("/etc/pam.d").expect("/etc/pam.d").flatten() {
+            if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                fs::copy(entry.path(), pamd.join(entry.file_name())).expect("copy pam.d");
+            }
+        }
+        self.set_pam_services(services);
+        self.bind(&pamd, "/etc/pam.d");
     }
 
     /// Writes (again) PAM service files into the namespace's `/etc/pam.d`.

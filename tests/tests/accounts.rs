@@ -546,3 +546,83 @@ fn a_users_stopped_program_holding_the_account_files_cannot_keep_a_password_vali
     assert_eq!(ended[0]["uid"], alice);
     assert_eq!(ended[0]["command"], "python3");
 }
+
+/// jitd serving [`checkout_config`] with `jitdba` in custody, and `su`
+/// gating logins as `jitdba` through pam_jit (`targets=`).
+fn env_with_gated_su() -> Env {
+    let env = env_with_account();
+    env.add_local_account("jitother", KNOWN);
+    let jit = format!("{} targets={ACCOUNT}", env.jit_args("dba"));
+    let su = format!(
+        "auth sufficient pam_rootok.so\n\
+         auth required pam_unix.so\n\
+         account required {jit}\n\
+         account required pam_unix.so\n\
+         session required pam_unix.so\n\
+         session required {jit}\n"
+    );
+    env.install_pam_d(&[("su", &su)]);
+    let mut env = env;
+    env.write_config(&checkout_config());
+    env.start_jitd();
+    wait_custody(&env, "held");
+    env
+}
+
+/// Logins as the account made with a revealed password are the grant's:
+/// only its holder gets in, they run in the grant's cgroup, and they end
+/// with it; a login as the account itself (the console: pamtester as
+/// root, no PAM_RUSER) is let in only while the account is checked out.
+#[test]
+fn logins_as_a_checked_out_account_are_gated_bound_to_the_grant_and_end_with_it() {
+    let env = env_with_gated_su();
+    assert_ne!(
+        env.pamtester("su", ACCOUNT, &["acct_mgmt"]).code,
+        0,
+        "a login as the account before any checkout"
+    );
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    let password = password.trim().to_owned();
+    assert!(su_works(&env, "alice", &password), "the holder's su");
+    assert!(
+        !su_works(&env, "bob", &password),
+        "someone told the password, without a grant"
+    );
+    let console = env.pamtester("su", ACCOUNT, &["acct_mgmt"]);
+    assert_eq!(console.code, 0, "the account's own login{console}");
+
+    let mark = marked_sleep();
+    let mut cmd = env.ns_command("sh");
+    cmd.arg("-c").arg(format!(
+        "printf '%s\\n' '{password}' | runuser -u alice -- su {ACCOUNT} -c 'sleep {mark}'"
+    ));
+    let session = Background::spawn(cmd);
+    let pids = wait_for(Duration::from_secs(10), || {
+        let pids = pids_of(&["sleep", &mark]);
+        (!pids.is_empty()).then_some(pids)
+    })
+    .unwrap_or_else(|| panic!("the su session never started{}", env.jitd_log_tail()));
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pids[0])).unwrap_or_default();
+    assert!(cgroup.contains(&format!("/grant-{id}")), "{cgroup}");
+
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    let ended = wait_for(Duration::from_secs(10), || {
+        pids.iter().all(|p| !alive(*p)).then_some(())
+    });
+    assert!(ended.is_some(), "the su session outlived the grant");
+    session.finish(Duration::from_secs(10));
+    wait_custody(&env, "held");
+    assert_ne!(
+        env.pamtester("su", ACCOUNT, &["acct_mgmt"]).code,
+        0,
+        "a login as the account after check-in"
+    );
+    // Logins as other accounts are not this line's business.
+    let other = env.pamtester("su", "jitother", &["acct_mgmt"]);
+    assert_eq!(other.code, 0, "{other}");
+}

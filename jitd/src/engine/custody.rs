@@ -78,7 +78,15 @@ impl Engine {
         self.store.write(|w| -> Result<()> {
             w.set_custody(account, custody, Fingerprints::default(), now)?;
             audit(w, now, event, request, detail)
-        })
+        })?;
+        // From here the account's own logins are refused: whatever the
+        // step, the password is about to change.
+        if let Some(grant) = self.checked_out.remove(account) {
+            if let Some(resource) = self.account_resource(account) {
+                self.release_as_account(grant, &resource);
+            }
+        }
+        Ok(())
     }
 
     /// Writes what `step` did: the account's new state, with keyed
@@ -114,7 +122,86 @@ impl Engine {
             };
             w.set_custody(account, custody, fingerprints, now)?;
             audit(w, now, event, request, detail)
-        })
+        })?;
+        if let Step::CheckOut { grant } = step {
+            self.checked_out.insert(account.to_owned(), grant);
+            let held = self.load(grant)?;
+            if let (State::Active, Some(expires_at)) = (held.state, held.expires_at) {
+                self.hold_as_account(grant, &held.resource, expires_at);
+            }
+        }
+        Ok(())
+    }
+
+    /// The checked-out accounts, from the store (at start and reload).
+    pub(super) fn load_checkouts(&mut self) -> Result<()> {
+        self.checked_out.clear();
+        for account in &self.config.accounts {
+            if let Some(Custody::CheckedOut { grant }) =
+                self.store.account(&account.name)?.map(|r| r.custody)
+            {
+                self.checked_out.insert(account.name.clone(), grant);
+            }
+        }
+        Ok(())
+    }
+
+    fn account_resource(&self, account: &str) -> Option<String> {
+        self.config
+            .accounts
+            .iter()
+            .find(|a| a.name == account)
+            .map(|a| a.resource.clone())
+    }
+
+    /// The uid of the account `grant` (of `resource`) has checked out.
+    fn account_held_by(&self, grant: RequestId, resource: &str) -> Option<Uid> {
+        let account = self
+            .config
+            .accounts
+            .iter()
+            .find(|a| a.resource == resource)?;
+        if self.checked_out.get(&account.name) != Some(&grant) {
+            return None;
+        }
+        match nix::unistd::User::from_name(&account.name) {
+            Ok(Some(user)) => Some(user.uid.as_raw()),
+            _ => {
+                tracing::warn!(account = %account.name, "a managed account has no uid");
+                None
+            }
+        }
+    }
+
+    /// While `grant` holds its resource's managed account, the account's
+    /// own logins (a revealed password at `su` or the console, a key) count
+    /// as the grant's: pam_jit, asked about the account's uid for the
+    /// resource (`targets=`), finds the grant, and binds the login to the
+    /// grant's cgroup, so it ends with the grant.
+    pub(super) fn hold_as_account(
+        &mut self,
+        grant: RequestId,
+        resource: &str,
+        expires_at: UnixTime,
+    ) {
+        if let Some(uid) = self.account_held_by(grant, resource) {
+            self.grants
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(uid, resource, grant, expires_at);
+        }
+    }
+
+    pub(super) fn release_as_account(&mut self, grant: RequestId, resource: &str) {
+        let Some(account) = self.config.accounts.iter().find(|a| a.resource == resource) else {
+            return;
+        };
+        if let Ok(Some(user)) = nix::unistd::User::from_name(&account.name) {
+            self.grants
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(user.uid.as_raw(), resource, grant);
+        }
     }
 
     /// Audits a failed step (`None`: deciding it failed, e.g. reading

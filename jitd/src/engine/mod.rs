@@ -5,6 +5,7 @@
 //! Data flows one way: caller facts -> core decision -> one transaction with
 //! its audit events -> in-memory index and timers -> events.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -97,6 +98,9 @@ pub struct Engine {
     /// written together by [`Engine::write_admitted`], and before anything
     /// reads sessions or the audit trail.
     admissions: Arc<Admissions>,
+    /// Managed accounts checked out, by name: the grant holding each. The
+    /// account's own logins count as that grant's (`custody.rs`).
+    checked_out: HashMap<String, RequestId>,
 }
 
 impl Engine {
@@ -130,6 +134,7 @@ impl Engine {
             started_at,
             doorbell,
             admissions: Arc::new(Admissions::new(journal, next_session)),
+            checked_out: HashMap::new(),
         };
         engine.reload()?;
         let events = engine.tick()?;

@@ -16,6 +16,7 @@ impl Engine {
         self.deadlines = Deadlines::default();
         self.justifications = Deadlines::default();
         *self.grants.write().unwrap_or_else(|e| e.into_inner()) = empty_index(&self.config);
+        self.load_checkouts()?;
         for head in self.store.open_heads()? {
             self.track(&head);
         }
@@ -56,6 +57,7 @@ impl Engine {
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(req.uid, &req.resource, req.id, exp);
+                self.hold_as_account(req.id, &req.resource, exp);
                 let warn = exp - workflow::secs(self.config.requests.expiry_warning.0);
                 if warn > now {
                     self.deadlines
@@ -87,6 +89,7 @@ impl Engine {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(req.uid, &req.resource, req.id);
+            self.release_as_account(req.id, &req.resource);
         }
     }
 }

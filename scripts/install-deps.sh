@@ -9,8 +9,9 @@ needed+=(polkitd pkexec)
 needed+=(debhelper lintian rpm selinux-policy-dev semodule-utils mmdebstrap systemd)
 # pam_systemd's profile: the profiles' session lines must come after its (T33).
 needed+=(libpam-systemd)
-# Managed accounts: shadow-utils, and python3's crypt to check a password against its hash.
-needed+=(passwd python3)
+# Managed accounts: shadow-utils, and python3's crypt to check a password against its hash;
+# sesearch, to check the SELinux module's rules for them (SELinux itself does not run here).
+needed+=(passwd python3 setools)
 # The fuzz targets: libfuzzer-sys builds libFuzzer (C++).
 needed+=(g++)
 missing=()

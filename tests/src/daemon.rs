@@ -59,6 +59,7 @@ impl Env {
         let mut cmd = self.ns_command("env");
         cmd.arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.address()))
             .arg("RUST_BACKTRACE=1")
+            .args(&self.jitd_wrapper)
             .arg(jitd_bin())
             .arg("--config")
             .arg(&self.config_path)

@@ -28,6 +28,9 @@ pub struct Env {
     /// This test's cgroup v2 directory for jitd's session cgroups
     /// (`[sessions] cgroup`), removed when the `Env` drops.
     pub cgroup: Option<PathBuf>,
+    /// A command (and its arguments) jitd is started under, such as
+    /// `setpriv` with the unit's capabilities; empty: none.
+    pub jitd_wrapper: Vec<String>,
 }
 
 impl Env {
@@ -105,6 +108,7 @@ impl Env {
                 let name = root.file_name().expect("name").to_string_lossy();
                 m.join(format!("jit-test-{}", name.trim_start_matches("jit-e2e-")))
             }),
+            jitd_wrapper: Vec::new(),
         };
         env.write_config(config);
         env.start_bus(policies);

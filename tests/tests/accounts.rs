@@ -626,3 +626,61 @@ fn logins_as_a_checked_out_account_are_gated_bound_to_the_grant_and_end_with_it(
     let other = env.pamtester("su", "jitother", &["acct_mgmt"]);
     assert_eq!(other.code, 0, "{other}");
 }
+
+/// The capabilities jitd.service leaves jitd (`CapabilityBoundingSet=`),
+/// as `setpriv --bounding-set` takes them: `-all,+kill,+chown`.
+fn unit_capabilities() -> String {
+    let unit = std::fs::read_to_string(workspace_root().join("packaging/systemd/jitd.service"))
+        .expect("jitd.service");
+    let caps = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit bounds jitd's capabilities");
+    let caps: Vec<String> = caps
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    format!("-all,{}", caps.join(","))
+}
+
+/// jitd with no more capabilities than its unit gives it takes custody,
+/// checks out and checks in (systemd is not PID 1 here: the bounding set
+/// is applied by setpriv, and the unit's read-only view of the system,
+/// `ProtectSystem=strict` with `/etc` writable, is not reproduced).
+#[test]
+fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
+    let mut env = env_with_account();
+    env.write_config(&checkout_config());
+    env.jitd_wrapper = vec![
+        "setpriv".into(),
+        format!("--bounding-set={}", unit_capabilities()),
+        "--inh-caps=-all".into(),
+        "--".into(),
+    ];
+    env.start_jitd();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", env.jitd_pid().expect("pid")))
+        .expect("status");
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|b| u64::from_str_radix(b.trim(), 16).expect("hex"));
+    // CAP_CHOWN (0) and CAP_KILL (5) only.
+    assert_eq!(bounding, Some((1 << 0) | (1 << 5)), "{status}");
+    wait_custody(&env, "held");
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    assert!(su_works(&env, "alice", password.trim()));
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    wait_custody(&env, "held");
+    assert!(!env.password_opens(ACCOUNT, password.trim()));
+    let shadow = env.ns_sh("stat -c %G /etc/shadow").stdout;
+    assert_eq!(
+        shadow.trim(),
+        "shadow",
+        "chpasswd gave /etc/shadow back to its group"
+    );
+}

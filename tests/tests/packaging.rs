@@ -273,6 +273,45 @@ fn jit_selinux_loads_into_debians_default_policy() {
             .any(|l| l.starts_with("/usr/sbin/jitd") && l.contains(":jitd_exec_t:")),
         "the policy does not label /usr/sbin/jitd"
     );
+    // Managed accounts (W3): jitd runs chpasswd in passwd_t, which may
+    // replace /etc/shadow. Checked in the policy as linked; SELinux does
+    // not enforce anything here, so whether the host's labels match is
+    // not tested.
+    let policy = c.sh_ok("ls /etc/selinux/default/policy/policy.*").stdout;
+    let policy = c.path(policy.trim().trim_start_matches('/'));
+    let search = |args: &[&str]| {
+        let mut all = args.to_vec();
+        let policy = policy.to_str().expect("utf-8 path");
+        all.push(policy);
+        host("sesearch", &all).ok().stdout
+    };
+    let transition = search(&["-T", "-s", "jitd_t", "-t", "passwd_exec_t", "-c", "process"]);
+    assert!(
+        transition.contains("passwd_t"),
+        "jitd_t runs chpasswd in passwd_t:\n{transition}"
+    );
+    let nnp = search(&[
+        "-A",
+        "-s",
+        "jitd_t",
+        "-t",
+        "passwd_t",
+        "-c",
+        "process2",
+        "-p",
+        "nnp_transition",
+    ]);
+    assert!(
+        nnp.contains("nnp_transition"),
+        "under NoNewPrivileges=yes:\n{nnp}"
+    );
+    let shadow = search(&[
+        "-A", "-s", "passwd_t", "-t", "shadow_t", "-c", "file", "-p", "write",
+    ]);
+    assert!(
+        shadow.contains("write"),
+        "passwd_t writes /etc/shadow:\n{shadow}"
+    );
     c.sh_ok("dpkg -r jit-selinux");
     assert!(
         !loaded(&c),

@@ -370,6 +370,25 @@ struct RawResource {
     break_glass: Vec<Principal>,
     #[serde(default = "default_break_glass_max")]
     break_glass_max: HumanDuration,
+    /// Local groups a grant makes its holder a member of while it lasts.
+    #[serde(default)]
+    groups: Vec<Spanned<GroupName>>,
+}
+
+/// A local group's name, as `groups` takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct GroupName(String);
+
+impl<'de> Deserialize<'de> for GroupName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if !valid_account_name(&name) {
+            return Err(de::Error::custom(format!(
+                "'{name}' is not a valid group name"
+            )));
+        }
+        Ok(GroupName(name))
+    }
 }
 
 fn default_sensitivity() -> Sensitivity {
@@ -397,6 +416,9 @@ pub struct Resource {
     /// Who may take an emergency grant without approval (W2).
     pub break_glass: Vec<Principal>,
     pub break_glass_max: Duration,
+    /// Local groups its grants' holders are members of while the grant
+    /// lasts (M.1, docs/design.md "Group membership").
+    pub groups: Vec<String>,
 }
 
 impl Resource {
@@ -578,7 +600,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 format!("resource '{name}' has an empty 'eligible' list: nobody could request it"),
             ));
         }
+        let mut groups: Vec<String> = Vec::with_capacity(r.groups.len());
+        for group in &r.groups {
+            let GroupName(group_name) = group.get_ref();
+            if groups.contains(group_name) {
+                return Err(invalid(
+                    Some(group.span()),
+                    format!("resource '{name}': group '{group_name}' is listed twice"),
+                ));
+            }
+            groups.push(group_name.clone());
+        }
         resources.push(Resource {
+            groups,
             name: r.name.into_inner(),
             privileged: r.privileged,
             sensitivity: r.sensitivity,

@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use zbus::Connection;
 
-use crate::accounts::{Keeper, ShadowUtils};
+use crate::accounts::{Gpasswd, Keeper, ShadowUtils};
 use crate::api::{BUS_NAME, OBJECT_PATH};
 use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
@@ -100,11 +100,12 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let engine = Arc::new(Mutex::new(engine));
     // Before serving: no managed account keeps a password someone knows,
     // one a stopped jitd was replacing, or one whose grant ended while
-    // jitd was down.
+    // jitd was down; no group keeps a member whose grant ended.
     let keeper = Keeper::new(
         Arc::clone(&engine),
-        config.accounts.clone(),
+        &config,
         Box::new(ShadowUtils::new()),
+        Box::new(Gpasswd),
     );
     keeper.spawn(keeper.pass())?;
     let effects = Effects::new(Arc::clone(&engine), control.clone(), keeper);

@@ -684,3 +684,170 @@ fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
         "chpasswd gave /etc/shadow back to its group"
     );
 }
+
+const GROUP: &str = "jitdocker";
+
+/// `containers`: auto-approved, its grants make their holders members of
+/// `jitdocker` while they last.
+fn groups_config() -> String {
+    format!(
+        "{TEST_CONFIG}\n\
+         [[resource]]\nname = \"containers\"\nsensitivity = \"low\"\nenvironment = \"staging\"\n\
+         eligible = [\"group:admins\"]\ngroups = [\"{GROUP}\"]\n"
+    )
+}
+
+/// The namespace's own `/etc` with group `jitdocker`, of which bob is a
+/// standing member; jitd not started.
+fn env_with_group() -> Env {
+    let env = Env::without_jitd(&groups_config());
+    env.private_system_dirs();
+    env.ns_sh(&format!("groupadd {GROUP} && gpasswd -a bob {GROUP}"));
+    env
+}
+
+fn members(env: &Env) -> Vec<String> {
+    let line = env.ns_sh(&format!("getent group {GROUP}")).stdout;
+    let members = line.trim().rsplit(':').next().unwrap_or_default();
+    let mut out: Vec<String> = members
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out
+}
+
+#[track_caller]
+fn wait_members(env: &Env, want: &[&str]) {
+    let found = wait_for(Duration::from_secs(10), || {
+        (members(env) == want).then_some(())
+    });
+    if found.is_none() {
+        panic!(
+            "members of {GROUP}: {:?}, not {want:?}{}",
+            members(env),
+            env.jitd_log_tail()
+        );
+    }
+}
+
+fn membership_events(env: &Env) -> Vec<(String, Value)> {
+    let run = env
+        .sqlite("SELECT event || '|' || detail FROM audit WHERE event LIKE 'group_%' ORDER BY id");
+    run.stdout
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(e, d)| (e.to_owned(), serde_json::from_str(d).expect("detail")))
+        .collect()
+}
+
+#[test]
+fn a_grants_group_membership_lasts_as_long_as_the_grant_and_a_standing_one_is_never_touched() {
+    let mut env = env_with_group();
+    env.start_jitd();
+    let alice = id_of(&env.request("alice", "containers", "30m", "debug a container"));
+    wait_members(&env, &["alice", "bob"]);
+    // A login during the grant picks the group up, and would keep it.
+    let (alice_mark, bob_mark) = (marked_sleep(), marked_sleep());
+    let logins: Vec<Background> = [("alice", &alice_mark), ("bob", &bob_mark)]
+        .into_iter()
+        .map(|(user, mark)| {
+            let mut cmd = env.ns_command("runuser");
+            cmd.args(["-u", user, "--", "sleep", mark]);
+            Background::spawn(cmd)
+        })
+        .collect();
+    let login_pid = |mark: &str| {
+        wait_for(Duration::from_secs(10), || {
+            pids_of(&["sleep", mark]).first().copied()
+        })
+        .expect("the login's process")
+    };
+    let (alice_login, bob_login) = (login_pid(&alice_mark), login_pid(&bob_mark));
+    let groups = std::fs::read_to_string(format!("/proc/{alice_login}/status")).expect("status");
+    let gid = env
+        .ns_sh(&format!("getent group {GROUP} | cut -d: -f3"))
+        .stdout;
+    assert!(
+        groups
+            .lines()
+            .any(|l| l.starts_with("Groups:") && l.split_whitespace().any(|g| g == gid.trim())),
+        "{groups}"
+    );
+    let bob = id_of(&env.request("bob", "containers", "30m", "same"));
+    env.wait_state(bob, "active", Duration::from_secs(5));
+    env.jitctl("alice", &["revoke", &alice.to_string()]).ok();
+    wait_members(&env, &["bob"]);
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!alive(alice_login)).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "alice's login kept the group after her grant"
+    );
+    env.jitctl("bob", &["revoke", &bob.to_string()]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(members(&env), ["bob"], "bob's standing membership");
+    assert!(
+        alive(bob_login),
+        "bob's standing membership's login was ended"
+    );
+    drop(logins);
+    let events: Vec<(String, String)> = membership_events(&env)
+        .into_iter()
+        .map(|(e, d)| (e, d["user"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        "group_member_adding",
+        "group_member_added",
+        "group_member_removing",
+        "group_member_removed",
+    ]
+    .iter()
+    .map(|e| ((*e).to_owned(), "alice".to_owned()))
+    .collect();
+    assert_eq!(events, want);
+}
+
+/// A grant that ended while jitd was down loses its membership before
+/// jitd serves; a jitd killed while `gpasswd` ran does the change again.
+#[test]
+fn memberships_survive_a_kill_and_end_with_grants_that_ended_while_jitd_was_down() {
+    let mut env = env_with_group();
+    let started = env.dir.path().join("gpasswd-started");
+    let stall = env.write_script(
+        "stalled-gpasswd",
+        &format!("touch {}\nsleep 5\nexit 1", started.display()),
+    );
+    env.bind(&stall, "/usr/bin/gpasswd");
+    env.start_jitd();
+    let id = id_of(&env.request("alice", "containers", "3s", "short"));
+    if wait_for(Duration::from_secs(10), || started.exists().then_some(())).is_none() {
+        panic!("jitd never ran gpasswd:{}", env.jitd_log_tail());
+    }
+    let row = env.sqlite("SELECT state FROM memberships WHERE user = 'alice'");
+    assert_eq!(row.stdout.trim(), "adding");
+    env.kill_jitd();
+    env.ns_sh("umount -l /usr/bin/gpasswd");
+    assert_eq!(members(&env), ["bob"], "as the kill left it");
+
+    // Back before the grant ends: the add is done again.
+    env.start_jitd();
+    wait_members(&env, &["alice", "bob"]);
+    env.stop_jitd();
+    // The grant ends while jitd is down: removed before jitd serves.
+    let expired = wait_for(Duration::from_secs(10), || {
+        let until = env.sqlite(&format!("SELECT expires_at FROM requests WHERE id = {id}"));
+        let until: i64 = until.stdout.trim().parse().ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs() as i64;
+        (now > until).then_some(())
+    });
+    assert!(expired.is_some());
+    env.start_jitd();
+    assert_eq!(members(&env), ["bob"], "removed before jitd served");
+    assert_eq!(state_of(&env.show("root", id)), "expired");
+}

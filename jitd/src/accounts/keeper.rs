@@ -1,19 +1,27 @@
-//! Takes the custody steps (`core::custody`, written by `engine/custody`)
-//! on a thread of its own, so that `chpasswd` never holds up the bus: once
-//! at start before jitd serves, after every grant that starts or ends, and
-//! again after a failure, backing off. One thread: two steps on the same
-//! account never race.
+//! Brings the host's accounts where the grants say they should be, on a
+//! thread of its own so that shadow-utils never holds up the bus: the
+//! custody steps of managed accounts (`core::custody`, written by
+//! `engine/custody`) and the group memberships of grants (`core::membership`,
+//! `engine/memberships`). Once at start before jitd serves, after every
+//! grant of a resource concerned that starts or ends, and again after a
+//! failure, backing off. One thread: two changes to `/etc/shadow` or
+//! `/etc/group` never race.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{AccountError, Passwords, Usable};
-use crate::config::ManagedAccount;
+use super::{AccountError, Groups, Passwords, Usable};
+use crate::config::{Config, ManagedAccount};
 use crate::core::custody::Step;
+use crate::core::membership::Change;
 use crate::core::model::RequestId;
 use crate::core::password::Secret;
 use crate::engine::{CustodyError, Engine};
+
+/// The failure key of group memberships (no account is named so: `:` is
+/// not in account names).
+const MEMBERSHIPS: &str = ":memberships";
 
 /// At most this many steps an account a pass: an interrupted checkout
 /// takes two (lock, check out again), and a grant that ended during a
@@ -41,6 +49,9 @@ struct Inner {
     engine: Arc<Mutex<Engine>>,
     accounts: Vec<ManagedAccount>,
     passwords: Box<dyn Passwords>,
+    /// Resources whose grants make their holders members of groups.
+    grouped: Vec<String>,
+    groups: Box<dyn Groups>,
     /// Checked-out passwords their holder may see, by account: in memory
     /// only, so a restarted jitd checks the account out again.
     revealable: Mutex<HashMap<String, (RequestId, Secret)>>,
@@ -72,14 +83,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Keeper {
     pub fn new(
         engine: Arc<Mutex<Engine>>,
-        accounts: Vec<ManagedAccount>,
+        config: &Config,
         passwords: Box<dyn Passwords>,
+        groups: Box<dyn Groups>,
     ) -> Keeper {
+        let grouped = config
+            .resources
+            .iter()
+            .filter(|r| !r.groups.is_empty())
+            .map(|r| r.name.clone())
+            .collect();
         Keeper {
             inner: Arc::new(Inner {
                 engine,
-                accounts,
+                accounts: config.accounts.clone(),
                 passwords,
+                grouped,
+                groups,
                 revealable: Mutex::default(),
                 failures: Mutex::default(),
                 woken: Mutex::new(false),
@@ -92,13 +112,20 @@ impl Keeper {
     /// when to try again if something failed.
     pub fn pass(&self) -> Option<Duration> {
         let mut retry: Option<Duration> = None;
+        let mut timed_out = false;
         for account in &self.inner.accounts {
             if let Err(r) = self.settle(account) {
                 retry = Some(retry.map_or(r.after, |d| d.min(r.after)));
                 if r.timed_out {
                     tracing::warn!("the other managed accounts wait for the next pass");
+                    timed_out = true;
                     break;
                 }
+            }
+        }
+        if !timed_out && !self.inner.grouped.is_empty() {
+            if let Err(r) = self.settle_memberships() {
+                retry = Some(retry.map_or(r.after, |d| d.min(r.after)));
             }
         }
         retry
@@ -106,7 +133,7 @@ impl Keeper {
 
     /// Runs passes on a thread of its own from now on, when woken or due.
     pub fn spawn(&self, first_retry: Option<Duration>) -> std::io::Result<()> {
-        if self.inner.accounts.is_empty() {
+        if self.idle() {
             return Ok(());
         }
         let keeper = self.clone();
@@ -122,14 +149,21 @@ impl Keeper {
         Ok(())
     }
 
-    /// Whether a grant of `resource` checks an account out.
+    /// Whether a grant of `resource` checks an account out or makes its
+    /// holder a member of groups.
     pub fn manages(&self, resource: &str) -> bool {
         self.inner.accounts.iter().any(|a| a.resource == resource)
+            || self.inner.grouped.iter().any(|r| r == resource)
+    }
+
+    /// Nothing configured to keep.
+    fn idle(&self) -> bool {
+        self.inner.accounts.is_empty() && self.inner.grouped.is_empty()
     }
 
     /// Asks for a pass (a grant started or ended).
     pub fn wake(&self) {
-        if self.inner.accounts.is_empty() {
+        if self.idle() {
             return;
         }
         *lock(&self.inner.woken) = true;
@@ -252,17 +286,7 @@ impl Keeper {
     /// security, whatever the step: a failed checkout after a restart
     /// leaves the account unlocked with a password its holder saw.
     fn failed(&self, name: &str, step: Option<Step>, error: &CustodyError) -> Retry {
-        let (attempts, after) = {
-            let mut failures = lock(&self.inner.failures);
-            let failing = failures.entry(name.to_owned()).or_insert(Failing {
-                attempts: 0,
-                not_before: Instant::now(),
-            });
-            failing.attempts += 1;
-            let after = BACKOFF[(failing.attempts - 1).min(BACKOFF.len() - 1)];
-            failing.not_before = Instant::now() + after;
-            (failing.attempts, after)
-        };
+        let (attempts, after) = self.note_failure(name);
         tracing::error!(account = name, step = ?step, %error, retry_in = ?after,
             "a managed account step failed");
         let audited =
@@ -273,6 +297,82 @@ impl Keeper {
         Retry {
             after,
             timed_out: matches!(error, CustodyError::Account(AccountError::Timeout { .. })),
+        }
+    }
+
+    /// One more failure in a row for `key`: how many, and the back-off.
+    fn note_failure(&self, key: &str) -> (usize, Duration) {
+        let mut failures = lock(&self.inner.failures);
+        let failing = failures.entry(key.to_owned()).or_insert(Failing {
+            attempts: 0,
+            not_before: Instant::now(),
+        });
+        failing.attempts += 1;
+        let after = BACKOFF[(failing.attempts - 1).min(BACKOFF.len() - 1)];
+        failing.not_before = Instant::now() + after;
+        (failing.attempts, after)
+    }
+
+    /// When `key`, failing, may be tried again, if not yet.
+    fn backing_off(&self, key: &str) -> Option<Duration> {
+        let failures = lock(&self.inner.failures);
+        let now = Instant::now();
+        failures
+            .get(key)
+            .filter(|f| f.not_before > now)
+            .map(|f| f.not_before - now)
+    }
+
+    /// Makes the membership changes due; the memberships back off as one
+    /// (their changes are computed together).
+    fn settle_memberships(&self) -> Result<(), Retry> {
+        if let Some(after) = self.backing_off(MEMBERSHIPS) {
+            return Err(Retry {
+                after,
+                timed_out: false,
+            });
+        }
+        let groups = self.inner.groups.as_ref();
+        let changes = lock(&self.inner.engine).membership_changes(groups);
+        let changes = changes.map_err(|e| self.membership_failed(None, &e))?;
+        for change in &changes {
+            if let Err(e) = self.make(change) {
+                return Err(self.membership_failed(Some(change), &e));
+            }
+            tracing::info!(change = ?change, "group membership changed");
+        }
+        lock(&self.inner.failures).remove(MEMBERSHIPS);
+        Ok(())
+    }
+
+    /// One membership change: its intent written, `gpasswd`, its result.
+    /// (One engine lock a statement: a guard lives to the statement's end.)
+    fn make(&self, change: &Change) -> Result<(), CustodyError> {
+        lock(&self.inner.engine).membership_begin(change)?;
+        let groups = self.inner.groups.as_ref();
+        let ended = match change {
+            Change::Add { membership, .. } => {
+                groups.add(membership)?;
+                Vec::new()
+            }
+            Change::Remove { membership } => groups.remove(membership)?,
+        };
+        lock(&self.inner.engine).membership_done(change, &ended)?;
+        Ok(())
+    }
+
+    fn membership_failed(&self, change: Option<&Change>, error: &CustodyError) -> Retry {
+        let (attempts, after) = self.note_failure(MEMBERSHIPS);
+        tracing::error!(change = ?change, %error, retry_in = ?after,
+            "a group membership change failed");
+        let audited =
+            lock(&self.inner.engine).membership_failed(change, &error.to_string(), attempts == 1);
+        if let Err(e) = audited {
+            tracing::error!(error = %e, "cannot audit the failure");
+        }
+        Retry {
+            after,
+            timed_out: false,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! shadow-utils ([`shadow`]).
 
 mod crypt;
+mod groups;
 mod keeper;
 mod lock_holders;
 pub mod shadow;
@@ -10,6 +11,7 @@ pub mod shadow;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::password::{generate, PasswordPolicy, Secret};
+pub use groups::{Gpasswd, Groups};
 pub use keeper::Keeper;
 pub use lock_holders::LockHolder;
 pub use shadow::AccountError;

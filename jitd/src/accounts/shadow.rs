@@ -30,6 +30,8 @@ const STDERR_MAX: usize = 512;
 pub enum AccountError {
     #[error("'{0}' is not a local account (no line in /etc/passwd and /etc/shadow)")]
     NotLocal(String),
+    #[error("'{0}' is not a local group (no line in /etc/group)")]
+    NotLocalGroup(String),
     #[error("{tool} failed ({status}): {stderr}")]
     Tool {
         tool: &'static str,
@@ -74,9 +76,15 @@ pub fn field(name: &str) -> Result<Secret, AccountError> {
 
 /// The field after the name on `name`'s line of a colon-separated file.
 fn field_of<'a>(text: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    fields_of(text, name).map(|fields| fields.first().copied().unwrap_or_default())
+}
+
+/// The fields after the name on `name`'s line of a colon-separated file
+/// (`/etc/passwd`, `/etc/shadow`, `/etc/group`), read as bytes.
+pub(super) fn fields_of<'a>(text: &'a [u8], name: &str) -> Option<Vec<&'a [u8]>> {
     text.split(|&b| b == b'\n').find_map(|line| {
         let mut fields = line.split(|&b| b == b':');
-        (fields.next() == Some(name.as_bytes())).then(|| fields.next().unwrap_or_default())
+        (fields.next() == Some(name.as_bytes())).then(|| fields.collect())
     })
 }
 
@@ -97,7 +105,7 @@ pub fn set_field(name: &str, field: &Secret) -> Result<(), AccountError> {
 
 /// Runs a shadow-utils program with a clean environment, `input` on its
 /// standard input, within [`TOOL_TIMEOUT`].
-fn run(
+pub(super) fn run(
     path: &'static str,
     tool: &'static str,
     args: &[&str],

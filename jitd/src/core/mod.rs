@@ -7,6 +7,7 @@
 
 pub(crate) mod break_glass;
 pub(crate) mod custody;
+pub(crate) mod membership;
 pub mod model;
 // What a notification says and its renderers: also jit-deliver's.
 pub mod notify;

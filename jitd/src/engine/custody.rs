@@ -44,10 +44,13 @@ impl Engine {
             }
             _ => true,
         };
-        let holders = self
+        let holders: Vec<RequestId> = self
             .store
-            .active_grants_of(&account.resource)
-            .map_err(EngineError::from)?;
+            .active_holders_of(&account.resource)
+            .map_err(EngineError::from)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         Ok(next_step(&Facts {
             custody,
             holders: &holders,
@@ -268,7 +271,7 @@ impl Engine {
         else {
             return Ok(());
         };
-        for id in self.store.active_grants_of(resource)? {
+        for (id, _) in self.store.active_holders_of(resource)? {
             let grant = self.load(id)?;
             if grant.uid != uid {
                 return Err(EngineError::CheckedOut {

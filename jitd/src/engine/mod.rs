@@ -16,6 +16,7 @@ mod custody;
 mod drafts;
 mod error;
 mod lifecycle;
+mod memberships;
 mod queries;
 mod recordings;
 mod roles;

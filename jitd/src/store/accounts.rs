@@ -110,14 +110,4 @@ impl Store {
             field_fingerprint,
         }))
     }
-
-    /// The active grants (not extensions) of `resource`, oldest first.
-    pub fn active_grants_of(&self, resource: &str) -> Result<Vec<RequestId>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM requests
-             WHERE state = 'active' AND extends IS NULL AND resource = ?1 ORDER BY id",
-        )?;
-        let ids = stmt.query_map([resource], |r| r.get(0))?;
-        Ok(ids.collect::<rusqlite::Result<_>>()?)
-    }
 }

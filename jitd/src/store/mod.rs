@@ -9,6 +9,7 @@ mod audit;
 mod cases;
 mod checkpoint;
 mod journal;
+mod memberships;
 mod outbox;
 mod recordings;
 mod requests;

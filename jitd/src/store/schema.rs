@@ -220,6 +220,20 @@ INSERT INTO accounts_v2 (name, state, fingerprint, field_fingerprint, updated_at
 DROP TABLE accounts;
 ALTER TABLE accounts_v2 RENAME TO accounts;
 "#,
+    // Group memberships jitd adds for a grant's lifetime (M.1): 'adding'
+    // and 'removing' are written before gpasswd runs, 'added' after; a
+    // removed membership's row is deleted. A membership jitd did not add
+    // has no row and is never touched.
+    r#"
+CREATE TABLE memberships (
+    user       TEXT NOT NULL,
+    grp        TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('adding', 'added', 'removing')),
+    grant_id   INTEGER REFERENCES requests(id),
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user, grp)
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -150,6 +150,7 @@ pub const EVENTS: &[&str] = &[
     "justification_overdue",
     "incident_opened",
     "account_rotation_failed",
+    "group_membership_failed",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -260,6 +261,20 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             let action = Some(format!(
                 "journalctl -u jitd; jitctl audit (account {account})"
             ));
+            return Some((security(), notice(title, fields, action)));
+        }
+        // A membership jitd cannot remove is standing privilege (M.1).
+        "group_membership_failed" => {
+            let user = detail_text(t.detail, "user");
+            let group = detail_text(t.detail, "group");
+            let fields = vec![
+                field("User", user.clone()),
+                field("Group", group.clone()),
+                field("Change", detail_text(t.detail, "change")),
+                field("Error", detail_text(t.detail, "error")),
+            ];
+            let title = format!("jit: cannot change {user}'s membership of group {group}");
+            let action = Some("journalctl -u jitd; jitctl audit".to_owned());
             return Some((security(), notice(title, fields, action)));
         }
         "incident_opened" => {

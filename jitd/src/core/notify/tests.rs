@@ -213,6 +213,8 @@ fn break_glass_contract_events_reach_security() {
     let overdue = json!({"resource": "sudo", "user": "alice", "due_at": 1_700_086_400});
     let incident = json!({"incident": 3, "resource": "sudo", "user": "alice", "reviewer": "sam", "comment": "no ticket"});
     let rotation = json!({"account": "postgres\u{1b}[2J", "error": "chpasswd failed"});
+    let membership =
+        json!({"user": "alice", "group": "docker", "change": "remove", "error": "gpasswd failed"});
     let security = vec![
         "email:sam.s@corp.example",
         "email:maria@example.com",
@@ -242,8 +244,14 @@ fn break_glass_contract_events_reach_security() {
         (
             "account_rotation_failed",
             &rotation,
-            security,
+            security.clone(),
             "cannot rotate managed account postgres\\u{1b}[2J",
+        ),
+        (
+            "group_membership_failed",
+            &membership,
+            security,
+            "cannot change alice's membership of group docker",
         ),
     ];
     for (event, detail, want, title) in cases {

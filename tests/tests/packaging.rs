@@ -305,6 +305,34 @@ fn jit_selinux_loads_into_debians_default_policy() {
         nnp.contains("nnp_transition"),
         "under NoNewPrivileges=yes:\n{nnp}"
     );
+    let gpasswd = search(&[
+        "-T",
+        "-s",
+        "jitd_t",
+        "-t",
+        "groupadd_exec_t",
+        "-c",
+        "process",
+    ]);
+    assert!(
+        gpasswd.contains("groupadd_t"),
+        "jitd_t runs gpasswd in groupadd_t:\n{gpasswd}"
+    );
+    let group = search(&[
+        "-A",
+        "-s",
+        "groupadd_t",
+        "-t",
+        "etc_t",
+        "-c",
+        "file",
+        "-p",
+        "write",
+    ]);
+    assert!(
+        group.contains("write"),
+        "groupadd_t writes /etc/group:\n{group}"
+    );
     let shadow = search(&[
         "-A", "-s", "passwd_t", "-t", "shadow_t", "-c", "file", "-p", "write",
     ]);

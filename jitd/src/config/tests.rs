@@ -493,3 +493,26 @@ fn managed_account_mistakes_are_reported_with_position() {
         "root"
     );
 }
+
+#[test]
+fn a_resources_groups_are_read_and_their_mistakes_reported_with_position() {
+    let resource = |groups: &str| {
+        format!(
+            "{MINIMAL}\n[[resource]]\nname = \"containers\"\neligible = [\"group:ops\"]\n{groups}"
+        )
+    };
+    let config = parse_str(&resource("groups = [\"docker\", \"adm\"]\n")).unwrap();
+    let containers = config.resource("containers").expect("containers");
+    assert_eq!(containers.groups, ["docker", "adm"]);
+    assert!(config.resource("sudo").expect("sudo").groups.is_empty());
+    let twice = error_of(&resource("groups = [\"docker\", \"docker\"]\n"));
+    assert!(
+        twice.contains(":13:21:") && twice.contains("group 'docker' is listed twice"),
+        "{twice}"
+    );
+    let bad = error_of(&resource("groups = [\"do cker\"]\n"));
+    assert!(
+        bad.contains(":13:") && bad.contains("'do cker' is not a valid group name"),
+        "{bad}"
+    );
+}

@@ -851,3 +851,37 @@ fn memberships_survive_a_kill_and_end_with_grants_that_ended_while_jitd_was_down
     assert_eq!(members(&env), ["bob"], "removed before jitd served");
     assert_eq!(state_of(&env.show("root", id)), "expired");
 }
+
+/// An account the admin takes out of the config while it is checked out
+/// keeps no password its holder saw: locked once at the next start, then
+/// the admin's again.
+#[test]
+fn an_account_taken_out_of_the_config_while_checked_out_is_locked_once_then_left_alone() {
+    let mut env = env_in_custody();
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    let password = password.trim().to_owned();
+    env.stop_jitd();
+    let unmanaged = checkout_config().replace(
+        &format!("[[account]]\nname = \"{ACCOUNT}\"\nresource = \"dba\"\nreveal = true\n"),
+        "",
+    );
+    assert_ne!(unmanaged, checkout_config());
+    env.write_config(&unmanaged);
+    env.start_jitd();
+    assert!(env.shadow_field(ACCOUNT).starts_with("!$"));
+    assert!(!env.password_opens(ACCOUNT, &password));
+    assert_rotated_because(&env, "unmanaged");
+
+    env.ns_sh(&format!("printf '%s:%s\\n' {ACCOUNT} '{KNOWN}' | chpasswd"));
+    env.stop_jitd();
+    env.start_jitd();
+    assert!(
+        env.password_opens(ACCOUNT, KNOWN),
+        "the admin's password, left alone"
+    );
+}

@@ -12,11 +12,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{AccountError, Groups, Passwords, Usable};
-use crate::config::{Config, ManagedAccount};
-use crate::core::custody::Step;
+use crate::config::{Checkout, Config, ManagedAccount};
+use crate::core::custody::{LockReason, Step};
 use crate::core::membership::Change;
 use crate::core::model::RequestId;
-use crate::core::password::Secret;
+use crate::core::password::{PasswordPolicy, Secret};
 use crate::engine::{CustodyError, Engine};
 
 /// The failure key of group memberships (no account is named so: `:` is
@@ -76,6 +76,17 @@ struct Retry {
     timed_out: bool,
 }
 
+/// An account taken out of the config, as the keeper locks it.
+fn unmanaged_account(name: String) -> ManagedAccount {
+    ManagedAccount {
+        name,
+        resource: String::new(),
+        checkout: Checkout::Exclusive,
+        reveal: false,
+        password: PasswordPolicy::default(),
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -113,7 +124,15 @@ impl Keeper {
     pub fn pass(&self) -> Option<Duration> {
         let mut retry: Option<Duration> = None;
         let mut timed_out = false;
-        for account in &self.inner.accounts {
+        let unmanaged = lock(&self.inner.engine).unmanaged_left_unlocked();
+        let unmanaged: Vec<ManagedAccount> = match unmanaged {
+            Ok(names) => names.into_iter().map(unmanaged_account).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the accounts taken out of the config");
+                Vec::new()
+            }
+        };
+        for account in unmanaged.iter().chain(&self.inner.accounts) {
             if let Err(r) = self.settle(account) {
                 retry = Some(retry.map_or(r.after, |d| d.min(r.after)));
                 if r.timed_out {
@@ -207,17 +226,21 @@ impl Keeper {
         *woken = false;
     }
 
-    /// Steps `account` until nothing is left to do, or a step fails.
+    /// Steps `account` until nothing is left to do, or a step fails. One
+    /// taken out of the config gets one lock, with the default policy.
     fn settle(&self, account: &ManagedAccount) -> Result<(), Retry> {
         let name = account.name.as_str();
-        if let Some(failing) = lock(&self.inner.failures).get(name) {
-            let now = Instant::now();
-            if failing.not_before > now {
-                return Err(Retry {
-                    after: failing.not_before - now,
-                    timed_out: false,
-                });
-            }
+        if let Some(after) = self.backing_off(name) {
+            return Err(Retry {
+                after,
+                timed_out: false,
+            });
+        }
+        if !self.inner.accounts.iter().any(|a| a.name == name) {
+            let step = Step::Lock(LockReason::Unmanaged);
+            return self
+                .take(account, step)
+                .map_err(|e| self.failed(name, Some(step), &e));
         }
         for _ in 0..STEPS_PER_PASS {
             let in_memory = lock(&self.inner.revealable).contains_key(name);

@@ -36,6 +36,9 @@ pub enum LockReason {
     Changed,
     /// The grant that held it is over (expired, revoked, checked in).
     CheckIn { grant: RequestId },
+    /// Taken out of the config while checked out or half-changed: locked
+    /// once, then left to the admin.
+    Unmanaged,
 }
 
 impl LockReason {
@@ -45,6 +48,7 @@ impl LockReason {
             LockReason::Interrupted => "interrupted",
             LockReason::Changed => "changed",
             LockReason::CheckIn { .. } => "checkin",
+            LockReason::Unmanaged => "unmanaged",
         }
     }
 
@@ -80,6 +84,13 @@ pub struct Facts<'a> {
     /// may see it needs it, and a restarted jitd no longer has it.
     pub password_in_memory: bool,
     pub reveal: bool,
+}
+
+/// Whether an account no longer in the config must still be locked: it
+/// was left checked out or half-changed, so someone may know its password.
+/// One held (locked, its password unknown) is the admin's again.
+pub fn left_unlocked(custody: Custody) -> bool {
+    !matches!(custody, Custody::Unknown | Custody::Held)
 }
 
 /// One step towards "locked unless a grant holds it, and then checked out
@@ -177,6 +188,14 @@ mod tests {
         assert_eq!(next_step(&live), Step::CheckOut { grant: 3 });
         live.password_in_memory = true;
         assert_eq!(next_step(&live), Step::Nothing);
+    }
+
+    #[test]
+    fn an_account_taken_out_of_the_config_is_locked_only_if_it_was_left_open() {
+        assert!(left_unlocked(Custody::CheckedOut { grant: 1 }));
+        assert!(left_unlocked(Custody::CheckingOut { grant: 1 }));
+        assert!(left_unlocked(Custody::Rotating));
+        assert!(!left_unlocked(Custody::Held));
     }
 
     #[test]

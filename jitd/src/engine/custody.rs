@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{Engine, EngineError, Result, JITD};
 use crate::accounts::{AccountError, LockHolder, Passwords, Rotated};
 use crate::config::ManagedAccount;
-use crate::core::custody::{next_step, Custody, Facts, Step};
+use crate::core::custody::{left_unlocked, next_step, Custody, Facts, Step};
 use crate::core::model::{rfc3339, RequestId, State, Uid, UnixTime};
 use crate::directory::Person;
 use crate::store::{AuditEvent, Fingerprints, Writer};
@@ -58,6 +58,20 @@ impl Engine {
             password_in_memory,
             reveal: account.reveal,
         }))
+    }
+
+    /// Accounts no longer in the config that were left checked out or
+    /// half-changed: the keeper locks each once (`LockReason::Unmanaged`).
+    pub fn unmanaged_left_unlocked(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .accounts()?
+            .into_iter()
+            .filter(|(name, custody)| {
+                left_unlocked(*custody) && !self.config.accounts.iter().any(|a| &a.name == name)
+            })
+            .map(|(name, _)| name)
+            .collect())
     }
 
     /// Writes that `step` is about to be taken.

@@ -110,4 +110,26 @@ impl Store {
             field_fingerprint,
         }))
     }
+
+    /// Every account with a row, and where it stands.
+    pub fn accounts(&self) -> Result<Vec<(String, Custody)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, state, grant_id FROM accounts ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<RequestId>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, state, grant) = row?;
+            let custody = parse(&state, grant)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown account state '{state}'")))?;
+            out.push((name, custody));
+        }
+        Ok(out)
+    }
 }

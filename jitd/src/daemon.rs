@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use zbus::Connection;
 
-use crate::accounts::{Gpasswd, Keeper, ShadowUtils};
+use crate::accounts::{Gpasswd, Keeper, ShadowUtils, RECOVERY_FILE};
 use crate::api::{BUS_NAME, OBJECT_PATH};
 use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
@@ -106,8 +106,14 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         &config,
         Box::new(ShadowUtils::new()),
         Box::new(Gpasswd),
+        &opts.state_dir,
     );
     keeper.spawn(keeper.pass())?;
+    let recovery = opts.state_dir.join(RECOVERY_FILE);
+    if recovery.exists() {
+        tracing::warn!(file = %recovery.display(),
+            "root's recovery password is still on this host: store it offline, then delete the file");
+    }
     let effects = Effects::new(Arc::clone(&engine), control.clone(), keeper);
     effects.seal(orphaned);
     if !recovered.is_empty() {

@@ -885,3 +885,87 @@ fn an_account_taken_out_of_the_config_while_checked_out_is_locked_once_then_left
         "the admin's password, left alone"
     );
 }
+
+/// root managed (`root_custody`): between grants its password is an
+/// escrowed recovery password, written once to a root-only file, that
+/// still opens root when jitd is down (sulogin refuses a locked root).
+#[test]
+fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
+    let mut env = Env::without_jitd(&format!(
+        "{TEST_CONFIG}\n\
+         [[resource]]\nname = \"rootacct\"\nprivileged = true\nsensitivity = \"high\"\n\
+         eligible = [\"group:admins\"]\n\n\
+         [[account]]\nname = \"root\"\nresource = \"rootacct\"\nreveal = true\nroot_custody = true\n"
+    ));
+    env.private_system_dirs();
+    env.start_jitd();
+    let file = env.state_dir.join("root-recovery.txt");
+    let recovery = |file: &std::path::Path| {
+        let text = std::fs::read_to_string(file).expect("the recovery file");
+        text.lines().last().unwrap_or_default().to_owned()
+    };
+    let escrow = recovery(&file);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).expect("file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o400);
+    assert!(
+        !env.shadow_field("root").starts_with('!'),
+        "sulogin must accept it"
+    );
+    assert!(env.password_opens("root", &escrow));
+
+    let id = id_of(&env.request("alice", "rootacct", "30m", "kernel upgrade"));
+    for approver in ["mike", "sam"] {
+        if state_of(&env.show("root", id)) == "pending" {
+            env.approve(approver, id).ok();
+        }
+    }
+    env.wait_state(id, "active", Duration::from_secs(5));
+    let checked_out = wait_for(Duration::from_secs(10), || {
+        let row = env.sqlite("SELECT state FROM accounts WHERE name = 'root'");
+        (row.stdout.trim() == "checked_out").then_some(())
+    });
+    assert!(checked_out.is_some(), "{}", env.jitd_log_tail());
+    let password = env
+        .jitctl("alice", &["reveal", &id.to_string()])
+        .ok()
+        .stdout;
+    assert!(env.password_opens("root", password.trim()));
+    assert!(
+        !env.password_opens("root", &escrow),
+        "the escrow during a grant"
+    );
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    let back = wait_for(Duration::from_secs(10), || {
+        env.password_opens("root", &escrow).then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "the escrow after check-in{}",
+        env.jitd_log_tail()
+    );
+    assert!(!env.password_opens("root", password.trim()));
+    assert_eq!(
+        recovery(&file),
+        escrow,
+        "the same recovery password, not a new one"
+    );
+
+    // Used, and replaced by hand: jitd takes root back with a new one.
+    env.ns_sh("printf 'root:%s\\n' 'Set-By-Hand-After-Recovery-1' | chpasswd");
+    std::fs::remove_file(&file).expect("the admin deleted the file");
+    env.stop_jitd();
+    env.start_jitd();
+    let renewed = recovery(&file);
+    assert_ne!(renewed, escrow);
+    assert!(env.password_opens("root", &renewed));
+    assert!(!env.password_opens("root", "Set-By-Hand-After-Recovery-1"));
+    let escrowed =
+        env.sqlite("SELECT count(*) FROM audit WHERE event = 'recovery_password_escrowed'");
+    assert_eq!(escrowed.stdout.trim(), "2");
+    let log = std::fs::read_to_string(&env.log_path).unwrap_or_default();
+    assert!(
+        !log.contains(&renewed) && !log.contains(&escrow),
+        "a recovery password in the log"
+    );
+}

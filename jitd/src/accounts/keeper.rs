@@ -8,6 +8,7 @@
 //! `/etc/group` never race.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,9 @@ use crate::core::custody::{LockReason, Step};
 use crate::core::membership::Change;
 use crate::core::model::RequestId;
 use crate::core::password::{PasswordPolicy, Secret};
-use crate::engine::{CustodyError, Engine};
+use crate::engine::{CustodyError, Engine, Written};
+
+const ROOT: &str = "root";
 
 /// The failure key of group memberships (no account is named so: `:` is
 /// not in account names).
@@ -52,6 +55,8 @@ struct Inner {
     /// Resources whose grants make their holders members of groups.
     grouped: Vec<String>,
     groups: Box<dyn Groups>,
+    /// Where root's recovery password is written (`root_custody`).
+    recovery_file: PathBuf,
     /// Checked-out passwords their holder may see, by account: in memory
     /// only, so a restarted jitd checks the account out again.
     revealable: Mutex<HashMap<String, (RequestId, Secret)>>,
@@ -97,6 +102,7 @@ impl Keeper {
         config: &Config,
         passwords: Box<dyn Passwords>,
         groups: Box<dyn Groups>,
+        state_dir: &Path,
     ) -> Keeper {
         let grouped = config
             .resources
@@ -111,6 +117,7 @@ impl Keeper {
                 passwords,
                 grouped,
                 groups,
+                recovery_file: state_dir.join(super::RECOVERY_FILE),
                 revealable: Mutex::default(),
                 failures: Mutex::default(),
                 woken: Mutex::new(false),
@@ -275,33 +282,77 @@ impl Keeper {
         };
         lock(&self.inner.engine).custody_begin(name, step)?;
         let passwords = self.inner.passwords.as_ref();
-        let rotated = match passwords.replace(name, &account.password, usable) {
-            Ok(rotated) => rotated,
-            Err(e) => {
-                // A user's setuid program holding the account files (a
-                // stopped passwd) must not keep a password valid: ended,
-                // audited, and the step tried once more.
-                let holders = passwords.end_user_lock_holders();
-                if holders.is_empty() {
-                    return Err(e.into());
+        match step {
+            Step::Lock(reason) if name == ROOT => self.lock_root(account, step, reason)?,
+            _ => {
+                let rotated = passwords.prepare(&account.password, usable)?;
+                self.write_field(name, &rotated.field)?;
+                lock(&self.inner.engine).custody_done(name, step, Written::New(&rotated))?;
+                if let (Step::CheckOut { grant }, true) = (step, account.reveal) {
+                    lock(&self.inner.revealable).insert(name.to_owned(), (grant, rotated.password));
                 }
-                tracing::warn!(account = name, ?holders, error = %e,
-                    "ended users' programs holding the account files locked");
-                lock(&self.inner.engine).custody_lock_holders_ended(
-                    name,
-                    &holders,
-                    &e.to_string(),
-                )?;
-                std::thread::sleep(LOCK_RELEASE);
-                passwords.replace(name, &account.password, usable)?
             }
-        };
-        lock(&self.inner.engine).custody_done(name, step, &rotated)?;
-        lock(&self.inner.failures).remove(name);
-        if let (Step::CheckOut { grant }, true) = (step, account.reveal) {
-            lock(&self.inner.revealable).insert(name.to_owned(), (grant, rotated.password));
         }
+        lock(&self.inner.failures).remove(name);
         tracing::info!(account = name, step = ?step, "managed account changed");
+        Ok(())
+    }
+
+    /// Root between grants holds its escrowed recovery password, not a
+    /// locked one: `sulogin` refuses a locked root. The one escrowed is
+    /// written back, but a new one is made (and written to the recovery
+    /// file) when root is adopted or was changed behind jitd's back, the
+    /// old one perhaps used.
+    fn lock_root(
+        &self,
+        account: &ManagedAccount,
+        step: Step,
+        reason: LockReason,
+    ) -> Result<(), CustodyError> {
+        let name = account.name.as_str();
+        let renew = matches!(reason, LockReason::Adopted | LockReason::Changed);
+        let escrowed = match renew {
+            true => None,
+            false => lock(&self.inner.engine).escrow_of(name)?,
+        };
+        if let Some((field, fingerprint)) = escrowed {
+            self.write_field(name, &field)?;
+            let written = Written::Escrow {
+                field: &field,
+                fingerprint: &fingerprint,
+            };
+            lock(&self.inner.engine).custody_done(name, step, written)?;
+            return Ok(());
+        }
+        let passwords = self.inner.passwords.as_ref();
+        let escrow = passwords.prepare(&account.password, Usable::Unlocked)?;
+        super::escrow::write_recovery_file(&self.inner.recovery_file, &escrow.password)
+            .map_err(AccountError::Io)?;
+        self.write_field(name, &escrow.field)?;
+        lock(&self.inner.engine).custody_done(name, step, Written::NewEscrow(&escrow))?;
+        tracing::warn!(file = %self.inner.recovery_file.display(),
+            "a new recovery password for root: store it offline, then delete the file");
+        Ok(())
+    }
+
+    /// Writes `field` as `name`'s. A user's setuid program holding the
+    /// account files (a stopped passwd) must not keep a password valid:
+    /// when the write fails, such holders are ended, audited, and the write
+    /// tried once more.
+    fn write_field(&self, name: &str, field: &Secret) -> Result<(), CustodyError> {
+        let passwords = self.inner.passwords.as_ref();
+        let Err(e) = passwords.write(name, field) else {
+            return Ok(());
+        };
+        let holders = passwords.end_user_lock_holders();
+        if holders.is_empty() {
+            return Err(e.into());
+        }
+        tracing::warn!(account = name, ?holders, error = %e,
+            "ended users' programs holding the account files locked");
+        lock(&self.inner.engine).custody_lock_holders_ended(name, &holders, &e.to_string())?;
+        std::thread::sleep(LOCK_RELEASE);
+        passwords.write(name, field)?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! shadow-utils ([`shadow`]).
 
 mod crypt;
+mod escrow;
 mod groups;
 mod keeper;
 mod lock_holders;
@@ -11,6 +12,7 @@ pub mod shadow;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::password::{generate, PasswordPolicy, Secret};
+pub use escrow::RECOVERY_FILE;
 pub use groups::{Gpasswd, Groups};
 pub use keeper::Keeper;
 pub use lock_holders::LockHolder;
@@ -36,14 +38,12 @@ pub enum Usable {
 /// What jitd does to a managed account's password: the engine decides
 /// when, this does it.
 pub trait Passwords: Send + Sync {
-    /// Gives `name` a new random password under `policy`, locked or not,
-    /// in one change of `/etc/shadow`, read back to check it.
-    fn replace(
-        &self,
-        name: &str,
-        policy: &PasswordPolicy,
-        usable: Usable,
-    ) -> Result<Rotated, AccountError>;
+    /// A new random password under `policy` and its `/etc/shadow` field,
+    /// locked or not; nothing written.
+    fn prepare(&self, policy: &PasswordPolicy, usable: Usable) -> Result<Rotated, AccountError>;
+    /// Writes `field` as `name`'s in one change of `/etc/shadow`, read
+    /// back to check it.
+    fn write(&self, name: &str, field: &Secret) -> Result<(), AccountError>;
     /// `name`'s `/etc/shadow` password field now.
     fn current_field(&self, name: &str) -> Result<Secret, AccountError>;
     /// Kills the users' programs holding the account files locked
@@ -65,12 +65,7 @@ impl ShadowUtils {
 }
 
 impl Passwords for ShadowUtils {
-    fn replace(
-        &self,
-        name: &str,
-        policy: &PasswordPolicy,
-        usable: Usable,
-    ) -> Result<Rotated, AccountError> {
+    fn prepare(&self, policy: &PasswordPolicy, usable: Usable) -> Result<Rotated, AccountError> {
         let password = generate(policy, |buf| self.random.fill(buf)).map_err(|_| {
             AccountError::Io(std::io::Error::other("the system random source failed"))
         })?;
@@ -80,8 +75,11 @@ impl Passwords for ShadowUtils {
             Usable::Unlocked => "",
         };
         let field = Secret::new(format!("{lock}{}", hash.expose()));
-        shadow::set_field(name, &field)?;
         Ok(Rotated { password, field })
+    }
+
+    fn write(&self, name: &str, field: &Secret) -> Result<(), AccountError> {
+        shadow::set_field(name, field)
     }
 
     fn current_field(&self, name: &str) -> Result<Secret, AccountError> {

@@ -34,8 +34,8 @@ pub(super) struct RawAccount {
     checkout: Checkout,
     reveal: Option<Spanned<bool>>,
     password: Option<Spanned<RawPolicy>>,
-    /// Taking custody of root locks root's password: an explicit choice,
-    /// with the recovery path of docs/design.md read first.
+    /// Taking custody of root gives root an escrowed recovery password
+    /// between grants: an explicit choice, with docs/design.md read first.
     #[serde(default)]
     root_custody: bool,
 }
@@ -142,9 +142,9 @@ pub(super) fn resolve(
         if name == "root" && !a.root_custody {
             return Err((
                 a.name.span(),
-                "managing root locks root's password, and sulogin refuses a locked root: \
-                 set root_custody = true once the recovery path (docs/design.md, \
-                 \"Managed accounts\") is in place"
+                "managing root replaces root's password with an escrowed recovery password \
+                 between grants: set root_custody = true once you have read how to store it \
+                 (docs/design.md, \"Managed accounts\")"
                     .into(),
             ));
         }

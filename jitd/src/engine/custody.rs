@@ -10,8 +10,23 @@ use crate::accounts::{AccountError, LockHolder, Passwords, Rotated};
 use crate::config::ManagedAccount;
 use crate::core::custody::{left_unlocked, next_step, Custody, Facts, Step};
 use crate::core::model::{rfc3339, RequestId, State, Uid, UnixTime};
+use crate::core::password::Secret;
 use crate::directory::Person;
 use crate::store::{AuditEvent, Fingerprints, Writer};
+
+/// What a step wrote to `/etc/shadow`.
+#[derive(Clone, Copy)]
+pub enum Written<'a> {
+    /// A new random password.
+    New(&'a Rotated),
+    /// A new recovery password for root, escrowed (`root_custody`).
+    NewEscrow(&'a Rotated),
+    /// Root's escrowed recovery password again, as recorded.
+    Escrow {
+        field: &'a Secret,
+        fingerprint: &'a str,
+    },
+}
 
 /// Why a step failed: jitd's own records, or the account.
 #[derive(Debug, thiserror::Error)]
@@ -106,13 +121,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Root's escrowed recovery password, if one was written: its field and
+    /// its keyed fingerprint.
+    pub fn escrow_of(&self, account: &str) -> Result<Option<(Secret, String)>> {
+        Ok(self
+            .store
+            .escrow(account)?
+            .map(|(field, fingerprint)| (Secret::new(field), fingerprint)))
+    }
+
     /// Writes what `step` did: the account's new state, with keyed
     /// fingerprints of the password and the field (never either).
-    pub fn custody_done(&mut self, account: &str, step: Step, rotated: &Rotated) -> Result<()> {
+    pub fn custody_done(&mut self, account: &str, step: Step, written: Written<'_>) -> Result<()> {
         let now = self.clock.wall();
         self.store.write(|w| -> Result<()> {
-            let password = w.fingerprint(rotated.password.expose().as_bytes());
-            let field = w.fingerprint(rotated.field.expose().as_bytes());
+            let (password, field) = match written {
+                Written::New(rotated) | Written::NewEscrow(rotated) => (
+                    w.fingerprint(rotated.password.expose().as_bytes()),
+                    w.fingerprint(rotated.field.expose().as_bytes()),
+                ),
+                Written::Escrow { field, fingerprint } => (
+                    fingerprint.to_owned(),
+                    w.fingerprint(field.expose().as_bytes()),
+                ),
+            };
             let fingerprints = Fingerprints {
                 password: Some(&password),
                 field: Some(&field),
@@ -138,7 +170,13 @@ impl Engine {
                 ),
             };
             w.set_custody(account, custody, fingerprints, now)?;
-            audit(w, now, event, request, detail)
+            audit(w, now, event, request, detail)?;
+            if let Written::NewEscrow(rotated) = written {
+                w.set_escrow(account, rotated.field.expose(), &password)?;
+                let detail = json!({"account": account, "fingerprint": password});
+                audit(w, now, "recovery_password_escrowed", None, detail)?;
+            }
+            Ok(())
         })?;
         if let Step::CheckOut { grant } = step {
             self.checked_out.insert(account.to_owned(), grant);

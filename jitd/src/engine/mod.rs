@@ -27,7 +27,7 @@ mod transitions;
 
 pub use blocking::run_blocking;
 pub use checker::GrantChecker;
-pub use custody::CustodyError;
+pub use custody::{CustodyError, Written};
 pub use error::EngineError;
 pub use recordings::{RecordedSession, RecordingStart};
 

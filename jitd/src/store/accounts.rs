@@ -77,12 +77,43 @@ impl Writer<'_> {
     pub fn fingerprint(&self, secret: &[u8]) -> String {
         self.key.fingerprint(secret)
     }
+
+    /// Records root's escrowed recovery password: its `/etc/shadow` field
+    /// and its keyed fingerprint.
+    pub fn set_escrow(&mut self, name: &str, field: &str, fingerprint: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE accounts SET escrow_field = ?2, escrow_fingerprint = ?3 WHERE name = ?1",
+            )?
+            .execute(params![name, field, fingerprint])?;
+        Ok(())
+    }
 }
 
 impl Store {
     /// A keyed fingerprint of `secret` ([`Writer::fingerprint`]).
     pub fn fingerprint(&self, secret: &[u8]) -> String {
         self.key.fingerprint(secret)
+    }
+
+    /// `name`'s escrowed recovery password, if any: (field, fingerprint).
+    pub fn escrow(&self, name: &str) -> Result<Option<(String, String)>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT escrow_field, escrow_fingerprint FROM accounts WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })
+            .optional()?;
+        Ok(match row {
+            Some((Some(field), Some(fingerprint))) => Some((field, fingerprint)),
+            _ => None,
+        })
     }
 
     pub fn account(&self, name: &str) -> Result<Option<AccountRecord>> {

@@ -234,6 +234,13 @@ CREATE TABLE memberships (
     PRIMARY KEY (user, grp)
 );
 "#,
+    // Root's recovery secret (W3, root_custody): the /etc/shadow field of
+    // the escrowed password jitd writes between grants, and the password's
+    // keyed fingerprint; never the password.
+    r#"
+ALTER TABLE accounts ADD COLUMN escrow_field TEXT;
+ALTER TABLE accounts ADD COLUMN escrow_fingerprint TEXT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -201,3 +201,50 @@ fn a_recording_file_gone_or_replaced_by_a_link_is_reported_as_such() {
     );
     assert!(!run.stdout.contains("root:"), "{run}");
 }
+
+/// `jitctl extend` from inside a recorded session, where the caller is
+/// root, not the holder: the request is the holder's, routed like any
+/// other, and the trail names root as who asked; outside the session,
+/// someone else's grant stays theirs.
+#[test]
+fn an_extension_asked_from_inside_the_recorded_session_is_the_holders() {
+    let s = SessionEnv::new(&session_config("15m"), "ops");
+    let grant = s.ops_grant("alice", "a long job");
+    let before = unix_secs(&s.show("root", grant)["expires_at"]);
+    let jitctl = jitctl_bin();
+    let ids = grant.to_string();
+    let run = s.jitctl_run(
+        "alice",
+        grant,
+        &[
+            jitctl.to_str().expect("utf-8"),
+            "extend",
+            &ids,
+            "--for",
+            "10m",
+            "--reason",
+            "the job runs long",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run}{}", s.jitd_log_tail());
+    let after = unix_secs(&s.show("root", grant)["expires_at"]);
+    assert!(after >= before + 590, "{before} -> {after}");
+    let events = s.audit_events();
+    let asked = events
+        .iter()
+        .find(|e| e["event"] == "extension_asked_in_session")
+        .unwrap_or_else(|| panic!("no extension_asked_in_session: {events:#?}"));
+    assert_eq!(asked["actor_uid"], 0, "{asked:#}");
+    assert_eq!(asked["detail"]["holder"], "alice", "{asked:#}");
+    let requested = events
+        .iter()
+        .find(|e| e["event"] == "extension_requested")
+        .expect("extension_requested");
+    assert_eq!(requested["actor"], "alice", "{requested:#}");
+    // Outside any session, bob cannot extend alice's grant.
+    s.jitctl(
+        "bob",
+        &["extend", &ids, "--for", "5m", "--reason", "mine now"],
+    )
+    .code(3);
+}

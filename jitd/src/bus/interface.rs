@@ -140,9 +140,17 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
-        let who = self.caller(conn, &header).await?;
+        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = person(uid).await?;
+        // From inside the grant's own cgroup (a recorded root shell, a
+        // session as the managed account): asked for the holder.
+        let in_session = self.gate.control().grant_of_process(pid) == Some(grant);
         self.change(conn, move |e| {
-            e.extend(&who, grant, Duration::from_secs(duration), &reason)
+            let duration = Duration::from_secs(duration);
+            match in_session {
+                true => e.extend_from_session(&who, grant, duration, &reason),
+                false => e.extend(&who, grant, duration, &reason),
+            }
         })
         .await
     }

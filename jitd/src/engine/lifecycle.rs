@@ -90,6 +90,37 @@ impl Engine {
         duration: Duration,
         reason: &str,
     ) -> Result<(Request, Vec<Event>)> {
+        self.extend_as(who, None, grant_id, duration, reason)
+    }
+
+    /// An extension asked from inside grant `grant_id`'s own sessions (its
+    /// cgroup, as the bus edge checked): by root in a recorded shell, or by
+    /// the managed account in a session as it, not by the holder's uid. It
+    /// is the holder's request, routed like any other (the holder cannot
+    /// approve it); the audit trail also names who asked.
+    pub fn extend_from_session(
+        &mut self,
+        asker: &Person,
+        grant_id: RequestId,
+        duration: Duration,
+        reason: &str,
+    ) -> Result<(Request, Vec<Event>)> {
+        let grant = self.load(grant_id)?;
+        if grant.uid == asker.uid {
+            return self.extend(asker, grant_id, duration, reason);
+        }
+        let holder = Person::lookup(grant.uid)?;
+        self.extend_as(&holder, Some(asker), grant_id, duration, reason)
+    }
+
+    fn extend_as(
+        &mut self,
+        who: &Person,
+        asker: Option<&Person>,
+        grant_id: RequestId,
+        duration: Duration,
+        reason: &str,
+    ) -> Result<(Request, Vec<Event>)> {
         let grant = self.load(grant_id)?;
         workflow::check_extendable(&grant, &self.actor(who, &grant))?;
         self.check_pending_limit(who)?;
@@ -128,6 +159,16 @@ impl Engine {
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "extension_requested")?;
+            if let Some(asker) = asker {
+                w.audit(&AuditEvent {
+                    at: req.requested_at,
+                    actor_uid: Some(asker.uid),
+                    actor: &asker.name,
+                    event: "extension_asked_in_session",
+                    request: Some(id),
+                    detail: json!({"grant": grant_id, "holder": who.name}),
+                })?;
+            }
             if auto {
                 apply_extension(w, id, &req, &grant, now, cap, "policy")?;
             }

@@ -697,12 +697,17 @@ fn groups_config() -> String {
     )
 }
 
-/// The namespace's own `/etc` with group `jitdocker`, of which bob is a
-/// standing member; jitd not started.
-fn env_with_group() -> Env {
+/// The namespace's own `/etc` with group `jitdocker` (gid `gid`), of
+/// which bob is a standing member; jitd not started. Each test takes a gid
+/// of its own: the fixture users' uids are the same in every test, and
+/// /proc is the host's, so a removal in one test would otherwise end the
+/// processes of another's.
+fn env_with_group(gid: u32) -> Env {
     let env = Env::without_jitd(&groups_config());
     env.private_system_dirs();
-    env.ns_sh(&format!("groupadd {GROUP} && gpasswd -a bob {GROUP}"));
+    env.ns_sh(&format!(
+        "groupadd -g {gid} {GROUP} && gpasswd -a bob {GROUP}"
+    ));
     env
 }
 
@@ -744,7 +749,7 @@ fn membership_events(env: &Env) -> Vec<(String, Value)> {
 
 #[test]
 fn a_grants_group_membership_lasts_as_long_as_the_grant_and_a_standing_one_is_never_touched() {
-    let mut env = env_with_group();
+    let mut env = env_with_group(64101);
     env.start_jitd();
     let alice = id_of(&env.request("alice", "containers", "30m", "debug a container"));
     wait_members(&env, &["alice", "bob"]);
@@ -814,7 +819,7 @@ fn a_grants_group_membership_lasts_as_long_as_the_grant_and_a_standing_one_is_ne
 /// jitd serves; a jitd killed while `gpasswd` ran does the change again.
 #[test]
 fn memberships_survive_a_kill_and_end_with_grants_that_ended_while_jitd_was_down() {
-    let mut env = env_with_group();
+    let mut env = env_with_group(64102);
     let started = env.dir.path().join("gpasswd-started");
     let stall = env.write_script(
         "stalled-gpasswd",
@@ -968,4 +973,42 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         !log.contains(&renewed) && !log.contains(&escrow),
         "a recovery password in the log"
     );
+}
+
+/// One membership that cannot be added (its group is not in /etc/group)
+/// is audited and retried on its own: it holds up no removal. And once no
+/// resource grants groups any more, what jitd added is removed at start.
+#[test]
+fn a_failing_membership_holds_up_no_other_and_config_changes_do_not_strand_one() {
+    let config = format!(
+        "{}\n[[resource]]\nname = \"broken\"\nsensitivity = \"low\"\nenvironment = \"staging\"\n\
+         eligible = [\"group:admins\"]\ngroups = [\"jitnosuchgroup\"]\n",
+        groups_config()
+    );
+    let mut env = Env::without_jitd(&config);
+    env.private_system_dirs();
+    env.ns_sh(&format!("groupadd -g 64103 {GROUP}"));
+    env.start_jitd();
+    let bob = id_of(&env.request("bob", "broken", "30m", "nothing to add to"));
+    let failed = wait_for(Duration::from_secs(10), || {
+        membership_events(&env)
+            .into_iter()
+            .find(|(e, d)| e == "group_membership_failed" && d["group"] == "jitnosuchgroup")
+    });
+    assert!(failed.is_some(), "{:?}", membership_events(&env));
+    let alice = id_of(&env.request("alice", "containers", "30m", "debug"));
+    wait_members(&env, &["alice"]);
+    env.jitctl("alice", &["revoke", &alice.to_string()]).ok();
+    wait_members(&env, &[]);
+    env.jitctl("bob", &["revoke", &bob.to_string()]).ok();
+
+    // Added, then the admin takes `groups` out of the config: removed at start.
+    env.request("alice", "containers", "30m", "again");
+    wait_members(&env, &["alice"]);
+    env.stop_jitd();
+    env.write_config(TEST_CONFIG);
+    env.start_jitd();
+    assert_eq!(members(&env), Vec::<String>::new(), "left in the group");
+    let rows = env.sqlite("SELECT count(*) FROM memberships").stdout;
+    assert_eq!(rows.trim(), "0", "{:?}", membership_events(&env));
 }

@@ -22,9 +22,15 @@ use crate::engine::{CustodyError, Engine, Written};
 
 const ROOT: &str = "root";
 
-/// The failure key of group memberships (no account is named so: `:` is
-/// not in account names).
+/// The failure key of reading the group memberships (no account is named
+/// so: `:` is in no account or group name).
 const MEMBERSHIPS: &str = ":memberships";
+
+/// The failure key of one membership's changes.
+fn membership_key(change: &Change) -> String {
+    let (Change::Add { membership, .. } | Change::Remove { membership }) = change;
+    format!(":{}:{}", membership.user, membership.group)
+}
 
 /// At most this many steps an account a pass: an interrupted checkout
 /// takes two (lock, check out again), and a grant that ended during a
@@ -149,7 +155,9 @@ impl Keeper {
                 }
             }
         }
-        if !timed_out && !self.inner.grouped.is_empty() {
+        // Also with no resource granting groups any more: what jitd added
+        // before is removed.
+        if !timed_out {
             if let Err(r) = self.settle_memberships() {
                 retry = Some(retry.map_or(r.after, |d| d.min(r.after)));
             }
@@ -335,16 +343,26 @@ impl Keeper {
         Ok(())
     }
 
-    /// Writes `field` as `name`'s. A user's setuid program holding the
-    /// account files (a stopped passwd) must not keep a password valid:
-    /// when the write fails, such holders are ended, audited, and the write
-    /// tried once more.
+    /// Writes `field` as `name`'s ([`Keeper::unblocked`]).
     fn write_field(&self, name: &str, field: &Secret) -> Result<(), CustodyError> {
         let passwords = self.inner.passwords.as_ref();
-        let Err(e) = passwords.write(name, field) else {
-            return Ok(());
+        self.unblocked(name, || passwords.write(name, field))
+    }
+
+    /// Runs a shadow-utils change. A user's setuid program holding the
+    /// account files (a stopped passwd or chsh) must not keep a password
+    /// valid or a group held: when `op` fails, such holders are ended,
+    /// audited (under `name`), and `op` tried once more.
+    fn unblocked<T>(
+        &self,
+        name: &str,
+        op: impl Fn() -> Result<T, AccountError>,
+    ) -> Result<T, CustodyError> {
+        let e = match op() {
+            Ok(done) => return Ok(done),
+            Err(e) => e,
         };
-        let holders = passwords.end_user_lock_holders();
+        let holders = self.inner.passwords.end_user_lock_holders();
         if holders.is_empty() {
             return Err(e.into());
         }
@@ -352,8 +370,7 @@ impl Keeper {
             "ended users' programs holding the account files locked");
         lock(&self.inner.engine).custody_lock_holders_ended(name, &holders, &e.to_string())?;
         std::thread::sleep(LOCK_RELEASE);
-        passwords.write(name, field)?;
-        Ok(())
+        Ok(op()?)
     }
 
     /// Logs and audits a failed step; the first failure in a row alerts
@@ -397,26 +414,39 @@ impl Keeper {
             .map(|f| f.not_before - now)
     }
 
-    /// Makes the membership changes due; the memberships back off as one
-    /// (their changes are computed together).
+    /// Makes the membership changes due, each on its own: one that keeps
+    /// failing (a group gone, a user deleted) backs off alone and holds up
+    /// no other, least of all a removal.
     fn settle_memberships(&self) -> Result<(), Retry> {
-        if let Some(after) = self.backing_off(MEMBERSHIPS) {
-            return Err(Retry {
-                after,
-                timed_out: false,
-            });
-        }
         let groups = self.inner.groups.as_ref();
         let changes = lock(&self.inner.engine).membership_changes(groups);
         let changes = changes.map_err(|e| self.membership_failed(None, &e))?;
-        for change in &changes {
-            if let Err(e) = self.make(change) {
-                return Err(self.membership_failed(Some(change), &e));
-            }
-            tracing::info!(change = ?change, "group membership changed");
-        }
         lock(&self.inner.failures).remove(MEMBERSHIPS);
-        Ok(())
+        let mut retry: Option<Duration> = None;
+        for change in &changes {
+            let key = membership_key(change);
+            if let Some(after) = self.backing_off(&key) {
+                retry = Some(retry.map_or(after, |d| d.min(after)));
+                continue;
+            }
+            match self.make(change) {
+                Ok(()) => {
+                    lock(&self.inner.failures).remove(&key);
+                    tracing::info!(change = ?change, "group membership changed");
+                }
+                Err(e) => {
+                    let after = self.membership_failed(Some(change), &e).after;
+                    retry = Some(retry.map_or(after, |d| d.min(after)));
+                }
+            }
+        }
+        match retry {
+            Some(after) => Err(Retry {
+                after,
+                timed_out: false,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// One membership change: its intent written, `gpasswd`, its result.
@@ -426,17 +456,20 @@ impl Keeper {
         let groups = self.inner.groups.as_ref();
         let ended = match change {
             Change::Add { membership, .. } => {
-                groups.add(membership)?;
+                self.unblocked(&membership.user, || groups.add(membership))?;
                 Vec::new()
             }
-            Change::Remove { membership } => groups.remove(membership)?,
+            Change::Remove { membership } => {
+                self.unblocked(&membership.user, || groups.remove(membership))?
+            }
         };
         lock(&self.inner.engine).membership_done(change, &ended)?;
         Ok(())
     }
 
     fn membership_failed(&self, change: Option<&Change>, error: &CustodyError) -> Retry {
-        let (attempts, after) = self.note_failure(MEMBERSHIPS);
+        let key = change.map_or_else(|| MEMBERSHIPS.to_owned(), membership_key);
+        let (attempts, after) = self.note_failure(&key);
         tracing::error!(change = ?change, %error, retry_in = ?after,
             "a group membership change failed");
         let audited =

@@ -36,18 +36,27 @@ pub enum Change {
     },
 }
 
-/// The changes that bring the recorded memberships to the wanted ones.
-/// `wanted`: what active grants call for (with the grant); `recorded`:
-/// jitd's rows; `is_member`: `/etc/group` now, asked only for wanted
-/// memberships jitd has no row for (a member already: standing, left
-/// alone). An interrupted add is done again (adding is idempotent) while
-/// wanted, and every row no grant wants any more is removed.
+/// The changes that bring the recorded memberships to the wanted ones,
+/// removals first (an add that keeps failing must not hold up the end of
+/// someone's privilege). `wanted`: what active grants call for (with the
+/// grant); `recorded`: jitd's rows; `is_member`: `/etc/group` now, asked
+/// only for wanted memberships jitd has no row for (a member already:
+/// standing, left alone). An interrupted add is done again (adding is
+/// idempotent) while wanted, and every row no grant wants any more is
+/// removed.
 pub fn changes(
     wanted: &[(Membership, RequestId)],
     recorded: &[(Membership, Toggle)],
     mut is_member: impl FnMut(&Membership) -> bool,
 ) -> Vec<Change> {
     let mut out = Vec::new();
+    for (membership, _) in recorded {
+        if !wanted.iter().any(|(m, _)| m == membership) {
+            out.push(Change::Remove {
+                membership: membership.clone(),
+            });
+        }
+    }
     for (membership, grant) in wanted {
         let row = recorded
             .iter()
@@ -66,13 +75,6 @@ pub fn changes(
             out.push(Change::Add {
                 membership: membership.clone(),
                 grant: *grant,
-            });
-        }
-    }
-    for (membership, _) in recorded {
-        if !wanted.iter().any(|(m, _)| m == membership) {
-            out.push(Change::Remove {
-                membership: membership.clone(),
             });
         }
     }
@@ -138,6 +140,15 @@ mod tests {
                 "{toggle:?} once no grant wants it"
             );
         }
+    }
+
+    #[test]
+    fn removals_come_before_adds() {
+        let wanted = [(m("bob", "adm"), 4)];
+        let recorded = [(m("alice", "adm"), Toggle::Added)];
+        let got = changes(&wanted, &recorded, |_| false);
+        assert!(matches!(got[0], Change::Remove { .. }), "{got:?}");
+        assert!(matches!(got[1], Change::Add { .. }), "{got:?}");
     }
 
     #[test]

@@ -14,6 +14,29 @@ use crate::core::password::Secret;
 use crate::directory::Person;
 use crate::store::{AuditEvent, Fingerprints, Writer};
 
+/// A managed account checked out: the grant holding it, and the account's
+/// uid when it was checked out (NSS), by which its index entry is made and
+/// dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Checkout {
+    pub grant: RequestId,
+    pub uid: Option<Uid>,
+}
+
+fn checkout_of(account: &str, grant: RequestId) -> Checkout {
+    let uid = match nix::unistd::User::from_name(account) {
+        Ok(Some(user)) => Some(user.uid.as_raw()),
+        _ => {
+            tracing::warn!(
+                account,
+                "a managed account has no uid: its own logins are refused"
+            );
+            None
+        }
+    };
+    Checkout { grant, uid }
+}
+
 /// What a step wrote to `/etc/shadow`.
 #[derive(Clone, Copy)]
 pub enum Written<'a> {
@@ -113,9 +136,9 @@ impl Engine {
         })?;
         // From here the account's own logins are refused: whatever the
         // step, the password is about to change.
-        if let Some(grant) = self.checked_out.remove(account) {
+        if let Some(checkout) = self.checked_out.remove(account) {
             if let Some(resource) = self.account_resource(account) {
-                self.release_as_account(grant, &resource);
+                self.release_checkout(checkout, &resource);
             }
         }
         Ok(())
@@ -179,7 +202,8 @@ impl Engine {
             Ok(())
         })?;
         if let Step::CheckOut { grant } = step {
-            self.checked_out.insert(account.to_owned(), grant);
+            self.checked_out
+                .insert(account.to_owned(), checkout_of(account, grant));
             let held = self.load(grant)?;
             if let (State::Active, Some(expires_at)) = (held.state, held.expires_at) {
                 self.hold_as_account(grant, &held.resource, expires_at);
@@ -195,7 +219,8 @@ impl Engine {
             if let Some(Custody::CheckedOut { grant }) =
                 self.store.account(&account.name)?.map(|r| r.custody)
             {
-                self.checked_out.insert(account.name.clone(), grant);
+                self.checked_out
+                    .insert(account.name.clone(), checkout_of(&account.name, grant));
             }
         }
         Ok(())
@@ -209,23 +234,17 @@ impl Engine {
             .map(|a| a.resource.clone())
     }
 
-    /// The uid of the account `grant` (of `resource`) has checked out.
-    fn account_held_by(&self, grant: RequestId, resource: &str) -> Option<Uid> {
+    /// The checkout `grant` (of `resource`) holds, if it holds one.
+    fn checkout_by(&self, grant: RequestId, resource: &str) -> Option<Checkout> {
         let account = self
             .config
             .accounts
             .iter()
             .find(|a| a.resource == resource)?;
-        if self.checked_out.get(&account.name) != Some(&grant) {
-            return None;
-        }
-        match nix::unistd::User::from_name(&account.name) {
-            Ok(Some(user)) => Some(user.uid.as_raw()),
-            _ => {
-                tracing::warn!(account = %account.name, "a managed account has no uid");
-                None
-            }
-        }
+        self.checked_out
+            .get(&account.name)
+            .copied()
+            .filter(|c| c.grant == grant)
     }
 
     /// While `grant` holds its resource's managed account, the account's
@@ -239,7 +258,7 @@ impl Engine {
         resource: &str,
         expires_at: UnixTime,
     ) {
-        if let Some(uid) = self.account_held_by(grant, resource) {
+        if let Some(Checkout { uid: Some(uid), .. }) = self.checkout_by(grant, resource) {
             self.grants
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
@@ -247,15 +266,21 @@ impl Engine {
         }
     }
 
+    /// `grant` ended: the account's logins no longer count as its.
     pub(super) fn release_as_account(&mut self, grant: RequestId, resource: &str) {
-        let Some(account) = self.config.accounts.iter().find(|a| a.resource == resource) else {
-            return;
-        };
-        if let Ok(Some(user)) = nix::unistd::User::from_name(&account.name) {
+        if let Some(checkout) = self.checkout_by(grant, resource) {
+            self.release_checkout(checkout, resource);
+        }
+    }
+
+    /// Drops the account's entry by the uid it was made with: an account
+    /// renumbered or deleted meanwhile must not keep its old uid in.
+    fn release_checkout(&mut self, checkout: Checkout, resource: &str) {
+        if let Some(uid) = checkout.uid {
             self.grants
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(user.uid.as_raw(), resource, grant);
+                .remove(uid, resource, checkout.grant);
         }
     }
 

@@ -42,17 +42,12 @@ impl Engine {
             }
         }
         let recorded = self.store.memberships().map_err(EngineError::from)?;
-        let mut failed = None;
-        let changes = membership::changes(&wanted, &recorded, |m| {
-            groups.is_member(m).unwrap_or_else(|e| {
-                failed.get_or_insert(e);
-                true
-            })
-        });
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(changes),
-        }
+        // A membership that cannot be read (a group not in /etc/group) is
+        // tried as an add, which fails on its own and is audited, rather
+        // than stop every other change.
+        Ok(membership::changes(&wanted, &recorded, |m| {
+            groups.is_member(m).unwrap_or(false)
+        }))
     }
 
     /// Writes that `change` is about to be made.

@@ -101,7 +101,7 @@ pub struct Engine {
     admissions: Arc<Admissions>,
     /// Managed accounts checked out, by name: the grant holding each. The
     /// account's own logins count as that grant's (`custody.rs`).
-    checked_out: HashMap<String, RequestId>,
+    checked_out: HashMap<String, custody::Checkout>,
 }
 
 impl Engine {

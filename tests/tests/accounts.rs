@@ -36,16 +36,53 @@ fn env_with_account() -> Env {
     env
 }
 
-/// The `account_*` audit events, as (event, detail).
-fn account_events(env: &Env) -> Vec<(String, Value)> {
-    let run = env.sqlite(
-        "SELECT event || '|' || detail FROM audit WHERE event LIKE 'account_%' ORDER BY id",
+/// Replaces `tool` in the namespace by a script that marks it started,
+/// stalls 5 s and fails; the mark's path.
+fn stall(env: &Env, tool: &str) -> std::path::PathBuf {
+    let name = tool.rsplit('/').next().unwrap_or(tool);
+    let started = env.dir.path().join(format!("{name}-started"));
+    let script = env.write_script(
+        &format!("stalled-{name}"),
+        &format!("touch {}\nsleep 5\nexit 1", started.display()),
     );
+    env.bind(&script, tool);
+    started
+}
+
+/// Waits until jitd ran the stalled tool ([`stall`]).
+#[track_caller]
+fn wait_started(env: &Env, started: &std::path::Path) {
+    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
+        panic!(
+            "jitd never ran {}:{}",
+            started.display(),
+            env.jitd_log_tail()
+        );
+    }
+}
+
+/// `jitctl reveal ID` as `user`, asserting success: the password.
+#[track_caller]
+fn reveal(env: &Env, user: &str, id: u64) -> String {
+    let run = env.jitctl(user, &["reveal", &id.to_string()]).ok();
+    run.stdout.trim().to_owned()
+}
+
+/// The audit events whose names start with `prefix`, as (event, detail).
+fn events_like(env: &Env, prefix: &str) -> Vec<(String, Value)> {
+    let run = env.sqlite(&format!(
+        "SELECT event || '|' || detail FROM audit WHERE event LIKE '{prefix}%' ORDER BY id"
+    ));
     run.stdout
         .lines()
         .filter_map(|l| l.split_once('|'))
         .map(|(e, d)| (e.to_owned(), serde_json::from_str(d).expect("detail")))
         .collect()
+}
+
+/// The `account_*` audit events.
+fn account_events(env: &Env) -> Vec<(String, Value)> {
+    events_like(env, "account_")
 }
 
 #[track_caller]
@@ -141,16 +178,9 @@ fn jitd_takes_custody_at_start_and_again_of_an_account_changed_behind_its_back()
 #[test]
 fn a_jitd_killed_while_rotating_finishes_the_rotation_at_start() {
     let mut env = env_with_account();
-    let started = env.dir.path().join("chpasswd-started");
-    let stall = env.write_script(
-        "stalled-chpasswd",
-        &format!("touch {}\nsleep 5\nexit 1", started.display()),
-    );
-    env.bind(&stall, "/usr/sbin/chpasswd");
+    let started = stall(&env, "/usr/sbin/chpasswd");
     env.spawn_jitd();
-    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
-        panic!("jitd never ran chpasswd:{}", env.jitd_log_tail());
-    }
+    wait_started(&env, &started);
     let state = env.sqlite(&format!(
         "SELECT state FROM accounts WHERE name = '{ACCOUNT}'"
     ));
@@ -266,11 +296,7 @@ fn a_checked_out_password_works_for_its_holder_during_the_grant_and_never_after_
 
     // Only the holder, and not from a recorded session.
     env.jitctl("bob", &["reveal", &id.to_string()]).fails();
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    let password = password.trim().to_owned();
+    let password = reveal(&env, "alice", id);
     assert_eq!(password.len(), 32, "the default policy's length");
     assert!(
         su_works(&env, "alice", &password),
@@ -384,21 +410,10 @@ fn a_jitd_killed_during_check_in_leaves_no_checked_out_password_after_restart() 
     let mut env = env_in_custody();
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    let password = password.trim().to_owned();
-    let started = env.dir.path().join("chpasswd-started");
-    let stall = env.write_script(
-        "stalled-chpasswd",
-        &format!("touch {}\nsleep 5\nexit 1", started.display()),
-    );
-    env.bind(&stall, "/usr/sbin/chpasswd");
+    let password = reveal(&env, "alice", id);
+    let started = stall(&env, "/usr/sbin/chpasswd");
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
-    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
-        panic!("jitd never ran chpasswd:{}", env.jitd_log_tail());
-    }
+    wait_started(&env, &started);
     wait_custody(&env, "rotating");
     env.kill_jitd();
     env.ns_sh("umount -l /usr/sbin/chpasswd");
@@ -419,27 +434,17 @@ fn a_jitd_killed_during_check_in_leaves_no_checked_out_password_after_restart() 
 #[test]
 fn a_jitd_killed_during_checkout_locks_then_checks_out_again_at_start() {
     let mut env = env_in_custody();
-    let started = env.dir.path().join("chpasswd-started");
-    let stall = env.write_script(
-        "stalled-chpasswd",
-        &format!("touch {}\nsleep 5\nexit 1", started.display()),
-    );
-    env.bind(&stall, "/usr/sbin/chpasswd");
+    let started = stall(&env, "/usr/sbin/chpasswd");
     let id = grant_dba(&env, "alice");
-    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
-        panic!("jitd never ran chpasswd:{}", env.jitd_log_tail());
-    }
+    wait_started(&env, &started);
     wait_custody(&env, "checking_out");
     env.kill_jitd();
     env.ns_sh("umount -l /usr/sbin/chpasswd");
 
     env.start_jitd();
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    assert!(su_works(&env, "alice", password.trim()));
+    let password = reveal(&env, "alice", id);
+    assert!(su_works(&env, "alice", &password));
     let reasons: Vec<String> = account_events(&env)
         .into_iter()
         .filter(|(e, _)| e == "account_rotated")
@@ -456,11 +461,7 @@ fn a_failed_check_in_is_escalated_and_retried_until_the_password_is_rotated() {
     let env = env_in_custody();
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    let password = password.trim().to_owned();
+    let password = reveal(&env, "alice", id);
     let broken = env.write_script(
         "broken-chpasswd",
         "echo 'cannot lock /etc/shadow' >&2\nexit 1",
@@ -509,11 +510,7 @@ fn a_users_stopped_program_holding_the_account_files_cannot_keep_a_password_vali
     let env = env_in_custody();
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    let password = password.trim().to_owned();
+    let password = reveal(&env, "alice", id);
     let alice = uid("alice");
     let mut cmd = env.ns_command("sh");
     cmd.arg("-c").arg(format!(
@@ -583,11 +580,7 @@ fn logins_as_a_checked_out_account_are_gated_bound_to_the_grant_and_end_with_it(
     );
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    let password = password.trim().to_owned();
+    let password = reveal(&env, "alice", id);
     assert!(su_works(&env, "alice", &password), "the holder's su");
     assert!(
         !su_works(&env, "bob", &password),
@@ -669,14 +662,11 @@ fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
     wait_custody(&env, "held");
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    assert!(su_works(&env, "alice", password.trim()));
+    let password = reveal(&env, "alice", id);
+    assert!(su_works(&env, "alice", &password));
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
     wait_custody(&env, "held");
-    assert!(!env.password_opens(ACCOUNT, password.trim()));
+    assert!(!env.password_opens(ACCOUNT, &password));
     let shadow = env.ns_sh("stat -c %G /etc/shadow").stdout;
     assert_eq!(
         shadow.trim(),
@@ -738,13 +728,7 @@ fn wait_members(env: &Env, want: &[&str]) {
 }
 
 fn membership_events(env: &Env) -> Vec<(String, Value)> {
-    let run = env
-        .sqlite("SELECT event || '|' || detail FROM audit WHERE event LIKE 'group_%' ORDER BY id");
-    run.stdout
-        .lines()
-        .filter_map(|l| l.split_once('|'))
-        .map(|(e, d)| (e.to_owned(), serde_json::from_str(d).expect("detail")))
-        .collect()
+    events_like(env, "group_")
 }
 
 #[test]
@@ -820,17 +804,10 @@ fn a_grants_group_membership_lasts_as_long_as_the_grant_and_a_standing_one_is_ne
 #[test]
 fn memberships_survive_a_kill_and_end_with_grants_that_ended_while_jitd_was_down() {
     let mut env = env_with_group(64102);
-    let started = env.dir.path().join("gpasswd-started");
-    let stall = env.write_script(
-        "stalled-gpasswd",
-        &format!("touch {}\nsleep 5\nexit 1", started.display()),
-    );
-    env.bind(&stall, "/usr/bin/gpasswd");
+    let started = stall(&env, "/usr/bin/gpasswd");
     env.start_jitd();
     let id = id_of(&env.request("alice", "containers", "3s", "short"));
-    if wait_for(Duration::from_secs(10), || started.exists().then_some(())).is_none() {
-        panic!("jitd never ran gpasswd:{}", env.jitd_log_tail());
-    }
+    wait_started(&env, &started);
     let row = env.sqlite("SELECT state FROM memberships WHERE user = 'alice'");
     assert_eq!(row.stdout.trim(), "adding");
     env.kill_jitd();
@@ -865,11 +842,7 @@ fn an_account_taken_out_of_the_config_while_checked_out_is_locked_once_then_left
     let mut env = env_in_custody();
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    let password = password.trim().to_owned();
+    let password = reveal(&env, "alice", id);
     env.stop_jitd();
     let unmanaged = checkout_config().replace(
         &format!("[[account]]\nname = \"{ACCOUNT}\"\nresource = \"dba\"\nreveal = true\n"),
@@ -931,11 +904,8 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         (row.stdout.trim() == "checked_out").then_some(())
     });
     assert!(checked_out.is_some(), "{}", env.jitd_log_tail());
-    let password = env
-        .jitctl("alice", &["reveal", &id.to_string()])
-        .ok()
-        .stdout;
-    assert!(env.password_opens("root", password.trim()));
+    let password = reveal(&env, "alice", id);
+    assert!(env.password_opens("root", &password));
     assert!(
         !env.password_opens("root", &escrow),
         "the escrow during a grant"
@@ -949,7 +919,7 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         "the escrow after check-in{}",
         env.jitd_log_tail()
     );
-    assert!(!env.password_opens("root", password.trim()));
+    assert!(!env.password_opens("root", &password));
     assert_eq!(
         recovery(&file),
         escrow,

@@ -419,7 +419,8 @@ impl Engine {
     }
 }
 
-fn audit(
+/// A jitd-made audit event in `w`'s transaction.
+pub(super) fn audit(
     w: &mut Writer<'_>,
     at: UnixTime,
     event: &str,

@@ -5,12 +5,12 @@
 
 use serde_json::json;
 
-use super::custody::CustodyError;
-use super::{Engine, EngineError, Result, JITD};
+use super::custody::{audit, CustodyError};
+use super::{Engine, EngineError, Result};
 use crate::accounts::Groups;
 use crate::core::membership::{self, Change, Membership, Toggle};
 use crate::core::model::{RequestId, UnixTime};
-use crate::store::{AuditEvent, Writer};
+use crate::store::Writer;
 
 impl Engine {
     /// The membership changes due now: what active grants call for against
@@ -116,23 +116,13 @@ impl Engine {
             Some(Change::Remove { membership }) => (Some(membership), None, "remove"),
             None => (None, None, "check"),
         };
-        let now = self.clock.wall();
-        self.store.write(|w| -> Result<()> {
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: None,
-                actor: JITD,
-                event,
-                request: grant,
-                detail: json!({
-                    "user": membership.map(|m| &m.user),
-                    "group": membership.map(|m| &m.group),
-                    "change": what,
-                    "error": error,
-                }),
-            })?;
-            Ok(())
-        })
+        let detail = json!({
+            "user": membership.map(|m| &m.user),
+            "group": membership.map(|m| &m.group),
+            "change": what,
+            "error": error,
+        });
+        self.membership_write(event, grant, detail, |_, _| Ok(()))
     }
 
     fn membership_write(
@@ -145,15 +135,7 @@ impl Engine {
         let now = self.clock.wall();
         self.store.write(|w| -> Result<()> {
             row(w, now)?;
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: None,
-                actor: JITD,
-                event,
-                request: grant,
-                detail,
-            })?;
-            Ok(())
+            audit(w, now, event, grant, detail)
         })
     }
 }

@@ -11,7 +11,7 @@ needed+=(debhelper lintian rpm selinux-policy-dev semodule-utils mmdebstrap syst
 needed+=(libpam-systemd)
 # Managed accounts: shadow-utils, and python3's crypt to check a password against its hash;
 # sesearch, to check the SELinux module's rules for them (SELinux itself does not run here).
-needed+=(passwd python3 setools)
+needed+=(passwd python3 setools libcap2-bin)
 # The fuzz targets: libfuzzer-sys builds libFuzzer (C++).
 needed+=(g++)
 missing=()

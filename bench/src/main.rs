@@ -9,6 +9,7 @@ mod notify;
 mod report;
 mod seed;
 mod session;
+mod snapshot;
 
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
@@ -114,6 +115,12 @@ enum Cmd {
         plain: String,
         #[arg(long, default_value_t = 10)]
         together_secs: u64,
+    },
+    /// The persistence snapshot of a privileged grant: time and extra RSS,
+    /// against reading and hashing the same files alone.
+    Snapshot {
+        #[arg(long, default_value_t = 9)]
+        runs: usize,
     },
     /// Revokes every active grant (as root); used as hyperfine --prepare.
     RevokeAll,
@@ -253,6 +260,10 @@ fn main() -> Result<(), BoxError> {
             *batch,
         )?;
         println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::Snapshot { runs } = &args.command {
+        println!("{}", snapshot::run(*runs)?);
         return Ok(());
     }
     if let Cmd::SessionThroughput {
@@ -451,6 +462,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
             }
         }
         Cmd::Seed { .. }
+        | Cmd::Snapshot { .. }
         | Cmd::SleepToPhase { .. }
         | Cmd::Report { .. }
         | Cmd::SessionThroughput { .. }

@@ -72,6 +72,10 @@ pub struct RequestView {
     /// Delivery state of the request's notifications (`show` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Vec<NotificationView>>,
+    /// What changed on the host during a privileged grant, once it ended
+    /// and was compared (`show` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::core::changes::Changes>,
 }
 
 /// The follow-up of a break-glass grant.
@@ -207,6 +211,7 @@ impl From<&Request> for RequestView {
                 .collect(),
             awaiting: r.awaiting().iter().map(|r| r.as_str().into()).collect(),
             notifications: None,
+            changes: None,
             break_glass: r.route == Route::BreakGlass,
             follow_up: r.follow_up.as_ref().map(CaseView::from),
         }

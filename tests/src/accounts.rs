@@ -1,5 +1,6 @@
-//! Local accounts in the test's namespace: `/etc`, `/home`, `/var/mail` and
-//! `/var/spool` become overlays of the host's (nothing reaches the host),
+//! Local accounts in the test's namespace: `/etc`, `/home`, `/var/mail`,
+//! `/var/spool`, `/root` and `/usr/local` become overlays of the host's
+//! (nothing reaches the host),
 //! so that shadow-utils can replace `/etc/shadow` as it does on a host.
 
 use std::fs;
@@ -15,7 +16,14 @@ impl Env {
         fs::create_dir_all(&saved).expect("fixture accounts");
         let saved = saved.display();
         let mut script = format!("set -e\ncp /etc/passwd /etc/group {saved}/\n");
-        for dir in ["/etc", "/home", "/var/mail", "/var/spool"] {
+        for dir in [
+            "/etc",
+            "/home",
+            "/var/mail",
+            "/var/spool",
+            "/root",
+            "/usr/local",
+        ] {
             if !std::path::Path::new(dir).is_dir() {
                 continue;
             }

@@ -982,3 +982,129 @@ fn a_failing_membership_holds_up_no_other_and_config_changes_do_not_strand_one()
     let rows = env.sqlite("SELECT count(*) FROM memberships").stdout;
     assert_eq!(rows.trim(), "0", "{:?}", membership_events(&env));
 }
+
+/// `hostops`: privileged, taken by break-glass (no approver needed).
+fn hostops_config() -> String {
+    format!(
+        "{TEST_CONFIG}\n\
+         [[resource]]\nname = \"hostops\"\nprivileged = true\nsensitivity = \"high\"\n\
+         eligible = [\"group:admins\"]\nbreak_glass = [\"group:admins\"]\n"
+    )
+}
+
+/// A break-glass grant of `hostops` to alice, once its start snapshot is in.
+fn snapshotted_grant(env: &Env) -> u64 {
+    let grant = env.jitctl_json(
+        "alice",
+        &[
+            "break-glass",
+            "hostops",
+            "--reason",
+            "host work",
+            "--for",
+            "30m",
+            "--json",
+        ],
+    );
+    let id = id_of(&grant);
+    let taken = wait_for(Duration::from_secs(30), || {
+        let n = env.sqlite(&format!(
+            "SELECT count(*) FROM snapshots WHERE grant_id = {id}"
+        ));
+        (n.stdout.trim() == "1").then_some(())
+    });
+    assert!(taken.is_some(), "no start snapshot{}", env.jitd_log_tail());
+    id
+}
+
+/// Revokes the grant and waits for its changes (`jitctl show --json`).
+fn changes_after_revoke(env: &Env, id: u64) -> Value {
+    env.jitctl("alice", &["revoke", &id.to_string()]).ok();
+    wait_for(Duration::from_secs(30), || {
+        let doc = env.show("root", id);
+        (!doc["changes"].is_null()).then(|| doc["changes"].clone())
+    })
+    .unwrap_or_else(|| panic!("no changes for grant {id}{}", env.jitd_log_tail()))
+}
+
+/// Each kind of persistence planted during a privileged grant is reported
+/// at its end (`jitctl show`, the audit trail, security told); a grant
+/// that changed nothing reports nothing, and not "truncated".
+#[test]
+fn persistence_planted_during_a_grant_is_reported_at_its_end() {
+    let mut env = Env::without_jitd(&hostops_config());
+    env.private_system_dirs();
+    env.start_jitd();
+    let quiet = snapshotted_grant(&env);
+    let changes = changes_after_revoke(&env, quiet);
+    assert_eq!(changes["changes"], serde_json::json!([]), "{changes:#}");
+    assert_eq!(changes["truncated"], false);
+
+    let id = snapshotted_grant(&env);
+    let plant = [
+        ("cron", "echo '* * * * * root true' > /etc/cron.d/jit-evil"),
+        ("at", "mkdir -p /var/spool/cron/atjobs && echo x > /var/spool/cron/atjobs/a00001"),
+        ("unit", "echo '[Service]' > /etc/systemd/system/jit-evil.service"),
+        ("timer", "echo '[Timer]' > /etc/systemd/system/jit-evil.timer"),
+        ("generator", "mkdir -p /etc/systemd/system-generators && echo x > /etc/systemd/system-generators/jit-evil"),
+        ("authorized_keys", "mkdir -p /root/.ssh && echo 'ssh-ed25519 AAAA evil' >> /root/.ssh/authorized_keys"),
+        ("sudoers", "echo 'alice ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/jit-evil"),
+        ("account", "useradd -M -o -u 0 jitevil0"),
+        ("privileged_group", "gpasswd -a bob adm >/dev/null"),
+        ("password", "printf 'root:%s\\n' 'Planted-Root-Password-1' | chpasswd"),
+        ("setuid", "cp /bin/true /usr/local/bin/jit-evil && chmod 4755 /usr/local/bin/jit-evil"),
+        ("capability", "cp /bin/true /usr/local/bin/jit-evil-cap && setcap cap_net_raw+ep /usr/local/bin/jit-evil-cap"),
+        ("pam", "echo 'auth sufficient pam_permit.so' > /etc/pam.d/jit-evil"),
+        ("shell_startup", "echo 'true' > /etc/profile.d/jit-evil.sh && echo 'true' >> /root/.bashrc"),
+        ("sshd", "mkdir -p /etc/ssh/sshd_config.d && echo 'PermitRootLogin yes' > /etc/ssh/sshd_config.d/jit-evil.conf"),
+        ("polkit", "mkdir -p /etc/polkit-1/rules.d && echo '//' > /etc/polkit-1/rules.d/jit-evil.rules"),
+        ("udev", "mkdir -p /etc/udev/rules.d && echo '#' > /etc/udev/rules.d/99-jit-evil.rules"),
+        ("modules", "mkdir -p /etc/modules-load.d && echo dummy > /etc/modules-load.d/jit-evil.conf"),
+        // Empty: a preload naming a library would touch every process here.
+        ("preload", ": > /etc/ld.so.preload"),
+    ];
+    for (_, script) in plant {
+        env.ns_sh(script);
+    }
+    let changes = changes_after_revoke(&env, id);
+    let found: Vec<(String, String)> = changes["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap_or_default().to_owned(),
+                c["path"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for (kind, _) in plant {
+        assert!(
+            found.iter().any(|(k, _)| k == kind),
+            "{kind} not reported: {found:#?}"
+        );
+    }
+    assert!(
+        found.contains(&("account".into(), "account:jitevil0".into())),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&("privileged_group".into(), "group:adm:bob".into())),
+        "{found:#?}"
+    );
+    assert_eq!(changes["truncated"], false);
+    let shown = env.jitctl("root", &["show", &id.to_string()]).ok().stdout;
+    assert!(shown.contains("added cron /etc/cron.d/jit-evil"), "{shown}");
+    let told = env.sqlite(&format!(
+        "SELECT detail FROM audit WHERE event = 'host_changed' AND request = {id}"
+    ));
+    let detail: Value = serde_json::from_str(told.stdout.trim()).expect("host_changed");
+    assert_eq!(detail["count"].as_u64(), Some(found.len() as u64));
+    let unchanged = env.sqlite(&format!(
+        "SELECT count(*) FROM audit WHERE event = 'host_unchanged' AND request = {quiet}"
+    ));
+    assert_eq!(unchanged.stdout.trim(), "1");
+    // The planted password is in no snapshot or change, only its keyed fingerprint.
+    let db = std::fs::read(env.db_path()).expect("db");
+    assert!(!db.windows(23).any(|w| w == b"Planted-Root-Password-1"));
+}

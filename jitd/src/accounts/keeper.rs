@@ -14,13 +14,19 @@ use std::time::{Duration, Instant};
 
 use super::{AccountError, Groups, Passwords, Usable};
 use crate::config::{Checkout, Config, ManagedAccount};
+use crate::core::changes;
 use crate::core::custody::{LockReason, Step};
 use crate::core::membership::Change;
 use crate::core::model::RequestId;
 use crate::core::password::{PasswordPolicy, Secret};
 use crate::engine::{CustodyError, Engine, Written};
+use crate::persistence;
 
 const ROOT: &str = "root";
+
+/// How long after a grant's end its end snapshot is taken: its sessions
+/// get their kill grace first, so what they did last is seen.
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// The failure key of reading the group memberships (no account is named
 /// so: `:` is in no account or group name).
@@ -61,6 +67,8 @@ struct Inner {
     /// Resources whose grants make their holders members of groups.
     grouped: Vec<String>,
     groups: Box<dyn Groups>,
+    /// Resources whose grants are snapshotted (the privileged ones).
+    snapshotted: Vec<String>,
     /// Where root's recovery password is written (`root_custody`).
     recovery_file: PathBuf,
     /// Checked-out passwords their holder may see, by account: in memory
@@ -116,6 +124,7 @@ impl Keeper {
             .filter(|r| !r.groups.is_empty())
             .map(|r| r.name.clone())
             .collect();
+        let snapshotted = lock(&engine).snapshotted_resources();
         Keeper {
             inner: Arc::new(Inner {
                 engine,
@@ -123,6 +132,7 @@ impl Keeper {
                 passwords,
                 grouped,
                 groups,
+                snapshotted,
                 recovery_file: state_dir.join(super::RECOVERY_FILE),
                 revealable: Mutex::default(),
                 failures: Mutex::default(),
@@ -162,7 +172,48 @@ impl Keeper {
                 retry = Some(retry.map_or(r.after, |d| d.min(r.after)));
             }
         }
+        if let Some(after) = self.settle_snapshots() {
+            retry = Some(retry.map_or(after, |d| d.min(after)));
+        }
         retry
+    }
+
+    /// Snapshots the persistence places for privileged grants that
+    /// started, and compares for those that ended ([`SETTLE`] ago: their
+    /// sessions have ended by then). One snapshot serves every grant due at
+    /// once. Returns when to look again for a grant still settling.
+    fn settle_snapshots(&self) -> Option<Duration> {
+        let engine = &self.inner.engine;
+        let now = lock(engine).now();
+        let due = lock(engine).snapshots_due();
+        let ready = lock(engine).comparisons_due(now - SETTLE.as_secs() as i64);
+        let waiting = lock(engine).comparisons_due(now);
+        let (due, ready, waiting) = match (due, ready, waiting) {
+            (Ok(d), Ok(r), Ok(w)) => (d, r, w),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                tracing::error!(error = %e, "cannot read the grants to snapshot");
+                return Some(BACKOFF[0]);
+            }
+        };
+        if !due.is_empty() || !ready.is_empty() {
+            let fingerprint = |bytes: &[u8]| lock(engine).fingerprint(bytes);
+            let started = Instant::now();
+            let snapshot = persistence::take(&fingerprint);
+            tracing::info!(entries = snapshot.entries.len(), truncated = snapshot.truncated,
+                took = ?started.elapsed(), "host snapshot");
+            for grant in due {
+                if let Err(e) = lock(engine).record_snapshot(grant, &snapshot) {
+                    tracing::error!(grant, error = %e, "cannot store a snapshot");
+                }
+            }
+            for (grant, before) in &ready {
+                let found = changes::diff(before, &snapshot);
+                if let Err(e) = lock(engine).record_changes(*grant, &found) {
+                    tracing::error!(grant, error = %e, "cannot store what changed");
+                }
+            }
+        }
+        (waiting.len() > ready.len()).then_some(SETTLE)
     }
 
     /// Runs passes on a thread of its own from now on, when woken or due.
@@ -188,11 +239,14 @@ impl Keeper {
     pub fn manages(&self, resource: &str) -> bool {
         self.inner.accounts.iter().any(|a| a.resource == resource)
             || self.inner.grouped.iter().any(|r| r == resource)
+            || self.inner.snapshotted.iter().any(|r| r == resource)
     }
 
     /// Nothing configured to keep.
     fn idle(&self) -> bool {
-        self.inner.accounts.is_empty() && self.inner.grouped.is_empty()
+        self.inner.accounts.is_empty()
+            && self.inner.grouped.is_empty()
+            && self.inner.snapshotted.is_empty()
     }
 
     /// Asks for a pass (a grant started or ended).

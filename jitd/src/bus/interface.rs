@@ -298,11 +298,15 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        let (req, notes) = self
-            .run(move |e| e.show_with_notifications(&who, id))
+        let (req, notes, changes) = self
+            .run(move |e| {
+                let (req, notes) = e.show_with_notifications(&who, id)?;
+                Ok((req, notes, e.changes_of(id)?))
+            })
             .await?;
         to_json(&RequestView {
             notifications: Some(notes.iter().map(NotificationView::from).collect()),
+            changes,
             ..RequestView::from(&req)
         })
     }

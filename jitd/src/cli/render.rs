@@ -182,11 +182,41 @@ pub fn detail(v: &RequestView) -> String {
             ),
         ));
     }
+    if let Some(changes) = &v.changes {
+        rows.extend(changes_rows(changes));
+    }
     let mut out = String::new();
     for (key, value) in rows {
         let _ = writeln!(out, "{key:<11} {value}");
     }
     out
+}
+
+/// What changed on the host during the grant, one row a change.
+fn changes_rows(changes: &crate::core::changes::Changes) -> Vec<(&'static str, String)> {
+    let mut rows: Vec<(&'static str, String)> = changes
+        .changes
+        .iter()
+        .map(|c| {
+            let kind = serde_json::to_value(c.kind).unwrap_or_default();
+            let what = serde_json::to_value(c.what).unwrap_or_default();
+            (
+                "changed",
+                format!(
+                    "{} {} {}",
+                    what.as_str().unwrap_or_default(),
+                    kind.as_str().unwrap_or_default(),
+                    clean(&c.path)
+                ),
+            )
+        })
+        .collect();
+    if changes.truncated {
+        rows.push(("changed", "truncated: not every place was read".into()));
+    } else if rows.is_empty() {
+        rows.push(("changed", "nothing in the watched places".into()));
+    }
+    rows
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -444,6 +474,14 @@ mod tests {
                 when: "2026-11-24T10:01:00Z".into(),
             }],
             awaiting: vec!["security".into()],
+            changes: Some(crate::core::changes::Changes {
+                changes: vec![crate::core::changes::Change {
+                    kind: crate::core::changes::Kind::Cron,
+                    path: format!("/etc/cron.d/{evil}"),
+                    what: crate::core::changes::What::Added,
+                }],
+                truncated: false,
+            }),
             notifications: Some(vec![crate::api::NotificationView {
                 id: 3,
                 event: "scored".into(),

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod break_glass;
+pub mod changes;
 pub(crate) mod custody;
 pub(crate) mod membership;
 pub mod model;

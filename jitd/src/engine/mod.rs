@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 
 mod blocking;
 mod break_glass;
+mod changes;
 mod checker;
 mod custody;
 mod drafts;

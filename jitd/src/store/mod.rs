@@ -15,6 +15,7 @@ mod recordings;
 mod requests;
 mod schema;
 mod sessions;
+mod snapshots;
 
 use rusqlite::{Connection, Transaction};
 use std::path::Path;

@@ -241,6 +241,21 @@ CREATE TABLE memberships (
 ALTER TABLE accounts ADD COLUMN escrow_field TEXT;
 ALTER TABLE accounts ADD COLUMN escrow_fingerprint TEXT;
 "#,
+    // What changed during a privileged grant (W3 item 6): the snapshot at
+    // its start (JSON, core::changes::Snapshot), and once it ended, the
+    // difference (JSON, core::changes::Changes).
+    r#"
+CREATE TABLE snapshots (
+    grant_id INTEGER PRIMARY KEY REFERENCES requests(id),
+    taken_at INTEGER NOT NULL,
+    snapshot TEXT NOT NULL
+);
+CREATE TABLE grant_changes (
+    grant_id INTEGER PRIMARY KEY REFERENCES requests(id),
+    at       INTEGER NOT NULL,
+    changes  TEXT NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

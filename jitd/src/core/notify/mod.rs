@@ -151,6 +151,7 @@ pub const EVENTS: &[&str] = &[
     "incident_opened",
     "account_rotation_failed",
     "group_membership_failed",
+    "host_changed",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -261,6 +262,21 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             let action = Some(format!(
                 "journalctl -u jitd; jitctl audit (account {account})"
             ));
+            return Some((security(), notice(title, fields, action)));
+        }
+        // Persistence planted during a privileged grant (W3 item 6).
+        "host_changed" => {
+            let fields = vec![
+                field("Changes", detail_text(t.detail, "count")),
+                field("Kinds", detail_text(t.detail, "kinds")),
+                field("Truncated", detail_text(t.detail, "truncated")),
+            ];
+            let title = format!(
+                "jit: the host changed during {}'s grant of {}",
+                detail_text(t.detail, "user"),
+                detail_text(t.detail, "resource")
+            );
+            let action = t.request.map(|id| format!("jitctl show {id}"));
             return Some((security(), notice(title, fields, action)));
         }
         // A membership jitd cannot remove is standing privilege (M.1).

@@ -215,6 +215,7 @@ fn break_glass_contract_events_reach_security() {
     let rotation = json!({"account": "postgres\u{1b}[2J", "error": "chpasswd failed"});
     let membership =
         json!({"user": "alice", "group": "docker", "change": "remove", "error": "gpasswd failed"});
+    let changed = json!({"user": "alice", "resource": "sudo", "count": 2, "truncated": false, "kinds": ["cron"]});
     let security = vec![
         "email:sam.s@corp.example",
         "email:maria@example.com",
@@ -250,8 +251,14 @@ fn break_glass_contract_events_reach_security() {
         (
             "group_membership_failed",
             &membership,
-            security,
+            security.clone(),
             "cannot change alice's membership of group docker",
+        ),
+        (
+            "host_changed",
+            &changed,
+            security,
+            "the host changed during alice's grant of sudo",
         ),
     ];
     for (event, detail, want, title) in cases {

@@ -1,0 +1,184 @@
+//! What changed on the host during a privileged grant (W3 item 6,
+//! docs/design.md "What changed during a grant"): two snapshots of the
+//! places attackers use for persistence, and their difference. No I/O:
+//! `persistence/` takes the snapshots.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of persistence a watched place is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Cron,
+    At,
+    Unit,
+    Timer,
+    Generator,
+    AuthorizedKeys,
+    Sudoers,
+    Account,
+    PrivilegedGroup,
+    Password,
+    Setuid,
+    Capability,
+    Preload,
+    Pam,
+    ShellStartup,
+    Sshd,
+    Polkit,
+    Udev,
+    Modules,
+}
+
+/// One watched thing: its kind and a digest of what it is (a file's
+/// content and metadata, an account's uid and shell, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub kind: Kind,
+    pub digest: String,
+}
+
+/// The watched places at one moment, by path (or `account:NAME`,
+/// `group:GROUP:MEMBER`, ...). `truncated`: the cap was reached, and what
+/// was not read is unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub entries: BTreeMap<String, Entry>,
+    pub truncated: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum What {
+    Added,
+    Removed,
+    Modified,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: Kind,
+    pub path: String,
+    pub what: What,
+}
+
+/// The difference of two snapshots. `truncated` if either was: a capped
+/// snapshot never reads as "no changes".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    pub changes: Vec<Change>,
+    pub truncated: bool,
+}
+
+impl Changes {
+    /// Whether anyone should look: something changed, or not all was seen.
+    pub fn worth_telling(&self) -> bool {
+        self.truncated || !self.changes.is_empty()
+    }
+}
+
+pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
+    let mut changes = Vec::new();
+    for (path, entry) in &after.entries {
+        let what = match before.entries.get(path) {
+            None => What::Added,
+            Some(old) if old != entry => What::Modified,
+            Some(_) => continue,
+        };
+        changes.push(Change {
+            kind: entry.kind,
+            path: path.clone(),
+            what,
+        });
+    }
+    for (path, entry) in &before.entries {
+        if !after.entries.contains_key(path) {
+            changes.push(Change {
+                kind: entry.kind,
+                path: path.clone(),
+                what: What::Removed,
+            });
+        }
+    }
+    changes.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+    Changes {
+        changes,
+        truncated: before.truncated || after.truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(entries: &[(&str, Kind, &str)], truncated: bool) -> Snapshot {
+        Snapshot {
+            entries: entries
+                .iter()
+                .map(|(p, k, d)| {
+                    (
+                        (*p).to_owned(),
+                        Entry {
+                            kind: *k,
+                            digest: (*d).to_owned(),
+                        },
+                    )
+                })
+                .collect(),
+            truncated,
+        }
+    }
+
+    #[test]
+    fn added_removed_and_modified_entries_are_reported_by_kind() {
+        let before = snap(
+            &[
+                ("/etc/cron.d/a", Kind::Cron, "1"),
+                ("/etc/sudoers", Kind::Sudoers, "1"),
+                ("/etc/pam.d/su", Kind::Pam, "1"),
+            ],
+            false,
+        );
+        let after = snap(
+            &[
+                ("/etc/cron.d/a", Kind::Cron, "1"),
+                ("/etc/sudoers", Kind::Sudoers, "2"),
+                ("account:evil", Kind::Account, "uid=0"),
+            ],
+            false,
+        );
+        let got = diff(&before, &after);
+        assert_eq!(
+            got.changes,
+            [
+                Change {
+                    kind: Kind::Sudoers,
+                    path: "/etc/sudoers".into(),
+                    what: What::Modified
+                },
+                Change {
+                    kind: Kind::Account,
+                    path: "account:evil".into(),
+                    what: What::Added
+                },
+                Change {
+                    kind: Kind::Pam,
+                    path: "/etc/pam.d/su".into(),
+                    what: What::Removed
+                },
+            ]
+        );
+        assert!(got.worth_telling());
+    }
+
+    #[test]
+    fn nothing_changed_is_nothing_to_tell_unless_a_snapshot_was_capped() {
+        let same = snap(&[("/etc/sudoers", Kind::Sudoers, "1")], false);
+        assert!(!diff(&same, &same).worth_telling());
+        let capped = snap(&[("/etc/sudoers", Kind::Sudoers, "1")], true);
+        let got = diff(&same, &capped);
+        assert!(got.changes.is_empty() && got.truncated && got.worth_telling());
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ring::digest::{Context, SHA256};
@@ -211,9 +211,19 @@ impl Collector {
             return "unread".into();
         }
         self.hashed += take;
-        let Ok(file) = fs::File::open(path) else {
+        // Never blocks, never follows a link: a FIFO or device swapped in
+        // after the lstat (in a directory its owner writes, a home's user
+        // units) must not hang the keeper thread.
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+            .open(path);
+        let Ok(file) = opened else {
             return "unreadable".into();
         };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return "not a file".into();
+        }
         let mut context = Context::new(&SHA256);
         let mut reader = std::io::Read::take(file, take);
         let mut buf = [0u8; 8192];
@@ -467,6 +477,20 @@ mod tests {
             account("d", "/home/a"),
         ]);
         assert_eq!(got, [PathBuf::from("/home/a")]);
+    }
+
+    #[test]
+    fn a_fifo_swapped_in_for_a_file_is_not_waited_for() {
+        let dir = std::env::temp_dir().join(format!("jit-snapshot-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("unit.service");
+        let _ = fs::remove_file(&fifo);
+        let path = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let mut c = Collector::default();
+        assert_eq!(c.content(&fifo, 10), "not a file");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

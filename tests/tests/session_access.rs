@@ -248,3 +248,75 @@ fn an_extension_asked_from_inside_the_recorded_session_is_the_holders() {
     )
     .code(3);
 }
+
+/// `jitctl run --as ACCOUNT`: `sudo -u ACCOUNT jit-session`, through the
+/// PAM service sudoers names for that account (`Defaults>oscar
+/// pam_service=sudo-dba`), gated by the account's resource. A grant of it
+/// gives a recorded session as the managed account and not root; a grant
+/// of the root resource does not give the account.
+#[test]
+fn a_recorded_session_as_an_account_needs_that_accounts_grant_and_gives_nothing_else() {
+    let config = format!(
+        "{}
+[[resource]]
+name = \"dba\"\nprivileged = true\nsensitivity = \"high\"\n\
+         eligible = [\"group:admins\"]\nbreak_glass = [\"group:admins\"]\n\n\
+         [[account]]\nname = \"oscar\"\nresource = \"dba\"\n",
+        session_config("15m")
+    );
+    let s = SessionEnv::with(&config, "ops", |s| {
+        let dba = documented_sudo_stack().replace("resource=sudo", "resource=dba");
+        s.set_pam_services(&[("sudo-dba", &dba)]);
+        let sudoers = s.dir.path().join("sudoers");
+        std::fs::write(
+            &sudoers,
+            format!(
+                "{SESSION_SUDOERS}Defaults>oscar pam_service=sudo-dba\n\
+                 %jit-gated ALL=(oscar) NOPASSWD: /usr/libexec/jit/jit-session\n"
+            ),
+        )
+        .expect("sudoers");
+        // jitd takes oscar into custody: /etc as shadow-utils needs it,
+        // with the stacks and sudoers above bound back over it.
+        s.private_system_dirs();
+        s.bind(&s.dir.path().join("pam.d"), "/etc/pam.d");
+        s.bind(&sudoers, "/etc/sudoers");
+        let users: Vec<&str> = USERS.iter().map(|(name, _, _)| *name).collect();
+        s.ns_sh(&format!(
+            "for u in {}; do grep -q \"^$u:\" /etc/shadow || echo \"$u:*:19000:0:99999:7:::\" >> /etc/shadow; done",
+            users.join(" ")
+        ));
+    });
+    let dba = s.jitctl_json(
+        "alice",
+        &[
+            "break-glass",
+            "dba",
+            "--reason",
+            "vacuum the catalog",
+            "--for",
+            "30m",
+            "--json",
+        ],
+    );
+    let ids = id_of(&dba).to_string();
+    let as_oscar = s.jitctl("alice", &["run", &ids, "--as", "oscar", "--", "id", "-un"]);
+    assert_eq!(as_oscar.code, 0, "{as_oscar}{}", s.jitd_log_tail());
+    assert!(as_oscar.stdout.contains("oscar"), "{as_oscar}");
+    let rec = s.closed_recording(id_of(&dba), Duration::from_secs(10));
+    assert_eq!(rec["user"], "alice", "{rec:#}");
+    // The account's grant is not root's.
+    let as_root = s.jitctl("alice", &["run", &ids, "--", "id", "-un"]);
+    assert_ne!(as_root.code, 0, "{as_root}");
+    assert!(!as_root.stdout.contains("root"), "{as_root}");
+    // And root's grant is not the account's.
+    let ops = s.ops_grant("bob", "restart nginx");
+    let bob = s.jitctl(
+        "bob",
+        &["run", &ops.to_string(), "--as", "oscar", "--", "id", "-un"],
+    );
+    assert_ne!(bob.code, 0, "{bob}");
+    assert!(!bob.stdout.contains("oscar"), "{bob}");
+    s.jitctl("alice", &["run", &ids, "--as", "-oscar", "--", "id"])
+        .code(2);
+}

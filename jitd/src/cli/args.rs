@@ -159,10 +159,16 @@ pub enum Command {
     Shell {
         /// The grant to use (checked to be yours and active).
         id: Option<u64>,
+        /// A recorded shell as this account instead of root (a managed account's grant).
+        #[arg(long = "as", value_name = "ACCOUNT", value_parser = account_name)]
+        account: Option<String>,
     },
     /// Run one recorded command under your active grant (through sudo).
     Run {
         id: u64,
+        /// Run it as this account instead of root (a managed account's grant).
+        #[arg(long = "as", value_name = "ACCOUNT", value_parser = account_name)]
+        account: Option<String>,
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
@@ -262,4 +268,20 @@ pub enum AuditAction {
         #[command(flatten)]
         out: Output,
     },
+}
+
+/// An account name for `--as`: what sudo's `-u` takes, never an option.
+fn account_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && !text.starts_with('-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "'{text}' is not an account name; use the account's login name, e.g. --as postgres"
+        ))
+    }
 }

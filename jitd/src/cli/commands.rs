@@ -208,8 +208,14 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             show(out, &status, render::status);
             Ok(Exit::Ok)
         }
-        Command::Shell { id } => recordings::elevate(&jitd, id, &[]).await,
-        Command::Run { id, command } => recordings::elevate(&jitd, Some(id), &command).await,
+        Command::Shell { id, account } => {
+            recordings::elevate(&jitd, id, account.as_deref(), &[]).await
+        }
+        Command::Run {
+            id,
+            account,
+            command,
+        } => recordings::elevate(&jitd, Some(id), account.as_deref(), &command).await,
         Command::Recordings { action } => match action {
             RecordingsAction::List {
                 user,

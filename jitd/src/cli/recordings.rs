@@ -21,12 +21,16 @@ fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, CliError> {
         .map_err(|e| CliError::new(Exit::Failed, format!("unexpected reply from jitd: {e}")))
 }
 
-/// Replaces jitctl with `sudo jit-session [-- CMD...]`, after checking that
-/// `grant` (if named) is the caller's and active. sudo (with pam_jit in its
-/// stack) decides; jit-session finds the grant from the PAM session.
+/// Replaces jitctl with `sudo jit-session [-- CMD...]`, or with `--as`
+/// `sudo -u ACCOUNT jit-session [-c 'CMD']` (a recorded login shell as the
+/// account), after checking that `grant` (if named) is the caller's and
+/// active. sudo (with pam_jit in its stack: for `-u ACCOUNT` the stack the
+/// sudoers `Defaults>ACCOUNT pam_service=` names, gated by the account's
+/// resource) decides; jit-session finds the grant from the PAM session.
 pub async fn elevate(
     jitd: &Daemon1Proxy<'_>,
     grant: Option<u64>,
+    account: Option<&str>,
     command: &[String],
 ) -> Result<Exit, CliError> {
     if let Some(id) = grant {
@@ -47,15 +51,34 @@ pub async fn elevate(
         }
     }
     let mut sudo = std::process::Command::new("sudo");
-    sudo.arg("--").arg(JIT_SESSION);
-    if !command.is_empty() {
-        sudo.arg("--").args(command);
+    match account {
+        None => {
+            sudo.arg("--").arg(JIT_SESSION);
+            if !command.is_empty() {
+                sudo.arg("--").args(command);
+            }
+        }
+        Some(account) => {
+            sudo.args(["-u", account, "--", JIT_SESSION]);
+            if !command.is_empty() {
+                sudo.arg("-c").arg(shell_quoted(command));
+            }
+        }
     }
     let err = sudo.exec();
     Err(CliError::new(
         Exit::Failed,
         format!("cannot run sudo: {err}"),
     ))
+}
+
+/// `command` as one line for `sh -c`, each word single-quoted.
+fn shell_quoted(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(super) fn recording_file(fd: zbus::OwnedFd) -> File {
@@ -177,4 +200,18 @@ fn refusal(path: &Path, e: &std::io::Error) -> CliError {
         Exit::Conflict,
         format!("{shown} {what} (remove it or choose another --out)"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+
+    #[test]
+    fn a_command_is_quoted_word_by_word_for_the_login_shell() {
+        let words = ["psql", "-c", "select 'x'; drop"].map(String::from);
+        assert_eq!(
+            shell_quoted(&words),
+            r"'psql' '-c' 'select '\''x'\''; drop'"
+        );
+    }
 }

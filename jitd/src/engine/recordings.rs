@@ -44,7 +44,8 @@ pub struct RecordedSession<'a> {
 
 impl Engine {
     /// Starts the recording of `s.session`: its grant must be active, a
-    /// login shell must run as the grant's holder, and the session must not
+    /// login shell must run as the grant's holder or its managed account,
+    /// and the session must not
     /// have a recording yet (a second recorder is refused, and audited:
     /// something inside the session tried to become its recorder).
     pub fn open_recording(&mut self, s: &RecordedSession<'_>) -> Result<RecordingStart> {
@@ -55,7 +56,15 @@ impl Engine {
                 resource: g.resource,
             });
         };
-        if s.login && g.uid != s.target.uid {
+        // A login shell runs as the grant's holder, or as the managed
+        // account its resource checks out (`jitctl shell --as`: sudo -u,
+        // through the PAM stack gated by that resource).
+        let as_account = self
+            .config
+            .accounts
+            .iter()
+            .any(|a| a.resource == g.resource && a.name == s.target.name);
+        if s.login && g.uid != s.target.uid && !as_account {
             return Err(EngineError::NotInSession);
         }
         if s.command.len() > 4096 {

@@ -167,6 +167,15 @@ impl Collector {
         true
     }
 
+    /// A place that exists but cannot be read (a sandbox too tight, a
+    /// permission): the snapshot is incomplete, reported as truncated
+    /// rather than as nothing changed. A place that is not there is fine.
+    fn unreadable(&mut self, e: &std::io::Error) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            self.snapshot.truncated = true;
+        }
+    }
+
     /// One more file looked at; false once past the bound.
     fn visit(&mut self) -> bool {
         self.visited += 1;
@@ -182,8 +191,9 @@ impl Collector {
         if !self.visit() {
             return;
         }
-        let Ok(meta) = fs::symlink_metadata(path) else {
-            return;
+        let meta = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => return self.unreadable(&e),
         };
         let key = path.to_string_lossy().into_owned();
         let owner = format!("{:o}:{}:{}", meta.mode(), meta.uid(), meta.gid());
@@ -218,8 +228,12 @@ impl Collector {
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
             .open(path);
-        let Ok(file) = opened else {
-            return "unreadable".into();
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) => {
+                self.unreadable(&e);
+                return "unreadable".into();
+            }
         };
         if !file.metadata().is_ok_and(|m| m.is_file()) {
             return "not a file".into();
@@ -258,10 +272,12 @@ impl Collector {
                 return;
             }
             let key = path.to_string_lossy().into_owned();
-            let special = meta.mode() & 0o6000;
-            if special != 0 {
+            if meta.mode() & 0o6000 != 0 {
+                // Content too: a same-size trojan in place of a setuid
+                // program shows.
+                let content = c.content(path, meta.size());
                 let digest = format!(
-                    "{:o}:{}:{}:{}",
+                    "{:o}:{}:{}:{}:{content}",
                     meta.mode(),
                     meta.uid(),
                     meta.gid(),
@@ -285,8 +301,9 @@ impl Collector {
         depth: usize,
         each: &mut dyn FnMut(&mut Collector, &Path, &fs::Metadata),
     ) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => return self.unreadable(&e),
         };
         let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();

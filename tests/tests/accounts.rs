@@ -657,13 +657,23 @@ fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .map(|b| u64::from_str_radix(b.trim(), 16).expect("hex"));
-    // CAP_CHOWN (0) and CAP_KILL (5) only.
-    assert_eq!(bounding, Some((1 << 0) | (1 << 5)), "{status}");
+    // CAP_CHOWN (0), CAP_DAC_READ_SEARCH (2) and CAP_KILL (5) only.
+    assert_eq!(bounding, Some((1 << 0) | (1 << 2) | (1 << 5)), "{status}");
     wait_custody(&env, "held");
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
     let password = reveal(&env, "alice", id);
     assert!(su_works(&env, "alice", &password));
+    // The grant's start snapshot reads every place it watches.
+    let snapshot = env.sqlite(&format!(
+        "SELECT json_extract(snapshot, '$.truncated') FROM snapshots WHERE grant_id = {id}"
+    ));
+    assert_eq!(
+        snapshot.stdout.trim(),
+        "0",
+        "an incomplete snapshot{}",
+        env.jitd_log_tail()
+    );
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
     wait_custody(&env, "held");
     assert!(!env.password_opens(ACCOUNT, &password));

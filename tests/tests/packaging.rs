@@ -378,8 +378,10 @@ fn unit_is_sandboxed() {
     let unit = deb.path().join("lib/systemd/system/jitd.service");
     let score = exposure(&unit, "/usr/sbin/jitd");
     // 1.9 when written (2.4 while jitd still sent notifications itself);
-    // "OK" ends at 3.9. A change that loosens the sandbox has to move this line.
-    assert!(score <= 2.0, "exposure {score} (was 1.9)");
+    // 2.2 since the persistence snapshot reads homes and root-only files
+    // (ProtectHome=read-only, CAP_DAC_READ_SEARCH); "OK" ends at 3.9. A
+    // change that loosens the sandbox has to move this line.
+    assert!(score <= 2.2, "exposure {score} (was 2.2)");
     let text = fs::read_to_string(&unit).expect("unit");
     for line in [
         "Type=dbus",

@@ -143,8 +143,13 @@ impl Daemon {
         let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
         let who = person(uid).await?;
         // From inside the grant's own cgroup (a recorded root shell, a
-        // session as the managed account): asked for the holder.
-        let in_session = self.gate.control().grant_of_process(pid) == Some(grant);
+        // session as the managed account): asked for the holder. The pid is
+        // the bus's, from when the caller connected: it must still run as
+        // the caller (threat T5), or a pid reused by a process in the
+        // cgroup would speak for it.
+        let control = self.gate.control();
+        let in_session = control.grant_of_process(pid) == Some(grant)
+            && control.uid_of_process(pid) == Some(uid);
         self.change(conn, move |e| {
             let duration = Duration::from_secs(duration);
             match in_session {

@@ -882,7 +882,7 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
     let mut env = Env::without_jitd(&format!(
         "{TEST_CONFIG}\n\
          [[resource]]\nname = \"rootacct\"\nprivileged = true\nsensitivity = \"high\"\n\
-         eligible = [\"group:admins\"]\n\n\
+         eligible = [\"group:admins\"]\nbreak_glass = [\"group:admins\"]\n\n\
          [[account]]\nname = \"root\"\nresource = \"rootacct\"\nreveal = true\nroot_custody = true\n"
     ));
     env.private_system_dirs();
@@ -930,15 +930,48 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         env.jitd_log_tail()
     );
     assert!(!env.password_opens("root", &password));
-    assert_eq!(
-        recovery(&file),
-        escrow,
-        "the same recovery password, not a new one"
-    );
+    // The file was on the host during the grant, where its holder could
+    // read it: once the grant's sessions are gone, a new recovery password.
+    let exposed = wait_for(Duration::from_secs(10), || {
+        let now = recovery(&file);
+        (now != escrow).then_some(now)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the exposed recovery password stayed{}",
+            env.jitd_log_tail()
+        )
+    });
+    assert!(env.password_opens("root", &exposed));
+    assert!(!env.password_opens("root", &escrow));
+
+    // Stored offline and deleted: a grant no longer renews it, and its
+    // check-in writes the same one back.
+    std::fs::remove_file(&file).expect("the admin deleted the file");
+    let id = id_of(&env.jitctl_json(
+        "alice",
+        &[
+            "break-glass",
+            "rootacct",
+            "--reason",
+            "again",
+            "--for",
+            "30m",
+            "--json",
+        ],
+    ));
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    let restored = wait_for(Duration::from_secs(10), || {
+        env.password_opens("root", &exposed).then_some(())
+    });
+    assert!(restored.is_some(), "{}", env.jitd_log_tail());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!file.exists(), "a deleted recovery file came back");
+    assert!(env.password_opens("root", &exposed));
+    let escrow = exposed;
 
     // Used, and replaced by hand: jitd takes root back with a new one.
     env.ns_sh("printf 'root:%s\\n' 'Set-By-Hand-After-Recovery-1' | chpasswd");
-    std::fs::remove_file(&file).expect("the admin deleted the file");
     env.stop_jitd();
     env.start_jitd();
     let renewed = recovery(&file);
@@ -947,7 +980,7 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
     assert!(!env.password_opens("root", "Set-By-Hand-After-Recovery-1"));
     let escrowed =
         env.sqlite("SELECT count(*) FROM audit WHERE event = 'recovery_password_escrowed'");
-    assert_eq!(escrowed.stdout.trim(), "2");
+    assert_eq!(escrowed.stdout.trim(), "3", "adopted, exposed, changed");
     let log = std::fs::read_to_string(&env.log_path).unwrap_or_default();
     assert!(
         !log.contains(&renewed) && !log.contains(&escrow),

@@ -213,7 +213,35 @@ impl Keeper {
                 }
             }
         }
+        if !ready.is_empty() {
+            self.renew_exposed_recovery();
+        }
         (waiting.len() > ready.len()).then_some(SETTLE)
+    }
+
+    /// Root's recovery file still on the host when a privileged grant
+    /// ended: its holder could read it, so root gets a new recovery
+    /// password (and file) once root is held again. The admin who deleted
+    /// the file after storing it offline is never asked to fetch it again.
+    fn renew_exposed_recovery(&self) {
+        let Some(root) = self.inner.accounts.iter().find(|a| a.name == ROOT) else {
+            return;
+        };
+        if !self.inner.recovery_file.exists() {
+            return;
+        }
+        match lock(&self.inner.engine).is_held(ROOT) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read root's custody");
+                return;
+            }
+        }
+        let step = Step::Lock(LockReason::Exposed);
+        if let Err(e) = self.take(root, step) {
+            self.failed(ROOT, Some(step), &e);
+        }
     }
 
     /// Runs passes on a thread of its own from now on, when woken or due.
@@ -372,7 +400,10 @@ impl Keeper {
         reason: LockReason,
     ) -> Result<(), CustodyError> {
         let name = account.name.as_str();
-        let renew = matches!(reason, LockReason::Adopted | LockReason::Changed);
+        let renew = matches!(
+            reason,
+            LockReason::Adopted | LockReason::Changed | LockReason::Exposed
+        );
         let escrowed = match renew {
             true => None,
             false => lock(&self.inner.engine).escrow_of(name)?,

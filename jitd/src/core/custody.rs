@@ -39,6 +39,9 @@ pub enum LockReason {
     /// Taken out of the config while checked out or half-changed: locked
     /// once, then left to the admin.
     Unmanaged,
+    /// Root's recovery file was on the host while a privileged grant
+    /// lasted: its holder could read it, so root gets a new one.
+    Exposed,
 }
 
 impl LockReason {
@@ -49,6 +52,7 @@ impl LockReason {
             LockReason::Changed => "changed",
             LockReason::CheckIn { .. } => "checkin",
             LockReason::Unmanaged => "unmanaged",
+            LockReason::Exposed => "exposed",
         }
     }
 

@@ -144,6 +144,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether `account` is held: locked, or for root its recovery
+    /// password in place, and no step half-done.
+    pub fn is_held(&self, account: &str) -> Result<bool> {
+        Ok(self.store.account(account)?.map(|r| r.custody) == Some(Custody::Held))
+    }
+
     /// Root's escrowed recovery password, if one was written: its field and
     /// its keyed fingerprint.
     pub fn escrow_of(&self, account: &str) -> Result<Option<(Secret, String)>> {

@@ -920,21 +920,20 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         !env.password_opens("root", &escrow),
         "the escrow during a grant"
     );
-    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
-    let back = wait_for(Duration::from_secs(10), || {
-        env.password_opens("root", &escrow).then_some(())
+    // The file was on the host when the grant started: its holder could
+    // read it, and deleting it does not hide that.
+    let exposure = wait_for(Duration::from_secs(10), || {
+        let n = env.sqlite("SELECT count(*) FROM audit WHERE event = 'recovery_password_exposed'");
+        (n.stdout.trim() == "1").then_some(())
     });
-    assert!(
-        back.is_some(),
-        "the escrow after check-in{}",
-        env.jitd_log_tail()
-    );
-    assert!(!env.password_opens("root", &password));
-    // The file was on the host during the grant, where its holder could
-    // read it: once the grant's sessions are gone, a new recovery password.
-    let exposed = wait_for(Duration::from_secs(10), || {
-        let now = recovery(&file);
-        (now != escrow).then_some(now)
+    assert!(exposure.is_some(), "{}", env.jitd_log_tail());
+    std::fs::remove_file(&file).expect("the holder deletes the file");
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    // Once the grant's sessions are gone, a new recovery password; until
+    // then root is locked, never left with one a holder saw.
+    let exposed = wait_for(Duration::from_secs(15), || {
+        let text = std::fs::read_to_string(&file).ok()?;
+        text.lines().last().map(str::to_owned)
     })
     .unwrap_or_else(|| {
         panic!(
@@ -942,11 +941,13 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
             env.jitd_log_tail()
         )
     });
+    assert_ne!(exposed, escrow);
     assert!(env.password_opens("root", &exposed));
     assert!(!env.password_opens("root", &escrow));
+    assert!(!env.password_opens("root", &password));
 
-    // Stored offline and deleted: a grant no longer renews it, and its
-    // check-in writes the same one back.
+    // Stored offline and deleted before the next grant: nothing is
+    // exposed, and the check-in writes the same one back.
     std::fs::remove_file(&file).expect("the admin deleted the file");
     let id = id_of(&env.jitctl_json(
         "alice",
@@ -960,6 +961,13 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
             "--json",
         ],
     ));
+    let taken = wait_for(Duration::from_secs(10), || {
+        let n = env.sqlite(&format!(
+            "SELECT count(*) FROM snapshots WHERE grant_id = {id}"
+        ));
+        (n.stdout.trim() == "1").then_some(())
+    });
+    assert!(taken.is_some(), "{}", env.jitd_log_tail());
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
     let restored = wait_for(Duration::from_secs(10), || {
         env.password_opens("root", &exposed).then_some(())

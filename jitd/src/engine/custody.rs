@@ -144,6 +144,38 @@ impl Engine {
         Ok(())
     }
 
+    /// Records that `account`'s recovery password may have been read
+    /// while `grant` (or some privileged grant) lasted, its file on the
+    /// host, with its audit event; a renewal clears it.
+    pub fn escrow_exposed_by(&mut self, account: &str, grant: Option<RequestId>) -> Result<()> {
+        if self.store.escrow_exposed(account)? {
+            return Ok(());
+        }
+        let now = self.clock.wall();
+        self.store.write(|w| -> Result<()> {
+            w.set_escrow_exposed(account)?;
+            let detail = json!({"account": account});
+            audit(w, now, "recovery_password_exposed", grant, detail)
+        })
+    }
+
+    /// Whether `account`'s recovery password may have been read.
+    pub fn escrow_exposed(&self, account: &str) -> Result<bool> {
+        Ok(self.store.escrow_exposed(account)?)
+    }
+
+    /// Whether a grant of a privileged resource is active, or ended at
+    /// `since` or later (its sessions may still be ending): its holder
+    /// could read a recovery file written now.
+    pub fn privileged_grant_lasts(&self, since: UnixTime) -> Result<bool> {
+        for resource in self.snapshotted_resources() {
+            if self.store.grant_active_since(&resource, since)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether `account` is held: locked, or for root its recovery
     /// password in place, and no step half-done.
     pub fn is_held(&self, account: &str) -> Result<bool> {

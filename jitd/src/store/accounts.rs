@@ -78,12 +78,21 @@ impl Writer<'_> {
         self.key.fingerprint(secret)
     }
 
+    /// Marks `name`'s escrowed recovery password as perhaps read.
+    pub fn set_escrow_exposed(&mut self, name: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE accounts SET escrow_exposed = 1 WHERE name = ?1")?
+            .execute([name])?;
+        Ok(())
+    }
+
     /// Records root's escrowed recovery password: its `/etc/shadow` field
     /// and its keyed fingerprint.
     pub fn set_escrow(&mut self, name: &str, field: &str, fingerprint: &str) -> Result<()> {
         self.tx
             .prepare_cached(
-                "UPDATE accounts SET escrow_field = ?2, escrow_fingerprint = ?3 WHERE name = ?1",
+                "UPDATE accounts SET escrow_field = ?2, escrow_fingerprint = ?3, escrow_exposed = 0
+                 WHERE name = ?1",
             )?
             .execute(params![name, field, fingerprint])?;
         Ok(())
@@ -94,6 +103,16 @@ impl Store {
     /// A keyed fingerprint of `secret` ([`Writer::fingerprint`]).
     pub fn fingerprint(&self, secret: &[u8]) -> String {
         self.key.fingerprint(secret)
+    }
+
+    /// Whether `name`'s escrowed recovery password may have been read.
+    pub fn escrow_exposed(&self, name: &str) -> Result<bool> {
+        let exposed: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT escrow_exposed FROM accounts WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        Ok(exposed == Some(1))
     }
 
     /// `name`'s escrowed recovery password, if any: (field, fingerprint).

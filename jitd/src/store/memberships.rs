@@ -2,7 +2,7 @@
 //! lifetime (M.1). Written before `gpasswd` runs and after, each with its
 //! audit event; a removed membership's row is deleted.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{Result, Store, StoreError, Writer};
 use crate::core::membership::{Membership, Toggle};
@@ -79,6 +79,22 @@ impl Store {
             out.push((Membership { user, group }, toggle));
         }
         Ok(out)
+    }
+
+    /// Whether a grant (not an extension) of `resource` is active, or ended
+    /// at `since` or later.
+    pub fn grant_active_since(&self, resource: &str, since: UnixTime) -> Result<bool> {
+        let found: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM requests
+                 WHERE resource = ?1 AND extends IS NULL
+                   AND (state = 'active' OR (ended_at >= ?2 AND state IN ('expired', 'revoked')))
+                 LIMIT 1",
+            )?
+            .query_row(params![resource, since], |r| r.get(0))
+            .optional()?;
+        Ok(found.is_some())
     }
 
     /// The active grants (not extensions) of `resource`, with their holders' names, oldest first.

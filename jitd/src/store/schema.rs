@@ -256,6 +256,11 @@ CREATE TABLE grant_changes (
     changes  TEXT NOT NULL
 );
 "#,
+    // Root's recovery password may have been read (its file was on the
+    // host while a privileged grant lasted): kept until a renewal succeeds.
+    r#"
+ALTER TABLE accounts ADD COLUMN escrow_exposed INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -111,13 +111,14 @@ impl Keeper {
         reason: LockReason,
     ) -> Result<(), CustodyError> {
         let name = account.name.as_str();
+        let engine = &self.inner.engine;
         let renew = matches!(
             reason,
             LockReason::Adopted | LockReason::Changed | LockReason::Exposed
-        );
+        ) || lock(engine).escrow_exposed(name)?;
         let escrowed = match renew {
             true => None,
-            false => lock(&self.inner.engine).escrow_of(name)?,
+            false => lock(engine).escrow_of(name)?,
         };
         if let Some((field, fingerprint)) = escrowed {
             self.write_field(name, &field)?;
@@ -125,18 +126,38 @@ impl Keeper {
                 field: &field,
                 fingerprint: &fingerprint,
             };
-            lock(&self.inner.engine).custody_done(name, step, written)?;
+            lock(engine).custody_done(name, step, written)?;
             return Ok(());
         }
         let passwords = self.inner.passwords.as_ref();
+        let recent = self.recent();
+        if lock(engine).privileged_grant_lasts(recent)? {
+            // Not now: a holder could read a new recovery file. Locked
+            // meanwhile (for seconds, or while such grants last), and the
+            // renewal recorded as owed.
+            lock(engine).escrow_exposed_by(name, None)?;
+            let rotated = passwords.prepare(&account.password, Usable::Locked)?;
+            self.write_field(name, &rotated.field)?;
+            lock(engine).custody_done(name, step, Written::New(&rotated))?;
+            return Ok(());
+        }
+        // The file after /etc/shadow holds the password: a file never
+        // names a password root does not have. A failure in between leaves
+        // the row as its intent wrote it and the renewal owed: the next
+        // pass renews again.
         let escrow = passwords.prepare(&account.password, Usable::Unlocked)?;
+        self.write_field(name, &escrow.field)?;
         escrow::write_recovery_file(&self.inner.recovery_file, &escrow.password)
             .map_err(AccountError::Io)?;
-        self.write_field(name, &escrow.field)?;
-        lock(&self.inner.engine).custody_done(name, step, Written::NewEscrow(&escrow))?;
+        lock(engine).custody_done(name, step, Written::NewEscrow(&escrow))?;
         tracing::warn!(file = %self.inner.recovery_file.display(),
             "a new recovery password for root: store it offline, then delete the file");
         Ok(())
+    }
+
+    /// Grants that ended since this moment may still have sessions ending.
+    fn recent(&self) -> crate::core::model::UnixTime {
+        lock(&self.inner.engine).now() - super::snapshots::SETTLE.as_secs() as i64
     }
 
     /// Writes `field` as `name`'s ([`Keeper::unblocked`]).
@@ -187,28 +208,58 @@ impl Keeper {
         }
     }
 
-    /// Root's recovery file still on the host when a privileged grant
-    /// ended: its holder could read it, so root gets a new recovery
-    /// password (and file) once root is held again. The admin who deleted
-    /// the file after storing it offline is never asked to fetch it again.
-    pub(super) fn renew_exposed_recovery(&self) {
-        let Some(root) = self.inner.accounts.iter().find(|a| a.name == ROOT) else {
-            return;
-        };
-        if !self.inner.recovery_file.exists() {
-            return;
-        }
-        match lock(&self.inner.engine).is_held(ROOT) {
-            Ok(true) => {}
-            Ok(false) => return,
+    /// Root's recovery password may have been read (its file was on the
+    /// host while a privileged grant lasted, as recorded when that grant's
+    /// snapshots were taken): once no privileged grant is active or ending,
+    /// so that no holder can read the new file, and root is held, root gets
+    /// a new one. The record stays until the renewal succeeds. Returns when
+    /// to look again while a grant's sessions may still be ending (an
+    /// active grant's end wakes the keeper).
+    pub(super) fn renew_exposed_recovery(&self) -> Option<Duration> {
+        let root = self.inner.accounts.iter().find(|a| a.name == ROOT)?;
+        let engine = &self.inner.engine;
+        let now = lock(engine).now();
+        let recent = self.recent();
+        let state = (|| -> crate::engine::Result<(bool, bool, bool)> {
+            let engine = lock(engine);
+            let owed = engine.escrow_exposed(ROOT)? && engine.is_held(ROOT)?;
+            Ok((
+                owed,
+                engine.privileged_grant_lasts(now)?,
+                engine.privileged_grant_lasts(recent)?,
+            ))
+        })();
+        match state {
+            Ok((false, _, _)) | Ok((true, true, _)) => return None,
+            Ok((true, false, true)) => return Some(super::snapshots::SETTLE),
+            Ok((true, false, false)) => {}
             Err(e) => {
                 tracing::error!(error = %e, "cannot read root's custody");
-                return;
+                return None;
             }
         }
         let step = Step::Lock(LockReason::Exposed);
-        if let Err(e) = self.take(root, step) {
-            self.failed(ROOT, Some(step), &e);
+        self.take(root, step)
+            .err()
+            .map(|e| self.failed(ROOT, Some(step), &e).after)
+    }
+
+    /// Records that the recovery file is on the host while `grant` (a
+    /// privileged grant) lasts: its holder may read it.
+    pub(super) fn note_recovery_exposure(&self, grant: crate::core::model::RequestId) {
+        if !self.inner.accounts.iter().any(|a| a.name == ROOT) {
+            return;
+        }
+        if fs_exists(&self.inner.recovery_file) {
+            if let Err(e) = lock(&self.inner.engine).escrow_exposed_by(ROOT, Some(grant)) {
+                tracing::error!(error = %e, "cannot record the recovery file's exposure");
+            }
         }
     }
+}
+
+/// Whether `path` is there at all (a link or a directory in its place
+/// counts: someone put it there).
+fn fs_exists(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
 }

@@ -9,7 +9,7 @@ use crate::persistence;
 
 /// How long after a grant's end its end snapshot is taken: its sessions
 /// get their kill grace first, so what they did last is seen.
-const SETTLE: Duration = Duration::from_secs(2);
+pub(super) const SETTLE: Duration = Duration::from_secs(2);
 
 impl Keeper {
     /// Snapshots the persistence places for privileged grants that
@@ -36,20 +36,24 @@ impl Keeper {
             tracing::info!(entries = snapshot.entries.len(), truncated = snapshot.truncated,
                 took = ?started.elapsed(), "host snapshot");
             for grant in due {
+                self.note_recovery_exposure(grant);
                 if let Err(e) = lock(engine).record_snapshot(grant, &snapshot) {
                     tracing::error!(grant, error = %e, "cannot store a snapshot");
                 }
             }
             for (grant, before) in &ready {
+                self.note_recovery_exposure(*grant);
                 let found = changes::diff(before, &snapshot);
                 if let Err(e) = lock(engine).record_changes(*grant, &found) {
                     tracing::error!(grant, error = %e, "cannot store what changed");
                 }
             }
         }
-        if !ready.is_empty() {
-            self.renew_exposed_recovery();
+        let renewal = self.renew_exposed_recovery();
+        let settling = (waiting.len() > ready.len()).then_some(SETTLE);
+        match (renewal, settling) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        (waiting.len() > ready.len()).then_some(SETTLE)
     }
 }

@@ -664,14 +664,19 @@ fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
     wait_custody(&env, "checked_out");
     let password = reveal(&env, "alice", id);
     assert!(su_works(&env, "alice", &password));
-    // The grant's start snapshot reads every place it watches.
-    let snapshot = env.sqlite(&format!(
-        "SELECT json_extract(snapshot, '$.truncated') FROM snapshots WHERE grant_id = {id}"
-    ));
+    // The grant's start snapshot (taken on the keeper's thread, after the
+    // checkout) reads every place it watches.
+    let truncated = wait_for(Duration::from_secs(10), || {
+        let row = env.sqlite(&format!(
+            "SELECT json_extract(snapshot, '$.truncated') FROM snapshots WHERE grant_id = {id}"
+        ));
+        let value = row.stdout.trim().to_owned();
+        (!value.is_empty()).then_some(value)
+    });
     assert_eq!(
-        snapshot.stdout.trim(),
-        "0",
-        "an incomplete snapshot{}",
+        truncated.as_deref(),
+        Some("0"),
+        "an incomplete or missing snapshot{}",
         env.jitd_log_tail()
     );
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();

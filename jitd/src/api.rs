@@ -76,6 +76,18 @@ pub struct RequestView {
     /// and was compared (`show` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<crate::core::changes::Changes>,
+    /// The managed account the grant's resource checks out (`show` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountView>,
+}
+
+/// A managed account as a grant of its resource sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccountView {
+    pub name: String,
+    /// This grant holds it now: its password set, its logins the grant's.
+    /// False before jitd's keeper has checked it out, and after check-in.
+    pub checked_out: bool,
 }
 
 /// The follow-up of a break-glass grant.
@@ -212,6 +224,7 @@ impl From<&Request> for RequestView {
             awaiting: r.awaiting().iter().map(|r| r.as_str().into()).collect(),
             notifications: None,
             changes: None,
+            account: None,
             break_glass: r.route == Route::BreakGlass,
             follow_up: r.follow_up.as_ref().map(CaseView::from),
         }

@@ -438,11 +438,16 @@ fn a_jitd_killed_during_checkout_locks_then_checks_out_again_at_start() {
     let id = grant_dba(&env, "alice");
     wait_started(&env, &started);
     wait_custody(&env, "checking_out");
+    // Active, but not yet holding the account: `jitctl shell --as` waits.
+    let account = serde_json::json!({"name": ACCOUNT, "checked_out": false});
+    assert_eq!(env.show("alice", id)["account"], account);
     env.kill_jitd();
     env.ns_sh("umount -l /usr/sbin/chpasswd");
 
     env.start_jitd();
     wait_custody(&env, "checked_out");
+    let account = serde_json::json!({"name": ACCOUNT, "checked_out": true});
+    assert_eq!(env.show("alice", id)["account"], account);
     let password = reveal(&env, "alice", id);
     assert!(su_works(&env, "alice", &password));
     let reasons: Vec<String> = account_events(&env)

@@ -315,8 +315,21 @@ name = \"dba\"\nprivileged = true\nsensitivity = \"high\"\n\
         "bob",
         &["run", &ops.to_string(), "--as", "oscar", "--", "id", "-un"],
     );
-    assert_ne!(bob.code, 0, "{bob}");
+    assert_eq!(bob.code, 3, "{bob}");
+    assert!(
+        bob.stderr
+            .contains("no active grant of yours checks out oscar"),
+        "{bob}"
+    );
     assert!(!bob.stdout.contains("oscar"), "{bob}");
+    // sudo itself decides too: without jitctl's check, bob's root grant
+    // still does not run the recorder as oscar.
+    let direct = s.ns_sh(
+        "runuser -u bob -- sudo -n -u oscar /usr/libexec/jit/jit-session -c 'id -un' 2>&1 \
+         || echo refused",
+    );
+    assert!(direct.stdout.ends_with("refused\n"), "{direct}");
+    assert!(!direct.stdout.lines().any(|l| l == "oscar"), "{direct}");
     s.jitctl("alice", &["run", &ids, "--as", "-oscar", "--", "id"])
         .code(2);
 }

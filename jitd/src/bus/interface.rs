@@ -303,15 +303,17 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        let (req, notes, changes) = self
+        let (req, notes, changes, account) = self
             .run(move |e| {
                 let (req, notes) = e.show_with_notifications(&who, id)?;
-                Ok((req, notes, e.changes_of(id)?))
+                let account = e.account_of_grant(id, &req.resource);
+                Ok((req, notes, e.changes_of(id)?, account))
             })
             .await?;
         to_json(&RequestView {
             notifications: Some(notes.iter().map(NotificationView::from).collect()),
             changes,
+            account,
             ..RequestView::from(&req)
         })
     }

@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::client::{failure, Daemon1Proxy};
 use super::render;
@@ -21,12 +22,20 @@ fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, CliError> {
         .map_err(|e| CliError::new(Exit::Failed, format!("unexpected reply from jitd: {e}")))
 }
 
+/// How long `--as` waits for jitd to check the account out once the grant
+/// is active: a checkout takes tens of milliseconds, a failed one is
+/// retried after 5 s (`accounts::keeper`'s first backoff).
+const CHECKOUT_WAIT: Duration = Duration::from_secs(10);
+const CHECKOUT_POLL: Duration = Duration::from_millis(5);
+
 /// Replaces jitctl with `sudo jit-session [-- CMD...]`, or with `--as`
 /// `sudo -u ACCOUNT jit-session [-c 'CMD']` (a recorded login shell as the
 /// account), after checking that `grant` (if named) is the caller's and
-/// active. sudo (with pam_jit in its stack: for `-u ACCOUNT` the stack the
-/// sudoers `Defaults>ACCOUNT pam_service=` names, gated by the account's
-/// resource) decides; jit-session finds the grant from the PAM session.
+/// active, and with `--as` that it holds the account checked out (jitd
+/// records a session as the account only then). sudo (with pam_jit in its
+/// stack: for `-u ACCOUNT` the stack the sudoers `Defaults>ACCOUNT
+/// pam_service=` names, gated by the account's resource) decides;
+/// jit-session finds the grant from the PAM session.
 pub async fn elevate(
     jitd: &Daemon1Proxy<'_>,
     grant: Option<u64>,
@@ -34,21 +43,13 @@ pub async fn elevate(
     command: &[String],
 ) -> Result<Exit, CliError> {
     if let Some(id) = grant {
-        let view: RequestView = parse(&jitd.show(id).await.map_err(failure)?)?;
-        // SAFETY: getuid has no preconditions.
-        let me = unsafe { libc::getuid() };
-        if view.uid != me {
-            return Err(CliError::new(
-                Exit::Denied,
-                format!("grant {id} is not yours"),
-            ));
+        let view = own_active_grant(jitd, id).await?;
+        if let Some(account) = account {
+            wait_for_checkout(jitd, view, account).await?;
         }
-        if view.state != "active" {
-            return Err(CliError::new(
-                Exit::Conflict,
-                format!("grant {id} is {}, not active", view.state),
-            ));
-        }
+    } else if let Some(account) = account {
+        let view = grant_holding(jitd, account).await?;
+        wait_for_checkout(jitd, view, account).await?;
     }
     let mut sudo = std::process::Command::new("sudo");
     match account {
@@ -70,6 +71,87 @@ pub async fn elevate(
         Exit::Failed,
         format!("cannot run sudo: {err}"),
     ))
+}
+
+fn my_uid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+/// Grant `id`, checked to be the caller's and active.
+async fn own_active_grant(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<RequestView, CliError> {
+    let view: RequestView = parse(&jitd.show(id).await.map_err(failure)?)?;
+    if view.uid != my_uid() {
+        return Err(CliError::new(
+            Exit::Denied,
+            format!("grant {id} is not yours"),
+        ));
+    }
+    if view.state != "active" {
+        return Err(CliError::new(
+            Exit::Conflict,
+            format!("grant {id} is {}, not active", view.state),
+        ));
+    }
+    Ok(view)
+}
+
+/// The caller's active grant whose resource checks `account` out.
+async fn grant_holding(jitd: &Daemon1Proxy<'_>, account: &str) -> Result<RequestView, CliError> {
+    let active: Vec<RequestView> = parse(&jitd.list("active").await.map_err(failure)?)?;
+    for mine in active.iter().filter(|g| g.uid == my_uid()) {
+        let view: RequestView = parse(&jitd.show(mine.id).await.map_err(failure)?)?;
+        if view.account.as_ref().is_some_and(|a| a.name == account) {
+            return Ok(view);
+        }
+    }
+    Err(no_grant_for(account))
+}
+
+fn no_grant_for(account: &str) -> CliError {
+    CliError::new(
+        Exit::Denied,
+        format!(
+            "no active grant of yours checks out {account}: request the resource whose \
+             account it is (jitctl status lists what you may request)"
+        ),
+    )
+}
+
+/// Waits (bounded) until grant `view` holds `account` checked out.
+async fn wait_for_checkout(
+    jitd: &Daemon1Proxy<'_>,
+    mut view: RequestView,
+    account: &str,
+) -> Result<(), CliError> {
+    let until = Instant::now() + CHECKOUT_WAIT;
+    loop {
+        match &view.account {
+            Some(a) if a.name == account && a.checked_out => return Ok(()),
+            Some(a) if a.name == account => {}
+            _ => return Err(no_grant_for(account)),
+        }
+        if view.state != "active" {
+            return Err(CliError::new(
+                Exit::Conflict,
+                format!("grant {} is {}, not active", view.id, view.state),
+            ));
+        }
+        if Instant::now() >= until {
+            return Err(CliError::new(
+                Exit::Failed,
+                format!(
+                    "jitd has not checked {account} out to grant {} after {}s; see jitctl \
+                     show {} (security is told when a checkout fails)",
+                    view.id,
+                    CHECKOUT_WAIT.as_secs(),
+                    view.id
+                ),
+            ));
+        }
+        tokio::time::sleep(CHECKOUT_POLL).await;
+        view = parse(&jitd.show(view.id).await.map_err(failure)?)?;
+    }
 }
 
 /// `command` as one line for `sh -c`, each word single-quoted.

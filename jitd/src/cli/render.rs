@@ -182,6 +182,14 @@ pub fn detail(v: &RequestView) -> String {
             ),
         ));
     }
+    if let Some(account) = &v.account {
+        let held = if account.checked_out {
+            "checked out to this grant"
+        } else {
+            "not checked out to this grant"
+        };
+        rows.push(("account", format!("{} ({held})", clean(&account.name))));
+    }
     if let Some(changes) = &v.changes {
         rows.extend(changes_rows(changes));
     }
@@ -481,6 +489,10 @@ mod tests {
                     what: crate::core::changes::What::Added,
                 }],
                 truncated: false,
+            }),
+            account: Some(crate::api::AccountView {
+                name: format!("db{evil}a"),
+                checked_out: true,
             }),
             notifications: Some(vec![crate::api::NotificationView {
                 id: 3,

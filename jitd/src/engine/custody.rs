@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::{Engine, EngineError, Result, JITD};
 use crate::accounts::{AccountError, LockHolder, Passwords, Rotated};
+use crate::api::AccountView;
 use crate::config::ManagedAccount;
 use crate::core::custody::{left_unlocked, next_step, Custody, Facts, Step};
 use crate::core::model::{rfc3339, RequestId, State, Uid, UnixTime};
@@ -273,16 +274,26 @@ impl Engine {
     }
 
     /// The checkout `grant` (of `resource`) holds, if it holds one.
-    fn checkout_by(&self, grant: RequestId, resource: &str) -> Option<Checkout> {
-        let account = self
-            .config
-            .accounts
-            .iter()
-            .find(|a| a.resource == resource)?;
+    pub(super) fn checkout_by(&self, grant: RequestId, resource: &str) -> Option<Checkout> {
+        let account = self.account_for(resource)?;
         self.checked_out
             .get(&account.name)
             .copied()
             .filter(|c| c.grant == grant)
+    }
+
+    /// The managed account `grant`'s resource checks out, if any, and
+    /// whether `grant` holds it now.
+    pub fn account_of_grant(&self, grant: RequestId, resource: &str) -> Option<AccountView> {
+        Some(AccountView {
+            name: self.account_for(resource)?.name.clone(),
+            checked_out: self.checkout_by(grant, resource).is_some(),
+        })
+    }
+
+    /// The managed account `resource`'s grants check out.
+    fn account_for(&self, resource: &str) -> Option<&ManagedAccount> {
+        self.config.accounts.iter().find(|a| a.resource == resource)
     }
 
     /// While `grant` holds its resource's managed account, the account's
@@ -379,10 +390,9 @@ impl Engine {
     /// is checked out to someone else, naming them and until when, or is
     /// not yet locked again after the last holder.
     pub(super) fn check_exclusive(&self, uid: Uid, resource: &str) -> Result<()> {
-        let Some(account) =
-            self.config.accounts.iter().find(|a| {
-                a.resource == resource && a.checkout == crate::config::Checkout::Exclusive
-            })
+        let Some(account) = self
+            .account_for(resource)
+            .filter(|a| a.checkout == crate::config::Checkout::Exclusive)
         else {
             return Ok(());
         };
@@ -423,10 +433,7 @@ impl Engine {
             .into());
         }
         let account = self
-            .config
-            .accounts
-            .iter()
-            .find(|a| a.resource == grant.resource)
+            .account_for(&grant.resource)
             .ok_or_else(|| EngineError::NoAccount(grant.resource.clone()))?;
         if !account.reveal {
             return Err(EngineError::NoReveal(account.name.clone()));

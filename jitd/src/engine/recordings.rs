@@ -57,13 +57,12 @@ impl Engine {
             });
         };
         // A login shell runs as the grant's holder, or as the managed
-        // account its resource checks out (`jitctl shell --as`: sudo -u,
-        // through the PAM stack gated by that resource).
+        // account the grant holds checked out (`jitctl shell --as`: sudo
+        // -u, through the PAM stack gated by that resource), by the uid it
+        // was checked out with.
         let as_account = self
-            .config
-            .accounts
-            .iter()
-            .any(|a| a.resource == g.resource && a.name == s.target.name);
+            .checkout_by(g.id, &g.resource)
+            .is_some_and(|c| c.uid == Some(s.target.uid));
         if s.login && g.uid != s.target.uid && !as_account {
             return Err(EngineError::NotInSession);
         }

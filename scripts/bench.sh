@@ -396,12 +396,74 @@ bench_accounts() {
         | jq --argjson none "$start_none" --argjson custody "$start_custody" \
             '. + {startup_ms_without: $none, startup_ms_custody: $custody}' >"$RESULTS/accounts.json"
     stop_jitd
+    bench_account_session "$dir"
     # The persistence snapshot of a privileged grant, on this host's files
     # plus 4,500 units in the overlay: at least 5,000 in the watched set.
     for i in $(seq -w 1 4500); do echo '[Service]' >"/etc/systemd/system/jit-bench-$i.service"; done
     log "managed accounts: the persistence snapshot"
     "$BIN/jit-bench" snapshot --runs 9 >"$RESULTS/snapshot.json"
     umount -l /etc
+}
+
+# W3: from the grant to a usable recorded session as a managed account
+# (`jitctl run ID --as ACCOUNT`, which waits for the checkout), against the same
+# session as root under a grant of a privileged resource without an account, same
+# run. Both grants are break-glass (active at once: what follows an approval is
+# the same code). /etc is bench_accounts' overlay: the stacks and sudoers go in it.
+bench_account_session() {
+    local dir=$1 module="$BIN/libpam_jit.so"
+    local bus="socket=$SANDBOX_DIR/run/pam.socket bus=unix:path=$SANDBOX_DIR/bus.socket"
+    log "managed accounts: grant to a recorded session as the account, against as root"
+    useradd --no-create-home --shell /bin/sh jbenchdba
+    cp /etc/pam.d/sudo "$dir/sudo-stock"
+    local resource service
+    for resource in benchroot benchdba; do
+        service=$([[ $resource == benchroot ]] && echo sudo || echo sudo-jbenchdba)
+        { cat "$dir/sudo-stock"
+          printf 'account required %s resource=%s %s\nsession required %s resource=%s %s\n' \
+              "$module" "$resource" "$bus" "$module" "$resource" "$bus"
+        } >"/etc/pam.d/$service"
+    done
+    printf '%s\n' 'Defaults !lecture' 'Defaults>jbenchdba pam_service=sudo-jbenchdba' \
+        'root ALL=(ALL:ALL) ALL' '%admins ALL=(root) NOPASSWD: /usr/libexec/jit/jit-session' \
+        '%admins ALL=(jbenchdba) NOPASSWD: /usr/libexec/jit/jit-session' >/etc/sudoers
+    chmod 0440 /etc/sudoers
+    # The recorder where sudoers names it, and the bus where it looks (this namespace only).
+    mkdir -p "$dir/libexec/jit" "$dir/libexec.work"
+    install -m 0755 "$BIN/jit-session" "$dir/libexec/jit/jit-session"
+    mount -t overlay jit-bench-libexec \
+        -o "lowerdir=/usr/libexec,upperdir=$dir/libexec,workdir=$dir/libexec.work" /usr/libexec
+    mount -t tmpfs -o mode=0755 jit-bench-session-run /run
+    mkdir -m 0755 /run/dbus
+    ln -s "$SANDBOX_DIR/bus.socket" /run/dbus/system_bus_socket
+    local config="$SANDBOX_DIR/jitd-account-session.toml"
+    sed "s|^dir = \"/var/log/jit/sessions\"|dir = \"$dir/sessions\"|" "$CONFIG" >"$config"
+    grep -q "^dir = \"$dir/sessions\"" "$config" || { echo "could not set [recordings] dir in $config" >&2; exit 1; }
+    printf '\n[[resource]]\nname = "%s"\nprivileged = true\neligible = ["group:admins"]\nbreak_glass = ["group:admins"]\n' \
+        benchroot benchdba >>"$config"
+    printf '\n[[account]]\nname = "jbenchdba"\nresource = "benchdba"\n' >>"$config"
+    "$BIN/jitd" --check-config "$config" >&2
+    cat >"$dir/grant-then-session" <<SCRIPT
+#!/bin/sh
+# A break-glass grant of \$1, then a recorded session under it (as account \$2 if given).
+set -e
+id=\$($BIN/jitctl break-glass "\$1" --for 10m --reason bench --json | jq -r .id)
+exec $BIN/jitctl run "\$id" \${2:+--as "\$2"} -- true
+SCRIPT
+    chmod 0755 "$dir/grant-then-session"
+    start_jitd "$dir/state-session" "$config"
+    # Each run starts with no grant and the account checked in again.
+    hyperfine -N --warmup 5 --runs 60 --style basic \
+        --prepare "$BIN/jit-bench revoke-all --settle $dir/state-session/jit.db" \
+        --export-json "$RESULTS/account-session.json" \
+        -n "grant, then a recorded session as the account" "$AS_ALICE $dir/grant-then-session benchdba jbenchdba" \
+        -n "grant, then a recorded session as root" "$AS_ALICE $dir/grant-then-session benchroot" >&2
+    # Every run (65 of each) left a recording, half of them as the account.
+    "$BIN/jitctl" recordings list --json >"$dir/recordings.json"
+    jq -e 'length == 130 and (map(select(.resource == "benchdba")) | length) == 65' "$dir/recordings.json" \
+        >/dev/null || { echo "not every session was recorded: $dir/recordings.json" >&2; exit 1; }
+    stop_jitd
+    umount -l /run /usr/libexec
 }
 
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"

@@ -78,6 +78,14 @@ async fn wait_for(db: &Db, prefix: &str, state: &str, want: usize) -> Result<Ins
     }
 }
 
+/// Waits until every managed account in `db` is `held`.
+pub async fn settle(db: &Path) -> Result<(), BoxError> {
+    let db = open(db)?;
+    let total: i64 = db.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))?;
+    wait_for(&db, "", "held", usize::try_from(total)?).await?;
+    Ok(())
+}
+
 async fn break_glass(conn: &Connection, resource: &str, secs: u64) -> Result<u64, BoxError> {
     let reply = conn
         .call_method(

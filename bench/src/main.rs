@@ -123,7 +123,12 @@ enum Cmd {
         runs: usize,
     },
     /// Revokes every active grant (as root); used as hyperfine --prepare.
-    RevokeAll,
+    RevokeAll {
+        /// Then waits until every managed account in this jitd database is
+        /// checked in again (`held`), so the next run finds it free.
+        #[arg(long, value_name = "DB")]
+        settle: Option<PathBuf>,
+    },
     /// Request-to-approver-notified latency: requests `resource` (which must
     /// need approval) and serves the approvers' JSON webhook on 127.0.0.1:PORT.
     Notify {
@@ -442,8 +447,11 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
             })
             .await?
         }
-        Cmd::RevokeAll => {
+        Cmd::RevokeAll { settle } => {
             revoke_all().await?;
+            if let Some(db) = settle {
+                custody::settle(&db).await?;
+            }
             return Ok(());
         }
         Cmd::Flood { resource, secs } => flood(&resource, Duration::from_secs_f64(secs)).await?,

@@ -748,6 +748,31 @@ fn accounts_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         f(&a, &["checked_out_all_s"]),
         (custody - none) / n,
     )?;
+    if let Some(h) = load(dir, "account-session.json") {
+        let results = h["results"].as_array().cloned().unwrap_or_default();
+        let get = |i: usize, k: &str| results.get(i).map_or(f64::NAN, |r| f(r, &[k])) * 1000.0;
+        let (account, root) = (get(0, "median"), get(1, "median"));
+        writeln!(
+            md,
+            "\nFrom the grant to a usable recorded session as the account: `hyperfine -N` of a break-glass\n\
+             grant then `jitctl run ID --as ACCOUNT -- true` as alice (sudo -u through the account's PAM\n\
+             service, jit-session recording; jitctl first waits for the checkout), against a grant of a\n\
+             privileged resource without an account then `jitctl run ID -- true` (sudo to root, recorded),\n\
+             same run; `--prepare` revokes the grant and waits for the check-in. What follows an approval\n\
+             is the same code as what follows a break-glass call. Target: median < 50 ms more than the\n\
+             session as root.\n\n\
+             | Command | median | mean ± σ | more than as root | target |\n|---|---|---|---|---|\n\
+             | grant, then a recorded session as root (baseline) | {root:.1} ms | {:.1} ± {:.1} ms | | |\n\
+             | **grant, then a recorded session as the account** | {account:.1} ms | {:.1} ± {:.1} ms | +{:.1} ms ({:.2}x) | {} |",
+            get(1, "mean"),
+            get(1, "stddev"),
+            get(0, "mean"),
+            get(0, "stddev"),
+            account - root,
+            account / root,
+            verdict(account - root < 50.0),
+        )?;
+    }
     if let Some(s) = load(dir, "snapshot.json") {
         let (snap, read) = (f(&s, &["snapshot_ms"]), f(&s, &["read_ms"]));
         let rss = f(&s, &["extra_rss_kib"]) / 1024.0;

@@ -625,6 +625,80 @@ fn logins_as_a_checked_out_account_are_gated_bound_to_the_grant_and_end_with_it(
     assert_eq!(other.code, 0, "{other}");
 }
 
+/// Runs jitd as jitd.service would, as far as that works without systemd:
+/// its own `/proc` with `ProcSubset=pid` (only processes' directories),
+/// and no capability beyond the unit's bounding set.
+fn as_the_unit_runs_it(env: &mut Env) {
+    env.jitd_wrapper = vec![
+        "unshare".into(),
+        "--mount".into(),
+        "--propagation".into(),
+        "private".into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        "mount -t proc -o subset=pid jit-test-proc /proc && exec \"$@\"".into(),
+        "sh".into(),
+        "setpriv".into(),
+        format!("--bounding-set={}", unit_capabilities()),
+        "--inh-caps=-all".into(),
+        "--".into(),
+    ];
+}
+
+/// A user's setuid-root program stopped while it holds glibc's `lckpwdf`
+/// (an fcntl lock on `/etc/.pwd.lock`, what pam_unix takes when a user
+/// runs `passwd`): jitd, under the unit's `/proc` which hides
+/// `/proc/locks`, still finds and ends it at check-in.
+#[test]
+fn a_users_stopped_program_holding_lckpwdf_is_ended_under_the_units_proc() {
+    let mut env = env_with_account();
+    env.write_config(&checkout_config());
+    as_the_unit_runs_it(&mut env);
+    env.start_jitd();
+    wait_custody(&env, "held");
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    let password = reveal(&env, "alice", id);
+    let alice = uid("alice");
+    let pid_file = env.dir.path().join("holder.pid");
+    let mut cmd = env.ns_command("python3");
+    cmd.arg("-c").arg(format!(
+        "import fcntl, os, signal\n\
+         os.setresuid({alice}, 0, 0)\n\
+         f = open('/etc/.pwd.lock', 'w')\n\
+         fcntl.lockf(f, fcntl.LOCK_EX)\n\
+         open('{}', 'w').write(str(os.getpid()))\n\
+         os.kill(os.getpid(), signal.SIGSTOP)",
+        pid_file.display()
+    ));
+    let holder = Background::spawn(cmd);
+    let pid = wait_for(Duration::from_secs(10), || {
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status.contains("State:\tT").then_some(pid)
+    })
+    .unwrap_or_else(|| panic!("the lock holder never stopped"));
+
+    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
+    wait_custody(&env, "held");
+    holder.finish(Duration::from_secs(10));
+    assert!(!alive(pid), "the lock holder still runs");
+    assert!(!env.password_opens(ACCOUNT, &password));
+    let ended: Vec<Value> = account_events(&env)
+        .into_iter()
+        .filter(|(e, _)| e == "account_lock_holder_killed")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["pid"], pid);
+    assert_eq!(ended[0]["uid"], alice);
+}
+
 /// The capabilities jitd.service leaves jitd (`CapabilityBoundingSet=`),
 /// as `setpriv --bounding-set` takes them: `-all,+kill,+chown`.
 fn unit_capabilities() -> String {
@@ -641,20 +715,15 @@ fn unit_capabilities() -> String {
     format!("-all,{}", caps.join(","))
 }
 
-/// jitd with no more capabilities than its unit gives it takes custody,
-/// checks out and checks in (systemd is not PID 1 here: the bounding set
-/// is applied by setpriv, and the unit's read-only view of the system,
+/// jitd with no more capabilities than its unit gives it, and the unit's
+/// `/proc`, takes custody, checks out and checks in (systemd is not PID 1
+/// here: the bounding set is applied by setpriv, and the unit's read-only view of the system,
 /// `ProtectSystem=strict` with `/etc` writable, is not reproduced).
 #[test]
 fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
     let mut env = env_with_account();
     env.write_config(&checkout_config());
-    env.jitd_wrapper = vec![
-        "setpriv".into(),
-        format!("--bounding-set={}", unit_capabilities()),
-        "--inh-caps=-all".into(),
-        "--".into(),
-    ];
+    as_the_unit_runs_it(&mut env);
     env.start_jitd();
     let status = std::fs::read_to_string(format!("/proc/{}/status", env.jitd_pid().expect("pid")))
         .expect("status");

@@ -7,7 +7,8 @@
 //! they saw valid. Such holders are found here; the keeper ends them.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 const PWD_LOCK: &str = "/etc/.pwd.lock";
 const LOCK_FILES: [&str; 4] = [
@@ -42,32 +43,30 @@ pub fn held_by_users() -> Vec<LockHolder> {
     pids.into_iter().filter_map(user_setuid_process).collect()
 }
 
-/// The pids holding an `fcntl` lock on `/etc/.pwd.lock`, from `/proc/locks`.
+/// The process holding an `fcntl` lock on `/etc/.pwd.lock`, as `F_GETLK`
+/// tells it: `lckpwdf` locks are exclusive, so there is one at most. Not
+/// `/proc/locks`, which jitd.service's `ProcSubset=pid` hides.
 fn fcntl_holders() -> Vec<u32> {
-    let (Ok(meta), Ok(locks)) = (fs::metadata(PWD_LOCK), fs::read_to_string("/proc/locks")) else {
-        return Vec::new();
-    };
-    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
-    locks
-        .lines()
-        .filter_map(|line| lock_on(line, major, minor, meta.ino()))
-        .collect()
+    fcntl_holder(Path::new(PWD_LOCK)).into_iter().collect()
 }
 
-/// The pid of a `/proc/locks` line locking the inode `ino` of device
-/// `major:minor` (`1: POSIX  ADVISORY  WRITE 1234 08:01:5678 0 EOF`).
-fn lock_on(line: &str, major: u32, minor: u32, ino: u64) -> Option<u32> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    // A blocked waiter's line starts "1: ->": it holds nothing.
-    if fields.get(1) == Some(&"->") {
+fn fcntl_holder(path: &Path) -> Option<u32> {
+    let file = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock is plain old data; all zeroes is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // Whole file (l_start 0, l_len 0). F_GETLK needs no write access.
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETLK(&mut lock)).ok()?;
+    // F_UNLCK: nobody holds it; an open file description lock has no pid (-1).
+    if lock.l_type == libc::F_UNLCK as libc::c_short {
         return None;
     }
-    let pid = fields.get(4)?.parse().ok()?;
-    let mut id = fields.get(5)?.split(':');
-    let maj = u32::from_str_radix(id.next()?, 16).ok()?;
-    let min = u32::from_str_radix(id.next()?, 16).ok()?;
-    let inode: u64 = id.next()?.parse().ok()?;
-    (maj == major && min == minor && inode == ino).then_some(pid)
+    u32::try_from(lock.l_pid).ok().filter(|pid| *pid > 0)
 }
 
 fn user_setuid_process(pid: u32) -> Option<LockHolder> {
@@ -96,15 +95,38 @@ fn user_setuid_process(pid: u32) -> Option<LockHolder> {
 mod tests {
     use super::*;
 
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
     #[test]
-    fn a_proc_locks_line_names_its_holder_only_for_the_same_inode_and_device() {
-        let line = "1: POSIX  ADVISORY  WRITE 4242 08:01:5678 0 EOF";
-        assert_eq!(lock_on(line, 8, 1, 5678), Some(4242));
-        assert_eq!(lock_on(line, 8, 2, 5678), None);
-        assert_eq!(lock_on(line, 8, 1, 5679), None);
-        let hex = "7: POSIX  ADVISORY  WRITE 99 fd:1a:12 0 EOF";
-        assert_eq!(lock_on(hex, 0xfd, 0x1a, 12), Some(99));
-        let waiter = "1: -> POSIX  ADVISORY  WRITE 4243 08:01:5678 0 EOF";
-        assert_eq!(lock_on(waiter, 8, 1, 5678), None);
+    fn the_holder_of_an_fcntl_lock_is_found_without_proc_locks() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join(".pwd.lock");
+        fs::write(&path, "").expect("lock file");
+        assert_eq!(fcntl_holder(&path), None, "nobody holds it yet");
+        // Another process (F_GETLK ignores the caller's own locks), as
+        // glibc's lckpwdf takes it: F_SETLKW, write, whole file.
+        let mut holder = Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl, sys, time\n\
+                 f = open(sys.argv[1], 'w')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX)\n\
+                 print('locked', flush=True)\n\
+                 time.sleep(60)",
+            ])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("locked");
+        assert_eq!(line.trim(), "locked");
+        assert_eq!(fcntl_holder(&path), Some(holder.id()));
+        holder.kill().expect("kill");
+        holder.wait().expect("wait");
+        assert_eq!(fcntl_holder(&path), None, "released when it died");
     }
 }

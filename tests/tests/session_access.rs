@@ -330,6 +330,34 @@ name = \"dba\"\nprivileged = true\nsensitivity = \"high\"\n\
     );
     assert!(direct.stdout.ends_with("refused\n"), "{direct}");
     assert!(!direct.stdout.lines().any(|l| l == "oscar"), "{direct}");
+    // An emergency grant of the resource while alice holds the account
+    // (exclusive, checked out to her grant) works as the account too.
+    let emergency = s.jitctl_json(
+        "bob",
+        &[
+            "break-glass",
+            "dba",
+            "--reason",
+            "db down",
+            "--for",
+            "30m",
+            "--json",
+        ],
+    );
+    let bob_as_oscar = s.jitctl(
+        "bob",
+        &[
+            "run",
+            &id_of(&emergency).to_string(),
+            "--as",
+            "oscar",
+            "--",
+            "id",
+            "-un",
+        ],
+    );
+    assert_eq!(bob_as_oscar.code, 0, "{bob_as_oscar}{}", s.jitd_log_tail());
+    assert!(bob_as_oscar.stdout.contains("oscar"), "{bob_as_oscar}");
     s.jitctl("alice", &["run", &ids, "--as", "-oscar", "--", "id"])
         .code(2);
 }

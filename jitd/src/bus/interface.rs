@@ -306,7 +306,7 @@ impl Daemon {
         let (req, notes, changes, account) = self
             .run(move |e| {
                 let (req, notes) = e.show_with_notifications(&who, id)?;
-                let account = e.account_of_grant(id, &req.resource);
+                let account = e.account_of_resource(&req.resource);
                 Ok((req, notes, e.changes_of(id)?, account))
             })
             .await?;

@@ -26,7 +26,10 @@ fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, CliError> {
 /// is active: a checkout takes tens of milliseconds, a failed one is
 /// retried after 5 s (`accounts::keeper`'s first backoff).
 const CHECKOUT_WAIT: Duration = Duration::from_secs(10);
-const CHECKOUT_POLL: Duration = Duration::from_millis(5);
+/// Polls start quick and slow down to 4 a second: well inside jitd's
+/// per-user call limits (10 a second, bursts of 50, by default).
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const SLOWEST_POLL: Duration = Duration::from_millis(250);
 
 /// Replaces jitctl with `sudo jit-session [-- CMD...]`, or with `--as`
 /// `sudo -u ACCOUNT jit-session [-c 'CMD']` (a recorded login shell as the
@@ -125,6 +128,7 @@ async fn wait_for_checkout(
     account: &str,
 ) -> Result<(), CliError> {
     let until = Instant::now() + CHECKOUT_WAIT;
+    let mut pause = FIRST_POLL;
     loop {
         match &view.account {
             Some(a) if a.name == account && a.checked_out => return Ok(()),
@@ -149,7 +153,8 @@ async fn wait_for_checkout(
                 ),
             ));
         }
-        tokio::time::sleep(CHECKOUT_POLL).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(SLOWEST_POLL);
         view = parse(&jitd.show(view.id).await.map_err(failure)?)?;
     }
 }

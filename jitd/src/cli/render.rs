@@ -184,9 +184,9 @@ pub fn detail(v: &RequestView) -> String {
     }
     if let Some(account) = &v.account {
         let held = if account.checked_out {
-            "checked out to this grant"
+            "checked out"
         } else {
-            "not checked out to this grant"
+            "not checked out yet"
         };
         rows.push(("account", format!("{} ({held})", clean(&account.name))));
     }

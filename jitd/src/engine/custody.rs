@@ -274,7 +274,7 @@ impl Engine {
     }
 
     /// The checkout `grant` (of `resource`) holds, if it holds one.
-    pub(super) fn checkout_by(&self, grant: RequestId, resource: &str) -> Option<Checkout> {
+    fn checkout_by(&self, grant: RequestId, resource: &str) -> Option<Checkout> {
         let account = self.account_for(resource)?;
         self.checked_out
             .get(&account.name)
@@ -282,13 +282,23 @@ impl Engine {
             .filter(|c| c.grant == grant)
     }
 
-    /// The managed account `grant`'s resource checks out, if any, and
-    /// whether `grant` holds it now.
-    pub fn account_of_grant(&self, grant: RequestId, resource: &str) -> Option<AccountView> {
+    /// The managed account `resource`'s grants check out, if any, and
+    /// whether it is checked out now (to the first of the resource's
+    /// active grants: a shared account's other holders and a break-glass
+    /// grant work as it too).
+    pub fn account_of_resource(&self, resource: &str) -> Option<AccountView> {
+        let account = self.account_for(resource)?;
         Some(AccountView {
-            name: self.account_for(resource)?.name.clone(),
-            checked_out: self.checkout_by(grant, resource).is_some(),
+            name: account.name.clone(),
+            checked_out: self.checked_out.contains_key(&account.name),
         })
+    }
+
+    /// The uid `resource`'s managed account was checked out with, while it
+    /// is checked out (to any of the resource's grants).
+    pub(super) fn checked_out_uid(&self, resource: &str) -> Option<Uid> {
+        let account = self.account_for(resource)?;
+        self.checked_out.get(&account.name)?.uid
     }
 
     /// The managed account `resource`'s grants check out.

@@ -57,12 +57,10 @@ impl Engine {
             });
         };
         // A login shell runs as the grant's holder, or as the managed
-        // account the grant holds checked out (`jitctl shell --as`: sudo
-        // -u, through the PAM stack gated by that resource), by the uid it
-        // was checked out with.
-        let as_account = self
-            .checkout_by(g.id, &g.resource)
-            .is_some_and(|c| c.uid == Some(s.target.uid));
+        // account of the grant's resource while it is checked out
+        // (`jitctl shell --as`: sudo -u, through the PAM stack gated by
+        // that resource), by the uid it was checked out with.
+        let as_account = self.checked_out_uid(&g.resource) == Some(s.target.uid);
         if s.login && g.uid != s.target.uid && !as_account {
             return Err(EngineError::NotInSession);
         }

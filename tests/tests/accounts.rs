@@ -1000,12 +1000,24 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         "the escrow during a grant"
     );
     // The file was on the host when the grant started: its holder could
-    // read it, and deleting it does not hide that.
-    let exposure = wait_for(Duration::from_secs(10), || {
-        let n = env.sqlite("SELECT count(*) FROM audit WHERE event = 'recovery_password_exposed'");
-        (n.stdout.trim() == "1").then_some(())
-    });
-    assert!(exposure.is_some(), "{}", env.jitd_log_tail());
+    // read it, and deleting it does not hide that. It is on record from
+    // the activation's own transaction (right after `granted`), before the
+    // grant could be used: not from a snapshot a quick holder could beat.
+    let events = env.sqlite(&format!(
+        "SELECT event FROM audit WHERE request = {id} AND event IN \
+         ('granted', 'recovery_password_exposed') ORDER BY id"
+    ));
+    assert_eq!(
+        events.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["granted", "recovery_password_exposed"],
+        "{}",
+        env.jitd_log_tail()
+    );
+    let granted_then_exposed = env.sqlite(&format!(
+        "SELECT b.id - a.id FROM audit a, audit b WHERE a.request = {id} AND b.request = {id} \
+         AND a.event = 'granted' AND b.event = 'recovery_password_exposed'"
+    ));
+    assert_eq!(granted_then_exposed.stdout.trim(), "1");
     std::fs::remove_file(&file).expect("the holder deletes the file");
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
     // Once the grant's sessions are gone, a new recovery password; until

@@ -79,10 +79,12 @@ impl Engine {
             .into_iter()
             .collect();
         let due_at = now + workflow::secs(policy.justify_within.0);
+        let exposure = self.exposure_by(&req)?;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
             activate(w, id, &req, now, "break-glass")?;
+            exposure.record(w, Some(id), now)?;
             w.insert_case(id, who.uid, due_at)?;
             w.audit(&AuditEvent {
                 at: now,

@@ -10,10 +10,30 @@ use crate::accounts::{AccountError, LockHolder, Passwords, Rotated};
 use crate::api::AccountView;
 use crate::config::ManagedAccount;
 use crate::core::custody::{left_unlocked, next_step, Custody, Facts, Step};
-use crate::core::model::{rfc3339, RequestId, State, Uid, UnixTime};
+use crate::core::model::{rfc3339, Request, RequestId, State, Uid, UnixTime};
 use crate::core::password::Secret;
 use crate::directory::Person;
 use crate::store::{AuditEvent, Fingerprints, Writer};
+
+/// The escrowed recovery password (of this account) a grant's activation
+/// exposes, if any ([`Engine::exposure_by`]).
+pub(super) struct Exposure(Option<String>);
+
+impl Exposure {
+    pub(super) fn record(
+        &self,
+        w: &mut Writer<'_>,
+        grant: Option<RequestId>,
+        now: UnixTime,
+    ) -> Result<()> {
+        let Some(account) = &self.0 else {
+            return Ok(());
+        };
+        w.set_escrow_exposed(account)?;
+        let detail = json!({"account": account});
+        audit(w, now, "recovery_password_exposed", grant, detail)
+    }
+}
 
 /// A managed account checked out: the grant holding it, and the account's
 /// uid when it was checked out (NSS), by which its index entry is made and
@@ -153,11 +173,29 @@ impl Engine {
             return Ok(());
         }
         let now = self.clock.wall();
-        self.store.write(|w| -> Result<()> {
-            w.set_escrow_exposed(account)?;
-            let detail = json!({"account": account});
-            audit(w, now, "recovery_password_exposed", grant, detail)
-        })
+        let exposure = Exposure(Some(account.to_owned()));
+        self.store.write(|w| exposure.record(w, grant, now))
+    }
+
+    /// What activating `req` exposes: root's recovery password, when `req`
+    /// is a grant of a privileged resource (its holder may read any file)
+    /// and the recovery file is on the host. Recorded in the activation's
+    /// own transaction, before the grant can be used: a holder who copies
+    /// and deletes the file at once leaves the exposure on record all the
+    /// same (T35).
+    pub(super) fn exposure_by(&self, req: &Request) -> Result<Exposure> {
+        let privileged = self
+            .config
+            .resource(&req.resource)
+            .is_some_and(|r| r.privileged);
+        let Some(root) = self.config.accounts.iter().find(|a| a.name == "root") else {
+            return Ok(Exposure(None));
+        };
+        let on_host = std::fs::symlink_metadata(&self.recovery_file).is_ok();
+        if !privileged || !on_host || self.store.escrow_exposed(&root.name)? {
+            return Ok(Exposure(None));
+        }
+        Ok(Exposure(Some(root.name.clone())))
     }
 
     /// Whether `account`'s recovery password may have been read.

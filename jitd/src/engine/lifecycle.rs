@@ -65,11 +65,13 @@ impl Engine {
         };
         let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
         let auto = req.route == Route::Auto;
+        let exposure = self.exposure_by(&req)?;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
             if auto {
                 activate(w, id, &req, now, "policy")?;
+                exposure.record(w, Some(id), now)?;
             }
             Ok(id)
         })?;
@@ -205,6 +207,7 @@ impl Engine {
         if complete && parent.is_none() {
             self.check_exclusive(req.uid, &req.resource)?;
         }
+        let exposure = self.exposure_by(&req)?;
         self.store.write(|w| -> Result<()> {
             let decision = match &outcome {
                 Approved::Partial(d) | Approved::Complete(d) => d,
@@ -212,7 +215,10 @@ impl Engine {
             record_decision(w, who, id, decision, "approved")?;
             if complete {
                 match &parent {
-                    None => activate(w, id, &req, now, &who.name)?,
+                    None => {
+                        activate(w, id, &req, now, &who.name)?;
+                        exposure.record(w, Some(id), now)?;
+                    }
                     Some(grant) => apply_extension(w, id, &req, grant, now, cap, &who.name)?,
                 }
             }

@@ -103,6 +103,8 @@ pub struct Engine {
     /// Managed accounts checked out, by name: the grant holding each. The
     /// account's own logins count as that grant's (`custody.rs`).
     checked_out: HashMap<String, custody::Checkout>,
+    /// Root's escrowed recovery password, while it is on the host (T35).
+    recovery_file: std::path::PathBuf,
 }
 
 impl Engine {
@@ -137,6 +139,7 @@ impl Engine {
             doorbell,
             admissions: Arc::new(Admissions::new(journal, next_session)),
             checked_out: HashMap::new(),
+            recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
         };
         engine.reload()?;
         let events = engine.tick()?;

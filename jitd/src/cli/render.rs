@@ -220,11 +220,22 @@ fn changes_rows(changes: &crate::core::changes::Changes) -> Vec<(&'static str, S
         })
         .collect();
     if changes.truncated {
-        rows.push(("changed", "truncated: not every place was read".into()));
+        rows.push(("changed", truncated_row(&changes.truncated_places)));
     } else if rows.is_empty() {
         rows.push(("changed", "nothing in the watched places".into()));
     }
     rows
+}
+
+/// That not every place was read, and which were cut short (none named in
+/// changes stored before they were).
+fn truncated_row(places: &std::collections::BTreeSet<String>) -> String {
+    let row = "truncated: not every place was read".to_owned();
+    if places.is_empty() {
+        return row;
+    }
+    let places: Vec<_> = places.iter().map(|p| clean(p)).collect();
+    format!("{row}: {}", places.join(", "))
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -488,7 +499,8 @@ mod tests {
                     path: format!("/etc/cron.d/{evil}"),
                     what: crate::core::changes::What::Added,
                 }],
-                truncated: false,
+                truncated: true,
+                truncated_places: [format!("/home/{evil}")].into(),
             }),
             account: Some(crate::api::AccountView {
                 name: format!("db{evil}a"),
@@ -563,6 +575,10 @@ mod tests {
         let shown = detail(&v);
         assert!(shown.contains("incident    3"), "{shown}");
         assert!(shown.contains("reviews awaited: manager"), "{shown}");
+        assert!(
+            shown.contains("changed     truncated: not every place was read: /home/\\u{1b}"),
+            "{shown}"
+        );
         assert!(
             shown.contains(
                 "reason      \\u{1b}[2J\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}ok\\rFAKE\\u{202e}txt"

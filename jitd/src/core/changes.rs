@@ -3,7 +3,7 @@
 //! places attackers use for persistence, and their difference. No I/O:
 //! `persistence/` takes the snapshots.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,12 +41,15 @@ pub struct Entry {
 }
 
 /// The watched places at one moment, by path (or `account:NAME`,
-/// `group:GROUP:MEMBER`, ...). `truncated`: the cap was reached, and what
-/// was not read is unknown.
+/// `group:GROUP:MEMBER`, ...). `truncated`: a place was cut short or could
+/// not be read, and what was not read is unknown; `truncated_places` names
+/// them (a home, a tree, a file; empty in snapshots stored before it).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub entries: BTreeMap<String, Entry>,
     pub truncated: bool,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub truncated_places: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,12 +67,14 @@ pub struct Change {
     pub what: What,
 }
 
-/// The difference of two snapshots. `truncated` if either was: a capped
-/// snapshot never reads as "no changes".
+/// The difference of two snapshots. `truncated` if either was, with the
+/// places either cut short: a capped snapshot never reads as "no changes".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     pub changes: Vec<Change>,
     pub truncated: bool,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub truncated_places: BTreeSet<String>,
 }
 
 impl Changes {
@@ -106,6 +111,11 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Changes {
     Changes {
         changes,
         truncated: before.truncated || after.truncated,
+        truncated_places: before
+            .truncated_places
+            .union(&after.truncated_places)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -128,6 +138,7 @@ mod tests {
                 })
                 .collect(),
             truncated,
+            truncated_places: BTreeSet::new(),
         }
     }
 
@@ -180,5 +191,32 @@ mod tests {
         let capped = snap(&[("/etc/sudoers", Kind::Sudoers, "1")], true);
         let got = diff(&same, &capped);
         assert!(got.changes.is_empty() && got.truncated && got.worth_telling());
+    }
+
+    #[test]
+    fn the_places_cut_short_in_either_snapshot_are_named_once() {
+        let mut before = snap(&[], true);
+        before.truncated_places = ["/home/a".into(), "/var/spool/cron".into()].into();
+        let mut after = snap(&[], true);
+        after.truncated_places = ["/home/a".into(), "/home/b".into()].into();
+        let got = diff(&before, &after);
+        assert_eq!(
+            got.truncated_places.iter().collect::<Vec<_>>(),
+            ["/home/a", "/home/b", "/var/spool/cron"]
+        );
+    }
+
+    #[test]
+    fn snapshots_and_changes_stored_before_the_places_were_named_still_read() {
+        let snapshot: Snapshot =
+            serde_json::from_str(r#"{"entries":{},"truncated":true}"#).unwrap();
+        assert!(snapshot.truncated && snapshot.truncated_places.is_empty());
+        let changes: Changes = serde_json::from_str(r#"{"changes":[],"truncated":false}"#).unwrap();
+        assert_eq!(changes, Changes::default());
+        // And a complete one is stored as before.
+        assert_eq!(
+            serde_json::to_string(&Changes::default()).unwrap(),
+            r#"{"changes":[],"truncated":false}"#
+        );
     }
 }

@@ -533,19 +533,27 @@ fn a_users_stopped_program_holding_the_account_files_cannot_keep_a_password_vali
     });
     let pid = locked.unwrap_or_else(|| panic!("the lock holder never stopped"));
 
+    check_in_past_the_holder(&env, id, holder, pid, &password);
+}
+
+/// Checks grant `id` in while lock holder `pid` (alice's stopped setuid
+/// python3, run by `holder`) blocks shadow-utils: jitd ends it, audits
+/// whom it ended, and rotates the password all the same.
+#[track_caller]
+fn check_in_past_the_holder(env: &Env, id: u64, holder: Background, pid: u32, password: &str) {
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
-    wait_custody(&env, "held");
+    wait_custody(env, "held");
     holder.finish(Duration::from_secs(10));
     assert!(!alive(pid), "the lock holder still runs");
-    assert!(!env.password_opens(ACCOUNT, &password));
-    let ended: Vec<Value> = account_events(&env)
+    assert!(!env.password_opens(ACCOUNT, password));
+    let ended: Vec<Value> = account_events(env)
         .into_iter()
         .filter(|(e, _)| e == "account_lock_holder_killed")
         .map(|(_, d)| d)
         .collect();
     assert_eq!(ended.len(), 1, "{ended:?}");
     assert_eq!(ended[0]["pid"], pid);
-    assert_eq!(ended[0]["uid"], alice);
+    assert_eq!(ended[0]["uid"], uid("alice"));
     assert_eq!(ended[0]["command"], "python3");
 }
 
@@ -684,19 +692,7 @@ fn a_users_stopped_program_holding_lckpwdf_is_ended_under_the_units_proc() {
     })
     .unwrap_or_else(|| panic!("the lock holder never stopped"));
 
-    env.jitctl("alice", &["checkin", &id.to_string()]).ok();
-    wait_custody(&env, "held");
-    holder.finish(Duration::from_secs(10));
-    assert!(!alive(pid), "the lock holder still runs");
-    assert!(!env.password_opens(ACCOUNT, &password));
-    let ended: Vec<Value> = account_events(&env)
-        .into_iter()
-        .filter(|(e, _)| e == "account_lock_holder_killed")
-        .map(|(_, d)| d)
-        .collect();
-    assert_eq!(ended.len(), 1, "{ended:?}");
-    assert_eq!(ended[0]["pid"], pid);
-    assert_eq!(ended[0]["uid"], alice);
+    check_in_past_the_holder(&env, id, holder, pid, &password);
 }
 
 /// The capabilities jitd.service leaves jitd (`CapabilityBoundingSet=`),

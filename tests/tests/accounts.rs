@@ -1081,6 +1081,20 @@ fn root_in_custody_holds_an_escrowed_recovery_password_between_grants() {
         !log.contains(&renewed) && !log.contains(&escrow),
         "a recovery password in the log"
     );
+
+    // Security takes it off the host without a root-capable grant (which
+    // would expose it again): printed once, the file deleted, audited.
+    env.jitctl("alice", &["recovery", "take"]).code(3);
+    assert!(file.exists());
+    let taken = env.jitctl("sam", &["recovery", "take"]).ok();
+    assert!(taken.stdout.contains(&renewed), "{taken}");
+    assert!(!file.exists(), "the taken file is still on the host");
+    env.jitctl("sam", &["recovery", "take"]).code(4);
+    assert!(env.password_opens("root", &renewed));
+    let took = env.sqlite("SELECT actor FROM audit WHERE event = 'recovery_password_taken'");
+    assert_eq!(took.stdout.trim(), "sam");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!file.exists(), "taking it caused a renewal");
 }
 
 /// One membership that cannot be added (its group is not in /etc/group)

@@ -13,6 +13,29 @@ use crate::core::password::Secret;
 /// The file in jitd's state directory.
 pub const RECOVERY_FILE: &str = "root-recovery.txt";
 
+/// The recovery password in the file at `path`, the file deleted: once
+/// taken (by security, to store offline), it is no longer on the host.
+/// `None` when there is no file.
+pub fn take_recovery_file(path: &Path) -> io::Result<Option<Secret>> {
+    let mut text = zeroize::Zeroizing::new(String::new());
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(mut file) => io::Read::read_to_string(&mut file, &mut text)?,
+    };
+    let password = text
+        .lines()
+        .rfind(|line| !line.starts_with('#') && !line.is_empty())
+        .ok_or_else(|| io::Error::other("the recovery file holds no password"))?;
+    let password = Secret::new(password.to_owned());
+    fs::remove_file(path)?;
+    Ok(Some(password))
+}
+
 /// Writes the recovery password to `path`, replacing an older one: a new
 /// file, 0400, never through a link.
 pub fn write_recovery_file(path: &Path, password: &Secret) -> io::Result<()> {

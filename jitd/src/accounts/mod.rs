@@ -12,7 +12,7 @@ pub mod shadow;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::password::{generate, PasswordPolicy, Secret};
-pub use escrow::RECOVERY_FILE;
+pub use escrow::{take_recovery_file, RECOVERY_FILE};
 pub use groups::{Gpasswd, Groups};
 pub use keeper::Keeper;
 pub use lock_holders::LockHolder;

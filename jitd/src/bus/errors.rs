@@ -62,8 +62,8 @@ impl From<EngineError> for BusError {
             | EngineError::CheckedOut { .. }
             | EngineError::CheckingIn(_)
             | EngineError::PasswordNotReady(_) => BusError::Conflict(text),
-            EngineError::NoAccount(_) => BusError::NotFound(text),
-            EngineError::NoReveal(_) | EngineError::RevealInSession => {
+            EngineError::NoAccount(_) | EngineError::NoRecoveryFile => BusError::NotFound(text),
+            EngineError::NoReveal(_) | EngineError::RevealInSession | EngineError::NotSecurity => {
                 BusError::NotAuthorized(text)
             }
             EngineError::BadFilter(_) => BusError::InvalidArgument(text),

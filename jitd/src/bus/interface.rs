@@ -225,6 +225,24 @@ impl Daemon {
         .await
     }
 
+    /// Root's recovery password (`root_custody`), for security to store
+    /// offline: read and deleted from the host, audited; never to a caller
+    /// inside an elevated session, whose terminal is recorded.
+    #[zbus(out_args("password"))]
+    async fn take_recovery_password(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = person(uid).await?;
+        if self.gate.control().maybe_in_session(pid) {
+            return Err(EngineError::RevealInSession.into());
+        }
+        self.run(move |e| Ok(e.take_recovery(&who)?.expose().to_owned()))
+            .await
+    }
+
     /// An emergency grant, active at once (W2). `duration` 0: the
     /// resource's `break_glass_max`.
     #[zbus(out_args("request"))]

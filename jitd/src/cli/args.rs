@@ -30,6 +30,12 @@ pub struct Output {
     pub json: bool,
 }
 
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum RecoveryAction {
+    /// Print root's recovery password and delete it from the host.
+    Take,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Ask for time-bound access to a resource.
@@ -100,6 +106,12 @@ pub enum Command {
     /// Show the password your grant checked a managed account out with (reveal = true only;
     /// audited; refused inside an elevated session, which is recorded).
     Reveal { id: u64 },
+    /// Security: take root's recovery password (root_custody) off this host to store it offline
+    /// (printed once; the file is deleted; audited).
+    Recovery {
+        #[command(subcommand)]
+        action: RecoveryAction,
+    },
     /// Ask for more time on an active grant (routed like a new request).
     Extend {
         id: u64,

@@ -25,6 +25,7 @@ pub trait Daemon1 {
     fn deny(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn revoke(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn reveal_password(&self, id: u64) -> zbus::Result<String>;
+    fn take_recovery_password(&self) -> zbus::Result<String>;
     fn break_glass(&self, resource: &str, duration: u64, reason: &str) -> zbus::Result<String>;
     fn justify(&self, grant: u64, justification: &str) -> zbus::Result<String>;
     fn review(&self, grant: u64, verdict: &str, comment: &str) -> zbus::Result<String>;

@@ -6,7 +6,9 @@ use serde::Serialize;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-use super::args::{AuditAction, Command, IncidentsAction, Output, RecordingsAction};
+use super::args::{
+    AuditAction, Command, IncidentsAction, Output, RecordingsAction, RecoveryAction,
+};
 use super::client::{connect, failure, Daemon1Proxy};
 use super::play;
 use super::recordings;
@@ -115,6 +117,16 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
         Command::Checkin { id, out } => {
             let json = jitd.revoke(id, CHECKED_IN).await.map_err(failure)?;
             print_request(out, &json)?;
+            Ok(Exit::Ok)
+        }
+        Command::Recovery {
+            action: RecoveryAction::Take,
+        } => {
+            let password = Zeroizing::new(jitd.take_recovery_password().await.map_err(failure)?);
+            println!(
+                "Root's recovery password (no longer on this host: store it offline now):\n{}",
+                password.as_str()
+            );
             Ok(Exit::Ok)
         }
         Command::Reveal { id } => {

@@ -177,6 +177,30 @@ impl Engine {
         self.store.write(|w| exposure.record(w, grant, now))
     }
 
+    /// Root's recovery password, taken off the host by security to store
+    /// offline (the file read and deleted, audited): the way to fetch it
+    /// that needs no root-capable grant, whose holder could read it too.
+    pub fn take_recovery(&mut self, who: &Person) -> Result<Secret> {
+        if !who.matches_any(&self.config.roles.security) {
+            return Err(EngineError::NotSecurity);
+        }
+        let password = crate::accounts::take_recovery_file(&self.recovery_file)
+            .map_err(|e| EngineError::Io(format!("the recovery file: {e}")))?
+            .ok_or(EngineError::NoRecoveryFile)?;
+        let now = self.clock.wall();
+        self.store.write(|w| {
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event: "recovery_password_taken",
+                request: None,
+                detail: json!({"account": "root"}),
+            })
+        })?;
+        Ok(password)
+    }
+
     /// What activating `req` exposes: root's recovery password, when `req`
     /// is a grant of a privileged resource (its holder may read any file)
     /// and the recovery file is on the host. Recorded in the activation's

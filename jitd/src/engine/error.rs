@@ -89,6 +89,13 @@ pub enum EngineError {
     PasswordNotReady(String),
     #[error("{0}")]
     Io(String),
+    #[error("only security may take root's recovery password")]
+    NotSecurity,
+    #[error(
+        "root's recovery password is not on this host: taken already, or root is not in \
+         custody (root_custody)"
+    )]
+    NoRecoveryFile,
     #[error("recording {id}: cannot read {path}: {reason}")]
     RecordingUnreadable {
         id: u64,

@@ -107,6 +107,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         Box::new(ShadowUtils::new()),
         Box::new(Gpasswd),
         &opts.state_dir,
+        control.clone(),
     );
     keeper.spawn(keeper.pass())?;
     let recovery = opts.state_dir.join(RECOVERY_FILE);

@@ -1179,6 +1179,80 @@ fn changes_after_revoke(env: &Env, id: u64) -> Value {
     .unwrap_or_else(|| panic!("no changes for grant {id}{}", env.jitd_log_tail()))
 }
 
+/// The pid of the process of `uid` whose command line is `words`.
+fn pid_running(uid: u32, words: &[&str]) -> Option<u32> {
+    let want = words.join("\0") + "\0";
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let real = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+        let real: u32 = real.split_whitespace().next()?.parse().ok()?;
+        (real == uid && cmdline == want.as_bytes()).then_some(pid)
+    })
+}
+
+/// `sleep SECS` as `account`, started by root outside any session (as
+/// atd or cron start a job), until dropped; and its pid.
+fn sleeping_as(env: &Env, account: &str, secs: &str) -> (Background, u32) {
+    let mut cmd = env.ns_command("setpriv");
+    cmd.args([
+        &format!("--reuid={account}"),
+        &format!("--regid={account}"),
+        "--clear-groups",
+        "sleep",
+        secs,
+    ]);
+    let sleeper = Background::spawn(cmd);
+    let uid: u32 = env
+        .ns_sh(&format!("id -u {account}"))
+        .stdout
+        .trim()
+        .parse()
+        .expect("uid");
+    let pid = wait_for(Duration::from_secs(10), || {
+        pid_running(uid, &["sleep", secs])
+    })
+    .unwrap_or_else(|| panic!("sleep {secs} as {account} never started"));
+    (sleeper, pid)
+}
+
+/// A process started as the checked-out account during the grant, outside
+/// its sessions (what `at now` leaves), is reported with the grant's
+/// changes; the account's own process from before the checkout is not.
+#[test]
+fn processes_left_running_as_the_account_are_reported_with_the_grant() {
+    let env = env_in_custody();
+    let (_own, own) = sleeping_as(&env, ACCOUNT, "3001");
+    // Checkout times are whole seconds, taken a second early.
+    std::thread::sleep(Duration::from_millis(2500));
+    let id = grant_dba(&env, "alice");
+    wait_custody(&env, "checked_out");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_left, left) = sleeping_as(&env, ACCOUNT, "3002");
+    let changes = changes_after_revoke(&env, id);
+    let found: Vec<(&str, &str)> = changes["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| Some((c["kind"].as_str()?, c["path"].as_str()?)))
+        .collect();
+    // jitd's own rotation of the account's password is not a change.
+    assert_eq!(
+        found,
+        [(
+            "process",
+            format!("process:{left}:sleep as {ACCOUNT}").as_str()
+        )],
+        "not the account's own process {own}: {changes:#}"
+    );
+    assert!(alive(left), "reported, not ended");
+    let told = env.sqlite(&format!(
+        "SELECT count(*) FROM audit WHERE event = 'host_changed' AND request = {id}"
+    ));
+    assert_eq!(told.stdout.trim(), "1");
+}
+
 /// Each kind of persistence planted during a privileged grant is reported
 /// at its end (`jitctl show`, the audit trail, security told); a grant
 /// that changed nothing reports nothing, and not "truncated".

@@ -6,6 +6,7 @@ mod crypt;
 mod escrow;
 mod groups;
 mod keeper;
+mod leftovers;
 mod lock_holders;
 pub mod shadow;
 

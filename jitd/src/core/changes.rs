@@ -30,6 +30,9 @@ pub enum Kind {
     Polkit,
     Udev,
     Modules,
+    /// A process left running as a managed account (`process:PID:COMMAND`),
+    /// not a snapshot's entry: found at the end (`accounts::leftovers`).
+    Process,
 }
 
 /// One watched thing: its kind and a digest of what it is (a file's

@@ -3,6 +3,8 @@
 //! What jitd is about to do is written (and audited) before the account
 //! is touched, what it did after; `accounts::keeper` runs the steps.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use super::{Engine, EngineError, Result, JITD};
@@ -175,6 +177,22 @@ impl Engine {
         let now = self.clock.wall();
         let exposure = Exposure(Some(account.to_owned()));
         self.store.write(|w| exposure.record(w, grant, now))
+    }
+
+    /// The managed account ended grant `grant` checked out, and when its
+    /// checkout started, on the boot clock (as `/proc` times processes), a
+    /// second early: whose processes since then it may have left.
+    pub fn checkout_of_ended(&self, grant: RequestId) -> Result<Option<(String, Duration)>> {
+        let held = self.load(grant)?;
+        let Some(account) = self.account_for(&held.resource) else {
+            return Ok(None);
+        };
+        let Some(started) = self.store.checkout_started_at(grant)? else {
+            return Ok(None);
+        };
+        let ago = u64::try_from(self.clock.wall().saturating_sub(started)).unwrap_or(0) + 1;
+        let since = self.clock.boot().saturating_sub(Duration::from_secs(ago));
+        Ok(Some((account.name.clone(), since)))
     }
 
     /// Root's recovery password, taken off the host by security to store

@@ -105,6 +105,16 @@ impl Store {
         self.key.fingerprint(secret)
     }
 
+    /// When `grant`'s checkout of its managed account started, if it did.
+    pub fn checkout_started_at(&self, grant: RequestId) -> Result<Option<UnixTime>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(at) FROM audit WHERE request = ?1 AND event = 'account_checkout_started'",
+            )?
+            .query_row([grant], |r| r.get(0))?)
+    }
+
     /// Whether `name`'s escrowed recovery password may have been read.
     pub fn escrow_exposed(&self, name: &str) -> Result<bool> {
         let exposed: Option<i64> = self

@@ -19,6 +19,7 @@ use crate::config::{Config, ManagedAccount};
 use crate::core::model::RequestId;
 use crate::core::password::Secret;
 use crate::engine::Engine;
+use crate::sessions::SessionControl;
 
 mod custody;
 mod memberships;
@@ -48,6 +49,9 @@ struct Inner {
     snapshotted: Vec<String>,
     /// Where root's recovery password is written (`root_custody`).
     recovery_file: PathBuf,
+    /// Tells processes in jit's session cgroups (ended with their grants)
+    /// from those a holder left running as an account.
+    sessions: SessionControl,
     /// Checked-out passwords their holder may see, by account: in memory
     /// only, so a restarted jitd checks the account out again.
     revealable: Mutex<HashMap<String, (RequestId, Secret)>>,
@@ -83,6 +87,7 @@ impl Keeper {
         passwords: Box<dyn Passwords>,
         groups: Box<dyn Groups>,
         state_dir: &Path,
+        sessions: SessionControl,
     ) -> Keeper {
         let grouped = config
             .resources
@@ -100,6 +105,7 @@ impl Keeper {
                 groups,
                 snapshotted,
                 recovery_file: state_dir.join(super::RECOVERY_FILE),
+                sessions,
                 revealable: Mutex::default(),
                 failures: Mutex::default(),
                 woken: Mutex::new(false),

@@ -318,6 +318,24 @@ fn jit_selinux_loads_into_debians_default_policy() {
         gpasswd.contains("groupadd_t"),
         "jitd_t runs gpasswd in groupadd_t:\n{gpasswd}"
     );
+    // The snapshot reads homes (authorized_keys, user units) and
+    // /etc/shadow (the passwords' fingerprints), and writes neither.
+    for target in ["user_home_t", "shadow_t"] {
+        let read = search(&[
+            "-A", "-s", "jitd_t", "-t", target, "-c", "file", "-p", "read",
+        ]);
+        assert!(
+            read.contains("read"),
+            "jitd_t reads {target} files:\n{read}"
+        );
+        let write = search(&[
+            "-A", "-s", "jitd_t", "-t", target, "-c", "file", "-p", "write",
+        ]);
+        assert!(
+            !write.contains("write"),
+            "jitd_t writes {target} files:\n{write}"
+        );
+    }
     let group = search(&[
         "-A",
         "-s",

@@ -81,6 +81,19 @@ pub struct RequestView {
     pub account: Option<AccountView>,
 }
 
+/// A user's second factor as `MfaStatus` shows it (never the seed).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MfaView {
+    pub user: String,
+    /// `none`, `pending` (a seed shown, not yet confirmed) or `enrolled`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_by: Option<String>,
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
+}
+
 /// A managed account as a grant of its resource sees it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AccountView {

@@ -293,6 +293,37 @@ impl Default for BreakGlassConfig {
     }
 }
 
+/// The TOTP second factor (docs/design.md "MFA").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaConfig {
+    /// A new seed must be confirmed with a code within this long.
+    pub enroll_within: HumanDuration,
+    /// This many wrong codes in a row lock the user out ...
+    pub max_failures: std::num::NonZeroU32,
+    /// ... for this long.
+    pub lockout: HumanDuration,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        MfaConfig {
+            enroll_within: HumanDuration(Duration::from_secs(10 * 60)),
+            max_failures: std::num::NonZeroU32::MIN.saturating_add(4),
+            lockout: HumanDuration(Duration::from_secs(15 * 60)),
+        }
+    }
+}
+
+impl MfaConfig {
+    pub fn lockout(&self) -> crate::core::mfa::Lockout {
+        crate::core::mfa::Lockout {
+            after_failures: self.max_failures.get(),
+            lasts: self.lockout.0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnRecordFailure {
@@ -446,6 +477,8 @@ struct RawConfig {
     #[serde(default)]
     break_glass: BreakGlassConfig,
     #[serde(default)]
+    mfa: MfaConfig,
+    #[serde(default)]
     polkit: polkit::RawPolkit,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
@@ -463,6 +496,7 @@ pub struct Config {
     pub recordings: RecordingsConfig,
     pub notify: NotifyConfig,
     pub break_glass: BreakGlassConfig,
+    pub mfa: MfaConfig,
     pub polkit: PolkitConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
@@ -644,6 +678,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         recordings: raw.recordings,
         notify,
         break_glass: raw.break_glass,
+        mfa: raw.mfa,
         polkit,
         resources,
         accounts,

@@ -15,6 +15,8 @@ use crate::core::model::Uid;
 pub enum DirectoryError {
     #[error("uid {0} has no account")]
     UnknownUid(Uid),
+    #[error("no account named '{0}'")]
+    UnknownName(String),
     #[error("account lookup failed: {0}")]
     Lookup(#[from] nix::Error),
 }
@@ -32,6 +34,16 @@ impl Person {
         let user = User::from_uid(NixUid::from_raw(uid))?.ok_or(DirectoryError::UnknownUid(uid))?;
         Ok(Person {
             uid,
+            name: user.name,
+            gid: user.gid.as_raw(),
+        })
+    }
+
+    pub fn lookup_name(name: &str) -> Result<Person, DirectoryError> {
+        let user =
+            User::from_name(name)?.ok_or_else(|| DirectoryError::UnknownName(name.into()))?;
+        Ok(Person {
+            uid: user.uid.as_raw(),
             name: user.name,
             gid: user.gid.as_raw(),
         })

@@ -62,7 +62,14 @@ impl From<EngineError> for BusError {
             | EngineError::CheckedOut { .. }
             | EngineError::CheckingIn(_)
             | EngineError::PasswordNotReady(_) => BusError::Conflict(text),
-            EngineError::NoAccount(_) | EngineError::NoRecoveryFile => BusError::NotFound(text),
+            EngineError::NoAccount(_)
+            | EngineError::NoRecoveryFile
+            | EngineError::NoUser(_)
+            | EngineError::MfaNotEnrolled(_) => BusError::NotFound(text),
+            EngineError::MfaEnrolled | EngineError::MfaExpired => BusError::Conflict(text),
+            EngineError::MfaWrongCode { .. } | EngineError::MfaLockedOut(_) => {
+                BusError::NotAuthorized(text)
+            }
             EngineError::NoReveal(_) | EngineError::RevealInSession | EngineError::NotSecurity => {
                 BusError::NotAuthorized(text)
             }

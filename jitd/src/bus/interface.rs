@@ -243,6 +243,61 @@ impl Daemon {
             .await
     }
 
+    /// A new TOTP seed for the caller, pending until `MfaConfirm`: its
+    /// `otpauth://` URI. Never to a caller inside an elevated session (the
+    /// seed would be recorded).
+    #[zbus(out_args("uri"))]
+    async fn mfa_enroll(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = person(uid).await?;
+        if self.gate.control().maybe_in_session(pid) {
+            return Err(EngineError::RevealInSession.into());
+        }
+        self.run(move |e| Ok(e.mfa_enroll(&who)?.expose().to_owned()))
+            .await
+    }
+
+    /// The caller's code confirming their pending enrollment.
+    async fn mfa_confirm(
+        &self,
+        code: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.run(move |e| e.mfa_confirm(&who, &code)).await
+    }
+
+    /// Security removes a user's second factor (they enroll again).
+    async fn mfa_reset(
+        &self,
+        user: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.run(move |e| e.mfa_reset(&who, &user)).await
+    }
+
+    /// A user's second factor (`""`: the caller's), never its seed.
+    #[zbus(out_args("status"))]
+    async fn mfa_status(
+        &self,
+        user: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let view = self
+            .run(move |e| e.mfa_status(&who, Some(user.as_str()).filter(|u| !u.is_empty())))
+            .await?;
+        to_json(&view)
+    }
+
     /// An emergency grant, active at once (W2). `duration` 0: the
     /// resource's `break_glass_max`.
     #[zbus(out_args("request"))]

@@ -30,6 +30,23 @@ pub struct Output {
     pub json: bool,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum MfaAction {
+    /// Show a new seed (QR code and URI) for your authenticator app, then read the code it
+    /// shows from standard input to confirm it. Not from inside an elevated session.
+    Enroll,
+    /// Confirm a pending enrollment: reads the code from standard input.
+    Confirm,
+    /// Your second factor's state, or USER's (root, security and auditors).
+    Status {
+        user: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Security: remove USER's second factor (a lost phone); they enroll again.
+    Reset { user: String },
+}
+
 #[derive(Subcommand, Debug, Clone, Copy)]
 pub enum RecoveryAction {
     /// Print root's recovery password and delete it from the host.
@@ -111,6 +128,11 @@ pub enum Command {
     Recovery {
         #[command(subcommand)]
         action: RecoveryAction,
+    },
+    /// Your second factor (TOTP): enroll, confirm, see its state; security resets others'.
+    Mfa {
+        #[command(subcommand)]
+        action: MfaAction,
     },
     /// Ask for more time on an active grant (routed like a new request).
     Extend {

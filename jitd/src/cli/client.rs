@@ -26,6 +26,10 @@ pub trait Daemon1 {
     fn revoke(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn reveal_password(&self, id: u64) -> zbus::Result<String>;
     fn take_recovery_password(&self) -> zbus::Result<String>;
+    fn mfa_enroll(&self) -> zbus::Result<String>;
+    fn mfa_confirm(&self, code: &str) -> zbus::Result<()>;
+    fn mfa_reset(&self, user: &str) -> zbus::Result<()>;
+    fn mfa_status(&self, user: &str) -> zbus::Result<String>;
     fn break_glass(&self, resource: &str, duration: u64, reason: &str) -> zbus::Result<String>;
     fn justify(&self, grant: u64, justification: &str) -> zbus::Result<String>;
     fn review(&self, grant: u64, verdict: &str, comment: &str) -> zbus::Result<String>;

@@ -20,13 +20,13 @@ use crate::clock::{Clock, SystemClock};
 /// The comment of a holder's `jitctl checkin`, on the audit trail.
 const CHECKED_IN: &str = "checked in by the holder";
 
-fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
+pub(super) fn parse<T: DeserializeOwned>(json: &str) -> Result<T, CliError> {
     serde_json::from_str(json)
         .map_err(|e| CliError::new(Exit::Failed, format!("unexpected reply from jitd: {e}")))
 }
 
 /// Prints `value` as JSON or through `human`.
-fn show<T: Serialize>(out: Output, value: &T, human: impl FnOnce(&T) -> String) {
+pub(super) fn show<T: Serialize>(out: Output, value: &T, human: impl FnOnce(&T) -> String) {
     if out.json {
         println!("{}", render::json(value));
     } else {
@@ -129,6 +129,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             );
             Ok(Exit::Ok)
         }
+        Command::Mfa { action } => super::mfa::run(&jitd, action).await,
         Command::Reveal { id } => {
             let password = Zeroizing::new(jitd.reveal_password(id).await.map_err(failure)?);
             println!("{}", password.as_str());

@@ -3,6 +3,7 @@
 pub mod args;
 pub(crate) mod client;
 pub mod commands;
+mod mfa;
 pub(crate) mod play;
 pub(crate) mod recordings;
 pub(crate) mod render;

@@ -9,6 +9,7 @@ pub(crate) mod break_glass;
 pub mod changes;
 pub(crate) mod custody;
 pub(crate) mod membership;
+pub(crate) mod mfa;
 pub mod model;
 // What a notification says and its renderers: also jit-deliver's.
 pub mod notify;

@@ -89,8 +89,23 @@ pub enum EngineError {
     PasswordNotReady(String),
     #[error("{0}")]
     Io(String),
-    #[error("only security may take root's recovery password")]
+    #[error("only security may do this")]
     NotSecurity,
+    #[error("no account named '{0}'")]
+    NoUser(String),
+    #[error(
+        "you have a second factor already; if you lost it, ask security to reset it \
+         (jitctl mfa reset USER)"
+    )]
+    MfaEnrolled,
+    #[error("{0} has no second factor; enroll with 'jitctl mfa enroll'")]
+    MfaNotEnrolled(String),
+    #[error("wrong code; {left} more before a lockout")]
+    MfaWrongCode { left: u32 },
+    #[error("too many wrong codes: locked out until {0}")]
+    MfaLockedOut(String),
+    #[error("the enrollment was not confirmed in time; run 'jitctl mfa enroll' again")]
+    MfaExpired,
     #[error(
         "root's recovery password is not on this host: taken already, or root is not in \
          custody (root_custody)"

@@ -18,6 +18,7 @@ mod drafts;
 mod error;
 mod lifecycle;
 mod memberships;
+mod mfa;
 mod queries;
 mod recordings;
 mod roles;

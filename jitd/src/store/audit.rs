@@ -4,14 +4,15 @@
 //! deleting any row breaks every MAC after it. A sealed head (last id and
 //! MAC, itself MACed) makes deleting the newest rows detectable too.
 
-use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::{aead, hmac};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use zeroize::Zeroizing;
 
 use super::{Result, StoreError};
 
@@ -22,16 +23,57 @@ pub struct AuditKey {
     /// For fingerprints of secrets, derived from the chain's key: one key
     /// file, and no fingerprint is ever a MAC of the chain.
     fingerprints: hmac::Key,
+    /// Seals the secrets jitd must read back (MFA seeds), derived the same way.
+    sealing: aead::LessSafeKey,
 }
 
 impl AuditKey {
-    fn new(bytes: &[u8]) -> AuditKey {
+    fn new(bytes: &[u8]) -> Result<AuditKey> {
         let chain = hmac::Key::new(hmac::HMAC_SHA256, bytes);
         let derived = hmac::sign(&chain, b"jit: the key of secrets' fingerprints");
-        AuditKey {
+        let sealing = hmac::sign(&chain, b"jit: the key of sealed secrets");
+        let sealing = aead::UnboundKey::new(&aead::AES_256_GCM, sealing.as_ref())
+            .map_err(|_| StoreError::Corrupt("cannot derive the sealing key".into()))?;
+        Ok(AuditKey {
             fingerprints: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
             chain,
-        }
+            sealing: aead::LessSafeKey::new(sealing),
+        })
+    }
+
+    /// `secret` sealed (AES-256-GCM under a random nonce, stored in front)
+    /// to `context`: a sealed value copied to another row (another
+    /// user's) does not open there.
+    pub fn seal(&self, context: &[u8], secret: &[u8]) -> Result<Vec<u8>> {
+        let failed = || StoreError::Corrupt("cannot seal a secret".into());
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).map_err(|_| failed())?;
+        let mut sealed = secret.to_vec();
+        self.sealing
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(context),
+                &mut sealed,
+            )
+            .map_err(|_| failed())?;
+        let mut out = nonce.to_vec();
+        out.append(&mut sealed);
+        Ok(out)
+    }
+
+    /// What [`AuditKey::seal`] sealed to `context`; `None` if it was
+    /// sealed to another context or with another key, or was altered.
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let (nonce, text) = sealed.split_at_checked(aead::NONCE_LEN)?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut text = Zeroizing::new(text.to_vec());
+        let plain = self
+            .sealing
+            .open_in_place(nonce, aead::Aad::from(context), &mut text)
+            .ok()?
+            .len();
+        text.truncate(plain);
+        Some(text)
     }
 
     /// A keyed fingerprint of `secret` (a managed account's password): with
@@ -64,7 +106,7 @@ impl AuditKey {
                     .map_err(|_| key_error(std::io::Error::other("system random source failed")))?;
                 file.write_all(&bytes).map_err(key_error)?;
                 file.sync_all().map_err(key_error)?;
-                Ok(AuditKey::new(&bytes))
+                AuditKey::new(&bytes)
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let mut bytes = Vec::new();
@@ -77,7 +119,7 @@ impl AuditKey {
                         bytes.len()
                     ))));
                 }
-                Ok(AuditKey::new(&bytes))
+                AuditKey::new(&bytes)
             }
             Err(e) => Err(key_error(e)),
         }

@@ -10,6 +10,7 @@ mod cases;
 mod checkpoint;
 mod journal;
 mod memberships;
+mod mfa;
 mod outbox;
 mod recordings;
 mod requests;

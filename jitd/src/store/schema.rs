@@ -261,6 +261,24 @@ CREATE TABLE grant_changes (
     r#"
 ALTER TABLE accounts ADD COLUMN escrow_exposed INTEGER NOT NULL DEFAULT 0;
 "#,
+    // TOTP second factors (docs/design.md "MFA"): the seed sealed to the
+    // uid with a key derived from audit.key (never in clear), the last
+    // step whose code was accepted (a code is good once), and the count of
+    // wrong codes behind a lockout.
+    r#"
+CREATE TABLE mfa (
+    uid           INTEGER PRIMARY KEY,
+    user          TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'enrolled')),
+    secret        BLOB NOT NULL,
+    pending_until INTEGER,
+    last_step     INTEGER,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    locked_until  INTEGER,
+    updated_at    INTEGER NOT NULL,
+    CHECK ((pending_until IS NOT NULL) = (state = 'pending'))
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

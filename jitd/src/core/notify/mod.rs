@@ -152,6 +152,7 @@ pub const EVENTS: &[&str] = &[
     "account_rotation_failed",
     "group_membership_failed",
     "host_changed",
+    "mfa_locked_out",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -277,6 +278,19 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 detail_text(t.detail, "resource")
             );
             let action = t.request.map(|id| format!("jitctl show {id}"));
+            return Some((security(), notice(title, fields, action)));
+        }
+        // Wrong codes until a lockout: guessing, or a stolen password at
+        // work (T36).
+        "mfa_locked_out" => {
+            let user = clean(t.actor);
+            let fields = vec![
+                field("User", user.clone()),
+                field("Wrong codes", detail_text(t.detail, "failures")),
+                field("Locked until", detail_text(t.detail, "until")),
+            ];
+            let title = format!("jit: {user} is locked out after wrong second-factor codes");
+            let action = Some(format!("jitctl audit; jitctl mfa status {user}"));
             return Some((security(), notice(title, fields, action)));
         }
         // A membership jitd cannot remove is standing privilege (M.1).

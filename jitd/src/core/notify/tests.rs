@@ -477,3 +477,30 @@ fn backoff_doubles_up_to_the_cap_with_jitter_into_the_upper_half() {
         );
     }
 }
+
+#[test]
+fn a_lockout_of_the_second_factor_tells_security() {
+    let detail = json!({"until": "2026-12-06T10:15:00Z", "failures": 5});
+    let mut t = trigger("mfa_locked_out", &detail, Some(1002));
+    t.actor = "bob\u{1b}[2J";
+    t.request = None;
+    let out = plan(&t, None, &policy(), &members);
+    assert_eq!(
+        recipients(&out),
+        [
+            "email:sam.s@corp.example",
+            "email:maria@example.com",
+            "hook:sec-slack"
+        ]
+    );
+    let notice = &out[0].notice;
+    assert!(
+        notice
+            .title
+            .contains("locked out after wrong second-factor codes"),
+        "{}",
+        notice.title
+    );
+    assert!(!notice.title.contains('\u{1b}'), "{}", notice.title);
+    assert_eq!(notice.request, None);
+}

@@ -1,0 +1,89 @@
+//! `jitctl mfa enroll|confirm|status|reset`: the caller's TOTP second
+//! factor (docs/design.md "MFA"). Codes are read from standard input,
+//! never taken from the command line (other users see argv).
+
+use std::io::BufRead;
+
+use qrcode::render::unicode::Dense1x2;
+use qrcode::QrCode;
+use zeroize::Zeroizing;
+
+use super::args::MfaAction;
+use super::client::{failure, Daemon1Proxy};
+use super::commands::{parse, show};
+use super::{CliError, Exit};
+use crate::api::MfaView;
+use crate::core::sanitize::for_terminal as clean;
+
+pub async fn run(jitd: &Daemon1Proxy<'_>, action: MfaAction) -> Result<Exit, CliError> {
+    match action {
+        MfaAction::Enroll => {
+            let uri = Zeroizing::new(jitd.mfa_enroll().await.map_err(failure)?);
+            print_enrollment(&uri);
+            println!("Enter the 6-digit code your app shows now:");
+            confirm(jitd).await
+        }
+        MfaAction::Confirm => confirm(jitd).await,
+        MfaAction::Status { user, out } => {
+            let json = jitd
+                .mfa_status(user.as_deref().unwrap_or_default())
+                .await
+                .map_err(failure)?;
+            let view: MfaView = parse(&json)?;
+            show(out, &view, status_line);
+            Ok(Exit::Ok)
+        }
+        MfaAction::Reset { user } => {
+            jitd.mfa_reset(&user).await.map_err(failure)?;
+            println!(
+                "The second factor of {} is removed: they enroll again.",
+                clean(&user)
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// The seed as a QR code and as text, for an authenticator app.
+fn print_enrollment(uri: &str) {
+    match QrCode::new(uri.as_bytes()) {
+        Ok(code) => println!(
+            "{}",
+            code.render::<Dense1x2>()
+                .dark_color(Dense1x2::Light)
+                .light_color(Dense1x2::Dark)
+                .build()
+        ),
+        Err(e) => eprintln!("jitctl: cannot draw the QR code ({e}); enter the URI below"),
+    }
+    println!("{}", clean(uri));
+}
+
+/// Reads a code from standard input and confirms the pending enrollment.
+async fn confirm(jitd: &Daemon1Proxy<'_>) -> Result<Exit, CliError> {
+    let mut code = Zeroizing::new(String::new());
+    let read = std::io::stdin().lock().read_line(&mut code);
+    if read.is_err() || code.trim().is_empty() {
+        return Err(CliError::new(
+            Exit::Usage,
+            "no code on standard input; run 'jitctl mfa confirm' and type the code your app shows",
+        ));
+    }
+    jitd.mfa_confirm(code.trim()).await.map_err(failure)?;
+    println!("Enrolled: jit asks for a code from this app where a second factor is required.");
+    Ok(Exit::Ok)
+}
+
+fn status_line(v: &MfaView) -> String {
+    let mut line = format!("{}: {}", clean(&v.user), v.state);
+    if let Some(by) = &v.confirm_by {
+        line += &format!(" (confirm by {by})");
+    }
+    if v.failures > 0 {
+        line += &format!(", {} wrong code(s) in a row", v.failures);
+    }
+    if let Some(until) = &v.locked_until {
+        line += &format!(", locked out until {until}");
+    }
+    line + "\n"
+}

@@ -1,0 +1,140 @@
+//! The TOTP second factor (docs/design.md "MFA"): enrollment with a code
+//! from a real RFC 6238 generator, wrong codes and the lockout, security's
+//! reset, and the seed nowhere in clear.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jit_tests::*;
+use serde_json::Value;
+use totp_rs::Totp;
+
+/// `jitctl mfa ARGS` as `user`, `input` on its standard input (the code
+/// never on jitctl's command line).
+fn mfa_with_input(env: &Env, user: &str, args: &str, input: &str) -> Run {
+    let mut cmd = env.user_command(user, "sh");
+    cmd.arg("-c")
+        .arg(format!("printf '%s\\n' \"$1\" | \"$0\" mfa {args}"))
+        .arg(jitctl_bin())
+        .arg(input);
+    env.run(cmd)
+}
+
+/// Starts `user`'s enrollment (no code given: it stays pending) and
+/// returns the generator an authenticator app would make of it.
+fn enroll(env: &Env, user: &str) -> Totp {
+    let started = mfa_with_input(env, user, "enroll", "");
+    assert_eq!(started.code, 2, "pending without a code:{started}");
+    let uri = started
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("otpauth://totp/"))
+        .unwrap_or_else(|| panic!("no otpauth URI:{started}"));
+    assert!(uri.contains(&format!("jit:{user}?")), "{uri}");
+    assert!(
+        started.stdout.contains('▀') || started.stdout.contains('▄'),
+        "no QR code drawn:{started}"
+    );
+    Totp::from_url(uri).expect("a valid otpauth URI")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn status(env: &Env, user: &str, of: &str) -> Value {
+    env.jitctl_json(user, &["mfa", "status", of, "--json"])
+}
+
+fn events(env: &Env, prefix: &str) -> Vec<(String, String)> {
+    env.audit_events()
+        .into_iter()
+        .filter_map(|e| {
+            let event = e["event"].as_str()?.to_owned();
+            let actor = e["actor"].as_str()?.to_owned();
+            event.starts_with(prefix).then_some((event, actor))
+        })
+        .collect()
+}
+
+#[test]
+fn enrollment_is_confirmed_by_a_code_and_the_seed_is_never_stored_in_clear() {
+    let env = Env::new();
+    assert_eq!(status(&env, "alice", "alice")["state"], "none");
+    let app = enroll(&env, "alice");
+    assert_eq!(status(&env, "alice", "alice")["state"], "pending");
+
+    let code = app.generate(now()).to_string();
+    let confirmed = mfa_with_input(&env, "alice", "confirm", &code);
+    assert_eq!(confirmed.code, 0, "{confirmed}{}", env.jitd_log_tail());
+    let enrolled = status(&env, "alice", "alice");
+    assert_eq!(enrolled["state"], "enrolled", "{enrolled:#}");
+    // Enrolled: a new seed only after security's reset.
+    env.jitctl("alice", &["mfa", "enroll"]).code(6);
+    // Others' state for security and auditors only.
+    env.jitctl("bob", &["mfa", "status", "alice"]).code(3);
+    assert_eq!(status(&env, "sam", "alice")["state"], "enrolled");
+
+    assert_eq!(
+        events(&env, "mfa_"),
+        [
+            ("mfa_enrollment_started".to_owned(), "alice".to_owned()),
+            ("mfa_enrolled".to_owned(), "alice".to_owned()),
+        ]
+    );
+    let seed = app.secret().as_bytes().to_vec();
+    let text = app.secret().to_base32();
+    for place in [env.db_path(), env.log_path.clone()] {
+        let bytes = std::fs::read(&place).expect("readable");
+        for secret in [&seed[..], text.as_bytes()] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "the seed is in {}",
+                place.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_codes_lock_out_and_security_resets_a_lost_factor() {
+    let env = Env::new();
+    let app = enroll(&env, "bob");
+    // [mfa] max_failures = 5 by default: four wrong codes say how many are left.
+    for left in (1..=4).rev() {
+        let wrong = mfa_with_input(&env, "bob", "confirm", "abcdef");
+        assert_eq!(wrong.code, 3, "{wrong}");
+        assert!(
+            wrong
+                .stderr
+                .contains(&format!("{left} more before a lockout")),
+            "{wrong}"
+        );
+    }
+    let locked = mfa_with_input(&env, "bob", "confirm", "abcdef");
+    assert!(locked.stderr.contains("locked out until"), "{locked}");
+    // Not even the right code while locked out.
+    let right = mfa_with_input(&env, "bob", "confirm", &app.generate(now()).to_string());
+    assert_eq!(right.code, 3, "{right}");
+    assert!(right.stderr.contains("locked out"), "{right}");
+    let state = status(&env, "bob", "bob");
+    assert_eq!(state["failures"], 5, "{state:#}");
+    assert!(state["locked_until"].is_string(), "{state:#}");
+    assert_eq!(events(&env, "mfa_locked_out").len(), 1);
+    assert_eq!(events(&env, "mfa_refused").len(), 5);
+
+    // Only security resets; bob then enrolls anew.
+    env.jitctl("alice", &["mfa", "reset", "bob"]).code(3);
+    env.jitctl("sam", &["mfa", "reset", "bob"]).ok();
+    assert_eq!(status(&env, "bob", "bob")["state"], "none");
+    assert_eq!(
+        events(&env, "mfa_reset"),
+        [("mfa_reset".to_owned(), "sam".to_owned())]
+    );
+    env.jitctl("sam", &["mfa", "reset", "bob"]).code(4);
+    env.jitctl("sam", &["mfa", "reset", "nosuchuser"]).code(4);
+    let again = enroll(&env, "bob");
+    assert_ne!(again.secret().as_bytes(), app.secret().as_bytes());
+}

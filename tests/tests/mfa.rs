@@ -22,7 +22,7 @@ fn mfa_with_input(env: &Env, user: &str, args: &str, input: &str) -> Run {
 /// Starts `user`'s enrollment (no code given: it stays pending) and
 /// returns the generator an authenticator app would make of it.
 fn enroll(env: &Env, user: &str) -> Totp {
-    let started = mfa_with_input(env, user, "enroll", "");
+    let started = mfa_with_input(env, user, "enroll --show-uri", "");
     assert_eq!(started.code, 2, "pending without a code:{started}");
     let uri = started
         .stdout
@@ -63,8 +63,17 @@ fn events(env: &Env, prefix: &str) -> Vec<(String, String)> {
 fn enrollment_is_confirmed_by_a_code_and_the_seed_is_never_stored_in_clear() {
     let env = Env::new();
     assert_eq!(status(&env, "alice", "alice")["state"], "none");
+    // Not into a pipe or a file unless asked for: they would keep the seed.
+    let piped = mfa_with_input(&env, "alice", "enroll", "");
+    assert_eq!(piped.code, 2, "{piped}");
+    assert!(!piped.stdout.contains("otpauth://"), "{piped}");
+    assert_eq!(status(&env, "alice", "alice")["state"], "none");
     let app = enroll(&env, "alice");
     assert_eq!(status(&env, "alice", "alice")["state"], "pending");
+    // Pending: nobody at alice's terminal swaps the seed she just scanned.
+    let swap = mfa_with_input(&env, "alice", "enroll --show-uri", "");
+    assert_eq!(swap.code, 6, "{swap}");
+    assert!(!swap.stdout.contains("otpauth://"), "{swap}");
 
     let code = app.generate(now()).to_string();
     let confirmed = mfa_with_input(&env, "alice", "confirm", &code);
@@ -72,7 +81,8 @@ fn enrollment_is_confirmed_by_a_code_and_the_seed_is_never_stored_in_clear() {
     let enrolled = status(&env, "alice", "alice");
     assert_eq!(enrolled["state"], "enrolled", "{enrolled:#}");
     // Enrolled: a new seed only after security's reset.
-    env.jitctl("alice", &["mfa", "enroll"]).code(6);
+    env.jitctl("alice", &["mfa", "enroll", "--show-uri"])
+        .code(6);
     // Others' state for security and auditors only.
     env.jitctl("bob", &["mfa", "status", "alice"]).code(3);
     assert_eq!(status(&env, "sam", "alice")["state"], "enrolled");
@@ -124,6 +134,9 @@ fn wrong_codes_lock_out_and_security_resets_a_lost_factor() {
     assert!(state["locked_until"].is_string(), "{state:#}");
     assert_eq!(events(&env, "mfa_locked_out").len(), 1);
     assert_eq!(events(&env, "mfa_refused").len(), 5);
+    // Nor a fresh seed to start the count again.
+    let fresh = mfa_with_input(&env, "bob", "enroll --show-uri", "");
+    assert_eq!(fresh.code, 3, "{fresh}");
 
     // Only security resets; bob then enrolls anew.
     env.jitctl("alice", &["mfa", "reset", "bob"]).code(3);

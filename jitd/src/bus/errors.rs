@@ -66,7 +66,11 @@ impl From<EngineError> for BusError {
             | EngineError::NoRecoveryFile
             | EngineError::NoUser(_)
             | EngineError::MfaNotEnrolled(_) => BusError::NotFound(text),
-            EngineError::MfaEnrolled | EngineError::MfaExpired => BusError::Conflict(text),
+            EngineError::MfaEnrolled
+            | EngineError::MfaExpired
+            | EngineError::MfaPending(_)
+            | EngineError::MfaOfAnother(_)
+            | EngineError::MfaClockBehind => BusError::Conflict(text),
             EngineError::MfaWrongCode { .. } | EngineError::MfaLockedOut(_) => {
                 BusError::NotAuthorized(text)
             }

@@ -32,9 +32,14 @@ pub struct Output {
 
 #[derive(Subcommand, Debug)]
 pub enum MfaAction {
-    /// Show a new seed (QR code and URI) for your authenticator app, then read the code it
-    /// shows from standard input to confirm it. Not from inside an elevated session.
-    Enroll,
+    /// Show a new seed (a QR code) for your authenticator app on your terminal, then read the
+    /// code it shows from standard input to confirm it. Not from inside an elevated session.
+    Enroll {
+        /// Also print the otpauth:// URI (the seed in text), and allow output that is not a
+        /// terminal: whatever captures it holds your second factor.
+        #[arg(long)]
+        show_uri: bool,
+    },
     /// Confirm a pending enrollment: reads the code from standard input.
     Confirm,
     /// Your second factor's state, or USER's (root, security and auditors).

@@ -2,7 +2,7 @@
 //! factor (docs/design.md "MFA"). Codes are read from standard input,
 //! never taken from the command line (other users see argv).
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
@@ -17,9 +17,16 @@ use crate::core::sanitize::for_terminal as clean;
 
 pub async fn run(jitd: &Daemon1Proxy<'_>, action: MfaAction) -> Result<Exit, CliError> {
     match action {
-        MfaAction::Enroll => {
+        MfaAction::Enroll { show_uri } => {
+            if !show_uri && !std::io::stdout().is_terminal() {
+                return Err(CliError::new(
+                    Exit::Usage,
+                    "the seed is shown on a terminal only (a file or a pipe would keep it); \
+                     run it on your terminal, or add --show-uri",
+                ));
+            }
             let uri = Zeroizing::new(jitd.mfa_enroll().await.map_err(failure)?);
-            print_enrollment(&uri);
+            print_enrollment(&uri, show_uri);
             println!("Enter the 6-digit code your app shows now:");
             confirm(jitd).await
         }
@@ -44,19 +51,24 @@ pub async fn run(jitd: &Daemon1Proxy<'_>, action: MfaAction) -> Result<Exit, Cli
     }
 }
 
-/// The seed as a QR code and as text, for an authenticator app.
-fn print_enrollment(uri: &str) {
-    match QrCode::new(uri.as_bytes()) {
-        Ok(code) => println!(
-            "{}",
+/// The seed as a QR code for an authenticator app, and as text when asked
+/// for (or when the QR code cannot be drawn).
+fn print_enrollment(uri: &str, show_uri: bool) {
+    let drawn = QrCode::new(uri.as_bytes()).map(|code| {
+        Zeroizing::new(
             code.render::<Dense1x2>()
                 .dark_color(Dense1x2::Light)
                 .light_color(Dense1x2::Dark)
-                .build()
-        ),
+                .build(),
+        )
+    });
+    match &drawn {
+        Ok(qr) => println!("{}", qr.as_str()),
         Err(e) => eprintln!("jitctl: cannot draw the QR code ({e}); enter the URI below"),
     }
-    println!("{}", clean(uri));
+    if show_uri || drawn.is_err() {
+        println!("{}", Zeroizing::new(clean(uri).into_owned()).as_str());
+    }
 }
 
 /// Reads a code from standard input and confirms the pending enrollment.

@@ -86,6 +86,9 @@ pub enum Verdict {
     LockedOut { until: UnixTime },
     /// The enrollment was not confirmed in time: enroll again.
     Expired,
+    /// The clock is behind the last accepted code's step: every code would
+    /// look like a replay. Not the user's fault: not counted.
+    ClockBehind,
 }
 
 /// The TOTP generator of `secret`, labelled `account` in apps.
@@ -118,9 +121,16 @@ pub fn verify(
             return Verdict::Expired;
         }
     }
-    let matched = u64::try_from(now)
-        .ok()
-        .and_then(|now| totp(secret, "")?.check(code.trim(), now));
+    let Ok(unix) = u64::try_from(now) else {
+        return Verdict::ClockBehind;
+    };
+    if enrollment
+        .last_step
+        .is_some_and(|last| unix / STEP_SECS + u64::from(SKEW_STEPS) < last)
+    {
+        return Verdict::ClockBehind;
+    }
+    let matched = totp(secret, "").and_then(|t| t.check(code.trim(), unix));
     match matched {
         Some(step) if enrollment.last_step.is_none_or(|last| step > last) => {
             Verdict::Accepted { step }
@@ -265,6 +275,27 @@ mod tests {
         assert!(matches!(
             verify(&e, RFC_SECRET, &right, later, LOCKOUT),
             Verdict::Accepted { .. }
+        ));
+    }
+
+    #[test]
+    fn a_clock_set_back_behind_the_last_code_is_not_the_users_fault() {
+        let now = 1_800_000_000;
+        let used = Enrollment {
+            last_step: Some(now as u64 / STEP_SECS),
+            ..enrolled()
+        };
+        let earlier = now - 120;
+        let code = code_at(RFC_SECRET, earlier);
+        assert_eq!(
+            verify(&used, RFC_SECRET, &code, earlier, LOCKOUT),
+            Verdict::ClockBehind
+        );
+        // One step back is drift, judged as usual (a replay here).
+        let code = code_at(RFC_SECRET, now - 30);
+        assert!(matches!(
+            verify(&used, RFC_SECRET, &code, now - 30, LOCKOUT),
+            Verdict::Refused(Refusal { replayed: true, .. })
         ));
     }
 

@@ -107,6 +107,21 @@ pub enum EngineError {
     #[error("the enrollment was not confirmed in time; run 'jitctl mfa enroll' again")]
     MfaExpired,
     #[error(
+        "an enrollment is pending until {0}: confirm it with the code of the app you scanned \
+         ('jitctl mfa confirm'), or enroll again after that"
+    )]
+    MfaPending(String),
+    #[error(
+        "this uid's second factor was enrolled by '{0}', an account since gone; ask security \
+         to reset it (jitctl mfa reset USER)"
+    )]
+    MfaOfAnother(String),
+    #[error(
+        "the code is older than the last one accepted: this host's clock is behind; \
+         tell the administrator (the code was not counted as wrong)"
+    )]
+    MfaClockBehind,
+    #[error(
         "root's recovery password is not on this host: taken already, or root is not in \
          custody (root_custody)"
     )]

@@ -12,18 +12,57 @@ use crate::core::mfa::{self, Enrollment, Refusal, Stage, Verdict};
 use crate::core::model::{rfc3339, UnixTime};
 use crate::core::password::Secret;
 use crate::directory::Person;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, MfaRow};
+
+/// The purpose of the code that confirms an enrollment.
+const ENROLLMENT: &str = "enrollment";
+
+/// An event `who` caused about their own second factor.
+fn user_event<'a>(
+    who: &'a Person,
+    at: UnixTime,
+    event: &'a str,
+    detail: serde_json::Value,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        at,
+        actor_uid: Some(who.uid),
+        actor: &who.name,
+        event,
+        request: None,
+        detail,
+    }
+}
 
 impl Engine {
+    /// `who`'s row, if any; one left by an account that had `who`'s uid
+    /// before (deleted, its uid reused) is not theirs.
+    fn mfa_row(&self, who: &Person) -> Result<Option<MfaRow>> {
+        match self.store.mfa(who.uid)? {
+            Some(row) if row.user != who.name => Err(EngineError::MfaOfAnother(row.user)),
+            row => Ok(row),
+        }
+    }
+
     /// A new seed for `who`, pending until a code confirms it within
     /// `[mfa] enroll_within`: its `otpauth://` URI, for an authenticator
-    /// app. Refused while `who` is enrolled: only security resets a second
-    /// factor, so that someone at a user's unlocked terminal cannot
-    /// replace it.
+    /// app. Refused while `who` is enrolled (only security resets a
+    /// factor), while an enrollment is pending (someone at the user's
+    /// terminal would otherwise swap the seed the user just scanned), and
+    /// while locked out (wrong codes carry over to a new seed).
     pub fn mfa_enroll(&mut self, who: &Person) -> Result<Secret> {
-        if let Some((e, _)) = self.store.mfa(who.uid)? {
-            if e.stage == Stage::Enrolled {
-                return Err(EngineError::MfaEnrolled);
+        let now = self.clock.wall();
+        if let Some(row) = self.mfa_row(who)? {
+            let e = row.enrollment;
+            if let Some(until) = e.locked_until.filter(|until| *until > now) {
+                return Err(EngineError::MfaLockedOut(rfc3339(until)));
+            }
+            match e.stage {
+                Stage::Enrolled => return Err(EngineError::MfaEnrolled),
+                Stage::Pending { until } if until > now => {
+                    return Err(EngineError::MfaPending(rfc3339(until)))
+                }
+                Stage::Pending { .. } => {}
             }
         }
         let mut seed = Zeroizing::new([0u8; mfa::SECRET_BYTES]);
@@ -33,18 +72,10 @@ impl Engine {
         let uri = mfa::totp(seed.as_ref(), &who.name)
             .and_then(|t| t.to_url().ok())
             .ok_or_else(|| EngineError::Io("cannot make the enrollment URI".into()))?;
-        let now = self.clock.wall();
         let pending = Enrollment::pending(now, self.config.mfa.enroll_within.0);
         self.store.write(|w| -> Result<()> {
             w.start_mfa(who.uid, &who.name, seed.as_ref(), &pending, now)?;
-            w.audit(&AuditEvent {
-                at: now,
-                actor_uid: Some(who.uid),
-                actor: &who.name,
-                event: "mfa_enrollment_started",
-                request: None,
-                detail: json!({}),
-            })?;
+            w.audit(&user_event(who, now, "mfa_enrollment_started", json!({})))?;
             Ok(())
         })?;
         Ok(Secret::new(uri))
@@ -52,46 +83,36 @@ impl Engine {
 
     /// `who`'s code confirming their pending enrollment.
     pub fn mfa_confirm(&mut self, who: &Person, code: &str) -> Result<()> {
-        match self.store.mfa(who.uid)? {
-            Some((e, _)) if e.stage == Stage::Enrolled => Err(EngineError::MfaEnrolled),
-            Some(_) => self.mfa_check(who, code, "enrollment"),
+        match self.mfa_row(who)?.map(|row| row.enrollment.stage) {
+            Some(Stage::Enrolled) => Err(EngineError::MfaEnrolled),
+            Some(Stage::Pending { .. }) => self.mfa_check(who, code, ENROLLMENT),
             None => Err(EngineError::MfaNotEnrolled(who.name.clone())),
         }
     }
 
     /// Checks `who`'s code for `purpose` (audited with it): accepted once,
-    /// wrong codes counted towards a lockout, all audited.
+    /// wrong codes counted towards a lockout, all audited. Only an
+    /// enrolled factor serves a purpose other than its own enrollment.
     pub fn mfa_check(&mut self, who: &Person, code: &str, purpose: &str) -> Result<()> {
-        let (enrollment, seed) = self
-            .store
-            .mfa(who.uid)?
+        let row = self
+            .mfa_row(who)?
+            .filter(|row| purpose == ENROLLMENT || row.enrollment.stage == Stage::Enrolled)
             .ok_or_else(|| EngineError::MfaNotEnrolled(who.name.clone()))?;
+        let enrollment = row.enrollment;
         let now = self.clock.wall();
-        let verdict = mfa::verify(
-            &enrollment,
-            seed.as_ref(),
-            code,
-            now,
-            self.config.mfa.lockout(),
-        );
-        match verdict {
+        let lockout = self.config.mfa.lockout();
+        match mfa::verify(&enrollment, &row.seed, code, now, lockout) {
             Verdict::Accepted { step } => {
                 let event = match enrollment.stage {
                     Stage::Enrolled => "mfa_accepted",
                     Stage::Pending { .. } => "mfa_enrolled",
                 };
+                let detail = json!({"purpose": purpose});
                 let spent = self.store.write(|w| -> Result<bool> {
                     if !w.spend_mfa_step(who.uid, step, now)? {
                         return Ok(false);
                     }
-                    w.audit(&AuditEvent {
-                        at: now,
-                        actor_uid: Some(who.uid),
-                        actor: &who.name,
-                        event,
-                        request: None,
-                        detail: json!({"purpose": purpose}),
-                    })?;
+                    w.audit(&user_event(who, now, event, detail))?;
                     Ok(true)
                 })?;
                 if spent {
@@ -99,12 +120,17 @@ impl Engine {
                 }
                 // Another login spent this step between the read and the
                 // write: this one is the replay.
-                let refused = mfa::refuse(&enrollment, now, self.config.mfa.lockout(), true);
-                self.mfa_refused(who, refused, purpose)
+                self.mfa_refused(who, mfa::refuse(&enrollment, now, lockout, true), purpose)
             }
             Verdict::Refused(refused) => self.mfa_refused(who, refused, purpose),
             Verdict::LockedOut { until } => Err(EngineError::MfaLockedOut(rfc3339(until))),
             Verdict::Expired => Err(EngineError::MfaExpired),
+            Verdict::ClockBehind => {
+                let detail = json!({"purpose": purpose});
+                self.store
+                    .write(|w| w.audit(&user_event(who, now, "mfa_clock_behind", detail)))?;
+                Err(EngineError::MfaClockBehind)
+            }
         }
     }
 
@@ -119,19 +145,12 @@ impl Engine {
         let now = self.clock.wall();
         self.store.write(|w| -> Result<()> {
             w.refuse_mfa_code(who.uid, failures, locked_until, now)?;
-            let mut event = AuditEvent {
-                at: now,
-                actor_uid: Some(who.uid),
-                actor: &who.name,
-                event: "mfa_refused",
-                request: None,
-                detail: json!({"purpose": purpose, "failures": failures, "replayed": replayed}),
-            };
-            w.audit(&event)?;
+            let detail = json!({"purpose": purpose, "failures": failures, "replayed": replayed});
+            w.audit(&user_event(who, now, "mfa_refused", detail))?;
             if let Some(until) = locked_until {
-                event.event = "mfa_locked_out";
-                event.detail = json!({"until": rfc3339(until), "failures": failures});
-                w.audit(&event)?;
+                let detail =
+                    json!({"purpose": purpose, "until": rfc3339(until), "failures": failures});
+                w.audit(&user_event(who, now, "mfa_locked_out", detail))?;
             }
             Ok(())
         })?;
@@ -180,8 +199,14 @@ impl Engine {
             }
             _ => who.clone(),
         };
-        let enrollment = self.store.mfa(target.uid)?.map(|(e, _)| e);
-        Ok(view(&target.name, enrollment, self.clock.wall()))
+        let row = self.store.mfa(target.uid)?;
+        Ok(match row {
+            Some(row) if row.user != target.name => MfaView {
+                state: format!("stale (enrolled by {}, an account since gone)", row.user),
+                ..view(&target.name, None, 0)
+            },
+            row => view(&target.name, row.map(|r| r.enrollment), self.clock.wall()),
+        })
     }
 }
 

@@ -8,14 +8,23 @@ use super::{Result, Store, StoreError, Writer};
 use crate::core::mfa::{Enrollment, Stage};
 use crate::core::model::{Uid, UnixTime};
 
-/// What a seed is sealed to: its owner's uid, so a row's seed copied into
-/// another's does not open.
-fn context(uid: Uid) -> Vec<u8> {
-    format!("jit mfa seed of uid {uid}").into_bytes()
+/// What a seed is sealed to: its owner's uid and name, so a row's seed
+/// copied into another's, or renamed, does not open.
+fn context(uid: Uid, user: &str) -> Vec<u8> {
+    format!("jit mfa seed of uid {uid} ({user})").into_bytes()
+}
+
+/// A user's row: whose it is (a uid reused by a new account must not
+/// inherit it), the enrollment, and the seed opened.
+pub struct MfaRow {
+    pub user: String,
+    pub enrollment: Enrollment,
+    pub seed: Zeroizing<Vec<u8>>,
 }
 
 impl Writer<'_> {
-    /// A new pending enrollment of `uid` with `seed`, replacing any other.
+    /// A new pending enrollment of `uid` with `seed`, replacing the seed of
+    /// any other but keeping its count of wrong codes and its lockout.
     pub fn start_mfa(
         &mut self,
         uid: Uid,
@@ -24,17 +33,20 @@ impl Writer<'_> {
         enrollment: &Enrollment,
         at: UnixTime,
     ) -> Result<()> {
-        let sealed = self.key.seal(&context(uid), seed)?;
+        let sealed = self.key.seal(&context(uid, user), seed)?;
         let pending_until = match enrollment.stage {
             Stage::Pending { until } => Some(until),
             Stage::Enrolled => None,
         };
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO mfa
+                "INSERT INTO mfa
                  (uid, user, state, secret, pending_until, last_step, failures, locked_until,
                   updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, NULL, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, NULL, ?6)
+                 ON CONFLICT(uid) DO UPDATE
+                 SET user = ?2, state = ?3, secret = ?4, pending_until = ?5, last_step = NULL,
+                     updated_at = ?6",
             )?
             .execute(params![
                 uid,
@@ -96,36 +108,44 @@ impl Store {
     /// `uid`'s enrollment and its seed, if it has one. A seed that does not
     /// open (another key, or moved from another row) is an error: never
     /// a user without a second factor.
-    pub fn mfa(&self, uid: Uid) -> Result<Option<(Enrollment, Zeroizing<Vec<u8>>)>> {
+    pub fn mfa(&self, uid: Uid) -> Result<Option<MfaRow>> {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT secret, pending_until, last_step, failures, locked_until
+                "SELECT user, secret, pending_until, last_step, failures, locked_until
                  FROM mfa WHERE uid = ?1",
             )?
             .query_row([uid], |r| {
                 Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })
             .optional()?;
-        let Some((sealed, pending_until, last_step, failures, locked_until)) = row else {
+        let Some((user, sealed, pending_until, last_step, failures, locked_until)) = row else {
             return Ok(None);
         };
-        let seed = self.key.open(&context(uid), &sealed).ok_or_else(|| {
-            StoreError::Corrupt(format!("the MFA seed of uid {uid} does not open"))
-        })?;
+        let seed = self
+            .key
+            .open(&context(uid, &user), &sealed)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("the MFA seed of uid {uid} does not open"))
+            })?;
         let enrollment = Enrollment {
             stage: pending_until.map_or(Stage::Enrolled, |until| Stage::Pending { until }),
             last_step: last_step.and_then(|s| u64::try_from(s).ok()),
             failures,
             locked_until,
         };
-        Ok(Some((enrollment, seed)))
+        Ok(Some(MfaRow {
+            user,
+            enrollment,
+            seed,
+        }))
     }
 }
 
@@ -148,9 +168,10 @@ mod tests {
         store
             .write(|w| w.start_mfa(1001, "alice", seed, &pending, 1000))
             .expect("start");
-        let (found, opened) = store.mfa(1001).expect("read").expect("row");
-        assert_eq!(found, pending);
-        assert_eq!(opened.as_slice(), seed);
+        let row = store.mfa(1001).expect("read").expect("row");
+        assert_eq!(row.enrollment, pending);
+        assert_eq!(row.seed.as_slice(), seed);
+        assert_eq!(row.user, "alice");
         let raw: Vec<u8> = store
             .conn
             .query_row("SELECT secret FROM mfa WHERE uid = 1001", [], |r| r.get(0))
@@ -170,6 +191,16 @@ mod tests {
             )
             .expect("copy");
         assert!(store.mfa(1002).is_err());
+        // Nor under another name in its own row.
+        store
+            .conn
+            .execute("UPDATE mfa SET user = 'mallory' WHERE uid = 1001", [])
+            .expect("rename");
+        assert!(store.mfa(1001).is_err());
+        store
+            .conn
+            .execute("UPDATE mfa SET user = 'alice' WHERE uid = 1001", [])
+            .expect("restore");
 
         assert!(store
             .write(|w| w.spend_mfa_step(1001, 7, 1001))
@@ -180,7 +211,7 @@ mod tests {
         assert!(!store
             .write(|w| w.spend_mfa_step(1001, 6, 1002))
             .expect("earlier"));
-        let (enrolled, _) = store.mfa(1001).expect("read").expect("row");
+        let enrolled = store.mfa(1001).expect("read").expect("row").enrollment;
         assert_eq!(enrolled.stage, Stage::Enrolled);
         assert_eq!(enrolled.last_step, Some(7));
     }

@@ -30,6 +30,7 @@ pub use audit::AuditEvent;
 pub(crate) use audit::{AuditKey, AuditRecord, Verification};
 pub(crate) use cases::Incident;
 pub(crate) use journal::Journal;
+pub use mfa::MfaRow;
 pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
 pub(crate) use requests::ListFilter;

@@ -152,6 +152,8 @@ pub const EVENTS: &[&str] = &[
     "account_rotation_failed",
     "group_membership_failed",
     "host_changed",
+    "mfa_enrolled",
+    "mfa_reset",
     "mfa_locked_out",
 ];
 
@@ -280,6 +282,25 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             let action = t.request.map(|id| format!("jitctl show {id}"));
             return Some((security(), notice(title, fields, action)));
         }
+        // A factor enrolled or removed: security sees who holds one (an
+        // enrollment by someone at another's terminal shows here, T36).
+        "mfa_enrolled" | "mfa_reset" => {
+            let user = match t.event {
+                "mfa_reset" => detail_text(t.detail, "user"),
+                _ => actor.clone(),
+            };
+            let (what, action) = match t.event {
+                "mfa_reset" => ("removed by", format!("removed by {actor}")),
+                _ => ("enrolled by", "enrolled".to_owned()),
+            };
+            let fields = vec![field("User", user.clone()), field(what, actor.clone())];
+            let title = format!("jit: {user}'s second factor {action}");
+            let action = Some(format!("jitctl audit; jitctl mfa status {user}"));
+            return Some((security(), notice(title, fields, action)));
+        }
+        // A user's own wrong codes while enrolling lock only their
+        // enrollment: not worth an alert (anyone could cause them).
+        "mfa_locked_out" if t.detail["purpose"] == "enrollment" => return None,
         // Wrong codes until a lockout: guessing, or a stolen password at
         // work (T36).
         "mfa_locked_out" => {

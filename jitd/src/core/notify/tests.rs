@@ -480,7 +480,7 @@ fn backoff_doubles_up_to_the_cap_with_jitter_into_the_upper_half() {
 
 #[test]
 fn a_lockout_of_the_second_factor_tells_security() {
-    let detail = json!({"until": "2026-12-06T10:15:00Z", "failures": 5});
+    let detail = json!({"until": "2026-12-06T10:15:00Z", "failures": 5, "purpose": "sudo"});
     let mut t = trigger("mfa_locked_out", &detail, Some(1002));
     t.actor = "bob\u{1b}[2J";
     t.request = None;
@@ -503,4 +503,34 @@ fn a_lockout_of_the_second_factor_tells_security() {
     );
     assert!(!notice.title.contains('\u{1b}'), "{}", notice.title);
     assert_eq!(notice.request, None);
+}
+
+#[test]
+fn enrollments_and_resets_tell_security_and_enrollment_lockouts_tell_nobody() {
+    let none = json!({});
+    let mut t = trigger("mfa_enrolled", &none, Some(1002));
+    t.actor = "bob";
+    t.request = None;
+    let out = plan(&t, None, &policy(), &members);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(out[0].notice.title.contains("bob's second factor enrolled"));
+
+    let reset = json!({"user": "bob", "uid": 1002});
+    let mut t = trigger("mfa_reset", &reset, Some(1004));
+    t.actor = "sam";
+    t.request = None;
+    let out = plan(&t, None, &policy(), &members);
+    assert!(
+        out[0]
+            .notice
+            .title
+            .contains("bob's second factor removed by sam"),
+        "{}",
+        out[0].notice.title
+    );
+
+    let own = json!({"until": "2026-12-06T10:15:00Z", "failures": 5, "purpose": "enrollment"});
+    let mut t = trigger("mfa_locked_out", &own, Some(1002));
+    t.request = None;
+    assert!(plan(&t, None, &policy(), &members).is_empty());
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs;
 
 use crate::sessions::pidfd::{parent_of, start_time};
+use crate::sessions::real_uid;
 
 /// A process as `/proc` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,17 +40,6 @@ pub fn running() -> Vec<Seen> {
             })
         })
         .collect()
-}
-
-fn real_uid(pid: u32) -> Option<u32> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// The pids of `processes` that `uid` left running: started at `since`

@@ -60,6 +60,24 @@ impl Daemon {
         person(self.callers.uid(conn, header.sender()).await?).await
     }
 
+    /// The caller, for what must never be shown inside an elevated session
+    /// (its terminal is recorded, T31): refused when its process may be in
+    /// one, or is gone or no longer the caller's (a reused pid, as the
+    /// bus's pid is from when it connected), failing closed.
+    async fn caller_outside_sessions(
+        &self,
+        conn: &Connection,
+        header: &Header<'_>,
+    ) -> Reply<Person> {
+        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
+        let who = person(uid).await?;
+        let control = self.gate.control();
+        if control.maybe_in_session(pid) || control.uid_of_process(pid) != Some(uid) {
+            return Err(EngineError::RevealInSession.into());
+        }
+        Ok(who)
+    }
+
     /// A recorder's `OpenRecording` or `OpenLoginRecording`: who calls, on
     /// which connection (only that one may close the recording).
     async fn open_recorder(
@@ -208,11 +226,7 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
-        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        let who = person(uid).await?;
-        if self.gate.control().maybe_in_session(pid) {
-            return Err(EngineError::RevealInSession.into());
-        }
+        let who = self.caller_outside_sessions(conn, &header).await?;
         let keeper = self.effects.keeper().clone();
         self.run(move |e| {
             let account = e.revealable(&who, id)?;
@@ -234,11 +248,7 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
-        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        let who = person(uid).await?;
-        if self.gate.control().maybe_in_session(pid) {
-            return Err(EngineError::RevealInSession.into());
-        }
+        let who = self.caller_outside_sessions(conn, &header).await?;
         self.run(move |e| Ok(e.take_recovery(&who)?.expose().to_owned()))
             .await
     }
@@ -252,11 +262,7 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
-        let (uid, pid) = self.callers.uid_and_pid(conn, header.sender()).await?;
-        let who = person(uid).await?;
-        if self.gate.control().maybe_in_session(pid) {
-            return Err(EngineError::RevealInSession.into());
-        }
+        let who = self.caller_outside_sessions(conn, &header).await?;
         self.run(move |e| Ok(e.mfa_enroll(&who)?.expose().to_owned()))
             .await
     }

@@ -185,14 +185,7 @@ impl SessionControl {
     /// caller's uid keeps a pid reused by another user's process out of
     /// what is done for the caller (threat T5).
     pub fn uid_of_process(&self, pid: u32) -> Option<u32> {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
+        real_uid(pid)
     }
 
     fn move_into(&self, name: &str, pid: u32) -> io::Result<Option<String>> {
@@ -426,6 +419,18 @@ impl SessionControl {
             }
         }
     }
+}
+
+/// The real uid `pid` runs as (`/proc/PID/status`), if it is running.
+pub fn real_uid(pid: u32) -> Option<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

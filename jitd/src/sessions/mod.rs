@@ -11,6 +11,6 @@ mod ends;
 pub mod pidfd;
 mod targets;
 
-pub use control::{ContainError, SessionControl};
+pub use control::{real_uid, ContainError, SessionControl};
 pub use effects::Effects;
 pub use ends::SessionEnds;

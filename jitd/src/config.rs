@@ -549,13 +549,15 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 
 /// An error about the byte range `span` of `text` (the start of the file
 /// without one), as `file:line:col: message`.
+/// A message quotes what the file says: its controls (a newline, an
+/// escape) are shown escaped, so the error stays one line on a terminal.
 fn invalid(text: &str, path: &Path, span: Option<Range<usize>>, message: String) -> ConfigError {
     let (line, col) = line_col(text, span.map_or(0, |s| s.start));
     ConfigError::Invalid {
         path: path.to_owned(),
         line,
         col,
-        message,
+        message: crate::core::sanitize::for_terminal(&message).into_owned(),
     }
 }
 

@@ -365,6 +365,11 @@ fn polkit_gate_needs_a_known_resource_and_account_names() {
             "asker = \"\"",
             "jitd.toml:11:9: '' is not a valid account name",
         ),
+        // What the file says is quoted with its controls escaped: one line.
+        (
+            "exempt = [\"ro\\not\\u001b[2J\"]",
+            "jitd.toml:11:10: 'ro\\not\\u{1b}[2J' is not a valid account name",
+        ),
         ("gates = true", "jitd.toml:11:1: unknown field `gates`"),
     ] {
         let err = error_of(&with(table));

@@ -333,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn flushes_within_a_second_when_idle() {
+    fn flushes_within_the_interval_when_idle() {
         let t0 = Instant::now();
         let sink = Shared::default();
         let mut rec =

@@ -25,8 +25,10 @@ pub const ENCODING: &str =
 const ESCAPE_BASE: u32 = 0x10_FF00;
 /// Buffered bytes that trigger a write regardless of time.
 const BUFFER_LIMIT: usize = 64 * 1024;
-/// Data is never held longer than this.
-pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Data is never held longer than this: a live watcher (`jitctl
+/// recordings watch`) sees output within it, and a busy session still
+/// writes at most ten times a second between full buffers.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -664,16 +666,18 @@ mod tests {
         let t0 = Instant::now();
         let sink = Shared::default();
         let mut rec = Recorder::new(sink.clone(), &header(), t0).unwrap();
-        rec.output(t0 + Duration::from_millis(100), b"x").unwrap();
-        rec.flush_if_due(t0 + Duration::from_millis(999)).unwrap();
+        let almost = FLUSH_INTERVAL - Duration::from_millis(1);
+        rec.output(t0 + Duration::from_millis(10), b"x").unwrap();
+        rec.flush_if_due(t0 + almost).unwrap();
         assert!(sink.contents().is_empty());
         assert_eq!(rec.next_flush(), Some(t0 + FLUSH_INTERVAL));
-        rec.flush_if_due(t0 + Duration::from_millis(1000)).unwrap();
+        rec.flush_if_due(t0 + FLUSH_INTERVAL).unwrap();
         assert_eq!(lines(&sink.contents()).len(), 2);
         assert_eq!(rec.next_flush(), None);
         // Big bursts are written without waiting.
         let big = vec![b'a'; BUFFER_LIMIT];
-        rec.output(t0 + Duration::from_millis(1001), &big).unwrap();
+        rec.output(t0 + FLUSH_INTERVAL + Duration::from_millis(1), &big)
+            .unwrap();
         assert_eq!(lines(&sink.contents()).len(), 3);
     }
 

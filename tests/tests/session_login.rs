@@ -219,7 +219,7 @@ fn a_killed_jitd_ends_login_sessions_and_seals_their_recordings_at_its_start() {
     let mark = marked_sleep();
     let session =
         Background::spawn(sshd.ssh(&s, USER, &[&format!("echo before-the-kill; sleep {mark}")]));
-    // jitd has the output in the file (the recorder sends within a second).
+    // jitd has the output in the file (the recorder sends within 100 ms).
     let Some(path) = wait_for(Duration::from_secs(10), || {
         let rec = s
             .recordings("root")

@@ -88,7 +88,9 @@ impl From<EngineError> for BusError {
             | EngineError::SessionRecorded { .. }
             | EngineError::TooManyRecordings { .. } => BusError::Conflict(text),
             EngineError::NotRecorder(_) => BusError::NotAuthorized(text),
-            EngineError::NotYourRecording(_) => BusError::NotAuthorized(text),
+            EngineError::NotYourRecording(_) | EngineError::NotWatcher(_) => {
+                BusError::NotAuthorized(text)
+            }
             EngineError::BadRecordingEnd => BusError::InvalidArgument(text),
             // The reader needs to know: a recording gone is evidence gone.
             EngineError::RecordingUnreadable { .. } => {

@@ -584,7 +584,13 @@ impl Daemon {
                 BusError::InvalidArgument(format!("filter is not a JSON object: {e}"))
             })?;
         let since = filter["since"].as_i64().unwrap_or(0);
-        let records = self.run(move |e| e.recordings(&who, since)).await?;
+        let live = filter["live"] == true;
+        let records = self
+            .run(move |e| match live {
+                true => e.live_recordings(&who),
+                false => e.recordings(&who, since),
+            })
+            .await?;
         let views: Vec<RecordingView> = records
             .iter()
             .filter(|r| filter["user"].as_str().is_none_or(|u| u == r.user))
@@ -607,6 +613,28 @@ impl Daemon {
         let (file, record) = self
             .run(move |e| {
                 let record = e.recording(&who, id)?;
+                let file = crate::recordings::open_recorded(&record)?;
+                Ok((file, record))
+            })
+            .await?;
+        let fd: std::os::fd::OwnedFd = file.into();
+        Ok((fd.into(), to_json(&RecordingView::from(&record))?))
+    }
+
+    /// A read-only descriptor of a recording the caller may watch as it is
+    /// made (`recording_to_watch`), and its listing as JSON (`ended_at`
+    /// tells the watcher when to stop).
+    #[zbus(out_args("file", "recording"))]
+    async fn watch_recording(
+        &self,
+        id: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(zbus::OwnedFd, String), BusError> {
+        let who = self.caller(conn, &header).await?;
+        let (file, record) = self
+            .run(move |e| {
+                let record = e.recording_to_watch(&who, id)?;
                 let file = crate::recordings::open_recorded(&record)?;
                 Ok((file, record))
             })

@@ -238,9 +238,15 @@ pub enum RecordingsAction {
         /// Only recordings started within this long (e.g. 1h, 7days).
         #[arg(long, value_name = "DUR", value_parser = duration)]
         since: Option<Duration>,
+        /// Only sessions being recorded now that you may watch (yours; anyone's for root,
+        /// auditors and security; those of grants you approved).
+        #[arg(long, conflicts_with = "since")]
+        live: bool,
         #[command(flatten)]
         out: Output,
     },
+    /// Follow a recording as it is made (filtered as by play) until its session ends.
+    Watch { id: u64 },
     /// Replay a recording in this terminal (what draws the screen only).
     ///
     /// Text, colours, cursor movement, erasing and the alternate screen are

@@ -42,6 +42,7 @@ pub trait Daemon1 {
     fn status(&self) -> zbus::Result<String>;
     fn list_recordings(&self, filter: &str) -> zbus::Result<String>;
     fn open_recording_file(&self, id: u64) -> zbus::Result<(zbus::OwnedFd, String)>;
+    fn watch_recording(&self, id: u64) -> zbus::Result<(zbus::OwnedFd, String)>;
     fn check_grant(&self, uid: u32, resource: &str) -> zbus::Result<(bool, u64, i64, u64)>;
     #[zbus(signal)]
     fn request_decided(&self, id: u64, state: &str) -> zbus::Result<()>;

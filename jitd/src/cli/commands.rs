@@ -234,11 +234,13 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                 user,
                 resource,
                 since,
+                live,
                 out,
             } => {
                 let since = since.map_or(0, |d| unix_now().saturating_sub(d.as_secs()) as i64);
-                let filter =
-                    serde_json::json!({"user": user, "resource": resource, "since": since});
+                let filter = serde_json::json!(
+                    {"user": user, "resource": resource, "since": since, "live": live}
+                );
                 let views: Vec<RecordingView> = parse(
                     &jitd
                         .list_recordings(&filter.to_string())
@@ -254,6 +256,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                 max_idle,
                 raw,
             } => play::play(&jitd, id, speed, max_idle, raw).await,
+            RecordingsAction::Watch { id } => play::watch(&jitd, id).await,
             RecordingsAction::Verify { id } => recordings::verify(&jitd, id).await,
             RecordingsAction::Export { id, out } => recordings::export(&jitd, id, &out).await,
         },

@@ -1,13 +1,17 @@
 //! `jitctl recordings play`: the recording's output, with its timing, on
-//! this terminal, filtered (`core::replay`) unless `--raw`.
+//! this terminal, filtered (`core::replay`) unless `--raw`; and `watch`:
+//! the same, followed as the session is recorded.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
 use super::client::{failure, Daemon1Proxy};
+use super::commands::parse;
 use super::recordings::recording_file;
 use super::{CliError, Exit};
+use crate::api::RecordingView;
 use crate::core::replay::ReplayFilter;
+use crate::core::sanitize::for_terminal as clean;
 
 /// Written after a filtered play: attributes off (SGR 0), the whole screen
 /// scrolls, replace mode, origin mode and reverse video off, normal cursor
@@ -79,20 +83,12 @@ pub async fn play(
     }
     let (fd, _) = jitd.open_recording_file(id).await.map_err(failure)?;
     let mut lines = BufReader::new(recording_file(fd)).lines();
-    let bad = |what: &str| {
-        CliError::new(
-            Exit::Failed,
-            format!("recording {id} is not valid asciicast v2: {what}"),
-        )
-    };
+    let bad = |what: &str| invalid(id, what);
     let header = lines
         .next()
         .ok_or_else(|| bad("empty"))?
         .map_err(|e| bad(&e.to_string()))?;
-    let header: serde_json::Value = serde_json::from_str(&header).map_err(|_| bad("bad header"))?;
-    if header["version"] != 2 {
-        return Err(bad("not version 2"));
-    }
+    check_header(&header).map_err(bad)?;
     if raw {
         eprintln!("jitctl: --raw: playing recording {id} unfiltered; its escape sequences reach your terminal as recorded (they can set your clipboard or type into your shell)");
     }
@@ -101,29 +97,116 @@ pub async fn play(
     let mut last = 0.0f64;
     for line in lines {
         let line = line.map_err(|e| bad(&e.to_string()))?;
-        let Ok(serde_json::Value::Array(event)) = serde_json::from_str::<serde_json::Value>(&line)
-        else {
-            return Err(bad("bad event line"));
-        };
-        let (Some(at), Some(kind), Some(text)) = (
-            event.first().and_then(|v| v.as_f64()),
-            event.get(1).and_then(|v| v.as_str()),
-            event.get(2).and_then(|v| v.as_str()),
-        ) else {
-            return Err(bad("bad event"));
-        };
-        if kind != "o" {
+        let Some((at, output)) = output_event(&line).map_err(bad)? else {
             continue;
-        }
+        };
         let gap = ((at - last).max(0.0) / speed).min(max_idle);
         last = at;
         if let Ok(gap) = Duration::try_from_secs_f64(gap) {
             tokio::time::sleep(gap).await;
         }
-        let output = jit_recording::asciicast::decode_output(text);
         let _ = stdout.write_all(screen.show(&output));
         let _ = stdout.flush();
     }
+    end_of_screen(&mut screen, &mut stdout, id);
+    Ok(Exit::Ok)
+}
+
+/// How often a watcher looks for more of the file (the recorder writes at
+/// least every 100 ms), and every how many looks it asks whether the
+/// session ended.
+const WATCH_POLL: Duration = Duration::from_millis(50);
+const STATE_EVERY: u32 = 10;
+
+/// Follows recording `id` as it is made, its output filtered as by play
+/// and shown as it comes (no timing), until the session ends.
+pub async fn watch(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<Exit, CliError> {
+    let (fd, json) = jitd.watch_recording(id).await.map_err(failure)?;
+    let mut view: RecordingView = parse(&json)?;
+    eprintln!(
+        "jitctl: watching recording {id}: {} on {}, as it is made (Ctrl-C stops watching)",
+        clean(&view.user),
+        clean(&view.resource)
+    );
+    let mut file = recording_file(fd);
+    let bad = |what: &str| invalid(id, what);
+    let mut screen = Screen::new(false);
+    let mut stdout = std::io::stdout().lock();
+    let (mut pending, mut header_seen, mut looks) = (Vec::new(), false, 0u32);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = match file.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => read.map_err(|e| bad(&e.to_string()))?,
+        };
+        if read > 0 {
+            pending.extend_from_slice(&chunk[..read]);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..end]);
+                if !header_seen {
+                    check_header(&line).map_err(bad)?;
+                    header_seen = true;
+                } else if let Some((_, output)) = output_event(&line).map_err(bad)? {
+                    let _ = stdout.write_all(screen.show(&output));
+                    let _ = stdout.flush();
+                }
+            }
+            continue;
+        }
+        // At the end of what is written: done if the session has ended
+        // (jitd marks it ended after its last write), else look again.
+        if view.ended_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(WATCH_POLL).await;
+        looks += 1;
+        if looks % STATE_EVERY == 0 {
+            view = parse(&jitd.watch_recording(id).await.map_err(failure)?.1)?;
+        }
+    }
+    end_of_screen(&mut screen, &mut stdout, id);
+    eprintln!(
+        "jitctl: recording {id} ended ({})",
+        clean(view.end.as_deref().unwrap_or("no reason given"))
+    );
+    Ok(Exit::Ok)
+}
+
+fn invalid(id: u64, what: &str) -> CliError {
+    CliError::new(
+        Exit::Failed,
+        format!("recording {id} is not valid asciicast v2: {what}"),
+    )
+}
+
+fn check_header(line: &str) -> Result<(), &'static str> {
+    let header: serde_json::Value = serde_json::from_str(line).map_err(|_| "bad header")?;
+    if header["version"] != 2 {
+        return Err("not version 2");
+    }
+    Ok(())
+}
+
+/// An event line's time and, for an output event ("o"), its bytes.
+fn output_event(line: &str) -> Result<Option<(f64, Vec<u8>)>, &'static str> {
+    let Ok(serde_json::Value::Array(event)) = serde_json::from_str::<serde_json::Value>(line)
+    else {
+        return Err("bad event line");
+    };
+    let (Some(at), Some(kind), Some(text)) = (
+        event.first().and_then(|v| v.as_f64()),
+        event.get(1).and_then(|v| v.as_str()),
+        event.get(2).and_then(|v| v.as_str()),
+    ) else {
+        return Err("bad event");
+    };
+    Ok((kind == "o").then(|| (at, jit_recording::asciicast::decode_output(text))))
+}
+
+/// What is left to show, and the terminal's modes put back (unless raw).
+fn end_of_screen(screen: &mut Screen, stdout: &mut impl Write, id: u64) {
+    let raw = matches!(screen, Screen::Raw);
     let (rest, left_out) = screen.finish();
     let _ = stdout.write_all(rest);
     if !raw {
@@ -136,5 +219,4 @@ pub async fn play(
     if left_out > 0 {
         eprintln!("jitctl: left out {left_out} control sequences of recording {id} that act on the terminal rather than draw (titles, reports, clipboard, ...); --raw plays them");
     }
-    Ok(Exit::Ok)
 }

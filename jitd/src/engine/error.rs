@@ -46,6 +46,11 @@ pub enum EngineError {
     RecordingClosed(u64),
     #[error("recording {0} belongs to another user; only root and auditors may read it")]
     NotYourRecording(u64),
+    #[error(
+        "recording {0} belongs to another user; it may be watched by root, auditors, security \
+         and those who approved its grant"
+    )]
+    NotWatcher(u64),
     #[error("a recording ends with a SHA-256 (64 hex digits) and a short reason")]
     BadRecordingEnd,
     #[error(

@@ -220,6 +220,41 @@ impl Engine {
         Ok(self.store.recordings(since, only)?)
     }
 
+    /// One recording, if `who` may watch it as it is made (W4 item 7):
+    /// those who may read it, security (who may end the grant), and the
+    /// people who approved its grant (who may revoke it).
+    pub fn recording_to_watch(&self, who: &Person, id: u64) -> Result<RecordingRecord> {
+        let rec = self
+            .store
+            .recording(id)?
+            .ok_or(EngineError::NoRecording(id))?;
+        if self.may_watch(who, &rec)? {
+            return Ok(rec);
+        }
+        Err(EngineError::NotWatcher(id))
+    }
+
+    /// The recordings being made now that `who` may watch.
+    pub fn live_recordings(&self, who: &Person) -> Result<Vec<RecordingRecord>> {
+        let mut live = Vec::new();
+        for rec in self.store.open_recordings()? {
+            if self.may_watch(who, &rec)? {
+                live.push(rec);
+            }
+        }
+        Ok(live)
+    }
+
+    fn may_watch(&self, who: &Person, rec: &RecordingRecord) -> Result<bool> {
+        if rec.uid == who.uid
+            || self.reads_all_recordings(who)
+            || who.matches_any(&self.config.roles.security)
+        {
+            return Ok(true);
+        }
+        Ok(self.load(rec.grant)?.approvals().any(|d| d.uid == who.uid))
+    }
+
     /// One recording, if `who` may read it.
     pub fn recording(&self, who: &Person, id: u64) -> Result<RecordingRecord> {
         let rec = self

@@ -462,6 +462,14 @@ SCRIPT
     "$BIN/jitctl" recordings list --json >"$dir/recordings.json"
     jq -e 'length == 130 and (map(select(.resource == "benchdba")) | length) == 65' "$dir/recordings.json" \
         >/dev/null || { echo "not every session was recorded: $dir/recordings.json" >&2; exit 1; }
+    # W4: output to a live watcher (jitctl recordings watch, as root) against the
+    # session's own terminal, lines typed into a recorded `cat`.
+    log "recorded sessions: output to a live watcher"
+    "$BIN/jit-bench" revoke-all --settle "$dir/state-session/jit.db"
+    local grant
+    grant=$($AS_ALICE "$BIN/jitctl" break-glass benchroot --for 10m --reason bench --json | jq -r .id)
+    "$BIN/jit-bench" watch-latency --jitctl "$BIN/jitctl" --samples 200 -- \
+        $AS_ALICE "$BIN/jitctl" run "$grant" -- cat >"$RESULTS/watch-latency.json"
     stop_jitd
     umount -l /run /usr/libexec
 }

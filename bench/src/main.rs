@@ -224,6 +224,17 @@ enum Cmd {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Output to a live watcher: lines typed into a recorded session of
+    /// `cat` (ARGV, on a PTY), until its terminal and until `jitctl
+    /// recordings watch` show them (run as root).
+    WatchLatency {
+        #[arg(long)]
+        jitctl: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Requests as fast as jitd answers, for `secs` (as whichever user runs
     /// it): the load of threat T30. Prints how the calls were answered.
     Flood {
@@ -290,6 +301,15 @@ fn main() -> Result<(), BoxError> {
     } = &args.command
     {
         println!("{}", session::latency(label, argv, *samples)?);
+        return Ok(());
+    }
+    if let Cmd::WatchLatency {
+        jitctl,
+        samples,
+        argv,
+    } = &args.command
+    {
+        println!("{}", session::watch_latency(jitctl, argv, *samples)?);
         return Ok(());
     }
     if let Cmd::Report { results, command } = &args.command {
@@ -475,6 +495,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         | Cmd::Report { .. }
         | Cmd::SessionThroughput { .. }
         | Cmd::SessionLatency { .. }
+        | Cmd::WatchLatency { .. }
         | Cmd::Pam { .. }
         | Cmd::FreshConnections { .. }
         | Cmd::ForkExit { .. }

@@ -773,6 +773,25 @@ fn accounts_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             verdict(account - root < 50.0),
         )?;
     }
+    if let Some(w) = load(dir, "watch-latency.json") {
+        let p = |k: &str| f(&w, &[k]);
+        writeln!(
+            md,
+            "\nA session watched live (`jitctl recordings watch`, W4): {:.0} lines typed into a\n\
+             recorded `cat` (`jitctl run ID -- cat` through sudo, as alice), each timed until the\n\
+             session's own terminal shows it and until the watcher (root) prints it. Target: watcher\n\
+             p99 < 300 ms.\n\n\
+             | Output reaches | p50 | p99 | target |\n|---|---|---|---|\n\
+             | the session's terminal (baseline) | {:.1} ms | {:.1} ms | |\n\
+             | **the watcher** | {:.1} ms | {:.1} ms | {} |",
+            p("samples"),
+            p("terminal_p50_ms"),
+            p("terminal_p99_ms"),
+            p("watcher_p50_ms"),
+            p("watcher_p99_ms"),
+            verdict(p("watcher_p99_ms") < 300.0),
+        )?;
+    }
     if let Some(s) = load(dir, "snapshot.json") {
         let (snap, read) = (f(&s, &["snapshot_ms"]), f(&s, &["read_ms"]));
         let rss = f(&s, &["extra_rss_kib"]) / 1024.0;

@@ -211,12 +211,9 @@ fn read_until(fd: &OwnedFd, want: &[u8], limit: Duration) -> Result<(), BoxError
     Ok(())
 }
 
-/// Keystroke-to-echo: write 'a' into the outer master, time until it comes
-/// back; then a DEL (echoed as "\b \b") keeps the line empty.
-pub fn latency(label: &str, argv: &[String], samples: usize) -> Result<Value, BoxError> {
-    let outer = spawn(argv)?;
-    let fd = &outer.master;
-    // Wait for the session to be up (the first echo).
+/// Waits for the session on `fd` to echo (it is up), then empties the
+/// line and drains what is pending.
+fn wait_until_up(fd: &OwnedFd, label: &str, argv: &[String]) -> Result<(), BoxError> {
     let up = Instant::now() + Duration::from_secs(10);
     loop {
         write_byte(fd, b'z')?;
@@ -230,7 +227,6 @@ pub fn latency(label: &str, argv: &[String], samples: usize) -> Result<Value, Bo
     std::thread::sleep(Duration::from_millis(200));
     write_byte(fd, 0x15)?; // ^U: empty the line
     std::thread::sleep(Duration::from_millis(100));
-    // Drain whatever is pending.
     let mut buf = [0u8; 4096];
     loop {
         let mut pfd = libc::pollfd {
@@ -247,6 +243,15 @@ pub fn latency(label: &str, argv: &[String], samples: usize) -> Result<Value, Bo
             break;
         }
     }
+    Ok(())
+}
+
+/// Keystroke-to-echo: write 'a' into the outer master, time until it comes
+/// back; then a DEL (echoed as "\b \b") keeps the line empty.
+pub fn latency(label: &str, argv: &[String], samples: usize) -> Result<Value, BoxError> {
+    let outer = spawn(argv)?;
+    let fd = &outer.master;
+    wait_until_up(fd, label, argv)?;
     let mut us = Vec::with_capacity(samples);
     for i in 0..samples + 200 {
         let t0 = Instant::now();
@@ -276,3 +281,91 @@ pub fn latency(label: &str, argv: &[String], samples: usize) -> Result<Value, Bo
         "mean_us": us.iter().sum::<f64>() / us.len() as f64,
     }))
 }
+
+/// Output to a live watcher (W4 item 7): lines typed into a recorded
+/// session running `cat` (started by `argv` on a PTY), timed until the
+/// session's own terminal shows them (the baseline) and until `jitctl
+/// recordings watch` of the session's recording (the newest live one)
+/// prints them.
+pub fn watch_latency(jitctl: &Path, argv: &[String], samples: usize) -> Result<Value, BoxError> {
+    let outer = spawn(argv)?;
+    let fd = &outer.master;
+    wait_until_up(fd, "watched session", argv)?;
+    let listed = Command::new(jitctl)
+        .args(["recordings", "list", "--live", "--json"])
+        .output()?;
+    let live: Value = serde_json::from_slice(&listed.stdout)?;
+    let rec = live
+        .as_array()
+        .and_then(|all| all.iter().filter_map(|r| r["id"].as_u64()).max())
+        .ok_or("no live recording to watch")?;
+    let mut watcher = Command::new(jitctl)
+        .args(["recordings", "watch", &rec.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut out = watcher.stdout.take().ok_or("no watcher output")?;
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = out.read(&mut buf) {
+            if tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+    });
+    let warmup = 10;
+    let (mut terminal_ms, mut watcher_ms) = (Vec::new(), Vec::new());
+    let mut shown: Vec<u8> = Vec::new();
+    for i in 0..samples + warmup {
+        let mark = format!("w{i}x");
+        let t0 = Instant::now();
+        for b in format!("{mark}\n").bytes() {
+            write_byte(fd, b)?;
+        }
+        read_until(fd, mark.as_bytes(), Duration::from_secs(5))?;
+        let on_terminal = t0.elapsed();
+        let on_watcher = loop {
+            if shown.windows(mark.len()).any(|w| w == mark.as_bytes()) {
+                break None;
+            }
+            let left = (t0 + Duration::from_secs(5)).saturating_duration_since(Instant::now());
+            let (at, bytes) = rx
+                .recv_timeout(left)
+                .map_err(|_| format!("the watcher never showed {mark}"))?;
+            shown.extend_from_slice(&bytes);
+            if shown.windows(mark.len()).any(|w| w == mark.as_bytes()) {
+                break Some(at.saturating_duration_since(t0));
+            }
+        }
+        .unwrap_or_default();
+        shown.clear();
+        if i >= warmup {
+            terminal_ms.push(on_terminal.as_secs_f64() * 1e3);
+            watcher_ms.push(on_watcher.as_secs_f64() * 1e3);
+        }
+        // Let cat's own copy of the line through, then wait a varying
+        // while: lines typed in step with the recorder's 100 ms writes
+        // would all see the same part of its interval.
+        let spread = (i as u64 * 37) % 100;
+        std::thread::sleep(Duration::from_millis(20 + spread));
+    }
+    write_byte(fd, 0x04)?;
+    // SAFETY: kill/wait on our own child.
+    unsafe { libc::kill(outer.pid, libc::SIGHUP) };
+    let _ = wait4(outer.pid);
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[((v.len() as f64 - 1.0) * p) as usize]
+    };
+    Ok(json!({
+        "samples": samples,
+        "terminal_p50_ms": pct(&mut terminal_ms, 0.5),
+        "terminal_p99_ms": pct(&mut terminal_ms, 0.99),
+        "watcher_p50_ms": pct(&mut watcher_ms, 0.5),
+        "watcher_p99_ms": pct(&mut watcher_ms, 0.99),
+    }))
+}
+

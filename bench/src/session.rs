@@ -368,4 +368,3 @@ pub fn watch_latency(jitctl: &Path, argv: &[String], samples: usize) -> Result<V
         "watcher_p99_ms": pct(&mut watcher_ms, 0.99),
     }))
 }
-

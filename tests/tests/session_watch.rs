@@ -58,4 +58,12 @@ fn a_live_session_reaches_its_watchers_within_a_second_and_nobody_else() {
         run.stderr.contains(&format!("recording {rec} ended")),
         "{run}"
     );
+    // Approving the session was watching it as it happened, not reading
+    // it afterwards: that is the auditors' (and the holder's).
+    s.closed_recording(id, Duration::from_secs(10));
+    s.jitctl("mike", &["recordings", "watch", &rec.to_string()])
+        .code(3);
+    let own = s.jitctl("alice", &["recordings", "watch", &rec.to_string()]);
+    assert_eq!(own.code, 0, "{own}");
+    assert!(own.stdout.contains("live-42-out"), "{own}");
 }

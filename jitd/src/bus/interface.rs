@@ -623,7 +623,8 @@ impl Daemon {
 
     /// A read-only descriptor of a recording the caller may watch as it is
     /// made (`recording_to_watch`), and its listing as JSON (`ended_at`
-    /// tells the watcher when to stop).
+    /// tells the watcher when to stop). Not from inside an elevated
+    /// session: its output would land in that session's recording.
     #[zbus(out_args("file", "recording"))]
     async fn watch_recording(
         &self,
@@ -631,7 +632,7 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
-        let who = self.caller(conn, &header).await?;
+        let who = self.caller_outside_sessions(conn, &header).await?;
         let (file, record) = self
             .run(move |e| {
                 let record = e.recording_to_watch(&who, id)?;

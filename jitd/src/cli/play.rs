@@ -113,64 +113,103 @@ pub async fn play(
 }
 
 /// How often a watcher looks for more of the file (the recorder writes at
-/// least every 100 ms), and every how many looks it asks whether the
-/// session ended.
+/// least every 100 ms), and asks jitd again whether it may still watch and
+/// whether the session ended.
 const WATCH_POLL: Duration = Duration::from_millis(50);
-const STATE_EVERY: u32 = 10;
+const RECHECK: Duration = Duration::from_millis(500);
+/// A line longer than jitd ever writes (1 MiB) means the file is not
+/// jitd's recording.
+const MAX_LINE: usize = 2 << 20;
 
 /// Follows recording `id` as it is made, its output filtered as by play
-/// and shown as it comes (no timing), until the session ends.
+/// and shown as it comes (no timing), until the session ends or Ctrl-C;
+/// the terminal's modes are put back however it ends.
 pub async fn watch(jitd: &Daemon1Proxy<'_>, id: u64) -> Result<Exit, CliError> {
     let (fd, json) = jitd.watch_recording(id).await.map_err(failure)?;
-    let mut view: RecordingView = parse(&json)?;
+    let view: RecordingView = parse(&json)?;
     eprintln!(
         "jitctl: watching recording {id}: {} on {}, as it is made (Ctrl-C stops watching)",
         clean(&view.user),
         clean(&view.resource)
     );
-    let mut file = recording_file(fd);
-    let bad = |what: &str| invalid(id, what);
     let mut screen = Screen::new(false);
     let mut stdout = std::io::stdout().lock();
-    let (mut pending, mut header_seen, mut looks) = (Vec::new(), false, 0u32);
+    let followed = tokio::select! {
+        ended = follow(jitd, id, recording_file(fd), view, &mut screen, &mut stdout) => ended.map(Some),
+        _ = tokio::signal::ctrl_c() => Ok(None),
+    };
+    end_of_screen(&mut screen, &mut stdout, id);
+    match followed? {
+        Some(view) => eprintln!(
+            "jitctl: recording {id} ended ({})",
+            clean(view.end.as_deref().unwrap_or("no reason given"))
+        ),
+        None => eprintln!("jitctl: stopped watching recording {id}"),
+    }
+    Ok(Exit::Ok)
+}
+
+/// Shows what is appended to `file` until jitd says the recording ended
+/// and all of it is read; its last listing.
+async fn follow(
+    jitd: &Daemon1Proxy<'_>,
+    id: u64,
+    mut file: std::fs::File,
+    mut view: RecordingView,
+    screen: &mut Screen,
+    stdout: &mut impl Write,
+) -> Result<RecordingView, CliError> {
+    let bad = |what: &str| invalid(id, what);
+    let (mut pending, mut scanned, mut header_seen) = (Vec::new(), 0, false);
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut checked = std::time::Instant::now();
     loop {
+        // Still allowed, and has it ended? Security and approvers may
+        // watch only while it is made: refused now, it ended (or their
+        // right did); what is written is shown, then the watch stops.
+        if checked.elapsed() >= RECHECK && view.ended_at.is_none() {
+            match jitd.watch_recording(id).await.map_err(failure) {
+                Ok((_, json)) => view = parse(&json)?,
+                Err(e) if e.exit == Exit::Denied => {
+                    view.end = Some("it ended, or your right to watch it did".into());
+                    view.ended_at = Some(String::new());
+                }
+                Err(e) => return Err(e),
+            }
+            checked = std::time::Instant::now();
+        }
         let read = match file.read(&mut chunk) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             read => read.map_err(|e| bad(&e.to_string()))?,
         };
-        if read > 0 {
-            pending.extend_from_slice(&chunk[..read]);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line[..end]);
-                if !header_seen {
-                    check_header(&line).map_err(bad)?;
-                    header_seen = true;
-                } else if let Some((_, output)) = output_event(&line).map_err(bad)? {
-                    let _ = stdout.write_all(screen.show(&output));
-                    let _ = stdout.flush();
-                }
+        if read == 0 {
+            // At the end of what is written: done if the session has ended
+            // (jitd marks it ended after its last write), else look again.
+            if view.ended_at.is_some() {
+                return Ok(view);
             }
+            tokio::time::sleep(WATCH_POLL).await;
             continue;
         }
-        // At the end of what is written: done if the session has ended
-        // (jitd marks it ended after its last write), else look again.
-        if view.ended_at.is_some() {
-            break;
+        pending.extend_from_slice(&chunk[..read]);
+        while let Some(at) = pending[scanned..].iter().position(|b| *b == b'\n') {
+            let end = scanned + at;
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            scanned = 0;
+            let line = String::from_utf8_lossy(&line[..end]);
+            if !header_seen {
+                check_header(&line).map_err(bad)?;
+                header_seen = true;
+            } else if let Some((_, output)) = output_event(&line).map_err(bad)? {
+                let _ = stdout.write_all(screen.show(&output));
+                let _ = stdout.flush();
+            }
         }
-        tokio::time::sleep(WATCH_POLL).await;
-        looks += 1;
-        if looks % STATE_EVERY == 0 {
-            view = parse(&jitd.watch_recording(id).await.map_err(failure)?.1)?;
+        scanned = pending.len();
+        if pending.len() > MAX_LINE {
+            return Err(bad("a line longer than jitd writes"));
         }
     }
-    end_of_screen(&mut screen, &mut stdout, id);
-    eprintln!(
-        "jitctl: recording {id} ended ({})",
-        clean(view.end.as_deref().unwrap_or("no reason given"))
-    );
-    Ok(Exit::Ok)
 }
 
 fn invalid(id: u64, what: &str) -> CliError {

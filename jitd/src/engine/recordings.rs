@@ -220,9 +220,11 @@ impl Engine {
         Ok(self.store.recordings(since, only)?)
     }
 
-    /// One recording, if `who` may watch it as it is made (W4 item 7):
-    /// those who may read it, security (who may end the grant), and the
-    /// people who approved its grant (who may revoke it).
+    /// One recording, if `who` may watch it (W4 item 7): those who may
+    /// read it, and while it is being made, security (who may end the
+    /// grant) and the people who approved its grant and still hold the role
+    /// they approved in. Not them where keystrokes are recorded
+    /// (`record_input`): the file holds what the holder typed (T31).
     pub fn recording_to_watch(&self, who: &Person, id: u64) -> Result<RecordingRecord> {
         let rec = self
             .store
@@ -246,13 +248,21 @@ impl Engine {
     }
 
     fn may_watch(&self, who: &Person, rec: &RecordingRecord) -> Result<bool> {
-        if rec.uid == who.uid
-            || self.reads_all_recordings(who)
-            || who.matches_any(&self.config.roles.security)
-        {
+        if rec.uid == who.uid || self.reads_all_recordings(who) {
             return Ok(true);
         }
-        Ok(self.load(rec.grant)?.approvals().any(|d| d.uid == who.uid))
+        if rec.ended_at.is_some() || self.config.recordings.record_input {
+            return Ok(false);
+        }
+        if who.matches_any(&self.config.roles.security) {
+            return Ok(true);
+        }
+        let grant = self.load(rec.grant)?;
+        let roles = self.roles_of(who, self.config.resource(&grant.resource));
+        let approved = grant
+            .approvals()
+            .any(|d| d.uid == who.uid && d.name == who.name && roles.contains(&d.role));
+        Ok(approved)
     }
 
     /// One recording, if `who` may read it.

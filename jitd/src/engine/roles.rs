@@ -35,7 +35,7 @@ impl Viewer {
 
 impl Engine {
     /// The roles `who` holds for requests on `resource`.
-    fn roles_of(&self, who: &Person, resource: Option<&Resource>) -> Vec<Role> {
+    pub(super) fn roles_of(&self, who: &Person, resource: Option<&Resource>) -> Vec<Role> {
         let roles = &self.config.roles;
         let mut held = Vec::new();
         if resource.is_some_and(|r| who.matches_any(&r.owners)) {

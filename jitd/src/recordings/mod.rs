@@ -56,21 +56,30 @@ pub fn create(path: &Path, group: &str) -> io::Result<File> {
 pub const ABANDONED: &str = "abandoned";
 
 /// Opens `rec`'s file for reading as jitd stored it: a symbolic link in its
-/// place is not followed (it is not the file jitd wrote).
+/// place is not followed (it is not the file jitd wrote), and whatever is
+/// not a regular file (a FIFO put there would block jitd) is refused.
 pub fn open_recorded(rec: &RecordingRecord) -> Result<File, EngineError> {
-    OpenOptions::new()
+    let unreadable = |reason: String| EngineError::RecordingUnreadable {
+        id: rec.id,
+        path: rec.path.clone(),
+        reason,
+    };
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&rec.path)
-        .map_err(|e| EngineError::RecordingUnreadable {
-            id: rec.id,
-            path: rec.path.clone(),
-            reason: match e.raw_os_error() {
+        .map_err(|e| {
+            unreadable(match e.raw_os_error() {
                 Some(libc::ENOENT) => "the file is gone (deleted or moved)".into(),
                 Some(libc::ELOOP) => "a symbolic link is in the file's place".into(),
                 _ => e.to_string(),
-            },
-        })
+            })
+        })?;
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(file),
+        Ok(_) => Err(unreadable("not a regular file".into())),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
 }
 
 /// Seals recordings whose writer is gone (the jitd before this one): the

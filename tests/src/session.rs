@@ -134,6 +134,17 @@ impl SessionEnv {
         id_of(&grant)
     }
 
+    /// A grant of `sudo` to alice, approved by mike (manager) and sam
+    /// (security), as the dual route asks.
+    #[track_caller]
+    pub fn approved_sudo_grant(&self, reason: &str) -> u64 {
+        let id = id_of(&self.request("alice", "sudo", "30m", reason));
+        self.approve("mike", id).ok();
+        self.approve("sam", id).ok();
+        self.wait_state(id, "active", Duration::from_secs(5));
+        id
+    }
+
     /// `jitctl run GRANT -- CMD...` as `user` (no terminal).
     pub fn jitctl_run(&self, user: &str, grant: u64, command: &[&str]) -> Run {
         let mut args = vec!["run".to_string(), grant.to_string(), "--".into()];

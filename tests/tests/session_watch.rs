@@ -10,10 +10,7 @@ use jit_tests::*;
 #[test]
 fn a_live_session_reaches_its_watchers_within_a_second_and_nobody_else() {
     let s = SessionEnv::new(&session_config("15m"), "sudo");
-    let id = id_of(&s.request("alice", "sudo", "30m", "rotate the TLS keys"));
-    s.approve("mike", id).ok();
-    s.approve("sam", id).ok();
-    s.wait_state(id, "active", Duration::from_secs(5));
+    let id = s.approved_sudo_grant("rotate the TLS keys");
     let t = Tmux::start(&s, "alice", 100, 30);
     t.open_shell(Some(id));
 

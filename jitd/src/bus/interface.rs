@@ -18,6 +18,7 @@ use crate::core::model::RequestId;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event};
 use crate::sessions::Effects;
+use crate::store::RecordingRecord;
 
 pub struct Daemon {
     gate: Gate,
@@ -76,6 +77,23 @@ impl Daemon {
             return Err(EngineError::RevealInSession.into());
         }
         Ok(who)
+    }
+
+    /// The recording `find` admits, as a read-only descriptor and its
+    /// listing as JSON.
+    async fn recording_file(
+        &self,
+        find: impl FnOnce(&mut Engine) -> Result<RecordingRecord, EngineError> + Send + 'static,
+    ) -> Reply<(zbus::OwnedFd, String)> {
+        let (file, record) = self
+            .run(move |e| {
+                let record = find(e)?;
+                let file = crate::recordings::open_recorded(&record)?;
+                Ok((file, record))
+            })
+            .await?;
+        let fd: std::os::fd::OwnedFd = file.into();
+        Ok((fd.into(), to_json(&RecordingView::from(&record))?))
     }
 
     /// A recorder's `OpenRecording` or `OpenLoginRecording`: who calls, on
@@ -610,15 +628,7 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
         let who = self.caller(conn, &header).await?;
-        let (file, record) = self
-            .run(move |e| {
-                let record = e.recording(&who, id)?;
-                let file = crate::recordings::open_recorded(&record)?;
-                Ok((file, record))
-            })
-            .await?;
-        let fd: std::os::fd::OwnedFd = file.into();
-        Ok((fd.into(), to_json(&RecordingView::from(&record))?))
+        self.recording_file(move |e| e.recording(&who, id)).await
     }
 
     /// A read-only descriptor of a recording the caller may watch as it is
@@ -633,15 +643,8 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(zbus::OwnedFd, String), BusError> {
         let who = self.caller_outside_sessions(conn, &header).await?;
-        let (file, record) = self
-            .run(move |e| {
-                let record = e.recording_to_watch(&who, id)?;
-                let file = crate::recordings::open_recorded(&record)?;
-                Ok((file, record))
-            })
-            .await?;
-        let fd: std::os::fd::OwnedFd = file.into();
-        Ok((fd.into(), to_json(&RecordingView::from(&record))?))
+        self.recording_file(move |e| e.recording_to_watch(&who, id))
+            .await
     }
 
     #[zbus(property)]

@@ -115,15 +115,8 @@ fn end_holders(membership: &Membership) -> Vec<u32> {
     let mut ended = Vec::new();
     for _ in 0..SCANS {
         let before = ended.len();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+        for pid in crate::sessions::pidfd::running_pids() {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
                 continue;
             };
             if holds(&status, uid, &subuids, gid) {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs;
 
-use crate::sessions::pidfd::{parent_of, start_time};
+use crate::sessions::pidfd::{parent_of, running_pids, start_time};
 use crate::sessions::real_uid;
 
 /// A process as `/proc` shows it.
@@ -27,11 +27,8 @@ pub struct Seen {
 
 /// Every process running now (those that exit while being read are left out).
 pub fn running() -> Vec<Seen> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .filter_map(|pid: u32| {
+    running_pids()
+        .filter_map(|pid| {
             Some(Seen {
                 pid,
                 parent: parent_of(pid).ok()?,

@@ -169,6 +169,15 @@ pub fn start_time(pid: u32) -> io::Result<u64> {
     stat_number(pid, 22)
 }
 
+/// The pids of the processes running now (`/proc`'s numeric entries).
+pub fn running_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+}
+
 /// The parent of `pid` (field 4 of its `/proc/PID/stat`).
 pub fn parent_of(pid: u32) -> io::Result<u32> {
     let parent = stat_number(pid, 4)?;

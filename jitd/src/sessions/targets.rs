@@ -80,22 +80,13 @@ impl Target {
 /// `root` and every process below it, from /proc.
 pub(super) fn descendants(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = fs::read_to_string(entry.path().join("stat"))
-                .ok()
-                .as_deref()
-                .and_then(parent_of)
-            {
-                children.entry(ppid).or_default().push(pid);
-            }
+    for pid in super::pidfd::running_pids() {
+        if let Some(ppid) = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .as_deref()
+            .and_then(parent_of)
+        {
+            children.entry(ppid).or_default().push(pid);
         }
     }
     if !Path::new(&format!("/proc/{root}")).exists() {

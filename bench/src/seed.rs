@@ -57,6 +57,7 @@ pub fn seed(
                     state: State::Active,
                     decisions: Vec::new(),
                     expires_at: Some(expires_at),
+                    activate_by: None,
                     ended_at: None,
                     ended_by: None,
                     follow_up: None,

@@ -58,6 +58,10 @@ pub struct RequestView {
     pub duration_secs: u64,
     pub requested_at: String,
     pub expires_at: Option<String>,
+    /// A grant that needs its holder's second factor (state `approved`)
+    /// lapses unless activated by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate_by: Option<String>,
     pub ended_at: Option<String>,
     pub ended_by: Option<String>,
     pub route: String,
@@ -223,6 +227,7 @@ impl From<&Request> for RequestView {
             duration_secs: r.duration.as_secs(),
             requested_at: rfc3339(r.requested_at),
             expires_at: r.expires_at.map(rfc3339),
+            activate_by: r.activate_by.map(rfc3339),
             ended_at: r.ended_at.map(rfc3339),
             ended_by: r.ended_by.clone(),
             route: r.route.as_str().into(),

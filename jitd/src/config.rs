@@ -303,6 +303,9 @@ pub struct MfaConfig {
     pub max_failures: std::num::NonZeroU32,
     /// ... for this long.
     pub lockout: HumanDuration,
+    /// An approved grant of a resource with `require_mfa` lapses unless its
+    /// holder activates it with a code within this long.
+    pub activate_within: HumanDuration,
 }
 
 impl Default for MfaConfig {
@@ -311,6 +314,7 @@ impl Default for MfaConfig {
             enroll_within: HumanDuration(Duration::from_secs(10 * 60)),
             max_failures: std::num::NonZeroU32::MIN.saturating_add(4),
             lockout: HumanDuration(Duration::from_secs(15 * 60)),
+            activate_within: HumanDuration(Duration::from_secs(3600)),
         }
     }
 }
@@ -404,6 +408,8 @@ struct RawResource {
     /// Local groups a grant makes its holder a member of while it lasts.
     #[serde(default)]
     groups: Vec<Spanned<GroupName>>,
+    #[serde(default)]
+    require_mfa: bool,
 }
 
 /// A local group's name, as `groups` takes it.
@@ -450,6 +456,9 @@ pub struct Resource {
     /// Local groups its grants' holders are members of while the grant
     /// lasts (M.1, docs/design.md "Group membership").
     pub groups: Vec<String>,
+    /// Its holders and approvers prove a second factor (docs/design.md
+    /// "MFA step-up").
+    pub require_mfa: bool,
 }
 
 impl Resource {
@@ -658,6 +667,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             max_duration: r.max_duration.0,
             break_glass: r.break_glass,
             break_glass_max: r.break_glass_max.0,
+            require_mfa: r.require_mfa,
         });
     }
 

@@ -41,6 +41,20 @@ impl Env {
         run
     }
 
+    /// `jitctl ARGS` as `user`, with `input` and a newline on its standard
+    /// input (a second factor's code: never on jitctl's command line).
+    pub fn jitctl_with_input(&self, user: &str, args: &[&str], input: &str) -> Run {
+        let mut cmd = self.user_command(user, "sh");
+        cmd.arg("-c")
+            .arg("input=$1; shift; printf '%s\\n' \"$input\" | \"$0\" \"$@\"")
+            .arg(jitctl_bin())
+            .arg(input)
+            .args(args);
+        let mut run = self.run(cmd);
+        run.cmd = format!("[{user}] jitctl {} <<< {input}", shell_words(args));
+        run
+    }
+
     /// `jitctl ARGS` as `user`, asserting success, stdout parsed as JSON.
     #[track_caller]
     pub fn jitctl_json(&self, user: &str, args: &[&str]) -> Value {

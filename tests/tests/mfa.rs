@@ -8,15 +8,10 @@ use jit_tests::*;
 use serde_json::Value;
 use totp_rs::Totp;
 
-/// `jitctl mfa ARGS` as `user`, `input` on its standard input (the code
-/// never on jitctl's command line).
+/// `jitctl mfa ARGS` as `user`, `input` on its standard input.
 fn mfa_with_input(env: &Env, user: &str, args: &str, input: &str) -> Run {
-    let mut cmd = env.user_command(user, "sh");
-    cmd.arg("-c")
-        .arg(format!("printf '%s\\n' \"$1\" | \"$0\" mfa {args}"))
-        .arg(jitctl_bin())
-        .arg(input);
-    env.run(cmd)
+    let args: Vec<&str> = std::iter::once("mfa").chain(args.split(' ')).collect();
+    env.jitctl_with_input(user, &args, input)
 }
 
 /// Starts `user`'s enrollment (no code given: it stays pending) and
@@ -150,4 +145,112 @@ fn wrong_codes_lock_out_and_security_resets_a_lost_factor() {
     env.jitctl("sam", &["mfa", "reset", "nosuchuser"]).code(4);
     let again = enroll(&env, "bob");
     assert_ne!(again.secret().as_bytes(), app.secret().as_bytes());
+}
+
+/// [`TEST_CONFIG`] and "vault", whose grants need second factors: its
+/// owner's with the approval, the holder's to start it.
+fn config_with_step_up() -> String {
+    format!(
+        "{TEST_CONFIG}\n[[resource]]\nname = \"vault\"\nenvironment = \"staging\"\n\
+         owners = [\"user:olivia\"]\neligible = [\"group:admins\"]\n\
+         break_glass = [\"group:admins\"]\nmax_duration = \"4h\"\nrequire_mfa = true\n"
+    )
+}
+
+/// Whether pam_jit's CheckGrant finds `user`'s grant of "vault".
+fn granted(env: &Env, user: &str) -> bool {
+    let reply = env.check_grant("root", user, "vault").ok();
+    reply.stdout.split_whitespace().nth(1) == Some("true")
+}
+
+/// Enrolls `user` and confirms it with the code of now; their app.
+fn enrolled(env: &Env, user: &str) -> Totp {
+    let app = enroll(env, user);
+    let code = app.generate(now()).to_string();
+    mfa_with_input(env, user, "confirm", &code).ok();
+    app
+}
+
+/// The code of the next step: each person's codes are good once, and the
+/// one of now went to the enrollment.
+fn next_code(app: &Totp) -> String {
+    app.generate(now() + 30).to_string()
+}
+
+#[test]
+fn step_up_needs_the_approvers_code_and_the_holders_before_the_grant_starts() {
+    let env = Env::with_config(&config_with_step_up());
+    let alice = enrolled(&env, "alice");
+    let olivia = enrolled(&env, "olivia");
+    let id = id_of(&env.request("alice", "vault", "2h", "rotate the signing keys"));
+    let id_arg = id.to_string();
+
+    // No code, a wrong one: not approved.
+    let bare = env.approve("olivia", id);
+    assert_eq!(bare.code, 2, "{bare}");
+    assert!(bare.stderr.contains("jitctl approve"), "{bare}");
+    let approve = ["approve", &id_arg, "--json"];
+    env.jitctl_with_input("olivia", &approve, "000000").code(3);
+    assert_eq!(state_of(&env.show("root", id)), "pending");
+    let approved = env.jitctl_with_input("olivia", &approve, &next_code(&olivia));
+    let approved = approved.ok().json();
+    assert_eq!(state_of(&approved), "approved", "{approved:#}");
+    assert!(approved["activate_by"].is_string(), "{approved:#}");
+    assert!(approved["expires_at"].is_null(), "{approved:#}");
+    // Approved is not granted: sudo and ssh see no grant yet.
+    assert!(!granted(&env, "alice"));
+
+    // Only the holder starts it, with a code of theirs.
+    let activate = ["activate", &id_arg, "--json"];
+    env.jitctl("alice", &activate).code(2);
+    env.jitctl_with_input("bob", &activate, &next_code(&alice))
+        .code(3);
+    env.jitctl_with_input("alice", &activate, "000000").code(3);
+    assert_eq!(state_of(&env.show("root", id)), "approved");
+    let before = now() as i64;
+    let active = env.jitctl_with_input("alice", &activate, &next_code(&alice));
+    let active = active.ok().json();
+    assert_eq!(state_of(&active), "active", "{active:#}");
+    // Its two hours run from the activation.
+    let expires = unix_secs(&active["expires_at"]);
+    assert!(
+        (before + 7200..=before + 7210).contains(&expires),
+        "{active:#}"
+    );
+    assert!(granted(&env, "alice"));
+
+    let accepted: Vec<(String, String)> = env
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "mfa_accepted")
+        .map(|e| {
+            let actor = e["actor"].as_str().unwrap_or_default().to_owned();
+            let purpose = e["detail"]["purpose"].as_str().unwrap_or_default();
+            (actor, purpose.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        accepted,
+        [
+            ("olivia".to_owned(), format!("approval of {id}")),
+            ("alice".to_owned(), format!("activation of {id}")),
+        ]
+    );
+}
+
+#[test]
+fn break_glass_on_a_step_up_resource_asks_for_the_code_in_the_same_command() {
+    let env = Env::with_config(&config_with_step_up());
+    let bob = enrolled(&env, "bob");
+    let args = ["break-glass", "vault", "--reason", "vault sealed", "--json"];
+    // Without a code it stays approved, and says how to start it.
+    let bare = env.jitctl("bob", &args);
+    assert_eq!(bare.code, 2, "{bare}");
+    assert!(bare.stderr.contains("jitctl activate"), "{bare}");
+    assert!(!granted(&env, "bob"));
+    let grant = env.jitctl_with_input("bob", &args, &next_code(&bob));
+    let grant = grant.ok().json();
+    assert_eq!(state_of(&grant), "active", "{grant:#}");
+    assert_eq!(grant["route"], "break_glass");
+    assert!(granted(&env, "bob"));
 }

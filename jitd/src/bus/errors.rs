@@ -13,6 +13,9 @@ pub enum BusError {
     NotAuthorized(String),
     NotFound(String),
     Conflict(String),
+    /// The resource requires a code from the caller's second factor: call
+    /// the method's `WithCode` form (or `Activate`) with one.
+    MfaRequired(String),
     /// The caller made more calls than `[limits]` allows; try again later.
     LimitExceeded(String),
     Failed(String),
@@ -39,6 +42,8 @@ impl From<EngineError> for BusError {
                 | W::RoleFilled { .. }
                 | W::NotPending { .. }
                 | W::NotActive { .. }
+                | W::NotAwaitingActivation { .. }
+                | W::ActivationLapsed(_)
                 | W::ExtensionPending { .. } => BusError::Conflict(text),
             },
             EngineError::BreakGlass(b) => {
@@ -71,6 +76,7 @@ impl From<EngineError> for BusError {
             | EngineError::MfaPending(_)
             | EngineError::MfaOfAnother(_)
             | EngineError::MfaClockBehind => BusError::Conflict(text),
+            EngineError::MfaRequired(_) => BusError::MfaRequired(text),
             EngineError::MfaWrongCode { .. } | EngineError::MfaLockedOut(_) => {
                 BusError::NotAuthorized(text)
             }

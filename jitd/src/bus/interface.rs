@@ -205,7 +205,38 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        self.change(conn, move |e| e.approve(&who, id, &comment))
+        self.change(conn, move |e| e.approve(&who, id, &comment, None))
+            .await
+    }
+
+    /// `Approve`, with a code from the approver's second factor: for a
+    /// resource with `require_mfa`.
+    #[zbus(out_args("request"))]
+    async fn approve_with_code(
+        &self,
+        id: RequestId,
+        comment: String,
+        code: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.change(conn, move |e| e.approve(&who, id, &comment, Some(&code)))
+            .await
+    }
+
+    /// The holder's approved grant, awaiting a second factor, made active
+    /// with a code from it.
+    #[zbus(out_args("request"))]
+    async fn activate(
+        &self,
+        id: RequestId,
+        code: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.change(conn, move |e| e.activate(&who, id, &code))
             .await
     }
 

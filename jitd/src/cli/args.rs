@@ -95,7 +95,8 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Approve a request you are an approver for.
+    /// Approve a request you are an approver for (where the resource requires a second
+    /// factor, a code from it is read from standard input).
     Approve {
         id: u64,
         #[arg(long, default_value = "")]
@@ -116,6 +117,13 @@ pub enum Command {
         id: u64,
         #[arg(long, default_value = "")]
         comment: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Start your approved grant of a resource that requires a second factor: reads a code
+    /// from your authenticator app on standard input.
+    Activate {
+        id: u64,
         #[command(flatten)]
         out: Output,
     },

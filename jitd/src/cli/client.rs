@@ -22,6 +22,8 @@ pub trait Daemon1 {
     ) -> zbus::Result<String>;
     fn extend(&self, grant: u64, duration: u64, reason: &str) -> zbus::Result<String>;
     fn approve(&self, id: u64, comment: &str) -> zbus::Result<String>;
+    fn approve_with_code(&self, id: u64, comment: &str, code: &str) -> zbus::Result<String>;
+    fn activate(&self, id: u64, code: &str) -> zbus::Result<String>;
     fn deny(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn revoke(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn reveal_password(&self, id: u64) -> zbus::Result<String>;

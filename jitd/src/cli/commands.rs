@@ -13,6 +13,7 @@ use super::client::{connect, failure, Daemon1Proxy};
 use super::play;
 use super::recordings;
 use super::render;
+use super::step_up;
 use super::{CliError, Exit};
 use crate::api::{AuditView, IncidentView, RecordingView, RequestView, StatusView, VerifyView};
 use crate::clock::{Clock, SystemClock};
@@ -72,10 +73,12 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                         println!("{}", render::summary(&view));
                     }
                     let decided = wait_for_decision(&jitd, view.id, limit).await?;
+                    let decided = step_up::activate_if_approved(&jitd, decided).await?;
                     show(out, &decided, |v| with_newline(render::summary(v)));
                     Ok(exit_for_state(&decided.state))
                 }
                 _ => {
+                    let view = step_up::activate_if_approved(&jitd, view).await?;
                     show(out, &view, |v| with_newline(render::summary(v)));
                     Ok(Exit::Ok)
                 }
@@ -103,7 +106,12 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             Ok(Exit::Ok)
         }
         Command::Approve { id, comment, out } => {
-            print_request(out, &jitd.approve(id, &comment).await.map_err(failure)?)?;
+            print_request(out, &step_up::approve(&jitd, id, &comment).await?)?;
+            Ok(Exit::Ok)
+        }
+        Command::Activate { id, out } => {
+            let view = step_up::activate(&jitd, id).await?;
+            show(out, &view, |v| with_newline(render::summary(v)));
             Ok(Exit::Ok)
         }
         Command::Deny { id, comment, out } => {
@@ -161,7 +169,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
                 .break_glass(&resource, secs, &reason)
                 .await
                 .map_err(failure)?;
-            let view: RequestView = parse(&json)?;
+            let view = step_up::activate_if_approved(&jitd, parse(&json)?).await?;
             show(out, &view, |v| with_newline(render::break_glass(v)));
             Ok(Exit::Ok)
         }

@@ -71,17 +71,30 @@ fn print_enrollment(uri: &str, show_uri: bool) {
     }
 }
 
-/// Reads a code from standard input and confirms the pending enrollment.
-async fn confirm(jitd: &Daemon1Proxy<'_>) -> Result<Exit, CliError> {
-    let mut code = Zeroizing::new(String::new());
-    let read = std::io::stdin().lock().read_line(&mut code);
-    if read.is_err() || code.trim().is_empty() {
+/// A code from the caller's authenticator app, read from standard input
+/// (after `prompt`, on a terminal); `retry` says how to try again when
+/// there is none.
+pub(super) fn read_code(prompt: &str, retry: &str) -> Result<Zeroizing<String>, CliError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{prompt}: ");
+    }
+    let mut line = Zeroizing::new(String::new());
+    let read = stdin.lock().read_line(&mut line);
+    let code = Zeroizing::new(line.trim().to_owned());
+    if read.is_err() || code.is_empty() {
         return Err(CliError::new(
             Exit::Usage,
-            "no code on standard input; run 'jitctl mfa confirm' and type the code your app shows",
+            format!("no code on standard input; {retry} and type the code your app shows"),
         ));
     }
-    jitd.mfa_confirm(code.trim()).await.map_err(failure)?;
+    Ok(code)
+}
+
+/// Reads a code from standard input and confirms the pending enrollment.
+async fn confirm(jitd: &Daemon1Proxy<'_>) -> Result<Exit, CliError> {
+    let code = read_code("Code", "run 'jitctl mfa confirm'")?;
+    jitd.mfa_confirm(&code).await.map_err(failure)?;
     println!("Enrolled: jit asks for a code from this app where a second factor is required.");
     Ok(Exit::Ok)
 }

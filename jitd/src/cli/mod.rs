@@ -7,6 +7,7 @@ mod mfa;
 pub(crate) mod play;
 pub(crate) mod recordings;
 pub(crate) mod render;
+mod step_up;
 
 /// jitctl's exit statuses (docs/design.md, "jitctl (contract)").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -48,6 +48,12 @@ pub fn summary(v: &RequestView) -> String {
             v.route, v.risk.score
         ),
         "applied" => format!("{what}: applied; the grant now ends at {expires}."),
+        "approved" => format!(
+            "{what}: approved; it starts when you give a code from your second factor, \
+             by {}: jitctl activate {}",
+            v.activate_by.as_deref().unwrap_or("-"),
+            v.id
+        ),
         "pending" => format!(
             "{what}: pending, awaiting {} approval (risk {}). Approvers run: jitctl approve {}",
             v.awaiting.join(" + "),
@@ -60,6 +66,9 @@ pub fn summary(v: &RequestView) -> String {
 
 /// After `jitctl break-glass`: the grant, and what is owed now.
 pub fn break_glass(v: &RequestView) -> String {
+    if v.state != "active" {
+        return summary(v);
+    }
     let justify_by = v.follow_up.as_ref().map_or("-", |c| c.justify_by.as_str());
     format!(
         "Break-glass grant {id} for {res}: active until {exp}. Security has been told.\n\
@@ -135,6 +144,9 @@ pub fn detail(v: &RequestView) -> String {
     ];
     if !v.awaiting.is_empty() {
         rows.push(("awaiting", v.awaiting.join(" + ")));
+    }
+    if let Some(by) = v.activate_by.as_ref().filter(|_| v.state == "approved") {
+        rows.push(("activate by", by.clone()));
     }
     if let (Some(at), Some(by)) = (&v.ended_at, &v.ended_by) {
         rows.push(("ended", format!("{at} by {}", clean(by))));
@@ -477,6 +489,7 @@ mod tests {
             duration_secs: 1800,
             requested_at: "2026-11-24T10:00:00Z".into(),
             expires_at: None,
+            activate_by: None,
             ended_at: None,
             ended_by: None,
             route: "dual".into(),

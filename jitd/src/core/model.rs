@@ -28,6 +28,9 @@ pub const MAX_COMMENT_BYTES: usize = 2048;
 pub enum State {
     /// Waiting for approvals.
     Pending,
+    /// Approved, waiting for its holder to prove a second factor before
+    /// `activate_by` (a resource with `require_mfa`); not yet usable.
+    Approved,
     /// Approved; the grant is usable until `expires_at`.
     Active,
     Denied,
@@ -40,8 +43,9 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Pending,
+        State::Approved,
         State::Active,
         State::Denied,
         State::Expired,
@@ -53,6 +57,7 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
+            State::Approved => "approved",
             State::Active => "active",
             State::Denied => "denied",
             State::Expired => "expired",
@@ -67,7 +72,7 @@ impl State {
     }
 
     pub fn is_final(self) -> bool {
-        !matches!(self, State::Pending | State::Active)
+        !matches!(self, State::Pending | State::Approved | State::Active)
     }
 }
 
@@ -225,6 +230,8 @@ pub struct Request {
     pub state: State,
     pub decisions: Vec<Decision>,
     pub expires_at: Option<UnixTime>,
+    /// An approved grant awaiting its holder's second factor lapses then.
+    pub activate_by: Option<UnixTime>,
     /// When the request reached a final state, and who or what put it there.
     pub ended_at: Option<UnixTime>,
     pub ended_by: Option<String>,
@@ -242,6 +249,7 @@ pub struct RequestHead {
     pub state: State,
     pub requested_at: UnixTime,
     pub expires_at: Option<UnixTime>,
+    pub activate_by: Option<UnixTime>,
 }
 
 impl Request {
@@ -254,6 +262,7 @@ impl Request {
             state: self.state,
             requested_at: self.requested_at,
             expires_at: self.expires_at,
+            activate_by: self.activate_by,
         }
     }
 

@@ -49,6 +49,10 @@ pub enum WorkflowError {
     NotPending { id: RequestId, state: State },
     #[error("request {id} is {state}, not active")]
     NotActive { id: RequestId, state: State },
+    #[error("request {id} is {state}, not awaiting activation")]
+    NotAwaitingActivation { id: RequestId, state: State },
+    #[error("request {0} was not activated in time; request it again")]
+    ActivationLapsed(RequestId),
     #[error("request {0} belongs to another user")]
     NotYours(RequestId),
     #[error("grant {id} already has a pending extension (request {pending})")]
@@ -216,6 +220,24 @@ pub fn revoke(req: &Request, who: &Actor) -> Result<(), WorkflowError> {
     Ok(())
 }
 
+/// An approved grant awaiting a second factor is activated by its holder
+/// only, before `activate_by`.
+pub fn check_activation(req: &Request, uid: Uid, now: UnixTime) -> Result<(), WorkflowError> {
+    if req.uid != uid {
+        return Err(WorkflowError::NotYours(req.id));
+    }
+    if req.state != State::Approved {
+        return Err(WorkflowError::NotAwaitingActivation {
+            id: req.id,
+            state: req.state,
+        });
+    }
+    if req.activate_by.is_some_and(|by| now >= by) {
+        return Err(WorkflowError::ActivationLapsed(req.id));
+    }
+    Ok(())
+}
+
 /// An extension may be asked for by the grant's holder, while it is active.
 pub fn check_extendable(grant: &Request, who: &Actor) -> Result<(), WorkflowError> {
     if grant.uid != who.uid {
@@ -287,6 +309,7 @@ mod tests {
             state: State::Pending,
             decisions: vec![],
             expires_at: None,
+            activate_by: None,
             ended_at: None,
             ended_by: None,
             follow_up: None,
@@ -404,6 +427,29 @@ mod tests {
             assert_eq!(
                 approve(&req, &actor(1, &[Role::Owner]), "", 1),
                 Err(WorkflowError::NotPending { id: 7, state })
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_holder_activates_an_approved_grant_before_its_deadline() {
+        let mut req = request(Route::Owner);
+        req.state = State::Approved;
+        req.activate_by = Some(100);
+        assert_eq!(check_activation(&req, 1000, 99), Ok(()));
+        assert_eq!(
+            check_activation(&req, 1001, 99),
+            Err(WorkflowError::NotYours(7))
+        );
+        assert_eq!(
+            check_activation(&req, 1000, 100),
+            Err(WorkflowError::ActivationLapsed(7))
+        );
+        for state in State::ALL.into_iter().filter(|s| *s != State::Approved) {
+            req.state = state;
+            assert_eq!(
+                check_activation(&req, 1000, 99),
+                Err(WorkflowError::NotAwaitingActivation { id: 7, state })
             );
         }
     }

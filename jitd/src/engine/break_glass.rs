@@ -5,7 +5,7 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::lifecycle::submitted;
-use super::transitions::{activate, audit_submission, lapse_all};
+use super::transitions::{audit_submission, lapse_all};
 use super::{EngineError, Event, Result, JITD};
 use crate::core::break_glass::{self as bg, BreakGlassError, ReviewVerdict};
 use crate::core::model::{Kind, Request, RequestId, Route, State, UnixTime};
@@ -79,12 +79,11 @@ impl Engine {
             .into_iter()
             .collect();
         let due_at = now + workflow::secs(policy.justify_within.0);
-        let exposure = self.exposure_by(&req)?;
+        let start = self.start_of(&req, now)?;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
-            activate(w, id, &req, now, "break-glass")?;
-            exposure.record(w, Some(id), now)?;
+            start.write(w, id, &req, now, "break-glass")?;
             w.insert_case(id, who.uid, due_at)?;
             w.audit(&AuditEvent {
                 at: now,
@@ -96,7 +95,7 @@ impl Engine {
                     "resource": req.resource,
                     "reason": req.reason,
                     "user": who.name,
-                    "expires_at": now + workflow::secs(duration),
+                    "expires_at": start.expires_at(now, duration),
                     "justify_by": due_at,
                 }),
             })?;
@@ -105,7 +104,7 @@ impl Engine {
         })?;
         let req = self.load(req.id)?;
         let mut events = vec![submitted(&req)];
-        events.extend(self.after_activation(&req));
+        events.extend(self.after_start(&req));
         for id in superseded {
             let pending = self.load(id)?;
             self.untrack(&pending.head());

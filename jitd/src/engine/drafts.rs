@@ -76,6 +76,7 @@ impl Engine {
             state: State::Pending,
             decisions: Vec::new(),
             expires_at: None,
+            activate_by: None,
             ended_at: None,
             ended_by: None,
             follow_up: None,

@@ -103,6 +103,8 @@ pub enum EngineError {
          (jitctl mfa reset USER)"
     )]
     MfaEnrolled,
+    #[error("'{0}' requires a code from your second factor")]
+    MfaRequired(String),
     #[error("{0} has no second factor; enroll with 'jitctl mfa enroll'")]
     MfaNotEnrolled(String),
     #[error("wrong code; {left} more before a lockout")]

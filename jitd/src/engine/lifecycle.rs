@@ -5,7 +5,7 @@
 use serde_json::json;
 use std::time::Duration;
 
-use super::transitions::{activate, apply_extension, audit_submission, lapse_all, record_decision};
+use super::transitions::{apply_extension, audit_submission, lapse_all, record_decision};
 use super::{Engine, EngineError, Event, Result};
 use crate::core::model::{Kind, Request, RequestId, Route, State};
 use crate::core::workflow::{self, Approved, Submission, WorkflowError};
@@ -65,20 +65,19 @@ impl Engine {
         };
         let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
         let auto = req.route == Route::Auto;
-        let exposure = self.exposure_by(&req)?;
+        let start = self.start_of(&req, now)?;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
             if auto {
-                activate(w, id, &req, now, "policy")?;
-                exposure.record(w, Some(id), now)?;
+                start.write(w, id, &req, now, "policy")?;
             }
             Ok(id)
         })?;
         let mut events = vec![submitted(&req)];
         if auto {
             req = self.load(req.id)?;
-            events.extend(self.after_activation(&req));
+            events.extend(self.after_start(&req));
         } else {
             self.track(&req.head());
         }
@@ -186,13 +185,20 @@ impl Engine {
         Ok((req, events))
     }
 
+    /// `who`'s approval of request `id`; `code` is their second factor's,
+    /// required where the resource says so (`require_mfa`).
     pub fn approve(
         &mut self,
         who: &Person,
         id: RequestId,
         comment: &str,
+        code: Option<&str>,
     ) -> Result<(Request, Vec<Event>)> {
         let req = self.load(id)?;
+        let now = self.clock.wall();
+        workflow::approve(&req, &self.actor(who, &req), comment, now)?;
+        self.step_up(who, &req.resource, code, &format!("approval of {id}"))?;
+        // Checked again: the code may have taken a moment.
         let now = self.clock.wall();
         let outcome = workflow::approve(&req, &self.actor(who, &req), comment, now)?;
         let parent = match req.kind {
@@ -207,7 +213,7 @@ impl Engine {
         if complete && parent.is_none() {
             self.check_exclusive(req.uid, &req.resource)?;
         }
-        let exposure = self.exposure_by(&req)?;
+        let start = self.start_of(&req, now)?;
         self.store.write(|w| -> Result<()> {
             let decision = match &outcome {
                 Approved::Partial(d) | Approved::Complete(d) => d,
@@ -215,10 +221,7 @@ impl Engine {
             record_decision(w, who, id, decision, "approved")?;
             if complete {
                 match &parent {
-                    None => {
-                        activate(w, id, &req, now, &who.name)?;
-                        exposure.record(w, Some(id), now)?;
-                    }
+                    None => start.write(w, id, &req, now, &who.name)?,
                     Some(grant) => apply_extension(w, id, &req, grant, now, cap, &who.name)?,
                 }
             }
@@ -231,7 +234,7 @@ impl Engine {
             self.after_extension(id, grant.id)?
         } else {
             let granted = self.load(id)?;
-            let events = self.after_activation(&granted);
+            let events = self.after_start(&granted);
             return Ok((granted, events));
         };
         Ok((self.load(id)?, events))

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+mod activation;
 mod blocking;
 mod break_glass;
 mod changes;
@@ -170,5 +171,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod step_up_tests;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use crate::test_support::CONFIG;
 
 /// A clock the test moves by hand. Wall and boot move together unless a test
 /// sets one of them alone (a clock change, or a suspend).
-struct ManualClock(Mutex<(Duration, Duration)>);
+pub(super) struct ManualClock(Mutex<(Duration, Duration)>);
 
 impl ManualClock {
     fn new() -> Arc<ManualClock> {
@@ -21,7 +21,7 @@ impl ManualClock {
             Duration::from_secs(100),
         ))))
     }
-    fn advance(&self, secs: u64) {
+    pub(super) fn advance(&self, secs: u64) {
         let mut t = self.0.lock().unwrap();
         t.0 += Duration::from_secs(secs);
         t.1 += Duration::from_secs(secs);
@@ -43,7 +43,7 @@ impl Clock for ManualClock {
     }
 }
 
-fn person(uid: Uid, name: &str) -> Person {
+pub(super) fn person(uid: Uid, name: &str) -> Person {
     Person {
         uid,
         name: name.into(),
@@ -51,22 +51,26 @@ fn person(uid: Uid, name: &str) -> Person {
     }
 }
 
-struct Fixture {
+pub(super) struct Fixture {
     dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
+    pub(super) clock: Arc<ManualClock>,
     config: Arc<Config>,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let config = config::parse(CONFIG, Path::new("test.toml")).unwrap();
+        Fixture::with("")
+    }
+    /// [`CONFIG`] and `more` of it.
+    pub(super) fn with(more: &str) -> Fixture {
+        let config = config::parse(&format!("{CONFIG}{more}"), Path::new("test.toml")).unwrap();
         Fixture {
             dir: tempfile::tempdir().unwrap(),
             clock: ManualClock::new(),
             config: Arc::new(config),
         }
     }
-    fn open(&self) -> (Engine, Vec<Event>) {
+    pub(super) fn open(&self) -> (Engine, Vec<Event>) {
         let clock: Arc<dyn Clock> = self.clock.clone();
         Engine::open(Arc::clone(&self.config), self.dir.path(), clock).unwrap()
     }
@@ -76,11 +80,11 @@ fn alice() -> Person {
     person(61001, "alice")
 }
 
-fn state_of(engine: &Engine, id: RequestId) -> State {
+pub(super) fn state_of(engine: &Engine, id: RequestId) -> State {
     engine.load(id).unwrap().state
 }
 
-fn events_named(engine: &mut Engine, id: RequestId) -> Vec<String> {
+pub(super) fn events_named(engine: &mut Engine, id: RequestId) -> Vec<String> {
     engine
         .audit(&person(0, "root"), 0)
         .unwrap()
@@ -233,7 +237,7 @@ fn owner_route_and_lapse() {
         .submit(&alice(), "db", Duration::from_secs(7200), "migrate", None)
         .unwrap();
     assert_eq!(req.route, crate::core::model::Route::Owner);
-    let denied = engine.approve(&person(61003, "mike"), req.id, "");
+    let denied = engine.approve(&person(61003, "mike"), req.id, "", None);
     assert!(matches!(
         denied,
         Err(EngineError::Workflow(WorkflowError::NotApprover(_)))
@@ -241,7 +245,7 @@ fn owner_route_and_lapse() {
     f.clock.advance(3600);
     engine.tick().unwrap();
     assert_eq!(state_of(&engine, req.id), State::Lapsed);
-    let late = engine.approve(&person(61006, "olivia"), req.id, "");
+    let late = engine.approve(&person(61006, "olivia"), req.id, "", None);
     assert!(matches!(
         late,
         Err(EngineError::Workflow(WorkflowError::NotPending { .. }))

@@ -40,7 +40,9 @@ impl Engine {
                     let extensions = self.store.pending_extensions(id)?;
                     ended.push((req, State::Expired, extensions));
                 }
-                (Due::Lapse, State::Pending) => ended.push((req, State::Lapsed, Vec::new())),
+                (Due::Lapse, State::Pending | State::Approved) => {
+                    ended.push((req, State::Lapsed, Vec::new()))
+                }
                 (Due::Warn, State::Active) => {
                     let expires_at = req.expires_at.unwrap_or(now);
                     events.push(Event::Expiring { id, expires_at });
@@ -77,7 +79,11 @@ impl Engine {
                     actor: JITD,
                     event: state.as_str(),
                     request: Some(req.id),
-                    detail: json!({"expires_at": req.expires_at, "requested_at": req.requested_at}),
+                    detail: json!({
+                        "expires_at": req.expires_at,
+                        "requested_at": req.requested_at,
+                        "why": lapse_reason(req.state),
+                    }),
                 })?;
                 lapse_all(w, extensions, now, "grant expired")?;
             }
@@ -107,5 +113,14 @@ impl Engine {
         self.deadlines.rebase(precise, boot);
         self.justifications.rebase(precise, boot);
         self.tick()
+    }
+}
+
+/// Why a request lapsed, for its audit event and its requester.
+fn lapse_reason(was: State) -> Option<&'static str> {
+    match was {
+        State::Pending => Some("nobody decided in time"),
+        State::Approved => Some("not activated in time"),
+        _ => None,
     }
 }

@@ -67,6 +67,17 @@ impl Engine {
                         .schedule(req.id, Due::Expire, exp, precise, boot);
                 }
             }
+            // Held like a pending request (the holder's limit, superseded by
+            // break-glass) until its holder activates it or it lapses.
+            (State::Approved, Kind::Grant, _) => {
+                self.grants
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert_pending(req.uid, &req.resource, req.id);
+                let lapse = req.activate_by.unwrap_or(now);
+                self.deadlines
+                    .schedule(req.id, Due::Lapse, lapse, precise, boot);
+            }
             (State::Pending, kind, _) => {
                 if kind == Kind::Grant {
                     self.grants

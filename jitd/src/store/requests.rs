@@ -10,7 +10,7 @@ use crate::core::model::{
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFilter {
-    /// Pending and active.
+    /// Pending, approved (awaiting activation) and active.
     Open,
     Pending,
     Active,
@@ -30,7 +30,7 @@ impl ListFilter {
 
     fn sql(self) -> &'static str {
         match self {
-            ListFilter::Open => "state IN ('pending', 'active')",
+            ListFilter::Open => "state IN ('pending', 'approved', 'active')",
             ListFilter::Pending => "state = 'pending'",
             ListFilter::Active => "state = 'active'",
             ListFilter::All => "1",
@@ -39,7 +39,8 @@ impl ListFilter {
 }
 
 const COLUMNS: &str = "id, extends, uid, user, resource, duration_secs, reason, ticket, \
-                       requested_at, route, risk, state, expires_at, ended_at, ended_by";
+                       requested_at, route, risk, state, expires_at, ended_at, ended_by, \
+                       activate_by";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -71,6 +72,7 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
         expires_at: row.get(12)?,
         ended_at: row.get(13)?,
         ended_by: row.get(14)?,
+        activate_by: row.get(15)?,
         follow_up: None,
     })
 }
@@ -167,12 +169,12 @@ impl Store {
         get(&self.conn, id)
     }
 
-    /// The heads of every pending and active request: all jitd keeps in
-    /// memory, read without the rest of each row.
+    /// The heads of every open request: all jitd keeps in memory, read
+    /// without the rest of each row.
     pub fn open_heads(&self) -> Result<Vec<RequestHead>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, extends, uid, resource, state, requested_at, expires_at
-             FROM requests WHERE state IN ('pending', 'active')",
+            "SELECT id, extends, uid, resource, state, requested_at, expires_at, activate_by
+             FROM requests WHERE state IN ('pending', 'approved', 'active')",
         )?;
         let rows = stmt.query_map([], |r| {
             let extends: Option<RequestId> = r.get(1)?;
@@ -185,6 +187,7 @@ impl Store {
                 state: State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
                 requested_at: r.get(5)?,
                 expires_at: r.get(6)?,
+                activate_by: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -288,6 +291,18 @@ impl Writer<'_> {
         let changed = self.tx.execute(
             "UPDATE requests SET state = ?2, expires_at = ?3, ended_at = ?4, ended_by = ?5 WHERE id = ?1",
             params![id, state.as_str(), expires_at, ended.map(|e| e.0), ended.map(|e| e.1)],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("request {id} vanished")));
+        }
+        Ok(())
+    }
+
+    /// Approved, awaiting its holder's second factor until `activate_by`.
+    pub fn await_activation(&mut self, id: RequestId, activate_by: UnixTime) -> Result<()> {
+        let changed = self.tx.execute(
+            "UPDATE requests SET state = 'approved', activate_by = ?2 WHERE id = ?1",
+            params![id, activate_by],
         )?;
         if changed != 1 {
             return Err(StoreError::Corrupt(format!("request {id} vanished")));

@@ -279,6 +279,14 @@ CREATE TABLE mfa (
     CHECK ((pending_until IS NOT NULL) = (state = 'pending'))
 );
 "#,
+    // MFA step-up (docs/design.md "MFA step-up"): a grant of a resource
+    // with `require_mfa` is approved first, and usable once its holder
+    // proves a second factor before `activate_by`.
+    r#"
+ALTER TABLE requests ADD COLUMN activate_by INTEGER;
+DROP INDEX requests_open;
+CREATE INDEX requests_open ON requests(state) WHERE state IN ('pending', 'approved', 'active');
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

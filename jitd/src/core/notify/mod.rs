@@ -140,6 +140,7 @@ pub struct Trigger<'a> {
 pub const EVENTS: &[&str] = &[
     "scored",
     "granted",
+    "awaiting_activation",
     "extended",
     "denied",
     "lapsed",
@@ -384,6 +385,21 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
         {
             None
         }
+        // Activated by its holder a moment ago, with a code.
+        "granted" if req.activate_by.is_some() => None,
+        "awaiting_activation"
+            if !matches!(
+                t.detail["approved_by"].as_str(),
+                Some("policy" | "break-glass")
+            ) =>
+        {
+            let by = unix_field("activate_by");
+            fields.push(field("Activate by", by.clone()));
+            fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
+            let title = format!("jit: request {id} approved: activate {res} by {by}");
+            let action = format!("jitctl activate {id}    (with a code from your second factor)");
+            Some((requester, notice(title, fields, Some(action))))
+        }
         "granted" => {
             fields.push(field("Expires", expires.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
@@ -403,7 +419,11 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             Some((requester, notice(title, fields, None)))
         }
         "lapsed" => {
-            let title = format!("jit: request {id} for {res} lapsed: nobody decided in time");
+            let why = match t.detail["why"].as_str() {
+                Some("not activated in time") => "not activated in time",
+                _ => "nobody decided in time",
+            };
+            let title = format!("jit: request {id} for {res} lapsed: {why}");
             Some((requester, notice(title, fields, None)))
         }
         "expiry_warning" => {

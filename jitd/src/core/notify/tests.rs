@@ -30,6 +30,7 @@ fn request(route: Route, state: State) -> Request {
         state,
         decisions: Vec::new(),
         expires_at: (state == State::Active).then_some(1_700_003_600),
+        activate_by: None,
         ended_at: None,
         ended_by: None,
         follow_up: None,
@@ -99,6 +100,10 @@ fn who_hears_what() {
     let auto = request(Route::Auto, State::Pending);
     let active = request(Route::Dual, State::Active);
     let denied = request(Route::Dual, State::Denied);
+    let approved = request(Route::Dual, State::Approved);
+    let mut activated = request(Route::Dual, State::Active);
+    activated.activate_by = Some(1_700_003_000);
+    let by_olivia = json!({"activate_by": 1_700_003_600, "approved_by": "olivia"});
     let mut db = request(Route::Owner, State::Pending);
     db.resource = "db".into();
     // event, detail, actor uid, request, who hears it
@@ -134,6 +139,24 @@ fn who_hears_what() {
         ("scored", &none, Some(1000), &active, vec![]),
         ("granted", &by_policy, None, &active, vec![]),
         ("granted", &by_break_glass, None, &active, vec![]),
+        // Step-up: told to activate, unless the reply just said so; not
+        // told of the activation they made.
+        (
+            "awaiting_activation",
+            &by_olivia,
+            None,
+            &approved,
+            vec!["email:alice@example.com"],
+        ),
+        ("awaiting_activation", &by_policy, None, &approved, vec![]),
+        (
+            "awaiting_activation",
+            &by_break_glass,
+            None,
+            &approved,
+            vec![],
+        ),
+        ("granted", &none, None, &activated, vec![]),
         // Break-glass awaits nobody's approval; security hears of it by its own event.
         ("scored", &none, Some(1000), &emergency, vec![]),
         ("extended", &by_policy, None, &active, vec![]),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::break_glass::Case;
 use crate::core::model::{Kind, Request, RequestId, Role, Route, Uid, UnixTime};
 use crate::core::risk::RiskAssessment;
+use crate::core::vendor::{Vendor, VendorAsk, VendorId};
 use crate::store::Incident;
 
 /// The system bus's fixed address, for programs whose environment is not
@@ -344,6 +345,112 @@ impl From<&crate::store::RecordingRecord> for RecordingView {
             end: r.end.clone(),
             digest_of: r.digest_of.map(|d| d.as_str().to_owned()),
             session: r.session,
+        }
+    }
+}
+
+/// What a sponsor sends to `VendorRequest` (one JSON object).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VendorAskView {
+    pub organization: String,
+    pub name: String,
+    pub email: String,
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    pub duration_secs: u64,
+    pub project: String,
+    pub reason: String,
+    /// One OpenSSH public key line.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl From<VendorAskView> for VendorAsk {
+    fn from(v: VendorAskView) -> VendorAsk {
+        VendorAsk {
+            organization: v.organization,
+            name: v.name,
+            email: v.email,
+            resources: v.resources,
+            segments: v.segments,
+            duration: std::time::Duration::from_secs(v.duration_secs),
+            project: v.project,
+            reason: v.reason,
+            key: v.key,
+        }
+    }
+}
+
+/// A vendor's access as the API shows it (`jitctl vendor show --json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VendorView {
+    pub id: VendorId,
+    pub organization: String,
+    pub name: String,
+    pub email: String,
+    /// The local account (prefix and name), and its uid once approved.
+    pub account: String,
+    pub uid: Option<Uid>,
+    pub resources: Vec<String>,
+    pub segments: Vec<String>,
+    pub duration_secs: u64,
+    pub project: String,
+    pub reason: String,
+    /// The SSH key's SHA-256 fingerprint (the key itself stays in jitd).
+    pub key: Option<String>,
+    pub sponsor: String,
+    /// The sponsor's manager, who approves; `None`: not known, so the
+    /// manager role approves in their place (`manager_known` false).
+    pub manager: Option<String>,
+    pub manager_known: bool,
+    pub state: String,
+    /// Where the account is: none, created, locked or deleted.
+    pub host: String,
+    pub requested_at: String,
+    pub expires_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub ended_by: Option<String>,
+    pub approvals: Vec<ApprovalView>,
+    pub awaiting: Vec<String>,
+}
+
+impl From<&Vendor> for VendorView {
+    fn from(v: &Vendor) -> VendorView {
+        VendorView {
+            id: v.id,
+            organization: v.ask.organization.clone(),
+            name: v.ask.name.clone(),
+            email: v.ask.email.clone(),
+            account: v.account.clone(),
+            uid: v.uid,
+            resources: v.ask.resources.clone(),
+            segments: v.ask.segments.clone(),
+            duration_secs: v.ask.duration.as_secs(),
+            project: v.ask.project.clone(),
+            reason: v.ask.reason.clone(),
+            key: crate::core::vendor::fingerprint(v),
+            sponsor: v.sponsor.clone(),
+            manager: v.manager.clone(),
+            manager_known: v.manager.is_some(),
+            state: v.state.as_str().into(),
+            host: v.host.as_str().into(),
+            requested_at: rfc3339(v.requested_at),
+            expires_at: v.expires_at.map(rfc3339),
+            ended_at: v.ended_at.map(rfc3339),
+            ended_by: v.ended_by.clone(),
+            approvals: v
+                .decisions
+                .iter()
+                .map(|d| {
+                    ApprovalView::new(&d.name, d.uid, d.role, d.verdict.as_str(), &d.comment, d.at)
+                })
+                .collect(),
+            awaiting: crate::core::vendor::awaiting(v)
+                .iter()
+                .map(|r| r.as_str().into())
+                .collect(),
         }
     }
 }

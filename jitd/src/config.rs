@@ -22,6 +22,8 @@ pub use names::ConfigWarning;
 pub use notify::{Hook, HookKind, NotifyConfig, Smtp, SmtpTls};
 mod accounts;
 pub use accounts::{Checkout, ManagedAccount};
+mod vendors;
+pub use vendors::{Segment, UnknownManager, VendorsConfig};
 pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
 
@@ -410,6 +412,7 @@ struct RawResource {
     groups: Vec<Spanned<GroupName>>,
     #[serde(default)]
     require_mfa: bool,
+    vendors: Option<Spanned<bool>>,
 }
 
 /// A local group's name, as `groups` takes it.
@@ -459,6 +462,8 @@ pub struct Resource {
     /// Its holders and approvers prove a second factor (docs/design.md
     /// "MFA step-up").
     pub require_mfa: bool,
+    /// Vendors may be granted it (never a privileged one).
+    pub vendors: bool,
 }
 
 impl Resource {
@@ -493,6 +498,11 @@ struct RawConfig {
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
     accounts: Vec<accounts::RawAccount>,
+    vendors: Option<vendors::RawVendors>,
+    #[serde(default)]
+    managers: std::collections::BTreeMap<String, Spanned<polkit::AccountName>>,
+    #[serde(rename = "segment", default)]
+    segments: Vec<vendors::RawSegment>,
 }
 
 #[derive(Clone, Debug)]
@@ -510,6 +520,11 @@ pub struct Config {
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
+    /// Sponsored vendor accounts (W4); `None`: nobody may sponsor one.
+    pub vendors: Option<VendorsConfig>,
+    /// Each person's manager, by user name: who approves what they sponsor.
+    pub managers: std::collections::BTreeMap<String, String>,
+    pub segments: Vec<Segment>,
 }
 
 impl Config {
@@ -656,7 +671,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             }
             groups.push(group_name.clone());
         }
+        let for_vendors = r.vendors.as_ref().is_some_and(|v| *v.get_ref());
+        if for_vendors && r.privileged {
+            return Err(invalid(
+                r.vendors.as_ref().map(|v| v.span()),
+                format!("resource '{name}' is privileged: it cannot be granted to vendors"),
+            ));
+        }
         resources.push(Resource {
+            vendors: for_vendors,
             groups,
             name: r.name.into_inner(),
             privileged: r.privileged,
@@ -672,6 +695,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
 
     let accounts = accounts::resolve(raw.accounts, &resources)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+    let vendors = raw
+        .vendors
+        .map(|v| vendors::resolve(v, &resources))
+        .transpose()
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+    let managers = vendors::resolve_managers(raw.managers)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+    let segments = vendors::resolve_segments(raw.segments)
         .map_err(|(span, message)| invalid(Some(span), message))?;
 
     Ok(Config {
@@ -694,10 +726,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         polkit,
         resources,
         accounts,
+        vendors,
+        managers,
+        segments,
     })
 }
 
-fn valid_resource_name(name: &str) -> bool {
+pub(super) fn valid_resource_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')

@@ -13,7 +13,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use zbus::Connection;
 
-use crate::accounts::{Gpasswd, Keeper, ShadowUtils, RECOVERY_FILE};
+use crate::accounts::vendors::ShadowVendors;
+use crate::accounts::{Gpasswd, HostTools, Keeper, ShadowUtils, RECOVERY_FILE};
 use crate::api::{BUS_NAME, OBJECT_PATH};
 use crate::bus::{private, CallLimits, Callers, Daemon, Gate};
 use crate::clock::SystemClock;
@@ -101,11 +102,15 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // Before serving: no managed account keeps a password someone knows,
     // one a stopped jitd was replacing, or one whose grant ended while
     // jitd was down; no group keeps a member whose grant ended.
+    let tools = HostTools {
+        passwords: Box::new(ShadowUtils::new()),
+        groups: Box::new(Gpasswd),
+        vendors: Box::new(ShadowVendors::new()),
+    };
     let keeper = Keeper::new(
         Arc::clone(&engine),
         &config,
-        Box::new(ShadowUtils::new()),
-        Box::new(Gpasswd),
+        tools,
         &opts.state_dir,
         control.clone(),
     );

@@ -9,13 +9,14 @@ mod keeper;
 mod leftovers;
 mod lock_holders;
 pub mod shadow;
+pub mod vendors;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::core::password::{generate, PasswordPolicy, Secret};
 pub use escrow::{take_recovery_file, RECOVERY_FILE};
 pub use groups::{Gpasswd, Groups};
-pub use keeper::Keeper;
+pub use keeper::{HostTools, Keeper};
 pub use lock_holders::LockHolder;
 pub use shadow::AccountError;
 

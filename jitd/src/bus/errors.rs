@@ -28,9 +28,11 @@ impl From<EngineError> for BusError {
         match &e {
             EngineError::Workflow(w) => match w {
                 W::UnknownResource(_) | W::NotFound(_) => BusError::NotFound(text),
-                W::NotEligible(_) | W::SelfApproval | W::NotApprover(_) | W::NotYours(_) => {
-                    BusError::NotAuthorized(text)
-                }
+                W::NotEligible(_)
+                | W::SelfApproval
+                | W::NotApprover(_)
+                | W::NotYours(_)
+                | W::VendorGrant(_) => BusError::NotAuthorized(text),
                 W::OverCap { .. }
                 | W::ZeroDuration
                 | W::EmptyReason
@@ -60,6 +62,30 @@ impl From<EngineError> for BusError {
                     }
                     B::NotBreakGlass(_) | B::BadVerdict => BusError::InvalidArgument(text),
                     B::Invalid(w) => BusError::from(EngineError::Workflow(w.clone())),
+                }
+            }
+            EngineError::Vendor(v) => {
+                use crate::core::vendor::VendorError as V;
+                match v {
+                    V::NotConfigured | V::NotFound(_) => BusError::NotFound(text),
+                    V::NotSponsor | V::SelfApproval | V::NotApprover(..) => {
+                        BusError::NotAuthorized(text)
+                    }
+                    V::BadName(..)
+                    | V::BadEmail(_)
+                    | V::BadField(_)
+                    | V::NoResources
+                    | V::NotForVendors(_)
+                    | V::UnknownSegment(_)
+                    | V::OverCap { .. }
+                    | V::BadKey(_) => BusError::InvalidArgument(text),
+                    V::NameTaken(_)
+                    | V::NoManager
+                    | V::NotPending { .. }
+                    | V::NotActive { .. }
+                    | V::AlreadyDecided(_)
+                    | V::UidsExhausted => BusError::Conflict(text),
+                    V::Workflow(w) => BusError::from(EngineError::Workflow(w.clone())),
                 }
             }
             EngineError::AlreadyActive { .. }

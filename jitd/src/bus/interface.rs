@@ -13,8 +13,13 @@ use zbus::{interface, Connection};
 
 use super::gate::{Gate, SessionOpening};
 use super::{recording, BusError, Callers};
-use crate::api::{rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView};
+use crate::api::{
+    rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView, VendorAskView,
+    VendorView,
+};
 use crate::core::model::RequestId;
+use crate::core::model::Verdict;
+use crate::core::vendor::Vendor;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event};
 use crate::sessions::Effects;
@@ -138,6 +143,18 @@ impl Daemon {
         self.rearm.notify_one();
         self.effects.apply(conn, &events).await;
         to_json(&RequestView::from(&req))
+    }
+
+    /// [`Daemon::change`] for a vendor's access: returns the vendor.
+    async fn vendor_change(
+        &self,
+        conn: &Connection,
+        op: impl FnOnce(&mut Engine) -> Result<(Vendor, Vec<Event>), EngineError> + Send + 'static,
+    ) -> Reply<String> {
+        let (vendor, events) = self.run(op).await?;
+        self.rearm.notify_one();
+        self.effects.apply(conn, &events).await;
+        to_json(&VendorView::from(&vendor))
     }
 }
 
@@ -370,6 +387,95 @@ impl Daemon {
             e.break_glass(&who, &resource, duration, &reason)
         })
         .await
+    }
+
+    /// A sponsor asks for a vendor account (W4): `ask` is one JSON object
+    /// (`VendorAskView`); pending until the sponsor's manager and security
+    /// approve.
+    #[zbus(out_args("vendor"))]
+    async fn vendor_request(
+        &self,
+        ask: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let ask: VendorAskView = serde_json::from_str(&ask).map_err(|e| {
+            BusError::InvalidArgument(format!("the vendor request is not valid: {e}"))
+        })?;
+        let vendor = self
+            .run(move |e| e.vendor_request(&who, ask.into()))
+            .await?;
+        to_json(&VendorView::from(&vendor))
+    }
+
+    /// Approves or denies (`verdict`: approve | deny; a denial needs a
+    /// comment) vendor request `id`.
+    #[zbus(out_args("vendor"))]
+    async fn vendor_decide(
+        &self,
+        id: u64,
+        verdict: String,
+        comment: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let verdict = match verdict.as_str() {
+            "approve" => Verdict::Approve,
+            "deny" => Verdict::Deny,
+            _ => {
+                return Err(BusError::InvalidArgument(
+                    "the verdict is approve or deny".into(),
+                ))
+            }
+        };
+        self.vendor_change(conn, move |e| e.vendor_decide(&who, id, verdict, &comment))
+            .await
+    }
+
+    /// Ends a vendor's access now (its sponsor, security, root).
+    #[zbus(out_args("vendor"))]
+    async fn vendor_revoke(
+        &self,
+        id: u64,
+        comment: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        self.vendor_change(conn, move |e| e.vendor_revoke(&who, id, &comment))
+            .await
+    }
+
+    /// The vendors the caller may see ("open": not deleted yet; "all").
+    #[zbus(out_args("vendors"))]
+    async fn vendor_list(
+        &self,
+        filter: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let all = match filter.as_str() {
+            "" | "open" => false,
+            "all" => true,
+            other => return Err(EngineError::BadFilter(other.into()).into()),
+        };
+        let vendors = self.run(move |e| e.vendors_for(&who, all)).await?;
+        to_json(&vendors.iter().map(VendorView::from).collect::<Vec<_>>())
+    }
+
+    #[zbus(out_args("vendor"))]
+    async fn vendor_show(
+        &self,
+        id: u64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let vendor = self.run(move |e| e.vendor_for(&who, id)).await?;
+        to_json(&VendorView::from(&vendor))
     }
 
     #[zbus(out_args("request"))]
@@ -713,6 +819,8 @@ impl Daemon {
         resource: &str,
         reason: &str,
     ) -> zbus::Result<()>;
+    #[zbus(signal)]
+    async fn vendor_changed(e: &SignalEmitter<'_>, id: u64) -> zbus::Result<()>;
 }
 
 /// Broadcasts engine events as signals. A failed send is logged, not fatal:
@@ -750,6 +858,7 @@ pub async fn emit(conn: &Connection, events: &[Event]) {
                 reason,
                 ..
             } => Daemon::grant_ended(&e, *id, *uid, resource, reason.as_str()).await,
+            Event::VendorChanged { id } => Daemon::vendor_changed(&e, *id).await,
         };
         if let Err(err) = sent {
             tracing::warn!(%err, ?event, "could not send signal");

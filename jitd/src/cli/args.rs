@@ -52,6 +52,78 @@ pub enum MfaAction {
     Reset { user: String },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum VendorAction {
+    /// Sponsor a vendor: a local account for them, for the resources and network segments
+    /// named, once your manager and security approve.
+    Request {
+        /// The vendor's organization, e.g. "Acme DB Tuning".
+        #[arg(long)]
+        vendor: String,
+        /// Their login without the prefix (the account is e.g. v-jdoe).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Resources to grant, comma-separated (only those with vendors = true).
+        #[arg(long, value_delimiter = ',', required = true)]
+        resources: Vec<String>,
+        /// Network segments ([[segment]]) they may reach, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        segments: Vec<String>,
+        /// How long their access lasts from approval (e.g. 2d).
+        #[arg(long = "for", value_name = "DUR", value_parser = duration)]
+        duration: Duration,
+        /// The project or contract reference.
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        reason: String,
+        /// A file with their SSH public key (one line).
+        #[arg(long, value_name = "FILE")]
+        key: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Vendors you sponsor or approve (all of them for security and auditors).
+    List {
+        /// Also those whose account is deleted.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        out: Output,
+    },
+    Show {
+        id: u64,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Approve a vendor request (the sponsor's manager, and security).
+    Approve {
+        id: u64,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Deny a vendor request; the comment goes to the sponsor.
+    Deny {
+        id: u64,
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// End a vendor's access now: sessions end, the account is locked (sponsor, security).
+    Revoke {
+        id: u64,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
 #[derive(Subcommand, Debug, Clone, Copy)]
 pub enum RecoveryAction {
     /// Print root's recovery password and delete it from the host.
@@ -146,6 +218,11 @@ pub enum Command {
     Mfa {
         #[command(subcommand)]
         action: MfaAction,
+    },
+    /// Sponsored vendor accounts (W4).
+    Vendor {
+        #[command(subcommand)]
+        action: VendorAction,
     },
     /// Ask for more time on an active grant (routed like a new request).
     Extend {

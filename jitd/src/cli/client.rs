@@ -34,6 +34,11 @@ pub trait Daemon1 {
     fn mfa_status(&self, user: &str) -> zbus::Result<String>;
     fn break_glass(&self, resource: &str, duration: u64, reason: &str) -> zbus::Result<String>;
     fn justify(&self, grant: u64, justification: &str) -> zbus::Result<String>;
+    fn vendor_request(&self, ask: &str) -> zbus::Result<String>;
+    fn vendor_decide(&self, id: u64, verdict: &str, comment: &str) -> zbus::Result<String>;
+    fn vendor_revoke(&self, id: u64, comment: &str) -> zbus::Result<String>;
+    fn vendor_list(&self, filter: &str) -> zbus::Result<String>;
+    fn vendor_show(&self, id: u64) -> zbus::Result<String>;
     fn review(&self, grant: u64, verdict: &str, comment: &str) -> zbus::Result<String>;
     fn incidents(&self) -> zbus::Result<String>;
     fn incident(&self, id: u64) -> zbus::Result<String>;

@@ -138,6 +138,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             Ok(Exit::Ok)
         }
         Command::Mfa { action } => super::mfa::run(&jitd, action).await,
+        Command::Vendor { action } => super::vendors::run(&jitd, action).await,
         Command::Reveal { id } => {
             let password = Zeroizing::new(jitd.reveal_password(id).await.map_err(failure)?);
             println!("{}", password.as_str());

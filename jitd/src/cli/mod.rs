@@ -8,6 +8,7 @@ pub(crate) mod play;
 pub(crate) mod recordings;
 pub(crate) mod render;
 mod step_up;
+mod vendors;
 
 /// jitctl's exit statuses (docs/design.md, "jitctl (contract)").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

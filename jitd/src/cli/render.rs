@@ -205,6 +205,11 @@ pub fn detail(v: &RequestView) -> String {
     if let Some(changes) = &v.changes {
         rows.extend(changes_rows(changes));
     }
+    fields(rows)
+}
+
+/// One `key value` line a row, the values aligned.
+pub(super) fn fields(rows: Vec<(&str, String)>) -> String {
     let mut out = String::new();
     for (key, value) in rows {
         let _ = writeln!(out, "{key:<11} {value}");
@@ -250,7 +255,7 @@ fn truncated_row(places: &std::collections::BTreeSet<String>) -> String {
     format!("{row}: {}", places.join(", "))
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(super) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
     } else {
@@ -260,7 +265,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Aligns columns; the last column is left ragged.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -521,3 +521,89 @@ fn a_resources_groups_are_read_and_their_mistakes_reported_with_position() {
         "{bad}"
     );
 }
+
+/// [`MINIMAL`] with a resource vendors may have and `more`.
+fn with_vendors(more: &str) -> String {
+    format!(
+        "{MINIMAL}[[resource]]\nname = \"vssh\"\neligible = [\"group:admins\"]\nvendors = true\n{more}"
+    )
+}
+
+#[test]
+fn vendors_managers_and_segments_are_read_with_their_defaults() {
+    let config = parse_str(&with_vendors(
+        "[vendors]\nsponsors = [\"group:leads\"]\nuid_min = 70000\nuid_max = 70999\n\
+         [managers]\nalice = \"mike\"\n\
+         [[segment]]\nname = \"db-net\"\nnetworks = [\"10.20.0.0/24\", \"2001:db8::/64\"]\nports = [5432]\n",
+    ))
+    .unwrap();
+    let vendors = config.vendors.clone().unwrap();
+    assert_eq!(vendors.prefix, "v-");
+    assert_eq!(vendors.group, "jit-vendors");
+    assert_eq!(vendors.uids, 70000..=70999);
+    assert_eq!(vendors.retention, Duration::from_secs(30 * 86400));
+    assert_eq!(vendors.unknown_manager, UnknownManager::Fallback);
+    assert_eq!(config.managers["alice"], "mike");
+    assert_eq!(config.segments[0].networks.len(), 2);
+    assert_eq!(config.segments[0].ports, [5432]);
+    assert!(config.resource("vssh").unwrap().vendors);
+    assert!(parse_str(MINIMAL).unwrap().vendors.is_none());
+}
+
+#[test]
+fn vendor_mistakes_are_reported_with_position() {
+    let vendors = "[vendors]\nsponsors = [\"user:alice\"]\n";
+    for (text, at, says) in [
+        (
+            with_vendors(&format!("{vendors}uid_min = 500\nuid_max = 600\n")),
+            "jitd.toml:15:11:",
+            "is a system uid",
+        ),
+        (
+            with_vendors(&format!("{vendors}uid_min = 7000\nuid_max = 6000\n")),
+            "jitd.toml:16:11:",
+            "must be at least uid_min",
+        ),
+        (
+            with_vendors(&format!(
+                "{vendors}uid_min = 7000\nuid_max = 8000\nprefix = \"V:\"\n"
+            )),
+            "jitd.toml:17:10:",
+            "prefix 'V:'",
+        ),
+        (
+            format!("{MINIMAL}{vendors}uid_min = 7000\nuid_max = 8000\n"),
+            "jitd.toml:",
+            "no [[resource]] has vendors = true",
+        ),
+        (
+            format!(
+                "{MINIMAL}[[resource]]\nname = \"root-ish\"\nprivileged = true\n\
+                 eligible = [\"group:admins\"]\nvendors = true\n"
+            ),
+            "jitd.toml:13:11:",
+            "is privileged: it cannot be granted to vendors",
+        ),
+        (
+            with_vendors("[[segment]]\nname = \"n\"\nnetworks = [\"10.0.0.1/24\"]\n"),
+            "jitd.toml:15:13:",
+            "has host bits set; did you mean \"10.0.0.0/24\"?",
+        ),
+        (
+            with_vendors("[[segment]]\nname = \"n\"\nnetworks = [\"db.example\"]\n"),
+            "jitd.toml:15:13:",
+            "is not a network",
+        ),
+        (
+            with_vendors("[managers]\nalice = \"alice\"\n"),
+            "jitd.toml:14:9:",
+            "cannot be their own manager",
+        ),
+    ] {
+        let err = error_of(&text);
+        assert!(
+            err.starts_with(at) && err.contains(says),
+            "{text}\n=> {err}"
+        );
+    }
+}

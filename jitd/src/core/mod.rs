@@ -21,4 +21,5 @@ pub mod risk;
 pub(crate) mod routing;
 pub mod sanitize;
 pub(crate) mod sudoers;
+pub(crate) mod vendor;
 pub(crate) mod workflow;

@@ -91,10 +91,19 @@ pub enum Route {
     Dual,
     /// An emergency grant: active at once, reviewed afterwards (W2).
     BreakGlass,
+    /// A vendor account's grant, made when the sponsor's manager and
+    /// security approved the vendor (W4).
+    Vendor,
 }
 
 impl Route {
-    const ALL: [Route; 4] = [Route::Auto, Route::Owner, Route::Dual, Route::BreakGlass];
+    const ALL: [Route; 5] = [
+        Route::Auto,
+        Route::Owner,
+        Route::Dual,
+        Route::BreakGlass,
+        Route::Vendor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -102,6 +111,7 @@ impl Route {
             Route::Owner => "owner",
             Route::Dual => "dual",
             Route::BreakGlass => "break_glass",
+            Route::Vendor => "vendor",
         }
     }
 
@@ -112,7 +122,7 @@ impl Route {
     /// The roles whose approval (one each, by distinct people) completes the request.
     pub fn required_roles(self) -> &'static [Role] {
         match self {
-            Route::Auto | Route::BreakGlass => &[],
+            Route::Auto | Route::BreakGlass | Route::Vendor => &[],
             Route::Owner => &[Role::Owner],
             Route::Dual => &[Role::Manager, Role::Security],
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::model::{
-    Decision, Kind, Request, RequestId, Role, State, Uid, UnixTime, Verdict, MAX_COMMENT_BYTES,
-    MAX_REASON_BYTES, MAX_TICKET_BYTES,
+    Decision, Kind, Request, RequestId, Role, Route, State, Uid, UnixTime, Verdict,
+    MAX_COMMENT_BYTES, MAX_REASON_BYTES, MAX_TICKET_BYTES,
 };
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -55,6 +55,8 @@ pub enum WorkflowError {
     ActivationLapsed(RequestId),
     #[error("request {0} belongs to another user")]
     NotYours(RequestId),
+    #[error("grant {0} is a vendor's: its sponsor asks for a new vendor request instead")]
+    VendorGrant(RequestId),
     #[error("grant {id} already has a pending extension (request {pending})")]
     ExtensionPending { id: RequestId, pending: RequestId },
 }
@@ -242,6 +244,9 @@ pub fn check_activation(req: &Request, uid: Uid, now: UnixTime) -> Result<(), Wo
 pub fn check_extendable(grant: &Request, who: &Actor) -> Result<(), WorkflowError> {
     if grant.uid != who.uid {
         return Err(WorkflowError::NotYours(grant.id));
+    }
+    if grant.route == Route::Vendor {
+        return Err(WorkflowError::VendorGrant(grant.id));
     }
     if grant.state != State::Active || grant.kind != Kind::Grant {
         return Err(WorkflowError::NotActive {

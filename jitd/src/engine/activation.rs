@@ -152,6 +152,7 @@ fn approved_by(req: &Request) -> &str {
     match req.route {
         Route::Auto => "policy",
         Route::BreakGlass => "break-glass",
+        Route::Vendor => "vendor",
         Route::Owner | Route::Dual => req.approvals().last().map_or(JITD, |d| d.name.as_str()),
     }
 }

@@ -26,7 +26,7 @@ impl Engine {
         reason: &str,
     ) -> Result<(Request, Vec<Event>)> {
         let res = self.resource(resource)?.clone();
-        if !who.matches_any(&res.break_glass) {
+        if !who.matches_any(&res.break_glass) || self.is_vendor(who) {
             return Err(BreakGlassError::NotAllowed(res.name).into());
         }
         let duration = duration.unwrap_or(res.break_glass_max);

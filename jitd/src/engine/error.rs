@@ -16,6 +16,8 @@ pub enum EngineError {
     #[error(transparent)]
     BreakGlass(#[from] BreakGlassError),
     #[error(transparent)]
+    Vendor(#[from] crate::core::vendor::VendorError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Directory(#[from] DirectoryError),

@@ -5,7 +5,9 @@
 use serde_json::json;
 use std::time::Duration;
 
-use super::transitions::{apply_extension, audit_submission, lapse_all, record_decision};
+use super::transitions::{
+    apply_extension, audit_submission, end_vendors, lapse_all, record_decision,
+};
 use super::{Engine, EngineError, Event, Result};
 use crate::core::model::{Kind, Request, RequestId, Route, State};
 use crate::core::workflow::{self, Approved, Submission, WorkflowError};
@@ -37,7 +39,7 @@ impl Engine {
         ticket: Option<&str>,
     ) -> Result<(Request, Vec<Event>)> {
         let res = self.resource(resource)?.clone();
-        if !who.matches_any(&res.eligible) {
+        if !who.matches_any(&res.eligible) || self.is_vendor(who) {
             return Err(WorkflowError::NotEligible(res.name).into());
         }
         self.check_pending_limit(who)?;
@@ -280,6 +282,7 @@ impl Engine {
             "revoked"
         };
         let extensions = self.store.pending_extensions(id)?;
+        let vendors_ended = self.vendors_ended_by(&[id])?;
         self.store.write(|w| -> Result<()> {
             w.set_state(id, State::Revoked, req.expires_at, Some((now, &who.name)))?;
             w.audit(&AuditEvent {
@@ -290,12 +293,12 @@ impl Engine {
                 request: Some(id),
                 detail: json!({"comment": comment}),
             })?;
-            lapse_all(w, &extensions, now, "grant revoked")
+            lapse_all(w, &extensions, now, "grant revoked")?;
+            end_vendors(w, &vendors_ended, State::Revoked, now, &who.name)
         })?;
-        Ok((
-            self.load(id)?,
-            self.after_end(&req, State::Revoked, &extensions),
-        ))
+        let mut events = self.after_end(&req, State::Revoked, &extensions);
+        events.extend(self.after_vendors_ended(&vendors_ended)?);
+        Ok((self.load(id)?, events))
     }
 
     pub(super) fn after_activation(&mut self, req: &Request) -> Vec<Event> {

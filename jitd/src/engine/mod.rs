@@ -27,6 +27,7 @@ mod sessions;
 mod tick;
 mod tracking;
 mod transitions;
+mod vendors;
 
 pub use blocking::run_blocking;
 pub use checker::GrantChecker;
@@ -83,6 +84,11 @@ pub enum Event {
         resource: String,
         reason: State,
     },
+    /// A vendor's access started, ended or is due for deletion: the
+    /// keeper brings its account where it should be.
+    VendorChanged {
+        id: crate::core::vendor::VendorId,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -94,6 +100,9 @@ pub struct Engine {
     deadlines: Deadlines,
     /// Break-glass justifications owed, by grant (a separate id space).
     justifications: Deadlines,
+    /// Vendor requests lapsing and ended vendors due for deletion, by
+    /// vendor (a separate id space).
+    vendor_deadlines: Deadlines,
     grants: Arc<RwLock<GrantIndex>>,
     started_at: UnixTime,
     /// Rung when notifications were queued.
@@ -136,6 +145,7 @@ impl Engine {
             clock,
             deadlines: Deadlines::default(),
             justifications: Deadlines::default(),
+            vendor_deadlines: Deadlines::default(),
             grants: Arc::new(RwLock::new(index)),
             started_at,
             doorbell,
@@ -175,3 +185,5 @@ impl Engine {
 mod step_up_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vendor_tests;

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::transitions::lapse_all;
+use super::transitions::{end_vendors, lapse_all};
 use super::{Engine, Event, Result, JITD};
 use crate::core::model::{RequestId, State, UnixTime};
 use crate::deadlines::Due;
@@ -22,14 +22,14 @@ impl Engine {
         if !owed.is_empty() {
             self.escalate_overdue(&owed)?;
         }
+        let mut events = self.tick_vendors()?;
         let due = self.deadlines.take_due(self.clock.boot());
         if due.is_empty() {
-            return Ok(Vec::new());
+            return Ok(events);
         }
         let now = self.clock.wall();
         let mut ended = Vec::new();
         let mut warned = Vec::new();
-        let mut events = Vec::new();
         let mut reschedule = Vec::new();
         for (id, kind) in due {
             let Some(req) = self.store.request(id)? else {
@@ -60,6 +60,8 @@ impl Engine {
         if ended.is_empty() && warned.is_empty() {
             return Ok(events);
         }
+        let ending: Vec<RequestId> = ended.iter().map(|(req, _, _)| req.id).collect();
+        let vendors_ended = self.vendors_ended_by(&ending)?;
         self.store.write(|w| -> Result<()> {
             for (id, expires_at) in &warned {
                 w.audit(&AuditEvent {
@@ -87,11 +89,12 @@ impl Engine {
                 })?;
                 lapse_all(w, extensions, now, "grant expired")?;
             }
-            Ok(())
+            end_vendors(w, &vendors_ended, State::Expired, now, JITD)
         })?;
         for (req, state, extensions) in &ended {
             events.extend(self.after_end(req, *state, extensions));
         }
+        events.extend(self.after_vendors_ended(&vendors_ended)?);
         Ok(events)
     }
 

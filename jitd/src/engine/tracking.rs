@@ -15,20 +15,26 @@ impl Engine {
     pub fn reload(&mut self) -> Result<()> {
         self.deadlines = Deadlines::default();
         self.justifications = Deadlines::default();
+        self.vendor_deadlines = Deadlines::default();
         *self.grants.write().unwrap_or_else(|e| e.into_inner()) = empty_index(&self.config);
         self.load_checkouts()?;
         for head in self.store.open_heads()? {
             self.track(&head);
         }
+        self.track_vendors()?;
         self.track_justifications()
     }
 
     /// Boot-clock time of the next deadline.
     pub fn next_deadline(&self) -> Option<Duration> {
-        match (self.deadlines.next(), self.justifications.next()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.deadlines.next(),
+            self.justifications.next(),
+            self.vendor_deadlines.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// `uid`'s active grant for `resource`, if any.

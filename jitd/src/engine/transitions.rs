@@ -129,3 +129,25 @@ pub(super) fn lapse_all(
     }
     Ok(())
 }
+
+/// Vendors whose access ends with the grants this transaction ends.
+pub(super) fn end_vendors(
+    w: &mut Writer<'_>,
+    vendors: &[crate::core::vendor::VendorId],
+    state: State,
+    now: UnixTime,
+    by: &str,
+) -> Result<()> {
+    for id in vendors {
+        w.end_vendor(*id, state, now, by)?;
+        w.audit(&AuditEvent {
+            at: now,
+            actor_uid: None,
+            actor: JITD,
+            event: "vendor_ended",
+            request: None,
+            detail: json!({"vendor": id, "state": state.as_str()}),
+        })?;
+    }
+    Ok(())
+}

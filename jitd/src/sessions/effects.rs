@@ -52,6 +52,7 @@ impl Effects {
             Event::Activated { resource, .. } | Event::Ended { resource, .. } => {
                 self.keeper.manages(resource)
             }
+            Event::VendorChanged { .. } => true,
             _ => false,
         });
         if accounts_change {

@@ -17,6 +17,7 @@ mod requests;
 mod schema;
 mod sessions;
 mod snapshots;
+mod vendors;
 
 use rusqlite::{Connection, Transaction};
 use std::path::Path;

@@ -287,6 +287,51 @@ ALTER TABLE requests ADD COLUMN activate_by INTEGER;
 DROP INDEX requests_open;
 CREATE INDEX requests_open ON requests(state) WHERE state IN ('pending', 'approved', 'active');
 "#,
+    // Sponsored vendor accounts (docs/design.md "Vendor accounts"): the
+    // request and its approvals, the uid given at approval (never given
+    // again: rows are kept after the account is deleted), where the host
+    // is (`host`), and the grants the approval made.
+    r#"
+CREATE TABLE vendors (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    organization TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    email        TEXT NOT NULL,
+    resources    TEXT NOT NULL,
+    segments     TEXT NOT NULL,
+    duration_secs INTEGER NOT NULL,
+    project      TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    key          TEXT,
+    account      TEXT NOT NULL,
+    uid          INTEGER UNIQUE,
+    sponsor_uid  INTEGER NOT NULL,
+    sponsor      TEXT NOT NULL,
+    manager      TEXT,
+    requested_at INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    expires_at   INTEGER,
+    ended_at     INTEGER,
+    ended_by     TEXT,
+    host         TEXT NOT NULL DEFAULT 'none'
+);
+CREATE INDEX vendors_open ON vendors(state) WHERE host != 'deleted';
+CREATE TABLE vendor_decisions (
+    vendor  INTEGER NOT NULL REFERENCES vendors(id),
+    uid     INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (vendor, uid)
+);
+CREATE TABLE vendor_grants (
+    grant_id INTEGER PRIMARY KEY REFERENCES requests(id),
+    vendor   INTEGER NOT NULL REFERENCES vendors(id)
+);
+CREATE INDEX vendor_grants_vendor ON vendor_grants(vendor);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

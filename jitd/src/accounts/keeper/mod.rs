@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::vendors::VendorHost;
 use super::{Groups, Passwords};
-use crate::config::{Config, ManagedAccount};
+use crate::config::{Config, ManagedAccount, VendorsConfig};
 use crate::core::model::RequestId;
 use crate::core::password::Secret;
 use crate::engine::Engine;
@@ -24,6 +25,7 @@ use crate::sessions::SessionControl;
 mod custody;
 mod memberships;
 mod snapshots;
+mod vendors;
 
 /// Retry delays after consecutive failed passes; the last repeats.
 const BACKOFF: [Duration; 4] = [
@@ -55,6 +57,12 @@ struct Inner {
     /// Checked-out passwords their holder may see, by account: in memory
     /// only, so a restarted jitd checks the account out again.
     revealable: Mutex<HashMap<String, (RequestId, Secret)>>,
+    /// Vendors' accounts (`[vendors]`), their tools, and where their homes
+    /// are archived before deletion.
+    vendors: Option<VendorsConfig>,
+    vendor_host: Box<dyn VendorHost>,
+    vendor_archive: PathBuf,
+    unknown_vendors: Mutex<vendors::Reported>,
     /// Consecutive failures by account, and when to try it again: the
     /// first alerts security, and a wake for another grant does not cut
     /// the back-off short.
@@ -80,15 +88,29 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The host's tools the keeper changes accounts with (others in tests).
+pub struct HostTools {
+    pub passwords: Box<dyn Passwords>,
+    pub groups: Box<dyn Groups>,
+    pub vendors: Box<dyn VendorHost>,
+}
+
+/// Where vendors' homes are archived before their accounts are deleted.
+pub const VENDOR_ARCHIVE_DIR: &str = "vendor-homes";
+
 impl Keeper {
     pub fn new(
         engine: Arc<Mutex<Engine>>,
         config: &Config,
-        passwords: Box<dyn Passwords>,
-        groups: Box<dyn Groups>,
+        tools: HostTools,
         state_dir: &Path,
         sessions: SessionControl,
     ) -> Keeper {
+        let HostTools {
+            passwords,
+            groups,
+            vendors: vendor_host,
+        } = tools;
         let grouped = config
             .resources
             .iter()
@@ -106,6 +128,10 @@ impl Keeper {
                 snapshotted,
                 recovery_file: state_dir.join(super::RECOVERY_FILE),
                 sessions,
+                vendors: config.vendors.clone(),
+                vendor_host,
+                vendor_archive: state_dir.join(VENDOR_ARCHIVE_DIR),
+                unknown_vendors: Mutex::default(),
                 revealable: Mutex::default(),
                 failures: Mutex::default(),
                 woken: Mutex::new(false),
@@ -147,6 +173,9 @@ impl Keeper {
         if let Some(after) = self.settle_snapshots() {
             retry = Some(retry.map_or(after, |d| d.min(after)));
         }
+        if let Some(after) = self.settle_vendors() {
+            retry = Some(retry.map_or(after, |d| d.min(after)));
+        }
         retry
     }
 
@@ -181,6 +210,7 @@ impl Keeper {
         self.inner.accounts.is_empty()
             && self.inner.grouped.is_empty()
             && self.inner.snapshotted.is_empty()
+            && self.inner.vendors.is_none()
     }
 
     /// Asks for a pass (a grant started or ended).

@@ -203,7 +203,13 @@ impl Engine {
                 Verdict::Approve => "vendor_approved",
                 Verdict::Deny => "vendor_denied",
             };
-            let detail = json!({"vendor": id, "role": role.as_str(), "comment": comment});
+            let detail = json!({
+                "vendor": id,
+                "account": vendor.account,
+                "sponsor": vendor.sponsor,
+                "role": role.as_str(),
+                "comment": comment,
+            });
             w.audit(&vendor_event(Some(who), now, event, detail))?;
             if verdict == Verdict::Deny {
                 w.end_vendor(id, State::Denied, now, &who.name)?;
@@ -282,7 +288,12 @@ impl Engine {
                 })?;
             }
             w.end_vendor(id, State::Revoked, now, &who.name)?;
-            let detail = json!({"vendor": id, "account": vendor.account, "comment": comment});
+            let detail = json!({
+                "vendor": id,
+                "account": vendor.account,
+                "sponsor": vendor.sponsor,
+                "comment": comment,
+            });
             w.audit(&vendor_event(Some(who), now, event, detail))
                 .map_err(Into::into)
         })?;
@@ -534,6 +545,7 @@ fn grant_vendor(
     let detail = json!({
         "vendor": vendor.id,
         "account": vendor.account,
+        "sponsor": vendor.sponsor,
         "uid": uid,
         "expires_at": expires_at,
         "grants": grants,

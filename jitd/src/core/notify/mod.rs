@@ -156,6 +156,12 @@ pub const EVENTS: &[&str] = &[
     "mfa_enrolled",
     "mfa_reset",
     "mfa_locked_out",
+    "vendor_requested",
+    "vendor_activated",
+    "vendor_denied",
+    "vendor_revoked",
+    "vendor_account_unknown",
+    "vendor_account_failed",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -282,6 +288,16 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             );
             let action = t.request.map(|id| format!("jitctl show {id}"));
             return Some((security(), notice(title, fields, action)));
+        }
+        "vendor_requested"
+        | "vendor_activated"
+        | "vendor_denied"
+        | "vendor_revoked"
+        | "vendor_account_unknown"
+        | "vendor_account_failed" => {
+            return vendor_notice(t).map(|(audiences, title, fields, action)| {
+                (audiences, notice(title, fields, action))
+            })
         }
         // A factor enrolled or removed: security sees who holds one (an
         // enrollment by someone at another's terminal shows here, T36).
@@ -448,6 +464,94 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
     }
 }
 
+/// What a vendor's events say and to whom (W4): the request to the
+/// sponsor's manager (the one `[managers]` names, else the role) and
+/// security; its outcome to the sponsor; an account jitd did not make, or
+/// could not make or unmake, to security.
+fn vendor_notice(t: &Trigger<'_>) -> Option<(Vec<Audience>, String, Vec<Field>, Option<String>)> {
+    let text = |key: &str| detail_text(t.detail, key);
+    let vendor = text("vendor");
+    let account = text("account");
+    let mut fields = vec![
+        field("Vendor", vendor.clone()),
+        field("Account", account.clone()),
+    ];
+    let (audiences, title, action) = match t.event {
+        "vendor_requested" => {
+            for (label, key) in [
+                ("Organization", "organization"),
+                ("Email", "email"),
+                ("Resources", "resources"),
+                ("Segments", "segments"),
+                ("Project", "project"),
+                ("Reason", "reason"),
+                ("Sponsor", "sponsor"),
+                ("Manager", "manager"),
+            ] {
+                fields.push(field(label, text(key)));
+            }
+            let title = format!(
+                "jit: {} sponsors vendor account {account} ({}), approval needed",
+                text("sponsor"),
+                text("organization")
+            );
+            let action = format!("jitctl vendor approve {vendor}    (or: jitctl vendor deny {vendor} --comment TEXT)");
+            (
+                vec![Audience::Manager, Audience::Security],
+                title,
+                Some(action),
+            )
+        }
+        "vendor_activated" => {
+            fields.push(field(
+                "Expires",
+                t.detail["expires_at"].as_i64().map_or("-".into(), rfc3339),
+            ));
+            let title = format!("jit: vendor account {account} approved; it is being made");
+            (
+                vec![Audience::Requester],
+                title,
+                Some(format!("jitctl vendor show {vendor}")),
+            )
+        }
+        "vendor_denied" | "vendor_revoked" if t.detail["sponsor"].as_str() != Some(t.actor) => {
+            fields.push(field("By", clean(t.actor)));
+            fields.push(field("Comment", text("comment")));
+            let what = if t.event == "vendor_denied" {
+                "denied"
+            } else {
+                "revoked"
+            };
+            (
+                vec![Audience::Requester],
+                format!("jit: vendor account {account} {what}"),
+                None,
+            )
+        }
+        "vendor_account_unknown" => {
+            fields.push(field("Uid", text("uid")));
+            let title =
+                format!("jit: account {account} looks like a vendor's, but jitd did not make it");
+            (
+                vec![Audience::Security],
+                title,
+                Some(format!("getent passwd {account}")),
+            )
+        }
+        "vendor_account_failed" => {
+            fields.push(field("Error", text("error")));
+            let title = format!("jit: cannot bring vendor {vendor}'s account where it should be");
+            (
+                vec![Audience::Security],
+                title,
+                Some(format!("jitctl vendor show {vendor}; journalctl -u jitd")),
+            )
+        }
+        _ => return None,
+    };
+    Some((audiences, title, fields, action))
+}
+
 /// The deliveries one audit event causes. `members(audience, resource)`
 /// lists the user names in an audience (requester, owners, role members);
 /// nobody is told to approve their own request.
@@ -464,7 +568,12 @@ pub fn plan(
         || t.detail["resource"].as_str().unwrap_or_default().to_owned(),
         |r| r.resource.clone(),
     );
-    let requester = req.map(|r| r.user.as_str());
+    // A vendor's events are about its sponsor, and name the one manager
+    // who approves it (when `[managers]` knows them).
+    let requester = req
+        .map(|r| r.user.as_str())
+        .or_else(|| t.detail["sponsor"].as_str());
+    let named_manager = t.detail["manager"].as_str().filter(|_| req.is_none());
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let mut add = |channel: Channel, to: String| {
@@ -496,6 +605,9 @@ pub fn plan(
                             requester.map(str::to_owned).into_iter().collect::<Vec<_>>()
                         }
                         Audience::Escalation => Vec::new(),
+                        Audience::Manager if named_manager.is_some() => {
+                            named_manager.map(str::to_owned).into_iter().collect()
+                        }
                         _ => members(audience, &resource)
                             .into_iter()
                             .filter(|name| Some(name.as_str()) != requester)

@@ -557,3 +557,67 @@ fn enrollments_and_resets_tell_security_and_enrollment_lockouts_tell_nobody() {
     t.request = None;
     assert!(plan(&t, None, &policy(), &members).is_empty());
 }
+
+#[test]
+fn a_vendors_events_reach_its_sponsors_manager_security_and_the_sponsor() {
+    let asked = json!({"vendor": 3, "account": "v-jdoe", "organization": "Acme", "sponsor": "alice", "manager": "mike"});
+    let no_manager = json!({"vendor": 3, "account": "v-jdoe", "sponsor": "alice", "manager": null});
+    let activated =
+        json!({"vendor": 3, "account": "v-jdoe", "sponsor": "alice", "expires_at": 1_700_007_200});
+    let revoked = json!({"vendor": 3, "account": "v-jdoe", "sponsor": "alice", "comment": "done"});
+    let unknown = json!({"account": "v-rogue", "uid": 70009});
+    let cases: Vec<(&str, &Value, Vec<&str>)> = vec![
+        // The manager [managers] names, not every manager.
+        (
+            "vendor_requested",
+            &asked,
+            vec![
+                "email:mike@example.com",
+                "email:sam.s@corp.example",
+                "email:maria@example.com",
+                "hook:sec-slack",
+            ],
+        ),
+        (
+            "vendor_requested",
+            &no_manager,
+            vec![
+                "email:mike@example.com",
+                "email:maria@example.com",
+                "email:sam.s@corp.example",
+                "hook:sec-slack",
+            ],
+        ),
+        (
+            "vendor_activated",
+            &activated,
+            vec!["email:alice@example.com"],
+        ),
+        ("vendor_revoked", &revoked, vec!["email:alice@example.com"]),
+        (
+            "vendor_account_unknown",
+            &unknown,
+            vec![
+                "email:sam.s@corp.example",
+                "email:maria@example.com",
+                "hook:sec-slack",
+            ],
+        ),
+    ];
+    for (event, detail, want) in cases {
+        let out = plan(&vendor_trigger(event, detail), None, &policy(), &members);
+        assert_eq!(recipients(&out), want, "{event}: {detail}");
+        assert!(EVENTS.contains(&event), "{event} missing from EVENTS");
+    }
+}
+
+/// An event about a vendor: no request, its facts in the detail.
+fn vendor_trigger<'a>(event: &'a str, detail: &'a Value) -> Trigger<'a> {
+    Trigger {
+        event,
+        actor: "sam",
+        actor_uid: Some(61005),
+        request: None,
+        detail,
+    }
+}

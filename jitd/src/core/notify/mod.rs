@@ -294,11 +294,7 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
         | "vendor_denied"
         | "vendor_revoked"
         | "vendor_account_unknown"
-        | "vendor_account_failed" => {
-            return vendor_notice(t).map(|(audiences, title, fields, action)| {
-                (audiences, notice(title, fields, action))
-            })
-        }
+        | "vendor_account_failed" => return vendor_notice(t),
         // A factor enrolled or removed: security sees who holds one (an
         // enrollment by someone at another's terminal shows here, T36).
         "mfa_enrolled" | "mfa_reset" => {
@@ -468,7 +464,7 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
 /// sponsor's manager (the one `[managers]` names, else the role) and
 /// security; its outcome to the sponsor; an account jitd did not make, or
 /// could not make or unmake, to security.
-fn vendor_notice(t: &Trigger<'_>) -> Option<(Vec<Audience>, String, Vec<Field>, Option<String>)> {
+fn vendor_notice(t: &Trigger<'_>) -> Option<(Vec<Audience>, Notice)> {
     let text = |key: &str| detail_text(t.detail, key);
     let vendor = text("vendor");
     let account = text("account");
@@ -549,7 +545,14 @@ fn vendor_notice(t: &Trigger<'_>) -> Option<(Vec<Audience>, String, Vec<Field>, 
         }
         _ => return None,
     };
-    Some((audiences, title, fields, action))
+    let notice = Notice {
+        event: t.event.to_owned(),
+        request: t.request,
+        title,
+        fields,
+        action,
+    };
+    Some((audiences, notice))
 }
 
 /// The deliveries one audit event causes. `members(audience, resource)`

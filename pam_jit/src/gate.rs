@@ -39,6 +39,8 @@ pub struct SessionInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
     Success,
+    /// A wrong or missing second factor (the `auth` hook).
+    AuthErr,
     PermDenied,
     UserUnknown,
     AuthinfoUnavail,
@@ -95,7 +97,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(code: Code, log: String) -> Verdict {
+    pub(crate) fn new(code: Code, log: String) -> Verdict {
         Verdict {
             code,
             tell_user: None,
@@ -107,7 +109,7 @@ impl Verdict {
     }
 
     /// In `audit_only` mode a denial is logged, and access allowed.
-    fn enforce(mut self, args: &Args) -> Verdict {
+    pub(crate) fn enforce(mut self, args: &Args) -> Verdict {
         if args.audit_only && self.code != Code::Success {
             self.log = format!("audit_only: would deny: {}", self.log);
             self.code = Code::Success;
@@ -280,7 +282,7 @@ pub struct Bus<'a> {
 }
 
 impl Bus<'_> {
-    fn call(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>, ClientError> {
+    pub(crate) fn call(&mut self, member: &str, args: &[Value]) -> Result<Vec<Value>, ClientError> {
         let deadline = Instant::now() + self.timeout;
         if let Some(mut private) = self.kept.take() {
             private.set_deadline(deadline);

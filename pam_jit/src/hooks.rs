@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG};
+use pam::constants::{PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_TEXT_INFO};
 use pam::conv::Conv;
 use pam::items::{RHost, RUser, Service, Tty, User};
 use pam::module::{PamHandle, PamHooks};
@@ -14,6 +14,7 @@ use pam::module::{PamHandle, PamHooks};
 use crate::args::{self, Args};
 use crate::client::Client;
 use crate::gate::{self, Bus, Code, Scope, SessionInfo, Verdict};
+use crate::second_factor;
 
 const SESSION_KEY: &str = "pam_jit_session";
 const CONNECTION_KEY: &str = "pam_jit_connection";
@@ -22,6 +23,30 @@ pub struct PamJit;
 pam::pam_hooks!(PamJit);
 
 impl PamHooks for PamJit {
+    /// A second factor's code, checked by jitd (sshd's keyboard-interactive
+    /// after the key); a vendor's first login enrolls one here.
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        guarded(|| {
+            let (args, Holder { name: user, uid }) = match prepare(pamh, &args, "auth") {
+                Ok(ready) => ready,
+                Err(code) => return code,
+            };
+            let mut bus = bus(pamh, &args);
+            let mut conv = Talk(pamh.get_item::<Conv>().ok().flatten());
+            let verdict = second_factor::authenticate(&args, &user, uid, &mut bus, &mut conv);
+            // The account check of this login asks on the same connection.
+            if let Some(client) = bus.kept {
+                keep_connection(pamh, &args, client);
+            }
+            finish(pamh, &args, "auth", verdict)
+        })
+    }
+
+    /// Nothing to establish: the code proved who is at the keyboard.
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
             let (args, Holder { name: user, uid }) = match prepare(pamh, &args, "account") {
@@ -86,6 +111,22 @@ impl PamHooks for PamJit {
             let verdict = gate::close_session(&args, &user, session);
             finish(pamh, &args, "close", verdict)
         })
+    }
+}
+
+/// The login's conversation function, if the host program set one.
+struct Talk<'a>(Option<Conv<'a>>);
+
+impl second_factor::Conversation for Talk<'_> {
+    fn info(&mut self, text: &str) {
+        if let Some(conv) = &self.0 {
+            let _ = conv.send(PAM_TEXT_INFO, text);
+        }
+    }
+
+    fn ask_hidden(&mut self, prompt: &str) -> Option<String> {
+        let answer = self.0.as_ref()?.send(PAM_PROMPT_ECHO_OFF, prompt).ok()??;
+        answer.as_str().ok().map(str::to_owned)
     }
 }
 
@@ -255,6 +296,7 @@ fn finish(pamh: &PamHandle, args: &Args, hook: &str, verdict: Verdict) -> PamRes
     }
     match verdict.code {
         Code::Success => PamResultCode::PAM_SUCCESS,
+        Code::AuthErr => PamResultCode::PAM_AUTH_ERR,
         Code::PermDenied => PamResultCode::PAM_PERM_DENIED,
         Code::UserUnknown => PamResultCode::PAM_USER_UNKNOWN,
         Code::AuthinfoUnavail => PamResultCode::PAM_AUTHINFO_UNAVAIL,

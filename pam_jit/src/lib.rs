@@ -4,4 +4,5 @@ pub mod args;
 pub mod client;
 pub mod gate;
 mod hooks;
+pub mod second_factor;
 pub use jit_wire as wire;

@@ -206,6 +206,11 @@ impl Background {
         String::from_utf8_lossy(&lock(&self.output[0])).into_owned()
     }
 
+    /// What it has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.output[1])).into_owned()
+    }
+
     /// Kills the command (its whole process group) and returns what it printed.
     pub fn stop(mut self) -> Run {
         if let Some(c) = self.child.as_mut() {

@@ -77,10 +77,23 @@ impl Sshd {
     /// [`Sshd::ssh`] with `options` (`-o KEY=VALUE` pairs) ahead of the
     /// usual ones (ssh takes the first value it reads for each keyword).
     pub fn ssh_with(&self, env: &Env, user: &str, options: &[&str], remote: &[&str]) -> Command {
+        let key = self.dir.join(format!("{user}.id"));
+        self.ssh_with_key(env, user, &key, options, remote)
+    }
+
+    /// [`Sshd::ssh_with`] with the private key at `key`.
+    pub fn ssh_with_key(
+        &self,
+        env: &Env,
+        user: &str,
+        key: &Path,
+        options: &[&str],
+        remote: &[&str],
+    ) -> Command {
         let mut cmd = env.ns_command("ssh");
         cmd.args(options)
             .arg("-i")
-            .arg(self.dir.join(format!("{user}.id")))
+            .arg(key)
             .args([
                 "-o",
                 "StrictHostKeyChecking=no",

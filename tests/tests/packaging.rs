@@ -44,6 +44,11 @@ const SHARED_LAYOUT: &[(&str, u32, &str)] = &[
     ("/usr/libexec/jit/jit-polkit-check", 0o755, "root"),
     ("/usr/libexec/jit/jit-deliver", 0o755, "root"),
     ("/usr/share/polkit-1/rules.d/20-jit.rules", 0o644, "root"),
+    (
+        "/usr/share/jit/sshd_config.d/jit-vendors.conf",
+        0o644,
+        "root",
+    ),
     ("/etc/jit/jitd.toml", 0o644, "root"),
     ("/var/lib/jit", 0o700, "root"),
     ("/var/log/jit", 0o750, "jit-audit"),

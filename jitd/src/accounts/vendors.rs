@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -254,13 +254,21 @@ impl VendorHost for ShadowVendors {
 /// link someone put in its place).
 fn write_key(path: &Path, line: &str) -> Result<(), AccountError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(dir)?;
+    // sshd reads the key as the vendor: the directory must be searchable by
+    // everyone (0755, whatever jitd's umask), and writable by root only.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)?;
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
         return Err(conflict(format!(
             "{} must be a directory owned by root and writable by root only",
             dir.display()
         )));
+    }
+    if meta.mode() & 0o005 != 0o005 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
     }
     let temporary = path.with_extension("jit-new");
     let _ = fs::remove_file(&temporary);

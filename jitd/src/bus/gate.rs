@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::BusError;
 use crate::admissions::Admitter;
 use crate::core::model::Uid;
-use crate::engine::{run_blocking, Engine, EngineError, GrantChecker};
+use crate::engine::{run_blocking, Engine, EngineError, GrantChecker, LoginStep};
 use crate::polkit::asker::{AskerMissing, PolkitAsker};
 use crate::sessions::pidfd::Process;
 use crate::sessions::SessionEnds;
@@ -264,6 +264,30 @@ impl Gate {
     }
 
     /// Runs `op` against the engine off the executor ([`run_blocking`]).
+    /// pam_jit's `auth` hook: the login's next step for `uid` (with no
+    /// `code`, what to ask for; with one, whether it is right), as (state,
+    /// text): `code`; `enroll` and the seed to show (a QR code and its
+    /// URI); `accepted`; `refused` and why. Root only: the hook runs in a
+    /// root process (sshd), and a code is spent by asking.
+    pub async fn mfa_login(
+        &self,
+        caller: Uid,
+        uid: u32,
+        code: String,
+    ) -> Result<(String, String), BusError> {
+        if caller != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        let who = crate::directory::Person::lookup(uid).map_err(EngineError::from)?;
+        let step = self.run(move |e| e.mfa_login(&who, &code)).await?;
+        Ok(match step {
+            LoginStep::Code => ("code".into(), String::new()),
+            LoginStep::Enroll(uri) => ("enroll".into(), enrollment_text(uri.expose())),
+            LoginStep::Accepted => ("accepted".into(), String::new()),
+            LoginStep::Refused(why) => ("refused".into(), why),
+        })
+    }
+
     pub async fn run<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Engine) -> Result<T, EngineError> + Send + 'static,
@@ -298,4 +322,20 @@ fn bus_result<T>(
 ) -> Result<T, BusError> {
     ran.map_err(|e| BusError::Failed(e.to_string()))?
         .map_err(BusError::from)
+}
+
+/// What a vendor sees at their first login: the seed as a QR code for an
+/// authenticator app, and as its URI for those who type it.
+fn enrollment_text(uri: &str) -> String {
+    let mut text = String::from(
+        "Your account needs a second factor. Scan this with an authenticator app:\n\n",
+    );
+    if let Ok(drawn) = crate::core::mfa::qr_code(uri) {
+        text.push_str(&drawn);
+        text.push('\n');
+    }
+    text.push_str("\nor enter this in it: ");
+    text.push_str(uri);
+    text.push('\n');
+    text
 }

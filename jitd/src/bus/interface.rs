@@ -563,6 +563,19 @@ impl Daemon {
         to_json(&self.run(move |e| e.list(&who, &filter)).await?)
     }
 
+    /// pam_jit's `auth` hook (root only): see [`Gate::mfa_login`].
+    #[zbus(out_args("state", "text"))]
+    async fn mfa_login(
+        &self,
+        uid: u32,
+        code: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(String, String), BusError> {
+        let caller = self.callers.uid(conn, header.sender()).await?;
+        self.gate.mfa_login(caller, uid, code).await
+    }
+
     /// The hot path of every sudo and login: no SQLite, no engine lock.
     #[zbus(out_args("active", "grant", "expires_at", "pending"))]
     async fn check_grant(

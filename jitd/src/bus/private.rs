@@ -334,7 +334,7 @@ fn member(m: &Message) -> &str {
     m.member.as_deref().unwrap_or_default()
 }
 
-/// `org.jit.Daemon1` on the private socket: pam_jit's two methods only,
+/// `org.jit.Daemon1` on the private socket: pam_jit's methods only,
 /// for the one caller at the other end. Errors as (name, message).
 async fn call(
     gate: &Gate,
@@ -408,7 +408,14 @@ async fn call(
                 Value::I64(expires_at),
             ])
         }
-        (INTERFACE, "CheckGrant" | "RegisterSession", _) => Err(fdo(
+        (INTERFACE, "MfaLogin", [Value::U32(holder), Value::Str(code)]) if m.signature == "us" => {
+            let (state, text) = gate
+                .mfa_login(uid, *holder, code.clone())
+                .await
+                .map_err(named)?;
+            Ok(vec![Value::Str(state), Value::Str(text)])
+        }
+        (INTERFACE, "CheckGrant" | "RegisterSession" | "MfaLogin", _) => Err(fdo(
             "InvalidArgs",
             format!("{member} does not take ({})", m.signature),
         )),

@@ -4,8 +4,6 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use qrcode::render::unicode::Dense1x2;
-use qrcode::QrCode;
 use zeroize::Zeroizing;
 
 use super::args::MfaAction;
@@ -54,14 +52,7 @@ pub async fn run(jitd: &Daemon1Proxy<'_>, action: MfaAction) -> Result<Exit, Cli
 /// The seed as a QR code for an authenticator app, and as text when asked
 /// for (or when the QR code cannot be drawn).
 fn print_enrollment(uri: &str, show_uri: bool) {
-    let drawn = QrCode::new(uri.as_bytes()).map(|code| {
-        Zeroizing::new(
-            code.render::<Dense1x2>()
-                .dark_color(Dense1x2::Light)
-                .light_color(Dense1x2::Dark)
-                .build(),
-        )
-    });
+    let drawn = crate::core::mfa::qr_code(uri);
     match &drawn {
         Ok(qr) => println!("{}", qr.as_str()),
         Err(e) => eprintln!("jitctl: cannot draw the QR code ({e}); enter the URI below"),

@@ -91,6 +91,19 @@ pub enum Verdict {
     ClockBehind,
 }
 
+/// `uri` as a QR code of text (two rows of modules a line, light on dark
+/// so that it scans on a dark terminal), for an authenticator app.
+pub fn qr_code(uri: &str) -> Result<zeroize::Zeroizing<String>, qrcode::types::QrError> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(uri.as_bytes())?;
+    Ok(zeroize::Zeroizing::new(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .build(),
+    ))
+}
+
 /// The TOTP generator of `secret`, labelled `account` in apps.
 pub fn totp(secret: &[u8], account: &str) -> Option<Totp> {
     Builder::new()

@@ -51,6 +51,13 @@ impl Engine {
     /// terminal would otherwise swap the seed the user just scanned), and
     /// while locked out (wrong codes carry over to a new seed).
     pub fn mfa_enroll(&mut self, who: &Person) -> Result<Secret> {
+        self.start_enrollment(who, false)
+    }
+
+    /// [`Engine::mfa_enroll`]; `replace_pending`: at a vendor's login, where
+    /// the one at the keyboard proved the vendor's key, a pending seed (a
+    /// login given up before its code) is replaced by a new one.
+    fn start_enrollment(&mut self, who: &Person, replace_pending: bool) -> Result<Secret> {
         let now = self.clock.wall();
         if let Some(row) = self.mfa_row(who)? {
             let e = row.enrollment;
@@ -59,7 +66,7 @@ impl Engine {
             }
             match e.stage {
                 Stage::Enrolled => return Err(EngineError::MfaEnrolled),
-                Stage::Pending { until } if until > now => {
+                Stage::Pending { until } if until > now && !replace_pending => {
                     return Err(EngineError::MfaPending(rfc3339(until)))
                 }
                 Stage::Pending { .. } => {}
@@ -79,6 +86,41 @@ impl Engine {
             Ok(())
         })?;
         Ok(Secret::new(uri))
+    }
+
+    /// pam_jit's `auth` hook at a login (sshd's keyboard-interactive after
+    /// the key): with no code, what to ask for; with one, whether it is
+    /// right. Enrolled users give a code; a vendor with no factor yet
+    /// enrolls here, the seed shown in the login's conversation (before
+    /// any session, so never in a recording); anyone else without one is
+    /// refused (they enroll with `jitctl mfa enroll` first).
+    pub fn mfa_login(&mut self, who: &Person, code: &str) -> Result<LoginStep> {
+        let stage = match self.mfa_row(who)? {
+            Some(row) => Some(row.enrollment.stage),
+            None => None,
+        };
+        if !code.is_empty() {
+            let checked = match stage {
+                Some(Stage::Pending { .. }) => self.mfa_check(who, code, ENROLLMENT),
+                _ => self.mfa_check(who, code, "login"),
+            };
+            return Ok(match checked {
+                Ok(()) => LoginStep::Accepted,
+                Err(refusal) => LoginStep::Refused(refusal.to_string()),
+            });
+        }
+        if stage == Some(Stage::Enrolled) {
+            return Ok(LoginStep::Code);
+        }
+        if !self.enrolls_at_login(who)? {
+            return Ok(LoginStep::Refused(
+                EngineError::MfaNotEnrolled(who.name.clone()).to_string(),
+            ));
+        }
+        match self.start_enrollment(who, true) {
+            Ok(uri) => Ok(LoginStep::Enroll(uri)),
+            Err(refusal) => Ok(LoginStep::Refused(refusal.to_string())),
+        }
     }
 
     /// `who`'s code confirming their pending enrollment.
@@ -208,6 +250,17 @@ impl Engine {
             row => view(&target.name, row.map(|r| r.enrollment), self.clock.wall()),
         })
     }
+}
+
+/// What a login's `auth` step does next ([`Engine::mfa_login`]).
+pub enum LoginStep {
+    /// Ask for a code.
+    Code,
+    /// Show this new seed (`otpauth://` URI), then ask for its first code.
+    Enroll(Secret),
+    Accepted,
+    /// Denied, with what to tell the user.
+    Refused(String),
 }
 
 /// A past lockout is not shown (it no longer holds).

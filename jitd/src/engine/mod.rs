@@ -33,6 +33,7 @@ pub use blocking::run_blocking;
 pub use checker::GrantChecker;
 pub use custody::{CustodyError, Written};
 pub use error::EngineError;
+pub use mfa::LoginStep;
 pub use recordings::{RecordedSession, RecordingStart};
 
 use sessions::write_journaled;

@@ -70,6 +70,20 @@ impl Engine {
             .is_some_and(|c| c.uids.contains(&who.uid) || who.name.starts_with(&c.prefix))
     }
 
+    /// Whether `who` is a vendor whose access is active: the one kind of
+    /// user who enrolls a second factor at login (their first), since they
+    /// have no shell before it.
+    pub(super) fn enrolls_at_login(&self, who: &Person) -> Result<bool> {
+        if !self.is_vendor(who) {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .vendors(true)?
+            .iter()
+            .any(|v| v.uid == Some(who.uid) && v.account == who.name && v.state == State::Active))
+    }
+
     pub(super) fn load_vendor(&self, id: VendorId) -> Result<Vendor> {
         Ok(self.store.vendor(id)?.ok_or(VendorError::NotFound(id))?)
     }

@@ -3,11 +3,12 @@
 //! input (one nft transaction: the table is replaced whole or not at all),
 //! and the drop counters read back with `nft -j`.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
 use super::shadow::{run, run_read, AccountError};
-use crate::core::segments::{drop_comment, FAMILY, TABLE};
+use crate::core::segments::{uid_of_comment, Counted, FAMILY, TABLE};
 
 const NFT: &str = "/usr/sbin/nft";
 
@@ -16,9 +17,9 @@ const NFT: &str = "/usr/sbin/nft";
 pub trait Firewall: Send + Sync {
     /// Applies an nft script (`core::segments::script`).
     fn apply(&self, script: &str) -> Result<(), AccountError>;
-    /// Packets dropped from `uid` since its rules were last made, if jit's
-    /// table has them.
-    fn dropped(&self, uid: u32) -> Option<u64>;
+    /// What each vendor uid's drop rule in jit's table has counted; empty
+    /// when nft or the table is missing.
+    fn counters(&self) -> BTreeMap<u32, Counted>;
 }
 
 /// The host's nftables.
@@ -29,8 +30,8 @@ impl Firewall for Nft {
         apply(script)
     }
 
-    fn dropped(&self, uid: u32) -> Option<u64> {
-        dropped(uid)
+    fn counters(&self) -> BTreeMap<u32, Counted> {
+        counters()
     }
 }
 
@@ -51,27 +52,40 @@ pub fn apply(script: &str) -> Result<(), AccountError> {
     run(NFT, "nft", &["-f", "-"], Some(script.as_bytes()))
 }
 
-/// The packets counted by `uid`'s drop rule in jit's table: `None` when
-/// nft, the table or the rule is missing.
-pub fn dropped(uid: u32) -> Option<u64> {
-    installed().ok()?;
-    let out = run_read(NFT, "nft", &["-j", "list", "table", FAMILY, TABLE], None).ok()?;
-    let doc: serde_json::Value = serde_json::from_slice(&out).ok()?;
-    counter_of(&doc, &drop_comment(uid))
+/// The drop counters of jit's table, by uid (`nft -j list table`).
+pub fn counters() -> BTreeMap<u32, Counted> {
+    let Ok(()) = installed() else {
+        return BTreeMap::new();
+    };
+    run_read(NFT, "nft", &["-j", "list", "table", FAMILY, TABLE], None)
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out).ok())
+        .map(|doc| counters_of(&doc))
+        .unwrap_or_default()
 }
 
-/// The packet count of the rule commented `comment` in `nft -j` output.
-fn counter_of(doc: &serde_json::Value, comment: &str) -> Option<u64> {
-    doc["nftables"].as_array()?.iter().find_map(|item| {
-        let rule = item.get("rule")?;
-        if rule["comment"].as_str() != Some(comment) {
-            return None;
-        }
-        rule["expr"]
-            .as_array()?
-            .iter()
-            .find_map(|e| e.get("counter")?["packets"].as_u64())
-    })
+/// The counters of the drop rules (found by their comments) in `nft -j`
+/// output.
+fn counters_of(doc: &serde_json::Value) -> BTreeMap<u32, Counted> {
+    let items = doc["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    items
+        .iter()
+        .filter_map(|item| {
+            let rule = item.get("rule")?;
+            let uid = uid_of_comment(rule["comment"].as_str()?)?;
+            let counter = rule["expr"]
+                .as_array()?
+                .iter()
+                .find_map(|e| e.get("counter"))?;
+            Some((
+                uid,
+                Counted {
+                    packets: counter["packets"].as_u64()?,
+                    bytes: counter["bytes"].as_u64()?,
+                },
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -79,7 +93,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_counter_is_found_by_its_comment() {
+    fn the_counters_are_found_by_their_comments() {
         // nft 1.0.6's `-j list table inet jit_vendors`, trimmed.
         let doc: serde_json::Value = serde_json::from_str(
             r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
@@ -92,8 +106,11 @@ mod tests {
                 {"counter": {"packets": 3, "bytes": 180}}, {"drop": null}]}}]}"#,
         )
         .unwrap();
-        assert_eq!(counter_of(&doc, "jit vendor uid 70500"), Some(3));
-        assert_eq!(counter_of(&doc, "jit vendor uid 70501"), None);
-        assert_eq!(counter_of(&serde_json::json!({}), "x"), None);
+        let expected = Counted {
+            packets: 3,
+            bytes: 180,
+        };
+        assert_eq!(counters_of(&doc), BTreeMap::from([(70_500, expected)]));
+        assert!(counters_of(&serde_json::json!({})).is_empty());
     }
 }

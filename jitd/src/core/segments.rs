@@ -15,7 +15,7 @@
 //! with `ip daddr` or `ip6 daddr`, so a vendor with IPv4 segments only
 //! sends no IPv6 at all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use ipnet::IpNet;
@@ -35,14 +35,30 @@ pub struct VendorEgress<'a> {
     pub segments: Vec<&'a Segment>,
 }
 
+/// What a vendor's drop rule has counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+const DROP_COMMENT: &str = "jit vendor uid ";
+
 /// The comment on `uid`'s drop rule: how its counter is found again.
 pub fn drop_comment(uid: Uid) -> String {
-    format!("jit vendor uid {uid}")
+    format!("{DROP_COMMENT}{uid}")
+}
+
+/// The uid whose drop rule has `comment`, if it is one.
+pub fn uid_of_comment(comment: &str) -> Option<Uid> {
+    comment.strip_prefix(DROP_COMMENT)?.parse().ok()
 }
 
 /// The nft script (for `nft -f -`) that makes jit's table hold exactly the
-/// rules of `vendors`; with none, it only removes the table.
-pub fn script(vendors: &[VendorEgress<'_>]) -> String {
+/// rules of `vendors`; with none, it only removes the table. The table is
+/// made anew, so each drop counter starts from `counted` (what the table
+/// counted before): one vendor's change does not zero the others'.
+pub fn script(vendors: &[VendorEgress<'_>], counted: &BTreeMap<Uid, Counted>) -> String {
     // `add` first: `delete` of a missing table would fail the transaction.
     let mut out = format!("add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\n");
     if vendors.is_empty() {
@@ -76,9 +92,13 @@ pub fn script(vendors: &[VendorEgress<'_>]) -> String {
                 let _ = writeln!(out, " accept comment \"{}\"", segment.name);
             }
         }
+        let counter = match counted.get(&vendor.uid) {
+            Some(c) => format!("counter packets {} bytes {}", c.packets, c.bytes),
+            None => "counter".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "\t\tmeta skuid {} counter drop comment \"{}\"",
+            "\t\tmeta skuid {} {counter} drop comment \"{}\"",
             vendor.uid,
             drop_comment(vendor.uid)
         );
@@ -121,16 +141,19 @@ mod tests {
 
     #[test]
     fn no_vendor_only_removes_the_table() {
-        assert_eq!(script(&[]), HEAD);
+        assert_eq!(script(&[], &BTreeMap::new()), HEAD);
     }
 
     #[test]
     fn the_whole_table_for_one_vendor() {
         let db = segment("db-net", &["10.20.0.0/24"], &[5432]);
-        let text = script(&[VendorEgress {
-            uid: 70_500,
-            segments: vec![&db],
-        }]);
+        let text = script(
+            &[VendorEgress {
+                uid: 70_500,
+                segments: vec![&db],
+            }],
+            &BTreeMap::new(),
+        );
         let expected = format!(
             "{HEAD}table inet jit_vendors {{\n\tchain output {{\n\
              \t\ttype filter hook output priority filter; policy accept;\n\
@@ -234,7 +257,7 @@ mod tests {
             ),
         ];
         for (what, vendors, expected) in cases {
-            let text = script(&vendors);
+            let text = script(&vendors, &BTreeMap::new());
             assert!(text.starts_with(HEAD), "{what}: {text}");
             assert_eq!(rules(&text), expected, "{what}");
         }
@@ -251,10 +274,38 @@ mod tests {
             uid: 2,
             segments: vec![],
         };
+        let none = BTreeMap::new();
         assert_eq!(
-            script(&[a.clone(), b.clone()]),
-            script(&[b, a]),
+            script(&[a.clone(), b.clone()], &none),
+            script(&[b, a], &none),
             "the keeper compares scripts to know whether to apply"
         );
+    }
+
+    #[test]
+    fn counters_carry_over_the_replacement() {
+        let counted = BTreeMap::from([
+            (
+                7,
+                Counted {
+                    packets: 5,
+                    bytes: 300,
+                },
+            ),
+            (8, Counted::default()),
+        ]);
+        let text = script(
+            &[VendorEgress {
+                uid: 7,
+                segments: vec![],
+            }],
+            &counted,
+        );
+        assert_eq!(
+            rules(&text),
+            ["meta skuid 7 counter packets 5 bytes 300 drop comment \"jit vendor uid 7\""]
+        );
+        assert_eq!(uid_of_comment(&drop_comment(70_500)), Some(70_500));
+        assert_eq!(uid_of_comment("db-net"), None);
     }
 }

@@ -6,7 +6,7 @@
 //! rules differ from the last applied and on the first of a run (the
 //! reconcile at start): an account is made only once its rules are in.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use super::{lock, Keeper};
@@ -17,10 +17,9 @@ use crate::core::vendor::{self, Host, Vendor};
 /// The failure key of the egress rules (no account is named so).
 const SEGMENTS_KEY: &str = ":segments";
 
-/// A script the firewall holds, and the uids it has rules for.
+/// The rules the firewall holds (their script without counters).
 pub(super) struct Applied {
     script: String,
-    uids: Vec<u32>,
 }
 
 /// The failure key of vendor `id` (no account is named so).
@@ -161,30 +160,31 @@ impl Keeper {
                 segments: granted.iter().collect(),
             })
             .collect();
-        let script = segments::script(&rules);
+        // Compared without the counters: they change with every packet.
+        let rules_only = segments::script(&rules, &BTreeMap::new());
         let uids: Vec<u32> = rules.iter().map(|r| r.uid).collect();
-        let leaving: Vec<u32> = match &*lock(&self.inner.egress) {
-            Some(applied) if applied.script == script => return Ok(()),
-            Some(applied) => applied
-                .uids
-                .iter()
-                .filter(|uid| !uids.contains(uid))
-                .copied()
-                .collect(),
-            None => Vec::new(),
-        };
-        // Read before the rules (and their counters) go.
-        for uid in leaving {
-            if let Some(n) = self.inner.firewall.dropped(uid) {
-                tracing::info!(uid, dropped = n, "a vendor's egress rules are removed");
-                lock(&self.inner.dropped_at_end).insert(uid, n);
+        if matches!(&*lock(&self.inner.egress), Some(a) if a.script == rules_only) {
+            return Ok(());
+        }
+        // Read before the table is made anew: the vendors who stay keep
+        // their counts, those who leave have theirs audited with the lock.
+        let counted = self.inner.firewall.counters();
+        for (uid, c) in &counted {
+            if !uids.contains(uid) {
+                tracing::info!(
+                    uid,
+                    dropped = c.packets,
+                    "a vendor's egress rules are removed"
+                );
+                lock(&self.inner.dropped_at_end).insert(*uid, c.packets);
             }
         }
+        let script = segments::script(&rules, &counted);
         match self.inner.firewall.apply(&script) {
             Ok(()) => {
                 lock(&self.inner.failures).remove(SEGMENTS_KEY);
                 tracing::info!(vendors = uids.len(), "vendors' egress rules applied");
-                *lock(&self.inner.egress) = Some(Applied { script, uids });
+                *lock(&self.inner.egress) = Some(Applied { script: rules_only });
                 Ok(())
             }
             Err(e) => {

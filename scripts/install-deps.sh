@@ -12,6 +12,8 @@ needed+=(libpam-systemd)
 # Managed accounts: shadow-utils, and python3's crypt to check a password against its hash;
 # sesearch, to check the SELinux module's rules for them (SELinux itself does not run here).
 needed+=(passwd python3 setools libcap2-bin)
+# Vendors' network segments: nft for jitd's rules; ip, ss and nc for the tests' network namespaces.
+needed+=(nftables iproute2 netcat-openbsd)
 # The fuzz targets: libfuzzer-sys builds libFuzzer (C++).
 needed+=(g++)
 missing=()

@@ -13,6 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use zbus::Connection;
 
+use crate::accounts::segments::Nft;
 use crate::accounts::vendors::ShadowVendors;
 use crate::accounts::{Gpasswd, HostTools, Keeper, ShadowUtils, RECOVERY_FILE};
 use crate::api::{BUS_NAME, OBJECT_PATH};
@@ -106,6 +107,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         passwords: Box::new(ShadowUtils::new()),
         groups: Box::new(Gpasswd),
         vendors: Box::new(ShadowVendors::new()),
+        firewall: Box::new(Nft),
     };
     let keeper = Keeper::new(
         Arc::clone(&engine),

@@ -38,6 +38,9 @@ pub use fixtures::*;
 mod jitctl;
 pub use jitctl::*;
 
+mod network;
+pub use network::*;
+
 mod pam;
 pub use pam::*;
 

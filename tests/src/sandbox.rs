@@ -31,6 +31,9 @@ pub struct Env {
     /// A command (and its arguments) jitd is started under, such as
     /// `setpriv` with the unit's capabilities; empty: none.
     pub jitd_wrapper: Vec<String>,
+    /// The namespace has a network namespace of its own too (only `lo`,
+    /// down): jitd's nftables rules never reach the host's.
+    pub(crate) own_network: bool,
 }
 
 impl Env {
@@ -54,6 +57,16 @@ impl Env {
     /// [`Env::without_jitd`] with more bus policy files than jit's own
     /// (another service's, such as polkitd's).
     pub fn with_bus_policies(config: &str, policies: &[&Path]) -> Env {
+        Env::build(config, policies, false)
+    }
+
+    /// [`Env::without_jitd`] in a network namespace of its own as well:
+    /// every command of [`Env::ns_command`] (jitd's too) runs in it.
+    pub fn with_own_network(config: &str) -> Env {
+        Env::build(config, &[], true)
+    }
+
+    fn build(config: &str, policies: &[&Path], own_network: bool) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("jit-e2e-")
             .tempdir()
@@ -64,8 +77,12 @@ impl Env {
 
         let (passwd, group) = fixture_account_files(&root);
         let mut holder_cmd = Command::new("unshare");
+        holder_cmd.arg("--mount");
+        if own_network {
+            holder_cmd.arg("--net");
+        }
         holder_cmd
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .args(["--propagation", "private", "--", "sh", "-c"])
             .arg(
                 "mount --bind \"$1\" /etc/passwd && mount --bind \"$2\" /etc/group \
                  && echo ready && exec sleep infinity",
@@ -109,6 +126,7 @@ impl Env {
                 m.join(format!("jit-test-{}", name.trim_start_matches("jit-e2e-")))
             }),
             jitd_wrapper: Vec::new(),
+            own_network,
         };
         env.write_config(config);
         env.start_bus(policies);
@@ -142,14 +160,15 @@ impl Env {
         PathBuf::from(format!("/proc/{}/root", self.ns_pid())).join(relative)
     }
 
-    /// A command run inside the namespace (as root).
+    /// A command run inside the namespace (as root): its network
+    /// namespace too when it has its own.
     pub fn ns_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("nsenter");
-        cmd.arg("-t")
-            .arg(self.ns_pid().to_string())
-            .args(["-m", "--"])
-            .arg(program)
-            .current_dir("/");
+        cmd.arg("-t").arg(self.ns_pid().to_string()).arg("-m");
+        if self.own_network {
+            cmd.arg("-n");
+        }
+        cmd.arg("--").arg(program).current_dir("/");
         die_with_parent(&mut cmd);
         cmd
     }

@@ -59,8 +59,13 @@ impl Sshd {
         let mut cmd = env.ns_command("/usr/sbin/sshd");
         cmd.args(["-D", "-e", "-f"]).arg(&config);
         let mut process = Background::spawn(cmd);
+        // sshd writes its pid file once it listens; probing the port from
+        // here would miss an sshd in a network namespace of the test's.
+        let pid_file = dir.join("sshd.pid");
         let up = wait_for(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+            fs::read_to_string(&pid_file)
+                .ok()
+                .filter(|pid| pid.ends_with('\n'))
         });
         if up.is_none() || !process.running() {
             panic!("sshd did not start:{}", process.stop());

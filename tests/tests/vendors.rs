@@ -29,9 +29,10 @@ fn config(base: u32, retention: &str) -> String {
     )
 }
 
-/// Namespace with its own system directories, jitd started.
+/// Namespace with its own system directories and network (jitd's
+/// nftables rules for vendors stay in it), jitd started.
 fn env(base: u32, retention: &str) -> Env {
-    let mut env = Env::without_jitd(&config(base, retention));
+    let mut env = Env::with_own_network(&config(base, retention));
     env.private_system_dirs();
     env.start_jitd();
     env

@@ -8,6 +8,7 @@ mod groups;
 mod keeper;
 mod leftovers;
 mod lock_holders;
+pub mod segments;
 pub mod shadow;
 pub mod vendors;
 

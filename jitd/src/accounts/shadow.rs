@@ -25,6 +25,8 @@ const SHADOW_FILE: &str = "/etc/shadow";
 const TOOL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Enough of a tool's complaint for the log.
 const STDERR_MAX: usize = 512;
+/// The most of a tool's output read (`nft -j list` of jit's table).
+const STDOUT_MAX: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -111,6 +113,27 @@ pub(super) fn run(
     args: &[&str],
     input: Option<&[u8]>,
 ) -> Result<(), AccountError> {
+    run_tool(path, tool, args, input, false).map(drop)
+}
+
+/// [`run`], and what the program wrote on its standard output (at most
+/// [`STDOUT_MAX`] bytes: the rest is discarded).
+pub(super) fn run_read(
+    path: &'static str,
+    tool: &'static str,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Result<Vec<u8>, AccountError> {
+    run_tool(path, tool, args, input, true)
+}
+
+fn run_tool(
+    path: &'static str,
+    tool: &'static str,
+    args: &[&str],
+    input: Option<&[u8]>,
+    read: bool,
+) -> Result<Vec<u8>, AccountError> {
     if !Path::new(path).exists() {
         return Err(AccountError::Io(io::Error::new(
             io::ErrorKind::NotFound,
@@ -139,9 +162,22 @@ pub(super) fn run(
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(if read { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::piped())
         .spawn()?;
+    // Read on a thread of its own while the program runs: a full pipe
+    // would otherwise stall it until the timeout. Killed at the timeout,
+    // the program closes the pipe and the thread ends.
+    let reader = child.stdout.take().map(|pipe| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let mut pipe = pipe;
+            let _ = (&mut pipe).take(STDOUT_MAX).read_to_end(&mut out);
+            // Drain what is over the limit so the program can finish.
+            let _ = io::copy(&mut pipe, &mut io::sink());
+            out
+        })
+    });
     // Written, then closed; a failed write (the program exited early) is
     // reported after the wait, with what the program said.
     let written = match (input, child.stdin.take()) {
@@ -149,11 +185,12 @@ pub(super) fn run(
         _ => Ok(()),
     };
     let status = wait(&mut child, tool)?;
+    let out = reader
+        .map(|r| r.join().unwrap_or_default())
+        .unwrap_or_default();
     if status.success() {
         written?;
-    }
-    if status.success() {
-        return Ok(());
+        return Ok(out);
     }
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {

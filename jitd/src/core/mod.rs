@@ -20,6 +20,7 @@ pub(crate) mod replay;
 pub mod risk;
 pub(crate) mod routing;
 pub mod sanitize;
+pub(crate) mod segments;
 pub(crate) mod sudoers;
 pub(crate) mod vendor;
 pub(crate) mod workflow;

@@ -7,8 +7,10 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::{Engine, Event, Result, JITD};
-use crate::config::{UnknownManager, VendorsConfig};
-use crate::core::model::{Decision, Kind, Request, RequestId, Route, State, UnixTime, Verdict};
+use crate::config::{Segment, UnknownManager, VendorsConfig};
+use crate::core::model::{
+    Decision, Kind, Request, RequestId, Route, State, Uid, UnixTime, Verdict,
+};
 use crate::core::risk::RiskAssessment;
 use crate::core::vendor::{self, Approver, Host, Vendor, VendorAsk, VendorError, VendorId};
 use crate::core::workflow;
@@ -442,6 +444,46 @@ impl Engine {
         self.store.write(|w| -> Result<()> {
             let detail = json!({"account": name, "uid": uid});
             w.audit(&vendor_event(None, now, "vendor_account_unknown", detail))?;
+            Ok(())
+        })
+    }
+
+    /// Every active vendor's uid and the segments it was granted, as the
+    /// config defines them now: the keeper's egress rules. A segment the
+    /// config no longer has is left out (its traffic is dropped with the
+    /// rest), never guessed.
+    pub fn vendor_egress(&self) -> Result<Vec<(Uid, Vec<Segment>)>> {
+        if self.config.vendors.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut egress = Vec::new();
+        for v in self.store.vendors(true)? {
+            let (State::Active, Some(uid)) = (v.state, v.uid) else {
+                continue;
+            };
+            let mut segments = Vec::new();
+            for name in &v.ask.segments {
+                match self.config.segments.iter().find(|s| &s.name == name) {
+                    Some(segment) => segments.push(segment.clone()),
+                    None => tracing::warn!(
+                        vendor = v.id,
+                        segment = name,
+                        "a vendor's segment is no longer in the config: not granted"
+                    ),
+                }
+            }
+            egress.push((uid, segments));
+        }
+        Ok(egress)
+    }
+
+    /// The vendors' egress rules could not be applied: audited once per
+    /// run of failures (the keeper retries).
+    pub fn report_segments_failure(&mut self, error: &str) -> Result<()> {
+        let now = self.clock.wall();
+        self.store.write(|w| -> Result<()> {
+            let detail = json!({"table": "inet jit_vendors", "error": error});
+            w.audit(&vendor_event(None, now, "vendor_segments_failed", detail))?;
             Ok(())
         })
     }

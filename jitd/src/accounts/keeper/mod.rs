@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::segments::Firewall;
 use super::vendors::VendorHost;
 use super::{Groups, Passwords};
 use crate::config::{Config, ManagedAccount, VendorsConfig};
@@ -63,6 +64,14 @@ struct Inner {
     vendor_host: Box<dyn VendorHost>,
     vendor_archive: PathBuf,
     unknown_vendors: Mutex<vendors::Reported>,
+    /// The vendors' egress rules (`core::segments`) and where they go.
+    firewall: Box<dyn Firewall>,
+    /// The script last applied and its uids; `None` until the first pass
+    /// applies one (the reconcile at start) and after a failure.
+    egress: Mutex<Option<vendors::Applied>>,
+    /// Packets dropped from vendors whose rules were removed, for their
+    /// lock's audit event.
+    dropped_at_end: Mutex<HashMap<u32, u64>>,
     /// Consecutive failures by account, and when to try it again: the
     /// first alerts security, and a wake for another grant does not cut
     /// the back-off short.
@@ -93,6 +102,7 @@ pub struct HostTools {
     pub passwords: Box<dyn Passwords>,
     pub groups: Box<dyn Groups>,
     pub vendors: Box<dyn VendorHost>,
+    pub firewall: Box<dyn Firewall>,
 }
 
 /// Where vendors' homes are archived before their accounts are deleted.
@@ -110,6 +120,7 @@ impl Keeper {
             passwords,
             groups,
             vendors: vendor_host,
+            firewall,
         } = tools;
         let grouped = config
             .resources
@@ -132,6 +143,9 @@ impl Keeper {
                 vendor_host,
                 vendor_archive: state_dir.join(VENDOR_ARCHIVE_DIR),
                 unknown_vendors: Mutex::default(),
+                firewall,
+                egress: Mutex::default(),
+                dropped_at_end: Mutex::default(),
                 revealable: Mutex::default(),
                 failures: Mutex::default(),
                 woken: Mutex::new(false),

@@ -1,14 +1,26 @@
 //! Vendors' accounts (`core::vendor::host_target`, written by
 //! `engine/vendors`): made when approved, locked when their access ends,
 //! deleted after the retention; accounts of the vendors' prefix or uid
-//! range that no vendor of jitd's is are reported, never trusted.
+//! range that no vendor of jitd's is are reported, never trusted. Their
+//! egress rules (`core::segments`) are applied first, on every pass whose
+//! rules differ from the last applied and on the first of a run (the
+//! reconcile at start): an account is made only once its rules are in.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use super::{lock, Keeper};
 use crate::accounts::vendors::AccountPlan;
+use crate::core::segments::{self, VendorEgress};
 use crate::core::vendor::{self, Host, Vendor};
+
+/// The failure key of the egress rules (no account is named so).
+const SEGMENTS_KEY: &str = ":segments";
+
+/// The rules the firewall holds (their script without counters).
+pub(super) struct Applied {
+    script: String,
+}
 
 /// The failure key of vendor `id` (no account is named so).
 fn vendor_key(id: u64) -> String {
@@ -45,10 +57,26 @@ impl Keeper {
             }
         };
         let mut retry: Option<Duration> = None;
+        let rules_in = match self.settle_segments() {
+            Ok(()) => true,
+            Err(after) => {
+                retry = Some(after);
+                false
+            }
+        };
         for (v, target) in work {
             let key = vendor_key(v.id);
             if let Some(after) = self.backing_off(&key) {
                 retry = Some(retry.map_or(after, |d| d.min(after)));
+                continue;
+            }
+            if target == Host::Created && v.host == Host::None && !rules_in {
+                // Fail closed: no account whose egress is not limited yet.
+                tracing::warn!(
+                    vendor = v.id,
+                    account = v.account,
+                    "the account waits for its egress rules"
+                );
                 continue;
             }
             let Some(uid) = v.uid else {
@@ -84,6 +112,11 @@ impl Keeper {
                 Ok(mut detail) => {
                     lock(&self.inner.failures).remove(&key);
                     detail["vendor"] = serde_json::json!(v.id);
+                    if target == Host::Locked {
+                        if let Some(n) = lock(&self.inner.dropped_at_end).remove(&uid) {
+                            detail["egress_dropped"] = serde_json::json!(n);
+                        }
+                    }
                     self.reached(&v, target, detail);
                 }
                 Err(e) => {
@@ -103,6 +136,71 @@ impl Keeper {
         }
         self.report_unknown_vendor_accounts(config);
         retry
+    }
+
+    /// Makes jit's nftables table hold the rules of every active vendor
+    /// (their segments, everything else dropped); `Err`: not done, try
+    /// again after that long.
+    fn settle_segments(&self) -> Result<(), Duration> {
+        if let Some(after) = self.backing_off(SEGMENTS_KEY) {
+            return Err(after);
+        }
+        let engine = &self.inner.engine;
+        let egress = match lock(engine).vendor_egress() {
+            Ok(egress) => egress,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the vendors' segments");
+                return Err(super::BACKOFF[0]);
+            }
+        };
+        let rules: Vec<VendorEgress<'_>> = egress
+            .iter()
+            .map(|(uid, granted)| VendorEgress {
+                uid: *uid,
+                segments: granted.iter().collect(),
+            })
+            .collect();
+        // Compared without the counters: they change with every packet.
+        let rules_only = segments::script(&rules, &BTreeMap::new());
+        let uids: Vec<u32> = rules.iter().map(|r| r.uid).collect();
+        if matches!(&*lock(&self.inner.egress), Some(a) if a.script == rules_only) {
+            return Ok(());
+        }
+        // Read before the table is made anew: the vendors who stay keep
+        // their counts, those who leave have theirs audited with the lock.
+        let counted = self.inner.firewall.counters();
+        for (uid, c) in &counted {
+            if !uids.contains(uid) {
+                tracing::info!(
+                    uid,
+                    dropped = c.packets,
+                    "a vendor's egress rules are removed"
+                );
+                lock(&self.inner.dropped_at_end).insert(*uid, c.packets);
+            }
+        }
+        let script = segments::script(&rules, &counted);
+        match self.inner.firewall.apply(&script) {
+            Ok(()) => {
+                lock(&self.inner.failures).remove(SEGMENTS_KEY);
+                tracing::info!(vendors = uids.len(), "vendors' egress rules applied");
+                *lock(&self.inner.egress) = Some(Applied { script: rules_only });
+                Ok(())
+            }
+            Err(e) => {
+                // Unknown what the table holds now: applied again next time.
+                *lock(&self.inner.egress) = None;
+                let (attempts, after) = self.note_failure(SEGMENTS_KEY);
+                tracing::error!(error = %e, retry_in = ?after,
+                    "cannot apply the vendors' egress rules");
+                if attempts == 1 {
+                    if let Err(e) = lock(engine).report_segments_failure(&e.to_string()) {
+                        tracing::error!(error = %e, "cannot audit the failure");
+                    }
+                }
+                Err(after)
+            }
+        }
     }
 
     fn reached(&self, v: &Vendor, target: Host, detail: serde_json::Value) {

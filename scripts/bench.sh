@@ -4,11 +4,12 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify or accounts to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts or vendors to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
-# BENCH_ACCOUNTS (default 100): managed accounts in the custody benchmark.
+# BENCH_ACCOUNTS (default 100): managed accounts in the custody benchmark,
+# BENCH_VENDORS (default 100): vendors ending together.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -50,9 +51,10 @@ grep -q '^rate_limit = 1000000' "$CONFIG" || { echo "could not lift rate_limit i
 "$BIN/jitd" --check-config "$CONFIG" >&2
 
 JITD_PID=
-start_jitd() {  # state dir [config]; records startup time in ms
-    local t0=$EPOCHREALTIME
-    JITD_LOG=warn "$BIN/jitd" --config "${2:-$CONFIG}" --state-dir "$1" --runtime-dir "$SANDBOX_DIR/run" \
+start_jitd() {  # state dir [config]; records startup time in ms. JITD_OWN_NET=1: in a network namespace of its own
+    local t0=$EPOCHREALTIME wrap=()
+    [[ "${JITD_OWN_NET:-}" != 1 ]] || wrap=(unshare --net -- sh -c 'ip link set lo up && exec "$0" "$@"')
+    JITD_LOG=warn "${wrap[@]}" "$BIN/jitd" --config "${2:-$CONFIG}" --state-dir "$1" --runtime-dir "$SANDBOX_DIR/run" \
         2>>"$SANDBOX_DIR/jitd.log" &
     JITD_PID=$!
     SANDBOX_PIDS+=("$JITD_PID")
@@ -474,17 +476,51 @@ SCRIPT
     umount -l /run /usr/libexec
 }
 
+# W4: vendor accounts, with jitd in a network namespace of its own (its nftables
+# rules stay off the host's), on overlays of /etc and /home; then what a second
+# factor adds to a login.
+bench_vendors() {
+    local dir="$SANDBOX_DIR/vendors" place
+    log "vendor accounts: approval to a usable login against useradd; ${BENCH_VENDORS:-100} ending together"
+    for place in etc home; do
+        mkdir -p "$dir/$place/upper" "$dir/$place/work"
+        mount -t overlay "jit-bench-$place" \
+            -o "lowerdir=/$place,upperdir=$dir/$place/upper,workdir=$dir/$place/work" "/$place"
+    done
+    cat "$SANDBOX_DIR/passwd" >/etc/passwd
+    cat "$SANDBOX_DIR/group" >/etc/group
+    cat "$SANDBOX_DIR/shadow" >/etc/shadow
+    groupadd --system jit-vendors
+    ssh-keygen -q -t ed25519 -N '' -C bench -f "$dir/key"
+    chmod 0644 "$dir/key.pub"
+    local config="$SANDBOX_DIR/jitd-vendors.toml"
+    sed 's/^max_failures *= *5 /max_failures  = 1000000 /' "$CONFIG" >"$config"
+    grep -q '^max_failures  = 1000000' "$config" || { echo "could not raise max_failures in $config" >&2; exit 1; }
+    printf '%s\n' '' '[vendors]' 'sponsors = ["user:alice"]' 'uid_min = 71000' 'uid_max = 72999' \
+        '' '[managers]' 'alice = "mike"' '' '[[segment]]' 'name = "db-net"' 'networks = ["10.20.0.0/24"]' \
+        'ports = [5432]' '' '[[resource]]' 'name = "vssh"' 'eligible = ["group:admins"]' 'vendors = true' >>"$config"
+    "$BIN/jitd" --check-config "$config" >&2
+    JITD_OWN_NET=1 start_jitd "$dir/state" "$config"
+    "$BIN/jit-bench" vendors --db "$dir/state/jit.db" --jitctl "$BIN/jitctl" --key "$dir/key.pub" \
+        --jitd-pid "$JITD_PID" --together "${BENCH_VENDORS:-100}" >"$RESULTS/vendors.json"
+    log "second factor: what MfaLogin adds to a login"
+    "$BIN/jit-bench" mfa-login --socket "$SANDBOX_DIR/run/pam.socket" >"$RESULTS/mfa-login.json"
+    stop_jitd
+    umount -l /etc /home
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
     accounts) bench_accounts ;;
-    *) echo "BENCH_ONLY: pam, session, notify or accounts" >&2; exit 2 ;;
+    vendors) bench_vendors ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts or vendors" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

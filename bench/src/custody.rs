@@ -8,6 +8,7 @@
 //! `break_glass = ["user:root"]` (grants without approvers). jitd's rows
 //! are read from its database, read-only, every millisecond.
 
+use crate::stats::{median, ms};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,15 +38,6 @@ pub struct Plan<'a> {
 
 fn name(prefix: &str, i: usize) -> String {
     format!("{prefix}{i:03}")
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn open(db: &Path) -> Result<Db, BoxError> {

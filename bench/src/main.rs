@@ -5,11 +5,14 @@
 
 mod custody;
 mod host;
+mod mfa;
 mod notify;
 mod report;
 mod seed;
 mod session;
 mod snapshot;
+mod stats;
+mod vendors;
 
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
@@ -115,6 +118,33 @@ enum Cmd {
         plain: String,
         #[arg(long, default_value_t = 10)]
         together_secs: u64,
+    },
+    /// What a second factor adds to a login: MfaLogin's two calls on the
+    /// private socket against the account check (root enrolls; see mfa.rs).
+    MfaLogin {
+        #[arg(long)]
+        socket: PathBuf,
+        #[arg(long, default_value = "logs")]
+        resource: String,
+        #[arg(long, default_value_t = 2_000)]
+        calls: usize,
+    },
+    /// Vendor accounts: the last approval to a usable login against
+    /// `useradd` alone, and TOGETHER vendors ending at once until every
+    /// account is locked (see vendors.rs for the config it needs).
+    Vendors {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        jitctl: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        jitd_pid: u32,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        #[arg(long, default_value_t = 100)]
+        together: usize,
     },
     /// The persistence snapshot of a privileged grant: time and extra RSS,
     /// against reading and hashing the same files alone.
@@ -464,6 +494,39 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
                 rounds,
                 plain: &plain,
                 together_secs,
+            })
+            .await?
+        }
+        Cmd::MfaLogin {
+            socket,
+            resource,
+            calls,
+        } => {
+            let (asks, codes, checks, accepted) = mfa::run(&socket, &resource, calls).await?;
+            let added: Vec<u64> = asks.iter().zip(&codes).map(|(a, c)| a + c).collect();
+            json!({
+                "ask": Samples(asks).summary(),
+                "code": Samples(codes).summary(),
+                "added": Samples(added).summary(),
+                "check": Samples(checks).summary(),
+                "accepted_us": accepted as f64 / 1000.0,
+            })
+        }
+        Cmd::Vendors {
+            db,
+            jitctl,
+            key,
+            jitd_pid,
+            rounds,
+            together,
+        } => {
+            vendors::run(&vendors::Plan {
+                db: &db,
+                jitctl: &jitctl,
+                key: &key,
+                jitd_pid,
+                rounds,
+                together,
             })
             .await?
         }

@@ -3,6 +3,7 @@
 //! recorder's CPU and peak RSS (wait4 of the tree's top process), the
 //! recording's size; keystroke-to-echo latency through the relay.
 
+use crate::stats::median;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -120,15 +121,6 @@ fn run_once(argv: &[String], recording: Option<&Path>) -> Result<Value, BoxError
         "recording_bytes": recording_bytes,
         "status": status,
     }))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
 }
 
 /// `runs` runs of `argv`; medians plus every run.

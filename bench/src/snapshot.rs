@@ -2,6 +2,7 @@
 //! item 6): its time and memory on this host, against reading and hashing
 //! the same files alone (what no snapshot can avoid).
 
+use crate::stats::median;
 use std::time::Instant;
 
 use ring::digest::{digest, SHA256};
@@ -16,11 +17,6 @@ fn kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
 }
 
 pub fn run(runs: usize) -> Result<Value, BoxError> {

@@ -672,10 +672,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             groups.push(group_name.clone());
         }
         let for_vendors = r.vendors.as_ref().is_some_and(|v| *v.get_ref());
-        if for_vendors && r.privileged {
+        // Whatever can make its holder root is not for vendors: a
+        // privileged resource, local groups (sudo, docker, disk, ...), the
+        // polkit gate's resource, or a step-up their logins already make.
+        let not_for_vendors = if r.privileged {
+            Some("is privileged")
+        } else if !r.groups.is_empty() {
+            Some("makes its holders members of local groups")
+        } else if polkit.gate && polkit.resource == *name {
+            Some("is the polkit gate's resource")
+        } else if r.require_mfa {
+            Some("has require_mfa (vendors give a code at every login already)")
+        } else {
+            None
+        };
+        if let (true, Some(why)) = (for_vendors, not_for_vendors) {
             return Err(invalid(
                 r.vendors.as_ref().map(|v| v.span()),
-                format!("resource '{name}' is privileged: it cannot be granted to vendors"),
+                format!("resource '{name}' {why}: it cannot be granted to vendors"),
             ));
         }
         resources.push(Resource {

@@ -27,7 +27,7 @@ impl PamHooks for PamJit {
     /// after the key); a vendor's first login enrolls one here.
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         guarded(|| {
-            let (args, Holder { name: user, uid }) = match prepare(pamh, &args, "auth") {
+            let (args, Holder { name: user, uid }) = match prepare_auth(pamh, &args) {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
@@ -209,6 +209,41 @@ fn prepare(
             }
             Err(PamResultCode::PAM_SUCCESS)
         }
+    }
+}
+
+/// [`prepare`] for the `auth` hook, which proves who logs in: always the
+/// account being authenticated (`PAM_USER`), never the gate's holder (a
+/// `su` by alice authenticates the target, not alice). A process that is
+/// not root may only prove itself. Exempt holders and other services get
+/// `PAM_IGNORE`, never a success: this line cannot let anyone in unasked.
+fn prepare_auth(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, Holder), PamResultCode> {
+    let args = parse_args(raw)?;
+    let user = pamh.get_user(None).inspect_err(|_| {
+        log(
+            libc::LOG_ERR,
+            &format!("auth resource={}: cannot get the user name", args.resource),
+        );
+    })?;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let real_uid = unsafe { libc::getuid() };
+    if real_uid != 0 && name_of(real_uid).as_deref() != Some(user.as_str()) {
+        log(
+            libc::LOG_NOTICE,
+            &format!(
+                "auth resource={}: uid {real_uid} asked for {user}'s code, denied",
+                args.resource
+            ),
+        );
+        return Err(PamResultCode::PAM_AUTH_ERR);
+    }
+    let service = item::<Service>(pamh);
+    match gate::scope(&args, &service, &user, || Some(user.clone())) {
+        Scope::Gated => {
+            let uid = uid_of(&user);
+            Ok((args, Holder { name: user, uid }))
+        }
+        Scope::Exempt | Scope::OtherService | Scope::OtherTarget => Err(PamResultCode::PAM_IGNORE),
     }
 }
 

@@ -135,14 +135,17 @@ fn assert_dropped(run: Run) {
 fn a_vendor_reaches_its_segment_only_and_the_rules_follow_it_from_approval_to_the_end() {
     let mut env = Env::with_own_network(&config());
     env.private_system_dirs();
-    // Left by someone: the first pass replaces it (with nothing: no vendor).
+    // Left by someone: the first pass replaces it (with no vendor yet, the
+    // vendors' whole uid range dropped).
     env.ns_sh(
         "ip link set lo up && nft add table inet jit_vendors && \
          nft add chain inet jit_vendors output '{ type filter hook output priority 0; }' && \
          nft add rule inet jit_vendors output meta skuid 12345 drop",
     );
     env.start_jitd();
-    wait_table(&env, "went at start", |t| t.is_none());
+    wait_table(&env, "replaced at start", |t| {
+        t.is_some_and(|t| !t.contains("12345") && t.contains(&range_rule()))
+    });
 
     let mut db = env.add_peer("vdb", "10.20.0.1/24", "10.20.0.2/24");
     db.listen("10.20.0.2", 5432);
@@ -175,12 +178,12 @@ fn a_vendor_reaches_its_segment_only_and_the_rules_follow_it_from_approval_to_th
     assert_dropped(env.connect_as(BASE, gid, "127.0.0.1", 7000));
     assert_dropped(env.connect_as(BASE, gid, "::1", 7000));
     assert!(dropped(&env, BASE) >= before + 4, "{:?}", table(&env));
-    // Not a vendor (nor a uid of the range no vendor has): unaffected.
-    for uid in [alice, outsider] {
-        env.connect_as(uid, uid, "10.20.0.2", 6000).ok();
-        env.connect_as(uid, uid, "10.30.0.2", 5432).ok();
-        env.connect_as(uid, uid, "127.0.0.1", 7000).ok();
-    }
+    // Not a vendor: unaffected. A uid of the range no vendor has (an
+    // account jitd did not make): nothing at all.
+    env.connect_as(alice, alice, "10.20.0.2", 6000).ok();
+    env.connect_as(alice, alice, "10.30.0.2", 5432).ok();
+    env.connect_as(alice, alice, "127.0.0.1", 7000).ok();
+    assert_dropped(env.connect_as(outsider, outsider, "10.20.0.2", 5432));
 
     // No segment: all its egress is dropped. The table is made anew for
     // kdoe; jdoe's count carries over.
@@ -223,13 +226,22 @@ fn a_vendor_reaches_its_segment_only_and_the_rules_follow_it_from_approval_to_th
     env.start_jitd();
     wait_table(&env, "came back", |t| has_rules(t, nothing));
 
-    // No vendor left: no table.
+    // No vendor left: the range is still dropped, so a process an ended
+    // vendor left behind sends nothing.
     env.jitctl_json(
         "sam",
         &["vendor", "revoke", &kdoe, "--comment", "done", "--json"],
     );
-    wait_table(&env, "went with the last vendor", |t| t.is_none());
-    env.connect_as(nothing, gid, "10.20.0.2", 6000).ok();
+    wait_table(&env, "only the range with the last vendor gone", |t| {
+        !has_rules(t, nothing) && t.is_some_and(|t| t.contains(&range_rule()))
+    });
+    assert_dropped(env.connect_as(nothing, gid, "10.20.0.2", 5432));
+    assert_dropped(env.connect_as(BASE, gid, "10.20.0.2", 5432));
+}
+
+/// The rule that drops every uid of the vendors' range no rule let through.
+fn range_rule() -> String {
+    format!("meta skuid {BASE}-{}", BASE + 9)
 }
 
 #[test]

@@ -65,7 +65,11 @@ fn world() -> World {
         rec_dir.display()
     ));
     env.private_system_dirs();
-    env.install_pam_d(&[("sshd", &vendor_stack(&env))]);
+    let auth_only = format!(
+        "auth [success=done default=die] {} timeout=2s\n",
+        env.jit_args("vssh")
+    );
+    env.install_pam_d(&[("sshd", &vendor_stack(&env)), ("jit-auth", &auth_only)]);
     env.ns_sh("mount -t tmpfs -o mode=0755 jit-test-run /run && mkdir -m 0755 /run/sshd");
     env.link_system_bus();
     install_recorder(&env);
@@ -252,4 +256,27 @@ fn a_vendor_enrolls_at_the_first_login_then_needs_a_fresh_code_at_each() {
         .filter(|r| r["user"] == "v-jdoe")
         .count();
     assert_eq!(by_vendor, 2, "{recordings:#}");
+}
+
+#[test]
+fn the_auth_line_proves_the_account_logging_in_and_vouches_for_nobody_else() {
+    let w = world();
+    approved_vendor(&w);
+    // root is exempt from the gate; the auth line does not vouch for it.
+    let root = w.env.pamtester("jit-auth", "root", &["authenticate"]);
+    assert_ne!(root.code, 0, "{root}");
+    // alice (not root) asking to prove v-jdoe: refused before jitd is asked.
+    let mut cmd = w.env.user_command("alice", "pamtester");
+    cmd.args(["-v", "jit-auth", "v-jdoe", "authenticate"])
+        .stdin(std::process::Stdio::null());
+    let other = w.env.run(cmd);
+    assert_ne!(other.code, 0, "{other}");
+    let asked: Vec<String> = w
+        .env
+        .audit_events()
+        .into_iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_owned))
+        .filter(|e| e.starts_with("mfa_"))
+        .collect();
+    assert!(asked.is_empty(), "jitd was asked: {asked:?}");
 }

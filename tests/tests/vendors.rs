@@ -192,6 +192,11 @@ fn a_sponsored_vendor_lives_from_two_approvals_to_deletion_and_its_uid_is_not_gi
         "restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJJoh7aFHdlOQw3F4ncOqGBGZVJfam3fUsQBinqqlwNT\n"
     );
     assert!(granted(&env, base));
+    // No cron or at jobs: they would run outside the recorder.
+    for deny in ["/etc/cron.deny", "/etc/at.deny"] {
+        let listed = env.ns_sh(&format!("cat {deny}")).stdout;
+        assert!(listed.lines().any(|l| l == "v-jdoe"), "{deny}: {listed}");
+    }
 
     // What the vendor leaves behind, for the deletion to purge.
     env.ns_sh(&format!(
@@ -223,6 +228,10 @@ fn a_sponsored_vendor_lives_from_two_approvals_to_deletion_and_its_uid_is_not_gi
     assert_eq!(meta.mode() & 0o777, 0o600);
     let listed = env.ns_sh(&format!("tar -tzf {}", archive.display())).ok();
     assert!(listed.stdout.contains("v-jdoe/notes.txt"), "{listed}");
+    for deny in ["/etc/cron.deny", "/etc/at.deny"] {
+        let listed = env.ns_sh(&format!("cat {deny}")).stdout;
+        assert!(!listed.lines().any(|l| l == "v-jdoe"), "{deny}: {listed}");
+    }
     for gone in [
         "/tmp/left-by-vendor",
         "/var/spool/cron/crontabs/v-jdoe",

@@ -8,6 +8,7 @@ mod groups;
 mod keeper;
 mod leftovers;
 mod lock_holders;
+mod purge;
 pub mod segments;
 pub mod shadow;
 pub mod vendors;

@@ -40,8 +40,8 @@ pub enum AccountError {
         status: String,
         stderr: String,
     },
-    #[error("{tool} did not finish within {TOOL_TIMEOUT:?}; killed")]
-    Timeout { tool: &'static str },
+    #[error("{tool} did not finish within {after:?}; killed")]
+    Timeout { tool: &'static str, after: Duration },
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("account '{name}': {what}")]
@@ -113,7 +113,18 @@ pub(super) fn run(
     args: &[&str],
     input: Option<&[u8]>,
 ) -> Result<(), AccountError> {
-    run_tool(path, tool, args, input, false).map(drop)
+    run_tool(path, tool, args, input, false, TOOL_TIMEOUT).map(drop)
+}
+
+/// [`run`] for a program whose work grows with what it is given (an
+/// archive of a home), allowed `timeout`.
+pub(super) fn run_for(
+    path: &'static str,
+    tool: &'static str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<(), AccountError> {
+    run_tool(path, tool, args, None, false, timeout).map(drop)
 }
 
 /// [`run`], and what the program wrote on its standard output (at most
@@ -124,7 +135,7 @@ pub(super) fn run_read(
     args: &[&str],
     input: Option<&[u8]>,
 ) -> Result<Vec<u8>, AccountError> {
-    run_tool(path, tool, args, input, true)
+    run_tool(path, tool, args, input, true, TOOL_TIMEOUT)
 }
 
 fn run_tool(
@@ -133,6 +144,7 @@ fn run_tool(
     args: &[&str],
     input: Option<&[u8]>,
     read: bool,
+    timeout: Duration,
 ) -> Result<Vec<u8>, AccountError> {
     if !Path::new(path).exists() {
         return Err(AccountError::Io(io::Error::new(
@@ -184,7 +196,7 @@ fn run_tool(
         (Some(input), Some(mut stdin)) => stdin.write_all(input),
         _ => Ok(()),
     };
-    let status = wait(&mut child, tool)?;
+    let status = wait(&mut child, tool, timeout)?;
     let out = reader
         .map(|r| r.join().unwrap_or_default())
         .unwrap_or_default();
@@ -209,8 +221,12 @@ fn run_tool(
     })
 }
 
-fn wait(child: &mut Child, tool: &'static str) -> Result<std::process::ExitStatus, AccountError> {
-    let deadline = Instant::now() + TOOL_TIMEOUT;
+fn wait(
+    child: &mut Child,
+    tool: &'static str,
+    after: Duration,
+) -> Result<std::process::ExitStatus, AccountError> {
+    let deadline = Instant::now() + after;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
@@ -218,7 +234,7 @@ fn wait(child: &mut Child, tool: &'static str) -> Result<std::process::ExitStatu
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(AccountError::Timeout { tool });
+            return Err(AccountError::Timeout { tool, after });
         }
         std::thread::sleep(Duration::from_millis(5));
     }

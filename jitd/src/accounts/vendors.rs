@@ -16,7 +16,8 @@ use nix::unistd::{Group, Uid, User};
 use serde_json::json;
 
 use super::leftovers;
-use super::shadow::{run, AccountError};
+use super::purge;
+use super::shadow::{run, run_for, AccountError};
 
 /// Every vendor account's login shell: the recorder (every session
 /// recorded, the real shell behind it).
@@ -30,14 +31,24 @@ const USERDEL: &str = "/usr/sbin/userdel";
 const GROUPADD: &str = "/usr/sbin/groupadd";
 const CHAGE: &str = "/usr/bin/chage";
 const TAR: &str = "/bin/tar";
+const SETPRIV: &str = "/usr/bin/setpriv";
+const KILL: &str = "/bin/kill";
+/// Rounds of `kill -1` as the vendor before giving up on a process that
+/// keeps coming back (reported by the next pass).
+const KILL_ROUNDS: usize = 5;
 
-/// The vendor's mailbox.
-const MAIL_DIR: &str = "/var/mail";
-/// Places a vendor may leave files in that outlive the account.
-const SPOOLS: [&str; 2] = ["/var/spool/cron/crontabs", "/var/spool/cron/atjobs"];
-const TEMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
-/// How deep the purge of temporary directories walks.
-const MAX_DEPTH: usize = 16;
+/// Where a vendor may leave files that outlive the account, and how deep
+/// to look: its mailbox, its crontab and `at` jobs, its temporary files.
+const PURGED: [(&str, usize); 5] = [
+    ("/var/mail", 1),
+    ("/var/spool/cron/crontabs", 1),
+    ("/var/spool/cron/atjobs", 1),
+    ("/tmp", 16),
+    ("/var/tmp", 16),
+];
+/// How long archiving a home may take: it grows with the home.
+const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const UMOUNT: &str = "/bin/umount";
 
 /// One vendor's account as the host should hold it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +170,7 @@ impl VendorHost for ShadowVendors {
         // have reached it.
         let day = date_of(plan.expire_day);
         run(CHAGE, "chage", &["--expiredate", &day, &plan.account], None)?;
+        deny_jobs(&plan.account, true)?;
         match &plan.key_line {
             Some(line) => write_key(&self.key_file(&plan.account), line)?,
             None => remove(&self.key_file(&plan.account))?,
@@ -202,29 +214,26 @@ impl VendorHost for ShadowVendors {
         let home = user
             .as_ref()
             .map_or_else(|| Path::new("/home").join(account), |u| u.dir.clone());
-        // Archived, then removed by jitd rather than `userdel --remove`, so
-        // that a pass cut short between the two finds the home again, and
-        // only a directory the vendor owns is taken.
+        // Archived once (a complete archive is never replaced: a pass cut
+        // short may have removed part of the home since), then removed by
+        // jitd rather than `userdel --remove`, and only a directory the
+        // vendor owns; mounts the vendor left in it go first.
         if owned_by(&home, uid, true) {
-            archive_home(&home, archive)?;
+            if !archive.exists() {
+                archive_home(&home, archive)?;
+            }
+            unmount_below(&home)?;
             fs::remove_dir_all(&home)?;
         }
         let archived = archive.exists().then(|| archive.display().to_string());
         let mut purged = Vec::new();
-        let mail = Path::new(MAIL_DIR).join(account);
-        if owned_by(&mail, uid, false) {
-            fs::remove_file(&mail)?;
-            purged.push(mail.display().to_string());
-        }
-        for spool in SPOOLS {
-            purged.extend(purge_owned(Path::new(spool), uid, 1));
-        }
-        for dir in TEMP_DIRS {
-            purged.extend(purge_owned(Path::new(dir), uid, MAX_DEPTH));
+        for (place, depth) in PURGED {
+            purged.extend(purge::owned_by(Path::new(place), uid, depth));
         }
         if user.is_some() {
             run(USERDEL, "userdel", &[account], None)?;
         }
+        deny_jobs(account, false)?;
         remove(&self.key_file(account))?;
         Ok(json!({
             "account": account,
@@ -248,6 +257,51 @@ impl VendorHost for ShadowVendors {
             })
             .collect()
     }
+}
+
+/// Files naming the users who may not schedule jobs with cron and `at`:
+/// a vendor's job would run outside the recorder (cron runs `sh -c`, not
+/// the login shell).
+const DENY_FILES: [&str; 2] = ["/etc/cron.deny", "/etc/at.deny"];
+
+/// Names `account` in [`DENY_FILES`] (`deny`), or takes it out again; each
+/// file replaced whole, keeping its owner and mode (a missing one is made
+/// root's, 0644).
+fn deny_jobs(account: &str, deny: bool) -> io::Result<()> {
+    for file in DENY_FILES {
+        let path = Path::new(file);
+        let (text, meta) = match fs::read_to_string(path) {
+            Ok(text) => (text, Some(fs::symlink_metadata(path)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (String::new(), None),
+            Err(e) => return Err(e),
+        };
+        if text.lines().any(|l| l.trim() == account) == deny {
+            continue;
+        }
+        let mut kept: Vec<&str> = text.lines().filter(|l| l.trim() != account).collect();
+        if deny {
+            kept.push(account);
+        }
+        let mut new = kept.join("\n");
+        new.push('\n');
+        let temporary = path.with_extension("jit-new");
+        remove(&temporary)?;
+        let mode = meta.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&temporary)?;
+        out.write_all(new.as_bytes())?;
+        out.set_permissions(fs::Permissions::from_mode(mode))?;
+        if let Some(m) = &meta {
+            std::os::unix::fs::fchown(&out, Some(m.uid()), Some(m.gid()))?;
+        }
+        out.sync_all()?;
+        fs::rename(&temporary, path)?;
+    }
+    Ok(())
 }
 
 /// Writes the key file root-owned, 0644, by replacing it (never through a
@@ -299,93 +353,151 @@ fn owned_by(path: &Path, uid: u32, dir: bool) -> bool {
         .is_ok_and(|m| m.uid() == uid && if dir { m.is_dir() } else { m.is_file() })
 }
 
-/// SIGKILL to every process of `uid` (its sessions ended with the grants;
-/// these are what it left behind); how many.
+/// Ends every process of `uid`: `kill -KILL -1` run as the uid, so that the
+/// kernel signals all of them at once (one that forks in a loop cannot slip
+/// between a listing and its signal, and one running a program setuid to
+/// the vendor is reached by its saved uid), again until `/proc` shows none;
+/// how many there were.
 fn end_processes(uid: u32) -> usize {
-    let mut ended = 0;
-    for seen in leftovers::running().into_iter().filter(|p| p.uid == uid) {
-        let pid = nix::unistd::Pid::from_raw(seen.pid as i32);
-        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).is_ok() {
-            ended += 1;
+    let of_uid = || {
+        leftovers::running()
+            .into_iter()
+            .filter(|p| p.uid == uid)
+            .count()
+    };
+    let found = of_uid();
+    let id = uid.to_string();
+    for _ in 0..KILL_ROUNDS {
+        if of_uid() == 0 {
+            break;
         }
+        // kill exits 1 once nothing is left to signal: not a failure.
+        let _ = run(
+            SETPRIV,
+            "setpriv",
+            &[
+                "--reuid",
+                &id,
+                "--regid",
+                &id,
+                "--clear-groups",
+                KILL,
+                "-KILL",
+                "-1",
+            ],
+            None,
+        );
     }
-    ended
+    found
 }
 
 /// `home` into a new gzip'd tar at `archive` (0600, in a 0700 directory).
 fn archive_home(home: &Path, archive: &Path) -> Result<(), AccountError> {
     let dir = archive.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    // Created first, 0600, so that tar writes into a file nobody else reads.
+    // Written under a name of its own, then renamed: an archive that
+    // exists is complete. Created first, 0600, so that nobody else reads
+    // what tar writes into it.
+    let partial = archive.with_extension("partial");
+    remove(&partial)?;
     fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(archive)?;
+        .open(&partial)?;
     let (parent, name) = match (home.parent(), home.file_name()) {
         (Some(parent), Some(name)) => (parent, name),
         _ => return Err(conflict(format!("cannot archive {}", home.display()))),
     };
-    let archive_text = archive.display().to_string();
+    let partial_text = partial.display().to_string();
     let parent_text = parent.display().to_string();
     let name_text = name.to_string_lossy();
-    run(
+    // --sparse: a huge sparse file costs what it holds, not its size.
+    run_for(
         TAR,
         "tar",
         &[
             "--create",
             "--gzip",
+            "--sparse",
             "--one-file-system",
             "--file",
-            &archive_text,
+            &partial_text,
             "--directory",
             &parent_text,
             &name_text,
         ],
-        None,
-    )
+        ARCHIVE_TIMEOUT,
+    )?;
+    fs::rename(&partial, archive)?;
+    Ok(())
 }
 
-/// Removes what `uid` owns under `dir` (not `dir` itself), without
-/// following links or leaving its device; the paths removed.
-fn purge_owned(dir: &Path, uid: u32, depth: usize) -> Vec<String> {
-    let mut removed = Vec::new();
-    let Ok(device) = fs::symlink_metadata(dir).map(|m| m.dev()) else {
-        return removed;
-    };
-    purge_in(dir, uid, depth, device, &mut removed);
-    removed
+/// Unmounts (lazily) whatever is mounted at or below `home`, deepest
+/// first: a FUSE mount the vendor left would stop its removal for good.
+fn unmount_below(home: &Path) -> Result<(), AccountError> {
+    let table = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape)
+        .filter(|point| point.starts_with(home))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let text = point.display().to_string();
+        run(UMOUNT, "umount", &["--lazy", &text], None)?;
+    }
+    Ok(())
 }
 
-fn purge_in(dir: &Path, uid: u32, depth: usize, device: u64, removed: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.dev() != device {
-            continue;
-        }
-        let gone = if meta.uid() == uid {
-            if meta.is_dir() {
-                fs::remove_dir_all(&path).is_ok()
-            } else {
-                fs::remove_file(&path).is_ok()
+/// A mountinfo path: spaces, tabs, newlines and backslashes are `\ooo`.
+fn unescape(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
             }
-        } else {
-            if meta.is_dir() && depth > 1 {
-                purge_in(&path, uid, depth - 1, device, removed);
+            (b, _) => {
+                out.push(b);
+                i += 1;
             }
-            false
-        };
-        if gone {
-            removed.push(path.display().to_string());
         }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_are_read_as_the_kernel_escapes_them() {
+        assert_eq!(
+            unescape("/home/v-x/my\\040mount\\134x"),
+            Path::new("/home/v-x/my mount\\x")
+        );
+        assert_eq!(unescape("/a\\0"), Path::new("/a\\0"));
+    }
+
+    #[test]
+    fn chage_takes_the_day_as_a_date() {
+        assert_eq!(date_of(20_794), "2026-12-07");
+        assert_eq!(date_of(1), "1970-01-02");
     }
 }

@@ -131,7 +131,7 @@ impl From<EngineError> for BusError {
             }
             EngineError::TooLong(_) => BusError::InvalidArgument(text),
             EngineError::Directory(_) => BusError::NotAuthorized(text),
-            EngineError::Store(_) | EngineError::Io(_) => {
+            EngineError::Store(_) | EngineError::Io(_) | EngineError::VendorsUnconfigured(_) => {
                 tracing::error!(error = %e, "request failed");
                 BusError::Failed("internal error; see jitd's log".into())
             }

@@ -406,6 +406,8 @@ impl Daemon {
         let vendor = self
             .run(move |e| e.vendor_request(&who, ask.into()))
             .await?;
+        // Its lapse may be the next deadline.
+        self.rearm.notify_one();
         to_json(&VendorView::from(&vendor))
     }
 

@@ -585,6 +585,22 @@ fn vendor_mistakes_are_reported_with_position() {
             "is privileged: it cannot be granted to vendors",
         ),
         (
+            format!(
+                "{MINIMAL}[[resource]]\nname = \"g\"\neligible = [\"group:admins\"]\n\
+                 groups = [\"docker\"]\nvendors = true\n"
+            ),
+            "jitd.toml:13:11:",
+            "makes its holders members of local groups",
+        ),
+        (
+            format!(
+                "{MINIMAL}[[resource]]\nname = \"m\"\neligible = [\"group:admins\"]\n\
+                 require_mfa = true\nvendors = true\n"
+            ),
+            "jitd.toml:13:11:",
+            "has require_mfa",
+        ),
+        (
             with_vendors("[[segment]]\nname = \"n\"\nnetworks = [\"10.0.0.1/24\"]\n"),
             "jitd.toml:15:13:",
             "has host bits set; did you mean \"10.0.0.0/24\"?",

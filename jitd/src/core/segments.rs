@@ -54,14 +54,24 @@ pub fn uid_of_comment(comment: &str) -> Option<Uid> {
     comment.strip_prefix(DROP_COMMENT)?.parse().ok()
 }
 
+/// The comment on the rule that drops the rest of the vendors' uid range.
+pub const RANGE_COMMENT: &str = "jit vendors' uid range";
+
 /// The nft script (for `nft -f -`) that makes jit's table hold exactly the
-/// rules of `vendors`; with none, it only removes the table. The table is
-/// made anew, so each drop counter starts from `counted` (what the table
-/// counted before): one vendor's change does not zero the others'.
-pub fn script(vendors: &[VendorEgress<'_>], counted: &BTreeMap<Uid, Counted>) -> String {
+/// rules of `vendors`, then a drop of every other uid of `range` (the
+/// vendors' uids: an ended vendor's process that outlived its account's
+/// lock, or an account of the range jitd did not make, sends nothing);
+/// with neither, it only removes the table. The table is made anew, so each
+/// drop counter starts from `counted` (what the table counted before): one
+/// vendor's change does not zero the others'.
+pub fn script(
+    vendors: &[VendorEgress<'_>],
+    range: Option<&std::ops::RangeInclusive<Uid>>,
+    counted: &BTreeMap<Uid, Counted>,
+) -> String {
     // `add` first: `delete` of a missing table would fail the transaction.
     let mut out = format!("add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\n");
-    if vendors.is_empty() {
+    if vendors.is_empty() && range.is_none() {
         return out;
     }
     let _ = writeln!(out, "table {FAMILY} {TABLE} {{");
@@ -103,6 +113,14 @@ pub fn script(vendors: &[VendorEgress<'_>], counted: &BTreeMap<Uid, Counted>) ->
             drop_comment(vendor.uid)
         );
     }
+    if let Some(range) = range {
+        let _ = writeln!(
+            out,
+            "\t\tmeta skuid {}-{} counter drop comment \"{RANGE_COMMENT}\"",
+            range.start(),
+            range.end()
+        );
+    }
     out.push_str("\t}\n}\n");
     out
 }
@@ -141,7 +159,7 @@ mod tests {
 
     #[test]
     fn no_vendor_only_removes_the_table() {
-        assert_eq!(script(&[], &BTreeMap::new()), HEAD);
+        assert_eq!(script(&[], None, &BTreeMap::new()), HEAD);
     }
 
     #[test]
@@ -152,6 +170,7 @@ mod tests {
                 uid: 70_500,
                 segments: vec![&db],
             }],
+            Some(&(70_500..=70_599)),
             &BTreeMap::new(),
         );
         let expected = format!(
@@ -160,9 +179,19 @@ mod tests {
              \t\tmeta skuid 70500 ip daddr {{ 10.20.0.0/24 }} meta l4proto {{ tcp, udp }} \
              th dport {{ 5432 }} accept comment \"db-net\"\n\
              \t\tmeta skuid 70500 counter drop comment \"jit vendor uid 70500\"\n\
+             \t\tmeta skuid 70500-70599 counter drop comment \"jit vendors' uid range\"\n\
              \t}}\n}}\n"
         );
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn with_no_vendor_left_the_range_is_still_dropped() {
+        let text = script(&[], Some(&(70_500..=70_599)), &BTreeMap::new());
+        assert_eq!(
+            rules(&text),
+            ["meta skuid 70500-70599 counter drop comment \"jit vendors' uid range\""]
+        );
     }
 
     /// The rule lines between the chain's type and its end.
@@ -257,7 +286,7 @@ mod tests {
             ),
         ];
         for (what, vendors, expected) in cases {
-            let text = script(&vendors, &BTreeMap::new());
+            let text = script(&vendors, None, &BTreeMap::new());
             assert!(text.starts_with(HEAD), "{what}: {text}");
             assert_eq!(rules(&text), expected, "{what}");
         }
@@ -276,8 +305,8 @@ mod tests {
         };
         let none = BTreeMap::new();
         assert_eq!(
-            script(&[a.clone(), b.clone()], &none),
-            script(&[b, a], &none),
+            script(&[a.clone(), b.clone()], None, &none),
+            script(&[b, a], None, &none),
             "the keeper compares scripts to know whether to apply"
         );
     }
@@ -299,6 +328,7 @@ mod tests {
                 uid: 7,
                 segments: vec![],
             }],
+            None,
             &counted,
         );
         assert_eq!(

@@ -318,6 +318,10 @@ pub fn expire_day(expires_at: UnixTime) -> i64 {
 
 /// What the host should hold for `vendor` at `now`, given `retention`.
 pub fn host_target(vendor: &Vendor, now: UnixTime, retention: Duration) -> Host {
+    if vendor.uid.is_none() {
+        // Never approved: nothing was made, nothing to undo.
+        return vendor.host;
+    }
     match vendor.state {
         State::Active => Host::Created,
         State::Expired | State::Revoked => {
@@ -328,7 +332,6 @@ pub fn host_target(vendor: &Vendor, now: UnixTime, retention: Duration) -> Host 
                 Host::Locked
             }
         }
-        // Never approved: nothing was made.
         _ => vendor.host,
     }
 }

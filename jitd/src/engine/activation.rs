@@ -138,6 +138,14 @@ impl Engine {
         workflow::check_activation(&req, who.uid, now)?;
         let exposure = self.exposure_by(&req)?;
         self.store.write(|w| -> Result<()> {
+            w.audit(&AuditEvent {
+                at: now,
+                actor_uid: Some(who.uid),
+                actor: &who.name,
+                event: "activated",
+                request: Some(id),
+                detail: json!({"resource": req.resource}),
+            })?;
             activate(w, id, &req, now, approved_by(&req))?;
             exposure.record(w, Some(id), now)
         })?;

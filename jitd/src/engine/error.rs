@@ -131,6 +131,11 @@ pub enum EngineError {
     )]
     MfaClockBehind,
     #[error(
+        "[vendors] is gone from the config, but jitd made vendor accounts that are not deleted \
+         yet ({0}): put [vendors] back until they are, or revoke them and wait for their retention"
+    )]
+    VendorsUnconfigured(String),
+    #[error(
         "root's recovery password is not on this host: taken already, or root is not in \
          custody (root_custody)"
     )]

@@ -124,6 +124,7 @@ fn approvers_give_a_code_and_the_holder_activates_with_theirs() {
             "scored",
             "approved",
             "awaiting_activation",
+            "activated",
             "granted"
         ]
     );

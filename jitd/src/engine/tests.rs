@@ -70,6 +70,14 @@ impl Fixture {
             config: Arc::new(config),
         }
     }
+    /// The same store and clock under another config (`CONFIG` and `more`).
+    pub(super) fn reopen_with(&self, more: &str) -> Result<(Engine, Vec<Event>)> {
+        let text = format!("{CONFIG}{more}");
+        let config = Arc::new(config::parse(&text, Path::new("test.toml")).unwrap());
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        Engine::open(config, self.dir.path(), clock)
+    }
+
     pub(super) fn open(&self) -> (Engine, Vec<Event>) {
         let clock: Arc<dyn Clock> = self.clock.clone();
         Engine::open(Arc::clone(&self.config), self.dir.path(), clock).unwrap()

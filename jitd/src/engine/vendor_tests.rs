@@ -115,3 +115,22 @@ fn a_vendor_request_nobody_decides_lapses_and_its_uid_is_never_given() {
         Some(2_000_000_000)
     );
 }
+
+#[test]
+fn jitd_refuses_to_start_without_vendors_while_their_accounts_exist() {
+    let f = Fixture::with(VENDORS);
+    let (mut engine, _) = f.open();
+    let vendor = engine
+        .vendor_request(&person(61001, "alice"), ask("jdoe"))
+        .unwrap();
+    decide(&mut engine, (61003, "mike"), vendor.id);
+    decide(&mut engine, (61004, "sam"), vendor.id);
+    drop(engine);
+    let refused = f.reopen_with("");
+    assert!(
+        matches!(refused, Err(EngineError::VendorsUnconfigured(ref a)) if a == "v-jdoe"),
+        "{:?}",
+        refused.err()
+    );
+    assert!(f.reopen_with(VENDORS).is_ok());
+}

@@ -6,7 +6,7 @@
 use serde_json::json;
 use std::time::Duration;
 
-use super::{Engine, Event, Result, JITD};
+use super::{Engine, EngineError, Event, Result, JITD};
 use crate::config::{Segment, UnknownManager, VendorsConfig};
 use crate::core::model::{
     Decision, Kind, Request, RequestId, Route, State, Uid, UnixTime, Verdict,
@@ -180,6 +180,15 @@ impl Engine {
     ) -> Result<(Vendor, Vec<Event>)> {
         let config = self.vendors_config()?.clone();
         let vendor = self.load_vendor(id)?;
+        let lapses_at = vendor.requested_at + workflow::secs(self.config.requests.pending_ttl.0);
+        if vendor.state == State::Pending && self.clock.wall() >= lapses_at {
+            // Its deadline is due: lapsed, whether or not the tick ran yet.
+            return Err(VendorError::NotPending {
+                id,
+                state: State::Lapsed,
+            }
+            .into());
+        }
         let role = vendor::approver_role(
             &vendor,
             &Approver {
@@ -526,8 +535,22 @@ impl Engine {
         }
     }
 
+    /// At start: every vendor's deadline. Without `[vendors]`, accounts
+    /// jitd made and has not deleted would be left unlocked, unfiltered and
+    /// no longer known as vendors': refused.
     pub(super) fn track_vendors(&mut self) -> Result<()> {
-        for vendor in self.store.vendors(true)? {
+        let open = self.store.vendors(true)?;
+        if self.config.vendors.is_none() {
+            let made: Vec<String> = open
+                .iter()
+                .filter(|v| v.uid.is_some())
+                .map(|v| v.account.clone())
+                .collect();
+            if !made.is_empty() {
+                return Err(EngineError::VendorsUnconfigured(made.join(", ")));
+            }
+        }
+        for vendor in open {
             self.track_vendor(&vendor);
         }
         Ok(())

@@ -79,13 +79,8 @@ impl Keeper {
                 );
                 continue;
             }
+            // Never approved (host_target leaves those alone).
             let Some(uid) = v.uid else {
-                // Ended before approval: nothing was ever made.
-                self.reached(
-                    &v,
-                    target,
-                    serde_json::json!({"vendor": v.id, "made": false}),
-                );
                 continue;
             };
             let host = self.inner.vendor_host.as_ref();
@@ -161,7 +156,8 @@ impl Keeper {
             })
             .collect();
         // Compared without the counters: they change with every packet.
-        let rules_only = segments::script(&rules, &BTreeMap::new());
+        let range = self.inner.vendors.as_ref().map(|c| &c.uids);
+        let rules_only = segments::script(&rules, range, &BTreeMap::new());
         let uids: Vec<u32> = rules.iter().map(|r| r.uid).collect();
         if matches!(&*lock(&self.inner.egress), Some(a) if a.script == rules_only) {
             return Ok(());
@@ -179,7 +175,7 @@ impl Keeper {
                 lock(&self.inner.dropped_at_end).insert(*uid, c.packets);
             }
         }
-        let script = segments::script(&rules, &counted);
+        let script = segments::script(&rules, range, &counted);
         match self.inner.firewall.apply(&script) {
             Ok(()) => {
                 lock(&self.inner.failures).remove(SEGMENTS_KEY);

@@ -204,6 +204,11 @@ fn chage_gets_the_day_after_the_end_and_the_host_follows_the_state() {
     let retention = Duration::from_secs(30 * 86400);
     let mut v = vendor(None);
     assert_eq!(host_target(&v, 10, retention), Host::None);
+    // Withdrawn before approval: no account, nothing to lock.
+    v.state = State::Revoked;
+    v.ended_at = Some(5);
+    assert_eq!(host_target(&v, 10, retention), Host::None);
+    v.uid = Some(70_000);
     v.state = State::Active;
     assert_eq!(host_target(&v, 10, retention), Host::Created);
     v.state = State::Revoked;

@@ -131,6 +131,36 @@ impl Accounts for Nss {
             Err(e) => Lookup::Failed(e.to_string()),
         }
     }
+
+    fn other_uid_ranges(&self) -> Vec<(String, std::ops::RangeInclusive<u32>)> {
+        let mut ranges = Vec::new();
+        let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
+        let setting = |key: &str| {
+            defs.lines()
+                .map(str::split_whitespace)
+                .find_map(|mut words| (words.next() == Some(key)).then(|| words.next())?)
+                .and_then(|v| v.parse::<u32>().ok())
+        };
+        if let (Some(min), Some(max)) = (setting("UID_MIN"), setting("UID_MAX")) {
+            ranges.push(("login.defs' UID_MIN..UID_MAX".to_owned(), min..=max));
+        }
+        let subuid = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
+        for line in subuid.lines() {
+            let mut fields = line.split(':');
+            let (Some(who), Some(start), Some(count)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if let (Ok(start), Ok(count)) = (start.parse::<u32>(), count.parse::<u32>()) {
+                if count > 0 {
+                    let end = start.saturating_add(count - 1);
+                    ranges.push((format!("/etc/subuid ({who})"), start..=end));
+                }
+            }
+        }
+        ranges
+    }
 }
 
 /// Every account's primary group, in one walk of the database. getpwent(3)

@@ -32,6 +32,9 @@ pub enum Lookup {
 pub trait Accounts {
     fn user(&self, name: &str) -> Lookup;
     fn group(&self, name: &str) -> Lookup;
+    /// The uids other allocators hand out, each with where it is set
+    /// (`login.defs` for useradd, `/etc/subuid` for user namespaces).
+    fn other_uid_ranges(&self) -> Vec<(String, std::ops::RangeInclusive<u32>)>;
 }
 
 /// A warning about the config, as `file:line:col: warning: message`.
@@ -63,6 +66,13 @@ struct Named {
     roles: NamedRoles,
     #[serde(rename = "resource", default)]
     resources: Vec<NamedResource>,
+    vendors: Option<NamedVendors>,
+}
+
+#[derive(Deserialize)]
+struct NamedVendors {
+    uid_min: Spanned<u32>,
+    uid_max: Spanned<u32>,
 }
 
 type Principals = Spanned<Vec<Spanned<String>>>;
@@ -164,6 +174,23 @@ pub fn check(text: &str, path: &Path, accounts: &impl Accounts) -> Vec<ConfigWar
             warn(list.span(), message);
         }
     }
+    // A vendor's uid another allocator can hand out would let an admin's
+    // useradd, or a user namespace, act as that vendor.
+    if let Some(vendors) = &named.vendors {
+        let (min, max) = (*vendors.uid_min.get_ref(), *vendors.uid_max.get_ref());
+        for (source, range) in accounts.other_uid_ranges() {
+            if min <= *range.end() && *range.start() <= max {
+                warn(
+                    vendors.uid_min.span(),
+                    format!(
+                        "the vendors' uids {min}-{max} overlap {source} ({}-{}): keep them apart",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+        }
+    }
     found.sort_by_key(|(at, _)| *at);
     found.into_iter().map(|(_, w)| w).collect()
 }
@@ -193,6 +220,12 @@ mod tests {
         }
         fn group(&self, name: &str) -> Lookup {
             lookup(name, self.groups.get(name).copied())
+        }
+        fn other_uid_ranges(&self) -> Vec<(String, std::ops::RangeInclusive<u32>)> {
+            vec![
+                ("login.defs".into(), 1000..=60000),
+                ("/etc/subuid (alice)".into(), 100_000..=165_535),
+            ]
         }
     }
 
@@ -256,6 +289,23 @@ mod tests {
                 "/etc/jit/jitd.toml:3:12: warning: role 'security' has nobody in it: requests on the dual route would wait for ever",
                 "/etc/jit/jitd.toml:7:10: warning: resource 'db': its owners have nobody in them: requests routed to the owners would wait for ever",
                 "/etc/jit/jitd.toml:7:26: warning: user 'bob' does not exist (NSS knows no such user)",
+            ]
+        );
+    }
+
+    #[test]
+    fn vendors_uids_another_allocator_hands_out_are_warned_about() {
+        let vendors = |min: u32, max: u32| {
+            format!(
+                "{ROLES}[vendors]\nsponsors = [\"user:alice\"]\nuid_min = {min}\nuid_max = {max}\n"
+            )
+        };
+        assert_eq!(warnings(&vendors(70_000, 79_999)), Vec::<String>::new());
+        assert_eq!(
+            warnings(&vendors(59_000, 100_000)),
+            [
+                "/etc/jit/jitd.toml:6:11: warning: the vendors' uids 59000-100000 overlap login.defs (1000-60000): keep them apart",
+                "/etc/jit/jitd.toml:6:11: warning: the vendors' uids 59000-100000 overlap /etc/subuid (alice) (100000-165535): keep them apart",
             ]
         );
     }

@@ -130,6 +130,13 @@ fn dual_route_needs_manager_and_security() {
     roles.sort();
     assert_eq!(roles, ["manager", "security"], "{done:#}");
     env.approve("sam", id).code(6);
+
+    // An approver may end what they approved (watching its session, say);
+    // the resource's owner, who did not, may not.
+    let id_arg = id.to_string();
+    env.jitctl("olivia", &["revoke", &id_arg]).code(3);
+    let ended = env.jitctl_json("mike", &["revoke", &id_arg, "--json"]);
+    assert_eq!(state_of(&ended), "revoked", "{ended:#}");
 }
 
 #[test]

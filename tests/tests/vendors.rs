@@ -431,3 +431,63 @@ fn a_kill_9_while_the_account_is_being_made_is_finished_at_start() {
         .expect("created");
     assert_eq!(created["detail"]["adopted"], true, "{created:#}");
 }
+
+/// Replaces `tool` in the namespace by a script that marks it started and
+/// stalls; the mark. `restore` puts the real one back.
+fn stall(env: &Env, tool: &str) -> std::path::PathBuf {
+    let name = tool.rsplit('/').next().unwrap_or(tool);
+    let started = env.dir.path().join(format!("{name}-started"));
+    let script = env.write_script(
+        &format!("stalled-{name}"),
+        &format!("touch {}\nsleep 30\nexit 1", started.display()),
+    );
+    env.bind(&script, tool);
+    started
+}
+
+fn restore(env: &Env, tool: &str) {
+    env.ns_sh(&format!("umount {tool}")).ok();
+}
+
+#[track_caller]
+fn wait_started(env: &Env, started: &std::path::Path) {
+    let ran = wait_for(Duration::from_secs(20), || started.exists().then_some(()));
+    assert!(ran.is_some(), "never ran:{}", env.jitd_log_tail());
+}
+
+#[test]
+fn a_kill_9_while_locking_or_deleting_is_finished_at_start() {
+    let base = 70_700;
+    let mut env = env(base, "2s");
+    let id = vendor_id(&sponsor(&env, "jdoe"));
+    approve(&env, "mike", &id).ok();
+    approve(&env, "sam", &id).ok();
+    wait_host(&env, &id, "created");
+
+    // Killed while usermod locks the account.
+    let started = stall(&env, "/usr/sbin/usermod");
+    env.jitctl("sam", &["vendor", "revoke", &id]).ok();
+    wait_started(&env, &started);
+    env.kill_jitd();
+    restore(&env, "/usr/sbin/usermod");
+    // Killed while userdel deletes it, after the retention.
+    let started = stall(&env, "/usr/sbin/userdel");
+    env.start_jitd();
+    wait_host(&env, &id, "locked");
+    let shadow = shadow_fields(&env, "v-jdoe");
+    assert!(shadow[1].starts_with('!') && shadow[7] == "1", "{shadow:?}");
+    wait_started(&env, &started);
+    env.kill_jitd();
+    restore(&env, "/usr/sbin/userdel");
+    assert!(
+        passwd_line(&env, "v-jdoe").starts_with("v-jdoe:"),
+        "not deleted yet"
+    );
+    env.start_jitd();
+    wait_host(&env, &id, "deleted");
+    assert_eq!(passwd_line(&env, "v-jdoe"), "");
+    let archive = env
+        .state_dir
+        .join(format!("vendor-homes/v-jdoe-{id}.tar.gz"));
+    assert!(archive.exists(), "the archive made before the kill is kept");
+}

@@ -210,9 +210,16 @@ fn eligible_role(req: &Request, who: &Actor) -> Result<Role, WorkflowError> {
 }
 
 /// Who may end a request early: the requester (withdraw or drop their own
-/// grant), or anyone who may revoke any grant.
+/// grant), anyone who may revoke any grant, or someone who approved it and
+/// still holds the role they approved it in (an approver watching a
+/// session they let happen ends it).
 pub fn revoke(req: &Request, who: &Actor) -> Result<(), WorkflowError> {
-    validate_owner_or_admin(req, who)?;
+    let approved_it = req
+        .approvals()
+        .any(|d| d.uid == who.uid && who.roles.contains(&d.role));
+    if !approved_it {
+        validate_owner_or_admin(req, who)?;
+    }
     if req.state.is_final() {
         return Err(WorkflowError::NotActive {
             id: req.id,
@@ -328,6 +335,17 @@ mod tests {
             roles: roles.to_vec(),
             may_revoke_any: false,
         }
+    }
+
+    fn approve_as(req: &mut Request, uid: Uid, role: Role) {
+        req.decisions.push(Decision {
+            uid,
+            name: format!("u{uid}"),
+            role,
+            verdict: Verdict::Approve,
+            comment: String::new(),
+            at: 1,
+        });
     }
 
     fn record(req: &mut Request, outcome: Approved) -> bool {
@@ -457,6 +475,23 @@ mod tests {
                 Err(WorkflowError::NotAwaitingActivation { id: 7, state })
             );
         }
+    }
+
+    #[test]
+    fn an_approver_still_in_the_role_may_end_what_they_approved() {
+        let mut req = request(Route::Dual);
+        req.state = State::Active;
+        approve_as(&mut req, 5, Role::Manager);
+        assert_eq!(revoke(&req, &actor(5, &[Role::Manager])), Ok(()));
+        // Out of the role since: no more than anyone else.
+        assert_eq!(
+            revoke(&req, &actor(5, &[])),
+            Err(WorkflowError::NotYours(7))
+        );
+        assert_eq!(
+            revoke(&req, &actor(6, &[Role::Manager])),
+            Err(WorkflowError::NotYours(7))
+        );
     }
 
     #[test]

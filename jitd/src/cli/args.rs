@@ -93,6 +93,7 @@ pub enum VendorAction {
         #[command(flatten)]
         out: Output,
     },
+    /// One vendor: who they are, what they may reach, their account and its approvals.
     Show {
         id: u64,
         #[command(flatten)]

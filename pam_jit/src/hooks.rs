@@ -225,6 +225,13 @@ fn prepare_auth(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, Holder), P
             &format!("auth resource={}: cannot get the user name", args.resource),
         );
     })?;
+    let service = item::<Service>(pamh);
+    match gate::scope(&args, &service, &user, || Some(user.clone())) {
+        Scope::Gated => {}
+        Scope::Exempt | Scope::OtherService | Scope::OtherTarget => {
+            return Err(PamResultCode::PAM_IGNORE)
+        }
+    }
     // SAFETY: getuid has no preconditions and cannot fail.
     let real_uid = unsafe { libc::getuid() };
     if real_uid != 0 && name_of(real_uid).as_deref() != Some(user.as_str()) {
@@ -237,14 +244,8 @@ fn prepare_auth(pamh: &mut PamHandle, raw: &[&CStr]) -> Result<(Args, Holder), P
         );
         return Err(PamResultCode::PAM_AUTH_ERR);
     }
-    let service = item::<Service>(pamh);
-    match gate::scope(&args, &service, &user, || Some(user.clone())) {
-        Scope::Gated => {
-            let uid = uid_of(&user);
-            Ok((args, Holder { name: user, uid }))
-        }
-        Scope::Exempt | Scope::OtherService | Scope::OtherTarget => Err(PamResultCode::PAM_IGNORE),
-    }
+    let uid = uid_of(&user);
+    Ok((args, Holder { name: user, uid }))
 }
 
 /// The module's arguments; bad ones are PAM_SERVICE_ERR, the reason in syslog.

@@ -219,3 +219,43 @@ impl Env {
         self.run(cmd)
     }
 }
+
+impl Env {
+    /// Runs jitd as jitd.service would, as far as that works without
+    /// systemd: its own `/proc` with `ProcSubset=pid` (only processes'
+    /// directories), and no capability beyond the unit's bounding set.
+    pub fn run_jitd_as_the_unit(&mut self) {
+        self.jitd_wrapper = vec![
+            "unshare".into(),
+            "--mount".into(),
+            "--propagation".into(),
+            "private".into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            "mount -t proc -o subset=pid jit-test-proc /proc && exec \"$@\"".into(),
+            "sh".into(),
+            "setpriv".into(),
+            format!("--bounding-set={}", unit_capabilities()),
+            "--inh-caps=-all".into(),
+            "--".into(),
+        ];
+    }
+}
+
+/// The capabilities jitd.service leaves jitd (`CapabilityBoundingSet=`),
+/// as `setpriv --bounding-set` takes them: `-all,+kill,+chown`.
+pub fn unit_capabilities() -> String {
+    let unit =
+        std::fs::read_to_string(crate::workspace_root().join("packaging/systemd/jitd.service"))
+            .expect("jitd.service");
+    let caps = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit bounds jitd's capabilities");
+    let caps: Vec<String> = caps
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    format!("-all,{}", caps.join(","))
+}

@@ -633,27 +633,6 @@ fn logins_as_a_checked_out_account_are_gated_bound_to_the_grant_and_end_with_it(
     assert_eq!(other.code, 0, "{other}");
 }
 
-/// Runs jitd as jitd.service would, as far as that works without systemd:
-/// its own `/proc` with `ProcSubset=pid` (only processes' directories),
-/// and no capability beyond the unit's bounding set.
-fn as_the_unit_runs_it(env: &mut Env) {
-    env.jitd_wrapper = vec![
-        "unshare".into(),
-        "--mount".into(),
-        "--propagation".into(),
-        "private".into(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        "mount -t proc -o subset=pid jit-test-proc /proc && exec \"$@\"".into(),
-        "sh".into(),
-        "setpriv".into(),
-        format!("--bounding-set={}", unit_capabilities()),
-        "--inh-caps=-all".into(),
-        "--".into(),
-    ];
-}
-
 /// A user's setuid-root program stopped while it holds glibc's `lckpwdf`
 /// (an fcntl lock on `/etc/.pwd.lock`, what pam_unix takes when a user
 /// runs `passwd`): jitd, under the unit's `/proc` which hides
@@ -662,7 +641,7 @@ fn as_the_unit_runs_it(env: &mut Env) {
 fn a_users_stopped_program_holding_lckpwdf_is_ended_under_the_units_proc() {
     let mut env = env_with_account();
     env.write_config(&checkout_config());
-    as_the_unit_runs_it(&mut env);
+    env.run_jitd_as_the_unit();
     env.start_jitd();
     wait_custody(&env, "held");
     let id = grant_dba(&env, "alice");
@@ -695,22 +674,6 @@ fn a_users_stopped_program_holding_lckpwdf_is_ended_under_the_units_proc() {
     check_in_past_the_holder(&env, id, holder, pid, &password);
 }
 
-/// The capabilities jitd.service leaves jitd (`CapabilityBoundingSet=`),
-/// as `setpriv --bounding-set` takes them: `-all,+kill,+chown`.
-fn unit_capabilities() -> String {
-    let unit = std::fs::read_to_string(workspace_root().join("packaging/systemd/jitd.service"))
-        .expect("jitd.service");
-    let caps = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
-        .expect("the unit bounds jitd's capabilities");
-    let caps: Vec<String> = caps
-        .split_whitespace()
-        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
-        .collect();
-    format!("-all,{}", caps.join(","))
-}
-
 /// jitd with no more capabilities than its unit gives it, and the unit's
 /// `/proc`, takes custody, checks out and checks in (systemd is not PID 1
 /// here: the bounding set is applied by setpriv, and the unit's read-only view of the system,
@@ -719,7 +682,7 @@ fn unit_capabilities() -> String {
 fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
     let mut env = env_with_account();
     env.write_config(&checkout_config());
-    as_the_unit_runs_it(&mut env);
+    env.run_jitd_as_the_unit();
     env.start_jitd();
     let status = std::fs::read_to_string(format!("/proc/{}/status", env.jitd_pid().expect("pid")))
         .expect("status");
@@ -727,8 +690,10 @@ fn jitd_with_only_the_units_capabilities_checks_accounts_out_and_in() {
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .map(|b| u64::from_str_radix(b.trim(), 16).expect("hex"));
-    // CAP_CHOWN (0), CAP_DAC_READ_SEARCH (2) and CAP_KILL (5) only.
-    assert_eq!(bounding, Some((1 << 0) | (1 << 2) | (1 << 5)), "{status}");
+    // CAP_CHOWN (0), CAP_DAC_READ_SEARCH (2), CAP_KILL (5), CAP_SETGID (6),
+    // CAP_SETUID (7) and CAP_NET_ADMIN (12) only.
+    let unit = (1 << 0) | (1 << 2) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 12);
+    assert_eq!(bounding, Some(unit), "{status}");
     wait_custody(&env, "held");
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");

@@ -402,17 +402,20 @@ fn unit_is_sandboxed() {
     let score = exposure(&unit, "/usr/sbin/jitd");
     // 1.9 when written (2.4 while jitd still sent notifications itself);
     // 2.2 since the persistence snapshot reads homes and root-only files
-    // (ProtectHome=read-only, CAP_DAC_READ_SEARCH); "OK" ends at 3.9. A
-    // change that loosens the sandbox has to move this line.
-    assert!(score <= 2.2, "exposure {score} (was 2.2)");
+    // (ProtectHome=read-only, CAP_DAC_READ_SEARCH); 2.8 since vendor
+    // accounts (homes and /tmp written, setuid to end a vendor's
+    // processes, netlink for nft); "OK" ends at 3.9. A change that loosens
+    // the sandbox has to move this line.
+    assert!(score <= 2.8, "exposure {score} (was 2.8)");
     let text = fs::read_to_string(&unit).expect("unit");
     for line in [
         "Type=dbus",
         "BusName=org.jit.Daemon1",
         "Delegate=yes",
         "KillMode=process",
-        // The root daemon has no network: jit-deliver.service sends.
-        "RestrictAddressFamilies=AF_UNIX",
+        // The root daemon has no network: jit-deliver.service sends; netlink
+        // (no IP) is nft's, for the vendors' egress rules.
+        "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
         "IPAddressDeny=any",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line} in the unit");

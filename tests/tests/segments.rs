@@ -142,6 +142,8 @@ fn a_vendor_reaches_its_segment_only_and_the_rules_follow_it_from_approval_to_th
          nft add chain inet jit_vendors output '{ type filter hook output priority 0; }' && \
          nft add rule inet jit_vendors output meta skuid 12345 drop",
     );
+    // With no more than the unit's capabilities: CAP_NET_ADMIN for nft.
+    env.run_jitd_as_the_unit();
     env.start_jitd();
     wait_table(&env, "replaced at start", |t| {
         t.is_some_and(|t| !t.contains("12345") && t.contains(&range_rule()))

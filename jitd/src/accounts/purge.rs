@@ -1,15 +1,16 @@
-//! Removing what a deleted vendor left in directories other users write
-//! (`/tmp`, `/var/tmp`, the cron and `at` spools), as root, without ever
-//! acting on a path someone can change under us: every directory is opened
-//! relative to its parent with `O_NOFOLLOW`, checked to be what was looked
-//! at (device and inode), and every removal is `unlinkat` relative to the
-//! directory it is in. A link swapped in mid-walk is an entry like any
-//! other (removed if the vendor owns it, never followed); nothing on
-//! another device is touched.
+//! Removing, as root, a deleted vendor's files from root's spools (the
+//! mail, cron and `at` spools: directories the vendor cannot write, so
+//! only its own files are there), without acting on a path someone could
+//! change under us: every directory is opened relative to its parent with
+//! `O_NOFOLLOW`, checked to be what was looked at (device and inode), and
+//! every removal is `unlinkat` relative to the directory it is in. What the
+//! vendor left where it could write (its home, `/tmp`) is removed by its
+//! own uid instead (`vendors.rs`). The walk keeps its own stack of open
+//! directories, bounded in depth.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::fcntl::{AtFlags, OFlag};
@@ -21,21 +22,20 @@ const DIR: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
-/// How many entries one directory may list: a vendor filling `/tmp` with
-/// names does not hold the keeper for long.
-const MAX_ENTRIES: usize = 100_000;
+/// Passes over a directory: names created while it is read are taken by
+/// the next one.
+const PASSES: usize = 4;
 
 fn is_dir(st: &FileStat) -> bool {
     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
 }
 
-/// Names in `dir` (without `.` and `..`).
+/// Names in `dir` (without `.` and `..`), read from its start.
 fn names(dir: &mut Dir) -> Vec<CString> {
     dir.iter()
         .map_while(Result::ok)
         .map(|e| e.file_name().to_owned())
         .filter(|n| n.as_c_str() != c"." && n.as_c_str() != c"..")
-        .take(MAX_ENTRIES)
         .collect()
 }
 
@@ -47,67 +47,69 @@ fn open_same(parent: &Dir, name: &CStr, seen: &FileStat) -> Option<Dir> {
     (st.st_dev == seen.st_dev && st.st_ino == seen.st_ino).then_some(dir)
 }
 
+/// What a removal did: the paths removed, and what it had to leave.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub paths: Vec<String>,
+    /// Directories too deep, or that would not go (a mount point).
+    pub left: Vec<String>,
+}
+
 /// Removes what `uid` owns under `top` (not `top`), at most `depth`
-/// levels down; the paths removed, for the audit trail.
-pub fn owned_by(top: &Path, uid: u32, depth: usize) -> Vec<String> {
-    let mut removed = Vec::new();
+/// levels down.
+pub fn owned_by(top: &Path, uid: u32, depth: usize) -> Removed {
+    let mut removed = Removed::default();
     let Ok(dir) = Dir::open(top, DIR, Mode::empty()) else {
         return removed;
     };
     let Ok(st) = fstat(dir.as_fd()) else {
         return removed;
     };
-    walk(dir, top, st.st_dev, uid, depth, &mut removed);
+    // Directories to look into: (the directory, its path, levels left).
+    let mut todo: Vec<(Dir, PathBuf, usize)> = vec![(dir, top.to_owned(), depth)];
+    while let Some((mut dir, shown, left)) = todo.pop() {
+        for _ in 0..PASSES {
+            let mut took = false;
+            for name in names(&mut dir) {
+                let Ok(entry) = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                else {
+                    continue;
+                };
+                if entry.st_dev != st.st_dev {
+                    continue;
+                }
+                let path = shown.join(name.to_string_lossy().as_ref());
+                if entry.st_uid == uid {
+                    let before = removed.paths.len();
+                    remove_entry(&dir, &name, &entry, &path, &mut removed);
+                    took |= removed.paths.len() > before;
+                } else if is_dir(&entry) && left > 1 {
+                    if let Some(sub) = open_same(&dir, &name, &entry) {
+                        todo.push((sub, path, left - 1));
+                    }
+                }
+            }
+            if !took {
+                break;
+            }
+        }
+    }
+    removed.left.sort();
+    removed.left.dedup();
     removed
 }
 
-fn walk(
-    mut dir: Dir,
-    shown: &Path,
-    device: u64,
-    uid: u32,
-    depth: usize,
-    removed: &mut Vec<String>,
-) {
-    for name in names(&mut dir) {
-        let Ok(st) = fstatat(dir.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        if st.st_dev != device {
-            continue;
-        }
-        let path = shown.join(name.to_string_lossy().as_ref());
-        if st.st_uid == uid {
-            if remove(&dir, &name, &st, device) {
-                removed.push(path.display().to_string());
-            }
-        } else if is_dir(&st) && depth > 1 {
-            if let Some(sub) = open_same(&dir, &name, &st) {
-                walk(sub, &path, device, uid, depth - 1, removed);
-            }
-        }
+/// Removes `name` (described by `st`) from `parent`: a file or a link;
+/// a directory of the vendor's in root's spool is left, and said.
+fn remove_entry(parent: &Dir, name: &CStr, st: &FileStat, path: &Path, removed: &mut Removed) {
+    let listed = path.display().to_string();
+    if is_dir(st) {
+        removed.left.push(listed);
+    } else if unlinkat(parent.as_fd(), name, UnlinkatFlags::NoRemoveDir).is_ok() {
+        removed.paths.push(listed);
+    } else {
+        removed.left.push(listed);
     }
-}
-
-/// Removes `name` (described by `st`) from `parent`: a directory with all
-/// it holds (whoever owns it: it is in the vendor's directory), on
-/// `device` only. Whether it is gone.
-fn remove(parent: &Dir, name: &CStr, st: &FileStat, device: u64) -> bool {
-    if !is_dir(st) {
-        return unlinkat(parent.as_fd(), name, UnlinkatFlags::NoRemoveDir).is_ok();
-    }
-    let Some(mut dir) = open_same(parent, name, st) else {
-        return false;
-    };
-    for entry in names(&mut dir) {
-        let Ok(inner) = fstatat(dir.as_fd(), entry.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        if inner.st_dev == device {
-            remove(&dir, &entry, &inner, device);
-        }
-    }
-    unlinkat(parent.as_fd(), name, UnlinkatFlags::RemoveDir).is_ok()
 }
 
 #[cfg(test)]
@@ -116,39 +118,30 @@ mod tests {
     use std::os::unix::fs::{chown, symlink};
 
     #[test]
-    fn only_the_uids_entries_go_and_no_link_is_followed() {
+    fn only_the_uids_files_go_and_no_link_is_followed() {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let top = root.path();
         let uid = 4_000_123;
-        let (mine, theirs) = (top.join("mine"), top.join("theirs"));
-        std::fs::create_dir_all(mine.join("deep")).unwrap();
-        std::fs::write(mine.join("deep/file"), "x").unwrap();
-        std::fs::create_dir(&theirs).unwrap();
-        std::fs::write(theirs.join("vendor-file"), "x").unwrap();
-        std::fs::write(theirs.join("other-file"), "x").unwrap();
+        let sub = top.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("vendor-file"), "x").unwrap();
+        std::fs::write(sub.join("other-file"), "x").unwrap();
+        std::fs::create_dir(top.join("vendor-dir")).unwrap();
         std::fs::write(outside.path().join("victim"), "x").unwrap();
         chown(outside.path().join("victim"), Some(uid), None).unwrap();
-        // A link to elsewhere, in a directory the vendor does not own.
-        symlink(outside.path(), theirs.join("link")).unwrap();
-        for p in [&mine, &mine.join("deep"), &theirs.join("vendor-file")] {
-            chown(p, Some(uid), None).unwrap();
-        }
-        let mut removed = owned_by(top, uid, 4);
-        removed.sort();
+        // A link to elsewhere, not the vendor's: never followed.
+        symlink(outside.path(), sub.join("link")).unwrap();
+        chown(sub.join("vendor-file"), Some(uid), None).unwrap();
+        chown(top.join("vendor-dir"), Some(uid), None).unwrap();
+        let removed = owned_by(top, uid, 4);
         assert_eq!(
-            removed,
-            [
-                mine.display().to_string(),
-                theirs.join("vendor-file").display().to_string()
-            ]
+            removed.paths,
+            [sub.join("vendor-file").display().to_string()]
         );
-        assert!(!mine.exists());
-        assert!(theirs.join("other-file").exists());
-        assert!(
-            theirs.join("link").exists(),
-            "a link not the vendor's stays"
-        );
+        assert_eq!(removed.left, [top.join("vendor-dir").display().to_string()]);
+        assert!(sub.join("other-file").exists());
+        assert!(sub.join("link").exists(), "a link not the vendor's stays");
         assert!(outside.path().join("victim").exists(), "never followed");
     }
 }

@@ -190,6 +190,17 @@ fn run_tool(
             out
         })
     });
+    // Its complaints too, on a thread: a program that says much (tar over
+    // a home of sockets) would otherwise stall on a full pipe.
+    let complaints = child.stderr.take().map(|pipe| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let mut pipe = pipe;
+            let _ = (&mut pipe).take(STDERR_MAX as u64).read_to_end(&mut text);
+            let _ = io::copy(&mut pipe, &mut io::sink());
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    });
     // Written, then closed; a failed write (the program exited early) is
     // reported after the wait, with what the program said.
     let written = match (input, child.stdin.take()) {
@@ -200,13 +211,12 @@ fn run_tool(
     let out = reader
         .map(|r| r.join().unwrap_or_default())
         .unwrap_or_default();
+    let stderr = complaints
+        .map(|c| c.join().unwrap_or_default())
+        .unwrap_or_default();
     if status.success() {
         written?;
         return Ok(out);
-    }
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
     }
     let stderr: String = stderr
         .trim()

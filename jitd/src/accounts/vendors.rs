@@ -37,15 +37,20 @@ const KILL: &str = "/bin/kill";
 /// keeps coming back (reported by the next pass).
 const KILL_ROUNDS: usize = 5;
 
-/// Where a vendor may leave files that outlive the account, and how deep
-/// to look: its mailbox, its crontab and `at` jobs, its temporary files.
-const PURGED: [(&str, usize); 5] = [
-    ("/var/mail", 1),
-    ("/var/spool/cron/crontabs", 1),
-    ("/var/spool/cron/atjobs", 1),
-    ("/tmp", 16),
-    ("/var/tmp", 16),
+/// Root's spools where a vendor may leave files that outlive the account
+/// (its mailbox, its crontab and `at` jobs), removed by jitd.
+const SPOOLS: [&str; 3] = [
+    "/var/mail",
+    "/var/spool/cron/crontabs",
+    "/var/spool/cron/atjobs",
 ];
+/// Directories everyone writes, where the vendor's own files are removed
+/// by the vendor's uid (see [`as_the_vendor`]).
+const SHARED: [&str; 2] = ["/tmp", "/var/tmp"];
+const RM: &str = "/bin/rm";
+const FIND: &str = "/usr/bin/find";
+/// How long removing a home or a vendor's temporary files may take.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long archiving a home may take: it grows with the home.
 const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const UMOUNT: &str = "/bin/umount";
@@ -119,6 +124,19 @@ fn existing(account: &str, uid: u32) -> Result<Option<User>, AccountError> {
     }
 }
 
+/// Whether `uid` is nobody's but `account`'s, before acting on everything
+/// of that uid (its processes, its files): a uid another account holds now
+/// (given again by hand) is a conflict, never killed or purged.
+fn uid_is_the_vendors(account: &str, uid: u32) -> Result<(), AccountError> {
+    match User::from_uid(Uid::from_raw(uid)).map_err(io::Error::from)? {
+        Some(other) if other.name != account => Err(conflict(format!(
+            "uid {uid} belongs to '{}' now, not to vendor account '{account}'",
+            other.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn conflict(what: String) -> AccountError {
     AccountError::Io(io::Error::new(io::ErrorKind::AlreadyExists, what))
 }
@@ -157,6 +175,12 @@ impl VendorHost for ShadowVendors {
                     "--create-home",
                     "--key",
                     "HOME_MODE=0700",
+                    // No subordinate uids: a vendor's user namespace would
+                    // run as uids outside every rule that follows its own.
+                    "--key",
+                    "SUB_UID_COUNT=0",
+                    "--key",
+                    "SUB_GID_COUNT=0",
                     "--shell",
                     VENDOR_SHELL,
                     "--comment",
@@ -186,6 +210,7 @@ impl VendorHost for ShadowVendors {
 
     fn lock(&self, account: &str, uid: u32) -> Result<serde_json::Value, AccountError> {
         let present = existing(account, uid)?.is_some();
+        uid_is_the_vendors(account, uid)?;
         if present {
             // Expired since the epoch's second day: no login, whatever
             // the password or key.
@@ -197,7 +222,7 @@ impl VendorHost for ShadowVendors {
             )?;
         }
         remove(&self.key_file(account))?;
-        let ended = end_processes(uid);
+        let ended = end_processes(uid)?;
         Ok(json!({"account": account, "uid": uid, "present": present, "processes_ended": ended}))
     }
 
@@ -208,27 +233,51 @@ impl VendorHost for ShadowVendors {
         archive: &Path,
     ) -> Result<serde_json::Value, AccountError> {
         let user = existing(account, uid)?;
-        end_processes(uid);
+        uid_is_the_vendors(account, uid)?;
+        end_processes(uid)?;
         // The home as passwd says, or (the account deleted by a pass cut
         // short) where useradd made it.
         let home = user
             .as_ref()
             .map_or_else(|| Path::new("/home").join(account), |u| u.dir.clone());
+        // What the vendor mounted there goes first (a dead FUSE mount fails
+        // every stat below it); where jitd may not unmount, the removals
+        // below stay on the home's file system and leave the mount.
+        let unmounted = unmount_below(&home);
         // Archived once (a complete archive is never replaced: a pass cut
-        // short may have removed part of the home since), then removed by
-        // jitd rather than `userdel --remove`, and only a directory the
-        // vendor owns; mounts the vendor left in it go first.
+        // short may have removed part of the home since), then removed;
+        // only a directory the vendor owns. A home that cannot be archived
+        // is left in place (said in the detail): the account still goes.
+        let mut left = Vec::new();
         if owned_by(&home, uid, true) {
-            if !archive.exists() {
-                archive_home(&home, archive)?;
+            let archived = match archive.exists() {
+                true => Ok(()),
+                false => archive_home(&home, archive),
+            };
+            match archived {
+                Ok(()) => left.extend(remove_home(&home, uid)),
+                Err(e) => left.push(format!("{}: not archived: {e}", home.display())),
             }
-            unmount_below(&home)?;
-            fs::remove_dir_all(&home)?;
         }
-        let archived = archive.exists().then(|| archive.display().to_string());
         let mut purged = Vec::new();
-        for (place, depth) in PURGED {
-            purged.extend(purge::owned_by(Path::new(place), uid, depth));
+        for place in SPOOLS {
+            let removed = purge::owned_by(Path::new(place), uid, 1);
+            purged.extend(removed.paths);
+            left.extend(removed.left);
+        }
+        for place in SHARED {
+            left.extend(as_the_vendor(
+                uid,
+                FIND,
+                &[
+                    place,
+                    "-xdev",
+                    "-depth",
+                    "-user",
+                    &uid.to_string(),
+                    "-delete",
+                ],
+            ));
         }
         if user.is_some() {
             run(USERDEL, "userdel", &[account], None)?;
@@ -238,8 +287,10 @@ impl VendorHost for ShadowVendors {
         Ok(json!({
             "account": account,
             "uid": uid,
-            "archive": archived,
+            "archive": archive.exists().then(|| archive.display().to_string()),
             "purged": purged,
+            "left": left,
+            "unmounted": unmounted,
         }))
     }
 
@@ -259,22 +310,46 @@ impl VendorHost for ShadowVendors {
     }
 }
 
-/// Files naming the users who may not schedule jobs with cron and `at`:
-/// a vendor's job would run outside the recorder (cron runs `sh -c`, not
-/// the login shell).
-const DENY_FILES: [&str; 2] = ["/etc/cron.deny", "/etc/at.deny"];
+/// The allow and deny files of cron and `at`, and whether a missing pair
+/// lets every user in (Debian's cron does; its `at` lets only root in).
+const JOB_FILES: [(&str, &str, bool); 2] = [
+    ("/etc/cron.allow", "/etc/cron.deny", true),
+    ("/etc/at.allow", "/etc/at.deny", false),
+];
 
-/// Names `account` in [`DENY_FILES`] (`deny`), or takes it out again; each
-/// file replaced whole, keeping its owner and mode (a missing one is made
-/// root's, 0644).
-fn deny_jobs(account: &str, deny: bool) -> io::Result<()> {
-    for file in DENY_FILES {
-        let path = Path::new(file);
-        let (text, meta) = match fs::read_to_string(path) {
-            Ok(text) => (text, Some(fs::symlink_metadata(path)?)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (String::new(), None),
-            Err(e) => return Err(e),
+/// Keeps `account` from scheduling jobs with cron and `at` (`deny`), or
+/// takes it out of the deny lists again: a vendor's job would run with
+/// `sh -c`, outside the recorder. Where an allow list exists the vendor is
+/// not in it, and where the pair is missing and only root may schedule,
+/// nothing is written. A deny file is replaced whole, keeping its owner and
+/// mode; one that is not a regular file is refused.
+fn deny_jobs(account: &str, deny: bool) -> Result<(), AccountError> {
+    for (allow, deny_file, open_without) in JOB_FILES {
+        if fs::symlink_metadata(allow).is_ok() {
+            continue;
+        }
+        let path = Path::new(deny_file);
+        let current = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(mut file) => {
+                let meta = file.metadata()?;
+                if !meta.is_file() {
+                    return Err(conflict(format!("{deny_file} is not a regular file")));
+                }
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut file, &mut text)?;
+                Some((text, meta))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
         };
+        if current.is_none() && (!deny || !open_without) {
+            continue;
+        }
+        let (text, meta) = current.map_or((String::new(), None), |(t, m)| (t, Some(m)));
         if text.lines().any(|l| l.trim() == account) == deny {
             continue;
         }
@@ -283,7 +358,9 @@ fn deny_jobs(account: &str, deny: bool) -> io::Result<()> {
             kept.push(account);
         }
         let mut new = kept.join("\n");
-        new.push('\n');
+        if !new.is_empty() {
+            new.push('\n');
+        }
         let temporary = path.with_extension("jit-new");
         remove(&temporary)?;
         let mode = meta.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
@@ -346,6 +423,58 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Runs `program` as `uid` (its group the same number, no other groups):
+/// what only the vendor's files are exposed to is done with the vendor's
+/// rights, so that no link or race can turn it onto anyone else's files,
+/// and jitd needs no right to override permissions. Best effort: what it
+/// said when it failed (files it could not remove), for the audit trail.
+fn as_the_vendor(uid: u32, program: &str, args: &[&str]) -> Option<String> {
+    let id = uid.to_string();
+    let mut argv = vec![
+        "--reuid",
+        &id,
+        "--regid",
+        &id,
+        "--clear-groups",
+        "--",
+        program,
+    ];
+    argv.extend_from_slice(args);
+    run_for(SETPRIV, "setpriv", &argv, REMOVE_TIMEOUT)
+        .err()
+        .map(|e| {
+            format!(
+                "{program} {}: {e}",
+                args.first().copied().unwrap_or_default()
+            )
+        })
+}
+
+/// Empties `home` as the vendor (`rm` walks by file descriptor, never
+/// follows a link, stays on the home's file system), then removes the
+/// empty directory as root (its parent is root's); what is left, if any.
+fn remove_home(home: &Path, uid: u32) -> Vec<String> {
+    let text = home.display().to_string();
+    let mut left = Vec::new();
+    let contents: Vec<String> = fs::read_dir(home)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !contents.is_empty() {
+        let mut args = vec!["-rf", "--one-file-system", "--"];
+        args.extend(contents.iter().map(String::as_str));
+        left.extend(as_the_vendor(uid, RM, &args));
+    }
+    if let Err(e) = fs::remove_dir(home) {
+        left.push(format!("{text}: {e}"));
+    }
+    left
+}
+
 /// Whether `path` is a directory (`dir`) or a regular file owned by `uid`,
 /// not a link.
 fn owned_by(path: &Path, uid: u32, dir: bool) -> bool {
@@ -358,7 +487,7 @@ fn owned_by(path: &Path, uid: u32, dir: bool) -> bool {
 /// between a listing and its signal, and one running a program setuid to
 /// the vendor is reached by its saved uid), again until `/proc` shows none;
 /// how many there were.
-fn end_processes(uid: u32) -> usize {
+fn end_processes(uid: u32) -> Result<usize, AccountError> {
     let of_uid = || {
         leftovers::running()
             .into_iter()
@@ -369,7 +498,7 @@ fn end_processes(uid: u32) -> usize {
     let id = uid.to_string();
     for _ in 0..KILL_ROUNDS {
         if of_uid() == 0 {
-            break;
+            return Ok(found);
         }
         // kill exits 1 once nothing is left to signal: not a failure.
         let _ = run(
@@ -388,7 +517,12 @@ fn end_processes(uid: u32) -> usize {
             None,
         );
     }
-    found
+    match of_uid() {
+        0 => Ok(found),
+        left => Err(conflict(format!(
+            "{left} processes of uid {uid} are still running after {KILL_ROUNDS} rounds of kill"
+        ))),
+    }
 }
 
 /// `home` into a new gzip'd tar at `archive` (0600, in a 0700 directory).
@@ -425,6 +559,9 @@ fn archive_home(home: &Path, archive: &Path) -> Result<(), AccountError> {
             "--create",
             "--gzip",
             "--sparse",
+            // Sockets and the like are not archived; saying so for each
+            // would fill tar's error output.
+            "--warning=no-file-ignored",
             "--one-file-system",
             "--file",
             &partial_text,
@@ -438,22 +575,39 @@ fn archive_home(home: &Path, archive: &Path) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// Unmounts (lazily) whatever is mounted at or below `home`, deepest
-/// first: a FUSE mount the vendor left would stop its removal for good.
-fn unmount_below(home: &Path) -> Result<(), AccountError> {
-    let table = fs::read_to_string("/proc/self/mountinfo")?;
-    let mut points: Vec<PathBuf> = table
+/// Detaches (`umount --lazy`) what is mounted at or below `home`, the
+/// top-most mounts only (detaching one takes what is below it), without
+/// resolving their paths (a FUSE daemon could answer with a link to a
+/// mount that matters). Best effort: where jitd may not unmount (the unit
+/// gives it no `CAP_SYS_ADMIN`), the walks stay on the home's device and
+/// leave the mount. What was tried, and how it went.
+fn unmount_below(home: &Path) -> Vec<String> {
+    let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let points: Vec<PathBuf> = table
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
         .map(unescape)
         .filter(|point| point.starts_with(home))
         .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for point in points {
-        let text = point.display().to_string();
-        run(UMOUNT, "umount", &["--lazy", &text], None)?;
-    }
-    Ok(())
+    let top_most = points
+        .iter()
+        .filter(|p| !points.iter().any(|q| q != *p && p.starts_with(q)));
+    top_most
+        .map(|point| {
+            let text = point.display().to_string();
+            match run(
+                UMOUNT,
+                "umount",
+                &["--lazy", "--no-canonicalize", &text],
+                None,
+            ) {
+                Ok(()) => format!("{text}: detached"),
+                Err(e) => format!("{text}: {e}"),
+            }
+        })
+        .collect()
 }
 
 /// A mountinfo path: spaces, tabs, newlines and backslashes are `\ooo`.

@@ -560,6 +560,11 @@ fn vendor_mistakes_are_reported_with_position() {
             "is a system uid",
         ),
         (
+            with_vendors(&format!("{vendors}uid_min = 60000\nuid_max = 70000\n")),
+            "jitd.toml:15:11:",
+            "include 60001-65535",
+        ),
+        (
             with_vendors(&format!("{vendors}uid_min = 7000\nuid_max = 6000\n")),
             "jitd.toml:16:11:",
             "must be at least uid_min",

@@ -96,6 +96,10 @@ pub(super) struct RawSegment {
 
 type Problem = (Range<usize>, String);
 
+/// uids the system gives out itself: Debian's nobody (65534), systemd's
+/// DynamicUser= (61184-65519) and the rest of the 16-bit range.
+const RESERVED_UIDS: std::ops::RangeInclusive<u32> = 60001..=65535;
+
 /// The longest name useradd takes is 32 bytes; the prefix leaves the rest
 /// to vendors' names.
 const MAX_ACCOUNT_NAME: usize = 32;
@@ -128,6 +132,19 @@ pub(super) fn resolve(raw: RawVendors, resources: &[Resource]) -> Result<Vendors
         return Err((
             raw.uid_max.span(),
             format!("uid_max {max} must be at least uid_min ({min}) and below 2147483648"),
+        ));
+    }
+    // Every uid of the range loses the network and is ended with its
+    // vendor: none may be one the system hands out itself.
+    if min <= *RESERVED_UIDS.end() && *RESERVED_UIDS.start() <= max {
+        return Err((
+            raw.uid_min.span(),
+            format!(
+                "uids {min}-{max} include {}-{} (nobody, systemd's dynamic users and containers' \
+                 ranges): choose a range above them, e.g. 70000-79999",
+                RESERVED_UIDS.start(),
+                RESERVED_UIDS.end()
+            ),
         ));
     }
     if resources.iter().all(|r| !r.vendors) {

@@ -210,13 +210,15 @@ fn eligible_role(req: &Request, who: &Actor) -> Result<Role, WorkflowError> {
 }
 
 /// Who may end a request early: the requester (withdraw or drop their own
-/// grant), anyone who may revoke any grant, or someone who approved it and
-/// still holds the role they approved it in (an approver watching a
-/// session they let happen ends it).
+/// grant), anyone who may revoke any grant, or, once it is active, someone
+/// who approved it and still holds the role they approved it in (an
+/// approver watching a session they let happen ends it; a pending request
+/// is theirs to deny, with a comment, not to withdraw).
 pub fn revoke(req: &Request, who: &Actor) -> Result<(), WorkflowError> {
-    let approved_it = req
-        .approvals()
-        .any(|d| d.uid == who.uid && who.roles.contains(&d.role));
+    let approved_it = req.state == State::Active
+        && req
+            .approvals()
+            .any(|d| d.uid == who.uid && who.roles.contains(&d.role));
     if !approved_it {
         validate_owner_or_admin(req, who)?;
     }
@@ -490,6 +492,12 @@ mod tests {
         );
         assert_eq!(
             revoke(&req, &actor(6, &[Role::Manager])),
+            Err(WorkflowError::NotYours(7))
+        );
+        // Pending (half approved): denied with a comment, not withdrawn.
+        req.state = State::Pending;
+        assert_eq!(
+            revoke(&req, &actor(5, &[Role::Manager])),
             Err(WorkflowError::NotYours(7))
         );
     }

@@ -102,6 +102,23 @@ impl Env {
         )
     }
 
+    /// Polls `vendor show ID` (as root) until the vendor's account is
+    /// `host` (none, created, locked, deleted); the vendor document.
+    #[track_caller]
+    pub fn wait_vendor_host(&self, id: &str, host: &str) -> Value {
+        let mut last = Value::Null;
+        let found = wait_for(Duration::from_secs(20), || {
+            last = self.jitctl_json("root", &["vendor", "show", id, "--json"]);
+            (last["host"] == host).then_some(())
+        });
+        assert!(
+            found.is_some(),
+            "host never {host}: {last:#}{}",
+            self.jitd_log_tail()
+        );
+        last
+    }
+
     /// Polls `show ID` (as root) until the state is `state`.
     #[track_caller]
     pub fn wait_state(&self, id: u64, state: &str, timeout: Duration) -> Value {

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use jit_tests::*;
-use serde_json::Value;
 
 const BASE: u32 = 70_500;
 
@@ -55,23 +54,8 @@ fn vendor(env: &Env, name: &str, segments: &str) -> String {
         env.jitctl(approver, &["vendor", "approve", &id, "--json"])
             .ok();
     }
-    wait_host(env, &id, "created");
+    env.wait_vendor_host(&id, "created");
     id
-}
-
-#[track_caller]
-fn wait_host(env: &Env, id: &str, host: &str) -> Value {
-    let mut last = Value::Null;
-    let found = wait_for(Duration::from_secs(20), || {
-        last = env.jitctl_json("root", &["vendor", "show", id, "--json"]);
-        (last["host"] == host).then_some(())
-    });
-    assert!(
-        found.is_some(),
-        "host never {host}: {last:#}{}",
-        env.jitd_log_tail()
-    );
-    last
 }
 
 /// jit's table as `nft list` shows it; `None` when there is none.
@@ -202,7 +186,7 @@ fn a_vendor_reaches_its_segment_only_and_the_rules_follow_it_from_approval_to_th
         "sam",
         &["vendor", "revoke", &jdoe, "--comment", "done", "--json"],
     );
-    wait_host(&env, &jdoe, "locked");
+    env.wait_vendor_host(&jdoe, "locked");
     let rules = wait_table(&env, "lost jdoe's rules", |t| {
         !has_rules(t, BASE) && has_rules(t, nothing)
     });

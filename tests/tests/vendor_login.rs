@@ -142,13 +142,7 @@ fn approved_vendor(w: &World) {
     let id = doc["id"].as_u64().expect("id").to_string();
     w.env.jitctl("mike", &["vendor", "approve", &id]).ok();
     w.env.jitctl("sam", &["vendor", "approve", &id]).ok();
-    let made = wait_for(Duration::from_secs(20), || {
-        let v = w
-            .env
-            .jitctl_json("root", &["vendor", "show", &id, "--json"]);
-        (v["host"] == "created").then_some(())
-    });
-    assert!(made.is_some(), "no account:{}", w.env.jitd_log_tail());
+    w.env.wait_vendor_host(&id, "created");
 }
 
 /// `ssh v-jdoe@127.0.0.1 echo in`, the key then keyboard-interactive,

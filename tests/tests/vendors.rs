@@ -90,23 +90,6 @@ fn approve(env: &Env, user: &str, id: &str) -> Run {
     env.jitctl(user, &["vendor", "approve", id, "--json"])
 }
 
-/// Waits until the vendor's account is `host` (none, created, locked,
-/// deleted); the vendor document.
-#[track_caller]
-fn wait_host(env: &Env, id: &str, host: &str) -> Value {
-    let mut last = Value::Null;
-    let found = wait_for(Duration::from_secs(20), || {
-        last = env.jitctl_json("root", &["vendor", "show", id, "--json"]);
-        (last["host"] == host).then_some(())
-    });
-    assert!(
-        found.is_some(),
-        "host never {host}: {last:#}{}",
-        env.jitd_log_tail()
-    );
-    last
-}
-
 /// pam_jit's CheckGrant for `uid` on vssh, as root asks it.
 fn granted(env: &Env, uid: u32) -> bool {
     let reply = env
@@ -178,7 +161,7 @@ fn a_sponsored_vendor_lives_from_two_approvals_to_deletion_and_its_uid_is_not_gi
     assert_eq!(done["state"], "active", "{done:#}");
     assert_eq!(done["uid"], base);
 
-    let made = wait_host(&env, &id, "created");
+    let made = env.wait_vendor_host(&id, "created");
     let passwd = passwd_line(&env, "v-jdoe");
     let fields: Vec<&str> = passwd.split(':').collect();
     assert_eq!(fields[2], base.to_string(), "{passwd}");
@@ -227,14 +210,14 @@ fn a_sponsored_vendor_lives_from_two_approvals_to_deletion_and_its_uid_is_not_gi
     );
     assert_eq!(revoked["state"], "revoked");
     assert!(!granted(&env, base));
-    wait_host(&env, &id, "locked");
+    env.wait_vendor_host(&id, "locked");
     let shadow = shadow_fields(&env, "v-jdoe");
     assert!(shadow[1].starts_with('!'), "{shadow:?}");
     assert_eq!(shadow[7], "1", "expired since 1970-01-02: {shadow:?}");
     assert!(!key.exists(), "the key is removed at the end");
 
     // Retention 3 s: deleted, its home archived root-only, its leftovers gone.
-    let deleted = wait_host(&env, &id, "deleted");
+    let deleted = env.wait_vendor_host(&id, "deleted");
     assert_eq!(passwd_line(&env, "v-jdoe"), "", "{deleted:#}");
     let archive = env
         .state_dir
@@ -367,7 +350,7 @@ fn vendor_requests_are_checked_and_vendors_ask_for_nothing_themselves() {
     // maria holds security too, but one person fills one role.
     approve(&env, "maria", &id).code(6);
     approve(&env, "sam", &id).ok();
-    wait_host(&env, &id, "created");
+    env.wait_vendor_host(&id, "created");
     // The vendor's account asks for nothing, not even what it holds.
     let mut as_vendor = env.ns_command("setpriv");
     as_vendor
@@ -434,7 +417,7 @@ fn a_kill_9_while_the_account_is_being_made_is_finished_at_start() {
     );
     env.ns_sh("umount /usr/bin/chage").ok();
     env.start_jitd();
-    let made = wait_host(&env, &id, "created");
+    let made = env.wait_vendor_host(&id, "created");
     let shadow = shadow_fields(&env, "v-jdoe");
     let ends = unix_secs(&made["expires_at"]);
     assert_eq!(shadow[7], (ends / 86_400 + 1).to_string(), "{shadow:?}");
@@ -477,7 +460,7 @@ fn a_kill_9_while_locking_or_deleting_is_finished_at_start() {
     let id = vendor_id(&sponsor(&env, "jdoe"));
     approve(&env, "mike", &id).ok();
     approve(&env, "sam", &id).ok();
-    wait_host(&env, &id, "created");
+    env.wait_vendor_host(&id, "created");
 
     // Killed while usermod locks the account.
     let started = stall(&env, "/usr/sbin/usermod");
@@ -488,7 +471,7 @@ fn a_kill_9_while_locking_or_deleting_is_finished_at_start() {
     // Killed while userdel deletes it, after the retention.
     let started = stall(&env, "/usr/sbin/userdel");
     env.start_jitd();
-    wait_host(&env, &id, "locked");
+    env.wait_vendor_host(&id, "locked");
     let shadow = shadow_fields(&env, "v-jdoe");
     assert!(shadow[1].starts_with('!') && shadow[7] == "1", "{shadow:?}");
     wait_started(&env, &started);
@@ -499,7 +482,7 @@ fn a_kill_9_while_locking_or_deleting_is_finished_at_start() {
         "not deleted yet"
     );
     env.start_jitd();
-    wait_host(&env, &id, "deleted");
+    env.wait_vendor_host(&id, "deleted");
     assert_eq!(passwd_line(&env, "v-jdoe"), "");
     let archive = env
         .state_dir

@@ -42,7 +42,7 @@ const COLUMNS: &str = "id, extends, uid, user, resource, duration_secs, reason, 
                        requested_at, route, risk, state, expires_at, ended_at, ended_by, \
                        activate_by";
 
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+pub(super) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
@@ -77,26 +77,30 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
     })
 }
 
+/// A decision row: `uid, name, role, verdict, comment, at` (of a request's
+/// or a vendor's).
+pub(super) fn decision_from_row(r: &Row<'_>) -> rusqlite::Result<Decision> {
+    let role: String = r.get(2)?;
+    let verdict: String = r.get(3)?;
+    Ok(Decision {
+        uid: r.get(0)?,
+        name: r.get(1)?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        verdict: match verdict.as_str() {
+            "approve" => Verdict::Approve,
+            "deny" => Verdict::Deny,
+            other => return Err(corrupt("verdict", other)),
+        },
+        comment: r.get(4)?,
+        at: r.get(5)?,
+    })
+}
+
 fn load_decisions(conn: &Connection, req: &mut Request) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT uid, name, role, verdict, comment, at FROM decisions WHERE request = ?1 ORDER BY at, rowid",
     )?;
-    let rows = stmt.query_map([req.id], |r| {
-        let role: String = r.get(2)?;
-        let verdict: String = r.get(3)?;
-        Ok(Decision {
-            uid: r.get(0)?,
-            name: r.get(1)?,
-            role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-            verdict: match verdict.as_str() {
-                "approve" => Verdict::Approve,
-                "deny" => Verdict::Deny,
-                other => return Err(corrupt("verdict", other)),
-            },
-            comment: r.get(4)?,
-            at: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map([req.id], decision_from_row)?;
     req.decisions = rows.collect::<rusqlite::Result<_>>()?;
     Ok(())
 }

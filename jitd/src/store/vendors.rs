@@ -4,21 +4,14 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::time::Duration;
 
+use super::requests::{corrupt, decision_from_row};
 use super::{Result, Store, StoreError, Writer};
-use crate::core::model::{Decision, RequestId, Role, State, Uid, UnixTime, Verdict};
+use crate::core::model::{Decision, RequestId, State, Uid, UnixTime};
 use crate::core::vendor::{Host, Vendor, VendorAsk, VendorId};
 
 const COLUMNS: &str = "id, organization, name, email, resources, segments, duration_secs, \
                        project, reason, key, account, uid, sponsor_uid, sponsor, manager, \
                        requested_at, state, expires_at, ended_at, ended_by, host";
-
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("unknown {what} '{value}'").into(),
-    )
-}
 
 fn names(text: &str) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(text).map_err(|_| corrupt("list", text))
@@ -60,22 +53,7 @@ fn load_decisions(conn: &Connection, vendor: &mut Vendor) -> rusqlite::Result<()
         "SELECT uid, name, role, verdict, comment, at FROM vendor_decisions
          WHERE vendor = ?1 ORDER BY at, rowid",
     )?;
-    let rows = stmt.query_map([vendor.id], |r| {
-        let role: String = r.get(2)?;
-        let verdict: String = r.get(3)?;
-        Ok(Decision {
-            uid: r.get(0)?,
-            name: r.get(1)?,
-            role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-            verdict: match verdict.as_str() {
-                "approve" => Verdict::Approve,
-                "deny" => Verdict::Deny,
-                other => return Err(corrupt("verdict", other)),
-            },
-            comment: r.get(4)?,
-            at: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map([vendor.id], decision_from_row)?;
     vendor.decisions = rows.collect::<rusqlite::Result<_>>()?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::leftovers;
 use super::purge;
-use super::shadow::{run, run_for, AccountError};
+use super::shadow::{run, run_for, run_read, AccountError};
 
 /// Every vendor account's login shell: the recorder (every session
 /// recorded, the real shell behind it).
@@ -36,6 +36,7 @@ const KILL: &str = "/bin/kill";
 /// Rounds of `kill -1` as the vendor before giving up on a process that
 /// keeps coming back (reported by the next pass).
 const KILL_ROUNDS: usize = 5;
+const KILL_SETTLE: Duration = Duration::from_millis(200);
 
 /// Root's spools where a vendor may leave files that outlive the account
 /// (its mailbox, its crontab and `at` jobs), removed by jitd.
@@ -47,10 +48,13 @@ const SPOOLS: [&str; 3] = [
 /// Directories everyone writes, where the vendor's own files are removed
 /// by the vendor's uid (see [`as_the_vendor`]).
 const SHARED: [&str; 2] = ["/tmp", "/var/tmp"];
-const RM: &str = "/bin/rm";
+const CHMOD: &str = "/bin/chmod";
+/// Debian's group of nobody.
+const NOGROUP: u32 = 65534;
 const FIND: &str = "/usr/bin/find";
-/// How long removing a home or a vendor's temporary files may take.
-const REMOVE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// How long each step of removing a home or a vendor's temporary files
+/// may take (the keeper waits for it).
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 /// How long archiving a home may take: it grows with the home.
 const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const UMOUNT: &str = "/bin/umount";
@@ -240,22 +244,34 @@ impl VendorHost for ShadowVendors {
         let home = user
             .as_ref()
             .map_or_else(|| Path::new("/home").join(account), |u| u.dir.clone());
+        // The vendor's group for what runs as the vendor (`nogroup` once
+        // the account is gone): never another group's rights.
+        let gid = user.as_ref().map_or(NOGROUP, |u| u.gid.as_raw());
+        let vendor = Vendor { uid, gid };
         // What the vendor mounted there goes first (a dead FUSE mount fails
-        // every stat below it); where jitd may not unmount, the removals
-        // below stay on the home's file system and leave the mount.
-        let unmounted = unmount_below(&home);
+        // every stat below it). A mount that stays (jitd may not unmount
+        // under its unit) keeps the home from being touched at all: whatever
+        // it shows is not the vendor's to lose.
+        let unmounted = mounts_below(&home)
+            .into_iter()
+            .map(|point| detach(&point))
+            .collect::<Vec<_>>();
+        let still_mounted = mounts_below(&home);
         // Archived once (a complete archive is never replaced: a pass cut
         // short may have removed part of the home since), then removed;
         // only a directory the vendor owns. A home that cannot be archived
         // is left in place (said in the detail): the account still goes.
-        let mut left = Vec::new();
-        if owned_by(&home, uid, true) {
+        let mut left: Vec<String> = still_mounted
+            .iter()
+            .map(|p| format!("{}: still mounted, home left", p.display()))
+            .collect();
+        if still_mounted.is_empty() && owned_by(&home, uid, true) {
             let archived = match archive.exists() {
                 true => Ok(()),
                 false => archive_home(&home, archive),
             };
             match archived {
-                Ok(()) => left.extend(remove_home(&home, uid)),
+                Ok(()) => left.extend(remove_home(&home, vendor)),
                 Err(e) => left.push(format!("{}: not archived: {e}", home.display())),
             }
         }
@@ -266,18 +282,7 @@ impl VendorHost for ShadowVendors {
             left.extend(removed.left);
         }
         for place in SHARED {
-            left.extend(as_the_vendor(
-                uid,
-                FIND,
-                &[
-                    place,
-                    "-xdev",
-                    "-depth",
-                    "-user",
-                    &uid.to_string(),
-                    "-delete",
-                ],
-            ));
+            left.extend(remove_owned(Path::new(place), vendor));
         }
         if user.is_some() {
             run(USERDEL, "userdel", &[account], None)?;
@@ -423,18 +428,25 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Runs `program` as `uid` (its group the same number, no other groups):
-/// what only the vendor's files are exposed to is done with the vendor's
-/// rights, so that no link or race can turn it onto anyone else's files,
-/// and jitd needs no right to override permissions. Best effort: what it
-/// said when it failed (files it could not remove), for the audit trail.
-fn as_the_vendor(uid: u32, program: &str, args: &[&str]) -> Option<String> {
-    let id = uid.to_string();
+/// The ids what runs as a vendor runs with.
+#[derive(Clone, Copy)]
+struct Vendor {
+    uid: u32,
+    /// Its primary group, or `nogroup` once the account is gone.
+    gid: u32,
+}
+
+/// Runs `program` as the vendor (no supplementary groups): what only the
+/// vendor's files are exposed to is done with the vendor's rights, so that
+/// no link or race can turn it onto anyone else's files, and jitd needs no
+/// right to override permissions. Best effort: what it said when it failed.
+fn as_the_vendor(vendor: Vendor, program: &str, args: &[&str]) -> Option<String> {
+    let (uid, gid) = (vendor.uid.to_string(), vendor.gid.to_string());
     let mut argv = vec![
         "--reuid",
-        &id,
+        &uid,
         "--regid",
-        &id,
+        &gid,
         "--clear-groups",
         "--",
         program,
@@ -450,25 +462,45 @@ fn as_the_vendor(uid: u32, program: &str, args: &[&str]) -> Option<String> {
         })
 }
 
-/// Empties `home` as the vendor (`rm` walks by file descriptor, never
-/// follows a link, stays on the home's file system), then removes the
-/// empty directory as root (its parent is root's); what is left, if any.
-fn remove_home(home: &Path, uid: u32) -> Vec<String> {
+/// Removes, as the vendor, what it owns under `place` (numeric uid, never
+/// a name; on `place`'s file system), after making its own directories its
+/// to empty; says what is left of it (a second look: `find` complains about
+/// every directory the vendor may not read, which says nothing).
+fn remove_owned(place: &Path, vendor: Vendor) -> Option<String> {
+    let (text, uid) = (place.display().to_string(), vendor.uid.to_string());
+    let mine = ["-xdev", "-uid", &uid];
+    let mut chmod = vec![text.as_str()];
+    chmod.extend(mine);
+    chmod.extend(["-type", "d", "-exec", CHMOD, "u+rwx", "{}", "+"]);
+    as_the_vendor(vendor, FIND, &chmod);
+    let mut delete = vec![text.as_str(), "-depth"];
+    delete.extend(mine);
+    delete.push("-delete");
+    as_the_vendor(vendor, FIND, &delete);
+    let mut look = vec![text.as_str()];
+    look.extend(mine);
+    look.extend(["-print", "-quit"]);
+    let out = run_read(FIND, "find", &look, None).unwrap_or_default();
+    (!out.is_empty()).then(|| format!("{text}: files of uid {uid} are left"))
+}
+
+/// Empties `home` as the vendor (directories made its own to empty first,
+/// then everything below it deleted, on the home's file system, never
+/// following a link), then removes the empty directory as root (its
+/// parent is root's); what is left, if any.
+fn remove_home(home: &Path, vendor: Vendor) -> Vec<String> {
     let text = home.display().to_string();
     let mut left = Vec::new();
-    let contents: Vec<String> = fs::read_dir(home)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path().display().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    if !contents.is_empty() {
-        let mut args = vec!["-rf", "--one-file-system", "--"];
-        args.extend(contents.iter().map(String::as_str));
-        left.extend(as_the_vendor(uid, RM, &args));
-    }
+    as_the_vendor(vendor, CHMOD, &["-R", "u+rwX", "--", &text]);
+    let delete = [
+        text.as_str(),
+        "-xdev",
+        "-mindepth",
+        "1",
+        "-depth",
+        "-delete",
+    ];
+    left.extend(as_the_vendor(vendor, FIND, &delete));
     if let Err(e) = fs::remove_dir(home) {
         left.push(format!("{text}: {e}"));
     }
@@ -488,10 +520,12 @@ fn owned_by(path: &Path, uid: u32, dir: bool) -> bool {
 /// the vendor is reached by its saved uid), again until `/proc` shows none;
 /// how many there were.
 fn end_processes(uid: u32) -> Result<usize, AccountError> {
+    // Zombies are dead already: their parents (sshd's monitor, root's)
+    // reap them.
     let of_uid = || {
         leftovers::running()
             .into_iter()
-            .filter(|p| p.uid == uid)
+            .filter(|p| p.uid == uid && !is_zombie(p.pid))
             .count()
     };
     let found = of_uid();
@@ -516,6 +550,8 @@ fn end_processes(uid: u32) -> Result<usize, AccountError> {
             ],
             None,
         );
+        // SIGKILL is delivered at once, the exits take a moment.
+        std::thread::sleep(KILL_SETTLE);
     }
     match of_uid() {
         0 => Ok(found),
@@ -523,6 +559,17 @@ fn end_processes(uid: u32) -> Result<usize, AccountError> {
             "{left} processes of uid {uid} are still running after {KILL_ROUNDS} rounds of kill"
         ))),
     }
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z`).
+fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after) = stat.rsplit_once(')')?;
+            after.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// `home` into a new gzip'd tar at `archive` (0600, in a 0700 directory).
@@ -575,13 +622,9 @@ fn archive_home(home: &Path, archive: &Path) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// Detaches (`umount --lazy`) what is mounted at or below `home`, the
-/// top-most mounts only (detaching one takes what is below it), without
-/// resolving their paths (a FUSE daemon could answer with a link to a
-/// mount that matters). Best effort: where jitd may not unmount (the unit
-/// gives it no `CAP_SYS_ADMIN`), the walks stay on the home's device and
-/// leave the mount. What was tried, and how it went.
-fn unmount_below(home: &Path) -> Vec<String> {
+/// The top-most mount points at or below `home` (detaching one takes what
+/// is below it), as the kernel names them.
+fn mounts_below(home: &Path) -> Vec<PathBuf> {
     let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
@@ -591,23 +634,27 @@ fn unmount_below(home: &Path) -> Vec<String> {
         .map(unescape)
         .filter(|point| point.starts_with(home))
         .collect();
-    let top_most = points
+    points
         .iter()
-        .filter(|p| !points.iter().any(|q| q != *p && p.starts_with(q)));
-    top_most
-        .map(|point| {
-            let text = point.display().to_string();
-            match run(
-                UMOUNT,
-                "umount",
-                &["--lazy", "--no-canonicalize", &text],
-                None,
-            ) {
-                Ok(()) => format!("{text}: detached"),
-                Err(e) => format!("{text}: {e}"),
-            }
-        })
+        .filter(|p| !points.iter().any(|q| q != *p && p.starts_with(q)))
+        .cloned()
         .collect()
+}
+
+/// Detaches the mount at `point` (`umount --lazy`), without resolving its
+/// path (a FUSE daemon could answer with a link to a mount that matters);
+/// how it went. Under the unit jitd may not unmount (no `CAP_SYS_ADMIN`).
+fn detach(point: &Path) -> String {
+    let text = point.display().to_string();
+    match run(
+        UMOUNT,
+        "umount",
+        &["--lazy", "--no-canonicalize", &text],
+        None,
+    ) {
+        Ok(()) => format!("{text}: detached"),
+        Err(e) => format!("{text}: {e}"),
+    }
 }
 
 /// A mountinfo path: spaces, tabs, newlines and backslashes are `\ooo`.
@@ -647,6 +694,13 @@ mod tests {
             Path::new("/home/v-x/my mount\\x")
         );
         assert_eq!(unescape("/a\\0"), Path::new("/a\\0"));
+    }
+
+    #[test]
+    fn only_the_top_most_mounts_below_a_path_are_named() {
+        // /sys is a mount with mounts below it (cgroup2 at least).
+        assert_eq!(mounts_below(Path::new("/sys")), [PathBuf::from("/sys")]);
+        assert!(mounts_below(Path::new("/nonexistent-home/v-x")).is_empty());
     }
 
     #[test]

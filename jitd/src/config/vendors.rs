@@ -99,6 +99,8 @@ type Problem = (Range<usize>, String);
 /// uids the system gives out itself: Debian's nobody (65534), systemd's
 /// DynamicUser= (61184-65519) and the rest of the 16-bit range.
 const RESERVED_UIDS: std::ops::RangeInclusive<u32> = 60001..=65535;
+/// systemd-nspawn's and other containers' uid ranges start here.
+const CONTAINER_UIDS: u32 = 524_288;
 
 /// The longest name useradd takes is 32 bytes; the prefix leaves the rest
 /// to vendors' names.
@@ -128,10 +130,13 @@ pub(super) fn resolve(raw: RawVendors, resources: &[Resource]) -> Result<Vendors
             format!("uid_min {min} is a system uid; vendors' uids start at 1000 or above"),
         ));
     }
-    if max < min || max >= 1 << 31 {
+    if max < min || max >= CONTAINER_UIDS {
         return Err((
             raw.uid_max.span(),
-            format!("uid_max {max} must be at least uid_min ({min}) and below 2147483648"),
+            format!(
+                "uid_max {max} must be at least uid_min ({min}) and below {CONTAINER_UIDS} \
+                 (systemd's container uids start there)"
+            ),
         ));
     }
     // Every uid of the range loses the network and is ended with its

@@ -210,12 +210,12 @@ fn eligible_role(req: &Request, who: &Actor) -> Result<Role, WorkflowError> {
 }
 
 /// Who may end a request early: the requester (withdraw or drop their own
-/// grant), anyone who may revoke any grant, or, once it is active, someone
+/// grant), anyone who may revoke any grant, or, once it is approved, someone
 /// who approved it and still holds the role they approved it in (an
 /// approver watching a session they let happen ends it; a pending request
 /// is theirs to deny, with a comment, not to withdraw).
 pub fn revoke(req: &Request, who: &Actor) -> Result<(), WorkflowError> {
-    let approved_it = req.state == State::Active
+    let approved_it = matches!(req.state, State::Active | State::Approved)
         && req
             .approvals()
             .any(|d| d.uid == who.uid && who.roles.contains(&d.role));

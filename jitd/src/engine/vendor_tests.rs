@@ -13,8 +13,8 @@ use crate::core::vendor::{Host, VendorAsk};
 const VENDORS: &str = r#"
 [vendors]
 sponsors = ["user:alice"]
-uid_min = 2000000000
-uid_max = 2000000009
+uid_min = 470000
+uid_max = 470009
 retention = "1h"
 [managers]
 alice = "mike"
@@ -57,7 +57,7 @@ fn a_vendors_grants_end_its_access_and_its_account_is_due_after_the_retention() 
     assert!(events.contains(&Event::VendorChanged { id: vendor.id }));
     let vendor = engine.load_vendor(vendor.id).unwrap();
     let uid = vendor.uid.unwrap();
-    assert_eq!(uid, 2_000_000_000);
+    assert_eq!(uid, 470_000);
     let grant = engine.store.vendor_grants(vendor.id).unwrap()[0];
     assert_eq!(state_of(&engine, grant), State::Active);
     assert!(engine.checker().check(0, uid, "vlogs").unwrap().is_some());
@@ -110,10 +110,7 @@ fn a_vendor_request_nobody_decides_lapses_and_its_uid_is_never_given() {
     let second = engine.vendor_request(&alice, ask("kim")).unwrap();
     decide(&mut engine, (61003, "mike"), second.id);
     decide(&mut engine, (61004, "sam"), second.id);
-    assert_eq!(
-        engine.load_vendor(second.id).unwrap().uid,
-        Some(2_000_000_000)
-    );
+    assert_eq!(engine.load_vendor(second.id).unwrap().uid, Some(470_000));
 }
 
 #[test]

@@ -506,6 +506,18 @@ bench_vendors() {
     log "second factor: what MfaLogin adds to a login"
     "$BIN/jit-bench" mfa-login --socket "$SANDBOX_DIR/run/pam.socket" >"$RESULTS/mfa-login.json"
     stop_jitd
+    # CheckGrant holds vendors back until their egress rules are in place:
+    # everyone else's CheckGrant, with [vendors] configured and without.
+    log "CheckGrant with [vendors] configured against without, same run"
+    local mode cfg
+    for mode in off on; do
+        seed --state-dir "$dir/check-$mode" --grants 1000 >/dev/null
+        cfg=$([[ $mode == on ]] && echo "$config" || echo "$CONFIG")
+        JITD_OWN_NET=1 start_jitd "$dir/check-$mode" "$cfg"
+        "$BIN/jit-bench" latency --calls "$CALLS" --holders 1000 --label "vendors-$mode" \
+            >"$RESULTS/latency-vendors-$mode.json"
+        stop_jitd
+    done
     umount -l /etc /home
 }
 

@@ -851,6 +851,29 @@ fn vendors_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         f(&v, &["rules_before"]),
         f(&v, &["rules_after"]),
     )?;
+    if let (Some(off), Some(on)) = (
+        load(dir, "latency-vendors-off.json"),
+        load(dir, "latency-vendors-on.json"),
+    ) {
+        let p = |v: &Value, k: &str| f(v, &["check", k]);
+        writeln!(
+            md,
+            "\nCheckGrant holds a vendor's uid back until the vendors' egress rules are in place (one\n\
+             range check and one atomic load on the hot path): everyone else's CheckGrant with\n\
+             `[vendors]` configured against without, `jit-bench latency` ({:.0} calls, 1,000 holders,\n\
+             interleaved with Peer.Ping), same run. Target: unchanged.\n\n\
+             | CheckGrant | p50 | p99 | p50 / Ping p50 |\n|---|---|---|---|\n\
+             | without `[vendors]` (baseline) | {:.1} µs | {:.1} µs | {:.3} |\n\
+             | **with `[vendors]`** | {:.1} µs | {:.1} µs | {:.3} |",
+            f(&on, &["check", "n"]),
+            p(&off, "p50_us"),
+            p(&off, "p99_us"),
+            f(&off, &["ratio_p50"]),
+            p(&on, "p50_us"),
+            p(&on, "p99_us"),
+            f(&on, &["ratio_p50"]),
+        )?;
+    }
     if let Some(m) = load(dir, "mfa-login.json") {
         let p = |k: &str| f(&m, &[k, "p50_us"]);
         let p99 = |k: &str| f(&m, &[k, "p99_us"]);

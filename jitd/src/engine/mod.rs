@@ -30,7 +30,7 @@ mod transitions;
 mod vendors;
 
 pub use blocking::run_blocking;
-pub use checker::GrantChecker;
+pub use checker::{EgressGate, GrantChecker};
 pub use custody::{CustodyError, Written};
 pub use error::EngineError;
 pub use mfa::LoginStep;
@@ -105,6 +105,8 @@ pub struct Engine {
     /// vendor (a separate id space).
     vendor_deadlines: Deadlines,
     grants: Arc<RwLock<GrantIndex>>,
+    /// Vendors hold no grant until their egress rules are in place.
+    egress: Arc<checker::EgressGate>,
     started_at: UnixTime,
     /// Rung when notifications were queued.
     doorbell: Arc<Doorbell>,
@@ -140,6 +142,9 @@ impl Engine {
         }
         let started_at = clock.wall();
         let index = empty_index(&config);
+        let egress = Arc::new(checker::EgressGate::new(
+            config.vendors.as_ref().map(|v| v.uids.clone()),
+        ));
         let mut engine = Engine {
             config,
             store,
@@ -148,6 +153,7 @@ impl Engine {
             justifications: Deadlines::default(),
             vendor_deadlines: Deadlines::default(),
             grants: Arc::new(RwLock::new(index)),
+            egress,
             started_at,
             doorbell,
             admissions: Arc::new(Admissions::new(journal, next_session)),

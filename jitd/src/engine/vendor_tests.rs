@@ -60,6 +60,9 @@ fn a_vendors_grants_end_its_access_and_its_account_is_due_after_the_retention() 
     assert_eq!(uid, 470_000);
     let grant = engine.store.vendor_grants(vendor.id).unwrap()[0];
     assert_eq!(state_of(&engine, grant), State::Active);
+    // Not before the keeper has put the vendors' egress rules in place.
+    assert!(engine.checker().check(0, uid, "vlogs").unwrap().is_none());
+    engine.egress_gate().set_ready(true);
     assert!(engine.checker().check(0, uid, "vlogs").unwrap().is_some());
     let work = engine.vendor_host_work().unwrap();
     assert_eq!(work[0].1, Host::Created);

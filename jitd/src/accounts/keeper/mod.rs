@@ -69,6 +69,9 @@ struct Inner {
     /// The script last applied and its uids; `None` until the first pass
     /// applies one (the reconcile at start) and after a failure.
     egress: Mutex<Option<vendors::Applied>>,
+    /// Opened once the rules are in place: until then vendors hold no
+    /// grant (CheckGrant).
+    egress_gate: Arc<crate::engine::EgressGate>,
     /// Packets dropped from vendors whose rules were removed, for their
     /// lock's audit event.
     dropped_at_end: Mutex<HashMap<u32, u64>>,
@@ -129,6 +132,7 @@ impl Keeper {
             .map(|r| r.name.clone())
             .collect();
         let snapshotted = lock(&engine).snapshotted_resources();
+        let egress_gate = lock(&engine).egress_gate();
         Keeper {
             inner: Arc::new(Inner {
                 engine,
@@ -145,6 +149,7 @@ impl Keeper {
                 unknown_vendors: Mutex::default(),
                 firewall,
                 egress: Mutex::default(),
+                egress_gate,
                 dropped_at_end: Mutex::default(),
                 revealable: Mutex::default(),
                 failures: Mutex::default(),

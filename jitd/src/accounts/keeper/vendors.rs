@@ -178,14 +178,17 @@ impl Keeper {
         let script = segments::script(&rules, range, &counted);
         match self.inner.firewall.apply(&script) {
             Ok(()) => {
+                self.inner.egress_gate.set_ready(true);
                 lock(&self.inner.failures).remove(SEGMENTS_KEY);
                 tracing::info!(vendors = uids.len(), "vendors' egress rules applied");
                 *lock(&self.inner.egress) = Some(Applied { script: rules_only });
                 Ok(())
             }
             Err(e) => {
-                // Unknown what the table holds now: applied again next time.
+                // Unknown what the table holds now: applied again next
+                // time, and until then no vendor holds a grant.
                 *lock(&self.inner.egress) = None;
+                self.inner.egress_gate.set_ready(false);
                 let (attempts, after) = self.note_failure(SEGMENTS_KEY);
                 tracing::error!(error = %e, retry_in = ?after,
                     "cannot apply the vendors' egress rules");

@@ -698,9 +698,9 @@ fn installed_pam_jit_gates_installed_sudo() {
     assert_eq!(socket.trim(), "700 root socket", "{}", log());
     let status = fs::read_to_string(format!("/proc/{}/status", jitd.pid())).expect("status");
     assert!(
-        status.contains("CapEff:\t0000000000000025") && status.contains("NoNewPrivs:\t1"),
-        "jitd should hold CAP_KILL, CAP_CHOWN and CAP_DAC_READ_SEARCH only, \
-         under no_new_privs:\n{status}"
+        status.contains("CapEff:\t00000000000010e5") && status.contains("NoNewPrivs:\t1"),
+        "jitd should hold CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_KILL, CAP_SETGID, CAP_SETUID and \
+         CAP_NET_ADMIN only, under no_new_privs:\n{status}"
     );
     // The activation file is in place: the bus can start jitd through systemd.
     assert!(c

@@ -49,6 +49,7 @@ const SPOOLS: [&str; 3] = [
 /// by the vendor's uid (see [`as_the_vendor`]).
 const SHARED: [&str; 2] = ["/tmp", "/var/tmp"];
 const CHMOD: &str = "/bin/chmod";
+const SH: &str = "/bin/sh";
 /// Debian's group of nobody.
 const NOGROUP: u32 = 65534;
 const FIND: &str = "/usr/bin/find";
@@ -471,17 +472,22 @@ fn remove_owned(place: &Path, vendor: Vendor) -> Option<String> {
     let mine = ["-xdev", "-uid", &uid];
     let mut chmod = vec![text.as_str()];
     chmod.extend(mine);
-    chmod.extend(["-type", "d", "-exec", CHMOD, "u+rwx", "{}", "+"]);
+    // One at a time (`;`), before find reads what is in it.
+    chmod.extend(["-type", "d", "-exec", CHMOD, "u+rwx", "{}", ";"]);
     as_the_vendor(vendor, FIND, &chmod);
     let mut delete = vec![text.as_str(), "-depth"];
     delete.extend(mine);
     delete.push("-delete");
     as_the_vendor(vendor, FIND, &delete);
-    let mut look = vec![text.as_str()];
-    look.extend(mine);
-    look.extend(["-print", "-quit"]);
-    let out = run_read(FIND, "find", &look, None).unwrap_or_default();
-    (!out.is_empty()).then(|| format!("{text}: files of uid {uid} are left"))
+    // What find prints counts whatever its status (it fails for a file
+    // gone mid-walk): a shell keeps the output and drops the status.
+    let look = "find \"$1\" -xdev -uid \"$2\" -print -quit 2>/dev/null; exit 0";
+    let out = run_read(SH, "sh", &["-c", look, "sh", &text, &uid], None);
+    match out {
+        Ok(out) if out.is_empty() => None,
+        Ok(_) => Some(format!("{text}: files of uid {uid} are left")),
+        Err(e) => Some(format!("{text}: cannot tell what is left: {e}")),
+    }
 }
 
 /// Empties `home` as the vendor (directories made its own to empty first,
@@ -530,8 +536,10 @@ fn end_processes(uid: u32) -> Result<usize, AccountError> {
     };
     let found = of_uid();
     let id = uid.to_string();
-    for _ in 0..KILL_ROUNDS {
-        if of_uid() == 0 {
+    for round in 0..KILL_ROUNDS {
+        // At least one round whatever the count says: a process that
+        // looks dead may not be.
+        if round > 0 && of_uid() == 0 {
             return Ok(found);
         }
         // kill exits 1 once nothing is left to signal: not a failure.
@@ -562,14 +570,19 @@ fn end_processes(uid: u32) -> Result<usize, AccountError> {
 }
 
 /// Whether `pid` has exited and waits to be reaped (state `Z`).
+/// A process whose first thread exited shows `Z` too while its other
+/// threads run: only one with no thread left is dead.
 fn is_zombie(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, after) = stat.rsplit_once(')')?;
-            after.split_whitespace().next().map(|state| state == "Z")
-        })
-        .unwrap_or(false)
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    field("State:").is_some_and(|s| s.starts_with('Z')) && field("Threads:") == Some("1")
 }
 
 /// `home` into a new gzip'd tar at `archive` (0600, in a 0700 directory).

@@ -200,6 +200,11 @@ impl Gate {
             tty,
             rhost,
         } = opening;
+        // A vendor bound at its account check whose egress rules went
+        // since (a failed apply): no session.
+        if self.checker.holds_back(uid) {
+            return Err(EngineError::NoGrant { uid, resource }.into());
+        }
         let bound = match bound.filter(|b| b.process.pid == pid && b.process.is_running()) {
             Some(bound) if self.control.grant_of_process(pid) == Some(bound.grant) => bound,
             // Bound at the account check, and moved out since by a module

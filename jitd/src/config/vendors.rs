@@ -145,8 +145,8 @@ pub(super) fn resolve(raw: RawVendors, resources: &[Resource]) -> Result<Vendors
         return Err((
             raw.uid_min.span(),
             format!(
-                "uids {min}-{max} include {}-{} (nobody, systemd's dynamic users and containers' \
-                 ranges): choose a range above them, e.g. 70000-79999",
+                "uids {min}-{max} include {}-{} (nobody and systemd's dynamic users): choose a \
+                 range above them, e.g. 70000-79999",
                 RESERVED_UIDS.start(),
                 RESERVED_UIDS.end()
             ),

@@ -81,6 +81,12 @@ impl GrantChecker {
             .pending(uid, resource))
     }
 
+    /// Whether `uid` is a vendor's held back until the vendors' egress
+    /// rules are in place.
+    pub fn holds_back(&self, uid: Uid) -> bool {
+        self.egress.holds_back(uid)
+    }
+
     /// The active grant of `uid` for `resource` ([`GrantChecker::may_ask`]).
     pub fn check(
         &self,
@@ -89,7 +95,7 @@ impl GrantChecker {
         resource: &str,
     ) -> Result<Option<(RequestId, UnixTime)>> {
         self.may_ask(caller, uid, resource)?;
-        if self.egress.holds_back(uid) {
+        if self.holds_back(uid) {
             return Ok(None);
         }
         let index = self.grants.read().unwrap_or_else(|e| e.into_inner());

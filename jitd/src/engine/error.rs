@@ -131,8 +131,9 @@ pub enum EngineError {
     )]
     MfaClockBehind,
     #[error(
-        "[vendors] is gone from the config, but jitd made vendor accounts that are not deleted \
-         yet ({0}): put [vendors] back until they are, or revoke them and wait for their retention"
+        "[vendors] is gone from the config, or its uids leave out vendor accounts jitd made \
+         that are not deleted yet ({0}): keep [vendors] and their uids until they are, or revoke \
+         them and wait for their retention"
     )]
     VendorsUnconfigured(String),
     #[error(

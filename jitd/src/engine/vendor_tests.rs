@@ -132,5 +132,13 @@ fn jitd_refuses_to_start_without_vendors_while_their_accounts_exist() {
         "{:?}",
         refused.err()
     );
+    // Nor with a range that leaves its uid out.
+    let moved = VENDORS
+        .replace("uid_min = 470000", "uid_min = 480000")
+        .replace("uid_max = 470009", "uid_max = 480009");
+    assert!(matches!(
+        f.reopen_with(&moved),
+        Err(EngineError::VendorsUnconfigured(_))
+    ));
     assert!(f.reopen_with(VENDORS).is_ok());
 }

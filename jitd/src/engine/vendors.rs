@@ -535,20 +535,25 @@ impl Engine {
         }
     }
 
-    /// At start: every vendor's deadline. Without `[vendors]`, accounts
-    /// jitd made and has not deleted would be left unlocked, unfiltered and
-    /// no longer known as vendors': refused.
+    /// At start: every vendor's deadline. Without `[vendors]`, or with a
+    /// uid range that leaves them out, accounts jitd made and has not
+    /// deleted would be left unlocked, unfiltered or no longer known as
+    /// vendors': refused.
     pub(super) fn track_vendors(&mut self) -> Result<()> {
         let open = self.store.vendors(true)?;
-        if self.config.vendors.is_none() {
-            let made: Vec<String> = open
-                .iter()
-                .filter(|v| v.uid.is_some())
-                .map(|v| v.account.clone())
-                .collect();
-            if !made.is_empty() {
-                return Err(EngineError::VendorsUnconfigured(made.join(", ")));
-            }
+        // Outside the range, a vendor's uid would be neither dropped by the
+        // range's rule nor held back until the rules are in place.
+        let range = self.config.vendors.as_ref().map(|v| &v.uids);
+        let outside: Vec<String> = open
+            .iter()
+            .filter(|v| {
+                v.uid
+                    .is_some_and(|uid| !range.is_some_and(|r| r.contains(&uid)))
+            })
+            .map(|v| v.account.clone())
+            .collect();
+        if !outside.is_empty() {
+            return Err(EngineError::VendorsUnconfigured(outside.join(", ")));
         }
         for vendor in open {
             self.track_vendor(&vendor);

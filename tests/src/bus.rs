@@ -81,6 +81,26 @@ impl Env {
         )
     }
 
+    /// Whether pam_jit's CheckGrant, asked by root, finds `uid`'s active
+    /// grant of `resource`.
+    pub fn holds_grant(&self, uid: u32, resource: &str) -> bool {
+        let reply = self
+            .busctl_call(
+                "root",
+                &[
+                    "org.jit.Daemon1",
+                    "/org/jit/Daemon1",
+                    "org.jit.Daemon1",
+                    "CheckGrant",
+                    "us",
+                    &uid.to_string(),
+                    resource,
+                ],
+            )
+            .ok();
+        reply.stdout.split_whitespace().nth(1) == Some("true")
+    }
+
     /// Whether someone owns `org.jit.Daemon1` on the private bus.
     pub fn name_owned(&self) -> bool {
         name_owned_at(&self.address())

@@ -285,3 +285,39 @@ impl Env {
         self.run(cmd).ok();
     }
 }
+
+impl Env {
+    /// Replaces `tool` in the namespace by a script that marks it started,
+    /// stalls `secs` and fails; the mark's path ([`Env::wait_started`]).
+    pub fn stall_tool(&self, tool: &str, secs: u32) -> PathBuf {
+        let name = tool.rsplit('/').next().unwrap_or(tool);
+        let started = self.dir.path().join(format!("{name}-started"));
+        let script = self.write_script(
+            &format!("stalled-{name}"),
+            &format!("touch {}\nsleep {secs}\nexit 1", started.display()),
+        );
+        self.bind(&script, tool);
+        started
+    }
+
+    /// Puts the real `tool` back ([`Env::stall_tool`]).
+    pub fn restore_tool(&self, tool: &str) {
+        self.ns_sh(&format!("umount {tool}"));
+    }
+
+    /// Waits until jitd ran a stalled tool ([`Env::stall_tool`]).
+    #[track_caller]
+    pub fn wait_started(&self, started: &Path) {
+        if crate::wait_for(std::time::Duration::from_secs(20), || {
+            started.exists().then_some(())
+        })
+        .is_none()
+        {
+            panic!(
+                "jitd never ran {}:{}",
+                started.display(),
+                self.jitd_log_tail()
+            );
+        }
+    }
+}

@@ -36,31 +36,6 @@ fn env_with_account() -> Env {
     env
 }
 
-/// Replaces `tool` in the namespace by a script that marks it started,
-/// stalls 5 s and fails; the mark's path.
-fn stall(env: &Env, tool: &str) -> std::path::PathBuf {
-    let name = tool.rsplit('/').next().unwrap_or(tool);
-    let started = env.dir.path().join(format!("{name}-started"));
-    let script = env.write_script(
-        &format!("stalled-{name}"),
-        &format!("touch {}\nsleep 5\nexit 1", started.display()),
-    );
-    env.bind(&script, tool);
-    started
-}
-
-/// Waits until jitd ran the stalled tool ([`stall`]).
-#[track_caller]
-fn wait_started(env: &Env, started: &std::path::Path) {
-    if wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_none() {
-        panic!(
-            "jitd never ran {}:{}",
-            started.display(),
-            env.jitd_log_tail()
-        );
-    }
-}
-
 /// `jitctl reveal ID` as `user`, asserting success: the password.
 #[track_caller]
 fn reveal(env: &Env, user: &str, id: u64) -> String {
@@ -178,9 +153,9 @@ fn jitd_takes_custody_at_start_and_again_of_an_account_changed_behind_its_back()
 #[test]
 fn a_jitd_killed_while_rotating_finishes_the_rotation_at_start() {
     let mut env = env_with_account();
-    let started = stall(&env, "/usr/sbin/chpasswd");
+    let started = env.stall_tool("/usr/sbin/chpasswd", 5);
     env.spawn_jitd();
-    wait_started(&env, &started);
+    env.wait_started(&started);
     let state = env.sqlite(&format!(
         "SELECT state FROM accounts WHERE name = '{ACCOUNT}'"
     ));
@@ -411,9 +386,9 @@ fn a_jitd_killed_during_check_in_leaves_no_checked_out_password_after_restart() 
     let id = grant_dba(&env, "alice");
     wait_custody(&env, "checked_out");
     let password = reveal(&env, "alice", id);
-    let started = stall(&env, "/usr/sbin/chpasswd");
+    let started = env.stall_tool("/usr/sbin/chpasswd", 5);
     env.jitctl("alice", &["checkin", &id.to_string()]).ok();
-    wait_started(&env, &started);
+    env.wait_started(&started);
     wait_custody(&env, "rotating");
     env.kill_jitd();
     env.ns_sh("umount -l /usr/sbin/chpasswd");
@@ -434,9 +409,9 @@ fn a_jitd_killed_during_check_in_leaves_no_checked_out_password_after_restart() 
 #[test]
 fn a_jitd_killed_during_checkout_locks_then_checks_out_again_at_start() {
     let mut env = env_in_custody();
-    let started = stall(&env, "/usr/sbin/chpasswd");
+    let started = env.stall_tool("/usr/sbin/chpasswd", 5);
     let id = grant_dba(&env, "alice");
-    wait_started(&env, &started);
+    env.wait_started(&started);
     wait_custody(&env, "checking_out");
     // Active, but not yet holding the account: `jitctl shell --as` waits.
     let account = serde_json::json!({"name": ACCOUNT, "checked_out": false});
@@ -854,10 +829,10 @@ fn a_grants_group_membership_lasts_as_long_as_the_grant_and_a_standing_one_is_ne
 #[test]
 fn memberships_survive_a_kill_and_end_with_grants_that_ended_while_jitd_was_down() {
     let mut env = env_with_group(64102);
-    let started = stall(&env, "/usr/bin/gpasswd");
+    let started = env.stall_tool("/usr/bin/gpasswd", 5);
     env.start_jitd();
     let id = id_of(&env.request("alice", "containers", "3s", "short"));
-    wait_started(&env, &started);
+    env.wait_started(&started);
     let row = env.sqlite("SELECT state FROM memberships WHERE user = 'alice'");
     assert_eq!(row.stdout.trim(), "adding");
     env.kill_jitd();

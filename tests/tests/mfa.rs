@@ -157,12 +157,6 @@ fn config_with_step_up() -> String {
     )
 }
 
-/// Whether pam_jit's CheckGrant finds `user`'s grant of "vault".
-fn granted(env: &Env, user: &str) -> bool {
-    let reply = env.check_grant("root", user, "vault").ok();
-    reply.stdout.split_whitespace().nth(1) == Some("true")
-}
-
 /// Enrolls `user` and confirms it with the code of now; their app.
 fn enrolled(env: &Env, user: &str) -> Totp {
     let app = enroll(env, user);
@@ -198,7 +192,7 @@ fn step_up_needs_the_approvers_code_and_the_holders_before_the_grant_starts() {
     assert!(approved["activate_by"].is_string(), "{approved:#}");
     assert!(approved["expires_at"].is_null(), "{approved:#}");
     // Approved is not granted: sudo and ssh see no grant yet.
-    assert!(!granted(&env, "alice"));
+    assert!(!env.holds_grant(uid("alice"), "vault"));
 
     // Only the holder starts it, with a code of theirs.
     let activate = ["activate", &id_arg, "--json"];
@@ -217,7 +211,7 @@ fn step_up_needs_the_approvers_code_and_the_holders_before_the_grant_starts() {
         (before + 7200..=before + 7210).contains(&expires),
         "{active:#}"
     );
-    assert!(granted(&env, "alice"));
+    assert!(env.holds_grant(uid("alice"), "vault"));
 
     let accepted: Vec<(String, String)> = env
         .audit_events()
@@ -247,10 +241,10 @@ fn break_glass_on_a_step_up_resource_asks_for_the_code_in_the_same_command() {
     let bare = env.jitctl("bob", &args);
     assert_eq!(bare.code, 2, "{bare}");
     assert!(bare.stderr.contains("jitctl activate"), "{bare}");
-    assert!(!granted(&env, "bob"));
+    assert!(!env.holds_grant(uid("bob"), "vault"));
     let grant = env.jitctl_with_input("bob", &args, &next_code(&bob));
     let grant = grant.ok().json();
     assert_eq!(state_of(&grant), "active", "{grant:#}");
     assert_eq!(grant["route"], "break_glass");
-    assert!(granted(&env, "bob"));
+    assert!(env.holds_grant(uid("bob"), "vault"));
 }

@@ -282,25 +282,6 @@ fn the_failure_to_apply_the_rules_is_audited_and_no_account_is_made_without_them
     );
 }
 
-/// pam_jit's CheckGrant for `uid` on vssh, as root asks it.
-fn granted(env: &Env, uid: u32) -> bool {
-    let reply = env
-        .busctl_call(
-            "root",
-            &[
-                "org.jit.Daemon1",
-                "/org/jit/Daemon1",
-                "org.jit.Daemon1",
-                "CheckGrant",
-                "us",
-                &uid.to_string(),
-                "vssh",
-            ],
-        )
-        .ok();
-    reply.stdout.split_whitespace().nth(1) == Some("true")
-}
-
 #[test]
 fn a_vendor_holds_no_grant_while_its_rules_are_not_in_place() {
     let mut env = Env::with_own_network(&config());
@@ -308,7 +289,7 @@ fn a_vendor_holds_no_grant_while_its_rules_are_not_in_place() {
     env.ns_sh("ip link set lo up");
     env.start_jitd();
     vendor(&env, "jdoe", "db-net");
-    assert!(granted(&env, BASE));
+    assert!(env.holds_grant(BASE, "vssh"));
     // A restart whose rules cannot be applied (a reboot without nftables,
     // say): the vendor's grant is held back, not let through unfiltered.
     env.kill_jitd();
@@ -320,13 +301,16 @@ fn a_vendor_holds_no_grant_while_its_rules_are_not_in_place() {
             .find(|e| e["event"] == "vendor_segments_failed")
     });
     assert!(failed.is_some(), "{}", env.jitd_log_tail());
-    assert!(!granted(&env, BASE), "a vendor let in without its rules");
+    assert!(
+        !env.holds_grant(BASE, "vssh"),
+        "a vendor let in without its rules"
+    );
     // Once they are in place again, so is the grant.
     env.kill_jitd();
     env.ns_sh("umount /usr/sbin/nft");
     env.start_jitd();
     let back = wait_for(Duration::from_secs(10), || {
-        granted(&env, BASE).then_some(())
+        env.holds_grant(BASE, "vssh").then_some(())
     });
     assert!(back.is_some(), "{}", env.jitd_log_tail());
 }

@@ -90,25 +90,6 @@ fn approve(env: &Env, user: &str, id: &str) -> Run {
     env.jitctl(user, &["vendor", "approve", id, "--json"])
 }
 
-/// pam_jit's CheckGrant for `uid` on vssh, as root asks it.
-fn granted(env: &Env, uid: u32) -> bool {
-    let reply = env
-        .busctl_call(
-            "root",
-            &[
-                "org.jit.Daemon1",
-                "/org/jit/Daemon1",
-                "org.jit.Daemon1",
-                "CheckGrant",
-                "us",
-                &uid.to_string(),
-                "vssh",
-            ],
-        )
-        .ok();
-    reply.stdout.split_whitespace().nth(1) == Some("true")
-}
-
 fn passwd_line(env: &Env, account: &str) -> String {
     env.ns_sh(&format!("getent passwd {account} || true"))
         .stdout
@@ -184,7 +165,7 @@ fn a_sponsored_vendor_lives_from_two_approvals_to_deletion_and_its_uid_is_not_gi
         line,
         "restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJJoh7aFHdlOQw3F4ncOqGBGZVJfam3fUsQBinqqlwNT\n"
     );
-    assert!(granted(&env, base));
+    assert!(env.holds_grant(base, "vssh"));
     // No cron or at jobs: they would run outside the recorder.
     // (at is root's alone where neither at.allow nor at.deny exists.)
     for deny in ["/etc/cron.deny", "/etc/at.deny"] {
@@ -209,7 +190,7 @@ fn a_sponsored_vendor_lives_from_two_approvals_to_deletion_and_its_uid_is_not_gi
         &["vendor", "revoke", &id, "--comment", "done", "--json"],
     );
     assert_eq!(revoked["state"], "revoked");
-    assert!(!granted(&env, base));
+    assert!(!env.holds_grant(base, "vssh"));
     env.wait_vendor_host(&id, "locked");
     let shadow = shadow_fields(&env, "v-jdoe");
     assert!(shadow[1].starts_with('!'), "{shadow:?}");
@@ -396,26 +377,17 @@ fn a_kill_9_while_the_account_is_being_made_is_finished_at_start() {
     let mut env = env_with(base, "30d", false);
     // chage stalls: useradd has run, the expiry and the key are not there
     // yet, nothing is recorded.
-    let started = env.dir.path().join("chage-started");
-    let script = env.write_script(
-        "stalled-chage",
-        &format!("touch {}\nsleep 30\nexit 1", started.display()),
-    );
-    env.bind(&script, "/usr/bin/chage");
+    let started = env.stall_tool("/usr/bin/chage", 30);
     let id = vendor_id(&sponsor(&env, "jdoe"));
     approve(&env, "mike", &id).ok();
     approve(&env, "sam", &id).ok();
-    assert!(
-        wait_for(Duration::from_secs(20), || started.exists().then_some(())).is_some(),
-        "chage never ran:{}",
-        env.jitd_log_tail()
-    );
+    env.wait_started(&started);
     env.kill_jitd();
     assert!(
         passwd_line(&env, "v-jdoe").starts_with("v-jdoe:"),
         "useradd ran"
     );
-    env.ns_sh("umount /usr/bin/chage").ok();
+    env.restore_tool("/usr/bin/chage");
     env.start_jitd();
     let made = env.wait_vendor_host(&id, "created");
     let shadow = shadow_fields(&env, "v-jdoe");
@@ -430,29 +402,6 @@ fn a_kill_9_while_the_account_is_being_made_is_finished_at_start() {
     assert_eq!(created["detail"]["adopted"], true, "{created:#}");
 }
 
-/// Replaces `tool` in the namespace by a script that marks it started and
-/// stalls; the mark. `restore` puts the real one back.
-fn stall(env: &Env, tool: &str) -> std::path::PathBuf {
-    let name = tool.rsplit('/').next().unwrap_or(tool);
-    let started = env.dir.path().join(format!("{name}-started"));
-    let script = env.write_script(
-        &format!("stalled-{name}"),
-        &format!("touch {}\nsleep 30\nexit 1", started.display()),
-    );
-    env.bind(&script, tool);
-    started
-}
-
-fn restore(env: &Env, tool: &str) {
-    env.ns_sh(&format!("umount {tool}")).ok();
-}
-
-#[track_caller]
-fn wait_started(env: &Env, started: &std::path::Path) {
-    let ran = wait_for(Duration::from_secs(20), || started.exists().then_some(()));
-    assert!(ran.is_some(), "never ran:{}", env.jitd_log_tail());
-}
-
 #[test]
 fn a_kill_9_while_locking_or_deleting_is_finished_at_start() {
     let base = 70_700;
@@ -463,20 +412,20 @@ fn a_kill_9_while_locking_or_deleting_is_finished_at_start() {
     env.wait_vendor_host(&id, "created");
 
     // Killed while usermod locks the account.
-    let started = stall(&env, "/usr/sbin/usermod");
+    let started = env.stall_tool("/usr/sbin/usermod", 30);
     env.jitctl("sam", &["vendor", "revoke", &id]).ok();
-    wait_started(&env, &started);
+    env.wait_started(&started);
     env.kill_jitd();
-    restore(&env, "/usr/sbin/usermod");
+    env.restore_tool("/usr/sbin/usermod");
     // Killed while userdel deletes it, after the retention.
-    let started = stall(&env, "/usr/sbin/userdel");
+    let started = env.stall_tool("/usr/sbin/userdel", 30);
     env.start_jitd();
     env.wait_vendor_host(&id, "locked");
     let shadow = shadow_fields(&env, "v-jdoe");
     assert!(shadow[1].starts_with('!') && shadow[7] == "1", "{shadow:?}");
-    wait_started(&env, &started);
+    env.wait_started(&started);
     env.kill_jitd();
-    restore(&env, "/usr/sbin/userdel");
+    env.restore_tool("/usr/sbin/userdel");
     assert!(
         passwd_line(&env, "v-jdoe").starts_with("v-jdoe:"),
         "not deleted yet"

@@ -22,6 +22,8 @@ pub use names::ConfigWarning;
 pub use notify::{Hook, HookKind, NotifyConfig, Smtp, SmtpTls};
 mod accounts;
 pub use accounts::{Checkout, ManagedAccount};
+mod siem;
+pub use siem::{Facility, SiemConfig, SinkKind};
 mod vendors;
 pub use vendors::{Segment, UnknownManager, VendorsConfig};
 pub(crate) mod polkit;
@@ -494,6 +496,8 @@ struct RawConfig {
     mfa: MfaConfig,
     #[serde(default)]
     polkit: polkit::RawPolkit,
+    #[serde(default)]
+    siem: siem::RawSiem,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -517,6 +521,8 @@ pub struct Config {
     pub break_glass: BreakGlassConfig,
     pub mfa: MfaConfig,
     pub polkit: PolkitConfig,
+    /// Where the audit trail is forwarded (X.2).
+    pub siem: SiemConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -636,6 +642,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .resolve(&resource_names)
         .map_err(|(span, message)| invalid(Some(span), message))?;
 
+    let siem = raw
+        .siem
+        .resolve()
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+
     let mut seen = HashSet::new();
     let mut resources = Vec::with_capacity(raw.resources.len());
     for r in raw.resources {
@@ -738,6 +749,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         break_glass: raw.break_glass,
         mfa: raw.mfa,
         polkit,
+        siem,
         resources,
         accounts,
         vendors,

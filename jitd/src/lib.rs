@@ -24,6 +24,7 @@ mod bus;
 mod clock;
 mod deadlines;
 mod engine;
+mod feed;
 mod grants;
 mod notifier;
 mod pam_stacks;

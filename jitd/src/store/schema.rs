@@ -332,6 +332,18 @@ CREATE TABLE vendor_grants (
 );
 CREATE INDEX vendor_grants_vendor ON vendor_grants(vendor);
 "#,
+    // 18: the SIEM feed's cursor per sink (docs/design.md "SIEM feed").
+    r#"
+CREATE TABLE siem_cursors (
+    sink             TEXT PRIMARY KEY,
+    through          INTEGER NOT NULL DEFAULT 0,
+    anchored_through INTEGER NOT NULL DEFAULT 0,
+    anchored_at      INTEGER NOT NULL DEFAULT 0,
+    delivered_at     INTEGER,
+    failing_since    INTEGER,
+    last_error       TEXT
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -723,3 +723,19 @@ fn siem_errors_have_positions() {
         assert!(err.starts_with(want), "{err}\nwanted: {want}");
     }
 }
+
+#[test]
+fn the_bundled_siem_example_is_valid_once_uncommented() {
+    let bundled = include_str!("../../../packaging/jitd.toml");
+    let start = bundled.find("# [siem]\n").unwrap();
+    let end = start + bundled[start..].find("\n[polkit]").unwrap();
+    let example: String = bundled[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let siem = parse_str(&format!("{MINIMAL}\n{example}\n")).unwrap().siem;
+    assert_eq!(siem.sinks.len(), 4);
+    assert_eq!(siem.anchor_every, 1000);
+    assert_eq!(siem.timeout, Duration::from_secs(10));
+}

@@ -416,3 +416,28 @@ fn a_database_rolled_back_or_rewritten_is_caught_against_the_anchors() {
         .fails();
     refused.assert_clean_error();
 }
+
+#[test]
+fn udp_is_sent_as_best_effort_and_labelled_so() {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let port = receiver.local_addr().expect("addr").port();
+    let env = Env::with_config(&siem_config(&format!(
+        "[siem.sinks.udp]\ntype = \"udp\"\naddress = \"127.0.0.1:{port}\"\n"
+    )));
+    env.request("alice", "logs", "5m", "over udp");
+    let mut buf = vec![0u8; 65536];
+    let n = receiver
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("recv: {e}{}", env.jitd_log_tail()));
+    let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(message.starts_with("<85>1 "), "{message}");
+    assert!(
+        message.contains("[jit@32473 id=\"1\" event=\"requested\""),
+        "{message}"
+    );
+    let status = env.jitctl_json("root", &["siem", "status", "--json"]);
+    assert_eq!(status[0]["transport"], "udp (best effort)");
+}

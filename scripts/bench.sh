@@ -45,8 +45,10 @@ sed -i -e 's/^rate_limit *= *3 /rate_limit = 1000000 /' \
 LIMITED_CONFIG="$SANDBOX_DIR/jitd-limited.toml"
 cp "$CONFIG" "$LIMITED_CONFIG"
 sed -i -e 's/^calls_per_second *= *10 /calls_per_second = 1000000 /' \
-    -e 's/^call_burst *= *50 /call_burst       = 1000000 /' "$CONFIG"
+    -e 's/^call_burst *= *50 /call_burst       = 1000000 /' \
+    -e 's/^pending_per_user *= *5 /pending_per_user = 1000000 /' "$CONFIG"
 grep -q '^calls_per_second = 1000000' "$CONFIG" || { echo "could not lift the call limits in $CONFIG" >&2; exit 1; }
+grep -q '^pending_per_user = 1000000' "$CONFIG" || { echo "could not lift pending_per_user in $CONFIG" >&2; exit 1; }
 grep -q '^off_hours = 0' "$CONFIG" || { echo "could not set off_hours = 0 in $CONFIG" >&2; exit 1; }
 grep -q '^rate_limit = 1000000' "$CONFIG" || { echo "could not lift rate_limit in $CONFIG" >&2; exit 1; }
 "$BIN/jitd" --check-config "$CONFIG" >&2

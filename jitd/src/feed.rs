@@ -328,7 +328,7 @@ fn fit(events: Vec<crate::deliver::feed::EventRecord>) -> Vec<Record> {
     let mut used = 0;
     let mut out = Vec::with_capacity(events.len());
     for event in events {
-        let size = serde_json::to_vec(&event).map_or(budget, |v| v.len());
+        let size = event.approximate_size();
         if !out.is_empty() && used + size > budget {
             break;
         }

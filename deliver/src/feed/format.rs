@@ -1,6 +1,9 @@
 //! How a record is written for each kind of sink (docs/design.md "SIEM
 //! feed"): an RFC 5424 message, a JSON line, journald's fields. Pure.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use jitd::deliver::feed::{Labels, Record};
@@ -44,23 +47,67 @@ fn rfc3339(at: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// The record as one JSON object: its fields, the host and the time.
-pub fn json(record: &Record, labels: &Labels) -> serde_json::Value {
-    let mut value = serde_json::to_value(record).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        let at = match record {
-            Record::Event(e) => e.at,
-            Record::Anchor(a) => a.at,
-        };
-        object.insert("host".into(), labels.host.clone().into());
-        object.insert("time".into(), rfc3339(at).into());
-    }
-    value
+/// One line of the JSON lines format (and the RFC 5424 MSG): the
+/// record's fields, the host and the time; the detail passed through.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line<'a> {
+    Event {
+        id: u64,
+        at: i64,
+        time: String,
+        host: &'a str,
+        event: &'a str,
+        actor: &'a str,
+        actor_uid: Option<u32>,
+        request: Option<u64>,
+        user: Option<&'a str>,
+        resource: Option<&'a str>,
+        detail: &'a RawValue,
+        mac: &'a str,
+    },
+    Anchor {
+        last_id: u64,
+        mac: &'a str,
+        at: i64,
+        time: String,
+        host: &'a str,
+    },
+}
+
+/// The record as one JSON object.
+pub fn json(record: &Record, labels: &Labels) -> String {
+    let host = labels.host.as_str();
+    let line = match record {
+        Record::Event(e) => Line::Event {
+            id: e.id,
+            at: e.at,
+            time: rfc3339(e.at),
+            host,
+            event: &e.event,
+            actor: &e.actor,
+            actor_uid: e.actor_uid,
+            request: e.request,
+            user: e.user.as_deref(),
+            resource: e.resource.as_deref(),
+            detail: &e.detail,
+            mac: &e.mac,
+        },
+        Record::Anchor(a) => Line::Anchor {
+            last_id: a.last_id,
+            mac: &a.mac,
+            at: a.at,
+            time: rfc3339(a.at),
+            host,
+        },
+    };
+    // Strings, numbers and raw JSON only: serializing cannot fail.
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 /// One line of the JSON lines file, newline included.
 pub fn json_line(record: &Record, labels: &Labels) -> String {
-    let mut line = json(record, labels).to_string();
+    let mut line = json(record, labels);
     line.push('\n');
     line
 }
@@ -92,11 +139,9 @@ fn param_value(text: &str) -> String {
     out
 }
 
-fn scalar(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// A detail field's value as text: a string's content, anything else as JSON.
+fn scalar(value: &RawValue) -> String {
+    serde_json::from_str::<String>(value.get()).unwrap_or_else(|_| value.get().to_owned())
 }
 
 /// The record's fields as PARAM="VALUE" pairs: its own, then its
@@ -121,10 +166,10 @@ fn params(record: &Record) -> Vec<(String, String)> {
                 out.push(("resource".into(), resource.clone()));
             }
             out.push(("mac".into(), e.mac.clone()));
-            if let Some(detail) = e.detail.as_object() {
-                for (name, value) in detail {
-                    out.push((token(&format!("detail.{name}"), 32), scalar(value)));
-                }
+            let fields: BTreeMap<String, &RawValue> =
+                serde_json::from_str(e.detail.get()).unwrap_or_default();
+            for (name, value) in fields {
+                out.push((token(&format!("detail.{name}"), 32), scalar(value)));
             }
         }
         Record::Anchor(a) => {
@@ -192,7 +237,7 @@ pub fn journal_fields(record: &Record, labels: &Labels) -> Vec<(&'static str, St
             if let Some(resource) = &e.resource {
                 fields.push(("JIT_RESOURCE", resource.clone()));
             }
-            fields.push(("JIT_DETAIL", e.detail.to_string()));
+            fields.push(("JIT_DETAIL", e.detail.get().to_owned()));
             fields.push(("JIT_MAC", e.mac.clone()));
         }
         Record::Anchor(a) => {
@@ -239,6 +284,7 @@ mod tests {
     }
 
     fn event(event: &str, detail: serde_json::Value) -> Record {
+        let detail = RawValue::from_string(detail.to_string()).unwrap();
         Record::Event(EventRecord {
             id: 12,
             at: 1_765_000_000,

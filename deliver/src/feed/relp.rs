@@ -207,3 +207,98 @@ fn first_line(text: &str) -> String {
         .take(200)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// A RELP server that accepts the session, then answers the first
+    /// `good` messages with 200 (last first, to show answers out of order
+    /// count by transaction) and the next with 500.
+    fn server(good: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut out = stream.try_clone().unwrap();
+            let mut reader = std::io::BufReader::new(stream);
+            let mut frame = || -> Option<(String, String, String)> {
+                let mut head = Vec::new();
+                reader.read_until(b' ', &mut head).ok()?;
+                let txnr = String::from_utf8(head).ok()?.trim().to_owned();
+                let mut command = Vec::new();
+                reader.read_until(b' ', &mut command).ok()?;
+                let mut len = Vec::new();
+                reader.read_until(b' ', &mut len).ok()?;
+                let len: usize = String::from_utf8(len).ok()?.trim().parse().ok()?;
+                let mut data = vec![0u8; len + 1];
+                reader.read_exact(&mut data).ok()?;
+                data.pop();
+                Some((
+                    txnr,
+                    String::from_utf8(command).ok()?.trim().to_owned(),
+                    String::from_utf8(data).ok()?,
+                ))
+            };
+            let (txnr, command, offers) = frame().unwrap();
+            assert_eq!(command, "open");
+            assert!(offers.contains("commands=syslog"), "{offers}");
+            let answer = "200 OK\nrelp_version=0\ncommands=syslog";
+            write!(out, "{txnr} rsp {} {answer}\n", answer.len()).unwrap();
+            let mut messages = Vec::new();
+            let mut held = Vec::new();
+            while let Some((txnr, command, data)) = frame() {
+                assert_eq!(command, "syslog");
+                messages.push(data);
+                if messages.len() <= good {
+                    held.push(txnr);
+                    if messages.len() == good {
+                        for txnr in held.drain(..).rev() {
+                            write!(out, "{txnr} rsp 6 200 OK\n").unwrap();
+                        }
+                    }
+                } else {
+                    write!(out, "{txnr} rsp 8 500 full\n").unwrap();
+                    break;
+                }
+            }
+            messages
+        });
+        (port, handle)
+    }
+
+    fn session(port: u16) -> Relp {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Relp::open(stream).unwrap()
+    }
+
+    #[test]
+    fn only_the_acknowledged_prefix_counts() {
+        let (port, server) = server(3);
+        let mut relp = session(port);
+        let messages: Vec<String> = (0..6).map(|i| format!("message {i}")).collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (taken, error) = relp.send_all(&messages, deadline);
+        assert_eq!(taken, 3);
+        assert!(error.unwrap().contains("500 full"));
+        let received = server.join().unwrap();
+        assert_eq!(received[..4], messages[..4]);
+    }
+
+    #[test]
+    fn a_whole_batch_acknowledged_counts_whole() {
+        let (port, server) = server(4);
+        let mut relp = session(port);
+        let messages: Vec<String> = (0..4).map(|i| format!("line\n{i}")).collect();
+        let (taken, error) = relp.send_all(&messages, Instant::now() + Duration::from_secs(5));
+        assert_eq!((taken, error), (4, None));
+        drop(relp);
+        assert_eq!(server.join().unwrap(), messages);
+    }
+}

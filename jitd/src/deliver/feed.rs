@@ -18,9 +18,9 @@ use crate::config::{Facility, SinkKind};
 pub const SOCKET_NAME: &str = "siem.socket";
 pub const VERSION: u32 = 1;
 
-/// One audit event, as every sink receives it (the JSON lines format is
-/// this, documented in docs/design.md "SIEM feed").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One audit event, as jitd hands it to the worker (which writes it in
+/// each sink's format, docs/design.md "SIEM feed").
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventRecord {
     pub id: u64,
     /// Unix seconds.
@@ -32,7 +32,9 @@ pub struct EventRecord {
     /// The request's requester and resource, when the event is about one.
     pub user: Option<String>,
     pub resource: Option<String>,
-    pub detail: serde_json::Value,
+    /// The event's own fields, as stored: passed through, never re-parsed
+    /// on jitd's side.
+    pub detail: Box<serde_json::value::RawValue>,
     /// The row's chain MAC, hex: with the anchors, what lets the SIEM side
     /// tell a rewritten or rolled-back database.
     pub mac: String,
@@ -48,8 +50,10 @@ pub struct Anchor {
     pub at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+/// Externally tagged: the detail's raw JSON cannot pass through serde's
+/// buffering of internally tagged enums.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Record {
     Event(EventRecord),
     Anchor(Anchor),
@@ -65,7 +69,7 @@ pub struct Labels {
     pub timeout_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FromJitd {
     Hello {
@@ -84,4 +88,17 @@ pub enum FromWorker {
     /// The first `taken` records of the batch reached the sink; `error`
     /// says why the others did not.
     Sent { taken: u32, error: Option<String> },
+}
+
+impl EventRecord {
+    /// About how many bytes it takes in a frame, without serializing it.
+    pub fn approximate_size(&self) -> usize {
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+        128 + self.event.len()
+            + self.actor.len()
+            + text(&self.user)
+            + text(&self.resource)
+            + self.detail.get().len()
+            + self.mac.len()
+    }
 }

@@ -100,7 +100,7 @@ impl Feed {
                 request: r.get(5)?,
                 user: r.get(6)?,
                 resource: r.get(7)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                detail: raw_json(detail),
                 mac: hex(&mac),
             })
         })?;
@@ -153,6 +153,19 @@ impl Feed {
             .execute(params![sink, now, error])?;
         Ok(())
     }
+}
+
+/// A stored detail as raw JSON (a row written by jitd always is; anything
+/// else goes as a JSON string).
+fn raw_json(detail: String) -> Box<serde_json::value::RawValue> {
+    use serde_json::value::RawValue;
+    RawValue::from_string(detail).unwrap_or_else(|e| {
+        let text = format!("unreadable detail: {e}");
+        serde_json::to_string(&text)
+            .ok()
+            .and_then(|quoted| RawValue::from_string(quoted).ok())
+            .unwrap_or_else(|| Box::<RawValue>::default())
+    })
 }
 
 fn cursor(conn: &Connection, sink: &str) -> Result<Option<Cursor>> {
@@ -254,7 +267,7 @@ mod tests {
             events.iter().map(|e| e.id).collect::<Vec<_>>(),
             vec![3, 4, 5]
         );
-        assert_eq!(events[0].detail, serde_json::json!({"n": 2}));
+        assert_eq!(events[0].detail.get(), r#"{"n":2}"#);
         let (head, mac) = feed.head().unwrap().unwrap();
         assert_eq!((head, Some(mac.clone())), (5, feed.mac_of(5).unwrap()));
         assert_eq!(events[2].mac, mac);

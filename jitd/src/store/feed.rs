@@ -164,7 +164,7 @@ fn raw_json(detail: String) -> Box<serde_json::value::RawValue> {
         serde_json::to_string(&text)
             .ok()
             .and_then(|quoted| RawValue::from_string(quoted).ok())
-            .unwrap_or_else(|| Box::<RawValue>::default())
+            .unwrap_or_default()
     })
 }
 

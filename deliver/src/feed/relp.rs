@@ -247,7 +247,7 @@ mod tests {
             assert_eq!(command, "open");
             assert!(offers.contains("commands=syslog"), "{offers}");
             let answer = "200 OK\nrelp_version=0\ncommands=syslog";
-            write!(out, "{txnr} rsp {} {answer}\n", answer.len()).unwrap();
+            writeln!(out, "{txnr} rsp {} {answer}", answer.len()).unwrap();
             let mut messages = Vec::new();
             let mut held = Vec::new();
             while let Some((txnr, command, data)) = frame() {
@@ -257,11 +257,11 @@ mod tests {
                     held.push(txnr);
                     if messages.len() == good {
                         for txnr in held.drain(..).rev() {
-                            write!(out, "{txnr} rsp 6 200 OK\n").unwrap();
+                            writeln!(out, "{txnr} rsp 6 200 OK").unwrap();
                         }
                     }
                 } else {
-                    write!(out, "{txnr} rsp 8 500 full\n").unwrap();
+                    writeln!(out, "{txnr} rsp 8 500 full").unwrap();
                     break;
                 }
             }

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod cases;
 mod checkpoint;
+mod denials;
 mod journal;
 mod memberships;
 mod mfa;
@@ -17,6 +18,7 @@ mod requests;
 mod schema;
 mod sessions;
 mod snapshots;
+mod usage;
 mod vendors;
 
 use rusqlite::{Connection, Transaction};
@@ -36,6 +38,7 @@ pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner}
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
 pub(crate) use requests::ListFilter;
 pub(crate) use sessions::SessionRecord;
+pub use usage::GrantUsage;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

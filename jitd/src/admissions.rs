@@ -139,11 +139,11 @@ impl Admitter {
         let now = self.clock.wall();
         session.opened_at = now;
         self.admissions.admit(session, |session| {
-            let active = self
-                .grants
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .check(session.uid, resource, now);
+            let active = self.grants.read().unwrap_or_else(|e| e.into_inner()).check(
+                session.uid,
+                resource,
+                now,
+            );
             match active {
                 Some((grant, expires_at)) if grant == session.grant => Ok(expires_at),
                 _ => Err(EngineError::NoGrant {

@@ -415,8 +415,10 @@ mod tests {
             resource: &str,
             s: &SessionInfo,
         ) -> Result<Standing, ClientError> {
-            self.calls
-                .push(format!("check {uid} {resource} from {} {}", s.service, s.tty));
+            self.calls.push(format!(
+                "check {uid} {resource} from {} {}",
+                s.service, s.tty
+            ));
             self.check.map_err(|f| f())
         }
         fn register(
@@ -489,7 +491,13 @@ mod tests {
 
     #[test]
     fn no_grant_denies_with_the_command_to_run() {
-        let v = account(&sudo(&[]), "alice", Some(1000), &asking(), &mut fake(Ok(NOTHING)));
+        let v = account(
+            &sudo(&[]),
+            "alice",
+            Some(1000),
+            &asking(),
+            &mut fake(Ok(NOTHING)),
+        );
         assert_eq!(v.code, Code::PermDenied);
         let msg = v.tell_user.unwrap();
         assert!(
@@ -497,7 +505,13 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("pending"), "{msg}");
-        let v = account(&sudo(&[]), "alice", Some(1000), &asking(), &mut fake(Ok(PENDING)));
+        let v = account(
+            &sudo(&[]),
+            "alice",
+            Some(1000),
+            &asking(),
+            &mut fake(Ok(PENDING)),
+        );
         assert!(v.tell_user.unwrap().contains("request 12 is pending"));
     }
 
@@ -519,7 +533,13 @@ mod tests {
             },
         ];
         for f in failures {
-            let v = account(&sudo(&[]), "alice", Some(1000), &asking(), &mut fake(Err(f)));
+            let v = account(
+                &sudo(&[]),
+                "alice",
+                Some(1000),
+                &asking(),
+                &mut fake(Err(f)),
+            );
             assert_ne!(v.code, Code::Success, "{}", f());
             assert!(v.tell_user.is_some());
             for bound in [false, true] {
@@ -715,7 +735,12 @@ mod tests {
                     crate::wire::encode_return(
                         1,
                         message.serial,
-                        &[Value::Bool(true), Value::U64(9), Value::I64(1_900_000_000), Value::U64(0)],
+                        &[
+                            Value::Bool(true),
+                            Value::U64(9),
+                            Value::I64(1_900_000_000),
+                            Value::U64(0),
+                        ],
                     )
                 } else {
                     crate::wire::encode_error(

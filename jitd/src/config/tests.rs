@@ -640,7 +640,10 @@ fn revoke_unused_after_is_read_and_refused_where_use_is_unseen() {
         config.resources[0].revoke_unused_after,
         Some(Duration::from_secs(1800))
     );
-    assert_eq!(parse_str(MINIMAL).unwrap().resources[0].revoke_unused_after, None);
+    assert_eq!(
+        parse_str(MINIMAL).unwrap().resources[0].revoke_unused_after,
+        None
+    );
     let unused = "name = \"sudo\"\nrevoke_unused_after = \"30m\"";
     let cases = [
         (
@@ -691,7 +694,12 @@ fn revoke_unused_after_is_read_and_refused_where_use_is_unseen() {
 fn denials_have_defaults_and_are_read() {
     let d = parse_str(MINIMAL).unwrap().denials;
     assert_eq!(
-        (d.window.0, d.alert_after, d.alert_window.0, d.max_tracked.get()),
+        (
+            d.window.0,
+            d.alert_after,
+            d.alert_window.0,
+            d.max_tracked.get()
+        ),
         (Duration::from_secs(600), 10, Duration::from_secs(600), 1024)
     );
     let d = parse_str(&format!(

@@ -377,14 +377,6 @@ impl Coalescer {
             .map(|w| w.closes_at)
             .min()
     }
-
-    /// Whether a flush now would write something besides closing windows.
-    pub fn has_news(&self) -> bool {
-        !self.firsts.is_empty()
-            || !self.alerts.is_empty()
-            || !self.closed.is_empty()
-            || self.windows.values().any(|w| w.dirty)
-    }
 }
 
 #[cfg(test)]
@@ -430,7 +422,6 @@ mod tests {
         for i in 1..200 {
             c.note(sudo(1000), T0 + i / 10);
         }
-        assert!(c.has_news());
         let counting = c.take(T0 + 20);
         assert!(counting.records.is_empty(), "{counting:?}");
         let [open] = counting.open.as_slice() else {
@@ -525,7 +516,11 @@ mod tests {
         for i in 0..5 {
             c.note(sudo(1000), T0 + 700 + i);
         }
-        assert_eq!(c.take(T0 + 710).alerts.len(), 1, "a new window alerts again");
+        assert_eq!(
+            c.take(T0 + 710).alerts.len(),
+            1,
+            "a new window alerts again"
+        );
         let mut quiet = Coalescer::new(DenialPolicy {
             alert_after: 0,
             ..policy()

@@ -191,7 +191,7 @@ impl Engine {
     /// Where the gate counts denied access until it is written
     /// ([`Engine::write_denials`]).
     pub fn denial_log(&self) -> crate::denials::DenialLog {
-        crate::denials::DenialLog::new(self.config.denials.policy(), Arc::clone(&self.clock))
+        crate::denials::DenialLog::new(self.denial_policy(), Arc::clone(&self.clock))
     }
 
     #[cfg(test)]

@@ -26,7 +26,8 @@ impl Engine {
         };
         let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
         let due = activated_at + workflow::secs(after);
-        self.unused.schedule(req.id, Due::Unused, due, precise, boot);
+        self.unused
+            .schedule(req.id, Due::Unused, due, precise, boot);
     }
 
     /// At start (and after a failed tick): every active grant of such a
@@ -86,10 +87,11 @@ impl Engine {
             }
             let grants = &self.grants;
             let closed = self.admissions.unused_then(id, || {
-                grants
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(req.uid, &req.resource, id);
+                grants.write().unwrap_or_else(|e| e.into_inner()).remove(
+                    req.uid,
+                    &req.resource,
+                    id,
+                );
             });
             if closed {
                 let extensions = self.store.pending_extensions(id)?;

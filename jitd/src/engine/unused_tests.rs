@@ -30,7 +30,13 @@ fn alice() -> Person {
 
 fn grant(engine: &mut Engine, resource: &str) -> RequestId {
     let (req, _) = engine
-        .submit(&alice(), resource, Duration::from_secs(50 * MINUTE), "look", None)
+        .submit(
+            &alice(),
+            resource,
+            Duration::from_secs(50 * MINUTE),
+            "look",
+            None,
+        )
         .unwrap();
     assert_eq!(req.state, State::Active);
     req.id
@@ -56,9 +62,9 @@ fn admit(engine: &Engine, grant: RequestId, resource: &str, uid: Uid) -> Result<
 }
 
 fn ended(events: &[Event], id: RequestId) -> bool {
-    events
-        .iter()
-        .any(|e| matches!(e, Event::Ended { id: ended, reason: State::Revoked, .. } if *ended == id))
+    events.iter().any(
+        |e| matches!(e, Event::Ended { id: ended, reason: State::Revoked, .. } if *ended == id),
+    )
 }
 
 /// No session within 30 minutes of the start: revoked by jitd, with the
@@ -109,7 +115,13 @@ fn a_session_admitted_before_the_deadline_wins() {
     engine.write_admitted().unwrap();
     f.clock.advance(30 * MINUTE - 1);
     let (late, _) = engine
-        .submit(&person(61002, "bob"), "ops", Duration::from_secs(50 * MINUTE), "look", None)
+        .submit(
+            &person(61002, "bob"),
+            "ops",
+            Duration::from_secs(50 * MINUTE),
+            "look",
+            None,
+        )
         .unwrap();
     f.clock.advance(1);
     assert!(engine.tick().unwrap().is_empty(), "used long before");

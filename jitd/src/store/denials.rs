@@ -22,7 +22,16 @@ impl Writer<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
-                w.id, uid, resource, service, r.tty, r.rhost, r.count, r.first, r.last, w.closes_at
+                w.id,
+                uid,
+                resource,
+                service,
+                r.tty,
+                r.rhost,
+                r.count,
+                r.first,
+                r.last,
+                w.closes_at
             ])?;
         Ok(())
     }

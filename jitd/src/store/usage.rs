@@ -91,9 +91,7 @@ impl Store {
     pub fn activated_at(&self, id: RequestId) -> Result<Option<UnixTime>> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT MIN(at) FROM audit WHERE request = ?1 AND event = 'granted'",
-            )?
+            .prepare_cached("SELECT MIN(at) FROM audit WHERE request = ?1 AND event = 'granted'")?
             .query_row([id], |r| r.get(0))
             .optional()?
             .flatten())

@@ -364,7 +364,9 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 field("Last", unix_field("last")),
             ];
             let title = format!("jit: {user} keeps trying access without a grant");
-            let action = Some(format!("jitctl audit --since 1h    (access_denied of {user})"));
+            let action = Some(format!(
+                "jitctl audit --since 1h    (access_denied of {user})"
+            ));
             return Some((security(), notice(title, fields, action)));
         }
         // More users and resources denied at once than jitd counts apart.
@@ -487,7 +489,8 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             fields.push(field("Revoked by", actor));
             fields.push(field("Why", comment()));
             let title = format!("jit: grant {id} on {res} revoked: not used in time");
-            let action = format!("jitctl request {res} --for 30m --reason TEXT    (when you need it)");
+            let action =
+                format!("jitctl request {res} --for 30m --reason TEXT    (when you need it)");
             Some((requester, notice(title, fields, Some(action))))
         }
         // Someone else took the grant away; withdrawing one's own is not news.

@@ -645,9 +645,17 @@ fn repeated_denials_and_their_overflow_tell_security_and_a_denial_nobody() {
     let out = plan(&t, None, &policy(), &members);
     assert_eq!(recipients(&out), security);
     let notice = &out[0].notice;
-    assert!(notice.title.contains("keeps trying access without a grant"), "{}", notice.title);
+    assert!(
+        notice.title.contains("keeps trying access without a grant"),
+        "{}",
+        notice.title
+    );
     assert!(!format!("{notice:?}").contains('\u{1b}'), "{notice:?}");
-    let resources = notice.fields.iter().find(|f| f.label == "Resources").unwrap();
+    let resources = notice
+        .fields
+        .iter()
+        .find(|f| f.label == "Resources")
+        .unwrap();
     assert_eq!(resources.value, "sudo, db\\u{7}");
     let overflow = json!({"count": 5000, "max_tracked": 1024, "first": 1, "last": 2});
     let mut t = trigger("access_denied_overflow", &overflow, None);
@@ -666,7 +674,10 @@ fn a_grant_revoked_unused_tells_its_holder_why() {
     let out = plan(&t, Some(&req), &policy(), &members);
     assert_eq!(recipients(&out), ["email:alice@example.com"]);
     let notice = &out[0].notice;
-    assert_eq!(notice.title, "jit: grant 12 on sudo revoked: not used in time");
+    assert_eq!(
+        notice.title,
+        "jit: grant 12 on sudo revoked: not used in time"
+    );
     let why = notice.fields.iter().find(|f| f.label == "Why").unwrap();
     assert_eq!(why.value, "no session within 30m of its start");
 }

@@ -31,6 +31,7 @@ fn bundled_config_is_valid() {
     assert_eq!(config.risk.thresholds, Thresholds::default());
     assert_eq!(config.risk.weights, RiskWeights::default());
     assert_eq!(config.risk.business_hours, BusinessHours::default());
+    assert_eq!(config.denials.policy(), DenialsConfig::default().policy());
 }
 
 #[test]

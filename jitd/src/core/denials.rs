@@ -383,7 +383,7 @@ impl Coalescer {
 mod tests {
     use super::*;
 
-    const T0: UnixTime = 1_800_000_000;
+    const AT: UnixTime = 1_800_000_000;
 
     fn policy() -> DenialPolicy {
         DenialPolicy {
@@ -415,30 +415,30 @@ mod tests {
     #[test]
     fn a_loop_of_denials_is_the_first_and_one_count() {
         let mut c = Coalescer::new(policy());
-        c.note(sudo(1000), T0);
-        let first = c.take(T0);
+        c.note(sudo(1000), AT);
+        let first = c.take(AT);
         assert_eq!(counts(&first.records), [(key(1000), 1, false)]);
         assert!(first.open.is_empty() && first.closed.is_empty());
         for i in 1..200 {
-            c.note(sudo(1000), T0 + i / 10);
+            c.note(sudo(1000), AT + i / 10);
         }
-        let counting = c.take(T0 + 20);
+        let counting = c.take(AT + 20);
         assert!(counting.records.is_empty(), "{counting:?}");
         let [open] = counting.open.as_slice() else {
             panic!("{counting:?}")
         };
-        assert_eq!((open.record.count, open.closes_at), (199, T0 + 600));
-        assert_eq!((open.record.first, open.record.last), (T0, T0 + 19));
+        assert_eq!((open.record.count, open.closes_at), (199, AT + 600));
+        assert_eq!((open.record.first, open.record.last), (AT, AT + 19));
         // Nothing changed: nothing to write.
-        assert!(c.take(T0 + 30).is_empty());
-        assert_eq!(c.next_close(), Some(T0 + 600));
-        let closed = c.take(T0 + 600);
+        assert!(c.take(AT + 30).is_empty());
+        assert_eq!(c.next_close(), Some(AT + 600));
+        let closed = c.take(AT + 600);
         assert_eq!(counts(&closed.records), [(key(1000), 199, true)]);
         assert_eq!(closed.closed, [open.id]);
-        assert!(c.next_close().is_none() && c.take(T0 + 700).is_empty());
+        assert!(c.next_close().is_none() && c.take(AT + 700).is_empty());
         // The next denial opens a new window, written at once again.
-        c.note(sudo(1000), T0 + 800);
-        assert_eq!(counts(&c.take(T0 + 800).records), [(key(1000), 1, false)]);
+        c.note(sudo(1000), AT + 800);
+        assert_eq!(counts(&c.take(AT + 800).records), [(key(1000), 1, false)]);
     }
 
     /// A denial that finds its key's window closed but not flushed yet
@@ -446,10 +446,10 @@ mod tests {
     #[test]
     fn a_denial_after_the_window_closes_it_before_opening_the_next() {
         let mut c = Coalescer::new(policy());
-        c.note(sudo(1000), T0);
-        c.note(sudo(1000), T0 + 1);
-        c.note(sudo(1000), T0 + 700);
-        let batch = c.take(T0 + 700);
+        c.note(sudo(1000), AT);
+        c.note(sudo(1000), AT + 1);
+        c.note(sudo(1000), AT + 700);
+        let batch = c.take(AT + 700);
         assert_eq!(
             counts(&batch.records),
             [
@@ -467,10 +467,10 @@ mod tests {
     fn keys_past_the_bound_share_the_overflow_window() {
         let mut c = Coalescer::new(policy());
         for uid in 0..10 {
-            c.note(sudo(2000 + uid), T0);
+            c.note(sudo(2000 + uid), AT);
         }
-        c.note(sudo(2000), T0 + 1);
-        let batch = c.take(T0 + 1);
+        c.note(sudo(2000), AT + 1);
+        let batch = c.take(AT + 1);
         assert_eq!(
             counts(&batch.records),
             [
@@ -497,27 +497,27 @@ mod tests {
     fn a_user_who_keeps_trying_is_alerted_once_per_window() {
         let mut c = Coalescer::new(policy());
         for i in 0..4 {
-            c.note(Attempt::new(1000, &format!("r{i}"), "sudo", "", ""), T0 + i);
-            c.note(sudo(1001), T0 + i);
+            c.note(Attempt::new(1000, &format!("r{i}"), "sudo", "", ""), AT + i);
+            c.note(sudo(1001), AT + i);
         }
-        assert!(c.take(T0 + 5).alerts.is_empty());
-        c.note(sudo(1000), T0 + 6);
-        c.note(sudo(1000), T0 + 7);
-        let [alert]: [Alert; 1] = c.take(T0 + 8).alerts.try_into().unwrap();
+        assert!(c.take(AT + 5).alerts.is_empty());
+        c.note(sudo(1000), AT + 6);
+        c.note(sudo(1000), AT + 7);
+        let [alert]: [Alert; 1] = c.take(AT + 8).alerts.try_into().unwrap();
         assert_eq!(
             (alert.uid, alert.attempts, alert.first, alert.last),
-            (1000, 5, T0, T0 + 6)
+            (1000, 5, AT, AT + 6)
         );
         assert_eq!(alert.resources, ["r0", "r1", "r2", "r3", "sudo"]);
         for i in 0..20 {
-            c.note(sudo(1000), T0 + 10 + i);
+            c.note(sudo(1000), AT + 10 + i);
         }
-        assert!(c.take(T0 + 40).alerts.is_empty(), "once per window");
+        assert!(c.take(AT + 40).alerts.is_empty(), "once per window");
         for i in 0..5 {
-            c.note(sudo(1000), T0 + 700 + i);
+            c.note(sudo(1000), AT + 700 + i);
         }
         assert_eq!(
-            c.take(T0 + 710).alerts.len(),
+            c.take(AT + 710).alerts.len(),
             1,
             "a new window alerts again"
         );
@@ -526,9 +526,9 @@ mod tests {
             ..policy()
         });
         for i in 0..50 {
-            quiet.note(sudo(1000), T0 + i);
+            quiet.note(sudo(1000), AT + i);
         }
-        assert!(quiet.take(T0 + 60).alerts.is_empty(), "0: never");
+        assert!(quiet.take(AT + 60).alerts.is_empty(), "0: never");
     }
 
     /// PAM_RHOST and PAM_TTY come from outside: escaped and cut.

@@ -8,6 +8,7 @@
 //! each kind, in phases of their own with time for the writes that follow,
 //! and what the denials left in the database.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ use serde_json::json;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const BLOCK: usize = 500;
+/// Phases of each kind for jitd's CPU time.
+const CPU_ROUNDS: usize = 6;
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -80,17 +83,31 @@ impl Target<'_> {
     }
 }
 
-/// jitd's user and system CPU time so far (its exited threads included).
-fn cpu(pid: u32) -> Result<Duration, BoxError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // After the command's closing parenthesis: state is field 3, utime 14.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).unwrap_or(&"0").parse::<u64>()?
-        + fields.get(12).unwrap_or(&"0").parse::<u64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+/// CPU time of each of jitd's threads so far (ns, from schedstat: the
+/// tick-based counters of /proc/PID/stat are too coarse for a phase).
+fn cpu(pid: u32) -> Result<HashMap<u64, u64>, BoxError> {
+    let mut threads = HashMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let entry = entry?;
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        // A thread that exited meanwhile has no schedstat: it is left out.
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) {
+            let ns = stat.split_whitespace().next().unwrap_or("0").parse()?;
+            threads.insert(tid, ns);
+        }
+    }
+    Ok(threads)
+}
+
+/// The CPU time jitd's threads used between two readings of [`cpu`].
+fn used(before: &HashMap<u64, u64>, after: &HashMap<u64, u64>) -> Duration {
+    let ns: u64 = after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// Each kind's call times (nanoseconds), by name, and the facts around them.
@@ -135,22 +152,37 @@ pub fn run(
         }
         sent_denials += BLOCK as u64;
     }
-    // jitd's CPU per call, each kind alone, with the writes a denial
-    // causes (100 ms after a batch) inside its phase.
-    let mut cpu_us = serde_json::Map::new();
-    for kind in KINDS {
-        let before = cpu(jitd_pid)?;
-        for _ in 0..calls {
-            wrong += usize::from(!target.call(kind).1);
+    // jitd's CPU per call, each kind alone in a phase of its own, with the
+    // writes a denial causes (100 ms after a batch) inside it; the phases
+    // of the kinds take turns, so that other load on the machine falls on
+    // each alike.
+    let mut spent = [Duration::ZERO; KINDS.len()];
+    let per_phase = (calls / CPU_ROUNDS).max(1);
+    for round in 0..CPU_ROUNDS {
+        // Forward, then backward: no kind always follows the same one.
+        let mut order: Vec<usize> = (0..KINDS.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let used = cpu(jitd_pid)?.saturating_sub(before);
-        cpu_us.insert(
-            kind.name().into(),
-            json!(used.as_secs_f64() * 1e6 / calls as f64),
-        );
+        for i in order {
+            let kind = KINDS[i];
+            let before = cpu(jitd_pid)?;
+            for _ in 0..per_phase {
+                wrong += usize::from(!target.call(kind).1);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            spent[i] += used(&before, &cpu(jitd_pid)?);
+        }
+        sent_denials += per_phase as u64;
     }
-    sent_denials += calls as u64;
+    let cpu_us: serde_json::Map<String, serde_json::Value> = KINDS
+        .into_iter()
+        .zip(spent)
+        .map(|(kind, used)| {
+            let per_call = used.as_secs_f64() * 1e6 / (per_phase * CPU_ROUNDS) as f64;
+            (kind.name().to_owned(), json!(per_call))
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(500));
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -172,6 +204,7 @@ pub fn run(
         .collect();
     let mut facts = serde_json::Map::new();
     facts.insert("cpu_us".into(), serde_json::Value::Object(cpu_us));
+    facts.insert("cpu_calls".into(), json!(per_phase * CPU_ROUNDS));
     facts.insert("wrong_answers".into(), json!(wrong));
     facts.insert("denials_sent".into(), json!(sent_denials));
     facts.insert("audit_rows".into(), json!(rows));

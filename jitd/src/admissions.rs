@@ -160,19 +160,7 @@ mod tests {
     use super::*;
 
     fn session(grant: u64) -> SessionRecord {
-        SessionRecord {
-            id: 0,
-            grant,
-            uid: 61001,
-            service: "sudo".into(),
-            tty: String::new(),
-            rhost: String::new(),
-            pid: std::process::id(),
-            started: None,
-            cgroup: None,
-            opened_at: 0,
-            closed_at: None,
-        }
+        crate::test_support::sudo_session(grant, 61001, std::process::id())
     }
 
     /// An unused grant is closed (taken out of the index) only if no

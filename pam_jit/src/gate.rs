@@ -42,6 +42,20 @@ pub struct SessionInfo {
     pub rhost: String,
 }
 
+impl SessionInfo {
+    /// `(uid, resource, service, tty, rhost)`, as `CheckAccess` and
+    /// `RegisterSession` take them, each PAM item cut ([`clip`]).
+    fn args(&self, uid: u32, resource: &str) -> [Value; 5] {
+        [
+            Value::U32(uid),
+            Value::Str(resource.into()),
+            Value::Str(clip(&self.service).into()),
+            Value::Str(clip(&self.tty).into()),
+            Value::Str(clip(&self.rhost).into()),
+        ]
+    }
+}
+
 /// PAM codes the gate answers with. A session hook never answers
 /// `PAM_SESSION_ERR`: sudo treats exactly that code as non-fatal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,6 +338,20 @@ impl Bus<'_> {
     }
 }
 
+/// At most [`MAX_ITEM`] bytes of `text` (on a character boundary): what a
+/// denial records of a PAM item is shorter still (jitd cuts it), and the
+/// check must not grow with what a client put in `PAM_RHOST`.
+fn clip(text: &str) -> &str {
+    let mut end = text.len().min(MAX_ITEM);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The longest PAM item the account check sends.
+const MAX_ITEM: usize = 1024;
+
 /// CheckGrant's and CheckAccess's answer.
 fn standing(values: &[Value]) -> Result<Standing, ClientError> {
     match values {
@@ -353,14 +381,7 @@ impl Jitd for Bus<'_> {
         resource: &str,
         s: &SessionInfo,
     ) -> Result<Standing, ClientError> {
-        let args = [
-            Value::U32(uid),
-            Value::Str(resource.into()),
-            Value::Str(s.service.clone()),
-            Value::Str(s.tty.clone()),
-            Value::Str(s.rhost.clone()),
-        ];
-        match self.call("CheckAccess", &args) {
+        match self.call("CheckAccess", &s.args(uid, resource)) {
             Ok(values) => standing(&values),
             Err(ClientError::Remote { name, .. })
                 if name == "org.freedesktop.DBus.Error.UnknownMethod" =>
@@ -377,14 +398,10 @@ impl Jitd for Bus<'_> {
         resource: &str,
         s: &SessionInfo,
     ) -> Result<(u64, u64, i64), ClientError> {
-        let args = [
-            Value::U32(uid),
-            Value::Str(resource.into()),
-            Value::Str(s.service.clone()),
-            Value::Str(s.tty.clone()),
-            Value::Str(s.rhost.clone()),
-        ];
-        match self.call("RegisterSession", &args)?.as_slice() {
+        match self
+            .call("RegisterSession", &s.args(uid, resource))?
+            .as_slice()
+        {
             [Value::U64(session), Value::U64(grant), Value::I64(expires_at)] => {
                 Ok((*session, *grant, *expires_at))
             }
@@ -689,6 +706,15 @@ mod tests {
         );
         assert_eq!(v.code, Code::Success);
         assert!(!v.end_process);
+    }
+
+    /// What a client put in PAM_RHOST is cut before it is sent, on a
+    /// character boundary.
+    #[test]
+    fn long_items_are_cut_on_a_character_boundary() {
+        let rhost = format!("a{}", "é".repeat(600));
+        assert_eq!(clip(&rhost).len(), MAX_ITEM - 1);
+        assert_eq!(clip("host.example"), "host.example");
     }
 
     /// A jitd older than this module (as a package upgrade runs them

@@ -5,7 +5,7 @@
 //! security is told once when a user keeps trying; nobody but root can
 //! put denials in the trail.
 
-use jit_tests::sinks::HttpSink;
+use jit_tests::sinks::{json_hook_notify, HttpSink};
 use jit_tests::*;
 use std::time::{Duration, Instant};
 
@@ -153,23 +153,8 @@ fn a_loop_of_failing_sudos_is_a_bounded_number_of_rows_with_the_right_count() {
 fn security_is_told_once_when_a_user_keeps_trying() {
     let http = HttpSink::start();
     let config = format!(
-        r#"{TEST_CONFIG}
-[denials]
-window = "1s"
-alert_after = 5
-alert_window = "1h"
-
-[notify]
-security = ["hook:json"]
-timeout = "1s"
-retry_first = "1s"
-retry_max = "1s"
-
-[notify.hooks.json]
-kind = "json"
-url = "http://127.0.0.1:{}/json"
-"#,
-        http.port
+        "{TEST_CONFIG}\n[denials]\nwindow = \"1s\"\nalert_after = 5\nalert_window = \"1h\"\n{}",
+        json_hook_notify("security = [\"hook:json\"]", http.port)
     );
     let env = denied_env(&config);
     env.run_as(

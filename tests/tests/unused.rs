@@ -4,7 +4,7 @@
 //! the grant's start across a restart of jitd, and one that passed while
 //! jitd was down is handled at start.
 
-use jit_tests::sinks::HttpSink;
+use jit_tests::sinks::{json_hook_notify, HttpSink};
 use jit_tests::*;
 use std::time::Duration;
 
@@ -17,19 +17,7 @@ fn unused_env(after: &str, port: u16) -> Env {
         &format!("eligible = [\"group:admins\"]\nmax_duration = \"1h\"\nrevoke_unused_after = \"{after}\"\n"),
     );
     assert_ne!(base, TEST_CONFIG);
-    let config = format!(
-        r#"{base}
-[notify]
-requester = ["hook:json"]
-timeout = "1s"
-retry_first = "1s"
-retry_max = "1s"
-
-[notify.hooks.json]
-kind = "json"
-url = "http://127.0.0.1:{port}/json"
-"#
-    );
+    let config = base + &json_hook_notify("requester = [\"hook:json\"]", port);
     let env = Env::with_config(&config);
     let stack = sudo_stack(&env, "logs", "timeout=1s");
     env.install_pam(&[("sudo", &stack)], SUDOERS);

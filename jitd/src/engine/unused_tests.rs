@@ -45,19 +45,7 @@ fn grant(engine: &mut Engine, resource: &str) -> RequestId {
 /// A sudo session of `uid`'s under `grant`, admitted as the gate admits
 /// it (journaled; its row not written yet).
 fn admit(engine: &Engine, grant: RequestId, resource: &str, uid: Uid) -> Result<SessionRecord> {
-    let session = SessionRecord {
-        id: 0,
-        grant,
-        uid,
-        service: "sudo".into(),
-        tty: "/dev/pts/4".into(),
-        rhost: String::new(),
-        pid: std::process::id(),
-        started: None,
-        cgroup: None,
-        opened_at: 0,
-        closed_at: None,
-    };
+    let session = crate::test_support::sudo_session(grant, uid, std::process::id());
     engine.admitter().admit(session, resource).map(|(s, _)| s)
 }
 

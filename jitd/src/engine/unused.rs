@@ -14,14 +14,18 @@ use crate::directory::Person;
 use crate::store::{AuditEvent, GrantUsage};
 
 impl Engine {
+    /// `resource`'s `revoke_unused_after`, if it has one (now: a grant of a
+    /// resource that lost the option since is left alone).
+    fn unused_after(&self, resource: &str) -> Option<std::time::Duration> {
+        self.config
+            .resource(resource)
+            .and_then(|r| r.revoke_unused_after)
+    }
+
     /// Schedules `req`'s revocation for `revoke_unused_after` after it
     /// became active (`activated_at`), if its resource has that option.
     pub(super) fn schedule_unused(&mut self, req: &Request, activated_at: UnixTime) {
-        let Some(after) = self
-            .config
-            .resource(&req.resource)
-            .and_then(|r| r.revoke_unused_after)
-        else {
+        let Some(after) = self.unused_after(&req.resource) else {
             return;
         };
         let (precise, boot) = (self.clock.wall_precise(), self.clock.boot());
@@ -43,10 +47,7 @@ impl Engine {
             return Ok(());
         }
         for head in self.store.open_heads()? {
-            let watched = self
-                .config
-                .resource(&head.resource)
-                .is_some_and(|r| r.revoke_unused_after.is_some());
+            let watched = self.unused_after(&head.resource).is_some();
             if !watched || head.state != State::Active || self.store.was_used(head.id)? {
                 continue;
             }
@@ -75,11 +76,7 @@ impl Engine {
             let Some(req) = self.store.request(id)? else {
                 continue;
             };
-            let Some(after) = self
-                .config
-                .resource(&req.resource)
-                .and_then(|r| r.revoke_unused_after)
-            else {
+            let Some(after) = self.unused_after(&req.resource) else {
                 continue;
             };
             if req.state != State::Active || self.store.was_used(id)? {

@@ -908,7 +908,7 @@ fn vendors_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Section 11, denied access: pam_jit's account check with and without
+/// Section 12, denied access: pam_jit's account check with and without
 /// the record of a denial, on the granted and the denied path.
 fn denied_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
     let Some(d) = load(dir, "denied.json") else {
@@ -920,7 +920,7 @@ fn denied_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
     let denied = p("access_denied", "p50_us") / p("grant_denied", "p50_us");
     writeln!(
         md,
-        "\n## 11. Denied access\n\n\
+        "\n## 12. Denied access\n\n\
          pam_jit's account check on jitd's private socket, a fresh connection per call as the module\n\
          makes them: `CheckAccess` (what pam_jit asks now: the check, and a denial counted for the\n\
          audit trail) against `CheckGrant` (what it asked before, which records nothing), for a holder\n\

@@ -296,7 +296,7 @@ impl Default for BreakGlassConfig {
 }
 
 /// Access attempts without a grant in the audit trail (docs/design.md
-/// "Denied access", T38).
+/// "Denied access", T39).
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DenialsConfig {

@@ -1,5 +1,5 @@
 //! The gate's denials, from the thread serving pam_jit to the audit trail
-//! (docs/design.md "Denied access", T38).
+//! (docs/design.md "Denied access", T39).
 //!
 //! A denied account check costs that thread a lock held for one map update
 //! ([`Coalescer::note`]) and, at most once per batch, one wake-up of the

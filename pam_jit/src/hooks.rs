@@ -53,7 +53,7 @@ impl PamHooks for PamJit {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
-            // What jitd records of a denial (T38): the items as the host
+            // What jitd records of a denial (T39): the items as the host
             // program set them, never the environment.
             let asking = SessionInfo {
                 service: item::<Service>(pamh),

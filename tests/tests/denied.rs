@@ -1,4 +1,4 @@
-//! Denied access in the audit trail (docs/design.md "Denied access", T38):
+//! Denied access in the audit trail (docs/design.md "Denied access", T39):
 //! real sudo through pam_jit without a grant is recorded as
 //! `access_denied` with its service and tty; a loop of failing sudo runs
 //! is a bounded number of rows with the right count, across a kill -9;

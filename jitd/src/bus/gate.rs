@@ -132,7 +132,7 @@ impl Gate {
     /// denial is counted for the audit trail with the PAM service, tty and
     /// remote host pam_jit names ([`DenialLog::note`]; nothing more on a
     /// grant). Root only: pam_jit asks from sudo or sshd, and nobody else
-    /// may put denials in anyone's name (T38).
+    /// may put denials in anyone's name (T39).
     pub fn check_access(
         &self,
         caller: Uid,

@@ -1,5 +1,5 @@
 //! Access attempts without a grant, coalesced (docs/design.md "Denied
-//! access", threat T38): what of them is written, when, and when security
+//! access", threat T39): what of them is written, when, and when security
 //! is told. No I/O, no clock: the time of each attempt and of each flush is
 //! passed in.
 //!

@@ -1,4 +1,4 @@
-//! Unused grants (docs/design.md "Unused grants", T39): a grant of a resource
+//! Unused grants (docs/design.md "Unused grants", T40): a grant of a resource
 //! with `revoke_unused_after` that no session used within that long of its
 //! start is revoked, and its holder told why; and the query behind
 //! `jitctl report unused` and the granted against used duration.

@@ -343,7 +343,7 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             let action = Some("journalctl -u jitd; jitctl audit".to_owned());
             return Some((security(), notice(title, fields, action)));
         }
-        // A user who keeps trying what they hold no grant for (X.6, T38):
+        // A user who keeps trying what they hold no grant for (X.6, T39):
         // once per user per `[denials] alert_window`.
         "access_denied_repeatedly" => {
             let user = detail_text(t.detail, "user");

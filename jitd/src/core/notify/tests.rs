@@ -622,7 +622,7 @@ fn vendor_trigger<'a>(event: &'a str, detail: &'a Value) -> Trigger<'a> {
     }
 }
 
-/// Denied access tells security only when a user keeps trying (X.6, T38)
+/// Denied access tells security only when a user keeps trying (X.6, T39)
 /// or when denials overflow what jitd counts apart; one denial tells
 /// nobody.
 #[test]

@@ -4,12 +4,13 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify, accounts, vendors or denied to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts, vendors, siem or denied to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
 # BENCH_ACCOUNTS (default 100): managed accounts in the custody benchmark,
-# BENCH_VENDORS (default 100): vendors ending together.
+# BENCH_VENDORS (default 100): vendors ending together,
+# BENCH_SIEM_EVENTS (default 200000): audit events forwarded to rsyslog.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -17,7 +18,7 @@ source "$ROOT/scripts/sandbox.sh"
 if [[ "${JIT_SANDBOX:-}" != 1 ]]; then
     [[ $EUID -eq 0 ]] || { echo "run as root: sudo bash scripts/bench.sh" >&2; exit 2; }
     "$ROOT/scripts/install-deps.sh"
-    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench -p pam_jit -p jit-session)
+    (cd "$ROOT" && cargo build --quiet --release -p jitd -p jit-bench -p pam_jit -p jit-session -p jit-deliver)
 fi
 sandbox_enter "$@"
 # Session cgroups of this run's jitd go under a directory of their own, removed at the end.
@@ -521,6 +522,66 @@ bench_vendors() {
     umount -l /etc /home
 }
 
+# --- The SIEM feed: throughput into rsyslog, commit to receipt, the gate and requests unchanged ---
+siem_sink() {  # port: a [siem] section with one TCP sink
+    printf '\n[siem]\n[siem.sinks.bench]\ntype = "tcp"\naddress = "127.0.0.1:%s"\n' "$1"
+}
+bench_siem() {
+    local dir="$SANDBOX_DIR/siem" events=${BENCH_SIEM_EVENTS:-200000}
+    local tput_port=18601 base_port=18602 sink_port=18603 run="$SANDBOX_DIR/run"
+    mkdir -p "$dir/rsyslog"
+    printf '%s\n' \
+        "global(workDirectory=\"$dir/rsyslog\" maxMessageSize=\"256k\")" \
+        'module(load="imptcp")' \
+        'template(name="raw" type="string" string="%rawmsg%\n")' \
+        "ruleset(name=\"jit\") { action(type=\"omfile\" file=\"$dir/tput.log\" template=\"raw\") }" \
+        "ruleset(name=\"direct\") { action(type=\"omfile\" file=\"$dir/base.log\" template=\"raw\") }" \
+        "input(type=\"imptcp\" address=\"127.0.0.1\" port=\"$tput_port\" ruleset=\"jit\")" \
+        "input(type=\"imptcp\" address=\"127.0.0.1\" port=\"$base_port\" ruleset=\"direct\")" \
+        >"$dir/rsyslog/rsyslog.conf"
+    rsyslogd -n -f "$dir/rsyslog/rsyslog.conf" -i "$dir/rsyslog/pid" 2>>"$dir/rsyslogd.log" &
+    local rsyslog=$!
+    SANDBOX_PIDS+=("$rsyslog")
+    local deliver=("$BIN/jit-deliver" --socket "$run/deliver.socket" --siem-socket "$run/siem.socket")
+    local tput_config="$SANDBOX_DIR/jitd-siem-tput.toml" sink_config="$SANDBOX_DIR/jitd-siem.toml"
+    { cat "$CONFIG"; siem_sink "$tput_port"; } >"$tput_config"
+    { cat "$CONFIG"; siem_sink "$sink_port"; } >"$sink_config"
+    "$BIN/jitd" --check-config "$tput_config" >&2
+
+    log "SIEM feed: $events audit events forwarded to rsyslog over TCP, against rsyslog taking them straight"
+    seed --state-dir "$dir/tput" --audit "$events" >/dev/null
+    start_jitd "$dir/tput" "$tput_config"
+    "$BIN/jit-bench" siem-throughput --file "$dir/tput.log" --count "$events" \
+        --baseline-port "$base_port" --baseline-file "$dir/base.log" -- "${deliver[@]}" >"$RESULTS/siem-throughput.json"
+    stop_jitd
+    kill "$rsyslog"
+    wait "$rsyslog" || true
+
+    log "SIEM feed: event commit to receipt (jit-bench is the TCP sink); request reply with and without [siem]"
+    start_jitd "$dir/latency" "$sink_config"
+    JIT_DELIVER_LOG=warn "${deliver[@]}" 2>>"$dir/deliver.log" &
+    local worker=$!
+    SANDBOX_PIDS+=("$worker")
+    $AS_ALICE "$BIN/jit-bench" siem-latency --port "$sink_port" >"$RESULTS/siem-latency.json"
+    stop_jitd
+    start_jitd "$dir/request-off"
+    $AS_ALICE "$BIN/jit-bench" notify --mode off >"$RESULTS/siem-request-off.json"
+    stop_jitd
+
+    log "CheckGrant with a SIEM sink configured against without, same run"
+    local mode cfg
+    for mode in off on; do
+        seed --state-dir "$dir/check-$mode" --grants 1000 >/dev/null
+        cfg=$([[ $mode == on ]] && echo "$sink_config" || echo "$CONFIG")
+        start_jitd "$dir/check-$mode" "$cfg"
+        "$BIN/jit-bench" latency --calls "$CALLS" --holders 1000 --label "siem-$mode" \
+            >"$RESULTS/latency-siem-$mode.json"
+        stop_jitd
+    done
+    kill "$worker"
+    wait "$worker" || true
+}
+
 # Denied access: pam_jit's account check with the record of a denial
 # (CheckAccess) against without (CheckGrant), for a holder and for a user
 # without a grant, on the private socket; jitd's CPU per call.
@@ -539,14 +600,15 @@ AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_denied ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
     accounts) bench_accounts ;;
     vendors) bench_vendors ;;
+    siem) bench_siem ;;
     denied) bench_denied ;;
-    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors or denied" >&2; exit 2 ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem or denied" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

@@ -14,6 +14,9 @@ needed+=(libpam-systemd)
 needed+=(passwd python3 setools libcap2-bin)
 # Vendors' network segments: nft for jitd's rules; ip, ss and nc for the tests' network namespaces.
 needed+=(nftables iproute2 netcat-openbsd)
+# The SIEM feed's tests: Debian's rsyslog with its RELP and TLS (gnutls)
+# inputs, and openssl for the test's certificates.
+needed+=(rsyslog rsyslog-relp rsyslog-gnutls openssl)
 # The fuzz targets: libfuzzer-sys builds libFuzzer (C++).
 needed+=(g++)
 missing=()

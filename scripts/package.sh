@@ -72,6 +72,7 @@ stage() {
     install -D -m0644 packaging/dbus/org.jit.Daemon1.xml "$root/usr/share/dbus-1/interfaces/org.jit.Daemon1.xml"
     install -D -m0644 packaging/polkit/20-jit.rules "$root/usr/share/polkit-1/rules.d/20-jit.rules"
     install -D -m0644 packaging/ssh/jit-vendors.conf "$root/usr/share/jit/sshd_config.d/jit-vendors.conf"
+    install -D -m0644 packaging/logrotate/jit-siem "$root/etc/logrotate.d/jit-siem"
     install -D -m0644 -t "$root/usr/share/man/man1" "$d"/man/*.1
     install -D -m0644 -t "$root/usr/share/man/man8" "$d"/man/*.8
     for name in jitd jitctl; do

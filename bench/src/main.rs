@@ -11,6 +11,7 @@ mod notify;
 mod report;
 mod seed;
 mod session;
+mod siem;
 mod snapshot;
 mod stats;
 mod vendors;
@@ -173,6 +174,33 @@ enum Cmd {
         resource: String,
         #[arg(long, value_enum)]
         mode: notify::Mode,
+    },
+    /// SIEM feed throughput: starts DELIVER (jit-deliver's command line)
+    /// and times rsyslog writing COUNT events to FILE, then the same
+    /// messages sent straight to rsyslog's BASELINE_PORT (BASELINE_FILE).
+    SiemThroughput {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        baseline_port: u16,
+        #[arg(long)]
+        baseline_file: PathBuf,
+        #[arg(last = true, required = true)]
+        deliver: Vec<String>,
+    },
+    /// Event commit to receipt: requests `resource` (which must need
+    /// approval) and serves the TCP syslog sink on 127.0.0.1:PORT.
+    SiemLatency {
+        #[arg(long, default_value_t = 300)]
+        calls: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value = "ssh")]
+        resource: String,
     },
     /// Waits until jitd answers Peer.Ping on the bus.
     WaitReady {
@@ -528,6 +556,19 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
             resource,
             mode,
         } => notify::latency(calls, warmup, port, &resource, mode).await?,
+        Cmd::SiemThroughput {
+            file,
+            count,
+            baseline_port,
+            baseline_file,
+            deliver,
+        } => siem::throughput(&deliver, &file, count, baseline_port, &baseline_file)?,
+        Cmd::SiemLatency {
+            calls,
+            warmup,
+            port,
+            resource,
+        } => siem::latency(calls, warmup, port, &resource).await?,
         Cmd::Custody {
             db,
             prefix,

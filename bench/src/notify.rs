@@ -65,7 +65,7 @@ fn answer(conn: TcpStream) -> std::io::Result<Option<u64>> {
     Ok(doc["request"].as_u64())
 }
 
-async fn request(conn: &Connection, resource: &str) -> Result<u64, BoxError> {
+pub(crate) async fn request(conn: &Connection, resource: &str) -> Result<u64, BoxError> {
     let reply = conn
         .call_method(
             Some(BUS_NAME),

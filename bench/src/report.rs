@@ -252,6 +252,7 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
     notify_section(&mut md, dir)?;
     accounts_section(&mut md, dir)?;
     vendors_section(&mut md, dir)?;
+    siem_section(&mut md, dir)?;
     denied_section(&mut md, dir)?;
 
     if let Ok(analysis) = std::fs::read_to_string(dir.join("../analysis.md")) {
@@ -1010,5 +1011,89 @@ fn host_wide_cost(dir: &Path, md: &mut String) -> Result<(), BoxError> {
         "| stock `sudo -n true` (median) | {plain:.2} ms | {favoured:.2} ms | {:.2}x |",
         favoured / plain
     )?;
+    Ok(())
+}
+
+/// 11. The SIEM feed.
+fn siem_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
+    let Some(t) = load(dir, "siem-throughput.json") else {
+        return Ok(());
+    };
+    let (forwarded, direct) = (f(&t, &["forwarded_per_sec"]), f(&t, &["direct_per_sec"]));
+    writeln!(
+        md,
+        "\n## 11. SIEM feed\n\n\
+         `jit-bench siem-throughput`: a jitd whose database holds {} audit events (seeded through its\n\
+         store, HMAC-chained) and a TCP sink to Debian's rsyslog (`imptcp`, `omfile`) on 127.0.0.1;\n\
+         from starting `jit-deliver` until rsyslog's file holds them all (jitd reads them after the\n\
+         sink's cursor, 500 a batch, commits the cursor after each; anchors every 1,000). Baseline: the\n\
+         same messages, as rsyslog wrote them, sent to another rsyslog input from one plain TCP\n\
+         connection, same run. Target: >= 20,000 events/s.\n\n\
+         | Measurement | events/s | time | ratio to rsyslog alone | target |\n|---|---|---|---|---|\n\
+         | rsyslog taking the messages straight (baseline) | {} | {:.2} s | 1.00x | |\n\
+         | **jitd -> jit-deliver -> rsyslog** | {} | {:.2} s | {:.2}x | {} |",
+        thousands(f(&t, &["events"])),
+        thousands(direct),
+        f(&t, &["direct_secs"]),
+        thousands(forwarded),
+        f(&t, &["forwarded_secs"]),
+        forwarded / direct,
+        verdict(forwarded >= 20_000.0),
+    )?;
+    if let (Some(l), Some(off)) = (
+        load(dir, "siem-latency.json"),
+        load(dir, "siem-request-off.json"),
+    ) {
+        let ms = |v: &Value, what: &str, p: &str| f(v, &[what, p]) / 1000.0;
+        let received_p99 = ms(&l, "received", "p99_us");
+        writeln!(
+            md,
+            "\n`jit-bench siem-latency`: alice requests `ssh` (owner approval needed) {} times; jit-bench\n\
+             is also the TCP sink (RFC 6587 octet counting), so one clock times the request from its call\n\
+             to the `requested` event's arrival (its commit is inside that span). The request reply\n\
+             with the sink configured against a jitd without `[siem]`, same run. Target: commit to\n\
+             receipt p99 < 1 s; requests unchanged.\n\n\
+             | Measurement | p50 | p90 | p99 | max | target |\n|---|---|---|---|---|---|\n\
+             | request reply, no `[siem]` (baseline) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | |\n\
+             | request reply, TCP sink configured | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | |\n\
+             | **request to event received** | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+            f(&l, &["reply", "n"]),
+            ms(&off, "reply", "p50_us"),
+            ms(&off, "reply", "p90_us"),
+            ms(&off, "reply", "p99_us"),
+            ms(&off, "reply", "max_us"),
+            ms(&l, "reply", "p50_us"),
+            ms(&l, "reply", "p90_us"),
+            ms(&l, "reply", "p99_us"),
+            ms(&l, "reply", "max_us"),
+            ms(&l, "received", "p50_us"),
+            ms(&l, "received", "p90_us"),
+            received_p99,
+            ms(&l, "received", "max_us"),
+            verdict(received_p99 < 1000.0 && f(&l, &["lost"]) == 0.0),
+        )?;
+    }
+    if let (Some(off), Some(on)) = (
+        load(dir, "latency-siem-off.json"),
+        load(dir, "latency-siem-on.json"),
+    ) {
+        let p = |v: &Value, k: &str| f(v, &["check", k]);
+        writeln!(
+            md,
+            "\nCheckGrant with a SIEM sink configured (and its worker connected) against without,\n\
+             `jit-bench latency` ({:.0} calls, 1,000 holders, interleaved with Peer.Ping), same run.\n\
+             Target: unchanged.\n\n\
+             | CheckGrant | p50 | p99 | p50 / Ping p50 |\n|---|---|---|---|\n\
+             | without `[siem]` (baseline) | {:.1} µs | {:.1} µs | {:.3} |\n\
+             | **with a TCP sink** | {:.1} µs | {:.1} µs | {:.3} |",
+            f(&on, &["check", "n"]),
+            p(&off, "p50_us"),
+            p(&off, "p99_us"),
+            f(&off, &["ratio_p50"]),
+            p(&on, "p50_us"),
+            p(&on, "p99_us"),
+            f(&on, &["ratio_p50"]),
+        )?;
+    }
     Ok(())
 }

@@ -1,20 +1,28 @@
-//! jit-deliver: sends jitd's notifications (SMTP, webhooks) as an
-//! unprivileged service of its own; see `jitd::deliver`.
+//! jit-deliver: sends jitd's notifications (SMTP, webhooks) and its SIEM
+//! feed (syslog, RELP, a JSON lines file, journald) as an unprivileged
+//! service of its own; see `jitd::deliver`.
 
+mod feed;
 mod worker;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::Parser;
 
-/// Sends jitd's notifications. Run by jit-deliver.service as the
-/// jit-deliver user; takes everything it needs from jitd's socket.
+/// Sends jitd's notifications and its SIEM feed. Run by
+/// jit-deliver.service as the jit-deliver user; takes everything it needs
+/// from jitd's sockets.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
     /// jitd's delivery socket.
     #[arg(long, default_value = "/run/jit/deliver.socket")]
     socket: PathBuf,
+    /// jitd's SIEM feed socket.
+    #[arg(long, default_value = "/run/jit/siem.socket")]
+    siem_socket: PathBuf,
 }
 
 fn main() {
@@ -29,6 +37,18 @@ fn main() {
         .init();
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root: jit-deliver is meant to run as the jit-deliver user");
+    }
+    // SIGHUP (logrotate's postrotate) reopens the SIEM feed's files.
+    let reopen = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen)) {
+        tracing::error!(error = %e, "cannot catch SIGHUP");
+    }
+    let siem_socket = args.siem_socket;
+    let spawned = std::thread::Builder::new()
+        .name("siem".into())
+        .spawn(move || feed::run(&siem_socket, reopen));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the SIEM feed");
     }
     worker::run(&args.socket)
 }

@@ -294,6 +294,35 @@ pub struct VerifyView {
     pub ok: bool,
     pub rows: u64,
     pub problem: Option<String>,
+    /// With `--anchors`: how many of the SIEM's anchors were checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<u64>,
+}
+
+/// One row as a SIEM received it (an anchor, or an event with its MAC):
+/// what `audit verify --anchors` checks the database against.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AnchorView {
+    pub id: u64,
+    /// The row's MAC, hex.
+    pub mac: String,
+}
+
+/// One SIEM sink (`siem status --json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SinkView {
+    pub name: String,
+    pub transport: String,
+    pub destination: String,
+    /// The newest audit id the sink took.
+    pub through: u64,
+    /// Audit rows it has not taken yet.
+    pub behind: u64,
+    /// How long the oldest of those has waited, in seconds.
+    pub lag_secs: Option<u64>,
+    pub delivered_at: Option<String>,
+    pub failing_since: Option<String>,
+    pub last_error: Option<String>,
 }
 
 /// A session recording (`recordings list --json`).

@@ -22,6 +22,8 @@ pub use names::ConfigWarning;
 pub use notify::{Hook, HookKind, NotifyConfig, Smtp, SmtpTls};
 mod accounts;
 pub use accounts::{Checkout, ManagedAccount};
+mod siem;
+pub use siem::{Facility, SiemConfig, SinkKind};
 mod vendors;
 pub use vendors::{Segment, UnknownManager, VendorsConfig};
 pub(crate) mod polkit;
@@ -539,6 +541,8 @@ struct RawConfig {
     denials: DenialsConfig,
     #[serde(default)]
     polkit: polkit::RawPolkit,
+    #[serde(default)]
+    siem: siem::RawSiem,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -563,6 +567,8 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub denials: DenialsConfig,
     pub polkit: PolkitConfig,
+    /// Where the audit trail is forwarded (X.2).
+    pub siem: SiemConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -680,6 +686,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let polkit = raw
         .polkit
         .resolve(&resource_names)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+
+    let siem = raw
+        .siem
+        .resolve()
         .map_err(|(span, message)| invalid(Some(span), message))?;
 
     let mut seen = HashSet::new();
@@ -825,6 +836,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         mfa: raw.mfa,
         denials: raw.denials,
         polkit,
+        siem,
         resources,
         accounts,
         vendors,

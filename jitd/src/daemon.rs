@@ -94,6 +94,15 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         )
         .map_err(EngineError::from)?;
     }
+    if config.siem.enabled() {
+        crate::feed::start(
+            config.siem.clone(),
+            &opts.state_dir,
+            &opts.runtime_dir,
+            engine.audit_bell(),
+        )
+        .map_err(EngineError::from)?;
+    }
     control.sweep(|grant| engine.is_active(grant));
     // Every recording still open was written by the jitd before this one:
     // nobody writes it any more (its recorders lost their pipes and end

@@ -25,6 +25,7 @@ mod clock;
 mod deadlines;
 mod denials;
 mod engine;
+mod feed;
 mod grants;
 mod notifier;
 mod pam_stacks;

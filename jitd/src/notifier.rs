@@ -20,9 +20,8 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ use crate::core::sanitize::for_terminal;
 use crate::deliver::wire::{
     self, Ack, Hidden, HookWire, Job, Outcome, SmtpWire, ToWorker, Transports,
 };
-use crate::deliver::{SOCKET_NAME, USER};
+use crate::deliver::{self, SOCKET_NAME};
 use crate::directory;
 use crate::store::{Delivery, Doorbell, Outbox, Planner, StoreError};
 
@@ -82,7 +81,7 @@ pub fn start(
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let outbox = Outbox::open(state_dir)?;
     outbox.make_all_due()?;
-    let (listener, path) = bind(runtime_dir).map_err(|e| {
+    let (listener, path) = deliver::bind(runtime_dir, SOCKET_NAME).map_err(|e| {
         StoreError::Corrupt(format!(
             "cannot listen on {}: {e}",
             runtime_dir.join(SOCKET_NAME).display()
@@ -94,61 +93,11 @@ pub fn start(
         .map_err(|e| StoreError::Corrupt(format!("cannot start the notification thread: {e}")))
 }
 
-/// The runtime directory (traversable, not listable, by others: each socket
-/// in it says who may connect) and the delivery socket in it: 0660 root and
-/// the jit-deliver user's group, 0600 if there is no such user (then only a
-/// worker running as root is served).
-fn bind(runtime_dir: &Path) -> io::Result<(UnixListener, PathBuf)> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o711)
-        .create(runtime_dir)?;
-    let meta = std::fs::metadata(runtime_dir)?;
-    if meta.permissions().mode() & 0o011 != 0o011 {
-        std::fs::set_permissions(
-            runtime_dir,
-            std::fs::Permissions::from_mode(meta.permissions().mode() | 0o011),
-        )?;
-    }
-    let path = runtime_dir.join(SOCKET_NAME);
-    let listener = crate::socket_file::bind_replacing_stale(&path)?;
-    match nix::unistd::User::from_name(USER) {
-        Ok(Some(user)) => {
-            nix::unistd::chown(&path, None, Some(user.gid))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
-        }
-        _ => tracing::warn!(
-            user = USER,
-            "no such user: only a delivery worker running as root can connect"
-        ),
-    }
-    Ok((listener, path))
-}
-
-/// Whether the peer is the delivery worker: root, or the jit-deliver user.
-fn allowed(stream: &UnixStream) -> Result<u32, String> {
-    let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
-        .map_err(|e| format!("no peer credentials: {e}"))?;
-    let uid = cred.uid();
-    let worker = nix::unistd::User::from_name(USER)
-        .ok()
-        .flatten()
-        .map(|u| u.uid.as_raw());
-    if uid == 0 || Some(uid) == worker {
-        Ok(uid)
-    } else {
-        Err(format!("uid {uid} is not {USER}"))
-    }
-}
-
 /// How long the worker has to acknowledge one delivery before jitd gives up
 /// on the connection (and hands the delivery out again to the next one).
 /// An SMTP exchange is several steps, each bounded by `notify.timeout`.
 fn lease(config: &NotifyConfig) -> Duration {
-    config
-        .timeout
-        .saturating_mul(10)
-        .saturating_add(Duration::from_secs(5))
+    deliver::lease(config.timeout)
 }
 
 /// The channels, with their secrets, for the worker's hello.
@@ -203,7 +152,7 @@ fn serve(
                 continue;
             }
         };
-        let uid = match allowed(&stream) {
+        let uid = match deliver::peer_is_worker(&stream) {
             Ok(uid) => uid,
             Err(why) => {
                 tracing::warn!(%why, "delivery socket: connection refused");

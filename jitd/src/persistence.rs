@@ -17,6 +17,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::core::hex;
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{self, AtFlags, OFlag};
@@ -958,10 +959,6 @@ fn capability(get: impl FnOnce(&mut [u8]) -> isize) -> Option<Vec<u8>> {
     let mut buf = [0u8; 64];
     let n = usize::try_from(get(&mut buf)).ok().filter(|&n| n > 0)?;
     buf.get(..n).map(<[u8]>::to_vec)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -95,10 +95,9 @@ impl Env {
             std::thread::sleep(Duration::from_millis(25));
         }
         self.jitd = Some(child);
-        let notify = fs::read_to_string(&self.config_path)
-            .unwrap_or_default()
-            .contains("[notify");
-        if notify && self.deliver.is_none() {
+        let config = fs::read_to_string(&self.config_path).unwrap_or_default();
+        let delivers = config.contains("[notify") || config.contains("[siem");
+        if delivers && self.deliver.is_none() {
             self.start_deliver();
         }
     }
@@ -124,6 +123,8 @@ impl Env {
             .arg(jit_deliver_bin())
             .arg("--socket")
             .arg(self.deliver_socket())
+            .arg("--siem-socket")
+            .arg(self.runtime_dir().join("siem.socket"))
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))

@@ -50,6 +50,8 @@ pub use polkit::*;
 mod process;
 pub use process::*;
 
+pub mod rsyslog;
+
 mod sandbox;
 pub use sandbox::*;
 

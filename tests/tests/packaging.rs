@@ -147,14 +147,22 @@ fn rpm_has_the_files_modes_and_config_flags() {
             "no {page} in the rpm:{run}"
         );
     }
-    // The config file is the only one an upgrade must not replace, and
+    // The SIEM feed's file sinks: written by the worker, read by auditors.
+    assert!(
+        files.iter().any(|f| f[0] == "/var/log/jit-siem"
+            && f[1].ends_with("2750")
+            && f[2] == "jit-deliver"
+            && f[3] == "jit-audit"),
+        "/var/log/jit-siem:{run}"
+    );
+    // The config files are the only ones an upgrade must not replace, and
     // pam-auth-update profiles are Debian's alone (RPM systems use authselect).
     let config: Vec<&str> = files
         .iter()
         .filter(|f| f[4].contains('c'))
         .map(|f| f[0])
         .collect();
-    assert_eq!(config, ["/etc/jit/jitd.toml"]);
+    assert_eq!(config, ["/etc/jit/jitd.toml", "/etc/logrotate.d/jit-siem"]);
     assert!(
         files
             .iter()
@@ -492,6 +500,14 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
             "{path}"
         );
     }
+    assert_eq!(
+        c.mode_owner_group("/var/log/jit-siem"),
+        "2750 jit-deliver jit-audit"
+    );
+    assert_eq!(
+        c.mode_owner_group("/etc/logrotate.d/jit-siem"),
+        "644 root root"
+    );
     for (installed, source) in [
         ("/etc/jit/jitd.toml", "packaging/jitd.toml"),
         (

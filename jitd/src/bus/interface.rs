@@ -14,8 +14,8 @@ use zbus::{interface, Connection};
 use super::gate::{Gate, SessionOpening};
 use super::{recording, BusError, Callers};
 use crate::api::{
-    rfc3339, AuditView, IncidentView, NotificationView, RecordingView, RequestView, VendorAskView,
-    VendorView,
+    rfc3339, AnchorView, AuditView, IncidentView, NotificationView, RecordingView, RequestView,
+    VendorAskView, VendorView,
 };
 use crate::core::model::RequestId;
 use crate::core::model::Verdict;
@@ -34,6 +34,10 @@ pub struct Daemon {
 }
 
 type Reply<T> = Result<T, BusError>;
+
+/// Most rows `VerifyAnchors` checks in one call: an anchor every 1000
+/// events covers 100 million of them.
+const MAX_ANCHORS: usize = 100_000;
 
 /// The user behind `uid`, from NSS (off the executor: NSS may block).
 async fn person(uid: u32) -> Reply<Person> {
@@ -689,6 +693,38 @@ impl Daemon {
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
         to_json(&self.run(move |e| e.verify_audit(&who)).await?)
+    }
+
+    /// [`Self::verify_audit`], then the rows a SIEM received (`anchors`: a
+    /// JSON array of {id, mac}) checked against the database.
+    #[zbus(out_args("result"))]
+    async fn verify_anchors(
+        &self,
+        anchors: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let anchors: Vec<AnchorView> = serde_json::from_str(&anchors)
+            .map_err(|e| BusError::InvalidArgument(format!("the anchors are not valid: {e}")))?;
+        if anchors.len() > MAX_ANCHORS {
+            return Err(BusError::InvalidArgument(format!(
+                "{} anchors; give at most {MAX_ANCHORS} (the newest)",
+                anchors.len()
+            )));
+        }
+        to_json(&self.run(move |e| e.verify_anchors(&who, &anchors)).await?)
+    }
+
+    /// Each SIEM sink and how far behind it is, as JSON.
+    #[zbus(out_args("sinks"))]
+    async fn siem_status(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        to_json(&self.run(move |e| e.siem_status(&who)).await?)
     }
 
     #[zbus(out_args("status"))]

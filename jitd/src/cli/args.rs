@@ -270,6 +270,11 @@ pub enum Command {
         #[command(subcommand)]
         action: IncidentsAction,
     },
+    /// The SIEM feed: where the audit trail is forwarded, and how far behind each sink is.
+    Siem {
+        #[command(subcommand)]
+        action: SiemAction,
+    },
     /// Show the audit trail, or verify its integrity.
     Audit {
         #[command(subcommand)]
@@ -396,6 +401,21 @@ pub enum IncidentsAction {
 pub enum AuditAction {
     /// Recompute the HMAC chain; exit 1 if any row was edited or deleted.
     Verify {
+        /// Also check the rows a SIEM received from jitd (its anchors and
+        /// newest event: JSON lines, syslog lines or journalctl -o json):
+        /// exit 1 if the database was rolled back, cut short or rewritten.
+        #[arg(long, value_name = "FILE")]
+        anchors: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SiemAction {
+    /// Each sink: its transport, the newest event it took, how many it
+    /// has not and for how long, and its last error.
+    Status {
         #[command(flatten)]
         out: Output,
     },

@@ -7,12 +7,13 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::args::{
-    AuditAction, Command, IncidentsAction, Output, RecordingsAction, RecoveryAction,
+    AuditAction, Command, IncidentsAction, Output, RecordingsAction, RecoveryAction, SiemAction,
 };
 use super::client::{connect, failure, Daemon1Proxy};
 use super::play;
 use super::recordings;
 use super::render;
+use super::siem;
 use super::step_up;
 use super::{CliError, Exit};
 use crate::api::{AuditView, IncidentView, RecordingView, RequestView, StatusView, VerifyView};
@@ -207,8 +208,19 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             show(out, &view, render::incident);
             Ok(Exit::Ok)
         }
+        Command::Siem {
+            action: SiemAction::Status { out },
+        } => siem::status(&jitd, out).await,
         Command::Audit {
-            action: Some(AuditAction::Verify { out }),
+            action:
+                Some(AuditAction::Verify {
+                    anchors: Some(file),
+                    out,
+                }),
+            ..
+        } => siem::verify_anchors(&jitd, &file, out).await,
+        Command::Audit {
+            action: Some(AuditAction::Verify { anchors: None, out }),
             ..
         } => {
             let result: VerifyView = parse(&jitd.verify_audit().await.map_err(failure)?)?;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::api::{
-    AuditView, CaseView, IncidentView, RecordingView, RequestView, StatusView, VerifyView,
+    AuditView, CaseView, IncidentView, RecordingView, RequestView, SinkView, StatusView, VerifyView,
 };
 use crate::core::sanitize::{for_json, for_terminal as clean};
 
@@ -417,13 +417,52 @@ pub fn recordings(views: &[RecordingView]) -> String {
 }
 
 pub fn verification(v: &VerifyView) -> String {
+    let anchors = v.anchors.map_or(String::new(), |n| {
+        format!(", {n} rows the SIEM received match")
+    });
     match &v.problem {
-        None => format!("Audit trail intact: {} rows verified.\n", v.rows),
+        None => format!("Audit trail intact: {} rows verified{anchors}.\n", v.rows),
         Some(problem) => format!(
             "AUDIT TRAIL TAMPERED: {problem} ({} rows verified before it).\n",
             v.rows
         ),
     }
+}
+
+pub fn sinks(sinks: &[SinkView]) -> String {
+    if sinks.is_empty() {
+        return "No SIEM sinks are configured ([siem.sinks] in jitd.toml).\n".into();
+    }
+    let rows = sinks
+        .iter()
+        .map(|s| {
+            vec![
+                clean(&s.name).into_owned(),
+                s.transport.clone(),
+                clean(&s.destination).into_owned(),
+                s.through.to_string(),
+                s.behind.to_string(),
+                s.lag_secs.map_or("-".into(), |secs| format!("{secs}s")),
+                s.delivered_at.clone().unwrap_or_else(|| "never".into()),
+                s.last_error
+                    .as_deref()
+                    .map_or("-".into(), |e| clean(e).into_owned()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SINK",
+            "TRANSPORT",
+            "TO",
+            "THROUGH",
+            "BEHIND",
+            "LAG",
+            "LAST DELIVERY",
+            "ERROR",
+        ],
+        rows,
+    )
 }
 
 pub fn status(s: &StatusView) -> String {

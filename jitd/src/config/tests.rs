@@ -631,6 +631,117 @@ fn vendor_mistakes_are_reported_with_position() {
 }
 
 #[test]
+fn siem_sinks_resolve_with_their_defaults() {
+    assert!(!parse_str(MINIMAL).unwrap().siem.enabled());
+    let text = format!(
+        r#"{MINIMAL}
+[siem]
+anchor_every = 50
+anchor_interval = "1m"
+facility = "local4"
+
+[siem.sinks.central]
+type = "relp"
+address = "siem.example.com:2514"
+
+[siem.sinks.backup]
+type = "tls"
+address = "[2001:db8::1]:6514"
+
+[siem.sinks.local]
+type = "file"
+path = "/var/log/jit-siem/audit.jsonl"
+
+[siem.sinks.journal]
+type = "journald"
+"#
+    );
+    let siem = parse_str(&text).unwrap().siem;
+    assert_eq!((siem.anchor_every, siem.facility), (50, Facility::Local4));
+    assert_eq!(siem.anchor_interval, Duration::from_secs(60));
+    assert_eq!(
+        siem.sinks["central"],
+        SinkKind::Relp {
+            address: "siem.example.com:2514".into()
+        }
+    );
+    assert_eq!(
+        siem.sinks["backup"],
+        SinkKind::Tls {
+            address: "[2001:db8::1]:6514".into(),
+            ca: "/etc/ssl/certs/ca-certificates.crt".into(),
+            server_name: "2001:db8::1".into(),
+        }
+    );
+    assert_eq!(
+        siem.sinks["journal"],
+        SinkKind::Journald {
+            socket: "/run/systemd/journal/socket".into()
+        }
+    );
+    assert_eq!(siem.sinks.len(), 4);
+}
+
+#[test]
+fn siem_errors_have_positions() {
+    let sink = |body: &str| format!("{MINIMAL}\n[siem.sinks.s]\n{body}\n");
+    let cases = [
+        (
+            sink("type = \"tcp\""),
+            "jitd.toml:11:8: sink 's' needs 'address' for its type",
+        ),
+        (
+            sink("type = \"tcp\"\naddress = \"siem\""),
+            "jitd.toml:12:11: 'siem' is not HOST:PORT",
+        ),
+        (
+            sink("type = \"udp\"\naddress = \"::1:514\""),
+            "jitd.toml:12:11: '::1:514' is not HOST:PORT",
+        ),
+        (
+            sink("type = \"tcp\"\naddress = \"h:514\"\npath = \"/x\""),
+            "jitd.toml:13:8: sink 's': 'path' does not apply to its type",
+        ),
+        (
+            sink("type = \"file\"\npath = \"audit.jsonl\""),
+            "jitd.toml:12:8: path must be an absolute path",
+        ),
+        (
+            sink("type = \"kafka\""),
+            "jitd.toml:11:8: unknown variant `kafka`",
+        ),
+        (
+            format!("{MINIMAL}\n[siem.sinks.Central]\ntype = \"journald\"\n"),
+            "jitd.toml:10:13: sink name 'Central' must be",
+        ),
+        (
+            format!("{MINIMAL}\n[siem]\nanchor_every = 0\n"),
+            "jitd.toml:11:16: anchor_every must be at least 1",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = error_of(&text);
+        assert!(err.starts_with(want), "{err}\nwanted: {want}");
+    }
+}
+
+#[test]
+fn the_bundled_siem_example_is_valid_once_uncommented() {
+    let bundled = include_str!("../../../packaging/jitd.toml");
+    let start = bundled.find("# [siem]\n").unwrap();
+    let end = start + bundled[start..].find("\n[polkit]").unwrap();
+    let example: String = bundled[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let siem = parse_str(&format!("{MINIMAL}\n{example}\n")).unwrap().siem;
+    assert_eq!(siem.sinks.len(), 4);
+    assert_eq!(siem.anchor_every, 1000);
+    assert_eq!(siem.timeout, Duration::from_secs(10));
+}
+
+#[test]
 fn revoke_unused_after_is_read_and_refused_where_use_is_unseen() {
     let config = parse_str(&MINIMAL.replace(
         "name = \"sudo\"",

@@ -9,6 +9,7 @@ pub(crate) mod break_glass;
 pub mod changes;
 pub(crate) mod custody;
 pub(crate) mod denials;
+pub(crate) mod feed;
 pub(crate) mod membership;
 pub(crate) mod mfa;
 pub mod model;
@@ -25,3 +26,8 @@ pub(crate) mod segments;
 pub(crate) mod sudoers;
 pub(crate) mod vendor;
 pub(crate) mod workflow;
+
+/// Lower-case hex of `bytes` (digests and MACs as people and SIEMs see them).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

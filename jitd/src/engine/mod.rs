@@ -48,7 +48,7 @@ use crate::core::model::{Request, RequestId, State, Uid, UnixTime};
 use crate::core::workflow::WorkflowError;
 use crate::deadlines::Deadlines;
 use crate::grants::GrantIndex;
-use crate::store::{Doorbell, Journal, Store};
+use crate::store::{AuditBell, Doorbell, Journal, Store};
 
 const JITD: &str = "jitd";
 
@@ -115,6 +115,8 @@ pub struct Engine {
     started_at: UnixTime,
     /// Rung when notifications were queued.
     doorbell: Arc<Doorbell>,
+    /// Rung after every commit with audit events, when a SIEM feed is configured.
+    audit_bell: Arc<AuditBell>,
     /// Sessions admitted before their rows are written ([`Journal`]):
     /// written together by [`Engine::write_admitted`], and before anything
     /// reads sessions or the audit trail.
@@ -152,6 +154,10 @@ impl Engine {
         if let Some(planner) = crate::notifier::planner(&config) {
             store.notify_with(planner, Arc::clone(&doorbell));
         }
+        let audit_bell = Arc::new(AuditBell::default());
+        if config.siem.enabled() {
+            store.feed_with(Arc::clone(&audit_bell));
+        }
         let started_at = clock.wall();
         let index = empty_index(&config);
         let egress = Arc::new(checker::EgressGate::new(
@@ -169,6 +175,7 @@ impl Engine {
             egress,
             started_at,
             doorbell,
+            audit_bell,
             admissions: Arc::new(Admissions::new(journal, next_session)),
             checked_out: HashMap::new(),
             recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
@@ -181,6 +188,11 @@ impl Engine {
     /// What wakes the notification worker.
     pub fn doorbell(&self) -> Arc<Doorbell> {
         Arc::clone(&self.doorbell)
+    }
+
+    /// What wakes the SIEM feed's senders.
+    pub fn audit_bell(&self) -> Arc<AuditBell> {
+        Arc::clone(&self.audit_bell)
     }
 
     /// The wall clock jitd uses (Unix seconds).

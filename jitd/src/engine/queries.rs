@@ -2,8 +2,8 @@
 //! daemon's status, each filtered by what the reader may see.
 
 use super::{Engine, EngineError, Result};
-use crate::api::{RequestView, ResourceView, StatusView, VerifyView};
-use crate::core::model::{Request, RequestId, Role, State, UnixTime};
+use crate::api::{AnchorView, RequestView, ResourceView, SinkView, StatusView, VerifyView};
+use crate::core::model::{rfc3339, Request, RequestId, Role, State, UnixTime};
 use crate::core::workflow::WorkflowError;
 use crate::directory::Person;
 use crate::store::{AuditRecord, ListFilter, NotificationRecord};
@@ -63,7 +63,63 @@ impl Engine {
             ok: v.ok,
             rows: v.rows,
             problem: v.problem,
+            anchors: None,
         })
+    }
+
+    /// The chain verified, then checked against rows a SIEM received
+    /// (anchors, events with their MACs): a database rolled back, cut
+    /// short or rewritten, even with the key, no longer has them.
+    pub fn verify_anchors(&mut self, who: &Person, anchors: &[AnchorView]) -> Result<VerifyView> {
+        let mut view = self.verify_audit(who)?;
+        let mut anchors: Vec<&AnchorView> = anchors.iter().collect();
+        anchors.sort_by_key(|a| a.id);
+        let ids: Vec<u64> = anchors.iter().map(|a| a.id).collect();
+        let macs = self.store.audit_macs(&ids)?;
+        view.anchors = Some(anchors.len() as u64);
+        let mismatch = anchors.iter().zip(&macs).find_map(|(anchor, mac)| match mac {
+            None => Some(format!(
+                "the SIEM holds row {}, which the database does not: it was rolled back or cut short",
+                anchor.id
+            )),
+            Some(mac) if !mac.eq_ignore_ascii_case(&anchor.mac) => Some(format!(
+                "row {} is not the row the SIEM received: the database was rewritten or rolled back",
+                anchor.id
+            )),
+            Some(_) => None,
+        });
+        if let (true, Some(problem)) = (view.ok, mismatch) {
+            view.ok = false;
+            view.problem = Some(problem);
+        }
+        Ok(view)
+    }
+
+    /// Each SIEM sink and how far behind the audit trail it is.
+    pub fn siem_status(&mut self, who: &Person) -> Result<Vec<SinkView>> {
+        if !self.sees_all(who) {
+            return Err(EngineError::NotAuditor);
+        }
+        let now = self.clock.wall();
+        let mut views = Vec::new();
+        for (name, kind) in &self.config.siem.sinks {
+            let lag = self.store.sink_lag(name)?;
+            let cursor = lag.cursor;
+            views.push(SinkView {
+                name: name.clone(),
+                transport: kind.label().into(),
+                destination: kind.destination(),
+                through: cursor.through,
+                behind: lag.behind,
+                lag_secs: lag
+                    .oldest_unsent_at
+                    .map(|at| u64::try_from(now.saturating_sub(at)).unwrap_or(0)),
+                delivered_at: cursor.delivered_at.map(rfc3339),
+                failing_since: cursor.failing_since.map(rfc3339),
+                last_error: cursor.last_error,
+            });
+        }
+        Ok(views)
     }
 
     pub fn status(&self, who: &Person) -> Result<StatusView> {

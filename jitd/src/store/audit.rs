@@ -81,10 +81,7 @@ impl AuditKey {
     /// nothing about the secret can be learnt or guessed offline.
     pub fn fingerprint(&self, secret: &[u8]) -> String {
         let tag = hmac::sign(&self.fingerprints, secret);
-        tag.as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::core::hex(&tag.as_ref()[..16])
     }
 
     /// Reads the key, or creates it (0600, from the system CSPRNG) on first start.

@@ -9,6 +9,7 @@ mod audit;
 mod cases;
 mod checkpoint;
 mod denials;
+mod feed;
 mod journal;
 mod memberships;
 mod mfa;
@@ -32,6 +33,7 @@ pub(crate) use accounts::Fingerprints;
 pub use audit::AuditEvent;
 pub(crate) use audit::{AuditKey, AuditRecord, Verification};
 pub(crate) use cases::Incident;
+pub use feed::{AuditBell, Cursor, Feed, SinkLag};
 pub(crate) use journal::Journal;
 pub use mfa::MfaRow;
 pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
@@ -80,6 +82,9 @@ pub struct Store {
     key: AuditKey,
     /// Set when notifications are configured: what to queue, and whom to wake.
     notifier: Option<(Planner, Arc<Doorbell>)>,
+    /// Set when a SIEM feed is configured: rung after every commit with
+    /// audit rows.
+    feed: Option<Arc<AuditBell>>,
 }
 
 impl Store {
@@ -107,12 +112,18 @@ impl Store {
             checkpoints,
             key,
             notifier: None,
+            feed: None,
         })
     }
 
     /// From now on, audit events queue the notifications `planner` maps them to.
     pub fn notify_with(&mut self, planner: Planner, bell: Arc<Doorbell>) {
         self.notifier = Some((planner, bell));
+    }
+
+    /// From now on, every commit that appends audit events rings `bell`.
+    pub fn feed_with(&mut self, bell: Arc<AuditBell>) {
+        self.feed = Some(bell);
     }
 
     /// Runs `change` in one transaction; it writes its own audit events
@@ -158,15 +169,19 @@ impl Store {
             key: &self.key,
             planner: self.notifier.as_ref().map(|(p, _)| p),
             queued: 0,
+            audited: 0,
         };
         let value = change(&mut writer)?;
-        let queued = writer.queued;
+        let (queued, audited) = (writer.queued, writer.audited);
         writer
             .tx
             .commit()
             .map_err(|e| E::from(StoreError::from(e)))?;
         self.checkpoints.committed();
         if let Some((_, bell)) = self.notifier.as_ref().filter(|_| queued > 0) {
+            bell.ring();
+        }
+        if let Some(bell) = self.feed.as_ref().filter(|_| audited > 0) {
             bell.ring();
         }
         Ok(value)
@@ -211,12 +226,15 @@ pub struct Writer<'a> {
     planner: Option<&'a Planner>,
     /// Notifications queued in this transaction.
     queued: usize,
+    /// Audit events appended in this transaction.
+    audited: usize,
 }
 
 impl Writer<'_> {
     /// Appends an audit event and queues the notifications it causes.
     pub fn audit(&mut self, event: &AuditEvent<'_>) -> Result<()> {
         let id = audit::append(&self.tx, self.key, event)?;
+        self.audited += 1;
         let Some(planner) = self.planner.filter(|_| EVENTS.contains(&event.event)) else {
             return Ok(());
         };

@@ -332,7 +332,19 @@ CREATE TABLE vendor_grants (
 );
 CREATE INDEX vendor_grants_vendor ON vendor_grants(vendor);
 "#,
-    // Denied access (docs/design.md "Denied access"): the windows of
+    // 18: the SIEM feed's cursor per sink (docs/design.md "SIEM feed").
+    r#"
+CREATE TABLE siem_cursors (
+    sink             TEXT PRIMARY KEY,
+    through          INTEGER NOT NULL DEFAULT 0,
+    anchored_through INTEGER NOT NULL DEFAULT 0,
+    anchored_at      INTEGER NOT NULL DEFAULT 0,
+    delivered_at     INTEGER,
+    failing_since    INTEGER,
+    last_error       TEXT
+);
+"#,
+    // 19: denied access (docs/design.md "Denied access"): the windows of
     // coalesced denials still open, each with its count so far, rewritten
     // by each flush that changed it; a window's row goes when its record
     // is in the audit trail. Rows found at start were left by a jitd that

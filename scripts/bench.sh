@@ -4,7 +4,7 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify, accounts, vendors or siem to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts, vendors, siem or denied to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
@@ -584,19 +584,33 @@ bench_siem() {
     wait "$worker" || true
 }
 
+# Denied access: pam_jit's account check with the record of a denial
+# (CheckAccess) against without (CheckGrant), for a holder and for a user
+# without a grant, on the private socket; jitd's CPU per call.
+bench_denied() {
+    local dir="$SANDBOX_DIR/denied"
+    log "denied access: CheckAccess against CheckGrant, granted and denied"
+    seed --state-dir "$dir" --grants 1000 >/dev/null
+    start_jitd "$dir"
+    "$BIN/jit-bench" denied --socket "$SANDBOX_DIR/run/pam.socket" --holder 1000000 \
+        --denied-uid "$(id -u mike)" --jitd-pid "$JITD_PID" --db "$dir/jit.db" >"$RESULTS/denied.json"
+    stop_jitd
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
     accounts) bench_accounts ;;
     vendors) bench_vendors ;;
     siem) bench_siem ;;
-    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors or siem" >&2; exit 2 ;;
+    denied) bench_denied ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem or denied" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

@@ -4,6 +4,7 @@
 //! measured in the same run, so `scripts/bench.sh` can build the tables.
 
 mod custody;
+mod denied;
 mod host;
 mod mfa;
 mod notify;
@@ -240,6 +241,28 @@ enum Cmd {
         #[arg(long, default_value_t = 2_000)]
         calls: usize,
     },
+    /// pam_jit's account check on the private socket, a fresh connection
+    /// each: CheckAccess against CheckGrant, for a holder and for a user
+    /// without a grant; jitd's CPU per call; the rows the denials made.
+    Denied {
+        #[arg(long)]
+        socket: String,
+        /// Holds an active grant of `resource`.
+        #[arg(long)]
+        holder: u32,
+        /// Holds none.
+        #[arg(long)]
+        denied_uid: u32,
+        #[arg(long, default_value = "sudo")]
+        resource: String,
+        #[arg(long, default_value_t = 5_000)]
+        calls: usize,
+        #[arg(long)]
+        jitd_pid: u32,
+        /// jitd's database, read once the calls are done.
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// Fork + exit + reap, and thread spawn + join, per cycle: what a cgroup2
     /// mount option costs every process on the host.
     ForkExit {
@@ -401,6 +424,32 @@ fn main() -> Result<(), BoxError> {
                 "private": measure(pam::Carrier::Private(socket)),
             })
         );
+        return Ok(());
+    }
+    if let Cmd::Denied {
+        socket,
+        holder,
+        denied_uid,
+        resource,
+        calls,
+        jitd_pid,
+        db,
+    } = &args.command
+    {
+        let measured = denied::run(
+            socket,
+            *holder,
+            *denied_uid,
+            resource,
+            *calls,
+            *jitd_pid,
+            db,
+        )?;
+        let mut out = measured.facts;
+        for (name, samples) in measured.samples {
+            out.insert(name.into(), Samples(samples).summary());
+        }
+        println!("{}", serde_json::Value::Object(out));
         return Ok(());
     }
     if let Cmd::Pam {
@@ -603,7 +652,8 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         | Cmd::Pam { .. }
         | Cmd::FreshConnections { .. }
         | Cmd::ForkExit { .. }
-        | Cmd::PamConcurrent { .. } => return Err("run in main, without a runtime".into()),
+        | Cmd::PamConcurrent { .. }
+        | Cmd::Denied { .. } => return Err("run in main, without a runtime".into()),
     };
     println!("{out}");
     Ok(())

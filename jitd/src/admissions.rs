@@ -43,15 +43,39 @@ impl Admissions {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Gives `session` its id and journals it: once this returns, a crash
-    /// loses nothing (the journal is replayed at start).
-    fn admit(&self, mut session: SessionRecord) -> Result<SessionRecord> {
+    /// Gives `session` its id and journals it if `check` (its grant still
+    /// holds) passes under this lock: once this returns, a crash loses
+    /// nothing (the journal is replayed at start), and no unused grant's
+    /// revocation ([`Admissions::unused_then`]) can come between the check
+    /// and the append.
+    fn admit<T>(
+        &self,
+        mut session: SessionRecord,
+        check: impl FnOnce(&SessionRecord) -> Result<T>,
+    ) -> Result<(SessionRecord, T)> {
         let mut pending = self.lock();
+        let checked = check(&session)?;
         session.id = pending.next_id;
         pending.journal.append(&session)?;
         pending.next_id += 1;
         pending.unwritten.push(session.clone());
-        Ok(session)
+        Ok((session, checked))
+    }
+
+    /// For the revocation of an unused grant (docs/design.md "Unused
+    /// grants"): false if a session of `grant` waits for its row; else
+    /// `close` (which takes the grant out of the index) runs before any
+    /// other admission can check it, and true. A session admitted before
+    /// wins; one after finds no grant. The caller has written the rows of
+    /// the sessions admitted before (the engine's lock keeps others from
+    /// writing them meanwhile) and found none of `grant`'s.
+    pub fn unused_then(&self, grant: u64, close: impl FnOnce()) -> bool {
+        let pending = self.lock();
+        if pending.unwritten.iter().any(|s| s.grant == grant) {
+            return false;
+        }
+        close();
+        true
     }
 
     /// The sessions to write now; hand them back with [`Admissions::written`].
@@ -113,21 +137,51 @@ impl Admitter {
             }
         }
         let now = self.clock.wall();
-        let active =
-            self.grants
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .check(session.uid, resource, now);
-        let expires_at = match active {
-            Some((grant, expires_at)) if grant == session.grant => expires_at,
-            _ => {
-                return Err(EngineError::NoGrant {
+        session.opened_at = now;
+        self.admissions.admit(session, |session| {
+            let active = self.grants.read().unwrap_or_else(|e| e.into_inner()).check(
+                session.uid,
+                resource,
+                now,
+            );
+            match active {
+                Some((grant, expires_at)) if grant == session.grant => Ok(expires_at),
+                _ => Err(EngineError::NoGrant {
                     uid: session.uid,
                     resource: resource.to_owned(),
-                })
+                }),
             }
-        };
-        session.opened_at = now;
-        Ok((self.admissions.admit(session)?, expires_at))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(grant: u64) -> SessionRecord {
+        crate::test_support::sudo_session(grant, 61001, std::process::id())
+    }
+
+    /// An unused grant is closed (taken out of the index) only if no
+    /// session of it waits for its row; a failed check admits nothing.
+    #[test]
+    fn an_unused_grant_closes_only_without_a_session_waiting_for_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        let admissions = Admissions::new(journal, 1);
+        let refused = admissions.admit(session(8), |_| -> Result<()> {
+            Err(EngineError::NoGrant {
+                uid: 61001,
+                resource: "ops".into(),
+            })
+        });
+        assert!(refused.is_err());
+        let (admitted, ()) = admissions.admit(session(7), |_| Ok(())).unwrap();
+        assert_eq!((admitted.id, admissions.unwritten()), (1, 1));
+        let mut closed = Vec::new();
+        assert!(!admissions.unused_then(7, || closed.push(7)));
+        assert!(admissions.unused_then(8, || closed.push(8)));
+        assert_eq!(closed, [8]);
     }
 }

@@ -297,6 +297,45 @@ impl Default for BreakGlassConfig {
     }
 }
 
+/// Access attempts without a grant in the audit trail (docs/design.md
+/// "Denied access", T39).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DenialsConfig {
+    /// One user's denials for one resource and service within this long of
+    /// the first are one more audit event, with their count.
+    pub window: HumanDuration,
+    /// This many denials of one user within `alert_window` tell security
+    /// (`access_denied_repeatedly`), once per window; 0: never.
+    pub alert_after: u32,
+    pub alert_window: HumanDuration,
+    /// (user, resource, service) kept apart; denials of any more share one
+    /// count (`access_denied_overflow`).
+    pub max_tracked: std::num::NonZeroUsize,
+}
+
+impl Default for DenialsConfig {
+    fn default() -> Self {
+        DenialsConfig {
+            window: HumanDuration(Duration::from_secs(10 * 60)),
+            alert_after: 10,
+            alert_window: HumanDuration(Duration::from_secs(10 * 60)),
+            max_tracked: std::num::NonZeroUsize::MIN.saturating_add(1023),
+        }
+    }
+}
+
+impl DenialsConfig {
+    pub fn policy(&self) -> crate::core::denials::DenialPolicy {
+        crate::core::denials::DenialPolicy {
+            window: self.window.0.as_secs(),
+            alert_after: self.alert_after,
+            alert_window: self.alert_window.0.as_secs(),
+            max_tracked: self.max_tracked.get(),
+        }
+    }
+}
+
 /// The TOTP second factor (docs/design.md "MFA").
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -415,6 +454,7 @@ struct RawResource {
     #[serde(default)]
     require_mfa: bool,
     vendors: Option<Spanned<bool>>,
+    revoke_unused_after: Option<Spanned<HumanDuration>>,
 }
 
 /// A local group's name, as `groups` takes it.
@@ -466,6 +506,9 @@ pub struct Resource {
     pub require_mfa: bool,
     /// Vendors may be granted it (never a privileged one).
     pub vendors: bool,
+    /// A grant with no session this long after it became active is revoked
+    /// (docs/design.md "Unused grants"); only where jit sees every use.
+    pub revoke_unused_after: Option<Duration>,
 }
 
 impl Resource {
@@ -495,6 +538,8 @@ struct RawConfig {
     #[serde(default)]
     mfa: MfaConfig,
     #[serde(default)]
+    denials: DenialsConfig,
+    #[serde(default)]
     polkit: polkit::RawPolkit,
     #[serde(default)]
     siem: siem::RawSiem,
@@ -520,6 +565,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub break_glass: BreakGlassConfig,
     pub mfa: MfaConfig,
+    pub denials: DenialsConfig,
     pub polkit: PolkitConfig,
     /// Where the audit trail is forwarded (X.2).
     pub siem: SiemConfig,
@@ -649,6 +695,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
     let mut seen = HashSet::new();
     let mut resources = Vec::with_capacity(raw.resources.len());
+    // Where each resource sets revoke_unused_after: checked against the
+    // managed accounts once they are read.
+    let mut unused_spans = Vec::new();
     for r in raw.resources {
         let name = r.name.get_ref();
         if !valid_resource_name(name) {
@@ -703,6 +752,29 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 format!("resource '{name}' {why}: it cannot be granted to vendors"),
             ));
         }
+        if let Some(after) = &r.revoke_unused_after {
+            if let Some(why) = unused_unseen(&r, &polkit) {
+                return Err(invalid(
+                    Some(after.span()),
+                    format!(
+                        "resource '{name}' {why}: jit cannot see every use of its grants, \
+                         so revoke_unused_after cannot tell an unused one"
+                    ),
+                ));
+            }
+            if after.get_ref().0 >= r.max_duration.0 {
+                return Err(invalid(
+                    Some(after.span()),
+                    format!(
+                        "resource '{name}': revoke_unused_after ({}) must be shorter than \
+                         max_duration ({})",
+                        humantime::format_duration(after.get_ref().0),
+                        humantime::format_duration(r.max_duration.0)
+                    ),
+                ));
+            }
+            unused_spans.push((name.clone(), after.span()));
+        }
         resources.push(Resource {
             vendors: for_vendors,
             groups,
@@ -716,11 +788,25 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             break_glass: r.break_glass,
             break_glass_max: r.break_glass_max.0,
             require_mfa: r.require_mfa,
+            revoke_unused_after: r.revoke_unused_after.map(|d| d.get_ref().0),
         });
     }
 
     let accounts = accounts::resolve(raw.accounts, &resources)
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    if let Some((name, span, account)) = unused_spans.iter().find_map(|(name, span)| {
+        let account = accounts.iter().find(|a| &a.resource == name && a.reveal)?;
+        Some((name, span, account))
+    }) {
+        return Err(invalid(
+            Some(span.clone()),
+            format!(
+                "resource '{name}' reveals managed account '{}''s password, which can be used \
+                 where jit does not see it: revoke_unused_after cannot tell an unused grant",
+                account.name
+            ),
+        ));
+    }
     let vendors = raw
         .vendors
         .map(|v| vendors::resolve(v, &resources))
@@ -748,6 +834,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         notify,
         break_glass: raw.break_glass,
         mfa: raw.mfa,
+        denials: raw.denials,
         polkit,
         siem,
         resources,
@@ -756,6 +843,21 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         managers,
         segments,
     })
+}
+
+/// Why jit cannot see every use of `r`'s grants, if it cannot: only
+/// sessions pam_jit registers count as use (sudo, ssh logins, `jitctl
+/// shell`), and these resources' grants are also used without one.
+fn unused_unseen(r: &RawResource, polkit: &PolkitConfig) -> Option<&'static str> {
+    if !r.groups.is_empty() {
+        Some("makes its holders members of local groups (used without a session)")
+    } else if polkit.gate && polkit.resource == *r.name.get_ref() {
+        Some("is the polkit gate's resource (pkexec opens no session)")
+    } else if r.vendors.as_ref().is_some_and(|v| *v.get_ref()) {
+        Some("is for vendors (their access starts and ends as a whole)")
+    } else {
+        None
+    }
 }
 
 pub(super) fn valid_resource_name(name: &str) -> bool {

@@ -159,6 +159,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let asker_uid = asker.as_ref().ok().and_then(|a| a.as_ref().map(|a| a.uid));
     let limits = CallLimits::new(&config.limits).unlimited(asker_uid);
     let gate = Gate::new(Arc::clone(&engine), control, ends.clone()).with_polkit(asker);
+    // Denied account checks go to the audit trail from this runtime,
+    // never from the thread serving pam_jit.
+    let denials = gate.denials().clone();
+    tokio::spawn(denials.clone().run(Arc::clone(&engine)));
     let daemon = Daemon::new(
         gate.clone(),
         Callers::new(limits),
@@ -198,6 +202,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     std::fs::remove_file(&socket).ok();
     conn.release_name(BUS_NAME).await.ok();
     ends.flush();
+    denials.flush_all(&engine);
     Ok(())
 }
 

@@ -20,6 +20,8 @@ pub enum Due {
     Lapse,
     /// A break-glass grant's justification is due.
     Justify,
+    /// A grant with no session yet is revoked (`revoke_unused_after`).
+    Unused,
 }
 
 #[derive(Default)]

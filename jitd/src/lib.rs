@@ -23,6 +23,7 @@ mod admissions;
 mod bus;
 mod clock;
 mod deadlines;
+mod denials;
 mod engine;
 mod feed;
 mod grants;

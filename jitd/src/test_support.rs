@@ -80,3 +80,21 @@ pub fn no_cgroups(dir: &Path) -> crate::sessions::SessionControl {
         ..config::SessionsConfig::default()
     })
 }
+
+/// A sudo session of `uid`'s under `grant`, in process `pid`, as pam_jit
+/// registers one (on a terminal, no remote host).
+pub fn sudo_session(grant: RequestId, uid: u32, pid: u32) -> SessionRecord {
+    SessionRecord {
+        id: 0,
+        grant,
+        uid,
+        service: "sudo".into(),
+        tty: "/dev/pts/3".into(),
+        rhost: String::new(),
+        pid,
+        started: None,
+        cgroup: None,
+        opened_at: 0,
+        closed_at: None,
+    }
+}

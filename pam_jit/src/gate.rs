@@ -18,6 +18,14 @@ pub struct Standing {
 /// jitd, as the gate sees it.
 pub trait Jitd {
     fn check(&mut self, uid: u32, resource: &str) -> Result<Standing, ClientError>;
+    /// The account check: [`Jitd::check`], and jitd records a denial with
+    /// the PAM service, tty and remote host.
+    fn check_access(
+        &mut self,
+        uid: u32,
+        resource: &str,
+        asking: &SessionInfo,
+    ) -> Result<Standing, ClientError>;
     /// Returns (session, grant, expires_at).
     fn register(
         &mut self,
@@ -32,6 +40,20 @@ pub struct SessionInfo {
     pub service: String,
     pub tty: String,
     pub rhost: String,
+}
+
+impl SessionInfo {
+    /// `(uid, resource, service, tty, rhost)`, as `CheckAccess` and
+    /// `RegisterSession` take them, each PAM item cut ([`clip`]).
+    fn args(&self, uid: u32, resource: &str) -> [Value; 5] {
+        [
+            Value::U32(uid),
+            Value::Str(resource.into()),
+            Value::Str(clip(&self.service).into()),
+            Value::Str(clip(&self.tty).into()),
+            Value::Str(clip(&self.rhost).into()),
+        ]
+    }
 }
 
 /// PAM codes the gate answers with. A session hook never answers
@@ -127,8 +149,16 @@ fn request_hint(resource: &str) -> String {
     format!("jitctl request {resource} --for 30m --reason \"...\"")
 }
 
-/// The account hook: is `user` (uid, if they exist) holding an active grant?
-pub fn account(args: &Args, user: &str, uid: Option<u32>, jitd: &mut impl Jitd) -> Verdict {
+/// The account hook: is `user` (uid, if they exist) holding an active
+/// grant? `asking` (the PAM service, tty and remote host) goes with the
+/// question, for jitd's record of a denial.
+pub fn account(
+    args: &Args,
+    user: &str,
+    uid: Option<u32>,
+    asking: &SessionInfo,
+    jitd: &mut impl Jitd,
+) -> Verdict {
     let r = &args.resource;
     let Some(uid) = uid else {
         return Verdict::new(
@@ -137,7 +167,7 @@ pub fn account(args: &Args, user: &str, uid: Option<u32>, jitd: &mut impl Jitd) 
         )
         .enforce(args);
     };
-    let verdict = match jitd.check(uid, r) {
+    let verdict = match jitd.check_access(uid, r, asking) {
         Ok(Standing {
             grant: Some((grant, expires_at)),
             ..
@@ -308,22 +338,57 @@ impl Bus<'_> {
     }
 }
 
+/// At most [`MAX_ITEM`] bytes of `text` (on a character boundary): what a
+/// denial records of a PAM item is shorter still (jitd cuts it), and the
+/// check must not grow with what a client put in `PAM_RHOST`.
+fn clip(text: &str) -> &str {
+    let mut end = text.len().min(MAX_ITEM);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The longest PAM item the account check sends.
+const MAX_ITEM: usize = 1024;
+
+/// CheckGrant's and CheckAccess's answer.
+fn standing(values: &[Value]) -> Result<Standing, ClientError> {
+    match values {
+        [Value::Bool(active), Value::U64(grant), Value::I64(expires_at), Value::U64(pending)] => {
+            Ok(Standing {
+                grant: active.then_some((*grant, *expires_at)),
+                pending: (*pending != 0).then_some(*pending),
+            })
+        }
+        _ => Err(ClientError::Unexpected("CheckGrant reply")),
+    }
+}
+
 impl Jitd for Bus<'_> {
     fn check(&mut self, uid: u32, resource: &str) -> Result<Standing, ClientError> {
-        match self
-            .call(
-                "CheckGrant",
-                &[Value::U32(uid), Value::Str(resource.into())],
-            )?
-            .as_slice()
-        {
-            [Value::Bool(active), Value::U64(grant), Value::I64(expires_at), Value::U64(pending)] => {
-                Ok(Standing {
-                    grant: active.then_some((*grant, *expires_at)),
-                    pending: (*pending != 0).then_some(*pending),
-                })
+        standing(&self.call(
+            "CheckGrant",
+            &[Value::U32(uid), Value::Str(resource.into())],
+        )?)
+    }
+
+    /// A jitd older than this module (during a package upgrade) has no
+    /// CheckAccess: it is asked CheckGrant, and records nothing.
+    fn check_access(
+        &mut self,
+        uid: u32,
+        resource: &str,
+        s: &SessionInfo,
+    ) -> Result<Standing, ClientError> {
+        match self.call("CheckAccess", &s.args(uid, resource)) {
+            Ok(values) => standing(&values),
+            Err(ClientError::Remote { name, .. })
+                if name == "org.freedesktop.DBus.Error.UnknownMethod" =>
+            {
+                self.check(uid, resource)
             }
-            _ => Err(ClientError::Unexpected("CheckGrant reply")),
+            Err(e) => Err(e),
         }
     }
 
@@ -333,14 +398,10 @@ impl Jitd for Bus<'_> {
         resource: &str,
         s: &SessionInfo,
     ) -> Result<(u64, u64, i64), ClientError> {
-        let args = [
-            Value::U32(uid),
-            Value::Str(resource.into()),
-            Value::Str(s.service.clone()),
-            Value::Str(s.tty.clone()),
-            Value::Str(s.rhost.clone()),
-        ];
-        match self.call("RegisterSession", &args)?.as_slice() {
+        match self
+            .call("RegisterSession", &s.args(uid, resource))?
+            .as_slice()
+        {
             [Value::U64(session), Value::U64(grant), Value::I64(expires_at)] => {
                 Ok((*session, *grant, *expires_at))
             }
@@ -363,6 +424,18 @@ mod tests {
     impl Jitd for Fake {
         fn check(&mut self, uid: u32, resource: &str) -> Result<Standing, ClientError> {
             self.calls.push(format!("check {uid} {resource}"));
+            self.check.map_err(|f| f())
+        }
+        fn check_access(
+            &mut self,
+            uid: u32,
+            resource: &str,
+            s: &SessionInfo,
+        ) -> Result<Standing, ClientError> {
+            self.calls.push(format!(
+                "check {uid} {resource} from {} {}",
+                s.service, s.tty
+            ));
             self.check.map_err(|f| f())
         }
         fn register(
@@ -411,20 +484,37 @@ mod tests {
         args::parse(["resource=sudo"].into_iter().chain(extra.iter().copied())).unwrap()
     }
 
+    /// What a sudo on a terminal says about itself.
+    fn asking() -> SessionInfo {
+        SessionInfo {
+            service: "sudo".into(),
+            tty: "/dev/pts/1".into(),
+            rhost: String::new(),
+        }
+    }
+
     #[test]
     fn active_grant_allows() {
         let mut j = fake(Ok(GRANTED));
-        let v = account(&sudo(&[]), "alice", Some(1000), &mut j);
+        let v = account(&sudo(&[]), "alice", Some(1000), &asking(), &mut j);
         assert_eq!(v.code, Code::Success);
         assert!(v.granted);
         assert_eq!(v.tell_user, None);
         assert!(v.log.contains("grant=7"), "{}", v.log);
-        assert_eq!(j.calls, ["check 1000 sudo"]);
+        // The account check names the service and tty, for jitd's record
+        // of a denial.
+        assert_eq!(j.calls, ["check 1000 sudo from sudo /dev/pts/1"]);
     }
 
     #[test]
     fn no_grant_denies_with_the_command_to_run() {
-        let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Ok(NOTHING)));
+        let v = account(
+            &sudo(&[]),
+            "alice",
+            Some(1000),
+            &asking(),
+            &mut fake(Ok(NOTHING)),
+        );
         assert_eq!(v.code, Code::PermDenied);
         let msg = v.tell_user.unwrap();
         assert!(
@@ -432,7 +522,13 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("pending"), "{msg}");
-        let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Ok(PENDING)));
+        let v = account(
+            &sudo(&[]),
+            "alice",
+            Some(1000),
+            &asking(),
+            &mut fake(Ok(PENDING)),
+        );
         assert!(v.tell_user.unwrap().contains("request 12 is pending"));
     }
 
@@ -454,7 +550,13 @@ mod tests {
             },
         ];
         for f in failures {
-            let v = account(&sudo(&[]), "alice", Some(1000), &mut fake(Err(f)));
+            let v = account(
+                &sudo(&[]),
+                "alice",
+                Some(1000),
+                &asking(),
+                &mut fake(Err(f)),
+            );
             assert_ne!(v.code, Code::Success, "{}", f());
             assert!(v.tell_user.is_some());
             for bound in [false, true] {
@@ -477,7 +579,7 @@ mod tests {
                 assert_eq!(v.end_process, !bound, "{}", f());
             }
         }
-        let v = account(&sudo(&[]), "ghost", None, &mut fake(Ok(GRANTED)));
+        let v = account(&sudo(&[]), "ghost", None, &asking(), &mut fake(Ok(GRANTED)));
         assert_eq!(v.code, Code::UserUnknown);
     }
 
@@ -487,6 +589,7 @@ mod tests {
             &sudo(&["audit_only"]),
             "alice",
             Some(1000),
+            &asking(),
             &mut fake(Ok(NOTHING)),
         );
         assert_eq!(v.code, Code::Success);
@@ -502,6 +605,7 @@ mod tests {
             &sudo(&["quiet"]),
             "alice",
             Some(1000),
+            &asking(),
             &mut fake(Ok(NOTHING)),
         );
         assert_eq!((v.code, v.tell_user), (Code::PermDenied, None));
@@ -602,5 +706,93 @@ mod tests {
         );
         assert_eq!(v.code, Code::Success);
         assert!(!v.end_process);
+    }
+
+    /// What a client put in PAM_RHOST is cut before it is sent, on a
+    /// character boundary.
+    #[test]
+    fn long_items_are_cut_on_a_character_boundary() {
+        let rhost = format!("a{}", "é".repeat(600));
+        assert_eq!(clip(&rhost).len(), MAX_ITEM - 1);
+        assert_eq!(clip("host.example"), "host.example");
+    }
+
+    /// A jitd older than this module (as a package upgrade runs them
+    /// together for a moment) has no CheckAccess: the account check asks it
+    /// CheckGrant on a new connection, and keeps working.
+    #[test]
+    fn an_older_jitd_without_check_access_is_asked_check_grant() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixListener;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: pam_jit trusts only a root listener");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("pam_jit-old-jitd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pam.socket");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        // The old jitd: one call per connection, CheckGrant only.
+        let old_jitd = std::thread::spawn(move || {
+            let mut asked = Vec::new();
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let mut buf = Vec::new();
+                let message = loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = stream.read(&mut chunk).unwrap();
+                    assert!(n > 0, "closed before the call");
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(at) = buf.windows(7).position(|w| w == b"BEGIN\r\n") else {
+                        continue;
+                    };
+                    let frame = &buf[at + 7..];
+                    match crate::wire::frame_len(frame) {
+                        Ok(len) if frame.len() >= len => {
+                            break crate::wire::decode(&frame[..len]).unwrap()
+                        }
+                        _ => continue,
+                    }
+                };
+                let member = message.member.clone().unwrap_or_default();
+                let reply = if member == "CheckGrant" {
+                    crate::wire::encode_return(
+                        1,
+                        message.serial,
+                        &[
+                            Value::Bool(true),
+                            Value::U64(9),
+                            Value::I64(1_900_000_000),
+                            Value::U64(0),
+                        ],
+                    )
+                } else {
+                    crate::wire::encode_error(
+                        1,
+                        message.serial,
+                        "org.freedesktop.DBus.Error.UnknownMethod",
+                        "no method CheckAccess",
+                    )
+                };
+                let mut out = b"OK 0123456789abcdef0123456789abcdef\r\n".to_vec();
+                out.extend(reply);
+                stream.write_all(&out).unwrap();
+                asked.push(member);
+            }
+            asked
+        });
+        let socket = path.to_str().unwrap().to_owned();
+        let mut bus = Bus {
+            socket: &socket,
+            bus: "/nonexistent",
+            timeout: Duration::from_secs(5),
+            kept: None,
+        };
+        let v = account(&sudo(&[]), "alice", Some(1000), &asking(), &mut bus);
+        assert_eq!((v.code, v.granted), (Code::Success, true), "{}", v.log);
+        assert_eq!(old_jitd.join().unwrap(), ["CheckAccess", "CheckGrant"]);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

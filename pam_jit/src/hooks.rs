@@ -53,8 +53,15 @@ impl PamHooks for PamJit {
                 Ok(ready) => ready,
                 Err(code) => return code,
             };
+            // What jitd records of a denial (T39): the items as the host
+            // program set them, never the environment.
+            let asking = SessionInfo {
+                service: item::<Service>(pamh),
+                tty: item::<Tty>(pamh),
+                rhost: item::<RHost>(pamh),
+            };
             let mut bus = bus(pamh, &args);
-            let verdict = gate::account(&args, &user, uid, &mut bus);
+            let verdict = gate::account(&args, &user, uid, &asking, &mut bus);
             // Granted on the private socket: jitd bound this process to the
             // grant, and its session hook will say so on this connection.
             if verdict.granted {

@@ -7,6 +7,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A `[notify]` section that sends `audiences` (lines such as
+/// `security = ["hook:json"]`) to a JSON webhook on 127.0.0.1:`port`, path
+/// `/json`, with short timeouts and retries.
+pub fn json_hook_notify(audiences: &str, port: u16) -> String {
+    format!(
+        r#"
+[notify]
+{audiences}
+timeout = "1s"
+retry_first = "1s"
+retry_max = "1s"
+
+[notify.hooks.json]
+kind = "json"
+url = "http://127.0.0.1:{port}/json"
+"#
+    )
+}
+
 /// A port nothing listens on (yet): bound, then released.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

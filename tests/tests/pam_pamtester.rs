@@ -321,8 +321,8 @@ fn the_session_hook_carries_on_the_account_checks_connection() {
     env.install_pam(&refs, SUDOERS);
     // After the probe's connection: one for both calls, or one each.
     let expected: [&[&str]; 2] = [
-        &["connection", "CheckGrant", "RegisterSession"],
-        &["connection", "CheckGrant", "connection", "RegisterSession"],
+        &["connection", "CheckAccess", "RegisterSession"],
+        &["connection", "CheckAccess", "connection", "RegisterSession"],
     ];
     for (((name, _), fake), expected) in services.iter().zip(fakes).zip(expected) {
         let run = env.pamtester(

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use super::BusError;
 use crate::admissions::Admitter;
+use crate::core::denials::Attempt;
 use crate::core::model::Uid;
+use crate::denials::DenialLog;
 use crate::engine::{run_blocking, Engine, EngineError, GrantChecker, LoginStep};
 use crate::polkit::asker::{AskerMissing, PolkitAsker};
 use crate::sessions::pidfd::Process;
@@ -47,15 +49,17 @@ pub struct Gate {
     admitter: Admitter,
     control: SessionControl,
     ends: SessionEnds,
+    /// Denied account checks, on their way to the audit trail.
+    denials: DenialLog,
     /// Why polkitd cannot ask, with the polkit gate on.
     polkit_missing: Option<AskerMissing>,
 }
 
 impl Gate {
     pub fn new(engine: Arc<Mutex<Engine>>, control: SessionControl, ends: SessionEnds) -> Gate {
-        let (checker, admitter) = {
+        let (checker, admitter, denials) = {
             let engine = engine.lock().unwrap_or_else(|e| e.into_inner());
-            (engine.checker(), engine.admitter())
+            (engine.checker(), engine.admitter(), engine.denial_log())
         };
         Gate {
             engine,
@@ -63,6 +67,7 @@ impl Gate {
             admitter,
             control,
             ends,
+            denials,
             polkit_missing: None,
         }
     }
@@ -99,6 +104,11 @@ impl Gate {
         Arc::clone(&self.engine)
     }
 
+    /// Where denied account checks are counted; jitd runs its flusher.
+    pub fn denials(&self) -> &DenialLog {
+        &self.denials
+    }
+
     /// The hot path of every sudo and login: no SQLite, no engine lock.
     /// Returns (active, grant, expires_at, pending request).
     pub fn check(
@@ -116,6 +126,31 @@ impl Gate {
                 self.checker.pending(caller, uid, resource)?.unwrap_or(0),
             ),
         })
+    }
+
+    /// pam_jit's account check (`CheckAccess`): [`Gate::check`], and a
+    /// denial is counted for the audit trail with the PAM service, tty and
+    /// remote host pam_jit names ([`DenialLog::note`]; nothing more on a
+    /// grant). Root only: pam_jit asks from sudo or sshd, and nobody else
+    /// may put denials in anyone's name (T39).
+    pub fn check_access(
+        &self,
+        caller: Uid,
+        uid: u32,
+        resource: &str,
+        service: &str,
+        tty: &str,
+        rhost: &str,
+    ) -> Result<(bool, u64, i64, u64), BusError> {
+        if caller != 0 {
+            return Err(EngineError::NotRoot.into());
+        }
+        let answer = self.check(caller, uid, resource)?;
+        if !answer.0 {
+            self.denials
+                .note(Attempt::new(uid, resource, service, tty, rhost));
+        }
+        Ok(answer)
     }
 
     /// Puts the caller's process (`held`, else `pid`) into its grant's cgroup, before it can

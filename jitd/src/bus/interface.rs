@@ -522,6 +522,24 @@ impl Daemon {
         to_json(&incidents.iter().map(IncidentView::from).collect::<Vec<_>>())
     }
 
+    /// Grants active since `since` (Unix seconds) and their use; with
+    /// `unused_only`, those no session used (root, security, auditors).
+    #[zbus(out_args("grants"))]
+    async fn grant_usage(
+        &self,
+        since: i64,
+        unused_only: bool,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        to_json(
+            &self
+                .run(move |e| e.grant_usage(&who, since, unused_only))
+                .await?,
+        )
+    }
+
     #[zbus(out_args("incident"))]
     async fn incident(
         &self,
@@ -593,6 +611,26 @@ impl Daemon {
     ) -> Result<(bool, u64, i64, u64), BusError> {
         let caller = self.callers.uid(conn, header.sender()).await?;
         self.gate.check(caller, uid, &resource)
+    }
+
+    /// pam_jit's account check (root only): `CheckGrant`, and a denial is
+    /// recorded with the PAM service, tty and remote host (see
+    /// [`Gate::check_access`]).
+    #[zbus(out_args("active", "grant", "expires_at", "pending"))]
+    #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
+    async fn check_access(
+        &self,
+        uid: u32,
+        resource: String,
+        service: String,
+        tty: String,
+        rhost: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(bool, u64, i64, u64), BusError> {
+        let caller = self.callers.uid(conn, header.sender()).await?;
+        self.gate
+            .check_access(caller, uid, &resource, &service, &tty, &rhost)
     }
 
     /// pam_jit's session hook: the caller's process (from its bus

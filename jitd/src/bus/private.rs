@@ -362,24 +362,19 @@ async fn call(
         (INTERFACE, "CheckGrant", [Value::U32(holder), Value::Str(resource)])
             if m.signature == "us" =>
         {
-            let (active, grant, expires_at, pending) =
-                gate.check(uid, *holder, resource).map_err(named)?;
-            if active {
-                // Bound before the answer: sudo forks its command only
-                // after its session hook, but a sudoers `!pam_session`
-                // skips that hook, and sshd runs the shell whatever it says.
-                let held = caller.held().map_err(named)?;
-                caller.bound = Some(
-                    gate.bind(uid, pid, held, *holder, resource)
-                        .map_err(named)?,
-                );
-            }
-            Ok(vec![
-                Value::Bool(active),
-                Value::U64(grant),
-                Value::I64(expires_at),
-                Value::U64(pending),
-            ])
+            let answer = gate.check(uid, *holder, resource).map_err(named)?;
+            checked(gate, uid, pid, caller, *holder, resource, answer).map_err(named)
+        }
+        // pam_jit's account check: CheckGrant with what a denial records.
+        (
+            INTERFACE,
+            "CheckAccess",
+            [Value::U32(holder), Value::Str(resource), Value::Str(service), Value::Str(tty), Value::Str(rhost)],
+        ) if m.signature == "ussss" => {
+            let answer = gate
+                .check_access(uid, *holder, resource, service, tty, rhost)
+                .map_err(named)?;
+            checked(gate, uid, pid, caller, *holder, resource, answer).map_err(named)
         }
         (
             INTERFACE,
@@ -415,7 +410,7 @@ async fn call(
                 .map_err(named)?;
             Ok(vec![Value::Str(state), Value::Str(text)])
         }
-        (INTERFACE, "CheckGrant" | "RegisterSession" | "MfaLogin", _) => Err(fdo(
+        (INTERFACE, "CheckGrant" | "CheckAccess" | "RegisterSession" | "MfaLogin", _) => Err(fdo(
             "InvalidArgs",
             format!("{member} does not take ({})", m.signature),
         )),
@@ -424,6 +419,33 @@ async fn call(
             format!("no method {interface}.{member} on the private socket"),
         )),
     }
+}
+
+/// The answer to an account check, `answer` as (active, grant,
+/// expires_at, pending); a granted caller is bound to its grant first.
+#[allow(clippy::too_many_arguments)] // the call's parts, as the match took them apart
+fn checked(
+    gate: &Gate,
+    uid: u32,
+    pid: u32,
+    caller: &mut Caller,
+    holder: u32,
+    resource: &str,
+    (active, grant, expires_at, pending): (bool, u64, i64, u64),
+) -> Result<Vec<Value>, BusError> {
+    if active {
+        // Bound before the answer: sudo forks its command only after its
+        // session hook, but a sudoers `!pam_session` skips that hook, and
+        // sshd runs the shell whatever it says.
+        let held = caller.held()?;
+        caller.bound = Some(gate.bind(uid, pid, held, holder, resource)?);
+    }
+    Ok(vec![
+        Value::Bool(active),
+        Value::U64(grant),
+        Value::I64(expires_at),
+        Value::U64(pending),
+    ])
 }
 
 #[cfg(test)]

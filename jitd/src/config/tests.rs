@@ -31,6 +31,7 @@ fn bundled_config_is_valid() {
     assert_eq!(config.risk.thresholds, Thresholds::default());
     assert_eq!(config.risk.weights, RiskWeights::default());
     assert_eq!(config.risk.business_hours, BusinessHours::default());
+    assert_eq!(config.denials.policy(), DenialsConfig::default().policy());
 }
 
 #[test]
@@ -738,4 +739,95 @@ fn the_bundled_siem_example_is_valid_once_uncommented() {
     assert_eq!(siem.sinks.len(), 4);
     assert_eq!(siem.anchor_every, 1000);
     assert_eq!(siem.timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn revoke_unused_after_is_read_and_refused_where_use_is_unseen() {
+    let config = parse_str(&MINIMAL.replace(
+        "name = \"sudo\"",
+        "name = \"sudo\"\nmax_duration = \"4h\"\nrevoke_unused_after = \"30m\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.resources[0].revoke_unused_after,
+        Some(Duration::from_secs(1800))
+    );
+    assert_eq!(
+        parse_str(MINIMAL).unwrap().resources[0].revoke_unused_after,
+        None
+    );
+    let unused = "name = \"sudo\"\nrevoke_unused_after = \"30m\"";
+    let cases = [
+        (
+            MINIMAL.replace("name = \"sudo\"", "name = \"sudo\"\nrevoke_unused_after = \"2h\""),
+            "jitd.toml:8:23: resource 'sudo': revoke_unused_after (2h) must be shorter than max_duration (1h)",
+        ),
+        (
+            MINIMAL.replace("name = \"sudo\"", &format!("{unused}\ngroups = [\"docker\"]")),
+            "jitd.toml:8:23: resource 'sudo' makes its holders members of local groups",
+        ),
+        (
+            MINIMAL.replace("name = \"sudo\"", &format!("{unused}\nvendors = true")),
+            "jitd.toml:8:23: resource 'sudo' is for vendors",
+        ),
+        (
+            format!(
+                "{}\n[polkit]\ngate = true\nresource = \"sudo\"\n",
+                MINIMAL.replace("name = \"sudo\"", unused)
+            ),
+            "jitd.toml:8:23: resource 'sudo' is the polkit gate's resource",
+        ),
+        (
+            format!(
+                "{}\n[[account]]\nname = \"postgres\"\nresource = \"sudo\"\nreveal = true\n",
+                MINIMAL.replace("name = \"sudo\"", &format!("{unused}\nprivileged = true"))
+            ),
+            "jitd.toml:8:23: resource 'sudo' reveals managed account 'postgres''s password",
+        ),
+        (
+            MINIMAL.replace("name = \"sudo\"", "name = \"sudo\"\nrevoke_unused_after = \"soon\""),
+            "jitd.toml:8:23: 'soon' is not a duration",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = error_of(&text);
+        assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
+    }
+    // An account that does not reveal its password is used through sudo
+    // (`jitctl shell --as`), which jit sees.
+    parse_str(&format!(
+        "{}\n[[account]]\nname = \"postgres\"\nresource = \"sudo\"\n",
+        MINIMAL.replace("name = \"sudo\"", &format!("{unused}\nprivileged = true"))
+    ))
+    .unwrap();
+}
+
+#[test]
+fn denials_have_defaults_and_are_read() {
+    let d = parse_str(MINIMAL).unwrap().denials;
+    assert_eq!(
+        (
+            d.window.0,
+            d.alert_after,
+            d.alert_window.0,
+            d.max_tracked.get()
+        ),
+        (Duration::from_secs(600), 10, Duration::from_secs(600), 1024)
+    );
+    let d = parse_str(&format!(
+        "{MINIMAL}\n[denials]\nwindow = \"1m\"\nalert_after = 0\nalert_window = \"1h\"\nmax_tracked = 8\n"
+    ))
+    .unwrap()
+    .denials;
+    assert_eq!(
+        d.policy(),
+        crate::core::denials::DenialPolicy {
+            window: 60,
+            alert_after: 0,
+            alert_window: 3600,
+            max_tracked: 8,
+        }
+    );
+    let err = error_of(&format!("{MINIMAL}\n[denials]\nmax_tracked = 0\n"));
+    assert!(err.starts_with("jitd.toml:11:15:"), "{err}");
 }

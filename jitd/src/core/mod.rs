@@ -8,6 +8,7 @@
 pub(crate) mod break_glass;
 pub mod changes;
 pub(crate) mod custody;
+pub(crate) mod denials;
 pub(crate) mod feed;
 pub(crate) mod membership;
 pub(crate) mod mfa;

@@ -303,6 +303,10 @@ impl Engine {
 
     pub(super) fn after_activation(&mut self, req: &Request) -> Vec<Event> {
         self.track(&req.head());
+        // Active from now: `expires_at` is its full duration away.
+        if let Some(expires_at) = req.expires_at {
+            self.schedule_unused(req, expires_at - workflow::secs(req.duration));
+        }
         vec![
             Event::Decided {
                 id: req.id,
@@ -340,6 +344,7 @@ impl Engine {
         lapsed: &[RequestId],
     ) -> Vec<Event> {
         self.untrack(&req.head());
+        self.unused.cancel(req.id);
         let mut events = vec![Event::Decided { id: req.id, state }];
         if req.state == State::Active {
             events.push(Event::Ended {

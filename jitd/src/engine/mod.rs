@@ -15,6 +15,7 @@ mod break_glass;
 mod changes;
 mod checker;
 mod custody;
+mod denials;
 mod drafts;
 mod error;
 mod lifecycle;
@@ -27,6 +28,7 @@ mod sessions;
 mod tick;
 mod tracking;
 mod transitions;
+mod unused;
 mod vendors;
 
 pub use blocking::run_blocking;
@@ -101,6 +103,9 @@ pub struct Engine {
     deadlines: Deadlines,
     /// Break-glass justifications owed, by grant (a separate id space).
     justifications: Deadlines,
+    /// Grants of resources with `revoke_unused_after` that no session
+    /// used yet, by grant: revoked when due unless one did meanwhile.
+    unused: Deadlines,
     /// Vendor requests lapsing and ended vendors due for deletion, by
     /// vendor (a separate id space).
     vendor_deadlines: Deadlines,
@@ -137,6 +142,13 @@ impl Engine {
         // end every session they had, the journaled ones too.
         let next_session = write_journaled(&mut store, journaled)?;
         journal.clear()?;
+        let left = denials::write_left_denials(&mut store, config.denials.max_tracked.get())?;
+        if left > 0 {
+            tracing::warn!(
+                windows = left,
+                "wrote the denied access counted by the previous jitd"
+            );
+        }
         let doorbell = Arc::new(Doorbell::default());
         // Before the first tick: what ended while jitd was down is notified too.
         if let Some(planner) = crate::notifier::planner(&config) {
@@ -157,6 +169,7 @@ impl Engine {
             clock,
             deadlines: Deadlines::default(),
             justifications: Deadlines::default(),
+            unused: Deadlines::default(),
             vendor_deadlines: Deadlines::default(),
             grants: Arc::new(RwLock::new(index)),
             egress,
@@ -187,6 +200,17 @@ impl Engine {
         self.clock.wall()
     }
 
+    /// Where the gate counts denied access until it is written
+    /// ([`Engine::write_denials`]).
+    pub fn denial_log(&self) -> crate::denials::DenialLog {
+        crate::denials::DenialLog::new(self.denial_policy(), Arc::clone(&self.clock))
+    }
+
+    #[cfg(test)]
+    pub fn store_conn_for_tests(&self) -> &rusqlite::Connection {
+        self.store.conn()
+    }
+
     fn resource(&self, name: &str) -> std::result::Result<&Resource, WorkflowError> {
         self.config
             .resource(name)
@@ -204,5 +228,7 @@ impl Engine {
 mod step_up_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unused_tests;
 #[cfg(test)]
 mod vendor_tests;

@@ -35,6 +35,12 @@ impl Engine {
             return Ok(());
         }
         let written = write_sessions(&mut self.store, &admitted, false);
+        if written.is_ok() {
+            // Used: no longer revoked as unused.
+            for session in &admitted {
+                self.unused.cancel(session.grant);
+            }
+        }
         self.admissions.written(admitted, written.is_ok())?;
         written
     }

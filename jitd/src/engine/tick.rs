@@ -23,6 +23,15 @@ impl Engine {
             self.escalate_overdue(&owed)?;
         }
         let mut events = self.tick_vendors()?;
+        let unused: Vec<RequestId> = self
+            .unused
+            .take_due(self.clock.boot())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        if !unused.is_empty() {
+            events.extend(self.revoke_unused(&unused)?);
+        }
         let due = self.deadlines.take_due(self.clock.boot());
         if due.is_empty() {
             return Ok(events);
@@ -115,6 +124,7 @@ impl Engine {
         })?;
         self.deadlines.rebase(precise, boot);
         self.justifications.rebase(precise, boot);
+        self.unused.rebase(precise, boot);
         self.tick()
     }
 }

@@ -15,6 +15,7 @@ impl Engine {
     pub fn reload(&mut self) -> Result<()> {
         self.deadlines = Deadlines::default();
         self.justifications = Deadlines::default();
+        self.unused = Deadlines::default();
         self.vendor_deadlines = Deadlines::default();
         *self.grants.write().unwrap_or_else(|e| e.into_inner()) = empty_index(&self.config);
         self.load_checkouts()?;
@@ -22,6 +23,7 @@ impl Engine {
             self.track(&head);
         }
         self.track_vendors()?;
+        self.track_unused()?;
         self.track_justifications()
     }
 
@@ -30,6 +32,7 @@ impl Engine {
         [
             self.deadlines.next(),
             self.justifications.next(),
+            self.unused.next(),
             self.vendor_deadlines.next(),
         ]
         .into_iter()

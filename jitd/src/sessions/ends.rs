@@ -209,23 +209,13 @@ mod tests {
 
     use super::*;
     use crate::directory::Person;
-    use crate::test_support::{engine_with_grant, no_cgroups, open_engine, register, ALICE};
+    use crate::test_support::{
+        engine_with_grant, no_cgroups, open_engine, register, sudo_session, ALICE,
+    };
 
     /// A sudo session of alice's grant in process `pid`, to be registered.
     fn record(grant: u64, pid: u32) -> SessionRecord {
-        SessionRecord {
-            id: 0,
-            grant,
-            uid: ALICE,
-            service: "sudo".into(),
-            tty: "/dev/pts/3".into(),
-            rhost: String::new(),
-            pid,
-            started: None,
-            cgroup: None,
-            opened_at: 0,
-            closed_at: None,
-        }
+        sudo_session(grant, ALICE, pid)
     }
 
     /// A session of alice's grant whose process is a `sleep` of our own.

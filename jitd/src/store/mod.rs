@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod cases;
 mod checkpoint;
+mod denials;
 mod feed;
 mod journal;
 mod memberships;
@@ -18,6 +19,7 @@ mod requests;
 mod schema;
 mod sessions;
 mod snapshots;
+mod usage;
 mod vendors;
 
 use rusqlite::{Connection, Transaction};
@@ -38,6 +40,7 @@ pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner}
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
 pub(crate) use requests::ListFilter;
 pub(crate) use sessions::SessionRecord;
+pub use usage::GrantUsage;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -344,6 +344,25 @@ CREATE TABLE siem_cursors (
     last_error       TEXT
 );
 "#,
+    // 19: denied access (docs/design.md "Denied access"): the windows of
+    // coalesced denials still open, each with its count so far, rewritten
+    // by each flush that changed it; a window's row goes when its record
+    // is in the audit trail. Rows found at start were left by a jitd that
+    // stopped without closing them: written then. uid NULL: the overflow.
+    r#"
+CREATE TABLE denial_windows (
+    id        INTEGER PRIMARY KEY,
+    uid       INTEGER,
+    resource  TEXT NOT NULL,
+    service   TEXT NOT NULL,
+    tty       TEXT NOT NULL,
+    rhost     TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    first     INTEGER NOT NULL,
+    last      INTEGER NOT NULL,
+    closes_at INTEGER NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

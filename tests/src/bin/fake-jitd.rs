@@ -36,6 +36,18 @@ impl Yes {
         (true, 1, FAR_FUTURE, 0)
     }
 
+    async fn check_access(
+        &self,
+        _uid: u32,
+        _resource: String,
+        _service: String,
+        _tty: String,
+        _rhost: String,
+    ) -> (bool, u64, i64, u64) {
+        self.called("CheckAccess");
+        (true, 1, FAR_FUTURE, 0)
+    }
+
     async fn register_session(
         &self,
         _uid: u32,

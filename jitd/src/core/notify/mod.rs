@@ -162,6 +162,8 @@ pub const EVENTS: &[&str] = &[
     "vendor_revoked",
     "vendor_account_unknown",
     "vendor_account_failed",
+    "access_denied_repeatedly",
+    "access_denied_overflow",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -341,6 +343,44 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             let action = Some("journalctl -u jitd; jitctl audit".to_owned());
             return Some((security(), notice(title, fields, action)));
         }
+        // A user who keeps trying what they hold no grant for (X.6, T39):
+        // once per user per `[denials] alert_window`.
+        "access_denied_repeatedly" => {
+            let user = detail_text(t.detail, "user");
+            let resources = t.detail["resources"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|r| clean(r.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let fields = vec![
+                field("User", user.clone()),
+                field("Denials", detail_text(t.detail, "attempts")),
+                field("Resources", resources),
+                field("First", unix_field("first")),
+                field("Last", unix_field("last")),
+            ];
+            let title = format!("jit: {user} keeps trying access without a grant");
+            let action = Some(format!(
+                "jitctl audit --since 1h    (access_denied of {user})"
+            ));
+            return Some((security(), notice(title, fields, action)));
+        }
+        // More users and resources denied at once than jitd counts apart.
+        "access_denied_overflow" => {
+            let fields = vec![
+                field("Denials", detail_text(t.detail, "count")),
+                field("Counted apart", detail_text(t.detail, "max_tracked")),
+                field("First", unix_field("first")),
+                field("Last", unix_field("last")),
+            ];
+            let title = "jit: a flood of denied access on this host".to_owned();
+            let action = Some("jitctl audit --since 1h".to_owned());
+            return Some((security(), notice(title, fields, action)));
+        }
         "incident_opened" => {
             let mut fields = vec![field("Incident", detail_text(t.detail, "incident"))];
             fields.extend(emergency_fields(&[
@@ -442,6 +482,15 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             fields.push(field("Expires", expires.clone()));
             let title = format!("jit: grant {id} on {res} expires at {expires}");
             let action = format!("jitctl extend {id} --for 30m --reason TEXT");
+            Some((requester, notice(title, fields, Some(action))))
+        }
+        // Never used (`revoke_unused_after`): the holder is told why.
+        "revoked" if t.detail["reason"] == "unused" => {
+            fields.push(field("Revoked by", actor));
+            fields.push(field("Why", comment()));
+            let title = format!("jit: grant {id} on {res} revoked: not used in time");
+            let action =
+                format!("jitctl request {res} --for 30m --reason TEXT    (when you need it)");
             Some((requester, notice(title, fields, Some(action))))
         }
         // Someone else took the grant away; withdrawing one's own is not news.

@@ -621,3 +621,63 @@ fn vendor_trigger<'a>(event: &'a str, detail: &'a Value) -> Trigger<'a> {
         detail,
     }
 }
+
+/// Denied access tells security only when a user keeps trying (X.6, T39)
+/// or when denials overflow what jitd counts apart; one denial tells
+/// nobody.
+#[test]
+fn repeated_denials_and_their_overflow_tell_security_and_a_denial_nobody() {
+    let security = [
+        "email:sam.s@corp.example",
+        "email:maria@example.com",
+        "hook:sec-slack",
+    ];
+    let denied = json!({"user": "bob", "resource": "sudo", "count": 1});
+    let mut t = trigger("access_denied", &denied, Some(1002));
+    t.request = None;
+    assert!(plan(&t, None, &policy(), &members).is_empty());
+    let detail = json!({
+        "user": "bob\u{1b}[2J", "uid": 1002, "attempts": 10,
+        "resources": ["sudo", "db\u{7}"], "first": 1_700_000_000, "last": 1_700_000_060,
+    });
+    let mut t = trigger("access_denied_repeatedly", &detail, Some(1002));
+    t.request = None;
+    let out = plan(&t, None, &policy(), &members);
+    assert_eq!(recipients(&out), security);
+    let notice = &out[0].notice;
+    assert!(
+        notice.title.contains("keeps trying access without a grant"),
+        "{}",
+        notice.title
+    );
+    assert!(!format!("{notice:?}").contains('\u{1b}'), "{notice:?}");
+    let resources = notice
+        .fields
+        .iter()
+        .find(|f| f.label == "Resources")
+        .unwrap();
+    assert_eq!(resources.value, "sudo, db\\u{7}");
+    let overflow = json!({"count": 5000, "max_tracked": 1024, "first": 1, "last": 2});
+    let mut t = trigger("access_denied_overflow", &overflow, None);
+    t.request = None;
+    assert_eq!(recipients(&plan(&t, None, &policy(), &members)), security);
+}
+
+/// A grant revoked for not being used: its holder is told why, though
+/// jitd (not a person) revoked it.
+#[test]
+fn a_grant_revoked_unused_tells_its_holder_why() {
+    let detail = json!({"reason": "unused", "comment": "no session within 30m of its start"});
+    let mut t = trigger("revoked", &detail, None);
+    t.actor = "jitd";
+    let req = request(Route::Owner, State::Active);
+    let out = plan(&t, Some(&req), &policy(), &members);
+    assert_eq!(recipients(&out), ["email:alice@example.com"]);
+    let notice = &out[0].notice;
+    assert_eq!(
+        notice.title,
+        "jit: grant 12 on sudo revoked: not used in time"
+    );
+    let why = notice.fields.iter().find(|f| f.label == "Why").unwrap();
+    assert_eq!(why.value, "no session within 30m of its start");
+}

@@ -1,4 +1,4 @@
-//! The SIEM feed's side of the store (table `siem_cursors`, schema 18):
+//! The SIEM feed's side of the store (table `siem_cursors`):
 //! the audit rows after a sink's cursor, and the cursor itself, committed
 //! only once the sink took what it passes.
 //!

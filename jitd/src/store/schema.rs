@@ -332,7 +332,7 @@ CREATE TABLE vendor_grants (
 );
 CREATE INDEX vendor_grants_vendor ON vendor_grants(vendor);
 "#,
-    // 18: the SIEM feed's cursor per sink (docs/design.md "SIEM feed").
+    // The SIEM feed's cursor per sink (docs/design.md "SIEM feed").
     r#"
 CREATE TABLE siem_cursors (
     sink             TEXT PRIMARY KEY,
@@ -344,7 +344,7 @@ CREATE TABLE siem_cursors (
     last_error       TEXT
 );
 "#,
-    // 19: denied access (docs/design.md "Denied access"): the windows of
+    // Denied access (docs/design.md "Denied access"): the windows of
     // coalesced denials still open, each with its count so far, rewritten
     // by each flush that changed it; a window's row goes when its record
     // is in the audit trail. Rows found at start were left by a jitd that

@@ -26,6 +26,8 @@ mod vendors;
 pub use vendors::{Segment, UnknownManager, VendorsConfig};
 pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
+mod scan;
+pub use scan::ScanConfig;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -494,6 +496,8 @@ struct RawConfig {
     mfa: MfaConfig,
     #[serde(default)]
     polkit: polkit::RawPolkit,
+    #[serde(default)]
+    scan: ScanConfig,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -517,6 +521,8 @@ pub struct Config {
     pub break_glass: BreakGlassConfig,
     pub mfa: MfaConfig,
     pub polkit: PolkitConfig,
+    /// The standing-privilege scan on jitd's own timer.
+    pub scan: ScanConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -738,6 +744,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         break_glass: raw.break_glass,
         mfa: raw.mfa,
         polkit,
+        scan: raw.scan,
         resources,
         accounts,
         vendors,

@@ -23,6 +23,7 @@ use crate::config::{self, ConfigError};
 use crate::directory::Nss;
 use crate::engine::{Engine, EngineError};
 use crate::sessions::{Effects, SessionControl, SessionEnds};
+use crate::standing::scanner::Scanner;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -150,11 +151,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let asker_uid = asker.as_ref().ok().and_then(|a| a.as_ref().map(|a| a.uid));
     let limits = CallLimits::new(&config.limits).unlimited(asker_uid);
     let gate = Gate::new(Arc::clone(&engine), control, ends.clone()).with_polkit(asker);
+    let scanner = Scanner::new(Arc::clone(&engine));
     let daemon = Daemon::new(
         gate.clone(),
         Callers::new(limits),
         effects.clone(),
         Arc::clone(&rearm),
+        scanner.clone(),
     );
     conn.object_server().at(OBJECT_PATH, daemon).await?;
     conn.request_name(BUS_NAME).await?;
@@ -168,6 +171,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         tracing::warn!("{warning}");
     }
     tracing::info!(name = BUS_NAME, socket = %socket.display(), "jitd ready");
+    tokio::spawn(scanner.run_every(config.scan));
 
     let timer = tokio::spawn(run_deadlines(
         Arc::clone(&engine),

@@ -17,6 +17,7 @@ mod requests;
 mod schema;
 mod sessions;
 mod snapshots;
+mod standing;
 mod vendors;
 
 use rusqlite::{Connection, Transaction};
@@ -36,6 +37,7 @@ pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner}
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
 pub(crate) use requests::ListFilter;
 pub(crate) use sessions::SessionRecord;
+pub(crate) use standing::ScanRecord;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -332,6 +332,19 @@ CREATE TABLE vendor_grants (
 );
 CREATE INDEX vendor_grants_vendor ON vendor_grants(vendor);
 "#,
+    // The standing-privilege scan's snapshots: the count of each one for
+    // the trend, the whole report for the first and the newest.
+    r#"
+CREATE TABLE standing_scans (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    total  INTEGER NOT NULL,
+    counts TEXT NOT NULL,
+    errors INTEGER NOT NULL,
+    report TEXT
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

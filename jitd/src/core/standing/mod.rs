@@ -205,8 +205,10 @@ pub struct Facts {
     pub sudo_gates: Vec<AccountGate>,
     pub sudo: Result<SudoFacts, String>,
     pub su: Vec<SuStack>,
-    pub ssh: Result<SshFacts, String>,
+    pub ssh: SshFacts,
     pub polkit: PolkitFacts,
+    /// What could not be read otherwise (the account database, a group).
+    pub errors: Vec<String>,
 }
 
 /// The groups whose members are administrators by convention.
@@ -214,7 +216,10 @@ pub const ADMIN_GROUPS: [&str; 3] = ["sudo", "wheel", "admin"];
 
 /// The standing privileges the facts show.
 pub fn scan(facts: &Facts) -> Report {
-    let mut report = Report::default();
+    let mut report = Report {
+        errors: facts.errors.clone(),
+        ..Report::default()
+    };
     sudoers(facts, &mut report);
     admin_groups(facts, &mut report);
     uid0(facts, &mut report);
@@ -427,13 +432,7 @@ fn uid0(facts: &Facts, report: &mut Report) {
 }
 
 fn root_keys(facts: &Facts, report: &mut Report) {
-    let ssh = match &facts.ssh {
-        Ok(ssh) => ssh,
-        Err(e) => {
-            report.errors.push(format!("root's ssh keys: {e}"));
-            return;
-        }
-    };
+    let ssh = &facts.ssh;
     let Some(sshd) = &ssh.sshd else { return };
     if let Some(e) = &ssh.sshd_error {
         report.errors.push(format!(

@@ -156,18 +156,28 @@ fn defaults(json: &Value, runas: bool) -> Result<Vec<DefaultsEntry>, String> {
     Ok(out)
 }
 
+/// A cvtsudoers JSON document; it writes nothing at all when nothing is
+/// left to convert.
+fn document(json: &str) -> Result<Value, String> {
+    if json.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(json).map_err(|e| bad(&e.to_string()))
+}
+
 /// The user specifications of a cvtsudoers JSON document, as JSON (what
 /// [`sources`] compares).
 pub fn spec_values(json: &str) -> Result<Vec<Value>, String> {
-    let doc: Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
-    Ok(doc["User_Specs"].as_array().cloned().unwrap_or_default())
+    Ok(document(json)?["User_Specs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// The policy from cvtsudoers' answers: `main` (`-d global,user,host,command`),
 /// `runas` (`-d runas -s aliases,privileges`).
 pub fn parse(main: &str, runas: &str) -> Result<Policy, String> {
-    let doc: Value = serde_json::from_str(main).map_err(|e| bad(&e.to_string()))?;
-    let runas_doc: Value = serde_json::from_str(runas).map_err(|e| bad(&e.to_string()))?;
+    let (doc, runas_doc) = (document(main)?, document(runas)?);
     let mut specs = Vec::new();
     for spec in doc["User_Specs"].as_array().into_iter().flatten() {
         let mut cmnds = Vec::new();

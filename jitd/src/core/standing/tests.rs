@@ -195,13 +195,13 @@ fn clean() -> Facts {
                 "auth sufficient pam_rootok.so\nauth required pam_unix.so\n",
             ),
         ],
-        ssh: Ok(SshFacts {
+        ssh: SshFacts {
             sshd: Some(ssh::Sshd::default()),
             sshd_error: None,
             gate: account_gate("sshd", &read(vec![])),
             keys: Vec::new(),
             unreadable: Vec::new(),
-        }),
+        },
         polkit: PolkitFacts {
             gate: true,
             rule_installed: true,
@@ -215,6 +215,7 @@ fn clean() -> Facts {
             )],
             errors: Vec::new(),
         },
+        errors: Vec::new(),
     }
 }
 
@@ -522,21 +523,17 @@ fn accounts_with_uid_0_besides_root_are_standing() {
 fn root_keys_count_one_each_where_sshd_lets_root_in_ungated() {
     let two_keys = |facts: &mut Facts| {
         let text = format!("{KEY} alice@laptop\n# old\nfrom=\"10.0.0.1\" {KEY} backup\n");
-        if let Ok(ssh) = &mut facts.ssh {
-            ssh.keys = ssh::keys("/root/.ssh/authorized_keys", &text);
-        }
+        facts.ssh.keys = ssh::keys("/root/.ssh/authorized_keys", &text);
     };
     let sshd = |permit: &'static str, use_pam: bool, stack: &str| {
         let text = stack.to_owned();
         move |facts: &mut Facts| {
-            if let Ok(ssh) = &mut facts.ssh {
-                ssh.sshd = Some(ssh::Sshd {
-                    permit_root_login: permit.into(),
-                    use_pam,
-                    ..ssh::Sshd::default()
-                });
-                ssh.gate = account_gate("sshd", &read(vec![("sshd", text.clone())]));
-            }
+            facts.ssh.sshd = Some(ssh::Sshd {
+                permit_root_login: permit.into(),
+                use_pam,
+                ..ssh::Sshd::default()
+            });
+            facts.ssh.gate = account_gate("sshd", &read(vec![("sshd", text.clone())]));
         }
     };
     let gated_root = "account required pam_jit.so resource=ssh exempt=\n";
@@ -560,11 +557,7 @@ fn root_keys_count_one_each_where_sshd_lets_root_in_ungated() {
         ),
         (
             "sshd not installed",
-            Box::new(|f: &mut Facts| {
-                if let Ok(ssh) = &mut f.ssh {
-                    ssh.sshd = None
-                }
-            }),
+            Box::new(|f: &mut Facts| f.ssh.sshd = None),
             0,
         ),
     ];
@@ -752,7 +745,13 @@ fn what_could_not_be_read_is_an_error_never_nothing_found() {
     let mut facts = clean();
     facts.sudo = Err("cvtsudoers failed (exit status: 1): syntax error".into());
     facts.passwords = Err("/etc/shadow: permission denied".into());
-    facts.ssh = Err("cannot read /root/.ssh".into());
+    facts
+        .ssh
+        .unreadable
+        .push("/root/.ssh/authorized_keys".into());
+    facts
+        .errors
+        .push("accounts: cannot list the accounts: EIO".into());
     facts
         .polkit
         .errors
@@ -761,15 +760,14 @@ fn what_could_not_be_read_is_an_error_never_nothing_found() {
     assert_eq!(
         report.errors,
         [
+            "accounts: cannot list the accounts: EIO",
             "sudoers: cvtsudoers failed (exit status: 1): syntax error",
-            "root's ssh keys: cannot read /root/.ssh",
+            "root's ssh keys: /root/.ssh/authorized_keys could not be read",
             "passwords: /etc/shadow: permission denied",
             "polkit: /etc/polkit-1/rules.d: permission denied",
         ]
     );
     let mut facts = clean();
-    if let Ok(ssh) = &mut facts.ssh {
-        ssh.sshd_error = Some("sshd -T failed: Missing privilege separation directory".into());
-    }
+    facts.ssh.sshd_error = Some("sshd -T failed: Missing privilege separation directory".into());
     assert_eq!(scan(&facts).errors.len(), 1);
 }

@@ -467,8 +467,8 @@ pub struct ScanPointView {
     /// By kind (`sudoers`, `admin_group`, `uid0`, `root_key`,
     /// `su_password`, `polkit_admin`).
     pub counts: std::collections::BTreeMap<String, u64>,
-    /// Sources it could not read: its total is a lower bound.
-    pub errors: u64,
+    /// Sources it could not read (its total is then a lower bound).
+    pub unread: u64,
 }
 
 /// A standing-privilege scan (`Scan`, `jitctl scan --json`): its findings

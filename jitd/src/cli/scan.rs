@@ -92,7 +92,7 @@ pub(super) fn render_history(v: &ScanHistoryView) -> String {
     let kinds = crate::core::standing::Kind::ALL;
     let mut header = vec!["ID", "AT", "BY", "TOTAL"];
     header.extend(kinds.iter().map(|k| k.as_str()));
-    header.push("ERRORS");
+    header.push("UNREAD");
     let rows = v
         .scans
         .iter()
@@ -108,7 +108,7 @@ pub(super) fn render_history(v: &ScanHistoryView) -> String {
                     .iter()
                     .map(|k| s.counts.get(k.as_str()).copied().unwrap_or(0).to_string()),
             );
-            row.push(s.errors.to_string());
+            row.push(s.unread.to_string());
             row
         })
         .collect();
@@ -131,7 +131,7 @@ mod tests {
             actor: "sam".into(),
             total,
             counts: [("sudoers".to_owned(), total)].into_iter().collect(),
-            errors: 0,
+            unread: 0,
         }
     }
 

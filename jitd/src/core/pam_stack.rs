@@ -254,7 +254,7 @@ pub fn late_session_move(
     flat(&stack(service, "session", read), &mut modules);
     let jit = modules
         .iter()
-        .position(|m| m.module.ends_with("pam_jit.so") && applies_to(&m.args, service))?;
+        .position(|m| is_jit(&m.module) && applies_to(&m.args, service))?;
     let systemd = modules[jit..]
         .iter()
         .find(|m| m.module == "pam_systemd.so")?;
@@ -263,6 +263,11 @@ pub fn late_session_move(
         jit: modules[jit].place.clone(),
         systemd: systemd.place.clone(),
     })
+}
+
+/// pam_jit's module file (`pam_jit.so`; a build's `libpam_jit.so`).
+fn is_jit(module: &str) -> bool {
+    module.ends_with("pam_jit.so")
 }
 
 /// pam_jit's `services=` argument (the last one, as pam_jit reads them):
@@ -454,8 +459,7 @@ impl JitArgs {
 /// `service`'s account gate, from its stack as `read` returns the files.
 pub fn account_gate(service: &str, read: &impl Fn(&str) -> Option<String>) -> AccountGate {
     let walk = walk(service, "account", read);
-    let is_jit =
-        |w: &Walked| w.module.module == "pam_jit.so" && applies_to(&w.module.args, service);
+    let is_jit = |w: &Walked| is_jit(&w.module.module) && applies_to(&w.module.args, service);
     let denies_all = match walk.lines.iter().find(|w| is_jit(w)) {
         Some(first) => match &first.reached {
             Reached::DeniedBy(place) => Some(place.clone()),

@@ -128,6 +128,6 @@ fn point(scan: &ScanRecord) -> ScanPointView {
             .iter()
             .map(|(k, n)| (k.as_str().to_owned(), *n))
             .collect(),
-        errors: scan.errors,
+        unread: scan.errors,
     }
 }

@@ -548,18 +548,32 @@ fn su_passwords(facts: &Facts, report: &mut Report) {
         .into_iter()
         .filter(|n| n != "root")
         .collect();
+    // One finding per password, whichever of su's services (su, su-l)
+    // takes it: the reasons of each are joined.
+    let mut found: Vec<Finding> = Vec::new();
     for stack in &facts.su {
         let service = &stack.gate.service;
         let uncovered = |who: &[String]| -> Vec<(String, String)> {
             who.iter()
                 .filter_map(|u| {
-                    stack
-                        .gate
-                        .covers(u, "root")
-                        .err()
-                        .map(|why| (u.clone(), why))
+                    let why = stack.gate.covers(u, "root").err()?;
+                    Some((u.clone(), format!("{service}: {why}")))
                 })
                 .collect()
+        };
+        let mut add = |principal: String, how: String, why: String| match found
+            .iter_mut()
+            .find(|f| f.principal == principal && f.how == how)
+        {
+            Some(f) if !f.why.contains(&why) => f.why = format!("{}; {why}", f.why),
+            Some(_) => {}
+            None => found.push(Finding {
+                kind: Kind::SuPassword,
+                principal,
+                target: "root".into(),
+                how,
+                why,
+            }),
         };
         match wheel(&stack.auth, &facts.groups) {
             None if root_opens => {
@@ -570,20 +584,16 @@ fn su_passwords(facts: &Facts, report: &mut Report) {
                 let who = if open.len() == users.len() {
                     "any user".to_owned()
                 } else {
-                    open.iter()
-                        .map(|(u, _)| u.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    let names: Vec<&str> = open.iter().map(|(u, _)| u.as_str()).collect();
+                    names.join(", ")
                 };
-                report.findings.push(Finding {
-                    kind: Kind::SuPassword,
-                    principal: "root".into(),
-                    target: "root".into(),
-                    how: format!(
-                        "root has a usable password; /etc/pam.d/{service} runs no pam_wheel: {who} may su with it"
+                add(
+                    "root".into(),
+                    format!(
+                        "root has a usable password and su runs no pam_wheel: {who} may su with it"
                     ),
-                    why: format!("{service}: {why}"),
-                });
+                    why.clone(),
+                );
             }
             None => {}
             Some(wheel) if root_opens || wheel.trust => {
@@ -601,27 +611,23 @@ fn su_passwords(facts: &Facts, report: &mut Report) {
                     })
                     .collect();
                 for (member, why) in uncovered(&members) {
-                    report.findings.push(Finding {
-                        kind: Kind::SuPassword,
-                        principal: member,
-                        target: "root".into(),
-                        how: match wheel.trust {
-                            true => format!(
-                                "member of {} trusted by pam_wheel at {}: su without a password",
-                                wheel.group, wheel.place
-                            ),
-                            false => format!(
-                                "member of {} (pam_wheel at {}) with a usable password; root has one too",
-                                wheel.group, wheel.place
-                            ),
-                        },
-                        why: format!("{service}: {why}"),
-                    });
+                    let how = match wheel.trust {
+                        true => format!(
+                            "member of {} trusted by pam_wheel at {}: su without a password",
+                            wheel.group, wheel.place
+                        ),
+                        false => format!(
+                            "member of {} (pam_wheel at {}) with a usable password; root has one too",
+                            wheel.group, wheel.place
+                        ),
+                    };
+                    add(member, how, why);
                 }
             }
             Some(_) => {}
         }
     }
+    report.findings.extend(found);
 }
 
 fn polkit_admins(facts: &Facts, report: &mut Report) {

@@ -605,10 +605,7 @@ fn su_to_roots_password_is_standing_unless_locked_escrowed_restricted_or_gated()
         (
             "root's password, no pam_wheel",
             vec![Box::new(root_password)],
-            vec![
-                (Kind::SuPassword, "root".into(), "root".into()),
-                (Kind::SuPassword, "root".into(), "root".into()),
-            ],
+            one(Kind::SuPassword, "root", "root"),
         ),
         (
             "root's password escrowed by jit",

@@ -265,29 +265,6 @@ impl Facts {
     fn password(&self, name: &str) -> Option<Password> {
         self.passwords.as_ref().ok()?.get(name).copied()
     }
-
-    fn world(
-        &self,
-    ) -> (
-        impl Fn(&str) -> Option<(u32, Vec<String>)> + '_,
-        impl Fn(u32) -> Option<(String, Vec<String>)> + '_,
-        impl Fn(&str, &str) -> Option<bool> + '_,
-    ) {
-        (
-            move |name: &str| self.group(name).map(|g| (g.gid, g.members.clone())),
-            move |gid: u32| {
-                self.groups
-                    .iter()
-                    .find(|g| g.gid == gid)
-                    .map(|g| (g.name.clone(), g.members.clone()))
-            },
-            move |netgroup: &str, user: &str| {
-                self.netgroups
-                    .get(netgroup)
-                    .map(|users| users.iter().any(|u| u == user))
-            },
-        )
-    }
 }
 
 /// Whether every gate of `gates` covers `holder` for each of `targets`;
@@ -314,13 +291,11 @@ fn sudoers(facts: &Facts, report: &mut Report) {
         }
     };
     let policy = &sudo.policy;
-    let (group, group_by_gid, in_netgroup) = facts.world();
     let world = World {
         host_names: &facts.host_names,
         host_addresses: &facts.host_addresses,
-        group: &group,
-        group_by_gid: &group_by_gid,
-        in_netgroup: &in_netgroup,
+        groups: &facts.groups,
+        netgroups: &facts.netgroups,
     };
     let names = facts.user_names();
     let mut unresolved = BTreeSet::new();

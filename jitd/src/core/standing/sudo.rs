@@ -251,12 +251,9 @@ pub struct World<'a> {
     /// The host's names, lower-case (short and fully qualified).
     pub host_names: &'a [String],
     pub host_addresses: &'a [std::net::IpAddr],
-    /// A group's gid and members (by name).
-    pub group: &'a dyn Fn(&str) -> Option<(u32, Vec<String>)>,
-    /// A group's name and members (by gid).
-    pub group_by_gid: &'a dyn Fn(u32) -> Option<(String, Vec<String>)>,
-    /// Whether a user is in a netgroup (`None`: not known).
-    pub in_netgroup: &'a dyn Fn(&str, &str) -> Option<bool>,
+    pub groups: &'a [super::Group],
+    /// The users of each netgroup, where known.
+    pub netgroups: &'a BTreeMap<String, Vec<String>>,
 }
 
 /// The result of matching one list entry: sudo's ALLOW, DENY or UNSPEC.
@@ -286,19 +283,21 @@ impl Policy {
             let yes = match m.kind.as_str() {
                 "username" => m.value == "ALL" || m.value == user.name,
                 "userid" => m.value.parse::<u32>().ok() == user.uid,
-                "usergroup" => match (world.group)(&m.value) {
-                    Some((gid, members)) => {
-                        Some(gid) == user.gid || members.iter().any(|n| n == user.name)
-                    }
-                    None => false,
-                },
-                "usergid" => match m.value.parse::<u32>() {
-                    Ok(gid) if Some(gid) == user.gid => true,
-                    Ok(gid) => (world.group_by_gid)(gid)
-                        .is_some_and(|(_, members)| members.iter().any(|n| n == user.name)),
-                    Err(_) => false,
-                },
-                "netgroup" => (world.in_netgroup)(&m.value, user.name) == Some(true),
+                "usergroup" => world.groups.iter().any(|g| {
+                    g.name == m.value
+                        && (Some(g.gid) == user.gid || g.members.iter().any(|n| n == user.name))
+                }),
+                "usergid" => m.value.parse::<u32>().is_ok_and(|gid| {
+                    Some(gid) == user.gid
+                        || world
+                            .groups
+                            .iter()
+                            .any(|g| g.gid == gid && g.members.iter().any(|n| n == user.name))
+                }),
+                "netgroup" => world
+                    .netgroups
+                    .get(&m.value)
+                    .is_some_and(|users| users.iter().any(|u| u == user.name)),
                 "useralias" | "runasalias" if depth < 16 => {
                     let aliases = if m.kind == "useralias" {
                         &self.user_aliases

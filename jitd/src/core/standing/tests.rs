@@ -219,8 +219,13 @@ fn clean() -> Facts {
     }
 }
 
+/// (kind, principal, target) of findings.
+type Found = Vec<(Kind, String, String)>;
+/// A change to the clean host's facts.
+type Change = Box<dyn Fn(&mut Facts)>;
+
 /// (kind, principal, target) of each finding.
-fn found(facts: &Facts) -> Vec<(Kind, String, String)> {
+fn found(facts: &Facts) -> Found {
     let report = scan(facts);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     report
@@ -231,11 +236,11 @@ fn found(facts: &Facts) -> Vec<(Kind, String, String)> {
 }
 
 /// [`found`], of one kind only.
-fn found_of(facts: &Facts, kind: Kind) -> Vec<(Kind, String, String)> {
+fn found_of(facts: &Facts, kind: Kind) -> Found {
     found(facts).into_iter().filter(|f| f.0 == kind).collect()
 }
 
-fn one(kind: Kind, principal: &str, target: &str) -> Vec<(Kind, String, String)> {
+fn one(kind: Kind, principal: &str, target: &str) -> Found {
     vec![(kind, principal.into(), target.into())]
 }
 
@@ -250,7 +255,7 @@ fn sudoers_rules_are_standing_where_the_gate_does_not_stop_their_user() {
     fn set(specs: Vec<Value>) -> impl Fn(&mut Facts) {
         move |f: &mut Facts| f.sudo = Ok(Sudoers::new(specs.clone()).facts())
     }
-    let cases: Vec<(&str, Box<dyn Fn(&mut Facts)>, Vec<(Kind, String, String)>)> = vec![
+    let cases: Vec<(&str, Change, Found)> = vec![
         (
             "a gated user's rule",
             Box::new(set(vec![rule(&["alice"], &["ALL"], &["ALL"])])),
@@ -402,12 +407,8 @@ fn aliases_and_negations_resolve_as_sudo_matches_them() {
 #[test]
 fn a_rule_under_negated_pam_acct_mgmt_is_standing_for_whom_it_applies() {
     // (Defaults, run-as Defaults, rules, expected)
-    let cases: Vec<(
-        Vec<Value>,
-        Vec<Value>,
-        Vec<Value>,
-        Vec<(Kind, String, String)>,
-    )> = vec![
+    type Case = (Vec<Value>, Vec<Value>, Vec<Value>, Found);
+    let cases: Vec<Case> = vec![
         (
             vec![defaults(&[], "!pam_acct_mgmt", "user")],
             vec![],
@@ -461,7 +462,7 @@ fn a_rule_under_negated_pam_acct_mgmt_is_standing_for_whom_it_applies() {
         sudoers.runas_defaults = runas_defaults;
         facts.sudo = Ok(sudoers.facts());
         let report = scan(&facts);
-        let got: Vec<(Kind, String, String)> = report
+        let got: Found = report
             .findings
             .iter()
             .map(|f| (f.kind, f.principal.clone(), f.target.clone()))
@@ -537,7 +538,7 @@ fn root_keys_count_one_each_where_sshd_lets_root_in_ungated() {
         }
     };
     let gated_root = "account required pam_jit.so resource=ssh exempt=\n";
-    let cases: Vec<(&str, Box<dyn Fn(&mut Facts)>, usize)> = vec![
+    let cases: Vec<(&str, Change, usize)> = vec![
         (
             "root exempt (the default)",
             Box::new(sshd("prohibit-password", true, GATED)),
@@ -597,11 +598,7 @@ fn su_to_roots_password_is_standing_unless_locked_escrowed_restricted_or_gated()
     };
     let wheel = "auth sufficient pam_rootok.so\nauth required pam_wheel.so group=admins\nauth required pam_unix.so\n";
     let trust = "auth sufficient pam_rootok.so\nauth sufficient pam_wheel.so trust group=staff\nauth required pam_unix.so\n";
-    let cases: Vec<(
-        &str,
-        Vec<Box<dyn Fn(&mut Facts)>>,
-        Vec<(Kind, String, String)>,
-    )> = vec![
+    let cases: Vec<(&str, Vec<Change>, Found)> = vec![
         (
             "root's password, no pam_wheel",
             vec![Box::new(root_password)],
@@ -685,11 +682,8 @@ fn su_to_roots_password_is_standing_unless_locked_escrowed_restricted_or_gated()
 
 #[test]
 fn polkit_admins_are_standing_unless_the_polkit_gate_holds_them() {
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut PolkitFacts)>,
-        Vec<(Kind, String, String)>,
-    )> = vec![
+    type PolkitChange = Box<dyn Fn(&mut PolkitFacts)>;
+    let cases: Vec<(&str, PolkitChange, Found)> = vec![
         ("gate on", Box::new(|_: &mut PolkitFacts| {}), vec![]),
         (
             "gate off",

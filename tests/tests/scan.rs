@@ -91,22 +91,8 @@ fn a_namespace_where_the_gate_covers_everyone_has_no_standing_privilege() {
 fn each_planted_standing_privilege_is_found_and_the_trend_is_a_number() {
     let mut env = clean_env("");
     let key = env.dir.path().join("rootkey");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops laptop", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen");
-    assert!(keygen.success());
-    let fingerprint = std::process::Command::new("ssh-keygen")
-        .args(["-l", "-E", "sha256", "-f"])
-        .arg(key.with_extension("pub"))
-        .output()
-        .expect("ssh-keygen -l");
-    let fingerprint = String::from_utf8_lossy(&fingerprint.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("a fingerprint")
-        .to_owned();
+    keygen(&key, "ops laptop");
+    let fingerprint = key_fingerprint(&key.with_extension("pub"));
     env.ns_sh(&format!(
         // A sudoers file for an ungated user (oscar is exempt), a member
         // of sudo outside the gate, a second root, a key of root's, a

@@ -10,9 +10,9 @@ use serde_json::json;
 use super::{Engine, EngineError, Result, JITD};
 use crate::api::{change_percent, rfc3339, ScanHistoryView, ScanPointView, ScanView};
 use crate::core::custody::Custody;
-use crate::core::standing::scan;
+use crate::core::standing::Report;
 use crate::directory::Person;
-use crate::standing::{Gathered, Inputs};
+use crate::standing::Inputs;
 use crate::store::{AuditEvent, ScanRecord};
 
 /// The most scans `ScanHistory` returns.
@@ -40,15 +40,9 @@ impl Engine {
         }
     }
 
-    /// Decides on what the scan gathered, and stores the snapshot with its
-    /// `standing_scanned` event. `who`: `None` for jitd's own timer.
-    pub fn record_scan(&mut self, who: Option<&Person>, gathered: Gathered) -> Result<ScanView> {
-        let Gathered {
-            mut facts,
-            managed_fields,
-        } = gathered;
-        facts.custody = self.in_custody(&managed_fields)?;
-        let report = scan(&facts);
+    /// Stores a scan's report with its `standing_scanned` event, and
+    /// answers it with the trend. `who`: `None` for jitd's own timer.
+    pub fn record_scan(&mut self, who: Option<&Person>, report: Report) -> Result<ScanView> {
         let now = self.clock.wall();
         let actor = who.map_or(JITD, |p| p.name.as_str());
         let stored = self.store.write(|w| -> Result<ScanRecord> {
@@ -82,7 +76,7 @@ impl Engine {
     /// The managed accounts whose `/etc/shadow` field is the one jitd
     /// wrote while it holds them (locked with an escrowed or unknown
     /// password, or checked out to a grant).
-    fn in_custody(
+    pub fn in_custody(
         &self,
         fields: &[(String, crate::core::password::Secret)],
     ) -> Result<BTreeSet<String>> {

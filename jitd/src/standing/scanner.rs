@@ -1,15 +1,17 @@
 //! Runs a standing-privilege scan for a caller (`Scan` on the bus) or for
 //! jitd's own timer (`[scan] every`): the configuration and the caller's
 //! right under the engine lock, the host read on the blocking pool with
-//! no lock held, then one transaction (snapshot and audit event). Never on
-//! the bus's executor, never on pam_jit's path; one scan at a time.
+//! no lock held, custody looked up under the lock, the findings decided
+//! with no lock held, then one transaction (snapshot and audit event).
+//! Never on the bus's executor, never on pam_jit's path; one scan at a time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{gather, Host};
+use super::{gather, Gathered, Host};
 use crate::api::ScanView;
 use crate::config::ScanConfig;
+use crate::core::standing::scan;
 use crate::directory::Person;
 use crate::engine::{run_blocking, Engine, EngineError};
 
@@ -51,7 +53,17 @@ impl Scanner {
         let gathered = tokio::task::spawn_blocking(move || gather(&Host::system(), &inputs))
             .await
             .map_err(thread)?;
-        let view = run_blocking(&self.engine, move |e| e.record_scan(who.as_ref(), gathered))
+        let Gathered {
+            mut facts,
+            managed_fields,
+        } = gathered;
+        facts.custody = run_blocking(&self.engine, move |e| e.in_custody(&managed_fields))
+            .await
+            .map_err(thread)??;
+        let report = tokio::task::spawn_blocking(move || scan(&facts))
+            .await
+            .map_err(thread)?;
+        let view = run_blocking(&self.engine, move |e| e.record_scan(who.as_ref(), report))
             .await
             .map_err(thread)??;
         Ok(view)

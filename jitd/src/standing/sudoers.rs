@@ -111,19 +111,7 @@ fn included(host: &Host, file: &Path, depth: usize, out: &mut Vec<(PathBuf, bool
             }
             "@includedir" | "#includedir" => {
                 out[at].1 = true;
-                let mut names: Vec<PathBuf> = std::fs::read_dir(&target)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| !n.contains('.') && !n.ends_with('~'))
-                    })
-                    .collect();
-                names.sort();
-                for name in names {
+                for name in crate::sudoers::includedir_files(&target) {
                     included(host, &name, depth + 1, out);
                 }
             }

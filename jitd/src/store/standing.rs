@@ -119,3 +119,53 @@ impl Store {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::standing::Finding;
+
+    fn report(n: usize) -> Report {
+        Report {
+            findings: (0..n)
+                .map(|i| Finding {
+                    kind: Kind::Sudoers,
+                    principal: format!("user{i}"),
+                    target: "root".into(),
+                    how: "/etc/sudoers".into(),
+                    why: "no gate".into(),
+                })
+                .collect(),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn counts_stay_for_the_trend_and_reports_for_the_first_and_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let total = REPORTS_KEPT + 5;
+        for i in 0..total {
+            let n = (total - i) as usize;
+            let stored = store
+                .write(|w| w.put_scan(1000 + i, "sam", &report(n)))
+                .unwrap();
+            assert_eq!(stored.total, n as u64);
+            assert_eq!(stored.counts[&Kind::Sudoers], n as u64);
+            assert_eq!(stored.counts[&Kind::Uid0], 0);
+        }
+        let first = store.first_scan().unwrap().unwrap();
+        assert_eq!((first.id, first.total), (1, total as u64));
+        let scans = store.scans(0, u32::MAX).unwrap();
+        assert_eq!(scans.len() as i64, total);
+        assert_eq!(store.scans(1000 + total - 3, 10).unwrap().len(), 3);
+        assert_eq!(store.scans(0, 2).unwrap()[1].id, total, "the newest");
+        assert!(store.scan_report(1).unwrap().is_some(), "the first");
+        assert!(store.scan_report(2).unwrap().is_none(), "an old one");
+        assert!(store
+            .scan_report(total - REPORTS_KEPT + 1)
+            .unwrap()
+            .is_some());
+        assert_eq!(store.scan_report(total).unwrap().unwrap(), report(1));
+    }
+}

@@ -260,8 +260,7 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
     Ok(md)
 }
 
-/// 11. The standing-privilege scan on a host of many users, against
-/// cvtsudoers alone.
+/// Section 11: the standing-privilege scan with many users, against cvtsudoers.
 fn scan_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
     let (Some(h), Some(meta)) = (load(dir, "scan.json"), load(dir, "scan-meta.json")) else {
         return Ok(());

@@ -4,13 +4,14 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify, accounts, vendors, siem or denied to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied or scan to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
 # BENCH_ACCOUNTS (default 100): managed accounts in the custody benchmark,
 # BENCH_VENDORS (default 100): vendors ending together,
-# BENCH_SIEM_EVENTS (default 200000): audit events forwarded to rsyslog.
+# BENCH_SIEM_EVENTS (default 200000): audit events forwarded to rsyslog,
+# BENCH_SCAN_USERS (default 500): users on the host the standing-privilege scan reads.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -595,6 +596,64 @@ bench_denied() {
     "$BIN/jit-bench" denied --socket "$SANDBOX_DIR/run/pam.socket" --holder 1000000 \
         --denied-uid "$(id -u mike)" --jitd-pid "$JITD_PID" --db "$dir/jit.db" >"$RESULTS/denied.json"
     stop_jitd
+# The standing-privilege scan (docs/design.md, "Standing-privilege scan") on a
+# host of BENCH_SCAN_USERS more users, on overlays of /etc and /root and a /run
+# of its own (sshd -T wants /run/sshd): `jitctl scan` against cvtsudoers alone.
+bench_scan() {
+    local dir="$SANDBOX_DIR/scan" n=${BENCH_SCAN_USERS:-500} place i
+    log "standing-privilege scan: $n users, against cvtsudoers alone"
+    for place in etc root; do
+        mkdir -p "$dir/$place/upper" "$dir/$place/work"
+        mount -t overlay "jit-bench-$place" \
+            -o "lowerdir=/$place,upperdir=$dir/$place/upper,workdir=$dir/$place/work" "/$place"
+    done
+    mount -t tmpfs -o mode=0755 jit-bench-scan-run /run
+    mkdir -m 0755 /run/sshd
+    cat "$SANDBOX_DIR/passwd" >/etc/passwd
+    cat "$SANDBOX_DIR/group" >/etc/group
+    cat "$SANDBOX_DIR/shadow" >/etc/shadow
+    getent group sudo >/dev/null || groupadd sudo
+    groupadd jscandev
+    for i in $(seq -f '%03g' 0 $((n - 1))); do
+        case $((10#$i / 50)) in
+            4|5|6|7) useradd -M -N -G jscandev -s /bin/sh "jscan$i" ;;
+            8) useradd -M -N -G sudo -s /bin/sh "jscan$i" ;;
+            *) useradd -M -N -s /bin/sh "jscan$i" ;;
+        esac
+    done
+    local module="$BIN/libpam_jit.so" bus="socket=$SANDBOX_DIR/run/pam.socket bus=unix:path=$SANDBOX_DIR/bus.socket"
+    for service in sudo sudo-i; do
+        printf 'account required %s resource=sudo exempt=root,jscan000,jscan100 %s\n' "$module" "$bus" \
+            >>"/etc/pam.d/$service"
+    done
+    printf '%s\n' 'Defaults !lecture' 'root ALL=(ALL:ALL) ALL' '%sudo ALL=(ALL:ALL) ALL' \
+        '@includedir /etc/sudoers.d' >/etc/sudoers
+    rm -f /etc/sudoers.d/*
+    {
+        for i in $(seq -f '%03g' 0 99); do echo "jscan$i ALL=(postgres) NOPASSWD: /usr/bin/psql"; done
+        echo "User_Alias OPS = $(seq -f 'jscan%03g' 100 149 | paste -sd, -)"
+        echo 'OPS ALL=(ALL) ALL'
+        echo '%jscandev ALL=(root) /usr/bin/systemctl restart app'
+    } >/etc/sudoers.d/teams
+    printf '%s\n' 'Defaults:jscan450 !pam_acct_mgmt' 'jscan450 ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/legacy
+    chmod 0440 /etc/sudoers /etc/sudoers.d/*
+    visudo -cq
+    local config="$SANDBOX_DIR/jitd-scan.toml"
+    # Scans only when asked: none of jitd's own during the measurement.
+    sed 's/^every = "1h" /every = "off"/' "$CONFIG" >"$config"
+    grep -q '^every = "off"' "$config" || { echo "could not turn [scan] off in $config" >&2; exit 1; }
+    "$BIN/jitd" --check-config "$config" >&2
+    start_jitd "$dir/state" "$config"
+    "$BIN/jitctl" scan --json >"$dir/first.json"
+    jq -e '.errors == []' "$dir/first.json" >/dev/null || { echo "the scan could not read everything: $dir/first.json" >&2; exit 1; }
+    hyperfine -N --warmup 3 --runs 30 --style basic --export-json "$RESULTS/scan.json" \
+        -n "jitctl scan, $n users" "$BIN/jitctl scan --json" \
+        -n "cvtsudoers -f json alone" "cvtsudoers -f json /etc/sudoers" >&2
+    jq --argjson users "$n" --argjson rules "$(cat /etc/sudoers.d/* | grep -vc -e '^Defaults' -e '^User_Alias')" \
+        '{users: $users, rules: $rules, cvtsudoers_runs: 5, findings: .total, counts: .counts}' \
+        "$dir/first.json" >"$RESULTS/scan-meta.json"
+    stop_jitd
+    umount -l /etc /root /run
 }
 
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
@@ -602,7 +661,7 @@ AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
@@ -610,7 +669,8 @@ case "${BENCH_ONLY:-}" in
     vendors) bench_vendors ;;
     siem) bench_siem ;;
     denied) bench_denied ;;
-    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem or denied" >&2; exit 2 ;;
+    scan) bench_scan ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied or scan" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

@@ -483,3 +483,50 @@ impl From<&Vendor> for VendorView {
         }
     }
 }
+
+/// One scan in the trend of standing privileges (`scan --history`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScanPointView {
+    pub id: i64,
+    pub at: String,
+    /// Who asked (`jitd` for the timer).
+    pub actor: String,
+    /// Standing privileges found.
+    pub total: u64,
+    /// By kind (`sudoers`, `admin_group`, `uid0`, `root_key`,
+    /// `su_password`, `polkit_admin`).
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// Sources it could not read (its total is then a lower bound).
+    pub unread: u64,
+}
+
+/// A standing-privilege scan (`Scan`, `jitctl scan --json`): its findings
+/// and the trend against the first scan.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScanView {
+    #[serde(flatten)]
+    pub scan: ScanPointView,
+    pub findings: Vec<crate::core::standing::Finding>,
+    pub errors: Vec<String>,
+    pub notes: Vec<String>,
+    /// The first scan stored (this one, on a new host).
+    pub first: ScanPointView,
+    /// From the first scan's total to this one's, in percent; `None` when
+    /// the first found nothing.
+    pub change_percent: Option<f64>,
+}
+
+/// The trend (`ScanHistory`, `jitctl scan --history --json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScanHistoryView {
+    pub first: Option<ScanPointView>,
+    /// Oldest first.
+    pub scans: Vec<ScanPointView>,
+    /// From the first scan's total to the newest's, in percent.
+    pub change_percent: Option<f64>,
+}
+
+/// `now` against `first`, in percent (one decimal).
+pub fn change_percent(first: u64, now: u64) -> Option<f64> {
+    (first > 0).then(|| ((now as f64 - first as f64) * 1000.0 / first as f64).round() / 10.0)
+}

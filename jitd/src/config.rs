@@ -28,6 +28,8 @@ mod vendors;
 pub use vendors::{Segment, UnknownManager, VendorsConfig};
 pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
+mod scan;
+pub use scan::ScanConfig;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -543,6 +545,8 @@ struct RawConfig {
     polkit: polkit::RawPolkit,
     #[serde(default)]
     siem: siem::RawSiem,
+    #[serde(default)]
+    scan: ScanConfig,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -569,6 +573,8 @@ pub struct Config {
     pub polkit: PolkitConfig,
     /// Where the audit trail is forwarded (X.2).
     pub siem: SiemConfig,
+    /// The standing-privilege scan on jitd's own timer.
+    pub scan: ScanConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -837,6 +843,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         denials: raw.denials,
         polkit,
         siem,
+        scan: raw.scan,
         resources,
         accounts,
         vendors,

@@ -23,6 +23,7 @@ use crate::config::{self, ConfigError};
 use crate::directory::Nss;
 use crate::engine::{Engine, EngineError};
 use crate::sessions::{Effects, SessionControl, SessionEnds};
+use crate::standing::scanner::Scanner;
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -163,11 +164,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // never from the thread serving pam_jit.
     let denials = gate.denials().clone();
     tokio::spawn(denials.clone().run(Arc::clone(&engine)));
+    let scanner = Scanner::new(Arc::clone(&engine));
     let daemon = Daemon::new(
         gate.clone(),
         Callers::new(limits),
         effects.clone(),
         Arc::clone(&rearm),
+        scanner.clone(),
     );
     conn.object_server().at(OBJECT_PATH, daemon).await?;
     conn.request_name(BUS_NAME).await?;
@@ -181,6 +184,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         tracing::warn!("{warning}");
     }
     tracing::info!(name = BUS_NAME, socket = %socket.display(), "jitd ready");
+    tokio::spawn(scanner.run_every(config.scan));
 
     let timer = tokio::spawn(run_deadlines(
         Arc::clone(&engine),

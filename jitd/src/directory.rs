@@ -163,17 +163,32 @@ impl Accounts for Nss {
     }
 }
 
-/// Every account's primary group, in one walk of the database. getpwent(3)
-/// walks one process-wide cursor: a lock keeps two walks from sharing it.
-/// A walk that ends in an error (a directory down) is a failed lookup,
-/// never "nobody".
+/// Every account's primary group, in one walk of the database.
 fn primary_gids() -> Result<HashSet<u32>, String> {
+    let mut gids = HashSet::new();
+    walk_accounts(|_, _, gid| {
+        gids.insert(gid);
+    })?;
+    Ok(gids)
+}
+
+/// Every account NSS lists: (name, uid, gid).
+pub(crate) fn accounts() -> Result<Vec<(String, u32, u32)>, String> {
+    let mut out = Vec::new();
+    walk_accounts(|name, uid, gid| out.push((name.to_owned(), uid, gid)))?;
+    Ok(out)
+}
+
+/// One walk of the account database. getpwent(3) walks one process-wide
+/// cursor: a lock keeps two walks from sharing it. A walk that ends in an
+/// error (a directory down) is a failed lookup, never "nobody".
+fn walk_accounts(mut each: impl FnMut(&str, u32, u32)) -> Result<(), String> {
     static WALK: Mutex<()> = Mutex::new(());
     let _walk = WALK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut gids = HashSet::new();
     // SAFETY: setpwent/getpwent/endpwent are called under WALK, the only
-    // user of the cursor in jitd; each entry is read before the next call
-    // overwrites it, and the loop ends at the first null.
+    // user of the cursor in jitd; each entry (and its name, a NUL-ended
+    // string it owns) is read before the next call overwrites it, and the
+    // loop ends at the first null.
     let ended = unsafe {
         libc::setpwent();
         let ended = loop {
@@ -182,14 +197,15 @@ fn primary_gids() -> Result<HashSet<u32>, String> {
             if entry.is_null() {
                 break Errno::last();
             }
-            gids.insert((*entry).pw_gid);
+            let name = std::ffi::CStr::from_ptr((*entry).pw_name).to_string_lossy();
+            each(&name, (*entry).pw_uid, (*entry).pw_gid);
         };
         libc::endpwent();
         ended
     };
     // getpwent sets errno only on an error; ENOENT means the end.
     match ended {
-        Errno::UnknownErrno | Errno::ENOENT => Ok(gids),
+        Errno::UnknownErrno | Errno::ENOENT => Ok(()),
         e => Err(format!("cannot list the accounts: {e}")),
     }
 }

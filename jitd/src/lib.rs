@@ -32,6 +32,7 @@ mod pam_stacks;
 mod recordings;
 mod sessions;
 mod socket_file;
+mod standing;
 mod sudoers;
 #[cfg(test)]
 mod test_support;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::core::pam_stack::{late_session_move, Place};
+use crate::core::pam_stack::{at, late_session_move};
 
 const PAM_D: &str = "/etc/pam.d";
 /// Where libpam looks for a service file that `/etc/pam.d` does not have.
@@ -55,12 +55,4 @@ fn read(name: &str) -> Option<String> {
     [PAM_D, VENDOR_PAM_D]
         .iter()
         .find_map(|dir| std::fs::read_to_string(Path::new(dir).join(name)).ok())
-}
-
-fn at(place: &Place) -> String {
-    if place.file.starts_with('/') {
-        format!("{}:{}", place.file, place.line)
-    } else {
-        format!("{PAM_D}/{}:{}", place.file, place.line)
-    }
 }

@@ -32,11 +32,17 @@ pub fn gate_warnings() -> Vec<String> {
     warnings
 }
 
-/// `/etc/sudoers` and the files sudo reads from `/etc/sudoers.d` (its
-/// `@includedir` skips names with a dot or ending in `~`).
+/// `/etc/sudoers` and the files sudo reads from `/etc/sudoers.d`.
 fn sudoers_files() -> Vec<PathBuf> {
     let mut files = vec![PathBuf::from(SUDOERS)];
-    let mut included: Vec<PathBuf> = std::fs::read_dir(Path::new(SUDOERS_D))
+    files.append(&mut includedir_files(Path::new(SUDOERS_D)));
+    files
+}
+
+/// The files sudo's `@includedir DIR` reads: names without a `.` and not
+/// ending in `~`, in order.
+pub(crate) fn includedir_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -47,7 +53,6 @@ fn sudoers_files() -> Vec<PathBuf> {
                 .is_some_and(|n| !n.contains('.') && !n.ends_with('~'))
         })
         .collect();
-    included.sort();
-    files.append(&mut included);
+    files.sort();
     files
 }

@@ -80,6 +80,13 @@ impl Env {
         fs::set_permissions(&shadow_path, fs::Permissions::from_mode(0o600)).expect("chmod");
         self.bind(&shadow_path, "/etc/shadow");
 
+        self.private_run();
+    }
+
+    /// Mounts an empty tmpfs over the namespace's `/run`, holding
+    /// `/run/sudo` and `/run/sshd` (sshd, even `sshd -T`, wants its
+    /// privilege separation directory).
+    pub fn private_run(&self) {
         self.ns_sh(
             "mount -t tmpfs -o mode=0755 jit-test-run /run \
              && mkdir -m 0711 /run/sudo && mkdir -m 0755 /run/sshd",

@@ -60,19 +60,7 @@ impl Polkitd {
                 "{program} missing: run scripts/install-deps.sh"
             );
         }
-        let root = env.dir.path().join("polkit");
-        let (etc, usr) = (root.join("etc-rules.d"), root.join("usr-rules.d"));
-        for dir in [&root, &etc, &usr] {
-            fs::create_dir_all(dir).expect("mkdir");
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        for (name, text) in rules {
-            let path = usr.join(name);
-            fs::write(&path, text).expect("write rule");
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
-        }
-        env.bind(&etc, "/etc/polkit-1/rules.d");
-        env.bind(&usr, "/usr/share/polkit-1/rules.d");
+        env.install_polkit_rules(rules);
         let mut cmd = env.ns_command(POLKITD);
         cmd.env("DBUS_SYSTEM_BUS_ADDRESS", env.address());
         let mut process = Background::spawn(cmd);
@@ -96,6 +84,25 @@ impl Polkitd {
 }
 
 impl Env {
+    /// Replaces polkit's rules directories in the namespace by the test's:
+    /// `rules` (file name, text) in `/usr/share/polkit-1/rules.d`, where
+    /// packages install theirs, and `/etc/polkit-1/rules.d` empty.
+    pub fn install_polkit_rules(&self, rules: &[(&str, &str)]) {
+        let root = self.dir.path().join("polkit");
+        let (etc, usr) = (root.join("etc-rules.d"), root.join("usr-rules.d"));
+        for dir in [&root, &etc, &usr] {
+            fs::create_dir_all(dir).expect("mkdir");
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        for (name, text) in rules {
+            let path = usr.join(name);
+            fs::write(&path, text).expect("write rule");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        self.bind(&etc, "/etc/polkit-1/rules.d");
+        self.bind(&usr, "/usr/share/polkit-1/rules.d");
+    }
+
     /// `pkexec --disable-internal-agent ARGV` as `user`, from a shell of
     /// theirs (pkexec asks polkit about its parent process). Without an
     /// agent nobody can authenticate: only a rule's YES gets through.

@@ -32,10 +32,10 @@ impl Sshd {
         let dir = env.dir.path().join("sshd");
         fs::create_dir(&dir).expect("sshd dir");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        keygen(&dir.join("host_key"));
+        keygen(&dir.join("host_key"), "");
         for user in users {
             let key = dir.join(format!("{user}.id"));
-            keygen(&key);
+            keygen(&key, "");
             fs::copy(
                 key.with_extension("id.pub"),
                 dir.join(format!("{user}.keys")),
@@ -136,15 +136,31 @@ impl Sshd {
     }
 }
 
-fn keygen(path: &Path) {
+/// A new ed25519 key pair without a passphrase: `path` and `path.pub`.
+pub fn keygen(path: &Path, comment: &str) {
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .output()
         .expect("ssh-keygen");
     assert!(out.status.success(), "ssh-keygen: {out:?}");
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// The SHA-256 fingerprint of a public key file, as `ssh-keygen -l` prints it.
+pub fn key_fingerprint(public: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(public)
+        .output()
+        .expect("ssh-keygen -l");
+    assert!(out.status.success(), "ssh-keygen -l: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("a fingerprint")
+        .to_owned()
 }
 
 /// [`crate::TEST_CONFIG`] plus `ssh`, a resource alice and bob get at once.

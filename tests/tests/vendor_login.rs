@@ -82,12 +82,7 @@ fn world() -> World {
     );
     let sshd = Sshd::start_with(&env, &[], &include);
     let key = env.dir.path().join("vendor.id");
-    let keygen = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "jdoe@laptop", "-f"])
-        .arg(&key)
-        .output()
-        .expect("ssh-keygen");
-    assert!(keygen.status.success(), "{keygen:?}");
+    keygen(&key, "jdoe@laptop");
     let answer = env.dir.path().join("answer");
     let prompt = env.dir.path().join("prompt");
     // sshd puts PAM's text (the seed) in front of the prompt it goes with:

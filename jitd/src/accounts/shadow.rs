@@ -138,6 +138,18 @@ pub(super) fn run_read(
     run_tool(path, tool, args, input, true, TOOL_TIMEOUT)
 }
 
+/// [`run_read`] for a program that reads what it is given (the
+/// standing-privilege scan's `cvtsudoers` and `sshd -T`), allowed
+/// `timeout`.
+pub(crate) fn run_read_within(
+    path: &'static str,
+    tool: &'static str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<Vec<u8>, AccountError> {
+    run_tool(path, tool, args, None, true, timeout)
+}
+
 fn run_tool(
     path: &'static str,
     tool: &'static str,
@@ -149,7 +161,7 @@ fn run_tool(
     if !Path::new(path).exists() {
         return Err(AccountError::Io(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("{path} is missing (the passwd package)"),
+            format!("{path} is missing"),
         )));
     }
     let mut command = Command::new(path);

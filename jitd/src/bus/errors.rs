@@ -112,6 +112,7 @@ impl From<EngineError> for BusError {
             EngineError::BadFilter(_) => BusError::InvalidArgument(text),
             EngineError::CheckOthers
             | EngineError::NotAuditor
+            | EngineError::NotScanner
             | EngineError::NotRoot
             | EngineError::NotInSession
             | EngineError::NoGrant { .. } => BusError::NotAuthorized(text),

@@ -23,6 +23,7 @@ use crate::core::vendor::Vendor;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event};
 use crate::sessions::Effects;
+use crate::standing::scanner::{ScanError, Scanner};
 use crate::store::RecordingRecord;
 
 pub struct Daemon {
@@ -31,6 +32,7 @@ pub struct Daemon {
     effects: Effects,
     /// Wakes the expiry timer after anything that may add an earlier deadline.
     rearm: Arc<Notify>,
+    scanner: Scanner,
 }
 
 type Reply<T> = Result<T, BusError>;
@@ -57,12 +59,19 @@ fn to_json<T: Serialize>(value: &T) -> Reply<String> {
 }
 
 impl Daemon {
-    pub fn new(gate: Gate, callers: Callers, effects: Effects, rearm: Arc<Notify>) -> Daemon {
+    pub fn new(
+        gate: Gate,
+        callers: Callers,
+        effects: Effects,
+        rearm: Arc<Notify>,
+        scanner: Scanner,
+    ) -> Daemon {
         Daemon {
             gate,
             callers,
             effects,
             rearm,
+            scanner,
         }
     }
 
@@ -725,6 +734,36 @@ impl Daemon {
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
         to_json(&self.run(move |e| e.siem_status(&who)).await?)
+    }
+
+    /// A standing-privilege scan now (root, security, auditors): who can
+    /// become root or another account without a grant, stored with the
+    /// trend against the first scan (`ScanView`).
+    #[zbus(out_args("scan"))]
+    async fn scan(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let view = self.scanner.scan(Some(who)).await.map_err(|e| match e {
+            ScanError::Engine(e) => BusError::from(e),
+            ScanError::Thread(e) => BusError::Failed(e),
+        })?;
+        to_json(&view)
+    }
+
+    /// The stored scans since `since` (Unix time), oldest first, with the
+    /// first (`ScanHistoryView`).
+    #[zbus(out_args("history"))]
+    async fn scan_history(
+        &self,
+        since: i64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        to_json(&self.run(move |e| e.scan_history(&who, since)).await?)
     }
 
     #[zbus(out_args("status"))]

@@ -307,6 +307,24 @@ pub enum Command {
         #[command(subcommand)]
         action: RecordingsAction,
     },
+    /// Scan this host for standing privilege (root, security and auditors).
+    ///
+    /// Lists who can become root or another account without a grant, under
+    /// the PAM stacks installed: sudoers rules, members of sudo, wheel and
+    /// admin, uid-0 accounts, keys in root's authorized_keys, passwords su
+    /// takes for root, polkit admins, wherever the gate does not stop them.
+    /// jitd stores each scan: the first line compares the count with the
+    /// first scan's. Exit 1 if a source could not be read.
+    Scan {
+        /// List the stored scans instead (the trend), oldest first.
+        #[arg(long)]
+        history: bool,
+        /// With --history: only scans within this long (e.g. 30days).
+        #[arg(long, value_name = "DUR", value_parser = duration, requires = "history")]
+        since: Option<Duration>,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Show jitd's status and what you may request.
     Status {
         #[command(flatten)]

@@ -49,6 +49,8 @@ pub trait Daemon1 {
     fn verify_anchors(&self, anchors: &str) -> zbus::Result<String>;
     fn siem_status(&self) -> zbus::Result<String>;
     fn status(&self) -> zbus::Result<String>;
+    fn scan(&self) -> zbus::Result<String>;
+    fn scan_history(&self, since: i64) -> zbus::Result<String>;
     fn list_recordings(&self, filter: &str) -> zbus::Result<String>;
     fn open_recording_file(&self, id: u64) -> zbus::Result<(zbus::OwnedFd, String)>;
     fn watch_recording(&self, id: u64) -> zbus::Result<(zbus::OwnedFd, String)>;

@@ -237,6 +237,11 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             show(out, &events, |e| render::audit(e));
             Ok(Exit::Ok)
         }
+        Command::Scan {
+            history,
+            since,
+            out,
+        } => super::scan::scan(&jitd, history, since, out).await,
         Command::Status { out } => {
             let status: StatusView = parse(&jitd.status().await.map_err(failure)?)?;
             show(out, &status, render::status);
@@ -289,7 +294,7 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
     }
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemClock.wall_precise().as_secs()
 }
 

@@ -7,6 +7,7 @@ mod mfa;
 pub(crate) mod play;
 pub(crate) mod recordings;
 pub(crate) mod render;
+mod scan;
 mod siem;
 mod step_up;
 mod vendors;

@@ -32,6 +32,24 @@ fn bundled_config_is_valid() {
     assert_eq!(config.risk.weights, RiskWeights::default());
     assert_eq!(config.risk.business_hours, BusinessHours::default());
     assert_eq!(config.denials.policy(), DenialsConfig::default().policy());
+    assert_eq!(config.scan, super::ScanConfig::default());
+}
+
+#[test]
+fn the_scan_runs_every_hour_unless_turned_off() {
+    let every = |v: &str| {
+        parse_str(&format!("{MINIMAL}\n[scan]\nevery = \"{v}\"\n")).map(|c| c.scan.every.0)
+    };
+    assert_eq!(
+        parse_str(MINIMAL).unwrap().scan.first_after(),
+        Some(Duration::from_secs(600))
+    );
+    assert_eq!(every("off").unwrap(), None);
+    assert_eq!(every("0").unwrap(), None);
+    assert_eq!(every("2s").unwrap(), Some(Duration::from_secs(2)));
+    let err = every("often").unwrap_err().to_string();
+    assert!(err.contains("'often' is not a duration"), "{err}");
+    assert!(every("500ms").is_err());
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub mod risk;
 pub(crate) mod routing;
 pub mod sanitize;
 pub(crate) mod segments;
+pub mod standing;
 pub(crate) mod sudoers;
 pub(crate) mod vendor;
 pub(crate) mod workflow;

@@ -1,7 +1,15 @@
-//! The order of session modules in a PAM service's stack, as libpam runs
-//! them. pam_systemd moves the process it is given into a logind session
-//! scope; after pam_jit's session hook it would take a registered login out
-//! of its grant's cgroup (docs/threats.md, T33), so admins are told.
+//! PAM service stacks as libpam runs them.
+//!
+//! - The order of session modules: pam_systemd moves the process it is
+//!   given into a logind session scope; after pam_jit's session hook it
+//!   would take a registered login out of its grant's cgroup (docs/threats.md,
+//!   T33), so admins are told ([`late_session_move`]).
+//! - The path libpam takes through a phase (`account`, `auth`) when every
+//!   module succeeds but those that fail for anyone who is not root
+//!   (`pam_rootok`, `pam_deny`): which lines it reaches, and whether a
+//!   failure of a line reached denies ([`walk`]). The standing-privilege
+//!   scan asks it whether pam_jit's account check gates a service
+//!   ([`account_gate`]) and whether su runs pam_wheel.
 
 /// A module line's place in the PAM configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,21 +19,140 @@ pub struct Place {
     pub line: usize,
 }
 
-/// One `session` module of a stack.
+/// One module line of a phase.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct SessionModule {
+pub struct Module {
     /// The module's file name, without its directory.
-    module: String,
-    args: Vec<String>,
-    place: Place,
+    pub module: String,
+    pub control: Control,
+    pub args: Vec<String>,
+    pub place: Place,
 }
 
-/// A stack where pam_systemd's session hook runs after pam_jit's.
+/// A line's control: a keyword, or `[value=action ...]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LateSessionMove {
-    pub service: String,
-    pub jit: Place,
-    pub systemd: Place,
+pub enum Control {
+    Required,
+    Requisite,
+    Sufficient,
+    Optional,
+    /// `[value=action ...]`: the pairs as written (values lower-case).
+    Actions(Vec<(String, Action)>),
+}
+
+/// What libpam does with a module's return value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Ignore,
+    Ok,
+    Done,
+    Bad,
+    Die,
+    Reset,
+    /// Skip this many following modules.
+    Jump(usize),
+}
+
+impl Control {
+    fn parse(text: &str) -> Option<Control> {
+        if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            let mut pairs = Vec::new();
+            for pair in inner.split_whitespace() {
+                let (value, action) = pair.split_once('=')?;
+                let action = match action.to_ascii_lowercase().as_str() {
+                    "ignore" => Action::Ignore,
+                    "ok" => Action::Ok,
+                    "done" => Action::Done,
+                    "bad" => Action::Bad,
+                    "die" => Action::Die,
+                    "reset" => Action::Reset,
+                    n => Action::Jump(n.parse().ok()?),
+                };
+                pairs.push((value.to_ascii_lowercase(), action));
+            }
+            return Some(Control::Actions(pairs));
+        }
+        Some(match text.to_ascii_lowercase().as_str() {
+            "required" => Control::Required,
+            "requisite" => Control::Requisite,
+            "sufficient" => Control::Sufficient,
+            "optional" => Control::Optional,
+            _ => return None,
+        })
+    }
+
+    /// The action for a module's return value (`success`, `perm_denied`,
+    /// ...). libpam gives values a bracketed control does not name, and has
+    /// no `default` for, `bad`.
+    pub fn action(&self, value: &str) -> Action {
+        let success = value == "success";
+        match self {
+            Control::Required if success => Action::Ok,
+            Control::Required => Action::Bad,
+            Control::Requisite if success => Action::Ok,
+            Control::Requisite => Action::Die,
+            Control::Sufficient if success => Action::Done,
+            Control::Optional if success => Action::Ok,
+            Control::Sufficient | Control::Optional => Action::Ignore,
+            Control::Actions(pairs) => {
+                let find = |v: &str| pairs.iter().rfind(|(n, _)| n == v).map(|(_, a)| *a);
+                find(value)
+                    .or_else(|| find("default"))
+                    .unwrap_or(Action::Bad)
+            }
+        }
+    }
+
+    /// Whether a failure (`PAM_PERM_DENIED`, what pam_jit and pam_wheel
+    /// answer) of a module reached with this control makes the stack fail:
+    /// `ok` and `done` set the stack's result to the failure as `bad` and
+    /// `die` do. A jump or `ignore` does not (a jump may land anywhere:
+    /// counted as not denying).
+    pub fn failure_denies(&self) -> bool {
+        matches!(
+            self.action("perm_denied"),
+            Action::Ok | Action::Done | Action::Bad | Action::Die
+        )
+    }
+
+    fn word(&self) -> String {
+        match self {
+            Control::Required => "required".into(),
+            Control::Requisite => "requisite".into(),
+            Control::Sufficient => "sufficient".into(),
+            Control::Optional => "optional".into(),
+            Control::Actions(pairs) => {
+                let pairs: Vec<String> = pairs
+                    .iter()
+                    .map(|(v, a)| format!("{v}={}", a.word()))
+                    .collect();
+                format!("[{}]", pairs.join(" "))
+            }
+        }
+    }
+}
+
+impl Action {
+    fn word(self) -> String {
+        match self {
+            Action::Ignore => "ignore".into(),
+            Action::Ok => "ok".into(),
+            Action::Done => "done".into(),
+            Action::Bad => "bad".into(),
+            Action::Die => "die".into(),
+            Action::Reset => "reset".into(),
+            Action::Jump(n) => n.to_string(),
+        }
+    }
+}
+
+/// A phase's stack: `include`d lines in place, a `substack` as one entry
+/// (libpam counts it as one module in a jump, and its `done` and `die` end
+/// only the substack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Entry {
+    Line(Module),
+    Substack(Vec<Entry>),
 }
 
 /// How deep `@include` and `include`/`substack` are followed (libpam's own
@@ -34,45 +161,23 @@ const MAX_DEPTH: usize = 16;
 /// How many files one stack may read: included files can fan out.
 const MAX_FILES: usize = 64;
 
-/// Whether `service`'s stack (the file of that name, as `read` returns the
-/// files libpam would read for a name: `/etc/pam.d` or an absolute path)
-/// runs a `pam_systemd.so` session line after a `pam_jit.so` session line
-/// that applies to the service.
-pub fn late_session_move(
-    service: &str,
-    read: &impl Fn(&str) -> Option<String>,
-) -> Option<LateSessionMove> {
-    let mut modules = Vec::new();
+/// The `phase` lines (`account`, `auth`, `session`, `password`) of the
+/// stack of `file`, as `read` returns the files libpam would read for a
+/// name (`/etc/pam.d` or an absolute path).
+fn stack(file: &str, phase: &str, read: &impl Fn(&str) -> Option<String>) -> Vec<Entry> {
     let mut files = 0;
-    session_modules(service, read, 0, &mut files, &mut modules);
-    let jit = modules
-        .iter()
-        .position(|m| m.module.ends_with("pam_jit.so") && applies_to(&m.args, service))?;
-    let systemd = modules[jit..]
-        .iter()
-        .find(|m| m.module == "pam_systemd.so")?;
-    Some(LateSessionMove {
-        service: service.to_owned(),
-        jit: modules[jit].place.clone(),
-        systemd: systemd.place.clone(),
-    })
+    let mut out = Vec::new();
+    entries(file, phase, read, 0, &mut files, &mut out);
+    out
 }
 
-/// pam_jit's `services=` argument (the last one, as pam_jit reads them):
-/// without one, it applies to every service.
-fn applies_to(args: &[String], service: &str) -> bool {
-    args.iter()
-        .filter_map(|a| a.strip_prefix("services="))
-        .next_back()
-        .is_none_or(|list| list.split(',').any(|s| s == service))
-}
-
-fn session_modules(
+fn entries(
     file: &str,
+    phase: &str,
     read: &impl Fn(&str) -> Option<String>,
     depth: usize,
     files: &mut usize,
-    out: &mut Vec<SessionModule>,
+    out: &mut Vec<Entry>,
 ) {
     if depth > MAX_DEPTH || *files >= MAX_FILES {
         return;
@@ -86,26 +191,341 @@ fn session_modules(
         };
         match fields.as_slice() {
             [include, name] if include == "@include" => {
-                session_modules(name, read, depth + 1, files, out)
+                entries(name, phase, read, depth + 1, files, out)
             }
             // libpam reads types and controls case-insensitively.
             [kind, control, rest @ ..]
-                if kind.trim_start_matches('-').eq_ignore_ascii_case("session") =>
+                if kind.trim_start_matches('-').eq_ignore_ascii_case(phase) =>
             {
-                let includes = control.eq_ignore_ascii_case("include")
-                    || control.eq_ignore_ascii_case("substack");
-                match (includes, rest) {
-                    (true, [name, ..]) => session_modules(name, read, depth + 1, files, out),
-                    (false, [module, args @ ..]) => out.push(SessionModule {
-                        module: module.rsplit('/').next().unwrap_or(module).to_owned(),
-                        args: args.to_vec(),
-                        place,
-                    }),
+                match (control.to_ascii_lowercase().as_str(), rest) {
+                    ("include", [name, ..]) => entries(name, phase, read, depth + 1, files, out),
+                    ("substack", [name, ..]) => {
+                        let mut inner = Vec::new();
+                        entries(name, phase, read, depth + 1, files, &mut inner);
+                        out.push(Entry::Substack(inner));
+                    }
+                    (_, [module, args @ ..]) => {
+                        // A control libpam cannot read makes it refuse the
+                        // line: counted as a line that denies.
+                        let control = Control::parse(control)
+                            .unwrap_or(Control::Actions(vec![("default".into(), Action::Die)]));
+                        out.push(Entry::Line(Module {
+                            module: module.rsplit('/').next().unwrap_or(module).to_owned(),
+                            control,
+                            args: args.to_vec(),
+                            place,
+                        }));
+                    }
                     _ => {}
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Every module line of a stack, in order.
+fn flat(entries: &[Entry], out: &mut Vec<Module>) {
+    for entry in entries {
+        match entry {
+            Entry::Line(m) => out.push(m.clone()),
+            Entry::Substack(inner) => flat(inner, out),
+        }
+    }
+}
+
+/// A stack where pam_systemd's session hook runs after pam_jit's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LateSessionMove {
+    pub service: String,
+    pub jit: Place,
+    pub systemd: Place,
+}
+
+/// Whether `service`'s stack (the file of that name, as `read` returns the
+/// files libpam would read for a name: `/etc/pam.d` or an absolute path)
+/// runs a `pam_systemd.so` session line after a `pam_jit.so` session line
+/// that applies to the service.
+pub fn late_session_move(
+    service: &str,
+    read: &impl Fn(&str) -> Option<String>,
+) -> Option<LateSessionMove> {
+    let mut modules = Vec::new();
+    flat(&stack(service, "session", read), &mut modules);
+    let jit = modules
+        .iter()
+        .position(|m| is_jit(&m.module) && applies_to(&m.args, service))?;
+    let systemd = modules[jit..]
+        .iter()
+        .find(|m| m.module == "pam_systemd.so")?;
+    Some(LateSessionMove {
+        service: service.to_owned(),
+        jit: modules[jit].place.clone(),
+        systemd: systemd.place.clone(),
+    })
+}
+
+/// pam_jit's module file (`pam_jit.so`; a build's `libpam_jit.so`).
+fn is_jit(module: &str) -> bool {
+    module.ends_with("pam_jit.so")
+}
+
+/// pam_jit's `services=` argument (the last one, as pam_jit reads them):
+/// without one, it applies to every service.
+fn applies_to(args: &[String], service: &str) -> bool {
+    last_list(args, "services").is_none_or(|list| list.iter().any(|s| s == service))
+}
+
+/// The last `key=a,b` argument's names, as pam_jit reads its arguments.
+fn last_list(args: &[String], key: &str) -> Option<Vec<String>> {
+    args.iter()
+        .filter_map(|a| a.strip_prefix(key)?.strip_prefix('='))
+        .next_back()
+        .map(|list| {
+            list.split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+}
+
+/// Whether a line of a phase is reached on the path [`walk`] takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reached {
+    Yes,
+    /// The line at this place ended the stack (or its substack) first, or
+    /// jumped over it.
+    SkippedBy(Place),
+    /// The stack had already failed for everyone: this line denied.
+    DeniedBy(Place),
+}
+
+/// A line of a phase, and whether libpam gets to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Walked {
+    pub module: Module,
+    pub reached: Reached,
+    /// Reached after a line whose failure makes the stack fail whatever
+    /// follows (`required pam_deny.so`): it denies everyone anyway.
+    pub failed_before: Option<Place>,
+}
+
+/// A phase of a stack, walked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Walk {
+    pub lines: Vec<Walked>,
+    /// The stack fails for everyone but root: the line that made it fail.
+    pub denied_by: Option<Place>,
+}
+
+/// Modules that fail for a holder who is not root wherever they run.
+fn fails_for_users(module: &str) -> bool {
+    matches!(module, "pam_rootok.so" | "pam_deny.so")
+}
+
+/// The `phase` lines of `service`'s stack, each with whether libpam
+/// reaches it when every module succeeds but those that fail for users
+/// (`pam_rootok`, `pam_deny`). A line after one that ended the stack is
+/// skipped by it; after one whose failure ended it, denied by it.
+pub fn walk(service: &str, phase: &str, read: &impl Fn(&str) -> Option<String>) -> Walk {
+    let entries = stack(service, phase, read);
+    let mut lines = Vec::new();
+    let denied_by = match walk_entries(&entries, None, &mut lines) {
+        End::Denied(place) => Some(place),
+        End::Through | End::Skipped(_) => None,
+    };
+    Walk { lines, denied_by }
+}
+
+/// How a stack (or substack) walk ended.
+enum End {
+    /// Ran off its end.
+    Through,
+    /// `done` on success, or a jump past the end: the rest is skipped.
+    Skipped(Place),
+    /// `die`, or `done` after a failure, or the end after one: denied.
+    Denied(Place),
+}
+
+fn walk_entries(entries: &[Entry], outer_failed: Option<&Place>, out: &mut Vec<Walked>) -> End {
+    let mut failed: Option<Place> = None;
+    let mut i = 0;
+    let end = loop {
+        let Some(entry) = entries.get(i) else {
+            break End::Through;
+        };
+        let before = failed.as_ref().or(outer_failed);
+        let module = match entry {
+            Entry::Substack(inner) => {
+                // Counted as one `required` module in its parent.
+                if let End::Denied(place) = walk_entries(inner, before, out) {
+                    failed.get_or_insert(place);
+                }
+                i += 1;
+                continue;
+            }
+            Entry::Line(module) => module,
+        };
+        out.push(Walked {
+            module: module.clone(),
+            reached: Reached::Yes,
+            failed_before: before.cloned(),
+        });
+        let value = if fails_for_users(&module.module) {
+            "perm_denied"
+        } else {
+            "success"
+        };
+        let place = module.place.clone();
+        match module.control.action(value) {
+            Action::Ignore | Action::Ok => {}
+            Action::Reset => failed = None,
+            Action::Bad => {
+                failed.get_or_insert(place);
+            }
+            Action::Die => break End::Denied(failed.take().unwrap_or(place)),
+            Action::Done => match failed.take() {
+                Some(first) => break End::Denied(first),
+                None => break End::Skipped(place),
+            },
+            Action::Jump(n) => {
+                let to = i + 1 + n;
+                for skipped in entries
+                    .get(i + 1..to.min(entries.len()))
+                    .unwrap_or_default()
+                {
+                    mark(skipped, &Reached::SkippedBy(place.clone()), out);
+                }
+                if to > entries.len() {
+                    break End::Skipped(place);
+                }
+                i = to;
+                continue;
+            }
+        }
+        i += 1;
+    };
+    let rest = match &end {
+        End::Through => return failed.map_or(End::Through, End::Denied),
+        End::Skipped(place) => Reached::SkippedBy(place.clone()),
+        End::Denied(place) => Reached::DeniedBy(place.clone()),
+    };
+    for entry in entries.get(i + 1..).unwrap_or_default() {
+        mark(entry, &rest, out);
+    }
+    end
+}
+
+fn mark(entry: &Entry, reached: &Reached, out: &mut Vec<Walked>) {
+    let mut modules = Vec::new();
+    flat(std::slice::from_ref(entry), &mut modules);
+    out.extend(modules.into_iter().map(|module| Walked {
+        module,
+        reached: reached.clone(),
+        failed_before: None,
+    }));
+}
+
+/// pam_jit's account check in one service's stack: the `pam_jit.so`
+/// account lines that apply to the service (`services=`), and whether
+/// libpam gets to them ([`walk`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountGate {
+    pub service: String,
+    pub lines: Vec<Walked>,
+    /// The stack fails for everyone but root before any pam_jit line.
+    pub denies_all: Option<Place>,
+}
+
+/// pam_jit's arguments as the gate reads them (pam_jit/src/args.rs): the
+/// last of each, `exempt` root unless given (`exempt=` alone: nobody).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitArgs {
+    pub exempt: Vec<String>,
+    pub targets: Vec<String>,
+    pub audit_only: bool,
+}
+
+impl JitArgs {
+    pub fn of(args: &[String]) -> JitArgs {
+        JitArgs {
+            exempt: last_list(args, "exempt").unwrap_or_else(|| vec!["root".into()]),
+            targets: last_list(args, "targets").unwrap_or_default(),
+            audit_only: args.iter().any(|a| a == "audit_only"),
+        }
+    }
+}
+
+/// `service`'s account gate, from its stack as `read` returns the files.
+pub fn account_gate(service: &str, read: &impl Fn(&str) -> Option<String>) -> AccountGate {
+    let walk = walk(service, "account", read);
+    let is_jit = |w: &Walked| is_jit(&w.module.module) && applies_to(&w.module.args, service);
+    let denies_all = match walk.lines.iter().find(|w| is_jit(w)) {
+        Some(first) => match &first.reached {
+            Reached::DeniedBy(place) => Some(place.clone()),
+            _ => first.failed_before.clone(),
+        },
+        None => walk.denied_by.clone(),
+    };
+    AccountGate {
+        service: service.to_owned(),
+        lines: walk.lines.into_iter().filter(|w| is_jit(w)).collect(),
+        denies_all,
+    }
+}
+
+impl AccountGate {
+    /// Whether the account check stops `holder` (a user name; pam_jit
+    /// gates by name alone) from becoming `target` (PAM_USER) without a
+    /// grant; if not, why, for the admin.
+    pub fn covers(&self, holder: &str, target: &str) -> Result<(), String> {
+        if self.denies_all.is_some() {
+            return Ok(());
+        }
+        let mut why = None;
+        for line in &self.lines {
+            let args = JitArgs::of(&line.module.args);
+            let at = at(&line.module.place);
+            let problem = match &line.reached {
+                _ if !args.targets.is_empty() && !args.targets.iter().any(|t| t == target) => {
+                    format!(
+                        "pam_jit at {at} gates only logins as {}",
+                        args.targets.join(",")
+                    )
+                }
+                Reached::SkippedBy(by) => format!(
+                    "pam_jit at {at} is never reached: the line at {} ends the account stack first",
+                    self::at(by)
+                ),
+                Reached::Yes | Reached::DeniedBy(_) if args.audit_only => {
+                    format!("pam_jit at {at} is audit_only")
+                }
+                Reached::Yes | Reached::DeniedBy(_) if !line.module.control.failure_denies() => {
+                    format!(
+                        "pam_jit at {at} is {}: its refusal does not deny",
+                        line.module.control.word()
+                    )
+                }
+                Reached::Yes | Reached::DeniedBy(_) if args.exempt.iter().any(|e| e == holder) => {
+                    format!("{holder} is exempt (pam_jit at {at})")
+                }
+                Reached::Yes | Reached::DeniedBy(_) => return Ok(()),
+            };
+            why.get_or_insert(problem);
+        }
+        Err(why.unwrap_or_else(|| {
+            format!("no pam_jit account line in the {} PAM stack", self.service)
+        }))
+    }
+}
+
+/// `file:line`, the file as named in the configuration (a bare name is
+/// in `/etc/pam.d`).
+pub fn at(place: &Place) -> String {
+    if place.file.starts_with('/') {
+        format!("{}:{}", place.file, place.line)
+    } else {
+        format!("/etc/pam.d/{}:{}", place.file, place.line)
     }
 }
 
@@ -279,5 +699,88 @@ mod tests {
                 line: 2
             }
         );
+    }
+
+    const COMMON_ACCOUNT: &str =
+        "account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so\n\
+        account requisite pam_deny.so\naccount required pam_permit.so\n";
+
+    fn sudo_with(account: &'static str) -> impl Fn(&str) -> Option<String> {
+        move |name| match name {
+            "sudo" => Some(format!("@include common-account\n{account}")),
+            "common-account" => Some(COMMON_ACCOUNT.into()),
+            "sub" => Some("account sufficient pam_permit.so\n".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_account_gate_covers_whom_a_refusal_of_pam_jit_stops() {
+        // (the service's own lines after common-account, holder, target, covered or why not)
+        let cases: &[(&str, &str, &str, Result<(), &str>)] = &[
+            ("account required pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account required pam_jit.so resource=sudo", "root", "root", Err("root is exempt")),
+            ("account required pam_jit.so resource=sudo exempt=root,oscar", "oscar", "root", Err("oscar is exempt")),
+            ("account required pam_jit.so resource=sudo exempt=", "root", "root", Ok(())),
+            ("account requisite /lib/security/pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account [success=ok default=bad] pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account [success=ok default=ok] pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account [success=ok perm_denied=1 default=bad] pam_jit.so resource=sudo\naccount required pam_permit.so", "alice", "root", Err("its refusal does not deny")),
+            ("account optional pam_jit.so resource=sudo", "alice", "root", Err("is optional: its refusal does not deny")),
+            ("account sufficient pam_jit.so resource=sudo", "alice", "root", Err("is sufficient")),
+            ("account required pam_jit.so resource=sudo audit_only", "alice", "root", Err("audit_only")),
+            ("account required pam_jit.so resource=sudo services=sshd", "alice", "root", Err("no pam_jit account line in the sudo PAM stack")),
+            ("account required pam_jit.so resource=sudo services=sshd services=sudo", "alice", "root", Ok(())),
+            ("account required pam_jit.so resource=sudo targets=postgres", "alice", "root", Err("gates only logins as postgres")),
+            ("account required pam_jit.so resource=sudo targets=postgres", "alice", "postgres", Ok(())),
+            ("session required pam_jit.so resource=sudo", "alice", "root", Err("no pam_jit account line")),
+            ("account sufficient pam_localuser.so\naccount required pam_jit.so resource=sudo", "alice", "root", Err("never reached: the line at /etc/pam.d/sudo:2 ends")),
+            ("account [success=1 default=ignore] pam_succeed_if.so uid >= 1000\naccount required pam_jit.so resource=sudo", "alice", "root", Err("never reached")),
+            ("account [success=1 default=ignore] pam_rootok.so\naccount required pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account substack sub\naccount required pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account include sub\naccount required pam_jit.so resource=sudo", "alice", "root", Err("never reached")),
+            ("account required pam_deny.so\naccount optional pam_jit.so resource=sudo", "alice", "root", Ok(())),
+            ("account requisite pam_deny.so", "alice", "root", Ok(())),
+            ("account optional pam_jit.so resource=sudo\naccount required pam_jit.so resource=sudo exempt=", "root", "root", Ok(())),
+        ];
+        for (lines, holder, target, expected) in cases {
+            let gate = account_gate("sudo", &sudo_with(lines));
+            let got = gate.covers(holder, target);
+            match (expected, &got) {
+                (Ok(()), Ok(())) => {}
+                (Err(part), Err(why)) if why.contains(part) => {}
+                _ => panic!("{lines:?} {holder}->{target}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_walk_reaches_pam_wheel_past_pam_rootok_and_not_past_a_done() {
+        let su = |text: &'static str| move |name: &str| (name == "su").then(|| text.to_owned());
+        let walk = walk(
+            "su",
+            "auth",
+            &su("auth sufficient pam_rootok.so\nauth required pam_wheel.so group=admins\n"),
+        );
+        assert_eq!(walk.lines[1].module.module, "pam_wheel.so");
+        assert_eq!(walk.lines[1].reached, Reached::Yes);
+        assert!(walk.lines[1].module.control.failure_denies());
+        let walk = walk_of("auth sufficient pam_permit.so\nauth required pam_wheel.so\n");
+        assert_eq!(
+            walk.lines[1].reached,
+            Reached::SkippedBy(Place {
+                file: "su".into(),
+                line: 1
+            })
+        );
+        let walk = walk_of("auth requisite pam_deny.so\nauth required pam_wheel.so\n");
+        assert!(matches!(walk.lines[1].reached, Reached::DeniedBy(_)));
+        assert!(walk.denied_by.is_some());
+    }
+
+    fn walk_of(text: &'static str) -> Walk {
+        walk("su", "auth", &move |name: &str| {
+            (name == "su").then(|| text.to_owned())
+        })
     }
 }

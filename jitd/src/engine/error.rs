@@ -36,6 +36,8 @@ pub enum EngineError {
     TooManyPending { limit: u32 },
     #[error("reading the audit trail needs the security or auditor role")]
     NotAuditor,
+    #[error("the standing-privilege scan needs the security or auditor role")]
+    NotScanner,
     #[error("only root may register PAM sessions")]
     NotRoot,
     #[error("uid {uid} holds no active grant for '{resource}'")]

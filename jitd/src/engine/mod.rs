@@ -25,6 +25,7 @@ mod queries;
 mod recordings;
 mod roles;
 mod sessions;
+mod standing;
 mod tick;
 mod tracking;
 mod transitions;

@@ -19,6 +19,7 @@ mod requests;
 mod schema;
 mod sessions;
 mod snapshots;
+mod standing;
 mod usage;
 mod vendors;
 
@@ -40,6 +41,7 @@ pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner}
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
 pub(crate) use requests::ListFilter;
 pub(crate) use sessions::SessionRecord;
+pub(crate) use standing::ScanRecord;
 pub use usage::GrantUsage;
 
 #[derive(Debug, Error)]

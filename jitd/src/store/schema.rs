@@ -363,6 +363,19 @@ CREATE TABLE denial_windows (
     closes_at INTEGER NOT NULL
 );
 "#,
+    // The standing-privilege scan's snapshots: the count of each one for
+    // the trend, the whole report for the first and the newest.
+    r#"
+CREATE TABLE standing_scans (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    total  INTEGER NOT NULL,
+    counts TEXT NOT NULL,
+    errors INTEGER NOT NULL,
+    report TEXT
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,113 @@
+//! The edge on a planted tree: sudoers through the real cvtsudoers (its
+//! relative `@includedir` under the tree), PAM stacks, `/etc/shadow`,
+//! root's keys and polkit's rules, all under the tree's root; the
+//! account database is the host's (NSS).
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+use crate::core::standing::{scan, Kind};
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEyf0tOGKa4YIyk5aefbyu2sRfK8zpy/mQjzC4u5bRYX";
+
+fn plant(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+}
+
+#[test]
+fn a_planted_tree_is_read_with_sudos_own_tooling() {
+    if !Path::new(sudoers::CVTSUDOERS).exists() {
+        eprintln!("skipped: {} is not installed", sudoers::CVTSUDOERS);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    plant(
+        dir.path(),
+        &[
+            (
+                "etc/sudoers",
+                "Defaults !lecture\nroot ALL=(ALL) ALL\ndaemon ALL=(ALL) NOPASSWD: ALL\n\
+                 @includedir sudoers.d\n",
+            ),
+            ("etc/sudoers.d/ops", "nobody ALL=(postgres) /usr/bin/psql\n"),
+            ("etc/sudoers.d/left.out", "bin ALL=(ALL) ALL\n"),
+            ("etc/pam.d/sudo", "account required pam_permit.so\n"),
+            ("etc/pam.d/other", "account required pam_permit.so\n"),
+            ("etc/pam.d/su", "auth sufficient pam_rootok.so\nauth required pam_unix.so\n"),
+            ("etc/shadow", "root:$6$salt$hash:19000::::::\ndaemon:*:19000::::::\n"),
+            ("root/.ssh/authorized_keys", &format!("{KEY} someone\n")),
+            ("etc/ssh/sshd_config", "PermitRootLogin prohibit-password\nUsePAM yes\n"),
+            (
+                "etc/polkit-1/rules.d/40-admins.rules",
+                "polkit.addAdminRule(function(action, subject) {\n  return [\"unix-user:daemon\"];\n});\n",
+            ),
+            ("usr/share/polkit-1/rules.d/20-jit.rules", "// the gate\n"),
+            (
+                "etc/polkit-1/localauthority.conf.d/50-local.conf",
+                "[Configuration]\nAdminIdentities=unix-user:bin\n",
+            ),
+        ],
+    );
+    let inputs = Inputs {
+        polkit: PolkitConfig::default(),
+        managed: vec!["root".into()],
+    };
+    let gathered = gather(&Host::at(dir.path()), &inputs);
+    assert_eq!(gathered.managed_fields.len(), 1);
+    assert_eq!(gathered.managed_fields[0].1.expose(), "$6$salt$hash");
+    let facts = gathered.facts;
+    let sudo = facts.sudo.as_ref().expect("cvtsudoers read the tree");
+    assert_eq!(sudo.policy.specs.len(), 3, "{:?}", sudo.policy.specs);
+    assert!(facts.polkit.rule_installed);
+    let report = scan(&facts);
+    let of = |kind: Kind| -> Vec<(String, String, String)> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| (f.principal.clone(), f.target.clone(), f.how.clone()))
+            .collect()
+    };
+    assert_eq!(
+        of(Kind::Sudoers),
+        [
+            (
+                "daemon".to_owned(),
+                "ALL".to_owned(),
+                "/etc/sudoers: (ALL) NOPASSWD: ALL".to_owned()
+            ),
+            (
+                "nobody".to_owned(),
+                "postgres".to_owned(),
+                "/etc/sudoers.d/ops: (postgres) /usr/bin/psql".to_owned()
+            ),
+        ]
+    );
+    // sshd -T answers where its privilege separation directory exists;
+    // elsewhere OpenSSH's defaults are assumed, and said.
+    assert!(
+        report.errors.iter().all(|e| e.starts_with("sshd: ")),
+        "{:?}",
+        report.errors
+    );
+    let keys = of(Kind::RootKey);
+    assert_eq!(keys.len(), 1, "{:?}", report);
+    assert!(keys[0].0.starts_with("SHA256:"), "{keys:?}");
+    assert!(keys[0]
+        .2
+        .starts_with("/root/.ssh/authorized_keys:1 ssh-ed25519"));
+    let su = of(Kind::SuPassword);
+    assert_eq!(
+        su.len(),
+        1,
+        "one password, through su and su-l (other): {su:?}"
+    );
+    let admins: Vec<String> = of(Kind::PolkitAdmin).into_iter().map(|f| f.0).collect();
+    assert_eq!(admins, ["bin", "daemon"]);
+}

@@ -28,6 +28,8 @@ mod vendors;
 pub use vendors::{Segment, UnknownManager, VendorsConfig};
 pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
+mod reports;
+pub use reports::{ReportsConfig, DEFAULT_SLA};
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -498,6 +500,8 @@ struct RawConfig {
     polkit: polkit::RawPolkit,
     #[serde(default)]
     siem: siem::RawSiem,
+    #[serde(default)]
+    reports: reports::RawReports,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -523,6 +527,8 @@ pub struct Config {
     pub polkit: PolkitConfig,
     /// Where the audit trail is forwarded (X.2).
     pub siem: SiemConfig,
+    /// What the reports measure against (X.3).
+    pub reports: ReportsConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -646,6 +652,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .siem
         .resolve()
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    let reports = raw
+        .reports
+        .resolve()
+        .map_err(|(span, message)| invalid(Some(span), message))?;
 
     let mut seen = HashSet::new();
     let mut resources = Vec::with_capacity(raw.resources.len());
@@ -750,6 +760,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         mfa: raw.mfa,
         polkit,
         siem,
+        reports,
         resources,
         accounts,
         vendors,

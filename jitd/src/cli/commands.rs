@@ -237,6 +237,12 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             show(out, &events, |e| render::audit(e));
             Ok(Exit::Ok)
         }
+        Command::Report {
+            kind,
+            since,
+            html,
+            out,
+        } => super::reports::run(&jitd, kind, since, html.as_deref(), out).await,
         Command::Status { out } => {
             let status: StatusView = parse(&jitd.status().await.map_err(failure)?)?;
             show(out, &status, render::status);

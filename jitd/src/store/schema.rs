@@ -344,6 +344,15 @@ CREATE TABLE siem_cursors (
     last_error       TEXT
 );
 "#,
+    // 19: the reports (docs/design.md "Reports"): requests by when they
+    // were made, and when each was granted (or approved, then awaiting its
+    // holder's second factor), found without reading every audit row. Both
+    // audit indexes are partial: appending any other event never touches them.
+    r#"
+CREATE INDEX requests_requested ON requests(requested_at);
+CREATE INDEX audit_granted ON audit(request, at) WHERE event = 'granted';
+CREATE INDEX audit_awaiting ON audit(request, at) WHERE event = 'awaiting_activation';
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

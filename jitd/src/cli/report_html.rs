@@ -10,9 +10,10 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::reports::{percent, secs};
+use super::reports::{percent, route_cells, secs, usage_cells, ROUTE_COLUMNS, USAGE_COLUMNS};
 use super::{CliError, Exit};
 use crate::api::{EmergencyReport, MttaReport, ResourceUsage, UsageReport};
+use crate::core::notify::render::escape_html;
 use crate::core::reports::ACCESS_BUCKETS;
 use crate::core::sanitize::for_terminal as clean;
 
@@ -37,18 +38,7 @@ const SLA: RGBColor = RGBColor(200, 30, 30);
 /// `text` safe inside HTML: escaped as on a terminal first (controls,
 /// bidi and invisible characters shown), then HTML's own characters.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in clean(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_html(&clean(text))
 }
 
 fn chart_failed(e: impl std::fmt::Display) -> CliError {
@@ -283,40 +273,14 @@ fn hours(secs: u64) -> f64 {
 }
 
 fn mtta_section(r: &MttaReport) -> Result<String, CliError> {
-    let rows: Vec<Vec<String>> = r
-        .routes
-        .iter()
-        .map(|t| {
-            vec![
-                escape(&t.route),
-                secs(t.sla_secs),
-                t.granted.to_string(),
-                secs(t.mean_secs),
-                secs(t.p50_secs),
-                secs(t.p90_secs),
-                secs(t.p99_secs),
-                secs(t.max_secs),
-                percent(t.within_sla_share),
-                t.step_up.to_string(),
-                t.waiting.to_string(),
-                t.not_granted.to_string(),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = r.routes.iter().map(|t| route_cells(t, escape)).collect();
     Ok(format!(
         "<section id=\"mtta\">\n<h2>Time to access</h2>\n\
          <p class=\"note\">From the request to access granted, per route, against <code>[reports.sla]</code>. \
          A grant that waited for its holder's second factor (step-up) counts until it was activated.</p>\n\
          {}{}</section>\n",
         access_chart(r)?,
-        html_table(
-            &[
-                "route", "SLA", "granted", "mean", "p50", "p90", "p99", "max", "within SLA",
-                "step-up", "waiting", "not granted",
-            ],
-            &rows,
-            &["granted", "step-up", "waiting", "not granted"],
-        )
+        html_table(&ROUTE_COLUMNS, &rows, &["GRANTED", "STEP-UP", "NOT GRANTED"]),
     ))
 }
 
@@ -336,45 +300,14 @@ fn usage_section(r: &UsageReport) -> Result<String, CliError> {
             ("used", USED, &|u: &ResourceUsage| hours(u.used_secs)),
         ],
     )?;
-    let ratio = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
-    let rows: Vec<Vec<String>> = r
-        .resources
-        .iter()
-        .map(|u| {
-            vec![
-                escape(&u.resource),
-                u.grants.to_string(),
-                secs(Some(u.granted_secs)),
-                secs(Some(u.used_secs)),
-                percent(u.used_share),
-                ratio(u.ratio_p50),
-                ratio(u.ratio_p90),
-                secs(u.used_p90_secs),
-                secs(u.max_duration_secs),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = r.resources.iter().map(|u| usage_cells(u, escape)).collect();
     Ok(format!(
         "<section id=\"usage\">\n<h2>Grants per resource</h2>\n{grants}\
          <h2>Granted against used time</h2>\n\
          <p class=\"note\">Granted: from the grant's start to its end (or now). Used: the time its \
          sessions covered. A used p90 far below the resource's max_duration suggests a shorter one.</p>\n\
          {held}{}</section>\n",
-        html_table(
-            &[
-                "resource",
-                "grants",
-                "granted",
-                "used",
-                "used %",
-                "ratio p50",
-                "ratio p90",
-                "used p90",
-                "max_duration",
-            ],
-            &rows,
-            &["grants"],
-        )
+        html_table(&USAGE_COLUMNS, &rows, &["GRANTS"]),
     ))
 }
 

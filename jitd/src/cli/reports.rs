@@ -11,7 +11,7 @@ use super::client::{failure, Daemon1Proxy};
 use super::commands::{parse, show};
 use super::render::{table, truncate};
 use super::{report_html, CliError, Exit};
-use crate::api::{EmergencyReport, MttaReport, ReportKind, UsageReport};
+use crate::api::{EmergencyReport, MttaReport, ReportKind, ResourceUsage, RouteTimes, UsageReport};
 use crate::clock::{Clock, SystemClock};
 use crate::core::sanitize::for_terminal as clean;
 
@@ -157,56 +157,90 @@ pub fn emergency_text(r: &EmergencyReport) -> String {
     out
 }
 
+/// The columns of `mtta`, one row a route ([`route_cells`]).
+pub(super) const ROUTE_COLUMNS: [&str; 12] = [
+    "ROUTE",
+    "SLA",
+    "GRANTED",
+    "MEAN",
+    "P50",
+    "P90",
+    "P99",
+    "MAX",
+    "WITHIN SLA",
+    "STEP-UP",
+    "WAITING",
+    "NOT GRANTED",
+];
+
+/// One route's row of `mtta`, its stored text through `text` (the
+/// terminal's escaping, or HTML's).
+pub(super) fn route_cells(t: &RouteTimes, text: impl Fn(&str) -> String) -> Vec<String> {
+    vec![
+        text(&t.route),
+        secs(t.sla_secs),
+        t.granted.to_string(),
+        secs(t.mean_secs),
+        secs(t.p50_secs),
+        secs(t.p90_secs),
+        secs(t.p99_secs),
+        secs(t.max_secs),
+        match t.within_sla {
+            Some(n) if t.granted > 0 => format!("{n} ({})", percent(t.within_sla_share)),
+            _ => "-".into(),
+        },
+        t.step_up.to_string(),
+        match t.oldest_waiting_secs {
+            Some(age) => format!("{} (oldest {})", t.waiting, secs(Some(age))),
+            None => t.waiting.to_string(),
+        },
+        t.not_granted.to_string(),
+    ]
+}
+
+/// Terminal-safe text.
+fn terminal(text: &str) -> String {
+    clean(text).into_owned()
+}
+
 pub fn mtta_text(r: &MttaReport) -> String {
     let mut out = heading("Time to access", &r.from, &r.to);
-    let rows = r
-        .routes
-        .iter()
-        .map(|t| {
-            vec![
-                clean(&t.route).into_owned(),
-                secs(t.sla_secs),
-                t.granted.to_string(),
-                secs(t.mean_secs),
-                secs(t.p50_secs),
-                secs(t.p90_secs),
-                secs(t.p99_secs),
-                secs(t.max_secs),
-                match t.within_sla {
-                    Some(n) if t.granted > 0 => format!("{n} ({})", percent(t.within_sla_share)),
-                    _ => "-".into(),
-                },
-                t.step_up.to_string(),
-                match t.oldest_waiting_secs {
-                    Some(age) => format!("{} (oldest {})", t.waiting, secs(Some(age))),
-                    None => t.waiting.to_string(),
-                },
-                t.not_granted.to_string(),
-            ]
-        })
-        .collect();
-    out.push_str(&table(
-        &[
-            "ROUTE",
-            "SLA",
-            "GRANTED",
-            "MEAN",
-            "P50",
-            "P90",
-            "P99",
-            "MAX",
-            "WITHIN SLA",
-            "STEP-UP",
-            "WAITING",
-            "NOT GRANTED",
-        ],
-        rows,
-    ));
+    let rows = r.routes.iter().map(|t| route_cells(t, terminal)).collect();
+    out.push_str(&table(&ROUTE_COLUMNS, rows));
     out.push_str(
         "\nFrom the request to access granted; a grant that waited for its holder's second \
          factor (STEP-UP) counts until it was activated.\n",
     );
     out
+}
+
+/// The columns of `usage`, one row a resource ([`usage_cells`]).
+pub(super) const USAGE_COLUMNS: [&str; 9] = [
+    "RESOURCE",
+    "GRANTS",
+    "GRANTED",
+    "USED",
+    "USED %",
+    "RATIO P50",
+    "RATIO P90",
+    "USED P90",
+    "MAX DURATION",
+];
+
+/// One resource's row of `usage`, its name through `text`.
+pub(super) fn usage_cells(u: &ResourceUsage, text: impl Fn(&str) -> String) -> Vec<String> {
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    vec![
+        text(&u.resource),
+        u.grants.to_string(),
+        secs(Some(u.granted_secs)),
+        secs(Some(u.used_secs)),
+        percent(u.used_share),
+        ratio(u.ratio_p50),
+        ratio(u.ratio_p90),
+        secs(u.used_p90_secs),
+        secs(u.max_duration_secs),
+    ]
 }
 
 pub fn usage_text(r: &UsageReport) -> String {
@@ -215,38 +249,12 @@ pub fn usage_text(r: &UsageReport) -> String {
         out.push_str("No grants.\n");
         return out;
     }
-    let ratio = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
     let rows = r
         .resources
         .iter()
-        .map(|u| {
-            vec![
-                clean(&u.resource).into_owned(),
-                u.grants.to_string(),
-                secs(Some(u.granted_secs)),
-                secs(Some(u.used_secs)),
-                percent(u.used_share),
-                ratio(u.ratio_p50),
-                ratio(u.ratio_p90),
-                secs(u.used_p90_secs),
-                secs(u.max_duration_secs),
-            ]
-        })
+        .map(|u| usage_cells(u, terminal))
         .collect();
-    out.push_str(&table(
-        &[
-            "RESOURCE",
-            "GRANTS",
-            "GRANTED",
-            "USED",
-            "USED %",
-            "RATIO P50",
-            "RATIO P90",
-            "USED P90",
-            "MAX DURATION",
-        ],
-        rows,
-    ));
+    out.push_str(&table(&USAGE_COLUMNS, rows));
     out.push_str(
         "\nUsed: time covered by the grant's sessions; RATIO: used / granted per grant. \
          A USED P90 far below MAX DURATION suggests a shorter max_duration.\n",

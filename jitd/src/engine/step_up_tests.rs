@@ -12,7 +12,7 @@ use crate::directory::Person;
 use super::tests::{events_named, person, state_of, Fixture};
 use super::*;
 
-const VAULT: &str = r#"
+pub(super) const VAULT: &str = r#"
 [mfa]
 activate_within = "10m"
 [[resource]]

@@ -39,7 +39,7 @@ pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner}
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
 pub use reports::Reports;
 pub(crate) use requests::ListFilter;
-pub(crate) use sessions::SessionRecord;
+pub use sessions::SessionRecord;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::super::step_up_tests::{enrolled, next_code};
+use super::super::step_up_tests::{enrolled, next_code, VAULT};
 use super::super::tests::{person, Fixture};
 use super::*;
 use crate::cli::render::json;
@@ -14,9 +14,9 @@ use crate::cli::reports::{emergency_text, mtta_text, usage_text};
 use crate::core::model::RequestId;
 use crate::store::SessionRecord;
 
-/// `sudo` (privileged: the dual route, bob's break-glass), `notes` (auto,
-/// but its holder activates it with a second factor) and a tighter SLA for
-/// owners than the default.
+/// `sudo` (privileged: the dual route, bob's break-glass), a tighter SLA
+/// for owners than the default, and (in [`VAULT`]) `notes`: auto, but its
+/// holder activates it with a second factor.
 const MORE: &str = r#"
 [[resource]]
 name = "sudo"
@@ -24,13 +24,6 @@ privileged = true
 eligible = ["user:alice", "user:bob"]
 break_glass = ["user:bob"]
 max_duration = "4h"
-[[resource]]
-name = "notes"
-sensitivity = "low"
-environment = "staging"
-eligible = ["user:alice"]
-max_duration = "1h"
-require_mfa = true
 [reports.sla]
 owner = "20m"
 [risk.weights]
@@ -95,7 +88,7 @@ fn submit(engine: &mut Engine, who: &Person, resource: &str, mins: u64, why: &st
 /// A month of use, compressed: every kind of request each report counts,
 /// one made before the window, and what is still open at its end.
 fn seeded() -> (Fixture, Engine, UnixTime) {
-    let f = Fixture::with(MORE);
+    let f = Fixture::with(&format!("{VAULT}{MORE}"));
     let (mut engine, _) = f.open();
     let app = enrolled(&mut engine, &f, &alice());
     // Before the window: left out of every report.

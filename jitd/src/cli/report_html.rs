@@ -189,12 +189,15 @@ fn axis_name(name: &str) -> String {
     super::render::truncate(&clean(name), 14)
 }
 
+/// One series of bars: its label, its colour, and each resource's value.
+type Series<'a> = (&'a str, RGBColor, &'a dyn Fn(&ResourceUsage) -> f64);
+
 /// Bars per resource: one series per `(label, colour, value)` of each.
 fn resource_chart(
     title: &str,
     unit: &str,
     resources: &[&ResourceUsage],
-    series: &[(&str, RGBColor, &dyn Fn(&ResourceUsage) -> f64)],
+    series: &[Series<'_>],
 ) -> Result<String, CliError> {
     let n = resources.len().max(1);
     let top = resources

@@ -2,6 +2,9 @@ use super::*;
 use crate::core::break_glass::{Review, ReviewVerdict};
 use crate::core::model::Role;
 
+/// Values with their counts.
+type Values = &'static [(u64, u64)];
+
 fn dist(values: &[(u64, u64)]) -> Distribution {
     let mut d = Distribution::default();
     for (v, c) in values {
@@ -13,7 +16,7 @@ fn dist(values: &[(u64, u64)]) -> Distribution {
 #[test]
 fn percentiles_are_nearest_rank() {
     // (values with counts, permille, expected)
-    let cases: &[(&[(u64, u64)], u64, Option<u64>)] = &[
+    let cases: &[(Values, u64, Option<u64>)] = &[
         (&[], 500, None),
         (&[(7, 1)], 500, Some(7)),
         (&[(7, 1)], 990, Some(7)),
@@ -42,7 +45,8 @@ fn percentiles_are_nearest_rank() {
 #[test]
 fn mean_max_and_counts_at_most() {
     // (values, mean, max, limit, at most limit)
-    let cases: &[(&[(u64, u64)], Option<u64>, Option<u64>, u64, u64)] = &[
+    type Case = (Values, Option<u64>, Option<u64>, u64, u64);
+    let cases: &[Case] = &[
         (&[], None, None, 10, 0),
         (&[(1, 1), (2, 1)], Some(2), Some(2), 1, 1), // 1.5 rounds up
         (&[(1, 2), (2, 1)], Some(1), Some(2), 2, 3), // 1.33 rounds down

@@ -307,9 +307,10 @@ pub enum Command {
         #[command(subcommand)]
         action: RecordingsAction,
     },
-    /// Reports for root, security and auditors (the jit-audit group): break-glass grants,
-    /// time to access against the SLA, granted against used time; as tables, JSON, or one
-    /// HTML page with charts.
+    /// Reports: break-glass grants, time to access against the SLA, granted against used time.
+    ///
+    /// For root, security and auditors (the jit-audit group); as tables, JSON, or one HTML
+    /// page with charts. Each covers the requests made within --since.
     Report {
         /// Which report (none with --html: the page holds every one).
         #[arg(value_enum, required_unless_present = "html")]

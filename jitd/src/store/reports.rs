@@ -185,8 +185,12 @@ impl Reports {
     /// a session counts for at least a second, as times are whole seconds;
     /// one still open, until `now`).
     pub fn grant_use(&self, w: Window, now: UnixTime) -> Result<Vec<GrantUse>> {
+        // The sessions' union per grant in one pass over `sessions_grant`
+        // (grant, opened_at), no sort: each session adds what it covers
+        // beyond the furthest end before it (`reach`), all within the
+        // grant's span (clipping keeps the order, so the reach clips too).
         let mut stmt = self.conn.prepare(&format!(
-            "WITH g AS (
+            "WITH g AS MATERIALIZED (
                 SELECT r.id, r.resource, {GRANTED_AT} AS start,
                        CASE WHEN r.state = 'active' THEN min(coalesce(r.expires_at, ?3), ?3)
                             ELSE min(coalesce(r.ended_at, r.expires_at),
@@ -195,25 +199,23 @@ impl Reports {
                 WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
                   AND r.state IN ('active', 'expired', 'revoked')
              ),
-             s AS (
-                SELECT g.id, max(s.opened_at, g.start) AS a,
-                       min(max(coalesce(s.closed_at, ?3), s.opened_at + 1), g.stop) AS b
-                FROM g JOIN sessions s ON s.grant_id = g.id
-                WHERE g.start IS NOT NULL
-             ),
              o AS (
-                SELECT id, a, b, max(b) OVER (PARTITION BY id ORDER BY a, b
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-                FROM s WHERE b > a
+                SELECT grant_id, opened_at AS a,
+                       max(coalesce(closed_at, ?3), opened_at + 1) AS b,
+                       max(max(coalesce(closed_at, ?3), opened_at + 1)) OVER (
+                           PARTITION BY grant_id ORDER BY opened_at
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+                FROM sessions WHERE grant_id >= (SELECT coalesce(min(id), 0) FROM g)
              ),
              u AS (
-                SELECT id, sum(max(0, b - max(a, coalesce(reach, a)))) AS used
-                FROM o GROUP BY id
+                SELECT o.grant_id AS id,
+                       sum(max(0, min(o.b, g.stop)
+                                  - max(o.a, g.start, min(coalesce(o.reach, o.a), g.stop)))) AS used
+                FROM o JOIN g ON g.id = o.grant_id GROUP BY o.grant_id
              )
              SELECT g.resource, max(0, g.stop - g.start), coalesce(u.used, 0)
              FROM g LEFT JOIN u ON u.id = g.id
-             WHERE g.start IS NOT NULL AND g.stop IS NOT NULL
-             ORDER BY g.id"
+             WHERE g.start IS NOT NULL AND g.stop IS NOT NULL"
         ))?;
         let rows = stmt.query_map(params![w.from, w.to, now], |r| {
             Ok(GrantUse {

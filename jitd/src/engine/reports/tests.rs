@@ -107,12 +107,17 @@ fn seeded() -> (Fixture, Engine, UnixTime) {
     settle(&mut engine); // expired after its 30 minutes
 
     // owner, approved after 30 minutes (SLA 20m); two overlapping
-    // sessions (900 s covered), then revoked by its holder after an hour.
+    // sessions and one inside the first (900 s covered in all), then
+    // revoked by its holder after an hour.
     let db = submit(&mut engine, &alice(), "db", 120, "migrate the schema");
     f.clock.advance(1800);
     engine.approve(&olivia(), db, "ok", None).unwrap();
     let first = open_session(&mut engine, db, 61001, "db");
-    f.clock.advance(300);
+    f.clock.advance(60);
+    let inner = open_session(&mut engine, db, 61001, "db");
+    f.clock.advance(60);
+    engine.close_sessions(&[inner]).unwrap();
+    f.clock.advance(180);
     let second = open_session(&mut engine, db, 61001, "db");
     f.clock.advance(300);
     engine.close_sessions(&[first]).unwrap();
@@ -249,6 +254,12 @@ fn the_json_is_the_documented_document() {
     );
     let auto = mtta.routes.iter().find(|r| r.route == "auto").unwrap();
     assert_eq!((auto.granted, auto.step_up), (3, 1));
+    let Report::Usage(usage) = run(&mut engine, since, ReportKind::Usage) else {
+        panic!("not the usage report");
+    };
+    let db = usage.resources.iter().find(|r| r.resource == "db").unwrap();
+    // Three sessions, one inside another, two overlapping: 15 minutes.
+    assert_eq!((db.granted_secs, db.used_secs), (3600, 900));
 }
 
 #[test]

@@ -4,14 +4,15 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied or scan to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied, scan or reports to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
 # BENCH_ACCOUNTS (default 100): managed accounts in the custody benchmark,
 # BENCH_VENDORS (default 100): vendors ending together,
 # BENCH_SIEM_EVENTS (default 200000): audit events forwarded to rsyslog,
-# BENCH_SCAN_USERS (default 500): users on the host the standing-privilege scan reads.
+# BENCH_SCAN_USERS (default 500): users on the host the standing-privilege scan reads,
+# BENCH_REPORT_ROWS (default 1000000): audit rows of the reports' month of history.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/sandbox.sh"
@@ -596,6 +597,8 @@ bench_denied() {
     "$BIN/jit-bench" denied --socket "$SANDBOX_DIR/run/pam.socket" --holder 1000000 \
         --denied-uid "$(id -u mike)" --jitd-pid "$JITD_PID" --db "$dir/jit.db" >"$RESULTS/denied.json"
     stop_jitd
+}
+
 # The standing-privilege scan (docs/design.md, "Standing-privilege scan") on a
 # host of BENCH_SCAN_USERS more users, on overlays of /etc and /root and a /run
 # of its own (sshd -T wants /run/sshd): `jitctl scan` against cvtsudoers alone.
@@ -656,12 +659,36 @@ bench_scan() {
     umount -l /etc /root /run
 }
 
+# --- Reports: each `jitctl report KIND --json` over a month of history ---
+# A month of requests on every route with their decisions, grants, sessions, ends and
+# break-glass cases (jit-bench seed --history, through jitd's store), 1,000,000 audit rows;
+# each report as root, against reading the same database without jitd (sqlite3 counting
+# the audit rows) and against `jitctl audit verify` (the chain over every row), same run.
+bench_reports() {
+    local dir="$SANDBOX_DIR/reports" rows=${BENCH_REPORT_ROWS:-1000000}
+    log "reports: seeding a month of history, $rows audit rows"
+    seed --state-dir "$dir" --history --audit "$rows" >"$RESULTS/reports-seed.json"
+    start_jitd "$dir"
+    local report="$BIN/jitctl report --since 31d"
+    log "reports: each report against sqlite3 and audit verify over the same database"
+    hyperfine -N --warmup 2 --runs 10 --style basic --export-json "$RESULTS/reports.json" \
+        -n "sqlite3 count(*) of the audit rows (baseline)" "sqlite3 $dir/jit.db 'SELECT count(*) FROM audit'" \
+        -n "jitctl audit verify (baseline)" "$BIN/jitctl audit verify --json" \
+        -n "jitctl report mtta --json" "$report mtta --json" \
+        -n "jitctl report usage --json" "$report usage --json" \
+        -n "jitctl report emergency --json" "$report emergency --json" \
+        -n "jitctl report --html" "$report --html $dir/report.html" >&2
+    # What the reports counted, for the record.
+    $report mtta --json | jq '[.routes[] | {route, granted}]' >"$RESULTS/reports-mtta.json"
+    stop_jitd
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan; bench_reports ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
@@ -670,7 +697,8 @@ case "${BENCH_ONLY:-}" in
     siem) bench_siem ;;
     denied) bench_denied ;;
     scan) bench_scan ;;
-    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied or scan" >&2; exit 2 ;;
+    reports) bench_reports ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied, scan or reports" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

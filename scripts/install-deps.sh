@@ -19,6 +19,9 @@ needed+=(nftables iproute2 netcat-openbsd)
 needed+=(rsyslog rsyslog-relp rsyslog-gnutls openssl)
 # The fuzz targets: libfuzzer-sys builds libFuzzer (C++).
 needed+=(g++)
+# The reports' HTML page: headless Chromium renders it (a screenshot, its
+# console) in tests/tests/reports.rs, with no network.
+needed+=(chromium)
 missing=()
 for pkg in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

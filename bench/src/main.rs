@@ -60,6 +60,11 @@ enum Cmd {
         /// Rows per transaction.
         #[arg(long, default_value_t = 10_000)]
         batch: u64,
+        /// Instead of active grants: a month of requests on every route with their
+        /// decisions, grants, sessions, ends and break-glass cases, until --audit rows
+        /// are written (the reports' benchmark).
+        #[arg(long, conflicts_with = "grants")]
+        history: bool,
     },
     /// CheckGrant vs Peer.Ping latency over one connection.
     Latency {
@@ -345,8 +350,13 @@ fn main() -> Result<(), BoxError> {
         uid_base,
         expires_at,
         batch,
+        history,
     } = &args.command
     {
+        if *history {
+            println!("{}", seed::history(state_dir, *audit, *batch)?);
+            return Ok(());
+        }
         let out = seed::seed(
             state_dir,
             *grants,

@@ -255,6 +255,7 @@ pub fn report(dir: &Path, command: &str) -> Result<String, BoxError> {
     siem_section(&mut md, dir)?;
     denied_section(&mut md, dir)?;
     scan_section(&mut md, dir)?;
+    reports_section(&mut md, dir)?;
 
     if let Ok(analysis) = std::fs::read_to_string(dir.join("../analysis.md")) {
         writeln!(md, "\n{analysis}")?;
@@ -1130,6 +1131,63 @@ fn siem_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             p(&on, "p50_us"),
             p(&on, "p99_us"),
             f(&on, &["ratio_p50"]),
+        )?;
+    }
+    Ok(())
+}
+
+/// 14. Reports over a month of history.
+fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
+    let (Some(runs), Some(seed)) = (load(dir, "reports.json"), load(dir, "reports-seed.json"))
+    else {
+        return Ok(());
+    };
+    let results = runs["results"].as_array().cloned().unwrap_or_default();
+    let median = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["command"].as_str().is_some_and(|c| c.starts_with(name)))
+            .map_or(f64::NAN, |r| f(r, &["median"]))
+    };
+    let (count, verify) = (median("sqlite3"), median("jitctl audit verify"));
+    writeln!(
+        md,
+        "\n## 14. Reports\n\n\
+         `jit-bench seed --history`: a month of requests on every route (half auto, then owner, dual,\n\
+         break-glass, vendor; one owner request in fifty denied, one grant in seven revoked early) with\n\
+         their decisions, `granted` events, 0 to 4 sessions each (rows and events) and ends, through\n\
+         jitd's store: {} audit rows, {} requests, {} sessions. Each `jitctl report KIND --json --since\n\
+         31d` as root against jitd (which computes it on a read-only connection of its own), `hyperfine\n\
+         -N`, against `sqlite3` counting the audit rows and `jitctl audit verify` (the chain over every\n\
+         row), same run. Target: every report < 2 s.\n\n\
+         | Command | median | min | max | ratio to sqlite3 count | ratio to audit verify | target |\n\
+         |---|---|---|---|---|---|---|",
+        thousands(f(&seed, &["audit_rows"])),
+        thousands(f(&seed, &["requests"])),
+        thousands(f(&seed, &["sessions"])),
+    )?;
+    for r in &results {
+        let name = r["command"].as_str().unwrap_or("?");
+        let m = f(r, &["median"]);
+        let is_report = name.starts_with("jitctl report");
+        writeln!(
+            md,
+            "| {} | {:.3} s | {:.3} s | {:.3} s | {:.2}x | {:.2}x | {} |",
+            if is_report {
+                format!("**{name}**")
+            } else {
+                name.to_owned()
+            },
+            m,
+            f(r, &["min"]),
+            f(r, &["max"]),
+            m / count,
+            m / verify,
+            if is_report {
+                verdict(f(r, &["max"]) < 2.0)
+            } else {
+                ""
+            },
         )?;
     }
     Ok(())

@@ -19,6 +19,11 @@ pub const ERROR_PREFIX: &str = "org.jit.Daemon1.Error";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use crate::core::model::rfc3339;
+/// The reports' documents (`Report`, `jitctl report --json`).
+pub use crate::core::reports::{
+    Bucket, EmergencyGrant, EmergencyReport, EmergencyReview, MttaReport, ReportKind,
+    ResourceUsage, RouteTimes, UsageReport,
+};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ApprovalView {

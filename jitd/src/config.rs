@@ -30,6 +30,8 @@ pub(crate) mod polkit;
 pub use polkit::PolkitConfig;
 mod scan;
 pub use scan::ScanConfig;
+mod reports;
+pub use reports::{ReportsConfig, DEFAULT_SLA};
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -547,6 +549,8 @@ struct RawConfig {
     siem: siem::RawSiem,
     #[serde(default)]
     scan: ScanConfig,
+    #[serde(default)]
+    reports: reports::RawReports,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -575,6 +579,8 @@ pub struct Config {
     pub siem: SiemConfig,
     /// The standing-privilege scan on jitd's own timer.
     pub scan: ScanConfig,
+    /// What the reports measure against (X.3).
+    pub reports: ReportsConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -696,6 +702,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
     let siem = raw
         .siem
+        .resolve()
+        .map_err(|(span, message)| invalid(Some(span), message))?;
+    let reports = raw
+        .reports
         .resolve()
         .map_err(|(span, message)| invalid(Some(span), message))?;
 
@@ -844,6 +854,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         polkit,
         siem,
         scan: raw.scan,
+        reports,
         resources,
         accounts,
         vendors,

@@ -19,12 +19,13 @@ use crate::api::{
 };
 use crate::core::model::RequestId;
 use crate::core::model::Verdict;
+use crate::core::reports::ReportKind;
 use crate::core::vendor::Vendor;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event};
 use crate::sessions::Effects;
 use crate::standing::scanner::{ScanError, Scanner};
-use crate::store::RecordingRecord;
+use crate::store::{RecordingRecord, Reports};
 
 pub struct Daemon {
     gate: Gate,
@@ -33,6 +34,8 @@ pub struct Daemon {
     /// Wakes the expiry timer after anything that may add an earlier deadline.
     rearm: Arc<Notify>,
     scanner: Scanner,
+    /// Held while a report runs: one at a time, however many are asked for.
+    reporting: Arc<std::sync::Mutex<()>>,
 }
 
 type Reply<T> = Result<T, BusError>;
@@ -72,6 +75,7 @@ impl Daemon {
             effects,
             rearm,
             scanner,
+            reporting: Arc::default(),
         }
     }
 
@@ -723,6 +727,38 @@ impl Daemon {
             )));
         }
         to_json(&self.run(move |e| e.verify_anchors(&who, &anchors)).await?)
+    }
+
+    /// Report `kind` (emergency, mtta, usage) over the requests made since
+    /// `since` (Unix seconds), as JSON: for root, security and auditors.
+    /// It runs on a read-only connection of its own, one report at a time,
+    /// off the engine's lock.
+    #[zbus(out_args("report"))]
+    async fn report(
+        &self,
+        kind: String,
+        since: i64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let kind = ReportKind::parse(&kind).ok_or_else(|| {
+            let kinds: Vec<&str> = ReportKind::ALL.iter().map(|k| k.as_str()).collect();
+            BusError::InvalidArgument(format!(
+                "no report '{kind}'; the reports are {}",
+                kinds.join(", ")
+            ))
+        })?;
+        let basis = self.run(move |e| e.report_basis(&who, since)).await?;
+        let reporting = Arc::clone(&self.reporting);
+        let report = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = reporting.lock().unwrap_or_else(|e| e.into_inner());
+            let db = Reports::open(&basis.state_dir).map_err(EngineError::from)?;
+            crate::engine::report(&db, &basis, kind)
+        })
+        .await
+        .map_err(|e| BusError::Failed(e.to_string()))??;
+        to_json(&report)
     }
 
     /// Each SIEM sink and how far behind it is, as JSON.

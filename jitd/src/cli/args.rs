@@ -325,6 +325,24 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Reports: break-glass grants, time to access against the SLA, granted against used time.
+    ///
+    /// For root, security and auditors (the jit-audit group); as tables, JSON, or one HTML
+    /// page with charts. Each covers the requests made within --since.
+    Report {
+        /// Which report (none with --html: the page holds every one).
+        #[arg(value_enum, required_unless_present = "html")]
+        kind: Option<ReportArg>,
+        /// Over the requests made within this long (e.g. 7days; default 30days).
+        #[arg(long, value_name = "DUR", value_parser = duration)]
+        since: Option<Duration>,
+        /// Write every report into FILE: one self-contained HTML page (inline charts, no
+        /// scripts, nothing fetched), mode 0640; a symbolic link there is refused.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "json"])]
+        html: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Show jitd's status and what you may request.
     Status {
         #[command(flatten)]
@@ -383,6 +401,20 @@ pub enum RecordingsAction {
         #[arg(long, value_name = "DIR", default_value = ".")]
         out: std::path::PathBuf,
     },
+}
+
+/// The reports of `jitctl report`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ReportArg {
+    /// Break-glass grants: who, what, when, for how long, the justification (given or
+    /// overdue), the two reviews and their verdicts, incidents.
+    Emergency,
+    /// Time to access per route, from the request to access granted: count, mean, p50, p90,
+    /// p99, max, and the share within the route's SLA ([reports.sla]).
+    Mtta,
+    /// Grants per resource, and the time they were held against the time their sessions
+    /// used (median and p90 of the ratio): what max_duration could be.
+    Usage,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]

@@ -48,6 +48,7 @@ pub trait Daemon1 {
     fn verify_audit(&self) -> zbus::Result<String>;
     fn verify_anchors(&self, anchors: &str) -> zbus::Result<String>;
     fn siem_status(&self) -> zbus::Result<String>;
+    fn report(&self, kind: &str, since: i64) -> zbus::Result<String>;
     fn status(&self) -> zbus::Result<String>;
     fn scan(&self) -> zbus::Result<String>;
     fn scan_history(&self, since: i64) -> zbus::Result<String>;

@@ -242,6 +242,12 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             since,
             out,
         } => super::scan::scan(&jitd, history, since, out).await,
+        Command::Report {
+            kind,
+            since,
+            html,
+            out,
+        } => super::reports::run(&jitd, kind, since, html.as_deref(), out).await,
         Command::Status { out } => {
             let status: StatusView = parse(&jitd.status().await.map_err(failure)?)?;
             show(out, &status, render::status);

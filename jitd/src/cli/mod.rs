@@ -7,6 +7,8 @@ mod mfa;
 pub(crate) mod play;
 pub(crate) mod recordings;
 pub(crate) mod render;
+mod report_html;
+pub(crate) mod reports;
 mod scan;
 mod siem;
 mod step_up;

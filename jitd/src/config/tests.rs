@@ -33,6 +33,7 @@ fn bundled_config_is_valid() {
     assert_eq!(config.risk.business_hours, BusinessHours::default());
     assert_eq!(config.denials.policy(), DenialsConfig::default().policy());
     assert_eq!(config.scan, super::ScanConfig::default());
+    assert_eq!(config.reports, ReportsConfig::default());
 }
 
 #[test]
@@ -848,4 +849,40 @@ fn denials_have_defaults_and_are_read() {
     );
     let err = error_of(&format!("{MINIMAL}\n[denials]\nmax_tracked = 0\n"));
     assert!(err.starts_with("jitd.toml:11:15:"), "{err}");
+}
+
+#[test]
+fn report_slas_default_per_route_and_the_file_overrides_them() {
+    let sla = |config: &Config, route: &str| config.reports.sla.get(route).map(|d| d.as_secs());
+    let defaults = parse_str(MINIMAL).unwrap();
+    for (route, secs) in DEFAULT_SLA {
+        assert_eq!(sla(&defaults, route.as_str()), Some(secs), "{route:?}");
+    }
+    let text = format!("{MINIMAL}\n[reports.sla]\nowner = \"30m\"\nauto = \"10s\"\n");
+    let config = parse_str(&text).unwrap();
+    assert_eq!(sla(&config, "owner"), Some(1800));
+    assert_eq!(sla(&config, "auto"), Some(10));
+    assert_eq!(sla(&config, "dual"), Some(8 * 3600));
+}
+
+#[test]
+fn report_sla_errors_have_positions() {
+    let sla = |body: &str| format!("{MINIMAL}\n[reports.sla]\n{body}\n");
+    let cases = [
+        (
+            sla("polcy = \"1h\""),
+            "jitd.toml:11:1: unknown route 'polcy' in [reports.sla]; the routes are auto, owner, dual, break_glass, vendor",
+        ),
+        (sla("owner = \"soon\""), "jitd.toml:11:9: 'soon' is not a duration"),
+        (sla("owner = \"0s\""), "jitd.toml:11:9: durations must be at least 1s"),
+        (sla("owner = 5"), "jitd.toml:11:9: invalid type"),
+        (
+            format!("{MINIMAL}\n[reports]\nsla_owner = \"1h\"\n"),
+            "jitd.toml:11:1: unknown field `sla_owner`",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = error_of(&text);
+        assert!(err.starts_with(want), "{err}\nwanted: {want}");
+    }
 }

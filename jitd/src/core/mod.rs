@@ -19,6 +19,8 @@ pub(crate) mod pam_stack;
 pub(crate) mod password;
 pub(crate) mod rate;
 pub(crate) mod replay;
+// The reports' documents: also jitctl's.
+pub mod reports;
 pub mod risk;
 pub(crate) mod routing;
 pub mod sanitize;

@@ -97,7 +97,8 @@ pub enum Route {
 }
 
 impl Route {
-    const ALL: [Route; 5] = [
+    /// Every route, in the order reports list them.
+    pub const ALL: [Route; 5] = [
         Route::Auto,
         Route::Owner,
         Route::Dual,

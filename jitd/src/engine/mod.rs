@@ -23,6 +23,7 @@ mod memberships;
 mod mfa;
 mod queries;
 mod recordings;
+mod reports;
 mod roles;
 mod sessions;
 mod standing;
@@ -38,6 +39,7 @@ pub use custody::{CustodyError, Written};
 pub use error::EngineError;
 pub use mfa::LoginStep;
 pub use recordings::{RecordedSession, RecordingStart};
+pub use reports::report;
 
 use sessions::write_journaled;
 use tracking::empty_index;
@@ -127,6 +129,9 @@ pub struct Engine {
     checked_out: HashMap<String, custody::Checkout>,
     /// Root's escrowed recovery password, while it is on the host (T35).
     recovery_file: std::path::PathBuf,
+    /// Where `jit.db` is: the reports read it through a connection of
+    /// their own.
+    state_dir: std::path::PathBuf,
 }
 
 impl Engine {
@@ -180,6 +185,7 @@ impl Engine {
             admissions: Arc::new(Admissions::new(journal, next_session)),
             checked_out: HashMap::new(),
             recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
+            state_dir: state_dir.to_owned(),
         };
         engine.reload()?;
         let events = engine.tick()?;

@@ -12,7 +12,7 @@ use crate::directory::Person;
 use super::tests::{events_named, person, state_of, Fixture};
 use super::*;
 
-const VAULT: &str = r#"
+pub(super) const VAULT: &str = r#"
 [mfa]
 activate_within = "10m"
 [[resource]]
@@ -40,7 +40,7 @@ fn olivia() -> Person {
 }
 
 /// Enrolls `who` (confirmed with the code of now) and returns their app.
-fn enrolled(engine: &mut Engine, f: &Fixture, who: &Person) -> Totp {
+pub(super) fn enrolled(engine: &mut Engine, f: &Fixture, who: &Person) -> Totp {
     let uri = engine.mfa_enroll(who).unwrap();
     let app = Totp::from_url(uri.expose()).unwrap();
     engine.mfa_confirm(who, &code(&app, f)).unwrap();
@@ -49,7 +49,7 @@ fn enrolled(engine: &mut Engine, f: &Fixture, who: &Person) -> Totp {
 
 /// The code of the next 30-second step: a code is good once, so each use
 /// by the same person moves the clock on a step.
-fn next_code(app: &Totp, f: &Fixture) -> String {
+pub(super) fn next_code(app: &Totp, f: &Fixture) -> String {
     f.clock.advance(30);
     code(app, f)
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Result, Store, StoreError, Writer};
+use super::{Result, Store, Writer};
 use crate::core::break_glass::{Case, Review, ReviewVerdict};
 use crate::core::model::{RequestId, Role, Uid, UnixTime};
 
@@ -82,8 +82,23 @@ impl Writer<'_> {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("unknown {what} in a break-glass review"))
+/// A review row's `role, uid, name, verdict, comment, at`, from column
+/// `first` on.
+pub(super) fn review_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Review> {
+    let role: String = r.get(first)?;
+    let verdict: String = r.get(first + 3)?;
+    Ok(Review {
+        uid: r.get(first + 1)?,
+        name: r.get(first + 2)?,
+        role: Role::parse(&role).ok_or_else(|| corrupt_column("role", &role))?,
+        verdict: ReviewVerdict::parse(&verdict).map_err(|_| corrupt_column("verdict", &verdict))?,
+        comment: r.get(first + 4)?,
+        at: r.get(first + 5)?,
+    })
+}
+
+fn corrupt_column(what: &str, value: &str) -> rusqlite::Error {
+    super::requests::corrupt(&format!("{what} of a break-glass review"), value)
 }
 
 fn reviews(conn: &Connection, grant: RequestId) -> Result<Vec<Review>> {
@@ -91,28 +106,8 @@ fn reviews(conn: &Connection, grant: RequestId) -> Result<Vec<Review>> {
         "SELECT role, uid, name, verdict, comment, at FROM break_glass_reviews
          WHERE grant_id = ?1 ORDER BY at, rowid",
     )?;
-    let rows = stmt.query_map([grant], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get::<_, String>(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (role, uid, name, verdict, comment, at) = row?;
-        Ok(Review {
-            uid,
-            name,
-            role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-            verdict: ReviewVerdict::parse(&verdict).map_err(|_| corrupt("verdict"))?,
-            comment,
-            at,
-        })
-    })
-    .collect()
+    let rows = stmt.query_map([grant], |r| review_from_row(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {

@@ -15,6 +15,7 @@ mod memberships;
 mod mfa;
 mod outbox;
 mod recordings;
+mod reports;
 mod requests;
 mod schema;
 mod sessions;
@@ -39,8 +40,9 @@ pub(crate) use journal::Journal;
 pub use mfa::MfaRow;
 pub(crate) use outbox::{Delivery, Doorbell, NotificationRecord, Outbox, Planner};
 pub(crate) use recordings::{Closed, DigestOf, RecordingRecord};
+pub use reports::Reports;
 pub(crate) use requests::ListFilter;
-pub(crate) use sessions::SessionRecord;
+pub use sessions::SessionRecord;
 pub(crate) use standing::ScanRecord;
 pub use usage::GrantUsage;
 

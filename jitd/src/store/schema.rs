@@ -376,6 +376,19 @@ CREATE TABLE standing_scans (
     report TEXT
 );
 "#,
+    // The reports (docs/design.md "Reports"): requests by when they
+    // were made, and when each was granted (or approved, then awaiting its
+    // holder's second factor), found without reading every audit row (both
+    // audit indexes are partial: appending any other event never touches
+    // them); a grant's sessions in the order they opened (the same one
+    // index entry a session as before, for their union without a sort).
+    r#"
+CREATE INDEX requests_requested ON requests(requested_at);
+CREATE INDEX audit_granted ON audit(request, at) WHERE event = 'granted';
+CREATE INDEX audit_awaiting ON audit(request, at) WHERE event = 'awaiting_activation';
+DROP INDEX sessions_grant;
+CREATE INDEX sessions_grant ON sessions(grant_id, opened_at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

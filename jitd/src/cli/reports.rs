@@ -1,0 +1,263 @@
+//! `jitctl report KIND [--since DUR] [--json]` and `jitctl report --html
+//! FILE`: jitd computes each report (`Report`, for root, security and
+//! auditors); this prints it as tables, or writes every one into a page
+//! (`report_html.rs`). What people typed is shown through `clean` (T20).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::args::{Output, ReportArg};
+use super::client::{failure, Daemon1Proxy};
+use super::commands::{parse, show};
+use super::render::{table, truncate};
+use super::{report_html, CliError, Exit};
+use crate::api::{EmergencyReport, MttaReport, ReportKind, ResourceUsage, RouteTimes, UsageReport};
+use crate::clock::{Clock, SystemClock};
+use crate::core::sanitize::for_terminal as clean;
+
+/// The window when `--since` is not given.
+pub const DEFAULT_SINCE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+const REASON_COLUMN: usize = 32;
+
+impl ReportArg {
+    fn kind(self) -> ReportKind {
+        match self {
+            ReportArg::Emergency => ReportKind::Emergency,
+            ReportArg::Mtta => ReportKind::Mtta,
+            ReportArg::Usage => ReportKind::Usage,
+        }
+    }
+}
+
+pub async fn run(
+    jitd: &Daemon1Proxy<'_>,
+    kind: Option<ReportArg>,
+    since: Option<Duration>,
+    html: Option<&Path>,
+    out: Output,
+) -> Result<Exit, CliError> {
+    let now = SystemClock.wall_precise().as_secs();
+    let since = now.saturating_sub(since.unwrap_or(DEFAULT_SINCE).as_secs());
+    let since = i64::try_from(since).unwrap_or(0);
+    let fetch =
+        |kind: ReportKind| async move { jitd.report(kind.as_str(), since).await.map_err(failure) };
+    if let Some(file) = html {
+        let mtta: MttaReport = parse(&fetch(ReportKind::Mtta).await?)?;
+        let usage: UsageReport = parse(&fetch(ReportKind::Usage).await?)?;
+        let emergency: EmergencyReport = parse(&fetch(ReportKind::Emergency).await?)?;
+        let page = report_html::page(&mtta, &usage, &emergency)?;
+        report_html::write_private(file, &page)?;
+        if !out.json {
+            println!("Wrote {} ({} bytes).", file.display(), page.len());
+        }
+        return Ok(Exit::Ok);
+    }
+    let Some(kind) = kind else {
+        return Err(CliError::new(
+            Exit::Usage,
+            "name a report (emergency, mtta, usage) or give --html FILE",
+        ));
+    };
+    let json = fetch(kind.kind()).await?;
+    match kind.kind() {
+        ReportKind::Emergency => show(out, &parse::<EmergencyReport>(&json)?, emergency_text),
+        ReportKind::Mtta => show(out, &parse::<MttaReport>(&json)?, mtta_text),
+        ReportKind::Usage => show(out, &parse::<UsageReport>(&json)?, usage_text),
+    }
+    Ok(Exit::Ok)
+}
+
+/// A duration as people read it (`1h 30m`), `-` for none.
+pub(super) fn secs(value: Option<u64>) -> String {
+    value.map_or("-".into(), |s| {
+        humantime::format_duration(Duration::from_secs(s)).to_string()
+    })
+}
+
+/// A share as a percentage with one decimal, `-` for none.
+pub(super) fn percent(share: Option<f64>) -> String {
+    share.map_or("-".into(), |s| format!("{:.1}%", s * 100.0))
+}
+
+fn heading(what: &str, from: &str, to: &str) -> String {
+    format!("{what}, requests made from {from} to {to}\n\n")
+}
+
+pub fn emergency_text(r: &EmergencyReport) -> String {
+    let mut out = heading("Break-glass grants", &r.from, &r.to);
+    if r.grants.is_empty() {
+        out.push_str("No break-glass grants.\n");
+        return out;
+    }
+    let verdict = |g: &crate::api::EmergencyGrant, role: &str| {
+        g.reviews
+            .iter()
+            .find(|v| v.role == role)
+            .map_or("awaited".into(), |v| {
+                format!("{} ({})", v.verdict, clean(&v.who))
+            })
+    };
+    let rows = r
+        .grants
+        .iter()
+        .map(|g| {
+            vec![
+                g.id.to_string(),
+                clean(&g.user).into_owned(),
+                clean(&g.resource).into_owned(),
+                g.granted_at
+                    .clone()
+                    .unwrap_or_else(|| "(not started)".into()),
+                secs(Some(g.duration_secs)),
+                g.state.clone(),
+                g.justification.replace('_', " "),
+                verdict(g, "manager"),
+                verdict(g, "security"),
+                if g.incidents.is_empty() {
+                    "-".into()
+                } else {
+                    let ids: Vec<String> = g.incidents.iter().map(u64::to_string).collect();
+                    ids.join(", ")
+                },
+                truncate(&clean(&g.reason), REASON_COLUMN),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "ID",
+            "USER",
+            "RESOURCE",
+            "STARTED",
+            "FOR",
+            "STATE",
+            "JUSTIFICATION",
+            "MANAGER",
+            "SECURITY",
+            "INCIDENTS",
+            "REASON",
+        ],
+        rows,
+    ));
+    let overdue = r
+        .grants
+        .iter()
+        .filter(|g| g.justification == "overdue")
+        .count();
+    let unreviewed = r
+        .grants
+        .iter()
+        .filter(|g| !g.awaiting_reviews.is_empty())
+        .count();
+    out.push_str(&format!(
+        "\n{} grants: {overdue} justification overdue, {unreviewed} awaiting a review.\n",
+        r.grants.len()
+    ));
+    out
+}
+
+/// The columns of `mtta`, one row a route ([`route_cells`]).
+pub(super) const ROUTE_COLUMNS: [&str; 12] = [
+    "ROUTE",
+    "SLA",
+    "GRANTED",
+    "MEAN",
+    "P50",
+    "P90",
+    "P99",
+    "MAX",
+    "WITHIN SLA",
+    "STEP-UP",
+    "WAITING",
+    "NOT GRANTED",
+];
+
+/// One route's row of `mtta`, its stored text through `text` (the
+/// terminal's escaping, or HTML's).
+pub(super) fn route_cells(t: &RouteTimes, text: impl Fn(&str) -> String) -> Vec<String> {
+    vec![
+        text(&t.route),
+        secs(t.sla_secs),
+        t.granted.to_string(),
+        secs(t.mean_secs),
+        secs(t.p50_secs),
+        secs(t.p90_secs),
+        secs(t.p99_secs),
+        secs(t.max_secs),
+        match t.within_sla {
+            Some(n) if t.granted > 0 => format!("{n} ({})", percent(t.within_sla_share)),
+            _ => "-".into(),
+        },
+        t.step_up.to_string(),
+        match t.oldest_waiting_secs {
+            Some(age) => format!("{} (oldest {})", t.waiting, secs(Some(age))),
+            None => t.waiting.to_string(),
+        },
+        t.not_granted.to_string(),
+    ]
+}
+
+/// Terminal-safe text.
+fn terminal(text: &str) -> String {
+    clean(text).into_owned()
+}
+
+pub fn mtta_text(r: &MttaReport) -> String {
+    let mut out = heading("Time to access", &r.from, &r.to);
+    let rows = r.routes.iter().map(|t| route_cells(t, terminal)).collect();
+    out.push_str(&table(&ROUTE_COLUMNS, rows));
+    out.push_str(
+        "\nFrom the request to access granted; a grant that waited for its holder's second \
+         factor (STEP-UP) counts until it was activated.\n",
+    );
+    out
+}
+
+/// The columns of `usage`, one row a resource ([`usage_cells`]).
+pub(super) const USAGE_COLUMNS: [&str; 9] = [
+    "RESOURCE",
+    "GRANTS",
+    "GRANTED",
+    "USED",
+    "USED %",
+    "RATIO P50",
+    "RATIO P90",
+    "USED P90",
+    "MAX DURATION",
+];
+
+/// One resource's row of `usage`, its name through `text`.
+pub(super) fn usage_cells(u: &ResourceUsage, text: impl Fn(&str) -> String) -> Vec<String> {
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    vec![
+        text(&u.resource),
+        u.grants.to_string(),
+        secs(Some(u.granted_secs)),
+        secs(Some(u.used_secs)),
+        percent(u.used_share),
+        ratio(u.ratio_p50),
+        ratio(u.ratio_p90),
+        secs(u.used_p90_secs),
+        secs(u.max_duration_secs),
+    ]
+}
+
+pub fn usage_text(r: &UsageReport) -> String {
+    let mut out = heading("Granted against used time", &r.from, &r.to);
+    if r.resources.is_empty() {
+        out.push_str("No grants.\n");
+        return out;
+    }
+    let rows = r
+        .resources
+        .iter()
+        .map(|u| usage_cells(u, terminal))
+        .collect();
+    out.push_str(&table(&USAGE_COLUMNS, rows));
+    out.push_str(
+        "\nUsed: time covered by the grant's sessions; RATIO: used / granted per grant. \
+         A USED P90 far below MAX DURATION suggests a shorter max_duration.\n",
+    );
+    out
+}

@@ -1,0 +1,296 @@
+//! Golden tests of every report, text and JSON, on a database seeded
+//! through the engine itself (its store, its audit events) with a
+//! hand-driven clock. `JIT_UPDATE_GOLDEN=1 cargo test -p jitd reports`
+//! rewrites the files in `golden/` after a deliberate change.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::super::step_up_tests::{enrolled, next_code, VAULT};
+use super::super::tests::{person, Fixture};
+use super::*;
+use crate::cli::render::json;
+use crate::cli::reports::{emergency_text, mtta_text, usage_text};
+use crate::core::model::RequestId;
+use crate::store::SessionRecord;
+
+/// `sudo` (privileged: the dual route, bob's break-glass), a tighter SLA
+/// for owners than the default, and (in [`VAULT`]) `notes`: auto, but its
+/// holder activates it with a second factor.
+const MORE: &str = r#"
+[[resource]]
+name = "sudo"
+privileged = true
+eligible = ["user:alice", "user:bob"]
+break_glass = ["user:bob"]
+max_duration = "4h"
+[reports.sla]
+owner = "20m"
+[risk.weights]
+recent_denial = 0
+recent_break_glass = 0
+"#;
+
+const DAY: u64 = 86400;
+
+fn alice() -> Person {
+    person(61001, "alice")
+}
+fn bob() -> Person {
+    person(61002, "bob")
+}
+fn olivia() -> Person {
+    person(61006, "olivia")
+}
+fn mike() -> Person {
+    person(61004, "mike")
+}
+fn sam() -> Person {
+    person(61005, "sam")
+}
+fn root() -> Person {
+    person(0, "root")
+}
+
+/// A session of `grant` (held by `uid`, for `resource`) opened now.
+fn open_session(engine: &mut Engine, grant: RequestId, uid: u32, resource: &str) -> u64 {
+    let session = SessionRecord {
+        id: 0,
+        grant,
+        uid,
+        service: "sudo".into(),
+        tty: "/dev/pts/1".into(),
+        rhost: String::new(),
+        pid: 4242,
+        started: None,
+        cgroup: None,
+        opened_at: 0,
+        closed_at: None,
+    };
+    let (session, _) = engine.admitter().admit(session, resource).unwrap();
+    engine.write_admitted().unwrap();
+    session.id
+}
+
+/// What jitd's timer does on time: the expiry warning, then the expiry.
+fn settle(engine: &mut Engine) {
+    engine.tick().unwrap();
+    engine.tick().unwrap();
+}
+
+fn submit(engine: &mut Engine, who: &Person, resource: &str, mins: u64, why: &str) -> RequestId {
+    let (req, _) = engine
+        .submit(who, resource, Duration::from_secs(mins * 60), why, None)
+        .unwrap();
+    req.id
+}
+
+/// A month of use, compressed: every kind of request each report counts,
+/// one made before the window, and what is still open at its end.
+fn seeded() -> (Fixture, Engine, UnixTime) {
+    let f = Fixture::with(&format!("{VAULT}{MORE}"));
+    let (mut engine, _) = f.open();
+    let app = enrolled(&mut engine, &f, &alice());
+    // Before the window: left out of every report.
+    submit(&mut engine, &alice(), "logs", 30, "last month");
+    f.clock.advance(2 * DAY);
+    settle(&mut engine);
+    let since = engine.now() - DAY as i64;
+
+    // auto, granted at once; one 5-minute session.
+    let logs = submit(&mut engine, &alice(), "logs", 30, "rotate logs");
+    f.clock.advance(60);
+    let s = open_session(&mut engine, logs, 61001, "logs");
+    f.clock.advance(300);
+    engine.close_sessions(&[s]).unwrap();
+    f.clock.advance(1500);
+    settle(&mut engine); // expired after its 30 minutes
+
+    // owner, approved after 30 minutes (SLA 20m); two overlapping
+    // sessions and one inside the first (900 s covered in all), then
+    // revoked by its holder after an hour.
+    let db = submit(&mut engine, &alice(), "db", 120, "migrate the schema");
+    f.clock.advance(1800);
+    engine.approve(&olivia(), db, "ok", None).unwrap();
+    let first = open_session(&mut engine, db, 61001, "db");
+    f.clock.advance(60);
+    let inner = open_session(&mut engine, db, 61001, "db");
+    f.clock.advance(60);
+    engine.close_sessions(&[inner]).unwrap();
+    f.clock.advance(180);
+    let second = open_session(&mut engine, db, 61001, "db");
+    f.clock.advance(300);
+    engine.close_sessions(&[first]).unwrap();
+    f.clock.advance(300);
+    engine.close_sessions(&[second]).unwrap();
+    f.clock.advance(2700);
+    engine.revoke(&alice(), db, "done").unwrap();
+
+    // owner, denied; owner, withdrawn before a decision.
+    let denied = submit(&mut engine, &alice(), "db", 120, "again");
+    f.clock.advance(600);
+    engine.deny(&olivia(), denied, "use staging").unwrap();
+    let withdrawn = submit(&mut engine, &alice(), "db", 120, "oops");
+    engine.revoke(&alice(), withdrawn, "").unwrap();
+
+    // dual: the manager after 2 hours, security after 5; never used.
+    let sudo = submit(&mut engine, &alice(), "sudo", 60, "kernel update");
+    f.clock.advance(2 * 3600);
+    engine.approve(&mike(), sudo, "", None).unwrap();
+    f.clock.advance(3 * 3600);
+    engine.approve(&sam(), sudo, "", None).unwrap();
+    f.clock.advance(3600);
+    settle(&mut engine);
+
+    // break-glass: bob's, justified late, one verdict each way: an incident.
+    let (bg, _) = engine
+        .break_glass(
+            &bob(),
+            "sudo",
+            Some(Duration::from_secs(1800)),
+            "prod is down\x1b[2J",
+        )
+        .unwrap();
+    let s = open_session(&mut engine, bg.id, 61002, "sudo");
+    f.clock.advance(600);
+    engine.close_sessions(&[s]).unwrap();
+    f.clock.advance(2 * 3600);
+    settle(&mut engine); // expired, and its justification overdue
+    engine.justify(&bob(), bg.id, "disk full on db1").unwrap();
+    engine.review(&mike(), bg.id, "justified", "fine").unwrap();
+    engine
+        .review(&sam(), bg.id, "unjustified", "should have asked")
+        .unwrap();
+    // alice's, never justified: overdue, unreviewed.
+    let (bg2, _) = engine
+        .break_glass(&alice(), "logs", Some(Duration::from_secs(600)), "pager")
+        .unwrap();
+    f.clock.advance(3600 + 60);
+    settle(&mut engine);
+    let _ = bg2;
+
+    // auto with MFA step-up: approved at once, activated 2 minutes later.
+    let notes = submit(&mut engine, &alice(), "notes", 10, "read notes");
+    f.clock.advance(90);
+    let code = next_code(&app, &f);
+    engine.activate(&alice(), notes, &code).unwrap();
+    f.clock.advance(1200);
+    settle(&mut engine);
+
+    // Still open at the end: an active grant in use, a pending request.
+    let active = submit(&mut engine, &alice(), "logs", 50, "still on it");
+    f.clock.advance(120);
+    open_session(&mut engine, active, 61001, "logs");
+    f.clock.advance(240);
+    submit(&mut engine, &alice(), "db", 60, "later");
+    f.clock.advance(60);
+    (f, engine, since)
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/engine/reports/golden")
+}
+
+/// `actual` is what `golden/NAME` holds (or becomes it, when updating).
+#[track_caller]
+fn golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("JIT_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (JIT_UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert!(
+        expected == actual,
+        "{name} differs from {} (JIT_UPDATE_GOLDEN=1 rewrites it):\n{actual}",
+        path.display()
+    );
+}
+
+fn run(engine: &mut Engine, since: UnixTime, kind: ReportKind) -> Report {
+    let basis = engine.report_basis(&root(), since).unwrap();
+    let db = Reports::open(&basis.state_dir).unwrap();
+    report(&db, &basis, kind).unwrap()
+}
+
+#[test]
+fn every_report_matches_its_golden_text_and_json() {
+    let (_f, mut engine, since) = seeded();
+    for kind in ReportKind::ALL {
+        let report = run(&mut engine, since, kind);
+        let text = match &report {
+            Report::Emergency(r) => emergency_text(r),
+            Report::Mtta(r) => mtta_text(r),
+            Report::Usage(r) => usage_text(r),
+        };
+        golden(&format!("{}.txt", kind.as_str()), &text);
+        golden(&format!("{}.json", kind.as_str()), &(json(&report) + "\n"));
+    }
+}
+
+#[test]
+fn the_json_is_the_documented_document() {
+    let (_f, mut engine, since) = seeded();
+    let Report::Mtta(mtta) = run(&mut engine, since, ReportKind::Mtta) else {
+        panic!("not the mtta report");
+    };
+    let text = json(&mtta);
+    let back: crate::api::MttaReport = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, mtta);
+    let owner = mtta.routes.iter().find(|r| r.route == "owner").unwrap();
+    // Granted after 30 minutes, against 20: outside; one denied, one
+    // withdrawn; the pending one waits.
+    assert_eq!(
+        (
+            owner.granted,
+            owner.p50_secs,
+            owner.within_sla,
+            owner.not_granted,
+            owner.waiting
+        ),
+        (1, Some(1800), Some(0), 2, 1)
+    );
+    let auto = mtta.routes.iter().find(|r| r.route == "auto").unwrap();
+    assert_eq!((auto.granted, auto.step_up), (3, 1));
+    let Report::Usage(usage) = run(&mut engine, since, ReportKind::Usage) else {
+        panic!("not the usage report");
+    };
+    let db = usage.resources.iter().find(|r| r.resource == "db").unwrap();
+    // Three sessions, one inside another, two overlapping: 15 minutes.
+    assert_eq!((db.granted_secs, db.used_secs), (3600, 900));
+}
+
+#[test]
+fn only_root_security_and_auditors_may_run_reports() {
+    let (_f, mut engine, since) = seeded();
+    for who in [alice(), olivia(), mike()] {
+        let refused = engine.report_basis(&who, since);
+        assert!(
+            matches!(refused, Err(EngineError::NotAuditor)),
+            "{}: {refused:?}",
+            who.name
+        );
+    }
+    for who in [root(), sam()] {
+        assert!(engine.report_basis(&who, since).is_ok(), "{}", who.name);
+    }
+}
+
+#[test]
+fn an_empty_window_reports_nothing_but_the_routes_slas() {
+    let (_f, mut engine, _) = seeded();
+    let later = engine.now() + 1;
+    let Report::Usage(usage) = run(&mut engine, later, ReportKind::Usage) else {
+        panic!("not the usage report");
+    };
+    assert!(usage.resources.is_empty());
+    let Report::Mtta(mtta) = run(&mut engine, later, ReportKind::Mtta) else {
+        panic!("not the mtta report");
+    };
+    assert!(mtta
+        .routes
+        .iter()
+        .all(|r| r.granted == 0 && r.sla_secs.is_some()));
+}

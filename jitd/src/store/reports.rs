@@ -1,0 +1,229 @@
+//! The reports' side of the store (docs/design.md "Reports"): counts, sums
+//! and joins in SQL over the requests made in a window; `core::reports`
+//! shapes them. Read through a connection of its own ([`Reports`]), never
+//! the engine's: a report over a million audit rows holds no lock a request
+//! or a sudo waits for (WAL readers do not block the writer).
+//!
+//! A request is in the window when it was made in it (`requested_at`,
+//! indexed since schema 19), whenever it was granted. Extensions are not
+//! requests for access: they are left out. When a request was granted is
+//! its first `granted` audit event (partial indexes, schema 19).
+
+use rusqlite::{params, Connection, OpenFlags};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::cases::review_from_row;
+use super::Result;
+use crate::core::break_glass::Case;
+use crate::core::model::{RequestId, UnixTime};
+use crate::core::reports::{AccessCounts, EmergencyRow, GrantUse, GrantedCount, OpenCount, Window};
+
+/// A read-only connection to `jit.db` for the reports.
+pub struct Reports {
+    conn: Connection,
+}
+
+/// When request `r` was first granted.
+const GRANTED_AT: &str =
+    "(SELECT min(a.at) FROM audit a WHERE a.request = r.id AND a.event = 'granted')";
+
+impl Reports {
+    /// Opens the database the engine has already created and migrated.
+    pub fn open(state_dir: &Path) -> Result<Reports> {
+        let conn = Connection::open_with_flags(
+            state_dir.join("jit.db"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Reports { conn })
+    }
+
+    /// Break-glass grants requested in `w`, oldest first, each with its
+    /// case, reviews and incidents (three queries, joined here by grant).
+    pub fn emergency(&self, w: Window) -> Result<Vec<EmergencyRow>> {
+        const IN_WINDOW: &str = "r.route = 'break_glass' AND r.requested_at BETWEEN ?1 AND ?2";
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT r.id, r.user, r.uid, r.resource, r.state, r.reason, r.requested_at,
+                    r.duration_secs, {GRANTED_AT}, c.holder, c.due_at, c.justification,
+                    c.justified_at, c.overdue_at, c.closed_at
+             FROM requests r LEFT JOIN break_glass_cases c ON c.grant_id = r.id
+             WHERE {IN_WINDOW} ORDER BY r.id"
+        ))?;
+        let rows = stmt.query_map(params![w.from, w.to], |r| {
+            let id: RequestId = r.get(0)?;
+            let due_at: Option<UnixTime> = r.get(10)?;
+            Ok(EmergencyRow {
+                id,
+                user: r.get(1)?,
+                uid: r.get(2)?,
+                resource: r.get(3)?,
+                state: r.get(4)?,
+                reason: r.get(5)?,
+                requested_at: r.get(6)?,
+                duration_secs: r.get(7)?,
+                granted_at: r.get(8)?,
+                case: match due_at {
+                    None => None,
+                    Some(due_at) => Some(Case {
+                        grant: id,
+                        holder: r.get(9)?,
+                        due_at,
+                        justification: r.get(11)?,
+                        justified_at: r.get(12)?,
+                        overdue_at: r.get(13)?,
+                        reviews: Vec::new(),
+                        incidents: Vec::new(),
+                        closed_at: r.get(14)?,
+                    }),
+                },
+            })
+        })?;
+        let mut grants: Vec<EmergencyRow> = rows.collect::<rusqlite::Result<_>>()?;
+        let mut cases: BTreeMap<RequestId, &mut Case> = grants
+            .iter_mut()
+            .filter_map(|g| g.case.as_mut().map(|c| (g.id, c)))
+            .collect();
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT v.grant_id, v.role, v.uid, v.name, v.verdict, v.comment, v.at
+             FROM break_glass_reviews v JOIN requests r ON r.id = v.grant_id
+             WHERE {IN_WINDOW} ORDER BY v.grant_id, v.at, v.rowid"
+        ))?;
+        let reviews = stmt.query_map(params![w.from, w.to], |r| {
+            Ok((r.get::<_, RequestId>(0)?, review_from_row(r, 1)?))
+        })?;
+        for review in reviews {
+            let (grant, review) = review?;
+            if let Some(case) = cases.get_mut(&grant) {
+                case.reviews.push(review);
+            }
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT i.grant_id, i.id FROM incidents i JOIN requests r ON r.id = i.grant_id
+             WHERE {IN_WINDOW} ORDER BY i.id"
+        ))?;
+        let incidents = stmt.query_map(params![w.from, w.to], |r| {
+            Ok((r.get::<_, RequestId>(0)?, r.get::<_, u64>(1)?))
+        })?;
+        for incident in incidents {
+            let (grant, id) = incident?;
+            if let Some(case) = cases.get_mut(&grant) {
+                case.incidents.push(id);
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Requests made in `w` (not extensions), per route: the granted ones
+    /// counted by their whole seconds from the request to `granted`, with
+    /// those that waited for their holder's second factor (approved first,
+    /// `awaiting_activation`) and how long; the others, waiting or not
+    /// granted.
+    pub fn access_counts(&self, w: Window) -> Result<AccessCounts> {
+        let mut stmt = self.conn.prepare(&format!(
+            "WITH t AS (
+                SELECT r.route, r.state, r.requested_at, {GRANTED_AT} AS granted_at,
+                       (SELECT min(a.at) FROM audit a
+                        WHERE a.request = r.id AND a.event = 'awaiting_activation') AS approved_at
+                FROM requests r
+                WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
+             )
+             SELECT route,
+                    CASE WHEN granted_at IS NOT NULL THEN 0
+                         WHEN state IN ('pending', 'approved') THEN 1
+                         ELSE 2 END AS outcome,
+                    max(0, granted_at - requested_at) AS secs,
+                    count(*), count(approved_at),
+                    coalesce(sum(max(0, granted_at - approved_at)), 0),
+                    min(requested_at)
+             FROM t GROUP BY route, outcome, secs ORDER BY route, outcome, secs"
+        ))?;
+        let rows = stmt.query_map(params![w.from, w.to], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u8>(1)?,
+                r.get::<_, Option<u64>>(2)?,
+                r.get::<_, u64>(3)?,
+                r.get::<_, u64>(4)?,
+                r.get::<_, u64>(5)?,
+                r.get::<_, Option<UnixTime>>(6)?,
+            ))
+        })?;
+        let mut counts = AccessCounts::default();
+        for row in rows {
+            let (route, outcome, secs, count, step_up, holder_wait_secs, oldest) = row?;
+            match (outcome, secs) {
+                (0, Some(secs)) => counts.granted.push(GrantedCount {
+                    route,
+                    secs,
+                    count,
+                    step_up,
+                    holder_wait_secs,
+                }),
+                (1, _) => counts.open.push(OpenCount {
+                    route,
+                    waiting: count,
+                    oldest,
+                    not_granted: 0,
+                }),
+                _ => counts.open.push(OpenCount {
+                    route,
+                    waiting: 0,
+                    oldest: None,
+                    not_granted: count,
+                }),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Grants requested in `w` that started, oldest first: how long each was
+    /// held (from `granted` to its end: its revocation, or its expiry even
+    /// when jitd, down then, recorded it later; to `now` while active) and how
+    /// much of that its sessions covered (overlapping sessions counted once;
+    /// a session counts for at least a second, as times are whole seconds;
+    /// one still open, until `now`).
+    pub fn grant_use(&self, w: Window, now: UnixTime) -> Result<Vec<GrantUse>> {
+        // The sessions' union per grant in one pass over `sessions_grant`
+        // (grant, opened_at), no sort: each session adds what it covers
+        // beyond the furthest end before it (`reach`), all within the
+        // grant's span (clipping keeps the order, so the reach clips too).
+        let mut stmt = self.conn.prepare(&format!(
+            "WITH g AS MATERIALIZED (
+                SELECT r.id, r.resource, {GRANTED_AT} AS start,
+                       CASE WHEN r.state = 'active' THEN min(coalesce(r.expires_at, ?3), ?3)
+                            ELSE min(coalesce(r.ended_at, r.expires_at),
+                                     coalesce(r.expires_at, r.ended_at)) END AS stop
+                FROM requests r
+                WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
+                  AND r.state IN ('active', 'expired', 'revoked')
+             ),
+             o AS (
+                SELECT grant_id, opened_at AS a,
+                       max(coalesce(closed_at, ?3), opened_at + 1) AS b,
+                       max(max(coalesce(closed_at, ?3), opened_at + 1)) OVER (
+                           PARTITION BY grant_id ORDER BY opened_at
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+                FROM sessions WHERE grant_id >= (SELECT coalesce(min(id), 0) FROM g)
+             ),
+             u AS (
+                SELECT o.grant_id AS id,
+                       sum(max(0, min(o.b, g.stop)
+                                  - max(o.a, g.start, min(coalesce(o.reach, o.a), g.stop)))) AS used
+                FROM o JOIN g ON g.id = o.grant_id GROUP BY o.grant_id
+             )
+             SELECT g.resource, max(0, g.stop - g.start), coalesce(u.used, 0)
+             FROM g LEFT JOIN u ON u.id = g.id
+             WHERE g.start IS NOT NULL AND g.stop IS NOT NULL"
+        ))?;
+        let rows = stmt.query_map(params![w.from, w.to, now], |r| {
+            Ok(GrantUse {
+                resource: r.get(0)?,
+                granted_secs: r.get(1)?,
+                used_secs: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -127,10 +127,22 @@ fn token(text: &str, max: usize) -> String {
     }
 }
 
-/// A PARAM-VALUE: `"`, `\` and `]` escaped (RFC 5424 section 6.3.3).
+/// Longest PARAM-VALUE, in characters: the whole value is in the MSG's
+/// JSON; the structured data is for matching, and rsyslog's default
+/// message limit is 8 KiB.
+const MAX_PARAM_CHARS: usize = 256;
+
+/// A PARAM-VALUE: control and invisible characters escaped as for a
+/// terminal (what a user typed may hold them), cut to [`MAX_PARAM_CHARS`],
+/// then `"`, `\` and `]` escaped (RFC 5424 section 6.3.3).
 fn param_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    let clean = jitd::core::sanitize::for_terminal(text);
+    let mut out = String::with_capacity(clean.len().min(MAX_PARAM_CHARS + 8));
+    for (n, c) in clean.chars().enumerate() {
+        if n == MAX_PARAM_CHARS {
+            out.push('…');
+            break;
+        }
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
         }
@@ -317,6 +329,22 @@ mod tests {
         assert_eq!(json["id"], 12);
         assert_eq!(json["host"], "db 1");
         assert_eq!(json["type"], "event");
+    }
+
+    #[test]
+    fn structured_data_values_hold_no_controls_and_are_bounded() {
+        let long = "x".repeat(5000);
+        let record = event(
+            "requested",
+            serde_json::json!({"reason": "two\nlines \u{1b}[2J", "long": long}),
+        );
+        let line = rfc5424(&record, &labels());
+        let sd = line.split(" {").next().unwrap();
+        assert!(!sd.chars().any(char::is_control), "{sd}");
+        assert!(sd.contains(r#"detail.reason="two\\nlines \\u{1b}[2J""#), "{sd}");
+        assert!(sd.len() < 1200, "{}", sd.len());
+        // The MSG keeps the whole value, JSON-escaped.
+        assert!(line.contains(&long) && line.contains("two\\nlines"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::commands::{parse, show};
 use super::{render, CliError, Exit};
 use crate::api::{AnchorView, SinkView, VerifyView};
 
-/// Most anchors sent to jitd (its limit): the newest are kept.
+/// Most rows checked in one call (jitd's limit): more go in several.
 const MAX_ANCHORS: usize = 100_000;
 
 pub async fn status(jitd: &Daemon1Proxy<'_>, out: Output) -> Result<Exit, CliError> {
@@ -35,8 +35,25 @@ pub async fn verify_anchors(
     for line in reader.lines() {
         lines.push(line.map_err(unreadable)?);
     }
-    let anchors = anchors_in(lines.iter().map(String::as_str));
-    if anchors.is_empty() {
+    let deliverer = nix::unistd::User::from_name(crate::deliver::USER)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let rows = match rows_in(lines.iter().map(String::as_str), deliverer) {
+        Ok(rows) => rows,
+        // The SIEM's own records show a rollback: no need to ask the host.
+        Err(problem) => {
+            let view = VerifyView {
+                ok: false,
+                rows: 0,
+                problem: Some(problem),
+                anchors: Some(0),
+            };
+            show(out, &view, render::verification);
+            return Ok(Exit::Failed);
+        }
+    };
+    if rows.is_empty() {
         return Err(CliError::new(
             Exit::Usage,
             format!(
@@ -46,9 +63,27 @@ pub async fn verify_anchors(
             ),
         ));
     }
-    let json =
-        serde_json::to_string(&anchors).map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
-    let result: VerifyView = parse(&jitd.verify_anchors(&json).await.map_err(failure)?)?;
+    // In chunks of what jitd takes at once: every row is checked.
+    let mut checked = 0;
+    let mut result: Option<VerifyView> = None;
+    for chunk in rows.chunks(MAX_ANCHORS) {
+        let json =
+            serde_json::to_string(chunk).map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
+        let view: VerifyView = parse(&jitd.verify_anchors(&json).await.map_err(failure)?)?;
+        checked += view.anchors.unwrap_or(0);
+        let failed = !view.ok;
+        result = Some(view);
+        if failed {
+            break;
+        }
+    }
+    let mut result = result.unwrap_or(VerifyView {
+        ok: false,
+        rows: 0,
+        problem: Some("nothing was checked".into()),
+        anchors: None,
+    });
+    result.anchors = Some(checked);
     show(out, &result, render::verification);
     Ok(if result.ok { Exit::Ok } else { Exit::Failed })
 }
@@ -68,8 +103,10 @@ fn object_in(line: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     })
 }
 
-/// One row a record names, with its MAC.
-fn anchor_of(o: &serde_json::Map<String, serde_json::Value>) -> Option<(bool, AnchorView)> {
+/// The row a record names, with its MAC. A journald record counts only if
+/// journald says the worker sent it (`_UID`, which the sender cannot
+/// forge): anyone on the host may log fields named `JIT_MAC`.
+fn row_of(o: &serde_json::Map<String, serde_json::Value>, deliverer: Option<u32>) -> Option<AnchorView> {
     let number = |key: &str| {
         o.get(key).and_then(|v| {
             v.as_u64()
@@ -77,68 +114,98 @@ fn anchor_of(o: &serde_json::Map<String, serde_json::Value>) -> Option<(bool, An
         })
     };
     let text = |key: &str| o.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    // jit's records (JSON lines, syslog MSG), then journald's fields.
-    let (is_anchor, id, mac) = match o.get("type").and_then(|t| t.as_str()) {
-        Some("anchor") => (true, number("last_id")?, text("mac")?),
-        Some("event") => (false, number("id")?, text("mac")?),
-        _ => match number("JIT_ANCHOR_ID") {
-            Some(id) => (true, id, text("JIT_MAC")?),
-            None => (false, number("JIT_ID")?, text("JIT_MAC")?),
-        },
+    let (id, mac) = match o.get("type").and_then(|t| t.as_str()) {
+        Some("anchor") => (number("last_id")?, text("mac")?),
+        Some("event") => (number("id")?, text("mac")?),
+        _ => {
+            let sender = number("_UID").and_then(|uid| u32::try_from(uid).ok());
+            if sender.is_none() || sender != deliverer {
+                return None;
+            }
+            (number("JIT_ANCHOR_ID").or_else(|| number("JIT_ID"))?, text("JIT_MAC")?)
+        }
     };
-    Some((is_anchor, AnchorView { id, mac }))
+    Some(AnchorView {
+        id,
+        mac: mac.to_ascii_lowercase(),
+    })
 }
 
-/// What to check: every anchor, and the newest event (the newest row the
-/// SIEM holds), one per row; the newest [`MAX_ANCHORS`] of them.
-pub(super) fn anchors_in<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<AnchorView> {
-    let mut rows = std::collections::BTreeMap::new();
-    let mut newest_event: Option<AnchorView> = None;
-    for (is_anchor, anchor) in lines.filter_map(object_in).filter_map(|o| anchor_of(&o)) {
-        if is_anchor {
-            rows.insert(anchor.id, anchor.mac);
-        } else if newest_event.as_ref().is_none_or(|e| e.id < anchor.id) {
-            newest_event = Some(anchor);
+/// Every row the SIEM's records name (anchors and events), once each, in
+/// id order. An id received with two different MACs is the sign of a
+/// database rolled back and written again: that is the error.
+pub(super) fn rows_in<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    deliverer: Option<u32>,
+) -> Result<Vec<AnchorView>, String> {
+    let mut rows: std::collections::BTreeMap<u64, String> = std::collections::BTreeMap::new();
+    for row in lines
+        .filter_map(object_in)
+        .filter_map(|o| row_of(&o, deliverer))
+    {
+        match rows.get(&row.id) {
+            Some(mac) if *mac != row.mac => {
+                return Err(format!(
+                    "the SIEM received row {} twice with two different MACs: the database was \
+                     rolled back and written again",
+                    row.id
+                ))
+            }
+            Some(_) => {}
+            None => {
+                rows.insert(row.id, row.mac);
+            }
         }
     }
-    if let Some(event) = newest_event {
-        rows.entry(event.id).or_insert(event.mac);
-    }
-    let skip = rows.len().saturating_sub(MAX_ANCHORS);
-    rows.into_iter()
-        .skip(skip)
+    Ok(rows
+        .into_iter()
         .map(|(id, mac)| AnchorView { id, mac })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const DELIVERER: Option<u32> = Some(998);
+
     #[test]
-    fn anchors_come_from_json_lines_syslog_and_journald_records() {
+    fn rows_come_from_json_lines_syslog_and_the_workers_journald_records() {
         let lines = [
             r#"{"type":"event","id":1,"mac":"aa","detail":{}}"#,
-            r#"{"type":"anchor","last_id":1,"mac":"aa","at":5}"#,
+            r#"{"type":"anchor","last_id":1,"mac":"AA","at":5}"#,
             r#"<86>1 2026-12-06T10:00:00Z h jitd - audit_anchor [jit@32473 anchor="3" mac="cc"] {"type":"anchor","last_id":3,"mac":"cc","at":9}"#,
             r#"<85>1 2026-12-06T10:00:00Z h jitd - granted [jit@32473 id="4" detail.reason="{\"x\"\]"] {"type":"event","id":4,"mac":"dd","detail":{"reason":"{\"x\"]"}}"#,
-            r#"{"__CURSOR":"s=1","JIT_RECORD":"anchor","JIT_ANCHOR_ID":"2","JIT_MAC":"bb"}"#,
-            r#"{"__CURSOR":"s=2","JIT_RECORD":"event","JIT_ID":"2","JIT_MAC":"bb"}"#,
+            r#"{"__CURSOR":"s=1","_UID":"998","JIT_RECORD":"anchor","JIT_ANCHOR_ID":"2","JIT_MAC":"bb"}"#,
+            r#"{"__CURSOR":"s=2","_UID":"998","JIT_RECORD":"event","JIT_ID":"2","JIT_MAC":"bb"}"#,
+            // Logged by someone else: not the SIEM's record of jitd.
+            r#"{"__CURSOR":"s=3","_UID":"1000","JIT_RECORD":"anchor","JIT_ANCHOR_ID":"9","JIT_MAC":"00"}"#,
             "Dec  6 10:00:00 h sshd[1]: unrelated",
             "",
         ];
-        let anchors = anchors_in(lines.into_iter());
-        let got: Vec<(u64, &str)> = anchors.iter().map(|a| (a.id, a.mac.as_str())).collect();
+        let rows = rows_in(lines.into_iter(), DELIVERER).unwrap();
+        let got: Vec<(u64, &str)> = rows.iter().map(|a| (a.id, a.mac.as_str())).collect();
         assert_eq!(got, vec![(1, "aa"), (2, "bb"), (3, "cc"), (4, "dd")]);
     }
 
     #[test]
-    fn only_the_newest_are_kept() {
+    fn one_row_with_two_macs_is_a_rollback_whatever_came_last() {
+        let lines = [
+            r#"{"type":"event","id":5,"mac":"11"}"#,
+            r#"{"type":"event","id":6,"mac":"22"}"#,
+            r#"{"type":"anchor","last_id":5,"mac":"99","at":9}"#,
+        ];
+        let err = rows_in(lines.into_iter(), DELIVERER).unwrap_err();
+        assert!(err.contains("row 5 twice with two different MACs"), "{err}");
+    }
+
+    #[test]
+    fn every_row_is_kept_for_checking() {
         let lines: Vec<String> = (1..=MAX_ANCHORS as u64 + 5)
-            .map(|id| format!(r#"{{"type":"anchor","last_id":{id},"mac":"ff"}}"#))
+            .map(|id| format!(r#"{{"type":"event","id":{id},"mac":"ff"}}"#))
             .collect();
-        let anchors = anchors_in(lines.iter().map(String::as_str));
-        assert_eq!(anchors.len(), MAX_ANCHORS);
-        assert_eq!(anchors[0].id, 6);
+        let rows = rows_in(lines.iter().map(String::as_str), DELIVERER).unwrap();
+        assert_eq!(rows.len(), MAX_ANCHORS + 5);
+        assert_eq!(rows.chunks(MAX_ANCHORS).count(), 2);
     }
 }

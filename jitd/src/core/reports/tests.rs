@@ -580,7 +580,8 @@ fn scan(id: i64, total: u64) -> ScanCount {
 #[test]
 fn standing_compares_the_newest_scan_with_the_first() {
     // (first ever, scans in the window, now, change)
-    let cases: Vec<(Option<ScanCount>, Vec<ScanCount>, Option<u64>, Option<f64>)> = vec![
+    type Case = (Option<ScanCount>, Vec<ScanCount>, Option<u64>, Option<f64>);
+    let cases: Vec<Case> = vec![
         (None, vec![], None, None),
         (Some(scan(1, 8)), vec![], None, None),
         (Some(scan(1, 8)), vec![scan(1, 8)], Some(8), Some(0.0)),

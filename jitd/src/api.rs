@@ -21,8 +21,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use crate::core::model::rfc3339;
 /// The reports' documents (`Report`, `jitctl report --json`).
 pub use crate::core::reports::{
-    Bucket, EmergencyGrant, EmergencyReport, EmergencyReview, MttaReport, ReportKind,
-    ResourceUsage, RouteTimes, UsageReport,
+    Bucket, DeniedAttempts, DeniedOverflow, DeniedReport, EmergencyGrant, EmergencyReport,
+    EmergencyReview, FlaggedUser, MttaReport, ReportKind, ResourceUsage, RouteTimes, ScanPoint,
+    StandingReport, UnusedReport, UnusedResource, UnusedUser, UsageReport,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -531,7 +532,4 @@ pub struct ScanHistoryView {
     pub change_percent: Option<f64>,
 }
 
-/// `now` against `first`, in percent (one decimal).
-pub fn change_percent(first: u64, now: u64) -> Option<f64> {
-    (first > 0).then(|| ((now as f64 - first as f64) * 1000.0 / first as f64).round() / 10.0)
-}
+pub use crate::core::reports::change_percent;

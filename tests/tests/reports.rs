@@ -1,4 +1,4 @@
-//! X.3, X.7 reports: `jitctl report emergency|mtta|usage` for root,
+//! X.3, X.7 reports: `jitctl report emergency|mtta|usage|unused|denied|standing` for root,
 //! security and auditors only, in text and JSON, and `--html FILE`: one
 //! self-contained page (no script, nothing fetched) that Debian's headless
 //! Chromium renders with its charts and without a console message.
@@ -61,7 +61,7 @@ fn only_root_security_and_auditors_may_run_reports() {
         let run = env.jitctl(user, &["report", "usage"]).code(3);
         assert!(run.stderr.contains("auditor"), "{run}");
     }
-    env.jitctl("audrey", &["report", "standing"]).code(2);
+    env.jitctl("audrey", &["report", "scan"]).code(2);
     env.jitctl("audrey", &["report"]).code(2);
 }
 
@@ -111,6 +111,64 @@ fn each_report_counts_what_happened() {
         .jitctl("audrey", &["report", "usage", "--since", "1d"])
         .ok();
     assert!(text.stdout.contains("MAX DURATION"), "{text}");
+
+    // Nothing used a grant here: the auto, the owner's and the break-glass.
+    let unused = report(&env, "audrey", "unused");
+    let total: u64 = unused["resources"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["unused"].as_u64()).sum())
+        .unwrap_or_default();
+    assert_eq!(total, 3, "{unused:#}");
+    let text = env.jitctl("audrey", &["report", "unused"]).ok();
+    assert!(text.stdout.contains("UNUSED %"), "{text}");
+}
+
+/// A real sudo through pam_jit without a grant, and two scans: the
+/// denied and standing reports count them.
+#[test]
+fn denials_and_scans_are_reported() {
+    let env = busy_env();
+    let stack = sudo_stack(&env, "sudo", "timeout=1s");
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    env.spawn_in_pty("bob", "sudo -n true")
+        .finish(Duration::from_secs(10));
+    wait_for(Duration::from_secs(5), || {
+        let doc = report(&env, "audrey", "denied");
+        (doc["total"].as_u64() >= Some(1)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no denial reported{}", env.jitd_log_tail()));
+    let denied = report(&env, "audrey", "denied");
+    let attempt = &denied["attempts"][0];
+    assert_eq!(attempt["user"], "bob", "{denied:#}");
+    assert_eq!(attempt["resource"], "sudo", "{denied:#}");
+    assert_eq!(
+        attempt["services"],
+        serde_json::json!(["sudo"]),
+        "{denied:#}"
+    );
+    let text = env.jitctl("audrey", &["report", "denied"]).ok();
+    assert!(text.stdout.contains("DENIALS"), "{text}");
+
+    for _ in 0..2 {
+        let run = env.jitctl("sam", &["scan", "--json"]);
+        assert!(run.code == 0 || run.code == 1, "scan failed:{run}");
+    }
+    let standing = report(&env, "audrey", "standing");
+    assert_eq!(
+        standing["scans"].as_array().map(Vec::len),
+        Some(2),
+        "{standing:#}"
+    );
+    assert_eq!(
+        standing["first"]["id"], standing["scans"][0]["id"],
+        "{standing:#}"
+    );
+    assert_eq!(
+        standing["now"]["id"], standing["scans"][1]["id"],
+        "{standing:#}"
+    );
+    let text = env.jitctl("audrey", &["report", "standing"]).ok();
+    assert!(text.stdout.contains("first scan"), "{text}");
 }
 
 /// A directory `user` may write in.
@@ -133,8 +191,12 @@ fn the_page_is_written_0640_by_its_reader_and_never_through_a_link() {
     assert_eq!(meta.uid(), uid("audrey"));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("default-src 'none'; style-src 'unsafe-inline'"));
-    assert_eq!(html.matches("<svg").count(), 3, "one per chart");
+    assert_eq!(html.matches("<svg").count(), 4, "one per chart");
     assert!(!html.contains("<script"));
+    for id in ["mtta", "usage", "emergency", "standing", "unused", "denied"] {
+        assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+    }
+    assert!(html.contains("Standing privileges over time"));
 
     let target = dir.join("elsewhere");
     std::fs::write(&target, "keep").unwrap();
@@ -208,7 +270,7 @@ fn chromium_renders_the_page_with_its_charts_and_no_console_message() {
     env.jitctl("audrey", &["report", "--html", page.to_str().unwrap()])
         .ok();
     let html = std::fs::read_to_string(&page).unwrap();
-    assert_eq!(html.matches("<svg").count(), 3, "one per chart");
+    assert_eq!(html.matches("<svg").count(), 4, "one per chart");
 
     let shots = tempfile::tempdir().unwrap();
     let empty = shots.path().join("empty.html");

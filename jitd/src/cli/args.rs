@@ -415,6 +415,17 @@ pub enum ReportArg {
     /// Grants per resource, and the time they were held against the time their sessions
     /// used (median and p90 of the ratio): what max_duration could be.
     Usage,
+    /// Grants never used (no session), per resource and per user, those jitd revoked for
+    /// non-use (revoke_unused_after) counted apart, and the share of each resource's grants
+    /// left unused.
+    Unused,
+    /// Access attempted without a grant (access_denied events): per user and resource the
+    /// number of denials, the services, first and last; the users security was alerted
+    /// about (access_denied_repeatedly) and the denials counted past max_tracked.
+    Denied,
+    /// The standing-privilege scans (jitctl scan): standing privileges now against the first
+    /// scan (count, change %), and the counts by kind, scan after scan.
+    Standing,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]

@@ -10,9 +10,16 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::reports::{percent, route_cells, secs, usage_cells, ROUTE_COLUMNS, USAGE_COLUMNS};
+use super::reports::{
+    denied_cells, overflow_line, percent, route_cells, scan_kinds, secs, standing_summary,
+    unused_resource_cells, unused_user_cells, usage_cells, DENIED_COLUMNS, ROUTE_COLUMNS,
+    UNUSED_RESOURCE_COLUMNS, UNUSED_USER_COLUMNS, USAGE_COLUMNS,
+};
 use super::{CliError, Exit};
-use crate::api::{EmergencyReport, MttaReport, ResourceUsage, UsageReport};
+use crate::api::{
+    DeniedReport, EmergencyReport, MttaReport, ResourceUsage, StandingReport, UnusedReport,
+    UsageReport,
+};
 use crate::core::notify::render::escape_html;
 use crate::core::reports::ACCESS_BUCKETS;
 use crate::core::sanitize::for_terminal as clean;
@@ -29,7 +36,7 @@ h1{font-size:1.6em}h2{font-size:1.3em;margin-top:2em;border-bottom:1px solid #cc
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}\
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}td.n{text-align:right}.note{color:#555;font-size:.9em}\
-.placeholder{color:#777}svg{display:block;margin:1em 0}";
+svg{display:block;margin:1em 0}";
 
 const BAR: RGBColor = RGBColor(70, 120, 180);
 const USED: RGBColor = RGBColor(230, 140, 40);
@@ -385,45 +392,235 @@ fn emergency_section(r: &EmergencyReport) -> String {
     format!("<section id=\"emergency\">\n<h2>Break-glass grants</h2>\n{body}</section>\n")
 }
 
-/// The reports still to come, each with the section it will fill.
-const COMING: [(&str, &str, &str); 3] = [
-    (
-        "standing",
-        "Standing privileges over time",
-        "who can become root without a grant, scan after scan (jitctl scan)",
-    ),
-    ("unused", "Unused grants", "grants approved and never used"),
-    (
-        "denied",
-        "Access beyond what was approved",
-        "access attempted without a grant (access_denied events)",
-    ),
-];
+/// Standing privileges over time: the total of each scan in the window,
+/// the first scan ever (the baseline) marked in red, as a point when it
+/// is in the window, else as a line at its total.
+fn standing_chart(r: &StandingReport) -> Result<String, CliError> {
+    let n = r.scans.len();
+    let top = r
+        .scans
+        .iter()
+        .map(|s| s.total)
+        .chain(r.first.as_ref().map(|f| f.total))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let top = top + top / 10 + 1;
+    let dates: Vec<String> = r
+        .scans
+        .iter()
+        .map(|s| s.at.chars().take(16).collect::<String>().replace('T', " "))
+        .collect();
+    let first_id = r.first.as_ref().map(|f| f.id);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 380)).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_failed)?;
+        let caption = clean(&standing_summary(r)).into_owned();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Standing privileges over time (red: the first scan)",
+                ("sans-serif", 22),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5f64..(n.max(1) as f64 - 0.5), 0u64..top)
+            .map_err(chart_failed)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.clamp(1, 12))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
+                dates.get(i as usize).cloned().unwrap_or_default()
+            })
+            .x_desc(caption)
+            .y_desc("standing privileges")
+            .draw()
+            .map_err(chart_failed)?;
+        let points: Vec<(f64, u64)> = r
+            .scans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64, s.total))
+            .collect();
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                points.clone(),
+                BAR.stroke_width(2),
+            )))
+            .map_err(chart_failed)?;
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, BAR.filled())))
+            .map_err(chart_failed)?;
+        let first_in_window = r.scans.iter().position(|s| Some(s.id) == first_id);
+        match (first_in_window, &r.first) {
+            (Some(i), _) => {
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        (i as f64, r.scans[i].total),
+                        6,
+                        SLA.filled(),
+                    )))
+                    .map_err(chart_failed)?;
+            }
+            (None, Some(first)) if n > 0 => {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(-0.5, first.total), (n as f64 - 0.5, first.total)],
+                        SLA.stroke_width(2),
+                    )))
+                    .map_err(chart_failed)?;
+            }
+            _ => {}
+        }
+        root.present().map_err(chart_failed)?;
+    }
+    Ok(svg)
+}
+
+fn standing_section(r: &StandingReport) -> Result<String, CliError> {
+    let kinds = scan_kinds(r);
+    let mut header: Vec<String> = vec!["scan".into(), "at".into(), "total".into()];
+    header.extend(kinds.iter().cloned());
+    header.push("unread".into());
+    let rows: Vec<Vec<String>> = r
+        .scans
+        .iter()
+        .map(|s| {
+            let mut row = vec![s.id.to_string(), escape(&s.at), s.total.to_string()];
+            row.extend(
+                kinds
+                    .iter()
+                    .map(|k| s.counts.get(k).copied().unwrap_or(0).to_string()),
+            );
+            row.push(s.errors.to_string());
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let numeric: Vec<&str> = header.iter().copied().filter(|h| *h != "at").collect();
+    let table = if rows.is_empty() {
+        String::new()
+    } else {
+        html_table(&header, &rows, &numeric)
+    };
+    Ok(format!(
+        "<section id=\"standing\">\n<h2>Standing privileges over time</h2>\n\
+         <p>{}</p>\n<p class=\"note\">Who can become root or another account without a grant \
+         (jitctl scan), scan after scan; unread: sources a scan could not read (its total is then \
+         a lower bound).</p>\n{}{table}</section>\n",
+        escape(&standing_summary(r)),
+        standing_chart(r)?,
+    ))
+}
+
+fn unused_section(r: &UnusedReport) -> String {
+    let resources: Vec<Vec<String>> = r
+        .resources
+        .iter()
+        .map(|u| unused_resource_cells(u, escape))
+        .collect();
+    let users: Vec<Vec<String>> = r
+        .users
+        .iter()
+        .map(|u| unused_user_cells(u, escape))
+        .collect();
+    let mut body = String::new();
+    if resources.is_empty() {
+        body.push_str("<p>No grants.</p>\n");
+    } else {
+        body.push_str(&html_table(
+            &UNUSED_RESOURCE_COLUMNS,
+            &resources,
+            &["GRANTS", "UNUSED", "UNUSED %", "REVOKED UNUSED"],
+        ));
+    }
+    if !users.is_empty() {
+        body.push_str("<h3>Per user</h3>\n");
+        body.push_str(&html_table(
+            &UNUSED_USER_COLUMNS,
+            &users,
+            &["GRANTS", "UNUSED", "REVOKED UNUSED"],
+        ));
+    }
+    format!(
+        "<section id=\"unused\">\n<h2>Unused grants</h2>\n\
+         <p class=\"note\">Grants requested in the window that started and had no session (a sudo, \
+         a login under pam_jit); revoked unused: of them, revoked by jitd for non-use \
+         (revoke_unused_after).</p>\n{body}</section>\n"
+    )
+}
+
+fn denied_section(r: &DeniedReport) -> String {
+    let rows: Vec<Vec<String>> = r.attempts.iter().map(|d| denied_cells(d, escape)).collect();
+    let mut body = String::new();
+    if rows.is_empty() {
+        body.push_str("<p>No denials.</p>\n");
+    } else {
+        body.push_str(&html_table(&DENIED_COLUMNS, &rows, &["DENIALS"]));
+    }
+    if !r.flagged.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .flagged
+            .iter()
+            .map(|f| {
+                vec![
+                    escape(&f.user),
+                    f.alerts.to_string(),
+                    f.attempts.to_string(),
+                    escape(&f.last),
+                ]
+            })
+            .collect();
+        body.push_str("<h3>Alerted (access_denied_repeatedly)</h3>\n");
+        body.push_str(&html_table(
+            &["USER", "ALERTS", "ATTEMPTS", "LAST"],
+            &rows,
+            &["ALERTS", "ATTEMPTS"],
+        ));
+    }
+    if let Some(line) = overflow_line(r) {
+        let _ = writeln!(body, "<p>{}</p>", escape(&line));
+    }
+    let _ = writeln!(body, "<p>{} denials in all.</p>", r.total);
+    format!(
+        "<section id=\"denied\">\n<h2>Access attempted without a grant</h2>\n\
+         <p class=\"note\">pam_jit's account checks without a grant (access_denied events, \
+         coalesced), written in the window.</p>\n{body}</section>\n"
+    )
+}
+
+/// Every report the page shows.
+pub struct Pages<'a> {
+    pub mtta: &'a MttaReport,
+    pub usage: &'a UsageReport,
+    pub emergency: &'a EmergencyReport,
+    pub standing: &'a StandingReport,
+    pub unused: &'a UnusedReport,
+    pub denied: &'a DeniedReport,
+}
 
 /// The whole page.
-pub fn page(
-    mtta: &MttaReport,
-    usage: &UsageReport,
-    emergency: &EmergencyReport,
-) -> Result<String, CliError> {
+pub fn page(p: &Pages<'_>) -> Result<String, CliError> {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
          <title>jit reports, {from} to {to}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <h1>jit reports</h1>\n<p>Requests made from {from} to {to} (UTC).</p>\n",
-        from = escape(&mtta.from),
-        to = escape(&mtta.to),
+        from = escape(&p.mtta.from),
+        to = escape(&p.mtta.to),
     );
-    out.push_str(&mtta_section(mtta)?);
-    out.push_str(&usage_section(usage)?);
-    out.push_str(&emergency_section(emergency));
-    for (id, title, what) in COMING {
-        let _ = writeln!(
-            out,
-            "<section id=\"{id}\" class=\"placeholder\">\n<h2>{title}</h2>\n\
-             <p>Not reported yet: {what}.</p>\n</section>"
-        );
-    }
+    out.push_str(&mtta_section(p.mtta)?);
+    out.push_str(&usage_section(p.usage)?);
+    out.push_str(&emergency_section(p.emergency));
+    out.push_str(&standing_section(p.standing)?);
+    out.push_str(&unused_section(p.unused));
+    out.push_str(&denied_section(p.denied));
     out.push_str("</body>\n</html>\n");
     Ok(out)
 }
@@ -471,12 +668,24 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::reports::{mtta, usage, AccessCounts, GrantUse, GrantedCount, Window};
+    use crate::core::reports::{
+        denied, mtta, standing, unused, usage, AccessCounts, DeniedEvent, GrantUse, GrantedCount,
+        ScanCount, UnusedCount, Window,
+    };
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
-    fn reports() -> (MttaReport, UsageReport, EmergencyReport) {
+    type All = (
+        MttaReport,
+        UsageReport,
+        EmergencyReport,
+        StandingReport,
+        UnusedReport,
+        DeniedReport,
+    );
+
+    fn reports() -> All {
         let window = Window { from: 0, to: 86400 };
         let sla: BTreeMap<String, Duration> = [("auto".to_owned(), Duration::from_secs(60))]
             .into_iter()
@@ -502,19 +711,63 @@ mod tests {
             to: "y".into(),
             grants: Vec::new(),
         };
+        let scans: Vec<ScanCount> = [(1, 100, 7), (2, 50_000, 5), (3, 80_000, 4)]
+            .into_iter()
+            .map(|(id, at, total)| ScanCount {
+                id,
+                at,
+                total,
+                counts: [("sudoers".to_owned(), total)].into_iter().collect(),
+                errors: 0,
+            })
+            .collect();
+        let unused_counts = [UnusedCount {
+            resource: "db<script>".into(),
+            user: "alice".into(),
+            uid: 61001,
+            grants: 2,
+            unused: 1,
+            revoked_unused: 1,
+        }];
+        let denials = [DeniedEvent::Denied {
+            user: "mallory<b>".into(),
+            uid: 61009,
+            resource: "sudo".into(),
+            service: "sudo".into(),
+            count: 3,
+            first: 10,
+            last: 20,
+        }];
         (
             mtta(&counts, &sla, window),
             usage(&grants, &BTreeMap::new(), window),
             emergency,
+            standing(scans.first(), &scans, window),
+            unused(&unused_counts, window),
+            denied(&denials, window),
         )
+    }
+
+    fn page_of(all: &All) -> String {
+        page(&Pages {
+            mtta: &all.0,
+            usage: &all.1,
+            emergency: &all.2,
+            standing: &all.3,
+            unused: &all.4,
+            denied: &all.5,
+        })
+        .unwrap()
     }
 
     #[test]
     fn the_page_is_self_contained_and_escapes_what_people_typed() {
-        let (m, u, e) = reports();
-        let html = page(&m, &u, &e).unwrap();
+        let html = page_of(&reports());
         assert!(html.contains(CSP), "{html}");
-        assert_eq!(html.matches("<svg").count(), 3, "{html}");
+        assert_eq!(html.matches("<svg").count(), 4, "{html}");
+        assert!(html.contains("mallory&lt;b&gt;"), "{html}");
+        assert!(html.contains("change -42.9%"), "{html}");
+        assert!(!html.contains("placeholder"), "{html}");
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("db&lt;script&gt;"), "{html}");
         for forbidden in ["http:", "https:", "src=", "url("] {
@@ -524,7 +777,9 @@ mod tests {
                 "{forbidden} in {html}"
             );
         }
-        assert!(html.contains("id=\"standing\""));
+        for id in ["standing", "unused", "denied"] {
+            assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+        }
     }
 
     #[test]

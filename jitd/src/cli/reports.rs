@@ -11,7 +11,10 @@ use super::client::{failure, Daemon1Proxy};
 use super::commands::{parse, show};
 use super::render::{table, truncate};
 use super::{report_html, CliError, Exit};
-use crate::api::{EmergencyReport, MttaReport, ReportKind, ResourceUsage, RouteTimes, UsageReport};
+use crate::api::{
+    DeniedReport, EmergencyReport, MttaReport, ReportKind, ResourceUsage, RouteTimes,
+    StandingReport, UnusedReport, UsageReport,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::core::sanitize::for_terminal as clean;
 
@@ -26,6 +29,9 @@ impl ReportArg {
             ReportArg::Emergency => ReportKind::Emergency,
             ReportArg::Mtta => ReportKind::Mtta,
             ReportArg::Usage => ReportKind::Usage,
+            ReportArg::Unused => ReportKind::Unused,
+            ReportArg::Denied => ReportKind::Denied,
+            ReportArg::Standing => ReportKind::Standing,
         }
     }
 }
@@ -46,7 +52,17 @@ pub async fn run(
         let mtta: MttaReport = parse(&fetch(ReportKind::Mtta).await?)?;
         let usage: UsageReport = parse(&fetch(ReportKind::Usage).await?)?;
         let emergency: EmergencyReport = parse(&fetch(ReportKind::Emergency).await?)?;
-        let page = report_html::page(&mtta, &usage, &emergency)?;
+        let standing: StandingReport = parse(&fetch(ReportKind::Standing).await?)?;
+        let unused: UnusedReport = parse(&fetch(ReportKind::Unused).await?)?;
+        let denied: DeniedReport = parse(&fetch(ReportKind::Denied).await?)?;
+        let page = report_html::page(&report_html::Pages {
+            mtta: &mtta,
+            usage: &usage,
+            emergency: &emergency,
+            standing: &standing,
+            unused: &unused,
+            denied: &denied,
+        })?;
         report_html::write_private(file, &page)?;
         if !out.json {
             println!("Wrote {} ({} bytes).", file.display(), page.len());
@@ -56,7 +72,7 @@ pub async fn run(
     let Some(kind) = kind else {
         return Err(CliError::new(
             Exit::Usage,
-            "name a report (emergency, mtta, usage) or give --html FILE",
+            "name a report (emergency, mtta, usage, unused, denied, standing) or give --html FILE",
         ));
     };
     let json = fetch(kind.kind()).await?;
@@ -64,6 +80,9 @@ pub async fn run(
         ReportKind::Emergency => show(out, &parse::<EmergencyReport>(&json)?, emergency_text),
         ReportKind::Mtta => show(out, &parse::<MttaReport>(&json)?, mtta_text),
         ReportKind::Usage => show(out, &parse::<UsageReport>(&json)?, usage_text),
+        ReportKind::Unused => show(out, &parse::<UnusedReport>(&json)?, unused_text),
+        ReportKind::Denied => show(out, &parse::<DeniedReport>(&json)?, denied_text),
+        ReportKind::Standing => show(out, &parse::<StandingReport>(&json)?, standing_text),
     }
     Ok(Exit::Ok)
 }
@@ -259,5 +278,214 @@ pub fn usage_text(r: &UsageReport) -> String {
         "\nUsed: time covered by the grant's sessions; RATIO: used / granted per grant. \
          A USED P90 far below MAX DURATION suggests a shorter max_duration.\n",
     );
+    out
+}
+
+/// The columns of `unused` per resource ([`unused_resource_cells`]).
+pub(super) const UNUSED_RESOURCE_COLUMNS: [&str; 5] =
+    ["RESOURCE", "GRANTS", "UNUSED", "UNUSED %", "REVOKED UNUSED"];
+
+pub(super) fn unused_resource_cells(
+    u: &crate::api::UnusedResource,
+    text: impl Fn(&str) -> String,
+) -> Vec<String> {
+    vec![
+        text(&u.resource),
+        u.grants.to_string(),
+        u.unused.to_string(),
+        percent(u.unused_share),
+        u.revoked_unused.to_string(),
+    ]
+}
+
+/// The columns of `unused` per user ([`unused_user_cells`]).
+pub(super) const UNUSED_USER_COLUMNS: [&str; 5] =
+    ["USER", "GRANTS", "UNUSED", "REVOKED UNUSED", "RESOURCES"];
+
+pub(super) fn unused_user_cells(
+    u: &crate::api::UnusedUser,
+    text: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let resources: Vec<String> = u.resources.iter().map(|r| text(r)).collect();
+    vec![
+        text(&u.user),
+        u.grants.to_string(),
+        u.unused.to_string(),
+        u.revoked_unused.to_string(),
+        resources.join(", "),
+    ]
+}
+
+pub fn unused_text(r: &UnusedReport) -> String {
+    let mut out = heading("Unused grants", &r.from, &r.to);
+    if r.resources.is_empty() {
+        out.push_str("No grants.\n");
+        return out;
+    }
+    let rows = r
+        .resources
+        .iter()
+        .map(|u| unused_resource_cells(u, terminal))
+        .collect();
+    out.push_str(&table(&UNUSED_RESOURCE_COLUMNS, rows));
+    if !r.users.is_empty() {
+        out.push('\n');
+        let rows = r
+            .users
+            .iter()
+            .map(|u| unused_user_cells(u, terminal))
+            .collect();
+        out.push_str(&table(&UNUSED_USER_COLUMNS, rows));
+    }
+    let (grants, unused): (u64, u64) = r
+        .resources
+        .iter()
+        .fold((0, 0), |(g, u), x| (g + x.grants, u + x.unused));
+    out.push_str(&format!(
+        "\n{unused} of {grants} grants never used (no session); REVOKED UNUSED: of them, \
+         revoked by jitd for non-use (revoke_unused_after).\n"
+    ));
+    out
+}
+
+/// The columns of `denied` ([`denied_cells`]).
+pub(super) const DENIED_COLUMNS: [&str; 7] = [
+    "USER", "RESOURCE", "DENIALS", "SERVICES", "FIRST", "LAST", "ALERTED",
+];
+
+pub(super) fn denied_cells(
+    d: &crate::api::DeniedAttempts,
+    text: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let services: Vec<String> = d.services.iter().map(|s| text(s)).collect();
+    vec![
+        text(&d.user),
+        text(&d.resource),
+        d.count.to_string(),
+        services.join(", "),
+        d.first.clone(),
+        d.last.clone(),
+        if d.flagged { "yes".into() } else { "-".into() },
+    ]
+}
+
+/// The line on denials counted past `max_tracked`, if any.
+pub(super) fn overflow_line(r: &DeniedReport) -> Option<String> {
+    let o = &r.overflow;
+    (o.events > 0).then(|| {
+        format!(
+            "{} more denials counted together past max_tracked ({} access_denied_overflow \
+             events, {} to {}).",
+            o.count,
+            o.events,
+            o.first.as_deref().unwrap_or("-"),
+            o.last.as_deref().unwrap_or("-"),
+        )
+    })
+}
+
+pub fn denied_text(r: &DeniedReport) -> String {
+    let mut out = heading("Access attempted without a grant", &r.from, &r.to)
+        .replace(", requests made from", ", denials from");
+    if r.attempts.is_empty() && r.overflow.events == 0 {
+        out.push_str("No denials.\n");
+        return out;
+    }
+    let rows = r
+        .attempts
+        .iter()
+        .map(|d| denied_cells(d, terminal))
+        .collect();
+    out.push_str(&table(&DENIED_COLUMNS, rows));
+    if !r.flagged.is_empty() {
+        out.push_str("\nAlerted (access_denied_repeatedly):\n");
+        let rows = r
+            .flagged
+            .iter()
+            .map(|f| {
+                vec![
+                    terminal(&f.user),
+                    f.alerts.to_string(),
+                    f.attempts.to_string(),
+                    f.last.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["USER", "ALERTS", "ATTEMPTS", "LAST"], rows));
+    }
+    if let Some(line) = overflow_line(r) {
+        out.push_str(&format!("\n{line}\n"));
+    }
+    out.push_str(&format!("\n{} denials in all.\n", r.total));
+    out
+}
+
+/// A change in percent, signed, `-` for none.
+pub(super) fn change(value: Option<f64>) -> String {
+    value.map_or("-".into(), |c| format!("{c:+.1}%"))
+}
+
+/// The line comparing the newest scan with the first.
+pub(super) fn standing_summary(r: &StandingReport) -> String {
+    match (&r.first, &r.now) {
+        (Some(first), Some(now)) => format!(
+            "Standing privileges now {} ({}), first scan {} ({}), change {}.",
+            now.total,
+            now.at,
+            first.total,
+            first.at,
+            change(r.change_percent)
+        ),
+        (Some(first), None) => format!(
+            "No scan in this window; first scan {} ({}).",
+            first.total, first.at
+        ),
+        _ => "No scan stored yet (jitctl scan).".into(),
+    }
+}
+
+/// Every kind the scans counted, by name.
+pub(super) fn scan_kinds(r: &StandingReport) -> Vec<String> {
+    let mut kinds: Vec<String> = r
+        .scans
+        .iter()
+        .flat_map(|s| s.counts.keys().cloned())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+pub fn standing_text(r: &StandingReport) -> String {
+    let mut out = heading("Standing privileges", &r.from, &r.to)
+        .replace(", requests made from", ", scans from");
+    out.push_str(&standing_summary(r));
+    out.push('\n');
+    if !r.scans.is_empty() {
+        let kinds = scan_kinds(r);
+        let mut header: Vec<String> = vec!["SCAN".into(), "AT".into(), "TOTAL".into()];
+        header.extend(kinds.iter().map(|k| k.to_uppercase()));
+        header.push("UNREAD".into());
+        let rows = r
+            .scans
+            .iter()
+            .map(|s| {
+                let mut row = vec![s.id.to_string(), s.at.clone(), s.total.to_string()];
+                row.extend(
+                    kinds
+                        .iter()
+                        .map(|k| s.counts.get(k).copied().unwrap_or(0).to_string()),
+                );
+                row.push(s.errors.to_string());
+                row
+            })
+            .collect();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        out.push('\n');
+        out.push_str(&table(&header, rows));
+        out.push_str(
+            "\nUNREAD: sources a scan could not read (its total is then a lower bound).\n",
+        );
+    }
     out
 }

@@ -3,9 +3,8 @@
 //! counts in SQL; this module turns counts into percentiles, shares of an
 //! SLA and statuses. No I/O, no clock: the window and "now" are given.
 //!
-//! A report that is still to come (`unused`, `denied`, `standing`) is one
-//! [`ReportKind`] variant, one shaping function here if it needs one, and
-//! one function in `engine/reports.rs`.
+//! Each report is one [`ReportKind`] variant, one shaping function here,
+//! one query in `store/reports.rs` and one function in `engine/reports.rs`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,8 +13,7 @@ use std::time::Duration;
 use super::break_glass::{Case, REVIEWERS};
 use super::model::{rfc3339, RequestId, Route, Uid, UnixTime};
 
-/// Which report. Coming, from other work: `Unused` (grants never used),
-/// `Denied` (`access_denied` events), `Standing` (scan snapshots).
+/// Which report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
@@ -25,17 +23,33 @@ pub enum ReportKind {
     Mtta,
     /// Grants per resource, granted against used time.
     Usage,
+    /// Grants never used (no session), per resource and per user.
+    Unused,
+    /// Access attempted without a grant (`access_denied` events).
+    Denied,
+    /// The standing-privilege scans: now against the first.
+    Standing,
 }
 
 impl ReportKind {
     /// Every report, in the order the HTML page shows them.
-    pub const ALL: [ReportKind; 3] = [ReportKind::Mtta, ReportKind::Usage, ReportKind::Emergency];
+    pub const ALL: [ReportKind; 6] = [
+        ReportKind::Mtta,
+        ReportKind::Usage,
+        ReportKind::Emergency,
+        ReportKind::Standing,
+        ReportKind::Unused,
+        ReportKind::Denied,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ReportKind::Emergency => "emergency",
             ReportKind::Mtta => "mtta",
             ReportKind::Usage => "usage",
+            ReportKind::Unused => "unused",
+            ReportKind::Denied => "denied",
+            ReportKind::Standing => "standing",
         }
     }
 
@@ -532,6 +546,351 @@ pub fn usage(
         from: rfc3339(window.from),
         to: rfc3339(window.to),
         resources,
+    }
+}
+
+// ------------------------------------------------------------------- unused
+
+/// Grants of one user for one resource, as the store counted them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnusedCount {
+    pub resource: String,
+    pub user: String,
+    pub uid: Uid,
+    /// Grants requested in the window that started ...
+    pub grants: u64,
+    /// ... of them with no session (so far, for an active one) ...
+    pub unused: u64,
+    /// ... and of those, revoked by jitd for non-use (`reason: "unused"`).
+    pub revoked_unused: u64,
+}
+
+/// `jitctl report unused --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnusedReport {
+    pub report: String,
+    pub from: String,
+    pub to: String,
+    /// Every resource with grants, by name.
+    pub resources: Vec<UnusedResource>,
+    /// Every user with an unused grant, the most unused first.
+    pub users: Vec<UnusedUser>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnusedResource {
+    pub resource: String,
+    pub grants: u64,
+    /// Grants never used (revoked for non-use included) ...
+    pub unused: u64,
+    /// ... their share of `grants` ...
+    pub unused_share: Option<f64>,
+    /// ... and of them, revoked by jitd for non-use (`revoke_unused_after`).
+    pub revoked_unused: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnusedUser {
+    pub user: String,
+    pub uid: Uid,
+    pub grants: u64,
+    pub unused: u64,
+    pub revoked_unused: u64,
+    /// The resources of their unused grants, by name.
+    pub resources: Vec<String>,
+}
+
+pub fn unused(counts: &[UnusedCount], window: Window) -> UnusedReport {
+    let mut per_resource: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    let mut per_user: BTreeMap<(&str, Uid), UnusedUser> = BTreeMap::new();
+    for c in counts {
+        let (grants, unused, revoked) = per_resource.entry(&c.resource).or_default();
+        *grants += c.grants;
+        *unused += c.unused;
+        *revoked += c.revoked_unused;
+        let user = per_user
+            .entry((&c.user, c.uid))
+            .or_insert_with(|| UnusedUser {
+                user: c.user.clone(),
+                uid: c.uid,
+                grants: 0,
+                unused: 0,
+                revoked_unused: 0,
+                resources: Vec::new(),
+            });
+        user.grants += c.grants;
+        user.unused += c.unused;
+        user.revoked_unused += c.revoked_unused;
+        if c.unused > 0 && !user.resources.contains(&c.resource) {
+            user.resources.push(c.resource.clone());
+            user.resources.sort();
+        }
+    }
+    let resources = per_resource
+        .into_iter()
+        .map(
+            |(resource, (grants, unused, revoked_unused))| UnusedResource {
+                resource: resource.to_owned(),
+                grants,
+                unused,
+                unused_share: share(unused, grants),
+                revoked_unused,
+            },
+        )
+        .collect();
+    let mut users: Vec<UnusedUser> = per_user.into_values().filter(|u| u.unused > 0).collect();
+    users.sort_by(|a, b| b.unused.cmp(&a.unused).then(a.user.cmp(&b.user)));
+    UnusedReport {
+        report: ReportKind::Unused.as_str().into(),
+        from: rfc3339(window.from),
+        to: rfc3339(window.to),
+        resources,
+        users,
+    }
+}
+
+// ------------------------------------------------------------------- denied
+
+/// One `access_denied*` audit event in the window, its detail read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeniedEvent {
+    /// `access_denied`: `count` denials of `user` for `resource` through
+    /// `service`, from `first` to `last`.
+    Denied {
+        user: String,
+        uid: Uid,
+        resource: String,
+        service: String,
+        count: u64,
+        first: UnixTime,
+        last: UnixTime,
+    },
+    /// `access_denied_overflow`: denials of keys past `max_tracked`.
+    Overflow {
+        count: u64,
+        first: UnixTime,
+        last: UnixTime,
+    },
+    /// `access_denied_repeatedly`: the alert for a user.
+    Repeatedly {
+        user: String,
+        uid: Uid,
+        attempts: u64,
+        at: UnixTime,
+    },
+}
+
+/// `jitctl report denied --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeniedReport {
+    pub report: String,
+    pub from: String,
+    pub to: String,
+    /// Per user and resource, the most denied first.
+    pub attempts: Vec<DeniedAttempts>,
+    /// Users security was alerted about (`access_denied_repeatedly`).
+    pub flagged: Vec<FlaggedUser>,
+    /// Denials counted together past `max_tracked` keys.
+    pub overflow: DeniedOverflow,
+    /// Every denial in the window (the sum of `attempts` and `overflow`).
+    pub total: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeniedAttempts {
+    pub user: String,
+    pub uid: Uid,
+    pub resource: String,
+    /// Denials (the sum of the coalesced counts).
+    pub count: u64,
+    /// The PAM services asked (`sudo`, `sshd`, ...), by name.
+    pub services: Vec<String>,
+    pub first: String,
+    pub last: String,
+    /// Whether the user was alerted about (`access_denied_repeatedly`).
+    pub flagged: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlaggedUser {
+    pub user: String,
+    pub uid: Uid,
+    /// Alerts written, and the attempts they counted.
+    pub alerts: u64,
+    pub attempts: u64,
+    pub last: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeniedOverflow {
+    /// `access_denied_overflow` events, and the denials they counted.
+    pub events: u64,
+    pub count: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+pub fn denied(events: &[DeniedEvent], window: Window) -> DeniedReport {
+    type Key<'a> = (&'a str, Uid, &'a str);
+    let mut per: BTreeMap<Key<'_>, (u64, Vec<String>, UnixTime, UnixTime)> = BTreeMap::new();
+    let mut flagged: BTreeMap<(&str, Uid), (u64, u64, UnixTime)> = BTreeMap::new();
+    let mut overflow = (0u64, 0u64, None::<UnixTime>, None::<UnixTime>);
+    for e in events {
+        match e {
+            DeniedEvent::Denied {
+                user,
+                uid,
+                resource,
+                service,
+                count,
+                first,
+                last,
+            } => {
+                let entry =
+                    per.entry((user, *uid, resource))
+                        .or_insert((0, Vec::new(), *first, *last));
+                entry.0 += count;
+                if !entry.1.contains(service) {
+                    entry.1.push(service.clone());
+                    entry.1.sort();
+                }
+                entry.2 = entry.2.min(*first);
+                entry.3 = entry.3.max(*last);
+            }
+            DeniedEvent::Overflow { count, first, last } => {
+                overflow.0 += 1;
+                overflow.1 += count;
+                overflow.2 = Some(overflow.2.map_or(*first, |f| f.min(*first)));
+                overflow.3 = Some(overflow.3.map_or(*last, |l| l.max(*last)));
+            }
+            DeniedEvent::Repeatedly {
+                user,
+                uid,
+                attempts,
+                at,
+            } => {
+                let entry = flagged.entry((user, *uid)).or_insert((0, 0, *at));
+                entry.0 += 1;
+                entry.1 += attempts;
+                entry.2 = entry.2.max(*at);
+            }
+        }
+    }
+    let is_flagged = |user: &str, uid: Uid| flagged.contains_key(&(user, uid));
+    let mut attempts: Vec<DeniedAttempts> = per
+        .iter()
+        .map(
+            |((user, uid, resource), (count, services, first, last))| DeniedAttempts {
+                user: (*user).to_owned(),
+                uid: *uid,
+                resource: (*resource).to_owned(),
+                count: *count,
+                services: services.clone(),
+                first: rfc3339(*first),
+                last: rfc3339(*last),
+                flagged: is_flagged(user, *uid),
+            },
+        )
+        .collect();
+    attempts.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.user.cmp(&b.user))
+            .then(a.resource.cmp(&b.resource))
+    });
+    let total = attempts.iter().map(|a| a.count).sum::<u64>() + overflow.1;
+    DeniedReport {
+        report: ReportKind::Denied.as_str().into(),
+        from: rfc3339(window.from),
+        to: rfc3339(window.to),
+        attempts,
+        flagged: flagged
+            .into_iter()
+            .map(|((user, uid), (alerts, attempts, last))| FlaggedUser {
+                user: user.to_owned(),
+                uid,
+                alerts,
+                attempts,
+                last: rfc3339(last),
+            })
+            .collect(),
+        overflow: DeniedOverflow {
+            events: overflow.0,
+            count: overflow.1,
+            first: overflow.2.map(rfc3339),
+            last: overflow.3.map(rfc3339),
+        },
+        total,
+    }
+}
+
+// ----------------------------------------------------------------- standing
+
+/// One stored scan: its total and its counts by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanCount {
+    pub id: i64,
+    pub at: UnixTime,
+    pub total: u64,
+    pub counts: BTreeMap<String, u64>,
+    /// Sources it could not read: its total is a lower bound.
+    pub errors: u64,
+}
+
+/// `jitctl report standing --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StandingReport {
+    pub report: String,
+    pub from: String,
+    pub to: String,
+    /// The first scan ever stored: the baseline (none: never scanned).
+    pub first: Option<ScanPoint>,
+    /// The newest scan in the window.
+    pub now: Option<ScanPoint>,
+    /// `now` against `first`, in percent (one decimal; none without both,
+    /// or when the first found nothing).
+    pub change_percent: Option<f64>,
+    /// Every scan in the window, oldest first.
+    pub scans: Vec<ScanPoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanPoint {
+    pub id: i64,
+    pub at: String,
+    pub total: u64,
+    /// By kind (`sudoers`, `admin_group`, `uid0`, `root_key`,
+    /// `su_password`, `polkit_admin`).
+    pub counts: BTreeMap<String, u64>,
+    /// Sources the scan could not read (its total is a lower bound).
+    pub errors: u64,
+}
+
+/// `now` against `first`, in percent (one decimal).
+pub fn change_percent(first: u64, now: u64) -> Option<f64> {
+    (first > 0).then(|| ((now as f64 - first as f64) * 1000.0 / first as f64).round() / 10.0)
+}
+
+pub fn standing(first: Option<&ScanCount>, scans: &[ScanCount], window: Window) -> StandingReport {
+    let point = |s: &ScanCount| ScanPoint {
+        id: s.id,
+        at: rfc3339(s.at),
+        total: s.total,
+        counts: s.counts.clone(),
+        errors: s.errors,
+    };
+    let now = scans.last();
+    StandingReport {
+        report: ReportKind::Standing.as_str().into(),
+        from: rfc3339(window.from),
+        to: rfc3339(window.to),
+        change_percent: match (first, now) {
+            (Some(f), Some(n)) => change_percent(f.total, n.total),
+            _ => None,
+        },
+        first: first.map(point),
+        now: now.map(point),
+        scans: scans.iter().map(point).collect(),
     }
 }
 

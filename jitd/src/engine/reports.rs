@@ -4,9 +4,8 @@
 //! the report itself runs on a read-only connection of its own
 //! ([`report`]), off the engine's lock.
 //!
-//! Each report is one [`ReportKind`] and one function below: `unused`
-//! (grants approved and never used), `denied` (`access_denied` events) and
-//! `standing` (the scan's snapshots) plug in the same way.
+//! Each report is one [`ReportKind`] and one function below: a query of
+//! `store/reports.rs`, then its shaping in `core/reports.rs`.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -15,7 +14,10 @@ use std::time::Duration;
 
 use super::{Engine, EngineError, Result};
 use crate::core::model::UnixTime;
-use crate::core::reports::{self, EmergencyReport, MttaReport, ReportKind, UsageReport, Window};
+use crate::core::reports::{
+    self, DeniedReport, EmergencyReport, MttaReport, ReportKind, StandingReport, UnusedReport,
+    UsageReport, Window,
+};
 use crate::directory::Person;
 use crate::store::Reports;
 
@@ -38,6 +40,9 @@ pub enum Report {
     Emergency(EmergencyReport),
     Mtta(MttaReport),
     Usage(UsageReport),
+    Unused(UnusedReport),
+    Denied(DeniedReport),
+    Standing(StandingReport),
 }
 
 impl Engine {
@@ -68,6 +73,9 @@ pub fn report(db: &Reports, basis: &ReportBasis, kind: ReportKind) -> Result<Rep
         ReportKind::Emergency => Report::Emergency(emergency(db, basis)?),
         ReportKind::Mtta => Report::Mtta(mtta(db, basis)?),
         ReportKind::Usage => Report::Usage(usage(db, basis)?),
+        ReportKind::Unused => Report::Unused(unused(db, basis)?),
+        ReportKind::Denied => Report::Denied(denied(db, basis)?),
+        ReportKind::Standing => Report::Standing(standing(db, basis)?),
     })
 }
 
@@ -87,6 +95,24 @@ fn mtta(db: &Reports, basis: &ReportBasis) -> Result<MttaReport> {
 fn usage(db: &Reports, basis: &ReportBasis) -> Result<UsageReport> {
     let grants = db.grant_use(basis.window, basis.window.to)?;
     Ok(reports::usage(&grants, &basis.max_durations, basis.window))
+}
+
+/// Grants never used, per resource and per user.
+fn unused(db: &Reports, basis: &ReportBasis) -> Result<UnusedReport> {
+    let counts = db.unused_counts(basis.window)?;
+    Ok(reports::unused(&counts, basis.window))
+}
+
+/// Access attempted without a grant: the `access_denied*` events.
+fn denied(db: &Reports, basis: &ReportBasis) -> Result<DeniedReport> {
+    let events = db.denied_events(basis.window)?;
+    Ok(reports::denied(&events, basis.window))
+}
+
+/// The standing-privilege scans in the window, against the first.
+fn standing(db: &Reports, basis: &ReportBasis) -> Result<StandingReport> {
+    let (first, scans) = db.scan_counts(basis.window)?;
+    Ok(reports::standing(first.as_ref(), &scans, basis.window))
 }
 
 #[cfg(test)]

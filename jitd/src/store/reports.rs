@@ -8,6 +8,8 @@
 //! indexed since schema 19), whenever it was granted. Extensions are not
 //! requests for access: they are left out. When a request was granted is
 //! its first `granted` audit event (partial indexes, schema 19).
+//! Denials and scans are events, not requests: those *written* in the
+//! window count (`access_denied*` through a partial index of their own).
 
 use rusqlite::{params, Connection, OpenFlags};
 use std::collections::BTreeMap;
@@ -18,7 +20,10 @@ use super::cases::review_from_row;
 use super::Result;
 use crate::core::break_glass::Case;
 use crate::core::model::{RequestId, UnixTime};
-use crate::core::reports::{AccessCounts, EmergencyRow, GrantUse, GrantedCount, OpenCount, Window};
+use crate::core::reports::{
+    AccessCounts, DeniedEvent, EmergencyRow, GrantUse, GrantedCount, OpenCount, ScanCount,
+    UnusedCount, Window,
+};
 
 /// A read-only connection to `jit.db` for the reports.
 pub struct Reports {
@@ -28,6 +33,22 @@ pub struct Reports {
 /// When request `r` was first granted.
 const GRANTED_AT: &str =
     "(SELECT min(a.at) FROM audit a WHERE a.request = r.id AND a.event = 'granted')";
+
+/// The `access_denied*` events written from ?1 to ?2, through the partial
+/// index `audit_denied` (named: the query fails rather than scan every
+/// audit row; its term `event LIKE 'access_denied%'` is the index's own).
+const DENIED_EVENTS: &str = "SELECT event, at,
+            coalesce(json_extract(detail, '$.user'), actor),
+            coalesce(json_extract(detail, '$.uid'), actor_uid, -1),
+            coalesce(json_extract(detail, '$.resource'), ''),
+            coalesce(json_extract(detail, '$.service'), ''),
+            coalesce(json_extract(detail, '$.count'), 1),
+            coalesce(json_extract(detail, '$.first'), at),
+            coalesce(json_extract(detail, '$.last'), at),
+            coalesce(json_extract(detail, '$.attempts'), 0)
+     FROM audit INDEXED BY audit_denied
+     WHERE event LIKE 'access_denied%' AND at BETWEEN ?1 AND ?2
+     ORDER BY at, id";
 
 impl Reports {
     /// Opens the database the engine has already created and migrated.
@@ -225,5 +246,143 @@ impl Reports {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Grants requested in `w` that started (not extensions), counted per
+    /// resource and user: all, those with no session, and of them those
+    /// jitd revoked for non-use (`revoked` with `reason: "unused"`).
+    pub fn unused_counts(&self, w: Window) -> Result<Vec<UnusedCount>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "WITH g AS (
+                SELECT r.resource, r.user, r.uid,
+                       EXISTS (SELECT 1 FROM sessions s WHERE s.grant_id = r.id) AS used,
+                       r.state = 'revoked' AND EXISTS (
+                           SELECT 1 FROM audit a WHERE a.request = r.id AND a.event = 'revoked'
+                             AND json_extract(a.detail, '$.reason') = 'unused') AS for_non_use
+                FROM requests r
+                WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
+                  AND r.state IN ('active', 'expired', 'revoked')
+                  AND {GRANTED_AT} IS NOT NULL
+             )
+             SELECT resource, user, uid, count(*), total(NOT used), total(NOT used AND for_non_use)
+             FROM g GROUP BY resource, user, uid ORDER BY resource, user, uid"
+        ))?;
+        let rows = stmt.query_map(params![w.from, w.to], |r| {
+            Ok(UnusedCount {
+                resource: r.get(0)?,
+                user: r.get(1)?,
+                uid: r.get(2)?,
+                grants: r.get(3)?,
+                unused: r.get::<_, f64>(4)? as u64,
+                revoked_unused: r.get::<_, f64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The `access_denied`, `access_denied_overflow` and
+    /// `access_denied_repeatedly` events written in `w`, oldest first,
+    /// through the partial index `audit_denied` (every other event is
+    /// never read).
+    pub fn denied_events(&self, w: Window) -> Result<Vec<DeniedEvent>> {
+        let mut stmt = self.conn.prepare(DENIED_EVENTS)?;
+        let rows = stmt.query_map(params![w.from, w.to], |r| {
+            let event: String = r.get(0)?;
+            let at: UnixTime = r.get(1)?;
+            let uid = u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX);
+            let count = u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0);
+            let (first, last): (UnixTime, UnixTime) = (r.get(7)?, r.get(8)?);
+            Ok(match event.as_str() {
+                "access_denied" => Some(DeniedEvent::Denied {
+                    user: r.get(2)?,
+                    uid,
+                    resource: r.get(4)?,
+                    service: r.get(5)?,
+                    count,
+                    first,
+                    last,
+                }),
+                "access_denied_overflow" => Some(DeniedEvent::Overflow { count, first, last }),
+                "access_denied_repeatedly" => Some(DeniedEvent::Repeatedly {
+                    user: r.get(2)?,
+                    uid,
+                    attempts: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                    at,
+                }),
+                _ => None,
+            })
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            events.extend(row?);
+        }
+        Ok(events)
+    }
+
+    /// The first scan ever stored (the baseline), and the scans stored in
+    /// `w`, oldest first.
+    pub fn scan_counts(&self, w: Window) -> Result<(Option<ScanCount>, Vec<ScanCount>)> {
+        fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ScanCount, String)> {
+            Ok((
+                ScanCount {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    total: r.get(2)?,
+                    counts: BTreeMap::new(),
+                    errors: r.get(4)?,
+                },
+                r.get(3)?,
+            ))
+        }
+        fn parsed((mut scan, counts): (ScanCount, String)) -> Result<ScanCount> {
+            scan.counts = serde_json::from_str(&counts)
+                .map_err(|e| super::StoreError::Corrupt(format!("standing scan: {e}")))?;
+            Ok(scan)
+        }
+        const COLUMNS: &str = "id, at, total, counts, errors";
+        let first = self
+            .conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM standing_scans ORDER BY id LIMIT 1"
+            ))?
+            .query_map([], row)?
+            .next()
+            .transpose()?
+            .map(parsed)
+            .transpose()?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM standing_scans WHERE at BETWEEN ?1 AND ?2 ORDER BY id"
+        ))?;
+        let scans = stmt
+            .query_map(params![w.from, w.to], row)?
+            .map(|r| parsed(r?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((first, scans))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million other audit rows are never read: the denied report's
+    /// query goes through `audit_denied`.
+    #[test]
+    fn denials_are_read_through_their_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(super::super::Store::open(dir.path()).unwrap());
+        let db = Reports::open(dir.path()).unwrap();
+        let plan: Vec<String> = db
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {DENIED_EVENTS}"))
+            .unwrap()
+            .query_map(params![0, 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("audit_denied")),
+            "{plan:?}"
+        );
     }
 }

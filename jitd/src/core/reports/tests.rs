@@ -86,7 +86,7 @@ fn report_kinds_round_trip_their_names() {
     for kind in ReportKind::ALL {
         assert_eq!(ReportKind::parse(kind.as_str()), Some(kind));
     }
-    assert_eq!(ReportKind::parse("standing"), None);
+    assert_eq!(ReportKind::parse("scan"), None);
 }
 
 fn case(justified_at: Option<i64>, overdue_at: Option<i64>) -> Case {
@@ -398,4 +398,208 @@ fn usage_per_resource_with_the_ratio_of_used_to_granted() {
             ),
         ]
     );
+}
+
+const W: Window = Window { from: 0, to: 86400 };
+
+fn uc(resource: &str, user: &str, grants: u64, unused: u64, revoked: u64) -> UnusedCount {
+    UnusedCount {
+        resource: resource.into(),
+        user: user.into(),
+        uid: if user == "alice" { 61001 } else { 61002 },
+        grants,
+        unused,
+        revoked_unused: revoked,
+    }
+}
+
+#[test]
+fn unused_counts_per_resource_and_user() {
+    // (counts, per resource (name, grants, unused, share, revoked), users (name, unused, resources))
+    type Res = &'static [(&'static str, u64, u64, Option<f64>, u64)];
+    type Users = &'static [(&'static str, u64, &'static [&'static str])];
+    let cases: Vec<(Vec<UnusedCount>, Res, Users)> = vec![
+        (vec![], &[], &[]),
+        (
+            vec![uc("db", "alice", 4, 0, 0)],
+            &[("db", 4, 0, Some(0.0), 0)],
+            &[],
+        ),
+        (
+            vec![
+                uc("db", "alice", 3, 1, 0),
+                uc("db", "bob", 1, 1, 1),
+                uc("ops", "bob", 2, 2, 1),
+            ],
+            &[("db", 4, 2, Some(0.5), 1), ("ops", 2, 2, Some(1.0), 1)],
+            &[("bob", 3, &["db", "ops"]), ("alice", 1, &["db"])],
+        ),
+    ];
+    for (counts, resources, users) in cases {
+        let r = unused(&counts, W);
+        let got: Vec<_> = r
+            .resources
+            .iter()
+            .map(|u| {
+                (
+                    u.resource.as_str(),
+                    u.grants,
+                    u.unused,
+                    u.unused_share,
+                    u.revoked_unused,
+                )
+            })
+            .collect();
+        assert_eq!(got, resources.to_vec(), "{counts:?}");
+        let got: Vec<(&str, u64, Vec<&str>)> = r
+            .users
+            .iter()
+            .map(|u| {
+                (
+                    u.user.as_str(),
+                    u.unused,
+                    u.resources.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        let want: Vec<(&str, u64, Vec<&str>)> =
+            users.iter().map(|(u, n, r)| (*u, *n, r.to_vec())).collect();
+        assert_eq!(got, want, "{counts:?}");
+    }
+}
+
+fn denial(
+    user: &str,
+    resource: &str,
+    service: &str,
+    count: u64,
+    first: i64,
+    last: i64,
+) -> DeniedEvent {
+    DeniedEvent::Denied {
+        user: user.into(),
+        uid: 61009,
+        resource: resource.into(),
+        service: service.into(),
+        count,
+        first,
+        last,
+    }
+}
+
+#[test]
+fn denials_sum_their_coalesced_counts() {
+    let events = vec![
+        denial("eve", "db", "sudo", 1, 100, 100),
+        denial("eve", "db", "sudo", 9, 101, 700),
+        denial("eve", "db", "sshd", 2, 50, 60),
+        denial("dan", "logs", "sudo", 1, 300, 300),
+        DeniedEvent::Repeatedly {
+            user: "eve".into(),
+            uid: 61009,
+            attempts: 10,
+            at: 200,
+        },
+        DeniedEvent::Overflow {
+            count: 5,
+            first: 400,
+            last: 500,
+        },
+        DeniedEvent::Overflow {
+            count: 1,
+            first: 600,
+            last: 600,
+        },
+    ];
+    let r = denied(&events, W);
+    let got: Vec<_> = r
+        .attempts
+        .iter()
+        .map(|a| {
+            (
+                a.user.as_str(),
+                a.resource.as_str(),
+                a.count,
+                a.services.join(","),
+                a.first.clone(),
+                a.last.clone(),
+                a.flagged,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "eve",
+                "db",
+                12,
+                "sshd,sudo".into(),
+                rfc3339(50),
+                rfc3339(700),
+                true
+            ),
+            (
+                "dan",
+                "logs",
+                1,
+                "sudo".into(),
+                rfc3339(300),
+                rfc3339(300),
+                false
+            ),
+        ]
+    );
+    assert_eq!(r.flagged.len(), 1);
+    assert_eq!((r.flagged[0].alerts, r.flagged[0].attempts), (1, 10));
+    assert_eq!(
+        r.overflow,
+        DeniedOverflow {
+            events: 2,
+            count: 6,
+            first: Some(rfc3339(400)),
+            last: Some(rfc3339(600)),
+        }
+    );
+    assert_eq!(r.total, 19);
+    let empty = denied(&[], W);
+    assert_eq!((empty.total, empty.attempts.len()), (0, 0));
+    assert_eq!(empty.overflow, DeniedOverflow::default());
+}
+
+fn scan(id: i64, total: u64) -> ScanCount {
+    ScanCount {
+        id,
+        at: id * 3600,
+        total,
+        counts: [("sudoers".to_owned(), total)].into_iter().collect(),
+        errors: 0,
+    }
+}
+
+#[test]
+fn standing_compares_the_newest_scan_with_the_first() {
+    // (first ever, scans in the window, now, change)
+    type Case = (Option<ScanCount>, Vec<ScanCount>, Option<u64>, Option<f64>);
+    let cases: Vec<Case> = vec![
+        (None, vec![], None, None),
+        (Some(scan(1, 8)), vec![], None, None),
+        (Some(scan(1, 8)), vec![scan(1, 8)], Some(8), Some(0.0)),
+        (
+            Some(scan(1, 8)),
+            vec![scan(1, 8), scan(2, 6), scan(3, 2)],
+            Some(2),
+            Some(-75.0),
+        ),
+        // The first before the window: still the baseline.
+        (Some(scan(1, 3)), vec![scan(5, 4)], Some(4), Some(33.3)),
+        (Some(scan(1, 0)), vec![scan(2, 1)], Some(1), None),
+    ];
+    for (first, scans, now, change) in cases {
+        let r = standing(first.as_ref(), &scans, W);
+        assert_eq!(r.now.as_ref().map(|n| n.total), now, "{scans:?}");
+        assert_eq!(r.change_percent, change, "{scans:?}");
+        assert_eq!(r.scans.len(), scans.len());
+        assert_eq!(r.first.map(|f| f.id), first.map(|f| f.id));
+    }
 }

@@ -10,9 +10,12 @@ use super::super::step_up_tests::{enrolled, next_code, VAULT};
 use super::super::tests::{person, Fixture};
 use super::*;
 use crate::cli::render::json;
-use crate::cli::reports::{emergency_text, mtta_text, usage_text};
+use crate::cli::reports::{
+    denied_text, emergency_text, mtta_text, standing_text, unused_text, usage_text,
+};
 use crate::core::model::RequestId;
-use crate::store::SessionRecord;
+use crate::core::standing::{self as standing_core, Finding, Kind};
+use crate::store::{AuditEvent, SessionRecord};
 
 /// `sudo` (privileged: the dual route, bob's break-glass), a tighter SLA
 /// for owners than the default, and (in [`VAULT`]) `notes`: auto, but its
@@ -24,6 +27,13 @@ privileged = true
 eligible = ["user:alice", "user:bob"]
 break_glass = ["user:bob"]
 max_duration = "4h"
+[[resource]]
+name = "ops"
+sensitivity = "low"
+environment = "staging"
+eligible = ["user:alice", "user:bob"]
+max_duration = "4h"
+revoke_unused_after = "30m"
 [reports.sla]
 owner = "20m"
 [risk.weights]
@@ -85,14 +95,135 @@ fn submit(engine: &mut Engine, who: &Person, resource: &str, mins: u64, why: &st
     req.id
 }
 
+/// A standing-privilege scan at `at` that found `kinds`.
+fn put_scan(engine: &mut Engine, at: UnixTime, kinds: &[Kind]) {
+    let report = standing_core::Report {
+        findings: kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| Finding {
+                kind: *kind,
+                principal: format!("user{i}"),
+                target: "root".into(),
+                how: "/etc/sudoers".into(),
+                why: "no gate".into(),
+            })
+            .collect(),
+        ..standing_core::Report::default()
+    };
+    engine
+        .store
+        .write(|w| w.put_scan(at, "sam", &report).map(|_| ()))
+        .unwrap();
+}
+
+/// An audit event `event` with `detail`, written at `at` by `actor`.
+fn put_event(
+    engine: &mut Engine,
+    at: UnixTime,
+    actor: Option<&Person>,
+    event: &str,
+    detail: serde_json::Value,
+) {
+    engine
+        .store
+        .write(|w| {
+            w.audit(&AuditEvent {
+                at,
+                actor_uid: actor.map(|p| p.uid),
+                actor: actor.map_or("jitd", |p| p.name.as_str()),
+                event,
+                request: None,
+                detail,
+            })
+            .map(|_| ())
+        })
+        .unwrap();
+}
+
+/// mallory's denials as the flusher writes them (the first at once, the
+/// repeats when the window closes), her alert, and an overflow window.
+fn put_denials(engine: &mut Engine, now: UnixTime) {
+    let mallory = person(61007, "mallory");
+    let denial = |service: &str, count: u64, first: i64, last: i64, repeats: bool| {
+        serde_json::json!({
+            "user": "mallory", "uid": 61007, "resource": "sudo", "service": service,
+            "tty": "/dev/pts/3", "rhost": "", "count": count, "first": first, "last": last,
+            "repeats": repeats,
+        })
+    };
+    put_event(
+        engine,
+        now,
+        Some(&mallory),
+        "access_denied",
+        denial("sudo", 1, now, now, false),
+    );
+    put_event(
+        engine,
+        now + 540,
+        Some(&mallory),
+        "access_denied",
+        denial("sudo", 14, now + 5, now + 540, true),
+    );
+    put_event(
+        engine,
+        now + 30,
+        Some(&mallory),
+        "access_denied",
+        denial("sshd", 1, now + 30, now + 30, false),
+    );
+    put_event(
+        engine,
+        now + 40,
+        Some(&mallory),
+        "access_denied_repeatedly",
+        serde_json::json!({
+            "user": "mallory", "uid": 61007, "attempts": 10, "resources": ["sudo"],
+            "first": now, "last": now + 40, "window_secs": 600,
+        }),
+    );
+    put_event(
+        engine,
+        now + 600,
+        None,
+        "access_denied_overflow",
+        serde_json::json!({
+            "tty": "", "rhost": "", "count": 40, "first": now + 1, "last": now + 600,
+            "repeats": true, "max_tracked": 1024,
+        }),
+    );
+}
+
 /// A month of use, compressed: every kind of request each report counts,
 /// one made before the window, and what is still open at its end.
 fn seeded() -> (Fixture, Engine, UnixTime) {
     let f = Fixture::with(&format!("{VAULT}{MORE}"));
     let (mut engine, _) = f.open();
     let app = enrolled(&mut engine, &f, &alice());
-    // Before the window: left out of every report.
+    // Before the window: left out of every report (but the first scan,
+    // the baseline of the trend).
     submit(&mut engine, &alice(), "logs", 30, "last month");
+    let before = engine.now();
+    put_scan(
+        &mut engine,
+        before,
+        &[
+            Kind::Sudoers,
+            Kind::Sudoers,
+            Kind::Uid0,
+            Kind::RootKey,
+            Kind::SuPassword,
+        ],
+    );
+    put_event(
+        &mut engine,
+        before,
+        Some(&person(61007, "mallory")),
+        "access_denied",
+        serde_json::json!({"user": "mallory", "uid": 61007, "resource": "db", "service": "sudo",
+                           "count": 3, "first": before, "last": before}),
+    );
     f.clock.advance(2 * DAY);
     settle(&mut engine);
     let since = engine.now() - DAY as i64;
@@ -177,6 +308,21 @@ fn seeded() -> (Fixture, Engine, UnixTime) {
     f.clock.advance(1200);
     settle(&mut engine);
 
+    // auto, revoked by jitd unused after 30 minutes; denials meanwhile; a
+    // scan before and after a clean-up.
+    submit(&mut engine, &bob(), "ops", 50, "look around");
+    let now = engine.now();
+    put_scan(
+        &mut engine,
+        now,
+        &[Kind::Sudoers, Kind::Uid0, Kind::RootKey, Kind::SuPassword],
+    );
+    put_denials(&mut engine, now);
+    f.clock.advance(30 * 60);
+    settle(&mut engine);
+    let now = engine.now();
+    put_scan(&mut engine, now, &[Kind::Sudoers, Kind::RootKey]);
+
     // Still open at the end: an active grant in use, a pending request.
     let active = submit(&mut engine, &alice(), "logs", 50, "still on it");
     f.clock.advance(120);
@@ -224,6 +370,9 @@ fn every_report_matches_its_golden_text_and_json() {
             Report::Emergency(r) => emergency_text(r),
             Report::Mtta(r) => mtta_text(r),
             Report::Usage(r) => usage_text(r),
+            Report::Unused(r) => unused_text(r),
+            Report::Denied(r) => denied_text(r),
+            Report::Standing(r) => standing_text(r),
         };
         golden(&format!("{}.txt", kind.as_str()), &text);
         golden(&format!("{}.json", kind.as_str()), &(json(&report) + "\n"));
@@ -253,13 +402,55 @@ fn the_json_is_the_documented_document() {
         (1, Some(1800), Some(0), 2, 1)
     );
     let auto = mtta.routes.iter().find(|r| r.route == "auto").unwrap();
-    assert_eq!((auto.granted, auto.step_up), (3, 1));
+    assert_eq!((auto.granted, auto.step_up), (4, 1));
     let Report::Usage(usage) = run(&mut engine, since, ReportKind::Usage) else {
         panic!("not the usage report");
     };
     let db = usage.resources.iter().find(|r| r.resource == "db").unwrap();
     // Three sessions, one inside another, two overlapping: 15 minutes.
     assert_eq!((db.granted_secs, db.used_secs), (3600, 900));
+}
+
+#[test]
+fn unused_denied_and_standing_count_what_was_seeded() {
+    let (_f, mut engine, since) = seeded();
+    let Report::Unused(unused) = run(&mut engine, since, ReportKind::Unused) else {
+        panic!("not the unused report");
+    };
+    let ops = unused
+        .resources
+        .iter()
+        .find(|r| r.resource == "ops")
+        .unwrap();
+    assert_eq!((ops.grants, ops.unused, ops.revoked_unused), (1, 1, 1));
+    let sudo = unused
+        .resources
+        .iter()
+        .find(|r| r.resource == "sudo")
+        .unwrap();
+    // The dual grant never used; bob's break-glass used.
+    assert_eq!(
+        (sudo.grants, sudo.unused, sudo.unused_share),
+        (2, 1, Some(0.5))
+    );
+    let Report::Denied(denied) = run(&mut engine, since, ReportKind::Denied) else {
+        panic!("not the denied report");
+    };
+    // The denial before the window is left out; 1 + 14 + 1, and 40 past max_tracked.
+    assert_eq!(denied.attempts.len(), 1);
+    let a = &denied.attempts[0];
+    assert_eq!(
+        (a.count, a.services.clone(), a.flagged),
+        (16, vec!["sshd".into(), "sudo".into()], true)
+    );
+    assert_eq!((denied.overflow.count, denied.total), (40, 56));
+    let Report::Standing(standing) = run(&mut engine, since, ReportKind::Standing) else {
+        panic!("not the standing report");
+    };
+    assert_eq!(standing.scans.len(), 2);
+    assert_eq!(standing.first.as_ref().map(|f| f.total), Some(5));
+    assert_eq!(standing.now.as_ref().map(|n| n.total), Some(2));
+    assert_eq!(standing.change_percent, Some(-60.0));
 }
 
 #[test]

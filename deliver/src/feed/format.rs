@@ -341,7 +341,10 @@ mod tests {
         let line = rfc5424(&record, &labels());
         let sd = line.split(" {").next().unwrap();
         assert!(!sd.chars().any(char::is_control), "{sd}");
-        assert!(sd.contains(r#"detail.reason="two\\nlines \\u{1b}[2J""#), "{sd}");
+        assert!(
+            sd.contains(r#"detail.reason="two\\nlines \\u{1b}[2J""#),
+            "{sd}"
+        );
         assert!(sd.len() < 1200, "{}", sd.len());
         // The MSG keeps the whole value, JSON-escaped.
         assert!(line.contains(&long) && line.contains("two\\nlines"));

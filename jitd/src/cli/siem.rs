@@ -106,7 +106,10 @@ fn object_in(line: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
 /// The row a record names, with its MAC. A journald record counts only if
 /// journald says the worker sent it (`_UID`, which the sender cannot
 /// forge): anyone on the host may log fields named `JIT_MAC`.
-fn row_of(o: &serde_json::Map<String, serde_json::Value>, deliverer: Option<u32>) -> Option<AnchorView> {
+fn row_of(
+    o: &serde_json::Map<String, serde_json::Value>,
+    deliverer: Option<u32>,
+) -> Option<AnchorView> {
     let number = |key: &str| {
         o.get(key).and_then(|v| {
             v.as_u64()
@@ -122,7 +125,10 @@ fn row_of(o: &serde_json::Map<String, serde_json::Value>, deliverer: Option<u32>
             if sender.is_none() || sender != deliverer {
                 return None;
             }
-            (number("JIT_ANCHOR_ID").or_else(|| number("JIT_ID"))?, text("JIT_MAC")?)
+            (
+                number("JIT_ANCHOR_ID").or_else(|| number("JIT_ID"))?,
+                text("JIT_MAC")?,
+            )
         }
     };
     Some(AnchorView {

@@ -648,10 +648,12 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
         Ok(meta) if !meta.is_file() => return Err(refused("not a regular file")),
         _ => {}
     }
+    // Not truncated at open: a file someone else made there (in a shared
+    // directory) is refused before anything is written into it.
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
@@ -659,6 +661,11 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
             Some(libc::ELOOP) => refused("a symbolic link"),
             _ => failed(e),
         })?;
+    use std::os::unix::fs::MetadataExt;
+    if file.metadata().map_err(failed)?.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(refused("a file someone else owns"));
+    }
+    file.set_len(0).map_err(failed)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o640))
         .map_err(failed)?;
     file.write_all(text.as_bytes()).map_err(failed)?;
@@ -827,5 +834,18 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         let err = write_private(dir.path(), "x").unwrap_err();
         assert_eq!(err.exit, Exit::Conflict, "{}", err.message);
+        // Someone else's file there (a shared directory): left as it is.
+        let theirs = dir.path().join("theirs.html");
+        std::fs::write(&theirs, "theirs").unwrap();
+        let other = if nix::unistd::geteuid().is_root() {
+            65534
+        } else {
+            0
+        };
+        if std::os::unix::fs::chown(&theirs, Some(other), None).is_ok() {
+            let err = write_private(&theirs, "report").unwrap_err();
+            assert_eq!(err.exit, Exit::Conflict, "{}", err.message);
+            assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+        }
     }
 }

@@ -224,6 +224,11 @@ impl Coalescer {
         self.count_for_alert(&attempt, now);
         let Attempt { key, tty, rhost } = attempt;
         let tracked = Tracked::Key(key);
+        if !self.windows.contains_key(&tracked) {
+            // Windows that closed since the last flush hold no place: a new
+            // key takes one rather than hide in the overflow.
+            self.close_expired(now);
+        }
         let keys = self.windows.len() - usize::from(self.windows.contains_key(&Tracked::Overflow));
         let tracked = if self.windows.contains_key(&tracked) || keys < self.policy.max_tracked {
             tracked
@@ -269,6 +274,21 @@ impl Coalescer {
                         dirty: false,
                     },
                 );
+            }
+        }
+    }
+
+    /// Closes every window whose time is up.
+    fn close_expired(&mut self, now: UnixTime) {
+        let closing: Vec<Tracked> = self
+            .windows
+            .iter()
+            .filter(|(_, w)| now >= w.closes_at)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for tracked in closing {
+            if let Some(window) = self.windows.remove(&tracked) {
+                self.close(tracked, window);
             }
         }
     }
@@ -320,17 +340,7 @@ impl Coalescer {
     /// the windows that closed (their repeats), the rows of the open ones
     /// that changed, and the alerts.
     pub fn take(&mut self, now: UnixTime) -> Batch {
-        let closing: Vec<Tracked> = self
-            .windows
-            .iter()
-            .filter(|(_, w)| now >= w.closes_at)
-            .map(|(t, _)| t.clone())
-            .collect();
-        for tracked in closing {
-            if let Some(window) = self.windows.remove(&tracked) {
-                self.close(tracked, window);
-            }
-        }
+        self.close_expired(now);
         self.users.retain(|_, u| now < u.closes_at);
         let mut open: Vec<OpenWindow> = self
             .windows
@@ -489,6 +499,27 @@ mod tests {
         let batch = c.drain();
         assert_eq!(batch.records.len(), 2);
         assert_eq!(batch.records.iter().map(|r| r.count).sum::<u64>(), 7);
+    }
+
+    /// A key whose window closed, not yet flushed, leaves its place to a
+    /// new key: the new one is written under its own user, not the overflow.
+    #[test]
+    fn closed_windows_leave_their_place_before_the_next_flush() {
+        let mut c = Coalescer::new(policy());
+        for uid in 0..3 {
+            c.note(sudo(2000 + uid), AT);
+        }
+        // Every window closed at AT + 600; no flush since.
+        c.note(sudo(3000), AT + 601);
+        let batch = c.take(AT + 601);
+        assert!(
+            counts(&batch.records).contains(&(key(3000), 1, false)),
+            "{:?}",
+            counts(&batch.records)
+        );
+        assert!(!counts(&batch.records)
+            .iter()
+            .any(|(t, _, _)| *t == Tracked::Overflow));
     }
 
     /// The alert fires once, at the threshold, per user and window; other

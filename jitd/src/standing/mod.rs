@@ -66,11 +66,11 @@ impl Host {
     /// else in `/etc/pam.d`, else in `/usr/lib/pam.d`.
     fn pam_file(&self, name: &str) -> Option<String> {
         if name.starts_with('/') {
-            return std::fs::read_to_string(self.path(name)).ok();
+            return read_pam(&self.path(name));
         }
         ["/etc/pam.d", "/usr/lib/pam.d"]
             .iter()
-            .find_map(|dir| std::fs::read_to_string(self.path(&format!("{dir}/{name}"))).ok())
+            .find_map(|dir| read_pam(&self.path(&format!("{dir}/{name}"))))
     }
 
     /// `service`'s stack: its file, or `other` where it has none (libpam's
@@ -84,6 +84,19 @@ impl Host {
 
     fn gate(&self, service: &str) -> AccountGate {
         account_gate(service, &self.stack_reader(service))
+    }
+}
+
+/// A PAM file as libpam reads it: bytes, whatever their encoding (a
+/// Latin-1 comment must not hide the lines after it). Only a file that is
+/// not there is missing (libpam then looks elsewhere); one there that
+/// cannot be read is an empty stack, which gates nobody: the scan then
+/// reports what it stands for rather than trust a stack it did not see.
+fn read_pam(path: &Path) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some(String::new()),
     }
 }
 

@@ -111,3 +111,19 @@ fn a_planted_tree_is_read_with_sudos_own_tooling() {
     let admins: Vec<String> = of(Kind::PolkitAdmin).into_iter().map(|f| f.0).collect();
     assert_eq!(admins, ["bin", "daemon"]);
 }
+
+#[test]
+fn a_pam_file_is_read_as_bytes_and_one_that_cannot_be_read_gates_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = dir.path().join("sudo");
+    let mut bytes = b"# caf\xe9\n".to_vec();
+    bytes.extend_from_slice(b"account sufficient pam_permit.so\n");
+    fs::write(&latin1, bytes).unwrap();
+    let read = read_pam(&latin1).unwrap();
+    assert!(read.contains("account sufficient pam_permit.so"), "{read}");
+    // A directory where the file should be: there, and unreadable.
+    let unreadable = dir.path().join("other");
+    fs::create_dir(&unreadable).unwrap();
+    assert_eq!(read_pam(&unreadable), Some(String::new()));
+    assert_eq!(read_pam(&dir.path().join("missing")), None);
+}

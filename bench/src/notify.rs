@@ -87,6 +87,29 @@ pub(crate) async fn request(conn: &Connection, resource: &str) -> Result<u64, Bo
     Ok(view.id)
 }
 
+/// When request `id`'s message arrived: one that came earlier is in
+/// `early`; others received while waiting go there; `None` past `deadline`.
+pub(crate) async fn arrival(
+    rx: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
+    early: &mut HashMap<u64, Instant>,
+    id: u64,
+    deadline: Instant,
+) -> Option<Instant> {
+    if let Some(at) = early.remove(&id) {
+        return Some(at);
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some((got, at))) if got == id => return Some(at),
+            Ok(Some((got, at))) => {
+                early.insert(got, at);
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// `calls` requests for `resource` one after another (after `warmup`): the
 /// time to jitd's reply and, unless `mode` is `Off`, to the approvers'
 /// webhook receiving the notification.
@@ -110,19 +133,7 @@ pub async fn latency(
         let id = request(&conn, resource).await?;
         let replied = t.elapsed();
         let arrived = if mode == Mode::Live {
-            let mut found = early.remove(&id);
-            let deadline = t + Duration::from_secs(5);
-            while found.is_none() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(left, rx.recv()).await {
-                    Ok(Some((got, at))) if got == id => found = Some(at),
-                    Ok(Some((got, at))) => {
-                        early.insert(got, at);
-                    }
-                    _ => break,
-                }
-            }
-            found
+            arrival(&mut rx, &mut early, id, t + Duration::from_secs(5)).await
         } else {
             None
         };

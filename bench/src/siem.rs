@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use zbus::Connection;
 
-use crate::notify::request;
+use crate::notify::{arrival, request};
 use crate::{BoxError, Samples};
 
 fn lines_in(file: &Path) -> usize {
@@ -143,18 +143,7 @@ pub async fn latency(
         let t = Instant::now();
         let id = request(&conn, resource).await?;
         let replied = t.elapsed();
-        let mut found = early.remove(&id);
-        let deadline = t + Duration::from_secs(5);
-        while found.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, rx.recv()).await {
-                Ok(Some((got, at))) if got == id => found = Some(at),
-                Ok(Some((got, at))) => {
-                    early.insert(got, at);
-                }
-                _ => break,
-            }
-        }
+        let found = arrival(&mut rx, &mut early, id, t + Duration::from_secs(5)).await;
         if i < warmup {
             continue;
         }

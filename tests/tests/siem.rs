@@ -53,6 +53,19 @@ fn worker_dir(env: &Env, name: &str) -> PathBuf {
     dir
 }
 
+/// jitd with one file sink, `audit.jsonl` in a directory the worker may
+/// write (returned).
+fn with_file_sink() -> (Env, PathBuf) {
+    let mut env = Env::without_jitd(TEST_CONFIG);
+    let logs = worker_dir(&env, "siem-logs");
+    env.write_config(&siem_config(&format!(
+        "[siem.sinks.file]\ntype = \"file\"\npath = \"{}\"\n",
+        logs.join("audit.jsonl").display()
+    )));
+    env.start_jitd();
+    (env, logs)
+}
+
 /// Grants asked for and given up: each a few audit events.
 fn workload(env: &Env, n: usize) {
     for i in 0..n {
@@ -213,14 +226,8 @@ fn a_dead_sink_shows_its_lag_and_gets_everything_when_it_is_back() {
 
 #[test]
 fn the_json_file_survives_rotation_by_rename_and_by_sighup() {
-    let mut env = Env::without_jitd(TEST_CONFIG);
-    let logs = worker_dir(&env, "siem-logs");
+    let (env, logs) = with_file_sink();
     let path = logs.join("audit.jsonl");
-    env.write_config(&siem_config(&format!(
-        "[siem.sinks.file]\ntype = \"file\"\npath = \"{}\"\n",
-        path.display()
-    )));
-    env.start_jitd();
     workload(&env, 3);
     wait_caught_up(&env);
     let mode = std::fs::metadata(&path)
@@ -336,14 +343,8 @@ fn siem_copy(path: &Path) -> PathBuf {
 
 #[test]
 fn a_database_rolled_back_or_rewritten_is_caught_against_the_anchors() {
-    let mut env = Env::without_jitd(TEST_CONFIG);
-    let logs = worker_dir(&env, "siem-logs");
+    let (mut env, logs) = with_file_sink();
     let path = logs.join("audit.jsonl");
-    env.write_config(&siem_config(&format!(
-        "[siem.sinks.file]\ntype = \"file\"\npath = \"{}\"\n",
-        path.display()
-    )));
-    env.start_jitd();
     workload(&env, 2);
     // A copy of the database as it stands now (a backup, or the attacker's).
     let rows_before = audit_rows(&env).len();

@@ -891,29 +891,15 @@ fn vendors_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         f(&v, &["rules_before"]),
         f(&v, &["rules_after"]),
     )?;
-    if let (Some(off), Some(on)) = (
-        load(dir, "latency-vendors-off.json"),
-        load(dir, "latency-vendors-on.json"),
-    ) {
-        let p = |v: &Value, k: &str| f(v, &["check", k]);
-        writeln!(
-            md,
-            "\nCheckGrant holds a vendor's uid back until the vendors' egress rules are in place (one\n\
-             range check and one atomic load on the hot path): everyone else's CheckGrant with\n\
-             `[vendors]` configured against without, `jit-bench latency` ({:.0} calls, 1,000 holders,\n\
-             interleaved with Peer.Ping), same run. Target: unchanged.\n\n\
-             | CheckGrant | p50 | p99 | p50 / Ping p50 |\n|---|---|---|---|\n\
-             | without `[vendors]` (baseline) | {:.1} µs | {:.1} µs | {:.3} |\n\
-             | **with `[vendors]`** | {:.1} µs | {:.1} µs | {:.3} |",
-            f(&on, &["check", "n"]),
-            p(&off, "p50_us"),
-            p(&off, "p99_us"),
-            f(&off, &["ratio_p50"]),
-            p(&on, "p50_us"),
-            p(&on, "p99_us"),
-            f(&on, &["ratio_p50"]),
-        )?;
-    }
+    checkgrant_with_and_without(
+        md,
+        dir,
+        "vendors",
+        "CheckGrant holds a vendor's uid back until the vendors' egress rules are in place (one\n\
+         range check and one atomic load on the hot path): everyone else's CheckGrant with\n\
+         `[vendors]` configured against without",
+        ("without `[vendors]`", "with `[vendors]`"),
+    )?;
     if let Some(m) = load(dir, "mfa-login.json") {
         let p = |k: &str| f(&m, &[k, "p50_us"]);
         let p99 = |k: &str| f(&m, &[k, "p99_us"]);
@@ -1111,28 +1097,13 @@ fn siem_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             verdict(received_p99 < 1000.0 && f(&l, &["lost"]) == 0.0),
         )?;
     }
-    if let (Some(off), Some(on)) = (
-        load(dir, "latency-siem-off.json"),
-        load(dir, "latency-siem-on.json"),
-    ) {
-        let p = |v: &Value, k: &str| f(v, &["check", k]);
-        writeln!(
-            md,
-            "\nCheckGrant with a SIEM sink configured (and its worker connected) against without,\n\
-             `jit-bench latency` ({:.0} calls, 1,000 holders, interleaved with Peer.Ping), same run.\n\
-             Target: unchanged.\n\n\
-             | CheckGrant | p50 | p99 | p50 / Ping p50 |\n|---|---|---|---|\n\
-             | without `[siem]` (baseline) | {:.1} µs | {:.1} µs | {:.3} |\n\
-             | **with a TCP sink** | {:.1} µs | {:.1} µs | {:.3} |",
-            f(&on, &["check", "n"]),
-            p(&off, "p50_us"),
-            p(&off, "p99_us"),
-            f(&off, &["ratio_p50"]),
-            p(&on, "p50_us"),
-            p(&on, "p99_us"),
-            f(&on, &["ratio_p50"]),
-        )?;
-    }
+    checkgrant_with_and_without(
+        md,
+        dir,
+        "siem",
+        "CheckGrant with a SIEM sink configured (and its worker connected) against without",
+        ("without `[siem]`", "with a TCP sink"),
+    )?;
     Ok(())
 }
 
@@ -1190,5 +1161,40 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             },
         )?;
     }
+    Ok(())
+}
+
+/// CheckGrant with a feature configured against without, from
+/// `latency-NAME-off.json` and `latency-NAME-on.json` (`jit-bench latency`,
+/// same run): the feature must leave the hot path as it was.
+fn checkgrant_with_and_without(
+    md: &mut String,
+    dir: &Path,
+    name: &str,
+    what: &str,
+    (without, with): (&str, &str),
+) -> Result<(), BoxError> {
+    let (Some(off), Some(on)) = (
+        load(dir, &format!("latency-{name}-off.json")),
+        load(dir, &format!("latency-{name}-on.json")),
+    ) else {
+        return Ok(());
+    };
+    let p = |v: &Value, k: &str| f(v, &["check", k]);
+    writeln!(
+        md,
+        "\n{what}, `jit-bench latency` ({:.0} calls, 1,000 holders, interleaved with Peer.Ping),\n\
+         same run. Target: unchanged.\n\n\
+         | CheckGrant | p50 | p99 | p50 / Ping p50 |\n|---|---|---|---|\n\
+         | {without} (baseline) | {:.1} µs | {:.1} µs | {:.3} |\n\
+         | **{with}** | {:.1} µs | {:.1} µs | {:.3} |",
+        f(&on, &["check", "n"]),
+        p(&off, "p50_us"),
+        p(&off, "p99_us"),
+        f(&off, &["ratio_p50"]),
+        p(&on, "p50_us"),
+        p(&on, "p99_us"),
+        f(&on, &["ratio_p50"]),
+    )?;
     Ok(())
 }

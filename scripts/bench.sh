@@ -155,7 +155,7 @@ done
 }
 
 # --- pam_jit: account checks through libpam, sudo, concurrency ---
-# /etc/pam.d/sudo as `pam-auth-update --enable jit` makes the stack: Debian's sudo file
+# /etc/pam.d/sudo as `pam-auth-update --enable jit jit-session` makes the stack: Debian's sudo file
 # with common-account and common-session-noninteractive as the profile rewrites them
 # (pam-auth-update runs on copies, in a mount namespace of its own).
 profile_stack() {  # pam.d (the bench's copy) module args
@@ -163,11 +163,14 @@ profile_stack() {  # pam.d (the bench's copy) module args
     mkdir -p "$work/configs" "$work/state"
     cp -a /usr/share/pam-configs/. "$work/configs/"
     cp -a /var/lib/pam/. "$work/state/" 2>/dev/null || true
-    sed "s|pam_jit.so resource=sudo|$module resource=logs $args|" "$ROOT/packaging/pam/jit" >"$work/configs/jit"
+    local profile
+    for profile in jit jit-session; do
+        sed "s|pam_jit.so resource=sudo|$module resource=logs $args|" "$ROOT/packaging/pam/$profile" >"$work/configs/$profile"
+    done
     cp -a "$pamd" "$work/pam.d"
     unshare --mount --propagation private sh -c "mount --bind '$work/pam.d' /etc/pam.d &&
         mount --bind '$work/configs' /usr/share/pam-configs && mount --bind '$work/state' /var/lib/pam &&
-        DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit"
+        DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit jit-session"
     grep -q "$module" "$work/pam.d/common-account" || { echo "pam-auth-update did not add the gate" >&2; exit 1; }
     cp "$work/pam.d/common-account" "$pamd/common-account-jit"
     cp "$work/pam.d/common-session-noninteractive" "$pamd/common-session-noninteractive-jit"

@@ -89,7 +89,7 @@ mkdir -p "$src"
 cp -r packaging/debian "$src/debian"
 stage "$src/staged" /lib/systemd/system "/usr/lib/$multiarch/security" \
     /usr/share/zsh/vendor-completions /usr/share/selinux/default
-for pam_profile in jit jit-sshd; do
+for pam_profile in jit jit-session jit-sshd jit-sshd-session; do
     install -D -m0644 "packaging/pam/$pam_profile" "$src/staged/usr/share/pam-configs/$pam_profile"
 done
 (cd "$src" && dpkg-buildpackage --build=binary --no-pre-clean --no-sign >"$work/dpkg-buildpackage.log" 2>&1) || {

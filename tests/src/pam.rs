@@ -97,20 +97,35 @@ impl Env {
     /// `/etc/shadow` (after [`Env::install_pam`]; rewritten in place, under
     /// its bind mount).
     pub fn set_password(&self, user: &str) {
+        self.edit_shadow(user, |fields| {
+            assert_eq!(fields[1], "*", "no locked shadow entry for {user}");
+            fields[1] = PASSWORD_HASH.to_owned();
+        });
+    }
+
+    /// Expires `user`'s password as `chage -d 0` does (the last change on
+    /// day 0): pam_unix's account check answers `new_authtok_reqd`.
+    pub fn expire_password(&self, user: &str) {
+        self.edit_shadow(user, |fields| fields[2] = "0".to_owned());
+    }
+
+    /// Rewrites `user`'s entry of the namespace's `/etc/shadow` in place.
+    fn edit_shadow(&self, user: &str, edit: impl Fn(&mut Vec<String>)) {
         let path = self.dir.path().join("shadow");
         let text = fs::read_to_string(&path).expect("the namespace's shadow");
-        let locked = format!("{user}:*:");
-        assert!(
-            text.lines().any(|l| l.starts_with(&locked)),
-            "no locked shadow entry for {user}"
-        );
+        let mut found = false;
         let text: String = text
             .lines()
-            .map(|l| match l.strip_prefix(&locked) {
-                Some(rest) => format!("{user}:{PASSWORD_HASH}:{rest}\n"),
-                None => format!("{l}\n"),
+            .map(|line| {
+                let mut fields: Vec<String> = line.split(':').map(str::to_owned).collect();
+                if fields[0] == user && fields.len() == 9 {
+                    found = true;
+                    edit(&mut fields);
+                }
+                format!("{}\n", fields.join(":"))
             })
             .collect();
+        assert!(found, "no shadow entry for {user}");
         fs::write(&path, text).expect("rewrite shadow");
     }
 

@@ -180,8 +180,8 @@ pub fn sshd_stack(env: &Env, resource: &str) -> String {
         "#%PAM-1.0\n\
          @include common-auth\n\
          account    required     pam_nologin.so\n\
-         @include common-account\n\
          account required {jit} {EXEMPT} timeout=1s\n\
+         @include common-account\n\
          session    required     pam_loginuid.so\n\
          @include common-session\n\
          session required {jit} {EXEMPT} timeout=1s\n\

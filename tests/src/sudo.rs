@@ -71,8 +71,8 @@ pub fn sudo_stack(env: &Env, resource: &str, extra: &str) -> String {
         "#%PAM-1.0\n\
          session    required   pam_limits.so\n\
          @include common-auth\n\
-         @include common-account\n\
          account required {jit} {EXEMPT} {extra}\n\
+         @include common-account\n\
          @include common-session-noninteractive\n\
          session required {jit} {EXEMPT} {extra}\n"
     )
@@ -95,8 +95,8 @@ pub fn documented_sudo_stack() -> String {
         "#%PAM-1.0\n\
          session    required   pam_limits.so\n\
          @include common-auth\n\
-         @include common-account\n\
          account required {m} resource=sudo {EXEMPT}\n\
+         @include common-account\n\
          @include common-session-noninteractive\n\
          session required {m} resource=sudo {EXEMPT}\n",
         m = module.display()

@@ -224,6 +224,26 @@ fn sudoers_without_the_account_check_is_still_gated_and_flagged() {
     );
 }
 
+/// pam_unix ends the account stack on an expired password
+/// (`new_authtok_reqd=done` in Debian's `common-account`), and sudo runs a
+/// `NOPASSWD` command without asking for a new one: with `!pam_session` the
+/// account check is all there is, so it comes before `common-account`.
+#[test]
+fn an_expired_password_does_not_skip_the_account_check() {
+    let env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s");
+    env.install_pam(
+        &[("sudo", &stack)],
+        &format!("Defaults !pam_session\n{SUDOERS}"),
+    );
+    env.expire_password("alice");
+    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
+    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("jitctl request logs"), "{run}");
+    nothing_ran(&ran, &mark, &env);
+}
+
 /// A script for pam_exec that stops its parent (sshd's process for the
 /// connection) and leaves its pid in `pid_file`.
 fn stop_parent(env: &Env, pid_file: &Path) -> PathBuf {

@@ -471,6 +471,64 @@ fn the_delivery_worker_runs_unprivileged_with_the_network_and_nothing_else() {
 }
 
 #[track_caller]
+/// The account lines of `/etc/pam.d/common-account`, in order, each cut
+/// to its module and first argument.
+fn account_modules(c: &Chroot) -> Vec<String> {
+    let text = fs::read_to_string(c.path("/etc/pam.d/common-account")).expect("common-account");
+    text.lines()
+        .filter(|l| l.starts_with("account"))
+        .map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let module = fields.iter().position(|f| f.ends_with(".so")).unwrap_or(0);
+            fields[module..fields.len().min(module + 2)].join(" ")
+        })
+        .collect()
+}
+
+/// Until 0.1.0-2 the `jit` profile held the account and session lines, in
+/// pam-auth-update's Additional block, after pam_unix (whose
+/// `new_authtok_reqd=done` then skipped it). An upgrade moves the account
+/// line before pam_unix and keeps the session line, through `jit-session`.
+fn upgrade_from_one_profile_keeps_the_session_lines(c: &Chroot) {
+    let shipped = fs::read(c.path("/usr/share/pam-configs/jit")).expect("profile");
+    let line = "\trequired\tpam_jit.so resource=sudo services=sudo,sudo-i";
+    fs::write(
+        c.path("/usr/share/pam-configs/jit"),
+        format!(
+            "Name: jit (0.1.0-1)\nDefault: no\nPriority: 0\nAccount-Type: Additional\n\
+             Account:\n{line}\nSession-Type: Additional\nSession:\n{line}\n"
+        ),
+    )
+    .expect("the old profile");
+    c.sh_ok("pam-auth-update --enable jit");
+    assert_eq!(
+        account_modules(c),
+        [
+            "pam_unix.so",
+            "pam_deny.so",
+            "pam_permit.so",
+            "pam_jit.so resource=sudo"
+        ]
+    );
+    fs::write(c.path("/usr/share/pam-configs/jit"), shipped).expect("the new profile");
+    c.sh_ok("/var/lib/dpkg/info/jit.postinst configure 0.1.0-1");
+    assert_eq!(
+        account_modules(c),
+        [
+            "pam_jit.so resource=sudo",
+            "pam_unix.so",
+            "pam_deny.so",
+            "pam_permit.so"
+        ]
+    );
+    c.sh_ok(
+        "grep -qx 'session\trequired\tpam_jit.so resource=sudo services=sudo,sudo-i' \
+             /etc/pam.d/common-session-noninteractive
+         pam-auth-update --disable jit jit-session",
+    );
+    assert_no_pam_jit(c);
+}
+
 fn assert_no_pam_jit(c: &Chroot) {
     let run = c.sh("grep -l pam_jit /etc/pam.d/*");
     assert_eq!(run.code, 1, "PAM configuration mentions pam_jit:{run}");
@@ -487,7 +545,9 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
         ("/lib/systemd/system/jitd.service", 0o644, "root"),
         ("/lib/systemd/system/jit-deliver.service", 0o644, "root"),
         ("/usr/share/pam-configs/jit", 0o644, "root"),
+        ("/usr/share/pam-configs/jit-session", 0o644, "root"),
         ("/usr/share/pam-configs/jit-sshd", 0o644, "root"),
+        ("/usr/share/pam-configs/jit-sshd-session", 0o644, "root"),
         ("/usr/share/man/man8/jitd.8.gz", 0o644, "root"),
         ("/usr/share/man/man1/jitctl.1.gz", 0o644, "root"),
         ("/usr/share/man/man1/jitctl-request.1.gz", 0o644, "root"),
@@ -515,7 +575,15 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
             "packaging/dbus/org.jit.Daemon1.conf",
         ),
         ("/usr/share/pam-configs/jit", "packaging/pam/jit"),
+        (
+            "/usr/share/pam-configs/jit-session",
+            "packaging/pam/jit-session",
+        ),
         ("/usr/share/pam-configs/jit-sshd", "packaging/pam/jit-sshd"),
+        (
+            "/usr/share/pam-configs/jit-sshd-session",
+            "packaging/pam/jit-sshd-session",
+        ),
         (
             "/usr/share/polkit-1/rules.d/20-jit.rules",
             "packaging/polkit/20-jit.rules",
@@ -582,12 +650,12 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
         c.sh_ok("/usr/libexec/jit/jit-polkit-check nobody org.freedesktop.policykit.exec any");
     assert_eq!(run.stdout, "pass: the polkit gate is off\n", "{run}");
 
+    upgrade_from_one_profile_keeps_the_session_lines(&c);
+
     // The admin enables gating, changes the config; jitd has state and a recording.
     c.sh_ok(
-        "pam-auth-update --enable jit jit-sshd
-         grep -q 'pam_jit.so resource=sudo' /etc/pam.d/common-account
+        "pam-auth-update --enable jit jit-session jit-sshd jit-sshd-session
          grep -q 'pam_jit.so resource=sudo' /etc/pam.d/common-session-noninteractive
-         grep -q 'pam_jit.so resource=ssh services=sshd' /etc/pam.d/common-account
          grep -q 'pam_jit.so resource=ssh services=sshd' /etc/pam.d/common-session
          echo '# the admin was here' >>/etc/jit/jitd.toml
          echo state >/var/lib/jit/jit.db
@@ -650,7 +718,7 @@ fn installed_pam_jit_gates_installed_sudo() {
          printf '%s\\n' '%jit-gated ALL=(ALL:ALL) NOPASSWD: ALL' 'bob ALL=(ALL:ALL) NOPASSWD: ALL' \
              >/etc/sudoers.d/jit-test
          chmod 0440 /etc/sudoers.d/jit-test
-         pam-auth-update --enable jit
+         pam-auth-update --enable jit jit-session
          dbus-uuidgen --ensure=/etc/machine-id
          mkdir -p /run/dbus",
     );
@@ -737,6 +805,16 @@ fn installed_pam_jit_gates_installed_sudo() {
     );
     // The profile gates everyone but root, group or no group.
     assert_ne!(sudo("bob").code, 0, "bob got sudo without a grant");
+    // An expired password (pam_unix's `new_authtok_reqd=done`) does not
+    // take bob past the account check: pam_jit's line comes before it.
+    c.sh_ok("chage -d 0 bob");
+    let run = sudo("bob");
+    assert!(
+        run.code != 0
+            && run.stderr.contains("jitctl request sudo")
+            && !run.stderr.contains("cannot open a session"),
+        "bob's expired password skipped the account check:{run}"
+    );
     assert_eq!(c.sh_ok("sudo -n id -u").stdout.trim(), "0");
 
     let request =

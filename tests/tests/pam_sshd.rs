@@ -97,14 +97,16 @@ fn ssh_session_closes_within_a_second_of_expiry() {
 }
 
 /// The package's pam-auth-update profiles with Debian's own
-/// `/etc/pam.d/sshd`: `jit` (sudo) leaves ssh logins alone; `jit-sshd`
-/// gates every login but root's (how admins recover) on an `ssh` grant,
-/// through the lines it adds to `common-account` and `common-session`.
+/// `/etc/pam.d/sshd`: `jit` and `jit-session` (sudo) leave ssh logins
+/// alone; `jit-sshd` and `jit-sshd-session` gate every login but root's
+/// (how admins recover) on an `ssh` grant, through the lines they add to
+/// `common-account` (before pam_unix) and `common-session` (after
+/// pam_systemd).
 #[test]
 fn ssh_gated_by_the_pam_auth_update_profile() {
     let env = Env::with_config(&config_with_ssh());
     env.install_pam(&[], SUDOERS);
-    env.install_pam_profiles(&["jit", "jit-sshd"]);
+    env.install_pam_profiles(&["jit", "jit-session", "jit-sshd", "jit-sshd-session"]);
     let sshd = Sshd::start_with(
         &env,
         &["alice", "oscar", "root"],
@@ -127,9 +129,9 @@ fn ssh_gated_by_the_pam_auth_update_profile() {
         );
     };
 
-    env.pam_auth_update("--enable jit");
+    env.pam_auth_update("--enable jit jit-session");
     logs_in("alice");
-    env.pam_auth_update("--enable jit-sshd");
+    env.pam_auth_update("--enable jit-sshd jit-sshd-session");
     let session = std::fs::read_to_string(env.dir.path().join("pam.d/common-session")).unwrap();
     assert!(session.contains("libpam_jit.so resource=ssh"), "{session}");
     // pam_systemd (libpam-systemd's profile) moves the login into a logind
@@ -162,6 +164,6 @@ fn ssh_gated_by_the_pam_auth_update_profile() {
         .ok();
     refused("alice");
 
-    env.pam_auth_update("--disable jit-sshd");
+    env.pam_auth_update("--disable jit-sshd jit-sshd-session");
     logs_in("alice");
 }

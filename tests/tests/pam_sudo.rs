@@ -254,12 +254,37 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
     // Debian's own /etc/pam.d/sudo; the gate comes from common-account and
     // common-session-noninteractive, written by pam-auth-update.
     env.install_pam(&[], SUDOERS);
-    env.install_pam_profiles(&["jit"]);
-    env.pam_auth_update("--enable jit");
+    env.install_pam_profiles(&["jit", "jit-session"]);
+    env.pam_auth_update("--enable jit jit-session");
     let account = std::fs::read_to_string(env.dir.path().join("pam.d/common-account")).unwrap();
     assert!(account.contains("libpam_jit.so resource=sudo"), "{account}");
 
     denied_with_hint(&env.sudo("alice", &[], &["true"]), "sudo");
+    // pam_unix ends the account stack on an expired password
+    // (`new_authtok_reqd=done`): the profile puts pam_jit before it, so the
+    // account check refuses first and no password change is offered.
+    env.expire_password("oscar");
+    let expired = env.sudo("oscar", &[], &["true"]);
+    denied_with_hint(&expired, "sudo");
+    assert!(
+        !expired.stderr.contains("change your password"),
+        "{expired}"
+    );
+    let seen = wait_for(Duration::from_secs(5), || {
+        env.audit_events()
+            .iter()
+            .any(|e| {
+                e["event"] == "access_denied"
+                    && e["detail"]["user"] == "oscar"
+                    && e["detail"]["service"] == "sudo"
+            })
+            .then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "the account check did not see oscar: {:#?}",
+        env.audit_events()
+    );
     // The profile exempts root alone: oscar, in no jit group, is gated too.
     denied_with_hint(&env.sudo("oscar", &[], &["true"]), "sudo");
     env.sudo("root", &[], &["true"]).ok();
@@ -274,7 +299,7 @@ fn sudo_gated_by_the_pam_auth_update_profile() {
         "the profile's session lines registered nothing: {events:#?}"
     );
 
-    env.pam_auth_update("--disable jit");
+    env.pam_auth_update("--disable jit jit-session");
     env.jitctl("sam", &["revoke", &id.to_string(), "--comment", "x"])
         .ok();
     env.sudo("alice", &[], &["true"]).ok();

@@ -27,11 +27,8 @@ fn clean_env(extra: &str) -> Env {
     let env = Env::without_jitd(&config(extra));
     env.private_system_dirs();
     env.private_run();
-    let gate = format!("account required {} {EXEMPT}\n", env.jit_args("sudo"));
     for service in ["sudo", "sudo-i"] {
-        env.ns_sh(&format!(
-            "printf '%s' '{gate}' >> /etc/pam.d/{service} && grep -q pam_jit /etc/pam.d/{service}"
-        ));
+        add_gate(&env, service, "i");
     }
     env.ns_sh(
         "rm -f /etc/sudoers.d/* && rm -rf /root/.ssh \
@@ -47,6 +44,16 @@ fn clean_env(extra: &str) -> Env {
         ("50-default.rules", debian_admins),
     ]);
     env
+}
+
+/// pam_jit's account line in `/etc/pam.d/SERVICE`, before (`where_` `i`,
+/// as the README says) or after (`a`) Debian's `@include common-account`.
+fn add_gate(env: &Env, service: &str, where_: &str) {
+    let gate = format!("account required {} {EXEMPT}", env.jit_args("sudo"));
+    env.ns_sh(&format!(
+        "sed -i '/^@include common-account/{where_} {gate}' /etc/pam.d/{service} \
+         && grep -q pam_jit /etc/pam.d/{service}"
+    ));
 }
 
 /// `jitctl scan --json` as `user`, with its exit status.
@@ -84,6 +91,31 @@ fn a_namespace_where_the_gate_covers_everyone_has_no_standing_privilege() {
     assert!(
         human.stdout.contains("No standing privilege found."),
         "{human}"
+    );
+}
+
+/// pam_jit's line after Debian's `common-account` (where earlier versions
+/// of the README put it): pam_unix ends the stack there on an expired
+/// password, so every gated sudoer holds standing privilege through sudo -i.
+#[test]
+fn a_gate_after_common_account_is_found_skipped_on_an_expired_password() {
+    let mut env = clean_env("");
+    env.ns_sh("sed -i '/pam_jit/d' /etc/pam.d/sudo-i");
+    add_gate(&env, "sudo-i", "a");
+    env.start_jitd();
+    let (_, scan) = scan_as(&env, "sam");
+    let alice = scan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "sudoers" && f["principal"] == "alice")
+        .unwrap_or_else(|| panic!("alice's sudo -i not reported: {scan:#}"));
+    let why = alice["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("sudo-i: pam_jit at /etc/pam.d/sudo-i:")
+            && why.contains("is skipped when the line at /etc/pam.d/common-account:")
+            && why.contains("returns new_authtok_reqd (a password that has expired)"),
+        "{alice:#}"
     );
 }
 

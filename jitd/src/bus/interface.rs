@@ -35,7 +35,7 @@ pub struct Daemon {
     rearm: Arc<Notify>,
     scanner: Scanner,
     /// Held while a report runs: one at a time, however many are asked for.
-    reporting: Arc<std::sync::Mutex<()>>,
+    reporting: Arc<tokio::sync::Mutex<()>>,
 }
 
 type Reply<T> = Result<T, BusError>;
@@ -718,6 +718,9 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
+        // Whoever may not verify gets nothing parsed on their behalf.
+        let asking = who.clone();
+        self.run(move |e| e.require_sees_all(&asking)).await?;
         let anchors: Vec<AnchorView> = serde_json::from_str(&anchors)
             .map_err(|e| BusError::InvalidArgument(format!("the anchors are not valid: {e}")))?;
         if anchors.len() > MAX_ANCHORS {
@@ -750,9 +753,11 @@ impl Daemon {
             ))
         })?;
         let basis = self.run(move |e| e.report_basis(&who, since)).await?;
-        let reporting = Arc::clone(&self.reporting);
+        // Reports wait their turn here, not each on a blocking thread; the
+        // report holds the turn until it is done, even if its caller goes.
+        let turn = Arc::clone(&self.reporting).lock_owned().await;
         let report = tokio::task::spawn_blocking(move || {
-            let _one_at_a_time = reporting.lock().unwrap_or_else(|e| e.into_inner());
+            let _one_at_a_time = turn;
             let db = Reports::open(&basis.state_dir).map_err(EngineError::from)?;
             crate::engine::report(&db, &basis, kind)
         })

@@ -8,8 +8,15 @@
 //!   module succeeds but those that fail for anyone who is not root
 //!   (`pam_rootok`, `pam_deny`): which lines it reaches, and whether a
 //!   failure of a line reached denies ([`walk`]). The standing-privilege
-//!   scan asks it whether pam_jit's account check gates a service
-//!   ([`account_gate`]) and whether su runs pam_wheel.
+//!   scan asks it whether su runs pam_wheel.
+//! - Whether pam_jit's account check gates a service ([`account_gate`]):
+//!   on every path libpam can take, whatever the other modules return. A
+//!   `done` or a jump on another value skips pam_jit as surely as one on
+//!   success: Debian's `common-account` ends the stack on pam_unix's
+//!   `new_authtok_reqd` (an expired password), so pam_jit's line must come
+//!   before it (docs/threats.md, T41).
+
+use std::collections::HashMap;
 
 /// A module line's place in the PAM configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +60,9 @@ pub enum Action {
     Jump(usize),
 }
 
+/// A return value a control does not name (it takes `default`).
+const OTHER_VALUE: &str = "";
+
 impl Control {
     fn parse(text: &str) -> Option<Control> {
         if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
@@ -82,17 +92,21 @@ impl Control {
     }
 
     /// The action for a module's return value (`success`, `perm_denied`,
-    /// ...). libpam gives values a bracketed control does not name, and has
-    /// no `default` for, `bad`.
+    /// ...). The keywords are libpam's shorthands: `required` is
+    /// `[success=ok new_authtok_reqd=ok ignore=ignore default=bad]`,
+    /// `requisite` the same with `default=die`, `sufficient`
+    /// `[success=done new_authtok_reqd=done default=ignore]`, `optional`
+    /// `[success=ok new_authtok_reqd=ok default=ignore]`. libpam gives values
+    /// a bracketed control does not name, and has no `default` for, `bad`.
     pub fn action(&self, value: &str) -> Action {
-        let success = value == "success";
+        let passes = matches!(value, "success" | "new_authtok_reqd");
         match self {
-            Control::Required if success => Action::Ok,
+            Control::Required | Control::Requisite if passes => Action::Ok,
+            Control::Required | Control::Requisite if value == "ignore" => Action::Ignore,
             Control::Required => Action::Bad,
-            Control::Requisite if success => Action::Ok,
             Control::Requisite => Action::Die,
-            Control::Sufficient if success => Action::Done,
-            Control::Optional if success => Action::Ok,
+            Control::Sufficient if passes => Action::Done,
+            Control::Optional if passes => Action::Ok,
             Control::Sufficient | Control::Optional => Action::Ignore,
             Control::Actions(pairs) => {
                 let find = |v: &str| pairs.iter().rfind(|(n, _)| n == v).map(|(_, a)| *a);
@@ -101,6 +115,24 @@ impl Control {
                     .unwrap_or(Action::Bad)
             }
         }
+    }
+
+    /// The return values this control tells apart: `success`, the others it
+    /// names, and [`OTHER_VALUE`] for the rest.
+    fn values(&self) -> Vec<&str> {
+        let named: Vec<&str> = match self {
+            Control::Required | Control::Requisite => vec!["new_authtok_reqd", "ignore"],
+            Control::Sufficient | Control::Optional => vec!["new_authtok_reqd"],
+            Control::Actions(pairs) => pairs.iter().map(|(v, _)| v.as_str()).collect(),
+        };
+        let mut values = vec!["success"];
+        for value in named {
+            if !values.contains(&value) && value != "default" {
+                values.push(value);
+            }
+        }
+        values.push(OTHER_VALUE);
+        values
     }
 
     /// Whether a failure (`PAM_PERM_DENIED`, what pam_jit and pam_wheel
@@ -328,9 +360,12 @@ fn fails_for_users(module: &str) -> bool {
 /// (`pam_rootok`, `pam_deny`). A line after one that ended the stack is
 /// skipped by it; after one whose failure ended it, denied by it.
 pub fn walk(service: &str, phase: &str, read: &impl Fn(&str) -> Option<String>) -> Walk {
-    let entries = stack(service, phase, read);
+    walked(&stack(service, phase, read))
+}
+
+fn walked(entries: &[Entry]) -> Walk {
     let mut lines = Vec::new();
-    let denied_by = match walk_entries(&entries, None, &mut lines) {
+    let denied_by = match walk_entries(entries, None, &mut lines) {
         End::Denied(place) => Some(place),
         End::Through | End::Skipped(_) => None,
     };
@@ -427,14 +462,14 @@ fn mark(entry: &Entry, reached: &Reached, out: &mut Vec<Walked>) {
 }
 
 /// pam_jit's account check in one service's stack: the `pam_jit.so`
-/// account lines that apply to the service (`services=`), and whether
-/// libpam gets to them ([`walk`]).
+/// account lines that apply to the service (`services=`), whether libpam
+/// gets to them when every module succeeds ([`walk`]), and the stack, for
+/// the paths where a module returns something else.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountGate {
     pub service: String,
     pub lines: Vec<Walked>,
-    /// The stack fails for everyone but root before any pam_jit line.
-    pub denies_all: Option<Place>,
+    stack: Vec<Entry>,
 }
 
 /// pam_jit's arguments as the gate reads them (pam_jit/src/args.rs): the
@@ -454,39 +489,57 @@ impl JitArgs {
             audit_only: args.iter().any(|a| a == "audit_only"),
         }
     }
+
+    /// Whether pam_jit refuses `holder` becoming `target` without a grant.
+    fn refuses(&self, holder: &str, target: &str) -> bool {
+        !self.audit_only
+            && !self.exempt.iter().any(|e| e == holder)
+            && (self.targets.is_empty() || self.targets.iter().any(|t| t == target))
+    }
 }
 
 /// `service`'s account gate, from its stack as `read` returns the files.
 pub fn account_gate(service: &str, read: &impl Fn(&str) -> Option<String>) -> AccountGate {
-    let walk = walk(service, "account", read);
-    let is_jit = |w: &Walked| is_jit(&w.module.module) && applies_to(&w.module.args, service);
-    let denies_all = match walk.lines.iter().find(|w| is_jit(w)) {
-        Some(first) => match &first.reached {
-            Reached::DeniedBy(place) => Some(place.clone()),
-            _ => first.failed_before.clone(),
-        },
-        None => walk.denied_by.clone(),
-    };
+    let stack = stack(service, "account", read);
+    let lines = walked(&stack)
+        .lines
+        .into_iter()
+        .filter(|w| is_jit(&w.module.module) && applies_to(&w.module.args, service))
+        .collect();
     AccountGate {
         service: service.to_owned(),
-        lines: walk.lines.into_iter().filter(|w| is_jit(w)).collect(),
-        denies_all,
+        lines,
+        stack,
     }
 }
 
 impl AccountGate {
     /// Whether the account check stops `holder` (a user name; pam_jit
     /// gates by name alone) from becoming `target` (PAM_USER) without a
-    /// grant; if not, why, for the admin.
+    /// grant, whatever the other modules return; if not, why, for the admin.
     pub fn covers(&self, holder: &str, target: &str) -> Result<(), String> {
-        if self.denies_all.is_some() {
+        let refuses = |m: &Module| JitArgs::of(&m.args).refuses(holder, target);
+        let mut paths = Paths {
+            service: &self.service,
+            refuses: &refuses,
+            memo: HashMap::new(),
+        };
+        let Some(turn) = paths.from(&self.stack, 0, false, false).passed else {
             return Ok(());
+        };
+        let refusing = self.lines.iter().find(|l| refuses(&l.module));
+        match (turn, refusing) {
+            (Some(turn), Some(jit)) => Err(turn.explain(&jit.module.place)),
+            _ => Err(self.why_passed(holder, target)),
         }
-        let mut why = None;
-        for line in &self.lines {
+    }
+
+    /// Why the stack passes when every module but pam_jit succeeds.
+    fn why_passed(&self, holder: &str, target: &str) -> String {
+        let why = self.lines.iter().find_map(|line| {
             let args = JitArgs::of(&line.module.args);
             let at = at(&line.module.place);
-            let problem = match &line.reached {
+            Some(match &line.reached {
                 _ if !args.targets.is_empty() && !args.targets.iter().any(|t| t == target) => {
                     format!(
                         "pam_jit at {at} gates only logins as {}",
@@ -497,25 +550,196 @@ impl AccountGate {
                     "pam_jit at {at} is never reached: the line at {} ends the account stack first",
                     self::at(by)
                 ),
-                Reached::Yes | Reached::DeniedBy(_) if args.audit_only => {
-                    format!("pam_jit at {at} is audit_only")
-                }
-                Reached::Yes | Reached::DeniedBy(_) if !line.module.control.failure_denies() => {
-                    format!(
-                        "pam_jit at {at} is {}: its refusal does not deny",
-                        line.module.control.word()
-                    )
-                }
-                Reached::Yes | Reached::DeniedBy(_) if args.exempt.iter().any(|e| e == holder) => {
+                _ if args.audit_only => format!("pam_jit at {at} is audit_only"),
+                _ if !line.module.control.failure_denies() => format!(
+                    "pam_jit at {at} is {}: its refusal does not deny",
+                    line.module.control.word()
+                ),
+                _ if args.exempt.iter().any(|e| e == holder) => {
                     format!("{holder} is exempt (pam_jit at {at})")
                 }
-                Reached::Yes | Reached::DeniedBy(_) => return Ok(()),
-            };
-            why.get_or_insert(problem);
+                _ => return None,
+            })
+        });
+        why.unwrap_or_else(|| match self.lines.first() {
+            None => format!("no pam_jit account line in the {} PAM stack", self.service),
+            Some(_) => format!(
+                "pam_jit's refusal does not make the {} account stack fail",
+                self.service
+            ),
+        })
+    }
+}
+
+/// A module's return value other than success (or a `reset` that clears
+/// a failure) on a path through a stack: where the path turned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Turn {
+    place: Place,
+    value: String,
+    action: Action,
+}
+
+impl Turn {
+    /// For the admin: how a holder passes pam_jit's refusal (at `jit`).
+    fn explain(&self, jit: &Place) -> String {
+        let value = match self.value.as_str() {
+            OTHER_VALUE => "a value its control does not name".to_owned(),
+            "new_authtok_reqd" => "new_authtok_reqd (a password that has expired)".to_owned(),
+            value => value.to_owned(),
+        };
+        let (jit, by) = (at(jit), at(&self.place));
+        match self.action {
+            Action::Done => format!(
+                "pam_jit at {jit} is skipped when the line at {by} returns {value}: \
+                 that line ends the account stack first"
+            ),
+            Action::Jump(_) => format!(
+                "pam_jit at {jit} is skipped when the line at {by} returns {value}: \
+                 that line jumps past it"
+            ),
+            Action::Reset => format!(
+                "the line at {by} undoes pam_jit's refusal (at {jit}) when it returns {value}: reset"
+            ),
+            _ => format!("pam_jit at {jit} is passed when the line at {by} returns {value}"),
         }
-        Err(why.unwrap_or_else(|| {
-            format!("no pam_jit account line in the {} PAM stack", self.service)
-        }))
+    }
+}
+
+/// The ends of the paths from a point of a stack: whether one ends with the
+/// stack passed, whether one ends failed, each with the first [`Turn`] it
+/// took (`Some(None)`: none).
+#[derive(Clone, Debug, Default)]
+struct Ends {
+    passed: Option<Option<Turn>>,
+    failed: Option<Option<Turn>>,
+}
+
+impl Ends {
+    fn at_end(failed: bool) -> Ends {
+        let path = Some(None);
+        if failed {
+            Ends {
+                failed: path,
+                ..Ends::default()
+            }
+        } else {
+            Ends {
+                passed: path,
+                ..Ends::default()
+            }
+        }
+    }
+
+    /// These ends, reached after `turn`.
+    fn after(self, turn: &Option<Turn>) -> Ends {
+        let first = |path: Option<Option<Turn>>| path.map(|t| turn.clone().or(t));
+        Ends {
+            passed: first(self.passed),
+            failed: first(self.failed),
+        }
+    }
+
+    /// Both ends' paths; one without a turn is kept over one with.
+    fn merge(&mut self, other: Ends) {
+        fn keep(mine: &mut Option<Option<Turn>>, theirs: Option<Option<Turn>>) {
+            if mine.is_none() || matches!((&mine, &theirs), (Some(Some(_)), Some(None))) {
+                *mine = theirs.or(mine.take());
+            }
+        }
+        keep(&mut self.passed, other.passed);
+        keep(&mut self.failed, other.failed);
+    }
+}
+
+/// Whether a value is a failure the stack's result takes on `ok` or `done`.
+fn is_failure(value: &str) -> bool {
+    !matches!(value, "success" | "new_authtok_reqd" | "ignore")
+}
+
+/// Every path libpam can take through an account stack for one holder:
+/// pam_jit's lines that refuse them, `pam_rootok` and `pam_deny` fail,
+/// `pam_permit` succeeds, and any other module may return any value (an
+/// expired password, a user unknown to sssd, ...).
+struct Paths<'a> {
+    service: &'a str,
+    refuses: &'a dyn Fn(&Module) -> bool,
+    /// By (entries, index, failed, failed at the substack's start).
+    memo: HashMap<(usize, usize, bool, bool), Ends>,
+}
+
+impl Paths<'_> {
+    /// The values a line may return, each with whether it is the only one.
+    fn values<'m>(&self, module: &'m Module) -> Vec<(&'m str, bool)> {
+        let name = module.module.as_str();
+        if fails_for_users(name) {
+            vec![("perm_denied", true)]
+        } else if name == "pam_permit.so" {
+            vec![("success", true)]
+        } else if is_jit(name) && !applies_to(&module.args, self.service) {
+            vec![("ignore", true)]
+        } else if is_jit(name) && (self.refuses)(module) {
+            vec![("perm_denied", true)]
+        } else if is_jit(name) {
+            vec![("success", true)]
+        } else {
+            module
+                .control
+                .values()
+                .into_iter()
+                .map(|v| (v, false))
+                .collect()
+        }
+    }
+
+    /// The ends of the paths from `entries[i]` on, with the stack failed or
+    /// not so far (`start`: at the substack's start, what `reset` returns to).
+    fn from(&mut self, entries: &[Entry], i: usize, failed: bool, start: bool) -> Ends {
+        let Some(entry) = entries.get(i) else {
+            return Ends::at_end(failed);
+        };
+        let key = (entries.as_ptr() as usize, i, failed, start);
+        if let Some(ends) = self.memo.get(&key) {
+            return ends.clone();
+        }
+        let mut ends = Ends::default();
+        match entry {
+            // libpam shares the stack's state with a substack; its `done`
+            // and `die` end only the substack, its `reset` goes back to the
+            // state at its start.
+            Entry::Substack(inner) => {
+                let inner = self.from(inner, 0, failed, failed);
+                for (state, path) in [(false, inner.passed), (true, inner.failed)] {
+                    if let Some(turn) = path {
+                        ends.merge(self.from(entries, i + 1, state, start).after(&turn));
+                    }
+                }
+            }
+            Entry::Line(module) => {
+                for (value, only) in self.values(module) {
+                    let action = module.control.action(value);
+                    let turn = ((!only && value != "success")
+                        || (action == Action::Reset && failed))
+                        .then(|| Turn {
+                            place: module.place.clone(),
+                            value: value.to_owned(),
+                            action,
+                        });
+                    let rest = match action {
+                        Action::Ignore => self.from(entries, i + 1, failed, start),
+                        Action::Ok => self.from(entries, i + 1, failed || is_failure(value), start),
+                        Action::Bad => self.from(entries, i + 1, true, start),
+                        Action::Reset => self.from(entries, i + 1, start, start),
+                        Action::Die => Ends::at_end(true),
+                        Action::Done => Ends::at_end(failed || is_failure(value)),
+                        Action::Jump(n) => self.from(entries, i + 1 + n, failed, start),
+                    };
+                    ends.merge(rest.after(&turn));
+                }
+            }
+        }
+        self.memo.insert(key, ends.clone());
+        ends
     }
 }
 
@@ -707,7 +931,7 @@ mod tests {
 
     fn sudo_with(account: &'static str) -> impl Fn(&str) -> Option<String> {
         move |name| match name {
-            "sudo" => Some(format!("@include common-account\n{account}")),
+            "sudo" => Some(format!("{account}\n@include common-account\n")),
             "common-account" => Some(COMMON_ACCOUNT.into()),
             "sub" => Some("account sufficient pam_permit.so\n".into()),
             _ => None,
@@ -734,7 +958,7 @@ mod tests {
             ("account required pam_jit.so resource=sudo targets=postgres", "alice", "root", Err("gates only logins as postgres")),
             ("account required pam_jit.so resource=sudo targets=postgres", "alice", "postgres", Ok(())),
             ("session required pam_jit.so resource=sudo", "alice", "root", Err("no pam_jit account line")),
-            ("account sufficient pam_localuser.so\naccount required pam_jit.so resource=sudo", "alice", "root", Err("never reached: the line at /etc/pam.d/sudo:2 ends")),
+            ("account sufficient pam_localuser.so\naccount required pam_jit.so resource=sudo", "alice", "root", Err("never reached: the line at /etc/pam.d/sudo:1 ends")),
             ("account [success=1 default=ignore] pam_succeed_if.so uid >= 1000\naccount required pam_jit.so resource=sudo", "alice", "root", Err("never reached")),
             ("account [success=1 default=ignore] pam_rootok.so\naccount required pam_jit.so resource=sudo", "alice", "root", Ok(())),
             ("account substack sub\naccount required pam_jit.so resource=sudo", "alice", "root", Ok(())),
@@ -751,6 +975,113 @@ mod tests {
                 (Err(part), Err(why)) if why.contains(part) => {}
                 _ => panic!("{lines:?} {holder}->{target}: expected {expected:?}, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_line_that_ends_or_resets_the_stack_on_another_value_passes_a_refusing_pam_jit() {
+        let sudo = |text: &'static str| {
+            move |name: &str| match name {
+                "sudo" => Some(text.to_owned()),
+                "common-account" => Some(COMMON_ACCOUNT.into()),
+                _ => None,
+            }
+        };
+        let jit = "account required pam_jit.so resource=sudo";
+        let cases: Vec<(String, Result<(), &str>)> = vec![
+            // Debian's common-account ends the stack on an expired password.
+            (
+                format!("@include common-account\n{jit}\n"),
+                Err("pam_jit at /etc/pam.d/sudo:2 is skipped when the line at \
+                     /etc/pam.d/common-account:1 returns new_authtok_reqd (a password that has \
+                     expired): that line ends the account stack first"),
+            ),
+            // What the jit profile writes: pam_jit first in the Primary block.
+            (
+                format!("account requisite pam_jit.so resource=sudo\n{COMMON_ACCOUNT}"),
+                Ok(()),
+            ),
+            // A `done` after pam_jit's refusal returns the refusal.
+            (format!("{jit}\n@include common-account\n"), Ok(())),
+            // A substack's `done` ends the substack alone.
+            (format!("account substack common-account\n{jit}\n"), Ok(())),
+            (
+                format!("account sufficient pam_unix.so\n{jit}\n"),
+                Err("never reached: the line at /etc/pam.d/sudo:1 ends the account stack first"),
+            ),
+            (
+                format!("account [success=ok default=bad] pam_unix.so\n{jit}\n"),
+                Ok(()),
+            ),
+            (
+                format!("account [success=ok user_unknown=1 default=bad] pam_sss.so\n{jit}\n"),
+                Err("/etc/pam.d/sudo:1 returns user_unknown: that line jumps past it"),
+            ),
+            (
+                format!("account [success=ok default=2] pam_sss.so\n{jit}\n"),
+                Err("returns a value its control does not name: that line jumps past it"),
+            ),
+            (
+                format!("{jit}\naccount [success=ok authinfo_unavail=reset] pam_ldap.so\n"),
+                Err("the line at /etc/pam.d/sudo:2 undoes pam_jit's refusal (at /etc/pam.d/sudo:1) \
+                     when it returns authinfo_unavail: reset"),
+            ),
+            (
+                format!("{jit}\naccount [default=reset] pam_permit.so\n"),
+                Err("undoes pam_jit's refusal (at /etc/pam.d/sudo:1) when it returns success"),
+            ),
+            // A reset inside a substack goes back to the substack's start.
+            (format!("{jit}\naccount substack reset\n"), Ok(())),
+            // `ok` on a failure value fails the stack: nothing passes.
+            (
+                format!("account [success=ok default=ok] pam_unix.so\n{jit}\n"),
+                Ok(()),
+            ),
+        ];
+        for (text, expected) in cases {
+            let text: &'static str = Box::leak(text.into_boxed_str());
+            let read = move |name: &str| match name {
+                "reset" => Some("account [default=reset] pam_permit.so\n".to_owned()),
+                name => sudo(text)(name),
+            };
+            let got = account_gate("sudo", &read).covers("alice", "root");
+            match (&expected, &got) {
+                (Ok(()), Ok(())) => {}
+                (Err(part), Err(why)) if why.contains(part) => {}
+                _ => panic!("{text:?}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn keyword_controls_act_as_libpam_defines_them() {
+        let control = |word: &str| Control::parse(word).expect("a control");
+        let cases = [
+            (
+                "required",
+                [Action::Ok, Action::Ok, Action::Ignore, Action::Bad],
+            ),
+            (
+                "requisite",
+                [Action::Ok, Action::Ok, Action::Ignore, Action::Die],
+            ),
+            (
+                "sufficient",
+                [Action::Done, Action::Done, Action::Ignore, Action::Ignore],
+            ),
+            (
+                "optional",
+                [Action::Ok, Action::Ok, Action::Ignore, Action::Ignore],
+            ),
+            (
+                "[success=1]",
+                [Action::Jump(1), Action::Bad, Action::Bad, Action::Bad],
+            ),
+        ];
+        for (word, actions) in cases {
+            let got = ["success", "new_authtok_reqd", "ignore", "perm_denied"]
+                .map(|value| control(word).action(value));
+            assert_eq!(got, actions, "{word}");
         }
     }
 

@@ -205,16 +205,12 @@ impl Engine {
 
     /// Security incidents, for those who see everything (root, security, auditors).
     pub fn incidents(&self, who: &Person) -> Result<Vec<Incident>> {
-        if !self.sees_all(who) {
-            return Err(EngineError::NotAuditor);
-        }
+        self.require_sees_all(who)?;
         Ok(self.store.incidents(None)?)
     }
 
     pub fn incident(&self, who: &Person, id: u64) -> Result<Incident> {
-        if !self.sees_all(who) {
-            return Err(EngineError::NotAuditor);
-        }
+        self.require_sees_all(who)?;
         Ok(self
             .store
             .incident(id)?

@@ -54,9 +54,7 @@ impl Engine {
     }
 
     pub fn verify_audit(&mut self, who: &Person) -> Result<VerifyView> {
-        if !self.sees_all(who) {
-            return Err(EngineError::NotAuditor);
-        }
+        self.require_sees_all(who)?;
         self.write_admitted()?;
         let v = self.store.verify_audit()?;
         Ok(VerifyView {
@@ -97,9 +95,7 @@ impl Engine {
 
     /// Each SIEM sink and how far behind the audit trail it is.
     pub fn siem_status(&mut self, who: &Person) -> Result<Vec<SinkView>> {
-        if !self.sees_all(who) {
-            return Err(EngineError::NotAuditor);
-        }
+        self.require_sees_all(who)?;
         let now = self.clock.wall();
         let mut views = Vec::new();
         for (name, kind) in &self.config.siem.sinks {

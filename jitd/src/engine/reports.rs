@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Engine, EngineError, Result};
+use super::{Engine, Result};
 use crate::core::model::UnixTime;
 use crate::core::reports::{
     self, DeniedReport, EmergencyReport, MttaReport, ReportKind, StandingReport, UnusedReport,
@@ -49,9 +49,7 @@ impl Engine {
     /// For root, security and auditors: the window from `since` to now,
     /// after writing the sessions admitted so far (a report reads them).
     pub fn report_basis(&mut self, who: &Person, since: UnixTime) -> Result<ReportBasis> {
-        if !self.sees_all(who) {
-            return Err(EngineError::NotAuditor);
-        }
+        self.require_sees_all(who)?;
         self.write_admitted()?;
         Ok(ReportBasis {
             window: Window::since(since, self.clock.wall()),

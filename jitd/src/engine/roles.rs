@@ -1,7 +1,7 @@
 //! What a person's roles let them do with a request: decide on it
 //! ([`Actor`]) or see it ([`Viewer`]).
 
-use super::Engine;
+use super::{Engine, EngineError, Result};
 use crate::config::Resource;
 use crate::core::model::{Request, Role, Uid};
 use crate::core::workflow::Actor;
@@ -65,6 +65,15 @@ impl Engine {
         who.is_root()
             || who.matches_any(&self.config.roles.security)
             || who.matches_any(&self.config.roles.auditor)
+    }
+
+    /// Refuses `who` unless they see everything (root, security, auditors).
+    pub fn require_sees_all(&self, who: &Person) -> Result<()> {
+        if self.sees_all(who) {
+            Ok(())
+        } else {
+            Err(EngineError::NotAuditor)
+        }
     }
 
     /// What `who` may see, worked out once per call: every role check is

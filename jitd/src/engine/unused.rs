@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::transitions::lapse_all;
-use super::{Engine, EngineError, Event, Result, JITD};
+use super::{Engine, Event, Result, JITD};
 use crate::core::model::{Request, RequestId, State, UnixTime};
 use crate::core::workflow;
 use crate::deadlines::Due;
@@ -139,9 +139,7 @@ impl Engine {
         since: UnixTime,
         unused_only: bool,
     ) -> Result<Vec<GrantUsage>> {
-        if !self.sees_all(who) {
-            return Err(EngineError::NotAuditor);
-        }
+        self.require_sees_all(who)?;
         self.write_admitted()?;
         Ok(self
             .store

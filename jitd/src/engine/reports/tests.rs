@@ -15,6 +15,7 @@ use crate::cli::reports::{
 };
 use crate::core::model::RequestId;
 use crate::core::standing::{self as standing_core, Finding, Kind};
+use crate::engine::EngineError;
 use crate::store::{AuditEvent, SessionRecord};
 
 /// `sudo` (privileged: the dual route, bob's break-glass), a tighter SLA

@@ -133,6 +133,7 @@ fn grant(
         ended_at: None,
         ended_by: None,
         follow_up: None,
+        policy: None,
     }
 }
 
@@ -187,7 +188,7 @@ pub fn history(state_dir: &Path, audit: u64, batch: u64) -> Result<serde_json::V
                 let uid = 2_000_000 + (i % 500) as u32;
                 let duration = Duration::from_secs(1800 * (1 + i % 8));
                 let wait: i64 = match route {
-                    Route::Auto | Route::BreakGlass => (i % 3) as i64,
+                    Route::Auto | Route::BreakGlass | Route::Policy => (i % 3) as i64,
                     Route::Owner => 60 + (i % 240) as i64 * 60,
                     Route::Dual => 600 + (i % 360) as i64 * 60,
                     Route::Vendor => 3600 + (i % 48) as i64 * 1800,

@@ -72,6 +72,10 @@ pub struct RequestView {
     pub ended_at: Option<String>,
     pub ended_by: Option<String>,
     pub route: String,
+    /// The `[[policy]]` rule that approved it (route `policy`) or lowered
+    /// its route (dual to owner).
+    #[serde(default)]
+    pub policy: Option<String>,
     pub risk: RiskAssessment,
     pub approvals: Vec<ApprovalView>,
     pub awaiting: Vec<String>,
@@ -90,6 +94,43 @@ pub struct RequestView {
     /// The managed account the grant's resource checks out (`show` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountView>,
+}
+
+/// `ExplainPolicy` (`jitctl policy explain`): the route a request would
+/// take now, which rule would decide it, and why the rules before it (or
+/// every rule naming the resource) would not.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PolicyExplanationView {
+    pub user: String,
+    pub resource: String,
+    pub duration_secs: u64,
+    pub ticket: Option<String>,
+    pub at: String,
+    pub risk: RiskAssessment,
+    /// The score the rules' ceiling is compared with: off-hours left out.
+    pub score_in_hours: u8,
+    pub risk_ceiling: u8,
+    /// The route risk alone gives.
+    pub routed: String,
+    /// The route the request would take.
+    pub route: String,
+    /// The rule that would decide it.
+    pub policy: Option<String>,
+    /// Why no rule is looked at (an extension, a vendor, risk routes it
+    /// auto, the ceiling).
+    pub skipped: Option<String>,
+    /// The rules naming the resource, in order, up to the one that applies.
+    pub rules: Vec<PolicyRuleView>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyRuleView {
+    pub name: String,
+    /// `approve` or `lower`.
+    pub action: String,
+    pub applies: bool,
+    /// The first condition it does not meet.
+    pub unmet: Option<String>,
 }
 
 /// A user's second factor as `MfaStatus` shows it (never the seed).
@@ -238,6 +279,7 @@ impl From<&Request> for RequestView {
             ended_at: r.ended_at.map(rfc3339),
             ended_by: r.ended_by.clone(),
             route: r.route.as_str().into(),
+            policy: r.policy.clone(),
             risk: r.risk.clone(),
             approvals: r
                 .decisions

@@ -32,6 +32,7 @@ mod scan;
 pub use scan::ScanConfig;
 mod reports;
 pub use reports::{ReportsConfig, DEFAULT_SLA};
+mod policy;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -560,6 +561,10 @@ struct RawConfig {
     managers: std::collections::BTreeMap<String, Spanned<polkit::AccountName>>,
     #[serde(rename = "segment", default)]
     segments: Vec<vendors::RawSegment>,
+    #[serde(default)]
+    policy_limits: policy::RawPolicyLimits,
+    #[serde(rename = "policy", default)]
+    policies: Vec<policy::RawRule>,
 }
 
 #[derive(Clone, Debug)]
@@ -589,6 +594,8 @@ pub struct Config {
     /// Each person's manager, by user name: who approves what they sponsor.
     pub managers: std::collections::BTreeMap<String, String>,
     pub segments: Vec<Segment>,
+    /// Pre-authorized rules (`[[policy]]`, W1.10), in file order.
+    pub policy: crate::core::policy::Policies,
 }
 
 impl Config {
@@ -832,6 +839,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .map_err(|(span, message)| invalid(Some(span), message))?;
     let segments = vendors::resolve_segments(raw.segments)
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    // The on-call schedules rules may name: none until `[oncall.NAME]` is
+    // read (issue 21 item 2), whose names go here.
+    let schedules = std::collections::BTreeSet::new();
+    let policy = policy::resolve(raw.policy_limits, raw.policies, &resources, &schedules)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
 
     Ok(Config {
         roles: raw.roles,
@@ -860,6 +872,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         vendors,
         managers,
         segments,
+        policy,
     })
 }
 

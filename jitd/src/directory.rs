@@ -67,13 +67,46 @@ impl Person {
     pub fn matches_any(&self, principals: &[Principal]) -> bool {
         principals.iter().any(|p| match p {
             Principal::User(name) => *name == self.name,
-            Principal::Group(name) => match Group::from_name(name) {
-                Ok(Some(group)) => {
-                    group.gid == Gid::from_raw(self.gid) || group.mem.contains(&self.name)
-                }
-                _ => false,
-            },
+            Principal::Group(name) => self.member_of(name),
         })
+    }
+
+    /// Whether this person is in group `name` (primary or supplementary).
+    /// A failed lookup is "no".
+    pub fn member_of(&self, name: &str) -> bool {
+        match Group::from_name(name) {
+            Ok(Some(group)) => {
+                group.gid == Gid::from_raw(self.gid) || group.mem.contains(&self.name)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A person's membership of the groups policy rules ask about, each group
+/// looked up at most once (a thousand rules may name the same few).
+pub struct GroupsOf<'a> {
+    person: &'a Person,
+    seen: std::cell::RefCell<std::collections::HashMap<String, bool>>,
+}
+
+impl<'a> GroupsOf<'a> {
+    pub fn new(person: &'a Person) -> GroupsOf<'a> {
+        GroupsOf {
+            person,
+            seen: Default::default(),
+        }
+    }
+}
+
+impl crate::core::policy::Membership for GroupsOf<'_> {
+    fn is_member(&self, group: &str) -> bool {
+        if let Some(known) = self.seen.borrow().get(group) {
+            return *known;
+        }
+        let member = self.person.member_of(group);
+        self.seen.borrow_mut().insert(group.to_owned(), member);
+        member
     }
 }
 

@@ -387,6 +387,34 @@ impl Daemon {
         to_json(&view)
     }
 
+    /// Which policy rule would decide a request for `resource` now, and
+    /// why not the others (`user` `""`: the caller; others' for root,
+    /// security and auditors; `ticket` `""`: none).
+    #[zbus(out_args("explanation"))]
+    async fn explain_policy(
+        &self,
+        resource: String,
+        duration: u64,
+        user: String,
+        ticket: String,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let view = self
+            .run(move |e| {
+                e.explain_policy(
+                    &who,
+                    Some(user.as_str()).filter(|u| !u.is_empty()),
+                    &resource,
+                    Duration::from_secs(duration),
+                    Some(ticket.as_str()).filter(|t| !t.is_empty()),
+                )
+            })
+            .await?;
+        to_json(&view)
+    }
+
     /// An emergency grant, active at once (W2). `duration` 0: the
     /// resource's `break_glass_max`.
     #[zbus(out_args("request"))]

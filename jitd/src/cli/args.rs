@@ -125,6 +125,26 @@ pub enum VendorAction {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum PolicyAction {
+    /// Which rule would decide a request for RESOURCE made now, and why; or why none would
+    /// (for each rule naming the resource, the first condition it does not meet).
+    Explain {
+        resource: String,
+        /// The duration to ask about.
+        #[arg(long = "for", value_name = "DUR", value_parser = duration, default_value = "1h")]
+        duration: Duration,
+        /// Another user's request (root, security and auditors).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// The ticket reference the request would carry.
+        #[arg(long, value_name = "REF")]
+        ticket: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
 #[derive(Subcommand, Debug, Clone, Copy)]
 pub enum RecoveryAction {
     /// Print root's recovery password and delete it from the host.
@@ -219,6 +239,11 @@ pub enum Command {
     Mfa {
         #[command(subcommand)]
         action: MfaAction,
+    },
+    /// Pre-authorized policy rules ([[policy]] in jitd.toml).
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
     },
     /// Sponsored vendor accounts (W4).
     Vendor {

@@ -32,6 +32,13 @@ pub trait Daemon1 {
     fn mfa_confirm(&self, code: &str) -> zbus::Result<()>;
     fn mfa_reset(&self, user: &str) -> zbus::Result<()>;
     fn mfa_status(&self, user: &str) -> zbus::Result<String>;
+    fn explain_policy(
+        &self,
+        resource: &str,
+        duration: u64,
+        user: &str,
+        ticket: &str,
+    ) -> zbus::Result<String>;
     fn break_glass(&self, resource: &str, duration: u64, reason: &str) -> zbus::Result<String>;
     fn justify(&self, grant: u64, justification: &str) -> zbus::Result<String>;
     fn vendor_request(&self, ask: &str) -> zbus::Result<String>;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::args::{
-    AuditAction, Command, IncidentsAction, Output, RecordingsAction, RecoveryAction, SiemAction,
+    AuditAction, Command, IncidentsAction, Output, PolicyAction, RecordingsAction, RecoveryAction,
+    SiemAction,
 };
 use super::client::{connect, failure, Daemon1Proxy};
 use super::play;
@@ -16,7 +17,10 @@ use super::render;
 use super::siem;
 use super::step_up;
 use super::{CliError, Exit};
-use crate::api::{AuditView, IncidentView, RecordingView, RequestView, StatusView, VerifyView};
+use crate::api::{
+    AuditView, IncidentView, PolicyExplanationView, RecordingView, RequestView, StatusView,
+    VerifyView,
+};
 use crate::clock::{Clock, SystemClock};
 
 /// The comment of a holder's `jitctl checkin`, on the audit trail.
@@ -140,6 +144,29 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
         }
         Command::Mfa { action } => super::mfa::run(&jitd, action).await,
         Command::Vendor { action } => super::vendors::run(&jitd, action).await,
+        Command::Policy {
+            action:
+                PolicyAction::Explain {
+                    resource,
+                    duration,
+                    user,
+                    ticket,
+                    out,
+                },
+        } => {
+            let json = jitd
+                .explain_policy(
+                    &resource,
+                    duration.as_secs(),
+                    user.as_deref().unwrap_or_default(),
+                    ticket.as_deref().unwrap_or_default(),
+                )
+                .await
+                .map_err(failure)?;
+            let view: PolicyExplanationView = parse(&json)?;
+            show(out, &view, render::explanation);
+            Ok(Exit::Ok)
+        }
         Command::Reveal { id } => {
             let password = Zeroizing::new(jitd.reveal_password(id).await.map_err(failure)?);
             println!("{}", password.as_str());

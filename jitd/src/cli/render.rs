@@ -7,7 +7,8 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::api::{
-    AuditView, CaseView, IncidentView, RecordingView, RequestView, SinkView, StatusView, VerifyView,
+    AuditView, CaseView, IncidentView, PolicyExplanationView, RecordingView, RequestView, SinkView,
+    StatusView, VerifyView,
 };
 use crate::core::sanitize::{for_json, for_terminal as clean};
 
@@ -22,6 +23,14 @@ const REASON_COLUMN: usize = 40;
 
 fn humanize_secs(secs: u64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+/// The route, and the policy rule that chose it, if one did.
+fn route_text(v: &RequestView) -> String {
+    match &v.policy {
+        Some(rule) => format!("{} (policy {})", v.route, clean(rule)),
+        None => v.route.clone(),
+    }
 }
 
 fn risk_line(v: &RequestView) -> String {
@@ -43,10 +52,17 @@ pub fn summary(v: &RequestView) -> String {
     };
     let expires = v.expires_at.as_deref().unwrap_or("-");
     match v.state.as_str() {
-        "active" => format!(
-            "{what}: active until {expires} ({} route, risk {}).",
-            v.route, v.risk.score
-        ),
+        "active" => match (&v.policy, v.route.as_str()) {
+            (Some(rule), "policy") => format!(
+                "{what}: active until {expires}, approved by policy {} (risk {}).",
+                clean(rule),
+                v.risk.score
+            ),
+            _ => format!(
+                "{what}: active until {expires} ({} route, risk {}).",
+                v.route, v.risk.score
+            ),
+        },
         "applied" => format!("{what}: applied; the grant now ends at {expires}."),
         "approved" => format!(
             "{what}: approved; it starts when you give a code from your second factor, \
@@ -139,7 +155,7 @@ pub fn detail(v: &RequestView) -> String {
             "expires",
             v.expires_at.clone().unwrap_or_else(|| "-".into()),
         ),
-        ("route", v.route.clone()),
+        ("route", route_text(v)),
         ("risk", risk_line(v)),
     ];
     if !v.awaiting.is_empty() {
@@ -204,6 +220,63 @@ pub fn detail(v: &RequestView) -> String {
     }
     if let Some(changes) = &v.changes {
         rows.extend(changes_rows(changes));
+    }
+    fields(rows)
+}
+
+/// `jitctl policy explain`: the request's facts, the decision, then each
+/// rule looked at with the first condition it does not meet.
+pub fn explanation(v: &PolicyExplanationView) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("user", clean(&v.user).into_owned()),
+        (
+            "resource",
+            format!(
+                "{} for {}",
+                clean(&v.resource),
+                humanize_secs(v.duration_secs)
+            ),
+        ),
+        (
+            "ticket",
+            v.ticket
+                .as_deref()
+                .map_or("-".into(), |t| clean(t).into_owned()),
+        ),
+        ("at", v.at.clone()),
+        (
+            "risk",
+            format!(
+                "{} ({} without off-hours; rules apply below {})",
+                match v.risk.factor_list() {
+                    f if f.is_empty() => v.risk.score.to_string(),
+                    f => format!("{}: {f}", v.risk.score),
+                },
+                v.score_in_hours,
+                v.risk_ceiling
+            ),
+        ),
+        ("routed", format!("{} (by risk)", v.routed)),
+    ];
+    let decision = match (&v.policy, &v.skipped) {
+        (Some(rule), _) if v.route == "policy" => {
+            format!("policy {} approves it at once (route policy)", clean(rule))
+        }
+        (Some(rule), _) => format!("policy {} lowers it to {}", clean(rule), v.route),
+        (None, Some(why)) => format!("no rule: {why}"),
+        (None, None) if v.rules.is_empty() => "no rule names this resource".into(),
+        (None, None) => format!("no rule applies: route {}", v.route),
+    };
+    rows.push(("decision", decision));
+    for r in &v.rules {
+        let verdict = match &r.unmet {
+            None => "applies".to_owned(),
+            Some(why) => format!("not: {why}"),
+        };
+        rows.push((
+            "rule",
+            format!("{} ({}): {verdict}", clean(&r.name), r.action),
+        ));
     }
     fields(rows)
 }
@@ -305,7 +378,7 @@ pub fn list(views: &[RequestView]) -> String {
                 clean(&v.resource).into_owned(),
                 clean(&v.user).into_owned(),
                 v.expires_at.clone().unwrap_or_else(|| "-".into()),
-                v.route.clone(),
+                route_text(v),
                 v.risk.score.to_string(),
                 truncate(&clean(&v.reason), REASON_COLUMN),
             ]
@@ -537,6 +610,7 @@ mod tests {
             ended_at: None,
             ended_by: None,
             route: "dual".into(),
+            policy: None,
             risk: RiskAssessment {
                 score: 85,
                 factors: vec![],

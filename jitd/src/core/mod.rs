@@ -17,6 +17,7 @@ pub mod model;
 pub mod notify;
 pub(crate) mod pam_stack;
 pub(crate) mod password;
+pub mod policy;
 pub(crate) mod rate;
 pub(crate) mod replay;
 // The reports' documents: also jitctl's.

@@ -94,12 +94,16 @@ pub enum Route {
     /// A vendor account's grant, made when the sponsor's manager and
     /// security approved the vendor (W4).
     Vendor,
+    /// Approved at once by a pre-authorized rule (W1.10), named in the
+    /// request's `policy`.
+    Policy,
 }
 
 impl Route {
     /// Every route, in the order reports list them.
-    pub const ALL: [Route; 5] = [
+    pub const ALL: [Route; 6] = [
         Route::Auto,
+        Route::Policy,
         Route::Owner,
         Route::Dual,
         Route::BreakGlass,
@@ -113,6 +117,7 @@ impl Route {
             Route::Dual => "dual",
             Route::BreakGlass => "break_glass",
             Route::Vendor => "vendor",
+            Route::Policy => "policy",
         }
     }
 
@@ -123,7 +128,7 @@ impl Route {
     /// The roles whose approval (one each, by distinct people) completes the request.
     pub fn required_roles(self) -> &'static [Role] {
         match self {
-            Route::Auto | Route::BreakGlass | Route::Vendor => &[],
+            Route::Auto | Route::BreakGlass | Route::Vendor | Route::Policy => &[],
             Route::Owner => &[Role::Owner],
             Route::Dual => &[Role::Manager, Role::Security],
         }
@@ -237,6 +242,9 @@ pub struct Request {
     pub ticket: Option<String>,
     pub requested_at: UnixTime,
     pub route: Route,
+    /// The `[[policy]]` rule that approved it (route `policy`) or lowered
+    /// its route (dual to owner).
+    pub policy: Option<String>,
     pub risk: RiskAssessment,
     pub state: State,
     pub decisions: Vec<Decision>,

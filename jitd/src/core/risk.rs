@@ -85,7 +85,21 @@ impl RiskAssessment {
             .collect();
         parts.join(", ")
     }
+
+    /// The score without factor `name`'s points (clamped as the score is).
+    pub fn score_without(&self, name: &str) -> u8 {
+        let total: u32 = self
+            .factors
+            .iter()
+            .filter(|f| f.name != name)
+            .map(|f| f.points)
+            .fold(0, u32::saturating_add);
+        total.min(100) as u8
+    }
 }
+
+/// The name of the off-hours factor (left out of the policy rules' ceiling).
+pub const OFF_HOURS: &str = "off_hours";
 
 pub fn assess(ctx: &RiskContext, w: &RiskWeights) -> RiskAssessment {
     let mut factors = Vec::new();
@@ -127,7 +141,7 @@ pub fn assess(ctx: &RiskContext, w: &RiskWeights) -> RiskAssessment {
         humantime::format_duration(ctx.duration).to_string(),
     );
     if ctx.off_hours {
-        add("off_hours", w.off_hours, "outside business hours".into());
+        add(OFF_HOURS, w.off_hours, "outside business hours".into());
     }
     if ctx.first_request {
         add(
@@ -242,6 +256,21 @@ mod tests {
                 "recent_break_glass"
             ]
         );
+    }
+
+    #[test]
+    fn the_score_without_off_hours_leaves_out_its_points_only() {
+        let r = assess(
+            &RiskContext {
+                off_hours: true,
+                privileged: true,
+                ..ctx()
+            },
+            &RiskWeights::default(),
+        );
+        assert_eq!(r.score, 30);
+        assert_eq!(r.score_without(OFF_HOURS), 20);
+        assert_eq!(r.score_without("nonexistent"), 30);
     }
 
     #[test]

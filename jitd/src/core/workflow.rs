@@ -327,6 +327,7 @@ mod tests {
             ended_at: None,
             ended_by: None,
             follow_up: None,
+            policy: None,
         }
     }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::custody::Exposure;
-use super::transitions::activate;
+use super::transitions::{activate, policy_approver};
 use super::{Engine, EngineError, Event, Result, JITD};
 use crate::core::model::Route;
 use crate::core::model::{Request, RequestId, State, UnixTime};
@@ -146,7 +146,7 @@ impl Engine {
                 request: Some(id),
                 detail: json!({"resource": req.resource}),
             })?;
-            activate(w, id, &req, now, approved_by(&req))?;
+            activate(w, id, &req, now, &approved_by(&req))?;
             exposure.record(w, Some(id), now)
         })?;
         let granted = self.load(id)?;
@@ -156,11 +156,16 @@ impl Engine {
 }
 
 /// Who completed `req`'s approval, as the `granted` event names them.
-fn approved_by(req: &Request) -> &str {
+fn approved_by(req: &Request) -> String {
     match req.route {
-        Route::Auto => "policy",
-        Route::BreakGlass => "break-glass",
-        Route::Vendor => "vendor",
-        Route::Owner | Route::Dual => req.approvals().last().map_or(JITD, |d| d.name.as_str()),
+        Route::Auto => "policy".into(),
+        Route::Policy => policy_approver(req.policy.as_deref().unwrap_or_default()),
+        Route::BreakGlass => "break-glass".into(),
+        Route::Vendor => "vendor".into(),
+        Route::Owner | Route::Dual => req
+            .approvals()
+            .last()
+            .map_or(JITD, |d| d.name.as_str())
+            .into(),
     }
 }

@@ -1,5 +1,6 @@
 //! A new request, scored and routed from the facts of its resource, its
-//! requester's history and the time of day.
+//! requester's history and the time of day; then (not for break-glass)
+//! the policy rules (W1.10) may approve it at once or lower its route.
 
 use std::time::Duration;
 
@@ -7,10 +8,11 @@ use super::{Engine, Result};
 use crate::clock::local_weekday_minute;
 use crate::config::Resource;
 use crate::core::model::{Kind, Request, Route, State, UnixTime};
-use crate::core::risk::{assess, RiskContext};
+use crate::core::policy::{Applied, Ask};
+use crate::core::risk::{assess, RiskAssessment, RiskContext, OFF_HOURS};
 use crate::core::routing::{route, RouteFacts};
 use crate::core::workflow::Submission;
-use crate::directory::Person;
+use crate::directory::{GroupsOf, Person};
 
 /// Recent history that raises risk looks back this far.
 const HISTORY_WINDOW_SECS: i64 = 30 * 24 * 3600;
@@ -22,7 +24,7 @@ impl Engine {
         resource: &Resource,
         duration: Duration,
         now: UnixTime,
-    ) -> Result<(crate::core::risk::RiskAssessment, Route)> {
+    ) -> Result<(RiskAssessment, Route)> {
         let history = self
             .store
             .history(who.uid, &resource.name, now - HISTORY_WINDOW_SECS)?;
@@ -51,6 +53,40 @@ impl Engine {
         Ok((risk, chosen))
     }
 
+    /// What policy rules look at in `req` (drafted for `who`, of `res`):
+    /// the same facts for `request` and for `policy explain`.
+    pub(super) fn policy_ask<'a>(&self, who: &Person, res: &Resource, req: &'a Request) -> Ask<'a> {
+        Ask {
+            user: &req.user,
+            resource: &req.resource,
+            duration: req.duration,
+            ticket: req.ticket.as_deref(),
+            at: req.requested_at,
+            route: req.route,
+            has_owners: !res.owners.is_empty(),
+            score_in_hours: req.risk.score_without(OFF_HOURS),
+            extension: matches!(req.kind, Kind::Extension { .. }),
+            vendor: self.is_vendor(who),
+        }
+    }
+
+    /// The first policy rule that applies to `req` (a draft, routed by
+    /// risk) gives its route and is named in it. Break-glass never comes
+    /// here: an emergency grant is taken, never pre-authorized.
+    pub(super) fn apply_policy(&self, who: &Person, res: &Resource, req: &mut Request) {
+        let ask = self.policy_ask(who, res, req);
+        let groups = GroupsOf::new(who);
+        let Some(Applied { rule, route }) =
+            self.config
+                .policy
+                .decide(&ask, &groups, self.on_call.as_ref())
+        else {
+            return;
+        };
+        req.route = route;
+        req.policy = Some(rule.name.clone());
+    }
+
     /// A new pending request, scored and routed.
     pub(super) fn draft(
         &self,
@@ -72,6 +108,7 @@ impl Engine {
             ticket: sub.ticket.map(str::to_owned),
             requested_at: now,
             route,
+            policy: None,
             risk,
             state: State::Pending,
             decisions: Vec::new(),

@@ -6,7 +6,8 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::transitions::{
-    apply_extension, audit_submission, end_vendors, lapse_all, record_decision,
+    apply_extension, audit_policy, audit_submission, end_vendors, lapse_all, policy_approver,
+    record_decision,
 };
 use super::{Engine, EngineError, Event, Result};
 use crate::core::model::{Kind, Request, RequestId, Route, State};
@@ -66,18 +67,31 @@ impl Engine {
             ticket,
         };
         let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
-        let auto = req.route == Route::Auto;
+        self.apply_policy(who, &res, &mut req);
+        // Approved at once: by risk (auto), or by a policy rule.
+        let approver = match (req.route, &req.policy) {
+            (Route::Auto, _) => Some("policy".to_owned()),
+            (Route::Policy, Some(rule)) => Some(policy_approver(rule)),
+            _ => None,
+        };
+        let rule = req
+            .policy
+            .as_deref()
+            .and_then(|n| self.config.policy.rule(n));
         let start = self.start_of(&req, now)?;
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
-            if auto {
-                start.write(w, id, &req, now, "policy")?;
+            if let Some(rule) = rule {
+                audit_policy(w, id, &req, rule)?;
+            }
+            if let Some(approver) = &approver {
+                start.write(w, id, &req, now, approver)?;
             }
             Ok(id)
         })?;
         let mut events = vec![submitted(&req)];
-        if auto {
+        if approver.is_some() {
             req = self.load(req.id)?;
             events.extend(self.after_start(&req));
         } else {
@@ -157,6 +171,8 @@ impl Engine {
             ticket: grant.ticket.as_deref(),
         };
         let mut req = self.draft(who, &res, Kind::Extension { of: grant_id }, &sub, now)?;
+        // Never decided by a rule (core::policy says why); asked all the same.
+        self.apply_policy(who, &res, &mut req);
         let auto = req.route == Route::Auto;
         let cap = res.max_duration;
         req.id = self.store.write(|w| -> Result<RequestId> {

@@ -21,6 +21,7 @@ mod error;
 mod lifecycle;
 mod memberships;
 mod mfa;
+mod policy;
 mod queries;
 mod recordings;
 mod reports;
@@ -132,6 +133,9 @@ pub struct Engine {
     /// Where `jit.db` is: the reports read it through a connection of
     /// their own.
     state_dir: std::path::PathBuf,
+    /// Who is on call, for policy rules naming a schedule. Nobody until
+    /// the on-call schedules (issue 21 item 2) are wired in here.
+    on_call: Box<dyn crate::core::policy::OnCall + Send + Sync>,
 }
 
 impl Engine {
@@ -186,6 +190,7 @@ impl Engine {
             checked_out: HashMap::new(),
             recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
             state_dir: state_dir.to_owned(),
+            on_call: Box::new(crate::core::policy::NobodyOnCall),
         };
         engine.reload()?;
         let events = engine.tick()?;
@@ -231,6 +236,8 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod step_up_tests;
 #[cfg(test)]

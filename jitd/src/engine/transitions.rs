@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Result, JITD};
 use crate::core::model::{Decision, Kind, Request, RequestId, State, UnixTime};
+use crate::core::policy::Rule;
 use crate::core::workflow;
 use crate::directory::Person;
 use crate::store::{AuditEvent, Writer};
@@ -61,7 +62,42 @@ pub(super) fn audit_submission(
         actor: JITD,
         event: "scored",
         request: Some(id),
-        detail: json!({"score": req.risk.score, "factors": req.risk.factors, "route": req.route.as_str()}),
+        detail: json!({
+            "score": req.risk.score,
+            "factors": req.risk.factors,
+            "route": req.route.as_str(),
+            "policy": req.policy,
+        }),
+    })?;
+    Ok(())
+}
+
+/// Who approved a grant a policy rule approved, as the audit trail and
+/// `ended_by` name it.
+pub(super) fn policy_approver(rule: &str) -> String {
+    format!("policy {rule}")
+}
+
+/// The rule that approved request `id` or lowered its route (W1.10): its
+/// name, what it did, and who is told (`core::notify` reads `notify`).
+pub(super) fn audit_policy(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    rule: &Rule,
+) -> Result<()> {
+    w.audit(&AuditEvent {
+        at: req.requested_at,
+        actor_uid: None,
+        actor: JITD,
+        event: "policy_applied",
+        request: Some(id),
+        detail: json!({
+            "policy": rule.name,
+            "action": rule.action.as_str(),
+            "route": req.route.as_str(),
+            "notify": rule.notify.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        }),
     })?;
     Ok(())
 }
@@ -81,7 +117,12 @@ pub(super) fn activate(
         actor: JITD,
         event: "granted",
         request: Some(id),
-        detail: json!({"expires_at": expires_at, "approved_by": by, "route": req.route.as_str()}),
+        detail: json!({
+            "expires_at": expires_at,
+            "approved_by": by,
+            "route": req.route.as_str(),
+            "policy": req.policy,
+        }),
     })?;
     Ok(())
 }

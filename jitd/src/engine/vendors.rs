@@ -620,6 +620,7 @@ fn grant_vendor(
             ended_at: None,
             ended_by: None,
             follow_up: None,
+            policy: None,
         };
         let id = w.insert_request(&grant)?;
         w.link_vendor_grant(id, vendor.id)?;

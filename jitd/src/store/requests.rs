@@ -40,7 +40,7 @@ impl ListFilter {
 
 const COLUMNS: &str = "id, extends, uid, user, resource, duration_secs, reason, ticket, \
                        requested_at, route, risk, state, expires_at, ended_at, ended_by, \
-                       activate_by";
+                       activate_by, policy";
 
 pub(super) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -73,6 +73,7 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
         ended_at: row.get(13)?,
         ended_by: row.get(14)?,
         activate_by: row.get(15)?,
+        policy: row.get(16)?,
         follow_up: None,
     })
 }
@@ -247,8 +248,8 @@ impl Writer<'_> {
             serde_json::to_string(&req.risk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.tx.execute(
             "INSERT INTO requests (extends, uid, user, resource, duration_secs, reason, ticket,
-                                   requested_at, route, risk, state, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                   requested_at, route, risk, state, expires_at, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 extends,
                 req.uid,
@@ -262,6 +263,7 @@ impl Writer<'_> {
                 risk,
                 req.state.as_str(),
                 req.expires_at,
+                req.policy,
             ],
         )?;
         Ok(self.tx.last_insert_rowid() as RequestId)

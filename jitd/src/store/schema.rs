@@ -395,6 +395,9 @@ CREATE INDEX sessions_grant ON sessions(grant_id, opened_at);
     r#"
 CREATE INDEX audit_denied ON audit(at) WHERE event LIKE 'access_denied%';
 "#,
+    // The `[[policy]]` rule that approved a request or lowered its route
+    // (W1.10); NULL for every request before.
+    "ALTER TABLE requests ADD COLUMN policy TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

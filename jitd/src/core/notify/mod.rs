@@ -139,6 +139,7 @@ pub struct Trigger<'a> {
 /// Events that may notify anyone; others need no request lookup.
 pub const EVENTS: &[&str] = &[
     "scored",
+    "policy_applied",
     "granted",
     "awaiting_activation",
     "extended",
@@ -199,14 +200,29 @@ fn risk_text(req: &Request) -> String {
 
 /// The facts every notice about a request carries.
 fn request_fields(req: &Request) -> Vec<Field> {
-    vec![
+    let mut fields = vec![
         field("Request", req.id.to_string()),
         field("User", clean(&req.user)),
         field("Resource", clean(&req.resource)),
         field("Duration", duration(req.duration)),
         field("Reason", clean(&req.reason)),
         field("Ticket", req.ticket.as_deref().map_or("-".into(), clean)),
-    ]
+    ];
+    if let Some(rule) = &req.policy {
+        fields.push(field("Policy", clean(rule)));
+    }
+    fields
+}
+
+/// Who a policy rule says hears of the grants it approves (W1.10).
+fn told_by_rule(detail: &Value) -> Vec<Audience> {
+    let told = detail["notify"].as_array().into_iter().flatten();
+    told.filter_map(|t| match t.as_str() {
+        Some("owners") => Some(Audience::Owner),
+        Some("security") => Some(Audience::Security),
+        _ => None,
+    })
+    .collect()
 }
 
 /// The audiences to tell and what to tell them.
@@ -403,8 +419,25 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
     let expires = req.expires_at.map_or("-".into(), rfc3339);
     let comment = || detail_text(t.detail, "comment");
     let mut fields = request_fields(req);
+    // Granted at once by a rule of the requester's, or by risk: they read
+    // it in jitctl's reply a moment ago.
+    let at_once = matches!(
+        t.detail["approved_by"].as_str(),
+        Some("policy" | "break-glass")
+    ) || t.detail["route"] == Route::Policy.as_str();
     match t.event {
-        "scored" if req.state == State::Pending && req.route != Route::Auto => {
+        // A rule approved it: those it names are told, nobody is asked.
+        "policy_applied" if t.detail["action"] == "approve" => {
+            fields.push(field("Risk", risk_text(req)));
+            let title = format!(
+                "jit: {user} granted {res} for {} by policy {}",
+                duration(req.duration),
+                detail_text(t.detail, "policy")
+            );
+            let action = format!("jitctl show {id}    (or: jitctl revoke {id} --comment TEXT)");
+            Some((told_by_rule(t.detail), notice(title, fields, Some(action))))
+        }
+        "scored" if req.state == State::Pending && !req.route.required_roles().is_empty() => {
             let what = match req.kind {
                 Kind::Grant => format!("{user} requests {res} for {}", duration(req.duration)),
                 Kind::Extension { of } => format!(
@@ -429,22 +462,10 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             ))
         }
         // Auto-approved or break-glass: the requester read it in jitctl's reply a moment ago.
-        "granted" | "extended"
-            if matches!(
-                t.detail["approved_by"].as_str(),
-                Some("policy" | "break-glass")
-            ) =>
-        {
-            None
-        }
+        "granted" | "extended" if at_once => None,
         // Activated by its holder a moment ago, with a code.
         "granted" if req.activate_by.is_some() => None,
-        "awaiting_activation"
-            if !matches!(
-                t.detail["approved_by"].as_str(),
-                Some("policy" | "break-glass")
-            ) =>
-        {
+        "awaiting_activation" if !at_once => {
             let by = unix_field("activate_by");
             fields.push(field("Activate by", by.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));

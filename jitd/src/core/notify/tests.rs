@@ -34,6 +34,7 @@ fn request(route: Route, state: State) -> Request {
         ended_at: None,
         ended_by: None,
         follow_up: None,
+        policy: None,
     }
 }
 

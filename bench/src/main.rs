@@ -8,6 +8,7 @@ mod denied;
 mod host;
 mod mfa;
 mod notify;
+mod policy;
 mod report;
 mod seed;
 mod session;
@@ -329,6 +330,15 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Policy evaluation (in process): 1,000 rules against none, per request.
+    Policy {
+        #[arg(long, default_value_t = 1_000)]
+        rules: usize,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 9)]
+        rounds: usize,
+    },
     Report {
         #[arg(long)]
         results: PathBuf,
@@ -371,6 +381,15 @@ fn main() -> Result<(), BoxError> {
     }
     if let Cmd::Snapshot { runs } = &args.command {
         println!("{}", snapshot::run(*runs)?);
+        return Ok(());
+    }
+    if let Cmd::Policy {
+        rules,
+        requests,
+        rounds,
+    } = &args.command
+    {
+        println!("{}", policy::run(*rules, *requests, *rounds)?);
         return Ok(());
     }
     if let Cmd::SessionThroughput {
@@ -654,6 +673,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         }
         Cmd::Seed { .. }
         | Cmd::Snapshot { .. }
+        | Cmd::Policy { .. }
         | Cmd::SleepToPhase { .. }
         | Cmd::Report { .. }
         | Cmd::SessionThroughput { .. }

@@ -12,8 +12,9 @@ use super::HumanDuration;
 use crate::core::model::Route;
 
 /// The SLA of each route when `[reports.sla]` does not name it.
-pub const DEFAULT_SLA: [(Route, u64); 5] = [
+pub const DEFAULT_SLA: [(Route, u64); 6] = [
     (Route::Auto, 60),
+    (Route::Policy, 60),
     (Route::Owner, 4 * 3600),
     (Route::Dual, 8 * 3600),
     (Route::BreakGlass, 5 * 60),

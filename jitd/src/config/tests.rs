@@ -871,7 +871,7 @@ fn report_sla_errors_have_positions() {
     let cases = [
         (
             sla("polcy = \"1h\""),
-            "jitd.toml:11:1: unknown route 'polcy' in [reports.sla]; the routes are auto, owner, dual, break_glass, vendor",
+            "jitd.toml:11:1: unknown route 'polcy' in [reports.sla]; the routes are auto, policy, owner, dual, break_glass, vendor",
         ),
         (sla("owner = \"soon\""), "jitd.toml:11:9: 'soon' is not a duration"),
         (sla("owner = \"0s\""), "jitd.toml:11:9: durations must be at least 1s"),

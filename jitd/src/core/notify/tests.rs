@@ -682,3 +682,51 @@ fn a_grant_revoked_unused_tells_its_holder_why() {
     let why = notice.fields.iter().find(|f| f.label == "Why").unwrap();
     assert_eq!(why.value, "no session within 30m of its start");
 }
+
+/// A grant a policy rule approved (W1.10, T42): those the rule names hear
+/// of it with the rule's name; nobody is asked to approve; the requester,
+/// who read it in jitctl's reply, gets nothing more.
+#[test]
+fn a_policy_grant_tells_whom_its_rule_names() {
+    let mut req = request(Route::Policy, State::Pending);
+    req.policy = Some("oncall-night".into());
+    let plan_of = |event: &str, detail: &Value| {
+        plan(
+            &trigger(event, detail, None),
+            Some(&req),
+            &policy(),
+            &members,
+        )
+    };
+    let applied = json!({"policy": "oncall-night", "action": "approve", "route": "policy",
+                         "notify": ["owners", "security"]});
+    let out = plan_of("policy_applied", &applied);
+    assert_eq!(
+        recipients(&out),
+        [
+            "email:olivia@example.com",
+            "email:sam.s@corp.example",
+            "email:maria@example.com",
+            "hook:sec-slack"
+        ]
+    );
+    let notice = &out[0].notice;
+    assert_eq!(
+        notice.title,
+        "jit: alice granted sudo for 1h by policy oncall-night"
+    );
+    assert!(notice
+        .fields
+        .iter()
+        .any(|f| f.label == "Policy" && f.value == "oncall-night"));
+    let quiet = json!({"policy": "oncall-night", "action": "approve", "notify": []});
+    assert!(plan_of("policy_applied", &quiet).is_empty());
+    let lowered = json!({"policy": "oncall-night", "action": "lower", "notify": ["security"]});
+    assert!(
+        plan_of("policy_applied", &lowered).is_empty(),
+        "the owners' approval notice names it"
+    );
+    assert!(plan_of("scored", &json!({})).is_empty(), "nobody is asked");
+    let granted = json!({"approved_by": "policy oncall-night", "route": "policy"});
+    assert!(plan_of("granted", &granted).is_empty());
+}

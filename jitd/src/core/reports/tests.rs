@@ -200,7 +200,7 @@ fn time_to_access_per_route_against_its_sla() {
                 ..granted("owner", 6 * 3600, 1)
             },
             // A route this jitd does not know (a newer one's) is listed last.
-            granted("policy", 1, 1),
+            granted("escrow", 1, 1),
         ],
         open: vec![OpenCount {
             route: "owner".into(),
@@ -211,7 +211,7 @@ fn time_to_access_per_route_against_its_sla() {
     };
     let report = mtta(&counts, &sla, Window { from: 0, to: 4600 });
     let names: Vec<&str> = report.routes.iter().map(|r| r.route.as_str()).collect();
-    assert_eq!(names, ["auto", "owner", "policy"]);
+    assert_eq!(names, ["auto", "owner", "escrow"]);
     // (route, granted, mean, p50, p90, p99, max, within, share, waiting, oldest, not granted)
     type Row = (
         &'static str,
@@ -257,7 +257,7 @@ fn time_to_access_per_route_against_its_sla() {
             3,
         ),
         (
-            "policy",
+            "escrow",
             1,
             Some(1),
             Some(1),

@@ -160,9 +160,10 @@ done
 # (pam-auth-update runs on copies, in a mount namespace of its own).
 profile_stack() {  # pam.d (the bench's copy) module args
     local pamd=$1 module=$2 args=$3 work="$SANDBOX_DIR/pam-profile"
-    mkdir -p "$work/configs" "$work/state"
+    mkdir -p "$work/configs" "$work/state" "$work/debconf"
     cp -a /usr/share/pam-configs/. "$work/configs/"
     cp -a /var/lib/pam/. "$work/state/" 2>/dev/null || true
+    cp -a /var/cache/debconf/. "$work/debconf/"
     local profile
     for profile in jit jit-session; do
         sed "s|pam_jit.so resource=sudo|$module resource=logs $args|" "$ROOT/packaging/pam/$profile" >"$work/configs/$profile"
@@ -170,6 +171,7 @@ profile_stack() {  # pam.d (the bench's copy) module args
     cp -a "$pamd" "$work/pam.d"
     unshare --mount --propagation private sh -c "mount --bind '$work/pam.d' /etc/pam.d &&
         mount --bind '$work/configs' /usr/share/pam-configs && mount --bind '$work/state' /var/lib/pam &&
+        mount --bind '$work/debconf' /var/cache/debconf &&
         DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit jit-session"
     grep -q "$module" "$work/pam.d/common-account" || { echo "pam-auth-update did not add the gate" >&2; exit 1; }
     cp "$work/pam.d/common-account" "$pamd/common-account-jit"

@@ -28,7 +28,14 @@ use crate::core::standing::{
 
 const SSHD: &str = "/usr/sbin/sshd";
 const SSHD_TIMEOUT: Duration = Duration::from_secs(10);
-const RULES_DIRS: [&str; 2] = ["/etc/polkit-1/rules.d", "/usr/share/polkit-1/rules.d"];
+/// Where polkitd reads rules (polkit 126 added `/run` and `/usr/local/share`;
+/// read everywhere, whichever version runs).
+const RULES_DIRS: [&str; 4] = [
+    "/etc/polkit-1/rules.d",
+    "/run/polkit-1/rules.d",
+    "/usr/local/share/polkit-1/rules.d",
+    "/usr/share/polkit-1/rules.d",
+];
 const LOCAL_AUTHORITY: &str = "/etc/polkit-1/localauthority.conf.d";
 /// The polkit gate's rule as the package installs it.
 const JIT_RULE: &str = "20-jit.rules";
@@ -348,21 +355,19 @@ fn polkit_facts(host: &Host, config: &PolkitConfig) -> PolkitFacts {
         exempt: config.exempt.clone(),
         ..PolkitFacts::default()
     };
-    for dir in RULES_DIRS {
-        for path in files_in(host, dir, ".rules", &mut facts.errors) {
-            if path.file_name().is_some_and(|n| n == JIT_RULE) {
-                facts.rule_installed = true;
-            }
-            match std::fs::read_to_string(&path) {
-                Ok(text) => facts.identities.extend(
-                    polkit::rule_identities(&text)
-                        .into_iter()
-                        .map(|i| (host.shown(&path), i)),
-                ),
-                Err(e) => facts
-                    .errors
-                    .push(format!("polkit: {}: {e}", host.shown(&path))),
-            }
+    for path in rules_files(host, &mut facts.errors) {
+        if path.file_name().is_some_and(|n| n == JIT_RULE) {
+            facts.rule_installed = true;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => facts.identities.extend(
+                polkit::rule_identities(&text)
+                    .into_iter()
+                    .map(|i| (host.shown(&path), i)),
+            ),
+            Err(e) => facts
+                .errors
+                .push(format!("polkit: {}: {e}", host.shown(&path))),
         }
     }
     // The local authority: the last file that sets AdminIdentities wins.
@@ -385,6 +390,17 @@ fn polkit_facts(host: &Host, config: &PolkitConfig) -> PolkitFacts {
             .extend(found.into_iter().map(|i| (file.clone(), i)));
     }
     facts
+}
+
+/// The rules files of every rules directory, in the order polkitd runs
+/// them.
+fn rules_files(host: &Host, errors: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = RULES_DIRS
+        .iter()
+        .flat_map(|dir| files_in(host, dir, ".rules", errors))
+        .collect();
+    files.sort_by(|a, b| polkit::load_order(&host.shown(a), &host.shown(b)));
+    files
 }
 
 /// The files of `dir` ending in `suffix`, by name; a missing directory

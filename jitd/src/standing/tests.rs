@@ -127,3 +127,43 @@ fn a_pam_file_is_read_as_bytes_and_one_that_cannot_be_read_gates_nobody() {
     assert_eq!(read_pam(&unreadable), Some(String::new()));
     assert_eq!(read_pam(&dir.path().join("missing")), None);
 }
+
+#[test]
+fn every_rules_directory_is_read_in_polkitds_order_and_same_names_all_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |user: &str| {
+        format!("polkit.addAdminRule(function(action, subject) {{\n  return [\"unix-user:{user}\"];\n}});\n")
+    };
+    plant(
+        dir.path(),
+        &[
+            ("run/polkit-1/rules.d/10-run.rules", &admin("bin")),
+            (
+                "usr/local/share/polkit-1/rules.d/15-local.rules",
+                &admin("sys"),
+            ),
+            // The same name twice: both run, /etc's first.
+            ("usr/share/polkit-1/rules.d/60-site.rules", &admin("bin")),
+            ("etc/polkit-1/rules.d/60-site.rules", &admin("daemon")),
+        ],
+    );
+    let facts = polkit_facts(&Host::at(dir.path()), &PolkitConfig::default());
+    assert_eq!(facts.errors, Vec::<String>::new());
+    let read: Vec<(&str, &str)> = facts
+        .identities
+        .iter()
+        .map(|(file, i)| (file.as_str(), i.identity.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("/run/polkit-1/rules.d/10-run.rules", "unix-user:bin"),
+            (
+                "/usr/local/share/polkit-1/rules.d/15-local.rules",
+                "unix-user:sys"
+            ),
+            ("/etc/polkit-1/rules.d/60-site.rules", "unix-user:daemon"),
+            ("/usr/share/polkit-1/rules.d/60-site.rules", "unix-user:bin"),
+        ]
+    );
+}

@@ -12,7 +12,20 @@ mod js;
 #[cfg(test)]
 mod tests;
 
+use std::cmp::Ordering;
+
 use js::{closing, tokens};
+
+/// The order polkitd runs rules files in: by name, whatever their
+/// directory; files of the same name all run, in the order of their paths
+/// (`/etc` first, `/usr/share` last).
+pub fn load_order(a: &str, b: &str) -> Ordering {
+    file_name(a).cmp(file_name(b)).then_with(|| a.cmp(b))
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
 
 /// An identity and the line of its file that names it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! What the scan reads in polkit's rules and local authority.
+//! What the scan reads in polkit's rules and local authority, and the
+//! order polkitd runs the rules files in.
 
 use super::*;
 
@@ -61,4 +62,30 @@ fn admin_identities_of_the_local_authority_are_the_last_set() {
     );
     assert_eq!(found[0].line, 7);
     assert_eq!(conf_identities("[Configuration]\n"), None);
+}
+
+#[test]
+fn rules_files_run_by_name_and_same_names_all_run_etc_first() {
+    let mut files = vec![
+        "/usr/share/polkit-1/rules.d/50-default.rules",
+        "/usr/share/polkit-1/rules.d/10-a.rules",
+        "/usr/local/share/polkit-1/rules.d/10-a.rules",
+        "/run/polkit-1/rules.d/10-a.rules",
+        "/etc/polkit-1/rules.d/10-a.rules",
+        "/etc/polkit-1/rules.d/60-local.rules",
+        "/run/polkit-1/rules.d/05-early.rules",
+    ];
+    files.sort_by(|a, b| load_order(a, b));
+    assert_eq!(
+        files,
+        [
+            "/run/polkit-1/rules.d/05-early.rules",
+            "/etc/polkit-1/rules.d/10-a.rules",
+            "/run/polkit-1/rules.d/10-a.rules",
+            "/usr/local/share/polkit-1/rules.d/10-a.rules",
+            "/usr/share/polkit-1/rules.d/10-a.rules",
+            "/usr/share/polkit-1/rules.d/50-default.rules",
+            "/etc/polkit-1/rules.d/60-local.rules",
+        ]
+    );
 }

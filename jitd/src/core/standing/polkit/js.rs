@@ -1,6 +1,10 @@
 //! JavaScript read at the level of its tokens, enough for polkit's rules:
 //! words, string literals and punctuation, comments and regular
-//! expressions left out, brackets matched. Nothing is run or fully parsed.
+//! expressions left out, brackets matched, and where a statement ends as
+//! JavaScript ends it in the usual cases. Nothing is run or fully parsed.
+//!
+//! Where it cannot be sure, a statement is taken to end early: a guard
+//! then covers less than it may, and what it guards counts as unguarded.
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tok {
@@ -31,6 +35,13 @@ impl Token {
         self.tok == Tok::Punct(c)
     }
 
+    pub fn word(&self) -> Option<&str> {
+        match &self.tok {
+            Tok::Word(w) => Some(w),
+            _ => None,
+        }
+    }
+
     pub fn string(&self) -> Option<&str> {
         match &self.tok {
             Tok::Str(s) => Some(s),
@@ -48,7 +59,7 @@ impl Token {
 }
 
 /// Keywords after which an expression begins: a `/` there starts a
-/// regular expression.
+/// regular expression, a line break there ends no statement.
 const BEFORE_EXPRESSION: [&str; 12] = [
     "return",
     "typeof",
@@ -229,4 +240,108 @@ pub fn closing(t: &[Token], open: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The body, from its `{` to its `}`, of each function literal:
+/// `function name(...) {...}`, and an arrow's `=> {...}`.
+pub fn function_bodies(t: &[Token]) -> Vec<(usize, usize)> {
+    let mut bodies = Vec::new();
+    for (i, token) in t.iter().enumerate() {
+        let open = if token.is_word("function") {
+            let params = i + 1 + usize::from(t.get(i + 1).is_some_and(|n| n.word().is_some()));
+            if !t.get(params).is_some_and(|p| p.is_punct('(')) {
+                continue;
+            }
+            closing(t, params).map(|close| close + 1)
+        } else if token.is_punct('=') && t.get(i + 1).is_some_and(|n| n.is_punct('>')) {
+            Some(i + 2)
+        } else {
+            None
+        };
+        let Some(open) = open.filter(|o| t.get(*o).is_some_and(|b| b.is_punct('{'))) else {
+            continue;
+        };
+        if let Some(close) = closing(t, open) {
+            bodies.push((open, close));
+        }
+    }
+    bodies
+}
+
+/// The index just past the statement that starts at `start`.
+pub fn statement_end(t: &[Token], start: usize) -> usize {
+    let Some(first) = t.get(start) else {
+        return start;
+    };
+    if first.is_punct('{') {
+        return closing(t, start).map_or(start + 1, |close| close + 1);
+    }
+    match first.word() {
+        Some(keyword @ ("if" | "for" | "while" | "with"))
+            if t.get(start + 1).is_some_and(|p| p.is_punct('(')) =>
+        {
+            let Some(close) = closing(t, start + 1) else {
+                return start + 1;
+            };
+            let end = statement_end(t, close + 1);
+            if keyword == "if" && t.get(end).is_some_and(|e| e.is_word("else")) {
+                statement_end(t, end + 1)
+            } else {
+                end
+            }
+        }
+        // Not followed here: taken to end at once (a guard over one then
+        // guards nothing).
+        Some("do" | "try" | "switch" | "function" | "else") => start + 1,
+        _ => simple_statement_end(t, start),
+    }
+}
+
+/// The end of an expression, `var` or `return` statement: its `;`, the
+/// bracket closing the block around it, or a line break where JavaScript
+/// inserts a `;`.
+pub fn simple_statement_end(t: &[Token], start: usize) -> usize {
+    let mut depth = 0usize;
+    for i in start..t.len() {
+        let token = &t[i];
+        if i > start && depth == 0 && semicolon_inserted(&t[i - 1], token) {
+            return i;
+        }
+        if token.opens() {
+            depth += 1;
+        } else if token.closes() {
+            match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return i,
+            }
+        } else if depth == 0 && token.is_punct(';') {
+            return i + 1;
+        }
+    }
+    t.len()
+}
+
+/// Whether JavaScript ends a statement at the line break between `before`
+/// and `after`: after `return` (and its kind), or where `after` cannot
+/// continue what `before` ends.
+fn semicolon_inserted(before: &Token, after: &Token) -> bool {
+    if after.line == before.line {
+        return false;
+    }
+    let restricted = ["return", "break", "continue", "throw"];
+    if restricted.iter().any(|w| before.is_word(w)) {
+        return true;
+    }
+    let ends_value = match &before.tok {
+        Tok::Word(w) => !BEFORE_EXPRESSION.contains(&w.as_str()),
+        Tok::Str(_) | Tok::Regex => true,
+        Tok::Punct(c) => matches!(c, ')' | ']' | '}'),
+    };
+    let starts_statement = match &after.tok {
+        Tok::Word(w) => w != "in" && w != "instanceof",
+        Tok::Str(_) => true,
+        Tok::Regex => false,
+        Tok::Punct(c) => matches!(c, '{' | '!' | '~'),
+    };
+    ends_value && starts_statement
 }

@@ -1,19 +1,24 @@
-//! polkit's admin identities: whom polkit lets authenticate, with their
-//! own password, for an action that needs an administrator (pkexec). In
-//! `.rules` files they are what `polkit.addAdminRule` functions return
-//! (Debian: `unix-group:sudo`); the old local authority names them in
-//! `AdminIdentities=`.
+//! polkit's rules and local authority, read for the scan (nothing is
+//! run).
 //!
-//! A rule is JavaScript and not run here: every `unix-user:` or
-//! `unix-group:` string inside an `addAdminRule(...)` call counts, whatever
-//! condition guards its `return`.
+//! - Admin identities: whom polkit lets authenticate, with their own
+//!   password, for an action that needs an administrator (pkexec). In
+//!   `.rules` files they are what `polkit.addAdminRule` functions return
+//!   (Debian: `unix-group:sudo`): every `unix-user:` or `unix-group:`
+//!   string inside an `addAdminRule(...)` call counts, whatever condition
+//!   guards its `return`. The old local authority names them in
+//!   `AdminIdentities=`.
+//! - Grants ([`grants`]): `polkit.addRule` functions that answer YES or
+//!   AUTH_SELF*, which let their subjects through with no administrator.
 
+mod grants;
 mod js;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Ordering;
 
+pub use grants::{rule_grants, Answer, Grant};
 use js::{closing, tokens};
 
 /// The order polkitd runs rules files in: by name, whatever their

@@ -8,7 +8,7 @@
 //!   string inside an `addAdminRule(...)` call counts, whatever condition
 //!   guards its `return`. The old local authority names them in
 //!   `AdminIdentities=`.
-//! - Grants ([`grants`]): `polkit.addRule` functions that answer YES or
+//! - Grants (`grants.rs`): `polkit.addRule` functions that answer YES or
 //!   AUTH_SELF*, which let their subjects through with no administrator.
 
 mod grants;

@@ -500,7 +500,7 @@ pub struct ScanPointView {
     /// Standing privileges found.
     pub total: u64,
     /// By kind (`sudoers`, `admin_group`, `uid0`, `root_key`,
-    /// `su_password`, `polkit_admin`).
+    /// `su_password`, `polkit_admin`, `polkit_rule`).
     pub counts: std::collections::BTreeMap<String, u64>,
     /// Sources it could not read (its total is then a lower bound).
     pub unread: u64,

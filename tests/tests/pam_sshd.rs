@@ -169,7 +169,12 @@ fn ssh_gated_by_the_pam_auth_update_profile() {
     // files, never carried to sudo's (each profile's line has a control of
     // its own).
     let pam_d = env.dir.path().join("pam.d");
-    for file in ["common-account", "common-session"] {
+    let files = [
+        "common-account",
+        "common-session",
+        "common-session-noninteractive",
+    ];
+    for file in files {
         let path = pam_d.join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         let text = text.replace("services=sshd", "services=sshd exempt=root,oscar");
@@ -178,11 +183,7 @@ fn ssh_gated_by_the_pam_auth_update_profile() {
     env.pam_auth_update("--package");
     logs_in("oscar");
     refused("alice");
-    for file in [
-        "common-account",
-        "common-session",
-        "common-session-noninteractive",
-    ] {
+    for file in files {
         let text = std::fs::read_to_string(pam_d.join(file)).unwrap();
         for line in text.lines().filter(|l| l.contains("libpam_jit.so")) {
             assert_eq!(

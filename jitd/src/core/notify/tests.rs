@@ -18,6 +18,7 @@ fn request(route: Route, state: State) -> Request {
         reason: HOSTILE.into(),
         ticket: Some("CHG-42".into()),
         requested_at: 1_700_000_000,
+        starts_at: None,
         route,
         risk: RiskAssessment {
             score: 75,

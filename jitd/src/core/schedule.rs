@@ -16,6 +16,9 @@ use super::workflow::{secs, WorkflowError};
 /// and send the request.
 pub const START_GRACE_SECS: i64 = 60;
 
+/// Why a scheduled grant lapsed, for its audit event and its holder.
+pub const WINDOW_OVER: &str = "its window ended before it could start";
+
 /// A start held up by another grant is tried again at least this often.
 pub const RECHECK_SECS: i64 = 60;
 

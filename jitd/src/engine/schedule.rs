@@ -6,11 +6,8 @@ use super::activation::approved_by;
 use super::transitions::lapse_all;
 use super::{Engine, EngineError, Event, Result};
 use crate::core::model::{Request, State, UnixTime};
-use crate::core::schedule::{self, AtStart, RECHECK_SECS};
+use crate::core::schedule::{self, AtStart, RECHECK_SECS, WINDOW_OVER};
 use crate::deadlines::Due;
-
-/// Why a scheduled grant lapsed, for its audit event and its holder.
-pub(crate) const WINDOW_OVER: &str = "its window ended before it could start";
 
 impl Engine {
     /// Scheduled grants whose start is due.

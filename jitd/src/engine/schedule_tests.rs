@@ -169,7 +169,7 @@ fn a_start_survives_a_restart_and_a_window_missed_while_down_lapses() {
         .into_iter()
         .find(|e| e.request == Some(missed_window.id) && e.event == "lapsed")
         .unwrap();
-    assert_eq!(lapsed.detail["why"], schedule::WINDOW_OVER);
+    assert_eq!(lapsed.detail["why"], crate::core::schedule::WINDOW_OVER);
 }
 
 /// Pending, a scheduled request outlives `pending_ttl` (1h) until its

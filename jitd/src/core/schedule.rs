@@ -94,7 +94,7 @@ pub fn at_start(window: Window, now: UnixTime, blocked_until: Option<UnixTime>) 
         AtStart::Close
     } else if now < window.start {
         // The wall clock was set back since the deadline was set: a start
-        // is never early by either clock.
+        // is never before its wall-clock time.
         AtStart::Wait(window.start)
     } else if let Some(until) = blocked_until {
         let next = until.min(now + RECHECK_SECS).min(window.end);

@@ -94,13 +94,20 @@ impl Start {
 
 impl Engine {
     /// How `req`, approved now (or at its start), starts: at its start if
-    /// that is ahead; at once; or (its resource requiring a second factor)
+    /// that is ahead (or held up); at once; or (its resource requiring a second factor)
     /// when its holder activates it within `[mfa] activate_within`, and
     /// within its window if it has one.
     pub(super) fn start_of(&self, req: &Request, now: UnixTime) -> Result<Start> {
         let window = req.window();
         if let Some(starts_at) = schedule::starts_later(window, now) {
             return Ok(Start::At { starts_at });
+        }
+        // A window under way while its holder holds another grant of the
+        // resource: it starts when that one ends (`Engine::start_due`).
+        if let Some(w) = window {
+            if self.active_grant(req.uid, &req.resource, now).is_some() {
+                return Ok(Start::At { starts_at: w.start });
+            }
         }
         if self.resource(&req.resource)?.require_mfa {
             let within = workflow::secs(self.config.mfa.activate_within.0);

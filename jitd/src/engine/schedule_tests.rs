@@ -243,3 +243,29 @@ fn a_start_in_the_past_or_too_far_ahead_is_refused() {
     // A start typed a moment ago is now: active at once.
     assert_eq!(refused(&mut engine, now - 30).unwrap(), State::Active);
 }
+
+/// Approved within its window while its holder still holds another grant
+/// of the resource: scheduled (its start passed), it starts when that one
+/// ends, never as a second grant beside it.
+#[test]
+fn a_late_approval_beside_the_holders_other_grant_waits_for_it() {
+    let f = Fixture::with("");
+    let (mut engine, _) = f.open();
+    let (held, _) = engine
+        .submit(&alice(), "db", Duration::from_secs(2 * 3600), "now", None)
+        .unwrap();
+    engine.approve(&olivia(), held.id, "", None).unwrap();
+    let window = ask(&mut engine, "db", 10 * MINUTE, 180);
+    f.clock.advance(20 * MINUTE);
+    engine.tick().unwrap();
+    let (late, events) = engine.approve(&olivia(), window.id, "", None).unwrap();
+    assert_eq!(late.state, State::Scheduled);
+    assert!(!activated(&events, window.id), "{events:?}");
+    engine.revoke(&alice(), held.id, "done early").unwrap();
+    let events = engine.tick().unwrap();
+    assert!(activated(&events, window.id), "{events:?}");
+    assert_eq!(
+        engine.load(window.id).unwrap().expires_at,
+        Some(window.starts_at.unwrap() + 180 * 60)
+    );
+}

@@ -157,7 +157,7 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// List requests and grants you may see (default: pending and active).
+    /// List requests and grants you may see (default: pending, scheduled and active).
     List {
         #[arg(long, group = "which")]
         pending: bool,

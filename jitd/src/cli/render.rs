@@ -688,4 +688,24 @@ mod tests {
             .collect();
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{out}");
     }
+
+    #[test]
+    fn a_scheduled_request_shows_its_start_everywhere() {
+        let mut v = hostile();
+        v.starts_at = Some("2026-12-07T01:00:00Z".into());
+        assert!(
+            summary(&v).contains(", to start at 2026-12-07T01:00:00Z. Approvers run"),
+            "{}",
+            summary(&v)
+        );
+        v.state = "scheduled".into();
+        assert_eq!(
+            summary(&v),
+            "Request 7: scheduled: active from 2026-12-07T01:00:00Z for 30m (dual route, risk 85)."
+        );
+        assert!(detail(&v).contains("\nstarts      2026-12-07T01:00:00Z\n"));
+        assert!(list(&[v.clone()]).contains("from 2026-12-07T01:00:00Z"));
+        v.expires_at = Some("2026-12-07T01:30:00Z".into());
+        assert!(!list(&[v]).contains("from "));
+    }
 }

@@ -64,6 +64,10 @@ pub struct RequestView {
     pub ticket: Option<String>,
     pub duration_secs: u64,
     pub requested_at: String,
+    /// A scheduled request's start: usable from then (once approved) for
+    /// `duration_secs`, however late it is approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
     pub expires_at: Option<String>,
     /// A grant that needs its holder's second factor (state `approved`)
     /// lapses unless activated by then.
@@ -233,6 +237,7 @@ impl From<&Request> for RequestView {
             ticket: r.ticket.clone(),
             duration_secs: r.duration.as_secs(),
             requested_at: rfc3339(r.requested_at),
+            starts_at: r.starts_at.map(rfc3339),
             expires_at: r.expires_at.map(rfc3339),
             activate_by: r.activate_by.map(rfc3339),
             ended_at: r.ended_at.map(rfc3339),
@@ -286,6 +291,9 @@ pub struct StatusView {
     pub you: String,
     pub roles: Vec<String>,
     pub pending: u64,
+    /// Approved grants waiting for their start.
+    #[serde(default)]
+    pub scheduled: u64,
     pub active: u64,
     pub next_deadline_secs: Option<u64>,
     /// Resources the caller may request.

@@ -243,6 +243,9 @@ pub struct LimitsConfig {
     pub calls_per_second: u32,
     /// ... and in a burst.
     pub call_burst: u32,
+    /// How far ahead a request may name its start (`--start`): a grant
+    /// approved long before it is used is privilege in waiting (T44).
+    pub start_within: HumanDuration,
 }
 
 impl Default for LimitsConfig {
@@ -251,6 +254,7 @@ impl Default for LimitsConfig {
             pending_per_user: 5,
             calls_per_second: 10,
             call_burst: 50,
+            start_within: HumanDuration(Duration::from_secs(30 * 24 * 3600)),
         }
     }
 }

@@ -54,10 +54,20 @@ pub fn summary(v: &RequestView) -> String {
             v.activate_by.as_deref().unwrap_or("-"),
             v.id
         ),
+        "scheduled" => format!(
+            "{what}: scheduled: active from {} for {} ({} route, risk {}).",
+            v.starts_at.as_deref().unwrap_or("-"),
+            humanize_secs(v.duration_secs),
+            v.route,
+            v.risk.score
+        ),
         "pending" => format!(
-            "{what}: pending, awaiting {} approval (risk {}). Approvers run: jitctl approve {}",
+            "{what}: pending, awaiting {} approval (risk {}){}. Approvers run: jitctl approve {}",
             v.awaiting.join(" + "),
             risk_line(v),
+            v.starts_at
+                .as_ref()
+                .map_or(String::new(), |at| format!(", to start at {at}")),
             v.id
         ),
         state => format!("{what}: {state}."),
@@ -135,13 +145,18 @@ pub fn detail(v: &RequestView) -> String {
                 .map_or("-".into(), |t| clean(t).into_owned()),
         ),
         ("requested", v.requested_at.clone()),
+    ];
+    if let Some(at) = &v.starts_at {
+        rows.push(("starts", at.clone()));
+    }
+    rows.extend([
         (
             "expires",
             v.expires_at.clone().unwrap_or_else(|| "-".into()),
         ),
         ("route", v.route.clone()),
         ("risk", risk_line(v)),
-    ];
+    ]);
     if !v.awaiting.is_empty() {
         rows.push(("awaiting", v.awaiting.join(" + ")));
     }
@@ -292,6 +307,15 @@ pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
+/// When a grant ends, or for one not started yet, when it starts.
+fn expiry_cell(v: &RequestView) -> String {
+    match (&v.expires_at, &v.starts_at) {
+        (Some(at), _) => at.clone(),
+        (None, Some(start)) => format!("from {start}"),
+        (None, None) => "-".into(),
+    }
+}
+
 pub fn list(views: &[RequestView]) -> String {
     if views.is_empty() {
         return "No requests.\n".into();
@@ -304,7 +328,7 @@ pub fn list(views: &[RequestView]) -> String {
                 v.state.clone(),
                 clean(&v.resource).into_owned(),
                 clean(&v.user).into_owned(),
-                v.expires_at.clone().unwrap_or_else(|| "-".into()),
+                expiry_cell(v),
                 v.route.clone(),
                 v.risk.score.to_string(),
                 truncate(&clean(&v.reason), REASON_COLUMN),
@@ -474,7 +498,11 @@ pub fn status(s: &StatusView) -> String {
     };
     let _ = writeln!(out, "jitd {} running since {}", s.version, s.started_at);
     let _ = writeln!(out, "you: {} ({roles})", clean(&s.you));
-    let _ = writeln!(out, "requests: {} pending, {} active", s.pending, s.active);
+    let _ = writeln!(
+        out,
+        "requests: {} pending, {} scheduled, {} active",
+        s.pending, s.scheduled, s.active
+    );
     for warning in &s.warnings {
         let _ = writeln!(out, "WARNING: {}", clean(warning));
     }
@@ -532,6 +560,7 @@ mod tests {
             ticket: Some(evil.into()),
             duration_secs: 1800,
             requested_at: "2026-11-24T10:00:00Z".into(),
+            starts_at: None,
             expires_at: None,
             activate_by: None,
             ended_at: None,
@@ -658,5 +687,25 @@ mod tests {
             .map(|l| l.find("pending").or(l.find("STATE")).unwrap())
             .collect();
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{out}");
+    }
+
+    #[test]
+    fn a_scheduled_request_shows_its_start_everywhere() {
+        let mut v = hostile();
+        v.starts_at = Some("2026-12-07T01:00:00Z".into());
+        assert!(
+            summary(&v).contains(", to start at 2026-12-07T01:00:00Z. Approvers run"),
+            "{}",
+            summary(&v)
+        );
+        v.state = "scheduled".into();
+        assert_eq!(
+            summary(&v),
+            "Request 7: scheduled: active from 2026-12-07T01:00:00Z for 30m (dual route, risk 85)."
+        );
+        assert!(detail(&v).contains("\nstarts      2026-12-07T01:00:00Z\n"));
+        assert!(list(&[v.clone()]).contains("from 2026-12-07T01:00:00Z"));
+        v.expires_at = Some("2026-12-07T01:30:00Z".into());
+        assert!(!list(&[v]).contains("from "));
     }
 }

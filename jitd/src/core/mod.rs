@@ -24,6 +24,7 @@ pub mod reports;
 pub mod risk;
 pub(crate) mod routing;
 pub mod sanitize;
+pub(crate) mod schedule;
 pub(crate) mod segments;
 pub mod standing;
 pub(crate) mod sudoers;

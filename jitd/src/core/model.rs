@@ -31,6 +31,9 @@ pub enum State {
     /// Approved, waiting for its holder to prove a second factor before
     /// `activate_by` (a resource with `require_mfa`); not yet usable.
     Approved,
+    /// Approved ahead of its start (`starts_at`, a maintenance window);
+    /// not usable until then.
+    Scheduled,
     /// Approved; the grant is usable until `expires_at`.
     Active,
     Denied,
@@ -43,9 +46,10 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Pending,
         State::Approved,
+        State::Scheduled,
         State::Active,
         State::Denied,
         State::Expired,
@@ -58,6 +62,7 @@ impl State {
         match self {
             State::Pending => "pending",
             State::Approved => "approved",
+            State::Scheduled => "scheduled",
             State::Active => "active",
             State::Denied => "denied",
             State::Expired => "expired",
@@ -72,7 +77,10 @@ impl State {
     }
 
     pub fn is_final(self) -> bool {
-        !matches!(self, State::Pending | State::Approved | State::Active)
+        !matches!(
+            self,
+            State::Pending | State::Approved | State::Scheduled | State::Active
+        )
     }
 }
 
@@ -224,6 +232,14 @@ pub enum Kind {
     Extension { of: RequestId },
 }
 
+/// When a scheduled grant may be used: from its start for its duration,
+/// however late it was approved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: UnixTime,
+    pub end: UnixTime,
+}
+
 /// A request and, once approved, the grant it became.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Request {
@@ -236,6 +252,9 @@ pub struct Request {
     pub reason: String,
     pub ticket: Option<String>,
     pub requested_at: UnixTime,
+    /// A scheduled request's start (`--start`): its window is from then for
+    /// `duration`.
+    pub starts_at: Option<UnixTime>,
     pub route: Route,
     pub risk: RiskAssessment,
     pub state: State,
@@ -250,6 +269,15 @@ pub struct Request {
     pub follow_up: Option<super::break_glass::Case>,
 }
 
+/// The window of a request starting at `starts_at` for `duration`.
+pub fn window(starts_at: Option<UnixTime>, duration: Duration) -> Option<Window> {
+    let length = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX);
+    starts_at.map(|start| Window {
+        start,
+        end: start.saturating_add(length),
+    })
+}
+
 /// The fields of a request that decide its deadline and index entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
@@ -261,6 +289,7 @@ pub struct RequestHead {
     pub requested_at: UnixTime,
     pub expires_at: Option<UnixTime>,
     pub activate_by: Option<UnixTime>,
+    pub window: Option<Window>,
 }
 
 impl Request {
@@ -274,7 +303,13 @@ impl Request {
             requested_at: self.requested_at,
             expires_at: self.expires_at,
             activate_by: self.activate_by,
+            window: self.window(),
         }
+    }
+
+    /// A scheduled request's window.
+    pub fn window(&self) -> Option<Window> {
+        window(self.starts_at, self.duration)
     }
 
     pub fn approvals(&self) -> impl Iterator<Item = &Decision> {

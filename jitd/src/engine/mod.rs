@@ -25,6 +25,7 @@ mod queries;
 mod recordings;
 mod reports;
 mod roles;
+mod schedule;
 mod sessions;
 mod standing;
 mod tick;
@@ -231,6 +232,8 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod step_up_tests;
 #[cfg(test)]

@@ -136,6 +136,7 @@ impl Engine {
             you: who.name.clone(),
             roles,
             pending: self.store.count(State::Pending)?,
+            scheduled: self.store.count(State::Scheduled)?,
             active: self.store.count(State::Active)?,
             next_deadline_secs: self
                 .deadlines

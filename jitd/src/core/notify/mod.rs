@@ -141,6 +141,7 @@ pub const EVENTS: &[&str] = &[
     "scored",
     "granted",
     "awaiting_activation",
+    "scheduled",
     "extended",
     "denied",
     "lapsed",
@@ -199,14 +200,18 @@ fn risk_text(req: &Request) -> String {
 
 /// The facts every notice about a request carries.
 fn request_fields(req: &Request) -> Vec<Field> {
-    vec![
+    let mut fields = vec![
         field("Request", req.id.to_string()),
         field("User", clean(&req.user)),
         field("Resource", clean(&req.resource)),
         field("Duration", duration(req.duration)),
         field("Reason", clean(&req.reason)),
         field("Ticket", req.ticket.as_deref().map_or("-".into(), clean)),
-    ]
+    ];
+    if let Some(start) = req.starts_at {
+        fields.insert(4, field("Starts", rfc3339(start)));
+    }
+    fields
 }
 
 /// The audiences to tell and what to tell them.
@@ -428,6 +433,12 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 ),
             ))
         }
+        // Started at its scheduled time, maybe long after anyone approved it.
+        "granted" if t.detail["scheduled"] == true => {
+            fields.push(field("Expires", expires.clone()));
+            let title = format!("jit: scheduled grant {id} on {res} is active until {expires}");
+            Some((requester, notice(title, fields, None)))
+        }
         // Auto-approved or break-glass: the requester read it in jitctl's reply a moment ago.
         "granted" | "extended"
             if matches!(
@@ -440,10 +451,11 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
         // Activated by its holder a moment ago, with a code.
         "granted" if req.activate_by.is_some() => None,
         "awaiting_activation"
-            if !matches!(
-                t.detail["approved_by"].as_str(),
-                Some("policy" | "break-glass")
-            ) =>
+            if t.detail["scheduled"] == true
+                || !matches!(
+                    t.detail["approved_by"].as_str(),
+                    Some("policy" | "break-glass")
+                ) =>
         {
             let by = unix_field("activate_by");
             fields.push(field("Activate by", by.clone()));
@@ -456,6 +468,15 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             fields.push(field("Expires", expires.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
             let title = format!("jit: request {id} approved: {res} until {expires}");
+            Some((requester, notice(title, fields, None)))
+        }
+        "scheduled" if t.detail["approved_by"] != "policy" => {
+            let start = unix_field("starts_at");
+            fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
+            let title = format!(
+                "jit: request {id} approved: {res} from {start} until {}",
+                unix_field("ends_at")
+            );
             Some((requester, notice(title, fields, None)))
         }
         "extended" => {
@@ -473,6 +494,7 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
         "lapsed" => {
             let why = match t.detail["why"].as_str() {
                 Some("not activated in time") => "not activated in time",
+                Some(super::schedule::WINDOW_OVER) => super::schedule::WINDOW_OVER,
                 _ => "nobody decided in time",
             };
             let title = format!("jit: request {id} for {res} lapsed: {why}");

@@ -13,6 +13,8 @@ pub mod core;
 pub mod daemon;
 pub mod deliver;
 pub mod directory;
+// On-call schedules on the host: also jit-bench's.
+pub mod oncall;
 // Snapshots of the persistence places: also jit-bench's.
 pub mod persistence;
 pub mod polkit;

@@ -4,7 +4,7 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied, scan or reports to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied, scan, reports or oncall to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
@@ -688,12 +688,18 @@ bench_reports() {
     stop_jitd
 }
 
+# --- On-call schedules: a 10,000-shift file read again after a change, the change check per lookup ---
+bench_oncall() {
+    log "on-call: reloading 10,000 shifts, and the stat on every lookup"
+    "$BIN/jit-bench" oncall --dir "$SANDBOX_DIR/oncall" --shifts 10000 >"$RESULTS/oncall.json"
+}
+
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"
 AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan; bench_reports ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan; bench_reports; bench_oncall ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
@@ -703,7 +709,8 @@ case "${BENCH_ONLY:-}" in
     denied) bench_denied ;;
     scan) bench_scan ;;
     reports) bench_reports ;;
-    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied, scan or reports" >&2; exit 2 ;;
+    oncall) bench_oncall ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied, scan, reports or oncall" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

@@ -301,6 +301,22 @@ pub struct StatusView {
     /// What weakens the gate on this host (sudoers options, no cgroup v2).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The on-call schedules, by name.
+    #[serde(default)]
+    pub oncall: Vec<OnCallView>,
+}
+
+/// One on-call schedule in `status`: who is on call now, or why nobody is.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OnCallView {
+    pub name: String,
+    pub file: String,
+    /// The file's shifts; `None`: the file is broken.
+    pub shifts: Option<usize>,
+    /// Who holds a shift now.
+    pub on_call: Vec<String>,
+    /// Why nobody is on call (missing, unsafe, malformed).
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

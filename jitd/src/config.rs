@@ -12,7 +12,7 @@ use std::time::Duration;
 use thiserror::Error;
 use toml::Spanned;
 
-use crate::core::model::Sensitivity;
+use crate::core::model::{valid_account_name, Sensitivity};
 use crate::core::risk::RiskWeights;
 use crate::core::routing::Thresholds;
 
@@ -32,6 +32,8 @@ mod scan;
 pub use scan::ScanConfig;
 mod reports;
 pub use reports::{ReportsConfig, DEFAULT_SLA};
+mod oncall;
+pub use oncall::OnCallSchedule;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -49,17 +51,6 @@ impl fmt::Display for Principal {
             Principal::Group(n) => write!(f, "group:{n}"),
         }
     }
-}
-
-/// Account names as useradd/groupadd accept them (Debian's relaxed rules minus
-/// the dangerous parts): no '/', ':', whitespace or control characters.
-fn valid_account_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 256
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
 }
 
 impl<'de> Deserialize<'de> for Principal {
@@ -564,6 +555,8 @@ struct RawConfig {
     managers: std::collections::BTreeMap<String, Spanned<polkit::AccountName>>,
     #[serde(rename = "segment", default)]
     segments: Vec<vendors::RawSegment>,
+    #[serde(default)]
+    oncall: std::collections::BTreeMap<Spanned<String>, oncall::RawSchedule>,
 }
 
 #[derive(Clone, Debug)]
@@ -593,6 +586,8 @@ pub struct Config {
     /// Each person's manager, by user name: who approves what they sponsor.
     pub managers: std::collections::BTreeMap<String, String>,
     pub segments: Vec<Segment>,
+    /// On-call schedules by name, which policy rules name.
+    pub oncall: std::collections::BTreeMap<String, OnCallSchedule>,
 }
 
 impl Config {
@@ -836,6 +831,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .map_err(|(span, message)| invalid(Some(span), message))?;
     let segments = vendors::resolve_segments(raw.segments)
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    let oncall =
+        oncall::resolve(raw.oncall).map_err(|(span, message)| invalid(Some(span), message))?;
 
     Ok(Config {
         roles: raw.roles,
@@ -864,6 +861,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         vendors,
         managers,
         segments,
+        oncall,
     })
 }
 

@@ -506,6 +506,24 @@ pub fn status(s: &StatusView) -> String {
     for warning in &s.warnings {
         let _ = writeln!(out, "WARNING: {}", clean(warning));
     }
+    for schedule in &s.oncall {
+        let name = clean(&schedule.name);
+        let _ = match (schedule.shifts, &schedule.problem) {
+            (Some(shifts), _) if schedule.on_call.is_empty() => {
+                writeln!(out, "on call ({name}): nobody now ({shifts} shifts)")
+            }
+            (Some(shifts), _) => writeln!(
+                out,
+                "on call ({name}): {} ({shifts} shifts)",
+                clean(&schedule.on_call.join(", "))
+            ),
+            (None, problem) => writeln!(
+                out,
+                "on call ({name}): BROKEN, nobody is on call: {}",
+                clean(problem.as_deref().unwrap_or("unknown"))
+            ),
+        };
+    }
     if s.resources.is_empty() {
         let _ = writeln!(out, "You may not request any resource.");
         return out;
@@ -707,5 +725,54 @@ mod tests {
         assert!(list(&[v.clone()]).contains("from 2026-12-07T01:00:00Z"));
         v.expires_at = Some("2026-12-07T01:30:00Z".into());
         assert!(!list(&[v]).contains("from "));
+    }
+
+    #[test]
+    fn status_says_who_is_on_call_or_why_nobody_is() {
+        let schedule =
+            |name: &str, shifts, on_call: &[&str], problem: Option<&str>| crate::api::OnCallView {
+                name: name.into(),
+                file: format!("/etc/jit/oncall/{name}.shifts"),
+                shifts,
+                on_call: on_call.iter().map(|s| s.to_string()).collect(),
+                problem: problem.map(str::to_owned),
+            };
+        let s = StatusView {
+            version: "0.1.0".into(),
+            started_at: "2026-12-06T22:00:00Z".into(),
+            you: "root".into(),
+            roles: vec![],
+            pending: 0,
+            scheduled: 0,
+            active: 0,
+            next_deadline_secs: None,
+            resources: vec![],
+            warnings: vec![],
+            oncall: vec![
+                schedule("primary", Some(12), &["alice", "bob"], None),
+                schedule("backup", Some(3), &[], None),
+                schedule(
+                    "db",
+                    None,
+                    &[],
+                    Some("/etc/jit/oncall/db.shifts:2:7: 'x\x1b[2J'"),
+                ),
+            ],
+        };
+        let out = status(&s);
+        assert!(
+            out.contains("on call (primary): alice, bob (12 shifts)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("on call (backup): nobody now (3 shifts)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "on call (db): BROKEN, nobody is on call: /etc/jit/oncall/db.shifts:2:7: 'x\\u{1b}[2J'\n"
+            ),
+            "{out}"
+        );
     }
 }

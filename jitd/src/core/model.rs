@@ -11,6 +11,17 @@ pub type RequestId = u64;
 /// Seconds since the Unix epoch (wall clock).
 pub type UnixTime = i64;
 
+/// Account names as useradd/groupadd accept them (Debian's relaxed rules minus
+/// the dangerous parts): no '/', ':', whitespace or control characters.
+pub fn valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+}
+
 /// `t` as RFC 3339 UTC, to the second (times before the epoch show as the epoch).
 pub fn rfc3339(t: UnixTime) -> String {
     let secs = u64::try_from(t).unwrap_or(0);

@@ -21,6 +21,7 @@ mod error;
 mod lifecycle;
 mod memberships;
 mod mfa;
+mod oncall;
 mod queries;
 mod recordings;
 mod reports;
@@ -133,6 +134,8 @@ pub struct Engine {
     /// Where `jit.db` is: the reports read it through a connection of
     /// their own.
     state_dir: std::path::PathBuf,
+    /// The on-call schedules, read when their files change.
+    rosters: Arc<crate::oncall::Rosters>,
 }
 
 impl Engine {
@@ -170,6 +173,10 @@ impl Engine {
         let egress = Arc::new(checker::EgressGate::new(
             config.vendors.as_ref().map(|v| v.uids.clone()),
         ));
+        let rosters = Arc::new(crate::oncall::Rosters::new(
+            &config.oncall,
+            Arc::clone(&clock),
+        ));
         let mut engine = Engine {
             config,
             store,
@@ -187,8 +194,10 @@ impl Engine {
             checked_out: HashMap::new(),
             recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
             state_dir: state_dir.to_owned(),
+            rosters,
         };
         engine.reload()?;
+        engine.write_oncall_changes()?;
         let events = engine.tick()?;
         Ok((engine, events))
     }

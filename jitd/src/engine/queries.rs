@@ -157,6 +157,7 @@ impl Engine {
                 .collect(),
             // The bus edge adds them: they are facts of the host, not the store.
             warnings: Vec::new(),
+            oncall: self.rosters.status(),
         })
     }
 }

@@ -165,6 +165,8 @@ pub const EVENTS: &[&str] = &[
     "vendor_account_failed",
     "access_denied_repeatedly",
     "access_denied_overflow",
+    "oncall_schedule_broken",
+    "oncall_schedule_restored",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -384,6 +386,25 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             ];
             let title = "jit: a flood of denied access on this host".to_owned();
             let action = Some("jitctl audit --since 1h".to_owned());
+            return Some((security(), notice(title, fields, action)));
+        }
+        // A schedule with nobody on call (T43): the policy rules naming it
+        // approve nobody until it is fixed. Told once per breakage, and
+        // when it is fixed.
+        "oncall_schedule_broken" | "oncall_schedule_restored" => {
+            let schedule = detail_text(t.detail, "schedule");
+            let mut fields = vec![
+                field("Schedule", schedule.clone()),
+                field("File", detail_text(t.detail, "file")),
+            ];
+            let title = if t.event == "oncall_schedule_broken" {
+                fields.push(field("Problem", detail_text(t.detail, "reason")));
+                format!("jit: on-call schedule {schedule} is broken: nobody is on call")
+            } else {
+                fields.push(field("Shifts", detail_text(t.detail, "shifts")));
+                format!("jit: on-call schedule {schedule} is fixed")
+            };
+            let action = Some("jitctl status; journalctl -u jitd".to_owned());
             return Some((security(), notice(title, fields, action)));
         }
         "incident_opened" => {

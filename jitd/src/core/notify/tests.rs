@@ -748,3 +748,43 @@ fn a_scheduled_grant_tells_approvers_its_start_and_its_holder_when_it_starts() {
         "jit: request 12 for sudo lapsed: its window ended before it could start"
     );
 }
+
+#[test]
+fn a_broken_or_fixed_oncall_schedule_reaches_security_and_a_new_version_nobody() {
+    let broken = json!({"schedule": "primary", "file": "/etc/jit/oncall/primary.shifts",
+        "reason": "/etc/jit/oncall/primary.shifts:2:7: 'x\u{1b}[2J' is not an RFC 3339 time"});
+    let fixed =
+        json!({"schedule": "primary", "file": "/etc/jit/oncall/primary.shifts", "shifts": 12});
+    let security = vec![
+        "email:sam.s@corp.example",
+        "email:maria@example.com",
+        "hook:sec-slack",
+    ];
+    for (event, detail, want) in [
+        ("oncall_schedule_broken", &broken, security.clone()),
+        ("oncall_schedule_restored", &fixed, security),
+        ("oncall_schedule_loaded", &fixed, vec![]),
+    ] {
+        let out = plan(&vendor_trigger(event, detail), None, &policy(), &members);
+        assert_eq!(recipients(&out), want, "{event}");
+        assert!(out.is_empty() || EVENTS.contains(&event), "{event}");
+    }
+    let out = plan(
+        &vendor_trigger("oncall_schedule_broken", &broken),
+        None,
+        &policy(),
+        &members,
+    );
+    let notice = &out[0].notice;
+    assert_eq!(
+        notice.title,
+        "jit: on-call schedule primary is broken: nobody is on call"
+    );
+    let problem = &notice
+        .fields
+        .iter()
+        .find(|f| f.label == "Problem")
+        .unwrap()
+        .value;
+    assert!(problem.contains("'x\\u{1b}[2J'"), "escaped: {problem}");
+}

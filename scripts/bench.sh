@@ -4,7 +4,7 @@
 #
 # Environment: CARGO_TARGET_DIR (where release binaries are built),
 # BENCH_MILLION=0 to skip the 1,000,000-grant size, BENCH_CALLS (default 20000),
-# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied, scan, reports or policy to rerun only that part (keeping the other results;
+# BENCH_ONLY=pam, session, notify, accounts, vendors, siem, denied, scan, reports, oncall or policy to rerun only that part (keeping the other results;
 # its report goes to bench/results/BENCHMARKS.md, not over BENCHMARKS.md),
 # BENCH_SESSION_MB (default 200): the text output of the recorder benchmark,
 # BENCH_SESSION_ROUNDS (default 9): its interleaved rounds of bare, script and jit-session,
@@ -160,9 +160,10 @@ done
 # (pam-auth-update runs on copies, in a mount namespace of its own).
 profile_stack() {  # pam.d (the bench's copy) module args
     local pamd=$1 module=$2 args=$3 work="$SANDBOX_DIR/pam-profile"
-    mkdir -p "$work/configs" "$work/state"
+    mkdir -p "$work/configs" "$work/state" "$work/debconf"
     cp -a /usr/share/pam-configs/. "$work/configs/"
     cp -a /var/lib/pam/. "$work/state/" 2>/dev/null || true
+    cp -a /var/cache/debconf/. "$work/debconf/"
     local profile
     for profile in jit jit-session; do
         sed "s|pam_jit.so resource=sudo|$module resource=logs $args|" "$ROOT/packaging/pam/$profile" >"$work/configs/$profile"
@@ -170,6 +171,7 @@ profile_stack() {  # pam.d (the bench's copy) module args
     cp -a "$pamd" "$work/pam.d"
     unshare --mount --propagation private sh -c "mount --bind '$work/pam.d' /etc/pam.d &&
         mount --bind '$work/configs' /usr/share/pam-configs && mount --bind '$work/state' /var/lib/pam &&
+        mount --bind '$work/debconf' /var/cache/debconf &&
         DEBIAN_FRONTEND=noninteractive pam-auth-update --enable jit jit-session"
     grep -q "$module" "$work/pam.d/common-account" || { echo "pam-auth-update did not add the gate" >&2; exit 1; }
     cp "$work/pam.d/common-account" "$pamd/common-account-jit"
@@ -686,6 +688,12 @@ bench_reports() {
     stop_jitd
 }
 
+# --- On-call schedules: a 10,000-shift file read again after a change, the change check per lookup ---
+bench_oncall() {
+    log "on-call: reloading 10,000 shifts, and the stat on every lookup"
+    "$BIN/jit-bench" oncall --dir "$SANDBOX_DIR/oncall" --shifts 10000 >"$RESULTS/oncall.json"
+}
+
 bench_policy() {  # policy rules' evaluation, in process: 1,000 rules against none
     log "policy: 1,000 rules against none"
     "$BIN/jit-bench" policy --rules 1000 --requests 10000 --rounds 9 >"$RESULTS/policy.json"
@@ -696,7 +704,7 @@ AS_BOB="setpriv --reuid=bob --regid=bob --init-groups"
 AS_MIKE="setpriv --reuid=mike --regid=mike --init-groups"
 [[ -e "$RESULTS/machine.json" ]] || machine_json
 case "${BENCH_ONLY:-}" in
-    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan; bench_reports; bench_policy ;;
+    "") bench_jitd; bench_pam; bench_session; bench_notify; bench_accounts; bench_vendors; bench_siem; bench_denied; bench_scan; bench_reports; bench_oncall; bench_policy ;;
     pam) bench_pam ;;
     session) bench_session ;;
     notify) bench_notify ;;
@@ -706,8 +714,9 @@ case "${BENCH_ONLY:-}" in
     denied) bench_denied ;;
     scan) bench_scan ;;
     reports) bench_reports ;;
+    oncall) bench_oncall ;;
     policy) bench_policy ;;
-    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied, scan, reports or policy" >&2; exit 2 ;;
+    *) echo "BENCH_ONLY: pam, session, notify, accounts, vendors, siem, denied, scan, reports, oncall or policy" >&2; exit 2 ;;
 esac
 
 "$BIN/jit-bench" report --results "$RESULTS" --command "sudo bash scripts/bench.sh" >"$RESULTS/BENCHMARKS.md"

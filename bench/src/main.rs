@@ -8,6 +8,7 @@ mod denied;
 mod host;
 mod mfa;
 mod notify;
+mod oncall;
 mod policy;
 mod report;
 mod seed;
@@ -158,6 +159,17 @@ enum Cmd {
     /// against reading and hashing the same files alone.
     Snapshot {
         #[arg(long, default_value_t = 9)]
+        runs: usize,
+    },
+    /// An on-call schedule read again after a change, against reading and
+    /// splitting the file alone; the change check on every lookup.
+    Oncall {
+        /// A directory of root's for the shift file.
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        shifts: usize,
+        #[arg(long, default_value_t = 31)]
         runs: usize,
     },
     /// Revokes every active grant (as root); used as hyperfine --prepare.
@@ -377,6 +389,10 @@ fn main() -> Result<(), BoxError> {
             *batch,
         )?;
         println!("{out}");
+        return Ok(());
+    }
+    if let Cmd::Oncall { dir, shifts, runs } = &args.command {
+        println!("{}", oncall::run(dir, *shifts, *runs)?);
         return Ok(());
     }
     if let Cmd::Snapshot { runs } = &args.command {
@@ -673,6 +689,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         }
         Cmd::Seed { .. }
         | Cmd::Snapshot { .. }
+        | Cmd::Oncall { .. }
         | Cmd::Policy { .. }
         | Cmd::SleepToPhase { .. }
         | Cmd::Report { .. }

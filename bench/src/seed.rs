@@ -121,6 +121,7 @@ fn grant(
         reason: "seeded by jit-bench".into(),
         ticket: None,
         requested_at: at,
+        starts_at: None,
         route,
         risk: RiskAssessment {
             score: 0,

@@ -64,6 +64,10 @@ pub struct RequestView {
     pub ticket: Option<String>,
     pub duration_secs: u64,
     pub requested_at: String,
+    /// A scheduled request's start: usable from then (once approved) for
+    /// `duration_secs`, however late it is approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
     pub expires_at: Option<String>,
     /// A grant that needs its holder's second factor (state `approved`)
     /// lapses unless activated by then.
@@ -274,6 +278,7 @@ impl From<&Request> for RequestView {
             ticket: r.ticket.clone(),
             duration_secs: r.duration.as_secs(),
             requested_at: rfc3339(r.requested_at),
+            starts_at: r.starts_at.map(rfc3339),
             expires_at: r.expires_at.map(rfc3339),
             activate_by: r.activate_by.map(rfc3339),
             ended_at: r.ended_at.map(rfc3339),
@@ -328,6 +333,9 @@ pub struct StatusView {
     pub you: String,
     pub roles: Vec<String>,
     pub pending: u64,
+    /// Approved grants waiting for their start.
+    #[serde(default)]
+    pub scheduled: u64,
     pub active: u64,
     pub next_deadline_secs: Option<u64>,
     /// Resources the caller may request.
@@ -335,6 +343,22 @@ pub struct StatusView {
     /// What weakens the gate on this host (sudoers options, no cgroup v2).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The on-call schedules, by name.
+    #[serde(default)]
+    pub oncall: Vec<OnCallView>,
+}
+
+/// One on-call schedule in `status`: who is on call now, or why nobody is.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OnCallView {
+    pub name: String,
+    pub file: String,
+    /// The file's shifts; `None`: the file is broken.
+    pub shifts: Option<usize>,
+    /// Who holds a shift now.
+    pub on_call: Vec<String>,
+    /// Why nobody is on call (missing, unsafe, malformed).
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -542,7 +566,7 @@ pub struct ScanPointView {
     /// Standing privileges found.
     pub total: u64,
     /// By kind (`sudoers`, `admin_group`, `uid0`, `root_key`,
-    /// `su_password`, `polkit_admin`).
+    /// `su_password`, `polkit_admin`, `polkit_rule`).
     pub counts: std::collections::BTreeMap<String, u64>,
     /// Sources it could not read (its total is then a lower bound).
     pub unread: u64,

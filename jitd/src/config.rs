@@ -12,7 +12,7 @@ use std::time::Duration;
 use thiserror::Error;
 use toml::Spanned;
 
-use crate::core::model::Sensitivity;
+use crate::core::model::{valid_account_name, Sensitivity};
 use crate::core::risk::RiskWeights;
 use crate::core::routing::Thresholds;
 
@@ -32,7 +32,9 @@ mod scan;
 pub use scan::ScanConfig;
 mod reports;
 pub use reports::{ReportsConfig, DEFAULT_SLA};
+mod oncall;
 mod policy;
+pub use oncall::OnCallSchedule;
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -50,17 +52,6 @@ impl fmt::Display for Principal {
             Principal::Group(n) => write!(f, "group:{n}"),
         }
     }
-}
-
-/// Account names as useradd/groupadd accept them (Debian's relaxed rules minus
-/// the dangerous parts): no '/', ':', whitespace or control characters.
-fn valid_account_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 256
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
 }
 
 impl<'de> Deserialize<'de> for Principal {
@@ -244,6 +235,9 @@ pub struct LimitsConfig {
     pub calls_per_second: u32,
     /// ... and in a burst.
     pub call_burst: u32,
+    /// How far ahead a request may name its start (`--start`): a grant
+    /// approved long before it is used is privilege in waiting (T44).
+    pub start_within: HumanDuration,
 }
 
 impl Default for LimitsConfig {
@@ -252,6 +246,7 @@ impl Default for LimitsConfig {
             pending_per_user: 5,
             calls_per_second: 10,
             call_burst: 50,
+            start_within: HumanDuration(Duration::from_secs(30 * 24 * 3600)),
         }
     }
 }
@@ -565,6 +560,8 @@ struct RawConfig {
     policy_limits: policy::RawPolicyLimits,
     #[serde(rename = "policy", default)]
     policies: Vec<policy::RawRule>,
+    #[serde(default)]
+    oncall: std::collections::BTreeMap<Spanned<String>, oncall::RawSchedule>,
 }
 
 #[derive(Clone, Debug)]
@@ -596,6 +593,8 @@ pub struct Config {
     pub segments: Vec<Segment>,
     /// Pre-authorized rules (`[[policy]]`, W1.10), in file order.
     pub policy: crate::core::policy::Policies,
+    /// On-call schedules by name, which policy rules name.
+    pub oncall: std::collections::BTreeMap<String, OnCallSchedule>,
 }
 
 impl Config {
@@ -839,6 +838,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .map_err(|(span, message)| invalid(Some(span), message))?;
     let segments = vendors::resolve_segments(raw.segments)
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    let oncall =
+        oncall::resolve(raw.oncall).map_err(|(span, message)| invalid(Some(span), message))?;
     // The on-call schedules rules may name: none until `[oncall.NAME]` is
     // read (issue 21 item 2), whose names go here.
     let schedules = std::collections::BTreeSet::new();
@@ -873,6 +874,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         managers,
         segments,
         policy,
+        oncall,
     })
 }
 

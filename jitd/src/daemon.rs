@@ -185,6 +185,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     }
     tracing::info!(name = BUS_NAME, socket = %socket.display(), "jitd ready");
     tokio::spawn(scanner.run_every(config.scan));
+    let rosters = lock(&engine).rosters();
+    tokio::spawn(crate::oncall::watch(rosters, Arc::clone(&engine)));
 
     let timer = tokio::spawn(run_deadlines(
         Arc::clone(&engine),

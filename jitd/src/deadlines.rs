@@ -1,4 +1,4 @@
-//! One timer structure for every grant and pending request.
+//! One timer structure for every grant, scheduled start and pending request.
 //!
 //! Each request has at most one deadline at a time (the next thing due for
 //! it), kept on the boot clock in one ordered set; the daemon sleeps until the
@@ -22,6 +22,8 @@ pub enum Due {
     Justify,
     /// A grant with no session yet is revoked (`revoke_unused_after`).
     Unused,
+    /// A scheduled grant starts.
+    Start,
 }
 
 #[derive(Default)]

@@ -7,12 +7,16 @@
 
 pub mod api;
 pub mod cli;
+// The time source: also jit-bench's (the on-call rosters).
+pub mod clock;
 pub mod command_line;
 pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod deliver;
 pub mod directory;
+// On-call schedules on the host: also jit-bench's.
+pub mod oncall;
 // Snapshots of the persistence places: also jit-bench's.
 pub mod persistence;
 pub mod polkit;
@@ -21,7 +25,6 @@ pub mod store;
 mod accounts;
 mod admissions;
 mod bus;
-mod clock;
 mod deadlines;
 mod denials;
 mod engine;

@@ -5,17 +5,25 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::core::pam_stack::{at, late_session_move};
+use crate::core::pam_stack::{account_gate, at, late_session_move, JitArgs};
 
 const PAM_D: &str = "/etc/pam.d";
 /// Where libpam looks for a service file that `/etc/pam.d` does not have.
 const VENDOR_PAM_D: &str = "/usr/lib/pam.d";
+/// A holder no `exempt=` names: whom the account check is tried for.
+const PROBE_HOLDER: &str = "jit-probe";
 
-/// One line per place where a `pam_systemd.so` session line runs after
-/// pam_jit's, naming the services whose stacks do so.
-pub fn order_warnings() -> Vec<String> {
-    let dir = Path::new(PAM_D);
-    let mut services: Vec<String> = std::fs::read_dir(dir)
+/// Every warning about the PAM stacks, in order.
+pub fn warnings() -> Vec<String> {
+    let services = services();
+    let mut out = skip_warnings(&services);
+    out.extend(order_warnings(&services));
+    out
+}
+
+/// The service files of `/etc/pam.d`, sorted.
+fn services() -> Vec<String> {
+    let mut services: Vec<String> = std::fs::read_dir(PAM_D)
         .into_iter()
         .flatten()
         .flatten()
@@ -24,9 +32,48 @@ pub fn order_warnings() -> Vec<String> {
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     services.sort();
+    services
+}
+
+/// One line per way past a pam_jit account line that some stack has (a
+/// line before it that ends the stack on an expired password, a `reset`
+/// after it, a control under which its refusal does not deny: T41),
+/// naming the services. Deliberate choices (`audit_only`, `exempt=`,
+/// `targets=`) are not warned about.
+fn skip_warnings(services: &[String]) -> Vec<String> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for service in services {
+        let gate = account_gate(service, &read);
+        let Some(line) = gate.lines.first() else {
+            continue;
+        };
+        let args = JitArgs::of(&line.module.args);
+        if args.audit_only {
+            continue;
+        }
+        let target = args.targets.first().map_or("root", String::as_str);
+        if let Err(why) = gate.covers(PROBE_HOLDER, target) {
+            found.entry(why).or_default().push(service.clone());
+        }
+    }
+    found
+        .into_iter()
+        .map(|(why, services)| {
+            format!(
+                "{why} (for {}): the account check can be passed without a grant; \
+                 put pam_jit's account line first",
+                services.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// One line per place where a `pam_systemd.so` session line runs after
+/// pam_jit's, naming the services whose stacks do so.
+fn order_warnings(services: &[String]) -> Vec<String> {
     let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for service in services {
-        if let Some(late) = late_session_move(&service, &read) {
+        if let Some(late) = late_session_move(service, &read) {
             found
                 .entry((at(&late.systemd), at(&late.jit)))
                 .or_default()

@@ -82,6 +82,11 @@ pub enum Scope {
     OtherTarget,
 }
 
+/// Whether the line is for `service` (`services=`; every service without it).
+pub fn covers_service(args: &Args, service: &str) -> bool {
+    args.services.is_empty() || args.services.iter().any(|s| s == service)
+}
+
 /// Decided on names alone: nothing that can fail to look up (a group, a
 /// directory) can make a holder ungated.
 /// `target` (PAM_USER) is asked for only when the line has `targets=`.
@@ -91,7 +96,7 @@ pub fn scope(
     holder: &str,
     target: impl FnOnce() -> Option<String>,
 ) -> Scope {
-    if !args.services.is_empty() && !args.services.iter().any(|s| s == service) {
+    if !covers_service(args, service) {
         Scope::OtherService
     } else if !args.targets.is_empty() && !target().is_some_and(|t| args.targets.contains(&t)) {
         Scope::OtherTarget

@@ -167,6 +167,12 @@ fn prepare(
     hook: &str,
 ) -> Result<(Args, Holder), PamResultCode> {
     let args = parse_args(raw)?;
+    // Other services first: the line sits in stacks (`common-account`) that
+    // cron and login share, where a caller with no name must not be refused.
+    let service = item::<Service>(pamh);
+    if !gate::covers_service(&args, &service) {
+        return Err(PamResultCode::PAM_IGNORE);
+    }
     // SAFETY: getuid has no preconditions and cannot fail.
     let real_uid = unsafe { libc::getuid() };
     let holder = if real_uid != 0 {
@@ -199,7 +205,6 @@ fn prepare(
         let uid = uid_of(&name);
         Holder { name, uid }
     };
-    let service = item::<Service>(pamh);
     let target = || pamh.get_user(None).ok();
     match gate::scope(&args, &service, &holder.name, target) {
         Scope::Gated => Ok((args, holder)),

@@ -130,17 +130,23 @@ impl Env {
     }
 
     /// Gives `pam-auth-update` in the namespace copies of the host's profiles
-    /// (`/usr/share/pam-configs`) and state (`/var/lib/pam`), plus the
+    /// (`/usr/share/pam-configs`), state (`/var/lib/pam`) and debconf
+    /// database (`/var/cache/debconf`, where it keeps the selection), plus the
     /// package's `profiles` (`packaging/pam/NAME`) with their pam_jit lines
     /// on the built module and this test's jitd (1 s timeout). After
     /// [`Env::install_pam`]: [`Env::pam_auth_update`] then writes the
     /// namespace's `/etc/pam.d/common-*`.
     pub fn install_pam_profiles(&self, profiles: &[&str]) {
         let root = self.dir.path();
-        let (configs, state) = (root.join("pam-configs"), root.join("var-lib-pam"));
+        let (configs, state, debconf) = (
+            root.join("pam-configs"),
+            root.join("var-lib-pam"),
+            root.join("debconf"),
+        );
         for (from, to) in [
             ("/usr/share/pam-configs", &configs),
             ("/var/lib/pam", &state),
+            ("/var/cache/debconf", &debconf),
         ] {
             fs::create_dir(to).expect("mkdir");
             for entry in fs::read_dir(from).into_iter().flatten().flatten() {
@@ -165,6 +171,7 @@ impl Env {
         }
         self.bind(&configs, "/usr/share/pam-configs");
         self.bind(&state, "/var/lib/pam");
+        self.bind(&debconf, "/var/cache/debconf");
     }
 
     /// `pam-auth-update ARGS` in the namespace (see [`Env::install_pam_profiles`]).

@@ -244,6 +244,33 @@ fn an_expired_password_does_not_skip_the_account_check() {
     nothing_ran(&ran, &mark, &env);
 }
 
+/// The same stack with pam_jit's line after `@include common-account`, as
+/// earlier versions of the README had it: `jitctl status` names the way
+/// past it.
+#[test]
+fn a_gate_an_expired_password_skips_is_flagged() {
+    let env = Env::new();
+    let stack = sudo_stack(&env, "logs", "timeout=1s");
+    let (jit, rest): (Vec<&str>, Vec<&str>) = stack
+        .lines()
+        .partition(|l| l.starts_with("account required"));
+    let stack = rest.join("\n").replace(
+        "@include common-account",
+        &format!("@include common-account\n{}", jit.join("\n")),
+    ) + "\n";
+    env.install_pam(&[("sudo", &stack)], SUDOERS);
+    let status = env.jitctl_json("sam", &["status", "--json"]);
+    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w.as_str().is_some_and(|w| {
+            w.starts_with("pam_jit at /etc/pam.d/sudo:5 is skipped when the line at /etc/pam.d/common-account:")
+                && w.contains("returns new_authtok_reqd")
+                && w.contains("(for sudo)")
+        })),
+        "{status:#}"
+    );
+}
+
 /// A script for pam_exec that stops its parent (sshd's process for the
 /// connection) and leaves its pid in `pid_file`.
 fn stop_parent(env: &Env, pid_file: &Path) -> PathBuf {

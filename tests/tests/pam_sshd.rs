@@ -164,6 +164,41 @@ fn ssh_gated_by_the_pam_auth_update_profile() {
         .ok();
     refused("alice");
 
+    // An account that must log in without a grant: `exempt=` on the ssh
+    // lines, kept by pam-auth-update on those lines when it rewrites the
+    // files, never carried to sudo's (each profile's line has a control of
+    // its own).
+    let pam_d = env.dir.path().join("pam.d");
+    let files = [
+        "common-account",
+        "common-session",
+        "common-session-noninteractive",
+    ];
+    for file in files {
+        let path = pam_d.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("services=sshd", "services=sshd exempt=root,oscar");
+        std::fs::write(&path, text).unwrap();
+    }
+    env.pam_auth_update("--package");
+    logs_in("oscar");
+    refused("alice");
+    for file in files {
+        let text = std::fs::read_to_string(pam_d.join(file)).unwrap();
+        for line in text.lines().filter(|l| l.contains("libpam_jit.so")) {
+            assert_eq!(
+                line.contains("exempt=root,oscar"),
+                line.contains("resource=ssh"),
+                "{file}: {line}"
+            );
+        }
+    }
+    let sudo = env.sudo("oscar", &[], &["true"]);
+    assert!(
+        sudo.code != 0 && sudo.stderr.contains("jitctl request sudo"),
+        "oscar's sudo is not gated:{sudo}"
+    );
+
     env.pam_auth_update("--disable jit-sshd jit-sshd-session");
     logs_in("alice");
 }

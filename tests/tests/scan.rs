@@ -129,14 +129,23 @@ fn each_planted_standing_privilege_is_found_and_the_trend_is_a_number() {
         // A sudoers file for an ungated user (oscar is exempt), a member
         // of sudo outside the gate, a second root, a key of root's, a
         // password for root with su lacking pam_wheel, a polkit admin the
-        // gate exempts.
+        // gate exempts, a polkit rule in /run that says YES to oscar before
+        // the gate, and one named as the distribution's 50-default.rules
+        // (both run) that lets olivia, exempt, in with her own password.
         "printf 'oscar ALL=(ALL) NOPASSWD: ALL\\n' > /etc/sudoers.d/ops && chmod 0440 /etc/sudoers.d/ops \
          && gpasswd -a oscar sudo >/dev/null \
          && useradd -o -u 0 -g 0 -M -N -s /bin/sh toor \
          && mkdir -m 0700 /root/.ssh && cp {pub} /root/.ssh/authorized_keys \
          && printf 'root:Standing-Root-1\\n' | chpasswd \
          && printf '%s\\n' 'polkit.addAdminRule(function(action, subject) {{' \
-              '    return [\"unix-user:olivia\"];' '}});' > /etc/polkit-1/rules.d/40-admins.rules",
+              '    return [\"unix-user:olivia\"];' '}});' > /etc/polkit-1/rules.d/40-admins.rules \
+         && mkdir -p /run/polkit-1/rules.d \
+         && printf '%s\\n' 'polkit.addRule(function(action, subject) {{' \
+              '    if (subject.user == \"oscar\") {{ return polkit.Result.YES; }}' '}});' \
+              > /run/polkit-1/rules.d/10-ops.rules \
+         && printf '%s\\n' 'polkit.addRule(function(action, subject) {{' \
+              '    if (subject.user == \"olivia\") return polkit.Result.AUTH_SELF_KEEP;' '}});' \
+              > /etc/polkit-1/rules.d/50-default.rules",
         pub = key.with_extension("pub").display()
     ));
     env.start_jitd();
@@ -149,6 +158,8 @@ fn each_planted_standing_privilege_is_found_and_the_trend_is_a_number() {
         ("root_key", fingerprint.as_str(), "root"),
         ("su_password", "root", "root"),
         ("polkit_admin", "olivia", "root"),
+        ("polkit_rule", "oscar", "root"),
+        ("polkit_rule", "olivia", "root"),
     ];
     for (kind, who, becomes) in expect {
         assert!(
@@ -167,6 +178,16 @@ fn each_planted_standing_privilege_is_found_and_the_trend_is_a_number() {
     assert!(
         ops["why"].as_str().unwrap().contains("oscar is exempt"),
         "{ops:#}"
+    );
+    let yes = first["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "polkit_rule" && f["principal"] == "oscar")
+        .unwrap();
+    assert_eq!(
+        yes["how"],
+        "/run/polkit-1/rules.d/10-ops.rules:2: answers YES (no authentication) to unix-user:oscar"
     );
     let key_line = serde_json::to_string(&first).unwrap();
     assert!(!key_line.contains("AAAAC3"), "the key itself is shown");

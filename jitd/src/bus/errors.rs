@@ -39,14 +39,17 @@ impl From<EngineError> for BusError {
                 | W::ReasonTooLong
                 | W::TicketTooLong
                 | W::CommentTooLong
-                | W::EmptyComment => BusError::InvalidArgument(text),
+                | W::EmptyComment
+                | W::StartPassed(_)
+                | W::StartTooFar { .. } => BusError::InvalidArgument(text),
                 W::AlreadyDecided(_)
                 | W::RoleFilled { .. }
                 | W::NotPending { .. }
                 | W::NotActive { .. }
                 | W::NotAwaitingActivation { .. }
                 | W::ActivationLapsed(_)
-                | W::ExtensionPending { .. } => BusError::Conflict(text),
+                | W::ExtensionPending { .. }
+                | W::WindowOver(_) => BusError::Conflict(text),
             },
             EngineError::BreakGlass(b) => {
                 use BreakGlassError as B;

@@ -88,7 +88,7 @@ impl Gate {
     /// What weakens the gate on this host, read now.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = crate::sudoers::gate_warnings();
-        warnings.extend(crate::pam_stacks::order_warnings());
+        warnings.extend(crate::pam_stacks::warnings());
         if !self.control.contains_sessions() {
             warnings.push(ContainError::NoCgroupV2.to_string());
         }

@@ -201,6 +201,36 @@ impl Daemon {
         .await
     }
 
+    /// `Request` for a grant usable from `starts_at` (seconds since the
+    /// Unix epoch: a maintenance window) for `duration`.
+    #[allow(clippy::too_many_arguments)] // the documented D-Bus signature decides the arity
+    #[zbus(out_args("request"))]
+    async fn request_scheduled(
+        &self,
+        resource: String,
+        duration: u64,
+        reason: String,
+        ticket: String,
+        starts_at: i64,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<String, BusError> {
+        let who = self.caller(conn, &header).await?;
+        let ticket = (!ticket.is_empty()).then_some(ticket);
+        self.change(conn, move |e| {
+            let duration = Duration::from_secs(duration);
+            e.submit_at(
+                &who,
+                &resource,
+                duration,
+                &reason,
+                ticket.as_deref(),
+                Some(starts_at),
+            )
+        })
+        .await
+    }
+
     #[zbus(out_args("request"))]
     async fn extend(
         &self,

@@ -78,6 +78,7 @@ mod tests {
             pending_per_user: 5,
             calls_per_second: 1,
             call_burst: 3,
+            ..LimitsConfig::default()
         })
         .unlimited(Some(995));
         for _ in 0..3 {

@@ -165,13 +165,19 @@ pub enum Command {
         /// Ticket reference (ITSM).
         #[arg(long, value_name = "REF")]
         ticket: Option<String>,
+        /// Start the grant later (a maintenance window): approved ahead of time, it is usable
+        /// from TIME for its duration, and ends then however late it was approved. TIME is
+        /// RFC 3339 (2026-12-07T02:00:00+01:00), a local time (2026-12-07 02:00, or 02:00 for
+        /// the next one) or +DUR (+2h); at most [limits] start_within (30d) ahead.
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
         /// Wait until the request is decided (at most DUR, default 24h).
         #[arg(long, value_name = "DUR", value_parser = duration, num_args = 0..=1, require_equals = true, default_missing_value = "24h")]
         wait: Option<Duration>,
         #[command(flatten)]
         out: Output,
     },
-    /// List requests and grants you may see (default: pending and active).
+    /// List requests and grants you may see (default: pending, scheduled and active).
     List {
         #[arg(long, group = "which")]
         pending: bool,

@@ -20,6 +20,14 @@ pub trait Daemon1 {
         reason: &str,
         ticket: &str,
     ) -> zbus::Result<String>;
+    fn request_scheduled(
+        &self,
+        resource: &str,
+        duration: u64,
+        reason: &str,
+        ticket: &str,
+        starts_at: i64,
+    ) -> zbus::Result<String>;
     fn extend(&self, grant: u64, duration: u64, reason: &str) -> zbus::Result<String>;
     fn approve(&self, id: u64, comment: &str) -> zbus::Result<String>;
     fn approve_with_code(&self, id: u64, comment: &str, code: &str) -> zbus::Result<String>;

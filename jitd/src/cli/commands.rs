@@ -59,18 +59,26 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             duration,
             reason,
             ticket,
+            start,
             wait,
             out,
         } => {
-            let json = jitd
-                .request(
-                    &resource,
-                    duration.as_secs(),
-                    &reason,
-                    ticket.as_deref().unwrap_or(""),
-                )
-                .await
-                .map_err(failure)?;
+            let ticket = ticket.as_deref().unwrap_or("");
+            let json = match start {
+                None => {
+                    jitd.request(&resource, duration.as_secs(), &reason, ticket)
+                        .await
+                }
+                Some(text) => {
+                    let (at, said) = resolve_start(&text)?;
+                    if !out.json {
+                        println!("{said}");
+                    }
+                    jitd.request_scheduled(&resource, duration.as_secs(), &reason, ticket, at)
+                        .await
+                }
+            }
+            .map_err(failure)?;
             let view: RequestView = parse(&json)?;
             match wait {
                 Some(limit) if view.state == "pending" => {
@@ -331,9 +339,20 @@ pub(super) fn unix_now() -> u64 {
     SystemClock.wall_precise().as_secs()
 }
 
+/// `--start TIME` in seconds since the epoch, and the line that says it
+/// back in the user's time zone.
+fn resolve_start(text: &str) -> Result<(i64, String), CliError> {
+    let now = jiff::Timestamp::from_second(unix_now() as i64)
+        .map_err(|e| CliError::new(Exit::Failed, format!("the clock reads wrong: {e}")))?;
+    let tz = jiff::tz::TimeZone::system();
+    let at = super::start::resolve(text, now, &tz)
+        .map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    Ok((at.as_second(), super::start::said_back(at, now, &tz)))
+}
+
 fn exit_for_state(state: &str) -> Exit {
     match state {
-        "active" => Exit::Ok,
+        "active" | "scheduled" => Exit::Ok,
         "denied" => Exit::Denied,
         _ => Exit::Failed,
     }

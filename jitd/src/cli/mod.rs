@@ -11,6 +11,7 @@ mod report_html;
 pub(crate) mod reports;
 mod scan;
 mod siem;
+mod start;
 mod step_up;
 mod vendors;
 

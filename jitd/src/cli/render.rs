@@ -70,10 +70,20 @@ pub fn summary(v: &RequestView) -> String {
             v.activate_by.as_deref().unwrap_or("-"),
             v.id
         ),
+        "scheduled" => format!(
+            "{what}: scheduled: active from {} for {} ({} route, risk {}).",
+            v.starts_at.as_deref().unwrap_or("-"),
+            humanize_secs(v.duration_secs),
+            v.route,
+            v.risk.score
+        ),
         "pending" => format!(
-            "{what}: pending, awaiting {} approval (risk {}). Approvers run: jitctl approve {}",
+            "{what}: pending, awaiting {} approval (risk {}){}. Approvers run: jitctl approve {}",
             v.awaiting.join(" + "),
             risk_line(v),
+            v.starts_at
+                .as_ref()
+                .map_or(String::new(), |at| format!(", to start at {at}")),
             v.id
         ),
         state => format!("{what}: {state}."),
@@ -151,13 +161,18 @@ pub fn detail(v: &RequestView) -> String {
                 .map_or("-".into(), |t| clean(t).into_owned()),
         ),
         ("requested", v.requested_at.clone()),
+    ];
+    if let Some(at) = &v.starts_at {
+        rows.push(("starts", at.clone()));
+    }
+    rows.extend([
         (
             "expires",
             v.expires_at.clone().unwrap_or_else(|| "-".into()),
         ),
         ("route", route_text(v)),
         ("risk", risk_line(v)),
-    ];
+    ]);
     if !v.awaiting.is_empty() {
         rows.push(("awaiting", v.awaiting.join(" + ")));
     }
@@ -365,6 +380,15 @@ pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
+/// When a grant ends, or for one not started yet, when it starts.
+fn expiry_cell(v: &RequestView) -> String {
+    match (&v.expires_at, &v.starts_at) {
+        (Some(at), _) => at.clone(),
+        (None, Some(start)) => format!("from {start}"),
+        (None, None) => "-".into(),
+    }
+}
+
 pub fn list(views: &[RequestView]) -> String {
     if views.is_empty() {
         return "No requests.\n".into();
@@ -377,7 +401,7 @@ pub fn list(views: &[RequestView]) -> String {
                 v.state.clone(),
                 clean(&v.resource).into_owned(),
                 clean(&v.user).into_owned(),
-                v.expires_at.clone().unwrap_or_else(|| "-".into()),
+                expiry_cell(v),
                 route_text(v),
                 v.risk.score.to_string(),
                 truncate(&clean(&v.reason), REASON_COLUMN),
@@ -547,9 +571,31 @@ pub fn status(s: &StatusView) -> String {
     };
     let _ = writeln!(out, "jitd {} running since {}", s.version, s.started_at);
     let _ = writeln!(out, "you: {} ({roles})", clean(&s.you));
-    let _ = writeln!(out, "requests: {} pending, {} active", s.pending, s.active);
+    let _ = writeln!(
+        out,
+        "requests: {} pending, {} scheduled, {} active",
+        s.pending, s.scheduled, s.active
+    );
     for warning in &s.warnings {
         let _ = writeln!(out, "WARNING: {}", clean(warning));
+    }
+    for schedule in &s.oncall {
+        let name = clean(&schedule.name);
+        let _ = match (schedule.shifts, &schedule.problem) {
+            (Some(shifts), _) if schedule.on_call.is_empty() => {
+                writeln!(out, "on call ({name}): nobody now ({shifts} shifts)")
+            }
+            (Some(shifts), _) => writeln!(
+                out,
+                "on call ({name}): {} ({shifts} shifts)",
+                clean(&schedule.on_call.join(", "))
+            ),
+            (None, problem) => writeln!(
+                out,
+                "on call ({name}): BROKEN, nobody is on call: {}",
+                clean(problem.as_deref().unwrap_or("unknown"))
+            ),
+        };
     }
     if s.resources.is_empty() {
         let _ = writeln!(out, "You may not request any resource.");
@@ -605,6 +651,7 @@ mod tests {
             ticket: Some(evil.into()),
             duration_secs: 1800,
             requested_at: "2026-11-24T10:00:00Z".into(),
+            starts_at: None,
             expires_at: None,
             activate_by: None,
             ended_at: None,
@@ -732,5 +779,74 @@ mod tests {
             .map(|l| l.find("pending").or(l.find("STATE")).unwrap())
             .collect();
         assert!(starts.windows(2).all(|w| w[0] == w[1]), "{out}");
+    }
+
+    #[test]
+    fn a_scheduled_request_shows_its_start_everywhere() {
+        let mut v = hostile();
+        v.starts_at = Some("2026-12-07T01:00:00Z".into());
+        assert!(
+            summary(&v).contains(", to start at 2026-12-07T01:00:00Z. Approvers run"),
+            "{}",
+            summary(&v)
+        );
+        v.state = "scheduled".into();
+        assert_eq!(
+            summary(&v),
+            "Request 7: scheduled: active from 2026-12-07T01:00:00Z for 30m (dual route, risk 85)."
+        );
+        assert!(detail(&v).contains("\nstarts      2026-12-07T01:00:00Z\n"));
+        assert!(list(&[v.clone()]).contains("from 2026-12-07T01:00:00Z"));
+        v.expires_at = Some("2026-12-07T01:30:00Z".into());
+        assert!(!list(&[v]).contains("from "));
+    }
+
+    #[test]
+    fn status_says_who_is_on_call_or_why_nobody_is() {
+        let schedule =
+            |name: &str, shifts, on_call: &[&str], problem: Option<&str>| crate::api::OnCallView {
+                name: name.into(),
+                file: format!("/etc/jit/oncall/{name}.shifts"),
+                shifts,
+                on_call: on_call.iter().map(|s| s.to_string()).collect(),
+                problem: problem.map(str::to_owned),
+            };
+        let s = StatusView {
+            version: "0.1.0".into(),
+            started_at: "2026-12-06T22:00:00Z".into(),
+            you: "root".into(),
+            roles: vec![],
+            pending: 0,
+            scheduled: 0,
+            active: 0,
+            next_deadline_secs: None,
+            resources: vec![],
+            warnings: vec![],
+            oncall: vec![
+                schedule("primary", Some(12), &["alice", "bob"], None),
+                schedule("backup", Some(3), &[], None),
+                schedule(
+                    "db",
+                    None,
+                    &[],
+                    Some("/etc/jit/oncall/db.shifts:2:7: 'x\x1b[2J'"),
+                ),
+            ],
+        };
+        let out = status(&s);
+        assert!(
+            out.contains("on call (primary): alice, bob (12 shifts)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("on call (backup): nobody now (3 shifts)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "on call (db): BROKEN, nobody is on call: /etc/jit/oncall/db.shifts:2:7: 'x\\u{1b}[2J'\n"
+            ),
+            "{out}"
+        );
     }
 }

@@ -886,3 +886,52 @@ fn report_sla_errors_have_positions() {
         assert!(err.starts_with(want), "{err}\nwanted: {want}");
     }
 }
+
+#[test]
+fn oncall_schedules_name_absolute_files() {
+    let config = parse_str(&format!(
+        "{MINIMAL}\n[oncall.primary]\nfile = \"/etc/jit/oncall/primary.shifts\"\n\
+         [oncall.db-team]\nfile = \"/srv/rota/db.shifts\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.oncall["primary"].file,
+        Path::new("/etc/jit/oncall/primary.shifts")
+    );
+    assert_eq!(config.oncall.len(), 2);
+    assert!(parse_str(MINIMAL).unwrap().oncall.is_empty());
+}
+
+#[test]
+fn oncall_errors_point_at_the_name_or_the_file() {
+    let line = MINIMAL.lines().count() + 3;
+    for (section, expected) in [
+        (
+            "[oncall.primary]\nfile = \"oncall/primary.shifts\"",
+            format!("jitd.toml:{line}:8: [oncall.primary] file must be an absolute path"),
+        ),
+        (
+            "[oncall.primary]\nfile = \"/etc/jit/../primary.shifts\"",
+            format!("jitd.toml:{line}:8: [oncall.primary] file must name a file without '.', '..' or a trailing '/'"),
+        ),
+        (
+            "[oncall.primary]\nfile = \"/etc/jit/oncall/\"",
+            format!("jitd.toml:{line}:8: [oncall.primary] file must name a file without"),
+        ),
+        (
+            "[oncall.Primary]\nfile = \"/etc/jit/oncall/primary.shifts\"",
+            format!("jitd.toml:{}:9: schedule name 'Primary' must be", line - 1),
+        ),
+        (
+            "[oncall.primary]\nfile = \"/etc/jit/oncall/primary.shifts\"\nusers = []",
+            format!("jitd.toml:{}:1: unknown field `users`", line + 1),
+        ),
+        (
+            "[oncall.primary]\n",
+            format!("jitd.toml:{}:1: missing field `file`", line - 1),
+        ),
+    ] {
+        let err = error_of(&format!("{MINIMAL}\n{section}\n"));
+        assert!(err.starts_with(&expected), "{err}\nwant: {expected}");
+    }
+}

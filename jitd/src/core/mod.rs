@@ -15,6 +15,8 @@ pub(crate) mod mfa;
 pub mod model;
 // What a notification says and its renderers: also jit-deliver's.
 pub mod notify;
+// Shift files: also jit-bench's.
+pub mod oncall;
 pub(crate) mod pam_stack;
 pub(crate) mod password;
 pub mod policy;
@@ -25,6 +27,7 @@ pub mod reports;
 pub mod risk;
 pub(crate) mod routing;
 pub mod sanitize;
+pub(crate) mod schedule;
 pub(crate) mod segments;
 pub mod standing;
 pub(crate) mod sudoers;

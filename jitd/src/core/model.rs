@@ -11,6 +11,17 @@ pub type RequestId = u64;
 /// Seconds since the Unix epoch (wall clock).
 pub type UnixTime = i64;
 
+/// Account names as useradd/groupadd accept them (Debian's relaxed rules minus
+/// the dangerous parts): no '/', ':', whitespace or control characters.
+pub fn valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+}
+
 /// `t` as RFC 3339 UTC, to the second (times before the epoch show as the epoch).
 pub fn rfc3339(t: UnixTime) -> String {
     let secs = u64::try_from(t).unwrap_or(0);
@@ -31,6 +42,9 @@ pub enum State {
     /// Approved, waiting for its holder to prove a second factor before
     /// `activate_by` (a resource with `require_mfa`); not yet usable.
     Approved,
+    /// Approved ahead of its start (`starts_at`, a maintenance window);
+    /// not usable until then.
+    Scheduled,
     /// Approved; the grant is usable until `expires_at`.
     Active,
     Denied,
@@ -43,9 +57,10 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Pending,
         State::Approved,
+        State::Scheduled,
         State::Active,
         State::Denied,
         State::Expired,
@@ -58,6 +73,7 @@ impl State {
         match self {
             State::Pending => "pending",
             State::Approved => "approved",
+            State::Scheduled => "scheduled",
             State::Active => "active",
             State::Denied => "denied",
             State::Expired => "expired",
@@ -72,7 +88,10 @@ impl State {
     }
 
     pub fn is_final(self) -> bool {
-        !matches!(self, State::Pending | State::Approved | State::Active)
+        !matches!(
+            self,
+            State::Pending | State::Approved | State::Scheduled | State::Active
+        )
     }
 }
 
@@ -229,6 +248,14 @@ pub enum Kind {
     Extension { of: RequestId },
 }
 
+/// When a scheduled grant may be used: from its start for its duration,
+/// however late it was approved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: UnixTime,
+    pub end: UnixTime,
+}
+
 /// A request and, once approved, the grant it became.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Request {
@@ -241,6 +268,9 @@ pub struct Request {
     pub reason: String,
     pub ticket: Option<String>,
     pub requested_at: UnixTime,
+    /// A scheduled request's start (`--start`): its window is from then for
+    /// `duration`.
+    pub starts_at: Option<UnixTime>,
     pub route: Route,
     /// The `[[policy]]` rule that approved it (route `policy`) or lowered
     /// its route (dual to owner).
@@ -258,6 +288,15 @@ pub struct Request {
     pub follow_up: Option<super::break_glass::Case>,
 }
 
+/// The window of a request starting at `starts_at` for `duration`.
+pub fn window(starts_at: Option<UnixTime>, duration: Duration) -> Option<Window> {
+    let length = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX);
+    starts_at.map(|start| Window {
+        start,
+        end: start.saturating_add(length),
+    })
+}
+
 /// The fields of a request that decide its deadline and index entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
@@ -269,6 +308,7 @@ pub struct RequestHead {
     pub requested_at: UnixTime,
     pub expires_at: Option<UnixTime>,
     pub activate_by: Option<UnixTime>,
+    pub window: Option<Window>,
 }
 
 impl Request {
@@ -282,7 +322,13 @@ impl Request {
             requested_at: self.requested_at,
             expires_at: self.expires_at,
             activate_by: self.activate_by,
+            window: self.window(),
         }
+    }
+
+    /// A scheduled request's window.
+    pub fn window(&self) -> Option<Window> {
+        window(self.starts_at, self.duration)
     }
 
     pub fn approvals(&self) -> impl Iterator<Item = &Decision> {

@@ -108,41 +108,50 @@ impl Control {
             Control::Sufficient if passes => Action::Done,
             Control::Optional if passes => Action::Ok,
             Control::Sufficient | Control::Optional => Action::Ignore,
+            // libpam sets a named value's action (the last one written
+            // wins) and gives `default`'s to the values still unset then (the
+            // first `default` wins).
             Control::Actions(pairs) => {
-                let find = |v: &str| pairs.iter().rfind(|(n, _)| n == v).map(|(_, a)| *a);
-                find(value)
-                    .or_else(|| find("default"))
-                    .unwrap_or(Action::Bad)
+                let mut action = None;
+                for (name, act) in pairs {
+                    if name == value || (name == "default" && action.is_none()) {
+                        action = Some(*act);
+                    }
+                }
+                action.unwrap_or(Action::Bad)
             }
         }
     }
 
-    /// The return values this control tells apart: `success`, the others it
-    /// names, and [`OTHER_VALUE`] for the rest.
+    /// The return values worth trying for a module under this control:
+    /// success, those libpam and the programs treat apart (the expired
+    /// password codes, `ignore`), those the control names, and
+    /// [`OTHER_VALUE`] for the rest.
     fn values(&self) -> Vec<&str> {
-        let named: Vec<&str> = match self {
-            Control::Required | Control::Requisite => vec!["new_authtok_reqd", "ignore"],
-            Control::Sufficient | Control::Optional => vec!["new_authtok_reqd"],
-            Control::Actions(pairs) => pairs.iter().map(|(v, _)| v.as_str()).collect(),
-        };
-        let mut values = vec!["success"];
-        for value in named {
-            if !values.contains(&value) && value != "default" {
-                values.push(value);
+        let mut values = vec!["success", "new_authtok_reqd", "authtok_expired", "ignore"];
+        if let Control::Actions(pairs) = self {
+            for (value, _) in pairs {
+                if !values.contains(&value.as_str()) && value != "default" {
+                    values.push(value);
+                }
             }
         }
         values.push(OTHER_VALUE);
         values
     }
 
-    /// Whether a failure (`PAM_PERM_DENIED`, what pam_jit and pam_wheel
-    /// answer) of a module reached with this control makes the stack fail:
-    /// `ok` and `done` set the stack's result to the failure as `bad` and
-    /// `die` do. A jump or `ignore` does not (a jump may land anywhere:
-    /// counted as not denying).
+    /// Whether a failure (`PAM_PERM_DENIED`, what pam_wheel answers) of a
+    /// module reached with this control makes the stack fail: `ok` and
+    /// `done` set the stack's result to the failure as `bad` and `die` do.
+    /// A jump or `ignore` does not (a jump may land anywhere: counted as not
+    /// denying).
     pub fn failure_denies(&self) -> bool {
+        self.denies("perm_denied")
+    }
+
+    fn denies(&self, value: &str) -> bool {
         matches!(
-            self.action("perm_denied"),
+            self.action(value),
             Action::Ok | Action::Done | Action::Bad | Action::Die
         )
     }
@@ -197,10 +206,19 @@ const MAX_FILES: usize = 64;
 /// stack of `file`, as `read` returns the files libpam would read for a
 /// name (`/etc/pam.d` or an absolute path).
 fn stack(file: &str, phase: &str, read: &impl Fn(&str) -> Option<String>) -> Vec<Entry> {
+    stack_read(file, phase, read).0
+}
+
+/// [`stack`], and whether [`MAX_FILES`] cut it short (libpam reads on).
+fn stack_read(
+    file: &str,
+    phase: &str,
+    read: &impl Fn(&str) -> Option<String>,
+) -> (Vec<Entry>, bool) {
     let mut files = 0;
     let mut out = Vec::new();
     entries(file, phase, read, 0, &mut files, &mut out);
-    out
+    (out, files > MAX_FILES)
 }
 
 fn entries(
@@ -211,7 +229,9 @@ fn entries(
     files: &mut usize,
     out: &mut Vec<Entry>,
 ) {
+    // Past MAX_FILES the count goes on, so that the caller sees the cut.
     if depth > MAX_DEPTH || *files >= MAX_FILES {
+        *files += usize::from(depth <= MAX_DEPTH);
         return;
     }
     *files += 1;
@@ -355,6 +375,10 @@ fn fails_for_users(module: &str) -> bool {
     matches!(module, "pam_rootok.so" | "pam_deny.so")
 }
 
+/// What `pam_rootok` (for anyone but root) and `pam_deny` answer, in
+/// `auth` and `account` alike.
+const THEIR_FAILURE: &str = "auth_err";
+
 /// The `phase` lines of `service`'s stack, each with whether libpam
 /// reaches it when every module succeeds but those that fail for users
 /// (`pam_rootok`, `pam_deny`). A line after one that ended the stack is
@@ -407,7 +431,7 @@ fn walk_entries(entries: &[Entry], outer_failed: Option<&Place>, out: &mut Vec<W
             failed_before: before.cloned(),
         });
         let value = if fails_for_users(&module.module) {
-            "perm_denied"
+            THEIR_FAILURE
         } else {
             "success"
         };
@@ -470,12 +494,15 @@ pub struct AccountGate {
     pub service: String,
     pub lines: Vec<Walked>,
     stack: Vec<Entry>,
+    /// [`MAX_FILES`] cut the stack short: what libpam reads after is unknown.
+    cut_short: bool,
 }
 
 /// pam_jit's arguments as the gate reads them (pam_jit/src/args.rs): the
 /// last of each, `exempt` root unless given (`exempt=` alone: nobody).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JitArgs {
+    pub resource: String,
     pub exempt: Vec<String>,
     pub targets: Vec<String>,
     pub audit_only: bool,
@@ -484,23 +511,36 @@ pub struct JitArgs {
 impl JitArgs {
     pub fn of(args: &[String]) -> JitArgs {
         JitArgs {
+            resource: args
+                .iter()
+                .filter_map(|a| a.strip_prefix("resource="))
+                .next_back()
+                .unwrap_or_default()
+                .to_owned(),
             exempt: last_list(args, "exempt").unwrap_or_else(|| vec!["root".into()]),
             targets: last_list(args, "targets").unwrap_or_default(),
             audit_only: args.iter().any(|a| a == "audit_only"),
         }
     }
 
-    /// Whether pam_jit refuses `holder` becoming `target` without a grant.
-    fn refuses(&self, holder: &str, target: &str) -> bool {
-        !self.audit_only
-            && !self.exempt.iter().any(|e| e == holder)
-            && (self.targets.is_empty() || self.targets.iter().any(|t| t == target))
+    /// What pam_jit answers for `holder` becoming `target` when it does not
+    /// refuse them, or `None` when they need a grant for the line's
+    /// resource (pam_jit/src/gate.rs: exempt holders succeed, other
+    /// targets are ignored, `audit_only` lets everyone through).
+    fn answer_without_grant(&self, holder: &str, target: &str) -> Option<&'static str> {
+        if !self.targets.is_empty() && !self.targets.iter().any(|t| t == target) {
+            Some("ignore")
+        } else if self.audit_only || self.exempt.iter().any(|e| e == holder) {
+            Some("success")
+        } else {
+            None
+        }
     }
 }
 
 /// `service`'s account gate, from its stack as `read` returns the files.
 pub fn account_gate(service: &str, read: &impl Fn(&str) -> Option<String>) -> AccountGate {
-    let stack = stack(service, "account", read);
+    let (stack, cut_short) = stack_read(service, "account", read);
     let lines = walked(&stack)
         .lines
         .into_iter()
@@ -510,6 +550,7 @@ pub fn account_gate(service: &str, read: &impl Fn(&str) -> Option<String>) -> Ac
         service: service.to_owned(),
         lines,
         stack,
+        cut_short,
     }
 }
 
@@ -517,21 +558,55 @@ impl AccountGate {
     /// Whether the account check stops `holder` (a user name; pam_jit
     /// gates by name alone) from becoming `target` (PAM_USER) without a
     /// grant, whatever the other modules return; if not, why, for the admin.
+    /// With pam_jit lines for several resources, it is enough that one
+    /// resource's grant is needed whatever grants of the others they hold.
     pub fn covers(&self, holder: &str, target: &str) -> Result<(), String> {
-        let refuses = |m: &Module| JitArgs::of(&m.args).refuses(holder, target);
-        let mut paths = Paths {
-            service: &self.service,
-            refuses: &refuses,
-            memo: HashMap::new(),
-        };
-        let Some(turn) = paths.from(&self.stack, 0, false, false).passed else {
-            return Ok(());
-        };
-        let refusing = self.lines.iter().find(|l| refuses(&l.module));
-        match (turn, refusing) {
-            (Some(turn), Some(jit)) => Err(turn.explain(&jit.module.place)),
-            _ => Err(self.why_passed(holder, target)),
+        if self.cut_short {
+            return Err(format!(
+                "the {} account stack includes more than {MAX_FILES} files: not followed",
+                self.service
+            ));
         }
+        // With no line that refuses, the stack may still deny everyone.
+        let mut resources: Vec<String> = Vec::new();
+        for line in &self.lines {
+            let args = JitArgs::of(&line.module.args);
+            if args.answer_without_grant(holder, target).is_none()
+                && !resources.contains(&args.resource)
+            {
+                resources.push(args.resource);
+            }
+        }
+        if resources.is_empty() {
+            resources.push(String::new());
+        }
+        let mut whys = Vec::new();
+        for resource in &resources {
+            let mut paths = Paths {
+                service: &self.service,
+                holder,
+                target,
+                resource,
+                memo: HashMap::new(),
+            };
+            let start = Verdict::Undecided;
+            let Some(turn) = paths.from(&self.stack, 0, start, start).passed else {
+                return Ok(());
+            };
+            let refusing = self.lines.iter().find(|l| {
+                let args = JitArgs::of(&l.module.args);
+                &args.resource == resource && args.answer_without_grant(holder, target).is_none()
+            });
+            let why = match (turn, refusing) {
+                (Some(turn), Some(jit)) => turn.explain(&jit.module.place),
+                _ => self.why_passed(holder, target),
+            };
+            whys.push(match resources.len() {
+                1 => why,
+                _ => format!("without a grant for {resource}: {why}"),
+            });
+        }
+        Err(whys.join("; "))
     }
 
     /// Why the stack passes when every module but pam_jit succeeds.
@@ -551,7 +626,7 @@ impl AccountGate {
                     self::at(by)
                 ),
                 _ if args.audit_only => format!("pam_jit at {at} is audit_only"),
-                _ if !line.module.control.failure_denies() => format!(
+                _ if !JIT_REFUSALS.iter().all(|v| line.module.control.denies(v)) => format!(
                     "pam_jit at {at} is {}: its refusal does not deny",
                     line.module.control.word()
                 ),
@@ -571,8 +646,8 @@ impl AccountGate {
     }
 }
 
-/// A module's return value other than success (or a `reset` that clears
-/// a failure) on a path through a stack: where the path turned.
+/// A module's answer other than success (or a `reset` that clears a
+/// failure) on a path through a stack: where the path turned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Turn {
     place: Place,
@@ -586,6 +661,9 @@ impl Turn {
         let value = match self.value.as_str() {
             OTHER_VALUE => "a value its control does not name".to_owned(),
             "new_authtok_reqd" => "new_authtok_reqd (a password that has expired)".to_owned(),
+            "authtok_expired" => {
+                "authtok_expired (a password expired past its inactive days)".to_owned()
+            }
             value => value.to_owned(),
         };
         let (jit, by) = (at(jit), at(&self.place));
@@ -601,104 +679,191 @@ impl Turn {
             Action::Reset => format!(
                 "the line at {by} undoes pam_jit's refusal (at {jit}) when it returns {value}: reset"
             ),
-            _ => format!("pam_jit at {jit} is passed when the line at {by} returns {value}"),
+            _ => format!(
+                "pam_jit's refusal (at {jit}) is not the stack's answer when the line at {by} \
+                 returns {value}: sudo and sshd go on"
+            ),
         }
     }
 }
 
-/// The ends of the paths from a point of a stack: whether one ends with the
-/// stack passed, whether one ends failed, each with the first [`Turn`] it
-/// took (`Some(None)`: none).
+/// How an answer counts for the program: sudo and sshd go on after an
+/// account stack's `new_authtok_reqd` (asking for a new password, or not,
+/// for a `NOPASSWD` rule) and, sudo at least, its `authtok_expired`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Answer {
+    Success,
+    Lenient,
+    Refusal,
+}
+
+impl Answer {
+    fn of(value: &str) -> Answer {
+        match value {
+            "success" => Answer::Success,
+            "new_authtok_reqd" | "authtok_expired" => Answer::Lenient,
+            _ => Answer::Refusal,
+        }
+    }
+}
+
+/// libpam's state through a stack: no module has set the result yet, one
+/// set it with `ok` or `done`, or one failed it (`bad`, `die`: the first
+/// failure's answer is kept to the end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Verdict {
+    Undecided,
+    Passed(Answer),
+    Failed(Answer),
+}
+
+impl Verdict {
+    /// After a module answered `value` and its control said `action`.
+    fn after(self, value: &str, action: Action) -> Verdict {
+        match action {
+            Action::Ok | Action::Done
+                if value != "ignore"
+                    && matches!(self, Verdict::Undecided | Verdict::Passed(Answer::Success)) =>
+            {
+                Verdict::Passed(Answer::of(value))
+            }
+            Action::Bad | Action::Die if !matches!(self, Verdict::Failed(_)) => {
+                Verdict::Failed(Answer::of(value))
+            }
+            _ => self,
+        }
+    }
+
+    /// Whether the program goes on with this as the stack's answer (a stack
+    /// no module decided is counted as passing: the scan errs toward
+    /// reporting).
+    fn lets_through(self) -> bool {
+        matches!(
+            self,
+            Verdict::Undecided
+                | Verdict::Passed(Answer::Success | Answer::Lenient)
+                | Verdict::Failed(Answer::Lenient)
+        )
+    }
+}
+
+/// The ends of the paths from a point of a stack: whether one lets the
+/// holder through, and the verdicts a substack's paths end with, each with
+/// the first [`Turn`] it took (`Some(None)`: none).
 #[derive(Clone, Debug, Default)]
 struct Ends {
     passed: Option<Option<Turn>>,
-    failed: Option<Option<Turn>>,
+    /// For a substack: every verdict its paths end with.
+    verdicts: Vec<(Verdict, Option<Turn>)>,
 }
 
 impl Ends {
-    fn at_end(failed: bool) -> Ends {
-        let path = Some(None);
-        if failed {
-            Ends {
-                failed: path,
-                ..Ends::default()
-            }
-        } else {
-            Ends {
-                passed: path,
-                ..Ends::default()
-            }
+    fn at_end(verdict: Verdict) -> Ends {
+        Ends {
+            passed: verdict.lets_through().then_some(None),
+            verdicts: vec![(verdict, None)],
         }
     }
 
     /// These ends, reached after `turn`.
     fn after(self, turn: &Option<Turn>) -> Ends {
-        let first = |path: Option<Option<Turn>>| path.map(|t| turn.clone().or(t));
         Ends {
-            passed: first(self.passed),
-            failed: first(self.failed),
+            passed: self.passed.map(|t| turn.clone().or(t)),
+            verdicts: self
+                .verdicts
+                .into_iter()
+                .map(|(v, t)| (v, turn.clone().or(t)))
+                .collect(),
         }
     }
 
     /// Both ends' paths; one without a turn is kept over one with.
     fn merge(&mut self, other: Ends) {
-        fn keep(mine: &mut Option<Option<Turn>>, theirs: Option<Option<Turn>>) {
-            if mine.is_none() || matches!((&mine, &theirs), (Some(Some(_)), Some(None))) {
-                *mine = theirs.or(mine.take());
+        if self.passed.is_none()
+            || matches!((&self.passed, &other.passed), (Some(Some(_)), Some(None)))
+        {
+            self.passed = other.passed.or(self.passed.take());
+        }
+        for (verdict, turn) in other.verdicts {
+            match self.verdicts.iter_mut().find(|(v, _)| *v == verdict) {
+                Some((_, kept)) if kept.is_some() && turn.is_none() => *kept = None,
+                Some(_) => {}
+                None => self.verdicts.push((verdict, turn)),
             }
         }
-        keep(&mut self.passed, other.passed);
-        keep(&mut self.failed, other.failed);
     }
 }
 
-/// Whether a value is a failure the stack's result takes on `ok` or `done`.
-fn is_failure(value: &str) -> bool {
-    !matches!(value, "success" | "new_authtok_reqd" | "ignore")
-}
+/// pam_jit's answers when it refuses (pam_jit/src/hooks.rs): no grant, no
+/// answer from jitd (a holder can bring that about), a name it cannot
+/// look up, a bad argument.
+const JIT_REFUSALS: [&str; 5] = [
+    "perm_denied",
+    "authinfo_unavail",
+    "user_unknown",
+    "system_err",
+    "service_err",
+];
 
-/// Every path libpam can take through an account stack for one holder:
-/// pam_jit's lines that refuse them, `pam_rootok` and `pam_deny` fail,
+/// Every path libpam can take through an account stack for a holder with
+/// no grant for `resource` (and any grants of other resources): its
+/// pam_jit lines for `resource` refuse, those for other resources may
+/// answer anything pam_jit does, `pam_rootok` and `pam_deny` fail,
 /// `pam_permit` succeeds, and any other module may return any value (an
 /// expired password, a user unknown to sssd, ...).
 struct Paths<'a> {
     service: &'a str,
-    refuses: &'a dyn Fn(&Module) -> bool,
-    /// By (entries, index, failed, failed at the substack's start).
-    memo: HashMap<(usize, usize, bool, bool), Ends>,
+    holder: &'a str,
+    target: &'a str,
+    resource: &'a str,
+    /// By (entries, index, verdict, verdict at the substack's start).
+    memo: HashMap<(usize, usize, Verdict, Verdict), Ends>,
 }
 
 impl Paths<'_> {
-    /// The values a line may return, each with whether it is the only one.
+    /// The values a line may return, each with whether a path that takes
+    /// it turned there (the holder's doing: another module's answer, a
+    /// grant for another resource; not a refusal).
     fn values<'m>(&self, module: &'m Module) -> Vec<(&'m str, bool)> {
         let name = module.module.as_str();
         if fails_for_users(name) {
-            vec![("perm_denied", true)]
-        } else if name == "pam_permit.so" {
-            vec![("success", true)]
-        } else if is_jit(name) && !applies_to(&module.args, self.service) {
-            vec![("ignore", true)]
-        } else if is_jit(name) && (self.refuses)(module) {
-            vec![("perm_denied", true)]
-        } else if is_jit(name) {
-            vec![("success", true)]
-        } else {
-            module
+            return vec![(THEIR_FAILURE, false)];
+        }
+        if name == "pam_permit.so" {
+            return vec![("success", false)];
+        }
+        if !is_jit(name) {
+            return module
                 .control
                 .values()
                 .into_iter()
-                .map(|v| (v, false))
-                .collect()
+                .map(|v| (v, v != "success"))
+                .collect();
+        }
+        if !applies_to(&module.args, self.service) {
+            return vec![("ignore", false)];
+        }
+        let args = JitArgs::of(&module.args);
+        match args.answer_without_grant(self.holder, self.target) {
+            Some(answer) => vec![(answer, false)],
+            None if args.resource == self.resource => {
+                JIT_REFUSALS.iter().map(|v| (*v, false)).collect()
+            }
+            // A grant the holder may hold.
+            None => std::iter::once("success")
+                .chain(JIT_REFUSALS)
+                .map(|v| (v, v == "success"))
+                .collect(),
         }
     }
 
-    /// The ends of the paths from `entries[i]` on, with the stack failed or
-    /// not so far (`start`: at the substack's start, what `reset` returns to).
-    fn from(&mut self, entries: &[Entry], i: usize, failed: bool, start: bool) -> Ends {
+    /// The ends of the paths from `entries[i]` on, with libpam's verdict so
+    /// far (`start`: at the substack's start, what `reset` returns to).
+    fn from(&mut self, entries: &[Entry], i: usize, verdict: Verdict, start: Verdict) -> Ends {
         let Some(entry) = entries.get(i) else {
-            return Ends::at_end(failed);
+            return Ends::at_end(verdict);
         };
-        let key = (entries.as_ptr() as usize, i, failed, start);
+        let key = (entries.as_ptr() as usize, i, verdict, start);
         if let Some(ends) = self.memo.get(&key) {
             return ends.clone();
         }
@@ -708,31 +873,28 @@ impl Paths<'_> {
             // and `die` end only the substack, its `reset` goes back to the
             // state at its start.
             Entry::Substack(inner) => {
-                let inner = self.from(inner, 0, failed, failed);
-                for (state, path) in [(false, inner.passed), (true, inner.failed)] {
-                    if let Some(turn) = path {
-                        ends.merge(self.from(entries, i + 1, state, start).after(&turn));
-                    }
+                let inner = self.from(inner, 0, verdict, verdict);
+                for (after, turn) in inner.verdicts {
+                    ends.merge(self.from(entries, i + 1, after, start).after(&turn));
                 }
             }
             Entry::Line(module) => {
-                for (value, only) in self.values(module) {
+                for (value, turned) in self.values(module) {
                     let action = module.control.action(value);
-                    let turn = ((!only && value != "success")
-                        || (action == Action::Reset && failed))
-                        .then(|| Turn {
-                            place: module.place.clone(),
-                            value: value.to_owned(),
-                            action,
-                        });
+                    let clears = action == Action::Reset && matches!(verdict, Verdict::Failed(_));
+                    let turn = (turned || clears).then(|| Turn {
+                        place: module.place.clone(),
+                        value: value.to_owned(),
+                        action,
+                    });
+                    let next = verdict.after(value, action);
                     let rest = match action {
-                        Action::Ignore => self.from(entries, i + 1, failed, start),
-                        Action::Ok => self.from(entries, i + 1, failed || is_failure(value), start),
-                        Action::Bad => self.from(entries, i + 1, true, start),
                         Action::Reset => self.from(entries, i + 1, start, start),
-                        Action::Die => Ends::at_end(true),
-                        Action::Done => Ends::at_end(failed || is_failure(value)),
-                        Action::Jump(n) => self.from(entries, i + 1 + n, failed, start),
+                        Action::Die => Ends::at_end(next),
+                        // `done` ends the stack unless it has failed.
+                        Action::Done if !matches!(next, Verdict::Failed(_)) => Ends::at_end(next),
+                        Action::Jump(n) => self.from(entries, i + 1 + n, next, start),
+                        _ => self.from(entries, i + 1, next, start),
                     };
                     ends.merge(rest.after(&turn));
                 }
@@ -1009,17 +1171,79 @@ mod tests {
                 format!("account sufficient pam_unix.so\n{jit}\n"),
                 Err("never reached: the line at /etc/pam.d/sudo:1 ends the account stack first"),
             ),
+            // libpam keeps the first failure's answer, which sudo goes on after.
             (
                 format!("account [success=ok default=bad] pam_unix.so\n{jit}\n"),
+                Err("line at /etc/pam.d/sudo:1 returns new_authtok_reqd (a password that has \
+                     expired): sudo and sshd go on"),
+            ),
+            (
+                format!("account required pam_unix.so\n{jit}\n"),
+                Err("line at /etc/pam.d/sudo:1 returns authtok_expired"),
+            ),
+            // sudo goes on after authtok_expired too, for a NOPASSWD rule.
+            (
+                format!("account [success=ok new_authtok_reqd=ok default=die] pam_unix.so\n{jit}\n"),
+                Err("returns authtok_expired (a password expired past its inactive days)"),
+            ),
+            (
+                format!(
+                    "account [success=ok new_authtok_reqd=ok authtok_expired=ok default=die] \
+                     pam_unix.so\n{jit}\n"
+                ),
+                Ok(()),
+            ),
+            // libpam's first `default` wins.
+            (
+                "account [success=ok default=ignore default=bad] pam_jit.so resource=sudo\n".into(),
+                Err("is [success=ok default=ignore default=bad]: its refusal does not deny"),
+            ),
+            // pam_jit refuses with authinfo_unavail when jitd does not answer.
+            (
+                "account [success=ok perm_denied=bad default=ignore] pam_jit.so resource=sudo\n"
+                    .into(),
+                Err("is [success=ok perm_denied=bad default=ignore]: its refusal does not deny"),
+            ),
+            // A `done` after a failure does not end the stack.
+            (
+                format!(
+                    "{jit}\naccount sufficient pam_permit.so\naccount [default=reset] pam_permit.so\n"
+                ),
+                Err("undoes pam_jit's refusal"),
+            ),
+            // pam_rootok answers auth_err.
+            (
+                format!("account [success=ok auth_err=1 default=ignore] pam_rootok.so\n{jit}\n"),
+                Err("never reached"),
+            ),
+            (
+                format!(
+                    "account [success=ok new_authtok_reqd=ok authtok_expired=ok ignore=ignore \
+                     default=2] pam_sss.so\n{jit}\n"
+                ),
+                Err("returns a value its control does not name: that line jumps past it"),
+            ),
+            // A grant for another resource may be held.
+            (
+                format!("account sufficient pam_jit.so resource=logs\n{jit}\n"),
+                Err("without a grant for sudo: pam_jit at /etc/pam.d/sudo:2 is skipped when the \
+                     line at /etc/pam.d/sudo:1 returns success"),
+            ),
+            (
+                format!("account required pam_jit.so resource=logs\n{jit}\n"),
                 Ok(()),
             ),
             (
-                format!("account [success=ok user_unknown=1 default=bad] pam_sss.so\n{jit}\n"),
+                format!(
+                    "account [success=ok new_authtok_reqd=ok authtok_expired=ok user_unknown=1 \
+                     default=bad] pam_sss.so\n{jit}\n"
+                ),
                 Err("/etc/pam.d/sudo:1 returns user_unknown: that line jumps past it"),
             ),
             (
                 format!("account [success=ok default=2] pam_sss.so\n{jit}\n"),
-                Err("returns a value its control does not name: that line jumps past it"),
+                Err("/etc/pam.d/sudo:1 returns new_authtok_reqd (a password that has expired): that \
+                     line jumps past it"),
             ),
             (
                 format!("{jit}\naccount [success=ok authinfo_unavail=reset] pam_ldap.so\n"),
@@ -1054,6 +1278,35 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_of_more_files_than_are_read_is_not_a_gate() {
+        // libpam reads every include: the cut one would skip pam_jit.
+        let includes: String = (1..=MAX_FILES)
+            .map(|n| format!("@include f{n}\n"))
+            .collect();
+        let sudo = format!("{includes}@include skip\naccount required pam_jit.so resource=sudo\n");
+        let read = |name: &str| {
+            Some(match name {
+                "sudo" => sudo.clone(),
+                "skip" => "account sufficient pam_permit.so\n".to_owned(),
+                _ => String::new(),
+            })
+        };
+        assert_eq!(
+            account_gate("sudo", &read).covers("alice", "root"),
+            Err(format!(
+                "the sudo account stack includes more than {MAX_FILES} files: not followed"
+            ))
+        );
+        let few = |name: &str| {
+            Some(match name {
+                "sudo" => "@include f1\naccount required pam_jit.so resource=sudo\n".to_owned(),
+                _ => String::new(),
+            })
+        };
+        assert_eq!(account_gate("sudo", &few).covers("alice", "root"), Ok(()));
+    }
+
+    #[test]
     fn keyword_controls_act_as_libpam_defines_them() {
         let control = |word: &str| Control::parse(word).expect("a control");
         let cases = [
@@ -1076,6 +1329,11 @@ mod tests {
             (
                 "[success=1]",
                 [Action::Jump(1), Action::Bad, Action::Bad, Action::Bad],
+            ),
+            // libpam: the last value named wins, the first default fills the rest.
+            (
+                "[default=ignore success=bad default=die success=ok]",
+                [Action::Ok, Action::Ignore, Action::Ignore, Action::Ignore],
             ),
         ];
         for (word, actions) in cases {

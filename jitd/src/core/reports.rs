@@ -860,7 +860,7 @@ pub struct ScanPoint {
     pub at: String,
     pub total: u64,
     /// By kind (`sudoers`, `admin_group`, `uid0`, `root_key`,
-    /// `su_password`, `polkit_admin`).
+    /// `su_password`, `polkit_admin`, `polkit_rule`).
     pub counts: BTreeMap<String, u64>,
     /// Sources the scan could not read (its total is a lower bound).
     pub errors: u64,

@@ -59,6 +59,12 @@ pub enum WorkflowError {
     VendorGrant(RequestId),
     #[error("grant {id} already has a pending extension (request {pending})")]
     ExtensionPending { id: RequestId, pending: RequestId },
+    #[error("the start {0} has passed: give a time ahead, or leave out --start")]
+    StartPassed(String),
+    #[error("the start {start} is more than {within} ahead ([limits] start_within): ask nearer the time")]
+    StartTooFar { start: String, within: String },
+    #[error("request {0}'s window has ended: it can no longer be approved")]
+    WindowOver(RequestId),
 }
 
 /// What the requester asked for, before any policy is applied.
@@ -139,6 +145,7 @@ pub fn approve(
 ) -> Result<Approved, WorkflowError> {
     let role = eligible_role(req, who)?;
     validate_comment(comment, false)?;
+    super::schedule::check_open(req, now)?;
     let decision = Decision {
         uid: who.uid,
         name: who.name.clone(),
@@ -215,10 +222,12 @@ fn eligible_role(req: &Request, who: &Actor) -> Result<Role, WorkflowError> {
 /// approver watching a session they let happen ends it; a pending request
 /// is theirs to deny, with a comment, not to withdraw).
 pub fn revoke(req: &Request, who: &Actor) -> Result<(), WorkflowError> {
-    let approved_it = matches!(req.state, State::Active | State::Approved)
-        && req
-            .approvals()
-            .any(|d| d.uid == who.uid && who.roles.contains(&d.role));
+    let approved_it = matches!(
+        req.state,
+        State::Active | State::Approved | State::Scheduled
+    ) && req
+        .approvals()
+        .any(|d| d.uid == who.uid && who.roles.contains(&d.role));
     if !approved_it {
         validate_owner_or_admin(req, who)?;
     }
@@ -315,6 +324,7 @@ mod tests {
             reason: "fix".into(),
             ticket: None,
             requested_at: 0,
+            starts_at: None,
             route,
             risk: RiskAssessment {
                 score: 80,
@@ -499,6 +509,48 @@ mod tests {
         req.state = State::Pending;
         assert_eq!(
             revoke(&req, &actor(5, &[Role::Manager])),
+            Err(WorkflowError::NotYours(7))
+        );
+    }
+
+    /// A window from 1000 for 30 minutes: approvals complete ahead of it or
+    /// late into it, never after it; the grant ends with the window
+    /// however late it starts; before its start it is revoked like a grant
+    /// and cannot be extended.
+    #[test]
+    fn a_scheduled_request_is_decided_within_its_window_and_ends_with_it() {
+        let mut req = request(Route::Owner);
+        req.starts_at = Some(1000);
+        let owner = actor(1, &[Role::Owner]);
+        assert!(matches!(
+            approve(&req, &owner, "", 10),
+            Ok(Approved::Complete(_))
+        ));
+        assert!(approve(&req, &owner, "", 2799).is_ok());
+        assert_eq!(
+            approve(&req, &owner, "", 2800),
+            Err(WorkflowError::WindowOver(7))
+        );
+        assert_eq!(crate::core::schedule::expiry_from(&req, 10), 2800);
+        assert_eq!(crate::core::schedule::expiry_from(&req, 2000), 2800);
+        req.starts_at = None;
+        assert_eq!(crate::core::schedule::expiry_from(&req, 2000), 3800);
+
+        req.starts_at = Some(1000);
+        req.state = State::Scheduled;
+        approve_as(&mut req, 1, Role::Owner);
+        let holder = actor(1000, &[]);
+        assert_eq!(
+            check_extendable(&req, &holder),
+            Err(WorkflowError::NotActive {
+                id: 7,
+                state: State::Scheduled
+            })
+        );
+        assert_eq!(revoke(&req, &holder), Ok(()));
+        assert_eq!(revoke(&req, &owner), Ok(()));
+        assert_eq!(
+            revoke(&req, &actor(2, &[Role::Owner])),
             Err(WorkflowError::NotYours(7))
         );
     }

@@ -3,14 +3,13 @@
 //! proves a second factor; its approvers prove one with their approval.
 
 use serde_json::json;
-use std::time::Duration;
 
 use super::custody::Exposure;
 use super::transitions::{activate, policy_approver};
 use super::{Engine, EngineError, Event, Result, JITD};
 use crate::core::model::Route;
 use crate::core::model::{Request, RequestId, State, UnixTime};
-use crate::core::workflow;
+use crate::core::{schedule, workflow};
 use crate::directory::Person;
 use crate::store::{AuditEvent, Writer};
 
@@ -21,16 +20,23 @@ pub(super) enum Start {
     /// Approved; usable once its holder proves a second factor before
     /// `by`.
     OnActivation { by: UnixTime },
+    /// Approved ahead of its window: it starts then (`scheduled`).
+    At { starts_at: UnixTime },
 }
 
 impl Start {
-    /// When a grant of `duration` starting so ends, if known now (not
-    /// before its holder activates it).
-    pub(super) fn expires_at(&self, now: UnixTime, duration: Duration) -> Option<UnixTime> {
+    /// When `req` starting so ends, if known now (not before its holder
+    /// activates it, nor before its start).
+    pub(super) fn expires_at(&self, now: UnixTime, req: &Request) -> Option<UnixTime> {
         match self {
-            Start::Now(_) => Some(now + workflow::secs(duration)),
-            Start::OnActivation { .. } => None,
+            Start::Now(_) => Some(schedule::expiry_from(req, now)),
+            Start::OnActivation { .. } | Start::At { .. } => None,
         }
+    }
+
+    /// Not usable before a later start.
+    pub(super) fn is_later(&self) -> bool {
+        matches!(self, Start::At { .. })
     }
 
     /// Writes the start inside the caller's transaction, with its audit
@@ -60,6 +66,24 @@ impl Start {
                         "activate_by": by,
                         "approved_by": approved_by,
                         "route": req.route.as_str(),
+                        "scheduled": req.state == State::Scheduled,
+                    }),
+                })?;
+                Ok(())
+            }
+            Start::At { starts_at } => {
+                w.set_state(id, State::Scheduled, None, None)?;
+                w.audit(&AuditEvent {
+                    at: now,
+                    actor_uid: None,
+                    actor: JITD,
+                    event: "scheduled",
+                    request: Some(id),
+                    detail: json!({
+                        "starts_at": starts_at,
+                        "ends_at": req.window().map(|w| w.end),
+                        "approved_by": approved_by,
+                        "route": req.route.as_str(),
                     }),
                 })?;
                 Ok(())
@@ -69,13 +93,26 @@ impl Start {
 }
 
 impl Engine {
-    /// How `req`, approved now, starts: at once, or (its resource requiring
-    /// a second factor) when its holder activates it within `[mfa]
-    /// activate_within`.
+    /// How `req`, approved now (or at its start), starts: at its start if
+    /// that is ahead (or held up); at once; or (its resource requiring a second factor)
+    /// when its holder activates it within `[mfa] activate_within`, and
+    /// within its window if it has one.
     pub(super) fn start_of(&self, req: &Request, now: UnixTime) -> Result<Start> {
+        let window = req.window();
+        if let Some(starts_at) = schedule::starts_later(window, now) {
+            return Ok(Start::At { starts_at });
+        }
+        // A window under way while its holder holds another grant of the
+        // resource: it starts when that one ends (`Engine::start_due`).
+        if let Some(w) = window {
+            if self.active_grant(req.uid, &req.resource, now).is_some() {
+                return Ok(Start::At { starts_at: w.start });
+            }
+        }
         if self.resource(&req.resource)?.require_mfa {
             let within = workflow::secs(self.config.mfa.activate_within.0);
-            return Ok(Start::OnActivation { by: now + within });
+            let by = window.map_or(now + within, |w| w.end.min(now + within));
+            return Ok(Start::OnActivation { by });
         }
         Ok(Start::Now(self.exposure_by(req)?))
     }
@@ -156,7 +193,7 @@ impl Engine {
 }
 
 /// Who completed `req`'s approval, as the `granted` event names them.
-fn approved_by(req: &Request) -> String {
+pub(super) fn approved_by(req: &Request) -> String {
     match req.route {
         Route::Auto => "policy".into(),
         Route::Policy => policy_approver(req.policy.as_deref().unwrap_or_default()),

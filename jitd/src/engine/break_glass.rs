@@ -95,7 +95,7 @@ impl Engine {
                     "resource": req.resource,
                     "reason": req.reason,
                     "user": who.name,
-                    "expires_at": start.expires_at(now, duration),
+                    "expires_at": start.expires_at(now, &req),
                     "justify_by": due_at,
                 }),
             })?;

@@ -107,6 +107,7 @@ impl Engine {
             reason: sub.reason.to_owned(),
             ticket: sub.ticket.map(str::to_owned),
             requested_at: now,
+            starts_at: None,
             route,
             policy: None,
             risk,

@@ -10,7 +10,8 @@ use super::transitions::{
     record_decision,
 };
 use super::{Engine, EngineError, Event, Result};
-use crate::core::model::{Kind, Request, RequestId, Route, State};
+use crate::core::model::{window, Kind, Request, RequestId, Route, State, UnixTime};
+use crate::core::schedule;
 use crate::core::workflow::{self, Approved, Submission, WorkflowError};
 use crate::directory::Person;
 use crate::store::AuditEvent;
@@ -39,6 +40,21 @@ impl Engine {
         reason: &str,
         ticket: Option<&str>,
     ) -> Result<(Request, Vec<Event>)> {
+        self.submit_at(who, resource, duration, reason, ticket, None)
+    }
+
+    /// A request for a grant usable from `starts_at` (a maintenance
+    /// window) for `duration`: approved ahead of time, it waits until
+    /// then. Without a start: from its approval.
+    pub fn submit_at(
+        &mut self,
+        who: &Person,
+        resource: &str,
+        duration: Duration,
+        reason: &str,
+        ticket: Option<&str>,
+        starts_at: Option<UnixTime>,
+    ) -> Result<(Request, Vec<Event>)> {
         let res = self.resource(resource)?.clone();
         if !who.matches_any(&res.eligible) || self.is_vendor(who) {
             return Err(WorkflowError::NotEligible(res.name).into());
@@ -54,19 +70,28 @@ impl Engine {
             res.max_duration,
         )?;
         let now = self.clock.wall();
-        if let Some((id, _)) = self.active_grant(who.uid, &res.name, now) {
-            return Err(EngineError::AlreadyActive {
-                id,
-                resource: res.name,
-            });
+        let within = self.config.limits.start_within.0;
+        let starts_at = starts_at
+            .map(|at| schedule::check_start(at, now, within))
+            .transpose()?;
+        // A grant starting later may follow one held now: its start waits
+        // for what holds it up then.
+        if schedule::starts_later(window(starts_at, duration), now).is_none() {
+            if let Some((id, _)) = self.active_grant(who.uid, &res.name, now) {
+                return Err(EngineError::AlreadyActive {
+                    id,
+                    resource: res.name,
+                });
+            }
+            self.check_exclusive(who.uid, &res.name)?;
         }
-        self.check_exclusive(who.uid, &res.name)?;
         let sub = Submission {
             duration,
             reason,
             ticket,
         };
         let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
+        req.starts_at = starts_at;
         self.apply_policy(who, &res, &mut req);
         // Approved at once: by risk (auto), or by a policy rule.
         let approver = match (req.route, &req.policy) {
@@ -228,10 +253,11 @@ impl Engine {
             .map(|r| r.max_duration)
             .unwrap_or_default();
         let complete = matches!(outcome, Approved::Complete(_));
-        if complete && parent.is_none() {
+        let start = self.start_of(&req, now)?;
+        // A grant starting later is checked at its start.
+        if complete && parent.is_none() && !start.is_later() {
             self.check_exclusive(req.uid, &req.resource)?;
         }
-        let start = self.start_of(&req, now)?;
         self.store.write(|w| -> Result<()> {
             let decision = match &outcome {
                 Approved::Partial(d) | Approved::Complete(d) => d,
@@ -319,10 +345,8 @@ impl Engine {
 
     pub(super) fn after_activation(&mut self, req: &Request) -> Vec<Event> {
         self.track(&req.head());
-        // Active from now: `expires_at` is its full duration away.
-        if let Some(expires_at) = req.expires_at {
-            self.schedule_unused(req, expires_at - workflow::secs(req.duration));
-        }
+        let now = self.clock.wall();
+        self.schedule_unused(req, now);
         vec![
             Event::Decided {
                 id: req.id,

@@ -21,11 +21,13 @@ mod error;
 mod lifecycle;
 mod memberships;
 mod mfa;
+mod oncall;
 mod policy;
 mod queries;
 mod recordings;
 mod reports;
 mod roles;
+mod schedule;
 mod sessions;
 mod standing;
 mod tick;
@@ -136,6 +138,8 @@ pub struct Engine {
     /// Who is on call, for policy rules naming a schedule. Nobody until
     /// the on-call schedules (issue 21 item 2) are wired in here.
     on_call: Box<dyn crate::core::policy::OnCall + Send + Sync>,
+    /// The on-call schedules, read when their files change.
+    rosters: Arc<crate::oncall::Rosters>,
 }
 
 impl Engine {
@@ -173,6 +177,10 @@ impl Engine {
         let egress = Arc::new(checker::EgressGate::new(
             config.vendors.as_ref().map(|v| v.uids.clone()),
         ));
+        let rosters = Arc::new(crate::oncall::Rosters::new(
+            &config.oncall,
+            Arc::clone(&clock),
+        ));
         let mut engine = Engine {
             config,
             store,
@@ -191,8 +199,10 @@ impl Engine {
             recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
             state_dir: state_dir.to_owned(),
             on_call: Box::new(crate::core::policy::NobodyOnCall),
+            rosters,
         };
         engine.reload()?;
+        engine.write_oncall_changes()?;
         let events = engine.tick()?;
         Ok((engine, events))
     }
@@ -238,6 +248,8 @@ impl Engine {
 
 #[cfg(test)]
 mod policy_tests;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod step_up_tests;
 #[cfg(test)]

@@ -136,6 +136,7 @@ impl Engine {
             you: who.name.clone(),
             roles,
             pending: self.store.count(State::Pending)?,
+            scheduled: self.store.count(State::Scheduled)?,
             active: self.store.count(State::Active)?,
             next_deadline_secs: self
                 .deadlines
@@ -156,6 +157,7 @@ impl Engine {
                 .collect(),
             // The bus edge adds them: they are facts of the host, not the store.
             warnings: Vec::new(),
+            oncall: self.rosters.status(),
         })
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::transitions::{end_vendors, lapse_all};
 use super::{Engine, Event, Result, JITD};
-use crate::core::model::{RequestId, State, UnixTime};
+use crate::core::model::{Request, RequestId, State, UnixTime};
 use crate::deadlines::Due;
 use crate::store::AuditEvent;
 
@@ -39,6 +39,7 @@ impl Engine {
         let now = self.clock.wall();
         let mut ended = Vec::new();
         let mut warned = Vec::new();
+        let mut starting = Vec::new();
         let mut reschedule = Vec::new();
         for (id, kind) in due {
             let Some(req) = self.store.request(id)? else {
@@ -60,12 +61,27 @@ impl Engine {
                     self.deadlines
                         .schedule(id, Due::Expire, expires_at, precise, boot);
                 }
+                (Due::Start, State::Scheduled) => starting.push(req),
                 _ => reschedule.push(req),
             }
         }
         for req in reschedule {
             self.track(&req.head());
         }
+        events.extend(self.end_and_warn(ended, warned, now)?);
+        // After the ends: a grant that ends now no longer holds up a start.
+        events.extend(self.start_due(starting)?);
+        Ok(events)
+    }
+
+    /// Ends and warns in one transaction.
+    fn end_and_warn(
+        &mut self,
+        ended: Vec<(Request, State, Vec<RequestId>)>,
+        warned: Vec<(RequestId, UnixTime)>,
+        now: UnixTime,
+    ) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
         if ended.is_empty() && warned.is_empty() {
             return Ok(events);
         }

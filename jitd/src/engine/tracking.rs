@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Engine, Result};
 use crate::config::Config;
 use crate::core::model::{Kind, RequestHead, RequestId, State, Uid, UnixTime};
-use crate::core::workflow;
+use crate::core::{schedule, workflow};
 use crate::deadlines::{Deadlines, Due};
 use crate::grants::GrantIndex;
 
@@ -94,9 +94,17 @@ impl Engine {
                         .unwrap_or_else(|e| e.into_inner())
                         .insert_pending(req.uid, &req.resource, req.id);
                 }
-                let lapse = req.requested_at + workflow::secs(self.config.requests.pending_ttl.0);
+                let ttl = self.config.requests.pending_ttl.0;
+                let lapse = schedule::lapse_at(req.requested_at, req.window, ttl);
                 self.deadlines
                     .schedule(req.id, Due::Lapse, lapse, precise, boot);
+            }
+            // Decided: in no index (nothing to admit, nobody to remind)
+            // until its start.
+            (State::Scheduled, Kind::Grant, _) => {
+                let start = req.window.map_or(now, |w| w.start);
+                self.deadlines
+                    .schedule(req.id, Due::Start, start, precise, boot);
             }
             _ => {}
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Result, JITD};
 use crate::core::model::{Decision, Kind, Request, RequestId, State, UnixTime};
 use crate::core::policy::Rule;
-use crate::core::workflow;
+use crate::core::{schedule, workflow};
 use crate::directory::Person;
 use crate::store::{AuditEvent, Writer};
 
@@ -109,7 +109,18 @@ pub(super) fn activate(
     now: UnixTime,
     by: &str,
 ) -> Result<()> {
-    let expires_at = now + workflow::secs(req.duration);
+    let expires_at = schedule::expiry_from(req, now);
+    let mut detail = json!({
+        "expires_at": expires_at,
+        "approved_by": by,
+        "route": req.route.as_str(),
+        "policy": req.policy,
+    });
+    if req.state == State::Scheduled {
+        // Active at its start, not at its approval.
+        detail["scheduled"] = true.into();
+        detail["starts_at"] = req.starts_at.into();
+    }
     w.set_state(id, State::Active, Some(expires_at), None)?;
     w.audit(&AuditEvent {
         at: now,
@@ -117,12 +128,7 @@ pub(super) fn activate(
         actor: JITD,
         event: "granted",
         request: Some(id),
-        detail: json!({
-            "expires_at": expires_at,
-            "approved_by": by,
-            "route": req.route.as_str(),
-            "policy": req.policy,
-        }),
+        detail,
     })?;
     Ok(())
 }

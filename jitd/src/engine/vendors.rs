@@ -608,6 +608,7 @@ fn grant_vendor(
             reason: vendor.ask.reason.clone(),
             ticket: Some(vendor.ask.project.clone()),
             requested_at: vendor.requested_at,
+            starts_at: None,
             route: Route::Vendor,
             risk: RiskAssessment {
                 score: 0,

@@ -23,12 +23,20 @@ use crate::config::PolkitConfig;
 use crate::core::pam_stack::{account_gate, walk, AccountGate};
 use crate::core::password::Secret;
 use crate::core::standing::{
-    polkit, ssh, Account, Facts, Group, Password, PolkitFacts, SshFacts, SuStack, ADMIN_GROUPS,
+    polkit, ssh, Account, Facts, Group, Password, PolkitFacts, RuleGrant, SshFacts, SuStack,
+    ADMIN_GROUPS,
 };
 
 const SSHD: &str = "/usr/sbin/sshd";
 const SSHD_TIMEOUT: Duration = Duration::from_secs(10);
-const RULES_DIRS: [&str; 2] = ["/etc/polkit-1/rules.d", "/usr/share/polkit-1/rules.d"];
+/// Where polkitd reads rules (polkit 126 added `/run` and `/usr/local/share`;
+/// read everywhere, whichever version runs).
+const RULES_DIRS: [&str; 4] = [
+    "/etc/polkit-1/rules.d",
+    "/run/polkit-1/rules.d",
+    "/usr/local/share/polkit-1/rules.d",
+    "/usr/share/polkit-1/rules.d",
+];
 const LOCAL_AUTHORITY: &str = "/etc/polkit-1/localauthority.conf.d";
 /// The polkit gate's rule as the package installs it.
 const JIT_RULE: &str = "20-jit.rules";
@@ -212,11 +220,7 @@ fn groups(facts: &Facts, errors: &mut Vec<String>) -> Vec<Group> {
             );
         }
     }
-    for (_, identity) in &facts.polkit.identities {
-        if let Some(group) = identity.identity.strip_prefix("unix-group:") {
-            names.insert(group.to_owned());
-        }
-    }
+    names.extend(facts.polkit.groups().map(str::to_owned));
     let mut out: Vec<Group> = Vec::new();
     let mut keep = |found: nix::Result<Option<nix::unistd::Group>>, asked: String| match found {
         Ok(Some(g)) if !out.iter().any(|o| o.name == g.name) => out.push(Group {
@@ -341,29 +345,44 @@ fn ssh_facts(host: &Host) -> SshFacts {
     }
 }
 
-/// polkit's admin identities, and whether jit's polkit gate holds.
+/// polkit's admin identities, its rules that grant without an
+/// administrator, and whether jit's polkit gate holds.
 fn polkit_facts(host: &Host, config: &PolkitConfig) -> PolkitFacts {
     let mut facts = PolkitFacts {
         gate: config.gate,
         exempt: config.exempt.clone(),
         ..PolkitFacts::default()
     };
-    for dir in RULES_DIRS {
-        for path in files_in(host, dir, ".rules", &mut facts.errors) {
-            if path.file_name().is_some_and(|n| n == JIT_RULE) {
-                facts.rule_installed = true;
+    let files = rules_files(host, &mut facts.errors);
+    // The first file of the gate's name is where polkitd runs the gate.
+    let gate_at = files
+        .iter()
+        .position(|p| p.file_name().is_some_and(|n| n == JIT_RULE));
+    facts.rule_installed = gate_at.is_some();
+    for (at, path) in files.iter().enumerate() {
+        let file = host.shown(path);
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                facts.errors.push(format!("polkit: {file}: {e}"));
+                continue;
             }
-            match std::fs::read_to_string(&path) {
-                Ok(text) => facts.identities.extend(
-                    polkit::rule_identities(&text)
-                        .into_iter()
-                        .map(|i| (host.shown(&path), i)),
-                ),
-                Err(e) => facts
-                    .errors
-                    .push(format!("polkit: {}: {e}", host.shown(&path))),
-            }
-        }
+        };
+        facts.identities.extend(
+            polkit::rule_identities(&text)
+                .into_iter()
+                .map(|i| (file.clone(), i)),
+        );
+        let before_gate = gate_at.is_none_or(|gate| at <= gate);
+        facts.grants.extend(
+            polkit::rule_grants(&text)
+                .into_iter()
+                .map(|grant| RuleGrant {
+                    file: file.clone(),
+                    before_gate,
+                    grant,
+                }),
+        );
     }
     // The local authority: the last file that sets AdminIdentities wins.
     let mut local = None;
@@ -385,6 +404,17 @@ fn polkit_facts(host: &Host, config: &PolkitConfig) -> PolkitFacts {
             .extend(found.into_iter().map(|i| (file.clone(), i)));
     }
     facts
+}
+
+/// The rules files of every rules directory, in the order polkitd runs
+/// them.
+fn rules_files(host: &Host, errors: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = RULES_DIRS
+        .iter()
+        .flat_map(|dir| files_in(host, dir, ".rules", errors))
+        .collect();
+    files.sort_by(|a, b| polkit::load_order(&host.shown(a), &host.shown(b)));
+    files
 }
 
 /// The files of `dir` ending in `suffix`, by name; a missing directory

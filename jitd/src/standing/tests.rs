@@ -127,3 +127,126 @@ fn a_pam_file_is_read_as_bytes_and_one_that_cannot_be_read_gates_nobody() {
     assert_eq!(read_pam(&unreadable), Some(String::new()));
     assert_eq!(read_pam(&dir.path().join("missing")), None);
 }
+
+#[test]
+fn every_rules_directory_is_read_in_polkitds_order_and_same_names_all_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |user: &str| {
+        format!("polkit.addAdminRule(function(action, subject) {{\n  return [\"unix-user:{user}\"];\n}});\n")
+    };
+    plant(
+        dir.path(),
+        &[
+            ("run/polkit-1/rules.d/10-run.rules", &admin("bin")),
+            (
+                "usr/local/share/polkit-1/rules.d/15-local.rules",
+                &admin("sys"),
+            ),
+            // The same name twice: both run, /etc's first.
+            ("usr/share/polkit-1/rules.d/60-site.rules", &admin("bin")),
+            ("etc/polkit-1/rules.d/60-site.rules", &admin("daemon")),
+        ],
+    );
+    let facts = polkit_facts(&Host::at(dir.path()), &PolkitConfig::default());
+    assert_eq!(facts.errors, Vec::<String>::new());
+    let read: Vec<(&str, &str)> = facts
+        .identities
+        .iter()
+        .map(|(file, i)| (file.as_str(), i.identity.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("/run/polkit-1/rules.d/10-run.rules", "unix-user:bin"),
+            (
+                "/usr/local/share/polkit-1/rules.d/15-local.rules",
+                "unix-user:sys"
+            ),
+            ("/etc/polkit-1/rules.d/60-site.rules", "unix-user:daemon"),
+            ("/usr/share/polkit-1/rules.d/60-site.rules", "unix-user:bin"),
+        ]
+    );
+}
+
+#[test]
+fn rules_that_need_no_admin_are_found_in_every_directory_before_the_gate_or_for_the_exempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let yes_to = |user: &str| {
+        format!(
+            "polkit.addRule(function(action, subject) {{\n  if (subject.user == \"{user}\") return polkit.Result.YES;\n}});\n"
+        )
+    };
+    let to_anyone =
+        "polkit.addRule(function(action, subject) {\n  return polkit.Result.AUTH_SELF;\n});\n";
+    plant(
+        dir.path(),
+        &[
+            (
+                "usr/share/polkit-1/rules.d/20-jit.rules",
+                include_str!("../../../packaging/polkit/20-jit.rules"),
+            ),
+            ("run/polkit-1/rules.d/10-run.rules", &yes_to("bin")),
+            ("usr/local/share/polkit-1/rules.d/15-local.rules", to_anyone),
+            // The same name twice: both run, /etc's first.
+            ("usr/share/polkit-1/rules.d/60-site.rules", &yes_to("bin")),
+            ("etc/polkit-1/rules.d/60-site.rules", &yes_to("daemon")),
+        ],
+    );
+    let config = PolkitConfig {
+        gate: true,
+        exempt: vec!["root".into(), "daemon".into()],
+        ..PolkitConfig::default()
+    };
+    let facts = polkit_facts(&Host::at(dir.path()), &config);
+    assert!(facts.rule_installed);
+    assert_eq!(facts.errors, Vec::<String>::new());
+    let read: Vec<(&str, bool)> = facts
+        .grants
+        .iter()
+        .map(|g| (g.file.as_str(), g.before_gate))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("/run/polkit-1/rules.d/10-run.rules", true),
+            ("/usr/local/share/polkit-1/rules.d/15-local.rules", true),
+            ("/etc/polkit-1/rules.d/60-site.rules", false),
+            ("/usr/share/polkit-1/rules.d/60-site.rules", false),
+        ]
+    );
+
+    let inputs = Inputs {
+        polkit: config,
+        managed: Vec::new(),
+    };
+    let report = scan(&gather(&Host::at(dir.path()), &inputs).facts);
+    let rules: Vec<(String, String)> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::PolkitRule)
+        .map(|f| (f.principal.clone(), f.how.clone()))
+        .collect();
+    // bin's rule before the gate, anyone's AUTH_SELF before it, and
+    // daemon's after it (daemon is exempt); bin's after it is gated.
+    assert_eq!(
+        rules,
+        [
+            (
+                "bin".to_owned(),
+                "/run/polkit-1/rules.d/10-run.rules:2: answers YES (no authentication) to unix-user:bin"
+                    .to_owned()
+            ),
+            (
+                "daemon".to_owned(),
+                "/etc/polkit-1/rules.d/60-site.rules:2: answers YES (no authentication) to unix-user:daemon"
+                    .to_owned()
+            ),
+            (
+                crate::core::standing::UNNAMED.to_owned(),
+                "/usr/local/share/polkit-1/rules.d/15-local.rules:2: answers AUTH_SELF (the user's \
+                 own password, no administrator's) to subjects the scan cannot name"
+                    .to_owned()
+            ),
+        ]
+    );
+}

@@ -137,7 +137,9 @@ impl Reports {
     }
 
     /// Requests made in `w` (not extensions), per route: the granted ones
-    /// counted by their whole seconds from the request to `granted`, with
+    /// counted by their whole seconds from the request to `granted` (a
+    /// scheduled one to its approval, `scheduled`: waiting for its window
+    /// is not waiting for access), with
     /// those that waited for their holder's second factor (approved first,
     /// `awaiting_activation`) and how long; the others, waiting or not
     /// granted.
@@ -146,19 +148,23 @@ impl Reports {
             "WITH t AS (
                 SELECT r.route, r.state, r.requested_at, {GRANTED_AT} AS granted_at,
                        (SELECT min(a.at) FROM audit a
-                        WHERE a.request = r.id AND a.event = 'awaiting_activation') AS approved_at
+                        WHERE a.request = r.id AND a.event = 'awaiting_activation') AS approved_at,
+                       (SELECT min(a.at) FROM audit a
+                        WHERE a.request = r.id AND a.event = 'scheduled') AS scheduled_at
                 FROM requests r
                 WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
+             ), u AS (
+                SELECT *, coalesce(scheduled_at, granted_at) AS access_at FROM t
              )
              SELECT route,
-                    CASE WHEN granted_at IS NOT NULL THEN 0
+                    CASE WHEN access_at IS NOT NULL THEN 0
                          WHEN state IN ('pending', 'approved') THEN 1
                          ELSE 2 END AS outcome,
-                    max(0, granted_at - requested_at) AS secs,
+                    max(0, access_at - requested_at) AS secs,
                     count(*), count(approved_at),
                     coalesce(sum(max(0, granted_at - approved_at)), 0),
                     min(requested_at)
-             FROM t GROUP BY route, outcome, secs ORDER BY route, outcome, secs"
+             FROM u GROUP BY route, outcome, secs ORDER BY route, outcome, secs"
         ))?;
         let rows = stmt.query_map(params![w.from, w.to], |r| {
             Ok((

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use super::{Result, Store, StoreError, Writer};
 use crate::core::model::{
-    Decision, Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime, Verdict,
+    window, Decision, Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime,
+    Verdict,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFilter {
-    /// Pending, approved (awaiting activation) and active.
+    /// Pending, approved (awaiting activation), scheduled and active.
     Open,
     Pending,
     Active,
@@ -30,7 +31,7 @@ impl ListFilter {
 
     fn sql(self) -> &'static str {
         match self {
-            ListFilter::Open => "state IN ('pending', 'approved', 'active')",
+            ListFilter::Open => "state IN ('pending', 'approved', 'scheduled', 'active')",
             ListFilter::Pending => "state = 'pending'",
             ListFilter::Active => "state = 'active'",
             ListFilter::All => "1",
@@ -40,7 +41,7 @@ impl ListFilter {
 
 const COLUMNS: &str = "id, extends, uid, user, resource, duration_secs, reason, ticket, \
                        requested_at, route, risk, state, expires_at, ended_at, ended_by, \
-                       activate_by, policy";
+                       activate_by, starts_at, policy";
 
 pub(super) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -65,6 +66,7 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
         reason: row.get(6)?,
         ticket: row.get(7)?,
         requested_at: row.get(8)?,
+        starts_at: row.get(16)?,
         route: Route::parse(&route).ok_or_else(|| corrupt("route", &route))?,
         risk: serde_json::from_str(&risk).map_err(|_| corrupt("risk", &risk))?,
         state: State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
@@ -73,7 +75,7 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
         ended_at: row.get(13)?,
         ended_by: row.get(14)?,
         activate_by: row.get(15)?,
-        policy: row.get(16)?,
+        policy: row.get(17)?,
         follow_up: None,
     })
 }
@@ -178,12 +180,14 @@ impl Store {
     /// without the rest of each row.
     pub fn open_heads(&self) -> Result<Vec<RequestHead>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, extends, uid, resource, state, requested_at, expires_at, activate_by
-             FROM requests WHERE state IN ('pending', 'approved', 'active')",
+            "SELECT id, extends, uid, resource, state, requested_at, expires_at, activate_by,
+                    starts_at, duration_secs
+             FROM requests WHERE state IN ('pending', 'approved', 'scheduled', 'active')",
         )?;
         let rows = stmt.query_map([], |r| {
             let extends: Option<RequestId> = r.get(1)?;
             let state: String = r.get(4)?;
+            let window = window(r.get(8)?, Duration::from_secs(r.get(9)?));
             Ok(RequestHead {
                 id: r.get(0)?,
                 kind: extends.map_or(Kind::Grant, |of| Kind::Extension { of }),
@@ -193,6 +197,7 @@ impl Store {
                 requested_at: r.get(5)?,
                 expires_at: r.get(6)?,
                 activate_by: r.get(7)?,
+                window,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -248,8 +253,8 @@ impl Writer<'_> {
             serde_json::to_string(&req.risk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.tx.execute(
             "INSERT INTO requests (extends, uid, user, resource, duration_secs, reason, ticket,
-                                   requested_at, route, risk, state, expires_at, policy)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                   requested_at, route, risk, state, expires_at, starts_at, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 extends,
                 req.uid,
@@ -263,6 +268,7 @@ impl Writer<'_> {
                 risk,
                 req.state.as_str(),
                 req.expires_at,
+                req.starts_at,
                 req.policy,
             ],
         )?;

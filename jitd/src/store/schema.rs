@@ -395,6 +395,17 @@ CREATE INDEX sessions_grant ON sessions(grant_id, opened_at);
     r#"
 CREATE INDEX audit_denied ON audit(at) WHERE event LIKE 'access_denied%';
 "#,
+    // Scheduled grants (docs/design.md "Scheduled grants"): a request may
+    // name its start; approved ahead of it, it is `scheduled` until then.
+    // Time to access counts to the approval (`scheduled`), found like
+    // `granted`.
+    r#"
+ALTER TABLE requests ADD COLUMN starts_at INTEGER;
+DROP INDEX requests_open;
+CREATE INDEX requests_open ON requests(state)
+    WHERE state IN ('pending', 'approved', 'scheduled', 'active');
+CREATE INDEX audit_scheduled ON audit(request, at) WHERE event = 'scheduled';
+"#,
     // The `[[policy]]` rule that approved a request or lowered its route
     // (W1.10); NULL for every request before.
     "ALTER TABLE requests ADD COLUMN policy TEXT;",

@@ -66,7 +66,7 @@ impl Store {
     pub fn snapshots_to_compare(&self, before: UnixTime) -> Result<Vec<(RequestId, Snapshot)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT s.grant_id, s.snapshot FROM snapshots s JOIN requests r ON r.id = s.grant_id
-             WHERE r.state NOT IN ('pending', 'approved', 'active') AND COALESCE(r.ended_at, 0) <= ?1
+             WHERE r.state NOT IN ('pending', 'approved', 'scheduled', 'active') AND COALESCE(r.ended_at, 0) <= ?1
              ORDER BY s.grant_id",
         )?;
         let rows = stmt.query_map([before], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))?;

@@ -142,6 +142,7 @@ pub const EVENTS: &[&str] = &[
     "policy_applied",
     "granted",
     "awaiting_activation",
+    "scheduled",
     "extended",
     "denied",
     "lapsed",
@@ -165,6 +166,8 @@ pub const EVENTS: &[&str] = &[
     "vendor_account_failed",
     "access_denied_repeatedly",
     "access_denied_overflow",
+    "oncall_schedule_broken",
+    "oncall_schedule_restored",
 ];
 
 /// Text from the event's detail, made safe (no control characters).
@@ -208,6 +211,9 @@ fn request_fields(req: &Request) -> Vec<Field> {
         field("Reason", clean(&req.reason)),
         field("Ticket", req.ticket.as_deref().map_or("-".into(), clean)),
     ];
+    if let Some(start) = req.starts_at {
+        fields.insert(4, field("Starts", rfc3339(start)));
+    }
     if let Some(rule) = &req.policy {
         fields.push(field("Policy", clean(rule)));
     }
@@ -397,6 +403,25 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             let action = Some("jitctl audit --since 1h".to_owned());
             return Some((security(), notice(title, fields, action)));
         }
+        // A schedule with nobody on call (T43): the policy rules naming it
+        // approve nobody until it is fixed. Told once per breakage, and
+        // when it is fixed.
+        "oncall_schedule_broken" | "oncall_schedule_restored" => {
+            let schedule = detail_text(t.detail, "schedule");
+            let mut fields = vec![
+                field("Schedule", schedule.clone()),
+                field("File", detail_text(t.detail, "file")),
+            ];
+            let title = if t.event == "oncall_schedule_broken" {
+                fields.push(field("Problem", detail_text(t.detail, "reason")));
+                format!("jit: on-call schedule {schedule} is broken: nobody is on call")
+            } else {
+                fields.push(field("Shifts", detail_text(t.detail, "shifts")));
+                format!("jit: on-call schedule {schedule} is fixed")
+            };
+            let action = Some("jitctl status; journalctl -u jitd".to_owned());
+            return Some((security(), notice(title, fields, action)));
+        }
         "incident_opened" => {
             let mut fields = vec![field("Incident", detail_text(t.detail, "incident"))];
             fields.extend(emergency_fields(&[
@@ -461,11 +486,17 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
                 ),
             ))
         }
+        // Started at its scheduled time, maybe long after anyone approved it.
+        "granted" if t.detail["scheduled"] == true => {
+            fields.push(field("Expires", expires.clone()));
+            let title = format!("jit: scheduled grant {id} on {res} is active until {expires}");
+            Some((requester, notice(title, fields, None)))
+        }
         // Auto-approved or break-glass: the requester read it in jitctl's reply a moment ago.
         "granted" | "extended" if at_once => None,
         // Activated by its holder a moment ago, with a code.
         "granted" if req.activate_by.is_some() => None,
-        "awaiting_activation" if !at_once => {
+        "awaiting_activation" if t.detail["scheduled"] == true || !at_once => {
             let by = unix_field("activate_by");
             fields.push(field("Activate by", by.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
@@ -477,6 +508,15 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
             fields.push(field("Expires", expires.clone()));
             fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
             let title = format!("jit: request {id} approved: {res} until {expires}");
+            Some((requester, notice(title, fields, None)))
+        }
+        "scheduled" if !at_once => {
+            let start = unix_field("starts_at");
+            fields.push(field("Approved by", detail_text(t.detail, "approved_by")));
+            let title = format!(
+                "jit: request {id} approved: {res} from {start} until {}",
+                unix_field("ends_at")
+            );
             Some((requester, notice(title, fields, None)))
         }
         "extended" => {
@@ -494,6 +534,7 @@ fn compose(t: &Trigger<'_>, req: Option<&Request>) -> Option<(Vec<Audience>, Not
         "lapsed" => {
             let why = match t.detail["why"].as_str() {
                 Some("not activated in time") => "not activated in time",
+                Some(super::schedule::WINDOW_OVER) => super::schedule::WINDOW_OVER,
                 _ => "nobody decided in time",
             };
             let title = format!("jit: request {id} for {res} lapsed: {why}");

@@ -18,6 +18,7 @@ fn request(route: Route, state: State) -> Request {
         reason: HOSTILE.into(),
         ticket: Some("CHG-42".into()),
         requested_at: 1_700_000_000,
+        starts_at: None,
         route,
         risk: RiskAssessment {
             score: 75,
@@ -729,4 +730,110 @@ fn a_policy_grant_tells_whom_its_rule_names() {
     assert!(plan_of("scored", &json!({})).is_empty(), "nobody is asked");
     let granted = json!({"approved_by": "policy oncall-night", "route": "policy"});
     assert!(plan_of("granted", &granted).is_empty());
+}
+
+/// Approvers see when a scheduled request would start; its holder hears
+/// of a person's approval ahead of it (not of the policy's: jitctl said
+/// so), of its start whoever approved it, and of a window missed.
+#[test]
+fn a_scheduled_grant_tells_approvers_its_start_and_its_holder_when_it_starts() {
+    let mut pending = request(Route::Owner, State::Pending);
+    pending.starts_at = Some(1_700_086_400);
+    let out = plan(
+        &trigger("scored", &json!({}), None),
+        Some(&pending),
+        &policy(),
+        &members,
+    );
+    let starts = out[0].notice.fields.iter().find(|f| f.label == "Starts");
+    assert_eq!(starts.unwrap().value, "2023-11-15T22:13:20Z");
+
+    let ahead =
+        json!({"starts_at": 1_700_086_400, "ends_at": 1_700_090_000, "approved_by": "olivia"});
+    let out = plan(
+        &trigger("scheduled", &ahead, None),
+        Some(&pending),
+        &policy(),
+        &members,
+    );
+    assert_eq!(recipients(&out), ["email:alice@example.com"]);
+    assert_eq!(
+        out[0].notice.title,
+        "jit: request 12 approved: sudo from 2023-11-15T22:13:20Z until 2023-11-15T23:13:20Z"
+    );
+    let by_policy = json!({"starts_at": 1_700_086_400, "approved_by": "policy"});
+    let out = plan(
+        &trigger("scheduled", &by_policy, None),
+        Some(&pending),
+        &policy(),
+        &members,
+    );
+    assert!(out.is_empty(), "{out:?}");
+
+    let mut active = request(Route::Auto, State::Active);
+    active.starts_at = Some(1_700_000_000);
+    let started = json!({"expires_at": 1_700_003_600, "approved_by": "policy", "scheduled": true});
+    let out = plan(
+        &trigger("granted", &started, None),
+        Some(&active),
+        &policy(),
+        &members,
+    );
+    assert_eq!(recipients(&out), ["email:alice@example.com"]);
+    assert_eq!(
+        out[0].notice.title,
+        "jit: scheduled grant 12 on sudo is active until 2023-11-14T23:13:20Z"
+    );
+
+    let missed = json!({"why": crate::core::schedule::WINDOW_OVER});
+    let out = plan(
+        &trigger("lapsed", &missed, None),
+        Some(&pending),
+        &policy(),
+        &members,
+    );
+    assert_eq!(
+        out[0].notice.title,
+        "jit: request 12 for sudo lapsed: its window ended before it could start"
+    );
+}
+
+#[test]
+fn a_broken_or_fixed_oncall_schedule_reaches_security_and_a_new_version_nobody() {
+    let broken = json!({"schedule": "primary", "file": "/etc/jit/oncall/primary.shifts",
+        "reason": "/etc/jit/oncall/primary.shifts:2:7: 'x\u{1b}[2J' is not an RFC 3339 time"});
+    let fixed =
+        json!({"schedule": "primary", "file": "/etc/jit/oncall/primary.shifts", "shifts": 12});
+    let security = vec![
+        "email:sam.s@corp.example",
+        "email:maria@example.com",
+        "hook:sec-slack",
+    ];
+    for (event, detail, want) in [
+        ("oncall_schedule_broken", &broken, security.clone()),
+        ("oncall_schedule_restored", &fixed, security),
+        ("oncall_schedule_loaded", &fixed, vec![]),
+    ] {
+        let out = plan(&vendor_trigger(event, detail), None, &policy(), &members);
+        assert_eq!(recipients(&out), want, "{event}");
+        assert!(out.is_empty() || EVENTS.contains(&event), "{event}");
+    }
+    let out = plan(
+        &vendor_trigger("oncall_schedule_broken", &broken),
+        None,
+        &policy(),
+        &members,
+    );
+    let notice = &out[0].notice;
+    assert_eq!(
+        notice.title,
+        "jit: on-call schedule primary is broken: nobody is on call"
+    );
+    let problem = &notice
+        .fields
+        .iter()
+        .find(|f| f.label == "Problem")
+        .unwrap()
+        .value;
+    assert!(problem.contains("'x\\u{1b}[2J'"), "escaped: {problem}");
 }

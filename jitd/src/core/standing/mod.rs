@@ -38,16 +38,20 @@ pub enum Kind {
     SuPassword,
     /// A polkit admin identity outside the polkit gate.
     PolkitAdmin,
+    /// A polkit rule that answers YES or AUTH_SELF* (no administrator)
+    /// outside the polkit gate.
+    PolkitRule,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Sudoers,
         Kind::AdminGroup,
         Kind::Uid0,
         Kind::RootKey,
         Kind::SuPassword,
         Kind::PolkitAdmin,
+        Kind::PolkitRule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Kind {
             Kind::RootKey => "root_key",
             Kind::SuPassword => "su_password",
             Kind::PolkitAdmin => "polkit_admin",
+            Kind::PolkitRule => "polkit_rule",
         }
     }
 }
@@ -66,7 +71,8 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: Kind,
-    /// Who holds it: a user; for a key, its fingerprint.
+    /// Who holds it: a user; for a key, its fingerprint; for a polkit
+    /// rule whose subjects the scan cannot tell, [`UNNAMED`].
     pub principal: String,
     /// Whom it makes them: `root`, an account, `ALL`.
     pub target: String,
@@ -170,7 +176,8 @@ pub struct SshFacts {
     pub unreadable: Vec<String>,
 }
 
-/// polkit's admin identities and jit's polkit gate.
+/// polkit's admin identities, its rules that grant without an
+/// administrator, and jit's polkit gate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolkitFacts {
     /// `[polkit] gate = true`.
@@ -180,7 +187,33 @@ pub struct PolkitFacts {
     pub exempt: Vec<String>,
     /// Identities with the file that names them.
     pub identities: Vec<(String, polkit::Identity)>,
+    pub grants: Vec<RuleGrant>,
     pub errors: Vec<String>,
+}
+
+impl PolkitFacts {
+    /// The groups its identities and rules name.
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        let identities = self.identities.iter().map(|(_, i)| i.identity.as_str());
+        let subjects = self
+            .grants
+            .iter()
+            .flat_map(|g| g.grant.subjects.iter().flatten())
+            .map(String::as_str);
+        identities
+            .chain(subjects)
+            .filter_map(|i| i.strip_prefix("unix-group:"))
+    }
+}
+
+/// A rule that grants without an administrator, where polkitd runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleGrant {
+    pub file: String,
+    /// polkitd runs its file no later than the gate's (`20-jit.rules`):
+    /// its answer comes before the gate's refusal.
+    pub before_gate: bool,
+    pub grant: polkit::Grant,
 }
 
 /// Everything the scan decides on.
@@ -211,6 +244,10 @@ pub struct Facts {
     pub errors: Vec<String>,
 }
 
+/// The principal of a polkit rule's grant whose subjects the scan cannot
+/// tell.
+pub const UNNAMED: &str = "subjects the scan cannot name";
+
 /// The groups whose members are administrators by convention.
 pub const ADMIN_GROUPS: [&str; 3] = ["sudo", "wheel", "admin"];
 
@@ -225,7 +262,9 @@ pub fn scan(facts: &Facts) -> Report {
     uid0(facts, &mut report);
     root_keys(facts, &mut report);
     su_passwords(facts, &mut report);
+    report.errors.extend(facts.polkit.errors.iter().cloned());
     polkit_admins(facts, &mut report);
+    polkit_rules(facts, &mut report);
     report.findings.sort();
     report.findings.dedup();
     report
@@ -607,53 +646,128 @@ fn su_passwords(facts: &Facts, report: &mut Report) {
 
 fn polkit_admins(facts: &Facts, report: &mut Report) {
     let polkit = &facts.polkit;
-    report.errors.extend(polkit.errors.iter().cloned());
     for (file, identity) in &polkit.identities {
         let how = format!("{} in {file}:{}", identity.identity, identity.line);
-        let users: Vec<String> = match identity.identity.split_once(':') {
-            Some(("unix-user", user)) => {
-                let name = match user.parse::<u32>() {
-                    Ok(uid) => facts
-                        .accounts
-                        .iter()
-                        .find(|a| a.uid == uid)
-                        .map_or_else(|| user.to_owned(), |a| a.name.clone()),
-                    Err(_) => user.to_owned(),
-                };
-                vec![name]
+        for user in identity_users(facts, &identity.identity, &how, report) {
+            // polkit asks for an admin identity only when every rule has
+            // passed: the gate has refused by then.
+            if let Some(why) = polkit_gap(polkit, Some(&user), false) {
+                report.findings.push(Finding {
+                    kind: Kind::PolkitAdmin,
+                    principal: user,
+                    target: "root".into(),
+                    how: how.clone(),
+                    why,
+                });
             }
-            Some(("unix-group", group)) => match facts.group(group) {
-                Some(group) => facts.members(group),
-                None => Vec::new(),
-            },
-            Some(("unix-netgroup", netgroup)) => match facts.netgroups.get(netgroup) {
-                Some(users) => users.clone(),
-                None => {
-                    report
-                        .notes
-                        .push(format!("polkit: {how}: its members could not be listed"));
-                    Vec::new()
-                }
-            },
-            _ => Vec::new(),
+        }
+    }
+}
+
+fn polkit_rules(facts: &Facts, report: &mut Report) {
+    let polkit = &facts.polkit;
+    for rule in &polkit.grants {
+        let grant = &rule.grant;
+        let answers = format!(
+            "{}:{}: answers {}",
+            rule.file,
+            grant.line,
+            grant.answer.describe()
+        );
+        let Some(subjects) = &grant.subjects else {
+            if let Some(why) = polkit_gap(polkit, None, rule.before_gate) {
+                report.findings.push(Finding {
+                    kind: Kind::PolkitRule,
+                    principal: UNNAMED.into(),
+                    target: "root".into(),
+                    how: format!("{answers} to {UNNAMED}"),
+                    why,
+                });
+            }
+            continue;
         };
-        for user in users.into_iter().filter(|u| u != "root") {
-            let why = if !polkit.gate {
-                "the polkit gate is off ([polkit] gate = false)".to_owned()
-            } else if !polkit.rule_installed {
-                "the polkit gate's rule (20-jit.rules) is not installed".to_owned()
-            } else if polkit.exempt.contains(&user) {
-                format!("{user} is exempt from the polkit gate ([polkit] exempt)")
-            } else {
-                continue;
+        for identity in subjects {
+            let how = format!("{answers} to {identity}");
+            for user in identity_users(facts, identity, &how, report) {
+                if let Some(why) = polkit_gap(polkit, Some(&user), rule.before_gate) {
+                    report.findings.push(Finding {
+                        kind: Kind::PolkitRule,
+                        principal: user,
+                        target: "root".into(),
+                        how: how.clone(),
+                        why,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The users besides root a polkit identity stands for; a netgroup that
+/// could not be listed is a note (`how` names it).
+fn identity_users(facts: &Facts, identity: &str, how: &str, report: &mut Report) -> Vec<String> {
+    let users = match identity.split_once(':') {
+        Some(("unix-user", user)) => {
+            let name = match user.parse::<u32>() {
+                Ok(uid) => facts
+                    .accounts
+                    .iter()
+                    .find(|a| a.uid == uid)
+                    .map_or_else(|| user.to_owned(), |a| a.name.clone()),
+                Err(_) => user.to_owned(),
             };
-            report.findings.push(Finding {
-                kind: Kind::PolkitAdmin,
-                principal: user,
-                target: "root".into(),
-                how: how.clone(),
-                why,
-            });
+            vec![name]
+        }
+        Some(("unix-group", group)) => match facts.group(group) {
+            Some(group) => facts.members(group),
+            None => Vec::new(),
+        },
+        Some(("unix-netgroup", netgroup)) => match facts.netgroups.get(netgroup) {
+            Some(users) => users.clone(),
+            None => {
+                report
+                    .notes
+                    .push(format!("polkit: {how}: its members could not be listed"));
+                Vec::new()
+            }
+        },
+        _ => Vec::new(),
+    };
+    users.into_iter().filter(|u| u != "root").collect()
+}
+
+/// Why the polkit gate does not stand between `user` (`None`: a rule's
+/// subjects the scan cannot name) and what polkit gives them; `None`: it
+/// does. `before_gate`: polkitd runs the rule that gives it before the
+/// gate's.
+fn polkit_gap(polkit: &PolkitFacts, user: Option<&str>, before_gate: bool) -> Option<String> {
+    if !polkit.gate {
+        return Some("the polkit gate is off ([polkit] gate = false)".into());
+    }
+    if !polkit.rule_installed {
+        return Some("the polkit gate's rule (20-jit.rules) is not installed".into());
+    }
+    if before_gate {
+        return Some("polkitd runs this rule before the polkit gate's (20-jit.rules)".into());
+    }
+    match user {
+        Some(user) if polkit.exempt.iter().any(|e| e == user) => Some(format!(
+            "{user} is exempt from the polkit gate ([polkit] exempt)"
+        )),
+        Some(_) => None,
+        None => {
+            let exempt: Vec<&str> = polkit
+                .exempt
+                .iter()
+                .map(String::as_str)
+                .filter(|e| *e != "root")
+                .collect();
+            (!exempt.is_empty()).then(|| {
+                format!(
+                    "users exempt from the polkit gate may be among them ([polkit] exempt: {})",
+                    exempt.join(", ")
+                )
+            })
         }
     }
 }

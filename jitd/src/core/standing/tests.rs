@@ -213,6 +213,7 @@ fn clean() -> Facts {
                     line: 11,
                 },
             )],
+            grants: Vec::new(),
             errors: Vec::new(),
         },
         errors: Vec::new(),
@@ -729,6 +730,130 @@ fn polkit_admins_are_standing_unless_the_polkit_gate_holds_them() {
         change(&mut facts.polkit);
         assert_eq!(found(&facts), expected, "{name}");
     }
+}
+
+/// A rule of `10-ops.rules` that answers `answer` to `subjects` (`None`:
+/// unnamed), run before the gate or after it.
+fn grant(answer: polkit::Answer, subjects: Option<&[&str]>, before_gate: bool) -> RuleGrant {
+    RuleGrant {
+        file: "/etc/polkit-1/rules.d/10-ops.rules".into(),
+        before_gate,
+        grant: polkit::Grant {
+            line: 3,
+            answer,
+            subjects: subjects.map(|s| s.iter().map(|i| (*i).to_owned()).collect()),
+        },
+    }
+}
+
+#[test]
+fn polkit_rules_that_need_no_admin_are_standing_unless_the_gate_runs_first_for_them() {
+    use polkit::Answer::{AuthSelf, Unread, Yes};
+    type PolkitChange = Box<dyn Fn(&mut PolkitFacts)>;
+    let carol = Some(&["unix-user:carol"][..]);
+    let unnamed = |kind| vec![(kind, UNNAMED.to_owned(), "root".to_owned())];
+    let cases: Vec<(&str, PolkitChange, Found)> = vec![
+        (
+            "after the gate",
+            Box::new(move |p: &mut PolkitFacts| p.grants = vec![grant(Yes, carol, false)]),
+            vec![],
+        ),
+        (
+            "before the gate",
+            Box::new(move |p: &mut PolkitFacts| p.grants = vec![grant(Yes, carol, true)]),
+            one(Kind::PolkitRule, "carol", "root"),
+        ),
+        (
+            "gate off",
+            Box::new(move |p: &mut PolkitFacts| {
+                p.gate = false;
+                p.grants = vec![grant(AuthSelf, carol, false)];
+            }),
+            one(Kind::PolkitRule, "carol", "root"),
+        ),
+        (
+            "the gate's rule not installed",
+            Box::new(move |p: &mut PolkitFacts| {
+                p.rule_installed = false;
+                p.grants = vec![grant(Unread, carol, false)];
+            }),
+            one(Kind::PolkitRule, "carol", "root"),
+        ),
+        (
+            "carol exempt",
+            Box::new(move |p: &mut PolkitFacts| {
+                p.exempt.push("carol".into());
+                p.grants = vec![grant(Yes, carol, false)];
+            }),
+            one(Kind::PolkitRule, "carol", "root"),
+        ),
+        (
+            "a group's members, root left out, before the gate",
+            Box::new(|p: &mut PolkitFacts| {
+                let subjects = Some(&["unix-group:staff", "unix-user:root"][..]);
+                p.grants = vec![grant(Yes, subjects, true)];
+            }),
+            vec![
+                (Kind::PolkitRule, "bob".into(), "root".into()),
+                (Kind::PolkitRule, "carol".into(), "root".into()),
+            ],
+        ),
+        (
+            "unnamed, after the gate, nobody exempt but root",
+            Box::new(|p: &mut PolkitFacts| p.grants = vec![grant(Yes, None, false)]),
+            vec![],
+        ),
+        (
+            "unnamed, after the gate, oscar exempt",
+            Box::new(|p: &mut PolkitFacts| {
+                p.exempt.push("oscar".into());
+                p.grants = vec![grant(Yes, None, false)];
+            }),
+            unnamed(Kind::PolkitRule),
+        ),
+        (
+            "unnamed, before the gate",
+            Box::new(|p: &mut PolkitFacts| p.grants = vec![grant(AuthSelf, None, true)]),
+            unnamed(Kind::PolkitRule),
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let mut facts = clean();
+        change(&mut facts.polkit);
+        assert_eq!(found_of(&facts, Kind::PolkitRule), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_polkit_rules_finding_says_where_what_to_whom_and_why() {
+    let mut facts = clean();
+    facts.polkit.grants = vec![
+        grant(polkit::Answer::Yes, Some(&["unix-group:staff"]), true),
+        grant(polkit::Answer::AuthSelf, None, true),
+    ];
+    let report = scan(&facts);
+    let shown: Vec<(&str, &str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.principal.as_str(), f.how.as_str(), f.why.as_str()))
+        .collect();
+    let before = "polkitd runs this rule before the polkit gate's (20-jit.rules)";
+    let yes =
+        "/etc/polkit-1/rules.d/10-ops.rules:3: answers YES (no authentication) to unix-group:staff";
+    assert_eq!(
+        shown,
+        [
+            ("bob", yes, before),
+            ("carol", yes, before),
+            (
+                UNNAMED,
+                "/etc/polkit-1/rules.d/10-ops.rules:3: answers AUTH_SELF (the user's own password, \
+                 no administrator's) to subjects the scan cannot name",
+                before
+            ),
+        ]
+    );
+    assert_eq!(report.counts()[&Kind::PolkitRule], 3);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::cli::render::json;
 use crate::cli::reports::{
     denied_text, emergency_text, mtta_text, standing_text, unused_text, usage_text,
 };
-use crate::core::model::RequestId;
+use crate::core::model::{RequestId, State};
 use crate::core::standing::{self as standing_core, Finding, Kind};
 use crate::engine::EngineError;
 use crate::store::{AuditEvent, SessionRecord};
@@ -485,4 +485,37 @@ fn an_empty_window_reports_nothing_but_the_routes_slas() {
         .routes
         .iter()
         .all(|r| r.granted == 0 && r.sla_secs.is_some()));
+}
+
+/// A scheduled request's time to access runs to its approval: waiting for
+/// its window (two days) is not waiting for access.
+#[test]
+fn a_scheduled_grant_counts_to_its_approval_not_its_start() {
+    let f = Fixture::with(MORE);
+    let (mut engine, _) = f.open();
+    let since = engine.now();
+    let start = since + 2 * DAY as UnixTime;
+    let (req, _) = engine
+        .submit_at(
+            &alice(),
+            "db",
+            Duration::from_secs(7200),
+            "maintenance window",
+            None,
+            Some(start),
+        )
+        .unwrap();
+    f.clock.advance(600);
+    engine.approve(&olivia(), req.id, "", None).unwrap();
+    f.clock.advance(2 * DAY);
+    engine.tick().unwrap();
+    assert_eq!(engine.load(req.id).unwrap().state, State::Active);
+    let Report::Mtta(mtta) = run(&mut engine, since, ReportKind::Mtta) else {
+        panic!("not the mtta report");
+    };
+    let owner = mtta.routes.iter().find(|r| r.route == "owner").unwrap();
+    assert_eq!(
+        (owner.granted, owner.p50_secs, owner.within_sla),
+        (1, Some(600), Some(1))
+    );
 }

@@ -840,9 +840,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .map_err(|(span, message)| invalid(Some(span), message))?;
     let oncall =
         oncall::resolve(raw.oncall).map_err(|(span, message)| invalid(Some(span), message))?;
-    // The on-call schedules rules may name: none until `[oncall.NAME]` is
-    // read (issue 21 item 2), whose names go here.
-    let schedules = std::collections::BTreeSet::new();
+    // The on-call schedules rules may name: those `[oncall.NAME]` defines.
+    let schedules = oncall.keys().cloned().collect();
     let policy = policy::resolve(raw.policy_limits, raw.policies, &resources, &schedules)
         .map_err(|(span, message)| invalid(Some(span), message))?;
 

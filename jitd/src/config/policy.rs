@@ -54,8 +54,7 @@ fn default_notify() -> Vec<Told> {
 }
 
 /// The rules in file order. `schedules` are the on-call schedules a rule
-/// may name (`[oncall.NAME]`, issue 21 item 2); until they are read,
-/// jitd passes none, and a rule naming one is refused.
+/// may name (`[oncall.NAME]`); a rule naming another is refused.
 pub(super) fn resolve(
     limits: RawPolicyLimits,
     raw: Vec<RawRule>,

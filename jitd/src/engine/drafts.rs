@@ -79,7 +79,7 @@ impl Engine {
         let Some(Applied { rule, route }) =
             self.config
                 .policy
-                .decide(&ask, &groups, self.on_call.as_ref())
+                .decide(&ask, &groups, self.rosters.as_ref())
         else {
             return;
         };

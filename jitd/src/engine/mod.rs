@@ -135,10 +135,8 @@ pub struct Engine {
     /// Where `jit.db` is: the reports read it through a connection of
     /// their own.
     state_dir: std::path::PathBuf,
-    /// Who is on call, for policy rules naming a schedule. Nobody until
-    /// the on-call schedules (issue 21 item 2) are wired in here.
-    on_call: Box<dyn crate::core::policy::OnCall + Send + Sync>,
-    /// The on-call schedules, read when their files change.
+    /// The on-call schedules, read when their files change: who policy
+    /// rules naming a schedule cover.
     rosters: Arc<crate::oncall::Rosters>,
 }
 
@@ -198,7 +196,6 @@ impl Engine {
             checked_out: HashMap::new(),
             recovery_file: state_dir.join(crate::accounts::RECOVERY_FILE),
             state_dir: state_dir.to_owned(),
-            on_call: Box::new(crate::core::policy::NobodyOnCall),
             rosters,
         };
         engine.reload()?;

@@ -48,7 +48,7 @@ impl Engine {
             skipped,
             rules,
             applied,
-        } = policies.explain(&ask, &GroupsOf::new(&subject), self.on_call.as_ref());
+        } = policies.explain(&ask, &GroupsOf::new(&subject), self.rosters.as_ref());
         Ok(PolicyExplanationView {
             user: subject.name.clone(),
             resource: res.name.clone(),

@@ -209,3 +209,60 @@ fn explaining_for_others_is_for_root_security_and_auditors() {
     ));
     assert!(ask(&alice()).is_ok(), "oneself, by name");
 }
+
+/// A rule naming an on-call schedule covers whoever holds a shift in it
+/// when they ask, as jitd's `Rosters` read the schedule's file, and nobody
+/// else: not one whose shift is over, nor the same person after theirs.
+#[test]
+fn a_rule_naming_a_schedule_approves_who_is_on_call_in_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("primary.shifts");
+    // The fixture's clock starts at 2027-01-15T08:00:00Z: alice's shift
+    // holds then, bob's ended at 07:00.
+    std::fs::write(
+        &file,
+        "alice 2027-01-15T07:00:00Z 2027-01-15T09:00:00Z\n\
+         bob 2027-01-15T05:00:00Z 2027-01-15T07:00:00Z\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = Fixture::with(&format!(
+        r#"
+[[resource]]
+name = "prod"
+privileged = true
+owners = ["user:olivia"]
+eligible = ["user:alice", "user:bob"]
+max_duration = "4h"
+
+[[policy]]
+name = "pager"
+oncall = "primary"
+resources = ["prod"]
+max_duration = "30m"
+action = "approve"
+
+[oncall.primary]
+file = "{}"
+"#,
+        file.display()
+    ));
+    let (mut engine, _) = f.open();
+    assert_eq!(
+        predicted(&engine, &alice(), 30),
+        ("policy".into(), Some("pager".into()))
+    );
+    let req = submit(&mut engine, &alice(), 30);
+    assert_eq!((req.state, req.route), (State::Active, Route::Policy));
+    assert_eq!(req.policy.as_deref(), Some("pager"));
+
+    assert_eq!(predicted(&engine, &bob(), 30), ("dual".into(), None));
+    let req = submit(&mut engine, &bob(), 30);
+    assert_eq!((req.state, req.route), (State::Pending, Route::Dual));
+    assert_eq!(req.policy, None);
+
+    // 09:00: alice's shift is over too.
+    f.clock.advance(3600);
+    assert_eq!(predicted(&engine, &alice(), 30), ("dual".into(), None));
+}

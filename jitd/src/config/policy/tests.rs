@@ -130,3 +130,30 @@ fn every_mistake_is_refused_where_it_is() {
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A rule may name an `[oncall.NAME]` schedule, before or after it in the
+/// file; a name no `[oncall]` table defines is refused where it is written.
+#[test]
+fn oncall_names_a_configured_schedule() {
+    let schedule = "[oncall.primary]\nfile = \"/etc/jit/oncall/primary.shifts\"\n";
+    let rule = format!("name = \"night\"\noncall = \"primary\"\n{GOOD}");
+    for text in [
+        format!("{}\n{schedule}", with_rule(&rule)),
+        format!("{schedule}{}", with_rule(&rule)),
+    ] {
+        let config = parse(&text, Path::new("jitd.toml")).unwrap();
+        let night = config.policy.rule("night").unwrap();
+        assert_eq!(night.oncall.as_deref(), Some("primary"));
+        assert!(night.users.is_empty() && night.groups.is_empty());
+    }
+    let other = format!(
+        "{}\n{schedule}",
+        with_rule(&format!("name = \"night\"\noncall = \"secondary\"\n{GOOD}"))
+    );
+    assert!(
+        error_of(&other)
+            .starts_with("jitd.toml:20:10: policy 'night': no on-call schedule named 'secondary'"),
+        "{}",
+        error_of(&other)
+    );
+}

@@ -8,7 +8,7 @@
 //! [`Policies::explain`] walk the same code, so `jitctl policy explain`
 //! says exactly what `request` then does. No I/O: group membership and
 //! on-call shifts are asked of the caller through [`Membership`] and
-//! [`OnCall`], the time is an argument.
+//! [`OnCall`] (jitd's `oncall::Rosters`), the time is an argument.
 
 pub mod window;
 
@@ -17,24 +17,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::model::{Route, UnixTime};
+use super::oncall::OnCall;
 use window::{Local, Window};
-
-/// Who is on call in a schedule: the seam to the on-call schedules
-/// (issue 21 item 2), which jitd does not read yet: it passes
-/// [`NobodyOnCall`], and the config accepts no schedule names.
-pub trait OnCall {
-    /// Whether `user` holds a shift of `schedule` at `at`.
-    fn is_on_call(&self, schedule: &str, user: &str, at: UnixTime) -> bool;
-}
-
-/// No schedules: a rule's `oncall` never matches anyone (never everyone).
-pub struct NobodyOnCall;
-
-impl OnCall for NobodyOnCall {
-    fn is_on_call(&self, _: &str, _: &str, _: UnixTime) -> bool {
-        false
-    }
-}
 
 /// The requester's groups, as the caller looks them up (once per group
 /// and request: NSS may be slow, and many rules name the same groups).

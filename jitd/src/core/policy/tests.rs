@@ -148,10 +148,12 @@ fn who_users_groups_and_on_call() {
         outcome(&policies(vec![rule("r")]), &carol(1500), &[]),
         Ok(Route::Policy)
     );
-    // The seam jitd uses until schedules are read: nobody is on call.
-    let p = policies(vec![rule("r")]);
-    let none = Groups(HashSet::new());
-    assert!(p.decide(&carol(1500), &none, &NobodyOnCall).is_none());
+    // A schedule the rule does not name puts nobody on call for it.
+    let other = Rule {
+        oncall: Some("secondary".into()),
+        ..rule("r")
+    };
+    assert_eq!(one(other, carol(1500)), Err(Unmet::Who));
 }
 
 #[test]

@@ -135,6 +135,7 @@ pub fn run(rules: usize, requests: usize, rounds: usize) -> Result<Value, BoxErr
             score_in_hours: 50,
             extension: false,
             vendor: false,
+            scheduled: false,
         })
         .collect();
     let groups = Groups(["g1", "g5"].into_iter().map(String::from).collect());

@@ -67,6 +67,7 @@ impl Engine {
             score_in_hours: req.risk.score_without(OFF_HOURS),
             extension: matches!(req.kind, Kind::Extension { .. }),
             vendor: self.is_vendor(who),
+            scheduled: req.starts_at.is_some(),
         }
     }
 

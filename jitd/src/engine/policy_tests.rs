@@ -266,3 +266,29 @@ file = "{}"
     f.clock.advance(3600);
     assert_eq!(predicted(&engine, &alice(), 30), ("dual".into(), None));
 }
+
+/// A request with a later start is not decided by a rule: the rule's
+/// window and on-call shift hold when it is asked, not when the grant
+/// would start. It goes to approvers as risk routed it.
+#[test]
+fn a_scheduled_request_is_never_decided_by_a_rule() {
+    let f = Fixture::with(RULES);
+    let (mut engine, _) = f.open();
+    let start = engine.clock.wall() + 3600;
+    let (req, _) = engine
+        .submit_at(
+            &alice(),
+            "prod",
+            Duration::from_secs(10 * MIN),
+            "maintenance",
+            None,
+            Some(start),
+        )
+        .unwrap();
+    assert_eq!(
+        (req.state, req.route, req.policy, req.starts_at),
+        (State::Pending, Route::Dual, None, Some(start))
+    );
+    // The same request without a start is the rule's.
+    assert_eq!(submit(&mut engine, &alice(), 10).route, Route::Policy);
+}

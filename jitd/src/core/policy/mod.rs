@@ -125,6 +125,10 @@ pub struct Ask<'a> {
     pub extension: bool,
     /// The requester is a vendor account: never pre-authorized (W4).
     pub vendor: bool,
+    /// The request names a later start (`--start`): never pre-authorized,
+    /// as a rule's window and on-call shift are checked at `at`, the time
+    /// of the request, not at the grant's start.
+    pub scheduled: bool,
 }
 
 /// Why no rule was looked at, or why one did not apply: the first unmet
@@ -133,6 +137,7 @@ pub struct Ask<'a> {
 pub enum Unmet {
     Extension,
     Vendor,
+    Scheduled,
     /// Risk routes it `auto`: nobody waits, nothing to pre-authorize.
     Auto,
     RiskCeiling {
@@ -281,6 +286,9 @@ impl Policies {
         if ask.vendor {
             return Err(Unmet::Vendor);
         }
+        if ask.scheduled {
+            return Err(Unmet::Scheduled);
+        }
         if ask.route == Route::Auto {
             return Err(Unmet::Auto);
         }
@@ -356,6 +364,9 @@ impl Policies {
                 "extensions are never pre-authorized: they go to approvers as routed".into()
             }
             Unmet::Vendor => "vendor accounts are never pre-authorized".into(),
+            Unmet::Scheduled => {
+                "a request with a later start (--start) is never pre-authorized: it goes to approvers as routed".into()
+            }
             Unmet::Auto => "risk routes it auto: approved at once without a rule".into(),
             Unmet::RiskCeiling { score, ceiling } => format!(
                 "risk {score} (off-hours not counted) reaches the rules' ceiling {ceiling}"

@@ -58,6 +58,7 @@ fn ask(at: UnixTime) -> Ask<'static> {
         score_in_hours: 50,
         extension: false,
         vendor: false,
+        scheduled: false,
     }
 }
 
@@ -201,6 +202,13 @@ fn exclusions_come_before_any_rule() {
                 ..ask(0)
             },
             Unmet::Vendor,
+        ),
+        (
+            Ask {
+                scheduled: true,
+                ..ask(0)
+            },
+            Unmet::Scheduled,
         ),
         (
             Ask {

@@ -1131,12 +1131,13 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
          events, 0 to 4 sessions each (rows and events) and ends; a user denied without a grant before\n\
          one request in eight (sudo, su, sshd; a third of them retrying, coalesced and alerted on as jitd\n\
          writes them) and a flood past `max_tracked` once a week; a standing-privilege scan every hour;\n\
-         through jitd's store: {} audit rows, {} requests, {} sessions, {} grants never used ({} revoked\n\
-         for it), {} `access_denied*` rows counting {} denials ({} alerts), {} scans. Each `jitctl report\n\
-         KIND --json --since 31d` and the HTML page of all six (`--html`) as root against jitd (which\n\
-         computes each report on a read-only connection of its own), `hyperfine -N`, against `sqlite3`\n\
-         counting the audit rows and `jitctl audit verify` (the chain over every row), same run. Target:\n\
-         every report < 2 s.\n\n\
+         through jitd's store:\n\
+         {} audit rows, {} requests, {} sessions, {} grants never used\n\
+         ({} revoked for it), {} `access_denied*` rows counting {} denials ({} alerts), {} scans.\n\
+         Each `jitctl report KIND --json --since 31d` and the HTML page of all six (`--html`) as root\n\
+         against jitd (which computes each report on a read-only connection of its own, one at a\n\
+         time), `hyperfine -N`, against `sqlite3` counting the audit rows and `jitctl audit verify`\n\
+         (the chain over every row), same run. Target: every report < 2 s.\n\n\
          | Command | median | min | max | ratio to sqlite3 count | ratio to audit verify | target |\n\
          |---|---|---|---|---|---|---|",
         n("audit_rows"),
@@ -1177,8 +1178,9 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         let n = |key: &str| thousands(f(&c, &[key]));
         writeln!(
             md,
-            "\nThe reports counted {} grants, {} never used ({} revoked for it), {} denials of {} users\n\
-             and resources ({} users alerted on, {} overflow records) and {} scans; the page is {} KB.",
+            "\nThe reports counted {} grants, {} never used ({} revoked for it); {} denials\n\
+             of {} users and resources ({} users alerted on, {} overflow records); {} scans.\n\
+             The page is {} KB.",
             n("grants"),
             n("unused"),
             n("revoked_unused"),

@@ -672,16 +672,27 @@ bench_reports() {
     log "reports: seeding a month of history, $rows audit rows"
     seed --state-dir "$dir" --history --audit "$rows" >"$RESULTS/reports-seed.json"
     start_jitd "$dir"
-    local report="$BIN/jitctl report --since 31d" runs=()
+    local report="$BIN/jitctl report --since 31d" names=("jitctl audit verify (baseline)")
+    local cmds=("$BIN/jitctl audit verify --json") runs=() i before cpu=()
     for kind in emergency mtta usage unused denied standing; do
-        runs+=(-n "jitctl report $kind --json" "$report $kind --json")
+        names+=("jitctl report $kind --json") cmds+=("$report $kind --json")
     done
+    names+=("jitctl report --html (all six)") cmds+=("$report --html $dir/report.html")
+    for i in "${!names[@]}"; do runs+=(-n "${names[$i]}" "${cmds[$i]}"); done
     log "reports: each report against sqlite3 and audit verify over the same database"
     hyperfine -N --warmup 2 --runs 10 --style basic --export-json "$RESULTS/reports.json" \
         -n "sqlite3 count(*) of the audit rows (baseline)" "sqlite3 $dir/jit.db 'SELECT count(*) FROM audit'" \
-        -n "jitctl audit verify (baseline)" "$BIN/jitctl audit verify --json" \
-        "${runs[@]}" \
-        -n "jitctl report --html (all six)" "$report --html $dir/report.html" >&2
+        "${runs[@]}" >&2
+    # jitd's CPU time (user + system, all threads) per run of each, over 5 runs: what other
+    # load on the machine does not change.
+    for i in "${!names[@]}"; do
+        before=$(awk '{ print $14 + $15 }' "/proc/$JITD_PID/stat")
+        for _ in 1 2 3 4 5; do ${cmds[$i]} >/dev/null; done
+        cpu+=("$(jq -n --arg name "${names[$i]}" --argjson hz "$(getconf CLK_TCK)" \
+            --argjson ticks "$(awk -v b="$before" '{ print $14 + $15 - b }' "/proc/$JITD_PID/stat")" \
+            '{($name): ($ticks / $hz / 5)}')")
+    done
+    jq -s add <<<"${cpu[*]}" >"$RESULTS/reports-cpu.json"
     # What the reports counted, for the record (against what the seeder wrote).
     $report mtta --json | jq '[.routes[] | {route, granted}]' >"$RESULTS/reports-mtta.json"
     for kind in unused denied standing; do $report "$kind" --json >"$dir/$kind.json"; done

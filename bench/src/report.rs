@@ -1137,9 +1137,10 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
          Each `jitctl report KIND --json --since 31d` and the HTML page of all six (`--html`) as root\n\
          against jitd (which computes each report on a read-only connection of its own, one at a\n\
          time), `hyperfine -N`, against `sqlite3` counting the audit rows and `jitctl audit verify`\n\
-         (the chain over every row), same run. Target: every report < 2 s.\n\n\
-         | Command | median | min | max | ratio to sqlite3 count | ratio to audit verify | target |\n\
-         |---|---|---|---|---|---|---|",
+         (the chain over every row), same run. Target: every report < 2 s. jitd CPU: its user and\n\
+         system time (all threads) per run, over 5 more runs of each after hyperfine's.\n\n\
+         | Command | median | min | max | jitd CPU | ratio to sqlite3 count | ratio to audit verify | target |\n\
+         |---|---|---|---|---|---|---|---|",
         n("audit_rows"),
         n("requests"),
         n("sessions"),
@@ -1150,13 +1151,14 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         n("alerts"),
         n("scans"),
     )?;
+    let cpu = load(dir, "reports-cpu.json").unwrap_or_default();
     for r in &results {
         let name = r["command"].as_str().unwrap_or("?");
         let m = f(r, &["median"]);
         let is_report = name.starts_with("jitctl report");
         writeln!(
             md,
-            "| {} | {:.3} s | {:.3} s | {:.3} s | {:.2}x | {:.2}x | {} |",
+            "| {} | {:.3} s | {:.3} s | {:.3} s | {} | {:.2}x | {:.2}x | {} |",
             if is_report {
                 format!("**{name}**")
             } else {
@@ -1165,6 +1167,9 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             m,
             f(r, &["min"]),
             f(r, &["max"]),
+            cpu[name]
+                .as_f64()
+                .map_or(String::new(), |s| format!("{s:.3} s")),
             m / count,
             m / verify,
             if is_report {

@@ -1133,7 +1133,8 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
          writes them) and a flood past `max_tracked` once a week; a standing-privilege scan every hour;\n\
          through jitd's store:\n\
          {} audit rows, {} requests, {} sessions, {} grants never used\n\
-         ({} revoked for it), {} `access_denied*` rows counting {} denials ({} alerts), {} scans.\n\
+         ({} revoked for it), {} `access_denied*` rows counting {} denials ({} alerts),\n\
+         {} scans.\n\
          Each `jitctl report KIND --json --since 31d` and the HTML page of all six (`--html`) as root\n\
          against jitd (which computes each report on a read-only connection of its own, one at a\n\
          time), `hyperfine -N`, against `sqlite3` counting the audit rows and `jitctl audit verify`\n\

@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::reports::{
-    denied_cells, overflow_line, percent, route_cells, scan_kinds, secs, standing_summary,
-    unused_resource_cells, unused_user_cells, usage_cells, DENIED_COLUMNS, ROUTE_COLUMNS,
-    UNUSED_RESOURCE_COLUMNS, UNUSED_USER_COLUMNS, USAGE_COLUMNS,
+    count_of, denied_cells, overflow_line, percent, route_cells, scan_kinds, secs,
+    standing_summary, unused_resource_cells, unused_user_cells, usage_cells, DENIED_COLUMNS,
+    ROUTE_COLUMNS, UNUSED_RESOURCE_COLUMNS, UNUSED_USER_COLUMNS, USAGE_COLUMNS,
 };
 use super::{CliError, Exit};
 use crate::api::{
@@ -587,7 +587,11 @@ fn denied_section(r: &DeniedReport) -> String {
     if let Some(line) = overflow_line(r) {
         let _ = writeln!(body, "<p>{}</p>", escape(&line));
     }
-    let _ = writeln!(body, "<p>{} denials in all.</p>", r.total);
+    let _ = writeln!(
+        body,
+        "<p>{} in all.</p>",
+        count_of(r.total, "denial", "denials")
+    );
     format!(
         "<section id=\"denied\">\n<h2>Access attempted without a grant</h2>\n\
          <p class=\"note\">pam_jit's account checks without a grant (access_denied events, \

@@ -369,15 +369,23 @@ pub(super) fn denied_cells(
     ]
 }
 
+/// `n` and what it counts, plural unless `n` is 1.
+pub(super) fn count_of(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The line on denials counted past `max_tracked`, if any.
 pub(super) fn overflow_line(r: &DeniedReport) -> Option<String> {
     let o = &r.overflow;
     (o.events > 0).then(|| {
         format!(
-            "{} more denials counted together past max_tracked ({} access_denied_overflow \
-             events, {} to {}).",
-            o.count,
-            o.events,
+            "{} counted together past max_tracked ({}, {} to {}).",
+            count_of(o.count, "more denial", "more denials"),
+            count_of(
+                o.events,
+                "access_denied_overflow event",
+                "access_denied_overflow events"
+            ),
             o.first.as_deref().unwrap_or("-"),
             o.last.as_deref().unwrap_or("-"),
         )
@@ -416,7 +424,10 @@ pub fn denied_text(r: &DeniedReport) -> String {
     if let Some(line) = overflow_line(r) {
         out.push_str(&format!("\n{line}\n"));
     }
-    out.push_str(&format!("\n{} denials in all.\n", r.total));
+    out.push_str(&format!(
+        "\n{} in all.\n",
+        count_of(r.total, "denial", "denials")
+    ));
     out
 }
 
@@ -488,4 +499,40 @@ pub fn standing_text(r: &StandingReport) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::reports::{denied, DeniedEvent, Window};
+
+    fn overflow(counts: &[u64]) -> DeniedReport {
+        let events: Vec<DeniedEvent> = counts
+            .iter()
+            .map(|&count| DeniedEvent::Overflow {
+                count,
+                first: 10,
+                last: 20,
+            })
+            .collect();
+        denied(&events, Window { from: 0, to: 86400 })
+    }
+
+    #[test]
+    fn the_denied_report_counts_in_the_singular_for_one() {
+        let one = denied_text(&overflow(&[1]));
+        assert!(
+            one.contains(
+                "1 more denial counted together past max_tracked (1 access_denied_overflow event, "
+            ),
+            "{one}"
+        );
+        assert!(one.contains("\n1 denial in all.\n"), "{one}");
+        let two = denied_text(&overflow(&[3, 4]));
+        assert!(
+            two.contains("7 more denials counted together past max_tracked (2 access_denied_overflow events, "),
+            "{two}"
+        );
+        assert!(two.contains("\n7 denials in all.\n"), "{two}");
+    }
 }

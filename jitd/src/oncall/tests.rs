@@ -7,10 +7,12 @@ use std::os::unix::fs::PermissionsExt;
 use super::*;
 use crate::clock::SystemClock;
 
-const ALICE: &str = "alice 2026-12-06T22:00:00+01:00 2026-12-07T06:00:00+01:00\n";
-const BOB: &str = "bob   2026-12-06T22:00:00+01:00 2026-12-07T06:00:00+01:00\n";
-/// Inside both shifts.
-const NIGHT: UnixTime = 1_796_600_000;
+/// Shifts long past: `status` asks about the wall clock's now, which must
+/// be in none of them (in 2026-12-06's, the status test failed).
+const ALICE: &str = "alice 2016-12-06T22:00:00+01:00 2016-12-07T06:00:00+01:00\n";
+const BOB: &str = "bob   2016-12-06T22:00:00+01:00 2016-12-07T06:00:00+01:00\n";
+/// Inside both shifts (2016-12-06T23:33:20Z).
+const NIGHT: UnixTime = 1_481_067_200;
 
 /// A time source ahead of the files' times, so that a file just written
 /// is not "racy" ([`RACY`]): what the stamp alone notices is tested.

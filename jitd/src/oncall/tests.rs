@@ -253,6 +253,38 @@ fn links_fifos_and_directories_are_not_schedules() {
 }
 
 #[test]
+fn a_link_on_the_way_to_the_file_is_not_followed() {
+    // Root's directories and a safe file, reached through a link: whoever
+    // owns the directory holding a link (a user's entry in /tmp) could
+    // point it at any directory of root's.
+    let top = tempfile::tempdir().unwrap();
+    let real = top.path().join("real");
+    fs::create_dir_all(real.join("sub")).unwrap();
+    write(&real.join("primary.shifts"), ALICE);
+    write(&real.join("sub/primary.shifts"), ALICE);
+    let linked = top.path().join("linked");
+    std::os::unix::fs::symlink(&real, &linked).unwrap();
+    let look = |file: PathBuf| {
+        let config = BTreeMap::from([("primary".to_owned(), OnCallSchedule { file })]);
+        let rosters = Rosters::new(&config, Arc::new(Ahead));
+        let on_call = rosters.is_on_call("primary", "alice", NIGHT);
+        (on_call, rosters.status().remove(0).problem)
+    };
+    assert_eq!(look(real.join("primary.shifts")), (true, None));
+    assert_eq!(look(real.join("sub/primary.shifts")), (true, None));
+    let refused = Some(format!(
+        "{}: a symbolic link (not followed)",
+        linked.display()
+    ));
+    // The file's own directory a link, and one above it.
+    assert_eq!(
+        look(linked.join("primary.shifts")),
+        (false, refused.clone())
+    );
+    assert_eq!(look(linked.join("sub/primary.shifts")), (false, refused));
+}
+
+#[test]
 fn a_file_too_large_puts_nobody_on_call() {
     let f = Fixture::new(None);
     let mut text = ALICE.repeat(1 + MAX_FILE_BYTES as usize / ALICE.len());

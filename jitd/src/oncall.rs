@@ -390,51 +390,48 @@ fn stamp_now(roster: &Roster) -> Option<Stamp> {
 /// Opens the directory, checks it and the directories above it, opens the
 /// file under it without following a link, checks it and reads it.
 fn read_checked(roster: &Roster) -> (Option<Stamp>, Result<Vec<u8>, Broken>) {
-    match open_checked(roster) {
-        Ok((file, stamp)) => (Some(stamp), read_all(file, &roster.file)),
-        Err((stamp, broken)) => (stamp, Err(broken)),
-    }
+    let (fd, st, dir_st) = match open_file(roster) {
+        Ok(opened) => opened,
+        Err(broken) => return (None, Err(broken)),
+    };
+    let bytes = check_file(&roster.file, &st).and_then(|()| read_all(fd.into(), &roster.file));
+    (Some(Stamp::of(&st, &dir_st)), bytes)
 }
 
-/// The file, opened under its checked directory without following a link
-/// and checked on its descriptor, with its stamp; or why it is refused
-/// (with its stamp if it was opened).
-fn open_checked(roster: &Roster) -> Result<(std::fs::File, Stamp), (Option<Stamp>, Broken)> {
+/// The file, opened under its checked directory without following a link,
+/// with its `stat` and its directory's.
+fn open_file(roster: &Roster) -> Result<(OwnedFd, FileStat, FileStat), Broken> {
     let path = || roster.file.clone();
-    let (dir, dir_st) = open_dir(&roster.dir).map_err(|broken| (None, broken))?;
+    let (dir, dir_st) = open_dir(&roster.dir)?;
     let flags = OFlag::O_RDONLY
         | OFlag::O_NOFOLLOW
         | OFlag::O_CLOEXEC
         | OFlag::O_NOCTTY
         // A FIFO put there must not hang the lookup: it is refused below.
         | OFlag::O_NONBLOCK;
-    let fd = fcntl::openat(&dir, roster.name.as_os_str(), flags, Mode::empty()).map_err(|e| {
-        let broken = match e {
+    let fd = fcntl::openat(&dir, roster.name.as_os_str(), flags, Mode::empty()).map_err(
+        |e| match e {
             Errno::ENOENT => Broken::Missing(path()),
             Errno::ELOOP => Broken::Symlink(path()),
             e => Broken::Open {
                 path: path(),
                 error: e.desc().to_owned(),
             },
-        };
-        (None, broken)
+        },
+    )?;
+    let st = stat::fstat(&fd).map_err(|e| Broken::Read {
+        path: path(),
+        error: e.desc().to_owned(),
     })?;
-    let st = stat::fstat(&fd).map_err(|e| {
-        let error = e.desc().to_owned();
-        (
-            None,
-            Broken::Read {
-                path: path(),
-                error,
-            },
-        )
-    })?;
-    let stamp = Stamp::of(&st, &dir_st);
+    Ok((fd, st, dir_st))
+}
+
+/// A regular file, root's and writable by root alone.
+fn check_file(path: &Path, st: &FileStat) -> Result<(), Broken> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err((Some(stamp), Broken::NotRegular(path())));
+        return Err(Broken::NotRegular(path.to_owned()));
     }
-    check_owner(&roster.file, &st, false).map_err(|broken| (Some(stamp), broken))?;
-    Ok((std::fs::File::from(fd), stamp))
+    check_owner(path, st, false)
 }
 
 /// The whole file, at most [`MAX_FILE_BYTES`].

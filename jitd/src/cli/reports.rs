@@ -170,8 +170,8 @@ pub fn emergency_text(r: &EmergencyReport) -> String {
         .filter(|g| !g.awaiting_reviews.is_empty())
         .count();
     out.push_str(&format!(
-        "\n{} grants: {overdue} justification overdue, {unreviewed} awaiting a review.\n",
-        r.grants.len()
+        "\n{}: {overdue} justification overdue, {unreviewed} awaiting a review.\n",
+        count_of(r.grants.len() as u64, "grant", "grants")
     ));
     out
 }
@@ -342,8 +342,9 @@ pub fn unused_text(r: &UnusedReport) -> String {
         .iter()
         .fold((0, 0), |(g, u), x| (g + x.grants, u + x.unused));
     out.push_str(&format!(
-        "\n{unused} of {grants} grants never used (no session); REVOKED UNUSED: of them, \
-         revoked by jitd for non-use (revoke_unused_after).\n"
+        "\n{unused} of {} never used (no session); REVOKED UNUSED: of them, \
+         revoked by jitd for non-use (revoke_unused_after).\n",
+        count_of(grants, "grant", "grants")
     ));
     out
 }
@@ -504,7 +505,9 @@ pub fn standing_text(r: &StandingReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::reports::{denied, DeniedEvent, Window};
+    use crate::core::reports::{
+        denied, emergency, unused, DeniedEvent, EmergencyRow, UnusedCount, Window,
+    };
 
     fn overflow(counts: &[u64]) -> DeniedReport {
         let events: Vec<DeniedEvent> = counts
@@ -534,5 +537,40 @@ mod tests {
             "{two}"
         );
         assert!(two.contains("\n7 denials in all.\n"), "{two}");
+    }
+
+    #[test]
+    fn the_emergency_and_unused_reports_count_in_the_singular_for_one() {
+        let window = Window { from: 0, to: 86400 };
+        let grant = EmergencyRow {
+            id: 1,
+            user: "alice".into(),
+            uid: 61001,
+            resource: "logs".into(),
+            state: "expired".into(),
+            reason: "fire".into(),
+            requested_at: 0,
+            granted_at: Some(0),
+            duration_secs: 600,
+            case: None,
+        };
+        let one = emergency_text(&emergency(vec![grant], window));
+        assert!(
+            one.contains("\n1 grant: 0 justification overdue, 1 awaiting a review.\n"),
+            "{one}"
+        );
+        let count = UnusedCount {
+            resource: "logs".into(),
+            user: "alice".into(),
+            uid: 61001,
+            grants: 1,
+            unused: 1,
+            revoked_unused: 0,
+        };
+        let one = unused_text(&unused(&[count], window));
+        assert!(
+            one.contains("\n1 of 1 grant never used (no session); "),
+            "{one}"
+        );
     }
 }

@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::reports::{
-    count_of, denied_cells, overflow_line, percent, route_cells, scan_kinds, secs,
-    standing_summary, unused_resource_cells, unused_user_cells, usage_cells, DENIED_COLUMNS,
-    ROUTE_COLUMNS, UNUSED_RESOURCE_COLUMNS, UNUSED_USER_COLUMNS, USAGE_COLUMNS,
+    count_of, denied_cells, flagged_cells, overflow_line, percent, route_cells, scan_cells,
+    scan_columns, scan_kinds, secs, standing_summary, unused_resource_cells, unused_user_cells,
+    usage_cells, DENIED_COLUMNS, FLAGGED_COLUMNS, ROUTE_COLUMNS, UNUSED_RESOURCE_COLUMNS,
+    UNUSED_USER_COLUMNS, USAGE_COLUMNS,
 };
 use super::{CliError, Exit};
 use crate::api::{
@@ -485,22 +486,11 @@ fn standing_chart(r: &StandingReport) -> Result<String, CliError> {
 
 fn standing_section(r: &StandingReport) -> Result<String, CliError> {
     let kinds = scan_kinds(r);
-    let mut header: Vec<String> = vec!["scan".into(), "at".into(), "total".into()];
-    header.extend(kinds.iter().cloned());
-    header.push("unread".into());
+    let header = scan_columns(&kinds);
     let rows: Vec<Vec<String>> = r
         .scans
         .iter()
-        .map(|s| {
-            let mut row = vec![s.id.to_string(), escape(&s.at), s.total.to_string()];
-            row.extend(
-                kinds
-                    .iter()
-                    .map(|k| s.counts.get(k).copied().unwrap_or(0).to_string()),
-            );
-            row.push(s.errors.to_string());
-            row
-        })
+        .map(|s| scan_cells(s, &kinds, escape))
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let numeric: Vec<&str> = header.iter().copied().filter(|h| *h != "at").collect();
@@ -565,21 +555,10 @@ fn denied_section(r: &DeniedReport) -> String {
         body.push_str(&html_table(&DENIED_COLUMNS, &rows, &["DENIALS"]));
     }
     if !r.flagged.is_empty() {
-        let rows: Vec<Vec<String>> = r
-            .flagged
-            .iter()
-            .map(|f| {
-                vec![
-                    escape(&f.user),
-                    f.alerts.to_string(),
-                    f.attempts.to_string(),
-                    escape(&f.last),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = r.flagged.iter().map(|f| flagged_cells(f, escape)).collect();
         body.push_str("<h3>Alerted (access_denied_repeatedly)</h3>\n");
         body.push_str(&html_table(
-            &["USER", "ALERTS", "ATTEMPTS", "LAST"],
+            &FLAGGED_COLUMNS,
             &rows,
             &["ALERTS", "ATTEMPTS"],
         ));

@@ -609,8 +609,8 @@ pub fn page(p: &Pages<'_>) -> Result<String, CliError> {
 }
 
 /// Writes `text` to `path`, mode 0640 (reports name people), replacing a
-/// regular file there; never through a symbolic link, never into anything
-/// but a regular file.
+/// regular file of the caller's there; never through a symbolic link,
+/// never into anything but a regular file with no other name.
 pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -645,8 +645,18 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
             _ => failed(e),
         })?;
     use std::os::unix::fs::MetadataExt;
-    if file.metadata().map_err(failed)?.uid() != nix::unistd::geteuid().as_raw() {
+    // What was opened, not what was looked at before: a file swapped in
+    // since, or another name of someone's file (a hard link, say to
+    // /etc/shadow for root), is refused before it is truncated.
+    let opened = file.metadata().map_err(failed)?;
+    if !opened.is_file() {
+        return Err(refused("not a regular file"));
+    }
+    if opened.uid() != nix::unistd::geteuid().as_raw() {
         return Err(refused("a file someone else owns"));
+    }
+    if opened.nlink() > 1 {
+        return Err(refused("a file with other names (hard links)"));
     }
     file.set_len(0).map_err(failed)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o640))
@@ -817,6 +827,12 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         let err = write_private(dir.path(), "x").unwrap_err();
         assert_eq!(err.exit, Exit::Conflict, "{}", err.message);
+        // Another name of a file (a hard link): left as it is.
+        let linked = dir.path().join("linked.html");
+        std::fs::hard_link(&target, &linked).unwrap();
+        let err = write_private(&linked, "evil").unwrap_err();
+        assert_eq!(err.exit, Exit::Conflict, "{}", err.message);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         // Someone else's file there (a shared directory): left as it is.
         let theirs = dir.path().join("theirs.html");
         std::fs::write(&theirs, "theirs").unwrap();

@@ -310,3 +310,75 @@ fn rules_files_run_by_name_and_same_names_all_run_etc_first() {
         ]
     );
 }
+
+#[test]
+fn escapes_are_read_as_javascript_reads_them() {
+    let cases: Vec<(&str, String, Found)> = vec![
+        (
+            "a granting string spelled with escapes",
+            rule(
+                "if (subject.user == 'a') return \"\\u0079es\";\n\
+                 if (subject.user == 'b') return '\\x79\\u{65}\\163';\n\
+                 if (subject.user == 'c') return \"auth_\\\n_self\".replace('_', '');\n\
+                 if (subject.user == 'd') return 'auth\\_self';",
+            ),
+            vec![
+                (2, Answer::Yes, named(&["unix-user:a"])),
+                (3, Answer::Yes, named(&["unix-user:b"])),
+                (4, Answer::Unread, named(&["unix-user:c"])),
+                (6, Answer::AuthSelf, named(&["unix-user:d"])),
+            ],
+        ),
+        (
+            "names spelled with escapes",
+            "polkit.add\\u0052ule(function(action, subject) {\n\
+             if (subject.user == 'bob') return \"yes\";\n\
+             return polkit.Result.\\u{59}ES;\n\
+             });\n"
+                .into(),
+            vec![
+                (2, Answer::Yes, named(&["unix-user:bob"])),
+                (3, Answer::Yes, None),
+            ],
+        ),
+        (
+            "an escaped newline is no line break",
+            rule("var s = \"a\\nb\";\nif (subject.user == 'e') return polkit.Result.YES;"),
+            vec![(3, Answer::Yes, named(&["unix-user:e"]))],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        assert_eq!(grants(&text), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_template_literals_substitutions_are_read_as_code() {
+    let cases: Vec<(&str, String, Found)> = vec![
+        (
+            "a result inside a substitution",
+            rule("if (subject.user == 'a') return `${polkit.Result.YES}`;"),
+            vec![(2, Answer::Yes, named(&["unix-user:a"]))],
+        ),
+        (
+            "a string built in a template",
+            rule("if (subject.user == 'b') return `y${'e'}s`;\nreturn `no`;"),
+            vec![(2, Answer::Unread, named(&["unix-user:b"]))],
+        ),
+        (
+            "a rule added inside a substitution, its braces nested",
+            "var x = `${polkit.addRule(function(action, subject) {\n\
+             if (subject.isInGroup(`ops`)) { return \"yes\"; }\n\
+             return {a: `}`}.a ? polkit.Result.NO : \"auth_self\";\n\
+             })}`;\n"
+                .into(),
+            vec![
+                (2, Answer::Yes, named(&["unix-group:ops"])),
+                (3, Answer::Unread, None),
+            ],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        assert_eq!(grants(&text), expected, "{name}");
+    }
+}

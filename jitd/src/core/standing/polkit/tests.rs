@@ -382,3 +382,39 @@ fn a_template_literals_substitutions_are_read_as_code() {
         assert_eq!(grants(&text), expected, "{name}");
     }
 }
+
+#[test]
+fn a_rule_added_where_the_scan_cannot_read_it_is_a_grant() {
+    let cases: Vec<(&str, &str, Found)> = vec![
+        (
+            "addRule called through call, apply or bind",
+            "polkit.addRule.call(polkit, function(action, subject) { return \"yes\"; });\n\
+             polkit[\"addRule\"].apply(polkit, [function(a, s) { return \"yes\"; }]);\n",
+            vec![(1, Answer::Unread, None), (2, Answer::Unread, None)],
+        ),
+        (
+            "an alias",
+            "var add = polkit.addRule.bind(polkit);\nadd(function(a, s) { return \"yes\"; });\n",
+            vec![(1, Answer::Unread, None)],
+        ),
+        (
+            "addRule's name computed",
+            "polkit[\"add\" + \"Rule\"](function(a, s) { return \"yes\"; });\n",
+            vec![(1, Answer::Unread, None)],
+        ),
+        (
+            "code made from a string",
+            "eval(\"polkit.addRule(function(a, s) { return 'yes'; })\");\n\
+             new Function(\"p\", \"p.addRule(function(a, s) { return 'yes'; })\")(polkit);\n",
+            vec![(1, Answer::Unread, None), (2, Answer::Unread, None)],
+        ),
+        (
+            "polkit indexed by a string is read as a member",
+            "polkit[\"log\"](\"hello\");\npolkit[\"addRule\"](function(a, s) { return polkit.Result.NO; });\n",
+            vec![],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        assert_eq!(grants(text), expected, "{name}");
+    }
+}

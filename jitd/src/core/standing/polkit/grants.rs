@@ -27,9 +27,7 @@
 
 use std::ops::Range;
 
-use super::js::{
-    closing, function_bodies, simple_statement_end, statement_end, tokens, Tok, Token,
-};
+use super::js::{closing, function_bodies, simple_statement_end, statement_end, Tok, Token};
 
 /// What a rule answers that needs no administrator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,9 +72,14 @@ pub struct Grant {
 }
 
 /// The grants of a `.rules` file.
+#[cfg(test)]
 pub fn rule_grants(text: &str) -> Vec<Grant> {
-    let tokens = tokens(text);
-    let script = Script::read(&tokens);
+    grants_in(&super::js::tokens(text))
+}
+
+/// The grants of a `.rules` file's tokens.
+pub(super) fn grants_in(tokens: &[Token]) -> Vec<Grant> {
+    let script = Script::read(tokens);
     let mut grants = script.result_mentions();
     grants.extend(script.unread_returns());
     grants.sort();

@@ -79,6 +79,13 @@ fn named(identities: &[&str]) -> Option<Vec<String>> {
     Some(identities.iter().map(|i| (*i).to_owned()).collect())
 }
 
+/// Each case's grants are what it expects (named in the failure).
+fn check(cases: Vec<(&str, impl AsRef<str>, Found)>) {
+    for (name, text, expected) in cases {
+        assert_eq!(grants(text.as_ref()), expected, "{name}");
+    }
+}
+
 /// A rule of one `addRule` whose function's body is `body`, from line 2.
 fn rule(body: &str) -> String {
     format!("polkit.addRule(function(action, subject) {{\n{body}\n}});\n")
@@ -182,9 +189,7 @@ fn yes_and_auth_self_grant_and_the_answers_needing_an_admin_do_not() {
             vec![(2, Answer::Yes, named(&["unix-user:bob"]))],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(&text), expected, "{name}");
-    }
+    check(cases);
 }
 
 #[test]
@@ -273,9 +278,7 @@ fn subjects_the_scan_cannot_name_are_a_grant_all_the_same() {
             vec![(1, Answer::AuthSelf, None), (2, Answer::Unread, None)],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(&text), expected, "{name}");
-    }
+    check(cases);
 }
 
 #[test]
@@ -347,9 +350,7 @@ fn escapes_are_read_as_javascript_reads_them() {
             vec![(3, Answer::Yes, named(&["unix-user:e"]))],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(&text), expected, "{name}");
-    }
+    check(cases);
 }
 
 #[test]
@@ -378,9 +379,7 @@ fn a_template_literals_substitutions_are_read_as_code() {
             ],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(&text), expected, "{name}");
-    }
+    check(cases);
 }
 
 #[test]
@@ -414,7 +413,5 @@ fn a_rule_added_where_the_scan_cannot_read_it_is_a_grant() {
             vec![],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(text), expected, "{name}");
-    }
+    check(cases);
 }

@@ -1,7 +1,14 @@
 //! JavaScript read at the level of its tokens, enough for polkit's rules:
-//! words, string literals and punctuation, comments and regular
-//! expressions left out, brackets matched, and where a statement ends as
-//! JavaScript ends it in the usual cases. Nothing is run or fully parsed.
+//! words, string literals and punctuation (escapes read as JavaScript
+//! reads them, a template literal as the sum of strings and expressions it
+//! computes), comments and regular expressions left out, brackets matched,
+//! and where a statement ends as JavaScript ends it in the usual cases.
+//! Nothing is run or fully parsed.
+//!
+//! A `/` after `)`, `]`, a value or a name divides, anywhere else it opens
+//! a regular expression: JavaScript decides some of these by the grammar
+//! (`if (x) /re/`), and a rule written to be misread there can hide code
+//! in what is taken for a regular expression or a string.
 //!
 //! Where it cannot be sure, a statement is taken to end early: a guard
 //! then covers less than it may, and what it guards counts as unguarded.

@@ -665,26 +665,50 @@ bench_scan() {
 }
 
 # --- Reports: each `jitctl report KIND --json` over a month of history ---
-# A month of requests on every route with their decisions, grants, sessions, ends and
-# break-glass cases (jit-bench seed --history, through jitd's store), 1,000,000 audit rows;
-# each report as root, against reading the same database without jitd (sqlite3 counting
-# the audit rows) and against `jitctl audit verify` (the chain over every row), same run.
+# A month of requests on every route with their decisions, grants (some never used, some of
+# those revoked for it), sessions, ends and break-glass cases, users denied without a grant
+# (coalesced as jitd writes them, alerts, a weekly flood past max_tracked) and an hourly
+# standing-privilege scan (jit-bench seed --history, through jitd's store), 1,000,000 audit
+# rows; each of the six reports and the HTML page of all six as root, against reading the
+# same database without jitd (sqlite3 counting the audit rows) and against `jitctl audit
+# verify` (the chain over every row), same run.
 bench_reports() {
-    local dir="$SANDBOX_DIR/reports" rows=${BENCH_REPORT_ROWS:-1000000}
+    local dir="$SANDBOX_DIR/reports" rows=${BENCH_REPORT_ROWS:-1000000} kind
     log "reports: seeding a month of history, $rows audit rows"
     seed --state-dir "$dir" --history --audit "$rows" >"$RESULTS/reports-seed.json"
     start_jitd "$dir"
-    local report="$BIN/jitctl report --since 31d"
+    local report="$BIN/jitctl report --since 31d" names=("jitctl audit verify (baseline)")
+    local cmds=("$BIN/jitctl audit verify --json") runs=() i before cpu=()
+    for kind in emergency mtta usage unused denied standing; do
+        names+=("jitctl report $kind --json") cmds+=("$report $kind --json")
+    done
+    names+=("jitctl report --html (all six)") cmds+=("$report --html $dir/report.html")
+    for i in "${!names[@]}"; do runs+=(-n "${names[$i]}" "${cmds[$i]}"); done
     log "reports: each report against sqlite3 and audit verify over the same database"
     hyperfine -N --warmup 2 --runs 10 --style basic --export-json "$RESULTS/reports.json" \
         -n "sqlite3 count(*) of the audit rows (baseline)" "sqlite3 $dir/jit.db 'SELECT count(*) FROM audit'" \
-        -n "jitctl audit verify (baseline)" "$BIN/jitctl audit verify --json" \
-        -n "jitctl report mtta --json" "$report mtta --json" \
-        -n "jitctl report usage --json" "$report usage --json" \
-        -n "jitctl report emergency --json" "$report emergency --json" \
-        -n "jitctl report --html" "$report --html $dir/report.html" >&2
-    # What the reports counted, for the record.
+        "${runs[@]}" >&2
+    # jitd's CPU time (user + system, all threads) per run of each, over 5 runs: what other
+    # load on the machine does not change.
+    for i in "${!names[@]}"; do
+        before=$(awk '{ print $14 + $15 }' "/proc/$JITD_PID/stat")
+        for _ in 1 2 3 4 5; do ${cmds[$i]} >/dev/null; done
+        cpu+=("$(jq -n --arg name "${names[$i]}" --argjson hz "$(getconf CLK_TCK)" \
+            --argjson ticks "$(awk -v b="$before" '{ print $14 + $15 - b }' "/proc/$JITD_PID/stat")" \
+            '{($name): ($ticks / $hz / 5)}')")
+    done
+    jq -s add <<<"${cpu[*]}" >"$RESULTS/reports-cpu.json"
+    # What the reports counted, for the record (against what the seeder wrote).
     $report mtta --json | jq '[.routes[] | {route, granted}]' >"$RESULTS/reports-mtta.json"
+    for kind in unused denied standing; do $report "$kind" --json >"$dir/$kind.json"; done
+    jq -n --slurpfile unused "$dir/unused.json" --slurpfile denied "$dir/denied.json" \
+        --slurpfile standing "$dir/standing.json" --argjson page "$(stat -c %s "$dir/report.html")" \
+        '$unused[0] as $u | $denied[0] as $d |
+         {grants: ([$u.resources[].grants] | add), unused: ([$u.resources[].unused] | add),
+          revoked_unused: ([$u.resources[].revoked_unused] | add), denials: $d.total,
+          denied_keys: ($d.attempts | length), flagged: ($d.flagged | length),
+          overflow_events: $d.overflow.events, scans: ($standing[0].scans | length), page_bytes: $page}' \
+        >"$RESULTS/reports-counted.json"
     stop_jitd
 }
 

@@ -1123,29 +1123,45 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             .map_or(f64::NAN, |r| f(r, &["median"]))
     };
     let (count, verify) = (median("sqlite3"), median("jitctl audit verify"));
+    let n = |key: &str| thousands(f(&seed, &[key]));
     writeln!(
         md,
         "\n## 14. Reports\n\n\
          `jit-bench seed --history`: a month of requests on every route (half auto, then owner, dual,\n\
-         break-glass, vendor; one owner request in fifty denied, one grant in seven revoked early) with\n\
-         their decisions, `granted` events, 0 to 4 sessions each (rows and events) and ends, through\n\
-         jitd's store: {} audit rows, {} requests, {} sessions. Each `jitctl report KIND --json --since\n\
-         31d` as root against jitd (which computes it on a read-only connection of its own), `hyperfine\n\
-         -N`, against `sqlite3` counting the audit rows and `jitctl audit verify` (the chain over every\n\
-         row), same run. Target: every report < 2 s.\n\n\
-         | Command | median | min | max | ratio to sqlite3 count | ratio to audit verify | target |\n\
-         |---|---|---|---|---|---|---|",
-        thousands(f(&seed, &["audit_rows"])),
-        thousands(f(&seed, &["requests"])),
-        thousands(f(&seed, &["sessions"])),
+         break-glass, vendor; one owner request in fifty denied, one grant in seven revoked early, one in\n\
+         five never used, revoked for it on two resources of eight) with their decisions, `granted`\n\
+         events, 0 to 4 sessions each (rows and events) and ends; a user denied without a grant before\n\
+         one request in eight (sudo, su, sshd; a third of them retrying, coalesced and alerted on as jitd\n\
+         writes them) and a flood past `max_tracked` once a week; a standing-privilege scan every hour;\n\
+         through jitd's store:\n\
+         {} audit rows, {} requests, {} sessions, {} grants never used\n\
+         ({} revoked for it), {} `access_denied*` rows counting {} denials ({} alerts),\n\
+         {} scans.\n\
+         Each `jitctl report KIND --json --since 31d` and the HTML page of all six (`--html`) as root\n\
+         against jitd (which computes each report on a read-only connection of its own, one at a\n\
+         time), `hyperfine -N`, against `sqlite3` counting the audit rows and `jitctl audit verify`\n\
+         (the chain over every row), same run. Target: every report < 2 s. jitd CPU: its user and\n\
+         system time (all threads) per run, over 5 more runs of each after hyperfine's.\n\n\
+         | Command | median | min | max | jitd CPU | ratio to sqlite3 count | ratio to audit verify | target |\n\
+         |---|---|---|---|---|---|---|---|",
+        n("audit_rows"),
+        n("requests"),
+        n("sessions"),
+        n("unused"),
+        n("revoked_unused"),
+        n("denial_rows"),
+        n("denials"),
+        n("alerts"),
+        n("scans"),
     )?;
+    let cpu = load(dir, "reports-cpu.json").unwrap_or_default();
     for r in &results {
         let name = r["command"].as_str().unwrap_or("?");
         let m = f(r, &["median"]);
         let is_report = name.starts_with("jitctl report");
         writeln!(
             md,
-            "| {} | {:.3} s | {:.3} s | {:.3} s | {:.2}x | {:.2}x | {} |",
+            "| {} | {:.3} s | {:.3} s | {:.3} s | {} | {:.2}x | {:.2}x | {} |",
             if is_report {
                 format!("**{name}**")
             } else {
@@ -1154,6 +1170,9 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             m,
             f(r, &["min"]),
             f(r, &["max"]),
+            cpu[name]
+                .as_f64()
+                .map_or(String::new(), |s| format!("{s:.3} s")),
             m / count,
             m / verify,
             if is_report {
@@ -1161,6 +1180,24 @@ fn reports_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
             } else {
                 ""
             },
+        )?;
+    }
+    if let Some(c) = load(dir, "reports-counted.json") {
+        let n = |key: &str| thousands(f(&c, &[key]));
+        writeln!(
+            md,
+            "\nThe reports counted {} grants, {} never used ({} revoked for it); {} denials\n\
+             of {} users and resources ({} users alerted on, {} overflow records); {} scans.\n\
+             The page is {} KB.",
+            n("grants"),
+            n("unused"),
+            n("revoked_unused"),
+            n("denials"),
+            n("denied_keys"),
+            n("flagged"),
+            n("overflow_events"),
+            n("scans"),
+            thousands(f(&c, &["page_bytes"]) / 1024.0),
         )?;
     }
     Ok(())

@@ -19,14 +19,15 @@
 //! (`Engine::write_oncall_changes`): broken and restored tell security.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{self, OFlag};
+use nix::fcntl::{self, AtFlags, OFlag};
 use nix::sys::stat::{self, FileStat, Mode};
 use thiserror::Error;
 
@@ -389,91 +390,108 @@ fn stamp_now(roster: &Roster) -> Option<Stamp> {
 /// Opens the directory, checks it and the directories above it, opens the
 /// file under it without following a link, checks it and reads it.
 fn read_checked(roster: &Roster) -> (Option<Stamp>, Result<Vec<u8>, Broken>) {
-    let dir = match open_dir(&roster.dir) {
-        Ok(dir) => dir,
+    let (fd, st, dir_st) = match open_file(roster) {
+        Ok(opened) => opened,
         Err(broken) => return (None, Err(broken)),
     };
+    let bytes = check_file(&roster.file, &st).and_then(|()| read_all(fd.into(), &roster.file));
+    (Some(Stamp::of(&st, &dir_st)), bytes)
+}
+
+/// The file, opened under its checked directory without following a link,
+/// with its `stat` and its directory's.
+fn open_file(roster: &Roster) -> Result<(OwnedFd, FileStat, FileStat), Broken> {
+    let path = || roster.file.clone();
+    let (dir, dir_st) = open_dir(&roster.dir)?;
     let flags = OFlag::O_RDONLY
         | OFlag::O_NOFOLLOW
         | OFlag::O_CLOEXEC
         | OFlag::O_NOCTTY
         // A FIFO put there must not hang the lookup: it is refused below.
         | OFlag::O_NONBLOCK;
-    let path = || roster.file.clone();
-    let fd = match fcntl::openat(&dir.0, roster.name.as_os_str(), flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return (None, Err(Broken::Missing(path()))),
-        Err(Errno::ELOOP) => return (None, Err(Broken::Symlink(path()))),
-        Err(e) => {
-            let error = e.desc().to_owned();
-            return (
-                None,
-                Err(Broken::Open {
-                    path: path(),
-                    error,
-                }),
-            );
-        }
-    };
-    let st = match stat::fstat(&fd) {
-        Ok(st) => st,
-        Err(e) => {
-            let error = e.desc().to_owned();
-            return (
-                None,
-                Err(Broken::Read {
-                    path: path(),
-                    error,
-                }),
-            );
-        }
-    };
-    let stamp = Some(Stamp::of(&st, &dir.1));
-    let checked = if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        Err(Broken::NotRegular(path()))
-    } else {
-        check_owner(&roster.file, &st, false)
-    };
-    let bytes = checked.and_then(|()| {
-        let mut bytes = Vec::new();
-        std::fs::File::from(fd)
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Broken::Read {
+    let fd = fcntl::openat(&dir, roster.name.as_os_str(), flags, Mode::empty()).map_err(
+        |e| match e {
+            Errno::ENOENT => Broken::Missing(path()),
+            Errno::ELOOP => Broken::Symlink(path()),
+            e => Broken::Open {
                 path: path(),
-                error: e.to_string(),
-            })?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(Broken::TooLarge { path: path() });
-        }
-        Ok(bytes)
-    });
-    (stamp, bytes)
+                error: e.desc().to_owned(),
+            },
+        },
+    )?;
+    let st = stat::fstat(&fd).map_err(|e| Broken::Read {
+        path: path(),
+        error: e.desc().to_owned(),
+    })?;
+    Ok((fd, st, dir_st))
 }
 
-/// The file's directory, opened and checked, with its `stat`; the
-/// directories above it checked by path.
-fn open_dir(dir: &Path) -> Result<(std::os::fd::OwnedFd, FileStat), Broken> {
-    let open_error = |e: Errno| Broken::Open {
-        path: dir.to_owned(),
+/// A regular file, root's and writable by root alone.
+fn check_file(path: &Path, st: &FileStat) -> Result<(), Broken> {
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Broken::NotRegular(path.to_owned()));
+    }
+    check_owner(path, st, false)
+}
+
+/// The whole file, at most [`MAX_FILE_BYTES`].
+fn read_all(file: std::fs::File, path: &Path) -> Result<Vec<u8>, Broken> {
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Broken::Read {
+            path: path.to_owned(),
+            error: e.to_string(),
+        })?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Broken::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The file's directory, with its `stat`: reached from `/` one directory
+/// at a time, each opened under the one before without following a link
+/// and checked on its descriptor before going below it, so that what is
+/// checked is the way the file is opened (a link on the way, which
+/// whoever owns the directory holding it could point anywhere, is
+/// refused). `O_PATH`: nothing is read from them.
+fn open_dir(dir: &Path) -> Result<(OwnedFd, FileStat), Broken> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let open_error = |path: &Path, e: Errno| Broken::Open {
+        path: path.to_owned(),
         error: e.desc().to_owned(),
     };
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let fd = fcntl::open(dir, flags, Mode::empty()).map_err(open_error)?;
-    let st = stat::fstat(&fd).map_err(open_error)?;
-    check_owner(dir, &st, false)?;
-    let real = std::fs::canonicalize(dir).map_err(|e| Broken::Open {
-        path: dir.to_owned(),
-        error: e.to_string(),
-    })?;
-    for above in real.ancestors().skip(1) {
-        let st = stat::stat(above).map_err(|e| Broken::Open {
-            path: above.to_owned(),
-            error: e.desc().to_owned(),
-        })?;
-        check_owner(above, &st, true)?;
+    let mut at = PathBuf::from("/");
+    let mut fd = fcntl::open(&at, flags, Mode::empty()).map_err(|e| open_error(&at, e))?;
+    let mut st = stat::fstat(&fd).map_err(|e| open_error(&at, e))?;
+    for part in dir.components() {
+        let name = match part {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Prefix(_) | Component::ParentDir | Component::Normal(_) => part.as_os_str(),
+        };
+        // Above the file's directory: sticky is enough (`/tmp`).
+        check_owner(&at, &st, true)?;
+        at.push(name);
+        fd = match fcntl::openat(&fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // A link opened with O_NOFOLLOW | O_DIRECTORY: ENOTDIR.
+            Err(Errno::ELOOP | Errno::ENOTDIR) if is_link(&fd, name) => {
+                return Err(Broken::Symlink(at))
+            }
+            Err(e) => return Err(open_error(&at, e)),
+        };
+        st = stat::fstat(&fd).map_err(|e| open_error(&at, e))?;
     }
+    check_owner(dir, &st, false)?;
     Ok((fd, st))
+}
+
+/// Whether `name` under `dir` is a symbolic link.
+fn is_link(dir: &OwnedFd, name: &OsStr) -> bool {
+    stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
 }
 
 /// Root-owned and writable by root alone: whoever else could write the

@@ -2,7 +2,8 @@
 //! the gate: logged at start, shown by `jitctl status` (read each time: the
 //! files change without telling jitd).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::core::pam_stack::{account_gate, at, late_session_move, JitArgs};
@@ -16,8 +17,17 @@ const PROBE_HOLDER: &str = "jit-probe";
 /// Every warning about the PAM stacks, in order.
 pub fn warnings() -> Vec<String> {
     let services = services();
-    let mut out = skip_warnings(&services);
-    out.extend(order_warnings(&services));
+    // Every service includes the same common-* files: each is read once.
+    let files = RefCell::new(HashMap::new());
+    let cached = |name: &str| {
+        files
+            .borrow_mut()
+            .entry(name.to_owned())
+            .or_insert_with(|| read(name))
+            .clone()
+    };
+    let mut out = skip_warnings(&services, &cached);
+    out.extend(order_warnings(&services, &cached));
     out
 }
 
@@ -40,10 +50,10 @@ fn services() -> Vec<String> {
 /// after it, a control under which its refusal does not deny: T41),
 /// naming the services. Deliberate choices (`audit_only`, `exempt=`,
 /// `targets=`) are not warned about.
-fn skip_warnings(services: &[String]) -> Vec<String> {
+fn skip_warnings(services: &[String], read: &impl Fn(&str) -> Option<String>) -> Vec<String> {
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for service in services {
-        let gate = account_gate(service, &read);
+        let gate = account_gate(service, read);
         let Some(line) = gate.lines.first() else {
             continue;
         };
@@ -70,10 +80,10 @@ fn skip_warnings(services: &[String]) -> Vec<String> {
 
 /// One line per place where a `pam_systemd.so` session line runs after
 /// pam_jit's, naming the services whose stacks do so.
-fn order_warnings(services: &[String]) -> Vec<String> {
+fn order_warnings(services: &[String], read: &impl Fn(&str) -> Option<String>) -> Vec<String> {
     let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for service in services {
-        if let Some(late) = late_session_move(service, &read) {
+        if let Some(late) = late_session_move(service, read) {
             found
                 .entry((at(&late.systemd), at(&late.jit)))
                 .or_default()

@@ -56,6 +56,28 @@ fn nothing_ran(ran: &Path, mark: &str, env: &Env) {
     );
 }
 
+/// alice's [`command`] through sudo, refused with nothing left running;
+/// what sudo said.
+#[track_caller]
+fn refused_sudo(env: &Env) -> Run {
+    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
+    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
+    assert_ne!(run.code, 0, "{run}");
+    nothing_ran(&ran, &mark, env);
+    run
+}
+
+/// What `jitctl status --json` warns about.
+fn status_warnings(env: &Env) -> Vec<String> {
+    let status = env.jitctl_json("sam", &["status", "--json"]);
+    status["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Reproduces the reported hole: alice stops her own sudo between the
 /// account check and the session hook, her grant is revoked, she resumes
 /// it. sudo was put into the grant's cgroup at the account check, so the
@@ -208,19 +230,13 @@ fn sudoers_without_the_account_check_is_still_gated_and_flagged() {
         &[("sudo", &stack)],
         &format!("Defaults !pam_acct_mgmt\n{SUDOERS}"),
     );
-    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
-    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
-    assert_ne!(run.code, 0, "{run}");
-    nothing_ran(&ran, &mark, &env);
+    refused_sudo(&env);
     let status = env.jitctl("sam", &["status"]).ok();
     assert!(status.stdout.contains("!pam_acct_mgmt"), "{status}");
-    let json = env.jitctl_json("sam", &["status", "--json"]);
-    let warnings = json["warnings"].as_array().cloned().unwrap_or_default();
+    let warnings = status_warnings(&env);
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().is_some_and(|w| w.contains("/etc/sudoers:1"))),
-        "{json:#}"
+        warnings.iter().any(|w| w.contains("/etc/sudoers:1")),
+        "{warnings:#?}"
     );
 }
 
@@ -237,11 +253,8 @@ fn an_expired_password_does_not_skip_the_account_check() {
         &format!("Defaults !pam_session\n{SUDOERS}"),
     );
     env.expire_password("alice");
-    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
-    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
-    assert_ne!(run.code, 0, "{run}");
+    let run = refused_sudo(&env);
     assert!(run.stderr.contains("jitctl request logs"), "{run}");
-    nothing_ran(&ran, &mark, &env);
 }
 
 /// The same stack with pam_jit's line after `@include common-account`, as
@@ -259,15 +272,14 @@ fn a_gate_an_expired_password_skips_is_flagged() {
         &format!("@include common-account\n{}", jit.join("\n")),
     ) + "\n";
     env.install_pam(&[("sudo", &stack)], SUDOERS);
-    let status = env.jitctl_json("sam", &["status", "--json"]);
-    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    let warnings = status_warnings(&env);
     assert!(
-        warnings.iter().any(|w| w.as_str().is_some_and(|w| {
+        warnings.iter().any(|w| {
             w.starts_with("pam_jit at /etc/pam.d/sudo:5 is skipped when the line at /etc/pam.d/common-account:")
                 && w.contains("returns new_authtok_reqd")
                 && w.contains("(for sudo)")
-        })),
-        "{status:#}"
+        }),
+        "{warnings:#?}"
     );
 }
 
@@ -461,13 +473,12 @@ fn a_session_moved_out_after_registration_is_flagged_moved_back_and_ends_with_it
         exec_line("session", &mover)
     );
     env.install_pam(&[("sudo", &stack)], SUDOERS);
-    let status = env.jitctl_json("sam", &["status", "--json"]);
-    let warnings = status["warnings"].as_array().cloned().unwrap_or_default();
+    let warnings = status_warnings(&env);
     assert!(
-        warnings.iter().any(|w| w.as_str().is_some_and(|w| {
-            w.contains("/etc/pam.d/sudo:8: pam_systemd.so") && w.contains("for sudo")
-        })),
-        "{status:#}"
+        warnings
+            .iter()
+            .any(|w| w.contains("/etc/pam.d/sudo:8: pam_systemd.so") && w.contains("for sudo")),
+        "{warnings:#?}"
     );
     let id = id_of(&env.request("alice", "logs", "30m", "late mover"));
     let (mark, holder) = (marked_sleep(), marked_sleep());
@@ -548,9 +559,6 @@ fn without_cgroup_v2_sessions_are_refused_with_a_reason() {
         "{status}"
     );
     env.request("alice", "logs", "30m", "no cgroups");
-    let (ran, mark) = (env.dir.path().join("ran"), marked_sleep());
-    let run = env.run_as("alice", "sh", &["-c", &command(&ran, &mark)]);
-    assert_ne!(run.code, 0, "{run}");
+    let run = refused_sudo(&env);
     assert!(run.stderr.contains("no cgroup v2"), "{run}");
-    nothing_ran(&ran, &mark, &env);
 }

@@ -28,7 +28,7 @@ fn clean_env(extra: &str) -> Env {
     env.private_system_dirs();
     env.private_run();
     for service in ["sudo", "sudo-i"] {
-        add_gate(&env, service, "i");
+        add_gate(&env, service, true);
     }
     env.ns_sh(
         "rm -f /etc/sudoers.d/* && rm -rf /root/.ssh \
@@ -46,12 +46,14 @@ fn clean_env(extra: &str) -> Env {
     env
 }
 
-/// pam_jit's account line in `/etc/pam.d/SERVICE`, before (`where_` `i`,
-/// as the README says) or after (`a`) Debian's `@include common-account`.
-fn add_gate(env: &Env, service: &str, where_: &str) {
+/// pam_jit's account line in `/etc/pam.d/SERVICE`, before Debian's
+/// `@include common-account` (as the README says) or after it.
+fn add_gate(env: &Env, service: &str, before: bool) {
     let gate = format!("account required {} {EXEMPT}", env.jit_args("sudo"));
+    // sed's command: insert before the line, or append after it.
+    let command = if before { "i" } else { "a" };
     env.ns_sh(&format!(
-        "sed -i '/^@include common-account/{where_} {gate}' /etc/pam.d/{service} \
+        "sed -i '/^@include common-account/{command} {gate}' /etc/pam.d/{service} \
          && grep -q pam_jit /etc/pam.d/{service}"
     ));
 }
@@ -101,7 +103,7 @@ fn a_namespace_where_the_gate_covers_everyone_has_no_standing_privilege() {
 fn a_gate_after_common_account_is_found_skipped_on_an_expired_password() {
     let mut env = clean_env("");
     env.ns_sh("sed -i '/pam_jit/d' /etc/pam.d/sudo-i");
-    add_gate(&env, "sudo-i", "a");
+    add_gate(&env, "sudo-i", false);
     env.start_jitd();
     let (_, scan) = scan_as(&env, "sam");
     let alice = scan["findings"]

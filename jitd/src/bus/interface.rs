@@ -790,8 +790,9 @@ impl Daemon {
         to_json(&self.run(move |e| e.verify_anchors(&who, &anchors)).await?)
     }
 
-    /// Report `kind` (emergency, mtta, usage) over the requests made since
-    /// `since` (Unix seconds), as JSON: for root, security and auditors.
+    /// Report `kind` (emergency, mtta, usage, unused, denied, standing)
+    /// over the window from `since` (Unix seconds) to now, as JSON: for
+    /// root, security and auditors.
     /// It runs on a read-only connection of its own, one report at a time,
     /// off the engine's lock.
     #[zbus(out_args("report"))]

@@ -356,15 +356,17 @@ pub enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Reports: break-glass grants, time to access against the SLA, granted against used time.
+    /// Reports: break-glass grants, time to access against the SLA, granted against used time,
+    /// unused grants, access denied, standing privileges.
     ///
     /// For root, security and auditors (the jit-audit group); as tables, JSON, or one HTML
-    /// page with charts. Each covers the requests made within --since.
+    /// page with charts. Each covers the requests made (denials, scans written) within --since.
     Report {
         /// Which report (none with --html: the page holds every one).
         #[arg(value_enum, required_unless_present = "html")]
         kind: Option<ReportArg>,
-        /// Over the requests made within this long (e.g. 7days; default 30days).
+        /// Over the requests made (denials, scans written) within this long (e.g. 7days;
+        /// default 30days).
         #[arg(long, value_name = "DUR", value_parser = duration)]
         since: Option<Duration>,
         /// Write every report into FILE: one self-contained HTML page (inline charts, no

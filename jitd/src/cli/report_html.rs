@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::reports::{
-    denied_cells, overflow_line, percent, route_cells, scan_kinds, secs, standing_summary,
-    unused_resource_cells, unused_user_cells, usage_cells, DENIED_COLUMNS, ROUTE_COLUMNS,
-    UNUSED_RESOURCE_COLUMNS, UNUSED_USER_COLUMNS, USAGE_COLUMNS,
+    count_of, denied_cells, flagged_cells, overflow_line, percent, route_cells, scan_cells,
+    scan_columns, scan_kinds, secs, standing_summary, unused_resource_cells, unused_user_cells,
+    usage_cells, DENIED_COLUMNS, FLAGGED_COLUMNS, ROUTE_COLUMNS, UNUSED_RESOURCE_COLUMNS,
+    UNUSED_USER_COLUMNS, USAGE_COLUMNS,
 };
 use super::{CliError, Exit};
 use crate::api::{
@@ -485,22 +486,11 @@ fn standing_chart(r: &StandingReport) -> Result<String, CliError> {
 
 fn standing_section(r: &StandingReport) -> Result<String, CliError> {
     let kinds = scan_kinds(r);
-    let mut header: Vec<String> = vec!["scan".into(), "at".into(), "total".into()];
-    header.extend(kinds.iter().cloned());
-    header.push("unread".into());
+    let header = scan_columns(&kinds);
     let rows: Vec<Vec<String>> = r
         .scans
         .iter()
-        .map(|s| {
-            let mut row = vec![s.id.to_string(), escape(&s.at), s.total.to_string()];
-            row.extend(
-                kinds
-                    .iter()
-                    .map(|k| s.counts.get(k).copied().unwrap_or(0).to_string()),
-            );
-            row.push(s.errors.to_string());
-            row
-        })
+        .map(|s| scan_cells(s, &kinds, escape))
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let numeric: Vec<&str> = header.iter().copied().filter(|h| *h != "at").collect();
@@ -565,21 +555,10 @@ fn denied_section(r: &DeniedReport) -> String {
         body.push_str(&html_table(&DENIED_COLUMNS, &rows, &["DENIALS"]));
     }
     if !r.flagged.is_empty() {
-        let rows: Vec<Vec<String>> = r
-            .flagged
-            .iter()
-            .map(|f| {
-                vec![
-                    escape(&f.user),
-                    f.alerts.to_string(),
-                    f.attempts.to_string(),
-                    escape(&f.last),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = r.flagged.iter().map(|f| flagged_cells(f, escape)).collect();
         body.push_str("<h3>Alerted (access_denied_repeatedly)</h3>\n");
         body.push_str(&html_table(
-            &["USER", "ALERTS", "ATTEMPTS", "LAST"],
+            &FLAGGED_COLUMNS,
             &rows,
             &["ALERTS", "ATTEMPTS"],
         ));
@@ -587,7 +566,11 @@ fn denied_section(r: &DeniedReport) -> String {
     if let Some(line) = overflow_line(r) {
         let _ = writeln!(body, "<p>{}</p>", escape(&line));
     }
-    let _ = writeln!(body, "<p>{} denials in all.</p>", r.total);
+    let _ = writeln!(
+        body,
+        "<p>{} in all.</p>",
+        count_of(r.total, "denial", "denials")
+    );
     format!(
         "<section id=\"denied\">\n<h2>Access attempted without a grant</h2>\n\
          <p class=\"note\">pam_jit's account checks without a grant (access_denied events, \
@@ -626,8 +609,8 @@ pub fn page(p: &Pages<'_>) -> Result<String, CliError> {
 }
 
 /// Writes `text` to `path`, mode 0640 (reports name people), replacing a
-/// regular file there; never through a symbolic link, never into anything
-/// but a regular file.
+/// regular file of the caller's there; never through a symbolic link,
+/// never into anything but a regular file with no other name.
 pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -662,8 +645,18 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
             _ => failed(e),
         })?;
     use std::os::unix::fs::MetadataExt;
-    if file.metadata().map_err(failed)?.uid() != nix::unistd::geteuid().as_raw() {
+    // What was opened, not what was looked at before: a file swapped in
+    // since, or another name of someone's file (a hard link, say to
+    // /etc/shadow for root), is refused before it is truncated.
+    let opened = file.metadata().map_err(failed)?;
+    if !opened.is_file() {
+        return Err(refused("not a regular file"));
+    }
+    if opened.uid() != nix::unistd::geteuid().as_raw() {
         return Err(refused("a file someone else owns"));
+    }
+    if opened.nlink() > 1 {
+        return Err(refused("a file with other names (hard links)"));
     }
     file.set_len(0).map_err(failed)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o640))
@@ -834,6 +827,12 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         let err = write_private(dir.path(), "x").unwrap_err();
         assert_eq!(err.exit, Exit::Conflict, "{}", err.message);
+        // Another name of a file (a hard link): left as it is.
+        let linked = dir.path().join("linked.html");
+        std::fs::hard_link(&target, &linked).unwrap();
+        let err = write_private(&linked, "evil").unwrap_err();
+        assert_eq!(err.exit, Exit::Conflict, "{}", err.message);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         // Someone else's file there (a shared directory): left as it is.
         let theirs = dir.path().join("theirs.html");
         std::fs::write(&theirs, "theirs").unwrap();

@@ -99,12 +99,14 @@ pub(super) fn percent(share: Option<f64>) -> String {
     share.map_or("-".into(), |s| format!("{:.1}%", s * 100.0))
 }
 
-fn heading(what: &str, from: &str, to: &str) -> String {
-    format!("{what}, requests made from {from} to {to}\n\n")
+/// A report's first line: what it shows, and what the window counted
+/// (`requests made`, `denials`, `scans`) from when to when.
+fn heading(what: &str, counted: &str, from: &str, to: &str) -> String {
+    format!("{what}, {counted} from {from} to {to}\n\n")
 }
 
 pub fn emergency_text(r: &EmergencyReport) -> String {
-    let mut out = heading("Break-glass grants", &r.from, &r.to);
+    let mut out = heading("Break-glass grants", "requests made", &r.from, &r.to);
     if r.grants.is_empty() {
         out.push_str("No break-glass grants.\n");
         return out;
@@ -170,8 +172,8 @@ pub fn emergency_text(r: &EmergencyReport) -> String {
         .filter(|g| !g.awaiting_reviews.is_empty())
         .count();
     out.push_str(&format!(
-        "\n{} grants: {overdue} justification overdue, {unreviewed} awaiting a review.\n",
-        r.grants.len()
+        "\n{}: {overdue} justification overdue, {unreviewed} awaiting a review.\n",
+        count_of(r.grants.len() as u64, "grant", "grants")
     ));
     out
 }
@@ -223,7 +225,7 @@ fn terminal(text: &str) -> String {
 }
 
 pub fn mtta_text(r: &MttaReport) -> String {
-    let mut out = heading("Time to access", &r.from, &r.to);
+    let mut out = heading("Time to access", "requests made", &r.from, &r.to);
     let rows = r.routes.iter().map(|t| route_cells(t, terminal)).collect();
     out.push_str(&table(&ROUTE_COLUMNS, rows));
     out.push_str(
@@ -263,7 +265,7 @@ pub(super) fn usage_cells(u: &ResourceUsage, text: impl Fn(&str) -> String) -> V
 }
 
 pub fn usage_text(r: &UsageReport) -> String {
-    let mut out = heading("Granted against used time", &r.from, &r.to);
+    let mut out = heading("Granted against used time", "requests made", &r.from, &r.to);
     if r.resources.is_empty() {
         out.push_str("No grants.\n");
         return out;
@@ -317,7 +319,7 @@ pub(super) fn unused_user_cells(
 }
 
 pub fn unused_text(r: &UnusedReport) -> String {
-    let mut out = heading("Unused grants", &r.from, &r.to);
+    let mut out = heading("Unused grants", "requests made", &r.from, &r.to);
     if r.resources.is_empty() {
         out.push_str("No grants.\n");
         return out;
@@ -342,8 +344,9 @@ pub fn unused_text(r: &UnusedReport) -> String {
         .iter()
         .fold((0, 0), |(g, u), x| (g + x.grants, u + x.unused));
     out.push_str(&format!(
-        "\n{unused} of {grants} grants never used (no session); REVOKED UNUSED: of them, \
-         revoked by jitd for non-use (revoke_unused_after).\n"
+        "\n{unused} of {} never used (no session); REVOKED UNUSED: of them, \
+         revoked by jitd for non-use (revoke_unused_after).\n",
+        count_of(grants, "grant", "grants")
     ));
     out
 }
@@ -369,15 +372,38 @@ pub(super) fn denied_cells(
     ]
 }
 
+/// The columns of `denied`'s alerted users ([`flagged_cells`]).
+pub(super) const FLAGGED_COLUMNS: [&str; 4] = ["USER", "ALERTS", "ATTEMPTS", "LAST"];
+
+pub(super) fn flagged_cells(
+    f: &crate::api::FlaggedUser,
+    text: impl Fn(&str) -> String,
+) -> Vec<String> {
+    vec![
+        text(&f.user),
+        f.alerts.to_string(),
+        f.attempts.to_string(),
+        text(&f.last),
+    ]
+}
+
+/// `n` and what it counts, plural unless `n` is 1.
+pub(super) fn count_of(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The line on denials counted past `max_tracked`, if any.
 pub(super) fn overflow_line(r: &DeniedReport) -> Option<String> {
     let o = &r.overflow;
     (o.events > 0).then(|| {
         format!(
-            "{} more denials counted together past max_tracked ({} access_denied_overflow \
-             events, {} to {}).",
-            o.count,
-            o.events,
+            "{} counted together past max_tracked ({}, {} to {}).",
+            count_of(o.count, "more denial", "more denials"),
+            count_of(
+                o.events,
+                "access_denied_overflow event",
+                "access_denied_overflow events"
+            ),
             o.first.as_deref().unwrap_or("-"),
             o.last.as_deref().unwrap_or("-"),
         )
@@ -385,8 +411,12 @@ pub(super) fn overflow_line(r: &DeniedReport) -> Option<String> {
 }
 
 pub fn denied_text(r: &DeniedReport) -> String {
-    let mut out = heading("Access attempted without a grant", &r.from, &r.to)
-        .replace(", requests made from", ", denials from");
+    let mut out = heading(
+        "Access attempted without a grant",
+        "denials",
+        &r.from,
+        &r.to,
+    );
     if r.attempts.is_empty() && r.overflow.events == 0 {
         out.push_str("No denials.\n");
         return out;
@@ -402,21 +432,17 @@ pub fn denied_text(r: &DeniedReport) -> String {
         let rows = r
             .flagged
             .iter()
-            .map(|f| {
-                vec![
-                    terminal(&f.user),
-                    f.alerts.to_string(),
-                    f.attempts.to_string(),
-                    f.last.clone(),
-                ]
-            })
+            .map(|f| flagged_cells(f, terminal))
             .collect();
-        out.push_str(&table(&["USER", "ALERTS", "ATTEMPTS", "LAST"], rows));
+        out.push_str(&table(&FLAGGED_COLUMNS, rows));
     }
     if let Some(line) = overflow_line(r) {
         out.push_str(&format!("\n{line}\n"));
     }
-    out.push_str(&format!("\n{} denials in all.\n", r.total));
+    out.push_str(&format!(
+        "\n{} in all.\n",
+        count_of(r.total, "denial", "denials")
+    ));
     out
 }
 
@@ -456,29 +482,45 @@ pub(super) fn scan_kinds(r: &StandingReport) -> Vec<String> {
     kinds
 }
 
+/// The columns of `standing`, one row a scan ([`scan_cells`]), one
+/// column a kind of `kinds` ([`scan_kinds`]).
+pub(super) fn scan_columns(kinds: &[String]) -> Vec<String> {
+    let mut columns: Vec<String> = vec!["scan".into(), "at".into(), "total".into()];
+    columns.extend(kinds.iter().cloned());
+    columns.push("unread".into());
+    columns
+}
+
+/// One scan's row of `standing`: its count of each of `kinds`.
+pub(super) fn scan_cells(
+    s: &crate::api::ScanPoint,
+    kinds: &[String],
+    text: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut row = vec![s.id.to_string(), text(&s.at), s.total.to_string()];
+    row.extend(
+        kinds
+            .iter()
+            .map(|k| s.counts.get(k).copied().unwrap_or(0).to_string()),
+    );
+    row.push(s.errors.to_string());
+    row
+}
+
 pub fn standing_text(r: &StandingReport) -> String {
-    let mut out = heading("Standing privileges", &r.from, &r.to)
-        .replace(", requests made from", ", scans from");
+    let mut out = heading("Standing privileges", "scans", &r.from, &r.to);
     out.push_str(&standing_summary(r));
     out.push('\n');
     if !r.scans.is_empty() {
         let kinds = scan_kinds(r);
-        let mut header: Vec<String> = vec!["SCAN".into(), "AT".into(), "TOTAL".into()];
-        header.extend(kinds.iter().map(|k| k.to_uppercase()));
-        header.push("UNREAD".into());
+        let header: Vec<String> = scan_columns(&kinds)
+            .iter()
+            .map(|c| terminal(c).to_uppercase())
+            .collect();
         let rows = r
             .scans
             .iter()
-            .map(|s| {
-                let mut row = vec![s.id.to_string(), s.at.clone(), s.total.to_string()];
-                row.extend(
-                    kinds
-                        .iter()
-                        .map(|k| s.counts.get(k).copied().unwrap_or(0).to_string()),
-                );
-                row.push(s.errors.to_string());
-                row
-            })
+            .map(|s| scan_cells(s, &kinds, terminal))
             .collect();
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         out.push('\n');
@@ -488,4 +530,77 @@ pub fn standing_text(r: &StandingReport) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::reports::{
+        denied, emergency, unused, DeniedEvent, EmergencyRow, UnusedCount, Window,
+    };
+
+    fn overflow(counts: &[u64]) -> DeniedReport {
+        let events: Vec<DeniedEvent> = counts
+            .iter()
+            .map(|&count| DeniedEvent::Overflow {
+                count,
+                first: 10,
+                last: 20,
+            })
+            .collect();
+        denied(&events, Window { from: 0, to: 86400 })
+    }
+
+    #[test]
+    fn the_denied_report_counts_in_the_singular_for_one() {
+        let one = denied_text(&overflow(&[1]));
+        assert!(
+            one.contains(
+                "1 more denial counted together past max_tracked (1 access_denied_overflow event, "
+            ),
+            "{one}"
+        );
+        assert!(one.contains("\n1 denial in all.\n"), "{one}");
+        let two = denied_text(&overflow(&[3, 4]));
+        assert!(
+            two.contains("7 more denials counted together past max_tracked (2 access_denied_overflow events, "),
+            "{two}"
+        );
+        assert!(two.contains("\n7 denials in all.\n"), "{two}");
+    }
+
+    #[test]
+    fn the_emergency_and_unused_reports_count_in_the_singular_for_one() {
+        let window = Window { from: 0, to: 86400 };
+        let grant = EmergencyRow {
+            id: 1,
+            user: "alice".into(),
+            uid: 61001,
+            resource: "logs".into(),
+            state: "expired".into(),
+            reason: "fire".into(),
+            requested_at: 0,
+            granted_at: Some(0),
+            duration_secs: 600,
+            case: None,
+        };
+        let one = emergency_text(&emergency(vec![grant], window));
+        assert!(
+            one.contains("\n1 grant: 0 justification overdue, 1 awaiting a review.\n"),
+            "{one}"
+        );
+        let count = UnusedCount {
+            resource: "logs".into(),
+            user: "alice".into(),
+            uid: 61001,
+            grants: 1,
+            unused: 1,
+            revoked_unused: 0,
+        };
+        let one = unused_text(&unused(&[count], window));
+        assert!(
+            one.contains("\n1 of 1 grant never used (no session); "),
+            "{one}"
+        );
+    }
 }

@@ -22,9 +22,12 @@ pub fn valid_account_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
 }
 
-/// `t` as RFC 3339 UTC, to the second (times before the epoch show as the epoch).
+/// `t` as RFC 3339 UTC, to the second (times before the epoch show as the
+/// epoch, times after 9999 as its last second: humantime fails past it, and
+/// `to_string` would panic on a start a caller gave).
 pub fn rfc3339(t: UnixTime) -> String {
-    let secs = u64::try_from(t).unwrap_or(0);
+    const LAST: u64 = 253_402_300_799;
+    let secs = u64::try_from(t).unwrap_or(0).min(LAST);
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 

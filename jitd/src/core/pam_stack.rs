@@ -357,17 +357,12 @@ pub enum Reached {
 pub struct Walked {
     pub module: Module,
     pub reached: Reached,
-    /// Reached after a line whose failure makes the stack fail whatever
-    /// follows (`required pam_deny.so`): it denies everyone anyway.
-    pub failed_before: Option<Place>,
 }
 
 /// A phase of a stack, walked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Walk {
     pub lines: Vec<Walked>,
-    /// The stack fails for everyone but root: the line that made it fail.
-    pub denied_by: Option<Place>,
 }
 
 /// Modules that fail for a holder who is not root wherever they run.
@@ -389,11 +384,8 @@ pub fn walk(service: &str, phase: &str, read: &impl Fn(&str) -> Option<String>) 
 
 fn walked(entries: &[Entry]) -> Walk {
     let mut lines = Vec::new();
-    let denied_by = match walk_entries(entries, None, &mut lines) {
-        End::Denied(place) => Some(place),
-        End::Through | End::Skipped(_) => None,
-    };
-    Walk { lines, denied_by }
+    walk_entries(entries, &mut lines);
+    Walk { lines }
 }
 
 /// How a stack (or substack) walk ended.
@@ -406,18 +398,17 @@ enum End {
     Denied(Place),
 }
 
-fn walk_entries(entries: &[Entry], outer_failed: Option<&Place>, out: &mut Vec<Walked>) -> End {
+fn walk_entries(entries: &[Entry], out: &mut Vec<Walked>) -> End {
     let mut failed: Option<Place> = None;
     let mut i = 0;
     let end = loop {
         let Some(entry) = entries.get(i) else {
             break End::Through;
         };
-        let before = failed.as_ref().or(outer_failed);
         let module = match entry {
             Entry::Substack(inner) => {
                 // Counted as one `required` module in its parent.
-                if let End::Denied(place) = walk_entries(inner, before, out) {
+                if let End::Denied(place) = walk_entries(inner, out) {
                     failed.get_or_insert(place);
                 }
                 i += 1;
@@ -428,7 +419,6 @@ fn walk_entries(entries: &[Entry], outer_failed: Option<&Place>, out: &mut Vec<W
         out.push(Walked {
             module: module.clone(),
             reached: Reached::Yes,
-            failed_before: before.cloned(),
         });
         let value = if fails_for_users(&module.module) {
             THEIR_FAILURE
@@ -481,7 +471,6 @@ fn mark(entry: &Entry, reached: &Reached, out: &mut Vec<Walked>) {
     out.extend(modules.into_iter().map(|module| Walked {
         module,
         reached: reached.clone(),
-        failed_before: None,
     }));
 }
 
@@ -1364,7 +1353,6 @@ mod tests {
         );
         let walk = walk_of("auth requisite pam_deny.so\nauth required pam_wheel.so\n");
         assert!(matches!(walk.lines[1].reached, Reached::DeniedBy(_)));
-        assert!(walk.denied_by.is_some());
     }
 
     fn walk_of(text: &'static str) -> Walk {

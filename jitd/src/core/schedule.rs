@@ -139,6 +139,20 @@ mod tests {
     }
 
     #[test]
+    fn a_start_past_the_year_9999_is_too_far_not_a_panic() {
+        let within = Duration::from_secs(30 * 24 * 3600);
+        for start in [253_402_300_800, UnixTime::MAX] {
+            assert_eq!(
+                check_start(start, NOW, within),
+                Err(WorkflowError::StartTooFar {
+                    start: "9999-12-31T23:59:59Z".into(),
+                    within: "30days".into(),
+                })
+            );
+        }
+    }
+
+    #[test]
     fn a_scheduled_request_pends_until_a_while_into_its_window() {
         let ttl = Duration::from_secs(HOUR as u64);
         assert_eq!(lapse_at(NOW, None, ttl), NOW + HOUR);

@@ -7,10 +7,12 @@ use std::os::unix::fs::PermissionsExt;
 use super::*;
 use crate::clock::SystemClock;
 
-const ALICE: &str = "alice 2026-12-06T22:00:00+01:00 2026-12-07T06:00:00+01:00\n";
-const BOB: &str = "bob   2026-12-06T22:00:00+01:00 2026-12-07T06:00:00+01:00\n";
-/// Inside both shifts.
-const NIGHT: UnixTime = 1_796_600_000;
+/// Shifts long past: `status` asks about the wall clock's now, which must
+/// be in none of them (in 2026-12-06's, the status test failed).
+const ALICE: &str = "alice 2016-12-06T22:00:00+01:00 2016-12-07T06:00:00+01:00\n";
+const BOB: &str = "bob   2016-12-06T22:00:00+01:00 2016-12-07T06:00:00+01:00\n";
+/// Inside both shifts (2016-12-06T23:33:20Z).
+const NIGHT: UnixTime = 1_481_067_200;
 
 /// A time source ahead of the files' times, so that a file just written
 /// is not "racy" ([`RACY`]): what the stamp alone notices is tested.
@@ -248,6 +250,38 @@ fn links_fifos_and_directories_are_not_schedules() {
     fs::create_dir(f.file()).unwrap();
     assert!(!f.on_call("alice"));
     assert!(f.problem().unwrap().ends_with("not a regular file"));
+}
+
+#[test]
+fn a_link_on_the_way_to_the_file_is_not_followed() {
+    // Root's directories and a safe file, reached through a link: whoever
+    // owns the directory holding a link (a user's entry in /tmp) could
+    // point it at any directory of root's.
+    let top = tempfile::tempdir().unwrap();
+    let real = top.path().join("real");
+    fs::create_dir_all(real.join("sub")).unwrap();
+    write(&real.join("primary.shifts"), ALICE);
+    write(&real.join("sub/primary.shifts"), ALICE);
+    let linked = top.path().join("linked");
+    std::os::unix::fs::symlink(&real, &linked).unwrap();
+    let look = |file: PathBuf| {
+        let config = BTreeMap::from([("primary".to_owned(), OnCallSchedule { file })]);
+        let rosters = Rosters::new(&config, Arc::new(Ahead));
+        let on_call = rosters.is_on_call("primary", "alice", NIGHT);
+        (on_call, rosters.status().remove(0).problem)
+    };
+    assert_eq!(look(real.join("primary.shifts")), (true, None));
+    assert_eq!(look(real.join("sub/primary.shifts")), (true, None));
+    let refused = Some(format!(
+        "{}: a symbolic link (not followed)",
+        linked.display()
+    ));
+    // The file's own directory a link, and one above it.
+    assert_eq!(
+        look(linked.join("primary.shifts")),
+        (false, refused.clone())
+    );
+    assert_eq!(look(linked.join("sub/primary.shifts")), (false, refused));
 }
 
 #[test]

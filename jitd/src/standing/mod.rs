@@ -368,21 +368,18 @@ fn polkit_facts(host: &Host, config: &PolkitConfig) -> PolkitFacts {
                 continue;
             }
         };
-        facts.identities.extend(
-            polkit::rule_identities(&text)
-                .into_iter()
-                .map(|i| (file.clone(), i)),
-        );
+        let (identities, grants) = polkit::read_rules(&text);
+        facts
+            .identities
+            .extend(identities.into_iter().map(|i| (file.clone(), i)));
         let before_gate = gate_at.is_none_or(|gate| at <= gate);
-        facts.grants.extend(
-            polkit::rule_grants(&text)
-                .into_iter()
-                .map(|grant| RuleGrant {
-                    file: file.clone(),
-                    before_gate,
-                    grant,
-                }),
-        );
+        facts
+            .grants
+            .extend(grants.into_iter().map(|grant| RuleGrant {
+                file: file.clone(),
+                before_gate,
+                grant,
+            }));
     }
     // The local authority: the last file that sets AdminIdentities wins.
     let mut local = None;

@@ -50,6 +50,28 @@ const DENIED_EVENTS: &str = "SELECT event, at,
      WHERE event LIKE 'access_denied%' AND at BETWEEN ?1 AND ?2
      ORDER BY at, id";
 
+/// The union of a grant's sessions within its span, from sessions given
+/// in the order they opened: each adds what it covers beyond the furthest
+/// end before it (`reach`), all clipped to the span (clipping keeps the
+/// order, so the reach clips too).
+#[derive(Clone, Copy, Debug, Default)]
+struct Covered {
+    secs: u64,
+    reach: Option<UnixTime>,
+}
+
+impl Covered {
+    /// A session from `opened` to `closed` of a grant held from `start`
+    /// to `stop`.
+    fn add(&mut self, opened: UnixTime, closed: UnixTime, (start, stop): (UnixTime, UnixTime)) {
+        let from = opened
+            .max(start)
+            .max(self.reach.unwrap_or(opened).min(stop));
+        self.secs += u64::try_from(closed.min(stop) - from).unwrap_or(0);
+        self.reach = Some(self.reach.map_or(closed, |r| r.max(closed)));
+    }
+}
+
 impl Reports {
     /// Opens the database the engine has already created and migrated.
     pub fn open(state_dir: &Path) -> Result<Reports> {
@@ -142,10 +164,11 @@ impl Reports {
     /// is not waiting for access), with
     /// those that waited for their holder's second factor (approved first,
     /// `awaiting_activation`) and how long; the others, waiting or not
-    /// granted.
+    /// granted. `t` is materialized: inlined, its two subqueries ran again
+    /// for each use of their columns (a quarter more CPU over a month).
     pub fn access_counts(&self, w: Window) -> Result<AccessCounts> {
         let mut stmt = self.conn.prepare(&format!(
-            "WITH t AS (
+            "WITH t AS MATERIALIZED (
                 SELECT r.route, r.state, r.requested_at, {GRANTED_AT} AS granted_at,
                        (SELECT min(a.at) FROM audit a
                         WHERE a.request = r.id AND a.event = 'awaiting_activation') AS approved_at,
@@ -211,66 +234,104 @@ impl Reports {
     /// much of that its sessions covered (overlapping sessions counted once;
     /// a session counts for at least a second, as times are whole seconds;
     /// one still open, until `now`).
+    ///
+    /// Two reads and a merge: the grants, then their sessions in the order
+    /// of `sessions_grant` (grant, opening time), so each grant's union is
+    /// one pass without a sort ([`Covered`]). The same union as a window
+    /// function in SQL took 3x the CPU over a month of 1,000,000 audit
+    /// rows (BENCHMARKS.md, 14).
     pub fn grant_use(&self, w: Window, now: UnixTime) -> Result<Vec<GrantUse>> {
-        // The sessions' union per grant in one pass over `sessions_grant`
-        // (grant, opened_at), no sort: each session adds what it covers
-        // beyond the furthest end before it (`reach`), all within the
-        // grant's span (clipping keeps the order, so the reach clips too).
+        struct Held {
+            id: RequestId,
+            resource: String,
+            start: UnixTime,
+            stop: UnixTime,
+        }
         let mut stmt = self.conn.prepare(&format!(
-            "WITH g AS MATERIALIZED (
-                SELECT r.id, r.resource, {GRANTED_AT} AS start,
-                       CASE WHEN r.state = 'active' THEN min(coalesce(r.expires_at, ?3), ?3)
-                            ELSE min(coalesce(r.ended_at, r.expires_at),
-                                     coalesce(r.expires_at, r.ended_at)) END AS stop
-                FROM requests r
-                WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
-                  AND r.state IN ('active', 'expired', 'revoked')
-             ),
-             o AS (
-                SELECT grant_id, opened_at AS a,
-                       max(coalesce(closed_at, ?3), opened_at + 1) AS b,
-                       max(max(coalesce(closed_at, ?3), opened_at + 1)) OVER (
-                           PARTITION BY grant_id ORDER BY opened_at
-                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-                FROM sessions WHERE grant_id >= (SELECT coalesce(min(id), 0) FROM g)
-             ),
-             u AS (
-                SELECT o.grant_id AS id,
-                       sum(max(0, min(o.b, g.stop)
-                                  - max(o.a, g.start, min(coalesce(o.reach, o.a), g.stop)))) AS used
-                FROM o JOIN g ON g.id = o.grant_id GROUP BY o.grant_id
-             )
-             SELECT g.resource, max(0, g.stop - g.start), coalesce(u.used, 0)
-             FROM g LEFT JOIN u ON u.id = g.id
-             WHERE g.start IS NOT NULL AND g.stop IS NOT NULL"
+            "SELECT r.id, r.resource, {GRANTED_AT},
+                    CASE WHEN r.state = 'active' THEN min(coalesce(r.expires_at, ?3), ?3)
+                         ELSE min(coalesce(r.ended_at, r.expires_at),
+                                  coalesce(r.expires_at, r.ended_at)) END
+             FROM requests r
+             WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
+               AND r.state IN ('active', 'expired', 'revoked')"
         ))?;
         let rows = stmt.query_map(params![w.from, w.to, now], |r| {
-            Ok(GrantUse {
-                resource: r.get(0)?,
-                granted_secs: r.get(1)?,
-                used_secs: r.get(2)?,
-            })
+            Ok((
+                r.get::<_, RequestId>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<UnixTime>>(2)?,
+                r.get::<_, Option<UnixTime>>(3)?,
+            ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut grants = Vec::new();
+        for row in rows {
+            if let (id, resource, Some(start), Some(stop)) = row? {
+                grants.push(Held {
+                    id,
+                    resource,
+                    start,
+                    stop,
+                });
+            }
+        }
+        grants.sort_unstable_by_key(|g| g.id);
+        let mut used = vec![Covered::default(); grants.len()];
+        if let (Some(first), Some(last)) = (grants.first(), grants.last()) {
+            let mut stmt = self.conn.prepare(
+                "SELECT grant_id, opened_at, max(coalesce(closed_at, ?3), opened_at + 1)
+                 FROM sessions WHERE grant_id BETWEEN ?1 AND ?2 ORDER BY grant_id, opened_at",
+            )?;
+            let mut rows = stmt.query(params![first.id, last.id, now])?;
+            let mut at = 0;
+            while let Some(r) = rows.next()? {
+                let grant: RequestId = r.get(0)?;
+                while at < grants.len() && grants[at].id < grant {
+                    at += 1;
+                }
+                match grants.get(at) {
+                    Some(g) if g.id == grant => {
+                        used[at].add(r.get(1)?, r.get(2)?, (g.start, g.stop));
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        Ok(grants
+            .into_iter()
+            .zip(used)
+            .map(|(g, used)| GrantUse {
+                resource: g.resource,
+                granted_secs: u64::try_from(g.stop - g.start).unwrap_or(0),
+                used_secs: used.secs,
+            })
+            .collect())
     }
 
     /// Grants requested in `w` that started (not extensions), counted per
     /// resource and user: all, those with no session, and of them those
     /// jitd revoked for non-use (`revoked` with `reason: "unused"`).
+    ///
+    /// Whether a grant had a session is looked up once (`g`
+    /// materialized), and its audit rows read only for a grant revoked
+    /// without one: inlined, the query ran the sessions' subquery for each
+    /// use of `used` and read the events of every revoked grant, twice the
+    /// time over a month of 1,000,000 audit rows (BENCHMARKS.md, 14).
     pub fn unused_counts(&self, w: Window) -> Result<Vec<UnusedCount>> {
         let mut stmt = self.conn.prepare(&format!(
-            "WITH g AS (
-                SELECT r.resource, r.user, r.uid,
-                       EXISTS (SELECT 1 FROM sessions s WHERE s.grant_id = r.id) AS used,
-                       r.state = 'revoked' AND EXISTS (
-                           SELECT 1 FROM audit a WHERE a.request = r.id AND a.event = 'revoked'
-                             AND json_extract(a.detail, '$.reason') = 'unused') AS for_non_use
+            "WITH g AS MATERIALIZED (
+                SELECT r.id, r.resource, r.user, r.uid, r.state,
+                       EXISTS (SELECT 1 FROM sessions s WHERE s.grant_id = r.id) AS used
                 FROM requests r
                 WHERE r.extends IS NULL AND r.requested_at BETWEEN ?1 AND ?2
                   AND r.state IN ('active', 'expired', 'revoked')
                   AND {GRANTED_AT} IS NOT NULL
              )
-             SELECT resource, user, uid, count(*), total(NOT used), total(NOT used AND for_non_use)
+             SELECT resource, user, uid, count(*), total(NOT used),
+                    total(CASE WHEN NOT used AND state = 'revoked' THEN EXISTS (
+                        SELECT 1 FROM audit a WHERE a.request = g.id AND a.event = 'revoked'
+                          AND json_extract(a.detail, '$.reason') = 'unused') END)
              FROM g GROUP BY resource, user, uid ORDER BY resource, user, uid"
         ))?;
         let rows = stmt.query_map(params![w.from, w.to], |r| {
@@ -370,6 +431,18 @@ impl Reports {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Overlapping and nested sessions count once, only within the span.
+    #[test]
+    fn a_grants_sessions_count_once_within_its_span() {
+        let mut covered = Covered::default();
+        let span = (100, 1000);
+        for (opened, closed) in [(50, 200), (150, 180), (190, 300), (500, 600), (900, 1200)] {
+            covered.add(opened, closed, span);
+        }
+        covered.add(1100, 1200, span);
+        assert_eq!(covered.secs, 200 + 100 + 100);
+    }
 
     /// A million other audit rows are never read: the denied report's
     /// query goes through `audit_denied`.

@@ -454,8 +454,10 @@ fn unused_denied_and_standing_count_what_was_seeded() {
     assert_eq!(standing.change_percent, Some(-60.0));
 }
 
+/// Auditors too, end to end (`reports::only_root_security_and_auditors_may_run_reports`):
+/// this fixture has none.
 #[test]
-fn only_root_security_and_auditors_may_run_reports() {
+fn root_and_security_run_reports_requesters_and_approvers_are_refused() {
     let (_f, mut engine, since) = seeded();
     for who in [alice(), olivia(), mike()] {
         let refused = engine.report_basis(&who, since);

@@ -14,7 +14,9 @@
 //!   cannot read, unless it names a granting result (counted above). An
 //!   `addRule` whose argument is not a function literal is one too. The
 //!   calls are `.addRule(...)` and `["addRule"](...)`; an alias is not
-//!   followed.
+//!   followed: `addRule` named anywhere else (`.call`, `.bind`, `var f =
+//!   polkit.addRule`), `polkit[` anything but a string `]`, and `eval` or
+//!   `Function` are each a grant the scan cannot read.
 //! - Its subjects are named by the innermost `if` around it, in that
 //!   function itself, whose condition is `subject.user == "NAME"`,
 //!   `subject.isInGroup("GROUP")`, or these joined by `||`, or any
@@ -25,9 +27,7 @@
 
 use std::ops::Range;
 
-use super::js::{
-    closing, function_bodies, simple_statement_end, statement_end, tokens, Tok, Token,
-};
+use super::js::{closing, function_bodies, simple_statement_end, statement_end, Tok, Token};
 
 /// What a rule answers that needs no administrator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,9 +72,14 @@ pub struct Grant {
 }
 
 /// The grants of a `.rules` file.
+#[cfg(test)]
 pub fn rule_grants(text: &str) -> Vec<Grant> {
-    let tokens = tokens(text);
-    let script = Script::read(&tokens);
+    grants_in(&super::js::tokens(text))
+}
+
+/// The grants of a `.rules` file's tokens.
+pub(super) fn grants_in(tokens: &[Token]) -> Vec<Grant> {
+    let script = Script::read(tokens);
     let mut grants = script.result_mentions();
     grants.extend(script.unread_returns());
     grants.sort();
@@ -111,8 +116,14 @@ struct Script<'a> {
 impl<'a> Script<'a> {
     fn read(t: &'a [Token]) -> Script<'a> {
         let rules = (0..t.len())
-            .filter_map(|i| add_rule_call(t, i))
-            .map(|open| rule_at(t, open))
+            .filter_map(|i| match add_rule_call(t, i) {
+                Some(open) => Some(rule_at(t, open)),
+                None => hidden_rule(t, i).then(|| Rule {
+                    body: None,
+                    subject: None,
+                    line: t[i].line,
+                }),
+            })
             .collect();
         let guards = (0..t.len())
             .filter(|&i| t[i].is_word("if") && t.get(i + 1).is_some_and(|p| p.is_punct('(')))
@@ -217,6 +228,23 @@ fn add_rule_call(t: &[Token], i: usize) -> Option<usize> {
         Some(i + 2)
     } else {
         None
+    }
+}
+
+/// Whether token `i` may add a rule the scan cannot read: `addRule` named
+/// other than in a call (`polkit.addRule.call(...)`, an alias), `polkit`
+/// indexed by what is no string (`polkit["add" + "Rule"]`), or code made
+/// from strings (`eval`, `Function`).
+fn hidden_rule(t: &[Token], i: usize) -> bool {
+    let is = |at: usize, c: char| t.get(at).is_some_and(|p| p.is_punct(c));
+    let indexed = |at: usize| i.checked_sub(1).is_some_and(|b| is(b, '[')) && is(at, ']');
+    match &t[i].tok {
+        Tok::Word(w) if w == "addRule" || w == "eval" || w == "Function" => true,
+        Tok::Str(s) => s == "addRule" && indexed(i + 1),
+        Tok::Word(w) if w == "polkit" && is(i + 1, '[') => {
+            !(t.get(i + 2).is_some_and(|s| s.string().is_some()) && is(i + 3, ']'))
+        }
+        _ => false,
     }
 }
 

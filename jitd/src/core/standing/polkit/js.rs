@@ -1,7 +1,14 @@
 //! JavaScript read at the level of its tokens, enough for polkit's rules:
-//! words, string literals and punctuation, comments and regular
-//! expressions left out, brackets matched, and where a statement ends as
-//! JavaScript ends it in the usual cases. Nothing is run or fully parsed.
+//! words, string literals and punctuation (escapes read as JavaScript
+//! reads them, a template literal as the sum of strings and expressions it
+//! computes), comments and regular expressions left out, brackets matched,
+//! and where a statement ends as JavaScript ends it in the usual cases.
+//! Nothing is run or fully parsed.
+//!
+//! A `/` after `)`, `]`, a value or a name divides, anywhere else it opens
+//! a regular expression: JavaScript decides some of these by the grammar
+//! (`if (x) /re/`), and a rule written to be misread there can hide code
+//! in what is taken for a regular expression or a string.
 //!
 //! Where it cannot be sure, a statement is taken to end early: a guard
 //! then covers less than it may, and what it guards counts as unguarded.
@@ -10,8 +17,7 @@
 pub enum Tok {
     /// A name, keyword or number.
     Word(String),
-    /// A string literal's value (an escape stands for the character after
-    /// its backslash).
+    /// A string literal's value, its escapes read.
     Str(String),
     /// A regular expression literal: what it says is of no use here, only
     /// that its quotes and slashes are no strings or comments.
@@ -82,6 +88,7 @@ pub fn tokens(text: &str) -> Vec<Token> {
         at: 0,
         line: 1,
         out: Vec::new(),
+        substitutions: Vec::new(),
     };
     lexer.run();
     lexer.out
@@ -92,6 +99,9 @@ struct Lexer {
     at: usize,
     line: usize,
     out: Vec<Token>,
+    /// The template literals' `${...}` open around `at`, innermost last:
+    /// how many braces each has open inside it.
+    substitutions: Vec<usize>,
 }
 
 impl Lexer {
@@ -106,9 +116,27 @@ impl Lexer {
                 '/' if self.peek(1) == Some('/') => self.line_comment(),
                 '/' if self.peek(1) == Some('*') => self.block_comment(),
                 '/' if self.regex_may_start() => self.regex(),
-                '"' | '\'' | '`' => self.string(c),
-                c if is_word_char(c) => self.word(),
+                '"' | '\'' => self.string(c),
+                '`' => {
+                    self.at += 1;
+                    self.template();
+                }
+                '}' if self.substitutions.last() == Some(&0) => {
+                    self.substitutions.pop();
+                    self.push(Tok::Punct(')'), self.line);
+                    self.push(Tok::Punct('+'), self.line);
+                    self.at += 1;
+                    self.template();
+                }
+                c if is_word_char(c) || (c == '\\' && self.peek(1) == Some('u')) => self.word(),
                 c => {
+                    if let Some(open) = self.substitutions.last_mut() {
+                        match c {
+                            '{' => *open += 1,
+                            '}' => *open -= 1,
+                            _ => {}
+                        }
+                    }
                     self.push(Tok::Punct(c), self.line);
                     self.at += 1;
                 }
@@ -188,34 +216,146 @@ impl Lexer {
         let mut value = String::new();
         self.at += 1;
         while let Some(c) = self.peek(0) {
-            if c == quote {
-                self.at += 1;
-                break;
-            }
-            let c = match c {
-                '\\' => {
-                    self.at += 1;
-                    match self.peek(0) {
-                        Some(escaped) => escaped,
-                        None => break,
-                    }
-                }
-                c => c,
-            };
-            if c == '\n' {
-                self.line += 1;
-            }
-            value.push(c);
             self.at += 1;
+            match c {
+                c if c == quote => break,
+                '\\' => value.extend(self.escape()),
+                c => {
+                    if c == '\n' {
+                        self.line += 1;
+                    }
+                    value.push(c);
+                }
+            }
         }
         self.push(Tok::Str(value), start);
     }
 
+    /// A template literal's text from `at` to its closing backquote or its
+    /// next `${`. The literal reads as what it computes, a sum of strings
+    /// and expressions: `` `a${x}b` `` as `"a" + (x) + "b"`, the
+    /// expression's tokens read as any others (its `}` goes back here).
+    fn template(&mut self) {
+        let start = self.line;
+        let mut value = String::new();
+        while let Some(c) = self.peek(0) {
+            self.at += 1;
+            match c {
+                '`' => break,
+                '$' if self.peek(0) == Some('{') => {
+                    self.at += 1;
+                    self.push(Tok::Str(value), start);
+                    self.push(Tok::Punct('+'), self.line);
+                    self.push(Tok::Punct('('), self.line);
+                    self.substitutions.push(0);
+                    return;
+                }
+                '\\' => value.extend(self.escape()),
+                c => {
+                    if c == '\n' {
+                        self.line += 1;
+                    }
+                    value.push(c);
+                }
+            }
+        }
+        self.push(Tok::Str(value), start);
+    }
+
+    /// The character the escape whose backslash is just behind `at`
+    /// stands for, as JavaScript reads it (`\n`, `\x79`, `\u0079`,
+    /// `\u{79}`, `\171`, `\y`); none for a line continuation. A malformed
+    /// one stands for its letter.
+    fn escape(&mut self) -> Option<char> {
+        let c = self.peek(0)?;
+        self.at += 1;
+        let code = match c {
+            '\n' => {
+                self.line += 1;
+                return None;
+            }
+            '\r' => {
+                if self.peek(0) == Some('\n') {
+                    self.at += 1;
+                    self.line += 1;
+                }
+                return None;
+            }
+            'n' => '\n',
+            't' => '\t',
+            'r' => '\r',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'v' => '\u{b}',
+            'x' => self.hex(2).unwrap_or(c),
+            'u' => self.unicode().unwrap_or(c),
+            '0'..='7' => self.octal(c),
+            c => c,
+        };
+        Some(code)
+    }
+
+    /// `{HEX}` or 4 hex digits after `\u`, taken only if well formed.
+    fn unicode(&mut self) -> Option<char> {
+        if self.peek(0) != Some('{') {
+            return self.hex(4);
+        }
+        let digits = (1..).take_while(|&i| self.peek(i).is_some_and(|c| c.is_ascii_hexdigit()));
+        let len = digits.count();
+        if len == 0 || self.peek(len + 1) != Some('}') {
+            return None;
+        }
+        let text: String = self.chars[self.at + 1..self.at + 1 + len].iter().collect();
+        let c = u32::from_str_radix(&text, 16)
+            .ok()
+            .and_then(char::from_u32)?;
+        self.at += len + 2;
+        Some(c)
+    }
+
+    /// `len` hex digits at `at`, taken only if all are there.
+    fn hex(&mut self, len: usize) -> Option<char> {
+        let text: String = self.chars.get(self.at..self.at + len)?.iter().collect();
+        if !text.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let c = u32::from_str_radix(&text, 16)
+            .ok()
+            .and_then(char::from_u32)?;
+        self.at += len;
+        Some(c)
+    }
+
+    /// A legacy octal escape whose first digit, `first`, is read: up to
+    /// three digits, at most 0o377.
+    fn octal(&mut self, first: char) -> char {
+        let mut code = first.to_digit(8).unwrap_or(0);
+        while let Some(d) = self.peek(0).and_then(|c| c.to_digit(8)) {
+            if code * 8 + d > 0o377 {
+                break;
+            }
+            code = code * 8 + d;
+            self.at += 1;
+        }
+        char::from_u32(code).unwrap_or(first)
+    }
+
+    /// A name, its `\u` escapes read as JavaScript reads them
+    /// (`add\u0052ule` is `addRule`).
     fn word(&mut self) {
         let mut word = String::new();
-        while let Some(c) = self.peek(0).filter(|c| is_word_char(*c)) {
-            word.push(c);
-            self.at += 1;
+        loop {
+            match self.peek(0) {
+                Some(c) if is_word_char(c) => {
+                    word.push(c);
+                    self.at += 1;
+                }
+                Some('\\') if self.peek(1) == Some('u') => {
+                    self.at += 1;
+                    word.extend(self.escape());
+                }
+                _ => break,
+            }
         }
         self.push(Tok::Word(word), self.line);
     }

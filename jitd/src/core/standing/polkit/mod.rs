@@ -18,8 +18,10 @@ mod tests;
 
 use std::cmp::Ordering;
 
-pub use grants::{rule_grants, Answer, Grant};
-use js::{closing, tokens};
+#[cfg(test)]
+pub use grants::rule_grants;
+pub use grants::{Answer, Grant};
+use js::{closing, tokens, Token};
 
 /// The order polkitd runs rules files in: by name, whatever their
 /// directory; files of the same name all run, in the order of their paths
@@ -40,12 +42,23 @@ pub struct Identity {
     pub line: usize,
 }
 
-/// The admin identities a `.rules` file's `addAdminRule` calls name.
-pub fn rule_identities(text: &str) -> Vec<Identity> {
+/// What the scan reads in a `.rules` file, its text read once: the admin
+/// identities its `addAdminRule` calls name, and its grants.
+pub fn read_rules(text: &str) -> (Vec<Identity>, Vec<Grant>) {
     let t = tokens(text);
+    (identities_in(&t), grants::grants_in(&t))
+}
+
+/// The admin identities a `.rules` file's `addAdminRule` calls name.
+#[cfg(test)]
+pub fn rule_identities(text: &str) -> Vec<Identity> {
+    identities_in(&tokens(text))
+}
+
+fn identities_in(t: &[Token]) -> Vec<Identity> {
     let calls = (0..t.len())
         .filter(|&i| t[i].is_word("addAdminRule") && t.get(i + 1).is_some_and(|p| p.is_punct('(')))
-        .map(|i| (i + 1, closing(&t, i + 1).unwrap_or(t.len())));
+        .map(|i| (i + 1, closing(t, i + 1).unwrap_or(t.len())));
     let mut out = Vec::new();
     for (open, close) in calls {
         out.extend(t[open..close].iter().filter_map(|token| {

@@ -79,6 +79,13 @@ fn named(identities: &[&str]) -> Option<Vec<String>> {
     Some(identities.iter().map(|i| (*i).to_owned()).collect())
 }
 
+/// Each case's grants are what it expects (named in the failure).
+fn check(cases: Vec<(&str, impl AsRef<str>, Found)>) {
+    for (name, text, expected) in cases {
+        assert_eq!(grants(text.as_ref()), expected, "{name}");
+    }
+}
+
 /// A rule of one `addRule` whose function's body is `body`, from line 2.
 fn rule(body: &str) -> String {
     format!("polkit.addRule(function(action, subject) {{\n{body}\n}});\n")
@@ -182,9 +189,7 @@ fn yes_and_auth_self_grant_and_the_answers_needing_an_admin_do_not() {
             vec![(2, Answer::Yes, named(&["unix-user:bob"]))],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(&text), expected, "{name}");
-    }
+    check(cases);
 }
 
 #[test]
@@ -273,9 +278,7 @@ fn subjects_the_scan_cannot_name_are_a_grant_all_the_same() {
             vec![(1, Answer::AuthSelf, None), (2, Answer::Unread, None)],
         ),
     ];
-    for (name, text, expected) in cases {
-        assert_eq!(grants(&text), expected, "{name}");
-    }
+    check(cases);
 }
 
 #[test]
@@ -309,4 +312,106 @@ fn rules_files_run_by_name_and_same_names_all_run_etc_first() {
             "/etc/polkit-1/rules.d/60-local.rules",
         ]
     );
+}
+
+#[test]
+fn escapes_are_read_as_javascript_reads_them() {
+    let cases: Vec<(&str, String, Found)> = vec![
+        (
+            "a granting string spelled with escapes",
+            rule(
+                "if (subject.user == 'a') return \"\\u0079es\";\n\
+                 if (subject.user == 'b') return '\\x79\\u{65}\\163';\n\
+                 if (subject.user == 'c') return \"auth_\\\n_self\".replace('_', '');\n\
+                 if (subject.user == 'd') return 'auth\\_self';",
+            ),
+            vec![
+                (2, Answer::Yes, named(&["unix-user:a"])),
+                (3, Answer::Yes, named(&["unix-user:b"])),
+                (4, Answer::Unread, named(&["unix-user:c"])),
+                (6, Answer::AuthSelf, named(&["unix-user:d"])),
+            ],
+        ),
+        (
+            "names spelled with escapes",
+            "polkit.add\\u0052ule(function(action, subject) {\n\
+             if (subject.user == 'bob') return \"yes\";\n\
+             return polkit.Result.\\u{59}ES;\n\
+             });\n"
+                .into(),
+            vec![
+                (2, Answer::Yes, named(&["unix-user:bob"])),
+                (3, Answer::Yes, None),
+            ],
+        ),
+        (
+            "an escaped newline is no line break",
+            rule("var s = \"a\\nb\";\nif (subject.user == 'e') return polkit.Result.YES;"),
+            vec![(3, Answer::Yes, named(&["unix-user:e"]))],
+        ),
+    ];
+    check(cases);
+}
+
+#[test]
+fn a_template_literals_substitutions_are_read_as_code() {
+    let cases: Vec<(&str, String, Found)> = vec![
+        (
+            "a result inside a substitution",
+            rule("if (subject.user == 'a') return `${polkit.Result.YES}`;"),
+            vec![(2, Answer::Yes, named(&["unix-user:a"]))],
+        ),
+        (
+            "a string built in a template",
+            rule("if (subject.user == 'b') return `y${'e'}s`;\nreturn `no`;"),
+            vec![(2, Answer::Unread, named(&["unix-user:b"]))],
+        ),
+        (
+            "a rule added inside a substitution, its braces nested",
+            "var x = `${polkit.addRule(function(action, subject) {\n\
+             if (subject.isInGroup(`ops`)) { return \"yes\"; }\n\
+             return {a: `}`}.a ? polkit.Result.NO : \"auth_self\";\n\
+             })}`;\n"
+                .into(),
+            vec![
+                (2, Answer::Yes, named(&["unix-group:ops"])),
+                (3, Answer::Unread, None),
+            ],
+        ),
+    ];
+    check(cases);
+}
+
+#[test]
+fn a_rule_added_where_the_scan_cannot_read_it_is_a_grant() {
+    let cases: Vec<(&str, &str, Found)> = vec![
+        (
+            "addRule called through call, apply or bind",
+            "polkit.addRule.call(polkit, function(action, subject) { return \"yes\"; });\n\
+             polkit[\"addRule\"].apply(polkit, [function(a, s) { return \"yes\"; }]);\n",
+            vec![(1, Answer::Unread, None), (2, Answer::Unread, None)],
+        ),
+        (
+            "an alias",
+            "var add = polkit.addRule.bind(polkit);\nadd(function(a, s) { return \"yes\"; });\n",
+            vec![(1, Answer::Unread, None)],
+        ),
+        (
+            "addRule's name computed",
+            "polkit[\"add\" + \"Rule\"](function(a, s) { return \"yes\"; });\n",
+            vec![(1, Answer::Unread, None)],
+        ),
+        (
+            "code made from a string",
+            "eval(\"polkit.addRule(function(a, s) { return 'yes'; })\");\n\
+             new Function(\"p\", \"p.addRule(function(a, s) { return 'yes'; })\")(polkit);\n",
+            vec![(1, Answer::Unread, None), (2, Answer::Unread, None)],
+        ),
+        (
+            "polkit indexed by a string is read as a member",
+            "polkit[\"log\"](\"hello\");\npolkit[\"addRule\"](function(a, s) { return polkit.Result.NO; });\n",
+            vec![],
+        ),
+    ];
+    check(cases);
 }

@@ -36,9 +36,21 @@ impl OnCall for NoSchedules {
     }
 }
 
-/// `rules` rules; `worst`: every one names `res-0` and holds for the
-/// requester until its ticket pattern, so a request walks them all.
-fn config(rules: usize, worst: bool) -> String {
+/// The rules a config holds.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Named people and teams, some night windows, some tickets, half
+    /// lowering.
+    Mix,
+    /// Every rule names `res-0` and holds for the requester until its
+    /// ticket pattern, so a request walks them all: one pattern for all...
+    SharedPattern,
+    /// ... or a pattern of each rule's own.
+    OwnPatterns,
+}
+
+/// `rules` rules of `shape`.
+fn config(rules: usize, shape: Shape) -> String {
     let mut text = String::from(
         "[roles]\nmanager = [\"user:mike\"]\nsecurity = [\"user:sam\"]\n[policy_limits]\nrisk_ceiling = 100\n",
     );
@@ -51,16 +63,19 @@ fn config(rules: usize, worst: bool) -> String {
     for i in 0..rules {
         let zone = ZONES[i % ZONES.len()];
         let _ = write!(text, "[[policy]]\nname = \"rule-{i}\"\n");
-        if worst {
+        if !matches!(shape, Shape::Mix) {
+            let own = if matches!(shape, Shape::OwnPatterns) {
+                format!("{i}")
+            } else {
+                String::new()
+            };
             let _ = write!(
                 text,
-                "groups = [\"g{}\"]\nresources = [\"res-0\"]\nmax_duration = \"1h\"\nhours = \"00:00-24:00\"\ntimezone = \"{zone}\"\nticket = \"INC-[0-9]+\"\naction = \"approve\"\n",
+                "groups = [\"g{}\"]\nresources = [\"res-0\"]\nmax_duration = \"1h\"\nhours = \"00:00-24:00\"\ntimezone = \"{zone}\"\nticket = \"INC-{own}[0-9]+\"\naction = \"approve\"\n",
                 i % 20
             );
             continue;
         }
-        // A realistic mix: named people and teams, some night windows,
-        // some tickets, half lowering.
         let _ = write!(
             text,
             "users = [\"u{i}\", \"u{}\"]\nresources = [\"res-{}\"]\nmax_duration = \"{}m\"\naction = \"{}\"\n",
@@ -110,9 +125,10 @@ fn per_request(p: &Policies, asks: &[Ask<'_>], groups: &Groups, rounds: usize) -
 }
 
 pub fn run(rules: usize, requests: usize, rounds: usize) -> Result<Value, BoxError> {
-    let (none, _) = load(&config(0, false))?;
-    let (mix, mix_load_ms) = load(&config(rules, false))?;
-    let (worst, worst_load_ms) = load(&config(rules, true))?;
+    let (none, _) = load(&config(0, Shape::Mix))?;
+    let (mix, mix_load_ms) = load(&config(rules, Shape::Mix))?;
+    let (worst, worst_load_ms) = load(&config(rules, Shape::SharedPattern))?;
+    let (own, own_load_ms) = load(&config(rules, Shape::OwnPatterns))?;
     let users: Vec<String> = (0..requests)
         .map(|k| format!("u{}", k % (rules * 3 / 2).max(1)))
         .collect();
@@ -153,6 +169,7 @@ pub fn run(rules: usize, requests: usize, rounds: usize) -> Result<Value, BoxErr
         })
         .collect();
     let (worst_us, worst_applied) = per_request(&worst, &worst_asks, &member_of_all, rounds);
+    let (own_us, own_applied) = per_request(&own, &worst_asks, &member_of_all, rounds);
     Ok(json!({
         "rules": rules,
         "requests": requests,
@@ -166,5 +183,9 @@ pub fn run(rules: usize, requests: usize, rounds: usize) -> Result<Value, BoxErr
         "worst_applied": worst_applied,
         "mix_load_ms": mix_load_ms,
         "worst_load_ms": worst_load_ms,
+        "own_us": own_us,
+        "own_added_us": own_us - base_us,
+        "own_applied": own_applied,
+        "own_load_ms": own_load_ms,
     }))
 }

@@ -73,6 +73,7 @@ pub(super) fn resolve(
         let rule = resolve_rule(r, resources, schedules, &mut policies)?;
         policies.push(rule);
     }
+    policies.prepare();
     Ok(policies)
 }
 

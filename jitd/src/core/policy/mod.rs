@@ -176,6 +176,20 @@ pub struct Explanation<'a> {
     pub applied: Option<Applied<'a>>,
 }
 
+#[derive(Clone, Debug, Default)]
+struct Interned {
+    groups: Vec<usize>,
+    ticket: Option<usize>,
+}
+
+/// What one request has found out so far, by interned index: each zone's
+/// local time, each group's membership, each pattern's match.
+struct Found {
+    local: Vec<Option<Local>>,
+    member: Vec<Option<bool>>,
+    ticket: Vec<Option<bool>>,
+}
+
 /// Every rule, ready for evaluation.
 #[derive(Clone, Debug, Default)]
 pub struct Policies {
@@ -185,12 +199,27 @@ pub struct Policies {
     zones: Vec<(String, jiff::tz::TimeZone)>,
     /// Rule indexes by resource, in file order.
     by_resource: HashMap<String, Vec<usize>>,
+    /// Each rule's groups and ticket pattern as indexes into `groups` and
+    /// `patterns` (by rule index): a request asks about each distinct
+    /// group and pattern once, however many rules name it.
+    conditions: Vec<Interned>,
+    groups: Vec<String>,
+    patterns: Vec<TicketPattern>,
+    /// Every pattern in one automaton, matched once per request: a
+    /// thousand rules with patterns of their own cost one match, not a
+    /// thousand. Built by [`Policies::prepare`]; `None` if too large, and
+    /// each pattern is then matched on its own.
+    pattern_set: std::sync::OnceLock<Option<regex::RegexSet>>,
     /// A rule never applies to a request whose score (off-hours left out)
     /// is at least this.
     pub risk_ceiling: u8,
 }
 
 pub const DEFAULT_RISK_CEILING: u8 = 70;
+
+/// Compiled size allowed for all ticket patterns together (each alone is
+/// held to 1 MiB).
+const PATTERN_SET_LIMIT: usize = 64 << 20;
 
 impl Policies {
     pub fn new(risk_ceiling: u8) -> Policies {
@@ -202,11 +231,11 @@ impl Policies {
 
     /// The index of `name`'s zone, interned.
     pub fn zone(&mut self, name: &str, tz: jiff::tz::TimeZone) -> usize {
-        if let Some(i) = self.zones.iter().position(|(n, _)| n == name) {
-            return i;
-        }
-        self.zones.push((name.to_owned(), tz));
-        self.zones.len() - 1
+        intern(
+            &mut self.zones,
+            |(n, _)| n == name,
+            || (name.to_owned(), tz),
+        )
     }
 
     /// Appends a rule (after every rule already added).
@@ -218,7 +247,47 @@ impl Policies {
                 .or_default()
                 .push(index);
         }
+        let groups = rule
+            .groups
+            .iter()
+            .map(|g| intern(&mut self.groups, |x| x == g, || g.clone()))
+            .collect();
+        let ticket = rule
+            .ticket
+            .as_ref()
+            .map(|t| intern(&mut self.patterns, |x| x.source == t.source, || t.clone()));
+        self.conditions.push(Interned { groups, ticket });
         self.rules.push(rule);
+        self.pattern_set = std::sync::OnceLock::new();
+    }
+
+    /// Compiles what evaluation shares between rules; call once every rule
+    /// is pushed (evaluation compiles it at first use otherwise).
+    pub fn prepare(&self) {
+        self.pattern_set();
+    }
+
+    fn pattern_set(&self) -> Option<&regex::RegexSet> {
+        self.pattern_set
+            .get_or_init(|| {
+                regex::RegexSetBuilder::new(self.patterns.iter().map(|p| p.regex.as_str()))
+                    .size_limit(PATTERN_SET_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Whether `ticket` matches each pattern, all at once where the set
+    /// could be built.
+    fn match_all_patterns(&self, ticket: &str, matched: &mut [Option<bool>]) {
+        let Some(set) = self.pattern_set() else {
+            return;
+        };
+        let hits = set.matches(ticket);
+        for (i, m) in matched.iter_mut().enumerate() {
+            *m = Some(hits.matched(i));
+        }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -298,10 +367,14 @@ impl Policies {
                 ceiling: self.risk_ceiling,
             });
         }
-        let mut local: Vec<Option<Local>> = vec![None; self.zones.len()];
+        let mut found = Found {
+            local: vec![None; self.zones.len()],
+            member: vec![None; self.groups.len()],
+            ticket: vec![None; self.patterns.len()],
+        };
         for &i in indexes {
             let rule = &self.rules[i];
-            match self.check(rule, ask, groups, on_call, &mut local) {
+            match self.check(i, ask, groups, on_call, &mut found) {
                 Ok(route) => {
                     each(rule, None);
                     return Ok(Some(Applied { rule, route }));
@@ -315,14 +388,17 @@ impl Policies {
     /// The route `rule` gives `ask`, or its first unmet condition.
     fn check(
         &self,
-        rule: &Rule,
+        index: usize,
         ask: &Ask<'_>,
         groups: &dyn Membership,
         on_call: &dyn OnCall,
-        local: &mut [Option<Local>],
+        found: &mut Found,
     ) -> Result<Route, Unmet> {
+        let (rule, interned) = (&self.rules[index], &self.conditions[index]);
         let named = rule.users.iter().any(|u| u == ask.user)
-            || rule.groups.iter().any(|g| groups.is_member(g))
+            || interned.groups.iter().any(|&g| {
+                *found.member[g].get_or_insert_with(|| groups.is_member(&self.groups[g]))
+            })
             || rule
                 .oncall
                 .as_deref()
@@ -336,17 +412,21 @@ impl Policies {
             });
         }
         if let Some(w) = &rule.window {
-            let now =
-                *local[w.zone].get_or_insert_with(|| window::local(&self.zones[w.zone].1, ask.at));
+            let now = *found.local[w.zone]
+                .get_or_insert_with(|| window::local(&self.zones[w.zone].1, ask.at));
             if !w.contains(now) {
                 return Err(Unmet::Window { now });
             }
         }
-        if let Some(pattern) = &rule.ticket {
-            match ask.ticket {
-                None => return Err(Unmet::NoTicket),
-                Some(t) if !pattern.matches(t) => return Err(Unmet::Ticket),
-                Some(_) => {}
+        if let Some(p) = interned.ticket {
+            let Some(ticket) = ask.ticket else {
+                return Err(Unmet::NoTicket);
+            };
+            if found.ticket[p].is_none() {
+                self.match_all_patterns(ticket, &mut found.ticket);
+            }
+            if !*found.ticket[p].get_or_insert_with(|| self.patterns[p].matches(ticket)) {
+                return Err(Unmet::Ticket);
             }
         }
         match (rule.action, ask.route) {
@@ -400,6 +480,16 @@ impl Policies {
             ),
         }
     }
+}
+
+/// The index of the item in `items` that `same` picks, added by `make`
+/// if none is.
+fn intern<T>(items: &mut Vec<T>, same: impl Fn(&T) -> bool, make: impl FnOnce() -> T) -> usize {
+    if let Some(i) = items.iter().position(same) {
+        return i;
+    }
+    items.push(make());
+    items.len() - 1
 }
 
 #[cfg(test)]

@@ -356,6 +356,44 @@ fn ticket_patterns_are_anchored() {
     assert!(TicketPattern::new("(").is_err());
 }
 
+/// Rules sharing a pattern or a group ask it once; each still decides by
+/// its own: with every pattern in one set, and each matched alone (the
+/// set too large to build).
+#[test]
+fn shared_and_own_patterns_and_groups_decide_each_rule() {
+    let r = |name: &str, group: &str, pattern: &str| Rule {
+        users: vec![],
+        groups: vec![group.into()],
+        oncall: None,
+        ticket: Some(TicketPattern::new(pattern).unwrap()),
+        ..rule(name)
+    };
+    let rules = vec![
+        r("inc-db", "db", "INC-[0-9]+"),
+        r("chg-web", "web", "CHG-[0-9]+"),
+        r("inc-web", "web", "INC-[0-9]+"),
+        r("any-db", "db", "[A-Z]+-1"),
+    ];
+    let each_alone = policies(rules.clone());
+    each_alone.pattern_set.set(None).unwrap();
+    for p in [&policies(rules), &each_alone] {
+        let applied = |ticket: &'static str, groups: &[&'static str]| {
+            let a = Ask {
+                ticket: Some(ticket),
+                ..ask(0)
+            };
+            let groups = Groups(groups.iter().copied().collect());
+            p.decide(&a, &groups, &Pager).map(|d| d.rule.name.clone())
+        };
+        assert_eq!(applied("INC-7", &["web"]).as_deref(), Some("inc-web"));
+        assert_eq!(applied("CHG-7", &["web"]).as_deref(), Some("chg-web"));
+        assert_eq!(applied("CHG-1", &["db"]).as_deref(), Some("any-db"));
+        assert_eq!(applied("INC-7", &["db", "web"]).as_deref(), Some("inc-db"));
+        assert_eq!(applied("OPS-7", &["db", "web"]), None);
+        assert_eq!(applied("INC-7", &[]), None);
+    }
+}
+
 #[test]
 fn hours_parse() {
     assert_eq!(

@@ -134,6 +134,7 @@ fn grant(
         activate_by: None,
         ended_at: None,
         ended_by: None,
+        ticket_check: None,
         follow_up: None,
         policy: None,
     }

@@ -1,8 +1,10 @@
 //! jit-deliver: sends jitd's notifications (SMTP, webhooks) and its SIEM
-//! feed (syslog, RELP, a JSON lines file, journald) as an unprivileged
+//! feed (syslog, RELP, a JSON lines file, journald) and the ticket
+//! webhook's checks as an unprivileged
 //! service of its own; see `jitd::deliver`.
 
 mod feed;
+mod tickets;
 mod worker;
 
 use std::path::PathBuf;
@@ -23,6 +25,9 @@ struct Args {
     /// jitd's SIEM feed socket.
     #[arg(long, default_value = "/run/jit/siem.socket")]
     siem_socket: PathBuf,
+    /// jitd's ticket webhook socket.
+    #[arg(long, default_value = "/run/jit/tickets.socket")]
+    tickets_socket: PathBuf,
 }
 
 fn main() {
@@ -49,6 +54,13 @@ fn main() {
         .spawn(move || feed::run(&siem_socket, reopen));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the SIEM feed");
+    }
+    let tickets_socket = args.tickets_socket;
+    let spawned = std::thread::Builder::new()
+        .name("tickets".into())
+        .spawn(move || tickets::run(&tickets_socket));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the ticket webhook");
     }
     worker::run(&args.socket)
 }

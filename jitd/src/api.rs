@@ -62,6 +62,9 @@ pub struct RequestView {
     pub state: String,
     pub reason: String,
     pub ticket: Option<String>,
+    /// The latest check of the ticket by the `[tickets]` validator (W1.11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_check: Option<crate::core::tickets::TicketCheck>,
     pub duration_secs: u64,
     pub requested_at: String,
     /// A scheduled request's start: usable from then (once approved) for
@@ -285,6 +288,7 @@ impl From<&Request> for RequestView {
             ended_by: r.ended_by.clone(),
             route: r.route.as_str().into(),
             policy: r.policy.clone(),
+            ticket_check: r.ticket_check.clone(),
             risk: r.risk.clone(),
             approvals: r
                 .decisions

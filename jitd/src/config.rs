@@ -34,7 +34,9 @@ mod reports;
 pub use reports::{ReportsConfig, DEFAULT_SLA};
 mod oncall;
 mod policy;
+mod tickets;
 pub use oncall::OnCallSchedule;
+pub use tickets::{TicketsConfig, Validator};
 
 pub const DEFAULT_PATH: &str = "/etc/jit/jitd.toml";
 
@@ -455,6 +457,8 @@ struct RawResource {
     require_mfa: bool,
     vendors: Option<Spanned<bool>>,
     revoke_unused_after: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    require_ticket: bool,
 }
 
 /// A local group's name, as `groups` takes it.
@@ -509,6 +513,9 @@ pub struct Resource {
     /// A grant with no session this long after it became active is revoked
     /// (docs/design.md "Unused grants"); only where jit sees every use.
     pub revoke_unused_after: Option<Duration>,
+    /// A request needs `--ticket`, checked by `[tickets]`' validator if
+    /// there is one (W1.11).
+    pub require_ticket: bool,
 }
 
 impl Resource {
@@ -547,6 +554,8 @@ struct RawConfig {
     scan: ScanConfig,
     #[serde(default)]
     reports: reports::RawReports,
+    #[serde(default)]
+    tickets: tickets::RawTickets,
     #[serde(rename = "resource", default)]
     resources: Vec<RawResource>,
     #[serde(rename = "account", default)]
@@ -583,6 +592,8 @@ pub struct Config {
     pub scan: ScanConfig,
     /// What the reports measure against (X.3).
     pub reports: ReportsConfig,
+    /// How required tickets are checked (W1.11).
+    pub tickets: TicketsConfig,
     pub resources: Vec<Resource>,
     /// Managed accounts (W3), each checked out by its resource's grants.
     pub accounts: Vec<ManagedAccount>,
@@ -714,6 +725,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         .reports
         .resolve()
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    let tickets = raw
+        .tickets
+        .resolve()
+        .map_err(|(span, message)| invalid(Some(span), message))?;
 
     let mut seen = HashSet::new();
     let mut resources = Vec::with_capacity(raw.resources.len());
@@ -811,6 +826,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             break_glass_max: r.break_glass_max.0,
             require_mfa: r.require_mfa,
             revoke_unused_after: r.revoke_unused_after.map(|d| d.get_ref().0),
+            require_ticket: r.require_ticket,
         });
     }
 
@@ -865,6 +881,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         denials: raw.denials,
         polkit,
         siem,
+        tickets,
         scan: raw.scan,
         reports,
         resources,

@@ -165,12 +165,20 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let denials = gate.denials().clone();
     tokio::spawn(denials.clone().run(Arc::clone(&engine)));
     let scanner = Scanner::new(Arc::clone(&engine));
+    let tickets =
+        crate::tickets::Tickets::start(&config.tickets, &opts.runtime_dir).map_err(|source| {
+            DaemonError::RuntimeDir {
+                path: opts.runtime_dir.clone(),
+                source,
+            }
+        })?;
     let daemon = Daemon::new(
         gate.clone(),
         Callers::new(limits),
         effects.clone(),
         Arc::clone(&rearm),
         scanner.clone(),
+        tickets,
     );
     conn.object_server().at(OBJECT_PATH, daemon).await?;
     conn.request_name(BUS_NAME).await?;

@@ -39,6 +39,7 @@ mod standing;
 mod sudoers;
 #[cfg(test)]
 mod test_support;
+mod tickets;
 
 /// What the fuzz targets (`fuzz/`) drive, whether or not jitd exports it
 /// otherwise: the private socket's SASL server, and the polkit helper's

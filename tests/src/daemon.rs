@@ -96,7 +96,8 @@ impl Env {
         }
         self.jitd = Some(child);
         let config = fs::read_to_string(&self.config_path).unwrap_or_default();
-        let delivers = config.contains("[notify") || config.contains("[siem");
+        let delivers =
+            config.contains("[notify") || config.contains("[siem") || config.contains("[tickets");
         if delivers && self.deliver.is_none() {
             self.start_deliver();
         }
@@ -125,6 +126,8 @@ impl Env {
             .arg(self.deliver_socket())
             .arg("--siem-socket")
             .arg(self.runtime_dir().join("siem.socket"))
+            .arg("--tickets-socket")
+            .arg(self.runtime_dir().join("tickets.socket"))
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))

@@ -243,8 +243,11 @@ impl Post {
     }
 }
 
-/// An HTTP server answering every request with 200, or, while hung,
-/// accepting connections and never answering.
+/// How the server answers a request: status and body.
+pub type Answerer = Arc<dyn Fn(&Post) -> (u16, String) + Send + Sync>;
+
+/// An HTTP server answering every request with 200 (or as its answerer
+/// says), or, while hung, accepting connections and never answering.
 pub struct HttpSink {
     pub port: u16,
     posts: Arc<Mutex<Vec<Post>>>,
@@ -257,8 +260,17 @@ impl HttpSink {
         HttpSink::on_port(0)
     }
 
+    /// Listens on any free port, answering each request as `answer` says.
+    pub fn answering(answer: impl Fn(&Post) -> (u16, String) + Send + Sync + 'static) -> HttpSink {
+        HttpSink::serve(0, Arc::new(answer))
+    }
+
     /// Listens on `port` (0: any free port).
     pub fn on_port(port: u16) -> HttpSink {
+        HttpSink::serve(port, Arc::new(|_: &Post| (200, "ok".to_owned())))
+    }
+
+    fn serve(port: u16, answer: Answerer) -> HttpSink {
         let listener = listen(port);
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -279,10 +291,10 @@ impl HttpSink {
                 match listener.accept() {
                     Ok((conn, _)) if hung.load(Ordering::SeqCst) => held.push(conn),
                     Ok((conn, _)) => {
-                        let posts = Arc::clone(&posts);
+                        let (posts, answer) = (Arc::clone(&posts), Arc::clone(&answer));
                         std::thread::spawn(move || {
                             let _ = conn.set_nonblocking(false);
-                            if let Ok(post) = http_exchange(conn) {
+                            if let Ok(post) = http_exchange(conn, &answer) {
                                 posts.lock().unwrap().push(post);
                             }
                         });
@@ -326,7 +338,7 @@ impl Drop for HttpSink {
     }
 }
 
-fn http_exchange(conn: TcpStream) -> std::io::Result<Post> {
+fn http_exchange(conn: TcpStream, answer: &Answerer) -> std::io::Result<Post> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut out = conn.try_clone()?;
     let mut reader = BufReader::new(conn);
@@ -356,11 +368,17 @@ fn http_exchange(conn: TcpStream) -> std::io::Result<Post> {
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")?;
-    Ok(Post {
+    let post = Post {
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         at: Instant::now(),
-    })
+    };
+    let (status, text) = answer(&post);
+    write!(
+        out,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    )?;
+    Ok(post)
 }

@@ -91,6 +91,8 @@ impl From<EngineError> for BusError {
                     V::Workflow(w) => BusError::from(EngineError::Workflow(w.clone())),
                 }
             }
+            EngineError::TicketRequired(_) => BusError::InvalidArgument(text),
+            EngineError::TicketRefused { .. } => BusError::NotAuthorized(text),
             EngineError::AlreadyActive { .. }
             | EngineError::TooManyPending { .. }
             | EngineError::CheckedOut { .. }

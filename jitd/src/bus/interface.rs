@@ -20,12 +20,14 @@ use crate::api::{
 use crate::core::model::RequestId;
 use crate::core::model::Verdict;
 use crate::core::reports::ReportKind;
+use crate::core::tickets::{Stage, TicketAsk, TicketCheck};
 use crate::core::vendor::Vendor;
 use crate::directory::Person;
-use crate::engine::{Engine, EngineError, Event};
+use crate::engine::{Engine, EngineError, Event, NewRequest};
 use crate::sessions::Effects;
 use crate::standing::scanner::{ScanError, Scanner};
 use crate::store::{RecordingRecord, Reports};
+use crate::tickets::Tickets;
 
 pub struct Daemon {
     gate: Gate,
@@ -36,6 +38,8 @@ pub struct Daemon {
     scanner: Scanner,
     /// Held while a report runs: one at a time, however many are asked for.
     reporting: Arc<tokio::sync::Mutex<()>>,
+    /// Checks tickets where resources require them (W1.11).
+    tickets: Tickets,
 }
 
 type Reply<T> = Result<T, BusError>;
@@ -68,6 +72,7 @@ impl Daemon {
         effects: Effects,
         rearm: Arc<Notify>,
         scanner: Scanner,
+        tickets: Tickets,
     ) -> Daemon {
         Daemon {
             gate,
@@ -76,7 +81,75 @@ impl Daemon {
             rearm,
             scanner,
             reporting: Arc::default(),
+            tickets,
         }
+    }
+
+    /// The validator's check of what `ask_of` names (the engine decides
+    /// whether there is anything to check), made before the engine is
+    /// called with it: the requester or approver waits, nobody else.
+    async fn check_ticket(
+        &self,
+        ask_of: impl FnOnce(&mut Engine) -> Result<Option<TicketAsk>, EngineError> + Send + 'static,
+    ) -> Reply<Option<TicketCheck>> {
+        if !self.tickets.configured() {
+            return Ok(None);
+        }
+        let Some(ask) = self.run(ask_of).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.tickets.check(ask).await))
+    }
+
+    /// `submit_new` of a request for `resource`, its ticket checked first.
+    #[allow(clippy::too_many_arguments)] // one per field of the request
+    async fn submit(
+        &self,
+        conn: &Connection,
+        who: Person,
+        resource: String,
+        duration: u64,
+        reason: String,
+        ticket: String,
+        starts_at: Option<i64>,
+    ) -> Reply<String> {
+        let ticket = (!ticket.is_empty()).then_some(ticket);
+        let (user, res, t) = (who.name.clone(), resource.clone(), ticket.clone());
+        let ticket_check = self
+            .check_ticket(move |e| Ok(e.ticket_ask(&user, &res, t.as_deref(), Stage::Request)))
+            .await?;
+        self.change(conn, move |e| {
+            e.submit_new(
+                &who,
+                NewRequest {
+                    resource: &resource,
+                    duration: Duration::from_secs(duration),
+                    reason: &reason,
+                    ticket: ticket.as_deref(),
+                    starts_at,
+                    ticket_check,
+                },
+            )
+        })
+        .await
+    }
+
+    /// `approve_checked`, the request's ticket checked again first.
+    async fn approve_as(
+        &self,
+        conn: &Connection,
+        who: Person,
+        id: RequestId,
+        comment: String,
+        code: Option<String>,
+    ) -> Reply<String> {
+        let ticket_check = self
+            .check_ticket(move |e| e.approval_ticket_ask(id))
+            .await?;
+        self.change(conn, move |e| {
+            e.approve_checked(&who, id, &comment, code.as_deref(), ticket_check)
+        })
+        .await
     }
 
     async fn caller(&self, conn: &Connection, header: &Header<'_>) -> Reply<Person> {
@@ -188,17 +261,8 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        let ticket = (!ticket.is_empty()).then_some(ticket);
-        self.change(conn, move |e| {
-            e.submit(
-                &who,
-                &resource,
-                Duration::from_secs(duration),
-                &reason,
-                ticket.as_deref(),
-            )
-        })
-        .await
+        self.submit(conn, who, resource, duration, reason, ticket, None)
+            .await
     }
 
     /// `Request` for a grant usable from `starts_at` (seconds since the
@@ -216,18 +280,15 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        let ticket = (!ticket.is_empty()).then_some(ticket);
-        self.change(conn, move |e| {
-            let duration = Duration::from_secs(duration);
-            e.submit_at(
-                &who,
-                &resource,
-                duration,
-                &reason,
-                ticket.as_deref(),
-                Some(starts_at),
-            )
-        })
+        self.submit(
+            conn,
+            who,
+            resource,
+            duration,
+            reason,
+            ticket,
+            Some(starts_at),
+        )
         .await
     }
 
@@ -269,8 +330,7 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        self.change(conn, move |e| e.approve(&who, id, &comment, None))
-            .await
+        self.approve_as(conn, who, id, comment, None).await
     }
 
     /// `Approve`, with a code from the approver's second factor: for a
@@ -285,8 +345,7 @@ impl Daemon {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<String, BusError> {
         let who = self.caller(conn, &header).await?;
-        self.change(conn, move |e| e.approve(&who, id, &comment, Some(&code)))
-            .await
+        self.approve_as(conn, who, id, comment, Some(code)).await
     }
 
     /// The holder's approved grant, awaiting a second factor, made active

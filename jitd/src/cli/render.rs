@@ -162,6 +162,13 @@ pub fn detail(v: &RequestView) -> String {
         ),
         ("requested", v.requested_at.clone()),
     ];
+    if let Some(check) = &v.ticket_check {
+        // From jitd over the bus: escaped again here, as everything shown.
+        rows.insert(
+            rows.len() - 1,
+            ("ticket check", clean(&check.summary()).into_owned()),
+        );
+    }
     if let Some(at) = &v.starts_at {
         rows.push(("starts", at.clone()));
     }
@@ -658,6 +665,7 @@ mod tests {
             ended_by: None,
             route: "dual".into(),
             policy: None,
+            ticket_check: None,
             risk: RiskAssessment {
                 score: 85,
                 factors: vec![],

@@ -31,6 +31,8 @@ pub(crate) mod schedule;
 pub(crate) mod segments;
 pub mod standing;
 pub(crate) mod sudoers;
+// Ticket checks are in the API (show, list).
+pub mod tickets;
 pub(crate) mod vendor;
 pub(crate) mod workflow;
 

@@ -278,6 +278,9 @@ pub struct Request {
     /// The `[[policy]]` rule that approved it (route `policy`) or lowered
     /// its route (dual to owner).
     pub policy: Option<String>,
+    /// The latest check of its ticket (W1.11), where the resource requires
+    /// one and a validator is configured.
+    pub ticket_check: Option<super::tickets::TicketCheck>,
     pub risk: RiskAssessment,
     pub state: State,
     pub decisions: Vec<Decision>,

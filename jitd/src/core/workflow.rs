@@ -336,6 +336,7 @@ mod tests {
             activate_by: None,
             ended_at: None,
             ended_by: None,
+            ticket_check: None,
             follow_up: None,
             policy: None,
         }

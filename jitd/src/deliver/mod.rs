@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod feed;
+pub mod tickets;
 pub mod wire;
 
 /// The socket's file name in jitd's runtime directory.

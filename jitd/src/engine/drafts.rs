@@ -118,6 +118,7 @@ impl Engine {
             activate_by: None,
             ended_at: None,
             ended_by: None,
+            ticket_check: None,
             follow_up: None,
         })
     }

@@ -143,10 +143,36 @@ pub enum EngineError {
          custody (root_custody)"
     )]
     NoRecoveryFile,
+    #[error("'{0}' requires a ticket: give one with --ticket REF")]
+    TicketRequired(String),
+    #[error("{}", ticket_refusal(ticket, *verdict, message))]
+    TicketRefused {
+        ticket: String,
+        verdict: crate::core::tickets::Verdict,
+        message: String,
+    },
     #[error("recording {id}: cannot read {path}: {reason}")]
     RecordingUnreadable {
         id: u64,
         path: String,
         reason: String,
     },
+}
+
+/// Why a ticket stopped a request or an approval, in the validator's words.
+fn ticket_refusal(ticket: &str, verdict: crate::core::tickets::Verdict, message: &str) -> String {
+    use crate::core::tickets::Verdict;
+    let ticket = crate::core::sanitize::for_terminal(ticket);
+    let said = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    match verdict {
+        Verdict::Invalid => format!("ticket {ticket} is not valid{said}"),
+        _ => format!(
+            "ticket {ticket} could not be checked{said}; try again later, or ask an \
+             administrator (jitd's [tickets] when_down decides whether approvers may take it)"
+        ),
+    }
 }

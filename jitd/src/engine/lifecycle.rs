@@ -5,6 +5,7 @@
 use serde_json::json;
 use std::time::Duration;
 
+use super::tickets::{audit_ticket_check, refused, NewRequest};
 use super::transitions::{
     apply_extension, audit_policy, audit_submission, end_vendors, lapse_all, policy_approver,
     record_decision,
@@ -12,6 +13,7 @@ use super::transitions::{
 use super::{Engine, EngineError, Event, Result};
 use crate::core::model::{window, Kind, Request, RequestId, Route, State, UnixTime};
 use crate::core::schedule;
+use crate::core::tickets::{self, Stage, TicketCheck};
 use crate::core::workflow::{self, Approved, Submission, WorkflowError};
 use crate::directory::Person;
 use crate::store::AuditEvent;
@@ -55,6 +57,34 @@ impl Engine {
         ticket: Option<&str>,
         starts_at: Option<UnixTime>,
     ) -> Result<(Request, Vec<Event>)> {
+        self.submit_new(
+            who,
+            NewRequest {
+                resource,
+                duration,
+                reason,
+                ticket,
+                starts_at,
+                ticket_check: None,
+            },
+        )
+    }
+
+    /// A new request, with the validator's check of its ticket where its
+    /// resource requires one ([`Engine::ticket_ask`]).
+    pub fn submit_new(
+        &mut self,
+        who: &Person,
+        new: NewRequest<'_>,
+    ) -> Result<(Request, Vec<Event>)> {
+        let NewRequest {
+            resource,
+            duration,
+            reason,
+            ticket,
+            starts_at,
+            ticket_check,
+        } = new;
         let res = self.resource(resource)?.clone();
         if !who.matches_any(&res.eligible) || self.is_vendor(who) {
             return Err(WorkflowError::NotEligible(res.name).into());
@@ -69,6 +99,10 @@ impl Engine {
             },
             res.max_duration,
         )?;
+        let admitted = self.admit_ticket(&res, ticket, ticket_check, Stage::Request)?;
+        if let Some((check, tickets::Outcome::Refuse)) = &admitted {
+            return Err(refused(ticket, check));
+        }
         let now = self.clock.wall();
         let within = self.config.limits.start_within.0;
         let starts_at = starts_at
@@ -93,6 +127,13 @@ impl Engine {
         let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
         req.starts_at = starts_at;
         self.apply_policy(who, &res, &mut req);
+        if let Some((check, outcome)) = &admitted {
+            if *outcome == tickets::Outcome::HumanOnly {
+                req.route = tickets::human_route(req.route, !res.owners.is_empty());
+                req.policy = None;
+            }
+            req.ticket_check = Some(check.clone());
+        }
         // Approved at once: by risk (auto), or by a policy rule.
         let approver = match (req.route, &req.policy) {
             (Route::Auto, _) => Some("policy".to_owned()),
@@ -107,6 +148,9 @@ impl Engine {
         req.id = self.store.write(|w| -> Result<RequestId> {
             let id = w.insert_request(&req)?;
             audit_submission(w, who, id, &req, "requested")?;
+            if let Some((check, _)) = &admitted {
+                audit_ticket_check(w, id, &req, check)?;
+            }
             if let Some(rule) = rule {
                 audit_policy(w, id, &req, rule)?;
             }
@@ -237,10 +281,36 @@ impl Engine {
         comment: &str,
         code: Option<&str>,
     ) -> Result<(Request, Vec<Event>)> {
+        self.approve_checked(who, id, comment, code, None)
+    }
+
+    /// [`Engine::approve`], with the validator's check of the request's
+    /// ticket made for this approval where its resource requires one
+    /// ([`Engine::approval_ticket_ask`]).
+    pub fn approve_checked(
+        &mut self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+        code: Option<&str>,
+        ticket_check: Option<TicketCheck>,
+    ) -> Result<(Request, Vec<Event>)> {
         let req = self.load(id)?;
         let now = self.clock.wall();
         workflow::approve(&req, &self.actor(who, &req), comment, now)?;
         self.step_up(who, &req.resource, code, &format!("approval of {id}"))?;
+        let res = self.resource(&req.resource)?.clone();
+        let recheck =
+            self.admit_ticket(&res, req.ticket.as_deref(), ticket_check, Stage::Approval)?;
+        if let Some((check, tickets::Outcome::Refuse)) = &recheck {
+            // On record, though nothing else changes: approvers see why.
+            self.store.write(|w| -> Result<()> {
+                w.set_ticket_check(id, check)?;
+                audit_ticket_check(w, id, &req, check)
+            })?;
+            return Err(refused(req.ticket.as_deref(), check));
+        }
+        let recheck = recheck.map(|(check, _)| check);
         // Checked again: the code may have taken a moment.
         let now = self.clock.wall();
         let outcome = workflow::approve(&req, &self.actor(who, &req), comment, now)?;
@@ -262,6 +332,10 @@ impl Engine {
             let decision = match &outcome {
                 Approved::Partial(d) | Approved::Complete(d) => d,
             };
+            if let Some(check) = &recheck {
+                w.set_ticket_check(id, check)?;
+                audit_ticket_check(w, id, &req, check)?;
+            }
             record_decision(w, who, id, decision, "approved")?;
             if complete {
                 match &parent {

@@ -31,6 +31,7 @@ mod schedule;
 mod sessions;
 mod standing;
 mod tick;
+mod tickets;
 mod tracking;
 mod transitions;
 mod unused;
@@ -43,6 +44,7 @@ pub use error::EngineError;
 pub use mfa::LoginStep;
 pub use recordings::{RecordedSession, RecordingStart};
 pub use reports::report;
+pub use tickets::NewRequest;
 
 use sessions::write_journaled;
 use tracking::empty_index;

@@ -620,6 +620,7 @@ fn grant_vendor(
             activate_by: None,
             ended_at: None,
             ended_by: None,
+            ticket_check: None,
             follow_up: None,
             policy: None,
         };

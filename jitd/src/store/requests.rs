@@ -8,6 +8,7 @@ use crate::core::model::{
     window, Decision, Kind, Request, RequestHead, RequestId, Role, Route, State, Uid, UnixTime,
     Verdict,
 };
+use crate::core::tickets::TicketCheck;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFilter {
@@ -41,7 +42,11 @@ impl ListFilter {
 
 const COLUMNS: &str = "id, extends, uid, user, resource, duration_secs, reason, ticket, \
                        requested_at, route, risk, state, expires_at, ended_at, ended_by, \
-                       activate_by, starts_at, policy";
+                       activate_by, starts_at, policy, ticket_check";
+
+fn check_json(check: &TicketCheck) -> Result<String> {
+    serde_json::to_string(check).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
 
 pub(super) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -76,6 +81,12 @@ fn request_from_row(row: &Row<'_>) -> rusqlite::Result<Request> {
         ended_by: row.get(14)?,
         activate_by: row.get(15)?,
         policy: row.get(17)?,
+        ticket_check: match row.get::<_, Option<String>>(18)? {
+            Some(json) => {
+                Some(serde_json::from_str(&json).map_err(|_| corrupt("ticket check", &json))?)
+            }
+            None => None,
+        },
         follow_up: None,
     })
 }
@@ -251,10 +262,12 @@ impl Writer<'_> {
         };
         let risk =
             serde_json::to_string(&req.risk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let ticket_check = req.ticket_check.as_ref().map(check_json).transpose()?;
         self.tx.execute(
             "INSERT INTO requests (extends, uid, user, resource, duration_secs, reason, ticket,
-                                   requested_at, route, risk, state, expires_at, starts_at, policy)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                   requested_at, route, risk, state, expires_at, starts_at, policy,
+                                   ticket_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 extends,
                 req.uid,
@@ -270,9 +283,19 @@ impl Writer<'_> {
                 req.expires_at,
                 req.starts_at,
                 req.policy,
+                ticket_check,
             ],
         )?;
         Ok(self.tx.last_insert_rowid() as RequestId)
+    }
+
+    /// Records the latest check of request `id`'s ticket.
+    pub fn set_ticket_check(&mut self, id: RequestId, check: &TicketCheck) -> Result<()> {
+        self.tx.execute(
+            "UPDATE requests SET ticket_check = ?2 WHERE id = ?1",
+            params![id, check_json(check)?],
+        )?;
+        Ok(())
     }
 
     pub fn add_decision(&mut self, id: RequestId, d: &Decision) -> Result<()> {

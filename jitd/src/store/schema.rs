@@ -409,6 +409,9 @@ CREATE INDEX audit_scheduled ON audit(request, at) WHERE event = 'scheduled';
     // The `[[policy]]` rule that approved a request or lowered its route
     // (W1.10); NULL for every request before.
     "ALTER TABLE requests ADD COLUMN policy TEXT;",
+    // The latest check of a request's ticket by the `[tickets]` validator
+    // (W1.11), as JSON; NULL where none was made.
+    "ALTER TABLE requests ADD COLUMN ticket_check TEXT;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -214,6 +214,10 @@ fn request_fields(req: &Request) -> Vec<Field> {
     if let Some(start) = req.starts_at {
         fields.insert(4, field("Starts", rfc3339(start)));
     }
+    if let Some(check) = &req.ticket_check {
+        // Escaped already (core::tickets).
+        fields.push(field("Ticket check", check.summary()));
+    }
     if let Some(rule) = &req.policy {
         fields.push(field("Policy", clean(rule)));
     }

@@ -34,6 +34,7 @@ fn request(route: Route, state: State) -> Request {
         activate_by: None,
         ended_at: None,
         ended_by: None,
+        ticket_check: None,
         follow_up: None,
         policy: None,
     }

@@ -1,0 +1,127 @@
+//! Ticket checks (W1.11, docs/design.md "Ticket validation") in the
+//! engine: which request or approval needs one, what its answer does, and
+//! its record. The check itself runs before the engine is called
+//! (`crate::tickets`, off the engine: a slow validator holds up nobody
+//! else), so the engine is handed its result and records it in the same
+//! transaction as the request or the approval it decided.
+
+use serde_json::json;
+use std::time::Duration;
+
+use super::{Engine, EngineError, Result, JITD};
+use crate::config::Resource;
+use crate::core::model::{Request, RequestId, UnixTime};
+use crate::core::tickets::{self, Outcome, Stage, TicketAsk, TicketCheck};
+use crate::store::{AuditEvent, Writer};
+
+/// A request as the requester asks for it.
+pub struct NewRequest<'a> {
+    pub resource: &'a str,
+    pub duration: Duration,
+    pub reason: &'a str,
+    pub ticket: Option<&'a str>,
+    /// A later start (`--start`), if any.
+    pub starts_at: Option<UnixTime>,
+    /// The validator's answer for `ticket`, where the resource needs one.
+    pub ticket_check: Option<TicketCheck>,
+}
+
+impl Engine {
+    /// What to ask the validator before a request by `requester` for
+    /// `resource` with `ticket` (or before an approval of one): `None`
+    /// where there is nothing to check (no validator, a resource that
+    /// requires no ticket, no ticket: refused later with the reason).
+    pub fn ticket_ask(
+        &self,
+        requester: &str,
+        resource: &str,
+        ticket: Option<&str>,
+        stage: Stage,
+    ) -> Option<TicketAsk> {
+        let res = self.config.resource(resource)?;
+        let ticket = ticket?;
+        (res.require_ticket && self.config.tickets.validator.is_some()).then(|| TicketAsk {
+            ticket: ticket.to_owned(),
+            requester: requester.to_owned(),
+            resource: resource.to_owned(),
+            stage,
+        })
+    }
+
+    /// [`Engine::ticket_ask`] for an approval of request `id`.
+    pub fn approval_ticket_ask(&self, id: RequestId) -> Result<Option<TicketAsk>> {
+        let req = self.load(id)?;
+        Ok(self.ticket_ask(
+            &req.user,
+            &req.resource,
+            req.ticket.as_deref(),
+            Stage::Approval,
+        ))
+    }
+
+    /// The ticket check `res` needs of `ticket` at `stage`, and what it
+    /// does: `None` where none is needed.
+    pub(super) fn admit_ticket(
+        &self,
+        res: &Resource,
+        ticket: Option<&str>,
+        check: Option<TicketCheck>,
+        stage: Stage,
+    ) -> Result<Option<(TicketCheck, Outcome)>> {
+        if !res.require_ticket {
+            return Ok(None);
+        }
+        let Some(ticket) = ticket else {
+            // A request from before the resource required a ticket is
+            // approved as it was asked.
+            return match stage {
+                Stage::Request => Err(EngineError::TicketRequired(res.name.clone())),
+                Stage::Approval => Ok(None),
+            };
+        };
+        if self.config.tickets.validator.is_none() {
+            return Ok(None);
+        }
+        // The bus edge checks before it calls; a caller that did not has
+        // no answer, which is what a validator that is down gives.
+        let check = check.filter(|c| c.stage == stage).unwrap_or_else(|| {
+            TicketCheck::unavailable("the ticket was not checked", stage, self.clock.wall())
+        });
+        let outcome = tickets::outcome(&check, self.config.tickets.when_down);
+        tracing::info!(ticket, verdict = check.verdict.as_str(), stage = ?stage, "ticket checked");
+        Ok(Some((check, outcome)))
+    }
+}
+
+/// The refusal of a request or an approval over `check` of `ticket`.
+pub(super) fn refused(ticket: Option<&str>, check: &TicketCheck) -> EngineError {
+    EngineError::TicketRefused {
+        ticket: ticket.unwrap_or_default().to_owned(),
+        verdict: check.verdict,
+        message: check.message.clone(),
+    }
+}
+
+/// `ticket_checked`, with the validator's answer.
+pub(super) fn audit_ticket_check(
+    w: &mut Writer<'_>,
+    id: RequestId,
+    req: &Request,
+    check: &TicketCheck,
+) -> Result<()> {
+    w.audit(&AuditEvent {
+        at: check.at,
+        actor_uid: None,
+        actor: JITD,
+        event: "ticket_checked",
+        request: Some(id),
+        detail: json!({
+            "ticket": req.ticket,
+            "stage": check.stage,
+            "verdict": check.verdict.as_str(),
+            "title": check.title,
+            "message": check.message,
+        }),
+    })?;
+    Ok(())
+}

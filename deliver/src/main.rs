@@ -1,7 +1,7 @@
-//! jit-deliver: sends jitd's notifications (SMTP, webhooks) and its SIEM
+//! jit-deliver: sends jitd's notifications (SMTP, webhooks), its SIEM
 //! feed (syslog, RELP, a JSON lines file, journald) and the ticket
-//! webhook's checks as an unprivileged
-//! service of its own; see `jitd::deliver`.
+//! webhook's checks as an unprivileged service of its own; see
+//! `jitd::deliver`.
 
 mod feed;
 mod tickets;

@@ -1,7 +1,7 @@
 //! Ticket validators (W1.11, docs/design.md "Ticket validation"): the
 //! `[tickets]` command, run as an unprivileged user, and the webhook,
 //! posted by jit-deliver over [`crate::deliver::tickets`]. Each check is
-//! bounded by `[tickets] timeout` and runs off the engine: the requester
+//! bounded by `[tickets] timeout` and runs off the engine (T45): the requester
 //! (or approver) waits for it, nobody else does.
 
 use std::collections::HashMap;

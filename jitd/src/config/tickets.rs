@@ -116,12 +116,14 @@ fn command_validator(
                 "[tickets] command is empty: give the program and its arguments".into(),
             ))
         }
-        Some(program) if !program.starts_with('/') => return Err((
-            span,
-            format!(
+        Some(program) if !program.starts_with('/') => {
+            return Err((
+                span,
+                format!(
                 "[tickets] command runs '{program}': give its absolute path (no shell, no PATH)"
             ),
-        )),
+            ))
+        }
         Some(_) => {}
     }
     if argv.iter().any(|a| a.contains('\0')) {
@@ -159,4 +161,69 @@ fn webhook_validator(url: Spanned<String>) -> Result<Validator, SpanError> {
     Ok(Validator::Webhook {
         url: url.into_inner(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const BASE: &str = "[roles]\nmanager = [\"user:mike\"]\nsecurity = [\"user:sam\"]\n[tickets]\n";
+
+    fn parse(tickets: &str) -> Result<crate::config::Config, String> {
+        crate::config::parse(&format!("{BASE}{tickets}"), Path::new("jitd.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_command_or_a_url_with_their_defaults() {
+        let c = parse("command = [\"/usr/local/bin/check\", \"--prod\"]\n").unwrap();
+        assert_eq!(
+            c.tickets.validator,
+            Some(Validator::Command {
+                argv: vec!["/usr/local/bin/check".into(), "--prod".into()],
+                user: DEFAULT_USER.into()
+            })
+        );
+        assert_eq!(c.tickets.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.tickets.when_down, WhenDown::Refuse);
+        let c = parse(
+            "url = \"https://itsm.example/v\"\nwhen_down = \"approvers\"\ntimeout = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.tickets.validator,
+            Some(Validator::Webhook {
+                url: "https://itsm.example/v".into()
+            })
+        );
+        assert_eq!(c.tickets.when_down, WhenDown::Approvers);
+        assert_eq!(c.tickets.timeout, Duration::from_secs(2));
+        assert_eq!(parse("").unwrap().tickets.validator, None);
+    }
+
+    #[test]
+    fn every_mistake_is_refused_where_it_is() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &str)] = &[
+            ("command = []\n", "5:11: [tickets] command is empty"),
+            ("command = [\"check\"]\n", "5:11: [tickets] command runs 'check': give its absolute path"),
+            ("command = [\"/c\"]\nuser = \"root\"\n", "6:8: [tickets] user must not be root"),
+            ("command = [\"/c\"]\nuser = \"a b\"\n", "6:8: 'a b' is not a valid user name"),
+            ("command = [\"/c\"]\nurl = \"https://x\"\n", "6:7: [tickets] has a command and a url"),
+            ("url = \"ftp://x\"\n", "5:7: [tickets] url is an http:// or https:// URL"),
+            ("url = \"https://x\"\nuser = \"nobody\"\n", "6:8: [tickets] user is for a command"),
+            ("user = \"nobody\"\n", "5:8: [tickets] user without a command"),
+            ("url = \"https://x\"\ntimeout = \"2m\"\n", "6:11: [tickets] timeout is more than 0 and at most 1m"),
+            ("url = \"https://x\"\nwhen_down = \"allow\"\n", "6:13: unknown variant `allow`"),
+            ("url = \"https://x\"\nretries = 3\n", "6:1: unknown field `retries`"),
+        ];
+        for (text, want) in cases {
+            let got = parse(text).map(drop).unwrap_err();
+            assert!(
+                got.starts_with(&format!("jitd.toml:{want}")),
+                "{text:?}: {got}"
+            );
+        }
+    }
 }

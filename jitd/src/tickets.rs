@@ -112,14 +112,27 @@ async fn run_command(argv: &[String], user: &str, ask: &TicketAsk) -> Result<Vec
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe and touches no memory shared with
-    // the parent. The command dies with jitd, and gains nothing by exec
-    // (no setuid program makes it root again).
+    // SAFETY: prctl and close_range are async-signal-safe and touch no
+    // memory shared with the parent. The command dies with jitd, gains
+    // nothing by exec (no setuid program makes it root again) and keeps
+    // none of jitd's descriptors past exec, even one jitd inherited
+    // without close-on-exec.
     unsafe {
         command.pre_exec(|| {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .map_err(io::Error::from)?;
-            nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)
+            nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)?;
+            let all_from_3 = (3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            if libc::syscall(
+                libc::SYS_close_range,
+                all_from_3.0,
+                all_from_3.1,
+                all_from_3.2,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
         });
     }
     let mut child = command

@@ -28,14 +28,14 @@ fn config(tickets: &str) -> String {
     format!("{text}\n[tickets]\n{tickets}\n")
 }
 
-/// The validator: valid for INC-1 (a title with an escape, its uid as
-/// the message), invalid for INC-CLOSED, hangs on INC-HANG, dies of a
+/// The validator: valid for INC-1 (a title with an escape, its ids and
+/// open descriptors as the message), invalid for INC-CLOSED, hangs on INC-HANG, dies of a
 /// signal on INC-CRASH, and INC-STATE is invalid while `closed` exists
 /// in the test's directory.
 const VALIDATOR: &str = r#"input=$(cat)
 dir=$(dirname "$0")
 case "$input" in
-  *'"ticket":"INC-1"'*) printf '{"valid": true, "title": "Disk full on db1 \\u001b[2J", "message": "uid %s"}' "$(id -u)" ;;
+  *'"ticket":"INC-1"'*) printf '{"valid": true, "title": "Disk full on db1 \\u001b[2J", "message": "uid %s groups %s fds %s"}' "$(id -u)" "$(id -G)" "$(ls /proc/self/fd | tr '\n' ' ')" ;;
   *'"ticket":"INC-CLOSED"'*) echo '{"valid": false, "message": "closed yesterday"}' ;;
   *'"ticket":"INC-HANG"'*) sleep 60 ;;
   *'"ticket":"INC-CRASH"'*) kill -SEGV $$ ;;
@@ -88,7 +88,12 @@ fn a_command_validator_accepts_refuses_times_out_and_crashes() {
     let title = check["title"].as_str().unwrap();
     assert!(title.starts_with("Disk full on db1"), "{doc:#}");
     assert!(!title.contains('\u{1b}'), "escaped: {title:?}");
-    assert_eq!(check["message"], "uid 65534", "run as nobody: {doc:#}");
+    // As nobody, with no other group, and nothing open but its standard
+    // descriptors (ls lists its own directory, 3): none of jitd's.
+    assert_eq!(
+        check["message"], "uid 65534 groups 65534 fds 0 1 2 3",
+        "{doc:#}"
+    );
     let shown = env.jitctl("mike", &["show", &id.to_string()]).ok();
     assert!(
         shown.stdout.contains("ticket check")

@@ -718,9 +718,27 @@ bench_oncall() {
     "$BIN/jit-bench" oncall --dir "$SANDBOX_DIR/oncall" --shifts 10000 >"$RESULTS/oncall.json"
 }
 
-bench_policy() {  # policy rules' evaluation, in process: 1,000 rules against none
-    log "policy: 1,000 rules against none"
+bench_policy() {  # policy rules' evaluation: in process, then through jitd; 1,000 rules against none
+    local dir="$SANDBOX_DIR/policy" rules_config="$SANDBOX_DIR/jitd-policy.toml" mode cfg
+    log "policy: 1,000 rules against none, in process"
     "$BIN/jit-bench" policy --rules 1000 --requests 10000 --rounds 9 >"$RESULTS/policy.json"
+    # Every rule names alice and ssh and needs a ticket the requests do not give:
+    # each request is looked at by all of them, and goes to its owner as before.
+    { cat "$CONFIG"; "$BIN/jit-bench" policy-rules --rules 1000 --user alice --resource ssh; } >"$rules_config"
+    "$BIN/jitd" --check-config "$rules_config" >&2
+    mkdir -p "$dir"
+    log "policy: request replies and CheckGrant through jitd, 1,000 rules against none"
+    for mode in off on; do
+        cfg=$([[ $mode == on ]] && echo "$rules_config" || echo "$CONFIG")
+        start_jitd "$dir/request-$mode" "$cfg"
+        $AS_ALICE "$BIN/jit-bench" notify --mode off >"$RESULTS/policy-request-$mode.json"
+        stop_jitd
+        seed --state-dir "$dir/check-$mode" --grants 1000 >/dev/null
+        start_jitd "$dir/check-$mode" "$cfg"
+        "$BIN/jit-bench" latency --calls "$CALLS" --holders 1000 --label "policy-$mode" \
+            >"$RESULTS/latency-policy-$mode.json"
+        stop_jitd
+    done
 }
 
 AS_ALICE="setpriv --reuid=alice --regid=alice --init-groups"

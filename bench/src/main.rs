@@ -351,6 +351,17 @@ enum Cmd {
         #[arg(long, default_value_t = 9)]
         rounds: usize,
     },
+    /// Prints `[[policy]]` rules for appending to a config: each names
+    /// USER and RESOURCE and needs a ticket of its own pattern, so a request
+    /// without one walks them all (and none applies).
+    PolicyRules {
+        #[arg(long, default_value_t = 1_000)]
+        rules: usize,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        resource: String,
+    },
     Report {
         #[arg(long)]
         results: PathBuf,
@@ -406,6 +417,15 @@ fn main() -> Result<(), BoxError> {
     } = &args.command
     {
         println!("{}", policy::run(*rules, *requests, *rounds)?);
+        return Ok(());
+    }
+    if let Cmd::PolicyRules {
+        rules,
+        user,
+        resource,
+    } = &args.command
+    {
+        print!("{}", policy::rules_for(*rules, user, resource));
         return Ok(());
     }
     if let Cmd::SessionThroughput {
@@ -691,6 +711,7 @@ async fn run(cmd: Cmd) -> Result<(), BoxError> {
         | Cmd::Snapshot { .. }
         | Cmd::Oncall { .. }
         | Cmd::Policy { .. }
+        | Cmd::PolicyRules { .. }
         | Cmd::SleepToPhase { .. }
         | Cmd::Report { .. }
         | Cmd::SessionThroughput { .. }

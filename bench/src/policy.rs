@@ -101,6 +101,20 @@ fn config(rules: usize, shape: Shape) -> String {
     text
 }
 
+/// `rules` rules naming `user` and `resource`, each needing a ticket of a
+/// pattern of its own, under a ceiling no request reaches: a request
+/// without a ticket is looked at by every rule, to its ticket.
+pub fn rules_for(rules: usize, user: &str, resource: &str) -> String {
+    let mut text = String::from("\n[policy_limits]\nrisk_ceiling = 100\n");
+    for i in 0..rules {
+        let _ = write!(
+            text,
+            "\n[[policy]]\nname = \"bench-{i}\"\nusers = [\"{user}\"]\nresources = [\"{resource}\"]\nmax_duration = \"8h\"\nticket = \"INC-{i}[0-9]+\"\naction = \"approve\"\n"
+        );
+    }
+    text
+}
+
 fn load(text: &str) -> Result<(Policies, f64), BoxError> {
     let t0 = Instant::now();
     let config = jitd::config::parse(text, Path::new("bench.toml"))?;

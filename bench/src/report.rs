@@ -1286,6 +1286,40 @@ fn policy_section(md: &mut String, dir: &Path) -> Result<(), BoxError> {
         us("own_load_ms"),
         verdict(us("own_added_us") < 50.0),
     )?;
+    if let (Some(off), Some(on)) = (
+        load(dir, "policy-request-off.json"),
+        load(dir, "policy-request-on.json"),
+    ) {
+        let ms = |v: &Value, p: &str| f(v, &["reply", p]) / 1000.0;
+        let added_us = (ms(&on, "p50_us") - ms(&off, "p50_us")) * 1000.0;
+        writeln!(
+            md,
+            "\nThrough jitd: alice requests `ssh` (owner approval) {} times, `jit-bench notify --mode off`,\n\
+             against a jitd whose config adds 1,000 rules naming alice and `ssh`, each needing a ticket\n\
+             of its own pattern (the requests give none: every rule is looked at, none applies), same run.\n\n\
+             | Request reply | p50 | p90 | p99 | max | added at p50 | target |\n|---|---|---|---|---|---|---|\n\
+             | no rules (baseline) | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | - | |\n\
+             | **1,000 rules on the resource** | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} µs | {} |",
+            f(&on, &["reply", "n"]),
+            ms(&off, "p50_us"),
+            ms(&off, "p90_us"),
+            ms(&off, "p99_us"),
+            ms(&off, "max_us"),
+            ms(&on, "p50_us"),
+            ms(&on, "p90_us"),
+            ms(&on, "p99_us"),
+            ms(&on, "max_us"),
+            added_us,
+            verdict(added_us < 50.0),
+        )?;
+    }
+    checkgrant_with_and_without(
+        md,
+        dir,
+        "policy",
+        "CheckGrant with the 1,000 rules configured against without",
+        ("no rules", "1,000 rules"),
+    )?;
     Ok(())
 }
 

@@ -177,12 +177,13 @@ impl Drop for KillGroup {
     }
 }
 
-/// The webhook's side in jitd: jit-deliver's connection, and the checks
-/// waiting for its answers by id.
+/// The webhook's side in jitd: jit-deliver's connection (numbered: a
+/// check waits for an answer on the connection it was sent on), and the
+/// checks waiting for answers by id.
 #[derive(Clone)]
 struct Desk {
-    worker: Arc<Mutex<Option<UnixStream>>>,
-    waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Reply>>>>,
+    worker: Arc<Mutex<Option<(u64, UnixStream)>>>,
+    waiting: Arc<Mutex<HashMap<u64, (u64, mpsc::Sender<Reply>)>>>,
     next: Arc<AtomicU64>,
 }
 
@@ -208,7 +209,7 @@ impl Desk {
 
     /// Takes jit-deliver's connections, the newest replacing the last.
     fn accept(&self, listener: &UnixListener, hello: &ToWorker) {
-        for stream in listener.incoming() {
+        for (connection, stream) in (1u64..).zip(listener.incoming()) {
             let Ok(mut stream) = stream else { continue };
             if let Err(why) = crate::deliver::peer_is_worker(&stream) {
                 tracing::warn!(%why, "ticket socket: refused a connection");
@@ -218,27 +219,26 @@ impl Desk {
             let (Ok(()), Ok(reader)) = (wire::write(&mut stream, hello), stream.try_clone()) else {
                 continue;
             };
-            *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+            *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some((connection, stream));
             let desk = self.clone();
             let _ = std::thread::Builder::new()
                 .name("jitd-tickets-read".into())
-                .spawn(move || desk.read_answers(reader));
+                .spawn(move || desk.read_answers(connection, reader));
         }
     }
 
-    /// Hands each answer to the check waiting for it, until the connection
-    /// ends.
-    fn read_answers(&self, mut stream: UnixStream) {
+    /// Hands each answer to the check waiting for it on `connection`, until
+    /// the connection ends; then fails the checks still waiting on it.
+    fn read_answers(&self, connection: u64, mut stream: UnixStream) {
         while let Ok(answer) = wire::read::<Answer>(&mut stream) {
             let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(check) = waiting.get(&answer.id) {
+            if let Some((_, check)) = waiting.get(&answer.id).filter(|(c, _)| *c == connection) {
                 let _ = check.send(answer.reply);
             }
         }
         let _ = stream.shutdown(std::net::Shutdown::Both);
-        // What this connection was asked will not be answered on it.
         let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        for check in waiting.values() {
+        for (_, check) in waiting.values().filter(|(c, _)| *c == connection) {
             let _ = check.send(Reply::Failed("jit-deliver went away".into()));
         }
     }
@@ -248,22 +248,12 @@ impl Desk {
     async fn post(&self, ask: TicketAsk) -> Result<Vec<u8>, String> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tell, answer) = mpsc::channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tell);
         let desk = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let sent = {
-                let mut worker = desk.worker.lock().unwrap_or_else(|e| e.into_inner());
-                match worker.as_mut() {
-                    None => Err(NOT_RUNNING.to_owned()),
-                    Some(stream) => wire::write(stream, &ToWorker::Check { id, ask })
-                        .map_err(|e| format!("{NOT_RUNNING} ({e})")),
-                }
-            };
+        let _done = Forget(self.clone(), id);
+        let result = tokio::task::spawn_blocking(move || -> Result<Reply, String> {
+            desk.send(id, ask, tell)?;
             // Polled, so that an abandoned check (timed out) ends too.
-            sent.and_then(|()| loop {
+            loop {
                 match answer.recv_timeout(Duration::from_millis(100)) {
                     Ok(reply) => return Ok(reply),
                     Err(mpsc::RecvTimeoutError::Disconnected) => return Err(NOT_RUNNING.into()),
@@ -272,13 +262,26 @@ impl Desk {
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
-            })
+            }
         });
-        let _done = Forget(self.clone(), id);
         match result.await.map_err(|e| e.to_string())?? {
             Reply::Body(body) => Ok(body.into_bytes()),
             Reply::Failed(why) => Err(format!("the webhook failed: {why}")),
         }
+    }
+
+    /// Registers check `id` on the current connection and sends it there.
+    fn send(&self, id: u64, ask: TicketAsk, tell: mpsc::Sender<Reply>) -> Result<(), String> {
+        let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((connection, stream)) = worker.as_mut() else {
+            return Err(NOT_RUNNING.to_owned());
+        };
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (*connection, tell));
+        wire::write(stream, &ToWorker::Check { id, ask })
+            .map_err(|e| format!("{NOT_RUNNING} ({e})"))
     }
 
     fn abandoned(&self, id: u64) -> bool {

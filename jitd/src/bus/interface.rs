@@ -20,7 +20,7 @@ use crate::api::{
 use crate::core::model::RequestId;
 use crate::core::model::Verdict;
 use crate::core::reports::ReportKind;
-use crate::core::tickets::{Stage, TicketAsk, TicketCheck};
+use crate::core::tickets::{TicketAsk, TicketCheck};
 use crate::core::vendor::Vendor;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event, NewRequest};
@@ -114,9 +114,9 @@ impl Daemon {
         starts_at: Option<i64>,
     ) -> Reply<String> {
         let ticket = (!ticket.is_empty()).then_some(ticket);
-        let (user, res, t) = (who.name.clone(), resource.clone(), ticket.clone());
+        let (asker, res, t) = (who.clone(), resource.clone(), ticket.clone());
         let ticket_check = self
-            .check_ticket(move |e| Ok(e.ticket_ask(&user, &res, t.as_deref(), Stage::Request)))
+            .check_ticket(move |e| Ok(e.request_ticket_ask(&asker, &res, t.as_deref())))
             .await?;
         self.change(conn, move |e| {
             e.submit_new(
@@ -143,8 +143,9 @@ impl Daemon {
         comment: String,
         code: Option<String>,
     ) -> Reply<String> {
+        let (approver, said) = (who.clone(), comment.clone());
         let ticket_check = self
-            .check_ticket(move |e| e.approval_ticket_ask(id))
+            .check_ticket(move |e| e.approval_ticket_ask(&approver, id, &said))
             .await?;
         self.change(conn, move |e| {
             e.approve_checked(&who, id, &comment, code.as_deref(), ticket_check)

@@ -91,7 +91,11 @@ pub fn validate_submission(
         });
     }
     validate_reason(sub.reason)?;
-    if sub.ticket.is_some_and(|t| t.len() > MAX_TICKET_BYTES) {
+    sub.ticket.map_or(Ok(()), validate_ticket)
+}
+
+pub fn validate_ticket(ticket: &str) -> Result<(), WorkflowError> {
+    if ticket.len() > MAX_TICKET_BYTES {
         return Err(WorkflowError::TicketTooLong);
     }
     Ok(())

@@ -254,6 +254,8 @@ mod step_up_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tickets_tests;
+#[cfg(test)]
 mod unused_tests;
 #[cfg(test)]
 mod vendor_tests;

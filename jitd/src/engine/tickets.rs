@@ -11,7 +11,10 @@ use std::time::Duration;
 use super::{Engine, EngineError, Result, JITD};
 use crate::config::Resource;
 use crate::core::model::{Request, RequestId, UnixTime};
+use crate::core::sanitize;
 use crate::core::tickets::{self, Outcome, Stage, TicketAsk, TicketCheck};
+use crate::core::workflow;
+use crate::directory::Person;
 use crate::store::{AuditEvent, Writer};
 
 /// A request as the requester asks for it.
@@ -27,36 +30,58 @@ pub struct NewRequest<'a> {
 }
 
 impl Engine {
-    /// What to ask the validator before a request by `requester` for
-    /// `resource` with `ticket` (or before an approval of one): `None`
-    /// where there is nothing to check (no validator, a resource that
-    /// requires no ticket, no ticket: refused later with the reason).
-    pub fn ticket_ask(
+    /// What to ask the validator before `who` requests `resource` with
+    /// `ticket`: `None` where there is nothing to check (no validator, a
+    /// resource that requires no ticket) or where the request will be
+    /// refused anyway (no ticket, one too long, a requester not eligible):
+    /// nobody makes jitd ask the ticketing system for what it would refuse.
+    pub fn request_ticket_ask(
         &self,
-        requester: &str,
+        who: &Person,
         resource: &str,
         ticket: Option<&str>,
-        stage: Stage,
     ) -> Option<TicketAsk> {
         let res = self.config.resource(resource)?;
-        let ticket = ticket?;
+        let ticket = ticket.filter(|t| workflow::validate_ticket(t).is_ok())?;
+        if !who.matches_any(&res.eligible) || self.is_vendor(who) {
+            return None;
+        }
+        self.ticket_ask(res, &who.name, ticket, Stage::Request)
+    }
+
+    /// What to ask the validator before `who` approves request `id` with
+    /// `comment`: `None` where there is nothing to check, or where the
+    /// approval will be refused anyway (not theirs to approve).
+    pub fn approval_ticket_ask(
+        &self,
+        who: &Person,
+        id: RequestId,
+        comment: &str,
+    ) -> Result<Option<TicketAsk>> {
+        let req = self.load(id)?;
+        let now = self.clock.wall();
+        if workflow::approve(&req, &self.actor(who, &req), comment, now).is_err() {
+            return Ok(None);
+        }
+        let (Some(res), Some(ticket)) = (self.config.resource(&req.resource), &req.ticket) else {
+            return Ok(None);
+        };
+        Ok(self.ticket_ask(res, &req.user, ticket, Stage::Approval))
+    }
+
+    fn ticket_ask(
+        &self,
+        res: &Resource,
+        requester: &str,
+        ticket: &str,
+        stage: Stage,
+    ) -> Option<TicketAsk> {
         (res.require_ticket && self.config.tickets.validator.is_some()).then(|| TicketAsk {
             ticket: ticket.to_owned(),
             requester: requester.to_owned(),
-            resource: resource.to_owned(),
+            resource: res.name.clone(),
             stage,
         })
-    }
-
-    /// [`Engine::ticket_ask`] for an approval of request `id`.
-    pub fn approval_ticket_ask(&self, id: RequestId) -> Result<Option<TicketAsk>> {
-        let req = self.load(id)?;
-        Ok(self.ticket_ask(
-            &req.user,
-            &req.resource,
-            req.ticket.as_deref(),
-            Stage::Approval,
-        ))
     }
 
     /// The ticket check `res` needs of `ticket` at `stage`, and what it
@@ -88,7 +113,12 @@ impl Engine {
             TicketCheck::unavailable("the ticket was not checked", stage, self.clock.wall())
         });
         let outcome = tickets::outcome(&check, self.config.tickets.when_down);
-        tracing::info!(ticket, verdict = check.verdict.as_str(), stage = ?stage, "ticket checked");
+        tracing::info!(
+            ticket = %sanitize::for_terminal(ticket),
+            verdict = check.verdict.as_str(),
+            stage = ?stage,
+            "ticket checked"
+        );
         Ok(Some((check, outcome)))
     }
 }

@@ -134,6 +134,13 @@ fn a1_ticket_length_and_who_reaches_the_validator() {
     eprintln!("ALICE self-approve: code {} {}", r.code, r.stderr);
     eprintln!("INPUTS:\n{}", log(&env, "inputs"));
     eprintln!("CALLS:\n{}", log(&env, "calls"));
+    let r = bus_request(&env, "alice", "sudo", &format!("INC-{}", "B".repeat(200)));
+    eprintln!("200: code {} {}", r.code, r.stderr);
+    eprintln!("CALLS:\n{}", log(&env, "calls"));
+    eprintln!(
+        "FULL LOG:\n{}",
+        std::fs::read_to_string(&env.log_path).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -319,7 +326,7 @@ fn bob_tries(env: &Env, n: usize, ticket: &str) -> (usize, usize, Vec<Duration>)
 #[test]
 fn a5_one_user_starves_everyones_checks() {
     // Default [limits] calls (10/s, burst 50) but many pending allowed for bob.
-    let env = with_command("refuse", "5s", "");
+    let env = with_command("refuse", "5s", LIMITS);
     let base = bob_tries(&env, 2, "INC-OK");
     eprintln!(
         "BASELINE bob INC-OK (0.3 s validator): ok {} down {} {:?}",

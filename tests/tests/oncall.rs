@@ -45,6 +45,11 @@ fn replace(file: &Path, text: &str, mode: u32) {
 /// jitd with schedule "primary" (alice and bob on call), security told
 /// through a JSON webhook on `port`.
 fn oncall_env(port: u16) -> (Env, PathBuf) {
+    oncall_env_with(port, "")
+}
+
+/// [`oncall_env`] with `more` config.
+fn oncall_env_with(port: u16, more: &str) -> (Env, PathBuf) {
     let mut env = Env::without_jitd(TEST_CONFIG);
     let dir = env.dir.path().join("oncall");
     fs::create_dir(&dir).unwrap();
@@ -52,7 +57,7 @@ fn oncall_env(port: u16) -> (Env, PathBuf) {
     let file = dir.join("primary.shifts");
     replace(&file, &shifts(&["alice", "bob"]), 0o644);
     env.write_config(&format!(
-        "{TEST_CONFIG}\n[oncall.primary]\nfile = \"{}\"\n{}",
+        "{TEST_CONFIG}{more}\n[oncall.primary]\nfile = \"{}\"\n{}",
         file.display(),
         json_hook_notify("security = [\"hook:json\"]", port)
     ));
@@ -150,4 +155,64 @@ fn status_shows_the_schedule_and_a_broken_file_puts_nobody_on_call_and_tells_sec
             "oncall_schedule_restored"
         ]
     );
+}
+
+/// `sudo` scores 75 for a first request (off-hours 0): under the ceiling.
+const ONCALL_RULE: &str = r#"
+[policy_limits]
+risk_ceiling = 80
+
+[[policy]]
+name = "pager"
+oncall = "primary"
+resources = ["sudo"]
+max_duration = "30m"
+action = "approve"
+"#;
+
+/// The route of `user`'s 30-minute request for `sudo`, withdrawn or
+/// revoked after.
+fn route_of_request(env: &Env, user: &str) -> (String, String) {
+    let doc = env.jitctl_json(
+        user,
+        &[
+            "request", "sudo", "--for", "30m", "--reason", "paged", "--json",
+        ],
+    );
+    let id = id_of(&doc).to_string();
+    env.jitctl(user, &["revoke", &id, "--comment", "done"]).ok();
+    (
+        doc["route"].as_str().unwrap_or_default().to_owned(),
+        doc["policy"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn a_rule_naming_the_schedule_approves_who_is_on_call_as_the_file_says() {
+    let http = HttpSink::start();
+    let (env, file) = oncall_env_with(http.port, ONCALL_RULE);
+    let approved = ("policy".to_owned(), "pager".to_owned());
+    assert_eq!(route_of_request(&env, "alice"), approved);
+
+    // Replaced while jitd runs: alice is off call at once.
+    replace(&file, &shifts(&["bob"]), 0o644);
+    assert_eq!(
+        route_of_request(&env, "alice"),
+        ("dual".into(), String::new())
+    );
+    assert_eq!(route_of_request(&env, "bob"), approved);
+
+    // Group-writable, then malformed: nobody is on call, never everyone.
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
+    assert_eq!(
+        route_of_request(&env, "bob"),
+        ("dual".into(), String::new())
+    );
+    replace(&file, &format!("{}bob soon\n", shifts(&["bob"])), 0o644);
+    assert_eq!(
+        route_of_request(&env, "bob"),
+        ("dual".into(), String::new())
+    );
+    replace(&file, &shifts(&["bob"]), 0o644);
+    assert_eq!(route_of_request(&env, "bob"), approved);
 }

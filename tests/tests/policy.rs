@@ -193,3 +193,41 @@ fn a_bad_rule_is_refused_at_its_line_and_column() {
         "no {want:?}:{check}"
     );
 }
+
+/// The hour (0-23) UTC+14 reads now, and `hours` from it to `h` later.
+fn hours_from_now_at_plus_14(from: u64, to: u64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let local = (secs / 3600 + 14) % 24;
+    format!("{:02}:00-{:02}:00", (local + from) % 24, (local + to) % 24)
+}
+
+#[test]
+fn a_window_on_the_real_clock_in_another_zone_decides() {
+    // Etc/GMT-14 is UTC+14 (POSIX signs): the window is read on its wall
+    // clock, not jitd's. Within the hour just begun and the next.
+    let within = hours_from_now_at_plus_14(0, 2);
+    let later = hours_from_now_at_plus_14(2, 4);
+    let text = config().replace(
+        "ticket = \"INC-[0-9]+\"\naction = \"approve\"\n",
+        &format!(
+            "hours = \"{within}\"\ntimezone = \"Etc/GMT-14\"\naction = \"approve\"\n\n\
+             [[policy]]\nname = \"later\"\nusers = [\"bob\"]\nresources = [\"sudo\"]\n\
+             max_duration = \"30m\"\nhours = \"{later}\"\ntimezone = \"Etc/GMT-14\"\naction = \"approve\"\n"
+        ),
+    );
+    assert_ne!(text, config());
+    let env = Env::with_config(&text);
+    let doc = request(&env, "alice", "30m", "");
+    assert_eq!(doc["policy"], "oncall-sudo", "{within}: {doc:#}");
+    let predicted = explain(&env, "bob", "30m", "");
+    let unmet = predicted["rules"][1]["unmet"].as_str().unwrap_or_default();
+    assert!(
+        unmet.starts_with(&format!("outside its window ({later}")),
+        "{predicted:#}"
+    );
+    let doc = request(&env, "bob", "30m", "");
+    assert!(doc["policy"].is_null(), "{later}: {doc:#}");
+}

@@ -7,9 +7,12 @@ mod feed;
 mod tickets;
 mod worker;
 
-use std::path::PathBuf;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -63,4 +66,36 @@ fn main() {
         tracing::error!(error = %e, "cannot start the ticket webhook");
     }
     worker::run(&args.socket)
+}
+
+/// Pause before connecting again.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Connects to jitd's `socket` and runs `serve` on each connection, until
+/// killed, reconnecting whenever jitd goes away; says once that it cannot
+/// connect (not even that where jitd may have no such socket, `optional`).
+fn serve_forever(
+    socket: &Path,
+    what: &str,
+    optional: bool,
+    mut serve: impl FnMut(UnixStream) -> io::Result<()>,
+) -> ! {
+    let mut complained = false;
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => {
+                complained = false;
+                tracing::info!(socket = %socket.display(), "{what}: connected to jitd");
+                if let Err(e) = serve(stream) {
+                    tracing::warn!(error = %e, "{what}: connection to jitd ended");
+                }
+            }
+            Err(e) if complained || (optional && e.kind() == io::ErrorKind::NotFound) => {}
+            Err(e) => {
+                complained = true;
+                tracing::warn!(socket = %socket.display(), error = %e, "{what}: cannot reach jitd; retrying");
+            }
+        }
+        std::thread::sleep(RECONNECT);
+    }
 }

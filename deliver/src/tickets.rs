@@ -13,29 +13,10 @@ use jitd::core::tickets::MAX_ANSWER;
 use jitd::deliver::tickets::{Answer, Reply, ToWorker, VERSION};
 use jitd::deliver::wire::{self, Hidden};
 
-/// Pause before connecting again.
-const RECONNECT: Duration = Duration::from_secs(1);
-
 /// Serves jitd on `socket` until killed; quiet while jitd has no webhook
 /// validator (no socket).
 pub fn run(socket: &Path) -> ! {
-    let mut complained = false;
-    loop {
-        match UnixStream::connect(socket) {
-            Ok(stream) => {
-                complained = false;
-                if let Err(e) = serve(stream) {
-                    tracing::warn!(error = %e, "ticket connection to jitd ended");
-                }
-            }
-            Err(e) if !complained && e.kind() != io::ErrorKind::NotFound => {
-                complained = true;
-                tracing::warn!(socket = %socket.display(), error = %e, "cannot reach jitd's ticket socket; retrying");
-            }
-            Err(_) => {}
-        }
-        std::thread::sleep(RECONNECT);
-    }
+    crate::serve_forever(socket, "ticket webhook", true, serve)
 }
 
 fn serve(mut stream: UnixStream) -> io::Result<()> {

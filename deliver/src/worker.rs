@@ -26,9 +26,6 @@ use jitd::config::{HookKind, SmtpTls};
 use jitd::core::notify::{render, Channel};
 use jitd::deliver::wire::{self, Ack, Job, Outcome, ToWorker, Transports};
 
-/// Pause before connecting again.
-const RECONNECT: Duration = Duration::from_secs(1);
-
 /// How many `notify.timeout`s one attempt may take in all: an SMTP exchange
 /// is several steps. Below jitd's lease (`notifier::lease`, 10 of them and
 /// 5 s), so the failure reaches jitd before it gives up on the worker.
@@ -36,24 +33,7 @@ const ATTEMPT_TIMEOUTS: u32 = 8;
 
 /// Serves jitd on `socket` until killed, reconnecting whenever jitd goes away.
 pub fn run(socket: &Path) -> ! {
-    let mut complained = false;
-    loop {
-        match UnixStream::connect(socket) {
-            Ok(stream) => {
-                complained = false;
-                tracing::info!(socket = %socket.display(), "connected to jitd");
-                if let Err(e) = serve(stream) {
-                    tracing::warn!(error = %e, "connection to jitd ended");
-                }
-            }
-            Err(e) if !complained => {
-                complained = true;
-                tracing::warn!(socket = %socket.display(), error = %e, "cannot reach jitd; retrying");
-            }
-            Err(_) => {}
-        }
-        std::thread::sleep(RECONNECT);
-    }
+    crate::serve_forever(socket, "notifications", false, serve)
 }
 
 fn serve(mut stream: UnixStream) -> io::Result<()> {

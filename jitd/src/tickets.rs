@@ -183,9 +183,12 @@ impl Drop for KillGroup {
 #[derive(Clone)]
 struct Desk {
     worker: Arc<Mutex<Option<(u64, UnixStream)>>>,
-    waiting: Arc<Mutex<HashMap<u64, (u64, mpsc::Sender<Reply>)>>>,
+    waiting: Arc<Mutex<HashMap<u64, Waiting>>>,
     next: Arc<AtomicU64>,
 }
+
+/// A check sent on a connection (by its number), and where its answer goes.
+type Waiting = (u64, mpsc::Sender<Reply>);
 
 impl Desk {
     fn start(url: &str, timeout: Duration, runtime_dir: &Path) -> io::Result<Desk> {

@@ -35,6 +35,7 @@ case "$input" in
   *'"ticket":"INC-HOLD"'*) echo '{"valid": true}'; sleep 60 ;;
   *'"ticket":"INC-DUPKEY"'*) echo '{"valid": false, "valid": true}' ;;
   *'"ticket":"INC-SLOW"'*) sleep 60 ;;
+  *'"ticket":"INC-1S"'*) sleep 1; echo '{"valid": true, "title": "ok"}' ;;
   *'"ticket":"INC-OK"'*) sleep 0.3; echo '{"valid": true, "title": "ok"}' ;;
   *'"ticket":"INC-STATE"'*) if [ -e "$dir/closed" ]; then echo '{"valid": false, "message": "closed meanwhile"}'; else echo '{"valid": true, "title": "Patch db1"}'; fi ;;
   *'"ticket":"INC-TITLE"'*) printf '{"valid": true, "title": "\\u001b]52;c;ZWNobyBwd25lZA==\\u0007 \\u202e evil \\r\\n APPROVED by sam \\u0085 \\u009b31m", "message": "\\u009b31m"}' ;;
@@ -327,15 +328,15 @@ fn bob_tries(env: &Env, n: usize, ticket: &str) -> (usize, usize, Vec<Duration>)
 fn a5_one_user_starves_everyones_checks() {
     // Default [limits] calls (10/s, burst 50) but many pending allowed for bob.
     let env = with_command("refuse", "5s", LIMITS);
-    let base = bob_tries(&env, 2, "INC-OK");
+    let base = bob_tries(&env, 2, "INC-1S");
     eprintln!(
-        "BASELINE bob INC-OK (0.3 s validator): ok {} down {} {:?}",
+        "BASELINE bob INC-1S (1 s validator): ok {} down {} {:?}",
         base.0, base.1, base.2
     );
     env.jitctl("bob", &["list"]).ok();
     // oscar: no group, not eligible for anything.
     let attacker = std::env::var("ATTACKER").unwrap_or_else(|_| "oscar".into());
-    let fl = flood(
+    let mut fl = flood(
         &env,
         &attacker,
         "Request",
@@ -354,7 +355,25 @@ fn a5_one_user_starves_everyones_checks() {
         t.elapsed(),
         cg.code
     );
-    let during = bob_tries(&env, 6, "INC-OK");
+    let during2 = bob_tries(&env, 6, "INC-1S");
+    eprintln!(
+        "DURING flood by {attacker}: bob INC-1S (1 s validator) ok {} down {} {:?}",
+        during2.0, during2.1, during2.2
+    );
+    let t = Instant::now();
+    let r = env.jitctl("mike", &["approve", "1", "--comment", "ok"]);
+    eprintln!(
+        "DURING flood: mike approves bob's #1 (INC-1S): code {} in {:?} {}",
+        r.code,
+        t.elapsed(),
+        r.stderr.trim()
+    );
+    eprintln!(
+        "flood still running: {}, validator calls so far {}",
+        fl.running(),
+        log(&env, "calls").lines().count()
+    );
+    let during = bob_tries(&env, 3, "INC-OK");
     eprintln!(
         "DURING flood by {attacker}: bob INC-OK ok {} down {} {:?}",
         during.0, during.1, during.2
@@ -375,6 +394,11 @@ fn a5_one_user_starves_everyones_checks() {
             .count()
     );
     eprintln!("validator calls: {}", log(&env, "calls").lines().count());
+    let mut kinds: Vec<String> = errs.lines().map(|l| l.chars().take(90).collect()).collect();
+    kinds.sort();
+    kinds.dedup();
+    eprintln!("flood error kinds: {kinds:#?}");
+    eprintln!("flood stdout/err: {} {}", r.stdout, r.stderr);
 }
 
 #[test]

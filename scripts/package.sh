@@ -65,6 +65,7 @@ stage() {
     install -D -m0644 packaging/jitd.toml "$root/etc/jit/jitd.toml"
     install -D -m0644 packaging/systemd/jitd.service "$root$unitdir/jitd.service"
     install -D -m0644 packaging/systemd/jit-deliver.service "$root$unitdir/jit-deliver.service"
+    install -D -m0644 packaging/systemd/jit-ticket.service "$root$unitdir/jit-ticket.service"
     install -D -m0644 packaging/systemd/jit.tmpfiles "$root/usr/lib/tmpfiles.d/jit.conf"
     install -D -m0644 packaging/systemd/jit.sysusers "$root/usr/lib/sysusers.d/jit.conf"
     install -D -m0644 packaging/dbus/org.jit.Daemon1.conf "$root/usr/share/dbus-1/system.d/org.jit.Daemon1.conf"

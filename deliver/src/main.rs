@@ -1,7 +1,8 @@
-//! jit-deliver: sends jitd's notifications (SMTP, webhooks), its SIEM
-//! feed (syslog, RELP, a JSON lines file, journald) and the ticket
-//! webhook's checks as an unprivileged service of its own; see
-//! `jitd::deliver`.
+//! jit-deliver: sends jitd's notifications (SMTP, webhooks) and its SIEM
+//! feed (syslog, RELP, a JSON lines file, journald) as an unprivileged
+//! service of its own; with `--tickets`, runs jitd's ticket validator (a
+//! command or a webhook) as another (`jit-ticket.service`), so that the
+//! command shares none of this one's secrets. See `jitd::deliver`.
 
 mod feed;
 mod tickets;
@@ -28,9 +29,13 @@ struct Args {
     /// jitd's SIEM feed socket.
     #[arg(long, default_value = "/run/jit/siem.socket")]
     siem_socket: PathBuf,
-    /// jitd's ticket webhook socket.
+    /// jitd's ticket validator socket.
     #[arg(long, default_value = "/run/jit/tickets.socket")]
     tickets_socket: PathBuf,
+    /// Run the ticket validator (the [tickets] command or webhook) for
+    /// jitd, and nothing else: jit-ticket.service, as the jit-ticket user.
+    #[arg(long)]
+    tickets: bool,
 }
 
 fn main() {
@@ -44,7 +49,12 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if nix::unistd::geteuid().is_root() {
-        tracing::warn!("running as root: jit-deliver is meant to run as the jit-deliver user");
+        tracing::warn!(
+            "running as root: jit-deliver is meant to run as the jit-deliver user (jit-ticket with --tickets)"
+        );
+    }
+    if args.tickets {
+        tickets::run(&args.tickets_socket)
     }
     // SIGHUP (logrotate's postrotate) reopens the SIEM feed's files.
     let reopen = Arc::new(AtomicBool::new(false));
@@ -57,13 +67,6 @@ fn main() {
         .spawn(move || feed::run(&siem_socket, reopen));
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the SIEM feed");
-    }
-    let tickets_socket = args.tickets_socket;
-    let spawned = std::thread::Builder::new()
-        .name("tickets".into())
-        .spawn(move || tickets::run(&tickets_socket));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the ticket webhook");
     }
     worker::run(&args.socket)
 }

@@ -1,31 +1,55 @@
-//! The ticket webhook (W1.11): takes jitd's checks from its
-//! `tickets.socket` ([`jitd::deliver::tickets`]), posts each as JSON to the
-//! configured URL on a thread of its own (a slow ITSM holds up only its
-//! own check) and hands back the answer's body for jitd to read.
+//! The ticket validator (W1.11), run by `jit-deliver --tickets` as the
+//! unprivileged `jit-ticket` user (`jit-ticket.service`): takes jitd's
+//! checks from its `tickets.socket` ([`jitd::deliver::tickets`]), runs the
+//! command or posts to the webhook for each on a thread of its own (a
+//! slow ticketing system holds up only its own check), and hands back
+//! the answer for jitd to read.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use jitd::core::tickets::MAX_ANSWER;
-use jitd::deliver::tickets::{Answer, Reply, ToWorker, VERSION};
+use jitd::core::tickets::{TicketAsk, MAX_ANSWER};
+use jitd::deliver::tickets::{Answer, Reply, ToWorker, ValidatorWire, VERSION};
 use jitd::deliver::wire::{self, Hidden};
 
-/// Serves jitd on `socket` until killed; quiet while jitd has no webhook
-/// validator (no socket).
+/// Serves jitd on `socket` until killed; quiet while jitd has no validator
+/// (no socket).
 pub fn run(socket: &Path) -> ! {
-    crate::serve_forever(socket, "ticket webhook", true, serve)
+    crate::serve_forever(socket, "ticket validator", true, serve)
+}
+
+/// What the worker was told to run, and within what time.
+struct Validator {
+    what: ValidatorWire,
+    timeout: Duration,
+    http: ureq::Agent,
 }
 
 fn serve(mut stream: UnixStream) -> io::Result<()> {
-    let (url, timeout) = match wire::read::<ToWorker>(&mut stream)? {
+    let validator = match wire::read::<ToWorker>(&mut stream)? {
         ToWorker::Hello {
             version: VERSION,
-            url,
+            validator,
             timeout_ms,
-        } => (url, Duration::from_millis(timeout_ms)),
+        } => {
+            let timeout = Duration::from_millis(timeout_ms);
+            Arc::new(Validator {
+                what: validator,
+                timeout,
+                http: ureq::Agent::config_builder()
+                    .timeout_connect(Some(timeout))
+                    .timeout_global(Some(timeout))
+                    .max_redirects(0)
+                    .http_status_as_error(false)
+                    .build()
+                    .into(),
+            })
+        }
         ToWorker::Hello { version, .. } => {
             return Err(io::Error::other(format!(
                 "jitd speaks ticket protocol version {version}, not {VERSION}"
@@ -33,14 +57,6 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
         }
         ToWorker::Check { .. } => return Err(io::Error::other("a check before the hello")),
     };
-    let http: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(timeout))
-        .timeout_global(Some(timeout))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let url = Arc::new(url);
     let answers = Arc::new(Mutex::new(stream.try_clone()?));
     loop {
         let (id, ask) = match wire::read::<ToWorker>(&mut stream) {
@@ -49,11 +65,14 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
-        let (http, url, answers) = (http.clone(), Arc::clone(&url), Arc::clone(&answers));
+        let (validator, answers) = (Arc::clone(&validator), Arc::clone(&answers));
         std::thread::Builder::new()
             .name("jit-deliver-ticket".into())
             .spawn(move || {
-                let reply = post(&http, &url, &ask);
+                let reply = match &validator.what {
+                    ValidatorWire::Command(argv) => run_command(argv, &ask, validator.timeout),
+                    ValidatorWire::Webhook(url) => post(&validator.http, url, &ask),
+                };
                 let mut stream = answers.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = wire::write(&mut *stream, &Answer { id, reply }) {
                     tracing::warn!(error = %e, "cannot hand a ticket answer to jitd");
@@ -62,8 +81,105 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
     }
 }
 
+/// The command's answer to `ask`: its stdout if it exits 0 within
+/// `timeout`. Everything in its process group is killed when it ends, and
+/// at the timeout.
+fn run_command(argv: &[String], ask: &TicketAsk, timeout: Duration) -> Reply {
+    let Some((program, args)) = argv.split_first() else {
+        return Reply::Failed("no command".into());
+    };
+    let input = match serde_json::to_vec(ask) {
+        Ok(input) => input,
+        Err(e) => return Reply::Failed(e.to_string()),
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LC_ALL", "C")
+        .current_dir("/")
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: prctl and close_range are async-signal-safe and touch no
+    // memory shared with the parent: the command dies with the worker and
+    // keeps none of its descriptors (the socket to jitd above all).
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(io::Error::from)?;
+            let all_from_3 = (3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            if libc::syscall(
+                libc::SYS_close_range,
+                all_from_3.0,
+                all_from_3.1,
+                all_from_3.2,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return Reply::Failed(format!("cannot run {program}: {e}")),
+    };
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let kill_group = || {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    };
+    // Written and read on threads of their own: a command that does not
+    // read its input, or writes without end, still ends at the timeout.
+    if let Some(mut stdin) = child.stdin.take() {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    let (out_tx, out_rx) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = stdout.take(MAX_ANSWER as u64 + 1).read_to_end(&mut out);
+            let _ = out_tx.send(out);
+        });
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if std::time::Instant::now() >= deadline => break Err(()),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                kill_group();
+                return Reply::Failed(e.to_string());
+            }
+        }
+    };
+    // Whatever it started goes with it.
+    kill_group();
+    let Ok(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Reply::Failed(format!(
+            "the validator did not answer within {}",
+            humantime::format_duration(timeout)
+        ));
+    };
+    if !status.success() {
+        return Reply::Failed(format!("the validator failed ({status})"));
+    }
+    // Its group is gone: the pipe is closed, or the rest of the answer is.
+    match out_rx.recv_timeout(Duration::from_secs(1)) {
+        Ok(out) => Reply::Body(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => Reply::Failed("the validator's answer did not end".into()),
+    }
+}
+
 /// The webhook's answer to `ask`: a 2xx body, or why there is none.
-fn post(http: &ureq::Agent, url: &Hidden, ask: &jitd::core::tickets::TicketAsk) -> Reply {
+fn post(http: &ureq::Agent, url: &Hidden, ask: &TicketAsk) -> Reply {
     let body = match serde_json::to_string(ask) {
         Ok(body) => body,
         Err(e) => return Reply::Failed(e.to_string()),
@@ -76,11 +192,11 @@ fn post(http: &ureq::Agent, url: &Hidden, ask: &jitd::core::tickets::TicketAsk) 
         .send(body)
     {
         Ok(response) => response,
-        Err(e) => return Reply::Failed(hide(e.to_string())),
+        Err(e) => return Reply::Failed(format!("the webhook failed: {}", hide(e.to_string()))),
     };
     let status = response.status();
     if !status.is_success() {
-        return Reply::Failed(format!("http status: {status}"));
+        return Reply::Failed(format!("the webhook failed: http status: {status}"));
     }
     let mut text = Vec::new();
     let read = response
@@ -90,6 +206,72 @@ fn post(http: &ureq::Agent, url: &Hidden, ask: &jitd::core::tickets::TicketAsk) 
         .read_to_end(&mut text);
     match read {
         Ok(_) => Reply::Body(String::from_utf8_lossy(&text).into_owned()),
-        Err(e) => Reply::Failed(hide(e.to_string())),
+        Err(e) => Reply::Failed(format!("the webhook failed: {}", hide(e.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jitd::core::tickets::Stage;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn ask() -> TicketAsk {
+        TicketAsk {
+            ticket: "INC-1".into(),
+            requester: "alice".into(),
+            resource: "sudo".into(),
+            stage: Stage::Request,
+        }
+    }
+
+    fn script(dir: &tempfile::TempDir, body: &str) -> Vec<String> {
+        let path = dir.path().join("check");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        vec![path.display().to_string()]
+    }
+
+    fn left_running(marker: &str) -> String {
+        let out = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_hung_command_and_what_it_started_are_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = format!("sleep 6{}", std::process::id());
+        let argv = script(&dir, &format!("{marker} & {marker}"));
+        let reply = run_command(&argv, &ask(), Duration::from_millis(500));
+        assert_eq!(
+            reply,
+            Reply::Failed("the validator did not answer within 500ms".into())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(left_running(&marker), "", "left running");
+    }
+
+    #[test]
+    fn the_answer_is_stdout_on_exit_0_and_what_it_started_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = format!("sleep 7{}", std::process::id());
+        let argv = script(
+            &dir,
+            &format!("read ask; {marker} >/dev/null & echo \"{{\\\"got\\\": $ask}}\""),
+        );
+        let reply = run_command(&argv, &ask(), Duration::from_secs(5));
+        let Reply::Body(body) = reply else {
+            panic!("{reply:?}")
+        };
+        let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(got["got"]["ticket"], "INC-1", "{body}");
+        assert_eq!(got["got"]["stage"], "request", "{body}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(left_running(&marker), "", "left running");
+        let failing = script(&dir, "exit 3");
+        assert_eq!(
+            run_command(&failing, &ask(), Duration::from_secs(5)),
+            Reply::Failed("the validator failed (exit status: 3)".into())
+        );
     }
 }

@@ -645,6 +645,28 @@ pub fn load_and_check_names(
     Ok((config, names::check(&text, path, accounts)))
 }
 
+/// A file of secrets (`what`, named in errors): it must belong to the user
+/// running jitd and be closed to group and others.
+fn read_private(path: &Path, what: &str) -> Result<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{what} {shown}: {e}"))?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{what} {shown} is accessible by group or others (mode {:04o}); run: chmod 600 {shown}",
+            meta.mode() & 0o7777
+        ));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(format!(
+            "{what} {shown} belongs to uid {}, not to uid {euid} which runs jitd",
+            meta.uid()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{what} {shown}: {e}"))
+}
+
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{die_with_parent, jit_deliver_bin, jitd_bin, kill_and_reap, Env, Run, DELIVER_USER};
+use crate::{
+    die_with_parent, jit_deliver_bin, jitd_bin, kill_and_reap, Env, Run, DELIVER_USER, TICKET_USER,
+};
 
 impl Env {
     /// jitd's runtime directory (`/run/jit` on a real host).
@@ -96,10 +98,12 @@ impl Env {
         }
         self.jitd = Some(child);
         let config = fs::read_to_string(&self.config_path).unwrap_or_default();
-        let delivers =
-            config.contains("[notify") || config.contains("[siem") || config.contains("[tickets");
+        let delivers = config.contains("[notify") || config.contains("[siem");
         if delivers && self.deliver.is_none() {
             self.start_deliver();
+        }
+        if config.contains("[tickets]") && self.ticket_worker.is_none() {
+            self.start_ticket_worker();
         }
     }
 
@@ -108,13 +112,52 @@ impl Env {
     /// connects to jitd on its own (retrying every second).
     pub fn start_deliver(&mut self) {
         assert!(self.deliver.is_none(), "jit-deliver already running");
+        let socket = self.deliver_socket();
+        let siem = self.runtime_dir().join("siem.socket");
+        let args = [
+            "--socket".as_ref(),
+            socket.as_os_str(),
+            "--siem-socket".as_ref(),
+            siem.as_os_str(),
+        ];
+        self.deliver = Some(self.spawn_worker(DELIVER_USER, "deliver", &args));
+    }
+
+    /// Starts the ticket validator (`jit-deliver --tickets`) as the
+    /// unprivileged `jit-ticket` user and group, as jit-ticket.service does.
+    pub fn start_ticket_worker(&mut self) {
+        assert!(
+            self.ticket_worker.is_none(),
+            "ticket worker already running"
+        );
+        let socket = self.runtime_dir().join("tickets.socket");
+        let args = [
+            "--tickets".as_ref(),
+            "--tickets-socket".as_ref(),
+            socket.as_os_str(),
+        ];
+        self.ticket_worker = Some(self.spawn_worker(TICKET_USER, "tickets", &args));
+    }
+
+    /// SIGKILL to the ticket worker, and reaps it.
+    pub fn kill_ticket_worker(&mut self) {
+        let mut child = self
+            .ticket_worker
+            .take()
+            .expect("ticket worker not running");
+        kill_and_reap(&mut child);
+    }
+
+    /// `jit-deliver ARGS` as `user` (its own group, no other), logging to
+    /// `NAME.log` in the test's directory.
+    fn spawn_worker(&self, user: (&str, u32), name: &str, args: &[&std::ffi::OsStr]) -> Child {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("deliver.log"))
-            .expect("deliver.log");
-        let _ = writeln!(&log, "---- jit-deliver start ----");
-        let id = DELIVER_USER.1.to_string();
+            .open(self.dir.path().join(format!("{name}.log")))
+            .expect("worker log");
+        let _ = writeln!(&log, "---- {name} start ----");
+        let id = user.1.to_string();
         // nsenter sets the ids (dropping supplementary groups) and execs:
         // the child is the worker itself.
         let mut cmd = Command::new("nsenter");
@@ -122,18 +165,13 @@ impl Env {
             .arg(self.ns_pid().to_string())
             .args(["-m", "-S", &id, "-G", &id, "--"])
             .arg(jit_deliver_bin())
-            .arg("--socket")
-            .arg(self.deliver_socket())
-            .arg("--siem-socket")
-            .arg(self.runtime_dir().join("siem.socket"))
-            .arg("--tickets-socket")
-            .arg(self.runtime_dir().join("tickets.socket"))
+            .args(args)
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log);
         die_with_parent(&mut cmd);
-        self.deliver = Some(cmd.spawn().expect("spawn jit-deliver"));
+        cmd.spawn().expect("spawn jit-deliver")
     }
 
     /// The worker's pid.

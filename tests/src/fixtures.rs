@@ -26,6 +26,10 @@ pub const USERS: &[(&str, u32, &[&str])] = &[
 /// [`USERS`], whom the PAM tests log in.
 pub const DELIVER_USER: (&str, u32) = ("jit-deliver", 61009);
 
+/// The ticket validator's user (`jit-ticket`, which jit-ticket.service
+/// runs `jit-deliver --tickets` as), a primary group of its own too.
+pub const TICKET_USER: (&str, u32) = ("jit-ticket", 61010);
+
 /// Fixture groups: name, gid.
 pub const GROUPS: &[(&str, u32)] = &[
     ("admins", 61101),
@@ -130,11 +134,12 @@ pub(crate) fn fixture_account_files(dir: &Path) -> (PathBuf, PathBuf) {
         ));
     }
     group.push_str(&format!("jitusers:x:{FIXTURE_GID}:\n"));
-    let (deliver, deliver_id) = DELIVER_USER;
-    passwd.push_str(&format!(
-        "{deliver}:x:{deliver_id}:{deliver_id}:jit notification worker:/nonexistent:/usr/sbin/nologin\n"
-    ));
-    group.push_str(&format!("{deliver}:x:{deliver_id}:\n"));
+    for (name, id) in [DELIVER_USER, TICKET_USER] {
+        passwd.push_str(&format!(
+            "{name}:x:{id}:{id}:jit service:/nonexistent:/usr/sbin/nologin\n"
+        ));
+        group.push_str(&format!("{name}:x:{id}:\n"));
+    }
     for (g, gid) in GROUPS {
         let members: Vec<&str> = USERS
             .iter()

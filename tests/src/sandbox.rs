@@ -21,6 +21,9 @@ pub struct Env {
     pub(crate) jitd: Option<Child>,
     /// `jit-deliver` as the `jit-deliver` user, when the config has `[notify]`.
     pub(crate) deliver: Option<Child>,
+    /// `jit-deliver --tickets` as the `jit-ticket` user, when the config
+    /// has `[tickets]`.
+    pub(crate) ticket_worker: Option<Child>,
     pub socket: PathBuf,
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
@@ -121,6 +124,7 @@ impl Env {
             dbus: None,
             jitd: None,
             deliver: None,
+            ticket_worker: None,
             cgroup: cgroup2_mount().map(|m| {
                 let name = root.file_name().expect("name").to_string_lossy();
                 m.join(format!("jit-test-{}", name.trim_start_matches("jit-e2e-")))
@@ -210,8 +214,11 @@ impl Default for Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        if let Some(mut c) = self.deliver.take() {
-            kill_and_reap(&mut c);
+        for mut worker in [self.deliver.take(), self.ticket_worker.take()]
+            .into_iter()
+            .flatten()
+        {
+            kill_and_reap(&mut worker);
         }
         if let Some(mut c) = self.jitd.take() {
             kill_and_reap(&mut c);

@@ -126,6 +126,7 @@ fn rpm_has_the_files_modes_and_config_flags() {
         ("/usr/lib64/security/pam_jit.so", 0o644, "root"),
         ("/usr/lib/systemd/system/jitd.service", 0o644, "root"),
         ("/usr/lib/systemd/system/jit-deliver.service", 0o644, "root"),
+        ("/usr/lib/systemd/system/jit-ticket.service", 0o644, "root"),
         ("/usr/share/zsh/site-functions/_jitctl", 0o644, "root"),
     ];
     for (path, mode, group) in SHARED_LAYOUT.iter().chain(&rpm_only) {
@@ -179,9 +180,11 @@ fn rpm_has_the_files_modes_and_config_flags() {
         "groupadd -r jit-security",
         "groupadd -r jit-deliver",
         "useradd -r -g jit-deliver",
-        "systemctl --no-reload preset jitd.service jit-deliver.service",
-        "systemctl --no-reload disable --now jitd.service jit-deliver.service",
-        "systemctl try-restart jitd.service jit-deliver.service",
+        "groupadd -r jit-ticket",
+        "useradd -r -g jit-ticket",
+        "systemctl --no-reload preset jitd.service jit-deliver.service jit-ticket.service",
+        "systemctl --no-reload disable --now jitd.service jit-deliver.service jit-ticket.service",
+        "systemctl try-restart jitd.service jit-deliver.service jit-ticket.service",
         "systemd-tmpfiles --create /usr/lib/tmpfiles.d/jit.conf",
     ] {
         assert!(scripts.contains(needle), "no `{needle}` in:\n{scripts}");
@@ -438,18 +441,42 @@ fn unit_is_sandboxed() {
 
 #[test]
 fn the_delivery_worker_runs_unprivileged_with_the_network_and_nothing_else() {
+    let text = unprivileged_worker_unit(
+        "jit-deliver",
+        "/usr/libexec/jit/jit-deliver --socket /run/jit/deliver.socket",
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "ReadWritePaths=-/var/log/jit-siem"),
+        "the SIEM feed's files"
+    );
+}
+
+#[test]
+fn the_ticket_validator_runs_unprivileged_with_the_network_and_nothing_else() {
+    let text = unprivileged_worker_unit(
+        "jit-ticket",
+        "/usr/libexec/jit/jit-deliver --tickets --tickets-socket /run/jit/tickets.socket",
+    );
+    assert!(!text.contains("ReadWritePaths="), "writes nothing");
+}
+
+/// The packaged unit `USER.service`: it runs `exec_start` as its own
+/// system user (sysusers.d), with the network, no capabilities and
+/// none of jitd's files, exposed no more than it was written.
+#[track_caller]
+fn unprivileged_worker_unit(user: &str, exec_start: &str) -> String {
     let deb = unpack_deb(&package_file("jit_", ".deb"));
-    let unit = deb.path().join("lib/systemd/system/jit-deliver.service");
+    let unit = deb
+        .path()
+        .join(format!("lib/systemd/system/{user}.service"));
     let score = exposure(&unit, "/usr/libexec/jit/jit-deliver");
     // 1.2 when written.
-    assert!(score <= 1.3, "exposure {score} (was 1.2)");
+    assert!(score <= 1.3, "{user}: exposure {score} (was 1.2)");
     let text = fs::read_to_string(&unit).expect("unit");
-    assert_eq!(unit_value(&text, "User"), "jit-deliver");
-    assert_eq!(unit_value(&text, "Group"), "jit-deliver");
-    assert_eq!(
-        unit_value(&text, "ExecStart"),
-        "/usr/libexec/jit/jit-deliver --socket /run/jit/deliver.socket"
-    );
+    assert_eq!(unit_value(&text, "User"), user);
+    assert_eq!(unit_value(&text, "Group"), user);
+    assert_eq!(unit_value(&text, "ExecStart"), exec_start);
     for line in [
         "CapabilityBoundingSet=",
         "NoNewPrivileges=yes",
@@ -457,7 +484,10 @@ fn the_delivery_worker_runs_unprivileged_with_the_network_and_nothing_else() {
         "InaccessiblePaths=-/var/lib/jit -/var/log/jit -/etc/jit",
         "WantedBy=multi-user.target",
     ] {
-        assert!(text.lines().any(|l| l == line), "no {line} in the unit");
+        assert!(
+            text.lines().any(|l| l == line),
+            "no {line} in {user}.service"
+        );
     }
     assert!(
         !text.lines().any(|l| l.starts_with("DynamicUser=")),
@@ -465,9 +495,12 @@ fn the_delivery_worker_runs_unprivileged_with_the_network_and_nothing_else() {
     );
     let sysusers = fs::read_to_string(deb.path().join("usr/lib/sysusers.d/jit.conf")).unwrap();
     assert!(
-        sysusers.lines().any(|l| l.starts_with("u jit-deliver - ")),
+        sysusers
+            .lines()
+            .any(|l| l.starts_with(&format!("u {user} - "))),
         "{sysusers}"
     );
+    text
 }
 
 #[track_caller]
@@ -544,6 +577,7 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
         (pam.as_str(), 0o644, "root"),
         ("/lib/systemd/system/jitd.service", 0o644, "root"),
         ("/lib/systemd/system/jit-deliver.service", 0o644, "root"),
+        ("/lib/systemd/system/jit-ticket.service", 0o644, "root"),
         ("/usr/share/pam-configs/jit", 0o644, "root"),
         ("/usr/share/pam-configs/jit-session", 0o644, "root"),
         ("/usr/share/pam-configs/jit-sshd", 0o644, "root"),
@@ -632,6 +666,7 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
     // Enabled at boot; gating nothing until the admin enables the profile.
     c.sh_ok("test -L /etc/systemd/system/multi-user.target.wants/jitd.service");
     c.sh_ok("test -L /etc/systemd/system/multi-user.target.wants/jit-deliver.service");
+    c.sh_ok("test -L /etc/systemd/system/multi-user.target.wants/jit-ticket.service");
     assert_no_pam_jit(&c);
     // Fresh: the roles' groups exist (sysusers.d) with nobody in them yet,
     // and the site's own groups (admins, oncall) are unknown: warned, accepted.
@@ -681,7 +716,8 @@ fn deb_installs_removes_purges_and_keeps_the_admins_config() {
     c.sh_ok(
         "test ! -e /etc/jit; test ! -e /var/lib/jit; test ! -e /var/log/jit
          test ! -e /etc/systemd/system/multi-user.target.wants/jitd.service
-         test ! -e /etc/systemd/system/multi-user.target.wants/jit-deliver.service",
+         test ! -e /etc/systemd/system/multi-user.target.wants/jit-deliver.service
+         test ! -e /etc/systemd/system/multi-user.target.wants/jit-ticket.service",
     );
     c.sh("dpkg-query -W jit").fails();
 }

@@ -1,8 +1,8 @@
-//! W1.11 ticket validation with real jitd, jitctl and jit-deliver: a
-//! command validator run as an unprivileged user that accepts, refuses,
-//! hangs and crashes; the ticket checked again at approval; a validator
-//! that is down refusing or leaving the request to people; break-glass
-//! untouched; and a webhook validator posted by jit-deliver to a real
+//! W1.11 ticket validation with real jitd, jitctl and `jit-deliver
+//! --tickets` (as the unprivileged `jit-ticket` user): a command validator
+//! that accepts, refuses, hangs and crashes; the ticket checked again at
+//! approval; a validator that is down refusing or leaving the request to
+//! people; break-glass untouched; and a webhook validator against a real
 //! HTTP server on 127.0.0.1.
 
 use jit_tests::sinks::HttpSink;
@@ -43,14 +43,14 @@ case "$input" in
   *) echo '{"valid": false}' ;;
 esac"#;
 
-/// jitd with a command validator (as `nobody`) and `when_down`.
+/// jitd with a command validator and `when_down`.
 fn with_command(when_down: &str) -> Env {
     let mut env = Env::without_jitd(TEST_CONFIG);
-    // The validator runs as nobody: it must reach its script.
+    // The validator runs as jit-ticket: it must reach its script.
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let script = env.write_script("check-ticket", VALIDATOR);
     env.write_config(&config(&format!(
-        "command = [\"{}\"]\nuser = \"nobody\"\ntimeout = \"2s\"\nwhen_down = \"{when_down}\"",
+        "command = [\"{}\"]\ntimeout = \"2s\"\nwhen_down = \"{when_down}\"",
         script.display()
     )));
     env.start_jitd();
@@ -88,10 +88,10 @@ fn a_command_validator_accepts_refuses_times_out_and_crashes() {
     let title = check["title"].as_str().unwrap();
     assert!(title.starts_with("Disk full on db1"), "{doc:#}");
     assert!(!title.contains('\u{1b}'), "escaped: {title:?}");
-    // As nobody, with no other group, and nothing open but its standard
-    // descriptors (ls lists its own directory, 3): none of jitd's.
+    // As jit-ticket, with no other group, and nothing open but its standard
+    // descriptors (ls lists its own directory, 3): not the socket to jitd.
     assert_eq!(
-        check["message"], "uid 65534 groups 65534 fds 0 1 2 3",
+        check["message"], "uid 61010 groups 61010 fds 0 1 2 3",
         "{doc:#}"
     );
     let shown = env.jitctl("mike", &["show", &id.to_string()]).ok();
@@ -155,7 +155,8 @@ fn a_command_validator_accepts_refuses_times_out_and_crashes() {
     );
     // Nothing the hung validator started is left running (a zombie
     // waits for whoever reaps the namespace's orphans).
-    let left = env.ns_sh("ps -u nobody -o stat=,comm= | grep -v '^Z' || true");
+    let left =
+        env.ns_sh("ps -u jit-ticket -o stat=,comm= | grep -v '^Z' | grep -v jit-deliver || true");
     assert_eq!(
         left.stdout.trim(),
         "",
@@ -243,7 +244,7 @@ fn a_validator_that_is_down_leaves_the_request_to_people_when_configured() {
 }
 
 #[test]
-fn a_webhook_validator_is_posted_by_jit_deliver() {
+fn a_webhook_validator_is_posted_by_the_ticket_worker() {
     let itsm = HttpSink::answering(|post| {
         let ask = post.json();
         match ask["ticket"].as_str().unwrap_or_default() {
@@ -263,7 +264,7 @@ fn a_webhook_validator_is_posted_by_jit_deliver() {
         let run = request(&env, "sudo", Some("INC-1"));
         (run.code == 0).then(|| serde_json::from_str::<Value>(&run.stdout).unwrap())
     })
-    .unwrap_or_else(|| panic!("jit-deliver never answered: {}", env.jitd_log_tail()));
+    .unwrap_or_else(|| panic!("the ticket worker never answered: {}", env.jitd_log_tail()));
     assert_eq!(doc["ticket_check"]["title"], "From the ITSM", "{doc:#}");
     let posts = itsm.posts();
     let asked = posts.last().unwrap();
@@ -290,10 +291,10 @@ fn a_webhook_validator_is_posted_by_jit_deliver() {
         "the URL is not shown: {failing}"
     );
 
-    env.kill_deliver();
+    env.kill_ticket_worker();
     let down = request(&env, "sudo", Some("INC-1"));
     assert!(
-        down.stderr.contains("could not be checked") && down.stderr.contains("jit-deliver"),
+        down.stderr.contains("could not be checked") && down.stderr.contains("jit-ticket.service"),
         "{down}"
     );
 }

@@ -171,23 +171,8 @@ pub(super) fn parse_targets(
 
 /// `NAME = "value"` pairs from a file only root may read.
 fn read_secrets(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    use std::os::unix::fs::MetadataExt;
     let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("secrets file {shown}: {e}"))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "secrets file {shown} is accessible by group or others (mode {:04o}); run: chmod 600 {shown}",
-            meta.mode() & 0o7777
-        ));
-    }
-    let euid = nix::unistd::geteuid().as_raw();
-    if meta.uid() != euid {
-        return Err(format!(
-            "secrets file {shown} belongs to uid {}, not to uid {euid} which runs jitd",
-            meta.uid()
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("secrets file {shown}: {e}"))?;
+    let text = super::read_private(path, "secrets file")?;
     toml::from_str(&text).map_err(|e| {
         let line = text[..e.span().map_or(0, |s| s.start)]
             .matches('\n')

@@ -1,7 +1,7 @@
 //! `[tickets]`: how the tickets of resources with `require_ticket` are
-//! checked (W1.11, docs/design.md "Ticket validation"): a command run as
-//! an unprivileged user, or a webhook posted by jit-deliver; neither means
-//! a ticket is required but not checked.
+//! checked (W1.11, docs/design.md "Ticket validation"): a command or a
+//! webhook, both run by `jit-deliver --tickets` as the unprivileged
+//! `jit-ticket` user; neither means a ticket is required but not checked.
 
 use serde::Deserialize;
 use std::ops::Range;
@@ -11,9 +11,6 @@ use toml::Spanned;
 use super::HumanDuration;
 use crate::core::tickets::WhenDown;
 
-/// The user a command validator runs as unless `user` says otherwise
-/// (sysusers.d: a system user that owns nothing).
-pub const DEFAULT_USER: &str = "jit-ticket";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest `timeout`: a requester (or an approver) waits for the answer.
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,8 +18,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Validator {
     /// argv (no shell): given the ask as JSON on stdin, answering on stdout.
-    Command { argv: Vec<String>, user: String },
-    /// Posted the ask as JSON by jit-deliver, answering in its body.
+    Command { argv: Vec<String> },
+    /// Posted the ask as JSON, answering in its body.
     Webhook { url: String },
 }
 
@@ -47,8 +44,10 @@ impl Default for TicketsConfig {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawTickets {
     command: Option<Spanned<Vec<String>>>,
-    user: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
+    /// The webhook's URL in a file of its own (it may hold a token; the
+    /// config is world-readable): root's, not readable by others.
+    url_file: Option<Spanned<String>>,
     timeout: Option<Spanned<HumanDuration>>,
     when_down: WhenDown,
 }
@@ -70,30 +69,27 @@ impl RawTickets {
             }
             Some(t) => t.into_inner().0,
         };
-        let validator = match (self.command, self.url) {
+        let url = match (self.url, self.url_file) {
+            (Some(_), Some(file)) => {
+                return Err((
+                    file.span(),
+                    "[tickets] has a url and a url_file: give one".into(),
+                ))
+            }
+            (Some(url), None) => Some(url),
+            (None, Some(file)) => Some(read_url_file(file)?),
+            (None, None) => None,
+        };
+        let validator = match (self.command, url) {
             (Some(_), Some(url)) => {
                 return Err((
                     url.span(),
                     "[tickets] has a command and a url: give one".into(),
                 ))
             }
-            (Some(command), None) => Some(command_validator(command, self.user)?),
-            (None, Some(url)) => {
-                if let Some(user) = self.user {
-                    return Err((
-                        user.span(),
-                        "[tickets] user is for a command; a webhook is posted by jit-deliver"
-                            .into(),
-                    ));
-                }
-                Some(webhook_validator(url)?)
-            }
-            (None, None) => {
-                if let Some(user) = self.user {
-                    return Err((user.span(), "[tickets] user without a command".into()));
-                }
-                None
-            }
+            (Some(command), None) => Some(command_validator(command)?),
+            (None, Some(url)) => Some(webhook_validator(url)?),
+            (None, None) => None,
         };
         Ok(TicketsConfig {
             validator,
@@ -103,10 +99,7 @@ impl RawTickets {
     }
 }
 
-fn command_validator(
-    command: Spanned<Vec<String>>,
-    user: Option<Spanned<String>>,
-) -> Result<Validator, SpanError> {
+fn command_validator(command: Spanned<Vec<String>>) -> Result<Validator, SpanError> {
     let span = command.span();
     let argv = command.into_inner();
     match argv.first() {
@@ -120,8 +113,8 @@ fn command_validator(
             return Err((
                 span,
                 format!(
-                "[tickets] command runs '{program}': give its absolute path (no shell, no PATH)"
-            ),
+                    "[tickets] command runs '{program}': give its absolute path (no shell, no PATH)"
+                ),
             ))
         }
         Some(_) => {}
@@ -129,23 +122,16 @@ fn command_validator(
     if argv.iter().any(|a| a.contains('\0')) {
         return Err((span, "[tickets] command has a NUL byte".into()));
     }
-    let user = match user {
-        None => DEFAULT_USER.to_owned(),
-        Some(u) if u.get_ref() == "root" || u.get_ref() == "0" => {
-            return Err((
-                u.span(),
-                "[tickets] user must not be root: the command reads what requesters type".into(),
-            ))
-        }
-        Some(u) if !crate::core::model::valid_account_name(u.get_ref()) => {
-            return Err((
-                u.span(),
-                format!("'{}' is not a valid user name", u.get_ref()),
-            ))
-        }
-        Some(u) => u.into_inner(),
-    };
-    Ok(Validator::Command { argv, user })
+    Ok(Validator::Command { argv })
+}
+
+/// The URL in `file` (its one line), a file of secrets: the config names
+/// it, and the token a URL may hold stays out of the world-readable config.
+fn read_url_file(file: Spanned<String>) -> Result<Spanned<String>, SpanError> {
+    let span = file.span();
+    let text = super::read_private(std::path::Path::new(file.get_ref()), "[tickets] url_file")
+        .map_err(|why| (span.clone(), why))?;
+    Ok(Spanned::new(span, text.trim().to_owned()))
 }
 
 fn webhook_validator(url: Spanned<String>) -> Result<Validator, SpanError> {
@@ -182,7 +168,6 @@ mod tests {
             c.tickets.validator,
             Some(Validator::Command {
                 argv: vec!["/usr/local/bin/check".into(), "--prod".into()],
-                user: DEFAULT_USER.into()
             })
         );
         assert_eq!(c.tickets.timeout, DEFAULT_TIMEOUT);
@@ -203,17 +188,42 @@ mod tests {
     }
 
     #[test]
+    fn a_url_file_is_read_only_when_nobody_else_can() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, "https://itsm.example/v?token=s3cret\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = parse(&format!("url_file = \"{}\"\n", file.display())).unwrap();
+        assert_eq!(
+            c.tickets.validator,
+            Some(Validator::Webhook {
+                url: "https://itsm.example/v?token=s3cret".into()
+            })
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = parse(&format!("url_file = \"{}\"\n", file.display())).unwrap_err();
+        assert!(
+            err.starts_with("jitd.toml:5:12: [tickets] url_file "),
+            "{err}"
+        );
+        assert!(
+            err.contains("accessible by group or others (mode 0644)"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
     fn every_mistake_is_refused_where_it_is() {
         #[rustfmt::skip]
         let cases: &[(&str, &str)] = &[
             ("command = []\n", "5:11: [tickets] command is empty"),
             ("command = [\"check\"]\n", "5:11: [tickets] command runs 'check': give its absolute path"),
-            ("command = [\"/c\"]\nuser = \"root\"\n", "6:8: [tickets] user must not be root"),
-            ("command = [\"/c\"]\nuser = \"a b\"\n", "6:8: 'a b' is not a valid user name"),
             ("command = [\"/c\"]\nurl = \"https://x\"\n", "6:7: [tickets] has a command and a url"),
             ("url = \"ftp://x\"\n", "5:7: [tickets] url is an http:// or https:// URL"),
-            ("url = \"https://x\"\nuser = \"nobody\"\n", "6:8: [tickets] user is for a command"),
-            ("user = \"nobody\"\n", "5:8: [tickets] user without a command"),
+            ("url = \"https://x\"\nurl_file = \"/etc/jit/url\"\n", "6:12: [tickets] has a url and a url_file"),
+            ("user = \"nobody\"\n", "5:1: unknown field `user`"),
             ("url = \"https://x\"\ntimeout = \"2m\"\n", "6:11: [tickets] timeout is more than 0 and at most 1m"),
             ("url = \"https://x\"\nwhen_down = \"allow\"\n", "6:13: unknown variant `allow`"),
             ("url = \"https://x\"\nretries = 3\n", "6:1: unknown field `retries`"),

@@ -40,6 +40,15 @@ pub fn lease(timeout: Duration) -> Duration {
 /// the jit-deliver user's group, 0600 if there is no such user (then only a
 /// worker running as root is served).
 pub(crate) fn bind(runtime_dir: &Path, name: &str) -> io::Result<(UnixListener, PathBuf)> {
+    bind_for(runtime_dir, name, USER)
+}
+
+/// [`bind`] for the service running as `user`.
+pub(crate) fn bind_for(
+    runtime_dir: &Path,
+    name: &str,
+    user: &str,
+) -> io::Result<(UnixListener, PathBuf)> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o711)
@@ -53,14 +62,15 @@ pub(crate) fn bind(runtime_dir: &Path, name: &str) -> io::Result<(UnixListener, 
     }
     let path = runtime_dir.join(name);
     let listener = crate::socket_file::bind_replacing_stale(&path)?;
-    match nix::unistd::User::from_name(USER) {
-        Ok(Some(user)) => {
-            nix::unistd::chown(&path, None, Some(user.gid))?;
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(account)) => {
+            nix::unistd::chown(&path, None, Some(account.gid))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
         }
         _ => tracing::warn!(
-            user = USER,
-            "no such user: only a delivery worker running as root can connect"
+            user,
+            socket = name,
+            "no such user: only a worker running as root can connect"
         ),
     }
     Ok((listener, path))
@@ -68,16 +78,21 @@ pub(crate) fn bind(runtime_dir: &Path, name: &str) -> io::Result<(UnixListener, 
 
 /// Whether the peer is the delivery worker: root, or the jit-deliver user.
 pub(crate) fn peer_is_worker(stream: &UnixStream) -> Result<u32, String> {
+    peer_is(stream, USER)
+}
+
+/// Whether the peer is root or `user`.
+pub(crate) fn peer_is(stream: &UnixStream, user: &str) -> Result<u32, String> {
     let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
         .map_err(|e| format!("no peer credentials: {e}"))?;
     let uid = cred.uid();
-    let worker = nix::unistd::User::from_name(USER)
+    let worker = nix::unistd::User::from_name(user)
         .ok()
         .flatten()
         .map(|u| u.uid.as_raw());
     if uid == 0 || Some(uid) == worker {
         Ok(uid)
     } else {
-        Err(format!("uid {uid} is not {USER}"))
+        Err(format!("uid {uid} is not {user}"))
     }
 }

@@ -1,13 +1,16 @@
-//! The ticket webhook's protocol between jitd and `jit-deliver` (W1.11),
-//! on its own socket ([`SOCKET_NAME`]) and in the frames of
-//! [`super::wire`]: jitd's root daemon never speaks HTTP.
+//! The ticket validator's protocol between jitd and `jit-deliver --tickets`
+//! (W1.11), which `jit-ticket.service` runs as the unprivileged `jit-ticket`
+//! user, on its own socket ([`SOCKET_NAME`]) and in the frames of
+//! [`super::wire`]: jitd's root daemon neither speaks HTTP nor runs the
+//! command, and the command gets none of jit-deliver's secrets.
 //!
 //! On every connection jitd first sends a [`ToWorker::Hello`] with the
-//! webhook's URL (a secret: it may carry a token) and the timeout; then a
-//! [`ToWorker::Check`] for each ticket to check, several at once, each
-//! answered by one [`Answer`] with its id, in any order. jitd reads the
-//! answer's body itself (`core::tickets`); a check unanswered within the
-//! timeout, or lost with the connection, is a validator that is down.
+//! validator (the command's argv, or the webhook's URL: a secret, it may
+//! carry a token) and the timeout; then a [`ToWorker::Check`] for each
+//! ticket to check, several at once, each answered by one [`Answer`] with
+//! its id, in any order. jitd reads the answer itself (`core::tickets`); a
+//! check unanswered within the timeout, or lost with the connection, is a
+//! validator that is down.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,12 +21,26 @@ use crate::core::tickets::TicketAsk;
 pub const SOCKET_NAME: &str = "tickets.socket";
 pub const VERSION: u32 = 1;
 
+/// The system user `jit-deliver --tickets` runs as (sysusers.d): with root,
+/// the only one jitd serves on the socket.
+pub const USER: &str = "jit-ticket";
+
+/// What the worker runs for each check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ValidatorWire {
+    /// An argv, run with the ask as JSON on stdin.
+    Command(Vec<String>),
+    /// A URL the ask is posted to as JSON.
+    Webhook(Hidden),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ToWorker {
     Hello {
         version: u32,
-        url: Hidden,
+        validator: ValidatorWire,
         timeout_ms: u64,
     },
     Check {
@@ -32,14 +49,15 @@ pub enum ToWorker {
     },
 }
 
-/// What the webhook answered.
+/// What the validator answered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reply {
-    /// A 2xx response's body (at most `core::tickets::MAX_ANSWER` bytes
-    /// and one more, read as UTF-8 with replacement).
+    /// The command's stdout (it exited 0) or a 2xx response's body: at
+    /// most `core::tickets::MAX_ANSWER` bytes and one more, read as UTF-8
+    /// with replacement.
     Body(String),
-    /// No 2xx response, and why (the URL never in it).
+    /// No answer, and why (the URL never in it).
     Failed(String),
 }
 

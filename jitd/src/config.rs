@@ -880,8 +880,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         oncall::resolve(raw.oncall).map_err(|(span, message)| invalid(Some(span), message))?;
     // The on-call schedules rules may name: those `[oncall.NAME]` defines.
     let schedules = oncall.keys().cloned().collect();
-    let policy = policy::resolve(raw.policy_limits, raw.policies, &resources, &schedules)
-        .map_err(|(span, message)| invalid(Some(span), message))?;
+    let checked = tickets.validator.is_some();
+    let policy = policy::resolve(
+        raw.policy_limits,
+        raw.policies,
+        &resources,
+        &schedules,
+        checked,
+    )
+    .map_err(|(span, message)| invalid(Some(span), message))?;
 
     Ok(Config {
         roles: raw.roles,

@@ -24,13 +24,40 @@ use crate::deliver::wire::{self, Hidden};
 
 /// Checks at once; more wait for a turn (within their timeout).
 const AT_ONCE: usize = 8;
+/// Checks one caller may have at once: nobody takes every turn (and so
+/// makes everyone else's checks time out, or their tickets unchecked).
+pub const PER_CALLER: usize = 2;
 
 /// The configured validator, shared by every bus call.
 #[derive(Clone)]
 pub struct Tickets {
     config: Arc<TicketsConfig>,
     turns: Arc<Semaphore>,
+    /// Checks under way by caller uid.
+    callers: Arc<Mutex<HashMap<u32, usize>>>,
     desk: Option<Desk>,
+}
+
+/// A caller who has [`PER_CALLER`] checks under way.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "you have {PER_CALLER} ticket checks under way, the most one may have; wait for their answers"
+)]
+pub struct Busy;
+
+/// One of a caller's checks under way, counted until dropped.
+struct Counted<'a>(&'a Mutex<HashMap<u32, usize>>, u32);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        let mut callers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = callers.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                callers.remove(&self.1);
+            }
+        }
+    }
 }
 
 impl Tickets {
@@ -44,6 +71,7 @@ impl Tickets {
         Ok(Tickets {
             config: Arc::new(config.clone()),
             turns: Arc::new(Semaphore::new(AT_ONCE)),
+            callers: Arc::default(),
             desk,
         })
     }
@@ -52,9 +80,25 @@ impl Tickets {
         self.config.validator.is_some()
     }
 
-    /// The validator's check of `ask`: never an error, a validator that
-    /// does not answer in time is `unavailable`.
-    pub async fn check(&self, ask: TicketAsk) -> TicketCheck {
+    /// The validator's check of `ask` for `caller` (a uid): a validator
+    /// that does not answer in time is `unavailable`; refused only to a
+    /// caller with [`PER_CALLER`] checks under way already.
+    pub async fn check(&self, caller: u32, ask: TicketAsk) -> Result<TicketCheck, Busy> {
+        let _counted = self.count(caller)?;
+        Ok(self.check_now(ask).await)
+    }
+
+    fn count(&self, caller: u32) -> Result<Counted<'_>, Busy> {
+        let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        let under_way = callers.entry(caller).or_default();
+        if *under_way >= PER_CALLER {
+            return Err(Busy);
+        }
+        *under_way += 1;
+        Ok(Counted(&self.callers, caller))
+    }
+
+    async fn check_now(&self, ask: TicketAsk) -> TicketCheck {
         let stage = ask.stage;
         let limit = self.config.timeout;
         let answer = tokio::time::timeout(limit, async {

@@ -58,17 +58,25 @@ fn with_command(when_down: &str) -> Env {
 }
 
 fn request(env: &Env, resource: &str, ticket: Option<&str>) -> Run {
+    request_by(env, "alice", resource, ticket)
+}
+
+fn request_by(env: &Env, user: &str, resource: &str, ticket: Option<&str>) -> Run {
     let mut args = vec![
         "request", resource, "--for", "30m", "--reason", "disk", "--json",
     ];
     if let Some(t) = ticket {
         args.extend(["--ticket", t]);
     }
-    env.jitctl("alice", &args)
+    env.jitctl(user, &args)
 }
 
 fn requested(env: &Env, resource: &str, ticket: &str) -> Value {
-    let run = request(env, resource, Some(ticket)).ok();
+    requested_by(env, "alice", resource, ticket)
+}
+
+fn requested_by(env: &Env, user: &str, resource: &str, ticket: &str) -> Value {
+    let run = request_by(env, user, resource, Some(ticket)).ok();
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run}"))
 }
 
@@ -119,29 +127,41 @@ fn a_command_validator_accepts_refuses_times_out_and_crashes() {
         "{closed}"
     );
 
-    // A hung validator holds up its requester for the timeout, nobody else.
+    // A hung validator holds up its requester for the timeout, nobody else;
+    // a requester has two checks under way at most.
     let started = Instant::now();
-    let hung = env.spawn_jitctl(
-        "alice",
-        &[
-            "request", "sudo", "--for", "30m", "--reason", "disk", "--ticket", "INC-HANG",
-        ],
-    );
+    let hang = [
+        "request", "sudo", "--for", "30m", "--reason", "disk", "--ticket", "INC-HANG",
+    ];
+    let hung = [
+        env.spawn_jitctl("alice", &hang),
+        env.spawn_jitctl("alice", &hang),
+    ];
     std::thread::sleep(Duration::from_millis(300));
-    let listed = Instant::now();
+    let third = env.jitctl("alice", &hang);
+    assert_ne!(third.code, 0, "{third}");
+    assert!(
+        third.stderr.contains("you have 2 ticket checks under way"),
+        "{third}"
+    );
+    let others = Instant::now();
     env.jitctl("bob", &["list"]).ok();
+    let bobs = requested_by(&env, "bob", "sudo", "INC-1");
+    assert_eq!(bobs["ticket_check"]["verdict"], "valid", "{bobs:#}");
     assert!(
-        listed.elapsed() < Duration::from_secs(1),
-        "list waited {:?} for the validator",
-        listed.elapsed()
+        others.elapsed() < Duration::from_secs(1),
+        "bob waited {:?} for alice's validator",
+        others.elapsed()
     );
-    let hung = hung.finish(Duration::from_secs(20));
-    assert_ne!(hung.code, 0, "{hung}");
-    assert!(
-        hung.stderr.contains("could not be checked")
-            && hung.stderr.contains("did not answer within 2s"),
-        "{hung}"
-    );
+    for hung in hung {
+        let hung = hung.finish(Duration::from_secs(20));
+        assert_ne!(hung.code, 0, "{hung}");
+        assert!(
+            hung.stderr.contains("could not be checked")
+                && hung.stderr.contains("did not answer within 2s"),
+            "{hung}"
+        );
+    }
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -235,6 +255,19 @@ fn a_validator_that_is_down_leaves_the_request_to_people_when_configured() {
     assert_eq!(state_of(&doc), "pending", "{doc:#}");
     assert_eq!(doc["route"], "dual", "no owners: both roles: {doc:#}");
     assert_eq!(doc["ticket_check"]["verdict"], "unavailable", "{doc:#}");
+    // An approver may take it, and is told it is still unchecked.
+    let approved = env
+        .jitctl(
+            "mike",
+            &["approve", &id_of(&doc).to_string(), "--comment", "ok"],
+        )
+        .ok();
+    assert!(
+        approved
+            .stderr
+            .contains("warning: ticket INC-CRASH could not be checked again (the validator failed"),
+        "{approved}"
+    );
     // A ticket the validator refuses is refused all the same.
     let closed = request(&env, "logs", Some("INC-CLOSED"));
     assert_ne!(closed.code, 0, "{closed}");

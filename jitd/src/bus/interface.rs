@@ -22,6 +22,7 @@ use crate::core::model::Verdict;
 use crate::core::reports::ReportKind;
 use crate::core::tickets::{TicketAsk, TicketCheck};
 use crate::core::vendor::Vendor;
+use crate::core::workflow::Submission;
 use crate::directory::Person;
 use crate::engine::{Engine, EngineError, Event, NewRequest};
 use crate::sessions::Effects;
@@ -90,6 +91,7 @@ impl Daemon {
     /// called with it: the requester or approver waits, nobody else.
     async fn check_ticket(
         &self,
+        caller: u32,
         ask_of: impl FnOnce(&mut Engine) -> Result<Option<TicketAsk>, EngineError> + Send + 'static,
     ) -> Reply<Option<TicketCheck>> {
         if !self.tickets.configured() {
@@ -98,7 +100,10 @@ impl Daemon {
         let Some(ask) = self.run(ask_of).await? else {
             return Ok(None);
         };
-        Ok(Some(self.tickets.check(ask).await))
+        match self.tickets.check(caller, ask).await {
+            Ok(check) => Ok(Some(check)),
+            Err(busy) => Err(BusError::LimitExceeded(busy.to_string())),
+        }
     }
 
     /// `submit_new` of a request for `resource`, its ticket checked first.
@@ -114,9 +119,21 @@ impl Daemon {
         starts_at: Option<i64>,
     ) -> Reply<String> {
         let ticket = (!ticket.is_empty()).then_some(ticket);
-        let (asker, res, t) = (who.clone(), resource.clone(), ticket.clone());
+        let (asker, res, t, said) = (
+            who.clone(),
+            resource.clone(),
+            ticket.clone(),
+            reason.clone(),
+        );
         let ticket_check = self
-            .check_ticket(move |e| Ok(e.request_ticket_ask(&asker, &res, t.as_deref())))
+            .check_ticket(who.uid, move |e| {
+                let sub = Submission {
+                    duration: Duration::from_secs(duration),
+                    reason: &said,
+                    ticket: t.as_deref(),
+                };
+                Ok(e.request_ticket_ask(&asker, &res, &sub))
+            })
             .await?;
         self.change(conn, move |e| {
             e.submit_new(
@@ -145,7 +162,9 @@ impl Daemon {
     ) -> Reply<String> {
         let (approver, said) = (who.clone(), comment.clone());
         let ticket_check = self
-            .check_ticket(move |e| e.approval_ticket_ask(&approver, id, &said))
+            .check_ticket(who.uid, move |e| {
+                e.approval_ticket_ask(&approver, id, &said)
+            })
             .await?;
         self.change(conn, move |e| {
             e.approve_checked(&who, id, &comment, code.as_deref(), ticket_check)

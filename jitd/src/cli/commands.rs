@@ -119,7 +119,10 @@ pub async fn run(command: Command) -> Result<Exit, CliError> {
             Ok(Exit::Ok)
         }
         Command::Approve { id, comment, out } => {
-            print_request(out, &step_up::approve(&jitd, id, &comment).await?)?;
+            let view = print_request(out, &step_up::approve(&jitd, id, &comment).await?)?;
+            if let Some(warning) = render::unchecked_approval(&view) {
+                eprintln!("{warning}");
+            }
             Ok(Exit::Ok)
         }
         Command::Activate { id, out } => {

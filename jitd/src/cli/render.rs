@@ -139,6 +139,20 @@ fn follow_up_rows(c: &CaseView, rows: &mut Vec<(&'static str, String)>) {
     }
 }
 
+/// What an approver is told when their approval went through with a
+/// ticket the validator could not check again (`when_down = "approvers"`).
+pub fn unchecked_approval(v: &RequestView) -> Option<String> {
+    use crate::core::tickets::{Stage, Verdict};
+    let check = v.ticket_check.as_ref()?;
+    (check.verdict == Verdict::Unavailable && check.stage == Stage::Approval).then(|| {
+        format!(
+            "jitctl: warning: ticket {} could not be checked again ({}): you approved it unchecked",
+            clean(v.ticket.as_deref().unwrap_or_default()),
+            clean(&check.message)
+        )
+    })
+}
+
 pub fn detail(v: &RequestView) -> String {
     let mut rows: Vec<(&str, String)> = vec![
         ("id", v.id.to_string()),

@@ -55,11 +55,14 @@ fn default_notify() -> Vec<Told> {
 
 /// The rules in file order. `schedules` are the on-call schedules a rule
 /// may name (`[oncall.NAME]`); a rule naming another is refused.
+/// `tickets_checked`: a `[tickets]` validator is configured, so a rule
+/// approving on a ticket must name resources whose tickets it checks.
 pub(super) fn resolve(
     limits: RawPolicyLimits,
     raw: Vec<RawRule>,
     resources: &[Resource],
     schedules: &BTreeSet<String>,
+    tickets_checked: bool,
 ) -> Result<Policies, SpanError> {
     let ceiling = *limits.risk_ceiling.get_ref();
     if !(1..=100).contains(&ceiling) {
@@ -70,11 +73,40 @@ pub(super) fn resolve(
     }
     let mut policies = Policies::new(ceiling);
     for r in raw {
+        if tickets_checked {
+            check_ticket_checked(&r, resources)?;
+        }
         let rule = resolve_rule(r, resources, schedules, &mut policies)?;
         policies.push(rule);
     }
     policies.prepare();
     Ok(policies)
+}
+
+/// A rule with a ticket pattern names only resources whose tickets the
+/// validator checks (`require_ticket`): a pattern alone is a shape, and a
+/// made-up reference of that shape would otherwise be approved at once.
+fn check_ticket_checked(r: &RawRule, resources: &[Resource]) -> Result<(), SpanError> {
+    let Some(ticket) = &r.ticket else {
+        return Ok(());
+    };
+    let unchecked = r.resources.get_ref().iter().find(|name| {
+        resources
+            .iter()
+            .any(|res| res.name == *name.get_ref() && !res.require_ticket)
+    });
+    match unchecked {
+        None => Ok(()),
+        Some(name) => Err((
+            ticket.span(),
+            format!(
+                "policy '{}' approves on a ticket, but resource '{}' does not have its tickets \
+                 checked by [tickets]: set require_ticket = true on it",
+                r.name.get_ref(),
+                name.get_ref()
+            ),
+        )),
+    }
 }
 
 fn resolve_rule(

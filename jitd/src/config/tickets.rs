@@ -236,4 +236,28 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_rule_approving_on_a_ticket_names_only_resources_whose_tickets_are_checked() {
+        let text = |require: &str, tickets: &str| {
+            format!(
+                "[roles]\nmanager = [\"user:mike\"]\nsecurity = [\"user:sam\"]\n\
+                 [[resource]]\nname = \"db\"\nowners = [\"user:olivia\"]\neligible = [\"user:alice\"]\n{require}\
+                 [[policy]]\nname = \"chg\"\nusers = [\"alice\"]\nresources = [\"db\"]\nmax_duration = \"1h\"\n\
+                 ticket = \"CHG-[0-9]+\"\naction = \"approve\"\n{tickets}"
+            )
+        };
+        let checked = "[tickets]\nurl = \"https://itsm.example/v\"\n";
+        let err = crate::config::parse(&text("", checked), Path::new("jitd.toml"))
+            .map(drop)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("jitd.toml:13:10: policy 'chg' approves on a ticket, but resource 'db' does not have its tickets checked"),
+            "{err}"
+        );
+        for ok in [text("require_ticket = true\n", checked), text("", "")] {
+            crate::config::parse(&ok, Path::new("jitd.toml")).unwrap();
+        }
+    }
 }

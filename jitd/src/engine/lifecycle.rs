@@ -21,7 +21,7 @@ use crate::store::AuditEvent;
 impl Engine {
     /// Refuses a new pending request from someone who has as many as the
     /// limit allows: each one notifies approvers (threat T30).
-    fn check_pending_limit(&self, who: &Person) -> Result<()> {
+    pub(super) fn check_pending_limit(&self, who: &Person) -> Result<()> {
         let limit = self.config.limits.pending_per_user;
         let pending = self
             .grants
@@ -126,13 +126,18 @@ impl Engine {
         };
         let mut req = self.draft(who, &res, Kind::Grant, &sub, now)?;
         req.starts_at = starts_at;
-        self.apply_policy(who, &res, &mut req);
-        if let Some((check, outcome)) = &admitted {
-            if *outcome == tickets::Outcome::HumanOnly {
+        // A ticket nobody could check is for people to judge: no rule
+        // approves or lowers on it, and what risk approves goes to people.
+        match &admitted {
+            Some((check, tickets::Outcome::HumanOnly)) => {
                 req.route = tickets::human_route(req.route, !res.owners.is_empty());
-                req.policy = None;
+                req.ticket_check = Some(check.clone());
             }
-            req.ticket_check = Some(check.clone());
+            Some((check, _)) => {
+                self.apply_policy(who, &res, &mut req);
+                req.ticket_check = Some(check.clone());
+            }
+            None => self.apply_policy(who, &res, &mut req),
         }
         // Approved at once: by risk (auto), or by a policy rule.
         let approver = match (req.route, &req.policy) {

@@ -13,7 +13,7 @@ use crate::config::Resource;
 use crate::core::model::{Request, RequestId, UnixTime};
 use crate::core::sanitize;
 use crate::core::tickets::{self, Outcome, Stage, TicketAsk, TicketCheck};
-use crate::core::workflow;
+use crate::core::workflow::{self, Submission};
 use crate::directory::Person;
 use crate::store::{AuditEvent, Writer};
 
@@ -30,20 +30,25 @@ pub struct NewRequest<'a> {
 }
 
 impl Engine {
-    /// What to ask the validator before `who` requests `resource` with
-    /// `ticket`: `None` where there is nothing to check (no validator, a
+    /// What to ask the validator before `who` makes request `sub` for
+    /// `resource`: `None` where there is nothing to check (no validator, a
     /// resource that requires no ticket) or where the request will be
-    /// refused anyway (no ticket, one too long, a requester not eligible):
+    /// refused anyway (no ticket, a requester not eligible or with all the
+    /// pending requests allowed, a duration, reason or ticket refused):
     /// nobody makes jitd ask the ticketing system for what it would refuse.
     pub fn request_ticket_ask(
         &self,
         who: &Person,
         resource: &str,
-        ticket: Option<&str>,
+        sub: &Submission<'_>,
     ) -> Option<TicketAsk> {
         let res = self.config.resource(resource)?;
-        let ticket = ticket.filter(|t| workflow::validate_ticket(t).is_ok())?;
-        if !who.matches_any(&res.eligible) || self.is_vendor(who) {
+        let ticket = sub.ticket?;
+        let refused = !who.matches_any(&res.eligible)
+            || self.is_vendor(who)
+            || self.check_pending_limit(who).is_err()
+            || workflow::validate_submission(&res.name, sub, res.max_duration).is_err();
+        if refused {
             return None;
         }
         self.ticket_ask(res, &who.name, ticket, Stage::Request)

@@ -7,6 +7,7 @@ use super::tests::{person, Fixture};
 use super::*;
 use crate::core::model::Route;
 use crate::core::tickets::{Stage, TicketCheck, Verdict};
+use crate::core::workflow::Submission;
 use crate::directory::Person;
 
 /// "fix" routes owner (olivia), and alice's policy rule approves it.
@@ -26,6 +27,22 @@ users = ["alice"]
 resources = ["fix"]
 max_duration = "1h"
 action = "approve"
+
+[[resource]]
+name = "prod"
+privileged = true
+owners = ["user:olivia"]
+eligible = ["user:alice"]
+max_duration = "4h"
+require_ticket = true
+
+[[policy]]
+name = "lower-prod"
+users = ["alice"]
+resources = ["prod"]
+max_duration = "1h"
+ticket = "INC-[0-9]+"
+action = "lower"
 
 [tickets]
 url = "https://itsm.example/validate"
@@ -67,12 +84,21 @@ fn submit(engine: &mut Engine, who: &Person, check: Option<TicketCheck>) -> Resu
         .map(|(req, _)| req)
 }
 
+/// A 30-minute request with `ticket`.
+fn sub(ticket: Option<&str>) -> Submission<'_> {
+    Submission {
+        duration: Duration::from_secs(1800),
+        reason: "patch",
+        ticket,
+    }
+}
+
 #[test]
 fn the_validator_is_asked_only_for_what_would_be_accepted() {
     let f = Fixture::with(&config("refuse"));
     let (mut engine, _) = f.open();
     let ask = engine
-        .request_ticket_ask(&alice(), "fix", Some("INC-1"))
+        .request_ticket_ask(&alice(), "fix", &sub(Some("INC-1")))
         .unwrap();
     assert_eq!(
         (ask.requester.as_str(), ask.stage),
@@ -80,16 +106,33 @@ fn the_validator_is_asked_only_for_what_would_be_accepted() {
     );
     let oscar = person(61007, "oscar");
     assert!(engine
-        .request_ticket_ask(&oscar, "fix", Some("INC-1"))
+        .request_ticket_ask(&oscar, "fix", &sub(Some("INC-1")))
         .is_none());
-    assert!(engine.request_ticket_ask(&alice(), "fix", None).is_none());
+    assert!(engine
+        .request_ticket_ask(&alice(), "fix", &sub(None))
+        .is_none());
     let long = "I".repeat(4096);
     assert!(engine
-        .request_ticket_ask(&alice(), "fix", Some(&long))
+        .request_ticket_ask(&alice(), "fix", &sub(Some(&long)))
         .is_none());
     assert!(engine
-        .request_ticket_ask(&alice(), "logs", Some("INC-1"))
+        .request_ticket_ask(&alice(), "logs", &sub(Some("INC-1")))
         .is_none());
+
+    for refused in [
+        Submission {
+            duration: Duration::from_secs(5 * 3600),
+            ..sub(Some("INC-1"))
+        },
+        Submission {
+            reason: "",
+            ..sub(Some("INC-1"))
+        },
+    ] {
+        assert!(engine
+            .request_ticket_ask(&alice(), "fix", &refused)
+            .is_none());
+    }
 
     // bob's request routes to olivia: only she makes jitd ask again.
     let req = submit(
@@ -166,4 +209,30 @@ fn a_ticket_nobody_could_check_goes_to_people_or_is_refused() {
             "{refused:?}"
         );
     }
+}
+
+#[test]
+fn no_rule_lowers_on_a_ticket_nobody_could_check() {
+    let f = Fixture::with(&config("approvers"));
+    let (mut engine, _) = f.open();
+    let new = |check| NewRequest {
+        resource: "prod",
+        duration: Duration::from_secs(1800),
+        reason: "patch",
+        ticket: Some("INC-1"),
+        starts_at: None,
+        ticket_check: Some(check),
+    };
+    let (lowered, _) = engine
+        .submit_new(&alice(), new(check(Verdict::Valid, Stage::Request)))
+        .unwrap();
+    assert_eq!(
+        (lowered.route, lowered.policy.as_deref()),
+        (Route::Owner, Some("lower-prod"))
+    );
+    engine.revoke(&alice(), lowered.id, "done").unwrap();
+    let (unchecked, _) = engine
+        .submit_new(&alice(), new(check(Verdict::Unavailable, Stage::Request)))
+        .unwrap();
+    assert_eq!((unchecked.route, unchecked.policy), (Route::Dual, None));
 }

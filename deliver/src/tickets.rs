@@ -59,8 +59,10 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
     };
     let answers = Arc::new(Mutex::new(stream.try_clone()?));
     loop {
-        let (id, ask) = match wire::read::<ToWorker>(&mut stream) {
-            Ok(ToWorker::Check { id, ask }) => (id, ask),
+        let (id, ask, within) = match wire::read::<ToWorker>(&mut stream) {
+            Ok(ToWorker::Check { id, ask, within_ms }) => {
+                (id, ask, Duration::from_millis(within_ms))
+            }
             Ok(ToWorker::Hello { .. }) => return Err(io::Error::other("a second hello")),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
@@ -69,9 +71,10 @@ fn serve(mut stream: UnixStream) -> io::Result<()> {
         std::thread::Builder::new()
             .name("jit-deliver-ticket".into())
             .spawn(move || {
+                let timeout = validator.timeout.min(within);
                 let reply = match &validator.what {
-                    ValidatorWire::Command(argv) => run_command(argv, &ask, validator.timeout),
-                    ValidatorWire::Webhook(url) => post(&validator.http, url, &ask),
+                    ValidatorWire::Command(argv) => run_command(argv, &ask, timeout),
+                    ValidatorWire::Webhook(url) => post(&validator.http, url, &ask, timeout),
                 };
                 let mut stream = answers.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = wire::write(&mut *stream, &Answer { id, reply }) {
@@ -103,11 +106,18 @@ fn run_command(argv: &[String], ask: &TicketAsk, timeout: Duration) -> Reply {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: prctl and close_range are async-signal-safe and touch no
-    // memory shared with the parent: the command dies with the worker and
-    // keeps none of its descriptors (the socket to jitd above all).
+    // Before Linux 5.11 (no CLOSE_RANGE_CLOEXEC), each descriptor up to
+    // the limit is marked one by one.
+    // SAFETY: sysconf reads a limit; nothing is shared.
+    let open_max = match unsafe { libc::sysconf(libc::_SC_OPEN_MAX) } {
+        n if n > 3 => i32::try_from(n).unwrap_or(i32::MAX),
+        _ => 1024,
+    };
+    // SAFETY: prctl, close_range and fcntl are async-signal-safe and touch
+    // no memory shared with the parent: the command dies with the worker
+    // and keeps none of its descriptors (the socket to jitd above all).
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .map_err(io::Error::from)?;
             let all_from_3 = (3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
@@ -118,7 +128,9 @@ fn run_command(argv: &[String], ask: &TicketAsk, timeout: Duration) -> Reply {
                 all_from_3.2,
             ) != 0
             {
-                return Err(io::Error::last_os_error());
+                for fd in 3..open_max {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
             }
             Ok(())
         });
@@ -178,21 +190,23 @@ fn run_command(argv: &[String], ask: &TicketAsk, timeout: Duration) -> Reply {
     }
 }
 
-/// The webhook's answer to `ask`: a 2xx body, or why there is none.
-fn post(http: &ureq::Agent, url: &Hidden, ask: &TicketAsk) -> Reply {
+/// The webhook's answer to `ask` within `timeout`: a 2xx body, or why
+/// there is none.
+fn post(http: &ureq::Agent, url: &Hidden, ask: &TicketAsk, timeout: Duration) -> Reply {
     let body = match serde_json::to_string(ask) {
         Ok(body) => body,
         Err(e) => return Reply::Failed(e.to_string()),
     };
-    // The URL may carry a token: never in what is handed back or logged.
-    let hide = |e: String| e.replace(&url.0, "<ticket webhook url>");
-    let response = match http
+    let response = http
         .post(&url.0)
+        .config()
+        .timeout_global(Some(timeout))
+        .build()
         .content_type("application/json")
-        .send(body)
-    {
+        .send(body);
+    let response = match response {
         Ok(response) => response,
-        Err(e) => return Reply::Failed(format!("the webhook failed: {}", hide(e.to_string()))),
+        Err(e) => return Reply::Failed(failure(url, &e)),
     };
     let status = response.status();
     if !status.is_success() {
@@ -206,8 +220,28 @@ fn post(http: &ureq::Agent, url: &Hidden, ask: &TicketAsk) -> Reply {
         .read_to_end(&mut text);
     match read {
         Ok(_) => Reply::Body(String::from_utf8_lossy(&text).into_owned()),
-        Err(e) => Reply::Failed(format!("the webhook failed: {}", hide(e.to_string()))),
+        Err(e) => Reply::Failed(format!(
+            "the webhook failed: reading its answer: {}",
+            e.kind()
+        )),
     }
+}
+
+/// What the requester and approvers are told of a failed post: its kind
+/// only. ureq's own words may quote the URL (normalized, so no search
+/// and replace would find it), and the URL may carry a token: they go to
+/// this service's log, the URL cut out where it is found as given.
+fn failure(url: &Hidden, e: &ureq::Error) -> String {
+    tracing::warn!(error = %e.to_string().replace(&url.0, "<ticket webhook url>"), "ticket webhook failed");
+    let kind = match e {
+        ureq::Error::Timeout(_) => "it did not answer in time",
+        ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            "it could not be reached"
+        }
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => "TLS failed",
+        _ => "see jit-ticket.service's log",
+    };
+    format!("the webhook failed: {kind}")
 }
 
 #[cfg(test)]

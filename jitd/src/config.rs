@@ -651,6 +651,9 @@ fn read_private(path: &Path, what: &str) -> Result<String, String> {
     use std::os::unix::fs::MetadataExt;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("{what} {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{what} {shown} is not a regular file"));
+    }
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
             "{what} {shown} is accessible by group or others (mode {:04o}); run: chmod 600 {shown}",
@@ -802,6 +805,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             Some("is the polkit gate's resource")
         } else if r.require_mfa {
             Some("has require_mfa (vendors give a code at every login already)")
+        } else if r.require_ticket {
+            Some("has require_ticket (a vendor's access names its project, and its sponsor's manager and security approve it)")
         } else {
             None
         };

@@ -101,10 +101,11 @@ impl Tickets {
     async fn check_now(&self, ask: TicketAsk) -> TicketCheck {
         let stage = ask.stage;
         let limit = self.config.timeout;
+        let deadline = std::time::Instant::now() + limit;
         let answer = tokio::time::timeout(limit, async {
             let _turn = self.turns.acquire().await;
             match &self.desk {
-                Some(desk) => desk.post(ask).await,
+                Some(desk) => desk.post(ask, deadline).await,
                 None => Err("no validator is configured".into()),
             }
         })
@@ -161,27 +162,37 @@ impl Desk {
         Ok(desk)
     }
 
-    /// Takes the worker's connections, the newest replacing the last (whose
-    /// worker is hung up on: it reconnects if it still runs).
+    /// Takes the worker's connection. While one is live, another is
+    /// refused: the command runs as the worker's user, and a command that
+    /// connected in its place would answer every later check.
     fn accept(&self, listener: &UnixListener, hello: &ToWorker) {
         for (connection, stream) in (1u64..).zip(listener.incoming()) {
-            let Ok(mut stream) = stream else { continue };
+            let Ok(mut stream) = stream else {
+                // Out of descriptors, say: not a reason to spin.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
             if let Err(why) = crate::deliver::peer_is(&stream, USER) {
                 tracing::warn!(%why, "ticket socket: refused a connection");
+                continue;
+            }
+            let mut worker = self.lock_worker();
+            if worker.is_some() {
+                tracing::warn!("ticket socket: refused a second worker while one is connected");
                 continue;
             }
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let (Ok(()), Ok(reader)) = (wire::write(&mut stream, hello), stream.try_clone()) else {
                 continue;
             };
-            let old = self.lock_worker().replace((connection, stream));
-            if let Some((_, old)) = old {
-                let _ = old.shutdown(std::net::Shutdown::Both);
-            }
             let desk = self.clone();
-            let _ = std::thread::Builder::new()
+            let reading = std::thread::Builder::new()
                 .name("jitd-tickets-read".into())
                 .spawn(move || desk.read_answers(connection, reader));
+            match reading {
+                Ok(_) => *worker = Some((connection, stream)),
+                Err(e) => tracing::warn!(error = %e, "ticket socket: cannot read the worker"),
+            }
         }
     }
 
@@ -224,13 +235,13 @@ impl Desk {
     /// Hands `ask` to the worker and waits for the validator's answer (the
     /// caller bounds the wait: dropped, this future tells the waiting
     /// thread to give up).
-    async fn post(&self, ask: TicketAsk) -> Result<Vec<u8>, String> {
+    async fn post(&self, ask: TicketAsk, deadline: std::time::Instant) -> Result<Vec<u8>, String> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let given_up = Arc::new(AtomicBool::new(false));
         let _give_up = GiveUp(Arc::clone(&given_up));
         let desk = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let reply = desk.exchange(id, ask, &given_up);
+            let reply = desk.exchange(id, ask, deadline, &given_up);
             desk.lock_waiting().remove(&id);
             reply
         });
@@ -242,7 +253,13 @@ impl Desk {
 
     /// Sends check `id` on the current connection and waits for its answer
     /// there, polling `given_up`.
-    fn exchange(&self, id: u64, ask: TicketAsk, given_up: &AtomicBool) -> Result<Reply, String> {
+    fn exchange(
+        &self,
+        id: u64,
+        ask: TicketAsk,
+        deadline: std::time::Instant,
+        given_up: &AtomicBool,
+    ) -> Result<Reply, String> {
         let (tell, answer) = mpsc::channel();
         {
             let mut worker = self.lock_worker();
@@ -251,7 +268,10 @@ impl Desk {
             };
             let connection = *connection;
             self.lock_waiting().insert(id, (connection, tell));
-            if let Err(e) = wire::write(stream, &ToWorker::Check { id, ask }) {
+            let within_ms = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as u64;
+            if let Err(e) = wire::write(stream, &ToWorker::Check { id, ask, within_ms }) {
                 drop(worker);
                 self.drop_connection(connection);
                 return Err(format!("{NOT_RUNNING} ({e})"));

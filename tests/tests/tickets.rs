@@ -324,6 +324,20 @@ fn a_webhook_validator_is_posted_by_the_ticket_worker() {
         "the URL is not shown: {failing}"
     );
 
+    // Another connection while the worker's is live (root here; the
+    // command, running as jit-ticket, could try too) gets nothing: no
+    // hello, no checks; the worker keeps answering.
+    let mut second =
+        std::os::unix::net::UnixStream::connect(env.runtime_dir().join("tickets.socket")).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut second, &mut got).unwrap();
+    assert!(got.is_empty(), "a second worker was served: {got:?}");
+    let again = request_by(&env, "bob", "sudo", Some("INC-1")).ok();
+    assert!(again.stdout.contains("From the ITSM"), "{again}");
+
     env.kill_ticket_worker();
     let down = request(&env, "sudo", Some("INC-1"));
     assert!(

@@ -626,6 +626,14 @@ fn vendor_mistakes_are_reported_with_position() {
             "has require_mfa",
         ),
         (
+            format!(
+                "{MINIMAL}[[resource]]\nname = \"t\"\neligible = [\"group:admins\"]\n\
+                 require_ticket = true\nvendors = true\n"
+            ),
+            "jitd.toml:13:11:",
+            "has require_ticket",
+        ),
+        (
             with_vendors("[[segment]]\nname = \"n\"\nnetworks = [\"10.0.0.1/24\"]\n"),
             "jitd.toml:15:13:",
             "has host bits set; did you mean \"10.0.0.0/24\"?",

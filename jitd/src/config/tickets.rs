@@ -212,6 +212,8 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("s3cret"), "{err}");
+        let err = parse(&format!("url_file = \"{}\"\n", dir.path().display())).unwrap_err();
+        assert!(err.ends_with("is not a regular file"), "{err}");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub enum ToWorker {
     Check {
         id: u64,
         ask: TicketAsk,
+        /// What is left of the check's time in jitd (which waited for a
+        /// turn): the worker gives it no more.
+        within_ms: u64,
     },
 }
 

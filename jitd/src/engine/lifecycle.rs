@@ -247,6 +247,11 @@ impl Engine {
         let mut req = self.draft(who, &res, Kind::Extension { of: grant_id }, &sub, now)?;
         // Never decided by a rule (core::policy says why); asked all the same.
         self.apply_policy(who, &res, &mut req);
+        // Its ticket is checked again at its approval, which risk alone
+        // would skip: a person approves it.
+        if self.checks_tickets(&res) {
+            req.route = tickets::human_route(req.route, !res.owners.is_empty());
+        }
         let auto = req.route == Route::Auto;
         let cap = res.max_duration;
         req.id = self.store.write(|w| -> Result<RequestId> {

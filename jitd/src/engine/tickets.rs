@@ -74,6 +74,11 @@ impl Engine {
         Ok(self.ticket_ask(res, &req.user, ticket, Stage::Approval))
     }
 
+    /// Whether `res`'s tickets are checked by a validator.
+    pub(super) fn checks_tickets(&self, res: &Resource) -> bool {
+        res.require_ticket && self.config.tickets.validator.is_some()
+    }
+
     fn ticket_ask(
         &self,
         res: &Resource,
@@ -81,7 +86,7 @@ impl Engine {
         ticket: &str,
         stage: Stage,
     ) -> Option<TicketAsk> {
-        (res.require_ticket && self.config.tickets.validator.is_some()).then(|| TicketAsk {
+        self.checks_tickets(res).then(|| TicketAsk {
             ticket: ticket.to_owned(),
             requester: requester.to_owned(),
             resource: res.name.clone(),

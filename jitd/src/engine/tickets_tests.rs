@@ -236,3 +236,30 @@ fn no_rule_lowers_on_a_ticket_nobody_could_check() {
         .unwrap();
     assert_eq!((unchecked.route, unchecked.policy), (Route::Dual, None));
 }
+
+#[test]
+fn an_extension_of_a_checked_ticket_goes_to_people() {
+    let f = Fixture::with(&config("refuse"));
+    let (mut engine, _) = f.open();
+    let grant = submit(
+        &mut engine,
+        &alice(),
+        Some(check(Verdict::Valid, Stage::Request)),
+    )
+    .unwrap();
+    assert_eq!(grant.state, State::Active, "approved by alice's rule");
+    let (extension, _) = engine
+        .extend(&alice(), grant.id, Duration::from_secs(600), "longer")
+        .unwrap();
+    assert_eq!(
+        (extension.route, extension.state),
+        (Route::Owner, State::Pending),
+        "checked again at its approval, never by risk alone"
+    );
+    let olivia = person(61003, "olivia");
+    let ask = engine
+        .approval_ticket_ask(&olivia, extension.id, "ok")
+        .unwrap()
+        .unwrap();
+    assert_eq!((ask.ticket.as_str(), ask.stage), ("INC-1", Stage::Approval));
+}
